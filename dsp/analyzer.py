@@ -1,0 +1,133 @@
+"""The stream analyzer: per-hop features for every channel, from 16 kHz audio blocks of any size.
+
+Pure numpy/scipy: no I/O, threads or clocks; time is the sample count. Each stage runs on whole
+hops; stages with look-ahead declare ``delay_hops`` and the analyzer delays the others so every
+row of `HopFeatures` describes the same 10 ms hop. Results do not depend on block cuts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from dsp.loudness import KWeightedEnergy, WindowedLoudness, power_to_lufs
+from dsp.voice_activity import VoiceActivity, VoiceActivityParams, hop_level_dbfs
+
+RATE = 16000
+HOP = 160
+HOP_S = HOP / RATE
+
+
+@dataclass
+class HopFeatures:
+    """Features of consecutive hops; arrays are (n_channels, H) unless noted.
+
+    - ``hop``: absolute hop index (H,); ``t``: hop centre in stream seconds (H,).
+    - ``level_dbfs``: RMS level of the hop, dBFS re full-scale square, floor -120.
+    - ``loudness_m_lufs`` / ``loudness_s_lufs``: momentary (400 ms) / short-term (3 s)
+      K-weighted loudness of the channel alone, window ending at the hop's end, LUFS.
+    - ``voiced``: voice activity (bool); ``noise_floor_dbfs``: tracked noise floor.
+    """
+
+    hop: np.ndarray
+    t: np.ndarray
+    level_dbfs: np.ndarray
+    loudness_m_lufs: np.ndarray
+    loudness_s_lufs: np.ndarray
+    voiced: np.ndarray
+    noise_floor_dbfs: np.ndarray
+
+    @property
+    def n_hops(self) -> int:
+        return int(self.hop.shape[0])
+
+    @classmethod
+    def concat(cls, parts: list[HopFeatures]) -> HopFeatures:
+        """Join consecutive runs of hops."""
+        out = {}
+        for f in fields(cls):
+            arrays = [getattr(p, f.name) for p in parts]
+            out[f.name] = np.concatenate(arrays, axis=-1)
+        return cls(**out)
+
+    def channel(self, c: int) -> dict[str, np.ndarray]:
+        """The per-channel arrays of channel ``c`` as 1-D arrays keyed by field name."""
+        return {
+            f.name: (getattr(self, f.name) if f.name in ("hop", "t") else getattr(self, f.name)[c])
+            for f in fields(self)
+        }
+
+
+@dataclass(frozen=True)
+class AnalyzerParams:
+    """Everything the analyzer needs to know; the firmware fills it from the config."""
+
+    n_channels: int = 1
+    voice_activity: VoiceActivityParams = VoiceActivityParams()
+
+
+class StreamAnalyzer:
+    """Turns (n_channels, n) float64 blocks at 16 kHz into `HopFeatures`.
+
+    Any block length is accepted; a partial hop is kept until the next call. ``delay_hops`` is
+    the look-ahead of the slowest stage: the features of hop k come out once hop
+    k + delay_hops has been fed. ``flush()`` pushes out the delayed tail with silence.
+    """
+
+    def __init__(self, params: AnalyzerParams):
+        self.params = params
+        c = params.n_channels
+        self.n_channels = c
+        self._pending = np.zeros((c, 0))
+        self._hops_in = 0
+        self._kw = KWeightedEnergy(rate=RATE, hop=HOP, n_channels=c)
+        self._mom = WindowedLoudness(window_hops=40, hop=HOP, n_channels=c)
+        self._short = WindowedLoudness(window_hops=300, hop=HOP, n_channels=c)
+        self._vad = VoiceActivity(params.voice_activity, n_channels=c, hop_s=HOP_S)
+        self.delay_hops = 0
+
+    def process(self, x: np.ndarray) -> HopFeatures:
+        """Feed samples (n_channels, n) in [-1, 1); return features of every completed hop."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.shape[0] != self.n_channels:
+            raise ValueError(f"expected {self.n_channels} channels, got {x.shape[0]}")
+        buf = np.concatenate([self._pending, x], axis=1) if self._pending.size else x
+        n_hops = buf.shape[1] // HOP
+        whole, self._pending = buf[:, : n_hops * HOP], buf[:, n_hops * HOP:].copy()
+        return self._run(whole)
+
+    def flush(self) -> HopFeatures:
+        """Complete the last partial hop and the delayed hops with silence."""
+        pad = (-self._pending.shape[1]) % HOP + self.delay_hops * HOP
+        return self.process(np.zeros((self.n_channels, pad)))
+
+    def _empty(self) -> HopFeatures:
+        c = self.n_channels
+        e = np.zeros((c, 0))
+        return HopFeatures(hop=np.zeros(0, dtype=np.int64), t=np.zeros(0), level_dbfs=e,
+                           loudness_m_lufs=e, loudness_s_lufs=e,
+                           voiced=np.zeros((c, 0), dtype=bool), noise_floor_dbfs=e)
+
+    def _run(self, x: np.ndarray) -> HopFeatures:
+        n_hops = x.shape[1] // HOP
+        if n_hops == 0:
+            return self._empty()
+        hop = np.arange(self._hops_in, self._hops_in + n_hops)
+        self._hops_in += n_hops
+        level = hop_level_dbfs(x, HOP)
+        energy = self._kw.process(x)
+        mom = power_to_lufs(self._mom.mean_square(energy))
+        short = power_to_lufs(self._short.mean_square(energy))
+        voiced, floor = self._vad.process(level)
+        return HopFeatures(
+            hop=hop,
+            t=(hop + 0.5) * HOP_S,
+            level_dbfs=level,
+            loudness_m_lufs=mom,
+            loudness_s_lufs=short,
+            voiced=voiced,
+            noise_floor_dbfs=floor,
+        )
