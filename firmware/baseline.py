@@ -1,0 +1,149 @@
+"""The agent's usual voice: robust rolling statistics of their own speech, kept across restarts.
+
+Each measure (momentary loudness in LUFS, later pitch in semitones ...) keeps an exponentially
+forgetting histogram of its values over voiced hops. The usual value is the histogram's median,
+the spread its MAD, both insensitive to the odd loud word. Learning lags the stream by
+``lag_s``: hops waiting in that lag are dropped when a cue starts, so a passage that earned a
+cue never teaches the baseline that it is usual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+HOP_S = 0.01
+STATE_VERSION = 1
+
+
+@dataclass
+class RobustStat:
+    """Exponentially forgetting histogram of one measure (bins of ``step`` over [lo, hi]).
+
+    ``decay`` is the weight kept per learned hop (0.5 per half-life of speech).
+    """
+
+    lo: float
+    hi: float
+    step: float
+    decay: float
+    hist: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.hist is None:
+            self.hist = np.zeros(int(round((self.hi - self.lo) / self.step)))
+
+    def learn(self, values: np.ndarray) -> None:
+        """Add ``values`` in stream order: the k-th of n gets weight decay**(n-1-k)."""
+        v = np.asarray(values, dtype=np.float64)
+        v = v[np.isfinite(v)]
+        n = v.size
+        if n == 0:
+            return
+        bins = np.clip(((v - self.lo) / self.step).astype(np.int64), 0, self.hist.size - 1)
+        w = self.decay ** np.arange(n - 1, -1, -1, dtype=np.float64)
+        self.hist *= self.decay**n
+        self.hist += np.bincount(bins, weights=w, minlength=self.hist.size)
+
+    @property
+    def weight(self) -> float:
+        return float(self.hist.sum())
+
+    def quantile(self, q: float) -> float:
+        """The ``q`` quantile (0-1), interpolated within the bin; NaN when empty."""
+        total = self.hist.sum()
+        if total <= 0:
+            return float("nan")
+        cdf = np.cumsum(self.hist) / total
+        i = int(np.searchsorted(cdf, q))
+        i = min(i, self.hist.size - 1)
+        prev = cdf[i - 1] if i > 0 else 0.0
+        frac = (q - prev) / max(cdf[i] - prev, 1e-12)
+        return float(self.lo + (i + min(max(frac, 0.0), 1.0)) * self.step)
+
+    def median(self) -> float:
+        return self.quantile(0.5)
+
+    def spread(self) -> float:
+        """Half the inter-quartile range: a robust standard deviation x 0.674."""
+        return 0.5 * (self.quantile(0.75) - self.quantile(0.25))
+
+    def to_dict(self) -> dict[str, Any]:
+        nz = np.nonzero(self.hist)[0]
+        return {"lo": self.lo, "hi": self.hi, "step": self.step,
+                "bins": nz.tolist(), "weights": self.hist[nz].tolist()}
+
+    def load(self, d: dict[str, Any]) -> None:
+        if (d["lo"], d["hi"], d["step"]) != (self.lo, self.hi, self.step):
+            raise ValueError("histogram layout changed")
+        hist = np.zeros_like(self.hist)
+        hist[np.asarray(d["bins"], dtype=np.int64)] = np.asarray(d["weights"], dtype=np.float64)
+        if not np.all(np.isfinite(hist)) or np.any(hist < 0):
+            raise ValueError("corrupt histogram")
+        self.hist = hist
+
+
+class UsualVoice:
+    """The usual voice of one speaker: loudness (LUFS) learned from voiced, uncued hops.
+
+    ``warmup_speech_s``: seconds of learned speech before ``ready``; ``half_life_speech_s``:
+    forgetting; ``lag_s``: learning delay so that cued passages can be left out.
+    """
+
+    def __init__(self, *, warmup_speech_s: float, half_life_speech_s: float, lag_s: float = 3.0):
+        decay = 0.5 ** (HOP_S / half_life_speech_s)
+        self.warmup_speech_s = warmup_speech_s
+        self.loudness = RobustStat(lo=-90.0, hi=0.0, step=0.25, decay=decay)
+        self.speech_s = 0.0
+        self.lag_hops = int(round(lag_s / HOP_S))
+        self._pending: list[np.ndarray] = []
+        self._pending_n = 0
+
+    @property
+    def ready(self) -> bool:
+        return self.speech_s >= self.warmup_speech_s
+
+    @property
+    def usual_lufs(self) -> float:
+        return self.loudness.median()
+
+    def offer(self, loudness_lufs: np.ndarray, voiced: np.ndarray) -> None:
+        """Offer a run of hops; voiced ones are learned once they are ``lag_s`` old."""
+        v = np.asarray(loudness_lufs)[np.asarray(voiced, dtype=bool)]
+        self._pending.append(v)
+        self._pending_n += v.size
+        # Learning lags by lag_s of *stream* time; approximated by hops of any kind would
+        # need the unvoiced ones too, so the pending queue is bounded in voiced hops.
+        excess = self._pending_n - self.lag_hops
+        if excess > 0:
+            allv = np.concatenate(self._pending)
+            learn, keep = allv[:excess], allv[excess:]
+            self._pending, self._pending_n = [keep], keep.size
+            self.loudness.learn(learn)
+            self.speech_s += learn.size * HOP_S
+
+    def forget_pending(self) -> None:
+        """Drop hops not yet learned: a cue started on them."""
+        self._pending, self._pending_n = [], 0
+
+    def reset(self) -> None:
+        """Forget everything: re-learn the usual voice from scratch (recalibrate)."""
+        self.loudness.hist[:] = 0.0
+        self.speech_s = 0.0
+        self.forget_pending()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": STATE_VERSION, "speech_s": self.speech_s,
+                "loudness": self.loudness.to_dict()}
+
+    def load(self, d: dict[str, Any]) -> None:
+        """Restore from `to_dict` output; raises ValueError on anything inconsistent."""
+        if d.get("version") != STATE_VERSION:
+            raise ValueError(f"baseline state version {d.get('version')!r} not understood")
+        speech_s = float(d["speech_s"])
+        if not np.isfinite(speech_s) or speech_s < 0:
+            raise ValueError("corrupt speech_s")
+        self.loudness.load(d["loudness"])
+        self.speech_s = speech_s

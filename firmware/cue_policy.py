@@ -1,0 +1,129 @@
+"""Cue policy: from per-hop features and the agent's usual voice to cue and snooze events.
+
+Everything is stated against the agent's own usual voice (dB above usual), never as a feeling.
+Time is stream seconds, so `deskcue analyze` and the running appliance decide identically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+from dsp.analyzer import HopFeatures
+from firmware.baseline import UsualVoice
+from firmware.settings import Settings
+from firmware.sustained_cue import CueTransition, SustainedCue, SustainedParams
+
+
+class Display(Enum):
+    """What the desk light should show, most urgent last."""
+
+    WARMING = "warming"  # learning the usual voice; no cue can fire yet
+    READY = "ready"
+    SNOOZED = "snoozed"
+    RAISED_VOICE = "raised_voice"
+
+
+@dataclass
+class PolicyEvent:
+    """An event for the supervisor and the indicator: ``type`` and measurement ``data``."""
+
+    type: str
+    stream_s: float
+    data: dict[str, Any]
+
+
+def _sustained(cfg: Any) -> SustainedParams:
+    return SustainedParams(hold_s=cfg.hold_s, gap_s=cfg.gap_s, release_s=cfg.release_s,
+                           cooldown_s=cfg.cooldown_s, max_per_hour=cfg.max_per_hour)
+
+
+class CuePolicy:
+    """Runs the usual-voice baseline and the cues over the agent channel (channel 0)."""
+
+    def __init__(self, settings: Settings, usual: UsualVoice):
+        self.settings = settings
+        self.usual = usual
+        rv = settings.cues.raised_voice
+        self.raised = SustainedCue("raised_voice", _sustained(rv))
+        self.snoozed_until_s = -np.inf
+        self.now_s = 0.0
+        self._was_ready = usual.ready
+
+    # -- commands -------------------------------------------------------------------------
+    def snooze(self, minutes: float | None, *, source: str) -> PolicyEvent:
+        """Snooze cues for ``minutes`` (default from config, capped); 0 cancels a snooze."""
+        cfg = self.settings.snooze
+        m = cfg.default_min if minutes is None else min(max(float(minutes), 0.0), cfg.max_min)
+        self.snoozed_until_s = self.now_s + 60.0 * m
+        return PolicyEvent("snooze", self.now_s, {
+            "minutes": round(m, 2), "until_s": round(self.snoozed_until_s, 3), "source": source})
+
+    def recalibrate(self) -> PolicyEvent:
+        """Forget the usual voice and learn it again from the next speech."""
+        self.usual.reset()
+        self._was_ready = False
+        return PolicyEvent("recalibrate", self.now_s, {
+            "warmup_speech_s": self.usual.warmup_speech_s})
+
+    @property
+    def snoozed(self) -> bool:
+        return self.now_s < self.snoozed_until_s
+
+    @property
+    def display(self) -> Display:
+        if self.raised.phase.value == "active":
+            return Display.RAISED_VOICE
+        if self.snoozed:
+            return Display.SNOOZED
+        return Display.READY if self.usual.ready else Display.WARMING
+
+    # -- per block ------------------------------------------------------------------------
+    def process(self, f: HopFeatures) -> list[PolicyEvent]:
+        """Consume a run of hops; return the events they caused, in stream order."""
+        if f.n_hops == 0:
+            return []
+        events: list[PolicyEvent] = []
+        loud = f.loudness_m_lufs[0]
+        voiced = f.voiced[0]
+        rv = self.settings.cues.raised_voice
+        if self.usual.ready and rv.enabled:
+            usual = self.usual.usual_lufs
+            excess = loud - usual
+            on = voiced & (excess >= rv.threshold_db)
+            keep = voiced & (excess >= rv.threshold_db - rv.hysteresis_db)
+            measures = {"db_above_usual": excess, "loudness_lufs": loud}
+            for tr in self.raised.step(f.t, on, keep, measures, self.snoozed_until_s):
+                events.append(self._event(tr, usual))
+        # Learn from speech that is not part of a cue; drop what led up to a cue.
+        if self.raised.engaged:
+            self.usual.forget_pending()
+        else:
+            self.usual.offer(loud, voiced)
+        self.now_s = float(f.t[-1] + 0.005)
+        if self.usual.ready and not self._was_ready:
+            self._was_ready = True
+            events.append(PolicyEvent("usual_voice_learned", self.now_s, {
+                "usual_lufs": round(self.usual.usual_lufs, 2),
+                "spread_db": round(self.usual.loudness.spread(), 2),
+                "speech_s": round(self.usual.speech_s, 1)}))
+        return events
+
+    def finish(self) -> list[PolicyEvent]:
+        """End active cues at the end of the stream or on shutdown."""
+        return [self._event(tr, self.usual.usual_lufs) for tr in self.raised.finish(self.now_s)]
+
+    def _event(self, tr: CueTransition, usual: float) -> PolicyEvent:
+        d = dict(tr.data)
+        d["cue"] = tr.cue
+        d["usual_lufs"] = round(usual, 2)
+        if tr.kind == "started":
+            d["summary"] = (f"+{d['db_above_usual']:.1f} dB above your usual "
+                            f"for {d['duration_s']:.1f} s")
+        else:
+            d["summary"] = (f"voice back near your usual after {d['duration_s']:.1f} s "
+                            f"(peak +{d['peak_db_above_usual']:.1f} dB)")
+        return PolicyEvent(f"{tr.cue}.{tr.kind}", tr.stream_s, d)

@@ -1,0 +1,89 @@
+"""Audio blocks in, features and stamped events out: channel map, resampling, analysis, policy.
+
+Shared by `deskcue run` (live) and `deskcue analyze` (a file, as fast as possible), so the
+events `analyze` prints are exactly the ones the appliance would publish.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dsp.analyzer import RATE, AnalyzerParams, HopFeatures, StreamAnalyzer
+from dsp.resample import StreamResampler
+from dsp.voice_activity import VoiceActivityParams
+from firmware.baseline import UsualVoice
+from firmware.cue_policy import CuePolicy, PolicyEvent
+from firmware.settings import AudioSettings, Settings
+
+CHANNEL_NAMES = ("agent", "caller")
+
+
+def channel_order(audio: AudioSettings, source_channels: int) -> list[int]:
+    """Source channel indices in analysis order: [agent] or [agent, caller].
+
+    A mono source is the agent; a stereo source follows the configured channel map.
+    """
+    if source_channels == 1:
+        return [0]
+    if source_channels != 2:
+        raise ValueError(f"{source_channels} channels: need mono or stereo")
+    side = {"left": 0, "right": 1}
+    order = [side[audio.agent_channel]]
+    if audio.caller_channel != "none":
+        order.append(side[audio.caller_channel])
+    return order
+
+
+def make_usual_voice(settings: Settings) -> UsualVoice:
+    b = settings.baseline
+    hold = settings.cues.raised_voice.hold_s + settings.cues.raised_voice.gap_s
+    return UsualVoice(warmup_speech_s=b.warmup_speech_s,
+                      half_life_speech_s=b.half_life_speech_s, lag_s=max(3.0, 2 * hold))
+
+
+@dataclass
+class StepResult:
+    features: HopFeatures
+    events: list[PolicyEvent]
+
+
+class Pipeline:
+    """One stream: source rate and channel count fixed at construction."""
+
+    def __init__(self, settings: Settings, *, source_rate: int, source_channels: int,
+                 usual: UsualVoice | None = None):
+        self.settings = settings
+        self.order = channel_order(settings.audio, source_channels)
+        self.n_channels = len(self.order)
+        self.channel_names = CHANNEL_NAMES[: self.n_channels]
+        self.resampler = StreamResampler(rate_in=source_rate, rate_out=RATE,
+                                         n_channels=self.n_channels)
+        va = settings.voice_activity
+        self.analyzer = StreamAnalyzer(AnalyzerParams(
+            n_channels=self.n_channels,
+            voice_activity=VoiceActivityParams(floor_dbfs=va.floor_dbfs, margin_db=va.margin_db),
+        ))
+        self.usual = usual if usual is not None else make_usual_voice(settings)
+        self.policy = CuePolicy(settings, self.usual)
+        self.samples_in = 0
+        self.source_rate = source_rate
+
+    @property
+    def stream_s(self) -> float:
+        """Stream time heard so far, seconds."""
+        return self.samples_in / self.source_rate
+
+    def process(self, block: np.ndarray) -> StepResult:
+        """Feed a source block (frames, source_channels) in [-1, 1)."""
+        self.samples_in += block.shape[0]
+        x = np.ascontiguousarray(block[:, self.order].T, dtype=np.float64)
+        feats = self.analyzer.process(self.resampler.process(x))
+        return StepResult(feats, self.policy.process(feats))
+
+    def finish(self) -> StepResult:
+        """Flush the analyzer and end any active cue (end of file or shutdown)."""
+        feats = self.analyzer.flush()
+        events = self.policy.process(feats) + self.policy.finish()
+        return StepResult(feats, events)

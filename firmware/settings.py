@@ -1,0 +1,347 @@
+"""The appliance's configuration: one TOML file, typed models, validated as a whole at load.
+
+Every section is a frozen pydantic model that forbids unknown keys and describes every field;
+`Settings()` with no arguments is the shipped default (``config/deskcue.toml`` documents it and a
+test keeps the two equal). Errors name the key path, the line in the file where it can be found,
+and what is allowed.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from firmware.mqtt_settings import MqttSettings
+
+TOPIC_SAFE = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class Section(BaseModel):
+    """Base of every config section: immutable, unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class DeviceSettings(Section):
+    """Who this desk is and where it keeps its state."""
+
+    site: Annotated[str, Field(pattern=TOPIC_SAFE)] = Field(
+        "site1", description="Site name; one MQTT subtree per site (letters, digits, _ and -)."
+    )
+    desk: Annotated[str, Field(pattern=TOPIC_SAFE)] = Field(
+        "desk1", description="Desk name, unique within the site (letters, digits, _ and -)."
+    )
+    state_dir: Path = Field(
+        Path("/var/lib/deskcue"),
+        description="Directory for state kept across restarts (usual-voice baseline, outbox).",
+    )
+    runtime_dir: Path = Field(
+        Path("/run/deskcue"),
+        description="Directory for the control socket used by `deskcue snooze`.",
+    )
+
+
+class AudioSettings(Section):
+    """The headset tap: which capture device, how many channels, which one is the agent."""
+
+    device: str = Field(
+        "",
+        description="Capture device chosen by a case-insensitive substring of its name; "
+        "empty = the system's default input device.",
+    )
+    channels: Literal[1, 2] = Field(
+        2, description="Channels to capture: 1 = mono tap (agent only), 2 = stereo tap."
+    )
+    agent_channel: Literal["left", "right"] = Field(
+        "left", description="Which channel of a stereo tap carries the agent's voice."
+    )
+    caller_channel: Literal["left", "right", "none"] = Field(
+        "right", description="Which channel of a stereo tap carries the caller; none = ignore."
+    )
+    rate_hz: int = Field(
+        0,
+        ge=0,
+        le=192000,
+        description="Capture rate in Hz; 0 = the device's default rate. Any rate is "
+        "converted to the 16 kHz analysis rate.",
+    )
+    block_s: float = Field(
+        0.05, gt=0.0, le=0.5, description="Capture block length in seconds (latency vs overhead)."
+    )
+    queue_s: float = Field(
+        10.0,
+        ge=0.5,
+        le=600.0,
+        description="Capacity of the queue between the capture callback and the analysis, in "
+        "seconds of audio; a full queue drops blocks and counts them as input overflows.",
+    )
+    no_audio_fault_s: float = Field(
+        3.0, gt=0.0, le=60.0, description="Seconds without audio before the fault pattern shows."
+    )
+
+    @model_validator(mode="after")
+    def _distinct_channels(self) -> AudioSettings:
+        if self.channels == 2 and self.agent_channel == self.caller_channel:
+            raise ValueError("agent_channel and caller_channel must differ")
+        return self
+
+
+class VoiceActivitySettings(Section):
+    """Voice activity: a hop is speech when its level clears the tracked noise floor."""
+
+    floor_dbfs: float = Field(
+        -60.0, ge=-100.0, le=-20.0, description="Hops below this level (dBFS) are never speech."
+    )
+    margin_db: float = Field(
+        10.0, ge=3.0, le=40.0, description="dB above the tracked noise floor that counts as speech."
+    )
+
+
+class BaselineSettings(Section):
+    """The usual voice: robust statistics of the agent's own speech, kept across restarts."""
+
+    warmup_speech_s: float = Field(
+        20.0,
+        ge=5.0,
+        le=30.0,
+        description="Seconds of the agent's speech to learn from before any cue may fire.",
+    )
+    half_life_speech_s: float = Field(
+        900.0,
+        ge=60.0,
+        le=36000.0,
+        description="Half-life of the rolling statistics, in seconds of speech: older speech "
+        "weighs half as much after this much new speech.",
+    )
+    save_interval_s: float = Field(
+        60.0, ge=5.0, le=3600.0, description="How often the baseline is saved, in seconds."
+    )
+
+
+class RaisedVoiceCue(Section):
+    """The raised-voice cue: loudness above the agent's usual level for a hold time."""
+
+    enabled: bool = Field(True, description="Whether the raised-voice cue is active.")
+    threshold_db: float = Field(
+        8.0,
+        ge=3.0,
+        le=30.0,
+        description="Momentary loudness above the usual level (dB) that counts as raised.",
+    )
+    hysteresis_db: float = Field(
+        3.0,
+        ge=0.0,
+        le=10.0,
+        description="Once raised, the cue holds until loudness falls below threshold minus this.",
+    )
+    hold_s: float = Field(
+        1.0, ge=0.2, le=30.0, description="Seconds of raised speech before the cue fires."
+    )
+    gap_s: float = Field(
+        0.6,
+        ge=0.0,
+        le=5.0,
+        description="Pauses between words up to this long (s) do not break the evidence.",
+    )
+    release_s: float = Field(
+        2.0, ge=0.2, le=30.0, description="Seconds below the release level before the cue ends."
+    )
+    cooldown_s: float = Field(
+        30.0, ge=0.0, le=3600.0, description="Seconds after a cue ends before another may start."
+    )
+    max_per_hour: int = Field(
+        6, ge=1, le=60, description="At most this many raised-voice cues in any rolling hour."
+    )
+
+
+class CueSettings(Section):
+    """All cues; each has its own thresholds, hold, hysteresis, cooldown and cap."""
+
+    raised_voice: RaisedVoiceCue = Field(default_factory=RaisedVoiceCue)
+
+
+class SnoozeSettings(Section):
+    """Snooze from the desk button or `deskcue snooze`."""
+
+    default_min: float = Field(
+        15.0, gt=0.0, le=240.0, description="Minutes a button press or plain snooze lasts."
+    )
+    max_min: float = Field(120.0, gt=0.0, le=480.0, description="Longest snooze allowed (min).")
+
+
+class IndicatorSettings(Section):
+    """Desk LED, vibration motor and snooze button (BCM GPIO numbers)."""
+
+    led: Literal["rgb", "single", "none"] = Field(
+        "rgb", description="LED fitted: an RGB LED, a single LED, or none."
+    )
+    red_pin: int = Field(17, ge=0, le=27, description="BCM pin of the RGB LED's red leg.")
+    green_pin: int = Field(27, ge=0, le=27, description="BCM pin of the RGB LED's green leg.")
+    blue_pin: int = Field(22, ge=0, le=27, description="BCM pin of the RGB LED's blue leg.")
+    led_pin: int = Field(24, ge=0, le=27, description="BCM pin of a single LED (led = single).")
+    active_high: bool = Field(
+        True, description="True for common-cathode LEDs (on = high), False for common-anode."
+    )
+    brightness: float = Field(
+        0.3, gt=0.0, le=1.0, description="LED brightness 0-1 (a desk light should not glare)."
+    )
+    motor_pin: int | None = Field(
+        18, ge=0, le=27, description="BCM pin driving the vibration motor (PWM); none if unset."
+    )
+    motor_strength: float = Field(0.8, gt=0.0, le=1.0, description="Motor PWM duty cycle 0-1.")
+    button_pin: int | None = Field(
+        23, ge=0, le=27, description="BCM pin of the snooze button (to ground); none if unset."
+    )
+
+    @model_validator(mode="after")
+    def _distinct_pins(self) -> IndicatorSettings:
+        used: dict[int, str] = {}
+        names = ["motor_pin", "button_pin"]
+        if self.led == "rgb":
+            names += ["red_pin", "green_pin", "blue_pin"]
+        elif self.led == "single":
+            names += ["led_pin"]
+        for name in names:
+            pin = getattr(self, name)
+            if pin is None:
+                continue
+            if pin in used:
+                raise ValueError(f"{name} and {used[pin]} both use GPIO{pin}")
+            used[pin] = name
+        return self
+
+
+class Settings(Section):
+    """The whole configuration; `Settings()` is the shipped default."""
+
+    device: DeviceSettings = Field(default_factory=DeviceSettings)
+    audio: AudioSettings = Field(default_factory=AudioSettings)
+    voice_activity: VoiceActivitySettings = Field(default_factory=VoiceActivitySettings)
+    baseline: BaselineSettings = Field(default_factory=BaselineSettings)
+    cues: CueSettings = Field(default_factory=CueSettings)
+    snooze: SnoozeSettings = Field(default_factory=SnoozeSettings)
+    indicator: IndicatorSettings = Field(default_factory=IndicatorSettings)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One problem in a config file: where it is and what is wrong."""
+
+    key: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line else ""
+        return f"{where}{self.key or '(file)'}: {self.message}"
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; `problems` lists every problem found."""
+
+    def __init__(self, path: Path | str, problems: list[ConfigProblem]):
+        self.path = str(path)
+        self.problems = problems
+        first = problems[0] if problems else "invalid"
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(f"{self.path}: {first}{more}")
+
+
+def key_line(text: str, key_path: tuple[str, ...]) -> int | None:
+    """The 1-based line where ``key_path`` is set in TOML ``text`` (best effort), else None.
+
+    Finds the table header for all but the last element and the key line below it; falls back
+    to the nearest enclosing table header when the key itself is absent (a missing key).
+    """
+    if not key_path:
+        return None
+    lines = text.splitlines()
+    table: tuple[str, ...] = ()
+    best: int | None = None
+    header = re.compile(r"^\s*\[+\s*([^\]]+?)\s*\]+\s*(#.*)?$")
+    assign = re.compile(r"^\s*([A-Za-z0-9_.\-\"']+)\s*=")
+    for number, raw in enumerate(lines, start=1):
+        m = header.match(raw)
+        if m:
+            table = tuple(part.strip().strip("\"'") for part in m.group(1).split("."))
+            if table == key_path[: len(table)] and best is None and len(table) > 0:
+                best = number
+            if table == key_path:
+                return number
+            continue
+        m = assign.match(raw)
+        if m:
+            dotted = tuple(p.strip().strip("\"'") for p in m.group(1).split("."))
+            if table + dotted == key_path[: len(table) + len(dotted)] and len(
+                table + dotted
+            ) == len(key_path):
+                return number
+    return best
+
+
+def _problems_from_validation(exc: ValidationError, text: str) -> list[ConfigProblem]:
+    problems = []
+    for err in exc.errors():
+        path = tuple(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+            parent = _model_at(path[:-1])
+            if parent is not None:
+                msg += "; allowed here: " + ", ".join(sorted(parent.model_fields))
+        elif err["type"] == "literal_error":
+            msg = msg.replace("Input should be", "must be")
+        if "input" in err and err["type"] not in ("extra_forbidden", "missing"):
+            shown = repr(err["input"])
+            if len(shown) < 60 and not isinstance(err["input"], dict):
+                msg += f" (got {shown})"
+        problems.append(ConfigProblem(".".join(path), key_line(text, path), msg))
+    return problems
+
+
+def _model_at(path: tuple[str, ...]) -> type[BaseModel] | None:
+    model: type[BaseModel] = Settings
+    for part in path:
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        ann = field.annotation
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return None
+        model = ann
+    return model
+
+
+def parse_settings(text: str, source: Path | str = "<config>") -> Settings:
+    """Validate TOML ``text`` as a whole; raise `ConfigError` listing every problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise ConfigError(
+            source, [ConfigProblem("", int(m.group(1)) if m else None, f"TOML syntax: {exc}")]
+        ) from None
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, _problems_from_validation(exc, text)) from None
+
+
+def load_settings(path: Path | str | None) -> Settings:
+    """Load the config file at ``path``; None gives the shipped default."""
+    if path is None:
+        return Settings()
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, [ConfigProblem("", None, "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, [ConfigProblem("", None, f"cannot read: {exc}")]) from None
+    return parse_settings(text, path)
