@@ -1,0 +1,84 @@
+"""`deskcue analyze AUDIO`: run a recording through the appliance's analysis as fast as the CPU
+allows, from a fresh baseline, touching no device state; print events and/or write features."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+from dsp.analyzer import HopFeatures
+from firmware.audio_source import read_wav
+from firmware.envelope import EventStamper
+from firmware.pipeline import Pipeline
+from firmware.settings import Settings
+
+BLOCK_S = 0.5
+FEATURE_COLUMNS = ("t", "channel", "level_dbfs", "loudness_m_lufs", "loudness_s_lufs", "voiced")
+
+
+def analyze_blocks(settings: Settings, samples: np.ndarray, rate: int,
+                   block_s: float = BLOCK_S) -> Iterator[tuple[Pipeline, HopFeatures, list]]:
+    """Yield (pipeline, features, policy events) block by block, then the flushed tail."""
+    pipe = Pipeline(settings, source_rate=rate, source_channels=samples.shape[1])
+    n = max(1, int(block_s * rate))
+    for i in range(0, samples.shape[0], n):
+        step = pipe.process(samples[i:i + n])
+        yield pipe, step.features, step.events
+    step = pipe.finish()
+    yield pipe, step.features, step.events
+
+
+def write_features(out: TextIO, pipe: Pipeline, f: HopFeatures, header: bool) -> None:
+    """Rows of one block: one per hop and channel, hop-major."""
+    if header:
+        out.write(",".join(FEATURE_COLUMNS) + "\n")
+    for h in range(f.n_hops):
+        for c, name in enumerate(pipe.channel_names):
+            out.write(f"{f.t[h]:.3f},{name},{f.level_dbfs[c, h]:.2f},"
+                      f"{f.loudness_m_lufs[c, h]:.2f},{f.loudness_s_lufs[c, h]:.2f},"
+                      f"{int(f.voiced[c, h])}\n")
+
+
+def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
+                features_path: Path | None) -> int:
+    samples, rate = read_wav(audio)
+    stamper = EventStamper()
+    feat_file = open(features_path, "w", encoding="utf-8") if features_path else None  # noqa: SIM115
+    try:
+        first = True
+        for pipe, feats, events in analyze_blocks(settings, samples, rate):
+            if feat_file is not None:
+                write_features(feat_file, pipe, feats, first)
+                first = False
+            for ev in events:
+                if events_out is not None:
+                    env = stamper.stamp(ev.type, ev.data, stream_s=ev.stream_s)
+                    events_out.write(json.dumps(env) + "\n")
+    finally:
+        if feat_file is not None:
+            feat_file.close()
+    return 0
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("audio", type=Path, help="WAV file (mono = agent; stereo = channel map)")
+    p.add_argument("--config", type=Path, help="config file (default: the shipped default)")
+    p.add_argument("--events", action="store_true",
+                   help="print the events the appliance would publish, one JSON per line")
+    p.add_argument("--features", type=Path, metavar="CSV",
+                   help="write per-hop features (one row per hop and channel) to CSV")
+
+
+def main(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.events and not args.features:
+        print("deskcue analyze: nothing to do; give --events and/or --features CSV",
+              file=sys.stderr)
+        return 2
+    return run_analyze(settings, args.audio, events_out=sys.stdout if args.events else None,
+                       features_path=args.features)

@@ -1,0 +1,408 @@
+"""The running appliance: one worker thread runs analysis and policy, everything else is fed.
+
+Audio comes from a source's bounded queue; events go to the indicator and the MQTT link, both
+of which only enqueue, so neither a stuck pin nor a dead broker can hold up the analysis.
+Commands (desk button, `deskcue snooze`, MQTT) are queued to this thread and run between blocks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import queue
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from firmware import __version__
+from firmware.audio_source import AudioError, EndOfStream
+from firmware.baseline import UsualVoice
+from firmware.control_socket import ControlServer
+from firmware.cue_policy import Display, PolicyEvent
+from firmware.envelope import EventStamper
+from firmware.pipeline import Pipeline, make_usual_voice
+from firmware.settings import Settings
+from firmware.state_store import read_json, write_json_atomic
+from firmware.systemd_notify import Notifier
+
+log = logging.getLogger("deskcue")
+
+BASELINE_FILE = "baseline.json"
+CUE_BUZZ = {"raised_voice.started": "raised_voice"}
+
+
+class Source(Protocol):
+    rate: int
+    channels: int
+    name: str
+    overflows: int
+
+    def start(self) -> None: ...
+    def read(self, timeout: float) -> np.ndarray | None: ...
+    def close(self) -> None: ...
+
+
+class Link(Protocol):
+    def start(self) -> None: ...
+    def publish_event(self, envelope: dict[str, Any]) -> None: ...
+    def publish_telemetry(self, data: dict[str, Any]) -> None: ...
+    def set_info(self, info: dict[str, Any]) -> None: ...
+    def stop(self) -> None: ...
+
+
+@dataclass
+class LocalCommand:
+    """A command from the desk button, the control socket or MQTT, run by the worker."""
+
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+    source: str = "local"
+    reply: Callable[[bool, dict[str, Any]], None] | None = None
+
+
+def config_hash(settings: Settings) -> str:
+    """Short stable hash of the effective config (for `info` and traceability)."""
+    return hashlib.sha256(settings.model_dump_json().encode()).hexdigest()[:16]
+
+
+def soc_temperature_c() -> float | None:
+    """The SoC temperature in degrees Celsius, if the kernel exposes it."""
+    try:
+        return int(Path("/sys/class/thermal/thermal_zone0/temp").read_text()) / 1000.0
+    except (OSError, ValueError):
+        return None
+
+
+class Appliance:
+    """Wires a source, the pipeline, the indicator and the link; `run` is the worker loop.
+
+    ``open_source`` is called (and retried every ``retry_s`` while it raises `AudioError`)
+    to get the audio source. With ``exit_on_audio_error`` a source that cannot be opened at
+    start ends `run` with the error instead (interactive use).
+    """
+
+    def __init__(self, settings: Settings, *, open_source: Callable[[], Source],
+                 indicator: Any = None, link: Link | None = None,
+                 notifier: Notifier | None = None, persist: bool = True,
+                 exit_on_audio_error: bool = False, retry_s: float = 5.0,
+                 on_event: Callable[[dict[str, Any]], None] | None = None):
+        self.settings = settings
+        self.open_source = open_source
+        self.indicator = indicator
+        self.link = link
+        self.notifier = notifier or Notifier()
+        self.persist = persist
+        self.exit_on_audio_error = exit_on_audio_error
+        self.retry_s = retry_s
+        self.on_event = on_event
+        self.stamper = EventStamper()
+        self.commands: queue.Queue[LocalCommand] = queue.Queue(maxsize=256)
+        self.usual = self._load_usual()
+        self.pipeline: Pipeline | None = None
+        self.source: Source | None = None
+        self.fault: str | None = None
+        self.identify_until = 0.0
+        self.cue_counts: Counter[str] = Counter()
+        self.progress: deque[tuple[float, float]] = deque(maxlen=100_000)
+        self.stream_s = 0.0
+        self.error: str | None = None
+        self._shown: str | None = None
+        self._started = time.monotonic()
+        self._last_level: dict[str, float] = {}
+
+    # -- state ----------------------------------------------------------------------------
+    @property
+    def baseline_path(self) -> Path:
+        return self.settings.device.state_dir / BASELINE_FILE
+
+    def _load_usual(self) -> UsualVoice:
+        usual = make_usual_voice(self.settings)
+        if not self.persist:
+            return usual
+        data = read_json(self.baseline_path)
+        if data is not None:
+            try:
+                usual.load(data)
+                log.info("usual voice restored: %.1f s of speech, usual %.1f LUFS",
+                         usual.speech_s, usual.usual_lufs)
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("baseline state not usable (%s); learning afresh", exc)
+                usual = make_usual_voice(self.settings)
+        return usual
+
+    def save_usual(self) -> None:
+        if not self.persist:
+            return
+        try:
+            write_json_atomic(self.baseline_path, self.usual.to_dict())
+        except OSError as exc:
+            log.warning("cannot save the usual-voice baseline to %s: %s", self.baseline_path, exc)
+
+    # -- commands from other threads ---------------------------------------------------------
+    def submit(self, cmd: LocalCommand) -> None:
+        """Queue a command for the worker; never blocks (drops when 256 are waiting)."""
+        try:
+            self.commands.put_nowait(cmd)
+        except queue.Full:
+            log.warning("command queue full; dropped %s", cmd.name)
+            if cmd.reply:
+                cmd.reply(False, {"error": "busy"})
+
+    def on_button(self, what: str) -> None:
+        self.submit(LocalCommand("snooze", {"minutes": 0 if what == "hold" else None},
+                                 source="button"))
+
+    # -- the worker ---------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> int:
+        """Run until ``stop`` is set or a file source ends; returns an exit code."""
+        control = ControlServer(self.settings.device.runtime_dir)
+        if self.link is not None:
+            self.link.start()
+        self.notifier.ready("starting")
+        try:
+            return self._loop(stop, control)
+        finally:
+            control.close()
+            self._shutdown()
+
+    def _open(self) -> bool:
+        try:
+            self.source = self.open_source()
+            self.source.start()
+        except AudioError as exc:
+            self.source = None
+            self._set_fault(f"audio: {exc}")
+            return False
+        self.pipeline = Pipeline(self.settings, source_rate=self.source.rate,
+                                 source_channels=self.source.channels, usual=self.usual)
+        self.pipeline.policy.now_s = self.stream_s
+        self._publish_info()
+        log.info("listening on %s (%d Hz, %d ch, channels %s)", self.source.name,
+                 self.source.rate, self.source.channels, list(self.pipeline.channel_names))
+        return True
+
+    def _loop(self, stop: threading.Event, control: ControlServer) -> int:
+        s = self.settings
+        next_retry = 0.0
+        last_audio = time.monotonic()
+        next_save = time.monotonic() + s.baseline.save_interval_s
+        next_watchdog = 0.0
+        while not stop.is_set():
+            now = time.monotonic()
+            if self.notifier.watchdog_interval_s and now >= next_watchdog:
+                self.notifier.watchdog()
+                next_watchdog = now + self.notifier.watchdog_interval_s
+            if self.source is None:
+                if now >= next_retry:
+                    if self._open():
+                        last_audio = time.monotonic()
+                    elif self.exit_on_audio_error:
+                        self.error = self.fault
+                        return 1
+                    else:
+                        next_retry = now + self.retry_s
+                stop.wait(0.1)
+                self._commands(control)
+                self._refresh_display()
+                continue
+            try:
+                block = self.source.read(timeout=0.1)
+            except EndOfStream:
+                self._finish_stream()
+                return 0
+            except AudioError as exc:
+                self._set_fault(f"audio: {exc}")
+                self._close_source()
+                continue
+            if block is None:
+                if time.monotonic() - last_audio > s.audio.no_audio_fault_s:
+                    self._set_fault(f"audio: nothing from {self.source.name} for "
+                                    f"{s.audio.no_audio_fault_s:.0f} s")
+            else:
+                last_audio = time.monotonic()
+                if self.fault and self.fault.startswith("audio"):
+                    self._clear_fault()
+                self._analyse(block)
+            self._commands(control)
+            self._refresh_display()
+            if time.monotonic() >= next_save:
+                self.save_usual()
+                next_save = time.monotonic() + s.baseline.save_interval_s
+        return 0
+
+    def _analyse(self, block: np.ndarray) -> None:
+        assert self.pipeline is not None
+        step = self.pipeline.process(block)
+        self.stream_s = self.pipeline.stream_s
+        self.progress.append((time.monotonic(), self.stream_s))
+        f = step.features
+        if f.n_hops:
+            for c, name in enumerate(self.pipeline.channel_names):
+                self._last_level[name] = float(f.loudness_s_lufs[c, -1])
+        for ev in step.events:
+            self._emit(ev)
+
+    def _emit(self, ev: PolicyEvent) -> None:
+        env = self.stamper.stamp(ev.type, ev.data, stream_s=ev.stream_s)
+        if ev.type.endswith(".started"):
+            self.cue_counts[ev.type.rsplit(".", 1)[0]] += 1
+        summary = ev.data.get("summary", "")
+        log.info("event %s at %.2f s %s", ev.type, ev.stream_s, summary)
+        buzz = CUE_BUZZ.get(ev.type)
+        if buzz and self.indicator is not None:
+            self.indicator.buzz(buzz)
+        if self.link is not None:
+            self.link.publish_event(env)
+        if self.on_event is not None:
+            self.on_event(env)
+
+    def _commands(self, control: ControlServer) -> None:
+        for msg in control.poll():
+            args = {k: v for k, v in msg.items() if k != "cmd"}
+            self.submit(LocalCommand(msg["cmd"], args, source="cli"))
+        while True:
+            try:
+                cmd = self.commands.get_nowait()
+            except queue.Empty:
+                return
+            ok, data = self._run_command(cmd)
+            if cmd.reply is not None:
+                try:
+                    cmd.reply(ok, data)
+                except Exception:
+                    log.exception("command reply failed")
+
+    def _run_command(self, cmd: LocalCommand) -> tuple[bool, dict[str, Any]]:
+        policy = self.pipeline.policy if self.pipeline else None
+        if cmd.name == "snooze":
+            if policy is None:
+                return False, {"error": "no audio yet"}
+            minutes = cmd.args.get("minutes")
+            if minutes is not None and (isinstance(minutes, bool)
+                                        or not isinstance(minutes, int | float)
+                                        or not 0 <= minutes <= 24 * 60):
+                return False, {"error": "minutes must be a number from 0 to 1440"}
+            ev = policy.snooze(minutes, source=cmd.source)
+            self._emit(ev)
+            return True, ev.data
+        if cmd.name == "recalibrate":
+            if policy is None:
+                self.usual.reset()
+                return True, {"warmup_speech_s": self.usual.warmup_speech_s}
+            ev = policy.recalibrate()
+            self._emit(ev)
+            return True, ev.data
+        if cmd.name == "identify":
+            seconds = float(cmd.args.get("seconds", 10.0))
+            self.identify_until = time.monotonic() + max(0.0, min(seconds, 120.0))
+            if self.indicator is not None:
+                self.indicator.buzz("identify")
+            return True, {"seconds": seconds}
+        if cmd.name == "status":
+            return True, self.status()
+        return False, {"error": f"unknown command {cmd.name!r}"}
+
+    # -- display and faults ------------------------------------------------------------------
+    def _display(self) -> str:
+        if time.monotonic() < self.identify_until:
+            return "identify"
+        if self.fault:
+            return "fault"
+        if self.pipeline is None:
+            return "off"
+        return self.pipeline.policy.display.value
+
+    def _refresh_display(self) -> None:
+        want = self._display()
+        if want != self._shown:
+            self._shown = want
+            if self.indicator is not None:
+                self.indicator.show(want)
+            self.notifier.status(self.status_line())
+
+    def _set_fault(self, why: str) -> None:
+        if self.fault == why:
+            return
+        first = self.fault is None
+        self.fault = why
+        log.error("%s", why)
+        self.notifier.status(f"fault: {why}")
+        if first:
+            self._emit(PolicyEvent("fault", self.stream_s, {"fault": why, "active": True}))
+
+    def _clear_fault(self) -> None:
+        why, self.fault = self.fault, None
+        log.info("fault cleared: %s", why)
+        self._emit(PolicyEvent("fault", self.stream_s, {"fault": why, "active": False}))
+
+    def _close_source(self) -> None:
+        if self.source is not None:
+            with contextlib.suppress(Exception):
+                self.source.close()
+        self.source = None
+
+    def _finish_stream(self) -> None:
+        if self.pipeline is not None:
+            for ev in self.pipeline.finish().events:
+                self._emit(ev)
+        self._refresh_display()
+
+    def _shutdown(self) -> None:
+        self.notifier.stopping()
+        if self.pipeline is not None:
+            for ev in self.pipeline.policy.finish():
+                self._emit(ev)
+        self._close_source()
+        self.save_usual()
+        if self.indicator is not None:
+            self.indicator.close()
+        if self.link is not None:
+            self.link.stop()
+
+    # -- reporting ---------------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        a = self.settings.audio
+        return {
+            "firmware": __version__,
+            "config_hash": config_hash(self.settings),
+            "boot_id": self.stamper.boot_id,
+            "audio_device": self.source.name if self.source else None,
+            "channel_map": {"agent": a.agent_channel,
+                            "caller": a.caller_channel if a.channels == 2 else "none"},
+        }
+
+    def _publish_info(self) -> None:
+        if self.link is not None:
+            self.link.set_info(self.info())
+
+    def status(self) -> dict[str, Any]:
+        usual = self.usual
+        return {
+            "display": self._display(),
+            "fault": self.fault,
+            "stream_s": round(self.stream_s, 2),
+            "usual_lufs": round(usual.usual_lufs, 2) if usual.ready else None,
+            "learned_speech_s": round(usual.speech_s, 1),
+            "snoozed": bool(self.pipeline and self.pipeline.policy.snoozed),
+            "cues": dict(self.cue_counts),
+            "input_overflows": self.source.overflows if self.source else 0,
+            "level_lufs": {k: round(v, 1) for k, v in self._last_level.items()},
+            "uptime_s": round(time.monotonic() - self._started, 1),
+            "soc_temp_c": soc_temperature_c(),
+        }
+
+    def status_line(self) -> str:
+        s = self.status()
+        return (f"{s['display']}; usual {s['usual_lufs']} LUFS; heard {s['stream_s']:.0f} s"
+                + (f"; fault: {s['fault']}" if s["fault"] else ""))
+
+    @property
+    def display(self) -> Display | str:
+        return self._display()

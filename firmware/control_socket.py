@@ -1,0 +1,77 @@
+"""Local control: `deskcue snooze` talks to the running appliance over a Unix datagram socket.
+
+Messages are small JSON objects, e.g. ``{"cmd": "snooze", "minutes": 10}``; anything
+malformed is logged and ignored. The socket lives in the runtime directory (mode 0660).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("deskcue.control")
+SOCKET_NAME = "control.sock"
+MAX_DATAGRAM = 4096
+
+
+class ControlServer:
+    """Non-blocking receiver polled by the analysis loop."""
+
+    def __init__(self, runtime_dir: Path):
+        self.path = Path(runtime_dir) / SOCKET_NAME
+        self.sock: socket.socket | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            s.bind(str(self.path))
+            os.chmod(self.path, 0o660)
+            s.setblocking(False)
+            self.sock = s
+        except OSError as exc:
+            log.warning("control socket %s unavailable (%s); `deskcue snooze` will not reach "
+                        "this process", self.path, exc)
+
+    def poll(self) -> list[dict[str, Any]]:
+        """Every well-formed message waiting now."""
+        out: list[dict[str, Any]] = []
+        if self.sock is None:
+            return out
+        while True:
+            try:
+                data = self.sock.recv(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return out
+            except OSError as exc:
+                log.warning("control socket: %s", exc)
+                return out
+            try:
+                msg = json.loads(data.decode("utf-8"))
+                if not isinstance(msg, dict) or not isinstance(msg.get("cmd"), str):
+                    raise ValueError("not an object with a 'cmd'")
+                out.append(msg)
+            except (ValueError, UnicodeDecodeError) as exc:
+                log.warning("control socket: ignored malformed message (%s)", exc)
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+
+
+def send(runtime_dir: Path, message: dict[str, Any]) -> None:
+    """Send one message; raises OSError with a clear text when no appliance listens."""
+    path = Path(runtime_dir) / SOCKET_NAME
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(str(path))
+            s.send(json.dumps(message).encode("utf-8"))
+        except (FileNotFoundError, ConnectionRefusedError):
+            raise OSError(f"no running deskcue listens on {path}") from None

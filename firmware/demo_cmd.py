@@ -1,0 +1,114 @@
+"""`deskcue demo`: the whole appliance on a built-in default, on any machine.
+
+A recording made on the spot (espeak-ng: calm speech, a raised-voice passage, calm again),
+gpiozero mock pins whose changes are printed live, and a local broker (a private mosquitto
+when none listens on localhost:1883) with a subscriber that prints what a supervisor receives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from firmware.demo_recording import demo_recording
+from firmware.local_broker import LocalBroker, port_open
+from firmware.settings import Settings
+
+log = logging.getLogger("deskcue.demo")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fast", action="store_true", help="play as fast as possible")
+    p.add_argument("--source", type=Path, help="another WAV instead of the bundled call")
+    p.add_argument("--cache-dir", type=Path,
+                   default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+                   / "deskcue", help="where the demo recording is kept")
+
+
+class Subscriber:
+    """A supervisor's view: subscribes to the desk's subtree and prints every message."""
+
+    def __init__(self, host: str, port: int, prefix: str):
+        import paho.mqtt.client as mqtt
+
+        self.messages: list[tuple[str, Any]] = []
+        self.ready = threading.Event()
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="deskcue-demo-supervisor")
+        c.on_connect = lambda cl, ud, fl, rc, pr: (cl.subscribe(f"{prefix}/#", qos=1),
+                                                   self.ready.set())
+        c.on_message = self._on_message
+        c.connect(host, port)
+        c.loop_start()
+        self.client = c
+
+    def _on_message(self, client, userdata, msg) -> None:
+        try:
+            payload: Any = json.loads(msg.payload.decode())
+        except ValueError:
+            payload = msg.payload.decode(errors="replace")
+        self.messages.append((msg.topic, payload))
+        if isinstance(payload, dict) and "type" in payload:
+            data = payload.get("data", {})
+            shown = data.get("summary") or json.dumps(data)[:120]
+            print(f"  MQTT {msg.topic}  {payload['type']} seq={payload['seq']}: {shown}",
+                  flush=True)
+        elif not msg.topic.endswith("/telemetry"):
+            text = json.dumps(payload) if not isinstance(payload, str) else payload
+            print(f"  MQTT {msg.topic}  {text[:140]}", flush=True)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def main(args: argparse.Namespace, _settings: Settings | None = None) -> int:
+    from firmware.run_cmd import build_appliance
+
+    if args.source is None:
+        print("making the demo call recording with espeak-ng ...", flush=True)
+        source, rec = demo_recording(args.cache_dir)
+        a, b = rec.span("raised")
+        print(f"recording: {source} ({rec.samples.shape[0] / rec.rate:.0f} s; agent left, "
+              f"caller right; raised-voice passage {a:.1f}-{b:.1f} s)", flush=True)
+    else:
+        source = args.source
+    broker = None
+    host, port = "127.0.0.1", 1883
+    if not port_open(host, port):
+        broker = LocalBroker().start()
+        port = broker.port
+        print(f"started a private mosquitto on {host}:{port}", flush=True)
+    else:
+        print(f"using the broker on {host}:{port}", flush=True)
+    state = Path(tempfile.mkdtemp(prefix="deskcue-demo-"))
+    settings = Settings.model_validate({
+        "device": {"site": "demo", "desk": "desk1", "state_dir": str(state / "state"),
+                   "runtime_dir": str(state / "run")},
+        "mqtt": {"host": host, "port": port},
+    })
+    sub = Subscriber(host, port, f"{settings.mqtt.topic_prefix}/demo/desk1")
+    sub.ready.wait(5)
+    ns = argparse.Namespace(source=source, fast=args.fast, pins="mock")
+    app = build_appliance(settings, ns)
+    print("running (mock pins; LED and motor changes below; Ctrl-C to stop) ...", flush=True)
+    stop = threading.Event()
+    try:
+        code = app.run(stop)
+    except KeyboardInterrupt:
+        stop.set()
+        code = 130
+    finally:
+        threading.Event().wait(1.0)  # let the last messages arrive
+        sub.close()
+        if broker is not None:
+            broker.stop()
+    events = [p for t, p in sub.messages if t.endswith("/events")]
+    print(f"\nsupervisor received {len(sub.messages)} MQTT messages, {len(events)} events: "
+          + ", ".join(sorted({p['type'] for p in events})), flush=True)
+    return code

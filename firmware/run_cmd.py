@@ -1,0 +1,111 @@
+"""`deskcue run`: the appliance's main job (systemd runs this)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from firmware.appliance import Appliance
+from firmware.audio_source import PyAudioSource, WavFileSource
+from firmware.indicator import Indicator
+from firmware.settings import Settings
+from firmware.systemd_notify import Notifier
+
+log = logging.getLogger("deskcue")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="config file (default: the shipped default)")
+    p.add_argument("--source", type=Path, metavar="AUDIO",
+                   help="play this WAV file instead of capturing from the headset tap")
+    p.add_argument("--fast", action="store_true",
+                   help="with --source: play as fast as possible instead of in real time")
+    p.add_argument("--pins", choices=("auto", "mock"), default="auto",
+                   help="GPIO: real pins (auto) or gpiozero mock pins (mock)")
+    p.add_argument("--state-dir", type=Path, help="override device.state_dir")
+    p.add_argument("--runtime-dir", type=Path, help="override device.runtime_dir")
+
+
+def pin_factory(kind: str) -> Any:
+    """gpiozero's pin factory: real GPIO, or mock PWM pins that record their history."""
+    from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+    if kind == "mock":
+        return MockFactory(pin_class=MockPWMPin)
+    from gpiozero import Device
+    from gpiozero.exc import BadPinFactory
+
+    try:
+        return Device._default_pin_factory()
+    except BadPinFactory:
+        log.warning("no GPIO on this machine: using gpiozero mock pins (the light and motor "
+                    "are shown in the log only)")
+        return MockFactory(pin_class=MockPWMPin)
+
+
+def override_dirs(settings: Settings, args: argparse.Namespace) -> Settings:
+    dev = settings.device
+    upd = {}
+    if getattr(args, "state_dir", None):
+        upd["state_dir"] = args.state_dir
+    if getattr(args, "runtime_dir", None):
+        upd["runtime_dir"] = args.runtime_dir
+    if not upd:
+        return settings
+    return settings.model_copy(update={"device": dev.model_copy(update=upd)})
+
+
+def build_appliance(settings: Settings, args: argparse.Namespace, *, factory: Any = None,
+                    link: Any = "auto", notifier: Notifier | None = None) -> Appliance:
+    a = settings.audio
+    if args.source is not None:
+        path, fast = args.source, args.fast
+
+        def open_source():
+            return WavFileSource(path, realtime=not fast, block_s=a.block_s)
+    else:
+        def open_source():
+            return PyAudioSource(device=a.device, channels=a.channels, rate_hz=a.rate_hz,
+                                 block_s=a.block_s, queue_s=a.queue_s)
+    notifier = notifier or Notifier()
+    if link == "auto":
+        link = make_link(settings)
+    app = Appliance(settings, open_source=open_source, link=link, notifier=notifier,
+                    exit_on_audio_error=not notifier.enabled)
+    app.indicator = Indicator(settings.indicator,
+                              pin_factory=factory or pin_factory(getattr(args, "pins", "auto")),
+                              on_button=app.on_button)
+    return app
+
+
+def make_link(settings: Settings) -> Any:
+    if not settings.mqtt.enabled:
+        return None
+    try:
+        from firmware.mqtt_link import MqttLink
+    except ImportError:
+        return None
+    return MqttLink(settings.mqtt, site=settings.device.site, desk=settings.device.desk,
+                    state_dir=settings.device.state_dir, on_command=None)
+
+
+def main(args: argparse.Namespace, settings: Settings) -> int:
+    settings = override_dirs(settings, args)
+    app = build_appliance(settings, args)
+    stop = threading.Event()
+
+    def _stop(signum, frame):
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    code = app.run(stop)
+    if code != 0 and app.error:
+        print(f"deskcue: {app.error}", file=sys.stderr)
+    return code
