@@ -104,7 +104,7 @@ class MqttSettings(_Section):
     )
     reconnect_max_s: float = Field(
         60.0,
-        ge=1.0,
+        ge=0.1,
         le=3600.0,
         description="Longest wait between reconnect attempts, seconds (the wait doubles from "
         "reconnect_min_s up to this).",

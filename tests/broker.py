@@ -1,0 +1,404 @@
+"""A real mosquitto broker on a free loopback port, for tests and benchmarks.
+
+`Broker` writes its own config into a work directory, starts ``mosquitto -c``, waits until the
+port accepts connections, and can be stopped and restarted on the same port mid-test
+(persistence is off: a restart loses every session and queued message, as a crashed broker
+would), paused with SIGSTOP, or have its users changed and reloaded with SIGHUP.
+
+`make_pki` makes a test CA, a server certificate for 127.0.0.1/localhost, a client certificate
+and a second, untrusted CA with its own server certificate, with the ``openssl`` CLI (the
+``cryptography`` package is not installed here).
+
+`Subscriber` is a small paho client that records every message on a topic filter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.01) -> Any:
+    """Poll ``predicate`` until it returns a truthy value (returned) or ``timeout`` s pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+@dataclass(frozen=True)
+class Pki:
+    """Paths of the test certificates (PEM)."""
+
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+    rogue_ca: Path
+    rogue_server_cert: Path
+    rogue_server_key: Path
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def make_pki(directory: Path) -> Pki:
+    """Make a CA, server and client certificates, and an untrusted CA + server, in ``directory``.
+
+    EC P-256 keys, valid one day; the server certificates name ``localhost`` and ``127.0.0.1``.
+    """
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    ext = d / "server.ext"
+    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    client_ext = d / "client.ext"
+    client_ext.write_text("extendedKeyUsage=clientAuth\n")
+    for ca in ("ca", "rogue-ca"):
+        _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", f"{ca}.key", cwd=d)
+        _openssl(
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            f"{ca}.key",
+            "-days",
+            "1",
+            "-subj",
+            f"/CN=deskcue test {ca}",
+            "-out",
+            f"{ca}.pem",
+            cwd=d,
+        )
+    for name, ca, extfile, cn in (
+        ("server", "ca", ext, "localhost"),
+        ("rogue-server", "rogue-ca", ext, "localhost"),
+        ("client", "ca", client_ext, "site1-desk1"),
+    ):
+        key = f"{name}.key"
+        _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key, cwd=d)
+        _openssl(
+            "req", "-new", "-key", f"{name}.key", "-subj", f"/CN={cn}", "-out", f"{name}.csr", cwd=d
+        )
+        _openssl(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            f"{ca}.pem",
+            "-CAkey",
+            f"{ca}.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            str(extfile),
+            "-out",
+            f"{name}.pem",
+            cwd=d,
+        )
+    return Pki(
+        ca=d / "ca.pem",
+        server_cert=d / "server.pem",
+        server_key=d / "server.key",
+        client_cert=d / "client.pem",
+        client_key=d / "client.key",
+        rogue_ca=d / "rogue-ca.pem",
+        rogue_server_cert=d / "rogue-server.pem",
+        rogue_server_key=d / "rogue-server.key",
+    )
+
+
+@dataclass
+class Broker:
+    """One mosquitto process on 127.0.0.1:``port`` with a generated config.
+
+    ``users`` (name -> password) turns off anonymous access; ``tls`` = (cert, key, ca) serves
+    TLS; ``require_certificate`` makes clients present a certificate signed by that CA (its CN
+    becomes the username).
+    """
+
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    users: dict[str, str] | None = None
+    tls: tuple[Path, Path, Path] | None = None
+    require_certificate: bool = False
+    process: subprocess.Popen[bytes] | None = None
+
+    host: str = "127.0.0.1"
+
+    def __post_init__(self) -> None:
+        self.workdir = Path(self.workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.config_path = self.workdir / "mosquitto.conf"
+        self.passwd_path = self.workdir / "passwd"
+        self.log_path = self.workdir / "mosquitto.log"
+
+    def _write_config(self) -> None:
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            # As root mosquitto would switch to user "mosquitto", who cannot read the test's
+            # files: keep the invoking user.
+            f"user {pwd.getpwuid(os.getuid()).pw_name}",
+            "persistence false",
+            "log_dest stderr",
+            "log_type error",
+            "log_type warning",
+            "max_queued_messages 100000",
+        ]
+        if self.users is None:
+            lines.append("allow_anonymous true")
+        else:
+            self._write_passwd(self.users)
+            lines += ["allow_anonymous false", f"password_file {self.passwd_path}"]
+        if self.tls is not None:
+            cert, key, ca = self.tls
+            lines += [f"certfile {cert}", f"keyfile {key}", f"cafile {ca}"]
+            if self.require_certificate:
+                lines += ["require_certificate true", "use_identity_as_username true"]
+        self.config_path.write_text("\n".join(lines) + "\n")
+
+    def _write_passwd(self, users: dict[str, str]) -> None:
+        tmp = self.passwd_path.with_suffix(".new")
+        tmp.write_text("")
+        for name, password in users.items():
+            subprocess.run(
+                [MOSQUITTO_PASSWD, "-b", str(tmp), name, password], check=True, capture_output=True
+            )
+        tmp.chmod(0o600)
+        tmp.replace(self.passwd_path)
+
+    def start(self, timeout: float = 5.0) -> Broker:
+        """Start the broker and wait until its port accepts connections."""
+        if self.process is not None and self.process.poll() is None:
+            return self
+        self._write_config()
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.config_path)], stdout=log, stderr=log
+        )
+        log.close()
+
+        def accepting() -> bool:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"mosquitto exited: {self.log_path.read_text()[-2000:]}")
+            with socket.socket() as s:
+                s.settimeout(0.2)
+                return s.connect_ex((self.host, self.port)) == 0
+
+        wait_until(accepting, timeout=timeout, interval=0.005)
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the broker (SIGTERM, then SIGKILL); its sessions and queues are lost."""
+        proc = self.process
+        if proc is None:
+            return
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGCONT)
+            proc.terminate()
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout)
+        self.process = None
+
+    def restart(self) -> Broker:
+        """Stop and start again on the same port."""
+        self.stop()
+        return self.start()
+
+    def pause(self) -> None:
+        """Freeze the broker (SIGSTOP): connections stay open but nothing is acknowledged."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Continue a paused broker (SIGCONT)."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGCONT)
+
+    def set_users(self, users: dict[str, str]) -> None:
+        """Replace the password file (and reload it with SIGHUP if running)."""
+        self.users = dict(users)
+        self._write_passwd(self.users)
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGHUP)
+
+    @property
+    def running(self) -> bool:
+        """True while the mosquitto process is alive."""
+        return self.process is not None and self.process.poll() is None
+
+    def __enter__(self) -> Broker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@dataclass
+class Received:
+    """One message a `Subscriber` got: topic, raw payload, retain flag, arrival time."""
+
+    topic: str
+    payload: bytes
+    retain: bool
+    t: float
+    properties: Any = None
+
+    def json(self) -> Any:
+        """The payload parsed as JSON."""
+        return json.loads(self.payload)
+
+
+class Subscriber:
+    """A paho MQTT 5 client that records every message on ``topic`` (a filter) at QoS ``qos``.
+
+    It does not reconnect by itself: after a broker restart call `connect` again.
+    """
+
+    def __init__(
+        self,
+        broker: Broker,
+        topic: str = "#",
+        *,
+        qos: int = 0,
+        username: str | None = None,
+        password: str | None = None,
+        client_id: str = "",
+        tls_ca: Path | None = None,
+    ) -> None:
+        self.broker = broker
+        self.topic = topic
+        self.qos = qos
+        self.messages: list[Received] = []
+        self.lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+        )
+        self.client.reconnect_on_failure = False
+        if username is not None:
+            self.client.username_pw_set(username, password)
+        if tls_ca is not None:
+            self.client.tls_set(ca_certs=str(tls_ca))
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *a: self._subscribed.set()
+        self.client.on_connect = self._on_connect
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        if not rc.is_failure:
+            client.subscribe(self.topic, qos=self.qos)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        with self.lock:
+            self.messages.append(
+                Received(
+                    msg.topic,
+                    bytes(msg.payload),
+                    bool(msg.retain),
+                    time.perf_counter(),
+                    msg.properties,
+                )
+            )
+
+    def connect(self, timeout: float = 5.0) -> Subscriber:
+        """Connect, subscribe and wait for the SUBACK."""
+        self._subscribed.clear()
+        self.client.loop_stop()
+        self.client.connect(self.broker.host, self.broker.port, keepalive=30)
+        self.client.loop_start()
+        if not self._subscribed.wait(timeout):
+            raise TimeoutError("subscription not acknowledged")
+        return self
+
+    def close(self) -> None:
+        """Disconnect and stop the network thread."""
+        with contextlib.suppress(Exception):
+            self.client.disconnect()
+        self.client.loop_stop()
+
+    def on(self, suffix: str) -> list[Received]:
+        """Messages whose topic ends with ``/suffix``, in arrival order."""
+        with self.lock:
+            return [m for m in self.messages if m.topic.endswith("/" + suffix)]
+
+    def events(self) -> list[dict[str, Any]]:
+        """Payloads of every message on an ``.../events`` topic, in arrival order."""
+        return [m.json() for m in self.on("events")]
+
+    def __enter__(self) -> Subscriber:
+        return self.connect()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def settings_for(broker: Broker, **overrides: Any) -> Any:
+    """`MqttSettings` pointing at ``broker``, with fast reconnects for tests."""
+    from firmware.mqtt_settings import MqttSettings
+
+    values: dict[str, Any] = {
+        "host": broker.host,
+        "port": broker.port,
+        "reconnect_min_s": 0.1,
+        "reconnect_max_s": 0.5,
+        "keepalive_s": 5,
+    }
+    values.update(overrides)
+    return MqttSettings(**values)
+
+
+def make_events(n: int, boot_id: str = "b" * 32, start_seq: int = 1) -> list[dict[str, Any]]:
+    """``n`` deterministic event envelopes (as `EventStamper` makes them) for one boot."""
+    from firmware.envelope import EventStamper
+
+    stamper = EventStamper(boot_id=boot_id, seq=start_seq - 1, wall_clock=lambda: 1_767_225_600.0)
+    out = []
+    for i in range(n):
+        kind = "raised_voice.started" if i % 2 == 0 else "raised_voice.ended"
+        data: dict[str, Any] = {
+            "onset_s": round(i * 2.0, 2),
+            "at_s": round(i * 2.0 + 1.0, 2),
+            "db_above_usual": 9.0,
+            "usual_lufs": -27.0,
+            "loudness_lufs": -18.0,
+        }
+        if kind.endswith("ended"):
+            data.update({"duration_s": 4.0, "peak_db_above_usual": 11.5})
+        out.append(stamper.stamp(kind, data, stream_s=i * 2.0 + 1.0))
+    return out
