@@ -1,0 +1,202 @@
+"""Supervisor commands: the allow-list, payload validation and result payloads.
+
+A command arrives on ``<prefix>/<site>/<desk>/cmd/<name>`` as a JSON object with a transaction
+id, optional send time and the command's own arguments, e.g.::
+
+    deskcue/site1/desk1/cmd/snooze   {"txid": "a1", "ts": 1767225600.0, "minutes": 10}
+
+and is answered on ``.../cmd/<name>/result``::
+
+    {"txid": "a1", "cmd": "snooze", "ok": true, "ts": 1767225600.2, "data": {...}}
+    {"txid": "a1", "cmd": "snooze", "ok": false, "ts": ..., "error": {"code": "invalid_args",
+     "message": "minutes: Input should be less than or equal to 480"}}
+
+Allowed commands (anything else is ``unknown_command``):
+
+=============  =====================================  ==========================================
+name           arguments                              effect (carried out by the engine)
+=============  =====================================  ==========================================
+snooze         ``minutes`` (0 < m <= 480, optional;   silence cues for that long (0 = cancel
+               none = the configured default;         the snooze)
+               ``0`` cancels)
+identify       ``seconds`` (0 < s <= 300, default 10) blink so a technician can find the desk
+recalibrate    none                                   re-learn the agent's usual voice
+status         none                                   answer with the current state
+=============  =====================================  ==========================================
+
+Retained commands are ignored without an answer (a command must never run again because a
+broker kept it); stale ones (``ts`` older than ``command_max_age_s``, judged only when the
+desk's clock is synced) get a ``stale`` error. Oversized, malformed or unknown ones get an
+error result whenever a result topic can be named. `parse_command` never raises.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+COMMAND_NAMES = ("snooze", "identify", "recalibrate", "status")
+NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+TXID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+
+ErrorCode = Literal[
+    "too_large", "malformed", "unknown_command", "invalid_args", "stale", "busy", "failed"
+]
+
+
+class CommandArgs(BaseModel):
+    """Arguments common to every command: transaction id and optional send time."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    name: ClassVar[str] = ""
+
+    txid: str = Field(
+        ..., pattern=TXID_PATTERN, description="Transaction id, echoed in the result."
+    )
+    ts: float | None = Field(
+        None, ge=0, description="When the command was sent, Unix seconds (for staleness)."
+    )
+
+
+class SnoozeArgs(CommandArgs):
+    """``snooze``: silence the cues for ``minutes`` (None = configured default; 0 = cancel)."""
+
+    name: ClassVar[str] = "snooze"
+    minutes: float | None = Field(None, ge=0, le=480, description="Snooze length, minutes.")
+
+
+class IdentifyArgs(CommandArgs):
+    """``identify``: blink the desk light for ``seconds`` so a technician can find the desk."""
+
+    name: ClassVar[str] = "identify"
+    seconds: float = Field(10.0, gt=0, le=300, description="Blink duration, seconds.")
+
+
+class RecalibrateArgs(CommandArgs):
+    """``recalibrate``: forget and re-learn the agent's usual voice."""
+
+    name: ClassVar[str] = "recalibrate"
+
+
+class StatusArgs(CommandArgs):
+    """``status``: answer with the desk's current state."""
+
+    name: ClassVar[str] = "status"
+
+
+ARG_MODELS: dict[str, type[CommandArgs]] = {
+    m.name: m for m in (SnoozeArgs, IdentifyArgs, RecalibrateArgs, StatusArgs)
+}
+
+
+@dataclass(frozen=True)
+class Command:
+    """A validated command for the engine: ``name``, ``txid`` and typed ``args``.
+
+    ``args`` is one of `SnoozeArgs`, `IdentifyArgs`, `RecalibrateArgs`, `StatusArgs`;
+    ``received_mono`` is `time.monotonic` at arrival.
+    """
+
+    name: str
+    txid: str
+    args: CommandArgs
+    received_mono: float
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A command that will not run, with the error to answer (``txid`` None if unknown)."""
+
+    name: str
+    txid: str | None
+    code: ErrorCode
+    message: str
+
+
+def _short_errors(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = ".".join(str(p) for p in err["loc"]) or "(payload)"
+        msg = "unknown argument" if err["type"] == "extra_forbidden" else err["msg"]
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
+
+
+def parse_command(
+    name: str,
+    payload: bytes,
+    *,
+    retain: bool = False,
+    max_bytes: int = 1024,
+    max_age_s: float = 60.0,
+    now: float | None = None,
+    clock_synced: bool = True,
+) -> Command | Rejection | None:
+    """Validate one command message; never raises.
+
+    Returns a `Command` to execute, a `Rejection` to answer with an error result, or None
+    for a message to ignore silently (retained, or a name that cannot form a result topic).
+    ``now`` is Unix seconds (default `time.time`).
+    """
+    if retain or not NAME_RE.match(name):
+        return None
+    if len(payload) > max_bytes:
+        return Rejection(name, None, "too_large", f"payload over {max_bytes} bytes")
+    try:
+        obj = json.loads(payload.decode("utf-8")) if payload else None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return Rejection(name, None, "malformed", "payload is not UTF-8 JSON")
+    if not isinstance(obj, dict):
+        return Rejection(name, None, "malformed", "payload must be a JSON object")
+    txid = obj.get("txid")
+    txid = txid if isinstance(txid, str) and re.match(TXID_PATTERN, txid) else None
+    model = ARG_MODELS.get(name)
+    if model is None:
+        return Rejection(
+            name, txid, "unknown_command", f"allowed commands: {', '.join(COMMAND_NAMES)}"
+        )
+    try:
+        args = model.model_validate(obj)
+    except ValidationError as exc:
+        code: ErrorCode = "malformed" if txid is None else "invalid_args"
+        return Rejection(name, txid, code, _short_errors(exc))
+    except Exception as exc:  # noqa: BLE001 - validation must never raise into paho
+        return Rejection(name, txid, "malformed", type(exc).__name__)
+    if args.ts is not None and clock_synced:
+        wall = time.time() if now is None else now
+        if abs(wall - args.ts) > max_age_s:
+            return Rejection(
+                name, args.txid, "stale", f"sent {wall - args.ts:.0f} s ago (limit {max_age_s:g})"
+            )
+    return Command(name=name, txid=args.txid, args=args, received_mono=time.monotonic())
+
+
+def result_payload(
+    name: str,
+    txid: str | None,
+    ok: bool,
+    *,
+    data: dict[str, Any] | None = None,
+    error: tuple[str, str] | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """The JSON object published on ``cmd/<name>/result``; ``error`` is (code, message)."""
+    out: dict[str, Any] = {
+        "txid": txid,
+        "cmd": name,
+        "ok": bool(ok),
+        "ts": round(time.time() if now is None else now, 3),
+    }
+    if ok:
+        out["data"] = dict(data or {})
+    else:
+        code, message = error or ("failed", "command failed")
+        out["error"] = {"code": code, "message": message}
+        if data:
+            out["data"] = dict(data)
+    return out

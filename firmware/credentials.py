@@ -1,0 +1,182 @@
+"""Broker secrets: read from a credentials file or systemd credentials, never from the config.
+
+A credentials file has ``key = value`` lines (``#`` starts a comment; values may be quoted)::
+
+    username = site1-desk1
+    password = s3cret
+
+Where it is looked for, first match wins:
+
+1. ``mqtt.credentials_file`` from the config (a path, not the secret itself);
+2. ``$CREDENTIALS_DIRECTORY/mqtt``: systemd's ``LoadCredential=mqtt:/etc/deskcue/mqtt`` (or
+   ``LoadCredentialEncrypted=``) puts it there, readable only by the service;
+3. none: connect without a username (anonymous, or identified by a client certificate).
+
+The client certificate's key may likewise come from ``$CREDENTIALS_DIRECTORY/mqtt.key`` when
+``mqtt.tls.key_file`` is not set. `Secret` never shows its value in ``repr``/``str``/logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from firmware.mqtt_settings import MqttSettings
+
+log = logging.getLogger(__name__)
+
+CREDENTIAL_NAME = "mqtt"
+KEY_CREDENTIAL_NAME = "mqtt.key"
+
+
+class CredentialsError(Exception):
+    """The credentials or TLS files cannot be used; the message names the file, not secrets."""
+
+
+class Secret:
+    """A string that does not show itself in ``repr``, ``str`` or f-strings."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret value (pass it straight to the library that needs it)."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return "***"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Username and password for the broker (either may be None), and where they came from."""
+
+    username: str | None = None
+    password: Secret | None = None
+    source: str = "none"
+
+
+def parse_credentials(text: str, source: str = "<credentials>") -> Credentials:
+    """Parse ``key = value`` lines (keys: username, password); raise on anything else."""
+    values: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        key, value = key.strip().lower(), value.strip()
+        if not sep or key not in ("username", "password"):
+            # Never echo the line: it may be a password written without its key.
+            raise CredentialsError(
+                f"{source}: line {number}: expected `username = ...` or `password = ...`"
+            )
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[key] = value
+    if "password" in values and not values.get("username"):
+        raise CredentialsError(f"{source}: a password needs a username")
+    password = values.get("password")
+    return Credentials(
+        username=values.get("username") or None,
+        password=Secret(password) if password is not None else None,
+        source=source,
+    )
+
+
+def _credentials_dir() -> Path | None:
+    d = os.environ.get("CREDENTIALS_DIRECTORY")
+    return Path(d) if d else None
+
+
+def credentials_path(settings: MqttSettings) -> Path | None:
+    """The credentials file that applies (config first, then systemd's), or None."""
+    if settings.credentials_file is not None:
+        return Path(settings.credentials_file)
+    d = _credentials_dir()
+    if d is not None and (d / CREDENTIAL_NAME).is_file():
+        return d / CREDENTIAL_NAME
+    return None
+
+
+def load_credentials(settings: MqttSettings) -> Credentials:
+    """Read the username/password that apply to ``settings``; `CredentialsError` if unusable.
+
+    A file that others can read is used but logged as a warning (by path only).
+    """
+    path = credentials_path(settings)
+    if path is None:
+        return Credentials()
+    try:
+        st = path.stat()
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CredentialsError(f"credentials file {path} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CredentialsError(f"cannot read credentials file {path}: {exc}") from None
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        log.warning("credentials file %s is readable by others; chmod 600 it", path)
+    return parse_credentials(text, str(path))
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """The files TLS uses: CA bundle (None = system CAs), client cert and key (or None)."""
+
+    ca_file: Path | None
+    cert_file: Path | None
+    key_file: Path | None
+
+
+def tls_files(settings: MqttSettings) -> TlsFiles | None:
+    """The TLS files for ``settings`` (None when TLS is off); `CredentialsError` if missing."""
+    tls = settings.tls
+    if not tls.enabled:
+        return None
+    key = tls.key_file
+    if tls.cert_file is not None and key is None:
+        d = _credentials_dir()
+        if d is not None and (d / KEY_CREDENTIAL_NAME).is_file():
+            key = d / KEY_CREDENTIAL_NAME
+    for what, p in (("ca_file", tls.ca_file), ("cert_file", tls.cert_file), ("key_file", key)):
+        if p is not None and not Path(p).is_file():
+            raise CredentialsError(f"mqtt.tls.{what}: {p} not found")
+    return TlsFiles(tls.ca_file, tls.cert_file, key)
+
+
+def ssl_context(files: TlsFiles) -> ssl.SSLContext:
+    """A client SSL context that verifies the broker's certificate and host name.
+
+    TLS 1.2 or newer; the CA bundle from ``files.ca_file`` or the system's; the client
+    certificate when given. Raises `CredentialsError` for unreadable or mismatched files.
+    """
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.check_hostname = True
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    try:
+        if files.ca_file is not None:
+            ctx.load_verify_locations(cafile=str(files.ca_file))
+        if files.cert_file is not None:
+            ctx.load_cert_chain(
+                str(files.cert_file), str(files.key_file) if files.key_file else None
+            )
+    except (OSError, ssl.SSLError) as exc:
+        raise CredentialsError(f"TLS files unusable: {exc}") from None
+    return ctx

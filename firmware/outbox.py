@@ -1,0 +1,335 @@
+"""Durable outbox: every event is on disk before it is published, until the broker has it.
+
+An SQLite database in WAL mode (``<state_dir>/outbox.db``) holds one row per pending event, in
+the order the events were handed over (``rowid``). A row is inserted, with a full fsync, before
+its event is published, and deleted only when the broker acknowledges it (QoS 1 PUBACK), so a
+broker outage, a restart of the appliance or a ``kill -9`` loses nothing that was stored: the
+next start publishes what is left, oldest first.
+
+The outbox is bounded by count (``max_events``) and age (``max_age_s``). Beyond them the
+oldest events are dropped; each drop is returned as a `Dropped` report (how many, why, which
+boot ids and sequence numbers) and added to a persistent total, so the link can tell the
+supervisor exactly which events will never arrive.
+
+Age is only judged when it can be trusted. A Pi without a real-time clock boots with a wrong
+wall clock, so an event stored in the same kernel boot is aged by the monotonic clock; one from
+an earlier boot only when the wall clock was synced both when it was stored and now;
+otherwise its age is unknown and it is kept (the count bound still applies).
+
+The class is not thread-safe: the link's worker thread owns it. A lock file keeps a second
+process from replaying the same rows at the same time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from firmware.envelope import clock_is_synced
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE,
+    boot_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    stored_wall REAL NOT NULL,
+    stored_mono REAL NOT NULL,
+    kernel_boot TEXT NOT NULL,
+    stored_synced INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+class OutboxLocked(RuntimeError):
+    """Another process holds this outbox."""
+
+
+def kernel_boot_id() -> str:
+    """The kernel's boot id (changes at every boot); empty where the kernel does not say."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+@dataclass(frozen=True)
+class Pending:
+    """One stored event: its delivery order (``rowid``), id, JSON payload and origin tag."""
+
+    rowid: int
+    event_id: str
+    payload: str
+    origin: str
+
+
+@dataclass
+class Dropped:
+    """Events dropped by one enforcement of the bounds.
+
+    ``reason`` is ``max_events`` or ``max_age``; ``ranges`` lists, per boot id, the first and
+    last sequence number and count dropped; ``total`` is every drop since the outbox was made.
+    """
+
+    count: int
+    reason: str
+    ranges: list[dict[str, Any]] = field(default_factory=list)
+    total: int = 0
+
+    def as_event_data(self) -> dict[str, Any]:
+        """The ``data`` of an ``outbox_dropped`` event describing this drop."""
+        return {
+            "count": self.count,
+            "reason": self.reason,
+            "total": self.total,
+            "ranges": self.ranges,
+        }
+
+
+class Outbox:
+    """The durable outbox in ``path`` (an SQLite file; created with its directory if absent).
+
+    ``path`` None keeps the outbox in memory (not durable: the fallback when the state
+    directory cannot be written).
+
+    ``max_events`` and ``max_age_s`` (seconds) bound it. ``wall``, ``mono`` and ``synced`` are
+    the clocks (Unix seconds, monotonic seconds, clock-synced flag), swappable for tests.
+    """
+
+    def __init__(
+        self,
+        path: Path | str | None,
+        *,
+        max_events: int = 10000,
+        max_age_s: float = 72 * 3600.0,
+        wall: Callable[[], float] = time.time,
+        mono: Callable[[], float] = time.monotonic,
+        synced: Callable[[], bool] = clock_is_synced,
+        kernel_boot: str | None = None,
+    ) -> None:
+        self.path = Path(path) if path is not None else None
+        self.max_events = max_events
+        self.max_age_s = max_age_s
+        self._wall = wall
+        self._mono = mono
+        self._synced = synced
+        self._kernel_boot = kernel_boot_id() if kernel_boot is None else kernel_boot
+        self._lock_fd = -1
+        if self.path is None:
+            self._db = self._open(":memory:")
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = self._lock(self.path)
+            try:
+                self._db = self._open(str(self.path))
+            except sqlite3.DatabaseError as exc:
+                self._db = self._recover(self.path, exc)
+        self._count = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'dropped_total'").fetchone()
+        self.dropped_total = int(row[0]) if row else 0
+
+    @property
+    def durable(self) -> bool:
+        """True when events are kept on disk (False for the in-memory fallback)."""
+        return self.path is not None
+
+    def _recover(self, path: Path, exc: Exception) -> sqlite3.Connection:
+        """Move an unreadable database aside (kept for inspection) and start a new one."""
+        aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+        log.error("outbox %s unreadable (%s); moved aside to %s", path, exc, aside)
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(str(path) + suffix)
+            if src.exists():
+                src.replace(str(aside) + suffix)
+        return self._open(str(path))
+
+    @staticmethod
+    def _lock(path: Path) -> int:
+        fd = os.open(str(path) + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise OutboxLocked(f"outbox {path} is in use by another process") from None
+        return fd
+
+    @staticmethod
+    def _open(target: str) -> sqlite3.Connection:
+        db = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(_SCHEMA)
+            db.execute("SELECT COUNT(*) FROM outbox").fetchone()
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    # -- storing and reading -------------------------------------------------------------------
+
+    def put(self, envelope: dict[str, Any], *, origin: str = "") -> int | None:
+        """Store ``envelope`` durably (fsync'd) and return its rowid; None if its id is stored.
+
+        ``origin`` tags who stored it when (the link uses it to tell live from replayed).
+        """
+        payload = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
+        cur = self._db.execute(
+            "INSERT OR IGNORE INTO outbox (event_id, boot_id, seq, payload, origin, stored_wall,"
+            " stored_mono, kernel_boot, stored_synced) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                str(envelope["id"]),
+                str(envelope.get("boot_id", "")),
+                int(envelope.get("seq", 0)),
+                payload,
+                origin,
+                float(self._wall()),
+                float(self._mono()),
+                self._kernel_boot,
+                int(bool(self._synced())),
+            ),
+        )
+        if cur.rowcount == 0:
+            return None
+        self._count += 1
+        return int(cur.lastrowid or 0)
+
+    def pending(self, after: int = 0, limit: int = 100) -> list[Pending]:
+        """Up to ``limit`` stored events with rowid > ``after``, oldest first."""
+        rows = self._db.execute(
+            "SELECT id, event_id, payload, origin FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
+            (after, limit),
+        ).fetchall()
+        return [Pending(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
+
+    def remove(self, rowids: Iterable[int]) -> int:
+        """Delete acknowledged events; returns how many were still stored.
+
+        Without a full fsync: losing a delete to a power cut only re-sends an event, which
+        consumers drop by id.
+        """
+        ids = list(rowids)
+        if not ids:
+            return 0
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            self._db.execute("BEGIN")
+            n = 0
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                cur = self._db.execute(
+                    f"DELETE FROM outbox WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                )
+                n += cur.rowcount
+            self._db.execute("COMMIT")
+        finally:
+            self._db.execute("PRAGMA synchronous=FULL")
+        self._count -= n
+        return n
+
+    def __len__(self) -> int:
+        return self._count
+
+    # -- bounds ---------------------------------------------------------------------------------
+
+    def enforce(self, keep: Iterable[int] = ()) -> list[Dropped]:
+        """Drop events beyond the age and count bounds, except rowids in ``keep`` (in flight).
+
+        Returns one `Dropped` per reason that dropped anything (age first, then count).
+        """
+        keep_ids = sorted(set(keep))
+        reports = []
+        now_wall, now_mono, now_synced = float(self._wall()), float(self._mono()), self._synced()
+        age_where = "(kernel_boot = ? AND stored_mono < ?)"
+        params: list[Any] = [self._kernel_boot, now_mono - self.max_age_s]
+        if now_synced:
+            age_where = (
+                f"({age_where} OR (kernel_boot != ? AND stored_synced = 1 AND stored_wall < ?))"
+            )
+            params += [self._kernel_boot, now_wall - self.max_age_s]
+        report = self._drop_where(age_where, params, keep_ids, "max_age")
+        if report:
+            reports.append(report)
+        excess = self._count - self.max_events
+        if excess > 0:
+            exclude = f" AND id NOT IN ({','.join('?' * len(keep_ids))})" if keep_ids else ""
+            row = self._db.execute(
+                f"SELECT id FROM outbox WHERE 1{exclude} ORDER BY id LIMIT 1 OFFSET ?",
+                [*keep_ids, excess - 1],
+            ).fetchone()
+            if row is not None:
+                report = self._drop_where("id <= ?", [int(row[0])], keep_ids, "max_events")
+                if report:
+                    reports.append(report)
+        return reports
+
+    def _drop_where(
+        self, where: str, params: list[Any], keep_ids: list[int], reason: str
+    ) -> Dropped | None:
+        if keep_ids:
+            where = f"{where} AND id NOT IN ({','.join('?' * len(keep_ids))})"
+            params = [*params, *keep_ids]
+        groups = self._db.execute(
+            f"SELECT boot_id, MIN(seq), MAX(seq), COUNT(*), MIN(id) FROM outbox WHERE {where} "
+            "GROUP BY boot_id ORDER BY MIN(id)",
+            params,
+        ).fetchall()
+        count = sum(int(g[3]) for g in groups)
+        if count == 0:
+            return None
+        self._db.execute("BEGIN")
+        try:
+            n = self._db.execute(f"DELETE FROM outbox WHERE {where}", params).rowcount
+            self.dropped_total += n
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES ('dropped_total', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (self.dropped_total,),
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._count -= n
+        ranges = [
+            {
+                "boot_id": str(g[0]),
+                "first_seq": int(g[1]),
+                "last_seq": int(g[2]),
+                "count": int(g[3]),
+            }
+            for g in groups
+        ]
+        log.warning(
+            "outbox: dropped %d event(s) (%s), %d dropped in all", n, reason, self.dropped_total
+        )
+        return Dropped(count=n, reason=reason, ranges=ranges, total=self.dropped_total)
+
+    def close(self) -> None:
+        """Close the database and release the lock (idempotent)."""
+        with contextlib.suppress(Exception):
+            self._db.close()
+        if self._lock_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._lock_fd)
+            self._lock_fd = -1
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
