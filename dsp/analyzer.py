@@ -51,6 +51,11 @@ class HopFeatures:
             out[f.name] = np.concatenate(arrays, axis=-1)
         return cls(**out)
 
+    def slice(self, start: int, stop: int) -> HopFeatures:
+        """Hops ``start:stop`` of this run (positions, not absolute hop indices)."""
+        return HopFeatures(**{f.name: getattr(self, f.name)[..., start:stop]
+                              for f in fields(self)})
+
     def channel(self, c: int) -> dict[str, np.ndarray]:
         """The per-channel arrays of channel ``c`` as 1-D arrays keyed by field name."""
         return {

@@ -1,8 +1,9 @@
 """Streaming rational-rate resampler (polyphase FIR) with its filter state carried across blocks.
 
 Any capture rate (8, 16, 20, 44.1, 48 kHz ...) is converted to the analysis rate. Output sample
-``m`` is computed from input samples up to index ``floor(m * down / up)`` only, so the result is
-causal and identical however the input is cut into blocks.
+``m`` sits at input time ``m * down / up`` and is computed from input samples up to that time
+only, so the result is causal and identical however the input is cut into blocks. The heavy
+lifting is scipy's polyphase `upfirdn` (C), run over the new block plus the filter's history.
 """
 
 from __future__ import annotations
@@ -10,40 +11,42 @@ from __future__ import annotations
 from math import gcd
 
 import numpy as np
-from scipy.signal import firwin
+from scipy.signal import firwin, kaiser_beta, upfirdn
 
 
 class StreamResampler:
     """Converts ``(n_channels, n)`` float blocks from ``rate_in`` to ``rate_out`` (Hz).
 
-    The anti-alias low-pass cuts at 0.45 x the lower of the two rates (7.2 kHz for 16 kHz
-    output: the analysis needs nothing above), Kaiser window, about 80 dB stop band.
-    Group delay: ``delay_s`` seconds, constant.
+    Anti-alias low-pass: pass band to ``0.425 x`` the lower rate (6.8 kHz for 16 kHz out),
+    stop band from ``0.5 x`` (8 kHz), ``stop_db`` attenuation (Kaiser window). Constant group
+    delay ``delay_s`` seconds.
     """
 
     def __init__(self, *, rate_in: int, rate_out: int = 16000, n_channels: int = 1,
-                 taps_per_phase: int = 32):
+                 stop_db: float = 60.0):
         if rate_in <= 0 or rate_out <= 0:
             raise ValueError("rates must be positive")
         g = gcd(int(rate_in), int(rate_out))
-        self.up = int(rate_out) // g
-        self.down = int(rate_in) // g
-        self.rate_in = int(rate_in)
-        self.rate_out = int(rate_out)
-        self.n_channels = n_channels
+        self.up, self.down = int(rate_out) // g, int(rate_in) // g
+        self.rate_in, self.rate_out, self.n_channels = int(rate_in), int(rate_out), n_channels
         self.passthrough = self.up == 1 and self.down == 1
-        k = taps_per_phase
-        n_taps = k * self.up
-        cutoff = 0.45 * min(rate_in, rate_out) / (0.5 * rate_in * self.up)
-        h = firwin(n_taps, cutoff, window=("kaiser", 8.0)) * self.up
-        # Phase p holds taps h[p], h[p + up], ...; output m uses phase (m*down) % up and input
-        # samples i, i-1, ..., i-k+1 with i = (m*down) // up.
-        self.phases = h.reshape(k, self.up).T.copy()  # (up, k)
-        self.k = k
-        self.delay_s = (n_taps - 1) / 2 / (rate_in * self.up)
-        self._hist = np.zeros((n_channels, k))
-        self._n_in = 0  # input samples consumed so far
-        self._m = 0  # next output sample index
+        fs = rate_in * self.up  # the filter runs at the upsampled rate
+        low = min(rate_in, rate_out)
+        width = (0.5 - 0.425) * low / (0.5 * fs)  # transition width, fraction of Nyquist
+        a = stop_db
+        n_taps = int(np.ceil((a - 7.95) / (2.285 * np.pi * width))) + 1
+        n_taps += (-n_taps) % self.up  # whole taps per phase
+        self.h = firwin(n_taps, 0.4625 * low / (0.5 * fs), window=("kaiser", kaiser_beta(a)))
+        self.h *= self.up
+        self.n_taps = n_taps
+        self.delay_s = (n_taps - 1) / 2 / fs
+        # History: enough input samples to cover the filter, rounded so that the buffer start
+        # is always on the output grid (absolute input index multiple of `down`).
+        self._hist_len = int(np.ceil(n_taps / self.up)) + 1
+        self._hist_len += (-self._hist_len) % self.down
+        self._hist = np.zeros((n_channels, self._hist_len))
+        self._n_in = 0  # input samples consumed
+        self._m = 0  # next output index
 
     def process(self, x: np.ndarray) -> np.ndarray:
         """Feed ``x`` (n_channels, n) at ``rate_in``; return every output sample now computable."""
@@ -52,22 +55,33 @@ class StreamResampler:
             x = x[None, :]
         if self.passthrough:
             return x.copy()
-        buf = np.concatenate([self._hist, x], axis=1)
         n_total = self._n_in + x.shape[1]
-        # outputs m with floor(m*down/up) <= n_total - 1
+        # outputs m with m*down/up <= n_total - 1 (the newest input sample)
         m_end = ((n_total - 1) * self.up) // self.down + 1 if n_total > 0 else 0
-        m = np.arange(self._m, m_end)
-        if m.size:
-            pos = (m * self.down) // self.up  # absolute input index of the newest tap
-            phase = (m * self.down) % self.up
-            # buffer index of absolute input index a is a - (self._n_in - k)
-            base = pos - (self._n_in - self.k)
-            idx = base[:, None] - np.arange(self.k)[None, :]  # (M, k)
-            taps = self.phases[phase]  # (M, k)
-            y = np.einsum("cmk,mk->cm", buf[:, idx], taps)
-        else:
-            y = np.zeros((x.shape[0], 0))
-        self._n_in = n_total
+        if m_end <= self._m:
+            self._append(x, n_total)
+            return np.zeros((x.shape[0], 0))
+        buf = np.concatenate([self._hist, x], axis=1)
+        s0 = self._n_in - self._hist.shape[1]  # absolute index of buf[0]; multiple of `down`
+        # Only the outputs m in [self._m, m_end) are needed: trim the buffer to what they use.
+        first_in = max(0, (self._m * self.down - (self.n_taps - 1)) // self.up - 1)
+        skip = max(0, first_in - s0)
+        skip -= skip % self.down  # keep buf start on the output grid
+        buf = buf[:, skip:]
+        s0 += skip
+        y = upfirdn(self.h, buf, self.up, self.down, axis=1)
+        j0 = self._m - (s0 * self.up) // self.down
+        out = y[:, j0: j0 + (m_end - self._m)]
         self._m = m_end
-        self._hist = buf[:, buf.shape[1] - self.k:]
-        return y
+        self._append(x, n_total)
+        return out
+
+    def _append(self, x: np.ndarray, n_total: int) -> None:
+        """Keep the last `_hist_len` input samples, ending at absolute index n_total - 1, but
+        starting on the output grid: pad with older samples so (n_total - len) % down == 0."""
+        joined = np.concatenate([self._hist, x], axis=1)
+        keep = self._hist_len + ((n_total - self._hist_len) % self.down)
+        if keep > joined.shape[1]:  # early in the stream: the past before sample 0 is silence
+            joined = np.pad(joined, ((0, 0), (keep - joined.shape[1], 0)))
+        self._hist = joined[:, joined.shape[1] - keep:]
+        self._n_in = n_total

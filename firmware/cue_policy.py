@@ -17,6 +17,8 @@ from firmware.baseline import UsualVoice
 from firmware.settings import Settings
 from firmware.sustained_cue import CueTransition, SustainedCue, SustainedParams
 
+CHUNK_HOPS = 5  # 50 ms: the policy's decision grid, aligned to absolute hop indices
+
 
 class Display(Enum):
     """What the desk light should show, most urgent last."""
@@ -52,6 +54,7 @@ class CuePolicy:
         self.snoozed_until_s = -np.inf
         self.now_s = 0.0
         self._was_ready = usual.ready
+        self._pending: HopFeatures | None = None
 
     # -- commands -------------------------------------------------------------------------
     def snooze(self, minutes: float | None, *, source: str) -> PolicyEvent:
@@ -83,9 +86,28 @@ class CuePolicy:
 
     # -- per block ------------------------------------------------------------------------
     def process(self, f: HopFeatures) -> list[PolicyEvent]:
-        """Consume a run of hops; return the events they caused, in stream order."""
+        """Consume a run of hops; return the events they caused, in stream order.
+
+        Hops are decided in chunks of `CHUNK_HOPS` aligned to absolute hop indices (the
+        baseline is read once per chunk), so the events do not depend on how the stream was
+        cut; a partial chunk waits for the next call (at most 40 ms).
+        """
         if f.n_hops == 0:
             return []
+        pending = HopFeatures.concat([self._pending, f]) if self._pending is not None else f
+        first = int(pending.hop[0])
+        n_ready = (first + pending.n_hops) // CHUNK_HOPS * CHUNK_HOPS - first
+        events: list[PolicyEvent] = []
+        start = 0
+        while start < n_ready:
+            stop = (first + start) // CHUNK_HOPS * CHUNK_HOPS + CHUNK_HOPS - first
+            events += self._chunk(pending.slice(start, stop))
+            start = stop
+        self._pending = pending.slice(n_ready, pending.n_hops) if n_ready < pending.n_hops \
+            else None
+        return events
+
+    def _chunk(self, f: HopFeatures) -> list[PolicyEvent]:
         events: list[PolicyEvent] = []
         loud = f.loudness_m_lufs[0]
         voiced = f.voiced[0]
@@ -113,8 +135,10 @@ class CuePolicy:
         return events
 
     def finish(self) -> list[PolicyEvent]:
-        """End active cues at the end of the stream or on shutdown."""
-        return [self._event(tr, self.usual.usual_lufs) for tr in self.raised.finish(self.now_s)]
+        """Decide the last partial chunk, then end active cues (end of stream or shutdown)."""
+        events = self._chunk(self._pending) if self._pending is not None else []
+        self._pending = None
+        return events + [self._event(tr, self.usual.usual_lufs) for tr in self.raised.finish(self.now_s)]
 
     def _event(self, tr: CueTransition, usual: float) -> PolicyEvent:
         d = dict(tr.data)
