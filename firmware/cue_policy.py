@@ -138,7 +138,8 @@ class CuePolicy:
         """Decide the last partial chunk, then end active cues (end of stream or shutdown)."""
         events = self._chunk(self._pending) if self._pending is not None else []
         self._pending = None
-        return events + [self._event(tr, self.usual.usual_lufs) for tr in self.raised.finish(self.now_s)]
+        usual = self.usual.usual_lufs
+        return events + [self._event(tr, usual) for tr in self.raised.finish(self.now_s)]
 
     def _event(self, tr: CueTransition, usual: float) -> PolicyEvent:
         d = dict(tr.data)

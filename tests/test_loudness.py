@@ -26,7 +26,7 @@ def segments(parts: list[tuple[float, float]], rate: int) -> np.ndarray:
     """Consecutive sine segments (dBFS, seconds), phase-continuous."""
     n = [int(round(s * rate)) for _, s in parts]
     t = np.arange(sum(n)) / rate
-    gain = np.concatenate([np.full(k, 10 ** (d / 20)) for (d, _), k in zip(parts, n)])
+    gain = np.concatenate([np.full(k, 10 ** (d / 20)) for (d, _), k in zip(parts, n, strict=True)])
     x = gain * np.sin(2 * np.pi * 1000 * t)
     return np.vstack([x, x])
 
