@@ -1,0 +1,156 @@
+"""Raised-voice cue policy: warm-up, hold, hysteresis, cooldown, hourly cap, snooze, baseline."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dsp.analyzer import HopFeatures
+from firmware.cue_policy import CuePolicy
+from firmware.pipeline import make_usual_voice
+from firmware.settings import Settings
+
+USUAL = -30.0
+
+
+def hops(loudness: np.ndarray, voiced: np.ndarray | None = None, start: int = 0) -> HopFeatures:
+    """Agent-only features with the given momentary loudness per 10 ms hop."""
+    n = loudness.size
+    v = np.ones(n, dtype=bool) if voiced is None else voiced
+    idx = np.arange(start, start + n)
+    row = loudness[None, :]
+    return HopFeatures(hop=idx, t=(idx + 0.5) * 0.01, level_dbfs=row, loudness_m_lufs=row,
+                       loudness_s_lufs=row, voiced=v[None, :],
+                       noise_floor_dbfs=np.full((1, n), -80.0))
+
+
+class Feeder:
+    """Feeds a policy seconds of constant loudness, tracking the stream position."""
+
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or Settings()
+        self.policy = CuePolicy(self.settings, make_usual_voice(self.settings))
+        self.hop = 0
+        self.events: list = []
+        self.rng = np.random.default_rng(0)
+
+    def feed(self, seconds: float, db_above: float, voiced: bool = True, jitter: float = 0.5):
+        n = int(round(seconds * 100))
+        loud = USUAL + db_above + self.rng.uniform(-jitter, jitter, n)
+        f = hops(loud, np.full(n, voiced), self.hop)
+        self.hop += n
+        ev = self.policy.process(f)
+        self.events += ev
+        return ev
+
+    def types(self) -> list[str]:
+        return [e.type for e in self.events]
+
+
+def warmed(settings: Settings | None = None) -> Feeder:
+    fd = Feeder(settings)
+    fd.feed(30.0, 0.0)
+    assert fd.types() == ["usual_voice_learned"]
+    return fd
+
+
+def test_warmup_needs_at_most_30_s_of_speech_and_nothing_fires_before():
+    fd = Feeder()
+    fd.feed(5.0, 15.0)  # loud from the first second: no baseline yet, no cue
+    fd.feed(25.0, 0.0)
+    assert "raised_voice.started" not in fd.types()
+    learned = [e for e in fd.events if e.type == "usual_voice_learned"]
+    assert learned and learned[0].stream_s <= 30.0
+    # the median ignores the loud start
+    assert abs(learned[0].data["usual_lufs"] - USUAL) < 1.0
+
+
+def test_raised_voice_fires_after_hold_and_states_measurements():
+    fd = warmed()
+    t0 = fd.hop * 0.01
+    fd.feed(3.0, 10.0)
+    started = [e for e in fd.events if e.type == "raised_voice.started"]
+    assert len(started) == 1
+    d = started[0].data
+    hold = fd.settings.cues.raised_voice.hold_s
+    assert abs(d["onset_s"] - t0) < 0.02
+    assert abs(d["at_s"] - (t0 + hold)) < 0.06
+    assert 9.0 < d["db_above_usual"] < 11.0
+    assert "dB above your usual" in d["summary"]
+    fd.feed(5.0, 0.0)
+    ended = [e for e in fd.events if e.type == "raised_voice.ended"]
+    assert len(ended) == 1 and ended[0].data["duration_s"] > 2.9
+
+
+def test_short_loud_word_does_not_fire():
+    fd = warmed()
+    fd.feed(0.6, 15.0)
+    fd.feed(5.0, 0.0)
+    assert "raised_voice.started" not in fd.types()
+
+
+def test_hysteresis_no_flicker_around_threshold():
+    """Loudness wandering just under and over the threshold gives one cue, not many."""
+    fd = warmed()
+    thr = fd.settings.cues.raised_voice.threshold_db
+    for _ in range(10):
+        fd.feed(1.5, thr + 1.0, jitter=0.2)
+        fd.feed(0.8, thr - 2.0, jitter=0.2)  # below threshold, above the release level
+    assert fd.types().count("raised_voice.started") == 1
+    assert fd.types().count("raised_voice.ended") == 0
+
+
+def test_pauses_between_words_do_not_break_evidence():
+    fd = warmed()
+    for _ in range(4):
+        fd.feed(0.4, 12.0)
+        fd.feed(0.3, -40.0, voiced=False)
+    assert fd.types().count("raised_voice.started") == 1
+
+
+def test_cooldown_and_hourly_cap():
+    s = Settings.model_validate({"cues": {"raised_voice": {"cooldown_s": 60, "max_per_hour": 2}}})
+    fd = warmed(s)
+    for _ in range(4):  # loud 3 s, calm 10 s: all inside the 60 s cooldown
+        fd.feed(3.0, 12.0)
+        fd.feed(10.0, 0.0)
+    assert fd.types().count("raised_voice.started") == 1
+    for _ in range(6):  # spaced beyond the cooldown: the cap of 2 per hour holds
+        fd.feed(3.0, 12.0)
+        fd.feed(70.0, 0.0)
+    assert fd.types().count("raised_voice.started") == 2
+    assert fd.policy.raised.suppressed > 0
+
+
+def test_snooze_blocks_cues_until_it_ends():
+    fd = warmed()
+    ev = fd.policy.snooze(1.0, source="button")
+    assert ev.type == "snooze" and ev.data["minutes"] == 1.0
+    assert fd.policy.display.value == "snoozed"
+    fd.feed(3.0, 12.0)
+    assert "raised_voice.started" not in fd.types()
+    fd.feed(60.0, 0.0)
+    fd.feed(3.0, 12.0)
+    assert fd.types().count("raised_voice.started") == 1
+
+
+def test_snooze_is_capped_and_zero_cancels():
+    fd = warmed()
+    assert fd.policy.snooze(10_000, source="cli").data["minutes"] == 120.0
+    fd.policy.snooze(0, source="cli")
+    assert not fd.policy.snoozed
+
+
+def test_cued_passages_are_left_out_of_the_baseline():
+    fd = warmed()
+    for _ in range(8):
+        fd.feed(20.0, 12.0)  # long raised passages, all cued
+        fd.feed(3.0, 0.0)
+    assert abs(fd.policy.usual.usual_lufs - USUAL) < 1.5
+
+
+def test_baseline_round_trips_through_its_state():
+    fd = warmed()
+    state = fd.policy.usual.to_dict()
+    other = make_usual_voice(Settings())
+    other.load(state)
+    assert other.ready and abs(other.usual_lufs - fd.policy.usual.usual_lufs) < 1e-9
