@@ -155,6 +155,25 @@ class Appliance:
             if cmd.reply:
                 cmd.reply(False, {"error": "busy"})
 
+    def on_mqtt_command(self, cmd: Any) -> None:
+        """From the MQTT link's thread: a validated command; answered by the worker."""
+        args = cmd.args.model_dump(exclude={"txid", "ts"})
+
+        def reply(ok: bool, data: dict[str, Any]) -> None:
+            if self.link is None:
+                return
+            if ok:
+                self.link.publish_command_result(cmd, True, data=data)
+            else:
+                self.link.publish_command_result(cmd, False, error=data.get("error", "failed"))
+
+        self.submit(LocalCommand(cmd.name, args, source="mqtt", reply=reply))
+
+    def on_outbox_dropped(self, data: dict[str, Any]) -> None:
+        """From the link's thread: events were dropped; report it as an event of its own."""
+        self.submit(LocalCommand("_report", {"type": "outbox_dropped", "data": data},
+                                 source="link"))
+
     def on_button(self, what: str) -> None:
         self.submit(LocalCommand("snooze", {"minutes": 0 if what == "hold" else None},
                                  source="button"))
@@ -194,8 +213,13 @@ class Appliance:
         last_audio = time.monotonic()
         next_save = time.monotonic() + s.baseline.save_interval_s
         next_watchdog = 0.0
+        next_telemetry = time.monotonic() + s.mqtt.telemetry_interval_s
+        cpu = (time.process_time(), time.monotonic())
         while not stop.is_set():
             now = time.monotonic()
+            if now >= next_telemetry:
+                cpu = self._telemetry(cpu)
+                next_telemetry = now + s.mqtt.telemetry_interval_s
             if self.notifier.watchdog_interval_s and now >= next_watchdog:
                 self.notifier.watchdog()
                 next_watchdog = now + self.notifier.watchdog_interval_s
@@ -307,6 +331,9 @@ class Appliance:
             return True, {"seconds": seconds}
         if cmd.name == "status":
             return True, self.status()
+        if cmd.name == "_report" and cmd.source == "link":
+            self._emit(PolicyEvent(cmd.args["type"], self.stream_s, cmd.args["data"]))
+            return True, {}
         return False, {"error": f"unknown command {cmd.name!r}"}
 
     # -- display and faults ------------------------------------------------------------------
@@ -367,6 +394,20 @@ class Appliance:
             self.link.stop()
 
     # -- reporting ---------------------------------------------------------------------------
+    def _telemetry(self, last_cpu: tuple[float, float]) -> tuple[float, float]:
+        """Publish periodic telemetry; returns the CPU reading the next load figure starts at."""
+        now_cpu = (time.process_time(), time.monotonic())
+        load = (now_cpu[0] - last_cpu[0]) / max(now_cpu[1] - last_cpu[1], 1e-6)
+        if self.link is not None:
+            st = self.status()
+            self.link.publish_telemetry({
+                "level_lufs": st["level_lufs"], "cues": st["cues"],
+                "input_overflows": st["input_overflows"], "cpu_load": round(load, 4),
+                "soc_temp_c": st["soc_temp_c"], "uptime_s": st["uptime_s"],
+                "display": st["display"], "stream_s": st["stream_s"],
+            })
+        return now_cpu
+
     def info(self) -> dict[str, Any]:
         a = self.settings.audio
         return {

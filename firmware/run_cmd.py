@@ -73,25 +73,24 @@ def build_appliance(settings: Settings, args: argparse.Namespace, *, factory: An
             return PyAudioSource(device=a.device, channels=a.channels, rate_hz=a.rate_hz,
                                  block_s=a.block_s, queue_s=a.queue_s)
     notifier = notifier or Notifier()
-    if link == "auto":
-        link = make_link(settings)
-    app = Appliance(settings, open_source=open_source, link=link, notifier=notifier,
+    app = Appliance(settings, open_source=open_source, notifier=notifier,
                     exit_on_audio_error=not notifier.enabled)
+    app.link = make_link(settings, app) if link == "auto" else link
     app.indicator = Indicator(settings.indicator,
                               pin_factory=factory or pin_factory(getattr(args, "pins", "auto")),
                               on_button=app.on_button)
     return app
 
 
-def make_link(settings: Settings) -> Any:
+def make_link(settings: Settings, app: Appliance) -> Any:
+    """The MQTT link, its commands and outbox reports routed to the appliance's worker."""
     if not settings.mqtt.enabled:
         return None
-    try:
-        from firmware.mqtt_link import MqttLink
-    except ImportError:
-        return None
+    from firmware.mqtt_link import MqttLink
+
     return MqttLink(settings.mqtt, site=settings.device.site, desk=settings.device.desk,
-                    state_dir=settings.device.state_dir, on_command=None)
+                    state_dir=settings.device.state_dir, on_command=app.on_mqtt_command,
+                    on_dropped=app.on_outbox_dropped)
 
 
 def main(args: argparse.Namespace, settings: Settings) -> int:
