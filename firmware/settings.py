@@ -498,8 +498,9 @@ def _model_at(path: tuple[str, ...]) -> type[BaseModel] | None:
     return model
 
 
-def _paths_as_path(model: type[BaseModel], data: object) -> object:
-    """``data`` with strings converted to `Path` where ``model`` wants a path.
+def _from_toml(model: type[BaseModel], data: object) -> object:
+    """``data`` with strings converted to `Path` where ``model`` wants a path, and ``"none"``
+    to None where an optional non-text field allows it (TOML has no null).
 
     Validation is strict (TOML has real types: ``"8"`` is not a number, ``"yes"`` not a
     boolean), and strict pydantic only takes `Path` objects for paths; TOML writes them as
@@ -515,9 +516,11 @@ def _paths_as_path(model: type[BaseModel], data: object) -> object:
             args = typing.get_args(ann) or (ann,)
             sub = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
             if sub and isinstance(value, dict):
-                value = _paths_as_path(sub[0], value)
+                value = _from_toml(sub[0], value)
             elif Path in args and isinstance(value, str):
                 value = Path(value)
+            elif value == "none" and type(None) in args and str not in args:
+                value = None  # TOML has no null: `motor_pin = "none"` unsets an optional pin
         out[key] = value
     return out
 
@@ -526,7 +529,7 @@ def validate_data(data: dict[str, object], text: str = "",
                   source: Path | str = "<config>") -> Settings:
     """Validate parsed TOML ``data`` strictly; `ConfigError` with lines found in ``text``."""
     try:
-        return Settings.model_validate(_paths_as_path(Settings, data), strict=True)
+        return Settings.model_validate(_from_toml(Settings, data), strict=True)
     except ValidationError as exc:
         raise ConfigError(source, _problems_from_validation(exc, text)) from None
 
