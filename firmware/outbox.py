@@ -7,9 +7,10 @@ broker outage, a restart of the appliance or a ``kill -9`` loses nothing that wa
 next start publishes what is left, oldest first.
 
 The outbox is bounded by count (``max_events``) and age (``max_age_s``). Beyond them the
-oldest events are dropped; each drop is returned as a `Dropped` report (how many, why, which
-boot ids and sequence numbers) and added to a persistent total, so the link can tell the
-supervisor exactly which events will never arrive.
+oldest events are dropped; drops are merged into one persistent, not-yet-reported `Dropped`
+report (how many, why, which boot ids and sequence numbers) and a persistent total, so the
+link can tell the supervisor exactly which events will never arrive once it can reach them
+(`take_unreported`), without a report per drop feeding more drops while the broker is away.
 
 Age is only judged when it can be trusted. A Pi without a real-time clock boots with a wrong
 wall clock, so an event stored in the same kernel boot is aged by the monotonic clock; one from
@@ -51,7 +52,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     kernel_boot TEXT NOT NULL,
     stored_synced INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
 """
 
 
@@ -79,25 +80,49 @@ class Pending:
 
 @dataclass
 class Dropped:
-    """Events dropped by one enforcement of the bounds.
-
-    ``reason`` is ``max_events`` or ``max_age``; ``ranges`` lists, per boot id, the first and
-    last sequence number and count dropped; ``total`` is every drop since the outbox was made.
-    """
+    """Events dropped by the bounds: how many, why, and which (per boot id: first and last
+    sequence number and count); ``total`` counts every drop since the outbox was made."""
 
     count: int
-    reason: str
+    reasons: dict[str, int]
     ranges: list[dict[str, Any]] = field(default_factory=list)
     total: int = 0
 
+    def merge(self, other: Dropped) -> Dropped:
+        """Both reports as one (ranges merged per boot id)."""
+        reasons = dict(self.reasons)
+        for k, v in other.reasons.items():
+            reasons[k] = reasons.get(k, 0) + v
+        by_boot: dict[str, dict[str, Any]] = {}
+        for r in [*self.ranges, *other.ranges]:
+            cur = by_boot.get(r["boot_id"])
+            if cur is None:
+                by_boot[r["boot_id"]] = dict(r)
+            else:
+                cur["first_seq"] = min(cur["first_seq"], r["first_seq"])
+                cur["last_seq"] = max(cur["last_seq"], r["last_seq"])
+                cur["count"] += r["count"]
+        return Dropped(
+            self.count + other.count,
+            reasons,
+            list(by_boot.values()),
+            max(self.total, other.total),
+        )
+
     def as_event_data(self) -> dict[str, Any]:
-        """The ``data`` of an ``outbox_dropped`` event describing this drop."""
+        """The ``data`` of an ``outbox_dropped`` event describing these drops."""
         return {
             "count": self.count,
-            "reason": self.reason,
+            "reasons": dict(self.reasons),
             "total": self.total,
-            "ranges": self.ranges,
+            "ranges": [dict(r) for r in self.ranges],
         }
+
+    @classmethod
+    def from_event_data(cls, data: dict[str, Any]) -> Dropped:
+        """Inverse of `as_event_data`."""
+        return cls(int(data["count"]), dict(data["reasons"]), list(data["ranges"]),
+                   int(data["total"]))  # fmt: skip
 
 
 class Outbox:
@@ -141,6 +166,8 @@ class Outbox:
         self._count = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
         row = self._db.execute("SELECT value FROM meta WHERE key = 'dropped_total'").fetchone()
         self.dropped_total = int(row[0]) if row else 0
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'unreported'").fetchone()
+        self._unreported = Dropped.from_event_data(json.loads(row[0])) if row else None
 
     @property
     def durable(self) -> bool:
@@ -294,30 +321,59 @@ class Outbox:
         self._db.execute("BEGIN")
         try:
             n = self._db.execute(f"DELETE FROM outbox WHERE {where}", params).rowcount
-            self.dropped_total += n
-            self._db.execute(
-                "INSERT INTO meta (key, value) VALUES ('dropped_total', ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (self.dropped_total,),
-            )
+            total = self.dropped_total + n
+            ranges = [
+                {"boot_id": str(g[0]), "first_seq": int(g[1]), "last_seq": int(g[2]),
+                 "count": int(g[3])}
+                for g in groups
+            ]  # fmt: skip
+            dropped = Dropped(count=n, reasons={reason: n}, ranges=ranges, total=total)
+            unreported = dropped if self._unreported is None else self._unreported.merge(dropped)
+            self._set_meta("dropped_total", total)
+            self._set_meta("unreported", json.dumps(unreported.as_event_data()))
             self._db.execute("COMMIT")
+            self.dropped_total = total
+            self._unreported = unreported
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
         self._count -= n
-        ranges = [
-            {
-                "boot_id": str(g[0]),
-                "first_seq": int(g[1]),
-                "last_seq": int(g[2]),
-                "count": int(g[3]),
-            }
-            for g in groups
-        ]
         log.warning(
             "outbox: dropped %d event(s) (%s), %d dropped in all", n, reason, self.dropped_total
         )
-        return Dropped(count=n, reason=reason, ranges=ranges, total=self.dropped_total)
+        return dropped
+
+    def _set_meta(self, key: str, value: Any) -> None:
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    @property
+    def unreported(self) -> Dropped | None:
+        """Drops not yet reported (kept across restarts), merged into one report."""
+        return self._unreported
+
+    def take_unreported(self) -> Dropped | None:
+        """Return the drops not yet reported and mark them reported."""
+        report = self._unreported
+        if report is not None:
+            self._db.execute("DELETE FROM meta WHERE key = 'unreported'")
+            self._unreported = None
+        return report
+
+    def note_lost(self, envelope: dict[str, Any], reason: str = "storage_error") -> None:
+        """Count an event that could not be stored at all (best effort: the disk may be bad)."""
+        self.dropped_total += 1
+        seq = int(envelope.get("seq", 0))
+        r = {"boot_id": str(envelope.get("boot_id", "")), "first_seq": seq, "last_seq": seq,
+             "count": 1}  # fmt: skip
+        lost = Dropped(1, {reason: 1}, [r], self.dropped_total)
+        self._unreported = lost if self._unreported is None else self._unreported.merge(lost)
+        with contextlib.suppress(sqlite3.Error):
+            self._set_meta("dropped_total", self.dropped_total)
+            self._set_meta("unreported", json.dumps(self._unreported.as_event_data()))
 
     def close(self) -> None:
         """Close the database and release the lock (idempotent)."""

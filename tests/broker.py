@@ -154,6 +154,7 @@ class Broker:
     users: dict[str, str] | None = None
     tls: tuple[Path, Path, Path] | None = None
     require_certificate: bool = False
+    acl: str | None = None
     process: subprocess.Popen[bytes] | None = None
 
     host: str = "127.0.0.1"
@@ -164,6 +165,7 @@ class Broker:
         self.config_path = self.workdir / "mosquitto.conf"
         self.passwd_path = self.workdir / "passwd"
         self.log_path = self.workdir / "mosquitto.log"
+        self.acl_path = self.workdir / "acl"
 
     def _write_config(self) -> None:
         lines = [
@@ -182,6 +184,9 @@ class Broker:
         else:
             self._write_passwd(self.users)
             lines += ["allow_anonymous false", f"password_file {self.passwd_path}"]
+        if self.acl is not None:
+            self.acl_path.write_text(self.acl)
+            lines.append(f"acl_file {self.acl_path}")
         if self.tls is not None:
             cert, key, ca = self.tls
             lines += [f"certfile {cert}", f"keyfile {key}", f"cafile {ca}"]
@@ -255,6 +260,13 @@ class Broker:
         """Replace the password file (and reload it with SIGHUP if running)."""
         self.users = dict(users)
         self._write_passwd(self.users)
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGHUP)
+
+    def set_acl(self, acl: str) -> None:
+        """Replace the ACL file (mosquitto syntax) and reload it with SIGHUP if running."""
+        self.acl = acl
+        self.acl_path.write_text(acl)
         if self.process is not None and self.process.poll() is None:
             os.kill(self.process.pid, signal.SIGHUP)
 

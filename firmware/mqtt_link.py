@@ -1,0 +1,691 @@
+"""The desk's link to the supervisor's broker: device topics, durable events and commands.
+
+Topics, under ``base = <prefix>/<site>/<desk>``:
+
+=========================  ====  ========  ===============================================
+topic                      QoS   retained  what
+=========================  ====  ========  ===============================================
+``base/status``            1     yes       ``online`` / ``offline``; ``offline`` is the last
+                                           will and is also published by hand on `stop`
+``base/info``              1     yes       what `set_info` was given (firmware version,
+                                           config hash, boot id, audio device, channel map)
+``base/telemetry``         0     no        `publish_telemetry`, MQTT 5 message expiry
+``base/events``            1     no        event envelopes, through the durable outbox
+``base/cmd/<name>``        1     (no)      commands to the desk (retained ones ignored)
+``base/cmd/<name>/result`` 1     no        answers, with the command's ``txid``
+=========================  ====  ========  ===============================================
+
+Use from the engine::
+
+    link = MqttLink(settings.mqtt, site=..., desk=..., state_dir=..., on_command=handler,
+                    on_dropped=report_drop)
+    link.start()                      # returns at once; connects and reconnects by itself
+    link.set_info({...})              # retained; re-sent on every reconnect
+    link.publish_event(envelope)      # from the analysis thread: a queue put, never blocks
+    link.publish_telemetry({...})     # every settings.telemetry_interval_s
+    link.publish_command_result(cmd, True, data={...})
+    link.connected, link.last_error   # for the status line
+    link.stop()                       # drain briefly, "offline" by hand, disconnect
+
+Threads. The caller's calls only put items on a queue. One worker thread owns the outbox
+(SQLite) and does every publish; paho's network thread runs the callbacks, which never raise
+(exceptions are caught and logged) and only queue work or validate commands.
+
+Delivery. Each event is stored (fsync'd) before it is published and deleted when its PUBACK
+arrives with a success code; at most ``outbox_inflight`` events are unacknowledged at once,
+sent in the order they were stored. Within one run paho itself re-sends unacknowledged events
+after a reconnect (same bytes, DUP flag); after a restart the outbox re-sends them. An event
+that did not go out live (stored while disconnected, or by an earlier run) carries
+``"replayed": true`` in its envelope. QoS 1 is at-least-once: consumers drop the rare
+duplicate by ``id`` and spot gaps by (``boot_id``, ``seq``); a broker refusing an event
+(PUBACK reason code >= 0x80) holds it and retries with backoff, never skipping it silently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from firmware.commands import Command, Rejection, parse_command, result_payload
+from firmware.credentials import (
+    CredentialsError,
+    load_credentials,
+    ssl_context,
+    tls_files,
+)
+from firmware.envelope import clock_is_synced
+from firmware.mqtt_settings import MqttSettings
+from firmware.outbox import Outbox, OutboxLocked
+
+log = logging.getLogger(__name__)
+
+OUTBOX_FILE = "outbox.db"
+_TICK_S = 0.5  # worker wake-up when idle: bounds checks, hold expiry, stop
+_AGE_CHECK_S = 60.0  # how often the outbox age bound is enforced
+_REPORT_EVERY_S = 60.0  # at most one outbox_dropped report per minute
+_COMMAND_RATE_PER_S = 20.0  # commands beyond this (burst 40) are dropped unanswered
+_COMMAND_BURST = 40.0
+
+
+class _Client(mqtt.Client):
+    """paho's client, keeping the exception of the last failed connection attempt."""
+
+    last_connect_error: BaseException | None = None
+
+    def reconnect(self) -> mqtt.MQTTErrorCode:
+        """paho's reconnect, remembering why it failed (paho's loop only retries)."""
+        try:
+            rc = super().reconnect()
+        except OSError as exc:
+            self.last_connect_error = exc
+            raise
+        self.last_connect_error = None
+        return rc
+
+
+def _reason_failed(reason_code: Any) -> bool:
+    try:
+        return bool(reason_code.is_failure)
+    except AttributeError:
+        return bool(reason_code)
+
+
+class MqttLink:
+    """The desk's MQTT link; see the module docstring for topics, threads and delivery.
+
+    ``on_command(cmd)`` is called on paho's network thread for each valid, fresh command and
+    must not block (queue it and answer later with `publish_command_result`); an exception it
+    raises becomes an error result. ``on_dropped(data)`` is called on the link's thread with
+    the ``data`` of an ``outbox_dropped`` event whenever the outbox bounds drop events: the
+    engine stamps it (``stamper.stamp("outbox_dropped", data, ...)``) and publishes it.
+    """
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        *,
+        site: str,
+        desk: str,
+        state_dir: Path | str,
+        on_command: Callable[[Command], None] | None = None,
+        on_dropped: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.site = site
+        self.desk = desk
+        self.state_dir = Path(state_dir)
+        self.on_command = on_command
+        self.on_dropped = on_dropped
+        self.base = f"{settings.topic_prefix}/{site}/{desk}"
+        self.client_id = settings.client_id or f"deskcue-{site}-{desk}"
+        self._v5 = settings.protocol == "5"
+
+        self._q: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._client: _Client | None = None
+        self._worker: threading.Thread | None = None
+        self._started = False
+        self._stopped = False
+        self._connected = False
+        self._epoch = 0
+        self._last_error = ""
+        self._lock = threading.Lock()
+        self._info: dict[str, Any] | None = None
+        self._token = uuid.uuid4().hex[:12]  # tells this run's outbox rows from earlier runs'
+
+        # worker-owned state
+        self._outbox: Outbox | None = None
+        self._inflight: dict[int, int] = {}  # paho mid -> outbox rowid
+        self._cursor = 0  # highest rowid handed to paho
+        self._live_origin = ""
+        self._worker_connected = False
+        self._hold_until = 0.0
+        self._hold_s = 0.0
+        self._next_age_check = 0.0
+        self._stop_deadline: float | None = None
+        self._next_report = 0.0
+        self._accept = threading.Lock()  # publish_event vs the worker's last drain
+        self._worker_done = False
+
+        # commands (paho thread)
+        self._tokens = _COMMAND_BURST
+        self._tokens_t = time.monotonic()
+        self._recent: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
+
+        self.counters: dict[str, int] = {
+            "events_stored": 0,
+            "events_published": 0,
+            "events_acked": 0,
+            "events_rejected": 0,
+            "events_duplicate": 0,
+            "commands": 0,
+            "commands_rejected": 0,
+            "commands_ignored": 0,
+            "commands_rate_limited": 0,
+        }
+
+    # -- topics ---------------------------------------------------------------------------------
+
+    def topic(self, suffix: str) -> str:
+        """The full topic for ``suffix`` (``status``, ``events``, ``cmd/snooze`` ...)."""
+        return f"{self.base}/{suffix}"
+
+    # -- public API -----------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """True while connected to the broker (CONNACK accepted, not yet disconnected)."""
+        return self._connected
+
+    @property
+    def last_error(self) -> str:
+        """The latest connection or delivery problem, for the status line; "" when none."""
+        return self._last_error
+
+    def stats(self) -> dict[str, Any]:
+        """Counters and the outbox depth (approximate when read from another thread)."""
+        box = self._outbox
+        return {
+            "connected": self._connected,
+            "last_error": self._last_error,
+            "outbox_depth": len(box) if box is not None else 0,
+            "outbox_dropped": box.dropped_total if box is not None else 0,
+            "outbox_durable": bool(box.durable) if box is not None else False,
+            "inflight": len(self._inflight),
+            **self.counters,
+        }
+
+    def start(self) -> None:
+        """Start the worker and the background connection; returns at once, never raises.
+
+        A broker that is down, unreachable or refusing is retried with backoff
+        (``reconnect_min_s`` doubling up to ``reconnect_max_s``); `last_error` says why.
+        """
+        if self._started:
+            return
+        self._started = True
+        if not self.settings.enabled:
+            log.info("mqtt: disabled in config; events are not published")
+            return
+        self._worker = threading.Thread(target=self._run, name="deskcue-mqtt", daemon=True)
+        self._worker.start()
+        try:
+            self._client = self._make_client()
+            self._client.connect_async(
+                self.settings.host,
+                self.settings.port,
+                keepalive=self.settings.keepalive_s,
+                clean_start=True if self._v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+            )
+            self._client.loop_start()
+            log.info(
+                "mqtt: connecting to %s:%d as %s",
+                self.settings.host,
+                self.settings.port,
+                self.client_id,
+            )
+        except (CredentialsError, OSError, ValueError) as exc:
+            self._set_error(f"mqtt not started: {exc}")
+            self._client = None
+
+    def publish_event(self, envelope: dict[str, Any]) -> None:
+        """Hand an event envelope over for durable, ordered delivery; returns at once.
+
+        Called from the analysis thread: only a queue put happens here; the worker stores it
+        within milliseconds. Laughter events are dropped when ``publish_laughter`` is off.
+        """
+        if not self.settings.enabled:
+            return
+        if not self.settings.publish_laughter and envelope.get("type") == "laughter_burst":
+            return
+        with self._accept:
+            if not self._worker_done:
+                self._q.put(("event", dict(envelope)))
+                return
+        self._store_after_stop(envelope)
+
+    def publish_telemetry(self, data: dict[str, Any]) -> None:
+        """Publish telemetry now (QoS 0, expiring), if connected; otherwise it is dropped.
+
+        Adds ``ts`` (Unix seconds) and ``outbox`` (depth, dropped) unless ``data`` has them.
+        """
+        if self.settings.enabled and not self._stopped:
+            self._q.put(("telemetry", dict(data)))
+
+    def set_info(self, info: dict[str, Any]) -> None:
+        """Set the retained ``info`` document; published now and on every reconnect."""
+        with self._lock:
+            self._info = dict(info)
+        if self.settings.enabled and not self._stopped:
+            self._q.put(("info",))
+
+    def publish_command_result(
+        self,
+        cmd: Command,
+        ok: bool,
+        data: dict[str, Any] | None = None,
+        error: str | tuple[str, str] | None = None,
+    ) -> None:
+        """Answer ``cmd`` on ``cmd/<name>/result`` with its txid (QoS 1, not retained).
+
+        ``error`` is a message or a (code, message) pair; a plain message gets code
+        ``failed``.
+        """
+        err = (("failed", error) if isinstance(error, str) else error) if not ok else None
+        payload = result_payload(cmd.name, cmd.txid, ok, data=data, error=err)
+        with self._lock:
+            if cmd.txid in self._recent:
+                self._recent[cmd.txid] = payload
+        self._q.put(("result", cmd.name, payload))
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every event handed over so far is acknowledged; True if it happened."""
+        if not self._started or self._worker is None:
+            return True
+        done = threading.Event()
+        self._q.put(("flush", done))
+        deadline = time.monotonic() + timeout
+        if not done.wait(timeout):
+            return False
+        while time.monotonic() < deadline:
+            if not self._inflight and (self._outbox is None or len(self._outbox) == 0):
+                return True
+            time.sleep(0.005)
+        return False
+
+    def stop(self, drain_s: float | None = None) -> None:
+        """Store what is queued, wait up to ``drain_s`` (default ``stop_drain_s``) for pending
+        events to be acknowledged, publish ``offline`` by hand, disconnect. Idempotent.
+
+        Events not acknowledged by then stay in the outbox for the next start.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
+        drain = self.settings.stop_drain_s if drain_s is None else drain_s
+        if self._worker is not None:
+            self._q.put(("stop", drain))
+            self._worker.join(drain + 5.0)
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.disconnect()
+            with contextlib.suppress(Exception):
+                self._client.loop_stop()
+        self._connected = False
+        log.info("mqtt: stopped")
+
+    # -- paho client and callbacks (network thread) ---------------------------------------------
+
+    def _make_client(self) -> _Client:
+        s = self.settings
+        client = _Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=mqtt.MQTTv5 if self._v5 else mqtt.MQTTv311,
+            **({} if self._v5 else {"clean_session": True}),
+        )
+        client.suppress_exceptions = True
+        client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)  # type: ignore[arg-type]
+        client.max_inflight_messages_set(s.outbox_inflight + 16)
+        client.connect_timeout = 5.0
+        creds = load_credentials(s)
+        if creds.username is not None:
+            client.username_pw_set(
+                creds.username, creds.password.reveal() if creds.password else None
+            )
+        files = tls_files(s)
+        if files is not None:
+            client.tls_set_context(ssl_context(files))
+        client.will_set(self.topic("status"), "offline", qos=1, retain=True)
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        return client
+
+    def _set_error(self, message: str) -> None:
+        if message and message != self._last_error:
+            log.warning("mqtt: %s", message)
+        self._last_error = message
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        try:
+            if _reason_failed(rc):
+                self._set_error(f"broker refused the connection: {rc}")
+                return
+            self._epoch += 1
+            self._connected = True
+            self._last_error = ""
+            log.info("mqtt: connected to %s:%d", self.settings.host, self.settings.port)
+            client.publish(self.topic("status"), "online", qos=1, retain=True)
+            with self._lock:
+                info = self._info
+            if info is not None:
+                client.publish(self.topic("info"), _dumps(info), qos=1, retain=True)
+            client.subscribe(self.topic("cmd/+"), qos=1)
+            self._q.put(("connected", self._epoch))
+        except Exception:  # noqa: BLE001 - never into paho's thread
+            log.exception("mqtt: on_connect failed")
+
+    def _on_connect_fail(self, client: mqtt.Client, _u: Any) -> None:
+        exc = getattr(client, "last_connect_error", None)
+        where = f"{self.settings.host}:{self.settings.port}"
+        self._set_error(f"cannot connect to {where}" + (f": {exc}" if exc else ""))
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        try:
+            was = self._connected
+            self._connected = False
+            self._q.put(("disconnected",))
+            if was and not self._stopped:
+                self._set_error(f"disconnected from broker: {rc}")
+        except Exception:  # noqa: BLE001
+            log.exception("mqtt: on_disconnect failed")
+
+    def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, rc: Any, _p: Any) -> None:
+        try:
+            self._q.put(("ack", mid, _reason_failed(rc), str(rc)))
+        except Exception:  # noqa: BLE001
+            log.exception("mqtt: on_publish failed")
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            self._handle_command_message(msg.topic, bytes(msg.payload), bool(msg.retain))
+        except Exception:  # noqa: BLE001 - a command must never disturb the link
+            log.exception("mqtt: command handling failed")
+
+    # -- commands ---------------------------------------------------------------------------------
+
+    def _rate_ok(self) -> bool:
+        now = time.monotonic()
+        refill = (now - self._tokens_t) * _COMMAND_RATE_PER_S
+        self._tokens = min(_COMMAND_BURST, self._tokens + refill)
+        self._tokens_t = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+    def _handle_command_message(self, topic: str, payload: bytes, retain: bool) -> None:
+        prefix = self.topic("cmd/")
+        if not topic.startswith(prefix):
+            return
+        name = topic[len(prefix) :]
+        if retain:
+            self.counters["commands_ignored"] += 1
+            log.warning("mqtt: ignored a retained command on %s", topic)
+            return
+        if not self._rate_ok():
+            self.counters["commands_rate_limited"] += 1
+            return
+        self.counters["commands"] += 1
+        s = self.settings
+        parsed = parse_command(
+            name,
+            payload,
+            retain=retain,
+            max_bytes=s.command_max_bytes,
+            max_age_s=s.command_max_age_s,
+            clock_synced=clock_is_synced(),
+        )
+        if parsed is None:
+            self.counters["commands_ignored"] += 1
+            return
+        if isinstance(parsed, Rejection):
+            self.counters["commands_rejected"] += 1
+            log.info("mqtt: rejected command %s: %s (%s)", name[:32], parsed.code, parsed.message)
+            error = (parsed.code, parsed.message)
+            self._q.put(("result", name, result_payload(name, parsed.txid, False, error=error)))
+            return
+        with self._lock:
+            if parsed.txid in self._recent:
+                cached = self._recent[parsed.txid]
+                duplicate = True
+            else:
+                duplicate = False
+                self._recent[parsed.txid] = None
+                while len(self._recent) > 256:
+                    self._recent.popitem(last=False)
+        if duplicate:
+            log.info("mqtt: command %s txid %s seen before; not run again", name, parsed.txid)
+            if cached is not None:
+                self._q.put(("result", name, cached))
+            return
+        if self.on_command is None:
+            error = ("failed", "this desk takes no commands")
+            self._q.put(("result", name, result_payload(name, parsed.txid, False, error=error)))
+            return
+        try:
+            self.on_command(parsed)
+        except Exception as exc:  # noqa: BLE001
+            log.exception("mqtt: command handler failed for %s", name)
+            self.publish_command_result(parsed, False, error=("failed", type(exc).__name__))
+
+    # -- worker thread ----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._open_outbox()
+            while True:
+                try:
+                    item: tuple[Any, ...] | None = self._q.get(timeout=_TICK_S)
+                except queue.Empty:
+                    item = None
+                acks: list[int] = []
+                while item is not None:
+                    self._handle(item, acks)
+                    try:
+                        item = self._q.get_nowait()
+                    except queue.Empty:
+                        item = None
+                if acks and self._outbox is not None:
+                    self.counters["events_acked"] += self._outbox.remove(acks)
+                self._maintain()
+                self._pump()
+                if self._stop_deadline is not None and self._stop_ready():
+                    break
+            self._finish()
+        except Exception:  # noqa: BLE001 - log; the caller's threads go on
+            log.exception("mqtt: worker failed")
+            self._set_error("mqtt worker failed; see the log")
+        finally:
+            with contextlib.suppress(Exception):
+                self._drain_late_events()
+            if self._outbox is not None:
+                self._outbox.close()
+
+    def _open_outbox(self) -> None:
+        s = self.settings
+        kwargs = {"max_events": s.outbox_max_events, "max_age_s": s.outbox_max_age_h * 3600.0}
+        try:
+            self._outbox = Outbox(self.state_dir / OUTBOX_FILE, **kwargs)  # type: ignore[arg-type]
+        except (OSError, OutboxLocked, Exception) as exc:  # noqa: BLE001
+            self._set_error(f"outbox not durable ({exc}); events kept in memory only")
+            self._outbox = Outbox(None, **kwargs)  # type: ignore[arg-type]
+        if len(self._outbox):
+            log.info("mqtt: %d event(s) pending from an earlier run", len(self._outbox))
+        self._outbox.enforce()
+        self._next_age_check = time.monotonic() + _AGE_CHECK_S
+
+    def _handle(self, item: tuple[Any, ...], acks: list[int]) -> None:
+        kind = item[0]
+        if kind == "event":
+            self._store(item[1])
+        elif kind == "ack":
+            _, mid, failed, reason = item
+            rowid = self._inflight.pop(mid, None)
+            if rowid is None:
+                return
+            if not failed:
+                acks.append(rowid)
+                return
+            self.counters["events_rejected"] += 1
+            self._hold_s = min(max(self._hold_s * 2, 1.0), 60.0)
+            self._hold_until = time.monotonic() + self._hold_s
+            self._cursor = min(self._cursor, rowid - 1)
+            self._set_error(f"broker refused an event ({reason}); retrying in {self._hold_s:g} s")
+        elif kind == "connected":
+            self._worker_connected = True
+            self._live_origin = f"{self._token}:{item[1]}"
+            self._hold_until = 0.0
+        elif kind == "disconnected":
+            self._worker_connected = False
+            self._live_origin = ""
+        elif kind == "telemetry":
+            self._send_telemetry(item[1])
+        elif kind == "info":
+            with self._lock:
+                info = self._info
+            if info is not None and self._connected and self._client is not None:
+                self._client.publish(self.topic("info"), _dumps(info), qos=1, retain=True)
+        elif kind == "result":
+            _, name, payload = item
+            if self._client is not None:
+                self._client.publish(self.topic(f"cmd/{name}/result"), _dumps(payload), qos=1)
+        elif kind == "flush":
+            item[1].set()
+        elif kind == "stop":
+            self._stop_deadline = time.monotonic() + float(item[1])
+
+    def _store(self, envelope: dict[str, Any]) -> None:
+        assert self._outbox is not None
+        origin = self._live_origin if self._worker_connected and self._connected else ""
+        try:
+            rowid = self._outbox.put(envelope, origin=origin)
+        except Exception as exc:  # noqa: BLE001 - e.g. disk full: say so, count it, keep going
+            self._set_error(f"outbox write failed: {exc}")
+            self._outbox.note_lost(envelope)
+            return
+        if rowid is None:
+            self.counters["events_duplicate"] += 1
+            return
+        self.counters["events_stored"] += 1
+        # A drop report never evicts another event (reports come at most once a minute, while
+        # connected, when the outbox is draining anyway).
+        if len(self._outbox) > self._outbox.max_events and envelope.get("type") != "outbox_dropped":
+            self._outbox.enforce(self._inflight.values())
+
+    def _maintain(self) -> None:
+        box = self._outbox
+        if box is None:
+            return
+        now = time.monotonic()
+        if now >= self._next_age_check:
+            self._next_age_check = now + _AGE_CHECK_S
+            box.enforce(self._inflight.values())
+        # Drops are reported once the broker can hear it, at most once a minute, so that a
+        # report does not evict yet another event from a full outbox while the broker is away.
+        if box.unreported is not None and self._connected and now >= self._next_report:
+            self._next_report = now + _REPORT_EVERY_S
+            report = box.take_unreported()
+            if report is None:
+                return
+            if self.on_dropped is None:
+                log.warning("mqtt: outbox dropped %d event(s); no on_dropped to report it",
+                            report.count)  # fmt: skip
+                return
+            try:
+                self.on_dropped(report.as_event_data())
+            except Exception:  # noqa: BLE001
+                log.exception("mqtt: on_dropped failed")
+
+    def _pump(self) -> None:
+        """Hand stored events to paho, in order, up to the in-flight window."""
+        box, client = self._outbox, self._client
+        if box is None or client is None or not (self._worker_connected and self._connected):
+            return
+        if time.monotonic() < self._hold_until:
+            return
+        window = self.settings.outbox_inflight
+        inflight_rows = set(self._inflight.values())
+        while len(self._inflight) < window:
+            rows = box.pending(after=self._cursor, limit=window - len(self._inflight))
+            if not rows:
+                return
+            for row in rows:
+                self._cursor = row.rowid
+                if row.rowid in inflight_rows:
+                    continue
+                payload = row.payload
+                if row.origin != self._live_origin:
+                    env = json.loads(payload)
+                    env["replayed"] = True
+                    payload = _dumps(env)
+                info = client.publish(self.topic("events"), payload, qos=1, retain=False)
+                if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                    self._cursor = row.rowid - 1  # paho did not keep it: try again later
+                    self._set_error(f"publish failed: {mqtt.error_string(info.rc)}")
+                    return
+                self._inflight[info.mid] = row.rowid
+                inflight_rows.add(row.rowid)
+                self.counters["events_published"] += 1
+                if len(self._inflight) >= window:
+                    return
+
+    def _send_telemetry(self, data: dict[str, Any]) -> None:
+        client = self._client
+        if client is None or not self._connected:
+            return
+        data.setdefault("ts", round(time.time(), 3))
+        if "outbox" not in data and self._outbox is not None:
+            data["outbox"] = {"depth": len(self._outbox), "dropped": self._outbox.dropped_total}
+        props = None
+        if self._v5:
+            props = Properties(PacketTypes.PUBLISH)
+            props.MessageExpiryInterval = int(self.settings.telemetry_expiry_s)
+        client.publish(self.topic("telemetry"), _dumps(data), qos=0, retain=False, properties=props)
+
+    def _stop_ready(self) -> bool:
+        assert self._stop_deadline is not None
+        if time.monotonic() >= self._stop_deadline or not self._connected:
+            return True
+        return not self._inflight and (self._outbox is None or len(self._outbox) == 0)
+
+    def _finish(self) -> None:
+        """Publish ``offline`` by hand (the will only covers unclean ends) and wait for it."""
+        client = self._client
+        if client is None or not self._connected:
+            return
+        try:
+            info = client.publish(self.topic("status"), "offline", qos=1, retain=True)
+            info.wait_for_publish(1.0)
+        except (RuntimeError, ValueError) as exc:
+            log.info("mqtt: offline status not confirmed: %s", exc)
+
+    def _drain_late_events(self) -> None:
+        """Store events handed over while stopping; later ones go to `_store_after_stop`."""
+        with self._accept:
+            self._worker_done = True
+        while True:
+            try:
+                item = self._q.get_nowait()
+            except queue.Empty:
+                return
+            if item[0] == "event" and self._outbox is not None:
+                self._store(item[1])
+
+    def _store_after_stop(self, envelope: dict[str, Any]) -> None:
+        """An event after `stop`: store it for the next start, from the caller's thread."""
+        try:
+            with Outbox(self.state_dir / OUTBOX_FILE) as box:
+                box.put(envelope, origin="")
+        except Exception as exc:  # noqa: BLE001
+            log.error("mqtt: event %s after stop not stored: %s", envelope.get("id"), exc)
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,77 @@
+"""A process that publishes events through `MqttLink`, driven over stdin (for kill -9 tests).
+
+Run ``python tests/link_process.py --port P --state-dir D --boot-id B [--credentials-file F]``;
+then write lines to its stdin:
+
+- ``publish N``: hand the next N events of boot B to the link; prints ``stored K`` once the
+  outbox has stored K events in all (durable, so a kill -9 after that line loses none);
+- ``flush``: wait until everything is acknowledged; prints ``flushed``;
+- ``stop``: stop the link cleanly and exit.
+
+It prints ``ready`` after `MqttLink.start`. The lead's full-appliance test can reuse it as a
+stand-in for the appliance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from broker import make_events
+
+from firmware.mqtt_link import MqttLink
+from firmware.mqtt_settings import MqttSettings
+
+
+def main() -> int:
+    """Parse arguments, start the link and obey stdin until ``stop`` or EOF."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--state-dir", type=Path, required=True)
+    ap.add_argument("--boot-id", required=True)
+    ap.add_argument("--site", default="site1")
+    ap.add_argument("--desk", default="desk1")
+    ap.add_argument("--credentials-file", type=Path)
+    ap.add_argument("--inflight", type=int, default=1)
+    args = ap.parse_args()
+    settings = MqttSettings(
+        host=args.host,
+        port=args.port,
+        reconnect_min_s=0.1,
+        reconnect_max_s=0.5,
+        keepalive_s=5,
+        credentials_file=args.credentials_file,
+        outbox_inflight=args.inflight,
+    )
+    link = MqttLink(settings, site=args.site, desk=args.desk, state_dir=args.state_dir)
+    link.start()
+    print("ready", flush=True)
+    events = make_events(10_000, boot_id=args.boot_id)
+    sent = 0
+    for line in sys.stdin:
+        cmd = line.split()
+        if not cmd:
+            continue
+        if cmd[0] == "publish":
+            n = int(cmd[1])
+            for env in events[sent : sent + n]:
+                link.publish_event(env)
+            sent += n
+            while link.stats()["events_stored"] < sent:
+                time.sleep(0.002)
+            print(f"stored {sent}", flush=True)
+        elif cmd[0] == "flush":
+            link.flush(10.0)
+            print("flushed", flush=True)
+        elif cmd[0] == "stop":
+            break
+    link.stop()
+    print("stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,419 @@
+"""MqttLink against a real mosquitto on loopback: topics, outages, restarts and kill -9.
+
+The restart tests gate the broker: it comes back first with only the subscriber's account,
+the subscriber reconnects, and only then is the desk's account restored (SIGHUP). Without the
+gate the desk could replay into a broker that nobody subscribes to yet (persistence is off),
+which would test the subscriber, not the link.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asyncapi import validate
+from broker import Broker, Subscriber, make_events, settings_for, wait_until
+
+from firmware.envelope import EventStamper
+from firmware.mqtt_link import MqttLink
+
+BASE = "deskcue/site1/desk1"
+USERS = {"sub": "sub-pw", "desk": "desk-pw"}
+
+
+def unique_in_order(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop duplicates by id, keeping first arrivals (what a consumer does)."""
+    seen: set[str] = set()
+    out = []
+    for e in events:
+        if e["id"] not in seen:
+            seen.add(e["id"])
+            out.append(e)
+    return out
+
+
+def comparable(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [(e["boot_id"], e["seq"], e["type"], e["data"]) for e in events]
+
+
+_LINKS: list[MqttLink] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_links() -> Iterator[None]:
+    """Stop every link a test made, even when it fails."""
+    yield
+    while _LINKS:
+        _LINKS.pop().stop(drain_s=0.0)
+
+
+def make_link(broker: Broker, tmp_path: Path, **kw: Any) -> MqttLink:
+    on_command = kw.pop("on_command", None)
+    on_dropped = kw.pop("on_dropped", None)
+    link = MqttLink(
+        settings_for(broker, **kw),
+        site="site1",
+        desk="desk1",
+        state_dir=tmp_path / "state",
+        on_command=on_command,
+        on_dropped=on_dropped,
+    )
+    _LINKS.append(link)
+    return link
+
+
+@pytest.fixture
+def gated(tmp_path: Path) -> Iterator[tuple[Broker, Path]]:
+    """A broker with accounts for the subscriber and the desk; the desk's credentials file."""
+    b = Broker(tmp_path / "gated", users=dict(USERS)).start()
+    creds = tmp_path / "desk-credentials"
+    creds.write_text('# test account\nusername = desk\npassword = "desk-pw"\n')
+    creds.chmod(0o600)
+    try:
+        yield b, creds
+    finally:
+        b.stop()
+
+
+def gated_restart(broker: Broker, sub: Subscriber) -> None:
+    """Bring the broker back with only the subscriber, reconnect it, then let the desk in."""
+    broker.stop()
+    broker.users = {"sub": USERS["sub"]}
+    broker.start()
+    sub.connect()
+    broker.set_users(USERS)
+
+
+def test_live_events_status_info_in_order(
+    broker: Broker, subscriber: Subscriber, tmp_path: Path
+) -> None:
+    link = make_link(broker, tmp_path)
+    link.start()
+    link.set_info(
+        {
+            "firmware": "0.1.0",
+            "config_hash": "abc",
+            "boot_id": "b" * 32,
+            "audio_device": "tap",
+            "channel_map": {"agent": "left", "caller": "right"},
+        }
+    )
+    wait_until(lambda: link.connected)
+    events = make_events(40)
+    for e in events:
+        link.publish_event(e)
+    assert link.flush(5.0)
+    wait_until(lambda: len(subscriber.events()) == 40)
+    got = subscriber.events()
+    assert comparable(got) == comparable(events)
+    assert all("replayed" not in e for e in got), "live events are not marked replayed"
+    assert all(not m.retain for m in subscriber.on("events"))
+    status = subscriber.on("status")
+    assert status[0].payload == b"online"
+    wait_until(lambda: subscriber.on("info"))
+    for m in subscriber.messages:
+        validate(m.topic[len(BASE) + 1 :], m.json() if m.payload[:1] == b"{" else m.payload)
+    link.stop()
+    wait_until(lambda: subscriber.on("status")[-1].payload == b"offline")
+    # Retained: a newcomer sees offline status and the info document at once.
+    with Subscriber(broker, f"{BASE}/#") as late:
+        wait_until(lambda: late.on("status") and late.on("info"))
+        assert late.on("status")[0].retain and late.on("status")[0].payload == b"offline"
+        assert late.on("info")[0].json()["config_hash"] == "abc"
+
+
+def test_broker_down_at_boot_never_blocks_the_caller(broker_factory: Any, tmp_path: Path) -> None:
+    b: Broker = broker_factory()  # made, not started
+    link = make_link(b, tmp_path)
+    t0 = time.perf_counter()
+    link.start()
+    assert time.perf_counter() - t0 < 0.2
+    worst = 0.0
+    for e in make_events(200):
+        t = time.perf_counter()
+        link.publish_event(e)
+        worst = max(worst, time.perf_counter() - t)
+    assert worst < 0.005, f"publish_event took {worst * 1000:.1f} ms"
+    wait_until(lambda: "refused" in link.last_error)
+    assert not link.connected
+    wait_until(lambda: link.stats()["events_stored"] == 200)
+    b.start()
+    with Subscriber(b, f"{BASE}/events") as sub:
+        # The subscriber raced the link's reconnect; whatever it saw must be in order.
+        wait_until(lambda: link.connected, timeout=5)
+        assert link.flush(5.0)
+        assert link.last_error == ""
+        seqs = [e["seq"] for e in sub.events()]
+        assert seqs == sorted(seqs) and all(e["replayed"] for e in sub.events())
+    link.stop()
+
+
+def stream_through(
+    link: MqttLink, events: list[dict[str, Any]], pace_s: float, published: list[int]
+) -> threading.Thread:
+    """Publish ``events`` at a steady pace from a thread (the analysis thread's role)."""
+
+    def run() -> None:
+        for e in events:
+            link.publish_event(e)
+            published.append(e["seq"])
+            time.sleep(pace_s)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def run_stream(
+    broker: Broker,
+    creds: Path,
+    tmp_path: Path,
+    events: list[dict[str, Any]],
+    interrupt: tuple[int, int] | None,
+) -> tuple[list[dict[str, Any]], MqttLink]:
+    """Stream ``events``; with ``interrupt=(a, b)`` the broker is down from the a-th event
+    arriving at the subscriber until the b-th is handed to the link."""
+    sub = Subscriber(broker, f"{BASE}/events", qos=1, username="sub", password=USERS["sub"])
+    sub.connect()
+    link = make_link(broker, tmp_path, credentials_file=creds)
+    link.start()
+    wait_until(lambda: link.connected)
+    published: list[int] = []
+    thread = stream_through(link, events, 0.003, published)
+    if interrupt is not None:
+        a, b = interrupt
+        wait_until(lambda: len(sub.events()) >= a)
+        broker.stop()
+        wait_until(lambda: len(published) >= b)
+        assert not link.connected and link.stats()["outbox_depth"] > 0
+        gated_restart(broker, sub)
+    thread.join()
+    wait_until(lambda: len(unique_in_order(sub.events())) >= len(events), timeout=10)
+    assert link.flush(5.0)
+    got = sub.events()
+    sub.close()
+    link.stop()
+    return got, link
+
+
+def test_broker_restart_mid_stream_loses_nothing(
+    gated: tuple[Broker, Path], tmp_path: Path
+) -> None:
+    broker, creds = gated
+    events = make_events(150)
+    reference, _ = run_stream(broker, creds, tmp_path / "a", events, None)
+    got, link = run_stream(broker, creds, tmp_path / "b", events, (40, 100))
+    first = unique_in_order(got)
+    assert comparable(first) == comparable(reference) == comparable(events)
+    # QoS 1 is at-least-once: an event in flight when the broker died may arrive twice;
+    # never more than the in-flight window, and the consumer drops it by id.
+    assert len(got) - len(first) <= link.settings.outbox_inflight
+    replayed = [e["seq"] for e in first if e.get("replayed")]
+    assert replayed, "events stored during the outage are marked replayed"
+    assert replayed == list(range(replayed[0], replayed[-1] + 1))
+    assert link.stats()["outbox_depth"] == 0
+
+
+def test_outbox_bound_drops_are_reported(broker_factory: Any, tmp_path: Path) -> None:
+    """A full outbox drops the oldest; one outbox_dropped event says which, once delivered."""
+    b: Broker = broker_factory(users={"sub": USERS["sub"]})  # the desk is shut out for now
+    b.start()
+    creds = tmp_path / "creds"
+    creds.write_text("username = desk\npassword = desk-pw\n")
+    creds.chmod(0o600)
+    stamper = EventStamper(boot_id="c" * 32)
+    lock = threading.Lock()  # the engine stamps from one thread at a time
+    link: MqttLink
+
+    def on_dropped(data: dict[str, Any]) -> None:
+        with lock:
+            link.publish_event(stamper.stamp("outbox_dropped", data, stream_s=0.0))
+
+    link = make_link(
+        b, tmp_path, credentials_file=creds, outbox_max_events=10, on_dropped=on_dropped
+    )
+    link.start()
+    for _ in range(15):
+        with lock:
+            link.publish_event(stamper.stamp("snooze", {"minutes": 5.0}, stream_s=1.0))
+    wait_until(lambda: link.stats()["outbox_dropped"] == 5)
+    assert "Not authorized" in link.last_error or "refused" in link.last_error
+    with Subscriber(b, f"{BASE}/events", username="sub", password=USERS["sub"]) as sub:
+        b.set_users(USERS)
+        wait_until(lambda: any(e["type"] == "outbox_dropped" for e in sub.events()), timeout=5)
+        assert link.flush(5.0)
+        got = sub.events()
+    for e in got:
+        validate("events", e)
+    assert [e["seq"] for e in got] == list(range(6, 17)), "seqs 1-5 dropped, 16 is the report"
+    report = got[-1]["data"]
+    assert report == {
+        "count": 5,
+        "reasons": {"max_events": 5},
+        "total": 5,
+        "ranges": [{"boot_id": "c" * 32, "first_seq": 1, "last_seq": 5, "count": 5}],
+    }
+
+
+def test_broker_refusing_events_holds_them_in_order(broker_factory: Any, tmp_path: Path) -> None:
+    """A PUBACK with a failure code (here: ACL denial) keeps the event and retries it."""
+    acl_deny = (
+        f"user desk\ntopic readwrite {BASE}/status\ntopic read {BASE}/cmd/#\n"
+        "user sub\ntopic read #\n"
+    )
+    b: Broker = broker_factory(users=dict(USERS), acl=acl_deny)
+    b.start()
+    creds = tmp_path / "creds"
+    creds.write_text("username = desk\npassword = desk-pw\n")
+    creds.chmod(0o600)
+    link = make_link(b, tmp_path, credentials_file=creds)
+    with Subscriber(b, f"{BASE}/events", username="sub", password=USERS["sub"]) as sub:
+        link.start()
+        for e in make_events(5):
+            link.publish_event(e)
+        wait_until(lambda: link.stats()["events_rejected"] >= 1, timeout=5)
+        assert "refused an event" in link.last_error
+        b.set_acl(f"user desk\ntopic readwrite {BASE}/#\nuser sub\ntopic read #\n")
+        wait_until(lambda: len(sub.events()) == 5, timeout=10)
+        assert [e["seq"] for e in sub.events()] == [1, 2, 3, 4, 5]
+    link.stop()
+
+
+def test_telemetry_is_qos0_and_expires(
+    broker: Broker, subscriber: Subscriber, tmp_path: Path
+) -> None:
+    link = make_link(broker, tmp_path, telemetry_interval_s=5.0, telemetry_expiry_s=15)
+    link.start()
+    wait_until(lambda: link.connected)
+    link.publish_telemetry({"uptime_s": 1.0, "level_lufs": {"agent": -30.0, "caller": -40.0}})
+    wait_until(lambda: subscriber.on("telemetry"))
+    msg = subscriber.on("telemetry")[0]
+    assert not msg.retain
+    assert 0 < msg.properties.MessageExpiryInterval <= 15
+    payload = msg.json()
+    assert payload["outbox"] == {"depth": 0, "dropped": 0} and "ts" in payload
+    validate("telemetry", payload)
+    link.stop()
+
+
+# -- kill -9 of a process publishing through the outbox ------------------------------------------
+
+
+class LinkProcess:
+    """tests/link_process.py in a subprocess, driven over stdin."""
+
+    def __init__(self, broker: Broker, state_dir: Path, boot_id: str, creds: Path) -> None:
+        script = Path(__file__).parent / "link_process.py"
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(script),
+                "--port",
+                str(broker.port),
+                "--state-dir",
+                str(state_dir),
+                "--boot-id",
+                boot_id,
+                "--credentials-file",
+                str(creds),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        self.expect("ready")
+
+    def expect(self, word: str, timeout: float = 10.0) -> str:
+        assert self.proc.stdout is not None
+        result: list[str] = []
+
+        def read() -> None:
+            assert self.proc.stdout is not None
+            result.append(self.proc.stdout.readline())
+
+        t = threading.Thread(target=read, daemon=True)
+        t.start()
+        t.join(timeout)
+        assert result and result[0].startswith(word), f"expected {word!r}, got {result}"
+        return result[0]
+
+    def send(self, line: str, expect: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        self.expect(expect)
+
+    def kill9(self) -> None:
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(5)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.send("stop", "stopped")
+            self.proc.wait(10)
+
+
+def test_kill9_with_events_pending_then_restart(gated: tuple[Broker, Path], tmp_path: Path) -> None:
+    broker, creds = gated
+    state = tmp_path / "state"
+    boot1, boot2 = "1" * 32, "2" * 32
+    sub = Subscriber(broker, f"{BASE}/#", qos=1, username="sub", password=USERS["sub"])
+    sub.connect()
+    p1 = LinkProcess(broker, state, boot1, creds)
+    p1.send("publish 20", "stored 20")
+    wait_until(lambda: len(sub.events()) == 20)
+    broker.stop()
+    p1.send("publish 30", "stored 50")  # durable in the outbox, broker away
+    p1.kill9()
+    gated_restart(broker, sub)
+    p2 = LinkProcess(broker, state, boot2, creds)
+    p2.send("publish 10", "stored 10")
+    wait_until(lambda: len(unique_in_order(sub.events())) >= 60, timeout=10)
+    p2.stop()
+    got = sub.events()
+    first = unique_in_order(got)
+    expected = make_events(50, boot_id=boot1) + make_events(10, boot_id=boot2)
+    assert comparable(first) == comparable(expected)
+    assert len(got) == len(first), "no duplicates when nothing was in flight"
+    assert all(e.get("replayed") for e in first[20:50])
+    assert not any(e.get("replayed") for e in first[:20] + first[50:])
+    assert sub.on("status")[-1].payload == b"offline"
+
+
+def test_kill9_with_an_event_in_flight(gated: tuple[Broker, Path], tmp_path: Path) -> None:
+    """Killed while the broker had not acknowledged: the event may arrive twice, never lost."""
+    broker, creds = gated
+    state = tmp_path / "state"
+    sub = Subscriber(broker, f"{BASE}/#", qos=1, username="sub", password=USERS["sub"])
+    sub.connect()
+    p1 = LinkProcess(broker, state, "1" * 32, creds)
+    p1.send("publish 5", "stored 5")
+    p1.send("flush", "flushed")
+    broker.pause()  # connection open, nothing acknowledged
+    p1.send("publish 5", "stored 10")
+    p1.kill9()
+    broker.resume()
+    # The broker reads what the dead process had sent and publishes its last will.
+    wait_until(lambda: sub.on("status") and sub.on("status")[-1].payload == b"offline")
+    p2 = LinkProcess(broker, state, "2" * 32, creds)
+    wait_until(lambda: len(unique_in_order(sub.events())) >= 10, timeout=10)
+    p2.stop()
+    got = sub.events()
+    first = unique_in_order(got)
+    assert [e["seq"] for e in first] == list(range(1, 11))
+    seen: set[str] = set()
+    second_copies = []
+    for e in got:
+        if e["id"] in seen:
+            second_copies.append(e)
+        seen.add(e["id"])
+    assert len(second_copies) <= 1 and all(e.get("replayed") for e in second_copies)

@@ -1,0 +1,167 @@
+"""The durable outbox on its own: order, durability, bounds and drop reports."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from broker import make_events
+
+from firmware.outbox import Outbox, OutboxLocked
+
+
+class Clock:
+    """Settable wall and monotonic clocks (seconds)."""
+
+    def __init__(self) -> None:
+        self.wall = 1_767_225_600.0
+        self.mono = 1000.0
+        self.synced = True
+
+    def advance(self, s: float) -> None:
+        self.wall += s
+        self.mono += s
+
+
+def make_box(path: Path | None, clock: Clock, boot: str = "k1", **kw: float) -> Outbox:
+    return Outbox(
+        path,
+        wall=lambda: clock.wall,
+        mono=lambda: clock.mono,
+        synced=lambda: clock.synced,
+        kernel_boot=boot,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_stores_in_order_and_removes_on_ack(tmp_path: Path) -> None:
+    clock = Clock()
+    with make_box(tmp_path / "o.db", clock) as box:
+        events = make_events(5)
+        rowids = [box.put(e, origin="x") for e in events]
+        assert rowids == sorted(rowids) and len(box) == 5
+        pending = box.pending(limit=10)
+        assert [json.loads(p.payload)["seq"] for p in pending] == [1, 2, 3, 4, 5]
+        assert box.put(events[0]) is None, "a stored id is not stored twice"
+        assert box.remove([rowids[0], rowids[2]]) == 2
+        assert [json.loads(p.payload)["seq"] for p in box.pending()] == [2, 4, 5]
+        assert [p.rowid for p in box.pending(after=rowids[1])] == rowids[3:]
+        assert len(box) == 3
+
+
+def test_survives_reopen_and_uses_wal(tmp_path: Path) -> None:
+    clock = Clock()
+    path = tmp_path / "o.db"
+    with make_box(path, clock) as box:
+        for e in make_events(3):
+            box.put(e)
+    with make_box(path, clock) as box:
+        assert [json.loads(p.payload)["seq"] for p in box.pending()] == [1, 2, 3]
+    mode = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
+def test_kill_9_after_put_loses_nothing(tmp_path: Path) -> None:
+    """A process killed right after `put` returns leaves its events on disk."""
+    path = tmp_path / "o.db"
+    script = (
+        "import sys, os, signal; sys.path.insert(0, sys.argv[2])\n"
+        "from broker import make_events\n"
+        "from firmware.outbox import Outbox\n"
+        "box = Outbox(sys.argv[1])\n"
+        "for e in make_events(50): box.put(e)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    tests_dir = str(Path(__file__).parent)
+    proc = subprocess.run([sys.executable, "-c", script, str(path), tests_dir], check=False)
+    assert proc.returncode == -9
+    with make_box(path, Clock()) as box:
+        assert [json.loads(p.payload)["seq"] for p in box.pending(limit=100)] == list(range(1, 51))
+
+
+def test_count_bound_drops_oldest_and_reports(tmp_path: Path) -> None:
+    clock = Clock()
+    with make_box(tmp_path / "o.db", clock, max_events=10) as box:
+        for e in make_events(15):
+            box.put(e)
+        first = box.pending(limit=1)[0].rowid
+        drops = box.enforce(keep=[first])  # the in-flight one is never dropped
+        assert len(drops) == 1 and drops[0].reasons == {"max_events": 5} and drops[0].count == 5
+        assert drops[0].ranges == [{"boot_id": "b" * 32, "first_seq": 2, "last_seq": 6, "count": 5}]
+        assert [json.loads(p.payload)["seq"] for p in box.pending(limit=100)] == [1, *range(7, 16)]
+        assert box.dropped_total == 5
+        box.put(make_events(1, start_seq=16)[0])
+        box.enforce()  # drops seq 1 (no longer kept), merged into the one report
+    with make_box(tmp_path / "o.db", clock, max_events=10) as box:
+        assert box.dropped_total == 6, "the drop total persists"
+        report = box.take_unreported()
+        assert report is not None
+        assert report.as_event_data() == {
+            "count": 6,
+            "reasons": {"max_events": 6},
+            "total": 6,
+            "ranges": [{"boot_id": "b" * 32, "first_seq": 1, "last_seq": 6, "count": 6}],
+        }
+        assert box.take_unreported() is None
+    with make_box(tmp_path / "o.db", clock, max_events=10) as box:
+        assert box.unreported is None, "a taken report stays taken"
+
+
+def test_age_bound_same_boot_uses_monotonic_clock(tmp_path: Path) -> None:
+    clock = Clock()
+    with make_box(tmp_path / "o.db", clock, max_age_s=100.0) as box:
+        for e in make_events(3):
+            box.put(e)
+        clock.advance(50)
+        for e in make_events(2, start_seq=4):
+            box.put(e)
+        clock.mono += 60  # 110 s for the first three, 60 s for the last two
+        clock.wall -= 10_000  # a wall-clock jump does not matter within a boot
+        drops = box.enforce()
+        assert [(d.reasons, d.count) for d in drops] == [({"max_age": 3}, 3)]
+        assert len(box) == 2
+
+
+def test_age_across_boots_only_when_clock_synced(tmp_path: Path) -> None:
+    clock = Clock()
+    path = tmp_path / "o.db"
+    clock.synced = False
+    with make_box(path, clock, boot="k1", max_age_s=100.0) as box:
+        box.put(make_events(1)[0])  # stored with an unsynced clock
+    clock.synced = True
+    with make_box(path, clock, boot="k1", max_age_s=100.0) as box:
+        box.put(make_events(1, start_seq=2)[0])  # stored with a synced clock
+    clock.advance(1000)
+    with make_box(path, clock, boot="k2", max_age_s=100.0) as box:
+        drops = box.enforce()
+        # The synced one is judged by wall time and dropped; the unsynced one's age is unknown.
+        assert [(d.count, d.ranges[0]["first_seq"]) for d in drops] == [(1, 2)]
+        assert [json.loads(p.payload)["seq"] for p in box.pending()] == [1]
+    clock.synced = False
+    with make_box(path, clock, boot="k3", max_age_s=100.0) as box:
+        assert box.enforce() == [], "nothing is aged while the clock is not synced"
+
+
+def test_second_process_is_locked_out(tmp_path: Path) -> None:
+    with make_box(tmp_path / "o.db", Clock()), pytest.raises(OutboxLocked):
+        make_box(tmp_path / "o.db", Clock())
+
+
+def test_corrupt_file_is_moved_aside(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with make_box(path, Clock()) as box:
+        box.put(make_events(1)[0])
+        assert len(box) == 1
+    assert list(tmp_path.glob("o.db.corrupt-*"))
+
+
+def test_memory_fallback() -> None:
+    with make_box(None, Clock()) as box:
+        assert not box.durable
+        box.put(make_events(1)[0])
+        assert len(box) == 1
