@@ -32,6 +32,7 @@ class LightPattern:
     on_s: float = 0.0
     off_s: float = 0.0
     single: str = "steady"  # what a single (one-colour) LED does: steady|blink|pulse|off
+    fade_s: float = 0.0  # blink: fade-out time after each on phase (seconds)
 
 
 # Patterns by name. Colours are full scale; brightness from the config scales them.
@@ -41,10 +42,11 @@ LIGHTS: dict[str, LightPattern] = {
                             "pulse", 1.5, 1.5, single="pulse"),
     "ready": LightPattern("ready (steady dim green)", (0, 0.6, 0), "steady", single="steady"),
     "snoozed": LightPattern("snoozed (steady dim blue)", (0, 0, 0.6), "steady", single="off"),
+    # Cues light at once (a blink starts on; a pulse would fade in from dark first).
     "raised_voice": LightPattern("raised voice: lower your voice (amber pulse)", (1, 0.45, 0),
-                                 "pulse", 0.5, 0.5, single="blink"),
+                                 "blink", 0.5, 0.1, single="blink", fade_s=0.4),
     "tense_voice": LightPattern("tense voice: calm the tone (violet slow pulse)", (0.7, 0, 1),
-                                "pulse", 1.0, 1.0, single="blink"),
+                                "blink", 1.0, 0.2, single="blink", fade_s=0.8),
     "caller_escalation": LightPattern("caller's voice rising: stay steady (teal steady)",
                                       (0, 0.8, 0.8), "steady", single="blink"),
     "laughter": LightPattern("laughter-like burst (brief cyan flash)", (0, 0.7, 1),
@@ -96,34 +98,40 @@ class Indicator:
                 self.button.when_held = lambda: on_button("hold")
         self.current = "off"
         self.history: list[str] = []
+        # Light and motor have a worker each, so a buzz never delays the light.
         self._q: queue.Queue[tuple[str, str]] = queue.Queue(maxsize=64)
+        self._mq: queue.Queue[tuple[str, str]] = queue.Queue(maxsize=16)
         self._motor_stop = threading.Event()
         self._closed = False
-        self._thread = threading.Thread(target=self._worker, name="indicator", daemon=True)
+        self._thread = threading.Thread(target=self._worker, args=(self._q,), name="light",
+                                        daemon=True)
+        self._mthread = threading.Thread(target=self._worker, args=(self._mq,), name="motor",
+                                         daemon=True)
         self._thread.start()
+        self._mthread.start()
 
     # -- called from the analysis thread: never blocks -------------------------------------
     def show(self, name: str) -> None:
         """Show light pattern ``name`` (a key of `LIGHTS`) until told otherwise."""
         if name not in LIGHTS:
             raise KeyError(name)
-        self._put(("light", name))
+        self._put(self._q, ("light", name))
 
     def buzz(self, name: str) -> None:
         """Play motor pattern ``name`` (a key of `BUZZES`) once."""
         if name in BUZZES and self.motor is not None:
-            self._put(("buzz", name))
+            self._put(self._mq, ("buzz", name))
 
-    def _put(self, item: tuple[str, str]) -> None:
+    def _put(self, q: queue.Queue[tuple[str, str]], item: tuple[str, str]) -> None:
         try:
-            self._q.put_nowait(item)
+            q.put_nowait(item)
         except queue.Full:  # the pins are stuck; drop rather than stall the analysis
             log.warning("indicator queue full; dropped %s", item)
 
-    # -- worker ------------------------------------------------------------------------------
-    def _worker(self) -> None:
+    # -- workers -----------------------------------------------------------------------------
+    def _worker(self, q: queue.Queue[tuple[str, str]]) -> None:
         while True:
-            kind, name = self._q.get()
+            kind, name = q.get()
             if kind == "stop":
                 return
             try:
@@ -151,8 +159,8 @@ class Indicator:
             elif pat.mode == "steady":
                 self.led.color = color
             elif pat.mode == "blink":
-                self.led.blink(on_time=pat.on_s, off_time=pat.off_s, on_color=color,
-                               background=True)
+                self.led.blink(on_time=pat.on_s, off_time=pat.off_s,
+                               fade_out_time=pat.fade_s, on_color=color, background=True)
             else:
                 self.led.pulse(fade_in_time=pat.on_s, fade_out_time=pat.off_s,
                                on_color=color, background=True)
@@ -184,9 +192,10 @@ class Indicator:
             return
         self._closed = True
         self._motor_stop.set()
-        with contextlib.suppress(queue.Full):
-            self._q.put(("stop", ""), timeout=1.0)
-        self._thread.join(timeout=2.0)
+        for q, t in ((self._q, self._thread), (self._mq, self._mthread)):
+            with contextlib.suppress(queue.Full):
+                q.put(("stop", ""), timeout=1.0)
+            t.join(timeout=2.0)
         for dev in (self.led, self.motor, self.button):
             if dev is not None:
                 with contextlib.suppress(Exception):

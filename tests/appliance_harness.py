@@ -1,0 +1,102 @@
+"""Runs the whole appliance in-process on real parts: a recording fed through ALSA's file plugin
+into PyAudio, gpiozero mock pins, and the MQTT link to a real mosquitto.
+
+The file-plugin device is not paced (it delivers as fast as it is read), so timing is judged
+the way the appliance itself sees it: the stream position the worker had processed when a pin
+changed, plus the wall-clock delay from that block's analysis to the pin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from alsa_tap import DEVICE_NAME, AlsaTap
+from scipy.signal import resample_poly
+
+from firmware.appliance import Appliance
+from firmware.run_cmd import build_appliance
+from firmware.settings import Settings
+
+
+def appliance_settings(tmp: Path, broker: Any, *, rate: int = 48000, **over: Any) -> Settings:
+    """Settings for a desk on the ALSA tap and ``broker`` with state under ``tmp``."""
+    data: dict[str, Any] = {
+        "device": {"site": "test", "desk": "d1", "state_dir": str(tmp / "state"),
+                   "runtime_dir": str(tmp / "run")},
+        "audio": {"device": DEVICE_NAME, "channels": 2, "rate_hz": rate, "queue_s": 600.0},
+        "mqtt": {"host": broker.host, "port": broker.port, "reconnect_min_s": 0.1,
+                 "reconnect_max_s": 0.5, "keepalive_s": 5},
+    }
+    for section, values in over.items():
+        data.setdefault(section, {}).update(values)
+    return Settings.model_validate(data)
+
+
+@dataclass
+class Run:
+    app: Appliance
+    factory: Any
+    t_clear: float
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def pin_changes(self, pin_number: int) -> list[tuple[float, float]]:
+        """(monotonic time, value) of every state the mock pin took since the start."""
+        pin = self.factory.pin(pin_number)
+        t = self.t_clear + np.cumsum([s.timestamp for s in pin.states])
+        return [(float(ti), float(s.state)) for ti, s in zip(t, pin.states, strict=True)]
+
+    def stream_at(self, mono: float) -> float:
+        """The stream position (s) the worker had analysed at monotonic time ``mono``."""
+        best = 0.0
+        for t, s in self.app.progress:
+            if t > mono:
+                break
+            best = s
+        return best
+
+    def analysed_at(self, stream_s: float) -> tuple[float, float]:
+        """(monotonic time, stream position) of the first block analysed past ``stream_s``."""
+        for t, s in self.app.progress:
+            if s >= stream_s:
+                return t, s
+        raise AssertionError(f"stream never reached {stream_s} s")
+
+
+def run_on_tap(tmp: Path, broker: Any, samples: np.ndarray, rate_in: int = 16000, *,
+               rate: int = 48000, settings: Settings | None = None,
+               after: float = 1.0, timeout: float = 120.0) -> Run:
+    """Play ``samples`` (frames, 2) through the tap at ``rate``, run the appliance until it has
+    analysed all of it (plus ``after`` s), stop it cleanly, return what happened."""
+    from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+    tap = AlsaTap(tmp)
+    x = resample_poly(samples, rate, rate_in, axis=0) if rate != rate_in else samples
+    pad = np.zeros((int(rate * (after + 20.0)), x.shape[1]))  # past the end: silence
+    tap.load(np.concatenate([x, pad]))
+    duration = x.shape[0] / rate
+    settings = settings or appliance_settings(tmp, broker, rate=rate)
+    factory = MockFactory(pin_class=MockPWMPin)
+    app = build_appliance(settings, argparse.Namespace(source=None, fast=False, pins="mock"),
+                          factory=factory)
+    run = Run(app, factory, 0.0)
+    app.on_event = run.events.append
+    for pin in list(factory.pins.values()):
+        pin.clear_states()
+    run.t_clear = time.monotonic()
+    stop = threading.Event()
+    worker = threading.Thread(target=app.run, args=(stop,), daemon=True)
+    worker.start()
+    deadline = time.monotonic() + timeout
+    while app.stream_s < duration + after and time.monotonic() < deadline and worker.is_alive():
+        time.sleep(0.02)
+    stop.set()
+    worker.join(30)
+    assert not worker.is_alive(), "appliance did not stop"
+    assert app.stream_s >= duration + after, f"analysed only {app.stream_s:.1f} s"
+    return run

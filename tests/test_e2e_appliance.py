@@ -1,0 +1,95 @@
+"""End to end on every real part: ALSA file plugin -> PyAudio -> analyzer -> policy ->
+gpiozero mock pins and MQTT to a real mosquitto. The raised-voice cue from the headset tap."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from appliance_harness import run_on_tap
+from asyncapi import validate
+from broker import Subscriber, wait_until
+
+from firmware.demo_recording import Recording, build_call, demo_script
+from firmware.settings import Settings
+
+pytestmark = pytest.mark.e2e
+RED_PIN = Settings().indicator.red_pin
+MOTOR_PIN = Settings().indicator.motor_pin
+
+
+@pytest.fixture(scope="module")
+def raised_call() -> Recording:
+    return build_call(demo_script(raised=True))
+
+
+@pytest.fixture(scope="module")
+def steady_call() -> Recording:
+    return build_call(demo_script(raised=False))
+
+
+def test_raised_voice_lights_the_led_in_time_and_reaches_the_supervisor(
+        tmp_path, broker, raised_call):
+    sub = Subscriber(broker, "deskcue/test/d1/#", qos=1).connect()
+    try:
+        run = run_on_tap(tmp_path, broker, raised_call.samples)
+        hold = run.app.settings.cues.raised_voice.hold_s
+        start, end = raised_call.span("raised")
+
+        # LED: the red leg lights (amber) only for the raised passage, in time. The tap runs
+        # faster than real time, so latency = stream time of the block that decided the cue,
+        # past the passage's start, plus the wall time from analysing that block to the pin.
+        red_on = [t for t, v in run.pin_changes(RED_PIN) if v > 0]
+        assert red_on, "the LED never showed the raised-voice pattern"
+        started = [e for e in run.events if e["type"] == "raised_voice.started"]
+        assert len(started) == 1
+        t_analysed, decided_s = run.analysed_at(started[0]["data"]["at_s"])
+        latency = (decided_s - start) + (red_on[0] - t_analysed)
+        print(f"latency {latency:.3f} s = decision {decided_s - start:.3f} s + pins "
+              f"{red_on[0] - t_analysed:.3f} s")
+        assert 0 < latency <= hold + 0.3, (decided_s - start, red_on[0] - t_analysed)
+        assert all(start <= run.stream_at(t) for t in red_on)
+        # the motor buzzed
+        assert any(v > 0 for _, v in run.pin_changes(MOTOR_PIN))
+
+        # MQTT: started and ended, with the measurements, in order, valid per the API doc.
+        wait_until(lambda: any(e["type"] == "raised_voice.ended" for e in sub.events()), 10)
+        got = sub.events()
+        types = [e["type"] for e in got]
+        assert types.count("raised_voice.started") == 1
+        assert types.count("raised_voice.ended") == 1
+        for e in got:
+            validate("events", e)
+        seqs = [e["seq"] for e in got]
+        assert seqs == sorted(seqs) and len(set(e["id"] for e in got)) == len(got)
+        s = next(e for e in got if e["type"] == "raised_voice.started")
+        d = s["data"]
+        assert start - 0.05 <= d["onset_s"] <= start + 0.5
+        assert d["at_s"] == pytest.approx(d["onset_s"] + hold, abs=0.06)
+        assert d["at_s"] <= start + hold + 0.3
+        assert d["db_above_usual"] >= run.app.settings.cues.raised_voice.threshold_db
+        assert "dB above your usual" in d["summary"]
+        n = next(e for e in got if e["type"] == "raised_voice.ended")["data"]
+        assert end - 0.5 <= n["end_s"] <= end + 1.0
+        assert n["peak_db_above_usual"] >= d["db_above_usual"]
+        assert s["boot_id"] == run.app.stamper.boot_id and s["schema"] == 1
+
+        # status and info retained; offline published by hand at the clean stop
+        wait_until(lambda: sub.on("status") and sub.on("status")[-1].payload == b"offline", 10)
+        assert sub.on("info")
+        validate("info", sub.on("info")[-1].json())
+        # the light is dark after the stop
+        assert run.pin_changes(RED_PIN)[-1][1] == 0
+    finally:
+        sub.close()
+
+
+def test_calm_speech_gives_no_cue(tmp_path, broker, steady_call):
+    run = run_on_tap(tmp_path, broker, steady_call.samples)
+    types = [e["type"] for e in run.events]
+    assert "usual_voice_learned" in types
+    assert not any(t.startswith("raised_voice") for t in types)
+    assert all(v == 0 for _, v in run.pin_changes(RED_PIN))
+    assert all(v == 0 for _, v in run.pin_changes(MOTOR_PIN))
+    # the learned usual level is the calm agent's level (-26 dBFS RMS speech in the script)
+    assert run.app.usual.usual_lufs == pytest.approx(-26.0, abs=3.0)
+    assert np.isfinite(run.app.usual.usual_lufs)
