@@ -140,6 +140,7 @@ class MqttLink:
         self._started = False
         self._stopped = False
         self._connected = False
+        self._commands_ready = False
         self._epoch = 0
         self._last_error = ""
         self._lock = threading.Lock()
@@ -189,6 +190,11 @@ class MqttLink:
     def connected(self) -> bool:
         """True while connected to the broker (CONNACK accepted, not yet disconnected)."""
         return self._connected
+
+    @property
+    def commands_ready(self) -> bool:
+        """True once the broker has confirmed the command subscription on this connection."""
+        return self._connected and self._commands_ready
 
     @property
     def last_error(self) -> str:
@@ -355,6 +361,7 @@ class MqttLink:
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     def _set_error(self, message: str) -> None:
@@ -368,6 +375,7 @@ class MqttLink:
                 self._set_error(f"broker refused the connection: {rc}")
                 return
             self._epoch += 1
+            self._commands_ready = False
             self._connected = True
             self._last_error = ""
             log.info("mqtt: connected to %s:%d", self.settings.host, self.settings.port)
@@ -380,6 +388,15 @@ class MqttLink:
             self._q.put(("connected", self._epoch))
         except Exception:  # noqa: BLE001 - never into paho's thread
             log.exception("mqtt: on_connect failed")
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, rcs: Any, _p: Any) -> None:
+        try:
+            if rcs and all(not _reason_failed(rc) for rc in rcs):
+                self._commands_ready = True
+            else:
+                self._set_error(f"command subscription refused: {rcs}")
+        except Exception:  # noqa: BLE001
+            log.exception("mqtt: on_subscribe failed")
 
     def _on_connect_fail(self, client: mqtt.Client, _u: Any) -> None:
         exc = getattr(client, "last_connect_error", None)
