@@ -60,3 +60,16 @@ def subscriber(broker: Broker) -> Iterator[Subscriber]:
         yield sub
     finally:
         sub.close()
+
+# ---------------------------------------------------------------------------------------------
+# Audio: recordings made with espeak-ng (firmware/demo_recording.py)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def demo_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo call (calm, raised passage, calm) as a stereo 16 kHz WAV."""
+    from firmware.demo_recording import demo_recording
+
+    path, _ = demo_recording(tmp_path_factory.mktemp("demo"))
+    return path

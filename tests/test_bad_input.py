@@ -1,0 +1,155 @@
+"""Bad input gives a clear one-line error (or a fault pattern while running), never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from broker import Subscriber, wait_until
+
+from firmware.appliance import Appliance
+from firmware.audio_source import AudioError
+from firmware.indicator import Indicator
+from firmware.local_broker import free_port
+from firmware.settings import Settings
+
+
+def deskcue(*args: str, env: dict[str, str] | None = None, timeout: float = 60):
+    e = dict(os.environ)
+    e.pop("NOTIFY_SOCKET", None)
+    e.update(env or {})
+    return subprocess.run([sys.executable, "-m", "firmware.cli", *args], capture_output=True,
+                          text=True, env=e, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> str:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("deskcue:")]
+    assert len(lines) == 1, proc.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+    return lines[0]
+
+
+def write_wav(path: Path, x: np.ndarray, rate: int, width: int = 2) -> Path:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1 if x.ndim == 1 else x.shape[1])
+        w.setsampwidth(width)
+        w.setframerate(rate)
+        w.writeframes((x * 32767).astype("<i2").tobytes())
+    return path
+
+
+def test_missing_config(tmp_path):
+    one_line_error(deskcue("run", "--config", str(tmp_path / "nope.toml")), "file not found")
+
+
+def test_malformed_config(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[audio]\nchannels = \n")
+    one_line_error(deskcue("analyze", "x.wav", "--events", "--config", str(cfg)),
+                   "line 2", "TOML")
+
+
+def test_bad_value_names_key_and_what_is_allowed(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[audio]\nchannels = 3\n[cues.raised_voice]\nhold_s = -1\n")
+    line = one_line_error(deskcue("run", "--config", str(cfg)), "audio.channels")
+    assert "must be 1 or 2" in line and "(and 1 more)" in line
+
+
+def test_no_capture_device_points_to_source(tmp_path):
+    conf = tmp_path / "empty.conf"
+    conf.write_text("")
+    proc = deskcue("run", env={"ALSA_CONFIG_PATH": f"/usr/share/alsa/alsa.conf:{conf}"})
+    one_line_error(proc, "--source")
+
+
+def test_unknown_audio_device_lists_what_exists(tmp_path):
+    sys.path.insert(0, str(Path(__file__).parent))
+    from alsa_tap import AlsaTap
+
+    tap = AlsaTap(tmp_path)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[audio]\ndevice = "no-such-card"\n')
+    proc = deskcue("run", "--config", str(cfg),
+                   env={"ALSA_CONFIG_PATH": os.environ["ALSA_CONFIG_PATH"]})
+    del tap
+    one_line_error(proc, "no-such-card", "deskcue_tap")
+
+
+@pytest.mark.parametrize("kind", ["float32", "text", "three_channels", "missing"])
+def test_wrong_wav_format(tmp_path, kind):
+    path = tmp_path / f"{kind}.wav"
+    if kind == "float32":
+        subprocess.run(["sox", "-n", "-r", "16000", "-e", "floating-point", "-b", "32",
+                        str(path), "synth", "0.5", "sine", "440"], check=True)
+    elif kind == "text":
+        path.write_text("this is not audio")
+    elif kind == "three_channels":
+        write_wav(path, np.zeros((1600, 3)), 16000)
+    line = one_line_error(deskcue("analyze", str(path), "--events"), path.name)
+    assert {"float32": "PCM", "text": "PCM", "three_channels": "3 channels",
+            "missing": "no such file"}[kind] in line
+
+
+def test_broker_refusing_the_connection_never_stops_the_analysis(tmp_path, demo_wav):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[device]\nstate_dir = "{tmp_path}/s"\nruntime_dir = "{tmp_path}/r"\n'
+                   f'[mqtt]\nhost = "127.0.0.1"\nport = {free_port()}\n'
+                   'reconnect_min_s = 0.1\nreconnect_max_s = 0.2\nstop_drain_s = 0.5\n')
+    proc = deskcue("run", "--config", str(cfg), "--source", str(demo_wav), "--fast",
+                   "--pins", "mock")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "raised_voice.started" in proc.stderr  # the cue still fired (logged)
+    assert "LED -> raised voice" in proc.stderr
+
+
+def test_audio_fault_shows_fault_pattern_and_status_while_running(tmp_path, broker):
+    """Under systemd a missing device does not end the process: fault light, fault event,
+    retries; once the device appears the fault clears."""
+    from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+    settings = Settings.model_validate({
+        "device": {"site": "t", "desk": "d", "state_dir": str(tmp_path / "s"),
+                   "runtime_dir": str(tmp_path / "r")},
+        "mqtt": {"host": broker.host, "port": broker.port, "reconnect_min_s": 0.1}})
+    attempts = []
+
+    def open_source():
+        attempts.append(time.monotonic())
+        raise AudioError("no capture device matches audio.device = 'usb'")
+
+    from firmware.run_cmd import make_link
+
+    factory = MockFactory(pin_class=MockPWMPin)
+    app = Appliance(settings, open_source=open_source, retry_s=0.2)
+    app.indicator = Indicator(settings.indicator, pin_factory=factory)
+    app.link = make_link(settings, app)
+    sub = Subscriber(broker, "deskcue/t/d/#", qos=1).connect()
+    stop = threading.Event()
+    th = threading.Thread(target=app.run, args=(stop,))
+    th.start()
+    try:
+        wait_until(lambda: any(e["type"] == "fault" for e in sub.events()), 10)
+        wait_until(lambda: len(attempts) >= 3, 5)
+        assert app.indicator.current == "fault"
+        red = factory.pin(settings.indicator.red_pin)
+        wait_until(lambda: any(s.state > 0 for s in red.states), 5)
+        fault = next(e for e in sub.events() if e["type"] == "fault")
+        assert "usb" in fault["data"]["fault"] and fault["data"]["active"] is True
+        assert "fault" in app.status_line()
+    finally:
+        stop.set()
+        th.join(10)
+        sub.close()
+    assert not th.is_alive()
