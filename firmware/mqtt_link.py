@@ -408,8 +408,13 @@ class MqttLink:
             was = self._connected
             self._connected = False
             self._q.put(("disconnected",))
-            if was and not self._stopped:
+            if self._stopped:
+                return
+            if was:
                 self._set_error(f"disconnected from broker: {rc}")
+            elif not self._last_error:
+                # Closed before the CONNACK, e.g. a TLS 1.3 broker rejecting our certificate.
+                self._set_error(f"broker closed the connection before accepting it: {rc}")
         except Exception:  # noqa: BLE001
             log.exception("mqtt: on_disconnect failed")
 
