@@ -12,12 +12,6 @@ from firmware.audio_source import AudioError
 from firmware.settings import ConfigError, load_settings
 
 
-def _cmd_config_check(args: argparse.Namespace) -> int:
-    from firmware.config_cli import check
-
-    return check(args.file)
-
-
 def _cmd_snooze(args: argparse.Namespace) -> int:
     from firmware.control_socket import send
 
@@ -53,17 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--runtime-dir", type=Path, help="where the appliance's socket is")
     s.set_defaults(func=lambda args, _s=None: _cmd_snooze(args), needs_settings=False)
 
-    c = sub.add_parser("config", help="check and install configs")
-    csub = c.add_subparsers(dest="config_command", required=True)
-    ck = csub.add_parser("check", help="validate a config file; list every problem")
-    ck.add_argument("file", type=Path)
-    ck.set_defaults(func=lambda args, _s=None: _cmd_config_check(args), needs_settings=False)
-
     d = sub.add_parser("demo", help="set up and run the appliance on the bundled recording")
     demo_cmd.add_arguments(d)
     d.set_defaults(func=demo_cmd.main, needs_settings=False)
 
-    for module in ("firmware.monitor",):
+    for module in ("firmware.monitor", "firmware.config_cli", "firmware.selftest",
+                   "firmware.status_cmd"):
         try:
             mod = __import__(module, fromlist=["register"])
         except ImportError:

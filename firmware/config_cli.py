@@ -1,21 +1,368 @@
-"""`deskcue config ...`: check a config file and list every problem with its line."""
+"""`deskcue config ...`: check, flash and import configs, and the checks behind them.
+
+A config file is either a **desk file** (one desk's settings, shaped like
+``config/deskcue.toml``) or a **site file**: the settings a site's desks share, plus a
+``[desks.<name>]`` table per desk holding only what differs for that desk::
+
+    [device]
+    site = "lyon"
+    [mqtt]
+    host = "broker.lyon.example"
+
+    [desks.d01]                   # desk d01: the shared settings, plus these
+    [desks.d02.audio]
+    agent_channel = "right"       # this desk's tap is wired the other way round
+
+A desk's effective config is the shared part with its own table merged over it, key by key;
+``device.desk`` is the table's name unless the table sets it. `deskcue config check SITE.toml`
+checks every desk; `deskcue config flash SITE.toml --desk d02 --boot DIR` writes d02's
+resolved config (a plain desk file) onto the card. A desk only ever installs a desk file.
+
+`check_text` finds every problem at once, each with its key path and line; warnings (settings
+that are legal but will nag the agent or leak data) are reported without failing.
+"""
 
 from __future__ import annotations
 
+import argparse
+import ipaddress
+import re
 import sys
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from firmware.settings import ConfigError, load_settings
+from firmware.settings import (
+    TOPIC_SAFE,
+    ConfigError,
+    ConfigProblem,
+    Settings,
+    key_line,
+    key_lines,
+    validate_data,
+)
+
+DESKS_KEY = "desks"
 
 
-def check(path: Path) -> int:
-    """Validate ``path``; print every problem (key path, line, what is allowed); exit code."""
+@dataclass(frozen=True)
+class CheckResult:
+    """What `check_text` found. ``configs``: desk name -> effective settings (one entry, keyed
+    by its ``device.desk``, for a desk file); empty when there are problems."""
+
+    source: str
+    problems: list[ConfigProblem]
+    warnings: list[ConfigProblem]
+    configs: dict[str, Settings] = field(default_factory=dict)
+    site_file: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when the file can be used (warnings do not count)."""
+        return not self.problems
+
+    def lines(self) -> list[str]:
+        """Every problem and warning as ``source:line: key: message``, in file order."""
+        out = []
+        items = [(p, "") for p in self.problems] + [(w, "warning: ") for w in self.warnings]
+        items.sort(key=lambda it: (it[0].line or 0, it[1] != "", it[0].key))
+        for p, tag in items:
+            where = f"{self.source}:{p.line}" if p.line else self.source
+            out.append(f"{where}: {tag}{p.key or '(file)'}: {p.message}")
+        return out
+
+
+# -- warnings: legal settings that will nag the agent or expose data -----------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A warning rule over the effective settings; ``key`` locates it in the file."""
+
+    key: str
+    applies: Callable[[Settings], bool]
+    message: Callable[[Settings], str]
+
+
+def _get(settings: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        settings = getattr(settings, part)
+    return settings
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain", "ip6-localhost"):
+        return True
     try:
-        load_settings(path)
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _cue_rules() -> list[Rule]:
+    """Nagging thresholds, for every cue section that has the field (cues added later too)."""
+    rules: list[Rule] = []
+    cues = Settings.model_fields["cues"].annotation
+    assert cues is not None
+    for name, f in cues.model_fields.items():
+        fields = f.annotation.model_fields if f.annotation is not None else {}
+        base = f"cues.{name}"
+
+        def enabled(s: Settings, base: str = base) -> bool:
+            return bool(getattr(_get(s, base), "enabled", True))
+
+        if "threshold_db" in fields:
+            rules.append(Rule(
+                f"{base}.threshold_db",
+                lambda s, b=base, en=enabled: en(s) and _get(s, b).threshold_db < 5.0,
+                lambda s, b=base: f"{_get(s, b).threshold_db:g} dB is below 5 dB: ordinary "
+                "emphasis will set the cue off and nag the agent (6-10 dB is usual)"))
+        if "hold_s" in fields:
+            rules.append(Rule(
+                f"{base}.hold_s",
+                lambda s, b=base, en=enabled: en(s) and _get(s, b).hold_s < 0.5,
+                lambda s, b=base: f"{_get(s, b).hold_s:g} s is below 0.5 s: a single loud "
+                "word will set the cue off"))
+        if "max_per_hour" in fields:
+            rules.append(Rule(
+                f"{base}.max_per_hour",
+                lambda s, b=base, en=enabled: en(s) and _get(s, b).max_per_hour > 20,
+                lambda s, b=base: f"{_get(s, b).max_per_hour} cues an hour is above 20: the "
+                "agent will learn to ignore the light"))
+    return rules
+
+
+RULES: list[Rule] = [
+    Rule("mqtt.host",
+         lambda s: s.mqtt.enabled and not s.mqtt.tls.enabled and not _is_loopback(s.mqtt.host),
+         lambda s: f"broker {s.mqtt.host!r} is not on this machine and TLS is off: events, "
+         "commands and the broker password travel unencrypted; set [mqtt.tls] enabled = true"),
+    Rule("mqtt.port",
+         lambda s: s.mqtt.enabled and s.mqtt.tls.enabled and s.mqtt.port == 1883,
+         lambda s: "TLS on port 1883, which brokers use for plain MQTT (TLS is usually 8883)"),
+    Rule("indicator.led",
+         lambda s: s.indicator.led == "none" and s.indicator.motor_pin is None,
+         lambda s: "no LED and no motor: the agent gets no cue at all"),
+]
+
+
+def warnings_for(settings: Settings) -> list[tuple[str, str]]:
+    """``(key path, message)`` for every warning rule that applies to ``settings``."""
+    return [(r.key, r.message(settings)) for r in RULES + _cue_rules() if r.applies(settings)]
+
+
+# -- site files --------------------------------------------------------------------------------
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``over`` merged in, table by table (``over`` wins for a key in both)."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def desk_data(data: dict[str, Any], desk: str) -> dict[str, Any]:
+    """The effective config data for ``desk`` of a parsed site file ``data``."""
+    base = {k: v for k, v in data.items() if k != DESKS_KEY}
+    over = data.get(DESKS_KEY, {}).get(desk)
+    if over is None:
+        raise KeyError(desk)
+    merged = deep_merge(base, over)
+    own_device = over.get("device") if isinstance(over.get("device"), dict) else {}
+    if isinstance(merged.get("device", {}), dict) and "desk" not in own_device:
+        merged["device"] = {**merged.get("device", {}), "desk": desk}
+    return merged
+
+
+def _relocate(p: ConfigProblem, desk: str, over: dict[str, Any],
+              lines: dict[tuple[str, ...], int]) -> ConfigProblem:
+    """A problem in ``desk``'s merged config, pointed at the desk table when it set the key."""
+    path = tuple(p.key.split(".")) if p.key else ()
+    node: Any = over
+    depth = 0
+    for part in path:
+        if isinstance(node, dict) and part in node:
+            node, depth = node[part], depth + 1
+        else:
+            break
+    if depth and (depth == len(path) or not isinstance(node, dict)):
+        full = (DESKS_KEY, desk) + path
+        return ConfigProblem(".".join(full), key_line("", full, lines), p.message)
+    return ConfigProblem(p.key, key_line("", path, lines) if path else p.line, p.message)
+
+
+# -- checking ----------------------------------------------------------------------------------
+
+
+def _parse(text: str, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise ConfigError(source, [ConfigProblem(
+            "", int(m.group(1)) if m else None, f"TOML syntax: {exc}")]) from None
+
+
+def _check_one(data: dict[str, Any], text: str, source: str
+               ) -> tuple[Settings | None, list[ConfigProblem], list[ConfigProblem]]:
+    try:
+        settings = validate_data(data, text, source)
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"{path}: {problem}", file=sys.stderr)
-        print(f"{path}: {len(exc.problems)} problem(s); config NOT usable", file=sys.stderr)
+        return None, exc.problems, []
+    lines = key_lines(text)
+    warns = [ConfigProblem(k, key_line(text, tuple(k.split(".")), lines), m)
+             for k, m in warnings_for(settings)]
+    return settings, [], warns
+
+
+def check_text(text: str, source: str = "<config>", desk: str | None = None) -> CheckResult:
+    """Check config ``text`` as a whole: every problem and warning, with key paths and lines.
+
+    A site file (one with a ``[desks]`` table) is checked for every desk, or only ``desk``.
+    """
+    try:
+        data = _parse(text, source)
+    except ConfigError as exc:
+        return CheckResult(source, exc.problems, [])
+    if DESKS_KEY not in data:
+        settings, problems, warns = _check_one(data, text, source)
+        configs = {settings.device.desk: settings} if settings is not None else {}
+        return CheckResult(source, problems, warns, configs)
+    lines = key_lines(text)
+    desks = data[DESKS_KEY]
+    problems: list[ConfigProblem] = []
+    warns: list[ConfigProblem] = []
+    configs: dict[str, Settings] = {}
+    if not isinstance(desks, dict) or not desks:
+        return CheckResult(source, [ConfigProblem(
+            DESKS_KEY, key_line(text, (DESKS_KEY,), lines),
+            "a site file needs a [desks.<name>] table for each desk")], [], site_file=True)
+    names = list(desks) if desk is None else [desk]
+    for name in names:
+        if name not in desks:
+            problems.append(ConfigProblem(DESKS_KEY, key_line(text, (DESKS_KEY,), lines),
+                                          f"no desk {name!r} here; desks: {', '.join(desks)}"))
+            continue
+        where = (DESKS_KEY, name)
+        if not re.match(TOPIC_SAFE, name):
+            problems.append(ConfigProblem(".".join(where), key_line(text, where, lines),
+                                          "desk name: letters, digits, _ and - only"))
+            continue
+        if not isinstance(desks[name], dict):
+            problems.append(ConfigProblem(".".join(where), key_line(text, where, lines),
+                                          "must be a table of this desk's settings"))
+            continue
+        settings, ps, ws = _check_one(desk_data(data, name), text, source)
+        problems += [_relocate(p, name, desks[name], lines) for p in ps]
+        warns += [_relocate(w, name, desks[name], lines) for w in ws]
+        if settings is not None:
+            configs[name] = settings
+    return CheckResult(source, _unique(problems), _unique(warns),
+                       configs if not problems else {}, site_file=True)
+
+
+def _unique(items: list[ConfigProblem]) -> list[ConfigProblem]:
+    seen: set[ConfigProblem] = set()
+    return [p for p in items if not (p in seen or seen.add(p))]
+
+
+def check_file(path: Path, desk: str | None = None) -> CheckResult:
+    """`check_text` of the file at ``path`` (an unreadable file is one problem)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return CheckResult(str(path), [ConfigProblem("", None, "file not found")], [])
+    except (OSError, UnicodeDecodeError) as exc:
+        return CheckResult(str(path), [ConfigProblem("", None, f"cannot read: {exc}")], [])
+    return check_text(text, str(path), desk)
+
+
+def resolve_desk_text(text: str, source: str, desk: str | None) -> tuple[str, CheckResult]:
+    """The desk file to install from ``text``: itself for a desk file, or ``desk``'s resolved
+    config for a site file (a problem when no ``desk`` is named)."""
+    from firmware.config_schema import dump_toml
+
+    result = check_text(text, source, desk)
+    if not result.site_file:
+        return text, result
+    if desk is None:
+        problem = ConfigProblem(DESKS_KEY, key_line(text, (DESKS_KEY,)),
+                                "this is a site file: name the desk to install "
+                                "(deskcue config flash FILE --desk NAME --boot DIR)")
+        return text, CheckResult(source, [problem] + result.problems, result.warnings,
+                                 site_file=True)
+    if not result.ok:
+        return text, result
+    data = desk_data(tomllib.loads(text), desk)
+    out = dump_toml(data, [f"desk {desk}, resolved from site file {Path(source).name}",
+                           "by `deskcue config flash`; edit the site file, not this one."])
+    return out, check_text(out, f"{source} [desk {desk}]")
+
+
+def check(path: Path, desk: str | None = None, quiet_warnings: bool = False) -> int:
+    """Validate ``path``; print every problem and warning (key path, line); exit code.
+
+    0 = usable (warnings allowed), 1 = problems.
+    """
+    result = check_file(path, desk)
+    for line in result.lines():
+        if quiet_warnings and ": warning: " in line:
+            continue
+        print(line, file=sys.stderr if not result.ok else sys.stdout)
+    n_p, n_w = len(result.problems), len(result.warnings)
+    if not result.ok:
+        print(f"{path}: {n_p} problem(s), {n_w} warning(s); config NOT usable", file=sys.stderr)
         return 1
-    print(f"{path}: OK")
+    desks = f" ({len(result.configs)} desks: {', '.join(result.configs)})" \
+        if result.site_file else ""
+    print(f"{path}: OK{desks}" + (f", {n_w} warning(s)" if n_w else ""))
     return 0
+
+
+# -- the command line ----------------------------------------------------------------------------
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``deskcue config {check,schema,flash,import,ack,keygen,sign}`` to ``sub``."""
+    from firmware import config_flash
+
+    c = sub.add_parser("config", help="check, flash and import configs",
+                       description="Check, flash and import configs (see docs/field-tech.md).")
+    csub = c.add_subparsers(dest="config_command", required=True)
+
+    ck = csub.add_parser("check", help="validate a config file; list every problem and warning")
+    ck.add_argument("file", type=Path)
+    ck.add_argument("--desk", help="in a site file, check only this desk")
+    ck.add_argument("--no-warnings", action="store_true", help="show problems only")
+    ck.set_defaults(func=lambda a, _s=None: check(a.file, a.desk, a.no_warnings),
+                    needs_settings=False)
+
+    sc = csub.add_parser("schema", help="print the JSON schema (or default TOML) of the config")
+    sc.add_argument("--toml", action="store_true", help="print the commented default instead")
+    sc.add_argument("--write", action="store_true",
+                    help="regenerate config/schema.json and config/deskcue.toml (developers)")
+
+    def _schema(a: argparse.Namespace, _s: Any = None) -> int:
+        from firmware.config_schema import run
+        return run("toml" if a.toml else "schema", a.write)
+
+    sc.set_defaults(func=_schema, needs_settings=False)
+    config_flash.register_cli(csub)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m firmware.config_cli ...`` (the same as ``deskcue config ...``)."""
+    p = argparse.ArgumentParser(prog="deskcue")
+    register(p.add_subparsers(dest="command", required=True))
+    args = p.parse_args(["config", *(argv if argv is not None else sys.argv[1:])])
+    return int(args.func(args, None))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
