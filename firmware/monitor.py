@@ -1,0 +1,378 @@
+"""`deskcue monitor`: the supervisor's live terminal view of every desk on a broker.
+
+Built only on MQTT: it subscribes to ``<prefix>/#`` and folds what arrives into a
+`MonitorState` (one `DeskView` per site/desk): the retained ``status`` and ``info``, the
+latest ``telemetry`` (agent and caller level, LUFS), the cues active now (from ``*.started`` /
+``*.ended`` events), calls (``call.started`` / ``call.ended``), and the last events. Events
+are de-duplicated by ``id``, and gaps in (``boot_id``, ``seq``) are counted as "missing" until
+a replay fills them. `render` turns the state into text and is pure, so tests check it.
+
+    deskcue monitor --host broker.site1 --port 8883 --tls --ca-file ca.pem \\
+                    --credentials-file ~/.config/deskcue/supervisor
+    deskcue monitor --config /etc/deskcue/deskcue.toml --once
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ANSI_HOME_CLEAR = "\x1b[H\x1b[2J"
+_CUE_PHASES = (".started", ".ended")
+
+
+@dataclass
+class DeskView:
+    """What the monitor knows about one desk."""
+
+    site: str
+    desk: str
+    status: str = "?"
+    info: dict[str, Any] = field(default_factory=dict)
+    telemetry: dict[str, Any] = field(default_factory=dict)
+    telemetry_at: float | None = None
+    active_cues: dict[str, dict[str, Any]] = field(default_factory=dict)
+    in_call_since: float | None = None
+    calls: int = 0
+    last_call: dict[str, Any] | None = None
+    events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=20))
+    seqs: dict[str, set[int]] = field(default_factory=dict)
+    duplicates: int = 0
+    replayed: int = 0
+
+    @property
+    def name(self) -> str:
+        """``site/desk``."""
+        return f"{self.site}/{self.desk}"
+
+    @property
+    def missing(self) -> int:
+        """Events not (yet) seen below the highest sequence number, over all boot ids."""
+        return sum(max(s) - len(s) for s in self.seqs.values() if s)
+
+
+class MonitorState:
+    """Every desk under ``prefix``, updated by `handle` from MQTT messages (no I/O here)."""
+
+    def __init__(self, prefix: str = "deskcue", max_events: int = 50) -> None:
+        self.prefix = prefix.rstrip("/")
+        self.desks: dict[tuple[str, str], DeskView] = {}
+        self.events: deque[tuple[DeskView, dict[str, Any]]] = deque(maxlen=max_events)
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self.results: deque[tuple[DeskView, dict[str, Any]]] = deque(maxlen=10)
+
+    def desk(self, site: str, desk: str) -> DeskView:
+        """The view of ``site``/``desk`` (created on first sight)."""
+        key = (site, desk)
+        if key not in self.desks:
+            self.desks[key] = DeskView(site, desk)
+        return self.desks[key]
+
+    def handle(self, topic: str, payload: bytes, now: float | None = None) -> bool:
+        """Fold one message in; returns False for topics and payloads it does not know."""
+        now = time.time() if now is None else now
+        head = self.prefix + "/"
+        if not topic.startswith(head):
+            return False
+        parts = topic[len(head) :].split("/")
+        if len(parts) < 3:
+            return False
+        view = self.desk(parts[0], parts[1])
+        suffix = "/".join(parts[2:])
+        try:
+            if suffix == "status":
+                view.status = payload.decode("utf-8", "replace").strip() or "?"
+                return True
+            body = json.loads(payload) if payload else None
+        except ValueError:
+            return False
+        if not isinstance(body, dict):
+            return False
+        if suffix == "info":
+            view.info = body
+        elif suffix == "telemetry":
+            view.telemetry = body
+            view.telemetry_at = now
+        elif suffix == "events":
+            self._event(view, body, now)
+        elif suffix.startswith("cmd/") and suffix.endswith("/result"):
+            self.results.append((view, body))
+        else:
+            return False
+        return True
+
+    def _event(self, view: DeskView, env: dict[str, Any], now: float) -> None:
+        eid = str(env.get("id", ""))
+        if eid in self._ids:
+            view.duplicates += 1
+            return
+        self._ids[eid] = None
+        while len(self._ids) > 100_000:
+            self._ids.popitem(last=False)
+        boot, seq = str(env.get("boot_id", "")), env.get("seq")
+        if isinstance(seq, int) and seq > 0:
+            view.seqs.setdefault(boot, set()).add(seq)
+        if env.get("replayed"):
+            view.replayed += 1
+        kind = str(env.get("type", "?"))
+        data = env.get("data") if isinstance(env.get("data"), dict) else {}
+        for phase in _CUE_PHASES:
+            if kind.endswith(phase) and not kind.startswith("call."):
+                cue = kind[: -len(phase)]
+                if phase == ".started":
+                    view.active_cues[cue] = data
+                else:
+                    view.active_cues.pop(cue, None)
+        if kind == "call.started":
+            view.in_call_since = float(env.get("ts", now))
+        elif kind == "call.ended":
+            view.in_call_since = None
+            view.calls += 1
+            view.last_call = data
+        view.events.append(env)
+        self.events.append((view, env))
+
+
+def _num(value: Any, fmt: str = "{:.1f}") -> str:
+    return fmt.format(value) if isinstance(value, int | float) else "-"
+
+
+def _level(view: DeskView, channel: str) -> str:
+    t = view.telemetry
+    for key in ("level_lufs", "levels", "loudness_lufs"):
+        block = t.get(key)
+        if isinstance(block, dict) and channel in block:
+            v = block[channel]
+            if isinstance(v, dict):
+                v = v.get("loudness_lufs", v.get("level_dbfs"))
+            return _num(v)
+    return "-"
+
+
+def _cues(view: DeskView) -> str:
+    if not view.active_cues:
+        return "-"
+    parts = []
+    for cue, data in view.active_cues.items():
+        if isinstance(data.get("db_above_usual"), int | float):
+            parts.append(f"{cue} +{data['db_above_usual']:.1f}dB")
+        elif isinstance(data.get("semitones_above_usual"), int | float):
+            parts.append(f"{cue} +{data['semitones_above_usual']:.1f}st")
+        else:
+            parts.append(cue)
+    return ", ".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}h"
+
+
+def _call(view: DeskView, now: float) -> str:
+    if view.in_call_since is not None:
+        return f"in call {_duration(now - view.in_call_since)}"
+    if view.calls:
+        d = (view.last_call or {}).get("duration_s")
+        last = f", last {_duration(d)}" if isinstance(d, int | float) else ""
+        return f"idle ({view.calls} calls{last})"
+    return "idle"
+
+
+def describe_event(env: dict[str, Any]) -> str:
+    """One line for an event: its summary if it has one, else its numbers."""
+    data = env.get("data") if isinstance(env.get("data"), dict) else {}
+    if isinstance(data.get("summary"), str) and data["summary"]:
+        return data["summary"]
+    bits = []
+    for k, v in data.items():
+        if isinstance(v, bool | str | int | float):
+            bits.append(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}")
+        if len(bits) == 4:
+            break
+    return " ".join(bits)
+
+
+def render(state: MonitorState, now: float | None = None, *, events: int = 10) -> str:
+    """The monitor screen as text: one row per desk, then the latest ``events`` events."""
+    now = time.time() if now is None else now
+    header = (
+        f"{'DESK':<22} {'STATE':<8} {'AGENT':>6} {'CALLER':>6}  {'CUES NOW':<26} "
+        f"{'CALL':<26} {'OUTBOX':>6} NOTES"
+    )
+    lines = [
+        f"deskcue monitor - {len(state.desks)} desk(s) - "
+        f"{time.strftime('%H:%M:%S', time.localtime(now))}",
+        "",
+        header,
+        "-" * len(header),
+    ]
+    for key in sorted(state.desks):
+        v = state.desks[key]
+        outbox = v.telemetry.get("outbox") if isinstance(v.telemetry.get("outbox"), dict) else {}
+        notes = []
+        if v.missing:
+            notes.append(f"missing {v.missing}")
+        if v.replayed:
+            notes.append(f"replayed {v.replayed}")
+        if v.duplicates:
+            notes.append(f"dup {v.duplicates}")
+        fault = v.telemetry.get("fault")
+        if fault:
+            notes.append(f"fault: {fault}")
+        if v.telemetry.get("snoozed"):
+            notes.append("snoozed")
+        lines.append(
+            f"{v.name:<22.22} {v.status:<8.8} {_level(v, 'agent'):>6} {_level(v, 'caller'):>6}  "
+            f"{_cues(v):<26.26} {_call(v, now):<26.26} {_num(outbox.get('depth'), '{:d}'):>6} "
+            + "; ".join(notes)
+        )
+    if not state.desks:
+        lines.append("(no desk has published yet)")
+    lines += ["", "levels: momentary loudness, LUFS", "", "LAST EVENTS"]
+    recent = list(state.events)[-events:]
+    if not recent:
+        lines.append("(none yet)")
+    for view, env in reversed(recent):
+        ts = env.get("ts")
+        when = time.strftime("%H:%M:%S", time.localtime(ts)) if isinstance(ts, int | float) else "?"
+        flag = " (replayed)" if env.get("replayed") else ""
+        lines.append(
+            f"{when}  {view.name:<22.22} {str(env.get('type')):<24} {describe_event(env)}{flag}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+# -- command line ---------------------------------------------------------------------------------
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``monitor`` subcommand to the `deskcue` CLI's subparsers."""
+    p = subparsers.add_parser(
+        "monitor", help="live view of every desk on a broker (supervisor's terminal)"
+    )
+    p.add_argument("--config", type=Path, help="take broker, TLS and credentials from this config")
+    p.add_argument("--host", help="broker host (default: config or localhost)")
+    p.add_argument("--port", type=int, help="broker port (default: config or 1883)")
+    p.add_argument("--prefix", help="topic prefix (default: config or deskcue)")
+    p.add_argument("--tls", action="store_true", help="connect with TLS (CA verified)")
+    p.add_argument("--ca-file", type=Path, help="CA bundle for the broker's certificate")
+    p.add_argument("--cert-file", type=Path, help="client certificate (PEM)")
+    p.add_argument("--key-file", type=Path, help="client certificate key (PEM)")
+    p.add_argument("--credentials-file", type=Path, help="file with username/password lines")
+    p.add_argument("--once", action="store_true", help="collect for --seconds, print, exit")
+    p.add_argument(
+        "--seconds",
+        type=float,
+        help="how long to collect (--once: default 1.5) or to run (default: until Ctrl-C)",
+    )
+    p.add_argument("--events", type=int, default=10, help="last events shown (default 10)")
+    p.set_defaults(func=main, needs_settings=False)
+    return p
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from firmware.mqtt_settings import MqttSettings, TlsSettings
+
+    base = MqttSettings()
+    if args.config is not None:
+        from firmware.settings import load_settings
+
+        base = load_settings(args.config).mqtt
+    tls = base.tls
+    if args.tls or args.ca_file or args.cert_file:
+        tls = TlsSettings(
+            enabled=True,
+            ca_file=args.ca_file or tls.ca_file,
+            cert_file=args.cert_file or tls.cert_file,
+            key_file=args.key_file or tls.key_file,
+        )
+    return base.model_copy(
+        update={
+            "host": args.host or base.host,
+            "port": args.port or base.port,
+            "topic_prefix": args.prefix or base.topic_prefix,
+            "credentials_file": args.credentials_file or base.credentials_file,
+            "tls": tls,
+        }
+    )
+
+
+def connect(settings: Any, state: MonitorState, lock: threading.Lock) -> Any:
+    """Connect a paho client that folds ``<prefix>/#`` into ``state``; raises on failure."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from firmware.credentials import load_credentials, ssl_context, tls_files
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.suppress_exceptions = True
+    creds = load_credentials(settings)
+    if creds.username:
+        client.username_pw_set(creds.username, creds.password.reveal() if creds.password else None)
+    files = tls_files(settings)
+    if files is not None:
+        client.tls_set_context(ssl_context(files))
+    subscribed = threading.Event()
+
+    def on_connect(c: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        if not rc.is_failure:
+            c.subscribe(f"{state.prefix}/#", qos=1)
+
+    def on_message(_c: Any, _u: Any, msg: Any) -> None:
+        with lock:
+            state.handle(msg.topic, bytes(msg.payload))
+
+    client.on_connect = on_connect
+    client.on_message = on_message
+    client.on_subscribe = lambda *a: subscribed.set()
+    client.connect(settings.host, settings.port, keepalive=30)
+    client.loop_start()
+    if not subscribed.wait(5.0):
+        client.loop_stop()
+        raise ConnectionError("the broker did not confirm the subscription")
+    return client
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the monitor; one-line errors, exit code 1 when the broker cannot be used."""
+    from firmware.credentials import CredentialsError
+
+    try:
+        settings = _settings(args)
+    except (CredentialsError, ValueError, OSError) as exc:
+        print(f"deskcue monitor: {exc}", file=sys.stderr)
+        return 2
+    state = MonitorState(settings.topic_prefix)
+    lock = threading.Lock()
+    where = f"{settings.host}:{settings.port}"
+    try:
+        client = connect(settings, state, lock)
+    except (CredentialsError, OSError, ConnectionError) as exc:
+        print(f"deskcue monitor: cannot use broker {where}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        if args.once:
+            time.sleep(1.5 if args.seconds is None else args.seconds)
+            with lock:
+                sys.stdout.write(render(state, events=args.events))
+            return 0
+        deadline = None if args.seconds is None else time.monotonic() + args.seconds
+        while deadline is None or time.monotonic() < deadline:
+            with lock:
+                screen = render(state, events=args.events)
+            sys.stdout.write(ANSI_HOME_CLEAR + screen)
+            sys.stdout.flush()
+            time.sleep(1.0)
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        client.disconnect()
+        client.loop_stop()

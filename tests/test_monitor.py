@@ -1,0 +1,126 @@
+"""`deskcue monitor`: the pure state and rendering, then live against a link and mosquitto."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+from broker import Broker, make_events, settings_for, wait_until
+
+from firmware.envelope import EventStamper
+from firmware.monitor import MonitorState, register, render
+from firmware.mqtt_link import MqttLink
+
+NOW = 1_767_225_600.0
+
+
+def feed(state: MonitorState, topic: str, payload: object) -> bool:
+    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return state.handle(topic, raw, now=NOW)
+
+
+def test_state_and_render() -> None:
+    s = MonitorState("deskcue")
+    st = EventStamper(boot_id="a" * 32, wall_clock=lambda: NOW - 30)
+    feed(s, "deskcue/site1/desk1/status", b"online")
+    feed(s, "deskcue/site1/desk2/status", b"offline")
+    feed(s, "deskcue/site1/desk1/info", {"firmware": "0.1.0", "config_hash": "x", "boot_id": "a"})
+    feed(
+        s,
+        "deskcue/site1/desk1/telemetry",
+        {
+            "ts": NOW,
+            "level_lufs": {"agent": -21.04, "caller": -30.5},
+            "outbox": {"depth": 3, "dropped": 0},
+            "snoozed": True,
+        },
+    )
+    call = st.stamp("call.started", {}, stream_s=1.0)
+    cue = st.stamp(
+        "raised_voice.started",
+        {
+            "db_above_usual": 9.14,
+            "onset_s": 1,
+            "at_s": 2,
+            "usual_lufs": -27,
+            "loudness_lufs": -18,
+            "summary": "+9.1 dB above your usual for 1.0 s",
+        },
+        stream_s=2.0,
+    )
+    st.seq += 1  # seq 3 never arrives
+    late = st.stamp("laughter_burst", {"bursts": 4, "channel": "caller"}, stream_s=3.0)
+    for env in (call, cue, cue, {**late, "replayed": True}):
+        assert feed(s, "deskcue/site1/desk1/events", env)
+    assert not feed(s, "other/site1/desk1/events", late)
+    assert not feed(s, "deskcue/site1/desk1/events", b"{not json")
+    d1 = s.desks[("site1", "desk1")]
+    assert d1.duplicates == 1 and d1.missing == 1 and d1.replayed == 1
+    assert list(d1.active_cues) == ["raised_voice"] and d1.in_call_since == NOW - 30
+
+    screen = render(s, now=NOW)
+    row1 = next(line for line in screen.splitlines() if line.startswith("site1/desk1 "))
+    row2 = next(line for line in screen.splitlines() if line.startswith("site1/desk2 "))
+    for text in (
+        "online",
+        "-21.0",
+        "-30.5",
+        "raised_voice +9.1dB",
+        "in call 0:30",
+        "missing 1",
+        "replayed 1",
+        "dup 1",
+        "snoozed",
+    ):
+        assert text in row1, text
+    assert "offline" in row2
+    assert "+9.1 dB above your usual for 1.0 s" in screen
+    assert "laughter_burst" in screen and "(replayed)" in screen
+
+    end_cue = st.stamp("raised_voice.ended", {"duration_s": 4.0}, stream_s=5.0)
+    end_call = st.stamp("call.ended", {"duration_s": 95.0}, stream_s=99.0)
+    feed(s, "deskcue/site1/desk1/events", end_cue)
+    feed(s, "deskcue/site1/desk1/events", end_call)
+    row1 = next(line for line in render(s, now=NOW).splitlines() if line.startswith("site1/desk1"))
+    assert "idle (1 calls, last 1:35)" in row1 and "raised_voice" not in row1
+
+
+def test_render_with_nothing() -> None:
+    assert "(no desk has published yet)" in render(MonitorState(), now=NOW)
+
+
+def parse_monitor_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser()
+    register(p.add_subparsers(dest="command"))
+    return p.parse_args(["monitor", *argv])
+
+
+def test_monitor_once_against_a_live_desk(
+    broker: Broker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    link = MqttLink(settings_for(broker), site="site1", desk="desk7", state_dir=tmp_path)
+    link.start()
+    wait_until(lambda: link.connected)
+    for e in make_events(2):
+        link.publish_event(e)
+    assert link.flush(5.0)
+    args = parse_monitor_args(
+        ["--host", broker.host, "--port", str(broker.port), "--once", "--seconds", "0.3"]
+    )
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("site1/desk7"))
+    assert "online" in row  # retained status, seen by a monitor started later
+    link.stop()
+
+
+def test_monitor_says_clearly_when_the_broker_is_down(capsys: pytest.CaptureFixture[str]) -> None:
+    from broker import free_port
+
+    args = parse_monitor_args(["--port", str(free_port()), "--once", "--seconds", "0"])
+    assert args.func(args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("deskcue monitor: cannot use broker") and err[-1] == "\n"
+    assert err.count("\n") == 1
