@@ -1,0 +1,159 @@
+"""Pitch benchmark on the FDA database: deskcue's tracker vs Praat (AC) vs librosa pYIN.
+
+Run from anywhere::
+
+    .venv/bin/python tests/bench/bench_pitch.py            # complete run (all 100 files)
+    .venv/bin/python tests/bench/bench_pitch.py --quick    # every 5th file per speaker
+
+Two conditions: *wideband* (the 20 kHz files resampled to 16 kHz) and *telephone* (resampled
+to 8 kHz, band-pass 300-3400 Hz, G.711 mu-law; our tracker gets it back at 16 kHz, the
+analysis rate, Praat and pYIN get the 8 kHz signal). Scores (GPE, VDE, FFE, fine error in
+cents; see ``fda.py``) are taken at the reference frame times (frame k centred at k * 15 ms);
+every tracker's output is sampled there the same way (``fda.sample_track``). Our hop j is
+centred at (j + 0.5) * 10 ms once its ``delay_hops`` is removed.
+
+Settings: ours with its defaults (60-500 Hz) fed in 100 ms blocks as in the firmware; Praat
+``to_pitch_ac()`` with default settings (75-600 Hz, 10 ms step); pYIN with 60-500 Hz, a 64 ms
+frame and 10 ms hop (its default 2048-sample frame is for 22 kHz music). CPU is
+``time.process_time`` per second of (mono) audio; ours is also timed on a stereo stream
+(both conditions as two channels) in 100 ms blocks, the firmware's budget case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import fda  # noqa: E402
+
+from dsp.pitch import PitchTracker  # noqa: E402
+
+RATE = 16000
+BLOCK_HOPS = 10  # 100 ms blocks
+FMIN, FMAX = 60.0, 500.0
+
+Tracker = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray, np.ndarray]]
+"""(audio, rate) -> (frame times s, f0 Hz, voiced)."""
+
+
+def ours(x: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """deskcue's tracker, fed 100 ms blocks at the analysis rate; delay removed."""
+    if rate != RATE:
+        x = fda.resample(x, rate, RATE)
+    tr = PitchTracker(rate=RATE, n_channels=1, fmin_hz=FMIN, fmax_hz=FMAX)
+    hop = tr.hop
+    n_hops = -(-x.size // hop)
+    padded = np.zeros((1, (n_hops + tr.delay_hops) * hop))
+    padded[0, : x.size] = x
+    step = BLOCK_HOPS * hop
+    f0s, vs = [], []
+    for a in range(0, padded.shape[1], step):
+        r = tr.process(padded[:, a : a + step])
+        f0s.append(r.f0_hz[0])
+        vs.append(r.voiced[0])
+    f0 = np.concatenate(f0s)[tr.delay_hops :]
+    v = np.concatenate(vs)[tr.delay_hops :]
+    times = (np.arange(f0.size) + 0.5) * hop / RATE
+    return times, f0, v
+
+
+def praat(x: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Praat's autocorrelation method, default settings."""
+    import parselmouth
+
+    p = parselmouth.Sound(x, sampling_frequency=rate).to_pitch_ac()
+    f0 = p.selected_array["frequency"]
+    return np.asarray(p.xs()), f0, f0 > 0
+
+
+def pyin(x: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """librosa pYIN, 60-500 Hz, 64 ms frames, 10 ms hop."""
+    import librosa
+
+    hop = rate // 100
+    frame = 1 << int(np.ceil(np.log2(0.064 * rate)))
+    f0, voiced, _ = librosa.pyin(
+        x, fmin=FMIN, fmax=FMAX, sr=rate, frame_length=frame, hop_length=hop
+    )
+    f0 = np.nan_to_num(f0, nan=0.0)
+    times = np.arange(f0.size) * hop / rate
+    return times, f0, voiced & (f0 > 0)
+
+
+def stereo_cpu(utts: list[fda.Utterance]) -> float:
+    """Our tracker's CPU seconds per second of stereo audio in 100 ms blocks."""
+    chans = []
+    for u in utts:
+        wide = fda.resample(u.audio, u.rate, RATE)
+        tel = fda.resample(fda.telephone(u.audio, u.rate), 8000, RATE)
+        n = min(wide.size, tel.size)
+        chans.append(np.stack([wide[:n], tel[:n]]))
+    x = np.concatenate(chans, axis=1)
+    x = x[:, : x.shape[1] // (BLOCK_HOPS * 160) * (BLOCK_HOPS * 160)]
+    tr = PitchTracker(rate=RATE, n_channels=2, fmin_hz=FMIN, fmax_hz=FMAX)
+    step = BLOCK_HOPS * tr.hop
+    t0 = time.process_time()
+    for a in range(0, x.shape[1], step):
+        tr.process(x[:, a : a + step])
+    return (time.process_time() - t0) / (x.shape[1] / RATE)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="every 5th file per speaker")
+    ap.add_argument("--no-pyin", action="store_true", help="skip pYIN (slow)")
+    args = ap.parse_args(argv)
+
+    utts = fda.load_fda(every=5 if args.quick else 1)
+    trackers: dict[str, Tracker] = {"deskcue": ours, "praat-ac": praat}
+    if not args.no_pyin:
+        trackers["pyin"] = pyin
+    speakers = sorted({u.speaker for u in utts})
+    total_s = sum(u.audio.size / u.rate for u in utts)
+    print(f"FDA: {len(utts)} files, {total_s:.1f} s, speakers {', '.join(speakers)}"
+          f" ({fda.fda_dir()})")
+
+    rows = []
+    for cond in ("wideband", "telephone"):
+        inputs = []
+        for u in utts:
+            if cond == "wideband":
+                inputs.append((fda.resample(u.audio, u.rate, RATE), RATE))
+            else:
+                inputs.append((fda.telephone(u.audio, u.rate), 8000))
+        for name, fn in trackers.items():
+            counts = {s: fda.Counts() for s in speakers}
+            cpu = 0.0
+            for u, (x, rate) in zip(utts, inputs, strict=True):
+                t0 = time.process_time()
+                times, f0, voiced = fn(x, rate)
+                cpu += time.process_time() - t0
+                f0_at, v_at = fda.sample_track(times, f0, voiced, u.ref_times_s)
+                counts[u.speaker].add(u.f0_ref_hz, f0_at, v_at)
+            overall = fda.Counts()
+            for c in counts.values():
+                overall += c
+            for who, c in [*counts.items(), ("all", overall)]:
+                rows.append((cond, name, who, c, cpu / total_s if who == "all" else None))
+
+    head = f"{'condition':10s} {'tracker':9s} {'spk':4s} {'GPE%':>6s} {'VDE%':>6s} {'FFE%':>6s}"
+    head += f" {'fine¢':>6s} {'CPU s/s':>8s}"
+    print(head)
+    print("-" * len(head))
+    for cond, name, who, c, cpu in rows:
+        cpu_s = f"{cpu:8.4f}" if cpu is not None else ""
+        print(f"{cond:10s} {name:9s} {who:4s} {100 * c.gpe:6.2f} {100 * c.vde:6.2f}"
+              f" {100 * c.ffe:6.2f} {c.fine_cents:6.1f} {cpu_s}")
+    cpu2 = stereo_cpu(utts)
+    print(f"\ndeskcue, stereo 100 ms blocks: {cpu2:.4f} CPU s per second of stereo audio")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
