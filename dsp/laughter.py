@@ -316,7 +316,9 @@ class LaughterDetector:
         rep = min(_ramp(cos, *SHAPE_SIM_RAMP), _ramp(step, *LEVEL_STEP_RAMP))
         return min(rhythm, voiced, alt, rep)
 
-    def _add_pulse(self, q: int, base: int, e: np.ndarray, v: np.ndarray, b: np.ndarray) -> int:
+    def _add_pulse(
+        self, q: int, base: int, e: np.ndarray, v: np.ndarray, b: np.ndarray, completed: list
+    ) -> int:
         """Add the pulse peaking at position ``q`` of the history arrays to the train.
 
         Returns ``_APPENDED``, ``_REPLACED`` (a higher peak of the previous burst) or
@@ -354,6 +356,12 @@ class LaughterDetector:
                 return _REPLACED
             pulse.dip_db = min(prev.level, pulse.level) - gap_min
             pulse.gap_voicing = float(v[pq + 1 : q].min())
+            if abs(pulse.level - prev.level) >= LEVEL_STEP_RAMP[0]:
+                # A level jump no laugh call makes (a breath or click before a laugh, a
+                # stressed word): the train starts again here, as after a pause.
+                if self._event is not None:
+                    completed.append(self._close_event())
+                self._train = []
         self._train.append(pulse)
         if len(self._train) > MAX_PULSES:
             del self._train[0]
@@ -484,7 +492,7 @@ class LaughterDetector:
             j_prev = j
             if q is None:
                 break
-            change = self._add_pulse(q, base, e, v, b)
+            change = self._add_pulse(q, base, e, v, b, completed)
             if change == _IGNORED:
                 continue
             self._score_train()

@@ -1,0 +1,336 @@
+"""Tests for dsp.laughter: synthetic signals with known structure, espeak-ng speech, contract.
+
+Synthetic sounds (16 kHz, float64):
+
+* laugh: "ha-ha-ha" calls at a known rate - a breathy /h/ (formant-filtered noise) followed by
+  a short voiced /a/ with a falling F0, silence-ish breath between calls;
+* steady vowel, speech-like syllables (continuous voicing, a new vowel per syllable, the
+  smooth rise and fall of a syllable, no breathy gaps), a single cough (noise burst, abrupt
+  onset, fast decay), a long sigh (breathy noise swelling and fading).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.io import wavfile
+from scipy.signal import lfilter, resample_poly
+
+from dsp.laughter import LaughterBurst, LaughterDetector, LaughterFrames
+
+FS = 16_000
+HOP = 160
+VOWELS = {
+    "a": (800, 1200, 2500),
+    "e": (500, 1900, 2600),
+    "i": (300, 2300, 3000),
+    "o": (500, 900, 2500),
+    "u": (350, 800, 2300),
+}
+
+
+# ----------------------------------------------------------------------------- synthesis
+def formants(x: np.ndarray, freqs: tuple[float, ...], bws=(90.0, 110.0, 150.0)) -> np.ndarray:
+    """Cascade of two-pole resonators (a vowel's formants)."""
+    y = x
+    for f, bw in zip(freqs, bws, strict=False):
+        r = np.exp(-np.pi * bw / FS)
+        y = lfilter([1 - r], [1, -2 * r * np.cos(2 * np.pi * f / FS), r * r], y)
+    return y
+
+
+def glottal(f0: np.ndarray) -> np.ndarray:
+    """Harmonic source with a -6 dB/octave roll-off following the F0 track ``f0`` (Hz)."""
+    phase = 2 * np.pi * np.cumsum(f0) / FS
+    n_harm = int(4000 / f0.min())
+    h = np.arange(1, n_harm + 1)[:, None]
+    amp = np.where(h * f0[None, :] < 4000, 1.0 / h, 0.0)
+    return np.sum(amp * np.sin(h * phase[None, :]), axis=0)
+
+
+def ramp_env(n: int, attack_s: float, release_s: float) -> np.ndarray:
+    w = np.ones(n)
+    a, r = int(attack_s * FS), int(release_s * FS)
+    if a:
+        w[:a] = np.linspace(0, 1, a)
+    if r:
+        w[-r:] = np.minimum(w[-r:], np.linspace(1, 0, r))
+    return w
+
+
+def laugh(
+    n_calls: int = 6,
+    rate_hz: float = 5.0,
+    f0_hz: float = 320.0,
+    vowel: str = "a",
+    seed: int = 0,
+    peak: float = 0.3,
+) -> np.ndarray:
+    """A "ha-ha-ha" train: each call a 35 ms /h/ then a 90 ms voiced vowel, F0 falling 15 %,
+    level falling 0.7 dB per call, call-to-call timing jitter 5 %."""
+    rng = np.random.default_rng(seed)
+    calls = []
+    for c in range(n_calls):
+        n = int(FS / rate_hz * (1 + 0.05 * rng.standard_normal()))
+        na, nv = int(0.035 * FS), int(0.09 * FS)
+        seg = 0.005 * formants(rng.standard_normal(n), VOWELS[vowel])  # breath between calls
+        asp = 0.1 * formants(rng.standard_normal(na), VOWELS[vowel]) * ramp_env(na, 0.01, 0.005)
+        f0 = np.linspace(f0_hz, 0.85 * f0_hz, nv) * (1 - 0.03 * c)
+        vo = formants(glottal(f0), VOWELS[vowel])
+        vo = vo / np.max(np.abs(vo)) * ramp_env(nv, 0.01, 0.04)
+        vo += 0.05 * formants(rng.standard_normal(nv), VOWELS[vowel]) * ramp_env(nv, 0.01, 0.04)
+        seg[:na] += asp
+        seg[na : na + nv] += vo
+        calls.append(seg * 0.92**c)
+    x = np.concatenate(calls)
+    return peak * x / np.max(np.abs(x))
+
+
+def steady_vowel(seconds: float = 1.5, f0_hz: float = 120.0, peak: float = 0.3) -> np.ndarray:
+    n = int(seconds * FS)
+    f0 = f0_hz + 3 * np.sin(2 * np.pi * 5 * np.arange(n) / FS)  # 5 Hz vibrato, +-3 Hz
+    x = formants(glottal(f0), VOWELS["a"]) * ramp_env(n, 0.05, 0.05)
+    return peak * x / np.max(np.abs(x))
+
+
+def syllables(n: int = 12, f0_hz: float = 130.0, seed: int = 1, peak: float = 0.3) -> np.ndarray:
+    """Speech-like syllables at ~4 /s: continuous voicing (voiced consonants between
+    syllables), a new vowel each syllable, a smooth rise and fall, durations 0.17-0.33 s."""
+    rng = np.random.default_rng(seed)
+    names = list(VOWELS)
+    out = []
+    for i in range(n):
+        m = int(rng.uniform(0.17, 0.33) * FS)
+        f0 = f0_hz * (1 + 0.1 * np.sin(2 * np.pi * 0.7 * np.arange(m) / FS + i))
+        v = formants(glottal(f0), VOWELS[names[int(rng.integers(len(names)))]])
+        v /= np.max(np.abs(v))
+        out.append(v * (0.35 + 0.65 * np.sin(np.pi * np.linspace(0, 1, m)) ** 0.7))
+    x = np.concatenate(out) * ramp_env(sum(o.size for o in out), 0.03, 0.05)
+    return peak * x / np.max(np.abs(x))
+
+
+def cough(peak: float = 0.5, seed: int = 2) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    n = int(0.35 * FS)
+    x = formants(rng.standard_normal(n), (600, 1500, 2800), (300, 300, 400))
+    x *= np.exp(-np.arange(n) / FS / 0.07) * ramp_env(n, 0.003, 0.02)
+    return peak * x / np.max(np.abs(x))
+
+
+def sigh(seconds: float = 1.5, peak: float = 0.2, seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    n = int(seconds * FS)
+    x = formants(rng.standard_normal(n), (700, 1200, 2600), (200, 200, 300))
+    return peak * x * np.sin(np.pi * np.linspace(0, 1, n)) ** 1.5 / np.max(np.abs(x))
+
+
+def pad(x: np.ndarray, pre: float = 0.5, post: float = 0.8, seed: int = 9) -> np.ndarray:
+    """Surround with quiet room noise (-70 dBFS) and trim to whole hops."""
+    rng = np.random.default_rng(seed)
+    y = np.concatenate([np.zeros(int(pre * FS)), x, np.zeros(int(post * FS))])
+    y += 10 ** (-70 / 20) * rng.standard_normal(y.size)
+    return y[: y.size // HOP * HOP]
+
+
+def run(x: np.ndarray, block: int | None = None, **kw) -> tuple[np.ndarray, list, list]:
+    """Process ``x`` (in blocks of ``block`` samples, default all at once)."""
+    det = LaughterDetector(**kw)
+    block = block or x.size
+    scores, decided, completed = [], [], []
+    for i in range(0, x.size, block):
+        r = det.process(x[i : i + block])
+        scores.append(r.score)
+        decided += r.decided
+        completed += r.completed
+    return np.concatenate(scores), decided, completed
+
+
+# ----------------------------------------------------------------------------- laughter
+@pytest.mark.parametrize(
+    ("rate_hz", "f0_hz", "vowel"),
+    [(4.5, 220.0, "a"), (5.0, 320.0, "a"), (5.5, 420.0, "e"), (6.0, 280.0, "o")],
+)
+def test_laugh_pulse_train_scores_high_and_is_decided_fast(
+    rate_hz: float, f0_hz: float, vowel: str
+) -> None:
+    onset = 0.5
+    x = pad(laugh(rate_hz=rate_hz, f0_hz=f0_hz, vowel=vowel), pre=onset)
+    score, decided, completed = run(x)
+    assert score.max() >= 0.8
+    assert len(decided) == 1 and len(completed) == 1
+    ev = decided[0]
+    assert ev.end_s is None and ev.duration_s is None
+    assert abs(ev.start_s - onset) <= 0.1
+    assert ev.decided_at_s - onset <= 0.6  # decision latency from the true onset
+    assert ev.burst_count >= 3
+    done = completed[0]
+    assert done.index == ev.index
+    assert done.burst_count == 6  # every call counted
+    assert done.rhythm_hz == pytest.approx(rate_hz, rel=0.12)
+    assert done.end_s is not None and done.duration_s is not None
+    assert done.end_s == pytest.approx(onset + 6 / rate_hz, abs=0.2)
+    assert done.duration_s == pytest.approx(done.end_s - done.start_s)
+
+
+def test_laugh_detected_over_a_wide_level_range_but_not_below_the_gate() -> None:
+    base = laugh()
+    for peak_dbfs in (-6.0, -30.0, -45.0):
+        _, decided, _ = run(pad(base / np.max(np.abs(base)) * 10 ** (peak_dbfs / 20)))
+        assert len(decided) == 1, peak_dbfs
+    _, decided, _ = run(pad(base / np.max(np.abs(base)) * 10 ** (-75 / 20)))
+    assert decided == []
+
+
+def test_laugh_between_speech_like_syllables_is_found_at_its_onset() -> None:
+    a, b = syllables(seed=4), syllables(seed=5)
+    lx = laugh(seed=6)
+    onset = 0.5 + a.size / FS
+    x = pad(np.concatenate([a, lx, b]))
+    score, decided, _ = run(x)
+    assert len(decided) == 1
+    assert abs(decided[0].start_s - onset) <= 0.5
+    hop_t = (np.arange(score.size) + 0.5) * HOP / FS
+    assert score[hop_t < onset].max() < 0.5  # the speech before it stays low
+
+
+# ----------------------------------------------------------------------------- not laughter
+@pytest.mark.parametrize(
+    "name",
+    ["steady_vowel", "steady_vowel_high", "syllables", "syllables_female", "cough", "sigh"],
+)
+def test_other_sounds_score_low(name: str) -> None:
+    x = {
+        "steady_vowel": lambda: steady_vowel(),
+        "steady_vowel_high": lambda: steady_vowel(f0_hz=300.0),
+        "syllables": lambda: syllables(),
+        "syllables_female": lambda: syllables(n=16, f0_hz=220.0, seed=7),
+        "cough": lambda: cough(),
+        "sigh": lambda: sigh(),
+    }[name]()
+    score, decided, _ = run(pad(x))
+    assert score.max() < 0.3
+    assert decided == []
+
+
+def test_repeated_coughs_are_not_laughter() -> None:
+    # three coughs 0.28 s apart: rhythm and dips like a laugh, but no voiced nucleus
+    step = int(0.28 * FS)
+    x = np.zeros(2 * step + cough().size)
+    for i in range(3):
+        c = cough(seed=10 + i)
+        x[i * step : i * step + c.size] += c
+    score, decided, _ = run(pad(x))
+    assert score.max() < 0.3
+    assert decided == []
+
+
+def _espeak(text: str, tmp_path: Path) -> np.ndarray:
+    out = tmp_path / "s.wav"
+    subprocess.run(["espeak-ng", "-w", str(out), text], check=True, capture_output=True)
+    rate, data = wavfile.read(out)
+    x = data.astype(np.float64) / 32768.0
+    return resample_poly(x, 320, 441) if rate == 22050 else resample_poly(x, FS, rate)
+
+
+def test_synthesised_speech_has_no_bursts(tmp_path: Path) -> None:
+    text = (
+        "Thank you for calling, my name is Sarah, how can I help you today? "
+        "I understand that you are frustrated, and I am sorry for the trouble. "
+        "Could you please confirm the account number and the postcode for me? "
+        "Let me check that for you, it will only take a moment."
+    )
+    x = _espeak(text, tmp_path)
+    assert x.size > 8 * FS
+    score, decided, _ = run(pad(x))
+    assert decided == []
+    assert score.max() < 0.5
+
+
+# ----------------------------------------------------------------------------- streaming contract
+def test_block_size_invariance_random_blocks() -> None:
+    x = pad(np.concatenate([laugh(seed=1), syllables(seed=2), laugh(rate_hz=4.5, seed=3)]))
+    ref_score, ref_dec, ref_done = run(x)
+    assert len(ref_dec) == 2
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        det = LaughterDetector()
+        n_hops, i = x.size // HOP, 0
+        scores, dec, done = [], [], []
+        while i < n_hops:
+            k = min(int(rng.integers(0, 37)), n_hops - i)  # includes empty blocks
+            r = det.process(x[i * HOP : (i + k) * HOP])
+            assert r.score.shape == (k,) and r.in_burst.shape == (k,)
+            scores.append(r.score)
+            dec += r.decided
+            done += r.completed
+            i += k
+        np.testing.assert_allclose(np.concatenate(scores), ref_score, rtol=0, atol=1e-12)
+        assert dec == ref_dec and done == ref_done
+
+
+def test_contract_one_result_per_hop_delay_and_in_burst() -> None:
+    det = LaughterDetector()
+    assert det.delay_hops == 0
+    x = pad(laugh())
+    r = det.process(x)
+    assert isinstance(r, LaughterFrames)
+    assert r.score.shape == (x.size // HOP,) and r.score.dtype == np.float64
+    assert r.in_burst.dtype == bool
+    assert np.all((r.score >= 0) & (r.score <= 1))
+    assert det.hops_seen == x.size // HOP
+    ev = r.decided[0]
+    assert isinstance(ev, LaughterBurst)
+    hop_t = (np.arange(r.score.size) + 0.5) * HOP / FS
+    k_dec = int(np.argmin(np.abs(hop_t - ev.decided_at_s)))
+    assert r.in_burst[k_dec] and not r.in_burst[k_dec - 1]
+    assert r.score[k_dec] >= det.threshold
+    assert not r.in_burst[-1]  # the event has ended by the end of the padding
+
+
+def test_silence_and_empty_input() -> None:
+    det = LaughterDetector()
+    r = det.process(np.zeros(0))
+    assert r.score.shape == (0,) and r.decided == () and r.completed == ()
+    r = det.process(np.zeros(16000))
+    assert np.all(r.score == 0) and not r.in_burst.any()
+
+
+def test_reset_forgets_the_stream() -> None:
+    x = pad(laugh())
+    det = LaughterDetector()
+    first = det.process(x)
+    det.reset()
+    again = det.process(x)
+    np.testing.assert_array_equal(first.score, again.score)
+    assert [e.start_s for e in first.decided] == [e.start_s for e in again.decided]
+    assert again.decided[0].index == 0
+
+
+def test_bad_input_is_refused() -> None:
+    det = LaughterDetector()
+    with pytest.raises(ValueError, match="agent channel"):
+        det.process(np.zeros((1, 1600)))
+    with pytest.raises(ValueError, match="multiple"):
+        det.process(np.zeros(100))
+    with pytest.raises(ValueError):
+        LaughterDetector(rate=8000)
+    with pytest.raises(ValueError):
+        LaughterDetector(threshold=0.3, release=0.5)
+
+
+def test_cpu_budget_generous_bound() -> None:
+    """Bench figure is what counts (tests/bench/bench_laughter.py); this only catches a
+    gross regression: at most 3x the 0.002 CPU s per audio second budget."""
+    x = pad(np.concatenate([laugh(), syllables(n=30), laugh(seed=4)]))
+    x = np.tile(x, 2)[: (2 * x.size) // 1600 * 1600]
+    det = LaughterDetector()
+    det.process(x[:1600])  # warm-up
+    t0 = time.process_time()
+    for i in range(0, x.size, 1600):
+        det.process(x[i : i + 1600])
+    per_s = (time.process_time() - t0) / (x.size / FS)
+    assert per_s < 0.006
