@@ -160,6 +160,31 @@ def default_toml() -> str:
     return "\n".join(lines) + "\n"
 
 
+def dump_toml(data: dict[str, Any], header: list[str] | None = None) -> str:
+    """Plain TOML for nested ``data`` (tables of str, numbers, booleans and arrays of them).
+
+    Used to write a desk's resolved config (a site file merged with the desk's overrides).
+    """
+    lines = [f"# {h}" if h else "#" for h in (header or [])]
+
+    def table(path: tuple[str, ...], node: dict[str, Any]) -> None:
+        scalars = {k: v for k, v in node.items() if not isinstance(v, dict)}
+        if path and (scalars or not node):
+            lines.extend(["", f"[{'.'.join(_toml_key(p) for p in path)}]"])
+        for key, value in scalars.items():
+            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+        for key, value in node.items():
+            if isinstance(value, dict):
+                table(path + (key,), value)
+
+    table((), data)
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _toml_key(key: str) -> str:
+    return key if key and all(c.isalnum() or c in "_-" for c in key) else json.dumps(key)
+
+
 def write(config_dir: Path = CONFIG_DIR) -> list[Path]:
     """Regenerate ``schema.json`` and ``deskcue.toml`` in ``config_dir``; the paths changed."""
     changed = []

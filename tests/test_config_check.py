@@ -1,0 +1,163 @@
+"""`deskcue config check`: every problem at once with key path and line; warnings don't fail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from firmware.cli import main as deskcue
+from firmware.config_cli import check_text
+from firmware.settings import key_line, key_lines
+
+
+def problems(text: str) -> dict[str, tuple[int | None, str]]:
+    r = check_text(text, "t.toml")
+    return {p.key: (p.line, p.message) for p in r.problems}
+
+
+def test_every_problem_at_once_with_its_line():
+    text = """\
+[device]
+desk = "desk 7"
+colour = "blue"
+
+[audio]
+channels = 3
+
+[cues.raised_voice]
+threshold_db = "8"
+hold_s = 100
+max_per_hour = 6.5
+"""
+    got = problems(text)
+    assert got["device.desk"][0] == 2 and "pattern" in got["device.desk"][1]
+    assert got["device.colour"][0] == 3 and "unknown key" in got["device.colour"][1]
+    assert "desk" in got["device.colour"][1]  # says what is allowed
+    assert got["audio.channels"] == (6, "must be 1 or 2 (got 3)")
+    assert got["cues.raised_voice.threshold_db"][0] == 9
+    assert "wrong type" in got["cues.raised_voice.threshold_db"][1]
+    assert got["cues.raised_voice.hold_s"][0] == 10
+    assert "less than or equal to 30" in got["cues.raised_voice.hold_s"][1]
+    assert got["cues.raised_voice.max_per_hour"][0] == 11
+    assert len(got) == 6
+
+
+def test_syntax_error_names_its_line():
+    r = check_text('[device]\nsite = "a"\ndesk = \n', "t.toml")
+    assert not r.ok and r.problems[0].line == 3 and "TOML syntax" in r.problems[0].message
+
+
+@pytest.mark.parametrize("value", ['"yes"', "1", '"true"'])
+def test_wrong_type_for_a_boolean(value):
+    got = problems(f"[cues.raised_voice]\nenabled = {value}\n")
+    assert got["cues.raised_voice.enabled"][0] == 2
+    assert "wrong type: must be true or false" in got["cues.raised_voice.enabled"][1]
+
+
+def test_lines_found_in_inline_tables_dotted_keys_and_past_multiline_strings():
+    text = '''\
+note_not_a_key = """
+[cues]
+threshold_db = 1
+"""
+cues.raised_voice.hold_s = 0.01
+[mqtt]
+tls = { enabled = true, "bogus" = 1 }
+'''
+    got = problems(text)
+    assert got["note_not_a_key"][0] == 1
+    assert got["cues.raised_voice.hold_s"][0] == 5
+    assert got["mqtt.tls.bogus"][0] == 7
+    lines = key_lines(text)
+    assert ("cues",) not in lines or lines[("cues",)] == 5  # the one in the string is skipped
+    assert key_line(text, ("mqtt", "tls", "ca_file")) == 7  # absent key: nearest enclosing
+
+
+def test_section_rule_points_at_the_section():
+    got = problems('[audio]\nchannels = 2\nagent_channel = "left"\ncaller_channel = "left"\n')
+    assert got["audio"][0] == 1 and "differ" in got["audio"][1]
+
+
+def test_none_unsets_an_optional_pin():
+    r = check_text('[indicator]\nmotor_pin = "none"\n')
+    assert r.ok and next(iter(r.configs.values())).indicator.motor_pin is None
+
+
+def test_warnings_are_shown_but_do_not_fail(tmp_path: Path, capsys):
+    cfg = tmp_path / "nag.toml"
+    cfg.write_text("""\
+[cues.raised_voice]
+threshold_db = 4.0
+hold_s = 0.3
+max_per_hour = 30
+
+[mqtt]
+host = "broker.example"
+""")
+    r = check_text(cfg.read_text(), str(cfg))
+    assert r.ok
+    warned = {w.key: w.line for w in r.warnings}
+    assert warned == {"cues.raised_voice.threshold_db": 2, "cues.raised_voice.hold_s": 3,
+                      "cues.raised_voice.max_per_hour": 4, "mqtt.host": 7}
+    assert deskcue(["config", "check", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert f"{cfg}:2: warning: cues.raised_voice.threshold_db" in out
+    assert "TLS is off" in out and "OK, 4 warning(s)" in out
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "::1"])
+def test_loopback_broker_without_tls_is_fine(host):
+    assert not check_text(f'[mqtt]\nhost = "{host}"\n').warnings
+
+
+def test_check_exits_non_zero_and_lists_every_problem(tmp_path: Path, capsys):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[audio]\nchannels = 5\n[snooze]\ndefault_min = "x"\nbogus = 1\n')
+    assert deskcue(["config", "check", str(cfg)]) == 1
+    err = capsys.readouterr().err
+    assert f"{cfg}:2: audio.channels" in err
+    assert f"{cfg}:4: snooze.default_min" in err
+    assert f"{cfg}:5: snooze.bogus: unknown key" in err
+    assert "3 problem(s)" in err
+
+
+def test_missing_file(tmp_path: Path, capsys):
+    assert deskcue(["config", "check", str(tmp_path / "nope.toml")]) == 1
+    assert "file not found" in capsys.readouterr().err
+
+
+SITE = """\
+[device]
+site = "lyon"
+
+[cues.raised_voice]
+threshold_db = 99
+
+[desks.d01]
+
+[desks.d02.audio]
+agent_channel = "middle"
+
+[desks.d03.cues.raised_voice]
+threshold_db = 9
+"""
+
+
+def test_site_file_problems_point_at_the_shared_part_or_the_desk_table():
+    r = check_text(SITE, "site.toml")
+    got = {(p.key, p.line) for p in r.problems}
+    assert ("cues.raised_voice.threshold_db", 5) in got  # shared: reported once
+    assert ("desks.d02.audio.agent_channel", 10) in got  # the desk's own value
+    assert not any(k.startswith("desks.d03") for k, _ in got)  # d03 overrides the bad value
+    assert len(r.problems) == 2
+
+
+def test_site_file_desk_selection():
+    text = SITE.replace("threshold_db = 99", "threshold_db = 8").replace(
+        '"middle"', '"right"\ncaller_channel = "left"')
+    r = check_text(text, "site.toml", desk="d02")
+    assert r.ok and list(r.configs) == ["d02"]
+    s = r.configs["d02"]
+    assert (s.device.site, s.device.desk, s.audio.agent_channel) == ("lyon", "d02", "right")
+    assert not check_text(text, "site.toml", desk="d09").ok
