@@ -35,7 +35,8 @@ from firmware.systemd_notify import Notifier
 log = logging.getLogger("deskcue")
 
 BASELINE_FILE = "baseline.json"
-CUE_BUZZ = {"raised_voice.started": "raised_voice"}
+CUE_BUZZ = {"raised_voice.started": "raised_voice",
+            "caller_escalation.started": "caller_escalation"}
 
 
 class Source(Protocol):

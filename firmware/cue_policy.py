@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from dsp.analyzer import HopFeatures
-from firmware.baseline import UsualVoice
+from firmware.baseline import RobustStat, UsualVoice
+from firmware.calls import CallTracker
 from firmware.settings import Settings
 from firmware.sustained_cue import CueTransition, SustainedCue, SustainedParams
 
@@ -26,6 +27,7 @@ class Display(Enum):
     WARMING = "warming"  # learning the usual voice; no cue can fire yet
     READY = "ready"
     SNOOZED = "snoozed"
+    CALLER_ESCALATION = "caller_escalation"  # the caller's voice is rising: stay steady
     RAISED_VOICE = "raised_voice"
 
 
@@ -51,6 +53,11 @@ class CuePolicy:
         self.usual = usual
         rv = settings.cues.raised_voice
         self.raised = SustainedCue("raised_voice", _sustained(rv))
+        ce = settings.cues.caller_escalation
+        self.caller_cue = SustainedCue("caller_escalation", _sustained(ce))
+        self.caller_usual = RobustStat(lo=-90.0, hi=0.0, step=0.25, decay=1.0)
+        self.calls = CallTracker(silence_gap_s=settings.calls.silence_gap_s,
+                                 min_call_s=settings.calls.min_call_s)
         self.snoozed_until_s = -np.inf
         self.now_s = 0.0
         self._was_ready = usual.ready
@@ -82,6 +89,8 @@ class CuePolicy:
             return Display.RAISED_VOICE
         if self.snoozed:
             return Display.SNOOZED
+        if self.caller_cue.phase.value == "active":
+            return Display.CALLER_ESCALATION
         return Display.READY if self.usual.ready else Display.WARMING
 
     # -- per block ------------------------------------------------------------------------
@@ -112,14 +121,27 @@ class CuePolicy:
         loud = f.loudness_m_lufs[0]
         voiced = f.voiced[0]
         rv = self.settings.cues.raised_voice
+        usual = self.usual.usual_lufs if self.usual.ready else np.nan
+        excess = loud - usual
         if self.usual.ready and rv.enabled:
-            usual = self.usual.usual_lufs
-            excess = loud - usual
             on = voiced & (excess >= rv.threshold_db)
             keep = voiced & (excess >= rv.threshold_db - rv.hysteresis_db)
             measures = {"db_above_usual": excess, "loudness_lufs": loud}
             for tr in self.raised.step(f.t, on, keep, measures, self.snoozed_until_s):
                 events.append(self._event(tr, usual))
+        caller_voiced = f.voiced[1] if f.voiced.shape[0] > 1 else None
+        for ce in self.calls.step(f.t, voiced, caller_voiced, excess):
+            if ce.type == "call.started":
+                self.caller_usual.hist[:] = 0.0
+            else:
+                events += [self._event(tr, np.nan) for tr in
+                           self.caller_cue.finish(ce.stream_s)]
+            events.append(PolicyEvent(ce.type, ce.stream_s, ce.data))
+        if caller_voiced is not None and self.calls.in_call:
+            events += self._caller(f, caller_voiced)
+        for e in events:
+            if e.type.endswith(".started") and not e.type.startswith("call."):
+                self.calls.note_cue(e.type.rsplit(".", 1)[0])
         # Learn from speech that is not part of a cue; drop what led up to a cue.
         if self.raised.engaged:
             self.usual.forget_pending()
@@ -134,18 +156,52 @@ class CuePolicy:
                 "speech_s": round(self.usual.speech_s, 1)}))
         return events
 
+    def _caller(self, f: HopFeatures, voiced: np.ndarray) -> list[PolicyEvent]:
+        """The caller against the caller's own start-of-call level ("stay steady")."""
+        cfg = self.settings.cues.caller_escalation
+        loud = f.loudness_m_lufs[1]
+        need = int(round(cfg.baseline_speech_s / 0.01))
+        have = int(round(self.caller_usual.weight))
+        if have < need:
+            self.caller_usual.learn(loud[voiced][: need - have])
+            return []
+        if not cfg.enabled:
+            return []
+        usual = self.caller_usual.median()
+        excess = loud - usual
+        on = voiced & (excess >= cfg.threshold_db)
+        keep = voiced & (excess >= cfg.threshold_db - cfg.hysteresis_db)
+        measures = {"db_above_usual": excess, "loudness_lufs": loud}
+        # Snooze silences the agent's cues; the caller cue is for the agent too.
+        return [self._event(tr, usual) for tr in
+                self.caller_cue.step(f.t, on, keep, measures, self.snoozed_until_s)]
+
     def finish(self) -> list[PolicyEvent]:
-        """Decide the last partial chunk, then end active cues (end of stream or shutdown)."""
+        """Decide the last partial chunk, then end active cues and the call (end of stream
+        or shutdown)."""
         events = self._chunk(self._pending) if self._pending is not None else []
         self._pending = None
         usual = self.usual.usual_lufs
-        return events + [self._event(tr, usual) for tr in self.raised.finish(self.now_s)]
+        events += [self._event(tr, usual) for tr in self.raised.finish(self.now_s)]
+        events += [self._event(tr, np.nan) for tr in self.caller_cue.finish(self.now_s)]
+        events += [PolicyEvent(ce.type, ce.stream_s, ce.data)
+                   for ce in self.calls.finish(self.now_s)]
+        return events
 
     def _event(self, tr: CueTransition, usual: float) -> PolicyEvent:
         d = dict(tr.data)
         d["cue"] = tr.cue
-        d["usual_lufs"] = round(usual, 2)
-        if tr.kind == "started":
+        if np.isfinite(usual):
+            d["usual_lufs"] = round(usual, 2)
+        if tr.cue == "caller_escalation":
+            d["channel"] = "caller"
+            if tr.kind == "started":
+                d["summary"] = (f"caller +{d['db_above_usual']:.1f} dB above the caller's "
+                                f"start-of-call level for {d['duration_s']:.1f} s: stay steady")
+            else:
+                d["summary"] = (f"caller back near their start-of-call level after "
+                                f"{d['duration_s']:.1f} s")
+        elif tr.kind == "started":
             d["summary"] = (f"+{d['db_above_usual']:.1f} dB above your usual "
                             f"for {d['duration_s']:.1f} s")
         else:

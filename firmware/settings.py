@@ -163,10 +163,42 @@ class RaisedVoiceCue(Section):
     )
 
 
+class CallerEscalationCue(Section):
+    """The caller's voice rising above the caller's own start-of-call level: "stay steady"."""
+
+    enabled: bool = Field(True, description="Whether the caller-escalation cue is active.")
+    baseline_speech_s: float = Field(
+        8.0, ge=2.0, le=60.0,
+        description="Seconds of the caller's speech at the start of each call that set the "
+        "caller's usual level for that call.")
+    threshold_db: float = Field(
+        6.0, ge=2.0, le=30.0,
+        description="Caller loudness above the caller's start-of-call level (dB) that counts.")
+    hysteresis_db: float = Field(
+        2.0, ge=0.0, le=10.0, description="The cue holds until below threshold minus this.")
+    hold_s: float = Field(2.0, ge=0.2, le=30.0, description="Seconds before the cue fires.")
+    gap_s: float = Field(0.8, ge=0.0, le=5.0, description="Pauses up to this long (s) are bridged.")
+    release_s: float = Field(3.0, ge=0.2, le=30.0, description="Seconds below release to end.")
+    cooldown_s: float = Field(60.0, ge=0.0, le=3600.0, description="Seconds between cues.")
+    max_per_hour: int = Field(10, ge=1, le=60, description="At most this many per rolling hour.")
+
+
 class CueSettings(Section):
     """All cues; each has its own thresholds, hold, hysteresis, cooldown and cap."""
 
     raised_voice: RaisedVoiceCue = Field(default_factory=RaisedVoiceCue)
+    caller_escalation: CallerEscalationCue = Field(default_factory=CallerEscalationCue)
+
+
+class CallSettings(Section):
+    """Calls are found from channel activity: they end after a silence on both channels."""
+
+    silence_gap_s: float = Field(
+        15.0, ge=2.0, le=600.0,
+        description="Seconds of silence on both channels that end a call.")
+    min_call_s: float = Field(
+        5.0, ge=0.0, le=600.0,
+        description="Calls shorter than this are marked short in their summary.")
 
 
 class SnoozeSettings(Section):
@@ -228,6 +260,7 @@ class Settings(Section):
     voice_activity: VoiceActivitySettings = Field(default_factory=VoiceActivitySettings)
     baseline: BaselineSettings = Field(default_factory=BaselineSettings)
     cues: CueSettings = Field(default_factory=CueSettings)
+    calls: CallSettings = Field(default_factory=CallSettings)
     snooze: SnoozeSettings = Field(default_factory=SnoozeSettings)
     indicator: IndicatorSettings = Field(default_factory=IndicatorSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)

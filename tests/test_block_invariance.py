@@ -96,6 +96,6 @@ def test_pipeline_events_independent_of_block_sizes():
 
     whole = events([(0, x.shape[0])])
     cut = events(random_cuts(x.shape[0], rng, 9000))
-    assert [e[0] for e in whole] == ["usual_voice_learned", "raised_voice.started",
-                                     "raised_voice.ended"]
+    assert [e[0] for e in whole] == ["call.started", "usual_voice_learned",
+                                     "raised_voice.started", "raised_voice.ended", "call.ended"]
     assert cut == whole

@@ -1,0 +1,135 @@
+"""Calls found from channel activity, with a per-call summary the supervisor can explain.
+
+A call starts at the first voiced hop on either channel and ends once both channels have been
+silent for ``silence_gap_s``; it then ends at its last voiced hop. The summary states
+durations, talk shares, overlap, cues by type and the largest excursions above the agent's
+usual level — measurements, never judgements.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+HALF_HOP_S = 0.005
+
+
+@dataclass
+class _CallStats:
+    start_s: float
+    last_active_s: float
+    agent_hops: int = 0
+    caller_hops: int = 0
+    overlap_hops: int = 0
+    cues: Counter[str] = field(default_factory=Counter)
+    max_level_above_usual_db: float = -np.inf
+    max_pitch_above_usual_st: float = -np.inf
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    type: str  # "call.started" | "call.ended"
+    stream_s: float
+    data: dict[str, Any]
+
+
+class CallTracker:
+    """Streaming call detection over hops; `step` returns call events in stream order."""
+
+    def __init__(self, *, silence_gap_s: float, min_call_s: float):
+        self.gap = silence_gap_s
+        self.min_call_s = min_call_s
+        self.call: _CallStats | None = None
+        self.calls = 0
+
+    @property
+    def in_call(self) -> bool:
+        return self.call is not None
+
+    def note_cue(self, cue: str) -> None:
+        """Count a cue that started during the current call."""
+        if self.call is not None:
+            self.call.cues[cue] += 1
+
+    def step(self, t: np.ndarray, agent: np.ndarray, caller: np.ndarray | None,
+             level_above_usual_db: np.ndarray | None,
+             pitch_above_usual_st: np.ndarray | None = None) -> list[CallEvent]:
+        """Advance over hops at stream times ``t`` with per-hop voiced flags per channel."""
+        out: list[CallEvent] = []
+        caller = np.zeros_like(agent) if caller is None else caller
+        active = agent | caller
+        i, n = 0, t.size
+        while i < n:
+            if self.call is None:
+                hits = np.flatnonzero(active[i:])
+                if hits.size == 0:
+                    return out
+                i += int(hits[0])
+                self.call = _CallStats(start_s=float(t[i]) - HALF_HOP_S,
+                                       last_active_s=float(t[i]))
+                self.calls += 1
+                out.append(CallEvent("call.started", self.call.start_s,
+                                     {"call": self.calls, "start_s": round(self.call.start_s, 3)}))
+            c = self.call
+            seg_t, seg_a = t[i:], active[i:]
+            last = np.maximum.accumulate(np.where(seg_a, seg_t, -np.inf))
+            last = np.maximum(last, c.last_active_s)
+            over = np.flatnonzero(seg_t - last >= self.gap)
+            stop = i + (int(over[0]) if over.size else seg_t.size)
+            self._accumulate(c, slice(i, stop), agent, caller, level_above_usual_db,
+                             pitch_above_usual_st)
+            if stop > i:
+                c.last_active_s = float(last[stop - i - 1])
+            if over.size:
+                out.append(self._end(c, detected_s=float(t[stop]) + HALF_HOP_S))
+                self.call = None
+            i = stop
+        return out
+
+    def _accumulate(self, c: _CallStats, s: slice, agent: np.ndarray, caller: np.ndarray,
+                    level: np.ndarray | None, pitch: np.ndarray | None) -> None:
+        a, b = agent[s], caller[s]
+        c.agent_hops += int(a.sum())
+        c.caller_hops += int(b.sum())
+        c.overlap_hops += int((a & b).sum())
+        if level is not None and a.any():
+            c.max_level_above_usual_db = max(c.max_level_above_usual_db, float(level[s][a].max()))
+        if pitch is not None:
+            p = pitch[s][a]
+            p = p[np.isfinite(p)]
+            if p.size:
+                c.max_pitch_above_usual_st = max(c.max_pitch_above_usual_st, float(p.max()))
+
+    def _end(self, c: _CallStats, detected_s: float | None = None) -> CallEvent:
+        """The summary; the event is stamped when the end was detected (``detected_s``)."""
+        end_s = c.last_active_s + HALF_HOP_S
+        dur = max(end_s - c.start_s, 1e-9)
+        data: dict[str, Any] = {
+            "call": self.calls,
+            "start_s": round(c.start_s, 3),
+            "end_s": round(end_s, 3),
+            "duration_s": round(dur, 2),
+            "agent_talk_s": round(c.agent_hops * 0.01, 2),
+            "caller_talk_s": round(c.caller_hops * 0.01, 2),
+            "agent_talk_share": round(c.agent_hops * 0.01 / dur, 3),
+            "caller_talk_share": round(c.caller_hops * 0.01 / dur, 3),
+            "overlap_s": round(c.overlap_hops * 0.01, 2),
+            "cues": dict(c.cues),
+            "max_level_above_usual_db": (round(c.max_level_above_usual_db, 1)
+                                         if np.isfinite(c.max_level_above_usual_db) else None),
+            "max_pitch_above_usual_st": (round(c.max_pitch_above_usual_st, 1)
+                                         if np.isfinite(c.max_pitch_above_usual_st) else None),
+            "short": dur < self.min_call_s,
+        }
+        return CallEvent("call.ended", detected_s if detected_s is not None else end_s, data)
+
+    def finish(self, now_s: float) -> list[CallEvent]:
+        """End a call in progress (end of stream or shutdown) at stream time ``now_s``."""
+        if self.call is None:
+            return []
+        ev = self._end(self.call, detected_s=now_s)
+        self.call = None
+        return [ev]
