@@ -300,7 +300,9 @@ class Received:
 class Subscriber:
     """A paho MQTT 5 client that records every message on ``topic`` (a filter) at QoS ``qos``.
 
-    It does not reconnect by itself: after a broker restart call `connect` again.
+    It does not reconnect by itself: after a broker restart call `connect` again. With
+    ``check_schema`` (default) every message under ``deskcue/`` is validated against
+    docs/asyncapi.yaml, and `close` fails the test if any was off-spec.
     """
 
     def __init__(
@@ -313,8 +315,11 @@ class Subscriber:
         password: str | None = None,
         client_id: str = "",
         tls_ca: Path | None = None,
+        check_schema: bool = True,
     ) -> None:
         self.broker = broker
+        self.check_schema = check_schema
+        self.invalid: list[tuple[str, str]] = []
         self.topic = topic
         self.qos = qos
         self.messages: list[Received] = []
@@ -337,6 +342,13 @@ class Subscriber:
             client.subscribe(self.topic, qos=self.qos)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        if self.check_schema and msg.topic.startswith("deskcue/"):
+            from asyncapi import validate_message
+
+            try:
+                validate_message(msg.topic, bytes(msg.payload))
+            except Exception as exc:  # noqa: BLE001 - reported by close()
+                self.invalid.append((msg.topic, str(exc)[:300]))
         with self.lock:
             self.messages.append(
                 Received(
@@ -359,10 +371,13 @@ class Subscriber:
         return self
 
     def close(self) -> None:
-        """Disconnect and stop the network thread."""
+        """Disconnect and stop the network thread; fail if a message broke docs/asyncapi.yaml."""
         with contextlib.suppress(Exception):
             self.client.disconnect()
         self.client.loop_stop()
+        if self.invalid:
+            bad, self.invalid = self.invalid, []
+            raise AssertionError(f"{len(bad)} message(s) off docs/asyncapi.yaml: {bad[:3]}")
 
     def on(self, suffix: str) -> list[Received]:
         """Messages whose topic ends with ``/suffix``, in arrival order."""
