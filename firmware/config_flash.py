@@ -621,8 +621,8 @@ def trial_info(config_path: Path) -> dict[str, Any] | None:
 
 
 def rollback(config_path: Path, reason: str, *, now: float | None = None,
-             state_dir: Path | None = None) -> bool:
-    """Put the last good config back live, end the trial and record the fault.
+             state_dir: Path | None = None, fault: bool = True) -> bool:
+    """Put the last good config back live, end the trial and (``fault``) record a fault.
 
     Returns False when there is no last good config to go back to (nothing is changed then).
     """
@@ -645,8 +645,12 @@ def rollback(config_path: Path, reason: str, *, now: float | None = None,
         restored = Settings()
     state = state_dir or Path(restored.device.state_dir)
     txid = trial.get("txid")
-    msg = f"MQTT config {txid or ''} rolled back: {reason}".replace("  ", " ")
-    _record_fault(state, "rollback", msg, [], now, txid=txid)
+    msg = (f"MQTT config {txid} rolled back: {reason}" if txid
+           else f"config rolled back: {reason}")
+    if fault:
+        _record_fault(state, "rollback", msg, [], now, txid=txid)
+    else:
+        clear_fault(state)
     _record_apply(state, restored, text, "rollback", now, rolled_back_txid=txid, reason=reason)
     log.error("%s; running the last good config again", msg)
     return True
@@ -808,7 +812,7 @@ def _cmd_ack(a: argparse.Namespace, _s: Any = None) -> int:
 
 def _cmd_rollback(a: argparse.Namespace, _s: Any = None) -> int:
     config = a.etc / CONFIG_NAME
-    if not rollback(config, "rolled back by hand", state_dir=a.state):
+    if not rollback(config, "rolled back by hand", state_dir=a.state, fault=False):
         print(f"no last good config next to {config}", file=sys.stderr)
         return 1
     print(f"{config}: last good config restored; restart the appliance: "

@@ -1,0 +1,219 @@
+"""SD-card import: a good file applies and is reported; a bad one changes nothing and says
+why, line by line; a crash at any step never leaves a half-written config."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from firmware import config_flash as cf
+from firmware.cli import main as deskcue
+from firmware.settings import load_settings
+
+OLD = """\
+[device]
+site = "lyon"
+desk = "d07"
+state_dir = "{state}"
+
+[cues.raised_voice]
+threshold_db = 8.0
+"""
+NEW = OLD.replace("threshold_db = 8.0", "threshold_db = 9.5\nhold_s = 1.5")
+
+BAD = {
+    "syntax": ("[device]\nsite = \"lyon\"\ndesk = \n", [(3, "TOML syntax")]),
+    "unknown key": ("[device]\nsite = \"lyon\"\n\n[audio]\nchanels = 2\n",
+                    [(5, "audio.chanels: unknown key")]),
+    "out of range": ("[cues.raised_voice]\nthreshold_db = 45.0\n",
+                     [(2, "cues.raised_voice.threshold_db: must be less than or equal to 30")]),
+    "wrong type": ("[indicator]\nbrightness = 0.3\nred_pin = \"17\"\n",
+                   [(3, "indicator.red_pin: wrong type")]),
+    "several": ("[audio]\nchannels = 4\n\n[snooze]\nmax_min = \"long\"\n",
+                [(2, "audio.channels"), (5, "snooze.max_min")]),
+}
+
+
+@pytest.fixture
+def desk(tmp_path: Path) -> dict[str, Path]:
+    """A desk's /etc/deskcue with a running config, its state dir and a boot partition."""
+    d = {"etc": tmp_path / "etc", "state": tmp_path / "state", "boot": tmp_path / "boot"}
+    for p in d.values():
+        p.mkdir()
+    d["live"] = d["etc"] / "deskcue.toml"
+    d["live"].write_text(OLD.format(state=d["state"]))
+    return d
+
+
+def drop(desk: dict[str, Path], text: str) -> Path:
+    card = desk["boot"] / "deskcue.toml"
+    card.write_text(text.format(state=desk["state"]) if "{state}" in text else text)
+    return card
+
+
+def test_good_card_import_applies_and_is_reported(desk):
+    old_text = desk["live"].read_text()
+    drop(desk, NEW)
+    r = cf.import_from_boot([desk["boot"]], desk["live"], now=1767225600.0)
+    assert r.status == "applied"
+    assert desk["live"].read_text() == NEW.format(state=desk["state"])
+    assert cf.last_good_path(desk["live"]).read_text() == old_text
+    assert load_settings(desk["live"]).cues.raised_voice.threshold_db == 9.5
+    assert not (desk["boot"] / "deskcue.toml").exists()
+    assert r.moved_to == desk["boot"] / "deskcue.toml.applied-20260101T000000Z"
+    assert r.moved_to.read_text() == desk["live"].read_text()
+    note = r.note.read_text()
+    assert note.startswith("deskcue config import: APPLIED") and r.record["hash"] in note
+    rec = cf.last_apply(desk["state"])
+    assert rec["source"] == "card" and rec["at"] == "2026-01-01T00:00:00Z"
+    assert rec["hash"] == cf.settings_hash(load_settings(desk["live"]))
+    assert cf.pending_fault(desk["state"]) is None
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_card_import_changes_nothing_and_reports_each_error_with_its_line(desk, case):
+    text, expected = BAD[case]
+    before = desk["live"].read_bytes()
+    drop(desk, text)
+    r = cf.import_from_boot([desk["boot"]], desk["live"], now=1767225600.0)
+    assert r.status == "rejected"
+    assert desk["live"].read_bytes() == before
+    assert not cf.last_good_path(desk["live"]).exists()
+    assert cf.last_apply(desk["state"]) == {}
+    assert r.moved_to.name == "deskcue.toml.rejected-20260101T000000Z"
+    note = r.note.read_text()
+    assert "REJECTED" in note and "Nothing was changed" in note
+    for line, words in expected:
+        assert any(f"line {line}: " in n and words in n for n in note.splitlines()), note
+    assert len(r.problems) == len(expected)
+    fault = cf.pending_fault(desk["state"])
+    assert fault and fault.startswith("config: card config deskcue.toml refused")
+    # the tech fixes the file: the next import applies it and clears the fault
+    drop(desk, NEW)
+    assert cf.import_from_boot([desk["boot"]], desk["live"]).status == "applied"
+    assert cf.pending_fault(desk["state"]) is None
+
+
+def test_non_utf8_card_file_is_rejected(desk):
+    before = desk["live"].read_bytes()
+    (desk["boot"] / "deskcue.toml").write_bytes(b"[device]\nsite = \"\xff\"\n")
+    r = cf.import_from_boot([desk["boot"]], desk["live"])
+    assert r.status == "rejected" and desk["live"].read_bytes() == before
+    assert "UTF-8" in r.note.read_text()
+
+
+def test_no_card_file_is_a_no_op(desk):
+    assert cf.import_from_boot([desk["boot"]], desk["live"]).status == "absent"
+
+
+def test_same_config_again_keeps_the_last_good(desk):
+    drop(desk, NEW)
+    cf.import_from_boot([desk["boot"]], desk["live"])
+    good = cf.last_good_path(desk["live"]).read_text()
+    drop(desk, NEW)
+    r = cf.import_from_boot([desk["boot"]], desk["live"])
+    assert r.status == "unchanged" and cf.last_good_path(desk["live"]).read_text() == good
+
+
+def _crash_at(step: str, desk: dict[str, Path]) -> int:
+    """Run the import in a forked child that dies (os._exit) at ``step``; its exit status."""
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 0
+        try:
+            def hook(s: str) -> None:
+                if s == step:
+                    os._exit(99)
+
+            cf.import_from_boot([desk["boot"]], desk["live"], hook=hook)
+        except BaseException:
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+@pytest.mark.parametrize("step", cf.IMPORT_STEPS)
+def test_a_crash_at_any_step_never_leaves_a_half_written_config(desk, step):
+    old = desk["live"].read_text()
+    new = NEW.format(state=desk["state"])
+    drop(desk, NEW)
+    assert _crash_at(step, desk) == 99, f"step {step} never reached"
+    assert desk["live"].read_text() in (old, new)  # whole: the old one or the new one
+    good = cf.last_good_path(desk["live"])
+    assert not good.exists() or good.read_text() == old
+    # the next boot runs the import again and finishes the job
+    card = desk["boot"] / "deskcue.toml"
+    if card.exists():
+        r = cf.import_from_boot([desk["boot"]], desk["live"])
+        assert r.ok
+    assert desk["live"].read_text() == new
+    assert good.read_text() == old
+    assert cf.last_apply(desk["state"])["source"] == "card"
+    assert list(desk["boot"].glob("deskcue.toml.applied-*.result.txt"))
+
+
+@pytest.mark.parametrize("step", ["read", "checked", "note.written"])
+def test_a_crash_while_rejecting_leaves_the_running_config_alone(desk, step):
+    before = desk["live"].read_bytes()
+    drop(desk, BAD["unknown key"][0])
+    assert _crash_at(step, desk) == 99
+    assert desk["live"].read_bytes() == before
+    assert cf.import_from_boot([desk["boot"]], desk["live"]).status == "rejected"
+    assert desk["live"].read_bytes() == before
+
+
+def test_flash_to_card_then_import(desk, tmp_path, capsys):
+    src = tmp_path / "site.toml"
+    src.write_text(f"""\
+[device]
+site = "lyon"
+state_dir = "{desk['state']}"
+
+[desks.d07]
+
+[desks.d08.audio]
+agent_channel = "right"
+caller_channel = "left"
+""")
+    # a site file needs a desk
+    assert deskcue(["config", "flash", str(src), "--boot", str(desk["boot"])]) == 1
+    assert "site file" in capsys.readouterr().err
+    assert not (desk["boot"] / "deskcue.toml").exists()
+    assert deskcue(["config", "flash", str(src), "--desk", "d08",
+                    "--boot", str(desk["boot"])]) == 0
+    assert deskcue(["config", "import", "--boot", str(desk["boot"]),
+                    "--etc", str(desk["etc"])]) == 0
+    s = load_settings(desk["live"])
+    assert (s.device.site, s.device.desk, s.audio.agent_channel) == ("lyon", "d08", "right")
+
+
+def test_flash_refuses_a_bad_file(desk, tmp_path, capsys):
+    src = tmp_path / "bad.toml"
+    src.write_text(BAD["out of range"][0])
+    assert deskcue(["config", "flash", str(src), "--boot", str(desk["boot"])]) == 1
+    assert f"{src}:2: cues.raised_voice.threshold_db" in capsys.readouterr().err
+    assert not (desk["boot"] / "deskcue.toml").exists()
+
+
+def test_import_cli_exit_code_and_ack(desk, capsys):
+    drop(desk, BAD["wrong type"][0])
+    assert deskcue(["config", "import", "--boot", str(desk["boot"]),
+                    "--etc", str(desk["etc"])]) == 1
+    assert "line 3: indicator.red_pin" in capsys.readouterr().err
+    assert cf.pending_fault(desk["state"])
+    assert deskcue(["config", "ack", "--etc", str(desk["etc"])]) == 0
+    assert cf.pending_fault(desk["state"]) is None
+
+
+def test_local_apply_and_manual_rollback(desk, tmp_path):
+    old = desk["live"].read_text()
+    src = tmp_path / "new.toml"
+    src.write_text(NEW.format(state=desk["state"]))
+    assert deskcue(["config", "apply", str(src), "--etc", str(desk["etc"])]) == 0
+    assert cf.last_apply(desk["state"])["source"] == "local"
+    assert deskcue(["config", "rollback", "--etc", str(desk["etc"])]) == 0
+    assert desk["live"].read_text() == old
+    assert cf.last_apply(desk["state"])["source"] == "rollback"

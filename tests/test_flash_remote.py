@@ -1,0 +1,291 @@
+"""Config over MQTT: only a correctly signed config for this desk is installed, on trial, and
+it is rolled back when the appliance does not come back healthy in time."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from firmware import config_flash as cf
+from firmware.config_signing import (
+    generate_keypair,
+    load_private_key,
+    parse_public_keys,
+    sign_config,
+    signed_message,
+)
+from firmware.settings import load_settings
+
+BASE = """\
+[device]
+site = "lyon"
+desk = "d07"
+state_dir = "{state}"
+
+[flash]
+signing_keys_file = "{keys}"
+trial_s = 60.0
+healthy_s = 10.0
+"""
+
+
+class Desk:
+    """A desk's config dir, state dir and trusted key, with the supervisor's private key."""
+
+    def __init__(self, root: Path):
+        self.etc, self.state = root / "etc", root / "state"
+        self.etc.mkdir()
+        self.state.mkdir()
+        self.keys = self.etc / "config-signing.pub"
+        generate_keypair(root / "ops.pem", self.keys, "ops")
+        self.key = load_private_key(root / "ops.pem")
+        self.live = self.etc / "deskcue.toml"
+        self.old = self.config()
+        self.live.write_text(self.old)
+        self.issued = 1000
+
+    def config(self, extra: str = "") -> str:
+        return BASE.format(state=self.state, keys=self.keys) + extra
+
+    def payload(self, text: str, *, key=None, **kw) -> dict:
+        self.issued += 1
+        kw.setdefault("issued", self.issued)
+        kw.setdefault("txid", f"t{self.issued}")
+        return sign_config(key or self.key, text, **kw)
+
+    def push(self, payload, now_mono: float = 100.0) -> cf.RemoteResult:
+        return cf.apply_remote(json.dumps(payload) if isinstance(payload, dict) else payload,
+                               config_path=self.live, current=load_settings(self.live),
+                               credentials_dir=None, now_mono=now_mono)
+
+
+@pytest.fixture
+def desk(tmp_path: Path) -> Desk:
+    return Desk(tmp_path)
+
+
+NEW_EXTRA = "\n[cues.raised_voice]\nthreshold_db = 10.0\n"
+
+
+def test_signed_config_is_installed_on_trial(desk):
+    new = desk.config(NEW_EXTRA)
+    r = desk.push(desk.payload(new))
+    assert r.ok and r.restart and r.code == "ok"
+    assert desk.live.read_text() == new
+    assert cf.last_good_path(desk.live).read_text() == desk.old
+    trial = cf.trial_info(desk.live)
+    assert trial["txid"] == r.txid and trial["deadline_mono"] == 160.0
+    rec = cf.last_apply(desk.state)
+    assert rec["source"] == "mqtt" and rec["txid"] == r.txid and rec["trial"] is True
+    assert rec["hash"] == r.data["hash"] == cf.settings_hash(load_settings(desk.live))
+
+
+def refused(desk: Desk, r: cf.RemoteResult, code: str) -> None:
+    assert not r.ok and r.code == code, (r.code, r.message)
+    assert desk.live.read_text() == desk.old
+    assert not cf.trial_path(desk.live).exists()
+    assert cf.last_apply(desk.state) == {}
+
+
+def test_unsigned_config_is_refused(desk):
+    p = desk.payload(desk.config(NEW_EXTRA))
+    del p["signature"]
+    refused(desk, desk.push(p), "unsigned")
+
+
+def test_config_signed_by_an_unknown_key_is_refused(desk, tmp_path):
+    generate_keypair(tmp_path / "rogue.pem", tmp_path / "rogue.pub")
+    rogue = load_private_key(tmp_path / "rogue.pem")
+    refused(desk, desk.push(desk.payload(desk.config(NEW_EXTRA), key=rogue)), "bad_signature")
+
+
+def test_config_changed_after_signing_is_refused(desk):
+    p = desk.payload(desk.config(NEW_EXTRA))
+    p["config"] = p["config"].replace("10.0", "3.0")
+    refused(desk, desk.push(p), "bad_signature")
+
+
+@pytest.mark.parametrize("field,value", [("txid", "other"), ("issued", 5)])
+def test_signature_covers_txid_and_issued(desk, field, value):
+    p = desk.payload(desk.config(NEW_EXTRA))
+    p[field] = value
+    refused(desk, desk.push(p), "bad_signature")
+
+
+def test_garbage_signature_is_refused(desk):
+    p = desk.payload(desk.config(NEW_EXTRA))
+    p["signature"] = "not base64!"
+    refused(desk, desk.push(p), "bad_signature")
+
+
+def test_no_trusted_key_installed_refuses_everything(desk):
+    p = desk.payload(desk.config(NEW_EXTRA))
+    desk.keys.unlink()
+    refused(desk, desk.push(p), "no_key")
+
+
+def test_replayed_config_is_refused(desk):
+    p = desk.payload(desk.config(NEW_EXTRA))
+    assert desk.push(p).ok
+    desk.live.write_text(desk.old)  # as if rolled back; the old payload must not come back
+    cf.trial_path(desk.live).unlink()
+    r = desk.push(p)
+    assert not r.ok and r.code == "replayed"
+    assert desk.live.read_text() == desk.old
+
+
+def test_invalid_config_is_refused_with_every_problem_and_line(desk):
+    bad = desk.config("\n[audio]\nchannels = 3\nbogus = 1\n")
+    r = desk.push(desk.payload(bad))
+    refused(desk, r, "invalid")
+    lines = {(p.key, p.line) for p in r.problems}
+    assert lines == {("audio.channels", 12), ("audio.bogus", 13)}
+    assert r.result_data()["problems"][0]["line"] in (12, 13)
+    assert cf.pending_fault(desk.state).startswith("config: MQTT config")
+
+
+def test_config_for_another_desk_is_refused(desk):
+    other = desk.config().replace('desk = "d07"', 'desk = "d08"')
+    refused(desk, desk.push(desk.payload(other)), "wrong_desk")
+
+
+def test_malformed_and_oversized_payloads_are_refused(desk):
+    refused(desk, desk.push(b"{not json"), "malformed")
+    refused(desk, desk.push(b"[1, 2]"), "malformed")
+    refused(desk, desk.push({"txid": "x", "config": "", "signature": "AA=="}), "malformed")
+    big = desk.config("#" + "x" * 70000 + "\n")
+    refused(desk, desk.push(desk.payload(big)), "too_large")
+
+
+def test_remote_config_can_be_switched_off(desk):
+    desk.live.write_text(desk.old + "remote = false\n")
+    desk.old = desk.live.read_text()
+    refused(desk, desk.push(desk.payload(desk.config(NEW_EXTRA))), "refused")
+
+
+def test_public_key_file_formats(desk, tmp_path):
+    from cryptography.hazmat.primitives import serialization
+
+    pem = desk.key.public_key().public_bytes(serialization.Encoding.PEM,
+                                             serialization.PublicFormat.SubjectPublicKeyInfo)
+    line = desk.keys.read_text().strip()
+    keys = parse_public_keys(f"# site keys\n{pem.decode()}\ned25519 {line}\n")
+    assert len(keys) == 2 and keys[0].fingerprint == keys[1].fingerprint
+    assert signed_message("a", 1, "x").startswith(b"deskcue-config-v1\ntxid=a\nissued=1\n")
+
+
+# -- the trial ---------------------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self, t: float):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_a_config_that_fails_its_health_check_is_rolled_back(desk):
+    r = desk.push(desk.payload(desk.config(NEW_EXTRA)), now_mono=100.0)
+    assert r.ok
+    clock = Clock(100.0)
+    assert cf.startup_check(desk.live, now_mono=101.0).action == "trial"
+    watch = cf.TrialWatch(desk.live, clock=clock)
+    audio = 0.0
+    while clock.t < 170.0:  # audio flows but the appliance reports a fault the whole time
+        clock.t += 0.5
+        audio += 0.5
+        action = watch.tick(audio_s=audio, fault="audio: no capture device matches 'USB'",
+                            broker_connected=True)
+        if action != "pending":
+            break
+    assert action == "rollback" and 160.0 < clock.t <= 160.5
+    assert desk.live.read_text() == desk.old
+    assert not cf.trial_path(desk.live).exists()
+    assert "rolled back" in cf.pending_fault(desk.state)
+    assert "no capture device" in cf.pending_fault(desk.state)
+    rec = cf.last_apply(desk.state)
+    assert rec["source"] == "rollback" and rec["rolled_back_txid"] == r.txid
+
+
+def test_a_broker_that_never_comes_back_rolls_back(desk):
+    desk.push(desk.payload(desk.config(NEW_EXTRA)), now_mono=100.0)
+    clock = Clock(100.0)
+    watch = cf.TrialWatch(desk.live, clock=clock)
+    for i in range(200):
+        clock.t = 100.0 + i
+        if watch.tick(audio_s=float(i), fault=None, broker_connected=False) != "pending":
+            break
+    assert watch.state == "rollback" and desk.live.read_text() == desk.old
+    assert "broker" in cf.pending_fault(desk.state)
+
+
+def test_a_healthy_appliance_confirms_the_trial(desk):
+    r = desk.push(desk.payload(desk.config(NEW_EXTRA)), now_mono=100.0)
+    clock = Clock(100.0)
+    watch = cf.TrialWatch(desk.live, clock=clock)
+    assert watch.tick(audio_s=0.0, fault="audio: starting", broker_connected=True) == "pending"
+    states = []
+    for i in range(1, 40):
+        clock.t = 100.0 + i
+        states.append(watch.tick(audio_s=float(i), fault=None, broker_connected=True))
+    assert states.index("confirmed") == 10  # healthy_s = 10 s of audio with no fault
+    assert desk.live.read_text() == desk.config(NEW_EXTRA)
+    assert not cf.trial_path(desk.live).exists()
+    rec = cf.last_apply(desk.state)
+    assert rec["txid"] == r.txid and rec["trial"] is False and "confirmed_at" in rec
+    assert cf.pending_fault(desk.state) is None
+    assert cf.TrialWatch(desk.live).tick(audio_s=0, fault="x") == "none"
+
+
+def test_a_crash_loop_is_rolled_back_at_start(desk):
+    desk.push(desk.payload(desk.config(NEW_EXTRA)), now_mono=100.0)
+    boot = cf.trial_info(desk.live)["boot_id"]
+    actions = [cf.startup_check(desk.live, now_mono=100.0 + i, boot_id=boot).action
+               for i in range(4)]
+    assert actions == ["trial", "trial", "trial", "rolled_back"]
+    assert desk.live.read_text() == desk.old
+    assert "restarted 3 times" in cf.pending_fault(desk.state)
+
+
+@pytest.mark.parametrize("why", ["deadline", "reboot"])
+def test_an_expired_trial_is_rolled_back_at_start(desk, why):
+    desk.push(desk.payload(desk.config(NEW_EXTRA)), now_mono=100.0)
+    boot = cf.trial_info(desk.live)["boot_id"]
+    check = cf.startup_check(desk.live, now_mono=161.0 if why == "deadline" else 101.0,
+                             boot_id=boot if why == "deadline" else "another-boot")
+    assert check.action == "rolled_back"
+    assert desk.live.read_text() == desk.old
+
+
+def test_a_second_push_during_a_trial_keeps_the_proven_config_as_last_good(desk):
+    assert desk.push(desk.payload(desk.config(NEW_EXTRA))).ok
+    assert desk.push(desk.payload(desk.config(NEW_EXTRA + "hold_s = 2.0\n"))).ok
+    assert cf.last_good_path(desk.live).read_text() == desk.old
+
+
+def test_an_unfinished_install_is_abandoned(desk):
+    def crash(step: str) -> None:
+        if step == "live.partial":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        cf.apply_remote(json.dumps(desk.payload(desk.config(NEW_EXTRA))),
+                        config_path=desk.live, current=load_settings(desk.live),
+                        credentials_dir=None, hook=crash)
+    assert desk.live.read_text() == desk.old and cf.trial_path(desk.live).exists()
+    assert cf.startup_check(desk.live).action == "none"
+    assert not cf.trial_path(desk.live).exists()
+
+
+def test_sign_cli_makes_a_payload_the_desk_accepts(desk, tmp_path, capsys):
+    from firmware.cli import main as deskcue
+
+    src = tmp_path / "new.toml"
+    src.write_text(desk.config(NEW_EXTRA))
+    assert deskcue(["config", "sign", str(src), "--key", str(tmp_path / "ops.pem"),
+                    "--txid", "cli-1", "--issued", "5000"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["txid"] == "cli-1" and desk.push(payload).ok
