@@ -46,9 +46,12 @@ def write_features(out: TextIO, pipe: Pipeline, f: HopFeatures, header: bool) ->
 
 
 def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
-                features_path: Path | None) -> int:
+                features_path: Path | None, plot_path: Path | None = None) -> int:
     samples, rate = read_wav(audio)
     stamper = EventStamper()
+    envelopes: list[dict] = []
+    parts: list[HopFeatures] = []
+    pipe = None
     feat_file = open(features_path, "w", encoding="utf-8") if features_path else None  # noqa: SIM115
     try:
         first = True
@@ -56,13 +59,22 @@ def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
             if feat_file is not None:
                 write_features(feat_file, pipe, feats, first)
                 first = False
+            if plot_path is not None:
+                parts.append(feats)
             for ev in events:
+                env = stamper.stamp(ev.type, ev.data, stream_s=ev.stream_s)
+                envelopes.append(env)
                 if events_out is not None:
-                    env = stamper.stamp(ev.type, ev.data, stream_s=ev.stream_s)
                     events_out.write(json.dumps(env) + "\n")
     finally:
         if feat_file is not None:
             feat_file.close()
+    if plot_path is not None and pipe is not None:
+        from firmware.plot import render
+
+        usual = pipe.usual.usual_lufs if pipe.usual.ready else None
+        render(plot_path, HopFeatures.concat(parts), pipe.channel_names, envelopes,
+               title=f"deskcue analyze {audio.name}", usual_lufs=usual)
     return 0
 
 
@@ -73,12 +85,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="print the events the appliance would publish, one JSON per line")
     p.add_argument("--features", type=Path, metavar="CSV",
                    help="write per-hop features (one row per hop and channel) to CSV")
+    p.add_argument("--plot", type=Path, metavar="PNG",
+                   help="draw level, loudness, pitch and the cues over time to a PNG")
 
 
 def main(args: argparse.Namespace, settings: Settings) -> int:
-    if not args.events and not args.features:
-        print("deskcue analyze: nothing to do; give --events and/or --features CSV",
+    if not (args.events or args.features or args.plot):
+        print("deskcue: analyze: nothing to do; give --events, --features CSV or --plot PNG",
               file=sys.stderr)
         return 2
     return run_analyze(settings, args.audio, events_out=sys.stdout if args.events else None,
-                       features_path=args.features)
+                       features_path=args.features, plot_path=args.plot)

@@ -85,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: still one line, with the trace under --verbose
+        logging.getLogger("deskcue").debug("unexpected error", exc_info=True)
+        print(f"deskcue: internal error: {type(exc).__name__}: {exc} (run with -v for details)",
+              file=sys.stderr)
+        return 70
 
 
 if __name__ == "__main__":

@@ -1,0 +1,66 @@
+"""`deskcue analyze`: events identical to the appliance's, features CSV, plot."""
+
+from __future__ import annotations
+
+import csv
+import json
+import struct
+import subprocess
+import sys
+
+import pytest
+
+
+def deskcue(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "firmware.cli", *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def analyzed(demo_wav, tmp_path_factory):
+    out = tmp_path_factory.mktemp("analyze")
+    proc = deskcue("analyze", str(demo_wav), "--events", "--features", str(out / "f.csv"),
+                   "--plot", str(out / "p.png"))
+    assert proc.returncode == 0, proc.stderr
+    return proc, out
+
+
+def test_events_are_json_lines_with_the_envelope(analyzed):
+    proc, _ = analyzed
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    types = [e["type"] for e in events]
+    assert types.count("raised_voice.started") == 1 and types.count("raised_voice.ended") == 1
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    for e in events:
+        assert {"schema", "id", "boot_id", "seq", "ts", "clock_synced", "type", "data"} <= set(e)
+
+
+def test_features_csv_has_a_row_per_hop_and_channel(analyzed, demo_wav):
+    _, out = analyzed
+    with open(out / "f.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for col in ("t", "channel", "level_dbfs", "loudness_m_lufs", "voiced"):
+        assert col in rows[0]
+    import wave
+
+    with wave.open(str(demo_wav)) as w:
+        seconds = w.getnframes() / w.getframerate()
+    assert len(rows) % 2 == 0
+    assert abs(len(rows) / 2 - seconds * 100) <= 1
+    assert rows[0]["channel"] == "agent" and rows[1]["channel"] == "caller"
+    assert float(rows[0]["t"]) == pytest.approx(0.005)
+    assert {r["voiced"] for r in rows} == {"0", "1"}
+
+
+def test_plot_is_a_png_of_a_sensible_size(analyzed):
+    _, out = analyzed
+    data = (out / "p.png").read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    assert 800 <= width <= 3000 and 400 <= height <= 3000
+    assert len(data) > 20_000  # not an empty canvas
+
+
+def test_nothing_to_do_is_an_error(demo_wav):
+    proc = deskcue("analyze", str(demo_wav))
+    assert proc.returncode == 2 and "nothing to do" in proc.stderr
