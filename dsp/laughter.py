@@ -30,25 +30,30 @@ Per hop:
 
 A **pulse** (one "ha"; a *burst* in the event fields) is a local maximum of ``e``, highest
 within 50 ms before and 30 ms after it, at least 6 dB above the lowest level of the preceding
-150 ms and louder than -60 dBFS.  Pulses at most 0.4 s apart form a **train**.  From the last
-three or four pulses of a train (two or three intervals) four measures are taken, each mapped
-to [0, 1] by a linear ramp:
+150 ms and louder than -60 dBFS.  A peak without a 6 dB dip since the previous pulse belongs to
+that same burst (the higher of the two is kept).  Pulses follow each other in a **train**; a
+pause of more than 0.4 s or a level jump of 10 dB or more between consecutive pulses (a breath
+or a click before a laugh, a stressed word) starts a new train.  The last three or four pulses
+of the train (two or three intervals) are measured four ways, each mapped to [0, 1] by a
+linear ramp:
 
-1. *rhythm*: every interval within 125-333 ms (3-8 bursts/s; full credit inside, falling to
-   zero at 100 ms and 400 ms) and the intervals nearly equal (spread (max-min)/mean below 0.25
-   gives full credit, above 0.6 none).  Laughter calls come at about 4-6 per second and are
-   close to isochronous (Bachorowski et al. 2001; Trouvain 2003); speech syllables vary more.
+1. *rhythm*: every interval within 150-250 ms (4-6.7 bursts/s, the typical laughter rhythm:
+   Provine 1996, Bachorowski et al. 2001, Trouvain 2003) gets full credit, falling to zero at
+   125 and 333 ms (8 and 3 bursts/s); the intervals must be nearly equal: spread
+   (max - min) / mean 0.25 -> full credit, 0.6 -> none.
 2. *voiced nuclei*: the pulses are voiced (mean credit of voicing 0.35 -> 0.6 within 30 ms of
    each peak); a cough or a sniff is a noise burst without a periodic nucleus.
-3. *alternation*: between consecutive pulses the voicing breaks (its minimum falls 0.6 -> 0.35)
-   and the level dips (3 -> 9 dB below the weaker neighbour): the breathy /h/ or the pause
-   between calls.  In running speech voiced consonants often keep voicing on across syllables.
-4. *repetition*: consecutive pulses have the same spectral shape (mean cosine similarity 0.3 ->
-   0.7): laughter repeats one vowel, speech changes vowel from syllable to syllable.
+3. *alternation*: between *every* two consecutive pulses the voicing breaks (its minimum
+   falls 0.6 -> 0.35) and the level dips (3 -> 9 dB below the weaker neighbour): the breathy
+   /h/ or the pause between calls.  Running speech often keeps voicing on across syllables.
+4. *repetition*: every burst repeats the previous one - the same spectral shape (cosine
+   similarity 0.3 -> 0.7 of the shapes averaged over peak +-20 ms) and about the same level
+   (step 10 -> 4 dB).  Laughter repeats one vowel at a slowly falling level; speech changes
+   vowel and stress from syllable to syllable.
 
 The score is the weakest of the four (all four properties must hold; 0.5 means each holds at
 least half-way).  It is set at each pulse and held until the next pulse or until the train
-ends (no pulse for 0.4 s), then it returns to 0.
+ends, then it returns to 0.
 
 Burst events: a train whose score reaches ``threshold`` starts an event, whose start is the
 onset of the first pulse evaluated.  It is *decided* at that hop, i.e. about two intervals plus
@@ -100,12 +105,18 @@ MIN_PULSES = 3  # two intervals are the least that show a rhythm.
 # --- Ramps: (value giving 0, value giving 1) -----------------------------------------------
 INTERVAL_FULL_S = (0.150, 0.250)  # 4-6.7 bursts/s, the typical laughter rhythm: full credit
 INTERVAL_EDGE_S = (0.125, 0.333)  # credit falls linearly to zero at 8 and 3 bursts/s
-SPREAD_RAMP = (0.6, 0.25)  # interval spread (max-min)/mean: isochronous calls score 1
-VOICED_RAMP = (0.35, 0.6)  # voicing strength: noise -> (breathy) voice
-DIP_DB_RAMP = (3.0, 9.0)  # level dip between pulses (dB below the weaker pulse)
-SHAPE_SIM_RAMP = (0.3, 0.7)  # cosine similarity of consecutive pulse shapes
-LEVEL_STEP_RAMP = (10.0, 4.0)  # level change between consecutive pulses (dB)
-NUCLEUS_HOPS = 2  # the pulse shape is the mean log spectrum of the peak +-20 ms
+SPREAD_RAMP = (0.6, 0.25)  # interval spread (max-min)/mean: laugh calls are near-isochronous
+#   (spread of a few tens of percent), syllable durations in speech vary about twice as much.
+VOICED_RAMP = (0.35, 0.6)  # voicing strength: noise (<= 0.35 for white noise, 90th pct) ->
+#   breathy voice (>= 0.6).
+DIP_DB_RAMP = (3.0, 9.0)  # level dip between pulses (dB below the weaker pulse): a 9 dB dip
+#   is a clear separation (amplitude below 1/3), 3 dB a mere wobble.
+SHAPE_SIM_RAMP = (0.3, 0.7)  # cosine similarity of consecutive tilt-free pulse shapes: the
+#   same vowel repeated scores >= 0.9 on synthetic laughs, different vowels mostly < 0.5.
+LEVEL_STEP_RAMP = (10.0, 4.0)  # level step between consecutive pulses (dB): laugh calls
+#   fall slowly (~1 dB per call), stressed and unstressed syllables differ by 5-10 dB.
+NUCLEUS_HOPS = 2  # the pulse shape is the mean log spectrum of the peak +-20 ms (one frame
+#   alone is dominated by where the harmonics of the moment fall).
 
 _APPENDED, _REPLACED, _IGNORED = 0, 1, 2  # what a new peak did to the train
 
