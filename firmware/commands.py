@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -136,12 +137,14 @@ def parse_command(
     max_age_s: float = 60.0,
     now: float | None = None,
     clock_synced: bool = True,
+    models: Mapping[str, type[CommandArgs]] | None = None,
 ) -> Command | Rejection | None:
     """Validate one command message; never raises.
 
     Returns a `Command` to execute, a `Rejection` to answer with an error result, or None
     for a message to ignore silently (retained, or a name that cannot form a result topic).
-    ``now`` is Unix seconds (default `time.time`).
+    ``now`` is Unix seconds (default `time.time`); ``models`` is the allow-list (default
+    `ARG_MODELS`).
     """
     if retain or not NAME_RE.match(name):
         return None
@@ -155,10 +158,11 @@ def parse_command(
         return Rejection(name, None, "malformed", "payload must be a JSON object")
     txid = obj.get("txid")
     txid = txid if isinstance(txid, str) and re.match(TXID_PATTERN, txid) else None
-    model = ARG_MODELS.get(name)
+    allowed = ARG_MODELS if models is None else models
+    model = allowed.get(name)
     if model is None:
         return Rejection(
-            name, txid, "unknown_command", f"allowed commands: {', '.join(COMMAND_NAMES)}"
+            name, txid, "unknown_command", f"allowed commands: {', '.join(sorted(allowed))}"
         )
     try:
         args = model.model_validate(obj)

@@ -51,7 +51,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from firmware.commands import Command, Rejection, parse_command, result_payload
+from firmware.commands import (
+    ARG_MODELS,
+    Command,
+    CommandArgs,
+    Rejection,
+    parse_command,
+    result_payload,
+)
 from firmware.credentials import (
     CredentialsError,
     load_credentials,
@@ -112,6 +119,8 @@ class MqttLink:
     raises becomes an error result. ``on_dropped(data)`` is called on the link's thread with
     the ``data`` of an ``outbox_dropped`` event whenever the outbox bounds drop events: the
     engine stamps it (``stamper.stamp("outbox_dropped", data, ...)``) and publishes it.
+    ``extra_commands`` adds commands beyond the built-in allow-list: name -> (args model, a
+    `CommandArgs` subclass; largest payload in bytes), e.g. a signed ``config``.
     """
 
     def __init__(
@@ -123,6 +132,7 @@ class MqttLink:
         state_dir: Path | str,
         on_command: Callable[[Command], None] | None = None,
         on_dropped: Callable[[dict[str, Any]], None] | None = None,
+        extra_commands: Mapping[str, tuple[type[CommandArgs], int]] | None = None,
     ) -> None:
         self.settings = settings
         self.site = site
@@ -130,6 +140,12 @@ class MqttLink:
         self.state_dir = Path(state_dir)
         self.on_command = on_command
         self.on_dropped = on_dropped
+        extra = dict(extra_commands or {})
+        self._command_models: dict[str, type[CommandArgs]] = {
+            **ARG_MODELS,
+            **{name: model for name, (model, _) in extra.items()},
+        }
+        self._command_limits = {name: limit for name, (_, limit) in extra.items()}
         self.base = f"{settings.topic_prefix}/{site}/{desk}"
         self.client_id = settings.client_id or f"deskcue-{site}-{desk}"
         self._v5 = settings.protocol == "5"
@@ -460,9 +476,10 @@ class MqttLink:
             name,
             payload,
             retain=retain,
-            max_bytes=s.command_max_bytes,
+            max_bytes=self._command_limits.get(name, s.command_max_bytes),
             max_age_s=s.command_max_age_s,
             clock_synced=clock_is_synced(),
+            models=self._command_models,
         )
         if parsed is None:
             self.counters["commands_ignored"] += 1

@@ -57,11 +57,11 @@ def test_document_structure() -> None:
         _resolve(op["channel"]["$ref"])
     for name, schema in doc["components"]["schemas"].items():
         jsonschema.Draft7Validator.check_schema(schema), name
-    # The command allow-list in the code and in the document agree.
+    # Every built-in command is documented (extra_commands, e.g. config, may add more).
     documented = {
         r[0].pattern.split("/")[1].rstrip("$") for r in channel_routes() if r[1].endswith("Command")
     }
-    assert documented == set(COMMAND_NAMES)
+    assert documented >= set(COMMAND_NAMES)
 
 
 def test_qos_and_retain_as_designed() -> None:

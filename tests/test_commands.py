@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -18,6 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from firmware.commands import (
     Command,
+    CommandArgs,
     IdentifyArgs,
     Rejection,
     SnoozeArgs,
@@ -303,3 +304,33 @@ def test_a_flood_is_rate_limited(desk: Desk, supervisor: tuple[mqtt.Client, Subs
     wait_until(lambda: len(sub.messages) == answered)
     desk.link.publish_event(make_events(1)[0])
     assert desk.link.flush(5.0)
+
+
+class BlobArgs(CommandArgs):
+    """An extra command with a large payload (like a signed config)."""
+
+    name: ClassVar[str] = "blob"
+    text: str
+
+
+def test_extra_commands_extend_the_allow_list(
+    broker: Broker, tmp_path: Path, supervisor: tuple[mqtt.Client, Subscriber]
+) -> None:
+    pub, sub = supervisor
+    got: list[Command] = []
+    link = MqttLink(
+        settings_for(broker),
+        site="site1",
+        desk="desk1",
+        state_dir=tmp_path,
+        on_command=got.append,
+        extra_commands={"blob": (BlobArgs, 16384)},
+    )
+    link.start()
+    wait_until(lambda: link.commands_ready)
+    pub.publish(f"{BASE}/cmd/blob", json.dumps({"txid": "b1", "text": "x" * 8000}), qos=1)
+    pub.publish(f"{BASE}/cmd/status", json.dumps({"txid": "s1", "pad": "x" * 8000}), qos=1)
+    wait_until(lambda: got and sub.messages)
+    assert isinstance(got[0].args, BlobArgs) and len(got[0].args.text) == 8000
+    assert sub.messages[0].json()["error"]["code"] == "too_large"
+    link.stop(drain_s=0.0)
