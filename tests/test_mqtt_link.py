@@ -419,3 +419,18 @@ def test_kill9_with_an_event_in_flight(gated: tuple[Broker, Path], tmp_path: Pat
             second_copies.append(e)
         seen.add(e["id"])
     assert len(second_copies) <= 1 and all(e.get("replayed") for e in second_copies)
+
+
+def test_mqtt_311_for_old_brokers(broker: Broker, subscriber: Subscriber, tmp_path: Path) -> None:
+    """Protocol 3.1.1: the same topics and delivery; telemetry just cannot expire."""
+    link = make_link(broker, tmp_path, protocol="3.1.1")
+    link.start()
+    wait_until(lambda: link.commands_ready)
+    for e in make_events(5):
+        link.publish_event(e)
+    link.publish_telemetry({"uptime_s": 2.0})
+    assert link.flush(5.0)
+    wait_until(lambda: len(subscriber.events()) == 5 and subscriber.on("telemetry"))
+    assert [e["seq"] for e in subscriber.events()] == [1, 2, 3, 4, 5]
+    link.stop()
+    wait_until(lambda: subscriber.on("status")[-1].payload == b"offline")
