@@ -267,11 +267,11 @@ class MqttLink:
         """Hand an event envelope over for durable, ordered delivery; returns at once.
 
         Called from the analysis thread: only a queue put happens here; the worker stores it
-        within milliseconds. Laughter events are dropped when ``publish_laughter`` is off.
+        within milliseconds. Every envelope handed over is published: filters such as
+        ``mqtt.publish_laughter`` belong before stamping, or consumers would see a gap in
+        ``seq`` where nothing was lost.
         """
         if not self.settings.enabled:
-            return
-        if not self.settings.publish_laughter and envelope.get("type") == "laughter_burst":
             return
         with self._accept:
             if not self._worker_done:
