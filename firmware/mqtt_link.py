@@ -338,7 +338,17 @@ class MqttLink:
             return
         self._stopped = True
         drain = self.settings.stop_drain_s if drain_s is None else drain_s
-        if self._worker is not None:
+        if self._worker is None:  # never started: keep what was handed over for the next run
+            with self._accept:
+                self._worker_done = True
+            while True:
+                try:
+                    item = self._q.get_nowait()
+                except queue.Empty:
+                    break
+                if item[0] == "event":
+                    self._store_after_stop(item[1])
+        else:
             self._q.put(("stop", drain))
             self._worker.join(drain + 5.0)
         if self._client is not None:

@@ -434,3 +434,22 @@ def test_mqtt_311_for_old_brokers(broker: Broker, subscriber: Subscriber, tmp_pa
     assert [e["seq"] for e in subscriber.events()] == [1, 2, 3, 4, 5]
     link.stop()
     wait_until(lambda: subscriber.on("status")[-1].payload == b"offline")
+
+
+def test_events_around_stop_are_kept_for_the_next_run(broker: Broker, tmp_path: Path) -> None:
+    """Handed over before start, after stop, or to a link never started: all delivered later."""
+    never = make_link(broker, tmp_path)
+    never.publish_event(make_events(1)[0])
+    never.stop()
+    never.publish_event(make_events(1, start_seq=2)[0])
+    with Subscriber(broker, f"{BASE}/events") as sub:
+        link = make_link(broker, tmp_path)
+        link.start()
+        wait_until(lambda: len(sub.events()) == 2)
+        link.stop()
+        link.publish_event(make_events(1, start_seq=3)[0])
+        again = make_link(broker, tmp_path)
+        again.start()
+        wait_until(lambda: len(sub.events()) == 3)
+        assert [e["seq"] for e in sub.events()] == [1, 2, 3]
+        assert all(e["replayed"] for e in sub.events())
