@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from dsp.laughter import LaughterBurst, LaughterDetector
 from dsp.loudness import KWeightedEnergy, WindowedLoudness, power_to_lufs
 from dsp.voice_activity import VoiceActivity, VoiceActivityParams, hop_level_dbfs
 
@@ -28,6 +29,7 @@ class HopFeatures:
     - ``loudness_m_lufs`` / ``loudness_s_lufs``: momentary (400 ms) / short-term (3 s)
       K-weighted loudness of the channel alone, window ending at the hop's end, LUFS.
     - ``voiced``: voice activity (bool); ``noise_floor_dbfs``: tracked noise floor.
+    - ``laughter``: laughter-likeness score 0-1 (agent channel; 0 on the caller channel).
     """
 
     hop: np.ndarray
@@ -37,6 +39,7 @@ class HopFeatures:
     loudness_s_lufs: np.ndarray
     voiced: np.ndarray
     noise_floor_dbfs: np.ndarray
+    laughter: np.ndarray | None = None
 
     @property
     def n_hops(self) -> int:
@@ -48,13 +51,15 @@ class HopFeatures:
         out = {}
         for f in fields(cls):
             arrays = [getattr(p, f.name) for p in parts]
+            if any(a is None for a in arrays):
+                continue  # a stage that was not run: leave the default
             out[f.name] = np.concatenate(arrays, axis=-1)
         return cls(**out)
 
     def slice(self, start: int, stop: int) -> HopFeatures:
         """Hops ``start:stop`` of this run (positions, not absolute hop indices)."""
         return HopFeatures(**{f.name: getattr(self, f.name)[..., start:stop]
-                              for f in fields(self)})
+                              for f in fields(self) if getattr(self, f.name) is not None})
 
     def channel(self, c: int) -> dict[str, np.ndarray]:
         """The per-channel arrays of channel ``c`` as 1-D arrays keyed by field name."""
@@ -70,6 +75,7 @@ class AnalyzerParams:
 
     n_channels: int = 1
     voice_activity: VoiceActivityParams = VoiceActivityParams()
+    laughter_threshold: float = 0.5
 
 
 class StreamAnalyzer:
@@ -90,6 +96,10 @@ class StreamAnalyzer:
         self._mom = WindowedLoudness(window_hops=40, hop=HOP, n_channels=c)
         self._short = WindowedLoudness(window_hops=300, hop=HOP, n_channels=c)
         self._vad = VoiceActivity(params.voice_activity, n_channels=c, hop_s=HOP_S)
+        self._laugh = LaughterDetector(threshold=params.laughter_threshold,
+                                       release=min(0.35, params.laughter_threshold))
+        # Laughter-like bursts decided / completed so far and not yet taken (`take_bursts`).
+        self._bursts: list[tuple[str, LaughterBurst]] = []
         self.delay_hops = 0
 
     def process(self, x: np.ndarray) -> HopFeatures:
@@ -104,6 +114,11 @@ class StreamAnalyzer:
         whole, self._pending = buf[:, : n_hops * HOP], buf[:, n_hops * HOP:].copy()
         return self._run(whole)
 
+    def take_bursts(self) -> list[tuple[str, LaughterBurst]]:
+        """("decided" | "completed", burst) records since the last call, in stream order."""
+        out, self._bursts = self._bursts, []
+        return out
+
     def flush(self) -> HopFeatures:
         """Complete the last partial hop and the delayed hops with silence."""
         pad = (-self._pending.shape[1]) % HOP + self.delay_hops * HOP
@@ -114,7 +129,8 @@ class StreamAnalyzer:
         e = np.zeros((c, 0))
         return HopFeatures(hop=np.zeros(0, dtype=np.int64), t=np.zeros(0), level_dbfs=e,
                            loudness_m_lufs=e, loudness_s_lufs=e,
-                           voiced=np.zeros((c, 0), dtype=bool), noise_floor_dbfs=e)
+                           voiced=np.zeros((c, 0), dtype=bool), noise_floor_dbfs=e,
+                           laughter=e)
 
     def _run(self, x: np.ndarray) -> HopFeatures:
         n_hops = x.shape[1] // HOP
@@ -127,6 +143,13 @@ class StreamAnalyzer:
         mom = power_to_lufs(self._mom.mean_square(energy))
         short = power_to_lufs(self._short.mean_square(energy))
         voiced, floor = self._vad.process(level)
+        lf = self._laugh.process(x[0])
+        laughter = np.zeros_like(level)
+        laughter[0] = lf.score
+        # decided and completed records of one call, ordered by the time they happened
+        recs = [("decided", b.decided_at_s, b) for b in lf.decided]
+        recs += [("completed", b.end_s or b.decided_at_s, b) for b in lf.completed]
+        self._bursts += [(kind, b) for kind, _, b in sorted(recs, key=lambda r: r[1])]
         return HopFeatures(
             hop=hop,
             t=(hop + 0.5) * HOP_S,
@@ -135,4 +158,5 @@ class StreamAnalyzer:
             loudness_s_lufs=short,
             voiced=voiced,
             noise_floor_dbfs=floor,
+            laughter=laughter,
         )

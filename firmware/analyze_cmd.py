@@ -62,6 +62,8 @@ def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
             if plot_path is not None:
                 parts.append(feats)
             for ev in events:
+                if not ev.publish:
+                    continue
                 env = stamper.stamp(ev.type, ev.data, stream_s=ev.stream_s)
                 envelopes.append(env)
                 if events_out is not None:

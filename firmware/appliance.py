@@ -36,7 +36,8 @@ log = logging.getLogger("deskcue")
 
 BASELINE_FILE = "baseline.json"
 CUE_BUZZ = {"raised_voice.started": "raised_voice",
-            "caller_escalation.started": "caller_escalation"}
+            "caller_escalation.started": "caller_escalation",
+            "laughter.cue": "laughter"}
 
 
 class Source(Protocol):
@@ -275,14 +276,16 @@ class Appliance:
             self._emit(ev)
 
     def _emit(self, ev: PolicyEvent) -> None:
-        env = self.stamper.stamp(ev.type, ev.data, stream_s=ev.stream_s)
-        if ev.type.endswith(".started"):
+        if ev.type.endswith((".started", ".cue")) and not ev.type.startswith("call."):
             self.cue_counts[ev.type.rsplit(".", 1)[0]] += 1
-        summary = ev.data.get("summary", "")
-        log.info("event %s at %.2f s %s", ev.type, ev.stream_s, summary)
         buzz = CUE_BUZZ.get(ev.type)
         if buzz and self.indicator is not None:
             self.indicator.buzz(buzz)
+        if not ev.publish:
+            return
+        env = self.stamper.stamp(ev.type, ev.data, stream_s=ev.stream_s)
+        summary = ev.data.get("summary", "")
+        log.info("event %s at %.2f s %s", ev.type, ev.stream_s, summary)
         if self.link is not None:
             self.link.publish_event(env)
         if self.on_event is not None:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from dsp.analyzer import HopFeatures
+from dsp.laughter import LaughterBurst
 from firmware.baseline import RobustStat, UsualVoice
 from firmware.calls import CallTracker
 from firmware.settings import Settings
@@ -28,6 +29,7 @@ class Display(Enum):
     READY = "ready"
     SNOOZED = "snoozed"
     CALLER_ESCALATION = "caller_escalation"  # the caller's voice is rising: stay steady
+    LAUGHTER = "laughter"  # a brief flash: laughter-like bursts
     RAISED_VOICE = "raised_voice"
 
 
@@ -38,6 +40,7 @@ class PolicyEvent:
     type: str
     stream_s: float
     data: dict[str, Any]
+    publish: bool = True  # False: for the desk only (the indicator), never published
 
 
 def _sustained(cfg: Any) -> SustainedParams:
@@ -56,6 +59,11 @@ class CuePolicy:
         ce = settings.cues.caller_escalation
         self.caller_cue = SustainedCue("caller_escalation", _sustained(ce))
         self.caller_usual = RobustStat(lo=-90.0, hi=0.0, step=0.25, decay=1.0)
+        self._bursts: list[tuple[str, LaughterBurst]] = []
+        self._laugh_cued: dict[int, float] = {}  # burst index -> stream time it was cued
+        self._laugh_fired: list[float] = []
+        self._laugh_cooldown_until = -np.inf
+        self.laughter_flash_until_s = -np.inf
         self.calls = CallTracker(silence_gap_s=settings.calls.silence_gap_s,
                                  min_call_s=settings.calls.min_call_s)
         self.snoozed_until_s = -np.inf
@@ -89,18 +97,24 @@ class CuePolicy:
             return Display.RAISED_VOICE
         if self.snoozed:
             return Display.SNOOZED
+        if self.now_s < self.laughter_flash_until_s:
+            return Display.LAUGHTER
         if self.caller_cue.phase.value == "active":
             return Display.CALLER_ESCALATION
         return Display.READY if self.usual.ready else Display.WARMING
 
     # -- per block ------------------------------------------------------------------------
-    def process(self, f: HopFeatures) -> list[PolicyEvent]:
-        """Consume a run of hops; return the events they caused, in stream order.
+    def process(self, f: HopFeatures,
+                bursts: list[tuple[str, LaughterBurst]] | None = None) -> list[PolicyEvent]:
+        """Consume a run of hops (and the laughter-like bursts the analyzer decided or
+        completed in them); return the events they caused, in stream order.
 
         Hops are decided in chunks of `CHUNK_HOPS` aligned to absolute hop indices (the
         baseline is read once per chunk), so the events do not depend on how the stream was
         cut; a partial chunk waits for the next call (at most 40 ms).
         """
+        if bursts:
+            self._bursts += bursts
         if f.n_hops == 0:
             return []
         pending = HopFeatures.concat([self._pending, f]) if self._pending is not None else f
@@ -139,8 +153,9 @@ class CuePolicy:
             events.append(PolicyEvent(ce.type, ce.stream_s, ce.data))
         if caller_voiced is not None and self.calls.in_call:
             events += self._caller(f, caller_voiced)
+        events += self._laughter(float(f.t[-1]) + 0.005)
         for e in events:
-            if e.type.endswith(".started") and not e.type.startswith("call."):
+            if e.type.endswith((".started", ".cue")) and not e.type.startswith("call."):
                 self.calls.note_cue(e.type.rsplit(".", 1)[0])
         # Learn from speech that is not part of a cue; drop what led up to a cue.
         if self.raised.engaged:
@@ -175,6 +190,41 @@ class CuePolicy:
         # Snooze silences the agent's cues; the caller cue is for the agent too.
         return [self._event(tr, usual) for tr in
                 self.caller_cue.step(f.t, on, keep, measures, self.snoozed_until_s)]
+
+    def _laughter(self, until_s: float) -> list[PolicyEvent]:
+        """Cue on bursts decided up to ``until_s``; report cued bursts once they complete."""
+        cfg = self.settings.cues.laughter
+        events: list[PolicyEvent] = []
+        while self._bursts:
+            kind, b = self._bursts[0]
+            at = b.decided_at_s if kind == "decided" else (b.end_s or b.decided_at_s)
+            if at > until_s:
+                break
+            self._bursts.pop(0)
+            if kind == "decided":
+                self._laugh_fired = [t for t in self._laugh_fired if t > at - 3600.0]
+                if (cfg.enabled and at >= self.snoozed_until_s
+                        and at >= self._laugh_cooldown_until
+                        and len(self._laugh_fired) < cfg.max_per_hour):
+                    self._laugh_cued[b.index] = at
+                    self._laugh_fired.append(at)
+                    self.laughter_flash_until_s = at + 1.5
+                    events.append(PolicyEvent("laughter.cue", at, {}, publish=False))
+            elif b.index in self._laugh_cued:
+                self._laugh_cued.pop(b.index)
+                end = b.end_s if b.end_s is not None else at
+                self._laugh_cooldown_until = end + cfg.cooldown_s
+                # mqtt.publish_laughter decides whether supervisors get these at all; the
+                # filter sits here, before stamping, so `seq` has no gaps.
+                publish = self.settings.mqtt.publish_laughter
+                events.append(PolicyEvent("laughter_burst", until_s, publish=publish, data={
+                    "cue": "laughter", "onset_s": round(b.start_s, 3),
+                    "at_s": round(b.decided_at_s, 3), "end_s": round(end, 3),
+                    "duration_s": round(end - b.start_s, 3), "burst_count": b.burst_count,
+                    "rhythm_hz": round(b.rhythm_hz, 2), "score": round(b.score, 3),
+                    "summary": f"laughter-like bursts: {b.burst_count} at "
+                               f"{b.rhythm_hz:.1f}/s for {end - b.start_s:.1f} s"}))
+        return events
 
     def finish(self) -> list[PolicyEvent]:
         """Decide the last partial chunk, then end active cues and the call (end of stream

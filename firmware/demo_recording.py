@@ -18,6 +18,7 @@ import numpy as np
 from scipy.signal import butter, resample_poly, sosfilt
 
 RATE = 16000
+LAUGH = "<laugh>"
 
 
 class SpeechSynthError(Exception):
@@ -29,7 +30,7 @@ class Line:
     """One utterance: who says it, the text, gain in dB and espeak-ng pitch (0-99) and speed."""
 
     who: str  # "agent" | "caller"
-    text: str
+    text: str  # what is said; LAUGH = a synthesised laugh-like burst train instead
     gain_db: float = 0.0
     pitch: int = 50
     speed_wpm: int = 165
@@ -99,7 +100,12 @@ def build_call(lines: list[Line], *, agent_dbfs: float = -26.0, caller_dbfs: flo
     pos = int(lead_s * RATE)
     for line in lines:
         voice = "en-us" if line.who == "agent" else "en-gb"
-        a = speak(line.text, pitch=line.pitch, speed_wpm=line.speed_wpm, voice=voice)
+        if line.text == LAUGH:
+            from firmware.voice_synth import laugh
+
+            a = laugh(n_calls=6, rate_hz=5.0, f0_hz=240.0, seed=len(spans)).astype(np.float32)
+        else:
+            a = speak(line.text, pitch=line.pitch, speed_wpm=line.speed_wpm, voice=voice)
         rms = float(np.sqrt(np.mean(a.astype(np.float64) ** 2))) or 1e-9
         target = agent_dbfs if line.who == "agent" else caller_dbfs
         a = a * (10 ** ((target + line.gain_db) / 20) / rms)
@@ -144,10 +150,13 @@ CLOSING_AGENT = [
 ]
 
 
-def demo_script(*, raised: bool = True) -> list[Line]:
-    """The demo call: calm agent, an escalating caller, a raised passage, calm again."""
+def demo_script(*, raised: bool = True, laugh: bool = False) -> list[Line]:
+    """The demo call: calm agent, an escalating caller, a raised passage, calm again; with
+    ``laugh`` the agent lets out a laugh-like burst after the caller's second complaint."""
     lines: list[Line] = []
     for i, text in enumerate(CALM_AGENT):
+        if laugh and i == 4:
+            lines.append(Line("agent", LAUGH, pause_s=0.4, tag="laugh"))
         lines.append(Line("agent", text, tag="calm"))
         if i % 2 == 1 and i // 2 < len(CALLER):
             lines.append(Line("caller", CALLER[i // 2], tag="caller"))
@@ -162,10 +171,12 @@ def demo_script(*, raised: bool = True) -> list[Line]:
     return lines
 
 
-def demo_recording(cache_dir: Path, *, raised: bool = True) -> tuple[Path, Recording]:
+def demo_recording(cache_dir: Path, *, raised: bool = True,
+                   laugh: bool = True) -> tuple[Path, Recording]:
     """Build (once) and return the demo WAV in ``cache_dir`` and its ground truth."""
-    rec = build_call(demo_script(raised=raised))
-    path = cache_dir / ("demo-call.wav" if raised else "demo-call-steady.wav")
+    rec = build_call(demo_script(raised=raised, laugh=laugh))
+    name = "demo-call" + ("" if raised else "-steady") + ("-laugh" if laugh else "")
+    path = cache_dir / f"{name}.wav"
     if not path.exists():
         rec.write_wav(path)
     return path, rec

@@ -64,6 +64,7 @@ class Pipeline:
         self.analyzer = StreamAnalyzer(AnalyzerParams(
             n_channels=self.n_channels,
             voice_activity=VoiceActivityParams(floor_dbfs=va.floor_dbfs, margin_db=va.margin_db),
+            laughter_threshold=settings.cues.laughter.threshold,
         ))
         self.usual = usual if usual is not None else make_usual_voice(settings)
         self.policy = CuePolicy(settings, self.usual)
@@ -80,10 +81,10 @@ class Pipeline:
         self.samples_in += block.shape[0]
         x = np.ascontiguousarray(block[:, self.order].T, dtype=np.float64)
         feats = self.analyzer.process(self.resampler.process(x))
-        return StepResult(feats, self.policy.process(feats))
+        return StepResult(feats, self.policy.process(feats, self.analyzer.take_bursts()))
 
     def finish(self) -> StepResult:
         """Flush the analyzer and end any active cue (end of file or shutdown)."""
         feats = self.analyzer.flush()
-        events = self.policy.process(feats) + self.policy.finish()
+        events = self.policy.process(feats, self.analyzer.take_bursts()) + self.policy.finish()
         return StepResult(feats, events)

@@ -183,11 +183,24 @@ class CallerEscalationCue(Section):
     max_per_hour: int = Field(10, ge=1, le=60, description="At most this many per rolling hour.")
 
 
+class LaughterCue(Section):
+    """Laughter-like bursts in the agent's voice: a short, discreet nudge."""
+
+    enabled: bool = Field(True, description="Whether the laughter-like burst cue is active.")
+    threshold: float = Field(
+        0.5, ge=0.3, le=0.95,
+        description="Laughter-likeness (0-1) at which a train of bursts counts; 0.5 means each "
+        "of rhythm, voiced nuclei, alternation and repetition holds at least half-way.")
+    cooldown_s: float = Field(30.0, ge=0.0, le=3600.0, description="Seconds between cues.")
+    max_per_hour: int = Field(4, ge=1, le=60, description="At most this many per rolling hour.")
+
+
 class CueSettings(Section):
     """All cues; each has its own thresholds, hold, hysteresis, cooldown and cap."""
 
     raised_voice: RaisedVoiceCue = Field(default_factory=RaisedVoiceCue)
     caller_escalation: CallerEscalationCue = Field(default_factory=CallerEscalationCue)
+    laughter: LaughterCue = Field(default_factory=LaughterCue)
 
 
 class CallSettings(Section):
