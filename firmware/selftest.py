@@ -1,0 +1,526 @@
+"""`deskcue selftest`: in a minute, does this desk's LED, motor, headset tap and broker work?
+
+Steps, each PASS, FAIL or SKIP, then a summary and exit code (0 = nothing failed):
+
+1. **LED**: shows red, green, blue and white in turn (a single LED blinks) and checks every
+   pin took the value it was given; the tech confirms the colours.
+2. **motor**: buzzes twice; the tech confirms feeling it.
+3. **button**: (interactive only) the tech presses the snooze button within 10 s.
+4. **audio**: shows a live level meter per channel while the tech speaks into the headset,
+   then says which channel carried the voice (the agent) and whether that matches
+   ``audio.agent_channel``; no signal at all is a failure.
+5. **broker**: connects with the desk's own settings (TLS, credentials), subscribes to
+   ``<prefix>/<site>/<desk>/selftest`` and publishes a message there (QoS 1, not retained):
+   the round trip must come back within 5 s.
+
+Run it with the appliance stopped (it needs the pins and the capture device)::
+
+    sudo systemctl stop deskcue && deskcue selftest --config /etc/deskcue/deskcue.toml
+
+Non-interactive (CI, a bench): ``--pins mock --source FILE.wav --yes --broker HOST:PORT``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from firmware.settings import AudioSettings, IndicatorSettings, Settings
+
+PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
+COLOURS = (("red", (1.0, 0.0, 0.0)), ("green", (0.0, 1.0, 0.0)), ("blue", (0.0, 0.0, 1.0)),
+           ("white", (1.0, 1.0, 1.0)))
+SILENT_DBFS = -70.0  # a channel never louder than this carries no signal
+DISTINCT_DB = 6.0  # the agent's channel must be this much louder while the tech speaks
+
+
+@dataclass(frozen=True)
+class Step:
+    """One self-test step's outcome."""
+
+    name: str
+    status: str
+    detail: str
+
+
+class Console:
+    """Talks to the tech: messages, yes/no questions, a live meter line.
+
+    ``assume_yes``: never ask (every question counts as answered yes). ``answers``: scripted
+    replies instead of the keyboard (tests).
+    """
+
+    def __init__(self, *, assume_yes: bool, out: TextIO | None = None,
+                 ask: Callable[[str], str] | None = None):
+        self.assume_yes = assume_yes
+        self.out = out or sys.stdout
+        self._ask = ask or input
+        self.tty = bool(getattr(self.out, "isatty", lambda: False)())
+        self._meter_shown = False
+
+    @property
+    def interactive(self) -> bool:
+        """True when the tech is asked questions."""
+        return not self.assume_yes
+
+    def say(self, text: str) -> None:
+        """Print a line (ending a meter line first)."""
+        if self._meter_shown:
+            self.out.write("\n")
+            self._meter_shown = False
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def confirm(self, question: str) -> bool:
+        """Ask a yes/no question; True without asking when ``assume_yes``."""
+        if self.assume_yes:
+            return True
+        while True:
+            try:
+                reply = self._ask(f"{question} [y/n] ").strip().lower()
+            except EOFError:
+                return False
+            if reply in ("y", "yes"):
+                return True
+            if reply in ("n", "no"):
+                return False
+
+    def meter(self, text: str) -> None:
+        """Show a meter line: redrawn in place on a terminal, else printed now and then."""
+        if self.tty:
+            self.out.write("\r" + text + "\x1b[K")
+            self.out.flush()
+            self._meter_shown = True
+        else:
+            self.say(text)
+
+
+# -- LED, motor, button ----------------------------------------------------------------------
+
+
+def _pin_value(device: Any) -> float:
+    """What the pin of a gpiozero output device is driving now (0..1, after active_high)."""
+    return float(device.pin.state)
+
+
+def check_led(s: IndicatorSettings, factory: Any, ui: Console, step_s: float) -> Step:
+    """Walk the LED through its colours and check each pin followed."""
+    from gpiozero import PWMLED
+
+    if s.led == "none":
+        return Step("LED", SKIP, "no LED fitted (indicator.led = none)")
+    numbers = (s.red_pin, s.green_pin, s.blue_pin) if s.led == "rgb" else (s.led_pin,)
+    pins = "GPIO " + "/".join(str(n) for n in numbers)
+    legs: list[Any] = []
+    try:  # one PWM LED per leg (what gpiozero's RGBLED is made of), so each pin can be read
+        for n in numbers:
+            legs.append(PWMLED(n, active_high=s.active_high, pin_factory=factory))
+    except Exception as exc:  # gpiozero raises many kinds: busy pin, no GPIO chip ...
+        for leg in legs:
+            with contextlib.suppress(Exception):
+                leg.close()
+        return Step("LED", FAIL, f"cannot drive the LED pins ({pins}): {exc}")
+    if s.led == "rgb":
+        ui.say("LED: red, green, blue, white ...")
+        sequence = list(COLOURS)
+        question = "Did the LED show red, then green, then blue, then white?"
+    else:
+        ui.say("LED: on, off, on ...")
+        sequence = [("on", (1.0,)), ("off", (0.0,)), ("on", (1.0,))]
+        question = "Did the LED light, go dark and light again?"
+    wrong = []
+    try:
+        for name, colour in sequence:
+            for leg, n, want in zip(legs, numbers, colour, strict=True):
+                leg.value = want
+                want_pin = want if s.active_high else 1.0 - want
+                if abs(_pin_value(leg) - want_pin) > 0.01:
+                    wrong.append(f"{name}: GPIO{n} reads {_pin_value(leg):.2f}")
+            time.sleep(step_s)
+        for leg in legs:
+            leg.off()
+        seen = ui.confirm(question)
+    finally:
+        for leg in legs:
+            with contextlib.suppress(Exception):
+                leg.close()
+    if wrong:
+        return Step("LED", FAIL, f"pins did not follow ({pins}): " + "; ".join(wrong))
+    if not seen:
+        return Step("LED", FAIL, f"tech did not see the colours: check the wiring ({pins}, "
+                    f"indicator.active_high = {str(s.active_high).lower()})")
+    return Step("LED", PASS, f"red, green, blue, white on {pins}" if s.led == "rgb"
+                else f"single LED on {pins}")
+
+
+def check_motor(s: IndicatorSettings, factory: Any, ui: Console, step_s: float) -> Step:
+    """Buzz the vibration motor twice and check its pin followed."""
+    from gpiozero import PWMOutputDevice
+
+    if s.motor_pin is None:
+        return Step("motor", SKIP, "no motor fitted (indicator.motor_pin = none)")
+    try:
+        motor = PWMOutputDevice(s.motor_pin, frequency=200, pin_factory=factory)
+    except Exception as exc:
+        return Step("motor", FAIL, f"cannot drive GPIO{s.motor_pin}: {exc}")
+    readings = []
+    try:
+        ui.say("motor: two buzzes ...")
+        for _ in range(2):
+            motor.value = s.motor_strength
+            readings.append(_pin_value(motor))
+            time.sleep(step_s)
+            motor.value = 0
+            readings.append(_pin_value(motor))
+            time.sleep(step_s / 2)
+        felt = ui.confirm("Did you feel the motor buzz twice?")
+    finally:
+        with contextlib.suppress(Exception):
+            motor.close()
+    expected = [s.motor_strength, 0.0] * 2
+    if any(abs(r - e) > 0.01 for r, e in zip(readings, expected, strict=True)):
+        return Step("motor", FAIL, f"GPIO{s.motor_pin} did not follow: {readings}")
+    if not felt:
+        return Step("motor", FAIL, f"not felt: check the motor and its driver on "
+                    f"GPIO{s.motor_pin}")
+    return Step("motor", PASS, f"buzzed on GPIO{s.motor_pin} at {s.motor_strength:g}")
+
+
+def check_button(s: IndicatorSettings, factory: Any, ui: Console, wait_s: float = 10.0) -> Step:
+    """Ask the tech to press the snooze button (interactive runs only)."""
+    from gpiozero import Button
+
+    if s.button_pin is None:
+        return Step("button", SKIP, "no button fitted (indicator.button_pin = none)")
+    if not ui.interactive:
+        return Step("button", SKIP, "not asked (non-interactive run)")
+    try:
+        button = Button(s.button_pin, pull_up=True, bounce_time=0.05, pin_factory=factory)
+    except Exception as exc:
+        return Step("button", FAIL, f"cannot read GPIO{s.button_pin}: {exc}")
+    try:
+        ui.say(f"button: press the snooze button within {wait_s:.0f} s ...")
+        pressed = button.wait_for_press(timeout=wait_s)
+    finally:
+        with contextlib.suppress(Exception):
+            button.close()
+    if not pressed:
+        return Step("button", FAIL, f"no press seen on GPIO{s.button_pin} (wired to ground?)")
+    return Step("button", PASS, f"press seen on GPIO{s.button_pin}")
+
+
+# -- audio ------------------------------------------------------------------------------------
+
+
+def _dbfs(x: np.ndarray) -> np.ndarray:
+    """RMS level per channel of a (frames, channels) block, dBFS re a full-scale square."""
+    rms = np.sqrt(np.mean(np.square(x, dtype=np.float64), axis=0))
+    return 20.0 * np.log10(np.maximum(rms, 1e-6))
+
+
+def _bar(db: float, width: int = 24) -> str:
+    filled = int(round(width * min(1.0, max(0.0, (db + 70.0) / 70.0))))
+    return "#" * filled + "." * (width - filled)
+
+
+def check_audio(s: AudioSettings, open_source: Callable[[], Any], ui: Console,
+                seconds: float) -> Step:
+    """Listen for ``seconds``, show a meter per channel, and find the agent's channel."""
+    from firmware.audio_source import AudioError, EndOfStream
+
+    ui.say("audio: speak into the headset now (count to ten), with no call on the line ...")
+    try:
+        source = open_source()
+        source.start()
+    except AudioError as exc:
+        return Step("audio", FAIL, str(exc))
+    names = ["left", "right"][: source.channels] if source.channels <= 2 else \
+        [f"ch{i}" for i in range(source.channels)]
+    if source.channels == 1:
+        names = ["mono"]
+    roles = {"mono": "agent"} if source.channels == 1 else {
+        s.agent_channel: "agent", **({s.caller_channel: "caller"}
+                                     if s.caller_channel != "none" else {})}
+    levels: list[np.ndarray] = []
+    heard = 0.0
+    next_meter = 0.0
+    try:
+        while heard < seconds:
+            try:
+                block = source.read(timeout=0.5)
+            except EndOfStream:
+                break
+            if block is None or len(block) == 0:
+                continue
+            heard += len(block) / source.rate
+            db = _dbfs(np.asarray(block))
+            levels.append(db)
+            if heard >= next_meter:
+                next_meter = heard + 0.25
+                ui.meter("  ".join(f"{roles.get(n, n):>6} {n:<5} {d:6.1f} dBFS {_bar(d)}"
+                                   for n, d in zip(names, db, strict=True)))
+    except AudioError as exc:
+        return Step("audio", FAIL, f"{source.name}: {exc}")
+    finally:
+        with contextlib.suppress(Exception):
+            source.close()
+    ui.say("")
+    if not levels:
+        return Step("audio", FAIL, f"no audio at all from {source.name}")
+    if source.channels < s.channels:
+        return Step("audio", FAIL, f"{source.name} has {source.channels} channel(s) but "
+                    f"audio.channels = {s.channels}")
+    loud = np.percentile(np.array(levels), 90, axis=0)  # the voiced part, per channel
+    summary = ", ".join(f"{n} {v:.0f} dBFS" for n, v in zip(names, loud, strict=True))
+    if float(loud.max()) < SILENT_DBFS:
+        return Step("audio", FAIL, f"no signal on {source.name} ({summary}): check the tap "
+                    "cable and the capture device (audio.device)")
+    if s.channels == 1 or source.channels == 1:
+        return Step("audio", PASS, f"voice heard on {source.name} ({summary})")
+    order = np.argsort(loud)[::-1]
+    top, second = int(order[0]), int(order[1])
+    if loud[top] - loud[second] < DISTINCT_DB:
+        return Step("audio", FAIL, f"cannot tell the agent's channel ({summary}, under "
+                    f"{DISTINCT_DB:g} dB apart): speak alone, with no call on the line")
+    agent = names[top]
+    if agent != s.agent_channel:
+        other = names[second]
+        return Step("audio", FAIL, f"the voice is on the {agent} channel but "
+                    f"audio.agent_channel = \"{s.agent_channel}\" ({summary}): set "
+                    f"agent_channel = \"{agent}\" and caller_channel = \"{other}\"")
+    return Step("audio", PASS, f"agent on {agent} as configured ({summary})")
+
+
+# -- broker ----------------------------------------------------------------------------------
+
+
+def check_broker(settings: Settings, host: str | None, port: int | None, ui: Console,
+                 timeout: float = 5.0) -> Step:
+    """Publish on the desk's own subtree and wait for the message to come back."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from firmware.credentials import CredentialsError, load_credentials, ssl_context, tls_files
+
+    m = settings.mqtt
+    if host is None and not m.enabled:
+        return Step("broker", SKIP, "MQTT is off (mqtt.enabled = false)")
+    host = host or m.host
+    port = port or m.port
+    d = settings.device
+    topic = f"{m.topic_prefix}/{d.site}/{d.desk}/selftest"
+    nonce = uuid.uuid4().hex
+    got = threading.Event()
+    subscribed = threading.Event()
+    connected = threading.Event()
+    failure: list[str] = []
+    v5 = m.protocol == "5"
+    client = mqtt.Client(CallbackAPIVersion.VERSION2,
+                         client_id=f"deskcue-selftest-{d.site}-{d.desk}"[:64],
+                         protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311)
+    try:
+        creds = load_credentials(m)
+        if creds.username is not None:
+            client.username_pw_set(creds.username,
+                                   creds.password.reveal() if creds.password else None)
+        files = tls_files(m)
+        if files is not None:
+            client.tls_set_context(ssl_context(files))
+    except CredentialsError as exc:
+        return Step("broker", FAIL, str(exc))
+
+    def on_connect(c: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        if rc.is_failure:
+            failure.append(f"refused: {rc}")
+            connected.set()
+            return
+        connected.set()
+        c.subscribe(topic, qos=1)
+
+    def on_subscribe(c: Any, _u: Any, _mid: int, rcs: Any, _p: Any) -> None:
+        if any(getattr(r, "is_failure", False) for r in rcs):
+            failure.append(f"subscription to {topic} refused (broker ACL?)")
+        subscribed.set()
+
+    def on_message(_c: Any, _u: Any, msg: Any) -> None:
+        with contextlib.suppress(ValueError, UnicodeDecodeError):
+            if json.loads(msg.payload).get("nonce") == nonce:
+                got.set()
+
+    client.on_connect, client.on_subscribe, client.on_message = (on_connect, on_subscribe,
+                                                                 on_message)
+    ui.say(f"broker: {host}:{port}{' (TLS)' if m.tls.enabled else ''} ...")
+    t0 = time.monotonic()
+    try:
+        client.connect(host, port, keepalive=30)
+    except (OSError, ValueError) as exc:
+        return Step("broker", FAIL, f"cannot connect to {host}:{port}: {exc}")
+    client.loop_start()
+    try:
+        if not connected.wait(timeout) or failure:
+            return Step("broker", FAIL, f"{host}:{port}: " + (failure[0] if failure
+                                                             else "no answer"))
+        if not subscribed.wait(timeout) or failure:
+            return Step("broker", FAIL, failure[0] if failure else "subscribe not answered")
+        sent = time.monotonic()
+        client.publish(topic, json.dumps({"nonce": nonce, "ts": time.time()}), qos=1)
+        if not got.wait(timeout):
+            return Step("broker", FAIL, f"published on {topic} but it never came back")
+        rtt = (time.monotonic() - sent) * 1000.0
+    finally:
+        with contextlib.suppress(Exception):
+            client.disconnect()
+        client.loop_stop()
+    return Step("broker", PASS, f"{host}:{port} round trip {rtt:.0f} ms on {topic} "
+                f"(connect {1000 * (sent - t0):.0f} ms)")
+
+
+# -- the whole run ----------------------------------------------------------------------------
+
+
+def run_selftest(settings: Settings, *, factory: Any, open_source: Callable[[], Any],
+                 ui: Console, broker: tuple[str, int] | None = None,
+                 listen_s: float = 8.0, step_s: float | None = None,
+                 skip: tuple[str, ...] = ()) -> list[Step]:
+    """Every step in order (see the module docstring); ``skip`` names steps to leave out."""
+    step_s = step_s if step_s is not None else (0.8 if ui.interactive else 0.05)
+    ind = settings.indicator
+    steps: list[Step] = []
+    plan: list[tuple[str, Callable[[], Step]]] = [
+        ("LED", lambda: check_led(ind, factory, ui, step_s)),
+        ("motor", lambda: check_motor(ind, factory, ui, step_s)),
+        ("button", lambda: check_button(ind, factory, ui)),
+        ("audio", lambda: check_audio(settings.audio, open_source, ui, listen_s)),
+        ("broker", lambda: check_broker(settings, *(broker or (None, None)), ui)),
+    ]
+    for name, run in plan:
+        if name.lower() in skip:
+            steps.append(Step(name, SKIP, "skipped (--skip)"))
+            continue
+        try:
+            step = run()
+        except Exception as exc:  # a step must never stop the others
+            step = Step(name, FAIL, f"{type(exc).__name__}: {exc}")
+        ui.say(f"  {step.status}  {step.name}: {step.detail}")
+        steps.append(step)
+    return steps
+
+
+def summary(steps: list[Step], title: str) -> tuple[str, int]:
+    """The summary text and the exit code (1 if any step failed)."""
+    n = {k: sum(1 for s in steps if s.status == k) for k in (PASS, FAIL, SKIP)}
+    width = max(len(s.name) for s in steps)
+    lines = [f"deskcue self-test: {title}"]
+    lines += [f"  {s.status}  {s.name:<{width}}  {s.detail}" for s in steps]
+    verdict = FAIL if n[FAIL] else PASS
+    lines.append(f"RESULT: {verdict} ({n[PASS]} passed, {n[FAIL]} failed, {n[SKIP]} skipped)")
+    return "\n".join(lines), 1 if n[FAIL] else 0
+
+
+def _parse_broker(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError("expected HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def _appliance_running(runtime_dir: Path) -> bool:
+    import socket
+
+    from firmware.control_socket import SOCKET_NAME
+
+    path = Path(runtime_dir) / SOCKET_NAME
+    if not path.exists():
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
+def main(args: argparse.Namespace, settings: Settings | None = None) -> int:
+    """`deskcue selftest`."""
+    from firmware.audio_source import PyAudioSource, WavFileSource
+    from firmware.run_cmd import pin_factory
+    from firmware.settings import load_settings
+
+    settings = settings or load_settings(args.config)
+    real = args.pins != "mock" or args.source is None
+    if real and _appliance_running(settings.device.runtime_dir) and not args.force:
+        print("deskcue is running and holds the pins and the capture device: stop it first "
+              "(sudo systemctl stop deskcue), or use --force", file=sys.stderr)
+        return 2
+    ui = Console(assume_yes=args.yes)
+    a = settings.audio
+    if args.source is not None:
+        path = args.source
+
+        def open_source() -> Any:
+            return WavFileSource(path, realtime=ui.interactive, block_s=a.block_s)
+    else:
+        _list_devices(ui)
+
+        def open_source() -> Any:
+            return PyAudioSource(device=a.device, channels=a.channels, rate_hz=a.rate_hz,
+                                 block_s=a.block_s, queue_s=a.queue_s)
+    steps = run_selftest(settings, factory=pin_factory(args.pins), open_source=open_source,
+                         ui=ui, broker=args.broker, listen_s=args.seconds,
+                         skip=tuple(x.lower() for x in args.skip))
+    text, code = summary(steps, f"{settings.device.site}/{settings.device.desk}")
+    print("\n" + text)
+    return code
+
+
+def _list_devices(ui: Console) -> None:
+    from firmware.audio_source import AudioError, list_input_devices, open_pyaudio
+
+    try:
+        pa = open_pyaudio()
+    except AudioError as exc:
+        ui.say(f"capture devices: none ({exc})")
+        return
+    try:
+        devices = list_input_devices(pa)
+    finally:
+        pa.terminate()
+    ui.say("capture devices (audio.device picks one by a part of its name):")
+    for d in devices:
+        ui.say(f"  {d.name!r}: {d.max_input_channels} ch, {d.default_rate} Hz")
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``deskcue selftest`` to the command's subparsers."""
+    p = sub.add_parser("selftest", help="check the LED, motor, button, headset channels and "
+                       "broker; pass/fail summary",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", type=Path, help="config file (default: the shipped default)")
+    p.add_argument("--pins", choices=("auto", "mock"), default="auto",
+                   help="real GPIO (auto) or gpiozero mock pins (mock)")
+    p.add_argument("--source", type=Path, metavar="WAV",
+                   help="read this WAV file instead of the capture device")
+    p.add_argument("--yes", "--no-input", dest="yes", action="store_true",
+                   help="ask nothing (every question counts as yes; the button step is "
+                   "skipped)")
+    p.add_argument("--broker", type=_parse_broker, metavar="HOST:PORT",
+                   help="broker to test instead of the config's mqtt.host:mqtt.port")
+    p.add_argument("--seconds", type=float, default=8.0,
+                   help="seconds of audio to listen to (default 8)")
+    p.add_argument("--skip", action="append", default=[],
+                   choices=("led", "motor", "button", "audio", "broker"),
+                   help="leave a step out (repeatable)")
+    p.add_argument("--force", action="store_true",
+                   help="run even though the appliance seems to be running")
+    p.set_defaults(func=main, needs_settings=True)

@@ -1,0 +1,137 @@
+"""`deskcue selftest` without a Pi: gpiozero mock pins, a WAV for the headset, real mosquitto."""
+
+from __future__ import annotations
+
+import io
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+from firmware import selftest as st
+from firmware.audio_source import WavFileSource
+from firmware.cli import main as deskcue
+from firmware.local_broker import LocalBroker
+from firmware.settings import Settings, parse_settings
+
+
+def write_wav(path: Path, left_db: float, right_db: float | None, seconds: float = 3.0,
+              rate: int = 16000) -> Path:
+    """A voice-like 150 Hz buzz with syllable-rate bursts on the left, and noise on the right
+    (levels in dBFS re a full-scale square)."""
+    t = np.arange(int(seconds * rate)) / rate
+    voice = np.sign(np.sin(2 * np.pi * 150 * t)) * (np.sin(2 * np.pi * 3 * t) > 0)
+    rng = np.random.default_rng(1)
+    chans = [voice * 10 ** (left_db / 20) / max(np.sqrt(np.mean(voice ** 2)), 1e-9)]
+    if right_db is not None:
+        chans.append(rng.standard_normal(t.size) * 10 ** (right_db / 20))
+    data = (np.clip(np.stack(chans, axis=1), -1, 0.999) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(data.shape[1])
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(data.tobytes())
+    return path
+
+
+@pytest.fixture(scope="module")
+def broker():
+    with LocalBroker() as b:
+        yield b
+
+
+def quiet(answers: list[str] | None = None) -> st.Console:
+    out = io.StringIO()
+    if answers is None:
+        return st.Console(assume_yes=True, out=out)
+    replies = iter(answers)
+    return st.Console(assume_yes=False, out=out, ask=lambda q: next(replies))
+
+
+def config(text: str = "") -> Settings:
+    return parse_settings('[mqtt]\nhost = "127.0.0.1"\n' + text)
+
+
+def test_every_step_passes_on_mock_pins_a_wav_and_a_real_broker(tmp_path, broker):
+    wav = write_wav(tmp_path / "tap.wav", -20.0, -50.0)
+    factory = MockFactory(pin_class=MockPWMPin)
+    s = config()
+    steps = st.run_selftest(s, factory=factory, ui=quiet(), broker=(broker.host, broker.port),
+                            open_source=lambda: WavFileSource(wav, realtime=False),
+                            listen_s=2.0)
+    by = {x.name: x for x in steps}
+    assert [x.status for x in steps] == ["PASS", "PASS", "SKIP", "PASS", "PASS"], steps
+    assert "agent on left" in by["audio"].detail
+    assert "round trip" in by["broker"].detail
+    ind = s.indicator
+    for pin in (ind.red_pin, ind.green_pin, ind.blue_pin):  # each leg went up and back down
+        values = [p.state for p in factory.pin(pin).states]
+        assert max(values) == 1.0 and values[-1] == 0.0, (pin, values)
+    motor = [p.state for p in factory.pin(ind.motor_pin).states]
+    assert motor.count(ind.motor_strength) == 2 and motor[-1] == 0.0
+    text, code = st.summary(steps, "site1/desk1")
+    assert code == 0 and "RESULT: PASS (4 passed, 0 failed, 1 skipped)" in text
+
+
+def test_a_swapped_tap_fails_and_says_what_to_set(tmp_path):
+    wav = write_wav(tmp_path / "tap.wav", -20.0, -50.0)
+    s = config('[audio]\nagent_channel = "right"\ncaller_channel = "left"\n')
+    step = st.check_audio(s.audio, lambda: WavFileSource(wav, realtime=False), quiet(), 2.0)
+    assert step.status == "FAIL"
+    assert 'set agent_channel = "left" and caller_channel = "right"' in step.detail
+
+
+def test_silence_fails(tmp_path):
+    wav = write_wav(tmp_path / "dead.wav", -95.0, -95.0)
+    step = st.check_audio(config().audio, lambda: WavFileSource(wav, realtime=False),
+                          quiet(), 2.0)
+    assert step.status == "FAIL" and "no signal" in step.detail
+
+
+def test_mono_tap(tmp_path):
+    wav = write_wav(tmp_path / "mono.wav", -25.0, None)
+    s = config("[audio]\nchannels = 1\n")
+    step = st.check_audio(s.audio, lambda: WavFileSource(wav, realtime=False), quiet(), 2.0)
+    assert step.status == "PASS"
+
+
+def test_a_stereo_config_on_a_mono_device_fails(tmp_path):
+    wav = write_wav(tmp_path / "mono.wav", -25.0, None)
+    step = st.check_audio(config().audio, lambda: WavFileSource(wav, realtime=False),
+                          quiet(), 2.0)
+    assert step.status == "FAIL" and "audio.channels = 2" in step.detail
+
+
+def test_the_techs_no_fails_the_led_and_a_press_passes_the_button():
+    factory = MockFactory(pin_class=MockPWMPin)
+    ind = config().indicator
+    led = st.check_led(ind, factory, quiet(["n"]), step_s=0.0)
+    assert led.status == "FAIL" and "check the wiring" in led.detail
+    pin = factory.pin(ind.button_pin)
+    ui = quiet([])
+    import threading
+
+    threading.Timer(0.2, pin.drive_low).start()
+    assert st.check_button(ind, factory, ui, wait_s=3.0).status == "PASS"
+
+
+def test_single_led_and_no_motor():
+    factory = MockFactory(pin_class=MockPWMPin)
+    ind = config('[indicator]\nled = "single"\nmotor_pin = "none"\n').indicator
+    assert st.check_led(ind, factory, quiet(), 0.0).status == "PASS"
+    assert [p.state for p in factory.pin(ind.led_pin).states][1:] == [1.0, 0.0, 1.0, 0.0]
+    assert st.check_motor(ind, factory, quiet(), 0.0).status == "SKIP"
+
+
+def test_cli_end_to_end_and_a_dead_broker_fails(tmp_path, broker, capsys):
+    wav = write_wav(tmp_path / "tap.wav", -20.0, -50.0)
+    base = ["selftest", "--pins", "mock", "--source", str(wav), "--yes", "--seconds", "1"]
+    assert deskcue(base + ["--broker", f"127.0.0.1:{broker.port}"]) == 0
+    assert "RESULT: PASS" in capsys.readouterr().out
+    from firmware.local_broker import free_port
+
+    assert deskcue(base + ["--broker", f"127.0.0.1:{free_port()}"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  broker" in out and "RESULT: FAIL" in out
