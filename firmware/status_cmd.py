@@ -1,0 +1,185 @@
+"""`deskcue status`: which config a desk runs, where it came from, and how the appliance is.
+
+Read from the files the appliance and the config tools keep (no root needed beyond reading
+them): the live config and its hash, the last apply (source: card, mqtt, local or rollback;
+time; MQTT txid), a config on trial, a pending config fault with its problems, and whether
+the appliance is running. When the appliance answers a ``status`` request on its control
+socket (see `send_reply`), its live status is shown too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import socket
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from firmware import config_flash as cf
+from firmware.settings import ConfigError, Settings, load_settings
+
+DEFAULT_CONFIG = cf.DEFAULT_ETC / cf.CONFIG_NAME
+
+
+def _abstract(address: str) -> str:
+    """``@name`` (as in NOTIFY_SOCKET) to the kernel's abstract-socket form."""
+    return "\0" + address[1:] if address.startswith("@") else address
+
+
+def send_reply(reply_to: str, ok: bool, data: dict[str, Any]) -> None:
+    """Answer a control-socket request that carried ``reply_to`` (for the appliance).
+
+    The appliance calls this for a ``{"cmd": "status", "reply_to": "@..."}`` message from its
+    control socket; errors are ignored (the asker may have given up).
+    """
+    payload = json.dumps({"ok": ok, "data": data}, default=str).encode("utf-8")
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.sendto(payload[:65000], _abstract(reply_to))
+
+
+def appliance_state(runtime_dir: Path, timeout: float = 1.0) -> tuple[str, dict[str, Any] | None]:
+    """("running" | "not running" | "no access", live status or None) of the appliance."""
+    from firmware.control_socket import SOCKET_NAME
+
+    path = Path(runtime_dir) / SOCKET_NAME
+    if not path.exists():
+        return "not running", None
+    reply_to = f"@deskcue-status-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind(_abstract(reply_to))  # not connect(): the answer comes from another socket
+            s.sendto(json.dumps({"cmd": "status", "reply_to": reply_to}).encode(), str(path))
+        except PermissionError:
+            return "no access", None
+        except OSError:
+            return "not running", None
+        s.settimeout(timeout)
+        try:
+            msg = json.loads(s.recv(65536).decode("utf-8"))
+        except (OSError, ValueError):
+            return "running", None
+    data = msg.get("data") if isinstance(msg, dict) else None
+    return "running", data if isinstance(data, dict) else None
+
+
+def collect(config_path: Path | None, *, state_dir: Path | None = None,
+            runtime_dir: Path | None = None, timeout: float = 1.0) -> dict[str, Any]:
+    """Everything `deskcue status` shows, as a dict (``--json`` prints it as is)."""
+    out: dict[str, Any] = {}
+    settings: Settings | None = None
+    if config_path is not None:
+        out["config"] = {"path": str(config_path)}
+        try:
+            settings = load_settings(config_path)
+            out["config"].update(valid=True, hash=cf.settings_hash(settings))
+        except ConfigError as exc:
+            out["config"].update(valid=False, problems=[str(p) for p in exc.problems])
+        good = cf.last_good_path(config_path)
+        if good.exists():
+            with contextlib.suppress(ConfigError):
+                out["config"]["last_good_hash"] = cf.settings_hash(load_settings(good))
+        trial = cf.trial_info(config_path)
+        if trial:
+            left = float(trial.get("deadline_mono", 0)) - time.monotonic()
+            out["trial"] = {k: trial.get(k) for k in ("txid", "hash", "at", "starts")}
+            out["trial"]["seconds_left"] = round(left, 1) if trial.get(
+                "boot_id") == cf._boot_id() else None
+    base = settings or Settings()
+    out["desk"] = f"{base.device.site}/{base.device.desk}"
+    state = Path(state_dir or base.device.state_dir)
+    out["last_apply"] = cf.last_apply(state)
+    out["config_fault"] = cf.fault_record(state)
+    running, live = appliance_state(Path(runtime_dir or base.device.runtime_dir), timeout)
+    out["appliance"] = {"state": running, "status": live}
+    return out
+
+
+def render(info: dict[str, Any]) -> str:
+    """The human-readable form of `collect`'s dict."""
+    lines = [f"desk:          {info['desk']}"]
+    c = info.get("config")
+    if c:
+        if c.get("valid"):
+            lines.append(f"config:        {c['path']} (hash {c['hash']})")
+        else:
+            lines.append(f"config:        {c['path']} NOT USABLE:")
+            lines += [f"                 {p}" for p in c.get("problems", [])]
+        if c.get("last_good_hash"):
+            lines.append(f"last good:     {c['path']}{cf.LAST_GOOD_SUFFIX} "
+                         f"(hash {c['last_good_hash']})")
+    else:
+        lines.append("config:        the shipped default (no --config, no /etc/deskcue)")
+    a = info.get("last_apply") or {}
+    if a:
+        when = a.get("at", "?") + ("" if a.get("clock_synced") else " (clock not synced)")
+        extra = f", txid {a['txid']}" if a.get("txid") else ""
+        if a.get("confirmed_at"):
+            extra += f", confirmed healthy {a['confirmed_at']}"
+        elif a.get("trial"):
+            extra += ", on trial"
+        if a.get("rolled_back_txid"):
+            extra += f", rolled back {a['rolled_back_txid']}: {a.get('reason', '')}"
+        lines.append(f"last apply:    {a.get('source', '?')} at {when}, hash "
+                     f"{a.get('hash', '?')}{extra}")
+    else:
+        lines.append("last apply:    none recorded")
+    t = info.get("trial")
+    if t:
+        left = (f", {t['seconds_left']:.0f} s left" if t.get("seconds_left") is not None
+                else ", judged at the next start")
+        lines.append(f"trial:         MQTT config {t.get('txid')} (start {t.get('starts')}"
+                     f"{left})")
+    f = info.get("config_fault")
+    if f:
+        lines.append(f"config fault:  {f.get('message')} [{f.get('at')}]")
+        lines += [f"                 {_problem(p)}" for p in f.get("problems", [])]
+        lines.append("               (clear it with `deskcue config ack` once read)")
+    else:
+        lines.append("config fault:  none")
+    ap = info["appliance"]
+    lines.append(f"appliance:     {ap['state']}")
+    st = ap.get("status")
+    if st:
+        for key, value in st.items():
+            lines.append(f"  {key + ':':<14}{value}")
+    elif ap["state"] == "running":
+        lines.append("  (no live status answer; see `journalctl -u deskcue`)")
+    return "\n".join(lines)
+
+
+def _problem(p: dict[str, Any]) -> str:
+    where = f"line {p['line']}: " if p.get("line") else ""
+    return f"{where}{p.get('key') or '(file)'}: {p.get('message')}"
+
+
+def main(args: argparse.Namespace, _settings: Any = None) -> int:
+    """`deskcue status`."""
+    config = args.config
+    if config is None and DEFAULT_CONFIG.exists():
+        config = DEFAULT_CONFIG
+    info = collect(config, state_dir=args.state_dir, runtime_dir=args.runtime_dir)
+    print(json.dumps(info, indent=1, default=str) if args.json else render(info))
+    c = info.get("config")
+    return 1 if (c and not c.get("valid")) or info.get("config_fault") else 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``deskcue status`` to the command's subparsers."""
+    p = sub.add_parser("status", help="the config in use, its last apply, faults, and the "
+                       "running appliance's status")
+    p.add_argument("--config", type=Path,
+                   help=f"config file (default {DEFAULT_CONFIG} if it exists)")
+    p.add_argument("--state-dir", type=Path, help="override device.state_dir")
+    p.add_argument("--runtime-dir", type=Path, help="override device.runtime_dir")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=main, needs_settings=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main(argparse.Namespace(config=None, state_dir=None, runtime_dir=None,
+                                     json=False)))

@@ -1,0 +1,74 @@
+"""`deskcue status`: the config's hash, source and time of the last apply, faults, appliance."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from pathlib import Path
+
+from firmware import config_flash as cf
+from firmware import status_cmd
+from firmware.cli import main as deskcue
+from firmware.control_socket import SOCKET_NAME
+from firmware.settings import load_settings
+
+
+def make_desk(tmp_path: Path) -> tuple[Path, Path, Path]:
+    etc, state, run = tmp_path / "etc", tmp_path / "state", tmp_path / "run"
+    for d in (etc, state, run):
+        d.mkdir()
+    live = etc / "deskcue.toml"
+    live.write_text(f'[device]\nsite = "lyon"\ndesk = "d07"\nstate_dir = "{state}"\n'
+                    f'runtime_dir = "{run}"\n')
+    return live, state, run
+
+
+def test_status_after_a_card_import(tmp_path, capsys):
+    live, state, run = make_desk(tmp_path)
+    boot = tmp_path / "boot"
+    boot.mkdir()
+    (boot / "deskcue.toml").write_text(live.read_text() + "[snooze]\ndefault_min = 5.0\n")
+    cf.import_from_boot([boot], live, now=1767225600.0)
+    assert deskcue(["status", "--config", str(live), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    h = cf.settings_hash(load_settings(live))
+    assert info["desk"] == "lyon/d07" and info["config"]["hash"] == h
+    assert info["last_apply"]["source"] == "card" and info["last_apply"]["hash"] == h
+    assert info["last_apply"]["at"] == "2026-01-01T00:00:00Z"
+    assert info["appliance"]["state"] == "not running"
+    assert deskcue(["status", "--config", str(live)]) == 0
+    text = capsys.readouterr().out
+    assert "last apply:    card at 2026-01-01T00:00:00Z" in text and h in text
+    assert "config fault:  none" in text and "last good:" in text
+
+
+def test_status_shows_a_fault_with_its_lines_and_fails(tmp_path, capsys):
+    live, state, run = make_desk(tmp_path)
+    boot = tmp_path / "boot"
+    boot.mkdir()
+    (boot / "deskcue.toml").write_text("[audio]\nchannels = 7\n")
+    cf.import_from_boot([boot], live)
+    assert deskcue(["status", "--config", str(live)]) == 1
+    text = capsys.readouterr().out
+    assert "config fault:  card config deskcue.toml refused" in text
+    assert "line 2: audio.channels: must be 1 or 2" in text
+
+
+def test_status_asks_the_running_appliance(tmp_path):
+    live, state, run = make_desk(tmp_path)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(str(run / SOCKET_NAME))
+
+    def appliance() -> None:  # what the appliance does with a status request
+        msg = json.loads(server.recv(4096))
+        status_cmd.send_reply(msg["reply_to"], True, {"display": "ready", "fault": None})
+
+    t = threading.Thread(target=appliance)
+    t.start()
+    info = status_cmd.collect(live, timeout=3.0)
+    t.join()
+    server.close()
+    assert info["appliance"] == {"state": "running",
+                                 "status": {"display": "ready", "fault": None}}
+    assert "display:      ready" in status_cmd.render(info)
