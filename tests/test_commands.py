@@ -286,7 +286,7 @@ def test_fuzz_gets_error_results_and_the_stream_keeps_its_pace(
     assert all(not r["ok"] for r in got)
     assert {r["error"]["code"] for r in got} == {"malformed", "too_large", "unknown_command",
                                                  "invalid_args", "stale"}  # fmt: skip
-    assert sorted(lags)[int(0.99 * len(lags))] < 0.02, "the 10 ms loop kept its pace"
+    assert sorted(lags)[int(0.99 * len(lags))] < 0.03, "the 10 ms loop kept its pace"
 
 
 def test_a_flood_is_rate_limited(desk: Desk, supervisor: tuple[mqtt.Client, Subscriber]) -> None:

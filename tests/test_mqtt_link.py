@@ -141,7 +141,8 @@ def test_broker_down_at_boot_never_blocks_the_caller(broker_factory: Any, tmp_pa
         t = time.perf_counter()
         link.publish_event(e)
         worst = max(worst, time.perf_counter() - t)
-    assert worst < 0.005, f"publish_event took {worst * 1000:.1f} ms"
+    # A connect attempt would take seconds; 50 ms leaves room for GIL hand-overs on a busy CI.
+    assert worst < 0.05, f"publish_event took {worst * 1000:.1f} ms"
     wait_until(lambda: "refused" in link.last_error)
     assert not link.connected
     wait_until(lambda: link.stats()["events_stored"] == 200)
@@ -370,6 +371,7 @@ def test_kill9_with_events_pending_then_restart(gated: tuple[Broker, Path], tmp_
     sub.connect()
     p1 = LinkProcess(broker, state, boot1, creds)
     p1.send("publish 20", "stored 20")
+    p1.send("flush", "flushed")  # all 20 acknowledged: nothing in flight when the broker dies
     wait_until(lambda: len(sub.events()) == 20)
     broker.stop()
     p1.send("publish 30", "stored 50")  # durable in the outbox, broker away
