@@ -8,6 +8,7 @@ Commands (desk button, `deskcue snooze`, MQTT) are queued to this thread and run
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import queue
@@ -74,6 +75,13 @@ def config_hash(settings: Settings) -> str:
     return hashlib.sha256(settings.model_dump_json().encode()).hexdigest()[:16]
 
 
+def _last_apply(state_dir: Path) -> dict[str, Any]:
+    """Hash, source (card, mqtt, local, rollback) and time of the last config apply."""
+    from firmware.config_flash import last_apply
+
+    return last_apply(state_dir)
+
+
 def soc_temperature_c() -> float | None:
     """The SoC temperature in degrees Celsius, if the kernel exposes it."""
     try:
@@ -118,6 +126,11 @@ class Appliance:
         self._shown: str | None = None
         self._started = time.monotonic()
         self._last_level: dict[str, float] = {}
+        # Config flashing (firmware.config_flash): the live config file (set by `deskcue run
+        # --config`), the trial of a config pushed over MQTT, and a restart to run a new one.
+        self.config_path: Path | None = None
+        self.trial: Any = None
+        self.restart_requested = False
 
     # -- state ----------------------------------------------------------------------------
     @property
@@ -159,7 +172,8 @@ class Appliance:
 
     def on_mqtt_command(self, cmd: Any) -> None:
         """From the MQTT link's thread: a validated command; answered by the worker."""
-        args = cmd.args.model_dump(exclude={"txid", "ts"})
+        # a config's signature covers its txid: keep it for that one
+        args = cmd.args.model_dump(exclude={"ts"} if cmd.name == "config" else {"txid", "ts"})
 
         def reply(ok: bool, data: dict[str, Any]) -> None:
             if self.link is None:
@@ -167,7 +181,9 @@ class Appliance:
             if ok:
                 self.link.publish_command_result(cmd, True, data=data)
             else:
-                self.link.publish_command_result(cmd, False, error=data.get("error", "failed"))
+                rest = {k: v for k, v in data.items() if k != "error"}
+                self.link.publish_command_result(cmd, False, data=rest or None,
+                                                 error=data.get("error", "failed"))
 
         self.submit(LocalCommand(cmd.name, args, source="mqtt", reply=reply))
 
@@ -186,6 +202,7 @@ class Appliance:
         control = ControlServer(self.settings.device.runtime_dir)
         if self.link is not None:
             self.link.start()
+        self._config_start()
         self.notifier.ready("starting")
         try:
             return self._loop(stop, control)
@@ -237,6 +254,9 @@ class Appliance:
                 stop.wait(0.1)
                 self._commands(control)
                 self._refresh_display()
+                code = self._config_check()
+                if code is not None:
+                    return code
                 continue
             try:
                 block = self.source.read(timeout=0.1)
@@ -258,6 +278,9 @@ class Appliance:
                 self._analyse(block)
             self._commands(control)
             self._refresh_display()
+            code = self._config_check()
+            if code is not None:
+                return code
             if time.monotonic() >= next_save:
                 self.save_usual()
                 next_save = time.monotonic() + s.baseline.save_interval_s
@@ -293,8 +316,12 @@ class Appliance:
 
     def _commands(self, control: ControlServer) -> None:
         for msg in control.poll():
-            args = {k: v for k, v in msg.items() if k != "cmd"}
-            self.submit(LocalCommand(msg["cmd"], args, source="cli"))
+            args = {k: v for k, v in msg.items() if k not in ("cmd", "reply_to")}
+            reply = None
+            if isinstance(msg.get("reply_to"), str):  # `deskcue status` waits for an answer
+                from firmware.status_cmd import send_reply
+                reply = functools.partial(send_reply, msg["reply_to"])
+            self.submit(LocalCommand(msg["cmd"], args, source="cli", reply=reply))
         while True:
             try:
                 cmd = self.commands.get_nowait()
@@ -307,7 +334,46 @@ class Appliance:
                 except Exception:
                     log.exception("command reply failed")
 
+    # -- config flashing (firmware.config_flash) ------------------------------------------------
+    def _config_start(self) -> None:
+        """Show a config that was refused or rolled back; start judging a config on trial."""
+        from firmware import config_flash
+
+        fault = config_flash.pending_fault(self.settings.device.state_dir)
+        if fault:
+            self._set_fault(fault)
+        self.trial = config_flash.TrialWatch(self.config_path)
+        if self.trial.active:
+            log.info("config %s on trial: %.0f s of healthy audio confirm it",
+                     self.trial.trial.get("txid"), self.trial.trial.get("healthy_s", 0))
+
+    def _config_check(self) -> int | None:
+        """An exit code when the appliance must restart (new config, or rolled back)."""
+        from firmware import config_flash
+
+        if self.restart_requested:
+            return config_flash.RESTART_EXIT_CODE
+        if self.trial is not None and self.trial.active:
+            connected = getattr(self.link, "connected", None) if self.link is not None else None
+            if self.trial.tick(audio_s=self.stream_s, fault=self.fault,
+                               broker_connected=connected) == "rollback":
+                return config_flash.RESTART_EXIT_CODE
+        return None
+
+    def _install_config(self, cmd: LocalCommand) -> tuple[bool, dict[str, Any]]:
+        from firmware import config_flash
+
+        if self.config_path is None:
+            return False, {"error": ("failed", "started without --config: no config file to "
+                                     "install into")}
+        result = config_flash.apply_remote(cmd.args, config_path=self.config_path,
+                                           current=self.settings)
+        self.restart_requested = result.restart
+        return config_flash.command_reply(result)
+
     def _run_command(self, cmd: LocalCommand) -> tuple[bool, dict[str, Any]]:
+        if cmd.name == "config":
+            return self._install_config(cmd)
         policy = self.pipeline.policy if self.pipeline else None
         if cmd.name == "snooze":
             if policy is None:
@@ -421,6 +487,7 @@ class Appliance:
             "audio_device": self.source.name if self.source else None,
             "channel_map": {"agent": a.agent_channel,
                             "caller": a.caller_channel if a.channels == 2 else "none"},
+            "config_apply": _last_apply(self.settings.device.state_dir),
         }
 
     def _publish_info(self) -> None:

@@ -41,10 +41,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from firmware.commands import CommandArgs
 from firmware.config_cli import CheckResult, check_text, resolve_desk_text
 from firmware.settings import ConfigProblem, Settings
 
@@ -467,6 +468,34 @@ def flash_to_boot(source: Path, boot_dir: Path, *, desk: str | None = None
 
 
 # -- over MQTT, signed, on trial -----------------------------------------------------------------
+
+MQTT_COMMAND = "config"
+
+
+class ConfigCommandArgs(CommandArgs):
+    """``cmd/config``: install a signed config on trial (see `firmware.config_signing`)."""
+
+    name: ClassVar[str] = MQTT_COMMAND
+    issued: int = Field(..., ge=0, description="Signer's counter (Unix seconds); must grow.")
+    config: str = Field(..., description="The complete config, as TOML text.")
+    signature: str | None = Field(None, description="Base64 Ed25519 signature.")
+    key_id: str | None = Field(None, max_length=64, description="Which key signed (for logs).")
+
+
+def mqtt_extra_commands(settings: Settings) -> dict[str, tuple[type[CommandArgs], int]]:
+    """``extra_commands`` for `firmware.mqtt_link.MqttLink`: the ``config`` command and its
+    payload limit (the TOML may double in size as a JSON string)."""
+    return {MQTT_COMMAND: (ConfigCommandArgs, 2 * settings.flash.max_bytes + 4096)}
+
+
+def command_reply(result: RemoteResult) -> tuple[bool, dict[str, Any]]:
+    """``(ok, data)`` for the appliance's command reply: on failure ``data["error"]`` is the
+    (code, message) pair and ``data["problems"]`` lists each config problem with its line."""
+    data = result.result_data()
+    if not result.ok:
+        data["error"] = (result.code, result.message)
+    return result.ok, data
+
 
 
 class ConfigPayload(BaseModel):

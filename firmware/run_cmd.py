@@ -82,20 +82,43 @@ def build_appliance(settings: Settings, args: argparse.Namespace, *, factory: An
     return app
 
 
+def _config_startup(config: Path, settings: Settings) -> Settings:
+    """Judge a config on trial before using it: an expired one is rolled back first."""
+    from firmware import config_flash
+    from firmware.settings import load_settings
+
+    try:
+        check = config_flash.startup_check(config)
+    except OSError as exc:
+        log.warning("cannot check the config trial of %s: %s", config, exc)
+        return settings
+    if check.action == "rolled_back":
+        log.error("config rolled back to the last good one: %s", check.message)
+        return load_settings(config)
+    if check.message:
+        log.info("%s", check.message)
+    return settings
+
+
 def make_link(settings: Settings, app: Appliance) -> Any:
     """The MQTT link, its commands and outbox reports routed to the appliance's worker."""
     if not settings.mqtt.enabled:
         return None
+    from firmware.config_flash import mqtt_extra_commands
     from firmware.mqtt_link import MqttLink
 
     return MqttLink(settings.mqtt, site=settings.device.site, desk=settings.device.desk,
                     state_dir=settings.device.state_dir, on_command=app.on_mqtt_command,
-                    on_dropped=app.on_outbox_dropped)
+                    on_dropped=app.on_outbox_dropped,
+                    extra_commands=mqtt_extra_commands(settings))
 
 
 def main(args: argparse.Namespace, settings: Settings) -> int:
+    if args.config is not None:
+        settings = _config_startup(args.config, settings)
     settings = override_dirs(settings, args)
     app = build_appliance(settings, args)
+    app.config_path = args.config
     stop = threading.Event()
 
     def _stop(signum, frame):
