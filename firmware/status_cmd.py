@@ -92,6 +92,8 @@ def collect(config_path: Path | None, *, state_dir: Path | None = None,
     base = settings or Settings()
     out["desk"] = f"{base.device.site}/{base.device.desk}"
     state = Path(state_dir or base.device.state_dir)
+    if state.exists() and not os.access(state, os.R_OK | os.X_OK):
+        out["state_unreadable"] = str(state)
     out["last_apply"] = cf.last_apply(state)
     out["config_fault"] = cf.fault_record(state)
     running, live = appliance_state(Path(runtime_dir or base.device.runtime_dir), timeout)
@@ -114,6 +116,8 @@ def render(info: dict[str, Any]) -> str:
                          f"(hash {c['last_good_hash']})")
     else:
         lines.append("config:        the shipped default (no --config, no /etc/deskcue)")
+    if info.get("state_unreadable"):
+        lines.append(f"state:         cannot read {info['state_unreadable']}: run with sudo")
     a = info.get("last_apply") or {}
     if a:
         when = a.get("at", "?") + ("" if a.get("clock_synced") else " (clock not synced)")
