@@ -1,0 +1,292 @@
+"""Streaming voice measures per hop: speaking rate, alpha ratio (spectral tilt), pitch spread.
+
+All three are measurements of sound, stated in physical units; none of them names a feeling.
+
+Definitions
+-----------
+Band energies come from a 32 ms Hann-windowed frame (512 samples at 16 kHz) centred on each
+hop centre, power spectrum summed over bands:
+
+- **Speaking rate** (``speaking_rate_hz``, syllable-like nuclei per second): nuclei are peaks
+  of the 300-2500 Hz energy envelope (dB; smoothed over 3 hops) found by a hysteresis peak
+  picker (a peak counts once the envelope has risen ``dip_db`` above the previous valley and
+  then fallen ``dip_db`` below the peak, after de Jong & Wempe 2009), that are voiced (the
+  pitch tracker's decision at the peak hop) and within ``relative_floor_db`` of the channel's
+  running peak and above ``floor_dbfs``. The rate at hop ``k`` is the number of nuclei whose
+  peak lies in the trailing ``rate_window_s`` ending at hop ``k`` and that have been confirmed
+  by then, divided by the window length (by the elapsed time while the stream is shorter).
+  ``nucleus`` marks the hop at which a nucleus was confirmed (a few hops after its peak).
+- **Alpha ratio** (``alpha_ratio_db``, dB): ``10 log10(E(1-5 kHz) / E(50-1000 Hz))`` of the
+  hop, on voiced hops only (NaN elsewhere); the eGeMAPS spectral-balance measure of vocal
+  effort: it rises (towards 0 dB) as a voice gets louder and more pressed, because the glottal
+  source spectrum flattens. ``alpha_ratio_avg_db`` is the same ratio of the band energies
+  summed over the voiced hops of the trailing ``tilt_window_s`` (NaN when there are none).
+- **Pitch spread** (``pitch_sd_st``, semitones): standard deviation of ``12 log2(F0)`` over
+  the voiced hops of the trailing ``pitch_window_s`` (NaN with fewer than ``min_voiced_hops``
+  voiced hops in the window).
+
+Frame convention and delay
+--------------------------
+The stage is fed the same blocks as the :class:`~dsp.pitch.PitchTracker` together with the
+tracker's result for that block. It aligns its own analysis with the tracker's delayed hops, so
+its ``delay_hops`` equals the tracker's: result ``j`` of a call belongs to absolute hop
+``hops_seen_before_call + j - delay_hops`` (hop ``k`` centred at ``(k + 0.5) * hop / rate``
+s). The band-energy frames use part of that delay as look-ahead (2 hops for the frame, 1 for
+the envelope smoothing), so the look-ahead stays within the tracker's. Trailing windows end at
+the hop itself. Results do not depend on how the stream is cut into blocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft
+
+from dsp.pitch import PitchFrames
+
+__all__ = ["VoiceMeasureFrames", "VoiceMeasures"]
+
+_Q = float(1 << 16)
+"""Fixed-point scale of the trailing sums (resolution 2^-16 of a semitone or dB)."""
+
+
+@dataclass(frozen=True)
+class VoiceMeasureFrames:
+    """Per-hop voice measures, each array shaped ``(n_channels, n_hops)``."""
+
+    speaking_rate_hz: np.ndarray
+    """Syllable-like nuclei per second over the trailing rate window (float64)."""
+    nucleus: np.ndarray
+    """True at the hop where a nucleus was confirmed (bool)."""
+    alpha_ratio_db: np.ndarray
+    """Alpha ratio of the hop, dB (E 1-5 kHz re E 50-1000 Hz); NaN where unvoiced."""
+    alpha_ratio_avg_db: np.ndarray
+    """Alpha ratio of the voiced energy in the trailing tilt window, dB; NaN if none."""
+    pitch_sd_st: np.ndarray
+    """Standard deviation of F0 in semitones over the voiced hops of the trailing pitch
+    window; NaN with too few voiced hops."""
+
+
+class VoiceMeasures:
+    """Speaking rate, alpha ratio and pitch spread per hop (see the module docstring).
+
+    Parameters (keyword-only)
+    -------------------------
+    rate, hop:
+        Sample rate (Hz) and hop (samples); 16000 and 160 by convention.
+    n_channels:
+        Number of channels.
+    pitch_delay_hops:
+        ``delay_hops`` of the pitch tracker whose results are passed to :meth:`process`
+        (at least 3, the look-ahead this stage needs itself).
+    rate_window_s, tilt_window_s, pitch_window_s:
+        Trailing windows of the speaking rate, the averaged alpha ratio and the pitch spread,
+        seconds.
+    dip_db:
+        Hysteresis of the nucleus peak picker, dB.
+    relative_floor_db:
+        Nuclei must be within this many dB of the channel's running envelope peak (which
+        decays by 1 dB/s).
+    floor_dbfs:
+        Nuclei must be above this envelope level (dB re full scale).
+    min_voiced_hops:
+        Voiced hops needed in the pitch window for a pitch spread.
+    """
+
+    _FRAME = 512
+    _LOOKAHEAD = 3  # frame half-length (2 hops) + envelope smoothing (1 hop)
+
+    def __init__(
+        self,
+        *,
+        rate: int = 16000,
+        hop: int = 160,
+        n_channels: int = 1,
+        pitch_delay_hops: int = 4,
+        rate_window_s: float = 4.0,
+        tilt_window_s: float = 2.0,
+        pitch_window_s: float = 3.0,
+        dip_db: float = 2.0,
+        relative_floor_db: float = -25.0,
+        floor_dbfs: float = -60.0,
+        min_voiced_hops: int = 20,
+    ) -> None:
+        if pitch_delay_hops < self._LOOKAHEAD:
+            raise ValueError(f"pitch_delay_hops must be >= {self._LOOKAHEAD}")
+        if n_channels < 1 or hop <= 0:
+            raise ValueError("need n_channels >= 1 and hop > 0")
+        self.rate = int(rate)
+        self.hop = int(hop)
+        self.n_channels = int(n_channels)
+        self.delay_hops = int(pitch_delay_hops)
+        """Result ``j`` of a call is for absolute hop ``hops_seen_before_call + j -
+        delay_hops`` (the pitch tracker's delay)."""
+        hop_s = hop / rate
+        self._w_rate = max(1, int(round(rate_window_s / hop_s)))
+        self._w_tilt = max(1, int(round(tilt_window_s / hop_s)))
+        self._w_pitch = max(1, int(round(pitch_window_s / hop_s)))
+        self._w_max = max(self._w_tilt, self._w_pitch)
+        self.dip_db = float(dip_db)
+        self.relative_floor_db = float(relative_floor_db)
+        self.floor_dbfs = float(floor_dbfs)
+        self.min_voiced_hops = int(min_voiced_hops)
+        self._decay_db_per_hop = 1.0 * hop_s
+
+        n = self._FRAME
+        win = np.hanning(n + 2)[1:-1]
+        self._window = win.astype(np.float32)
+        freqs = np.fft.rfftfreq(n, 1.0 / rate)
+        # Band weights: columns 50-1000 Hz, 1-5 kHz, 300-2500 Hz. Power normalised so that
+        # a band sum is the mean-square of the signal in the band (Parseval, Hann window).
+        scale = 2.0 / (n * np.sum(win**2))
+        bands = [(50.0, 1000.0), (1000.0, 5000.0), (300.0, 2500.0)]
+        self._bands = np.stack(
+            [((freqs >= a) & (freqs < b)) * scale for a, b in bands], axis=1
+        )
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the stream."""
+        c = self.n_channels
+        d = self.delay_hops
+        # Raw samples from the start of the frame of hop (seen - d + 1), the first hop whose
+        # band energies the next call computes (frames are centred on hop centres).
+        self._buf = np.zeros((c, (d - 1) * self.hop + (self._FRAME - self.hop) // 2))
+        self._hops_out = -d  # absolute hop of the next result
+        self._e_hist = np.zeros((c, 2, 3))  # band mean-squares of the last two hops
+        # Integer prefix sums of the trailing statistics over the last w_max hops.
+        self._cs = np.zeros((4, c, self._w_max), dtype=np.int64)
+        # Peak picker state per channel.
+        self._seek_peak = [True] * c
+        self._ext_val = [-np.inf] * c  # running max (seeking a peak) or min (seeking a valley)
+        self._ext_hop = [0] * c
+        self._ext_ok = [False] * c
+        self._env_peak = np.full(c, -np.inf)
+        self._nuclei: list[list[tuple[int, int]]] = [[] for _ in range(c)]  # (peak, confirm)
+
+    # ------------------------------------------------------------------------------------
+    def process(self, x: np.ndarray, pitch: PitchFrames) -> VoiceMeasureFrames:
+        """One block: ``x`` is ``(n_channels, n_samples)`` audio (``n_samples % hop == 0``),
+        ``pitch`` the pitch tracker's result for the same block."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 1 and self.n_channels == 1:
+            x = x[None, :]
+        c = self.n_channels
+        if x.ndim != 2 or x.shape[0] != c or x.shape[1] % self.hop:
+            raise ValueError(f"expected ({c}, k * {self.hop}) samples, got {x.shape}")
+        h = x.shape[1] // self.hop
+        if pitch.f0_hz.shape != (c, h):
+            raise ValueError(f"pitch results must be ({c}, {h}), got {pitch.f0_hz.shape}")
+        first = self._hops_out
+        self._hops_out += h
+        if h == 0:
+            z = np.zeros((c, 0))
+            return VoiceMeasureFrames(z, np.zeros((c, 0), bool), z, z, z)
+
+        # Band mean-squares of hops first+1 .. first+h (frames centred on the hop centres);
+        # with the two before them (history) they give hops first .. first+h-1 and the
+        # 3-hop smoothing of the envelope.
+        buf = np.concatenate([self._buf, x], axis=1)
+        self._buf = buf[:, h * self.hop :]
+        st = buf.strides
+        frames = np.lib.stride_tricks.as_strided(
+            buf, shape=(c, h, self._FRAME), strides=(st[0], self.hop * st[1], st[1]),
+            writeable=False,
+        )
+        spec = scipy.fft.rfft(np.multiply(frames, self._window, dtype=np.float32), axis=-1)
+        power = spec.real**2 + spec.imag**2
+        e = np.concatenate([self._e_hist, power.astype(np.float64) @ self._bands], axis=1)
+        self._e_hist = e[:, -2:]  # (c, h + 2, 3): hops first-1 .. first+h
+        env = e[:, :, 2]
+        env_db = 10.0 * np.log10(0.25 * env[:, :-2] + 0.5 * env[:, 1:-1] + 0.25 * env[:, 2:]
+                                 + 1e-20)
+
+        f0 = pitch.f0_hz
+        voiced = pitch.voiced & (f0 > 0)
+        alpha_all = 10.0 * np.log10((e[:, 1:-1, 1] + 1e-20) / (e[:, 1:-1, 0] + 1e-20))
+        alpha = np.where(voiced, alpha_all, np.nan)
+
+        # Trailing sums over voiced hops, as exact integer prefix sums (fixed point, 2^-16),
+        # so they cannot depend on where blocks were cut: count, semitones re 100 Hz,
+        # squared semitones, alpha ratio.
+        semi = 12.0 * np.log2(np.where(voiced, f0, 100.0) / 100.0)
+        q = np.empty((4, c, h))
+        q[0] = voiced
+        q[1] = semi
+        q[2] = semi * semi
+        q[3] = np.minimum(np.maximum(alpha_all, -100.0), 100.0)
+        q *= voiced
+        q = np.rint(q * _Q).astype(np.int64)
+        cs = np.concatenate([self._cs, self._cs[:, :, -1:] + np.cumsum(q, axis=2)], axis=2)
+        self._cs = cs[:, :, h:]
+        wm, wp, wt = self._w_max, self._w_pitch, self._w_tilt
+        now = cs[:, :, wm:]
+        sum_p = (now[:3] - cs[:3, :, wm - wp : wm - wp + h]) / _Q
+        sum_t = (now[::3] - cs[::3, :, wm - wt : wm - wt + h]) / _Q
+        n_t = np.maximum(sum_t[0], 0.5)
+        alpha_avg = np.where(n_t > 0.5, sum_t[1] / n_t, np.nan)
+        n = np.maximum(sum_p[0], 0.5)
+        mean = sum_p[1] / n
+        var = np.maximum(sum_p[2] / n - mean * mean, 0.0)
+        pitch_sd = np.where(n >= self.min_voiced_hops, np.sqrt(var), np.nan)
+
+        rate_hz, nucleus = self._speaking_rate(env_db, voiced, first)
+        return VoiceMeasureFrames(rate_hz, nucleus, alpha, alpha_avg, pitch_sd)
+
+    # ------------------------------------------------------------------------------------
+    def _speaking_rate(
+        self, env_db: np.ndarray, voiced: np.ndarray, first: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Hysteresis peak picking per hop (scalar Python: a few operations per hop), then
+        the trailing count of confirmed nuclei per hop."""
+        c, h = env_db.shape
+        dec = self._decay_db_per_hop
+        j = np.arange(h, dtype=np.float64) * dec
+        # Running envelope peak (decaying), the reference of the relative floor.
+        run = np.maximum.accumulate(env_db + j, axis=1) - j
+        run = np.maximum(run, self._env_peak[:, None] - (j + dec))
+        self._env_peak = run[:, -1]
+        ok = voiced & (env_db >= np.maximum(run + self.relative_floor_db, self.floor_dbfs))
+        nucleus = np.zeros((c, h), dtype=bool)
+        dip = self.dip_db
+        rate_hz = np.empty((c, h))
+        hops = np.arange(first, first + h)
+        for ch in range(c):
+            seek, val, at, good = (
+                self._seek_peak[ch], self._ext_val[ch], self._ext_hop[ch], self._ext_ok[ch]
+            )
+            nuclei = self._nuclei[ch]
+            for i, (e, g) in enumerate(zip(env_db[ch].tolist(), ok[ch].tolist(), strict=True)):
+                if seek:
+                    if e > val:
+                        val, at, good = e, first + i, g
+                    elif e < val - dip:
+                        if good:
+                            nuclei.append((at, first + i))
+                            nucleus[ch, i] = True
+                        seek, val = False, e
+                else:
+                    if e < val:
+                        val = e
+                    elif e > val + dip:
+                        seek, val, at, good = True, e, first + i, g
+            self._seek_peak[ch], self._ext_val[ch] = seek, val
+            self._ext_hop[ch], self._ext_ok[ch] = at, good
+            if nuclei:
+                peaks = np.array([p for p, _ in nuclei])
+                confirms = np.array([q for _, q in nuclei])
+                # Count at hop k: peak in (k - W, k] and confirmed at or before k.
+                inside = (peaks[None, :] > hops[:, None] - self._w_rate) & (
+                    confirms[None, :] <= hops[:, None]
+                )
+                count = inside.sum(axis=1)
+                # Drop nuclei that have left every future window.
+                limit = first + h - self._w_rate
+                while nuclei and nuclei[0][0] <= limit:
+                    nuclei.pop(0)
+            else:
+                count = np.zeros(h)
+            elapsed = np.minimum(np.maximum(hops + 1, 1), self._w_rate)
+            rate_hz[ch] = count / (elapsed * (self.hop / self.rate))
+        return rate_hz, nucleus
