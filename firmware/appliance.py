@@ -117,7 +117,7 @@ class Appliance:
         self.usual = self._load_usual()
         self.pipeline: Pipeline | None = None
         self.source: Source | None = None
-        self.fault: str | None = None
+        self.faults: dict[str, str] = {}  # kind ("audio", "config") -> what is wrong
         self.identify_until = 0.0
         self.cue_counts: Counter[str] = Counter()
         self.progress: deque[tuple[float, float]] = deque(maxlen=100_000)
@@ -216,7 +216,7 @@ class Appliance:
             self.source.start()
         except AudioError as exc:
             self.source = None
-            self._set_fault(f"audio: {exc}")
+            self._set_fault("audio", f"audio: {exc}")
             return False
         self.pipeline = Pipeline(self.settings, source_rate=self.source.rate,
                                  source_channels=self.source.channels, usual=self.usual)
@@ -264,17 +264,17 @@ class Appliance:
                 self._finish_stream()
                 return 0
             except AudioError as exc:
-                self._set_fault(f"audio: {exc}")
+                self._set_fault("audio", f"audio: {exc}")
                 self._close_source()
                 continue
             if block is None:
                 if time.monotonic() - last_audio > s.audio.no_audio_fault_s:
-                    self._set_fault(f"audio: nothing from {self.source.name} for "
+                    self._set_fault("audio", f"audio: nothing from {self.source.name} for "
                                     f"{s.audio.no_audio_fault_s:.0f} s")
             else:
                 last_audio = time.monotonic()
-                if self.fault and self.fault.startswith("audio"):
-                    self._clear_fault()
+                if "audio" in self.faults:
+                    self._clear_fault("audio")
                 self._analyse(block)
             self._commands(control)
             self._refresh_display()
@@ -341,7 +341,7 @@ class Appliance:
 
         fault = config_flash.pending_fault(self.settings.device.state_dir)
         if fault:
-            self._set_fault(fault)
+            self._set_fault("config", fault)
         self.trial = config_flash.TrialWatch(self.config_path)
         if self.trial.active:
             log.info("config %s on trial: %.0f s of healthy audio confirm it",
@@ -424,20 +424,30 @@ class Appliance:
                 self.indicator.show(want)
             self.notifier.status(self.status_line())
 
-    def _set_fault(self, why: str) -> None:
-        if self.fault == why:
-            return
-        first = self.fault is None
-        self.fault = why
-        log.error("%s", why)
-        self.notifier.status(f"fault: {why}")
-        if first:
-            self._emit(PolicyEvent("fault", self.stream_s, {"fault": why, "active": True}))
+    @property
+    def fault(self) -> str | None:
+        """Every active fault, one line; None when all is well."""
+        return "; ".join(self.faults.values()) or None
 
-    def _clear_fault(self) -> None:
-        why, self.fault = self.fault, None
+    def _set_fault(self, kind: str, why: str) -> None:
+        """Raise (or update) the fault of one ``kind``; an event when it first appears."""
+        if self.faults.get(kind) == why:
+            return
+        first = kind not in self.faults
+        self.faults[kind] = why
+        log.error("%s", why)
+        self.notifier.status(f"fault: {self.fault}")
+        if first:
+            self._emit(PolicyEvent("fault", self.stream_s,
+                                   {"kind": kind, "fault": why, "active": True}))
+
+    def _clear_fault(self, kind: str) -> None:
+        why = self.faults.pop(kind, None)
+        if why is None:
+            return
         log.info("fault cleared: %s", why)
-        self._emit(PolicyEvent("fault", self.stream_s, {"fault": why, "active": False}))
+        self._emit(PolicyEvent("fault", self.stream_s,
+                               {"kind": kind, "fault": why, "active": False}))
 
     def _close_source(self) -> None:
         if self.source is not None:
