@@ -180,8 +180,10 @@ def voice(
         Gain on even harmonics (an octave-up trap: a large boost makes the sound look like
         ``2 * f0``).
     subharmonic_db:
-        If given, add components at ``(h - 1/2) * f0`` this many dB below harmonic ``h``
-        (period doubling: an octave-down trap). The truth stays ``f0``.
+        If given, add components at ``(h - 1/2) * f0`` this many dB below harmonic ``h``'s
+        source amplitude (times the formant envelope at their own frequency): period
+        doubling, as in diplophonic or creaky voice, an octave-down trap. The truth stays
+        ``f0`` (the glottal cycle rate a laryngograph would report).
     hnr_db:
         If given, add aspiration noise (white, pulsed with the glottal cycle) so that the
         harmonics-to-noise ratio of the voiced part is ``hnr_db`` dB.
@@ -225,7 +227,7 @@ def voice(
         if sub_gain is not None:
             hs = h - 0.5
             fs_ = hs * f[None, :]
-            amp_s = sub_gain * hs**src_exp * formant_gain(fs_, fr[a:b][None], bw[a:b][None])
+            amp_s = sub_gain * h**src_exp * formant_gain(fs_, fr[a:b][None], bw[a:b][None])
             amp_s = np.where((fs_ < top) & (fs_ > 0) & (f[None, :] > 0), amp_s, 0.0)
             seg += np.sum(amp_s * np.sin(hs * ph[None, :] + 0.3), axis=0)
         out[a:b] = seg
