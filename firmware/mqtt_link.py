@@ -581,6 +581,7 @@ class MqttLink:
                 return
             if not failed:
                 acks.append(rowid)
+                self._hold_s = 0.0
                 return
             self.counters["events_rejected"] += 1
             self._hold_s = min(max(self._hold_s * 2, 1.0), 60.0)

@@ -2,8 +2,8 @@
 
 `Broker` writes its own config into a work directory, starts ``mosquitto -c``, waits until the
 port accepts connections, and can be stopped and restarted on the same port mid-test
-(persistence is off: a restart loses every session and queued message, as a crashed broker
-would), paused with SIGSTOP, or have its users changed and reloaded with SIGHUP.
+(persistence off by default: a restart loses every session and queued message, as a crashed
+broker would), paused with SIGSTOP, or have its users changed and reloaded with SIGHUP.
 
 `make_pki` makes a test CA, a server certificate for 127.0.0.1/localhost, a client certificate
 and a second, untrusted CA with its own server certificate, with the ``openssl`` CLI (the
@@ -144,7 +144,9 @@ def make_pki(directory: Path) -> Pki:
 class Broker:
     """One mosquitto process on 127.0.0.1:``port`` with a generated config.
 
-    ``users`` (name -> password) turns off anonymous access; ``tls`` = (cert, key, ca) serves
+    ``persistence`` keeps sessions and queued messages across `restart` (as a production
+    broker does; off by default, so a restart loses everything). ``users`` (name -> password)
+    turns off anonymous access; ``tls`` = (cert, key, ca) serves
     TLS; ``require_certificate`` makes clients present a certificate signed by that CA (its CN
     becomes the username).
     """
@@ -155,6 +157,7 @@ class Broker:
     tls: tuple[Path, Path, Path] | None = None
     require_certificate: bool = False
     acl: str | None = None
+    persistence: bool = False
     process: subprocess.Popen[bytes] | None = None
 
     host: str = "127.0.0.1"
@@ -173,7 +176,8 @@ class Broker:
             # As root mosquitto would switch to user "mosquitto", who cannot read the test's
             # files: keep the invoking user.
             f"user {pwd.getpwuid(os.getuid()).pw_name}",
-            "persistence false",
+            "persistence true" if self.persistence else "persistence false",
+            f"persistence_location {self.workdir}/",
             "log_dest stderr",
             "log_type error",
             "log_type warning",
@@ -301,6 +305,9 @@ class Subscriber:
     """A paho MQTT 5 client that records every message on ``topic`` (a filter) at QoS ``qos``.
 
     It does not reconnect by itself: after a broker restart call `connect` again. With
+    ``session_s`` > 0 (and a fixed ``client_id``) its session outlives a disconnect, like a
+    supervisor's should: with a persistent broker nothing acknowledged to a publisher is lost
+    to it across a broker restart. With
     ``check_schema`` (default) every message under ``deskcue/`` is validated against
     docs/asyncapi.yaml, and `close` fails the test if any was off-spec.
     """
@@ -310,15 +317,17 @@ class Subscriber:
         broker: Broker,
         topic: str = "#",
         *,
-        qos: int = 0,
+        qos: int = 1,
         username: str | None = None,
         password: str | None = None,
         client_id: str = "",
         tls_ca: Path | None = None,
         check_schema: bool = True,
+        session_s: int = 0,
     ) -> None:
         self.broker = broker
         self.check_schema = check_schema
+        self.session_s = session_s
         self.invalid: list[tuple[str, str]] = []
         self.topic = topic
         self.qos = qos
@@ -364,7 +373,20 @@ class Subscriber:
         """Connect, subscribe and wait for the SUBACK."""
         self._subscribed.clear()
         self.client.loop_stop()
-        self.client.connect(self.broker.host, self.broker.port, keepalive=30)
+        props = None
+        if self.session_s:  # a persistent session: the broker queues for us while we are away
+            from paho.mqtt.packettypes import PacketTypes
+            from paho.mqtt.properties import Properties
+
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self.session_s
+        self.client.connect(
+            self.broker.host,
+            self.broker.port,
+            keepalive=30,
+            clean_start=not self.session_s,
+            properties=props,
+        )
         self.client.loop_start()
         if not self._subscribed.wait(timeout):
             raise TimeoutError("subscription not acknowledged")

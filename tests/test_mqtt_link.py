@@ -73,7 +73,7 @@ def make_link(broker: Broker, tmp_path: Path, **kw: Any) -> MqttLink:
 @pytest.fixture
 def gated(tmp_path: Path) -> Iterator[tuple[Broker, Path]]:
     """A broker with accounts for the subscriber and the desk; the desk's credentials file."""
-    b = Broker(tmp_path / "gated", users=dict(USERS)).start()
+    b = Broker(tmp_path / "gated", users=dict(USERS), acl=ALLOW_ALL).start()
     creds = tmp_path / "desk-credentials"
     creds.write_text('# test account\nusername = desk\npassword = "desk-pw"\n')
     creds.chmod(0o600)
@@ -173,6 +173,13 @@ def stream_through(
     return t
 
 
+ALLOW_ALL = "user desk\ntopic readwrite #\nuser sub\ntopic readwrite #\n"
+DENY_EVENTS = (
+    f"user desk\ntopic readwrite {BASE}/status\ntopic read {BASE}/cmd/#\n"
+    "user sub\ntopic readwrite #\n"
+)
+
+
 def run_stream(
     broker: Broker,
     creds: Path,
@@ -180,9 +187,23 @@ def run_stream(
     events: list[dict[str, Any]],
     interrupt: tuple[int, int] | None,
 ) -> tuple[list[dict[str, Any]], MqttLink]:
-    """Stream ``events``; with ``interrupt=(a, b)`` the broker is down from the a-th event
-    arriving at the subscriber until the b-th is handed to the link."""
-    sub = Subscriber(broker, f"{BASE}/events", qos=1, username="sub", password=USERS["sub"])
+    """Stream ``events`` at 3 ms intervals; with ``interrupt=(a, b)`` the broker goes down once
+    the subscriber has ``a`` events and comes back once ``b`` were handed to the link.
+
+    A broker without persistence loses what it had acknowledged but not yet delivered when it
+    stops: no publisher can help that. So there the stop waits for a quiet moment: the desk's
+    write access is revoked first (the link holds what the broker refuses) and the broker is
+    stopped once the subscriber has everything the broker acknowledged. A persistent broker
+    with a persistent subscriber session is stopped at once, with an event in flight.
+    """
+    sub = Subscriber(
+        broker,
+        f"{BASE}/events",
+        username="sub",
+        password=USERS["sub"],
+        client_id="supervisor",
+        session_s=600 if broker.persistence else 0,
+    )
     sub.connect()
     link = make_link(broker, tmp_path, credentials_file=creds)
     link.start()
@@ -192,12 +213,21 @@ def run_stream(
     if interrupt is not None:
         a, b = interrupt
         wait_until(lambda: len(sub.events()) >= a)
+        if not broker.persistence:
+            broker.set_acl(DENY_EVENTS)
+            wait_until(lambda: link.stats()["events_rejected"] >= 1)
+            wait_until(lambda: len(sub.events()) == link.stats()["events_acked"])
         broker.stop()
         wait_until(lambda: len(published) >= b)
-        assert not link.connected and link.stats()["outbox_depth"] > 0
+        wait_until(lambda: not link.connected and link.stats()["outbox_depth"] > 0)
+        broker.acl = ALLOW_ALL
         gated_restart(broker, sub)
     thread.join()
-    wait_until(lambda: len(unique_in_order(sub.events())) >= len(events), timeout=10)
+    try:
+        wait_until(lambda: len(unique_in_order(sub.events())) >= len(events), timeout=10)
+    except TimeoutError:
+        seqs = [e["seq"] for e in sub.events()]
+        raise AssertionError(f"subscriber has {len(seqs)}: {seqs}; link {link.stats()}") from None
     assert link.flush(5.0)
     got = sub.events()
     sub.close()
@@ -205,18 +235,22 @@ def run_stream(
     return got, link
 
 
+@pytest.mark.parametrize("persistent", [False, True], ids=["broker-forgets", "broker-persists"])
 def test_broker_restart_mid_stream_loses_nothing(
-    gated: tuple[Broker, Path], tmp_path: Path
+    gated: tuple[Broker, Path], tmp_path: Path, persistent: bool
 ) -> None:
     broker, creds = gated
+    if persistent:
+        broker.persistence = True
+        broker.restart()
     events = make_events(150)
     reference, _ = run_stream(broker, creds, tmp_path / "a", events, None)
     got, link = run_stream(broker, creds, tmp_path / "b", events, (40, 100))
     first = unique_in_order(got)
     assert comparable(first) == comparable(reference) == comparable(events)
-    # QoS 1 is at-least-once: an event in flight when the broker died may arrive twice;
-    # never more than the in-flight window, and the consumer drops it by id.
-    assert len(got) - len(first) <= link.settings.outbox_inflight
+    # QoS 1 is at-least-once: an event in flight when the broker stopped may arrive twice
+    # (from the link, or from the broker's own queue); the consumer drops it by id.
+    assert len(got) - len(first) <= (20 if persistent else 0)
     replayed = [e["seq"] for e in first if e.get("replayed")]
     assert replayed, "events stored during the outage are marked replayed"
     assert replayed == list(range(replayed[0], replayed[-1] + 1))
