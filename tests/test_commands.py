@@ -286,7 +286,10 @@ def test_fuzz_gets_error_results_and_the_stream_keeps_its_pace(
     assert all(not r["ok"] for r in got)
     assert {r["error"]["code"] for r in got} == {"malformed", "too_large", "unknown_command",
                                                  "invalid_args", "stale"}  # fmt: skip
-    assert sorted(lags)[int(0.99 * len(lags))] < 0.03, "the 10 ms loop kept its pace"
+    # The loop keeps its 10 ms pace: typical lateness stays at scheduler level, the worst
+    # hops are far below what the capture queue absorbs (seconds); no lag builds up.
+    lags.sort()
+    assert lags[len(lags) // 2] < 0.005 and lags[int(0.99 * len(lags))] < 0.05, lags[-5:]
 
 
 def test_a_flood_is_rate_limited(desk: Desk, supervisor: tuple[mqtt.Client, Subscriber]) -> None:
