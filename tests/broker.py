@@ -451,3 +451,28 @@ def make_events(n: int, boot_id: str = "b" * 32, start_seq: int = 1) -> list[dic
             data.update({"duration_s": 4.0, "peak_db_above_usual": 11.5})
         out.append(stamper.stamp(kind, data, stream_s=i * 2.0 + 1.0))
     return out
+
+
+def unique_in_order(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop duplicates by ``id``, keeping first arrivals (what a consumer does)."""
+    seen: set[str] = set()
+    out = []
+    for e in events:
+        if e["id"] not in seen:
+            seen.add(e["id"])
+            out.append(e)
+    return out
+
+
+def gated_restart(broker: Broker, sub: Subscriber, users: dict[str, str], sub_user: str) -> None:
+    """Restart ``broker`` so that ``sub`` is back before any publisher can connect.
+
+    The broker comes back with only ``sub_user``'s account, ``sub`` reconnects, then every
+    account in ``users`` is restored (SIGHUP). Without this gate a desk could replay into a
+    fresh broker that nobody subscribes to yet, which would test the subscriber, not the desk.
+    """
+    broker.stop()
+    broker.users = {sub_user: users[sub_user]}
+    broker.start()
+    sub.connect()
+    broker.set_users(users)

@@ -20,24 +20,14 @@ from typing import Any
 
 import pytest
 from asyncapi import validate
-from broker import Broker, Subscriber, make_events, settings_for, wait_until
+from broker import Broker, Subscriber, make_events, settings_for, unique_in_order, wait_until
+from broker import gated_restart as gated_restart_
 
 from firmware.envelope import EventStamper
 from firmware.mqtt_link import MqttLink
 
 BASE = "deskcue/site1/desk1"
 USERS = {"sub": "sub-pw", "desk": "desk-pw"}
-
-
-def unique_in_order(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Drop duplicates by id, keeping first arrivals (what a consumer does)."""
-    seen: set[str] = set()
-    out = []
-    for e in events:
-        if e["id"] not in seen:
-            seen.add(e["id"])
-            out.append(e)
-    return out
 
 
 def comparable(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
@@ -84,12 +74,8 @@ def gated(tmp_path: Path) -> Iterator[tuple[Broker, Path]]:
 
 
 def gated_restart(broker: Broker, sub: Subscriber) -> None:
-    """Bring the broker back with only the subscriber, reconnect it, then let the desk in."""
-    broker.stop()
-    broker.users = {"sub": USERS["sub"]}
-    broker.start()
-    sub.connect()
-    broker.set_users(USERS)
+    """`broker.gated_restart` with this file's accounts."""
+    gated_restart_(broker, sub, USERS, "sub")
 
 
 def test_live_events_status_info_in_order(
