@@ -161,6 +161,7 @@ class MqttLink:
         self._last_error = ""
         self._lock = threading.Lock()
         self._info: dict[str, Any] | None = None
+        self._info_sent: dict[str, Any] | None = None  # what this connection already has
         self._token = uuid.uuid4().hex[:12]  # tells this run's outbox rows from earlier runs'
 
         # worker-owned state
@@ -408,6 +409,7 @@ class MqttLink:
             client.publish(self.topic("status"), "online", qos=1, retain=True)
             with self._lock:
                 info = self._info
+                self._info_sent = info
             if info is not None:
                 client.publish(self.topic("info"), _dumps(info), qos=1, retain=True)
             client.subscribe(self.topic("cmd/+"), qos=1)
@@ -600,7 +602,10 @@ class MqttLink:
         elif kind == "info":
             with self._lock:
                 info = self._info
-            if info is not None and self._connected and self._client is not None:
+                fresh = info is not None and info is not self._info_sent
+                if fresh and self._connected:
+                    self._info_sent = info
+            if fresh and self._connected and self._client is not None:
                 self._client.publish(self.topic("info"), _dumps(info), qos=1, retain=True)
         elif kind == "result":
             _, name, payload = item

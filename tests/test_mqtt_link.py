@@ -105,6 +105,7 @@ def test_live_events_status_info_in_order(
     status = subscriber.on("status")
     assert status[0].payload == b"online"
     wait_until(lambda: subscriber.on("info"))
+    assert len(subscriber.on("info")) == 1, "info once per connection"
     for m in subscriber.messages:
         validate(m.topic[len(BASE) + 1 :], m.json() if m.payload[:1] == b"{" else m.payload)
     link.stop()
