@@ -10,13 +10,15 @@ The frame analysis is Boersma's autocorrelation method (the one behind Praat's
    rate* of 8 kHz. Periodicity below 3.3 kHz is all a pitch tracker needs and all a telephone
    channel carries; halving the rate halves the cost of every transform below.
 2. **Periodicity per hop.** A Hann-windowed frame of ``window_s`` (default 40 ms, 3 periods of
-   75 Hz as in Praat) centred on the hop centre, local mean removed. Its autocorrelation,
+   75 Hz as in Praat) centred on the hop centre (the front end has removed DC). Its
+   autocorrelation,
    divided by that of the window (which undoes the taper's decay with lag, Boersma 1993), is
    the periodicity ``R(tau)``: 1 for a periodic frame, about 0 for noise, independent of the
    spectral shape, and it does not need the fundamental itself - a telephone-band frame
    (300-3400 Hz) with the fundamental missing still peaks at the period. One real FFT pair
-   per frame gives all lags at once. ``R > 1`` (possible when the level changes within the
-   frame) is reflected to ``1 / R``.
+   per frame gives all lags at once (float32: ``R`` needs ~1e-4, float32 gives ~1e-7 at half
+   the cost). ``R > 1`` (possible when the level changes within the frame) is reflected to
+   ``1 / R``, as in Praat.
 3. **Candidates.** The ``n_candidates`` highest local maxima of ``R`` in the lag range,
    refined by parabolic interpolation (lag and height), scored
    ``strength = R_peak - octave_cost * log2(tau / tau_min)`` (Praat's bias against
@@ -25,9 +27,11 @@ The frame analysis is Boersma's autocorrelation method (the one behind Praat's
    (``octave_jump_cost`` per octave of F0 change between voiced hops,
    ``voiced_unvoiced_cost`` per voicing switch). The unvoiced state scores
    ``voicing_threshold`` plus Praat's silence penalty, computed from the hop's *local peak*
-   (peak amplitude within half a period of ``fmin_hz`` around the hop centre) against a
-   slowly decaying running peak of the channel (the causal stand-in for Praat's global peak),
-   and below ``silence_dbfs`` always. The search runs forward one hop at a time with its scores
+   (peak amplitude within a quarter period of ``fmin_hz`` either side of the hop centre,
+   about the hop itself) against a slowly decaying running peak of the channel (the causal
+   stand-in for Praat's global peak), and below ``silence_dbfs`` always. Taking the level
+   at the hop rather than over the whole window keeps voicing from spilling past the ends
+   of a voiced stretch. The search runs forward one hop at a time with its scores
    carried across blocks; each hop's decision is read by tracing back from the best state
    ``viterbi_lag_hops`` hops later (fixed-lag smoothing).
 5. **Speaker range prior.** Candidates more than ``range_octaves`` from the median F0 of the
@@ -207,7 +211,7 @@ class PitchTracker:
         self._inv_rw = r_w[0] / r_w[self._lo - 1 : self._hi + 1]
         lags = np.arange(self._lo, self._hi, dtype=np.float64)
         self._bias = self.octave_cost * np.log2(lags / self._lo)
-        half = max(1, int(round(0.25 * LAG_RATE / fmin_hz)))  # half of half a period
+        half = max(1, int(round(0.25 * LAG_RATE / fmin_hz)))  # a quarter period of fmin
         self._peak_span = (n // 2 - half, n // 2 + half + 1)
 
         # Front end as one transfer function: for these poles it matches the SOS cascade to
@@ -278,7 +282,7 @@ class PitchTracker:
         # Frames in (hop, channel) order: row i * c + ch.
         frames = np.lib.stride_tricks.as_strided(
             buf, shape=(h, c, self._n), strides=(hl * st[1], st[0], st[1]), writeable=False
-        ).reshape(h * c, self._n)
+        )
         f0c, strength, conf, pen = self._candidates(frames, h, c)
         return self._track(f0c, strength, conf, pen, start)
 
@@ -290,8 +294,8 @@ class PitchTracker:
         the silence penalty of the unvoiced state (h, c)."""
         lo, hi = self._lo, self._hi
         # The transforms run in float32 (R needs ~1e-4, float32 gives 1e-7, twice as fast).
-        y = np.multiply(frames - frames.mean(axis=1, keepdims=True), self._window32,
-                        dtype=np.float32)
+        # No local-mean removal: the front end's 40 Hz high-pass has taken DC out already.
+        y = np.multiply(frames, self._window32, dtype=np.float32).reshape(h * c, self._n)
         spec = scipy.fft.rfft(y, n=self._nfft)
         r = scipy.fft.irfft(spec.real**2 + spec.imag**2, n=self._nfft)
         r0 = r[:, :1].astype(np.float64)
@@ -315,7 +319,7 @@ class PitchTracker:
         conf = np.where(valid, np.maximum(peak, 0.0), 0.0)
 
         a, b = self._peak_span
-        local_peak = np.abs(frames[:, a:b]).max(axis=1).reshape(h, c)
+        local_peak = np.abs(frames[:, :, a:b]).max(axis=2)
         pen = self._silence_penalty(20.0 * np.log10(local_peak + 1e-15))
         return (
             (LAG_RATE / tau).reshape(h, c, k),

@@ -14,13 +14,15 @@ hop centre, power spectrum summed over bands:
   pitch tracker's decision at the peak hop) and within ``relative_floor_db`` of the channel's
   running peak and above ``floor_dbfs``. The rate at hop ``k`` is the number of nuclei whose
   peak lies in the trailing ``rate_window_s`` ending at hop ``k`` and that have been confirmed
-  by then, divided by the window length (by the elapsed time while the stream is shorter).
+  by then, divided by the window length (by the elapsed time while the stream is shorter);
+  pauses count, so this is a speaking rate, not an articulation rate.
   ``nucleus`` marks the hop at which a nucleus was confirmed (a few hops after its peak).
 - **Alpha ratio** (``alpha_ratio_db``, dB): ``10 log10(E(1-5 kHz) / E(50-1000 Hz))`` of the
   hop, on voiced hops only (NaN elsewhere); the eGeMAPS spectral-balance measure of vocal
   effort: it rises (towards 0 dB) as a voice gets louder and more pressed, because the glottal
-  source spectrum flattens. ``alpha_ratio_avg_db`` is the same ratio of the band energies
-  summed over the voiced hops of the trailing ``tilt_window_s`` (NaN when there are none).
+  source spectrum flattens; it does not change with the recording level.
+  ``alpha_ratio_avg_db`` is its mean over the voiced hops of the trailing ``tilt_window_s``
+  (as eGeMAPS' mean over voiced frames; NaN when there are none).
 - **Pitch spread** (``pitch_sd_st``, semitones): standard deviation of ``12 log2(F0)`` over
   the voiced hops of the trailing ``pitch_window_s`` (NaN with fewer than ``min_voiced_hops``
   voiced hops in the window).
@@ -62,7 +64,7 @@ class VoiceMeasureFrames:
     alpha_ratio_db: np.ndarray
     """Alpha ratio of the hop, dB (E 1-5 kHz re E 50-1000 Hz); NaN where unvoiced."""
     alpha_ratio_avg_db: np.ndarray
-    """Alpha ratio of the voiced energy in the trailing tilt window, dB; NaN if none."""
+    """Mean alpha ratio over the voiced hops of the trailing tilt window, dB; NaN if none."""
     pitch_sd_st: np.ndarray
     """Standard deviation of F0 in semitones over the voiced hops of the trailing pitch
     window; NaN with too few voiced hops."""
@@ -81,8 +83,8 @@ class VoiceMeasures:
         ``delay_hops`` of the pitch tracker whose results are passed to :meth:`process`
         (at least 3, the look-ahead this stage needs itself).
     rate_window_s, tilt_window_s, pitch_window_s:
-        Trailing windows of the speaking rate, the averaged alpha ratio and the pitch spread,
-        seconds.
+        Trailing windows of the speaking rate, the mean alpha ratio and the pitch spread,
+        seconds (each ends at the hop itself).
     dip_db:
         Hysteresis of the nucleus peak picker, dB.
     relative_floor_db:
@@ -163,7 +165,7 @@ class VoiceMeasures:
         self._ext_hop = [0] * c
         self._ext_ok = [False] * c
         self._env_peak = np.full(c, -np.inf)
-        self._nuclei: list[list[tuple[int, int]]] = [[] for _ in range(c)]  # (peak, confirm)
+        self._nuclei: list[list[int]] = [[] for _ in range(c)]  # peak hops in the window
 
     # ------------------------------------------------------------------------------------
     def process(self, x: np.ndarray, pitch: PitchFrames) -> VoiceMeasureFrames:
@@ -250,43 +252,38 @@ class VoiceMeasures:
         ok = voiced & (env_db >= np.maximum(run + self.relative_floor_db, self.floor_dbfs))
         nucleus = np.zeros((c, h), dtype=bool)
         dip = self.dip_db
-        rate_hz = np.empty((c, h))
-        hops = np.arange(first, first + h)
+        w = self._w_rate
+        counts = []
         for ch in range(c):
             seek, val, at, good = (
                 self._seek_peak[ch], self._ext_val[ch], self._ext_hop[ch], self._ext_ok[ch]
             )
-            nuclei = self._nuclei[ch]
-            for i, (e, g) in enumerate(zip(env_db[ch].tolist(), ok[ch].tolist(), strict=True)):
+            peaks = self._nuclei[ch]  # peak hops of counted nuclei, oldest first
+            gone = 0  # nuclei whose peak has left the window
+            cnt = []
+            k = first
+            for e, g in zip(env_db[ch].tolist(), ok[ch].tolist(), strict=True):
                 if seek:
                     if e > val:
-                        val, at, good = e, first + i, g
+                        val, at, good = e, k, g
                     elif e < val - dip:
                         if good:
-                            nuclei.append((at, first + i))
-                            nucleus[ch, i] = True
+                            peaks.append(at)
+                            nucleus[ch, k - first] = True
                         seek, val = False, e
-                else:
-                    if e < val:
-                        val = e
-                    elif e > val + dip:
-                        seek, val, at, good = True, e, first + i, g
+                elif e < val:
+                    val = e
+                elif e > val + dip:
+                    seek, val, at, good = True, e, k, g
+                while gone < len(peaks) and peaks[gone] <= k - w:
+                    gone += 1
+                cnt.append(len(peaks) - gone)
+                k += 1
+            del peaks[:gone]
             self._seek_peak[ch], self._ext_val[ch] = seek, val
             self._ext_hop[ch], self._ext_ok[ch] = at, good
-            if nuclei:
-                peaks = np.array([p for p, _ in nuclei])
-                confirms = np.array([q for _, q in nuclei])
-                # Count at hop k: peak in (k - W, k] and confirmed at or before k.
-                inside = (peaks[None, :] > hops[:, None] - self._w_rate) & (
-                    confirms[None, :] <= hops[:, None]
-                )
-                count = inside.sum(axis=1)
-                # Drop nuclei that have left every future window.
-                limit = first + h - self._w_rate
-                while nuclei and nuclei[0][0] <= limit:
-                    nuclei.pop(0)
-            else:
-                count = np.zeros(h)
-            elapsed = np.minimum(np.maximum(hops + 1, 1), self._w_rate)
-            rate_hz[ch] = count / (elapsed * (self.hop / self.rate))
+            counts.append(cnt)
+        hops = np.arange(first + 1, first + h + 1)
+        elapsed_s = np.minimum(np.maximum(hops, 1), w) * (self.hop / self.rate)
+        rate_hz = np.array(counts, dtype=np.float64) / elapsed_s
         return rate_hz, nucleus
