@@ -169,6 +169,7 @@ BAD: list[tuple[str, Any]] = [
     ("cmd/status", {"txid": "a", "x": 1}),
     ("cmd/snooze/result", {"txid": "a", "cmd": "snooze", "ok": True, "ts": 1.0}),
     ("cmd/snooze/result", {"txid": "a", "cmd": "snooze", "ok": False, "ts": 1.0}),
+    ("cmd/config", {"txid": "a", "config": "x"}),
 ]
 
 
@@ -182,6 +183,13 @@ def test_results_and_commands() -> None:
     validate("cmd/x/result", result_payload("x", None, False, error=("unknown_command", "no")))
     validate("cmd/snooze/result", result_payload("snooze", "t", True, data={"minutes": 5}))
     validate("cmd/identify", {"txid": "t", "seconds": 5, "ts": 1.0})
+    validate("cmd/config", {"txid": "t", "issued": 5, "config": "[mqtt]\n", "signature": "AA=="})
+    validate(
+        "cmd/config/result",
+        result_payload(
+            "config", "t", False, error=("bad_signature", "refused"), data={"problems": []}
+        ),
+    )
     validate_message("deskcue/s/d/cmd/status", b'{"txid": "t"}')
     validate_message("site/prefix/s/d/status", b"online")
     with pytest.raises(KeyError):
