@@ -392,6 +392,7 @@ class PitchTracker:
             self._apply_range(local, lf, 0, min(next_update, h))
         # gain[i, ch, prev, cur]: local score of `cur` minus the cost of prev -> cur.
         gain = local[:, :, None, :] - trans
+        tot = np.empty((c, s, s))
         for i in range(h):
             if i == next_update and use_range:
                 self._pending.append((lf[pushed:i], deltas[pushed:i].argmax(axis=2)))
@@ -401,12 +402,11 @@ class PitchTracker:
                 if self._apply_range(local, lf, i, i1):
                     gain[i:i1] = local[i:i1, :, None, :] - trans[i:i1]
                 next_update += u
-            tot = delta[:, :, None] + gain[i]
-            bp[lag + i] = tot.argmax(axis=1)
-            delta = np.maximum.reduce(tot, axis=1)
+            tot = np.add(delta[:, :, None], gain[i], out=tot)
+            tot.argmax(axis=1, out=bp[lag + i])
+            delta = np.maximum.reduce(tot, axis=1, out=deltas[i])
             if (start + i) % 256 == 255:
-                delta = delta - delta[:, :1]  # keep the scores bounded, at fixed positions
-            deltas[i] = delta
+                delta -= delta[:, :1]  # keep the scores bounded, at fixed stream positions
         self._delta = delta
         best = deltas.argmax(axis=2)  # (h, c)
         if use_range and pushed < h:
