@@ -31,7 +31,14 @@ of short breathy high-pitched bursts. They return a :class:`Take` with the audio
 per-sample F0 truth and event times.
 
 Ground truth per hop: :func:`hop_truth` gives F0 at each hop centre (hop ``k`` centred at
-``(k + 0.5) * hop / rate`` s) and whether the hop is voiced.
+``(k + 0.5) * hop / rate`` s) and whether the hop is voiced; :func:`boundary_distance` tells
+how far each hop is from a voicing change, to leave edge hops out of a score.
+
+Example::
+
+    f0 = concat(silence(0.3), glide(100, 200, 1.0), silence(0.3))   # per-sample truth, Hz
+    x = add_noise(voice(f0, vowel="i", level_dbfs=-26), snr_db=10)  # mono float64 audio
+    f0_hop, voiced_hop = hop_truth(f0)                              # per 10 ms hop
 """
 
 from __future__ import annotations
@@ -41,6 +48,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.signal
+
+__all__ = [
+    "HOP", "RATE", "VOWELS", "Take", "add_noise", "boundary_distance", "concat", "constant",
+    "formant_gain", "glide", "hop_truth", "jitter", "laugh", "level_steps", "mulaw_decode",
+    "mulaw_encode", "resample", "silence", "syllable_train", "telephone", "utterance",
+    "vibrato", "voice",
+]
 
 RATE = 16000
 """Default sample rate, Hz (the analysis rate)."""
