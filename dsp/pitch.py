@@ -250,6 +250,7 @@ class PitchTracker:
         self._ring_pos = np.zeros(c, dtype=np.intp)
         self._range_centre = np.zeros(c)
         self._range_gain = np.zeros(c)
+        self._range_on = False
         self._pending: list[tuple[np.ndarray, np.ndarray]] = []  # (lf, best) since update
 
     # ------------------------------------------------------------------------------------
@@ -457,15 +458,19 @@ class PitchTracker:
             if n >= self._RANGE_MIN_COUNT:
                 self._range_centre[ch] = np.partition(self._ring[ch, :n], n // 2)[n // 2]
                 self._range_gain[ch] = self.range_cost
+                self._range_on = True
 
     def _apply_range(self, local: np.ndarray, lf: np.ndarray, i0: int, i1: int) -> bool:
         """Penalise the candidates of hops i0..i1 further than ``range_octaves`` from the
         channel's median F0 (``range_cost`` per octave beyond; nothing until it is known).
         Returns whether anything was applied."""
-        if i1 <= i0 or not self._range_gain.any():
+        if i1 <= i0 or not self._range_on:
             return False
-        excess = np.abs(lf[i0:i1] - self._range_centre[None, :, None]) - self.range_octaves
-        local[i0:i1, :, 1:] -= self._range_gain[None, :, None] * np.maximum(excess, 0.0)
+        excess = np.abs(lf[i0:i1] - self._range_centre[:, None])
+        excess -= self.range_octaves
+        np.maximum(excess, 0.0, out=excess)
+        excess *= self._range_gain[:, None]
+        local[i0:i1, :, 1:] -= excess
         return True
 
 
