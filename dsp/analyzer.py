@@ -13,7 +13,9 @@ import numpy as np
 
 from dsp.laughter import LaughterBurst, LaughterDetector
 from dsp.loudness import KWeightedEnergy, WindowedLoudness, power_to_lufs
+from dsp.pitch import PitchTracker
 from dsp.voice_activity import VoiceActivity, VoiceActivityParams, hop_level_dbfs
+from dsp.voice_measures import VoiceMeasures
 
 RATE = 16000
 HOP = 160
@@ -30,6 +32,12 @@ class HopFeatures:
       K-weighted loudness of the channel alone, window ending at the hop's end, LUFS.
     - ``voiced``: voice activity (bool); ``noise_floor_dbfs``: tracked noise floor.
     - ``laughter``: laughter-likeness score 0-1 (agent channel; 0 on the caller channel).
+    - ``f0_hz``: fundamental frequency, Hz, 0 where unvoiced; ``voicing``: its confidence
+      0-1; ``pitch_voiced``: the tracker's voicing decision (bool).
+    - ``rate_sps``: syllable-like nuclei per second over the trailing 4 s.
+    - ``alpha_db``: alpha ratio (spectral tilt, E 1-5 kHz re E 0.05-1 kHz, dB) averaged over
+      the voiced hops of the trailing 2 s (NaN if none) - rises with vocal effort.
+    - ``pitch_sd_st``: spread of F0 over the trailing 3 s of voiced hops, semitones.
     """
 
     hop: np.ndarray
@@ -40,6 +48,12 @@ class HopFeatures:
     voiced: np.ndarray
     noise_floor_dbfs: np.ndarray
     laughter: np.ndarray | None = None
+    f0_hz: np.ndarray | None = None
+    voicing: np.ndarray | None = None
+    pitch_voiced: np.ndarray | None = None
+    rate_sps: np.ndarray | None = None
+    alpha_db: np.ndarray | None = None
+    pitch_sd_st: np.ndarray | None = None
 
     @property
     def n_hops(self) -> int:
@@ -76,6 +90,8 @@ class AnalyzerParams:
     n_channels: int = 1
     voice_activity: VoiceActivityParams = VoiceActivityParams()
     laughter_threshold: float = 0.5
+    fmin_hz: float = 60.0
+    fmax_hz: float = 500.0
 
 
 class StreamAnalyzer:
@@ -100,7 +116,13 @@ class StreamAnalyzer:
                                        release=min(0.35, params.laughter_threshold))
         # Laughter-like bursts decided / completed so far and not yet taken (`take_bursts`).
         self._bursts: list[tuple[str, LaughterBurst]] = []
-        self.delay_hops = 0
+        self._pitch = PitchTracker(rate=RATE, hop=HOP, n_channels=c, fmin_hz=params.fmin_hz,
+                                   fmax_hz=params.fmax_hz)
+        self._measures = VoiceMeasures(rate=RATE, hop=HOP, n_channels=c,
+                                       pitch_delay_hops=self._pitch.delay_hops)
+        # The pitch stage looks ahead; the others are delayed to match (held hops below).
+        self.delay_hops = self._pitch.delay_hops
+        self._held: HopFeatures | None = None
 
     def process(self, x: np.ndarray) -> HopFeatures:
         """Feed samples (n_channels, n) in [-1, 1); return features of every completed hop."""
@@ -130,12 +152,36 @@ class StreamAnalyzer:
         return HopFeatures(hop=np.zeros(0, dtype=np.int64), t=np.zeros(0), level_dbfs=e,
                            loudness_m_lufs=e, loudness_s_lufs=e,
                            voiced=np.zeros((c, 0), dtype=bool), noise_floor_dbfs=e,
-                           laughter=e)
+                           laughter=e, f0_hz=e, voicing=e,
+                           pitch_voiced=np.zeros((c, 0), dtype=bool), rate_sps=e, alpha_db=e,
+                           pitch_sd_st=e)
 
     def _run(self, x: np.ndarray) -> HopFeatures:
+        """All stages on whole hops, aligned: the output ends ``delay_hops`` before the input."""
         n_hops = x.shape[1] // HOP
         if n_hops == 0:
             return self._empty()
+        seen = self._hops_in
+        base = self._run_no_delay(x)
+        pitch = self._pitch.process(x)
+        vm = self._measures.process(x, pitch)
+        allbase = HopFeatures.concat([self._held, base]) if self._held is not None else base
+        # pitch results j belong to hops seen - delay + j; negative hops are dropped
+        n_out = min(n_hops, max(0, seen + n_hops - self.delay_hops))
+        skip = n_hops - n_out
+        self._held = allbase.slice(n_out, allbase.n_hops)
+        out = allbase.slice(0, n_out)
+        out.f0_hz = pitch.f0_hz[:, skip:]
+        out.voicing = pitch.voicing[:, skip:]
+        out.pitch_voiced = pitch.voiced[:, skip:]
+        out.rate_sps = vm.speaking_rate_hz[:, skip:]
+        out.alpha_db = vm.alpha_ratio_avg_db[:, skip:]
+        out.pitch_sd_st = vm.pitch_sd_st[:, skip:]
+        return out
+
+    def _run_no_delay(self, x: np.ndarray) -> HopFeatures:
+        """The stages without look-ahead, for the hops of ``x``."""
+        n_hops = x.shape[1] // HOP
         hop = np.arange(self._hops_in, self._hops_in + n_hops)
         self._hops_in += n_hops
         level = hop_level_dbfs(x, HOP)

@@ -14,12 +14,14 @@ import numpy as np
 
 from dsp.analyzer import HopFeatures
 from firmware.audio_source import read_wav
+from firmware.baseline import semitones
 from firmware.envelope import EventStamper
 from firmware.pipeline import Pipeline
 from firmware.settings import Settings
 
 BLOCK_S = 0.5
-FEATURE_COLUMNS = ("t", "channel", "level_dbfs", "loudness_m_lufs", "loudness_s_lufs", "voiced")
+FEATURE_COLUMNS = ("t", "channel", "level_dbfs", "loudness_m_lufs", "loudness_s_lufs", "voiced",
+                   "f0_hz", "voicing", "semitones", "rate_sps", "tilt_db", "laughter")
 
 
 def analyze_blocks(settings: Settings, samples: np.ndarray, rate: int,
@@ -34,15 +36,32 @@ def analyze_blocks(settings: Settings, samples: np.ndarray, rate: int,
     yield pipe, step.features, step.events
 
 
+def _num(v: float, digits: int) -> str:
+    """A CSV number; empty where there is no value (NaN)."""
+    return f"{v:.{digits}f}" if np.isfinite(v) else ""
+
+
 def write_features(out: TextIO, pipe: Pipeline, f: HopFeatures, header: bool) -> None:
-    """Rows of one block: one per hop and channel, hop-major."""
+    """Rows of one block: one per hop and channel, hop-major.
+
+    ``semitones`` is F0 relative to the speaker's usual pitch as known at that point of the
+    stream (the agent's learned usual voice; the caller's start-of-call pitch), empty where
+    unvoiced or not yet known. ``tilt_db`` is the alpha ratio over the last 2 s of voiced
+    speech. ``laughter`` is measured on the agent channel only (0 on the caller's).
+    """
     if header:
         out.write(",".join(FEATURE_COLUMNS) + "\n")
+    policy = pipe.policy
+    usual_st = [pipe.usual.usual_st if pipe.usual.ready else np.nan,
+                policy.caller_pitch.median() if policy.caller_pitch.weight > 0 else np.nan]
+    st = semitones(f.f0_hz) - np.array(usual_st[: f.f0_hz.shape[0]])[:, None]
     for h in range(f.n_hops):
         for c, name in enumerate(pipe.channel_names):
             out.write(f"{f.t[h]:.3f},{name},{f.level_dbfs[c, h]:.2f},"
                       f"{f.loudness_m_lufs[c, h]:.2f},{f.loudness_s_lufs[c, h]:.2f},"
-                      f"{int(f.voiced[c, h])}\n")
+                      f"{int(f.voiced[c, h])},{f.f0_hz[c, h]:.1f},{f.voicing[c, h]:.3f},"
+                      f"{_num(st[c, h], 2)},{f.rate_sps[c, h]:.2f},{_num(f.alpha_db[c, h], 2)},"
+                      f"{f.laughter[c, h]:.3f}\n")
 
 
 def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 HOP_S = 0.01
-STATE_VERSION = 1
+STATE_VERSION = 2
+ST_REF_HZ = 100.0  # pitch is kept in semitones re 100 Hz
 
 
 @dataclass
@@ -85,8 +86,17 @@ class RobustStat:
         self.hist = hist
 
 
+def semitones(f0_hz: np.ndarray) -> np.ndarray:
+    """F0 in Hz to semitones re 100 Hz; NaN where unvoiced (0 Hz)."""
+    f = np.asarray(f0_hz, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(f > 0, 12.0 * np.log2(f / ST_REF_HZ), np.nan)
+
+
 class UsualVoice:
-    """The usual voice of one speaker: loudness (LUFS) learned from voiced, uncued hops.
+    """The usual voice of one speaker, learned from voiced, uncued hops: loudness (LUFS),
+    pitch (semitones re 100 Hz, on pitch-voiced hops), speaking rate (syllables/s) and
+    alpha ratio (dB).
 
     ``warmup_speech_s``: seconds of learned speech before ``ready``; ``half_life_speech_s``:
     forgetting; ``lag_s``: learning delay so that cued passages can be left out.
@@ -96,9 +106,12 @@ class UsualVoice:
         decay = 0.5 ** (HOP_S / half_life_speech_s)
         self.warmup_speech_s = warmup_speech_s
         self.loudness = RobustStat(lo=-90.0, hi=0.0, step=0.25, decay=decay)
+        self.pitch = RobustStat(lo=-24.0, hi=36.0, step=0.25, decay=decay)
+        self.rate = RobustStat(lo=0.0, hi=12.0, step=0.1, decay=decay)
+        self.alpha = RobustStat(lo=-50.0, hi=10.0, step=0.25, decay=decay)
         self.speech_s = 0.0
         self.lag_hops = int(round(lag_s / HOP_S))
-        self._pending: list[np.ndarray] = []
+        self._pending: list[np.ndarray] = []  # (4, n) columns: loudness, st, rate, alpha
         self._pending_n = 0
 
     @property
@@ -109,20 +122,41 @@ class UsualVoice:
     def usual_lufs(self) -> float:
         return self.loudness.median()
 
-    def offer(self, loudness_lufs: np.ndarray, voiced: np.ndarray) -> None:
-        """Offer a run of hops; voiced ones are learned once they are ``lag_s`` old."""
-        v = np.asarray(loudness_lufs)[np.asarray(voiced, dtype=bool)]
-        self._pending.append(v)
-        self._pending_n += v.size
-        # Learning lags by lag_s of *stream* time; approximated by hops of any kind would
-        # need the unvoiced ones too, so the pending queue is bounded in voiced hops.
+    @property
+    def usual_st(self) -> float:
+        """Usual pitch, semitones re 100 Hz (NaN until some voiced pitch was learned)."""
+        return self.pitch.median() if self.pitch.weight > 0 else float("nan")
+
+    @property
+    def usual_f0_hz(self) -> float:
+        return ST_REF_HZ * 2 ** (self.usual_st / 12.0)
+
+    def offer(self, loudness_lufs: np.ndarray, voiced: np.ndarray,
+              f0_hz: np.ndarray | None = None, rate_sps: np.ndarray | None = None,
+              alpha_db: np.ndarray | None = None) -> None:
+        """Offer a run of hops (voice activity ``voiced``); the voiced ones are learned once
+        ``lag_s`` of voiced speech has followed them. Pitch is learned where F0 > 0."""
+        m = np.asarray(voiced, dtype=bool)
+        n = int(m.sum())
+        nan = np.full(n, np.nan)
+        cols = np.vstack([
+            np.asarray(loudness_lufs, dtype=np.float64)[m],
+            semitones(f0_hz)[m] if f0_hz is not None else nan,
+            np.asarray(rate_sps, dtype=np.float64)[m] if rate_sps is not None else nan,
+            np.asarray(alpha_db, dtype=np.float64)[m] if alpha_db is not None else nan,
+        ])
+        self._pending.append(cols)
+        self._pending_n += n
+        # The pending queue is bounded in voiced hops: learning lags by lag_s of speech.
         excess = self._pending_n - self.lag_hops
         if excess > 0:
-            allv = np.concatenate(self._pending)
-            learn, keep = allv[:excess], allv[excess:]
-            self._pending, self._pending_n = [keep], keep.size
-            self.loudness.learn(learn)
-            self.speech_s += learn.size * HOP_S
+            allv = np.concatenate(self._pending, axis=1)
+            learn, keep = allv[:, :excess], allv[:, excess:]
+            self._pending, self._pending_n = [keep], keep.shape[1]
+            for stat, values in zip((self.loudness, self.pitch, self.rate, self.alpha), learn,
+                                    strict=True):
+                stat.learn(values)
+            self.speech_s += learn.shape[1] * HOP_S
 
     def forget_pending(self) -> None:
         """Drop hops not yet learned: a cue started on them."""
@@ -130,13 +164,15 @@ class UsualVoice:
 
     def reset(self) -> None:
         """Forget everything: re-learn the usual voice from scratch (recalibrate)."""
-        self.loudness.hist[:] = 0.0
+        for stat in (self.loudness, self.pitch, self.rate, self.alpha):
+            stat.hist[:] = 0.0
         self.speech_s = 0.0
         self.forget_pending()
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": STATE_VERSION, "speech_s": self.speech_s,
-                "loudness": self.loudness.to_dict()}
+                "loudness": self.loudness.to_dict(), "pitch": self.pitch.to_dict(),
+                "rate": self.rate.to_dict(), "alpha": self.alpha.to_dict()}
 
     def load(self, d: dict[str, Any]) -> None:
         """Restore from `to_dict` output; raises ValueError on anything inconsistent."""
@@ -145,5 +181,6 @@ class UsualVoice:
         speech_s = float(d["speech_s"])
         if not np.isfinite(speech_s) or speech_s < 0:
             raise ValueError("corrupt speech_s")
-        self.loudness.load(d["loudness"])
+        for name in ("loudness", "pitch", "rate", "alpha"):
+            getattr(self, name).load(d[name])
         self.speech_s = speech_s

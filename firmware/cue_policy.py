@@ -6,6 +6,7 @@ Time is stream seconds, so `deskcue analyze` and the running appliance decide id
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -14,12 +15,33 @@ import numpy as np
 
 from dsp.analyzer import HopFeatures
 from dsp.laughter import LaughterBurst
-from firmware.baseline import RobustStat, UsualVoice
+from firmware.baseline import RobustStat, UsualVoice, semitones
 from firmware.calls import CallTracker
 from firmware.settings import Settings
 from firmware.sustained_cue import CueTransition, SustainedCue, SustainedParams
 
 CHUNK_HOPS = 5  # 50 ms: the policy's decision grid, aligned to absolute hop indices
+PITCH_WINDOW_HOPS = 50  # pitch is judged as the median of the last 0.5 s of voiced hops
+
+
+class TrailingMedian:
+    """Per-hop median of the finite values among the last ``window`` hops (NaN if none),
+    for ``n`` channels, with the history carried across calls."""
+
+    def __init__(self, n: int, window: int = PITCH_WINDOW_HOPS):
+        self.window = window
+        self._hist = np.full((n, window - 1), np.nan)
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        buf = np.concatenate([self._hist, values], axis=1)
+        self._hist = buf[:, buf.shape[1] - (self.window - 1):]
+        win = np.lib.stride_tricks.sliding_window_view(buf, self.window, axis=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows give NaN
+            return np.nanmedian(win, axis=-1)
+
+    def reset(self, channel: int) -> None:
+        self._hist[channel] = np.nan
 
 
 class Display(Enum):
@@ -30,6 +52,7 @@ class Display(Enum):
     SNOOZED = "snoozed"
     CALLER_ESCALATION = "caller_escalation"  # the caller's voice is rising: stay steady
     LAUGHTER = "laughter"  # a brief flash: laughter-like bursts
+    TENSE_VOICE = "tense_voice"  # pitch and effort up: calm the tone
     RAISED_VOICE = "raised_voice"
 
 
@@ -41,6 +64,11 @@ class PolicyEvent:
     stream_s: float
     data: dict[str, Any]
     publish: bool = True  # False: for the desk only (the indicator), never published
+
+
+def _row(a: np.ndarray | None, c: int) -> np.ndarray | None:
+    """Channel ``c`` of an optional per-hop feature."""
+    return None if a is None else a[c]
 
 
 def _sustained(cfg: Any) -> SustainedParams:
@@ -56,14 +84,20 @@ class CuePolicy:
         self.usual = usual
         rv = settings.cues.raised_voice
         self.raised = SustainedCue("raised_voice", _sustained(rv))
+        self.tense = SustainedCue("tense_voice", _sustained(settings.cues.tense_voice))
+        self.pitch_median = TrailingMedian(2)
         ce = settings.cues.caller_escalation
         self.caller_cue = SustainedCue("caller_escalation", _sustained(ce))
         self.caller_usual = RobustStat(lo=-90.0, hi=0.0, step=0.25, decay=1.0)
+        self.caller_pitch = RobustStat(lo=-24.0, hi=36.0, step=0.25, decay=1.0)
         self._bursts: list[tuple[str, LaughterBurst]] = []
         self._laugh_cued: dict[int, float] = {}  # burst index -> stream time it was cued
         self._laugh_fired: list[float] = []
         self._laugh_cooldown_until = -np.inf
         self.laughter_flash_until_s = -np.inf
+        # the agent's raw pitch (semitones re 100 Hz) over the last 4 s, to judge bursts
+        self._st_t = np.zeros(0)
+        self._st_v = np.zeros(0)
         self.calls = CallTracker(silence_gap_s=settings.calls.silence_gap_s,
                                  min_call_s=settings.calls.min_call_s)
         self.snoozed_until_s = -np.inf
@@ -95,6 +129,8 @@ class CuePolicy:
     def display(self) -> Display:
         if self.raised.phase.value == "active":
             return Display.RAISED_VOICE
+        if self.tense.phase.value == "active":
+            return Display.TENSE_VOICE
         if self.snoozed:
             return Display.SNOOZED
         if self.now_s < self.laughter_flash_until_s:
@@ -143,50 +179,109 @@ class CuePolicy:
             measures = {"db_above_usual": excess, "loudness_lufs": loud}
             for tr in self.raised.step(f.t, on, keep, measures, self.snoozed_until_s):
                 events.append(self._event(tr, usual))
+        st = self._smoothed_st(f)
+        if f.f0_hz is not None:
+            keep_from = f.t[-1] - 4.0
+            m = self._st_t >= keep_from
+            self._st_t = np.concatenate([self._st_t[m], f.t])
+            self._st_v = np.concatenate([self._st_v[m], semitones(f.f0_hz[0])])
+        usual_st = self.usual.usual_st if self.usual.ready else np.nan
+        st_above = st[0] - usual_st
+        if self.usual.ready and np.isfinite(usual_st) and self.settings.cues.tense_voice.enabled:
+            events += self._tense(f, st_above, excess)
         caller_voiced = f.voiced[1] if f.voiced.shape[0] > 1 else None
-        for ce in self.calls.step(f.t, voiced, caller_voiced, excess):
+        for ce in self.calls.step(f.t, voiced, caller_voiced, excess, st_above):
             if ce.type == "call.started":
                 self.caller_usual.hist[:] = 0.0
+                self.caller_pitch.hist[:] = 0.0
             else:
                 events += [self._event(tr, np.nan) for tr in
                            self.caller_cue.finish(ce.stream_s)]
             events.append(PolicyEvent(ce.type, ce.stream_s, ce.data))
         if caller_voiced is not None and self.calls.in_call:
-            events += self._caller(f, caller_voiced)
+            events += self._caller(f, caller_voiced, st[1] if st.shape[0] > 1 else None)
         events += self._laughter(float(f.t[-1]) + 0.005)
         for e in events:
             if e.type.endswith((".started", ".cue")) and not e.type.startswith("call."):
                 self.calls.note_cue(e.type.rsplit(".", 1)[0])
         # Learn from speech that is not part of a cue; drop what led up to a cue.
-        if self.raised.engaged:
+        if self.raised.engaged or self.tense.engaged:
             self.usual.forget_pending()
         else:
-            self.usual.offer(loud, voiced)
+            self.usual.offer(loud, voiced, _row(f.f0_hz, 0), _row(f.rate_sps, 0),
+                             _row(f.alpha_db, 0))
         self.now_s = float(f.t[-1] + 0.005)
         if self.usual.ready and not self._was_ready:
             self._was_ready = True
-            events.append(PolicyEvent("usual_voice_learned", self.now_s, {
-                "usual_lufs": round(self.usual.usual_lufs, 2),
-                "spread_db": round(self.usual.loudness.spread(), 2),
-                "speech_s": round(self.usual.speech_s, 1)}))
+            u = self.usual
+            data: dict[str, Any] = {"usual_lufs": round(u.usual_lufs, 2),
+                                    "spread_db": round(u.loudness.spread(), 2),
+                                    "speech_s": round(u.speech_s, 1)}
+            if np.isfinite(u.usual_st):
+                data["usual_f0_hz"] = round(u.usual_f0_hz, 1)
+            if u.rate.weight > 0:
+                data["usual_rate_sps"] = round(u.rate.median(), 2)
+            events.append(PolicyEvent("usual_voice_learned", self.now_s, data))
         return events
 
-    def _caller(self, f: HopFeatures, voiced: np.ndarray) -> list[PolicyEvent]:
-        """The caller against the caller's own start-of-call level ("stay steady")."""
+    def _smoothed_st(self, f: HopFeatures) -> np.ndarray:
+        """Pitch per channel, semitones re 100 Hz: median of the last 0.5 s of voiced hops,
+        NaN at hops that are not voiced themselves (voice activity and pitch)."""
+        c = f.voiced.shape[0]
+        if f.f0_hz is None:
+            return np.full((c, f.n_hops), np.nan)
+        st = semitones(np.where(f.voiced, f.f0_hz, 0.0))
+        med = self.pitch_median(np.vstack([st, np.full((2 - c, f.n_hops), np.nan)]))[:c]
+        return np.where(np.isfinite(st), med, np.nan)
+
+    def _tense(self, f: HopFeatures, st_above: np.ndarray,
+               excess: np.ndarray) -> list[PolicyEvent]:
+        """Pitch held above usual with raised effort (loudness or tilt) or a fast rate."""
+        cfg = self.settings.cues.tense_voice
+        u = self.usual
+        alpha_above = (_row(f.alpha_db, 0) - u.alpha.median()
+                       if f.alpha_db is not None and u.alpha.weight > 0
+                       else np.full(f.n_hops, np.nan))
+        rate = _row(f.rate_sps, 0)
+        usual_rate = u.rate.median() if u.rate.weight > 0 else np.nan
+        with np.errstate(invalid="ignore"):
+            effort = ((excess >= cfg.effort_db) | (alpha_above >= cfg.tilt_db)
+                      | (rate >= cfg.rate_ratio * usual_rate))
+            on = (st_above >= cfg.pitch_st) & effort
+            keep = st_above >= cfg.pitch_st - cfg.hysteresis_st
+        measures = {"st_above_usual": np.nan_to_num(st_above, nan=0.0),
+                    "db_above_usual": np.nan_to_num(excess, nan=0.0),
+                    "alpha_above_usual_db": np.nan_to_num(alpha_above, nan=0.0),
+                    "rate_sps": np.nan_to_num(rate, nan=0.0)}
+        return [self._event(tr, u.usual_lufs) for tr in
+                self.tense.step(f.t, on, keep, measures, self.snoozed_until_s)]
+
+    def _caller(self, f: HopFeatures, voiced: np.ndarray,
+                st: np.ndarray | None) -> list[PolicyEvent]:
+        """The caller against the caller's own start-of-call level and pitch ("stay
+        steady"): louder by the threshold, or higher in pitch and half as much louder."""
         cfg = self.settings.cues.caller_escalation
         loud = f.loudness_m_lufs[1]
+        st = np.full(f.n_hops, np.nan) if st is None else st
         need = int(round(cfg.baseline_speech_s / 0.01))
         have = int(round(self.caller_usual.weight))
         if have < need:
-            self.caller_usual.learn(loud[voiced][: need - have])
+            take = np.flatnonzero(voiced)[: need - have]
+            self.caller_usual.learn(loud[take])
+            self.caller_pitch.learn(st[take])
             return []
         if not cfg.enabled:
             return []
         usual = self.caller_usual.median()
         excess = loud - usual
-        on = voiced & (excess >= cfg.threshold_db)
-        keep = voiced & (excess >= cfg.threshold_db - cfg.hysteresis_db)
-        measures = {"db_above_usual": excess, "loudness_lufs": loud}
+        st_above = (st - self.caller_pitch.median() if self.caller_pitch.weight > 0
+                    else np.full(f.n_hops, np.nan))
+        with np.errstate(invalid="ignore"):
+            pitch_up = (st_above >= cfg.pitch_st) & (excess >= cfg.threshold_db / 2)
+            on = voiced & ((excess >= cfg.threshold_db) | pitch_up)
+            keep = voiced & ((excess >= cfg.threshold_db - cfg.hysteresis_db) | pitch_up)
+        measures = {"db_above_usual": excess, "loudness_lufs": loud,
+                    "st_above_usual": np.nan_to_num(st_above, nan=0.0)}
         # Snooze silences the agent's cues; the caller cue is for the agent too.
         return [self._event(tr, usual) for tr in
                 self.caller_cue.step(f.t, on, keep, measures, self.snoozed_until_s)]
@@ -203,7 +298,8 @@ class CuePolicy:
             self._bursts.pop(0)
             if kind == "decided":
                 self._laugh_fired = [t for t in self._laugh_fired if t > at - 3600.0]
-                if (cfg.enabled and at >= self.snoozed_until_s
+                if (cfg.enabled and self._burst_pitch_up(b, cfg.pitch_st)
+                        and at >= self.snoozed_until_s
                         and at >= self._laugh_cooldown_until
                         and len(self._laugh_fired) < cfg.max_per_hour):
                     self._laugh_cued[b.index] = at
@@ -226,6 +322,16 @@ class CuePolicy:
                                f"{b.rhythm_hz:.1f}/s for {end - b.start_s:.1f} s"}))
         return events
 
+    def _burst_pitch_up(self, b: LaughterBurst, pitch_st: float) -> bool:
+        """Whether the burst's median pitch is ``pitch_st`` above the agent's usual pitch."""
+        usual = self.usual.usual_st if self.usual.ready else np.nan
+        if not np.isfinite(usual):
+            return False
+        m = (self._st_t >= b.start_s) & (self._st_t <= b.decided_at_s)
+        v = self._st_v[m]
+        v = v[np.isfinite(v)]
+        return v.size >= 3 and float(np.median(v)) - usual >= pitch_st
+
     def finish(self) -> list[PolicyEvent]:
         """Decide the last partial chunk, then end active cues and the call (end of stream
         or shutdown)."""
@@ -233,6 +339,7 @@ class CuePolicy:
         self._pending = None
         usual = self.usual.usual_lufs
         events += [self._event(tr, usual) for tr in self.raised.finish(self.now_s)]
+        events += [self._event(tr, usual) for tr in self.tense.finish(self.now_s)]
         events += [self._event(tr, np.nan) for tr in self.caller_cue.finish(self.now_s)]
         events += [PolicyEvent(ce.type, ce.stream_s, ce.data)
                    for ce in self.calls.finish(self.now_s)]
@@ -251,6 +358,14 @@ class CuePolicy:
             else:
                 d["summary"] = (f"caller back near their start-of-call level after "
                                 f"{d['duration_s']:.1f} s")
+        elif tr.cue == "tense_voice":
+            if tr.kind == "started":
+                d["summary"] = (f"+{d['st_above_usual']:.1f} semitones, "
+                                f"{d['db_above_usual']:+.0f} dB, {d['rate_sps']:.1f} syllables/s "
+                                f"for {d['duration_s']:.1f} s")
+            else:
+                d["summary"] = (f"pitch back near your usual after {d['duration_s']:.1f} s "
+                                f"(peak +{d['peak_st_above_usual']:.1f} semitones)")
         elif tr.kind == "started":
             d["summary"] = (f"+{d['db_above_usual']:.1f} dB above your usual "
                             f"for {d['duration_s']:.1f} s")

@@ -155,7 +155,7 @@ def demo_script(*, raised: bool = True, laugh: bool = False) -> list[Line]:
     ``laugh`` the agent lets out a laugh-like burst after the caller's second complaint."""
     lines: list[Line] = []
     for i, text in enumerate(CALM_AGENT):
-        if laugh and i == 4:
+        if laugh and i == 6:
             lines.append(Line("agent", LAUGH, pause_s=0.4, tag="laugh"))
         lines.append(Line("agent", text, tag="calm"))
         if i % 2 == 1 and i // 2 < len(CALLER):
@@ -168,6 +168,23 @@ def demo_script(*, raised: bool = True, laugh: bool = False) -> list[Line]:
             lines.append(Line("agent", text, pause_s=0.3, tag="steady"))
     lines.append(Line("caller", "Fine. Go on then.", tag="caller", pause_s=1.0))
     lines += [Line("agent", text, tag="calm_after") for text in CLOSING_AGENT]
+    return lines
+
+
+TENSE_AGENT = [
+    "I really need you to understand that this is already being handled right now",
+    "There is honestly nothing more that I can do about the courier today",
+]
+
+
+def tense_script(*, tense: bool = True) -> list[Line]:
+    """Calm agent (long enough to learn the usual voice), then a passage whose pitch climbs
+    (espeak-ng pitch 40 -> 85, about +9 semitones) with more effort (+5 dB) and a faster rate;
+    with ``tense=False`` the same passage keeps the usual pitch (same level and rate)."""
+    lines = [Line("agent", t, pitch=40) for t in CALM_AGENT]
+    lines += [Line("agent", t, pitch=85 if tense else 40, gain_db=5.0, speed_wpm=185,
+                   pause_s=0.25, tag="tense") for t in TENSE_AGENT]
+    lines += [Line("agent", t, pitch=40, tag="after") for t in CALM_AGENT[:3]]
     return lines
 
 

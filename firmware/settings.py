@@ -163,6 +163,36 @@ class RaisedVoiceCue(Section):
     )
 
 
+class TenseVoiceCue(Section):
+    """The calm-down cue: pitch held above the agent's usual together with raised effort
+    (loudness or spectral tilt) or a speaking rate well above usual."""
+
+    enabled: bool = Field(True, description="Whether the tense-voice cue is active.")
+    pitch_st: float = Field(
+        4.0, ge=1.0, le=12.0,
+        description="Pitch above the agent's usual pitch (semitones, median of the last "
+        "0.5 s of voiced speech) that counts.")
+    effort_db: float = Field(
+        4.0, ge=1.0, le=20.0,
+        description="Loudness above usual (dB) that counts as raised effort with the pitch.")
+    tilt_db: float = Field(
+        3.0, ge=0.5, le=20.0,
+        description="Alpha ratio above usual (dB; a flatter, more pressed spectrum) that "
+        "counts as raised effort with the pitch.")
+    rate_ratio: float = Field(
+        1.3, ge=1.05, le=3.0,
+        description="Speaking rate at least this many times the usual rate counts with the "
+        "pitch.")
+    hysteresis_st: float = Field(
+        1.0, ge=0.0, le=6.0, description="The cue holds until pitch falls below pitch_st "
+        "minus this.")
+    hold_s: float = Field(2.0, ge=0.2, le=30.0, description="Seconds before the cue fires.")
+    gap_s: float = Field(0.6, ge=0.0, le=5.0, description="Pauses up to this long are bridged.")
+    release_s: float = Field(2.0, ge=0.2, le=30.0, description="Seconds below release to end.")
+    cooldown_s: float = Field(60.0, ge=0.0, le=3600.0, description="Seconds between cues.")
+    max_per_hour: int = Field(4, ge=1, le=60, description="At most this many per rolling hour.")
+
+
 class CallerEscalationCue(Section):
     """The caller's voice rising above the caller's own start-of-call level: "stay steady"."""
 
@@ -174,6 +204,10 @@ class CallerEscalationCue(Section):
     threshold_db: float = Field(
         6.0, ge=2.0, le=30.0,
         description="Caller loudness above the caller's start-of-call level (dB) that counts.")
+    pitch_st: float = Field(
+        4.0, ge=1.0, le=12.0,
+        description="Caller pitch above the caller's start-of-call pitch (semitones) that "
+        "counts when the caller is also at least half the level threshold louder.")
     hysteresis_db: float = Field(
         2.0, ge=0.0, le=10.0, description="The cue holds until below threshold minus this.")
     hold_s: float = Field(2.0, ge=0.2, le=30.0, description="Seconds before the cue fires.")
@@ -191,6 +225,11 @@ class LaughterCue(Section):
         0.5, ge=0.3, le=0.95,
         description="Laughter-likeness (0-1) at which a train of bursts counts; 0.5 means each "
         "of rhythm, voiced nuclei, alternation and repetition holds at least half-way.")
+    pitch_st: float = Field(
+        3.0, ge=0.0, le=24.0,
+        description="The bursts' median pitch must be at least this many semitones above "
+        "the agent's usual pitch (laughter sits well above the speaking voice; read speech "
+        "with a laugh-like rhythm does not). Cues wait for the usual voice to be learned.")
     cooldown_s: float = Field(30.0, ge=0.0, le=3600.0, description="Seconds between cues.")
     max_per_hour: int = Field(4, ge=1, le=60, description="At most this many per rolling hour.")
 
@@ -199,6 +238,7 @@ class CueSettings(Section):
     """All cues; each has its own thresholds, hold, hysteresis, cooldown and cap."""
 
     raised_voice: RaisedVoiceCue = Field(default_factory=RaisedVoiceCue)
+    tense_voice: TenseVoiceCue = Field(default_factory=TenseVoiceCue)
     caller_escalation: CallerEscalationCue = Field(default_factory=CallerEscalationCue)
     laughter: LaughterCue = Field(default_factory=LaughterCue)
 

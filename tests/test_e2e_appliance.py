@@ -93,3 +93,43 @@ def test_calm_speech_gives_no_cue(tmp_path, broker, steady_call):
     # the learned usual level is the calm agent's level (-26 dBFS RMS speech in the script)
     assert run.app.usual.usual_lufs == pytest.approx(-26.0, abs=3.0)
     assert np.isfinite(run.app.usual.usual_lufs)
+
+
+BLUE_PIN = Settings().indicator.blue_pin
+
+
+@pytest.fixture(scope="module")
+def tense_calls() -> dict[bool, Recording]:
+    from firmware.demo_recording import tense_script
+
+    return {t: build_call(tense_script(tense=t)) for t in (True, False)}
+
+
+def test_climbing_pitch_and_effort_fire_the_calm_down_cue_once(tmp_path, broker, tense_calls):
+    rec = tense_calls[True]
+    sub = Subscriber(broker, "deskcue/test/d1/events", qos=1).connect()
+    try:
+        run = run_on_tap(tmp_path, broker, rec.samples)
+        start, _ = rec.span("tense")
+        hold = run.app.settings.cues.tense_voice.hold_s
+        started = [e for e in run.events if e["type"] == "tense_voice.started"]
+        assert len(started) == 1
+        d = started[0]["data"]
+        assert d["at_s"] <= start + hold + 0.3
+        assert d["st_above_usual"] >= run.app.settings.cues.tense_voice.pitch_st
+        assert "semitones" in d["summary"] and "syllables/s" in d["summary"]
+        # the violet pattern (blue leg) lights, in time
+        blue_on = [t for t, v in run.pin_changes(BLUE_PIN) if v > 0]
+        assert blue_on
+        t_analysed, decided_s = run.analysed_at(d["at_s"])
+        assert (decided_s - start) + (blue_on[0] - t_analysed) <= hold + 0.3
+        wait_until(lambda: any(e["type"] == "tense_voice.ended" for e in sub.events()), 10)
+        assert [e["type"] for e in sub.events()].count("tense_voice.started") == 1
+    finally:
+        sub.close()
+
+
+def test_the_same_passage_at_steady_pitch_fires_nothing(tmp_path, broker, tense_calls):
+    run = run_on_tap(tmp_path, broker, tense_calls[False].samples)
+    assert not any(e["type"].startswith(("tense_voice", "raised_voice")) for e in run.events)
+    assert all(v == 0 for _, v in run.pin_changes(BLUE_PIN))
