@@ -133,3 +133,28 @@ def test_the_same_passage_at_steady_pitch_fires_nothing(tmp_path, broker, tense_
     run = run_on_tap(tmp_path, broker, tense_calls[False].samples)
     assert not any(e["type"].startswith(("tense_voice", "raised_voice")) for e in run.events)
     assert all(v == 0 for _, v in run.pin_changes(BLUE_PIN))
+
+
+def test_a_laugh_inside_speech_gives_one_discreet_cue_and_event(tmp_path, broker):
+    """The calm call with a laugh-like burst after the caller's complaint; the same call
+    without it is `test_calm_speech_gives_no_cue` (no cue, the motor never moves)."""
+    rec = build_call(demo_script(raised=False, laugh=True))
+    sub = Subscriber(broker, "deskcue/test/d1/events", qos=1).connect()
+    try:
+        run = run_on_tap(tmp_path, broker, rec.samples, rate=16000)
+        start, end = rec.span("laugh")
+        wait_until(lambda: any(e["type"] == "laughter_burst" for e in sub.events()), 10)
+        got = [e for e in sub.events() if e["type"] == "laughter_burst"]
+        assert len(got) == 1
+        d = got[0]["data"]
+        assert start - 0.1 <= d["onset_s"] <= start + 0.3
+        assert d["at_s"] - start <= 0.6 + 0.1  # decided within 0.6 s of the onset
+        assert d["burst_count"] >= 3 and 3.0 <= d["rhythm_hz"] <= 8.0
+        assert d["end_s"] <= end + 0.5
+        # one short tick of the motor, and the light went back to ready afterwards
+        motor_on = [t for t, v in run.pin_changes(MOTOR_PIN) if v > 0]
+        assert len(motor_on) == 1
+        assert run.app.indicator.history.count("laughter") == 1
+        assert not any(e["type"].startswith("raised_voice") for e in sub.events())
+    finally:
+        sub.close()
