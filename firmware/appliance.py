@@ -38,7 +38,7 @@ log = logging.getLogger("deskcue")
 BASELINE_FILE = "baseline.json"
 CUE_BUZZ = {"raised_voice.started": "raised_voice",
             "tense_voice.started": "tense_voice",
-            "caller_escalation.started": "caller_escalation",
+            "caller.started": "caller_escalation",
             "laughter.cue": "laughter"}
 
 

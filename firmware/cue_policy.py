@@ -87,7 +87,7 @@ class CuePolicy:
         self.tense = SustainedCue("tense_voice", _sustained(settings.cues.tense_voice))
         self.pitch_median = TrailingMedian(2)
         ce = settings.cues.caller_escalation
-        self.caller_cue = SustainedCue("caller_escalation", _sustained(ce))
+        self.caller_cue = SustainedCue("caller", _sustained(ce))
         self.caller_usual = RobustStat(lo=-90.0, hi=0.0, step=0.25, decay=1.0)
         self.caller_pitch = RobustStat(lo=-24.0, hi=36.0, step=0.25, decay=1.0)
         self._bursts: list[tuple[str, LaughterBurst]] = []
@@ -350,7 +350,7 @@ class CuePolicy:
         d["cue"] = tr.cue
         if np.isfinite(usual):
             d["usual_lufs"] = round(usual, 2)
-        if tr.cue == "caller_escalation":
+        if tr.cue == "caller":
             d["channel"] = "caller"
             if tr.kind == "started":
                 d["summary"] = (f"caller +{d['db_above_usual']:.1f} dB above the caller's "

@@ -15,7 +15,7 @@ import numpy as np
 from dsp.analyzer import HopFeatures
 
 CUE_COLOURS = {"raised_voice": "#e69500", "tense_voice": "#8e44ad",
-               "caller_escalation": "#16a085", "laughter": "#2e86c1"}
+               "caller": "#16a085", "laughter": "#2e86c1"}
 
 
 def cue_spans(events: list[dict[str, Any]]) -> list[tuple[str, float, float]]:
@@ -64,7 +64,7 @@ def render(path: Path, f: HopFeatures, channels: tuple[str, ...], events: list[d
         if c == 0 and usual_lufs is not None and np.isfinite(usual_lufs):
             ax.axhline(usual_lufs, color="k", ls="--", lw=0.8, label="usual level")
         for cue, a, b in spans:
-            if (cue == "caller_escalation") == (name == "caller"):
+            if (cue == "caller") == (name == "caller"):
                 ax.axvspan(a, b, color=CUE_COLOURS.get(cue, "r"), alpha=0.25, label=cue)
         ax.set_ylim(-80, 0)
         ax.set_ylabel(f"{name}\ndB / LUFS")

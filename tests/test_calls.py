@@ -83,14 +83,14 @@ def test_caller_escalation_against_the_callers_own_start_of_call_level():
     parts = [(12.0, None, -35.0), (4.0, None, -24.0), (6.0, None, -35.0), (30.0, None, None)]
     policy, events = run(parts, settings)
     types = [e.type for e in events]
-    assert types.count("caller_escalation.started") == 1
-    assert types.count("caller_escalation.ended") == 1
-    s = next(e for e in events if e.type == "caller_escalation.started").data
+    assert types.count("caller.started") == 1
+    assert types.count("caller.ended") == 1
+    s = next(e for e in events if e.type == "caller.started").data
     assert s["channel"] == "caller" and 10.0 <= s["db_above_usual"] <= 12.0
     assert abs(s["onset_s"] - 12.0) < 0.02
     assert "stay steady" in s["summary"]
     summary = next(e for e in events if e.type == "call.ended").data
-    assert summary["cues"] == {"caller_escalation": 1}
+    assert summary["cues"] == {"caller": 1}
 
 
 def test_caller_escalation_shows_stay_steady_while_active():
@@ -103,11 +103,11 @@ def test_caller_escalation_shows_stay_steady_while_active():
 
 def test_a_steady_caller_gives_no_cue():
     _, events = run([(60.0, None, -35.0), (20.0, None, None)])
-    assert not any(e.type.startswith("caller_escalation") for e in events)
+    assert not any(e.type.startswith("caller.") for e in events)
 
 
 def test_caller_baseline_restarts_with_each_call():
     """A loud caller on the next call is that call's usual: no cue."""
     gap = Settings().calls.silence_gap_s
     _, events = run([(12.0, None, -35.0), (gap + 2, None, None), (20.0, None, -24.0)])
-    assert not any(e.type.startswith("caller_escalation") for e in events)
+    assert not any(e.type.startswith("caller.") for e in events)

@@ -1,0 +1,37 @@
+"""Every event type the policy really produces validates against docs/asyncapi.yaml."""
+
+from __future__ import annotations
+
+from asyncapi import validate
+from test_calls import run as run_calls
+
+from firmware.analyze_cmd import analyze_blocks
+from firmware.demo_recording import build_call, demo_script, tense_script
+from firmware.envelope import EventStamper
+from firmware.settings import Settings
+
+
+def stamped(events) -> list[dict]:
+    st = EventStamper()
+    return [st.stamp(e.type, e.data, stream_s=e.stream_s) for e in events if e.publish]
+
+
+def analyzed(lines) -> list:
+    rec = build_call(lines)
+    out = []
+    for _, _, ev in analyze_blocks(Settings(), rec.samples, rec.rate):
+        out += ev
+    return out
+
+
+def test_real_events_of_every_kind_match_the_api_document():
+    events = analyzed(demo_script(raised=True, laugh=True)) + analyzed(tense_script(tense=True))
+    policy, caller = run_calls([(12.0, None, -35.0), (4.0, None, -24.0), (30.0, None, None)])
+    events += caller + [policy.snooze(5, source="cli"), policy.recalibrate()]
+    envelopes = stamped(events)
+    types = {e["type"] for e in envelopes}
+    assert {"call.started", "call.ended", "usual_voice_learned", "raised_voice.started",
+            "raised_voice.ended", "tense_voice.started", "tense_voice.ended", "laughter_burst",
+            "caller.started", "caller.ended", "snooze", "recalibrate"} <= types
+    for e in envelopes:
+        validate("events", e)
