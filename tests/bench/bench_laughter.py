@@ -41,6 +41,7 @@ How the shipped design met this data (kept honest, 14 laughing clips is a small 
 
 from __future__ import annotations
 
+import copy
 import sys
 import time
 from collections import defaultdict
@@ -182,12 +183,14 @@ def event_scores(
     return (strict[0], strict[1], strict[2]), (lenient[0], lenient[1], lenient[2]), lat
 
 
-def policy_events(x: np.ndarray) -> list:
-    """Laughter cue events the appliance would publish for a mono 16 kHz agent stream."""
+def policy_events(x: np.ndarray, usual: object | None = None) -> list:
+    """Laughter cue events the appliance would publish for a mono 16 kHz agent stream;
+    ``usual``: a learned usual voice to start from (copied), as a desk keeps it across calls."""
     from firmware.pipeline import Pipeline
     from firmware.settings import Settings
 
-    pipe = Pipeline(Settings(), source_rate=RATE_HZ, source_channels=1)
+    pipe = Pipeline(Settings(), source_rate=RATE_HZ, source_channels=1,
+                    usual=copy.deepcopy(usual) if usual is not None else None)
     events = []
     for i in range(0, x.size, BLOCK):
         events += pipe.process(x[i:i + BLOCK, None]).events
@@ -195,46 +198,81 @@ def policy_events(x: np.ndarray) -> list:
     return [e for e in events if e.type == "laughter_burst"]
 
 
+def learned_usual(x: np.ndarray) -> object:
+    """The usual voice the policy learns from one speaker's speech ``x``, fed again and again
+    until it is ready (the RAVDESS actors have only ~14 s of neutral speech each, less than
+    the 20 s warm-up of voiced speech)."""
+    from firmware.pipeline import Pipeline
+    from firmware.settings import Settings
+
+    pipe = Pipeline(Settings(), source_rate=RATE_HZ, source_channels=1)
+    for _ in range(20):
+        for i in range(0, x.size, BLOCK):
+            pipe.process(x[i:i + BLOCK, None])
+        if pipe.usual.ready:
+            break
+    pipe.finish()
+    assert pipe.usual.ready, "speech too short to learn a usual voice"
+    return pipe.usual
+
+
+def loop_take(x: np.ndarray, start: int, n: int) -> np.ndarray:
+    """``n`` samples of ``x`` from ``start``, wrapping around (a speaker's speech, looped)."""
+    return np.take(x, np.arange(start, start + n), mode="wrap")
+
+
 def policy_section(deeply: list[Clip], speech: list[Clip]) -> None:
     """False laughter cues per hour of ordinary speech, and event F1, through the whole cue
-    policy (usual-voice warm-up, the bursts' pitch against the usual pitch, cooldown, cap).
+    policy (the bursts' pitch against the usual pitch, cooldown, cap).
 
-    Each speaker's speech is one continuous stream (the policy learns that speaker's usual
-    voice first, as on a desk). For F1 every laughing clip is placed inside 30 s of one
-    speaker's speech (25 s before it, for the warm-up), three speakers per clip."""
+    Each speaker's usual voice is learned first from all of that speaker's speech (as a desk
+    keeps it across calls and restarts), so every second of the test streams is exposed to
+    the cue.  False cues: each speaker's speech as one continuous stream.  F1: every laughing
+    clip placed inside 15 s of speech (10 s before it, 5 s after, from a random point of the
+    speaker's looped speech) of each of the three speakers of the laugher's sex (female: sb,
+    actors 2 and 4; male: rl, actors 1 and 3): the pitch gate compares the bursts with the
+    usual pitch of the voice around them, and a laugh is the speaker's own voice; pairing
+    across sexes would test the sex difference in F0, not laughter."""
     by_speaker: dict[str, list[np.ndarray]] = defaultdict(list)
+    sex: dict[str, str] = {}
     for c in speech:
         by_speaker[c.speaker].append(c.audio)
+        sex[c.speaker] = c.sex
     streams = {k: np.concatenate(v) for k, v in by_speaker.items()}
+    usual = {k: learned_usual(x) for k, x in streams.items()}
     hours = sum(x.size for x in streams.values()) / RATE_HZ / 3600
-    false = sum(len(policy_events(x)) for x in streams.values())
-    print("\n6. through the full cue policy (shipped config)")
+    false = sum(len(policy_events(x, usual[k])) for k, x in streams.items())
+    print("\n6. through the full cue policy (shipped config; usual voice learned beforehand)")
     print(f"   false laughter cues in {hours * 60:.1f} min of ordinary speech "
           f"({len(streams)} speakers, one stream each): {false} = {false / hours:.1f}/h   "
           f"target <= 1/h {'ok' if false / hours <= 1 else 'MISSED'}")
     laughs = [c for c in deeply if c.label == "laughing"]
-    speakers = sorted(streams)
+    rng = np.random.default_rng(SEED + 6)
     tp = fn = fp = 0
     rate = RATE_HZ
-    for i, lc in enumerate(laughs):
-        for j in range(3):
-            sp = streams[speakers[(i + j) % len(speakers)]]
+    n_streams = 0
+    for lc in laughs:
+        for spk in sorted(k for k in streams if sex[k] == lc.sex):
+            sp = streams[spk]
             lvl = active_level_db(sp)
             lx = lc.audio * 10 ** ((lvl - active_level_db(lc.audio)) / 20)
-            before, after = sp[: 25 * rate], sp[25 * rate: 30 * rate]
+            start = int(rng.integers(sp.size))
+            before = loop_take(sp, start, 10 * rate)
+            after = loop_take(sp, start + before.size, 5 * rate)
             x = np.concatenate([before, lx, after])
             on = before.size / rate + first_sound_s(lx)
             end = (before.size + lx.size) / rate
-            evs = policy_events(x)
+            evs = policy_events(x, usual[spk])
             hits = [e for e in evs if abs(e.data["onset_s"] - on) <= ONSET_TOL_S]
             inside = [e for e in evs if on - ONSET_TOL_S <= e.data["onset_s"] <= end]
             tp += bool(hits)
             fn += not hits
             fp += len(evs) - len(inside)
+            n_streams += 1
     p, r, f1 = prf(tp, fn, fp)
-    print(f"   event F1 with the laugh inside a speaker's speech ({len(laughs) * 3} streams, "
+    print(f"   event F1 with the laugh inside speech of the laugher's sex ({n_streams} streams, "
           f"strict +-{ONSET_TOL_S} s): hits {tp}, misses {fn}, false {fp}: P {p:.3f} "
-          f"R {r:.3f} F1 {f1:.3f}")
+          f"R {r:.3f} F1 {f1:.3f}   target >= 0.8 {'ok' if f1 >= 0.8 else 'MISSED'}")
 
 
 def prf(tp: int, fn: int, fp: int) -> tuple[float, float, float]:

@@ -21,6 +21,7 @@ DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 DEEPLY = DATA / "laughter" / "deeply"
 FDA = DATA / "pitch" / "fda"
 RAVDESS = DATA / "voice-level" / "ravdess"
+FDA_SEX = {"rl": "male", "sb": "female"}  # FDA speakers (data README)
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Clip:
     label: str  # deeply class ("laughing", "coughing", ...) or "speech"
     speaker: str
     audio: np.ndarray
+    sex: str = ""  # "female" | "male" (labels; FDA: rl male, sb female)
 
     @property
     def seconds(self) -> float:
@@ -58,7 +60,7 @@ def load_deeply() -> list[Clip]:
     with open(DEEPLY / "labels.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     return [
-        Clip(r["file"], r["class_folder"], r["speaker"], read_16k(DEEPLY / r["file"]))
+        Clip(r["file"], r["class_folder"], r["speaker"], read_16k(DEEPLY / r["file"]), r["sex"])
         for r in rows
     ]
 
@@ -66,7 +68,8 @@ def load_deeply() -> list[Clip]:
 def load_fda() -> list[Clip]:
     """FDA read sentences (speakers rl, sb), 20 kHz resampled to 16 kHz."""
     return [
-        Clip(p.name, "speech", p.name[:2], read_16k(p)) for p in sorted(FDA.glob("*.wav"))
+        Clip(p.name, "speech", p.name[:2], read_16k(p), FDA_SEX[p.name[:2]])
+        for p in sorted(FDA.glob("*.wav"))
     ]
 
 
@@ -75,6 +78,7 @@ def load_ravdess_neutral() -> list[Clip]:
     with open(RAVDESS / "labels.csv", newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["emotion"] == "neutral"]
     return [
-        Clip(r["file"], "speech", f"actor{r['actor']}", read_16k(RAVDESS / "audio" / r["file"]))
+        Clip(r["file"], "speech", f"actor{r['actor']}", read_16k(RAVDESS / "audio" / r["file"]),
+             r["sex"])
         for r in rows
     ]
