@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from asyncapi import validate
-from broker import Broker, Subscriber, wait_until
+from broker import Broker, Subscriber, gated_restart, unique_in_order, wait_until
 
 from firmware.demo_recording import Line, build_call
 from firmware.run_cmd import build_appliance
@@ -79,16 +79,6 @@ def comparable(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return [(e["type"], e["stream_s"], e["data"]) for e in events]
 
 
-def unique(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    seen: set[str] = set()
-    out = []
-    for e in events:
-        if e["id"] not in seen:
-            seen.add(e["id"])
-            out.append(e)
-    return out
-
-
 @pytest.fixture
 def desk(tmp_path, recordings):
     """A gated broker, the desk's credentials, and a state dir holding a learned usual voice."""
@@ -124,14 +114,6 @@ def reference(tmp_path: Path, cfg: Path, state: Path, audio: Path) -> list[dict[
     return got
 
 
-def gated_restart(broker: Broker, sub: Subscriber) -> None:
-    broker.stop()
-    broker.users = {"sub": USERS["sub"]}
-    broker.start()
-    sub.connect()
-    broker.set_users(USERS)
-
-
 def test_broker_outage_in_the_middle_of_a_recording_loses_nothing(tmp_path, desk, recordings):
     broker, cfg, state = desk
     ref = reference(tmp_path, cfg, state, recordings["cues"])
@@ -149,14 +131,14 @@ def test_broker_outage_in_the_middle_of_a_recording_loses_nothing(tmp_path, desk
         # the broker stays away while a cue fires
         wait_until(lambda: any(e["type"] == "raised_voice.started" for e in emitted), 20)
         wait_until(lambda: app.link.stats()["outbox_depth"] >= 1, 5)
-        gated_restart(broker, sub)
+        gated_restart(broker, sub, USERS, "sub")
         th.join(60)
         assert not th.is_alive()
-        wait_until(lambda: len(unique(sub.events())) >= len(ref), 15)
+        wait_until(lambda: len(unique_in_order(sub.events())) >= len(ref), 15)
     finally:
         sub.close()
     got = sub.events()
-    first = unique(got)
+    first = unique_in_order(got)
     assert comparable(first) == comparable(ref) == comparable(emitted)
     assert [e["seq"] for e in first] == list(range(1, len(first) + 1))
     assert len(got) - len(first) <= load_settings(cfg).mqtt.outbox_inflight
@@ -187,17 +169,17 @@ def test_kill9_with_events_pending_then_restart(tmp_path, desk, recordings):
         p1.wait(10)
         emitted = [ln.split("event ", 1)[1].split()[0] for ln in logged if " event " in ln]
         assert len(emitted) >= 3
-        gated_restart(broker, sub)
+        gated_restart(broker, sub, USERS, "sub")
         p2 = subprocess.run(deskcue("run", "--config", str(cfg), "--source",
                                     str(recordings["cues"]), "--fast", "--pins", "mock"),
                             capture_output=True, text=True, env=env, timeout=60)
         assert p2.returncode == 0, p2.stderr
-        wait_until(lambda: len(unique(sub.events())) >= len(emitted) + len(ref), 15)
+        wait_until(lambda: len(unique_in_order(sub.events())) >= len(emitted) + len(ref), 15)
     finally:
         if p1.poll() is None:
             p1.kill()
         sub.close()
-    first = unique(sub.events())
+    first = unique_in_order(sub.events())
     boots = list(dict.fromkeys(e["boot_id"] for e in first))
     assert len(boots) == 2
     boot1 = [e for e in first if e["boot_id"] == boots[0]]
