@@ -7,6 +7,7 @@ segment times back as ground truth.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import shutil
 import subprocess
@@ -191,9 +192,11 @@ def tense_script(*, tense: bool = True) -> list[Line]:
 def demo_recording(cache_dir: Path, *, raised: bool = True,
                    laugh: bool = True) -> tuple[Path, Recording]:
     """Build (once) and return the demo WAV in ``cache_dir`` and its ground truth."""
-    rec = build_call(demo_script(raised=raised, laugh=laugh))
-    name = "demo-call" + ("" if raised else "-steady") + ("-laugh" if laugh else "")
-    path = cache_dir / f"{name}.wav"
+    lines = demo_script(raised=raised, laugh=laugh)
+    rec = build_call(lines)
+    # the script's hash in the name: a changed script never reuses a stale recording
+    digest = hashlib.sha256(repr(lines).encode()).hexdigest()[:8]
+    path = cache_dir / f"demo-call-{digest}.wav"
     if not path.exists():
         rec.write_wav(path)
     return path, rec

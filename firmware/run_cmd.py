@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,9 @@ def pin_factory(kind: str) -> Any:
     from gpiozero.exc import BadPinFactory
 
     try:
-        return Device._default_pin_factory()
+        with warnings.catch_warnings():  # one line below says it better than four fallbacks
+            warnings.simplefilter("ignore")
+            return Device._default_pin_factory()
     except BadPinFactory:
         log.warning("no GPIO on this machine: using gpiozero mock pins (the light and motor "
                     "are shown in the log only)")
