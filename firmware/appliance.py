@@ -219,9 +219,13 @@ class Appliance:
             self.source = None
             self._set_fault("audio", f"audio: {exc}")
             return False
-        self.pipeline = Pipeline(self.settings, source_rate=self.source.rate,
-                                 source_channels=self.source.channels, usual=self.usual)
-        self.pipeline.policy.now_s = self.stream_s
+        p = self.pipeline
+        if p is None or (p.source_rate, p.source_channels) != (self.source.rate,
+                                                                self.source.channels):
+            # A device that comes back with the same format continues the same stream; a
+            # different format starts a new one (stream time restarts at 0).
+            self.pipeline = Pipeline(self.settings, source_rate=self.source.rate,
+                                     source_channels=self.source.channels, usual=self.usual)
         self._publish_info()
         log.info("listening on %s (%d Hz, %d ch, channels %s)", self.source.name,
                  self.source.rate, self.source.channels, list(self.pipeline.channel_names))
@@ -272,6 +276,9 @@ class Appliance:
                 if time.monotonic() - last_audio > s.audio.no_audio_fault_s:
                     self._set_fault("audio", f"audio: nothing from {self.source.name} for "
                                     f"{s.audio.no_audio_fault_s:.0f} s")
+                    # unplugged or stalled: close it and open it again (every retry_s)
+                    self._close_source()
+                    next_retry = time.monotonic() + self.retry_s
             else:
                 last_audio = time.monotonic()
                 if "audio" in self.faults:

@@ -70,6 +70,7 @@ class Pipeline:
         self.policy = CuePolicy(settings, self.usual)
         self.samples_in = 0
         self.source_rate = source_rate
+        self.source_channels = source_channels
 
     @property
     def stream_s(self) -> float:

@@ -153,3 +153,54 @@ def test_audio_fault_shows_fault_pattern_and_status_while_running(tmp_path, brok
         th.join(10)
         sub.close()
     assert not th.is_alive()
+
+
+class StallingSource:
+    """A capture device that goes silent after ``blocks`` blocks, like an unplugged tap."""
+
+    rate, channels, name = 16000, 1, "usb-tap"
+
+    def __init__(self, blocks: int):
+        self.left, self.overflows = blocks, 0
+
+    def start(self) -> None:
+        pass
+
+    def read(self, timeout: float):
+        if self.left <= 0:
+            time.sleep(timeout)
+            return None
+        self.left -= 1
+        return np.zeros((800, 1), np.float32)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_stalled_device_is_reopened_and_the_stream_goes_on(tmp_path):
+    """No audio for no_audio_fault_s: fault, the device is closed and opened again; when it
+    delivers again the fault clears and stream time continues where it was."""
+    settings = Settings.model_validate({
+        "device": {"state_dir": str(tmp_path / "s"), "runtime_dir": str(tmp_path / "r")},
+        "audio": {"no_audio_fault_s": 0.3}, "mqtt": {"enabled": False}})
+    opened: list[StallingSource] = []
+
+    def open_source():
+        opened.append(StallingSource(20))
+        return opened[-1]
+
+    events: list[dict] = []
+    app = Appliance(settings, open_source=open_source, retry_s=0.2, on_event=events.append)
+    stop = threading.Event()
+    th = threading.Thread(target=app.run, args=(stop,))
+    th.start()
+    try:
+        wait_until(lambda: len(opened) >= 3, 10)
+        wait_until(lambda: sum(e["type"] == "fault" for e in events) >= 2, 10)
+    finally:
+        stop.set()
+        th.join(10)
+    faults = [e["data"] for e in events if e["type"] == "fault"]
+    assert faults[0]["active"] and "nothing from usb-tap" in faults[0]["fault"]
+    assert faults[1]["active"] is False
+    assert app.stream_s >= 2 * 20 * 0.05 - 1e-9  # the second device's audio continued it
