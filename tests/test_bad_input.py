@@ -204,3 +204,28 @@ def test_a_stalled_device_is_reopened_and_the_stream_goes_on(tmp_path):
     assert faults[0]["active"] and "nothing from usb-tap" in faults[0]["fault"]
     assert faults[1]["active"] is False
     assert app.stream_s >= 2 * 20 * 0.05 - 1e-9  # the second device's audio continued it
+
+
+def test_sigterm_stops_cleanly_and_leaves_the_light_dark(tmp_path, demo_wav):
+    """systemd stops the service with SIGTERM: clean exit, light dark, baseline saved."""
+    import signal
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[device]\nstate_dir = "{tmp_path}/s"\nruntime_dir = "{tmp_path}/r"\n'
+                   '[mqtt]\nenabled = false\n')
+    env = dict(os.environ)
+    env.pop("NOTIFY_SOCKET", None)
+    proc = subprocess.Popen([sys.executable, "-m", "firmware.cli", "run", "--config", str(cfg),
+                             "--source", str(demo_wav), "--pins", "mock"],
+                            stderr=subprocess.PIPE, text=True, env=env)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")),
+                              daemon=True)
+    reader.start()
+    wait_until(lambda: any("LED -> learning your usual voice" in ln for ln in lines), 30)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == 0
+    reader.join(5)
+    assert "LED -> dark" in lines[-1] or any("LED -> dark" in ln for ln in lines[-5:])
+    assert "Traceback" not in "".join(lines)
+    assert (tmp_path / "s" / "baseline.json").exists()
