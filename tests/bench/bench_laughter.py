@@ -20,6 +20,10 @@ Figures printed:
    the firmware adds cooldown and a cap on top);
 5. CPU seconds per second of audio, fed in 100 ms blocks, and published anchors.
 
+6. through the whole cue policy: false cues per hour of speech and event F1 (the usual
+   voice learned beforehand; laughs inside speech of the laugher's sex), with and without
+   the pitch gate.
+
 Nothing here tunes the detector: it runs with its shipped defaults.
 
 How the shipped design met this data (kept honest, 14 laughing clips is a small sample):
@@ -37,6 +41,39 @@ How the shipped design met this data (kept honest, 14 laughing clips is a small 
 * Tried and dropped: scoring the best of the last 3 or 4 pulses (speech false events x6 on
   the development set); an unvoiced-time share >= 35 % (helped on the development set, lost
   real laughs here: F1 0.33).
+
+Section 6 (through the policy), second engineer, 2026-11-23:
+
+* The first construction put each laugh after 25 s of one speaker's speech, round-robin over
+  all six speakers: F1 0.091 (2 hits of 42).  Traced (instrumenting ``_burst_pitch_up``, all
+  streams, no per-file fitting): the usual voice was ready at only 8 of the 44 decided
+  bursts.  A RAVDESS actor has ~14 s of neutral speech (~6 s voiced), FDA's 25 s give ~21 s of
+  learned speech after the 3 s lag, against a 20 s warm-up; and male laughs were judged
+  against female usual pitch and vice versa.  The pitch tracker did give enough voiced hops
+  (typically 20-40 of ~60 hops in the decision window; 1-3 bursts had < 3).  Fixed in the
+  bench, not the policy: the usual voice is learned first from the speaker's (looped)
+  speech, and each laugh sits in speech of each speaker of the laugher's sex -> F1 0.353
+  (9 hits, 0 false).
+  Remaining misses: the detector's own strict recall (section 3: 18/42) and, for 12 vs 9 hits
+  (the "without the pitch gate" line), laughers whose laugh F0 is not 3 semitones above
+  another person's usual pitch - a limit of pairing different speakers, since the Deeply
+  laughers have no speech of their own here.
+* Detector changes tried on a development set (7.1 min of espeak-ng, 12 voices, random pitch
+  and speed; 64 synthetic laughs - ha, giggles at 7 and 8/s, chuckles, breathy heh, slow,
+  irregular, low male, each also through a phone band + mu-law - and 8 laughing-while-talking
+  stretches, each inside espeak speech; baseline: 54/72 found within +-0.5 s, 5 false events
+  in the espeak speech, clip AUC 0.868) and then on the real data, none kept:
+  - rhythm credit up to 10 bursts/s (full to 7/s) for fast giggles: development set 57/72,
+    AUC 0.916, no extra false; real data: AUC vs speech 0.900 -> 0.890, false events 2 -> 4,
+    strict hits 18 -> 19.  Not kept: the real laughs that fail the rhythm measure do so for
+    irregular intervals (0.1 s then 0.35 s), not for speed.
+  - geometric mean of the four measures instead of the minimum: development set 59/72 but
+    false events 5 -> 18.  Dropped without running on the real data.
+  - event start moved back to the first pulse of the run of in-rhythm intervals before the
+    scored window (the strict/lenient gap of section 3): no change on either set (the late
+    events belong to new trains after a pause or level jump, not to late scoring).
+  Laughing while talking (speech pulsed at 4-6/s with /h/ in the dips) is found 0/8 on the
+  development set: the repetition measure rejects changing vowels.  Still open.
 """
 
 from __future__ import annotations
@@ -183,13 +220,20 @@ def event_scores(
     return (strict[0], strict[1], strict[2]), (lenient[0], lenient[1], lenient[2]), lat
 
 
-def policy_events(x: np.ndarray, usual: object | None = None) -> list:
+def policy_events(x: np.ndarray, usual: object | None = None, pitch_st: float | None = None
+                  ) -> list:
     """Laughter cue events the appliance would publish for a mono 16 kHz agent stream;
-    ``usual``: a learned usual voice to start from (copied), as a desk keeps it across calls."""
+    ``usual``: a learned usual voice to start from (copied), as a desk keeps it across calls;
+    ``pitch_st``: overrides ``cues.laughter.pitch_st`` (None: shipped config)."""
     from firmware.pipeline import Pipeline
     from firmware.settings import Settings
 
-    pipe = Pipeline(Settings(), source_rate=RATE_HZ, source_channels=1,
+    settings = Settings()
+    if pitch_st is not None:
+        laugh = settings.cues.laughter.model_copy(update={"pitch_st": pitch_st})
+        cues = settings.cues.model_copy(update={"laughter": laugh})
+        settings = settings.model_copy(update={"cues": cues})
+    pipe = Pipeline(settings, source_rate=RATE_HZ, source_channels=1,
                     usual=copy.deepcopy(usual) if usual is not None else None)
     events = []
     for i in range(0, x.size, BLOCK):
@@ -248,9 +292,8 @@ def policy_section(deeply: list[Clip], speech: list[Clip]) -> None:
           f"target <= 1/h {'ok' if false / hours <= 1 else 'MISSED'}")
     laughs = [c for c in deeply if c.label == "laughing"]
     rng = np.random.default_rng(SEED + 6)
-    tp = fn = fp = 0
     rate = RATE_HZ
-    n_streams = 0
+    cases = []  # (stream, usual voice, onset s, end s)
     for lc in laughs:
         for spk in sorted(k for k in streams if sex[k] == lc.sex):
             sp = streams[spk]
@@ -261,18 +304,28 @@ def policy_section(deeply: list[Clip], speech: list[Clip]) -> None:
             after = loop_take(sp, start + before.size, 5 * rate)
             x = np.concatenate([before, lx, after])
             on = before.size / rate + first_sound_s(lx)
-            end = (before.size + lx.size) / rate
-            evs = policy_events(x, usual[spk])
+            cases.append((x, usual[spk], on, (before.size + lx.size) / rate))
+    for pitch_st in (None, 0.0):
+        tp = fn = fp = 0
+        for x, u, on, end in cases:
+            evs = policy_events(x, u, pitch_st)
             hits = [e for e in evs if abs(e.data["onset_s"] - on) <= ONSET_TOL_S]
             inside = [e for e in evs if on - ONSET_TOL_S <= e.data["onset_s"] <= end]
             tp += bool(hits)
             fn += not hits
             fp += len(evs) - len(inside)
-            n_streams += 1
-    p, r, f1 = prf(tp, fn, fp)
-    print(f"   event F1 with the laugh inside speech of the laugher's sex ({n_streams} streams, "
-          f"strict +-{ONSET_TOL_S} s): hits {tp}, misses {fn}, false {fp}: P {p:.3f} "
-          f"R {r:.3f} F1 {f1:.3f}   target >= 0.8 {'ok' if f1 >= 0.8 else 'MISSED'}")
+        p, r, f1 = prf(tp, fn, fp)
+        if pitch_st is None:
+            print(f"   event F1 with the laugh inside speech of the laugher's sex ({len(cases)} "
+                  f"streams, strict +-{ONSET_TOL_S} s): hits {tp}, misses {fn}, false {fp}: "
+                  f"P {p:.3f} R {r:.3f} F1 {f1:.3f}   target >= 0.8 "
+                  f"{'ok' if f1 >= 0.8 else 'MISSED'}")
+        else:
+            print(f"   the same without the pitch gate (pitch_st 0; its cost across speakers):"
+                  f" hits {tp}, misses {fn}, false {fp}: P {p:.3f} R {r:.3f} F1 {f1:.3f}")
+    false0 = sum(len(policy_events(x, usual[k], 0.0)) for k, x in streams.items())
+    print(f"   false cues on the speech without the pitch gate: {false0} = "
+          f"{false0 / hours:.1f}/h")
 
 
 def prf(tp: int, fn: int, fp: int) -> tuple[float, float, float]:
