@@ -1,4 +1,4 @@
-"""The `deskcue` command: run, analyze, snooze, config check, demo, monitor."""
+"""The `deskcue` command: run, analyze, snooze, demo, monitor, config, selftest, status."""
 
 from __future__ import annotations
 
