@@ -63,17 +63,21 @@ class HopFeatures:
     def concat(cls, parts: list[HopFeatures]) -> HopFeatures:
         """Join consecutive runs of hops."""
         out = {}
-        for f in fields(cls):
-            arrays = [getattr(p, f.name) for p in parts]
+        for name in _FIELD_NAMES:
+            arrays = [getattr(p, name) for p in parts]
             if any(a is None for a in arrays):
                 continue  # a stage that was not run: leave the default
-            out[f.name] = np.concatenate(arrays, axis=-1)
+            out[name] = np.concatenate(arrays, axis=-1)
         return cls(**out)
 
     def slice(self, start: int, stop: int) -> HopFeatures:
         """Hops ``start:stop`` of this run (positions, not absolute hop indices)."""
-        return HopFeatures(**{f.name: getattr(self, f.name)[..., start:stop]
-                              for f in fields(self) if getattr(self, f.name) is not None})
+        out = {}
+        for name in _FIELD_NAMES:
+            a = getattr(self, name)
+            if a is not None:
+                out[name] = a[..., start:stop]
+        return HopFeatures(**out)
 
     def channel(self, c: int) -> dict[str, np.ndarray]:
         """The per-channel arrays of channel ``c`` as 1-D arrays keyed by field name."""
@@ -81,6 +85,9 @@ class HopFeatures:
             f.name: (getattr(self, f.name) if f.name in ("hop", "t") else getattr(self, f.name)[c])
             for f in fields(self)
         }
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(HopFeatures))
 
 
 @dataclass(frozen=True)
@@ -122,7 +129,8 @@ class StreamAnalyzer:
                                        pitch_delay_hops=self._pitch.delay_hops)
         # The pitch stage looks ahead; the others are delayed to match (held hops below).
         self.delay_hops = self._pitch.delay_hops
-        self._held: HopFeatures | None = None
+        self._held: np.ndarray | None = None  # packed `_BASE` rows not yet output
+        self._hops_out = 0  # absolute hop of the next output row
 
     def process(self, x: np.ndarray) -> HopFeatures:
         """Feed samples (n_channels, n) in [-1, 1); return features of every completed hop."""
@@ -156,6 +164,11 @@ class StreamAnalyzer:
                            pitch_voiced=np.zeros((c, 0), dtype=bool), rate_sps=e, alpha_db=e,
                            pitch_sd_st=e)
 
+    # Rows of the packed per-hop array of the stages without look-ahead (held back by
+    # ``delay_hops`` to line up with the pitch stage): (len(_BASE), n_channels, H) float64.
+    _BASE = ("level_dbfs", "loudness_m_lufs", "loudness_s_lufs", "voiced", "noise_floor_dbfs",
+             "laughter")
+
     def _run(self, x: np.ndarray) -> HopFeatures:
         """All stages on whole hops, aligned: the output ends ``delay_hops`` before the input."""
         n_hops = x.shape[1] // HOP
@@ -165,44 +178,53 @@ class StreamAnalyzer:
         base = self._run_no_delay(x)
         pitch = self._pitch.process(x)
         vm = self._measures.process(x, pitch)
-        allbase = HopFeatures.concat([self._held, base]) if self._held is not None else base
+        allbase = np.concatenate([self._held, base], axis=2) if self._held is not None else base
         # pitch results j belong to hops seen - delay + j; negative hops are dropped
         n_out = min(n_hops, max(0, seen + n_hops - self.delay_hops))
         skip = n_hops - n_out
-        self._held = allbase.slice(n_out, allbase.n_hops)
-        out = allbase.slice(0, n_out)
-        out.f0_hz = pitch.f0_hz[:, skip:]
-        out.voicing = pitch.voicing[:, skip:]
-        out.pitch_voiced = pitch.voiced[:, skip:]
-        out.rate_sps = vm.speaking_rate_hz[:, skip:]
-        out.alpha_db = vm.alpha_ratio_avg_db[:, skip:]
-        out.pitch_sd_st = vm.pitch_sd_st[:, skip:]
-        return out
-
-    def _run_no_delay(self, x: np.ndarray) -> HopFeatures:
-        """The stages without look-ahead, for the hops of ``x``."""
-        n_hops = x.shape[1] // HOP
-        hop = np.arange(self._hops_in, self._hops_in + n_hops)
-        self._hops_in += n_hops
-        level = hop_level_dbfs(x, HOP)
-        energy = self._kw.process(x)
-        mom = power_to_lufs(self._mom.mean_square(energy))
-        short = power_to_lufs(self._short.mean_square(energy))
-        voiced, floor = self._vad.process(level)
-        lf = self._laugh.process(x[0])
-        laughter = np.zeros_like(level)
-        laughter[0] = lf.score
-        # decided and completed records of one call, ordered by the time they happened
-        recs = [("decided", b.decided_at_s, b) for b in lf.decided]
-        recs += [("completed", b.end_s or b.decided_at_s, b) for b in lf.completed]
-        self._bursts += [(kind, b) for kind, _, b in sorted(recs, key=lambda r: r[1])]
+        self._held = allbase[:, :, n_out:]
+        out = allbase[:, :, :n_out]
+        first = self._hops_out
+        self._hops_out = first + n_out
+        hop = np.arange(first, first + n_out)
         return HopFeatures(
             hop=hop,
             t=(hop + 0.5) * HOP_S,
-            level_dbfs=level,
-            loudness_m_lufs=mom,
-            loudness_s_lufs=short,
-            voiced=voiced,
-            noise_floor_dbfs=floor,
-            laughter=laughter,
+            level_dbfs=out[0],
+            loudness_m_lufs=out[1],
+            loudness_s_lufs=out[2],
+            voiced=out[3] > 0.5,
+            noise_floor_dbfs=out[4],
+            laughter=out[5],
+            f0_hz=pitch.f0_hz[:, skip:],
+            voicing=pitch.voicing[:, skip:],
+            pitch_voiced=pitch.voiced[:, skip:],
+            rate_sps=vm.speaking_rate_hz[:, skip:],
+            alpha_db=vm.alpha_ratio_avg_db[:, skip:],
+            pitch_sd_st=vm.pitch_sd_st[:, skip:],
         )
+
+    def _run_no_delay(self, x: np.ndarray) -> np.ndarray:
+        """The stages without look-ahead for the hops of ``x``, packed as rows ``_BASE``."""
+        c = self.n_channels
+        n_hops = x.shape[1] // HOP
+        self._hops_in += n_hops
+        out = np.empty((len(self._BASE), c, n_hops))
+        level = out[0]
+        level[...] = hop_level_dbfs(x, HOP)
+        energy = self._kw.process(x)
+        ms = out[1:3]
+        ms[0] = self._mom.mean_square(energy)
+        ms[1] = self._short.mean_square(energy)
+        ms[...] = power_to_lufs(ms)
+        voiced, out[4] = self._vad.process(level)
+        out[3] = voiced
+        lf = self._laugh.process(x[0])
+        out[5] = 0.0
+        out[5, 0] = lf.score
+        if lf.decided or lf.completed:
+            # decided and completed records of one call, ordered by the time they happened
+            recs = [("decided", b.decided_at_s, b) for b in lf.decided]
+            recs += [("completed", b.end_s or b.decided_at_s, b) for b in lf.completed]
+            self._bursts += [(kind, b) for kind, _, b in sorted(recs, key=lambda r: r[1])]
+        return out

@@ -10,8 +10,8 @@ left/right/centre.
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
-from scipy.signal import sosfilt
+
+from dsp._fast import sosfilt_inplace, windows
 
 LUFS_OFFSET = -0.691
 SILENCE_LUFS = -120.0
@@ -63,14 +63,12 @@ class KWeightedEnergy:
     def __init__(self, *, rate: int = 16000, hop: int = 160, n_channels: int = 1):
         self.rate, self.hop, self.n_channels = rate, hop, n_channels
         self.sos = k_weighting_sos(rate)
-        self._zi = np.zeros((n_channels, self.sos.shape[0], 2))
+        self._zi = np.zeros((n_channels, self.sos.shape[0], 2))  # filter state per channel
 
     def process(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
         n_hops = x.shape[1] // self.hop
-        # sosfilt with axis=-1 runs each channel; zi shape (n_sections, n_channels, 2)
-        z, zf = sosfilt(self.sos, x, axis=-1, zi=np.moveaxis(self._zi, 0, 1))
-        self._zi = np.moveaxis(zf, 1, 0)
+        z = np.array(x, dtype=np.float64, order="C")  # filtered in place
+        sosfilt_inplace(self.sos, z, self._zi)
         z = z[:, : n_hops * self.hop].reshape(x.shape[0], n_hops, self.hop)
         return np.einsum("chs,chs->ch", z, z)
 
@@ -86,13 +84,13 @@ class WindowedLoudness:
     def __init__(self, *, window_hops: int, hop: int = 160, n_channels: int = 1):
         self.window_hops, self.hop = window_hops, hop
         self._hist = np.zeros((n_channels, window_hops - 1))
+        self._norm = window_hops * hop
 
     def mean_square(self, energy: np.ndarray) -> np.ndarray:
         """Mean square per channel over the window ending at each input hop."""
         buf = np.concatenate([self._hist, energy], axis=1)
         self._hist = buf[:, buf.shape[1] - (self.window_hops - 1):]
-        win = sliding_window_view(buf, self.window_hops, axis=1)
-        return win.sum(axis=-1) / (self.window_hops * self.hop)
+        return np.add.reduce(windows(buf, self.window_hops), axis=-1) / self._norm
 
 
 class LoudnessMeter:

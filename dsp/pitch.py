@@ -61,8 +61,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft
 import scipy.signal
+
+from dsp._fast import frames as frame_view
+from dsp._fast import irfft_rows, lfilter_zi, rfft_rows
 
 __all__ = ["PitchFrames", "PitchTracker"]
 
@@ -221,6 +223,10 @@ class PitchTracker:
             lp = scipy.signal.ellip(6, 0.5, 60.0, lowpass_hz, fs=rate, output="sos")
             sos = np.vstack([sos, lp])
         self._b, self._a = scipy.signal.sos2tf(sos)
+        # Per block length (a few lengths in practice): scratch arrays and index arrays.
+        self._per_h: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._trans_h: dict[int, np.ndarray] = {}
+        self._trace_h: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.reset()
 
     # ------------------------------------------------------------------------------------
@@ -273,17 +279,14 @@ class PitchTracker:
             z = np.zeros((c, 0))
             return PitchFrames(z, z.copy(), np.zeros((c, 0), dtype=bool))
 
-        y, self._zi = scipy.signal.lfilter(self._b, self._a, x, axis=-1, zi=self._zi)
+        y, self._zi = lfilter_zi(self._b, self._a, x, self._zi)
         buf = np.concatenate([self._buf, y[:, :: self._q]], axis=1)
         hl = self._hop_l
         self._buf = buf[:, h * hl :]
         start = self._hops_seen - self.frame_lookahead_hops  # hop of the first frame
         self._hops_seen += h
-        st = buf.strides
         # Frames in (hop, channel) order: row i * c + ch.
-        frames = np.lib.stride_tricks.as_strided(
-            buf, shape=(h, c, self._n), strides=(hl * st[1], st[0], st[1]), writeable=False
-        )
+        frames = frame_view(buf, h, hl, self._n, frame_major=True)
         f0c, strength, conf, pen = self._candidates(frames, h, c)
         return self._track(f0c, strength, conf, pen, start)
 
@@ -294,28 +297,30 @@ class PitchTracker:
         """Per frame: candidate F0 (h, c, k) Hz, strength (h, c, k), confidence (h, c, k), and
         the silence penalty of the unvoiced state (h, c)."""
         lo, hi = self._lo, self._hi
+        m = h * c
+        pad, shift, rowoff = self._block_arrays(h)
         # The transforms run in float32 (R needs ~1e-4, float32 gives 1e-7, twice as fast).
         # No local-mean removal: the front end's 40 Hz high-pass has taken DC out already.
-        y = np.multiply(frames, self._window32, dtype=np.float32).reshape(h * c, self._n)
-        spec = scipy.fft.rfft(y, n=self._nfft)
-        r = scipy.fft.irfft(spec.real**2 + spec.imag**2, n=self._nfft)
-        r0 = r[:, :1].astype(np.float64)
-        rr = r[:, lo - 1 : hi + 1] * (self._inv_rw / (r0 + 1e-30))
+        # `pad` is zero beyond the frame: the transform input zero-padded to nfft.
+        np.multiply(frames, self._window32, out=pad[:, :, : self._n], dtype=np.float32)
+        spec = rfft_rows(pad.reshape(m, self._nfft))
+        r = irfft_rows(spec.real**2 + spec.imag**2, self._nfft)
+        rr = r[:, lo - 1 : hi + 1] * (self._inv_rw / (r[:, :1].astype(np.float64) + 1e-30))
 
         # Local maxima at lags lo .. hi-1 (index 1 .. hi-lo of rr).
         mid = rr[:, 1:-1]
         score = np.where((mid > rr[:, :-2]) & (mid >= rr[:, 2:]), mid - self._bias, -np.inf)
         k = self.n_candidates
         idx = np.argpartition(score, -k, axis=1)[:, -k:]  # (m, k), index into mid
-        rows = np.arange(h * c)[:, None, None]
-        y012 = rr[rows, idx[:, :, None] + self._three]  # (m, k, 3): R at lag - 1, lag, lag + 1
-        y0, y1, y2 = y012[:, :, 0], y012[:, :, 1], y012[:, :, 2]
+        flat = idx + rowoff  # flat index of R at lag - 1 in rr (row-major, width hi-lo+2)
+        rrf = rr.reshape(-1)
+        y0, y1, y2 = rrf[flat], rrf[flat + 1], rrf[flat + 2]  # R at lag - 1, lag, lag + 1
         num = y0 - y2
         d = np.minimum(np.maximum(0.5 * num / np.minimum(y0 - 2.0 * y1 + y2, -1e-12), -0.5), 0.5)
         peak = y1 - 0.25 * num * d
         peak = np.where(peak > 1.0, 1.0 / np.maximum(peak, 1.0), peak)
         tau = idx + (lo + d)
-        valid = score[rows[:, :, 0], idx] > -np.inf
+        valid = score.reshape(-1)[flat - shift] > -np.inf
         strength = np.where(valid, peak - self.octave_cost * np.log2(tau / lo), -1e9)
         conf = np.where(valid, np.maximum(peak, 0.0), 0.0)
 
@@ -328,6 +333,22 @@ class PitchTracker:
             conf.reshape(h, c, k),
             pen,
         )
+
+    def _block_arrays(self, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per block length ``h`` (cached; a few lengths): the zero-padded float32 transform
+        input (h, c, nfft) and, per frame row (h * c, 1), the offset of the row's start in
+        the flattened lag window (width hi - lo + 2) and the shift from there to the
+        flattened score (width hi - lo)."""
+        got = self._per_h.get(h)
+        if got is None:
+            if len(self._per_h) >= 8:
+                self._per_h.clear()
+            m = h * self.n_channels
+            w = self._hi - self._lo
+            pad = np.zeros((h, self.n_channels, self._nfft), dtype=np.float32)
+            rows = np.arange(m)[:, None]
+            got = self._per_h[h] = (pad, rows * 2, rows * (w + 2))
+        return got
 
     def _silence_penalty(self, level_db: np.ndarray) -> np.ndarray:
         """Unvoiced-score penalty (h, c) from the local peak level (dB re full scale).
@@ -370,10 +391,7 @@ class PitchTracker:
         # Transition costs of every hop of the block: (h, c, s_prev, s_cur).
         prev_lf = np.concatenate([self._prev_lf[None], lf[:-1]], axis=0)
         self._prev_lf = lf[-1]
-        trans = np.empty((h, c, s, s))
-        trans[:, :, 0, 0] = 0.0
-        trans[:, :, 0, 1:] = self.voiced_unvoiced_cost
-        trans[:, :, 1:, 0] = self.voiced_unvoiced_cost
+        trans = self._trans_buffer(h)  # voicing-switch costs preset; octave jumps below
         np.multiply(
             np.abs(prev_lf[:, :, :, None] - lf[:, :, None, :]),
             self.octave_jump_cost,
@@ -381,6 +399,7 @@ class PitchTracker:
         )
 
         lag = self.viterbi_lag_hops
+        rows, chans = self._trace_index(h)
         bp = np.empty((lag + h, c, s), dtype=np.intp)
         bp[:lag] = self._bp_hist
         deltas = np.empty((h, c, s))
@@ -423,8 +442,6 @@ class PitchTracker:
         vals[lag:, :, 1:, 1] = conf
         pen_all = np.concatenate([self._pen_hist, pen], axis=0)
         state = best
-        rows = np.arange(lag, lag + h)[:, None]
-        chans = np.arange(c)[None, :]
         for step in range(lag):
             state = bp[rows - step, chans, state]
         out = vals[rows - lag, chans, state]  # (h, c, 2)
@@ -434,6 +451,31 @@ class PitchTracker:
         self._vals_hist = vals[h:]
         self._pen_hist = pen_all[h:]
         return PitchFrames(out[:, :, 0].T.copy(), voicing.T, voiced.T)
+
+    def _trans_buffer(self, h: int) -> np.ndarray:
+        """Transition-cost array (h, c, s_prev, s_cur) for a block of ``h`` hops, reused
+        across calls (cached per ``h``) with the voicing-switch costs already filled in."""
+        got = self._trans_h.get(h)
+        if got is None:
+            if len(self._trans_h) >= 8:
+                self._trans_h.clear()
+            s = self.n_candidates + 1
+            got = self._trans_h[h] = np.empty((h, self.n_channels, s, s))
+            got[:, :, 0, 0] = 0.0
+            got[:, :, 0, 1:] = self.voiced_unvoiced_cost
+            got[:, :, 1:, 0] = self.voiced_unvoiced_cost
+        return got
+
+    def _trace_index(self, h: int) -> tuple[np.ndarray, np.ndarray]:
+        """Row (h, 1) and channel (1, c) indices of the fixed-lag trace-back (cached)."""
+        got = self._trace_h.get(h)
+        if got is None:
+            if len(self._trace_h) >= 8:
+                self._trace_h.clear()
+            lag = self.viterbi_lag_hops
+            got = self._trace_h[h] = (np.arange(lag, lag + h)[:, None],
+                                      np.arange(self.n_channels)[None, :])
+        return got
 
     # --- speaker range prior ---------------------------------------------------------------
     def _update_range(self) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+
+from dsp._fast import windows
 
 SILENCE_DBFS = -120.0
 
@@ -62,14 +63,14 @@ class VoiceActivity:
         lv = np.concatenate([self._lvl_hist, level_dbfs], axis=1)
         self._lvl_hist = lv[:, lv.shape[1] - (p.smooth_hops - 1):]
         # smoothed level: power mean over the last smooth_hops hops, in dB
-        smooth = 10 * np.log10(
-            sliding_window_view(10 ** (lv / 10), p.smooth_hops, axis=1).mean(axis=-1)
-        )
+        pw = 10 ** (lv / 10)
+        smooth = 10 * np.log10(np.add.reduce(windows(pw, p.smooth_hops), axis=-1)
+                               / p.smooth_hops)
         fb = np.concatenate([self._floor_hist, smooth], axis=1)
         self._floor_hist = fb[:, fb.shape[1] - (self.floor_hops - 1):]
-        floor = sliding_window_view(fb, self.floor_hops, axis=1).min(axis=-1)
+        floor = np.minimum.reduce(windows(fb, self.floor_hops), axis=-1)
         raw = (smooth > floor + p.margin_db) & (level_dbfs > p.floor_dbfs)
         rb = np.concatenate([self._raw_hist, raw], axis=1)
         self._raw_hist = rb[:, rb.shape[1] - (self.hang_hops - 1):]
-        voiced = sliding_window_view(rb, self.hang_hops, axis=1).any(axis=-1)
+        voiced = np.logical_or.reduce(windows(rb, self.hang_hops), axis=-1)
         return voiced, floor

@@ -43,8 +43,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft
 
+from dsp._fast import frames as frame_view
+from dsp._fast import rfft_rows
 from dsp.pitch import PitchFrames
 
 __all__ = ["VoiceMeasureFrames", "VoiceMeasures"]
@@ -191,12 +192,8 @@ class VoiceMeasures:
         # 3-hop smoothing of the envelope.
         buf = np.concatenate([self._buf, x], axis=1)
         self._buf = buf[:, h * self.hop :]
-        st = buf.strides
-        frames = np.lib.stride_tricks.as_strided(
-            buf, shape=(c, h, self._FRAME), strides=(st[0], self.hop * st[1], st[1]),
-            writeable=False,
-        )
-        spec = scipy.fft.rfft(np.multiply(frames, self._window, dtype=np.float32), axis=-1)
+        frames = frame_view(buf, h, self.hop, self._FRAME)
+        spec = rfft_rows(np.multiply(frames, self._window, dtype=np.float32))
         power = spec.real**2 + spec.imag**2
         e = np.concatenate([self._e_hist, power.astype(np.float64) @ self._bands], axis=1)
         self._e_hist = e[:, -2:]  # (c, h + 2, 3): hops first-1 .. first+h

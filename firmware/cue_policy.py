@@ -6,13 +6,13 @@ Time is stream seconds, so `deskcue analyze` and the running appliance decide id
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 import numpy as np
 
+from dsp._fast import windows
 from dsp.analyzer import HopFeatures
 from dsp.laughter import LaughterBurst
 from firmware.baseline import RobustStat, UsualVoice, semitones
@@ -35,10 +35,15 @@ class TrailingMedian:
     def __call__(self, values: np.ndarray) -> np.ndarray:
         buf = np.concatenate([self._hist, values], axis=1)
         self._hist = buf[:, buf.shape[1] - (self.window - 1):]
-        win = np.lib.stride_tricks.sliding_window_view(buf, self.window, axis=1)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows give NaN
-            return np.nanmedian(win, axis=-1)
+        # Each window sorted (NaN last); the median of its n finite values is the mean of the
+        # sorted values at (n - 1) // 2 and n // 2 - what np.nanmedian gives, bit for bit.
+        win = np.sort(windows(buf, self.window), axis=-1)
+        n = self.window - np.add.reduce(np.isnan(win), axis=-1)
+        lo = np.take_along_axis(win, np.maximum(n - 1, 0)[..., None] // 2, axis=-1)[..., 0]
+        hi = np.take_along_axis(win, (n // 2)[..., None], axis=-1)[..., 0]
+        med = (lo + hi) / 2.0
+        med[n == 0] = np.nan
+        return med
 
     def reset(self, channel: int) -> None:
         self._hist[channel] = np.nan
@@ -160,7 +165,8 @@ class CuePolicy:
         start = 0
         while start < n_ready:
             stop = (first + start) // CHUNK_HOPS * CHUNK_HOPS + CHUNK_HOPS - first
-            events += self._chunk(pending.slice(start, stop))
+            whole = start == 0 and stop == pending.n_hops
+            events += self._chunk(pending if whole else pending.slice(start, stop))
             start = stop
         self._pending = pending.slice(n_ready, pending.n_hops) if n_ready < pending.n_hops \
             else None
