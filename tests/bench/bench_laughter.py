@@ -58,22 +58,51 @@ Section 6 (through the policy), second engineer, 2026-11-23:
   (the "without the pitch gate" line), laughers whose laugh F0 is not 3 semitones above
   another person's usual pitch - a limit of pairing different speakers, since the Deeply
   laughers have no speech of their own here.
-* Detector changes tried on a development set (7.1 min of espeak-ng, 12 voices, random pitch
-  and speed; 64 synthetic laughs - ha, giggles at 7 and 8/s, chuckles, breathy heh, slow,
-  irregular, low male, each also through a phone band + mu-law - and 8 laughing-while-talking
-  stretches, each inside espeak speech; baseline: 54/72 found within +-0.5 s, 5 false events
-  in the espeak speech, clip AUC 0.868) and then on the real data, none kept:
+* Detector changes tried on a development set (``laughter_data.dev_speech`` and
+  ``dev_laughs``: 7.1 min of espeak-ng, 12 voices, random pitch and speed; 64 synthetic
+  laughs - ha, giggles at 7 and 8/s, chuckles, breathy heh, slow, irregular, low male, each
+  also through a phone band + mu-law - each inside espeak speech; plus 8 laughing-while-
+  talking stretches, espeak speech pulsed at 4-6/s with /h/ noise in the dips, not in the
+  builders), then on the real data.  Baseline on the development set: 54/72 found within
+  +-0.5 s, 5 false events in the espeak speech, clip AUC 0.868, latency median 0.53 s.
+  None was kept:
   - rhythm credit up to 10 bursts/s (full to 7/s) for fast giggles: development set 57/72,
     AUC 0.916, no extra false; real data: AUC vs speech 0.900 -> 0.890, false events 2 -> 4,
-    strict hits 18 -> 19.  Not kept: the real laughs that fail the rhythm measure do so for
-    irregular intervals (0.1 s then 0.35 s), not for speed.
+    strict hits 18 -> 19.
   - geometric mean of the four measures instead of the minimum: development set 59/72 but
-    false events 5 -> 18.  Dropped without running on the real data.
+    false events 5 -> 18.  Not run on the real data.
   - event start moved back to the first pulse of the run of in-rhythm intervals before the
     scored window (the strict/lenient gap of section 3): no change on either set (the late
-    events belong to new trains after a pause or level jump, not to late scoring).
-  Laughing while talking (speech pulsed at 4-6/s with /h/ in the dips) is found 0/8 on the
-  development set: the repetition measure rejects changing vowels.  Still open.
+    events belong to new trains after a pause or a level jump, not to late scoring).
+  - peaks closer than 100 ms merged into one call (real laughs show 8 % of intervals under
+    0.1 s, an aggregate look at section-1 windows): development set unchanged (54/72, AUC
+    0.855); real data: strict 18 -> 18, false events in the joined streams 3 -> 9.
+  - alternation from the level dip alone (the gap voicing, measured over 33 ms, hardly
+    separates real laughs from speech: median 0.32 vs 0.27): development set false events
+    5 -> 10.  Not run on the real data.
+  - rhythm from the periodicity of the level envelope (the brief's "modulation spectrum
+    peak at 4-6 Hz": highest normalised autocorrelation of the dB envelope, 30 dB range, at
+    lags 140-330 ms over the last 0.5 s, ramp 0.6 -> 0.9; ramp and window chosen on the
+    development set as the most hits with latency and false events no worse): development
+    set 64/72, AUC 0.932, 5 false; real data: AUC vs speech 0.862, strict F1 0.588,
+    latency share <= 0.6 s 61 % -> 40 %.  With a 0.72 s window and ramp 0.5 -> 0.8 the real
+    data gave no false events at all (sections 2-4) and strict F1 0.600, but latency median
+    0.68 s (0 % <= 0.6 s).  Dropped for the latency requirement; worth revisiting with a
+    window that starts at the first scored pulse.
+  The synthetic laughs are much cleaner than the real ones (gap voicing 0 vs a median of
+  0.32 on the phone-recorded laughs; no sub-call double peaks): what they accept transfers
+  poorly.  A more realistic laugh synthesiser is the first thing to build next.
+  Laughing while talking is found 0/8 on the development set: the repetition measure rejects
+  changing vowels.  Still open.
+* Policy, development set (each espeak voice's usual voice learned first; laughs at F0 4-14
+  semitones above it, half through the phone band, in 10 s + 5 s of that voice): median gate
+  (shipped) 46/72 cued, 0 false cues in 7.1 min; gate on the 75th / 90th percentile of the
+  bursts' F0: 50 / 51 of 72 but 1 / 3 false cues; detector threshold 0.35 behind the median
+  gate (two weaker tests combined): 51/72, 1 false cue.  Kept the shipped gate and threshold.
+  On 20 of these bursts the measured median sat 1.5-3.5 semitones below the calls' start F0,
+  as expected (each synthetic call falls 15 %, 2.8 semitones), and 7.5 and 12.6 below in two
+  (octave-down errors?): the misses are the laughs synthesised only 4-5 semitones above the
+  voice, whose median lands under +3.  A question for the pitch tracker, not fixed here.
 """
 
 from __future__ import annotations

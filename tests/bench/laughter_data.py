@@ -82,3 +82,107 @@ def load_ravdess_neutral() -> list[Clip]:
              r["sex"])
         for r in rows
     ]
+
+
+# ------------------------------------------------------------------ development set
+# Not evaluation data: espeak-ng speech and synthetic laughs, for choosing parameters before
+# the real-data bench is run (see the history in bench_laughter.py).
+DEV_TEXTS = (
+    "Thank you for calling, how can I help you today? I understand that the delivery was "
+    "late.",
+    "Let me check your account details, it will only take a moment, please hold the line.",
+    "Yes, I can see the order here. It was shipped on Tuesday and should arrive by Friday "
+    "afternoon.",
+    "I'm sorry to hear that. We'll refund the difference and send a voucher for your next "
+    "purchase.",
+    "Ha, well, that is certainly one way to look at it, but the policy says thirty days from "
+    "purchase.",
+    "Could you spell your surname for me? Thank you. And the postcode, please, starting with "
+    "the letters.",
+)
+DEV_VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc",
+              "en-gb-x-gbclan", "en+f3", "en+f4", "en-us+f2", "en+m3", "en+klatt")
+
+
+def dev_speech(tmp: Path, seed: int = 1) -> list[list[np.ndarray]]:
+    """espeak-ng speech at 16 kHz: per voice (12), the six call-centre sentences at a random
+    pitch (-p 25-80) and speed (-s 130-200 wpm) each (~7 min in all)."""
+    import subprocess
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for i, voice in enumerate(DEV_VOICES):
+        clips = []
+        for j, text in enumerate(DEV_TEXTS):
+            p, s = int(rng.integers(25, 80)), int(rng.integers(130, 200))
+            fn = tmp / f"dev_{i}_{j}.wav"
+            subprocess.run(["espeak-ng", "-w", str(fn), "-v", voice, "-p", str(p), "-s", str(s),
+                            text], check=True, capture_output=True)
+            clips.append(read_16k(fn))
+        out.append(clips)
+    return out
+
+
+def synth_laugh(rng: np.random.Generator, *, n_calls: int = 6, rate_hz: float = 5.0,
+                jitter: float = 0.05, f0_hz: float = 320.0, vowel: str = "a",
+                aspiration: float = 0.1, voiced_s: float = 0.09, breathy: float = 0.05,
+                decay_db: float = 0.7, level_jitter_db: float = 0.0) -> np.ndarray:
+    """A laugh like ``firmware.voice_synth.laugh`` with more freedom: call rate and timing
+    jitter, voiced call length, breath noise in the vowel, level decay and jitter per call."""
+    from firmware.voice_synth import VOWELS, formants, glottal, ramp_env
+
+    calls = []
+    for c in range(n_calls):
+        n = int(RATE_HZ / rate_hz * (1 + jitter * rng.standard_normal()))
+        na = int(0.035 * RATE_HZ)
+        nv = min(int(voiced_s * RATE_HZ), n - na - 80)
+        seg = 0.005 * formants(rng.standard_normal(n), VOWELS[vowel])
+        asp = aspiration * formants(rng.standard_normal(na), VOWELS[vowel])
+        f0 = np.linspace(f0_hz, 0.85 * f0_hz, nv) * (1 - 0.03 * c)
+        f0 *= 1 + 0.03 * rng.standard_normal()
+        vo = formants(glottal(f0), VOWELS[vowel])
+        vo = vo / np.max(np.abs(vo)) * ramp_env(nv, 0.01, 0.04)
+        vo += breathy * formants(rng.standard_normal(nv), VOWELS[vowel]) * ramp_env(nv, 0.01, 0.04)
+        seg[:na] += asp * ramp_env(na, 0.01, 0.005)
+        seg[na:na + nv] += vo
+        calls.append(seg * 10 ** ((-decay_db * c + level_jitter_db * rng.standard_normal()) / 20))
+    x = np.concatenate(calls)
+    return 0.3 * x / np.max(np.abs(x))
+
+
+DEV_LAUGH_KINDS = {  # each for an acoustic variety of laughter
+    "ha": {},
+    "giggle": {"rate_hz": 7.0, "f0_hz": 450.0, "voiced_s": 0.07, "vowel": "i"},
+    "giggle8": {"rate_hz": 8.0, "f0_hz": 500.0, "voiced_s": 0.06, "vowel": "i"},
+    "chuckle": {"rate_hz": 4.0, "f0_hz": 130.0, "vowel": "o", "breathy": 0.15,
+                "aspiration": 0.15},
+    "heh": {"rate_hz": 4.5, "f0_hz": 220.0, "vowel": "e", "breathy": 0.3, "aspiration": 0.25,
+            "voiced_s": 0.07},
+    "slow": {"rate_hz": 3.5, "f0_hz": 280.0},
+    "irregular": {"jitter": 0.15, "level_jitter_db": 2.0, "f0_hz": 300.0},
+    "low_male": {"f0_hz": 160.0, "decay_db": 1.5},
+}
+
+
+def phone_band(x: np.ndarray) -> np.ndarray:
+    """Telephone channel (data README): 8 kHz, 300-3400 Hz band-pass, G.711 mu-law, 16 kHz."""
+    from scipy.signal import butter, sosfilt
+
+    y = resample_poly(x, 1, 2)
+    y = np.clip(sosfilt(butter(4, [300, 3400], "bandpass", fs=8000, output="sos"), y), -1, 1)
+    mu = 255.0
+    c = np.round(np.sign(y) * np.log1p(mu * np.abs(y)) / np.log1p(mu) * 127) / 127
+    return resample_poly(np.sign(c) * ((1 + mu) ** np.abs(c) - 1) / mu, 2, 1)
+
+
+def dev_laughs(seed: int = 7) -> list[tuple[str, np.ndarray]]:
+    """Four laughs of each kind (F0 +-15 %, 4-8 calls), each also through the phone band."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for kind, kw in DEV_LAUGH_KINDS.items():
+        for _ in range(4):
+            args = dict(kw)
+            args["f0_hz"] = args.get("f0_hz", 320.0) * rng.uniform(0.85, 1.15)
+            x = synth_laugh(rng, n_calls=int(rng.integers(4, 9)), **args)
+            out += [(kind, x), (kind + "_phone", phone_band(x))]
+    return out
