@@ -75,7 +75,9 @@ class AudioSettings(Section):
         "converted to the 16 kHz analysis rate.",
     )
     block_s: float = Field(
-        0.05, gt=0.0, le=0.5, description="Capture block length in seconds (latency vs overhead)."
+        0.1, gt=0.0, le=0.5,
+        description="Capture and analysis block length in seconds: longer costs less CPU per "
+        "second of audio (per-call overhead), shorter answers sooner (up to one block later).",
     )
     queue_s: float = Field(
         10.0,
