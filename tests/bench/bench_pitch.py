@@ -111,8 +111,8 @@ def pyin(x: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return times, f0, voiced & (f0 > 0)
 
 
-def stereo_cpu(utts: list[fda.Utterance]) -> float:
-    """Our tracker's CPU seconds per second of stereo audio in 100 ms blocks."""
+def stereo_audio(utts: list[fda.Utterance]) -> np.ndarray:
+    """All files as one stereo 16 kHz stream: wideband (agent) and telephone band (caller)."""
     chans = []
     for u in utts:
         wide = fda.resample(u.audio, u.rate, RATE)
@@ -120,7 +120,11 @@ def stereo_cpu(utts: list[fda.Utterance]) -> float:
         n = min(wide.size, tel.size)
         chans.append(np.stack([wide[:n], tel[:n]]))
     x = np.concatenate(chans, axis=1)
-    x = x[:, : x.shape[1] // (BLOCK_HOPS * 160) * (BLOCK_HOPS * 160)]
+    return x[:, : x.shape[1] // (BLOCK_HOPS * 160) * (BLOCK_HOPS * 160)]
+
+
+def stereo_cpu(x: np.ndarray) -> float:
+    """Our tracker's CPU seconds per second of stereo audio in 100 ms blocks."""
     tr = PitchTracker(rate=RATE, n_channels=2, fmin_hz=FMIN, fmax_hz=FMAX)
     step = BLOCK_HOPS * tr.hop
     t0 = time.process_time()
@@ -187,9 +191,40 @@ def main(argv: list[str] | None = None) -> int:
         cpu_s = f"{cpu:8.4f}" if cpu is not None else ""
         print(f"{cond:10s} {name:14s} {who:4s} {100 * c.gpe:6.2f} {100 * c.vde:6.2f}"
               f" {100 * c.ffe:6.2f} {c.fine_cents:6.1f} {cpu_s}")
-    cpu2 = stereo_cpu(utts)
-    print(f"\ndeskcue, stereo 100 ms blocks: {cpu2:.4f} CPU s per second of stereo audio")
+    x = stereo_audio(utts)
+    cpu2 = stereo_cpu(x)
+    print("\nCPU s per second of stereo audio (wideband agent + telephone caller, same run):")
+    ref = praat_stereo_cpu(x)
+    print(f"  Praat to_pitch_ac, both channels (offline)      {ref:.4f}   1.00")
+    print(f"  deskcue pitch tracker, 100 ms blocks            {cpu2:.4f}   {cpu2 / ref:.2f}")
+    for label, block_s in (("appliance, 100 ms blocks", 0.1),
+                           ("`deskcue analyze`, 0.5 s blocks", 0.5)):
+        a = analyzer_cpu(x, block_s)
+        print(f"  whole analyzer (every measure), {label:<16} {a:.4f}   {a / ref:.2f}")
     return 0
+
+
+def praat_stereo_cpu(x: np.ndarray) -> float:
+    """Praat's pitch (default to_pitch_ac) on each channel, CPU s per audio s."""
+    import parselmouth
+
+    t0 = time.process_time()
+    for ch in x:
+        parselmouth.Sound(ch, sampling_frequency=RATE).to_pitch_ac()
+    return (time.process_time() - t0) / (x.shape[1] / RATE)
+
+
+def analyzer_cpu(x: np.ndarray, block_s: float) -> float:
+    """The whole stream analyzer (loudness, voice activity, pitch, measures, laughter) on the
+    stereo stream in blocks of ``block_s`` seconds, CPU s per audio s."""
+    from dsp.analyzer import AnalyzerParams, StreamAnalyzer
+
+    a = StreamAnalyzer(AnalyzerParams(n_channels=2))
+    n = int(block_s * RATE)
+    t0 = time.process_time()
+    for i in range(0, x.shape[1], n):
+        a.process(x[:, i:i + n])
+    return (time.process_time() - t0) / (x.shape[1] / RATE)
 
 
 if __name__ == "__main__":
