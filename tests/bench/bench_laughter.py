@@ -57,7 +57,13 @@ Section 6 (through the policy), second engineer, 2026-11-23:
   Remaining misses: the detector's own strict recall (section 3: 18/42) and, for 12 vs 9 hits
   (the "without the pitch gate" line), laughers whose laugh F0 is not 3 semitones above
   another person's usual pitch - a limit of pairing different speakers, since the Deeply
-  laughers have no speech of their own here.
+  laughers have no speech of their own here.  Of the 18 detector hits, 6 are still lost
+  with pitch_st 0 (median merely above usual): 2 to the cooldown after a cued false event in
+  the speech before the laugh, 1 to a median below the usual pitch, and 3 to one male
+  laugher whose breathy first calls the tracker finds voiced in only 2-3 of ~45 hops (the
+  median needs 3).  A fallback "cue without pitch when too little is voiced" was not made:
+  one of the two detector false events in the speech has only 6 voiced hops of 40 and would
+  then be cued.
 * Detector changes tried on a development set (``laughter_data.dev_speech`` and
   ``dev_laughs``: 7.1 min of espeak-ng, 12 voices, random pitch and speed; 64 synthetic
   laughs - ha, giggles at 7 and 8/s, chuckles, breathy heh, slow, irregular, low male, each
