@@ -35,6 +35,12 @@ class RobustStat:
     def __post_init__(self) -> None:
         if self.hist is None:
             self.hist = np.zeros(int(round((self.hi - self.lo) / self.step)))
+        self._cache: dict[float, float] = {}  # quantiles (and -1: weight) since the last change
+
+    def clear(self) -> None:
+        """Forget everything learned."""
+        self.hist[:] = 0.0
+        self._cache.clear()
 
     def learn(self, values: np.ndarray) -> None:
         """Add ``values`` in stream order: the k-th of n gets weight decay**(n-1-k)."""
@@ -47,13 +53,23 @@ class RobustStat:
         w = self.decay ** np.arange(n - 1, -1, -1, dtype=np.float64)
         self.hist *= self.decay**n
         self.hist += np.bincount(bins, weights=w, minlength=self.hist.size)
+        self._cache.clear()
 
     @property
     def weight(self) -> float:
-        return float(self.hist.sum())
+        w = self._cache.get(-1.0)
+        if w is None:
+            w = self._cache[-1.0] = float(self.hist.sum())
+        return w
 
     def quantile(self, q: float) -> float:
         """The ``q`` quantile (0-1), interpolated within the bin; NaN when empty."""
+        hit = self._cache.get(q)
+        if hit is None:
+            hit = self._cache[q] = self._quantile(q)
+        return hit
+
+    def _quantile(self, q: float) -> float:
         total = self.hist.sum()
         if total <= 0:
             return float("nan")
@@ -84,6 +100,7 @@ class RobustStat:
         if not np.all(np.isfinite(hist)) or np.any(hist < 0):
             raise ValueError("corrupt histogram")
         self.hist = hist
+        self._cache.clear()
 
 
 def semitones(f0_hz: np.ndarray) -> np.ndarray:
@@ -165,7 +182,7 @@ class UsualVoice:
     def reset(self) -> None:
         """Forget everything: re-learn the usual voice from scratch (recalibrate)."""
         for stat in (self.loudness, self.pitch, self.rate, self.alpha):
-            stat.hist[:] = 0.0
+            stat.clear()
         self.speech_s = 0.0
         self.forget_pending()
 

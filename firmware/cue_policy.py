@@ -198,8 +198,8 @@ class CuePolicy:
         caller_voiced = f.voiced[1] if f.voiced.shape[0] > 1 else None
         for ce in self.calls.step(f.t, voiced, caller_voiced, excess, st_above):
             if ce.type == "call.started":
-                self.caller_usual.hist[:] = 0.0
-                self.caller_pitch.hist[:] = 0.0
+                self.caller_usual.clear()
+                self.caller_pitch.clear()
             else:
                 events += [self._event(tr, np.nan) for tr in
                            self.caller_cue.finish(ce.stream_s)]

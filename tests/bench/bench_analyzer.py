@@ -2,7 +2,8 @@
 
 Stereo input made from real speech: FDA speaker rl on the agent channel (wideband) and sb on
 the caller channel, both 16 kHz. The whole analyzer (every measure, both channels) runs in
-the appliance's 50 ms blocks, in 100 ms and in 0.5 s blocks; at 50 ms each stage is also
+50 ms, in the appliance's blocks (``audio.block_s``, 100 ms) and in the 0.5 s blocks of
+``deskcue analyze``; at 50 ms each stage is also
 timed alone (the rest is the analyzer's own alignment and packing); the whole pipeline
 (48 kHz capture resampled + analyzer + policy) too. Two baselines are measured in the same
 run on the same audio, so the ratios travel across machines: Praat's pitch alone
@@ -76,7 +77,7 @@ def main() -> int:
 
     def pipeline48():
         p = Pipeline(settings, source_rate=48000, source_channels=2)
-        n = int(0.05 * 48000)
+        n = int(settings.audio.block_s * 48000)
         for i in range(0, x48.shape[0], n):
             p.process(x48[i:i + n])
 
@@ -93,8 +94,10 @@ def main() -> int:
 
     praat_s = cpu(praat) / dur
     loud_s = cpu(loudnorm) / dur
-    sizes = sorted(set(args.blocks) | {0.05, 0.1})
-    blocks = [(b, f"analyzer, {b * 1000:g} ms blocks" + (" (as the appliance)" if b == 0.05
+    live = settings.audio.block_s
+    sizes = sorted(set(args.blocks) | {0.05, live, 0.5})
+    blocks = [(b, f"analyzer, {b * 1000:g} ms blocks" + (" (as the appliance)" if b == live
+                                                          else " (deskcue analyze)" if b == 0.5
                                                           else "")) for b in sizes]
     whole = {b: cpu(analyzer(b), repeats=5) / dur for b, _ in blocks}
     stages = stage_costs(x, settings, 0.05)
@@ -109,17 +112,21 @@ def main() -> int:
     row("baseline: Praat to_pitch_ac, both channels", praat_s)
     row("baseline: pyloudnorm integrated loudness", loud_s)
     for b, name in blocks:
-        row(name, whole[b], "< 0.01" if b == 0.05 else "")
+        row(name, whole[b], "< 0.01" if b == live else "")
     print("  per stage at 50 ms blocks:")
     for name, v in stages:
         row(f"    {name}", v)
     row("  sum of stages + analyzer glue", whole[0.05])
-    row("capture 48 kHz -> resample + analyzer + policy", pipe)
-    ok2 = whole[0.05] < 0.01
-    ok3 = whole[0.05] < praat_s
-    print(f"issue 2 (< 0.01 s/s at 50 ms): {'met' if ok2 else 'NOT met'}; issue 3 (whole "
-          f"analyzer below Praat's pitch alone, same run): {'met' if ok3 else 'NOT met'} "
-          f"at 50 ms, {'met' if whole[0.1] < praat_s else 'NOT met'} at 100 ms")
+    row(f"capture 48 kHz -> resample + analyzer + policy, {settings.audio.block_s * 1000:g} ms",
+        pipe)
+    def met(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    print(f"issue 2 (< 0.01 s/s at the appliance's {live * 1000:g} ms blocks): "
+          f"{met(whole[live] < 0.01)}")
+    print(f"issue 3 (whole analyzer below Praat's pitch alone, same run): offline like Praat "
+          f"(0.5 s blocks) {met(whole[0.5] < praat_s)}; live at {live * 1000:g} ms "
+          f"{met(whole[live] < praat_s)} ({whole[live] / praat_s:.2f} x)")
     return 0
 
 
