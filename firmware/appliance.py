@@ -26,7 +26,7 @@ from firmware import __version__
 from firmware.audio_source import AudioError, EndOfStream
 from firmware.baseline import UsualVoice
 from firmware.control_socket import ControlServer
-from firmware.cue_policy import Display, PolicyEvent
+from firmware.cue_policy import PolicyEvent
 from firmware.envelope import EventStamper
 from firmware.pipeline import Pipeline, make_usual_voice
 from firmware.settings import Settings
@@ -532,7 +532,3 @@ class Appliance:
         s = self.status()
         return (f"{s['display']}; usual {s['usual_lufs']} LUFS; heard {s['stream_s']:.0f} s"
                 + (f"; fault: {s['fault']}" if s["fault"] else ""))
-
-    @property
-    def display(self) -> Display | str:
-        return self._display()
