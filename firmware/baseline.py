@@ -127,13 +127,20 @@ class UsualVoice:
         self.rate = RobustStat(lo=0.0, hi=12.0, step=0.1, decay=decay)
         self.alpha = RobustStat(lo=-50.0, hi=10.0, step=0.25, decay=decay)
         self.speech_s = 0.0
+        self._ready = False
         self.lag_hops = int(round(lag_s / HOP_S))
         self._pending: list[np.ndarray] = []  # (4, n) columns: loudness, st, rate, alpha
         self._pending_n = 0
 
     @property
     def ready(self) -> bool:
-        return self.speech_s >= self.warmup_speech_s
+        """Warm-up done: ``warmup_speech_s`` of speech heard (learned or waiting in the lag).
+
+        Once ready it stays ready until `reset` (dropping the lag when a cue starts must not
+        take the baseline away from the cue that is running)."""
+        if not self._ready:
+            self._ready = self.speech_s + self._pending_n * HOP_S >= self.warmup_speech_s
+        return self._ready
 
     @property
     def usual_lufs(self) -> float:
@@ -184,6 +191,7 @@ class UsualVoice:
         for stat in (self.loudness, self.pitch, self.rate, self.alpha):
             stat.clear()
         self.speech_s = 0.0
+        self._ready = False
         self.forget_pending()
 
     def to_dict(self) -> dict[str, Any]:
@@ -201,3 +209,4 @@ class UsualVoice:
         for name in ("loudness", "pitch", "rate", "alpha"):
             getattr(self, name).load(d[name])
         self.speech_s = speech_s
+        self._ready = False

@@ -37,10 +37,15 @@ def channel_order(audio: AudioSettings, source_channels: int) -> list[int]:
 
 
 def make_usual_voice(settings: Settings) -> UsualVoice:
+    """The agent's usual voice; learning lags by twice the longest evidence a cue can
+    gather before it fires, so that evidence is dropped, not learned, when the cue starts
+    (at most half the warm-up, so the usual level always rests on real speech)."""
     b = settings.baseline
-    hold = settings.cues.raised_voice.hold_s + settings.cues.raised_voice.gap_s
+    cues = (settings.cues.raised_voice, settings.cues.tense_voice)
+    hold = max(c.hold_s + c.gap_s for c in cues)
+    lag = min(max(3.0, 2 * hold), b.warmup_speech_s / 2)
     return UsualVoice(warmup_speech_s=b.warmup_speech_s,
-                      half_life_speech_s=b.half_life_speech_s, lag_s=max(3.0, 2 * hold))
+                      half_life_speech_s=b.half_life_speech_s, lag_s=lag)
 
 
 @dataclass

@@ -155,3 +155,13 @@ def test_baseline_round_trips_through_its_state():
     other = make_usual_voice(Settings())
     other.load(state)
     assert other.ready and abs(other.usual_lufs - fd.policy.usual.usual_lufs) < 1e-9
+
+
+def test_a_cue_right_after_the_warm_up_still_ends():
+    """The first cue can start while learning still lags; dropping that lag must not take
+    the baseline away from the running cue (it would never end)."""
+    fd = Feeder()
+    fd.feed(20.5, 0.0)  # just past the warm-up, part of it still waiting in the lag
+    fd.feed(3.0, 12.0)
+    fd.feed(6.0, 0.0)
+    assert fd.types()[-2:] == ["raised_voice.started", "raised_voice.ended"]
