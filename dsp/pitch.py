@@ -224,9 +224,9 @@ class PitchTracker:
             sos = np.vstack([sos, lp])
         self._b, self._a = scipy.signal.sos2tf(sos)
         # Per block length (a few lengths in practice): scratch arrays and index arrays.
-        self._per_h: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._per_h: dict[int, tuple[np.ndarray, ...]] = {}
         self._trans_h: dict[int, np.ndarray] = {}
-        self._trace_h: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._trace_h: dict[int, list[np.ndarray]] = {}
         self.reset()
 
     # ------------------------------------------------------------------------------------
@@ -298,13 +298,19 @@ class PitchTracker:
         the silence penalty of the unvoiced state (h, c)."""
         lo, hi = self._lo, self._hi
         m = h * c
-        pad, shift, rowoff = self._block_arrays(h)
+        pad, power, flat3, scoreoff, jdec, jdec1 = self._block_arrays(h)
         # The transforms run in float32 (R needs ~1e-4, float32 gives 1e-7, twice as fast).
         # No local-mean removal: the front end's 40 Hz high-pass has taken DC out already.
         # `pad` is zero beyond the frame: the transform input zero-padded to nfft.
         np.multiply(frames, self._window32, out=pad[:, :, : self._n], dtype=np.float32)
         spec = rfft_rows(pad.reshape(m, self._nfft))
-        r = irfft_rows(spec.real**2 + spec.imag**2, self._nfft)
+        # Power spectrum written into the real part of a complex buffer whose imaginary part
+        # stays 0 (the inverse transform wants complex input: no conversion per call).
+        re = power.real
+        np.multiply(spec.real, spec.real, out=re)
+        im = spec.imag
+        re += im * im
+        r = irfft_rows(power, self._nfft)
         rr = r[:, lo - 1 : hi + 1] * (self._inv_rw / (r[:, :1].astype(np.float64) + 1e-30))
 
         # Local maxima at lags lo .. hi-1 (index 1 .. hi-lo of rr).
@@ -312,21 +318,25 @@ class PitchTracker:
         score = np.where((mid > rr[:, :-2]) & (mid >= rr[:, 2:]), mid - self._bias, -np.inf)
         k = self.n_candidates
         idx = np.argpartition(score, -k, axis=1)[:, -k:]  # (m, k), index into mid
-        flat = idx + rowoff  # flat index of R at lag - 1 in rr (row-major, width hi-lo+2)
-        rrf = rr.reshape(-1)
-        y0, y1, y2 = rrf[flat], rrf[flat + 1], rrf[flat + 2]  # R at lag - 1, lag, lag + 1
+        # R at lag - 1, lag, lag + 1 in one gather (flat3: row offsets in the flattened rr,
+        # row-major, width hi-lo+2, plus 0, 1, 2)
+        y = rr.reshape(-1)[idx[:, :, None] + flat3]
+        y0, y1, y2 = y[:, :, 0], y[:, :, 1], y[:, :, 2]
         num = y0 - y2
         d = np.minimum(np.maximum(0.5 * num / np.minimum(y0 - 2.0 * y1 + y2, -1e-12), -0.5), 0.5)
         peak = y1 - 0.25 * num * d
         peak = np.where(peak > 1.0, 1.0 / np.maximum(peak, 1.0), peak)
         tau = idx + (lo + d)
-        valid = score.reshape(-1)[flat - shift] > -np.inf
+        valid = score.reshape(-1)[idx + scoreoff] > -np.inf
         strength = np.where(valid, peak - self.octave_cost * np.log2(tau / lo), -1e9)
         conf = np.where(valid, np.maximum(peak, 0.0), 0.0)
 
         a, b = self._peak_span
         local_peak = np.abs(frames[:, :, a:b]).max(axis=2)
-        pen = self._silence_penalty(20.0 * np.log10(local_peak + 1e-15))
+        local_peak += 1e-15
+        level_db = np.log10(local_peak, out=local_peak)
+        level_db *= 20.0
+        pen = self._silence_penalty(level_db, jdec, jdec1)
         return (
             (LAG_RATE / tau).reshape(h, c, k),
             strength.reshape(h, c, k),
@@ -334,11 +344,15 @@ class PitchTracker:
             pen,
         )
 
-    def _block_arrays(self, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _block_arrays(
+        self, h: int
+    ) -> tuple[np.ndarray, ...]:
         """Per block length ``h`` (cached; a few lengths): the zero-padded float32 transform
-        input (h, c, nfft) and, per frame row (h * c, 1), the offset of the row's start in
-        the flattened lag window (width hi - lo + 2) and the shift from there to the
-        flattened score (width hi - lo)."""
+        input (h, c, nfft), the complex64 power-spectrum buffer (h * c, nfft // 2 + 1) with a
+        zero imaginary part and, per frame row (h * c, ...), the offsets in the flattened lag
+        window (width hi - lo + 2) of the row's start plus 0, 1, 2 (h * c, 1, 3) and of the
+        row's start in the flattened score (width hi - lo) (h * c, 1); and the running-peak
+        decay of each hop of the block (h, 1) re its first hop and re the hop before, dB."""
         got = self._per_h.get(h)
         if got is None:
             if len(self._per_h) >= 8:
@@ -346,28 +360,40 @@ class PitchTracker:
             m = h * self.n_channels
             w = self._hi - self._lo
             pad = np.zeros((h, self.n_channels, self._nfft), dtype=np.float32)
+            power = np.zeros((m, self._nfft // 2 + 1), dtype=np.complex64)
             rows = np.arange(m)[:, None]
-            got = self._per_h[h] = (pad, rows * 2, rows * (w + 2))
+            flat3 = (rows * (w + 2))[:, :, None] + self._three
+            jdec = (np.arange(h, dtype=np.float64) * self._peak_decay_db_per_hop)[:, None]
+            got = self._per_h[h] = (pad, power, flat3, rows * w, jdec,
+                                    jdec + self._peak_decay_db_per_hop)
         return got
 
-    def _silence_penalty(self, level_db: np.ndarray) -> np.ndarray:
+    def _silence_penalty(self, level_db: np.ndarray, j: np.ndarray,
+                         j1: np.ndarray) -> np.ndarray:
         """Unvoiced-score penalty (h, c) from the local peak level (dB re full scale).
 
         Praat's rule with the global peak replaced by a running peak that decays by
         ``peak_decay_db_per_s``: ``max(0, 2 - (local / peak) * (1 + vt) / st)`` with ``st``
         the silence threshold as an amplitude ratio; 2 (certainly unvoiced) below
-        ``silence_dbfs``.
+        ``silence_dbfs``. ``j`` / ``j1`` (h, 1): the decay at each hop of the block re its
+        first hop / re the hop before it (``arange(h) * peak_decay_db_per_hop`` and that
+        plus one hop's decay), dB.
         """
-        h = level_db.shape[0]
-        dec = self._peak_decay_db_per_hop
-        j = (np.arange(h, dtype=np.float64) * dec)[:, None]
-        # p_j = max(p_prev - dec*(j+1), max_{i<=j} (L_i - dec*(j-i)))
-        peak = np.maximum.accumulate(level_db + j, axis=0) - j
-        peak = np.maximum(peak, self._peak_db - (j + dec))
-        self._peak_db = peak[-1]
-        ratio = 10.0 ** ((level_db - peak - self.relative_silence_db) / 20.0)
-        pen = np.maximum(0.0, 2.0 - ratio * (1.0 + self.voicing_threshold))
-        return np.where(level_db < self.silence_dbfs, 2.0, pen)
+        # p_j = max(p_prev - dec*(j+1), max_{i<=j} (L_i - dec*(j-i)))  (in place below)
+        peak = level_db + j
+        np.maximum.accumulate(peak, axis=0, out=peak)
+        peak -= j
+        np.maximum(peak, self._peak_db - j1, out=peak)
+        self._peak_db = peak[-1].copy()
+        ratio = np.subtract(level_db, peak, out=peak)
+        ratio -= self.relative_silence_db
+        ratio /= 20.0
+        np.power(10.0, ratio, out=ratio)
+        ratio *= 1.0 + self.voicing_threshold
+        pen = np.subtract(2.0, ratio, out=ratio)
+        np.maximum(pen, 0.0, out=pen)
+        np.copyto(pen, 2.0, where=level_db < self.silence_dbfs)
+        return pen
 
     # ------------------------------------------------------------------------------------
     def _track(
@@ -399,10 +425,13 @@ class PitchTracker:
         )
 
         lag = self.viterbi_lag_hops
-        rows, chans = self._trace_index(h)
+        trace = self._trace_index(h)
         bp = np.empty((lag + h, c, s), dtype=np.intp)
         bp[:lag] = self._bp_hist
         deltas = np.empty((h, c, s))
+        # tots[i, ch, prev, cur]: path score of prev at hop i - 1 plus the gain of prev -> cur;
+        # the back-pointers are the argmax over prev, taken for all hops after the loop.
+        tots = np.empty((h, c, s, s))
         delta = self._delta
         use_range = self.range_cost > 0
         u = self._RANGE_UPDATE_HOPS
@@ -412,7 +441,8 @@ class PitchTracker:
             self._apply_range(local, lf, 0, min(next_update, h))
         # gain[i, ch, prev, cur]: local score of `cur` minus the cost of prev -> cur.
         gain = local[:, :, None, :] - trans
-        tot = np.empty((c, s, s))
+        renorm = (255 - start) % 256  # next i with (start + i) % 256 == 255
+        add, best_of = np.add, np.maximum.reduce
         for i in range(h):
             if i == next_update and use_range:
                 self._pending.append((lf[pushed:i], deltas[pushed:i].argmax(axis=2)))
@@ -422,12 +452,13 @@ class PitchTracker:
                 if self._apply_range(local, lf, i, i1):
                     gain[i:i1] = local[i:i1, :, None, :] - trans[i:i1]
                 next_update += u
-            tot = np.add(delta[:, :, None], gain[i], out=tot)
-            tot.argmax(axis=1, out=bp[lag + i])
-            delta = np.maximum.reduce(tot, axis=1, out=deltas[i])
-            if (start + i) % 256 == 255:
+            delta = best_of(add(delta[:, :, None], gain[i], out=tots[i]), axis=1,
+                            out=deltas[i])
+            if i == renorm:
                 delta -= delta[:, :1]  # keep the scores bounded, at fixed stream positions
+                renorm += 256
         self._delta = delta
+        tots.argmax(axis=2, out=bp[lag:])
         best = deltas.argmax(axis=2)  # (h, c)
         if use_range and pushed < h:
             self._pending.append((lf[pushed:], best[pushed:]))
@@ -441,10 +472,12 @@ class PitchTracker:
         vals[lag:, :, 1:, 0] = f0c
         vals[lag:, :, 1:, 1] = conf
         pen_all = np.concatenate([self._pen_hist, pen], axis=0)
+        # trace[step] (h, c): flat index of (row lag - step + i, channel, state 0) in bp / vals
         state = best
+        bpf = bp.reshape(-1)
         for step in range(lag):
-            state = bp[rows - step, chans, state]
-        out = vals[rows - lag, chans, state]  # (h, c, 2)
+            state = bpf[trace[step] + state]
+        out = vals.reshape(-1, 2)[trace[lag] + state]  # (h, c, 2)
         voicing = out[:, :, 1] * np.minimum(np.maximum(1.0 - 0.5 * pen_all[:h], 0.0), 1.0)
         voiced = state > 0
         self._bp_hist = bp[h:]
@@ -466,15 +499,20 @@ class PitchTracker:
             got[:, :, 1:, 0] = self.voiced_unvoiced_cost
         return got
 
-    def _trace_index(self, h: int) -> tuple[np.ndarray, np.ndarray]:
-        """Row (h, 1) and channel (1, c) indices of the fixed-lag trace-back (cached)."""
+    def _trace_index(self, h: int) -> list[np.ndarray]:
+        """Per step 0 .. lag of the fixed-lag trace-back, the flat index (h, c) of state 0 of
+        rows ``lag - step .. lag - step + h`` and every channel in a C-contiguous
+        (lag + h, c, s) array (cached)."""
         got = self._trace_h.get(h)
         if got is None:
             if len(self._trace_h) >= 8:
                 self._trace_h.clear()
-            lag = self.viterbi_lag_hops
-            got = self._trace_h[h] = (np.arange(lag, lag + h)[:, None],
-                                      np.arange(self.n_channels)[None, :])
+            lag, c, s = self.viterbi_lag_hops, self.n_channels, self.n_candidates + 1
+            chans = np.arange(c)[None, :]
+            got = self._trace_h[h] = [
+                (np.arange(lag - step, lag - step + h)[:, None] * c + chans) * s
+                for step in range(lag + 1)
+            ]
         return got
 
     # --- speaker range prior ---------------------------------------------------------------

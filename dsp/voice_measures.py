@@ -147,6 +147,9 @@ class VoiceMeasures:
         self._bands = np.stack(
             [((freqs >= a) & (freqs < b)) * scale for a, b in bands], axis=1
         )
+        # Per block length (a few lengths in practice): the float32 frame buffer and the
+        # running-peak decay at each hop of the block re its start (dB).
+        self._per_h: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.reset()
 
     def reset(self) -> None:
@@ -190,10 +193,12 @@ class VoiceMeasures:
         # Band mean-squares of hops first+1 .. first+h (frames centred on the hop centres);
         # with the two before them (history) they give hops first .. first+h-1 and the
         # 3-hop smoothing of the envelope.
+        wbuf, jdec, jdec1 = self._block_arrays(h)
         buf = np.concatenate([self._buf, x], axis=1)
         self._buf = buf[:, h * self.hop :]
         frames = frame_view(buf, h, self.hop, self._FRAME)
-        spec = rfft_rows(np.multiply(frames, self._window, dtype=np.float32))
+        np.multiply(frames, self._window, out=wbuf, dtype=np.float32)
+        spec = rfft_rows(wbuf)
         power = spec.real**2 + spec.imag**2
         e = np.concatenate([self._e_hist, power.astype(np.float64) @ self._bands], axis=1)
         self._e_hist = e[:, -2:]  # (c, h + 2, 3): hops first-1 .. first+h
@@ -203,7 +208,8 @@ class VoiceMeasures:
 
         f0 = pitch.f0_hz
         voiced = pitch.voiced & (f0 > 0)
-        alpha_all = 10.0 * np.log10((e[:, 1:-1, 1] + 1e-20) / (e[:, 1:-1, 0] + 1e-20))
+        lo_hi = e[:, 1:-1, :2] + 1e-20  # E 50-1000 Hz, E 1-5 kHz
+        alpha_all = 10.0 * np.log10(lo_hi[:, :, 1] / lo_hi[:, :, 0])
         alpha = np.where(voiced, alpha_all, np.nan)
 
         # Trailing sums over voiced hops, as exact integer prefix sums (fixed point, 2^-16),
@@ -213,14 +219,18 @@ class VoiceMeasures:
         q = np.empty((4, c, h))
         q[0] = voiced
         q[1] = semi
-        q[2] = semi * semi
-        q[3] = np.minimum(np.maximum(alpha_all, -100.0), 100.0)
+        np.multiply(semi, semi, out=q[2])
+        np.minimum(np.maximum(alpha_all, -100.0), 100.0, out=q[3])
         q *= voiced
-        q = np.rint(q * _Q).astype(np.int64)
-        cs = np.concatenate([self._cs, self._cs[:, :, -1:] + np.cumsum(q, axis=2)], axis=2)
-        self._cs = cs[:, :, h:]
+        q *= _Q
+        np.rint(q, out=q)
         wm, wp, wt = self._w_max, self._w_pitch, self._w_tilt
+        cs = np.empty((4, c, wm + h), dtype=np.int64)
+        cs[:, :, :wm] = self._cs
         now = cs[:, :, wm:]
+        np.add.accumulate(q.astype(np.int64), axis=2, out=now)
+        now += self._cs[:, :, -1:]
+        self._cs = cs[:, :, h:]
         sum_p = (now[:3] - cs[:3, :, wm - wp : wm - wp + h]) / _Q
         sum_t = (now[::3] - cs[::3, :, wm - wt : wm - wt + h]) / _Q
         n_t = np.maximum(sum_t[0], 0.5)
@@ -230,21 +240,37 @@ class VoiceMeasures:
         var = np.maximum(sum_p[2] / n - mean * mean, 0.0)
         pitch_sd = np.where(n >= self.min_voiced_hops, np.sqrt(var), np.nan)
 
-        rate_hz, nucleus = self._speaking_rate(env_db, voiced, first)
+        rate_hz, nucleus = self._speaking_rate(env_db, voiced, first, jdec, jdec1)
         return VoiceMeasureFrames(rate_hz, nucleus, alpha, alpha_avg, pitch_sd)
+
+    def _block_arrays(self, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per block length ``h`` (cached; a few lengths): the float32 windowed-frame buffer
+        (c, h, FRAME) and the envelope-peak decay at hops 0 .. h-1 of the block re its first
+        hop and re the hop before it (h,), dB."""
+        got = self._per_h.get(h)
+        if got is None:
+            if len(self._per_h) >= 8:
+                self._per_h.clear()
+            j = np.arange(h, dtype=np.float64) * self._decay_db_per_hop
+            got = self._per_h[h] = (
+                np.empty((self.n_channels, h, self._FRAME), dtype=np.float32),
+                j,
+                j + self._decay_db_per_hop,
+            )
+        return got
 
     # ------------------------------------------------------------------------------------
     def _speaking_rate(
-        self, env_db: np.ndarray, voiced: np.ndarray, first: int
+        self, env_db: np.ndarray, voiced: np.ndarray, first: int, j: np.ndarray,
+        j1: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Hysteresis peak picking per hop (scalar Python: a few operations per hop), then
-        the trailing count of confirmed nuclei per hop."""
+        the trailing count of confirmed nuclei per hop. ``j`` / ``j1`` (h,): envelope-peak
+        decay at each hop re the block's first hop / re the hop before it, dB."""
         c, h = env_db.shape
-        dec = self._decay_db_per_hop
-        j = np.arange(h, dtype=np.float64) * dec
         # Running envelope peak (decaying), the reference of the relative floor.
         run = np.maximum.accumulate(env_db + j, axis=1) - j
-        run = np.maximum(run, self._env_peak[:, None] - (j + dec))
+        run = np.maximum(run, self._env_peak[:, None] - j1)
         self._env_peak = run[:, -1]
         ok = voiced & (env_db >= np.maximum(run + self.relative_floor_db, self.floor_dbfs))
         nucleus = np.zeros((c, h), dtype=bool)
@@ -280,7 +306,10 @@ class VoiceMeasures:
             self._seek_peak[ch], self._ext_val[ch] = seek, val
             self._ext_hop[ch], self._ext_ok[ch] = at, good
             counts.append(cnt)
-        hops = np.arange(first + 1, first + h + 1)
-        elapsed_s = np.minimum(np.maximum(hops, 1), w) * (self.hop / self.rate)
+        if first + 1 >= w:  # the window is full: the same length at every hop
+            elapsed_s = w * (self.hop / self.rate)
+        else:
+            hops = np.arange(first + 1, first + h + 1)
+            elapsed_s = np.minimum(np.maximum(hops, 1), w) * (self.hop / self.rate)
         rate_hz = np.array(counts, dtype=np.float64) / elapsed_s
         return rate_hz, nucleus
