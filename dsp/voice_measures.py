@@ -269,10 +269,17 @@ class VoiceMeasures:
         decay at each hop re the block's first hop / re the hop before it, dB."""
         c, h = env_db.shape
         # Running envelope peak (decaying), the reference of the relative floor.
-        run = np.maximum.accumulate(env_db + j, axis=1) - j
-        run = np.maximum(run, self._env_peak[:, None] - j1)
-        self._env_peak = run[:, -1]
-        ok = voiced & (env_db >= np.maximum(run + self.relative_floor_db, self.floor_dbfs))
+        run = env_db + j
+        np.maximum.accumulate(run, axis=1, out=run)
+        run -= j
+        np.maximum(run, self._env_peak[:, None] - j1, out=run)
+        self._env_peak = run[:, -1].copy()
+        # the nucleus floor, in place: max(run + relative_floor_db, floor_dbfs)
+        run += self.relative_floor_db
+        np.maximum(run, self.floor_dbfs, out=run)
+        ok = env_db >= run
+        ok &= voiced
+        env_rows, ok_rows = env_db.tolist(), ok.tolist()
         nucleus = np.zeros((c, h), dtype=bool)
         dip = self.dip_db
         w = self._w_rate
@@ -285,7 +292,7 @@ class VoiceMeasures:
             gone = 0  # nuclei whose peak has left the window
             cnt = []
             k = first
-            for e, g in zip(env_db[ch].tolist(), ok[ch].tolist(), strict=True):
+            for e, g in zip(env_rows[ch], ok_rows[ch], strict=True):
                 if seek:
                     if e > val:
                         val, at, good = e, k, g
