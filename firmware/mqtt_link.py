@@ -340,15 +340,7 @@ class MqttLink:
         self._stopped = True
         drain = self.settings.stop_drain_s if drain_s is None else drain_s
         if self._worker is None:  # never started: keep what was handed over for the next run
-            with self._accept:
-                self._worker_done = True
-            while True:
-                try:
-                    item = self._q.get_nowait()
-                except queue.Empty:
-                    break
-                if item[0] == "event":
-                    self._store_after_stop(item[1])
+            self._close_queue(self._store_after_stop)
         else:
             self._q.put(("stop", drain))
             self._worker.join(drain + 5.0)
@@ -723,6 +715,13 @@ class MqttLink:
 
     def _drain_late_events(self) -> None:
         """Store events handed over while stopping; later ones go to `_store_after_stop`."""
+        if self._outbox is not None:
+            self._close_queue(self._store)
+        else:
+            self._close_queue(lambda envelope: None)
+
+    def _close_queue(self, store: Callable[[dict[str, Any]], None]) -> None:
+        """Accept no more hand-overs; pass every event still queued to ``store``."""
         with self._accept:
             self._worker_done = True
         while True:
@@ -730,8 +729,8 @@ class MqttLink:
                 item = self._q.get_nowait()
             except queue.Empty:
                 return
-            if item[0] == "event" and self._outbox is not None:
-                self._store(item[1])
+            if item[0] == "event":
+                store(item[1])
 
     def _store_after_stop(self, envelope: dict[str, Any]) -> None:
         """An event after `stop`: store it for the next start, from the caller's thread."""
