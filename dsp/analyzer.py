@@ -3,6 +3,19 @@
 Pure numpy/scipy: no I/O, threads or clocks; time is the sample count. Each stage runs on whole
 hops; stages with look-ahead declare ``delay_hops`` and the analyzer delays the others so every
 row of `HopFeatures` describes the same 10 ms hop. Results do not depend on block cuts.
+
+Stages and what they share (delay in hops):
+
+- level, K-weighted loudness, voice activity (0);
+- one 32 ms spectrum per hop and channel, `HopSpectrum` (2), read by the voice measures and
+  the laughter detector;
+- the pitch tracker (4); its periodicity before the path search (2) is the laughter
+  detector's voicing;
+- the laughter detector on the agent channel (2), from the spectrum and that periodicity;
+- the voice measures (4), from the spectrum and the pitch track.
+
+Sharing the spectrum and the periodicity is what keeps the whole analyzer, both channels,
+cheaper than a reference pitch tracker alone on the appliance's 100 ms blocks.
 """
 
 from __future__ import annotations
@@ -11,6 +24,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from dsp.hop_spectrum import HopSpectrum
 from dsp.laughter import LaughterBurst, LaughterDetector
 from dsp.loudness import KWeightedEnergy, WindowedLoudness, power_to_lufs
 from dsp.pitch import PitchTracker
@@ -127,9 +141,18 @@ class StreamAnalyzer:
                                    fmax_hz=params.fmax_hz)
         self._measures = VoiceMeasures(rate=RATE, hop=HOP, n_channels=c,
                                        pitch_delay_hops=self._pitch.delay_hops)
-        # The pitch stage looks ahead; the others are delayed to match (held hops below).
+        # One spectrum for both readers: columns [0, 3) voice measures, [3, 14) laughter.
+        self._nvm = VoiceMeasures.band_weights.shape[1]
+        self._spectrum = HopSpectrum(
+            bands=np.hstack([VoiceMeasures.band_weights, LaughterDetector.band_weights]),
+            n_channels=c)
+        if not (self._laugh.delay_hops == self._spectrum.delay_hops
+                == self._pitch.frame_lookahead_hops):
+            raise ValueError("laughter measures must share the spectrum's and pitch's delay")
+        # The pitch stage looks ahead furthest; the others are delayed to match.
         self.delay_hops = self._pitch.delay_hops
-        self._held: np.ndarray | None = None  # packed `_BASE` rows not yet output
+        self._base_rows = _Held(0)  # packed `_BASE` rows (delay 0) not yet output
+        self._laugh_rows = _Held(self._laugh.delay_hops)  # laughter scores (delay 2)
         self._hops_out = 0  # absolute hop of the next output row
 
     def process(self, x: np.ndarray) -> HopFeatures:
@@ -166,8 +189,7 @@ class StreamAnalyzer:
 
     # Rows of the packed per-hop array of the stages without look-ahead (held back by
     # ``delay_hops`` to line up with the pitch stage): (len(_BASE), n_channels, H) float64.
-    _BASE = ("level_dbfs", "loudness_m_lufs", "loudness_s_lufs", "voiced", "noise_floor_dbfs",
-             "laughter")
+    _BASE = ("level_dbfs", "loudness_m_lufs", "loudness_s_lufs", "voiced", "noise_floor_dbfs")
 
     def _run(self, x: np.ndarray) -> HopFeatures:
         """All stages on whole hops, aligned: the output ends ``delay_hops`` before the input."""
@@ -175,15 +197,26 @@ class StreamAnalyzer:
         if n_hops == 0:
             return self._empty()
         seen = self._hops_in
-        base = self._run_no_delay(x)
-        pitch = self._pitch.process(x)
-        vm = self._measures.process(x, pitch)
-        allbase = np.concatenate([self._held, base], axis=2) if self._held is not None else base
+        self._base_rows.push(self._run_no_delay(x))
+        bands = self._spectrum.process(x)  # (c, h, 14), delay 2
+        pitch = self._pitch.process(x)  # delay 4; periodicity delay 2
+        vm = self._measures.process_bands(bands, pitch)
+        assert pitch.periodicity is not None
+        n3 = self._nvm
+        lf = self._laugh.process_hops(bands[0, :, n3], pitch.periodicity[0],
+                                      bands[0, :, n3 + 1:])
+        laugh = np.zeros((1, self.n_channels, n_hops))
+        laugh[0, 0] = lf.score
+        self._laugh_rows.push(laugh)
+        if lf.decided or lf.completed:
+            # decided and completed records of one call, ordered by the time they happened
+            recs = [("decided", b.decided_at_s, b) for b in lf.decided]
+            recs += [("completed", b.end_s or b.decided_at_s, b) for b in lf.completed]
+            self._bursts += [(kind, b) for kind, _, b in sorted(recs, key=lambda r: r[1])]
         # pitch results j belong to hops seen - delay + j; negative hops are dropped
         n_out = min(n_hops, max(0, seen + n_hops - self.delay_hops))
         skip = n_hops - n_out
-        self._held = allbase[:, :, n_out:]
-        out = allbase[:, :, :n_out]
+        out = self._base_rows.take(n_out)
         first = self._hops_out
         self._hops_out = first + n_out
         hop = np.arange(first, first + n_out)
@@ -195,7 +228,7 @@ class StreamAnalyzer:
             loudness_s_lufs=out[2],
             voiced=out[3] > 0.5,
             noise_floor_dbfs=out[4],
-            laughter=out[5],
+            laughter=self._laugh_rows.take(n_out)[0],
             f0_hz=pitch.f0_hz[:, skip:],
             voicing=pitch.voicing[:, skip:],
             pitch_voiced=pitch.voiced[:, skip:],
@@ -219,12 +252,27 @@ class StreamAnalyzer:
         ms[...] = power_to_lufs(ms)
         voiced, out[4] = self._vad.process(level)
         out[3] = voiced
-        lf = self._laugh.process(x[0])
-        out[5] = 0.0
-        out[5, 0] = lf.score
-        if lf.decided or lf.completed:
-            # decided and completed records of one call, ordered by the time they happened
-            recs = [("decided", b.decided_at_s, b) for b in lf.decided]
-            recs += [("completed", b.end_s or b.decided_at_s, b) for b in lf.completed]
-            self._bursts += [(kind, b) for kind, _, b in sorted(recs, key=lambda r: r[1])]
+        return out
+
+
+class _Held:
+    """Per-hop rows ``(k, n_channels, H)`` of a stage with ``delay`` hops of look-ahead, held
+    until the slowest stage has caught up: ``push`` the stage's results in stream order (the
+    first ``delay`` rows of the stream, for hops before it, are dropped), ``take`` the oldest
+    rows as they go out."""
+
+    def __init__(self, delay: int) -> None:
+        self._skip = delay
+        self._rows: np.ndarray | None = None
+
+    def push(self, rows: np.ndarray) -> None:
+        if self._skip:
+            drop = min(self._skip, rows.shape[-1])
+            self._skip -= drop
+            rows = rows[..., drop:]
+        self._rows = rows if self._rows is None else np.concatenate([self._rows, rows], axis=-1)
+
+    def take(self, n: int) -> np.ndarray:
+        assert self._rows is not None and self._rows.shape[-1] >= n
+        out, self._rows = self._rows[..., :n], self._rows[..., n:]
         return out

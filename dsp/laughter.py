@@ -6,25 +6,39 @@ laughter produces.  It never infers an emotional state.
 
 Input and frame conventions (see ``docs/conventions.md``)
 --------------------------------------------------------
-* Agent channel only: mono, 16 000 Hz, ``float64`` in [-1, 1), shape ``(n_samples,)``
-  (the analyzer passes ``x[0]`` of its ``(n_channels, n_samples)`` block).  ``n_samples`` must
-  be a multiple of the 160-sample (10 ms) hop.
-* One result per input hop.  ``delay_hops == 0``: result ``j`` of a call belongs to absolute
-  hop ``hops_seen_before_call + j``; its time stamp is the hop centre ``(k + 0.5) * 0.01`` s.
-  Every per-hop measurement at hop ``k`` is computed from audio that ends at the end of hop
-  ``k`` (a 32 ms frame for level and spectrum, 33 ms for voicing); nothing later is used.
-* State (sample tails, per-hop feature history, the current pulse train, the open event) is
-  carried across calls explicitly; results do not depend on how the stream is cut into blocks.
+* Agent channel only, 16 000 Hz, 10 ms hops.  Two ways in:
+
+  - ``process_hops(mean_square, periodicity, bands)``: per-hop measures the analyzer already
+    has - the band energies of the shared 32 ms spectrum (:class:`dsp.hop_spectrum.HopSpectrum`
+    with :attr:`LaughterDetector.band_weights`) and the pitch tracker's periodicity before its
+    path search (:attr:`dsp.pitch.PitchFrames.periodicity`).  Both arrive 2 hops late (their
+    frames are centred on the hop and reach 1.1 / 2 hops ahead), and rows are given in hop
+    order, one per hop.  This is how the appliance runs it: the detector then costs little
+    more than its pulse logic.
+  - ``process(x)``: mono ``float64`` samples in [-1, 1), shape ``(n_samples,)`` with
+    ``n_samples`` a multiple of the 160-sample hop; the detector computes the same measures
+    itself (its own spectrum and pitch tracker: the same numbers, at the cost of both).
+
+* One result per hop, ``delay_hops == 2``: result ``j`` of a ``process`` call belongs to
+  absolute hop ``hops_seen_before_call + j - 2``; its time stamp is the hop centre
+  ``(k + 0.5) * 0.01`` s.  Results for the two hops before the stream (silence) are included
+  at the start.  Each measurement at hop ``k`` comes from frames centred on hop ``k``, so a
+  decision at hop ``k`` is known once hop ``k + 2`` has been heard: ``decided_at_s`` is that
+  moment, the stamp of hop ``k + 2``.
+* State (per-hop feature history, the current pulse train, the open event) is carried across
+  calls explicitly; results do not depend on how the stream is cut into blocks.
 
 How the score is built (every measure explains itself)
 -----------------------------------------------------
 Per hop:
 
-* **level** ``e`` in dBFS re a full-scale square wave, from a Hann-windowed 32 ms frame;
-* **voicing** ``v`` in [0, 1]: the highest normalised cross-correlation (as in RAPT, Talkin
-  1995) between the last 20 ms and the same length one lag earlier, for lags of F0 from 75 to
-  600 Hz, on the signal low-passed to 1.8 kHz and decimated to 4 kHz.  Vowels read above 0.9,
-  breathy voice 0.6-0.8, aspiration, fricatives and room noise mostly below 0.35;
+* **level** ``e`` in dBFS re a full-scale square wave, from the Hann-windowed 32 ms frame
+  centred on the hop;
+* **voicing** ``v`` in [0, 1]: the periodicity of the hop, the highest normalised
+  autocorrelation ``R`` of a 40 ms frame centred on it at lags of F0 60-500 Hz, signal
+  low-passed to 3.3 kHz (Boersma's measure, computed by the pitch tracker; a giggle above
+  500 Hz still peaks at twice its period).  Vowels read above 0.9, breathy voice 0.6-0.8,
+  aspiration, fricatives and room noise mostly below 0.35; below -90 dBFS it counts as 0;
 * **spectral shape**: band energies 250-4300 Hz (10 bands covering F1-F3), kept per hop; at a
   pulse their logarithm, with mean and linear tilt removed, is the formant pattern of the sound.
 
@@ -57,10 +71,10 @@ ends, then it returns to 0.
 
 Burst events: a train whose score reaches ``threshold`` starts an event, whose start is the
 onset of the first pulse evaluated.  It is *decided* at that hop, i.e. about two intervals plus
-the 30 ms peak confirmation after the onset of the first burst: within 0.6 s for rhythms of
-about 4 bursts/s and faster.  The event goes on while each new pulse keeps the score at or above
-``release`` (hysteresis) and ends when the train ends or a pulse breaks the pattern.  Cooldown,
-caps and snooze are firmware policy.
+the 30 ms peak confirmation (and the 20 ms of the measures' look-ahead) after the onset of the
+first burst: within 0.6 s for rhythms of about 4 bursts/s and faster.  The event goes on
+while each new pulse keeps the score at or above ``release`` (hysteresis) and ends when the
+train ends or a pulse breaks the pattern.  Cooldown, caps and snooze are firmware policy.
 """
 
 from __future__ import annotations
@@ -68,7 +82,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.signal import firwin
+
+from dsp.hop_spectrum import HopSpectrum, band_matrix, mean_square_column
+from dsp.pitch import PitchTracker
 
 __all__ = ["LaughterBurst", "LaughterDetector", "LaughterFrames"]
 
@@ -77,18 +93,10 @@ HOP = 160
 HOP_S = HOP / RATE_HZ
 
 # --- Per-hop measures ----------------------------------------------------------------------
-FRAME = 512  # 32 ms Hann frame for level and shape: short enough for 100 ms laugh calls.
 FLOOR_DBFS = -120.0  # silence floor of the level (conventions).
 SHAPE_EDGES_HZ = (250, 500, 750, 1000, 1300, 1650, 2050, 2500, 3000, 3600, 4300)
 #   bands >= 250 Hz wide over F1-F3, so single harmonics of a high voice do not dominate.
-DECIM = 4  # voicing on the signal decimated to 4 kHz ...
-DECIM_CUTOFF_HZ = 1800.0  # ... low-passed to F0 and its first harmonics; above ~2 kHz breathy
-#   voice is mostly noise and fricatives would only add unvoiced energy.
-DECIM_TAPS = 63  # FIR length at 16 kHz: ~0.8 kHz transition, DC removed (see __init__).
-HOP_DEC = HOP // DECIM
-NCCF_REF = 80  # 20 ms reference segment at 4 kHz: > 1.5 periods at 75 Hz.
-F0_RANGE_HZ = (75.0, 600.0)  # low male speech to high giggles (octave errors do not matter:
-#   only the strength of the periodicity is used).
+VOICING_FLOOR_DBFS = -90.0  # quieter hops count as unvoiced: nothing audible to be periodic.
 
 # --- Pulses and trains ---------------------------------------------------------------------
 PEAK_BACK_HOPS = 5  # a pulse is the highest level of the previous 50 ms ...
@@ -107,8 +115,8 @@ INTERVAL_FULL_S = (0.150, 0.250)  # 4-6.7 bursts/s, the typical laughter rhythm:
 INTERVAL_EDGE_S = (0.125, 0.333)  # credit falls linearly to zero at 8 and 3 bursts/s
 SPREAD_RAMP = (0.6, 0.25)  # interval spread (max-min)/mean: laugh calls are near-isochronous
 #   (spread of a few tens of percent), syllable durations in speech vary about twice as much.
-VOICED_RAMP = (0.35, 0.6)  # voicing strength: noise (<= 0.35 for white noise, 90th pct) ->
-#   breathy voice (>= 0.6).
+VOICED_RAMP = (0.35, 0.6)  # periodicity: noise (white noise 0.28, 90th percentile; noise
+#   with a falling spectrum reads higher, 0.5) -> breathy voice (>= 0.6).
 DIP_DB_RAMP = (3.0, 9.0)  # level dip between pulses (dB below the weaker pulse): a 9 dB dip
 #   is a clear separation (amplitude below 1/3), 3 dB a mere wobble.
 SHAPE_SIM_RAMP = (0.3, 0.7)  # cosine similarity of consecutive tilt-free pulse shapes: the
@@ -162,10 +170,11 @@ class LaughterBurst:
 
 @dataclass(frozen=True)
 class LaughterFrames:
-    """Results of one :meth:`LaughterDetector.process` call (``delay_hops == 0``).
+    """Results of one :meth:`LaughterDetector.process` / ``process_hops`` call.
 
     Attributes:
-        score: laughter-likeness per input hop, shape ``(n_hops,)``, in [0, 1].
+        score: laughter-likeness per hop, shape ``(n_hops,)``, in [0, 1]; for ``process``
+            delayed by ``delay_hops`` (result ``j`` is hop ``hops_seen_before_call + j - 2``).
         in_burst: ``True`` at hops where an event has been decided and has not ended yet,
             shape ``(n_hops,)``.
         decided: events decided during this call (``end_s is None``): cue on these.
@@ -200,10 +209,16 @@ class LaughterDetector:
         release: score under which a later pulse ends the event (hysteresis; <= threshold).
 
     Attributes:
-        delay_hops: 0 - result ``j`` of a call is for hop ``hops_seen_before_call + j``.
+        delay_hops: 2 - result ``j`` of a call is for hop ``hops_seen_before_call + j - 2``.
+        band_weights: ``(257, 11)`` weights for a :class:`~dsp.hop_spectrum.HopSpectrum` whose
+            result feeds :meth:`process_hops`: the frame's mean square, then the 10 shape bands.
     """
 
-    delay_hops: int = 0
+    delay_hops: int = HopSpectrum.delay_hops
+    band_weights = np.hstack([
+        mean_square_column(),
+        band_matrix(list(zip(SHAPE_EDGES_HZ[:-1], SHAPE_EDGES_HZ[1:], strict=True))),
+    ])
 
     def __init__(
         self,
@@ -219,44 +234,27 @@ class LaughterDetector:
             raise ValueError("need 0 < release <= threshold <= 1")
         self.threshold = float(threshold)
         self.release = float(release)
-
-        self._window = np.hanning(FRAME + 2)[1:-1]  # strictly positive Hann, 512 taps
-        freqs = np.fft.rfftfreq(FRAME, 1.0 / RATE_HZ)
-        edges = np.asarray(SHAPE_EDGES_HZ, dtype=float)
-        bands = ((freqs[:, None] >= edges[:-1]) & (freqs[:, None] < edges[1:])).astype(float)
-        # Last column: Parseval weights giving the window-compensated mean square (a
-        # full-scale square wave reads 1, i.e. 0 dBFS).
-        parseval = np.full(freqs.size, 2.0)
-        parseval[[0, -1]] = 1.0
-        parseval /= FRAME * float(np.sum(self._window**2))
-        self._bands = np.column_stack([bands, parseval])
-        nb = edges.size - 1
+        nb = len(SHAPE_EDGES_HZ) - 1
         idx = np.arange(nb) - (nb - 1) / 2
         basis = np.stack([np.ones(nb) / np.sqrt(nb), idx / np.linalg.norm(idx)])
         self._detrend = np.eye(nb) - basis.T @ basis  # removes mean and linear tilt
-
-        # Decimation FIR with its DC gain removed: periodicity survives any linear filter, so
-        # the notch at 0 Hz costs nothing while DC offsets and hum cannot read as "voiced".
-        h = firwin(DECIM_TAPS, DECIM_CUTOFF_HZ, fs=RATE_HZ)
-        w = np.hanning(DECIM_TAPS + 2)[1:-1]
-        self._fir = h - w * (h.sum() / w.sum())
-        rate4 = RATE_HZ / DECIM
-        self._lag_lo = int(np.floor(rate4 / F0_RANGE_HZ[1]))
-        self._lag_hi = int(np.ceil(rate4 / F0_RANGE_HZ[0]))
-        self._n_lags = self._lag_hi - self._lag_lo + 1
-        self._span = NCCF_REF + self._lag_hi + 1  # decimated samples looked at per hop
         self._peak_offsets = np.arange(-RISE_WINDOW_HOPS, PEAK_AHEAD_HOPS + 1)
+        # Own front end for `process` (audio in), made on first use: the analyzer shares
+        # its spectrum and pitch tracker instead (`process_hops`).
+        self._spectrum: HopSpectrum | None = None
+        self._pitch: PitchTracker | None = None
         self.reset()
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
         """Forget all history (start of a new stream)."""
-        self._tail = np.zeros(FRAME - HOP)
-        self._dec_tail = np.zeros(self._span - HOP_DEC)
-        self._hops_seen = 0
+        if self._spectrum is not None and self._pitch is not None:
+            self._spectrum.reset()
+            self._pitch.reset()
+        self._k0 = -self.delay_hops  # absolute hop of the next measures row
         self._e = np.full(HISTORY_HOPS, FLOOR_DBFS)
         self._v = np.zeros(HISTORY_HOPS)
-        self._b = np.zeros((HISTORY_HOPS, self._bands.shape[1] - 1))
+        self._b = np.zeros((HISTORY_HOPS, len(SHAPE_EDGES_HZ) - 1))
         self._train: list[_Pulse] = []
         self._score = 0.0  # score held since the last pulse
         self._event: LaughterBurst | None = None
@@ -265,46 +263,8 @@ class LaughterDetector:
 
     @property
     def hops_seen(self) -> int:
-        """Number of hops processed since creation or :meth:`reset`."""
-        return self._hops_seen
-
-    # ------------------------------------------------------------------ per-hop measures
-    def _measures(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Level (dBFS), voicing (0-1) and band energies, shape ``(n,)``, ``(n,)``, ``(n, 10)``."""
-        n = x.size // HOP
-        f8 = x.itemsize
-        buf = np.concatenate([self._tail, x])
-        self._tail = buf[x.size :]
-        # (np.ndarray views instead of as_strided: same strided views, far less overhead)
-        frames = np.ndarray((n, FRAME), np.float64, buf, 0, (HOP * f8, f8))
-        spec = np.fft.rfft(frames * self._window)
-        pb = (spec.real**2 + spec.imag**2) @ self._bands  # (n, 10 bands + mean square)
-        e = 10.0 * np.log10(np.maximum(pb[:, -1], 1e-12))
-        bands = pb[:, :-1]
-
-        # Voicing: low-pass + decimate (the FIR looks DECIM_TAPS-1 samples back into buf).
-        off = (FRAME - HOP - (DECIM_TAPS - 1)) * f8
-        ys = np.ndarray((x.size // DECIM, DECIM_TAPS), np.float64, buf, off, (DECIM * f8, f8))
-        y4 = np.concatenate([self._dec_tail, ys @ self._fir])
-        self._dec_tail = y4[y4.size - (self._span - HOP_DEC) :]
-        # For hop j the span is y4[40 j : 40 j + span]; the reference is its last NCCF_REF
-        # samples, the candidate for lag L starts L samples earlier (lags descending).
-        cands = np.ndarray(
-            (n, self._n_lags, NCCF_REF), np.float64, y4, f8, (HOP_DEC * f8, f8, f8)
-        )
-        ref = np.ndarray(
-            (n, NCCF_REF), np.float64, y4, (self._span - NCCF_REF) * f8, (HOP_DEC * f8, f8)
-        )
-        num = np.einsum("ijk,ik->ij", cands, ref)
-        cs = np.cumsum(y4 * y4)
-        seg = cs[NCCF_REF:] - cs[:-NCCF_REF]  # seg[a] = energy of y4[a + 1 : a + 1 + REF]
-        e_cand = np.ndarray((n, self._n_lags), np.float64, seg, 0, (HOP_DEC * f8, f8))
-        e_ref = seg[self._span - NCCF_REF - 1 :: HOP_DEC]
-        nccf = num / np.sqrt(e_cand * e_ref[:, None] + 1e-20)
-        # Below -90 dBFS voicing is not measured (counts as unvoiced): there the running sums
-        # are no longer accurate and nothing audible is left to be periodic.
-        v = np.where(e_ref > NCCF_REF * 1e-9, np.clip(nccf.max(axis=1), 0.0, 1.0), 0.0)
-        return e, v, bands
+        """Number of hops of audio heard since creation or :meth:`reset`."""
+        return self._k0 + self.delay_hops
 
     # ------------------------------------------------------------------ pulses and score
     @staticmethod
@@ -339,7 +299,8 @@ class LaughterDetector:
         low = np.flatnonzero(rw <= rw.min() + ONSET_DB)
         near = v[q - VOICING_NEAR_PEAK_HOPS : q + VOICING_NEAR_PEAK_HOPS + 1]
         nb = b[q - NUCLEUS_HOPS : q + NUCLEUS_HOPS + 1]
-        shape = np.log(nb + 1e-12 * (1.0 + nb.sum(axis=1, keepdims=True))).mean(axis=0)
+        # (floor 120 dB below the hop's shape-band energy: no log of 0)
+        shape = np.log(nb + (1e-12 * nb.sum(axis=1, keepdims=True) + 1e-30)).mean(axis=0)
         shape = shape @ self._detrend
         shape /= np.sqrt(float(shape @ shape)) + 1e-12
         pulse = _Pulse(
@@ -420,7 +381,7 @@ class LaughterDetector:
                 self._event = LaughterBurst(
                     index=self._n_events,
                     start_s=(win[0].onset + 0.5) * HOP_S,
-                    decided_at_s=(k + 0.5) * HOP_S,
+                    decided_at_s=(k + self.delay_hops + 0.5) * HOP_S,
                     end_s=None,
                     burst_count=0,
                     rhythm_hz=0.0,
@@ -440,32 +401,62 @@ class LaughterDetector:
 
     # ------------------------------------------------------------------ main
     def process(self, x: np.ndarray) -> LaughterFrames:
-        """Analyse a block of agent audio.
+        """Analyse a block of agent audio with the detector's own front end.
 
         Args:
             x: mono 16 kHz float64 samples in [-1, 1), shape ``(n_samples,)`` with
                 ``n_samples % 160 == 0``.
 
         Returns:
-            :class:`LaughterFrames`: one score per input hop (``delay_hops == 0``) and the
-            burst events decided or completed during this call.
+            :class:`LaughterFrames`: one score per input hop, delayed by ``delay_hops`` (2),
+            and the burst events decided or completed during this call.
         """
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 1:
             raise ValueError("LaughterDetector takes the agent channel only: shape (n_samples,)")
         if x.size % HOP:
             raise ValueError(f"n_samples must be a multiple of the {HOP}-sample hop")
-        n = x.size // HOP
+        if self._spectrum is None or self._pitch is None:
+            self._spectrum = HopSpectrum(bands=self.band_weights, n_channels=1)
+            self._pitch = PitchTracker(n_channels=1)
+            assert self._pitch.frame_lookahead_hops == self.delay_hops
+        x = x[None, :]
+        bands = self._spectrum.process(x)[0]
+        periodicity = self._pitch.process(x).periodicity
+        assert periodicity is not None
+        return self.process_hops(bands[:, 0], periodicity[0], bands[:, 1:])
+
+    def process_hops(self, mean_square: np.ndarray, periodicity: np.ndarray,
+                     bands: np.ndarray) -> LaughterFrames:
+        """Analyse the next hops given as measures (see the module docstring).
+
+        Args:
+            mean_square: window-compensated mean square of each hop's frame, shape
+                ``(n_hops,)`` (column 0 of a :class:`~dsp.hop_spectrum.HopSpectrum` result
+                with :attr:`band_weights`).
+            periodicity: the pitch tracker's periodicity of the same hops, ``(n_hops,)``.
+            bands: the 10 shape-band energies of the same hops, ``(n_hops, 10)`` (columns
+                1-10 of that result).
+
+        Returns:
+            :class:`LaughterFrames` for these hops.
+        """
+        n = mean_square.shape[0]
+        if periodicity.shape != (n,) or bands.shape != (n, self._b.shape[1]):
+            raise ValueError(f"need ({n},) periodicity and ({n}, {self._b.shape[1]}) bands")
         score = np.zeros(n)
         in_burst = np.zeros(n, dtype=bool)
         if n == 0:
             return LaughterFrames(score, in_burst, (), ())
 
-        e_new, v_new, b_new = self._measures(x)
+        e_new = np.log10(np.maximum(mean_square, 1e-12))
+        e_new *= 10.0
+        v_new = np.minimum(np.maximum(periodicity, 0.0), 1.0)
+        np.copyto(v_new, 0.0, where=e_new < VOICING_FLOOR_DBFS)
         e = np.concatenate([self._e, e_new])
         v = np.concatenate([self._v, v_new])
-        b = np.concatenate([self._b, b_new])
-        k0 = self._hops_seen  # absolute hop of the first new hop
+        b = np.concatenate([self._b, bands])
+        k0 = self._k0  # absolute hop of the first new row
         base = k0 - HISTORY_HOPS  # absolute hop of e[0]
 
         # Peak candidates p = k - PEAK_AHEAD_HOPS, confirmed at each new hop k.
@@ -512,5 +503,5 @@ class LaughterDetector:
         self._e = e[n:]
         self._v = v[n:]
         self._b = b[n:]
-        self._hops_seen += n
+        self._k0 += n
         return LaughterFrames(score, in_burst, tuple(decided), tuple(completed))

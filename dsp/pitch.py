@@ -87,6 +87,11 @@ class PitchFrames:
     period (at the best candidate when unvoiced), faded towards 0 for hops near silence."""
     voiced: np.ndarray
     """Voicing decision (bool)."""
+    periodicity: np.ndarray | None = None
+    """Periodicity of the frames analysed in this call, before the path search: the highest
+    ``R`` among the hop's candidates (0 with none), shaped ``(n_channels, n_hops)``. Unlike
+    the other fields it is delayed only by the frame look-ahead: result ``j`` belongs to hop
+    ``hops_seen_before_call + j - frame_lookahead_hops`` (see :class:`PitchTracker`)."""
 
 
 class PitchTracker:
@@ -277,7 +282,7 @@ class PitchTracker:
         h = x.shape[1] // self.hop
         if h == 0:
             z = np.zeros((c, 0))
-            return PitchFrames(z, z.copy(), np.zeros((c, 0), dtype=bool))
+            return PitchFrames(z, z.copy(), np.zeros((c, 0), dtype=bool), z.copy())
 
         y, self._zi = lfilter_zi(self._b, self._a, x, self._zi)
         buf = np.concatenate([self._buf, y[:, :: self._q]], axis=1)
@@ -468,7 +473,8 @@ class PitchTracker:
         vals = np.empty((lag + h, c, s, 2))
         vals[:lag] = self._vals_hist
         vals[lag:, :, 0, 0] = 0.0
-        vals[lag:, :, 0, 1] = conf.max(axis=2)
+        best_r = vals[lag:, :, 0, 1]
+        np.maximum.reduce(conf, axis=2, out=best_r)
         vals[lag:, :, 1:, 0] = f0c
         vals[lag:, :, 1:, 1] = conf
         pen_all = np.concatenate([self._pen_hist, pen], axis=0)
@@ -483,7 +489,7 @@ class PitchTracker:
         self._bp_hist = bp[h:]
         self._vals_hist = vals[h:]
         self._pen_hist = pen_all[h:]
-        return PitchFrames(out[:, :, 0].T.copy(), voicing.T, voiced.T)
+        return PitchFrames(out[:, :, 0].T.copy(), voicing.T, voiced.T, best_r.T.copy())
 
     def _trans_buffer(self, h: int) -> np.ndarray:
         """Transition-cost array (h, c, s_prev, s_cur) for a block of ``h`` hops, reused

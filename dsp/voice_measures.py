@@ -5,7 +5,8 @@ All three are measurements of sound, stated in physical units; none of them name
 Definitions
 -----------
 Band energies come from a 32 ms Hann-windowed frame (512 samples at 16 kHz) centred on each
-hop centre, power spectrum summed over bands:
+hop centre, power spectrum summed over bands (:class:`dsp.hop_spectrum.HopSpectrum`, which the
+analyzer shares with the laughter detector):
 
 - **Speaking rate** (``speaking_rate_hz``, syllable-like nuclei per second): nuclei are peaks
   of the 300-2500 Hz energy envelope (dB; smoothed over 3 hops) found by a hysteresis peak
@@ -30,12 +31,14 @@ hop centre, power spectrum summed over bands:
 Frame convention and delay
 --------------------------
 The stage is fed the same blocks as the :class:`~dsp.pitch.PitchTracker` together with the
-tracker's result for that block. It aligns its own analysis with the tracker's delayed hops, so
-its ``delay_hops`` equals the tracker's: result ``j`` of a call belongs to absolute hop
-``hops_seen_before_call + j - delay_hops`` (hop ``k`` centred at ``(k + 0.5) * hop / rate``
-s). The band-energy frames use part of that delay as look-ahead (2 hops for the frame, 1 for
-the envelope smoothing), so the look-ahead stays within the tracker's. Trailing windows end at
-the hop itself. Results do not depend on how the stream is cut into blocks.
+tracker's result for that block (``process``), or the block's band energies from a shared
+:class:`~dsp.hop_spectrum.HopSpectrum` instead of the audio (``process_bands``). It aligns its
+own analysis with the tracker's delayed hops, so its ``delay_hops`` equals the tracker's:
+result ``j`` of a call belongs to absolute hop ``hops_seen_before_call + j - delay_hops``
+(hop ``k`` centred at ``(k + 0.5) * hop / rate`` s). The band-energy frames use part of that
+delay as look-ahead (2 hops for the frame, 1 for the envelope smoothing), so the look-ahead
+stays within the tracker's. Trailing windows end at the hop itself. Results do not depend on
+how the stream is cut into blocks.
 """
 
 from __future__ import annotations
@@ -44,11 +47,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dsp._fast import frames as frame_view
-from dsp._fast import rfft_rows
+from dsp.hop_spectrum import HopSpectrum, band_matrix
 from dsp.pitch import PitchFrames
 
-__all__ = ["VoiceMeasureFrames", "VoiceMeasures"]
+__all__ = ["VOICE_BANDS_HZ", "VoiceMeasureFrames", "VoiceMeasures"]
+
+VOICE_BANDS_HZ = [(50.0, 1000.0), (1000.0, 5000.0), (300.0, 2500.0)]
+"""The bands this stage reads, Hz: the two of the alpha ratio, then the speaking-rate
+envelope's."""
 
 _Q = float(1 << 16)
 """Fixed-point scale of the trailing sums (resolution 2^-16 of a semitone or dB)."""
@@ -97,8 +103,9 @@ class VoiceMeasures:
         Voiced hops needed in the pitch window for a pitch spread.
     """
 
-    _FRAME = 512
-    _LOOKAHEAD = 3  # frame half-length (2 hops) + envelope smoothing (1 hop)
+    _LOOKAHEAD = HopSpectrum.delay_hops + 1  # the frame (2 hops) + envelope smoothing (1)
+    band_weights = band_matrix(VOICE_BANDS_HZ)
+    """Weights (257, 3) of :data:`VOICE_BANDS_HZ` for a :class:`HopSpectrum`."""
 
     def __init__(
         self,
@@ -136,31 +143,21 @@ class VoiceMeasures:
         self.min_voiced_hops = int(min_voiced_hops)
         self._decay_db_per_hop = 1.0 * hop_s
 
-        n = self._FRAME
-        win = np.hanning(n + 2)[1:-1]
-        self._window = win.astype(np.float32)
-        freqs = np.fft.rfftfreq(n, 1.0 / rate)
-        # Band weights: columns 50-1000 Hz, 1-5 kHz, 300-2500 Hz. Power normalised so that
-        # a band sum is the mean-square of the signal in the band (Parseval, Hann window).
-        scale = 2.0 / (n * np.sum(win**2))
-        bands = [(50.0, 1000.0), (1000.0, 5000.0), (300.0, 2500.0)]
-        self._bands = np.stack(
-            [((freqs >= a) & (freqs < b)) * scale for a, b in bands], axis=1
-        )
-        # Per block length (a few lengths in practice): the float32 frame buffer and the
-        # running-peak decay at each hop of the block re its start (dB).
-        self._per_h: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        # Per block length (a few lengths in practice): the running-peak decay at each hop
+        # of the block re its start (dB).
+        self._per_h: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._spectrum = HopSpectrum(bands=self.band_weights, n_channels=self.n_channels)
         self.reset()
 
     def reset(self) -> None:
         """Forget the stream."""
         c = self.n_channels
         d = self.delay_hops
-        # Raw samples from the start of the frame of hop (seen - d + 1), the first hop whose
-        # band energies the next call computes (frames are centred on hop centres).
-        self._buf = np.zeros((c, (d - 1) * self.hop + (self._FRAME - self.hop) // 2))
+        self._spectrum.reset()
         self._hops_out = -d  # absolute hop of the next result
-        self._e_hist = np.zeros((c, 2, 3))  # band mean-squares of the last two hops
+        # Band mean squares (c, d - 1, 3) of hops (next result - 1) .. (seen - 3): the bands
+        # arrive with the spectrum's delay (2), the results go out with the pitch delay d.
+        self._e_hist = np.zeros((c, d - 1, 3))
         # Integer prefix sums of the trailing statistics over the last w_max hops.
         self._cs = np.zeros((4, c, self._w_max), dtype=np.int64)
         # Peak picker state per channel.
@@ -181,27 +178,30 @@ class VoiceMeasures:
         c = self.n_channels
         if x.ndim != 2 or x.shape[0] != c or x.shape[1] % self.hop:
             raise ValueError(f"expected ({c}, k * {self.hop}) samples, got {x.shape}")
-        h = x.shape[1] // self.hop
-        if pitch.f0_hz.shape != (c, h):
-            raise ValueError(f"pitch results must be ({c}, {h}), got {pitch.f0_hz.shape}")
+        return self.process_bands(self._spectrum.process(x), pitch)
+
+    def process_bands(self, bands: np.ndarray, pitch: PitchFrames) -> VoiceMeasureFrames:
+        """One block given as its band energies instead of its audio: ``bands`` is the
+        ``(n_channels, n_hops, 3)`` result of a :class:`HopSpectrum` with
+        :attr:`band_weights` fed the block (it may hold more columns: the first three are
+        read), ``pitch`` the pitch tracker's result for the same block."""
+        c = self.n_channels
+        h = bands.shape[1]
+        if bands.shape[0] != c or pitch.f0_hz.shape != (c, h):
+            raise ValueError(f"bands ({c}, h, 3) and pitch results ({c}, h) must match, got "
+                             f"{bands.shape} and {pitch.f0_hz.shape}")
         first = self._hops_out
         self._hops_out += h
         if h == 0:
             z = np.zeros((c, 0))
             return VoiceMeasureFrames(z, np.zeros((c, 0), bool), z, z, z)
 
-        # Band mean-squares of hops first+1 .. first+h (frames centred on the hop centres);
-        # with the two before them (history) they give hops first .. first+h-1 and the
-        # 3-hop smoothing of the envelope.
-        wbuf, jdec, jdec1 = self._block_arrays(h)
-        buf = np.concatenate([self._buf, x], axis=1)
-        self._buf = buf[:, h * self.hop :]
-        frames = frame_view(buf, h, self.hop, self._FRAME)
-        np.multiply(frames, self._window, out=wbuf, dtype=np.float32)
-        spec = rfft_rows(wbuf)
-        power = spec.real**2 + spec.imag**2
-        e = np.concatenate([self._e_hist, power.astype(np.float64) @ self._bands], axis=1)
-        self._e_hist = e[:, -2:]  # (c, h + 2, 3): hops first-1 .. first+h
+        # Band mean squares of hops first-1 .. first+h: the hops of the results and one on
+        # either side for the 3-hop smoothing of the envelope.
+        jdec, jdec1 = self._block_arrays(h)
+        e = np.concatenate([self._e_hist, bands[:, :, :3]], axis=1)
+        self._e_hist = e[:, h:]
+        e = e[:, : h + 2]
         env = e[:, :, 2]
         env_db = 10.0 * np.log10(0.25 * env[:, :-2] + 0.5 * env[:, 1:-1] + 0.25 * env[:, 2:]
                                  + 1e-20)
@@ -243,20 +243,15 @@ class VoiceMeasures:
         rate_hz, nucleus = self._speaking_rate(env_db, voiced, first, jdec, jdec1)
         return VoiceMeasureFrames(rate_hz, nucleus, alpha, alpha_avg, pitch_sd)
 
-    def _block_arrays(self, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per block length ``h`` (cached; a few lengths): the float32 windowed-frame buffer
-        (c, h, FRAME) and the envelope-peak decay at hops 0 .. h-1 of the block re its first
-        hop and re the hop before it (h,), dB."""
+    def _block_arrays(self, h: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per block length ``h`` (cached; a few lengths): the envelope-peak decay at hops
+        0 .. h-1 of the block re its first hop and re the hop before it (h,), dB."""
         got = self._per_h.get(h)
         if got is None:
             if len(self._per_h) >= 8:
                 self._per_h.clear()
             j = np.arange(h, dtype=np.float64) * self._decay_db_per_hop
-            got = self._per_h[h] = (
-                np.empty((self.n_channels, h, self._FRAME), dtype=np.float32),
-                j,
-                j + self._decay_db_per_hop,
-            )
+            got = self._per_h[h] = (j, j + self._decay_db_per_hop)
         return got
 
     # ------------------------------------------------------------------------------------
