@@ -71,6 +71,8 @@ __all__ = ["PitchFrames", "PitchTracker"]
 LAG_RATE = 8000
 """Rate (Hz) at which the lag search runs."""
 
+_LN10_20 = float(np.log(10.0) / 20.0)  # dB (amplitude) to natural log
+
 
 @dataclass(frozen=True)
 class PitchFrames:
@@ -188,6 +190,7 @@ class PitchTracker:
         self.voiced_unvoiced_cost = float(voiced_unvoiced_cost)
         self.silence_dbfs = float(silence_dbfs)
         self.relative_silence_db = float(relative_silence_db)
+        self._silence_k = (1.0 + self.voicing_threshold) * 10.0 ** (-self.relative_silence_db / 20)
         self.n_candidates = int(n_candidates)
         self.viterbi_lag_hops = int(viterbi_lag_hops)
         self.range_octaves = float(range_octaves)
@@ -309,12 +312,9 @@ class PitchTracker:
         # `pad` is zero beyond the frame: the transform input zero-padded to nfft.
         np.multiply(frames, self._window32, out=pad[:, :, : self._n], dtype=np.float32)
         spec = rfft_rows(pad.reshape(m, self._nfft))
-        # Power spectrum written into the real part of a complex buffer whose imaginary part
-        # stays 0 (the inverse transform wants complex input: no conversion per call).
-        re = power.real
-        np.multiply(spec.real, spec.real, out=re)
-        im = spec.imag
-        re += im * im
+        # Power spectrum |X|^2 = X conj(X) as complex (the inverse transform wants complex
+        # input): the imaginary part, a b - b a, is exactly 0.
+        np.multiply(spec, spec.conj(), out=power)
         r = irfft_rows(power, self._nfft)
         rr = r[:, lo - 1 : hi + 1] * (self._inv_rw / (r[:, :1].astype(np.float64) + 1e-30))
 
@@ -390,11 +390,11 @@ class PitchTracker:
         peak -= j
         np.maximum(peak, self._peak_db - j1, out=peak)
         self._peak_db = peak[-1].copy()
+        # (local / peak) * (1 + vt) / st = exp(ln10 / 20 * (level - peak)) * k
         ratio = np.subtract(level_db, peak, out=peak)
-        ratio -= self.relative_silence_db
-        ratio /= 20.0
-        np.power(10.0, ratio, out=ratio)
-        ratio *= 1.0 + self.voicing_threshold
+        ratio *= _LN10_20
+        np.exp(ratio, out=ratio)
+        ratio *= self._silence_k
         pen = np.subtract(2.0, ratio, out=ratio)
         np.maximum(pen, 0.0, out=pen)
         np.copyto(pen, 2.0, where=level_db < self.silence_dbfs)
