@@ -468,9 +468,47 @@ def dev_section() -> None:
     print(f"   false events in the speech, concatenated: {n_fa}")
 
 
+def natural_section() -> None:
+    """Natural development data (not evaluation data; run with ``--natural``, ~1 min):
+    recorded speech and acted laughs from two Debian packages (``laughter_data.natural_speech``
+    and ``natural_laughs``, fetched into a cache outside the repository), beside the realistic
+    synthetic laughs.  Skips with a message when the packages cannot be fetched."""
+    from laughter_data import DevDataUnavailable, natural_laughs, natural_speech
+
+    try:
+        speech = natural_speech()
+        acted = natural_laughs()
+    except DevDataUnavailable as exc:
+        print(f"natural development data unavailable, section skipped: {exc}")
+        return
+    synth = [Clip(k, "laughing", "", x) for k, x in dev_laughs_realistic()]
+    thr = LaughterDetector().threshold
+    print("natural development set (recorded, not evaluation data)")
+    for name, clips in speech.items():
+        allsp = np.concatenate([c.audio for c in clips])
+        minutes = allsp.size / RATE_HZ / 60
+        n_fa = len(run(allsp)[1])
+        print(f"   {name}: {minutes:.1f} min of speech, {len(clips)} recordings: {n_fa} false "
+              f"events = {n_fa / minutes * 60:.0f}/h")
+    for name, laughs in (("acted laughs (hedgewars)", acted),
+                         ("realistic synthetic laughs", synth)):
+        pos = np.array([run(c.audio)[0].max() for c in laughs])
+        streams = build_streams(laughs, speech["codec2"], np.random.default_rng(5), reps=1)
+        strict, lenient, lat = event_scores(streams)
+        p, r, f1 = prf(*strict)
+        la = np.array(lat) if lat else np.array([np.nan])
+        print(f"   {name}: {int(np.sum(pos >= thr))}/{pos.size} score >= threshold; inside "
+              f"codec2 speech, strict hits {strict[0]}, misses {strict[1]}, false {strict[2]} "
+              f"(F1 {f1:.3f}; lenient hits {lenient[0]}); latency median "
+              f"{np.median(la):.2f} s, share <= 0.6 s {np.mean(la <= 0.6):.0%}")
+
+
 def main() -> None:
     if "--dev" in sys.argv[1:]:
         dev_section()
+        return
+    if "--natural" in sys.argv[1:]:
+        natural_section()
         return
     t_start = time.time()
     deeply = load_deeply()
