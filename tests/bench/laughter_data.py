@@ -291,9 +291,10 @@ def dev_laughs_realistic(seed: int = 11) -> list[tuple[str, np.ndarray]]:
 #
 # * codec2-examples: codec2's speech test samples, LGPL-2.1 (debian/copyright).  Natural read
 #   and conversational speech at 8 kHz (so telephone band, like the phone-recorded laughs),
-#   some of it amateur-radio recordings with their noise: ~3 min, about ten male and two female
-#   voices.  Left out: the modem, sine and codec-output files, ``all.wav`` (a concatenation),
-#   ``hts1*``/``hts2*`` (inside ``hts.raw``) and the two wav files that hold no speech.
+#   some of it amateur-radio recordings with their noise: 3.0 min in 10 recordings, mostly
+#   male voices, two female (one in ``hts.raw``, ``forig``).  Left out: the modem, sine and
+#   codec-output files, ``all.wav`` (a concatenation), ``hts1*``/``hts2*`` (inside
+#   ``hts.raw``) and the two wav files that hold no speech.
 # * hedgewars-data: the game's voice packs, GFDL-1.3 (debian/copyright).  Per pack (one
 #   recorded voice actor each, some processed: robot, singer) ~45 short acted lines ("Hello",
 #   "Incoming", "Leave me alone") and one recorded ``Laugh.ogg``: 14 distinct acted laughs
