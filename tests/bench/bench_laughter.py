@@ -210,7 +210,17 @@ Fourth round, 2026-11-23: recorded development speech; a fifth measure (aspirati
   0 false (was 12, 2: the false cues it removes in the speech before a laugh freed the
   cooldown).  CPU 1.38-1.45 ms/s in two runs (baseline run the same day 1.53): the
   measure costs three band sums per pulse, nothing per hop.  A small step that holds on
-  natural speech; it does not reach any open target by itself.
+  natural speech; it does not reach any open target by itself here.
+* The same commits cherry-picked onto main's new front end (cdd68cd: one shared spectrum,
+  laughter voicing from the pitch tracker's periodicity; applied cleanly in a scratch clone),
+  aspiration off -> on.  Recorded development data: codec2 false 9 -> 3, hedgewars 4 -> 3,
+  acted laughs 6/14 both, synthetic laughs inside codec2 speech strict hits 36 -> 35.  Real
+  data: AUC vs speech 0.948 -> 0.953 (target met), vs other vocalisations 0.946 -> 0.947,
+  11/14 fire both, speech clips firing 3 -> 1, strict 18 hits both with false events 6 -> 3
+  (F1 0.545 -> 0.571), lenient 33 hits, false events in the speech 3 -> 1 (28 -> 9.3/h),
+  latency median 0.58 -> 0.60 s, share <= 0.6 s 67 -> 61 % (same hit count, max 0.82 s
+  both), policy F1 0.320 both, without the pitch gate 12 hits / 2 false -> 14 / 0.  Those
+  are the figures to expect once both are merged.
 * Dropped: a deeper dip for full alternation credit (``DIP_DB_RAMP`` 9 -> 18 dB instead of
   3 -> 9: a breath pause between calls against the shallower syllable dips of connected
   speech).  Development: codec2 false 9 -> 4 alone, 9 -> 1 with aspiration, no laugh lost.
