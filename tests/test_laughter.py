@@ -19,7 +19,7 @@ import pytest
 from scipy.io import wavfile
 from scipy.signal import resample_poly
 
-from dsp.laughter import LaughterBurst, LaughterDetector, LaughterFrames
+from dsp.laughter import LaughterBurst, LaughterDetector, LaughterFrames, _Pulse
 from firmware.voice_synth import VOWELS, formants, glottal, laugh, ramp_env
 
 FS = 16_000
@@ -148,6 +148,24 @@ def test_other_sounds_score_low(name: str) -> None:
     score, decided, _ = run(pad(x))
     assert score.max() < 0.3
     assert decided == []
+
+
+def test_aspiration_gaps_needed() -> None:
+    """Every gap must be at least about as bright (2-4.3 kHz re 250-1000 Hz) as the calls
+    around it: a gap whose balance is 10 dB darker (a nasal or a voice bar) scores 0, the same
+    train with aspiration gaps scores 1."""
+    shape = np.ones(10) / np.sqrt(10)
+
+    def train(tilts: list[float]) -> list[_Pulse]:
+        return [
+            _Pulse(peak=20 * i, onset=20 * i - 5, level=-20.0, voicing=0.95, shape=shape,
+                   dip_db=20.0, gap_voicing=0.1, gap_tilt_db=t)
+            for i, t in enumerate(tilts)
+        ]
+
+    assert LaughterDetector._window_score(train([0.0, 3.0, 0.0])) == 1.0
+    assert LaughterDetector._window_score(train([0.0, 3.0, -10.0])) == 0.0
+    assert LaughterDetector._window_score(train([0.0, -5.0, 2.0])) == pytest.approx(0.5)
 
 
 def test_repeated_coughs_are_not_laughter() -> None:

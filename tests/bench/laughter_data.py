@@ -7,6 +7,7 @@ test streams are built in memory by the benchmark.
 from __future__ import annotations
 
 import csv
+import os
 import warnings
 from dataclasses import dataclass
 from fractions import Fraction
@@ -281,3 +282,107 @@ def dev_laughs_realistic(seed: int = 11) -> list[tuple[str, np.ndarray]]:
             out += [(kind, x), (kind + "_phone", phone_noisy(x, rng, rng.uniform(25, 40)))]
     return out
 
+
+
+# ------------------------------------------------------------------ natural development data
+# Recorded (not synthesised) voices outside the evaluation set, from two Debian packages,
+# fetched at bench time into a cache outside the repository (never committed), pinned by
+# version and SHA-256 of the .deb:
+#
+# * codec2-examples: codec2's speech test samples, LGPL-2.1 (debian/copyright).  Natural read
+#   and conversational speech at 8 kHz (so telephone band, like the phone-recorded laughs),
+#   some of it amateur-radio recordings with their noise: 3.0 min in 10 recordings, mostly
+#   male voices, two female (one in ``hts.raw``, ``forig``).  Left out: the modem, sine and
+#   codec-output files, ``all.wav`` (a concatenation), ``hts1*``/``hts2*`` (inside
+#   ``hts.raw``) and the two wav files that hold no speech.
+# * hedgewars-data: the game's voice packs, GFDL-1.3 (debian/copyright).  Per pack (one
+#   recorded voice actor each, some processed: robot, singer) ~45 short acted lines ("Hello",
+#   "Incoming", "Leave me alone") and one recorded ``Laugh.ogg``: 14 distinct acted laughs
+#   (Classic and Default share one file).  The acted lines are exaggerated, not call-centre
+#   speech: a second, harder kind of natural speech, not a substitute for the first.
+DEV_DEBS = {
+    "codec2-examples": ("1.0.5-1",
+                        "7af8cd128f269a1d8116993c9d2bd7d4d452fc17da46a09899aaca2b9bd993d4"),
+    "hedgewars-data": ("1.0.2-6",
+                       "722225903a72604403e6e0026e40e9a6953f47a74d94efc5f55504bc05bb4761"),
+}
+DEV_CACHE = Path(os.environ.get("DESKCUE_DEV_CACHE", Path.home() / ".cache" / "deskcue-dev"))
+CODEC2_SPEECH = {  # file under usr/share/codec2/raw (8 kHz s16le): (speaker, sex)
+    "hts.raw": ("hts", ""),  # four sentences, male and female voices
+    "cq_ref.raw": ("cq_ref", "male"), "g3plx.raw": ("g3plx", "male"),
+    "kristoff.raw": ("kristoff", "male"), "mmt1.raw": ("mmt1", "male"),
+    "vk5qi.raw": ("vk5qi", "male"), "ve9qrp.raw": ("ve9qrp", "male"),
+    "forig.raw": ("forig", "female"), "morig.raw": ("morig", "male"),
+    "big_dog.raw": ("big_dog", "male"),
+}
+HEDGEWARS_VOICES = "usr/share/games/hedgewars/Data/Sounds/voices"
+HEDGEWARS_NONSPEECH = ("Laugh", "Ow", "Ooff", "Firepunch", "Jump", "Poison", "Hmm")  # grunts
+
+
+class DevDataUnavailable(RuntimeError):
+    """The natural development data could not be fetched (offline, or no apt lists)."""
+
+
+def fetch_deb(name: str) -> Path:
+    """Extract the pinned Debian package ``name`` into ``DEV_CACHE`` (once) and return the
+    directory.  Uses ``apt-get download`` (needs ``apt-get update`` once) and checks the
+    SHA-256 of the .deb; raises :class:`DevDataUnavailable` with the reason otherwise."""
+    import hashlib
+    import shutil
+    import subprocess
+    import tempfile
+
+    version, sha = DEV_DEBS[name]
+    dest = DEV_CACHE / f"{name}_{version}"
+    if (dest / ".ok").exists():
+        return dest
+    DEV_CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=DEV_CACHE) as tmp:
+        r = subprocess.run(["apt-get", "download", f"{name}={version}"], cwd=tmp,
+                           capture_output=True, text=True)
+        debs = list(Path(tmp).glob("*.deb"))
+        if r.returncode or not debs:
+            raise DevDataUnavailable(f"apt-get download {name}={version} failed (offline, or "
+                                     f"run apt-get update first): {r.stderr.strip()[-200:]}")
+        got = hashlib.sha256(debs[0].read_bytes()).hexdigest()
+        if got != sha:
+            raise DevDataUnavailable(f"{debs[0].name}: SHA-256 {got} is not the pinned {sha}")
+        shutil.rmtree(dest, ignore_errors=True)
+        subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(dest)], check=True)
+    (dest / ".ok").touch()
+    return dest
+
+
+def _read_any(path: Path) -> np.ndarray:
+    """Any soundfile-readable file (ogg here), first channel, resampled to 16 kHz."""
+    import soundfile as sf
+
+    x, rate = sf.read(path, dtype="float64", always_2d=True)
+    f = Fraction(RATE_HZ, rate)
+    return resample_poly(x[:, 0], f.numerator, f.denominator)
+
+
+def natural_speech() -> dict[str, list[Clip]]:
+    """Recorded development speech, by source: ``{"codec2": [...], "hedgewars": [...]}``
+    (hedgewars: one clip per voice pack, its speech lines joined with 0.2 s pauses)."""
+    c2 = fetch_deb("codec2-examples") / "usr/share/codec2/raw"
+    codec2 = []
+    for fn, (spk, sex) in CODEC2_SPEECH.items():
+        x = np.fromfile(c2 / fn, "<i2").astype(np.float64) / 32768.0
+        codec2.append(Clip(fn, "speech", spk, resample_poly(x, 2, 1), sex))
+    hw = fetch_deb("hedgewars-data") / HEDGEWARS_VOICES
+    pause = np.zeros(RATE_HZ // 5)
+    hedgewars = []
+    for pack in sorted(p for p in hw.iterdir() if p.is_dir() and p.name != "Classic"):
+        lines = [_read_any(f) for f in sorted(pack.glob("*.ogg"))
+                 if not f.stem.startswith(HEDGEWARS_NONSPEECH)]
+        x = np.concatenate([y for line in lines for y in (line, pause)])
+        hedgewars.append(Clip(pack.name, "speech", pack.name, x))
+    return {"codec2": codec2, "hedgewars": hedgewars}
+
+
+def natural_laughs() -> list[Clip]:
+    """The 14 distinct recorded (acted) laughs of the hedgewars voice packs."""
+    hw = fetch_deb("hedgewars-data") / HEDGEWARS_VOICES
+    return [Clip(p.name, "laughing", p.name, _read_any(p / "Laugh.ogg"))
+            for p in sorted(hw.iterdir()) if (p / "Laugh.ogg").exists() and p.name != "Classic"]
