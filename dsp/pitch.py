@@ -216,6 +216,8 @@ class PitchTracker:
         self._window = np.hanning(n + 2)[1:-1]
         self._window32 = self._window.astype(np.float32)
         self._three = np.arange(3)
+        self._parabola = np.array([[1.0, 0.5, 0.25, 0.0], [-2.0, 0.0, 0.0, 1.0],
+                                   [1.0, -0.5, -0.25, 0.0]])
         wspec = np.fft.rfft(self._window, n=self._nfft)
         r_w = np.fft.irfft(wspec.real**2 + wspec.imag**2, n=self._nfft)
         self._inv_rw = r_w[0] / r_w[self._lo - 1 : self._hi + 1]
@@ -326,11 +328,14 @@ class PitchTracker:
         # R at lag - 1, lag, lag + 1 in one gather (flat3: row offsets in the flattened rr,
         # row-major, width hi-lo+2, plus 0, 1, 2)
         y = rr.reshape(-1)[idx[:, :, None] + flat3]
-        y0, y1, y2 = y[:, :, 0], y[:, :, 1], y[:, :, 2]
-        num = y0 - y2
-        d = np.minimum(np.maximum(0.5 * num / np.minimum(y0 - 2.0 * y1 + y2, -1e-12), -0.5), 0.5)
-        peak = y1 - 0.25 * num * d
-        peak = np.where(peak > 1.0, 1.0 / np.maximum(peak, 1.0), peak)
+        # Parabola through R at lag - 1, lag, lag + 1, in one product: curvature
+        # y0 - 2 y1 + y2, half slope (y0 - y2) / 2 and its half, y1.
+        par = y @ self._parabola  # (m, k, 4)
+        d = par[:, :, 1] / np.minimum(par[:, :, 0], -1e-12)
+        np.minimum(np.maximum(d, -0.5, out=d), 0.5, out=d)  # vertex offset, lags
+        peak = par[:, :, 3] - par[:, :, 2] * d  # height at the vertex
+        # R > 1 (a level change within the frame) is reflected to 1 / R, as in Praat
+        peak = np.minimum(peak, 1.0 / np.maximum(peak, 1.0))
         tau = idx + (lo + d)
         valid = score.reshape(-1)[idx + scoreoff] > -np.inf
         strength = np.where(valid, peak - self.octave_cost * np.log2(tau / lo), -1e9)
