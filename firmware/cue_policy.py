@@ -24,6 +24,12 @@ CHUNK_HOPS = 5  # 50 ms: the policy's decision grid, aligned to absolute hop ind
 PITCH_WINDOW_HOPS = 50  # pitch is judged as the median of the last 0.5 s of voiced hops
 
 
+def _nan_to_zero(x: np.ndarray) -> np.ndarray:
+    """NaN (a measure not known at that hop) as 0 for event payloads; the measures here are
+    never infinite (np.nan_to_num would also clip infinities, at five times the cost)."""
+    return np.where(np.isnan(x), 0.0, x)
+
+
 class TrailingMedian:
     """Per-hop median of the finite values among the last ``window`` hops (NaN if none),
     for ``n`` channels, with the history carried across calls."""
@@ -255,10 +261,10 @@ class CuePolicy:
                       | (rate >= cfg.rate_ratio * usual_rate))
             on = (st_above >= cfg.pitch_st) & effort
             keep = st_above >= cfg.pitch_st - cfg.hysteresis_st
-        measures = {"st_above_usual": np.nan_to_num(st_above, nan=0.0),
-                    "db_above_usual": np.nan_to_num(excess, nan=0.0),
-                    "alpha_above_usual_db": np.nan_to_num(alpha_above, nan=0.0),
-                    "rate_sps": np.nan_to_num(rate, nan=0.0)}
+        measures = {"st_above_usual": _nan_to_zero(st_above),
+                    "db_above_usual": _nan_to_zero(excess),
+                    "alpha_above_usual_db": _nan_to_zero(alpha_above),
+                    "rate_sps": _nan_to_zero(rate)}
         return [self._event(tr, u.usual_lufs) for tr in
                 self.tense.step(f.t, on, keep, measures, self.snoozed_until_s)]
 
@@ -287,7 +293,7 @@ class CuePolicy:
             on = voiced & ((excess >= cfg.threshold_db) | pitch_up)
             keep = voiced & ((excess >= cfg.threshold_db - cfg.hysteresis_db) | pitch_up)
         measures = {"db_above_usual": excess, "loudness_lufs": loud,
-                    "st_above_usual": np.nan_to_num(st_above, nan=0.0)}
+                    "st_above_usual": _nan_to_zero(st_above)}
         # Snooze silences the agent's cues; the caller cue is for the agent too.
         return [self._event(tr, usual) for tr in
                 self.caller_cue.step(f.t, on, keep, measures, self.snoozed_until_s)]
