@@ -116,8 +116,13 @@ class UsualVoice:
     alpha ratio (dB).
 
     ``warmup_speech_s``: seconds of learned speech before ``ready``; ``half_life_speech_s``:
-    forgetting; ``lag_s``: learning delay so that cued passages can be left out.
+    forgetting; ``lag_s``: learning delay so that cued passages can be left out. Hops are
+    learned in batches of ``LEARN_BATCH_S`` of speech once ``lag_s`` of speech has followed
+    them (so the delay is lag_s to lag_s + LEARN_BATCH_S): learning, and the medians it
+    invalidates, then happen twice a second of speech rather than at every 50 ms chunk.
     """
+
+    LEARN_BATCH_S = 0.5
 
     def __init__(self, *, warmup_speech_s: float, half_life_speech_s: float, lag_s: float = 3.0):
         decay = 0.5 ** (HOP_S / half_life_speech_s)
@@ -129,6 +134,7 @@ class UsualVoice:
         self.speech_s = 0.0
         self._ready = False
         self.lag_hops = int(round(lag_s / HOP_S))
+        self._batch_hops = int(round(self.LEARN_BATCH_S / HOP_S))
         self._pending: list[np.ndarray] = []  # (4, n) columns: loudness, st, rate, alpha
         self._pending_n = 0
 
@@ -171,9 +177,10 @@ class UsualVoice:
         ])
         self._pending.append(cols)
         self._pending_n += n
-        # The pending queue is bounded in voiced hops: learning lags by lag_s of speech.
+        # The pending queue is bounded in voiced hops: learning lags by lag_s of speech
+        # (plus at most one batch).
         excess = self._pending_n - self.lag_hops
-        if excess > 0:
+        if excess >= self._batch_hops:
             allv = np.concatenate(self._pending, axis=1)
             learn, keep = allv[:, :excess], allv[:, excess:]
             self._pending, self._pending_n = [keep], keep.shape[1]

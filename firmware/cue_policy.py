@@ -45,9 +45,11 @@ class TrailingMedian:
         # sorted values at (n - 1) // 2 and n // 2 - what np.nanmedian gives, bit for bit.
         win = np.sort(windows(buf, self.window), axis=-1)
         n = self.window - np.add.reduce(np.isnan(win), axis=-1)
-        lo = np.take_along_axis(win, np.maximum(n - 1, 0)[..., None] // 2, axis=-1)[..., 0]
-        hi = np.take_along_axis(win, (n // 2)[..., None], axis=-1)[..., 0]
-        med = (lo + hi) / 2.0
+        c, h = n.shape
+        rows, cols = np.ogrid[:c, :h]
+        med = win[rows, cols, np.maximum(n - 1, 0) // 2]
+        med += win[rows, cols, n // 2]
+        med /= 2.0
         med[n == 0] = np.nan
         return med
 
