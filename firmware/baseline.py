@@ -106,8 +106,11 @@ class RobustStat:
 def semitones(f0_hz: np.ndarray) -> np.ndarray:
     """F0 in Hz to semitones re 100 Hz; NaN where unvoiced (0 Hz)."""
     f = np.asarray(f0_hz, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(f > 0, 12.0 * np.log2(f / ST_REF_HZ), np.nan)
+    voiced = f > 0
+    out = np.full(f.shape, np.nan)
+    np.log2(f / ST_REF_HZ, out=out, where=voiced)
+    out *= 12.0
+    return out
 
 
 class UsualVoice:

@@ -46,7 +46,7 @@ class TrailingMedian:
         win = np.sort(windows(buf, self.window), axis=-1)
         n = self.window - np.add.reduce(np.isnan(win), axis=-1)
         c, h = n.shape
-        rows, cols = np.ogrid[:c, :h]
+        rows, cols = np.arange(c)[:, None], np.arange(h)
         med = win[rows, cols, np.maximum(n - 1, 0) // 2]
         med += win[rows, cols, n // 2]
         med /= 2.0
