@@ -77,11 +77,28 @@ def main() -> int:
 
     x48 = resample_poly(x, 3, 1, axis=1).T.copy()
 
+    n48 = int(settings.audio.block_s * 48000)
+    blocks48 = [np.ascontiguousarray(x48[i:i + n48].T) for i in range(0, x48.shape[0], n48)]
+
     def pipeline48():
         p = Pipeline(settings, source_rate=48000, source_channels=2)
-        n = int(settings.audio.block_s * 48000)
-        for i in range(0, x48.shape[0], n):
-            p.process(x48[i:i + n])
+        for i in range(0, x48.shape[0], n48):
+            p.process(x48[i:i + n48])
+
+    def resampler48():
+        p = Pipeline(settings, source_rate=48000, source_channels=2)
+        for b in blocks48:
+            p.resampler.process(b)
+
+    p0 = Pipeline(settings, source_rate=16000, source_channels=2)
+    n16 = int(settings.audio.block_s * 16000)
+    fed = [(p0.analyzer.process(x[:, i:i + n16]), p0.analyzer.take_bursts())
+           for i in range(0, x.shape[1], n16)]
+
+    def policy():
+        p = Pipeline(settings, source_rate=16000, source_channels=2)
+        for feats, bursts in fed:
+            p.policy.process(feats, list(bursts))
 
     def loudnorm():
         import pyloudnorm
@@ -104,6 +121,8 @@ def main() -> int:
     whole = {b: cpu(analyzer(b), repeats=5) / dur for b, _ in blocks}
     stages = stage_costs(x, settings, live)
     pipe = cpu(pipeline48) / dur
+    resample_s = cpu(resampler48) / dur
+    policy_s = cpu(policy) / dur
 
     print(f"stereo 16 kHz speech, {dur:.0f} s (FDA rl agent, sb caller); CPU s per audio s")
     print(f"{'what':<52}{'CPU s/s':>10}{'x Praat':>9}{'x loudnorm':>12}{'target':>9}")
@@ -121,6 +140,8 @@ def main() -> int:
     row("    analyzer glue (whole minus the stages)", whole[live] - sum(v for _, v in stages))
     row(f"capture 48 kHz -> resample + analyzer + policy, {settings.audio.block_s * 1000:g} ms",
         pipe)
+    row("    of which 48 -> 16 kHz resampler", resample_s)
+    row("    of which cue policy, usual voice, calls", policy_s)
     def met(ok: bool) -> str:
         return "met" if ok else "NOT met"
 
