@@ -111,7 +111,7 @@ def main() -> int:
         for ch in range(x.shape[0]):
             parselmouth.Sound(x[ch], sampling_frequency=16000).to_pitch_ac()
 
-    praat_s = cpu(praat) / dur
+    praat_s = cpu(praat, repeats=5) / dur  # best of as many runs as the analyzer gets
     loud_s = cpu(loudnorm) / dur
     live = settings.audio.block_s
     sizes = sorted(set(args.blocks) | {0.05, live, 0.5})
