@@ -359,6 +359,11 @@ pitch gate).
   with an interval under 125 ms needs three intervals" (hedgewars still 4: the Robot train
   has four pulses).  The Robot voice's envelope shows no tremolo (6-9 Hz share of the 2-20 Hz
   envelope spectrum 0.20 against 0.13-0.20 for the other packs), so it was not excluded.
+* The 6 misses with no window (2 clips, 3 streams each; aggregate): each has 3 pulses within
+  0.8 s of the laugh's first sound, but its trains there hold 1-2 pulses; the first scored
+  window starts 1.0 and 2.2 s after that sound.  Neither the falling-jump nor the weak-pulse
+  variant gave them a window: the strict misses by weakest measure are the same under both
+  (rhythm 10, shape 5, alternation 3, no window 6).
 * Not tried: F0 continuity across humps (``process_hops`` has the periodicity, not the
   tracker's F0, which comes after the path search and later); a decision at the third call's
   rise instead of its peak (for latency: every measure of that pulse would be provisional).
