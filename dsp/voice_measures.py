@@ -83,7 +83,8 @@ class VoiceMeasures:
     Parameters (keyword-only)
     -------------------------
     rate, hop:
-        Sample rate (Hz) and hop (samples); 16000 and 160 by convention.
+        Sample rate (Hz) and hop (samples): the analysis rate's 16000 and 160 only (the shared
+        spectrum is built for them); anything else is refused.
     n_channels:
         Number of channels.
     pitch_delay_hops:
@@ -124,8 +125,10 @@ class VoiceMeasures:
     ) -> None:
         if pitch_delay_hops < self._LOOKAHEAD:
             raise ValueError(f"pitch_delay_hops must be >= {self._LOOKAHEAD}")
-        if n_channels < 1 or hop <= 0:
-            raise ValueError("need n_channels >= 1 and hop > 0")
+        if rate != 16000 or hop != 160:
+            raise ValueError("VoiceMeasures runs at the analysis rate: rate=16000, hop=160")
+        if n_channels < 1:
+            raise ValueError("need n_channels >= 1")
         self.rate = int(rate)
         self.hop = int(hop)
         self.n_channels = int(n_channels)
@@ -146,14 +149,16 @@ class VoiceMeasures:
         # Per block length (a few lengths in practice): the running-peak decay at each hop
         # of the block re its start (dB).
         self._per_h: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self._spectrum = HopSpectrum(bands=self.band_weights, n_channels=self.n_channels)
+        # Own spectrum for `process` (audio in), made on first use; the analyzer shares one.
+        self._spectrum: HopSpectrum | None = None
         self.reset()
 
     def reset(self) -> None:
         """Forget the stream."""
         c = self.n_channels
         d = self.delay_hops
-        self._spectrum.reset()
+        if self._spectrum is not None:
+            self._spectrum.reset()
         self._hops_out = -d  # absolute hop of the next result
         # Band mean squares (c, d - 1, 3) of hops (next result - 1) .. (seen - 3): the bands
         # arrive with the spectrum's delay (2), the results go out with the pitch delay d.
@@ -178,6 +183,8 @@ class VoiceMeasures:
         c = self.n_channels
         if x.ndim != 2 or x.shape[0] != c or x.shape[1] % self.hop:
             raise ValueError(f"expected ({c}, k * {self.hop}) samples, got {x.shape}")
+        if self._spectrum is None:
+            self._spectrum = HopSpectrum(bands=self.band_weights, n_channels=c)
         return self.process_bands(self._spectrum.process(x), pitch)
 
     def process_bands(self, bands: np.ndarray, pitch: PitchFrames) -> VoiceMeasureFrames:
