@@ -152,7 +152,7 @@ class StreamAnalyzer:
         # The pitch stage looks ahead furthest; the others are delayed to match.
         self.delay_hops = self._pitch.delay_hops
         self._base_rows = _Held(0)  # packed `_BASE` rows (delay 0) not yet output
-        self._laugh_rows = _Held(self._laugh.delay_hops)  # laughter scores (delay 2)
+        self._laugh_rows = _Held(self._laugh.delay_hops)  # agent's laughter score (delay 2)
         self._hops_out = 0  # absolute hop of the next output row
 
     def process(self, x: np.ndarray) -> HopFeatures:
@@ -205,9 +205,7 @@ class StreamAnalyzer:
         n3 = self._nvm
         lf = self._laugh.process_hops(bands[0, :, n3], pitch.periodicity[0],
                                       bands[0, :, n3 + 1:])
-        laugh = np.zeros((1, self.n_channels, n_hops))
-        laugh[0, 0] = lf.score
-        self._laugh_rows.push(laugh)
+        self._laugh_rows.push(lf.score)
         if lf.decided or lf.completed:
             # decided and completed records of one call, ordered by the time they happened
             recs = [("decided", b.decided_at_s, b) for b in lf.decided]
@@ -220,6 +218,8 @@ class StreamAnalyzer:
         first = self._hops_out
         self._hops_out = first + n_out
         hop = np.arange(first, first + n_out)
+        laughter = np.zeros((self.n_channels, n_out))  # 0 on the caller channel
+        laughter[0] = self._laugh_rows.take(n_out)
         return HopFeatures(
             hop=hop,
             t=(hop + 0.5) * HOP_S,
@@ -228,7 +228,7 @@ class StreamAnalyzer:
             loudness_s_lufs=out[2],
             voiced=out[3] > 0.5,
             noise_floor_dbfs=out[4],
-            laughter=self._laugh_rows.take(n_out)[0],
+            laughter=laughter,
             f0_hz=pitch.f0_hz[:, skip:],
             voicing=pitch.voicing[:, skip:],
             pitch_voiced=pitch.voiced[:, skip:],
@@ -256,7 +256,7 @@ class StreamAnalyzer:
 
 
 class _Held:
-    """Per-hop rows ``(k, n_channels, H)`` of a stage with ``delay`` hops of look-ahead, held
+    """Per-hop results ``(..., H)`` of a stage with ``delay`` hops of look-ahead, held
     until the slowest stage has caught up: ``push`` the stage's results in stream order (the
     first ``delay`` rows of the stream, for hops before it, are dropped), ``take`` the oldest
     rows as they go out."""

@@ -12,9 +12,9 @@ Input and frame conventions (see ``docs/conventions.md``)
     has - the band energies of the shared 32 ms spectrum (:class:`dsp.hop_spectrum.HopSpectrum`
     with :attr:`LaughterDetector.band_weights`) and the pitch tracker's periodicity before its
     path search (:attr:`dsp.pitch.PitchFrames.periodicity`).  Both arrive 2 hops late (their
-    frames are centred on the hop and reach 1.1 / 2 hops ahead), and rows are given in hop
-    order, one per hop.  This is how the appliance runs it: the detector then costs little
-    more than its pulse logic.
+    32 / 40 ms frames are centred on the hop and reach 1.1 / 1.5 hops past its end: 2 whole
+    hops of look-ahead), and rows are given in hop order, one per hop.  This is how the
+    appliance runs it: the detector then costs little more than its pulse logic.
   - ``process(x)``: mono ``float64`` samples in [-1, 1), shape ``(n_samples,)`` with
     ``n_samples`` a multiple of the 160-sample hop; the detector computes the same measures
     itself (its own spectrum and pitch tracker: the same numbers, at the cost of both).
@@ -38,7 +38,8 @@ Per hop:
   autocorrelation ``R`` of a 40 ms frame centred on it at lags of F0 60-500 Hz, signal
   low-passed to 3.3 kHz (Boersma's measure, computed by the pitch tracker; a giggle above
   500 Hz still peaks at twice its period).  Vowels read above 0.9, breathy voice 0.6-0.8,
-  aspiration, fricatives and room noise mostly below 0.35; below -90 dBFS it counts as 0;
+  white noise about 0.2-0.3; noise with a falling spectrum or narrow resonances (a cough
+  through the vocal tract) up to about 0.5; below -90 dBFS it counts as 0;
 * **spectral shape**: band energies 250-4300 Hz (10 bands covering F1-F3), kept per hop; at a
   pulse their logarithm, with mean and linear tilt removed, is the formant pattern of the sound.
 
@@ -167,11 +168,12 @@ class LaughterBurst:
     Times are stream seconds (sample count / 16 000) at hop centres, ``(k + 0.5) * 0.01``.
 
     Attributes:
-        index: event number since the detector was created (0, 1, ...); the *decided* and the
-            *completed* record of one event share it.
+        index: event number since the detector was created or reset (0, 1, ...); the
+            *decided* and the *completed* record of one event share it.
         start_s: onset of the first burst of the event (s).
-        decided_at_s: time stamp of the hop at which the event was decided (s); the decision
-            latency is ``decided_at_s - start_s``.
+        decided_at_s: the moment the event was decided (s): the time stamp of the newest hop
+            heard then, ``delay_hops`` after the hop whose measures completed the decision;
+            the decision latency is ``decided_at_s - start_s``.
         end_s: end of the last burst, taken as its peak plus half the mean interval (s);
             ``None`` in the *decided* record (event still in progress).
         burst_count: number of short energy bursts ("ha"s) in the event so far.
@@ -480,8 +482,8 @@ class LaughterDetector:
 
         e_new = np.log10(np.maximum(mean_square, 1e-12))
         e_new *= 10.0
-        v_new = np.minimum(np.maximum(periodicity, 0.0), 1.0)
-        np.copyto(v_new, 0.0, where=e_new < VOICING_FLOOR_DBFS)
+        # (the periodicity is in [0, 1] by construction)
+        v_new = np.where(e_new < VOICING_FLOOR_DBFS, 0.0, periodicity)
         e = np.concatenate([self._e, e_new])
         v = np.concatenate([self._v, v_new])
         b = np.concatenate([self._b, bands])
