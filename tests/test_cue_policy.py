@@ -165,3 +165,20 @@ def test_a_cue_right_after_the_warm_up_still_ends():
     fd.feed(3.0, 12.0)
     fd.feed(6.0, 0.0)
     assert fd.types()[-2:] == ["raised_voice.started", "raised_voice.ended"]
+
+
+def test_usual_voice_learns_in_half_second_batches_behind_its_lag():
+    """Hops are learned once the lag's worth of speech has followed them, in batches of 0.5 s
+    of speech: learned speech grows in 0.5 s steps and never comes closer than the lag to
+    what was heard, nor falls more than a batch further behind."""
+    usual = make_usual_voice(Settings())
+    lag, batch = usual.lag_hops * 0.01, usual.LEARN_BATCH_S
+    assert batch == 0.5 and lag >= 3.0
+    heard, steps = 0.0, set()
+    for _ in range(200):  # 50 ms chunks, as the policy offers them
+        usual.offer(np.full(5, USUAL), np.ones(5, dtype=bool))
+        heard += 0.05
+        learned = usual.speech_s
+        assert heard - lag - batch - 1e-9 <= learned <= max(0.0, heard - lag) + 1e-9
+        steps.add(round(learned, 6))
+    assert steps == {round(0.5 * k, 6) for k in range(int((10.0 - lag) / 0.5) + 1)}

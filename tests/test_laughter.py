@@ -297,3 +297,74 @@ def test_bad_input_is_refused() -> None:
         LaughterDetector(rate=8000)
     with pytest.raises(ValueError):
         LaughterDetector(threshold=0.3, release=0.5)
+
+
+def _measure_rows(n_calls: int, gap_hi_gain: float) -> tuple[np.ndarray, ...]:
+    """Per-hop measures of a call train at 5/s, given directly (mean square, periodicity,
+    shape bands): calls peak at -20 dBFS and fall 3 dB per hop to a -50 dBFS gap; calls are
+    periodic (0.95) with one fixed band spectrum; gaps aperiodic (0.1), their 2-4.3 kHz bands
+    (shape bands 6-9) scaled by ``gap_hi_gain`` (1: as bright as the calls)."""
+    n = 20 * (n_calls + 2)
+    k = np.arange(n)
+    peaks = 20 * (np.arange(n_calls) + 1)
+    dist = np.min(np.abs(k[:, None] - peaks[None, :]), axis=1)
+    level = np.maximum(-20.0 - 3.0 * dist, -50.0)
+    ms = 10 ** (level / 10)
+    periodicity = np.where(dist <= 3, 0.95, 0.1)
+    spectrum = np.linspace(2.0, 0.5, 10)
+    bands = np.tile(spectrum, (n, 1))
+    bands[dist > 5, 6:] *= gap_hi_gain
+    bands *= (ms / bands.sum(axis=1))[:, None]
+    return ms, periodicity, bands
+
+
+def test_aspiration_is_measured_in_the_gaps_of_the_stream() -> None:
+    """Through process_hops: the same train scores in full with gaps as bright as the calls
+    (aspiration, breath) and 0 with gaps 20 dB darker at 2-4.3 kHz (a nasal or voice bar)."""
+    bright = LaughterDetector().process_hops(*_measure_rows(6, 1.0))
+    dark = LaughterDetector().process_hops(*_measure_rows(6, 0.01))
+    assert bright.score.max() == 1.0 and len(bright.decided) == 1
+    assert dark.score.max() == 0.0 and dark.decided == ()
+
+
+def test_periodicity_of_near_silent_gaps_is_not_believed() -> None:
+    """Below -90 dBFS periodicity counts as 0: silent gaps (-100 dBFS) whose periodicity
+    reads high (numerical noise, hum) still separate the calls, so the train scores."""
+    ms, per, bands = _measure_rows(6, 1.0)
+    per = np.where(per < 0.5, 0.95, per)  # periodic-looking everywhere between the calls
+    deep = ms < 10 ** (-43 / 10)  # the middle of each gap (-44 to -50 dBFS) ...
+    scale = np.where(deep, 10 ** (-50 / 10), 1.0)  # ... taken 50 dB down, below -90 dBFS
+    r = LaughterDetector().process_hops(ms * scale, per, bands * scale[:, None])
+    assert r.score.max() == 1.0
+    loud_gaps = LaughterDetector().process_hops(ms, per, bands)
+    assert loud_gaps.score.max() == 0.0  # at -50 dBFS the same periodicity is believed
+
+
+def test_analyzer_lines_up_the_laughter_column_and_its_bursts() -> None:
+    """In the stream analyzer (shared spectrum, the pitch tracker's periodicity, stages of
+    delay 0, 2 and 4 hops held in line), the agent's laughter column at hop k is the
+    detector's score for hop k, the caller's is 0, and the bursts are the detector's - for
+    any cutting of the stream into blocks."""
+    from dsp.analyzer import AnalyzerParams, HopFeatures, StreamAnalyzer
+
+    agent = pad(np.concatenate([syllables(seed=2), laugh(seed=1), syllables(seed=3)]))
+    caller = 0.3 * np.roll(agent, 4000)
+    own = LaughterDetector().process(agent)
+    assert len(own.decided) == 1
+    want = own.score[LaughterDetector.delay_hops:]  # row k = hop k
+    x = np.vstack([agent, caller])
+    rng = np.random.default_rng(8)
+    for _ in range(3):
+        a = StreamAnalyzer(AnalyzerParams(n_channels=2))
+        parts, bursts, i = [], [], 0
+        while i < x.shape[1]:
+            n = int(rng.integers(1, 4000))  # any length, hop-aligned or not
+            parts.append(a.process(x[:, i:i + n]))
+            bursts += a.take_bursts()
+            i += n
+        parts.append(a.flush())
+        bursts += a.take_bursts()
+        f = HopFeatures.concat(parts)
+        np.testing.assert_array_equal(f.laughter[0, : want.size], want)
+        assert not f.laughter[1].any()
+        assert [b for kind, b in bursts if kind == "decided"] == list(own.decided)

@@ -341,3 +341,19 @@ def test_periodicity_before_the_path_search() -> None:
         truth = sv.hop_truth(body)[0][: per.size] > 0
         inner = truth & (sv.boundary_distance(truth) > 3) if x is voice else slice(30, -30)
         assert lo <= float(np.median(per[inner])) <= hi
+
+
+def test_periodicity_rows_are_the_hops_they_claim() -> None:
+    """Row j of ``periodicity`` is hop ``j - frame_lookahead_hops``: a voiced stretch over
+    hops 50-99 reads periodic over a span centred on hop 74.5 (the centred frame sees the
+    onset and the offset alike)."""
+    body = sv.concat(sv.silence(0.5), sv.constant(150.0, 0.5), sv.silence(0.5))
+    x = sv.voice(body)
+    x = x[: x.size - x.size % HOP]
+    tr = PitchTracker()
+    r = tr.process(x[None])
+    assert r.periodicity is not None
+    per = r.periodicity[0, tr.frame_lookahead_hops:]  # row k = hop k
+    on = np.flatnonzero(per > 0.5)
+    assert on.size > 40
+    assert abs((on[0] + on[-1]) / 2 - 74.5) <= 1.0, (on[0], on[-1])
