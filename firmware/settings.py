@@ -226,7 +226,8 @@ class LaughterCue(Section):
     threshold: float = Field(
         0.5, ge=0.3, le=0.95,
         description="Laughter-likeness (0-1) at which a train of bursts counts; 0.5 means each "
-        "of rhythm, voiced nuclei, alternation and repetition holds at least half-way.")
+        "of rhythm, voiced nuclei, alternation, repetition and aspiration holds at least "
+        "half-way.")
     pitch_st: float = Field(
         3.0, ge=0.0, le=24.0,
         description="The bursts' median pitch must be at least this many semitones above "
