@@ -693,11 +693,19 @@ def natural_section() -> None:
     recorded speech and acted laughs from two Debian packages (``laughter_data.natural_speech``
     and ``natural_laughs``, fetched into a cache outside the repository), beside the realistic
     synthetic laughs.  Skips with a message when the packages cannot be fetched."""
-    from laughter_data import DevDataUnavailable, natural_laughs, natural_speech
+    from laughter_data import (
+        DevDataUnavailable,
+        more_laughs,
+        more_vocalisations,
+        natural_laughs,
+        natural_speech,
+    )
 
     try:
         speech = natural_speech()
         acted = natural_laughs()
+        more = more_laughs()
+        vocal = more_vocalisations()
     except DevDataUnavailable as exc:
         print(f"natural development data unavailable, section skipped: {exc}")
         return
@@ -714,7 +722,11 @@ def natural_section() -> None:
         print(f"   {name}: {minutes:.1f} min of speech, {len(clips)} recordings: {n_fa} false "
               f"events = {n_fa / minutes * 60:.0f}/h; through the cue policy {cues} false "
               f"cues = {cues / minutes * 60:.0f}/h (target <= 1/h)")
+    fired = [bool(run(c.audio)[1]) for c in vocal]
+    print(f"   other recorded vocalisations (scratch: coughs, sneezes, screams, a baby's cry): "
+          f"{sum(fired)}/{len(fired)} fire")
     for name, laughs in (("acted laughs (hedgewars)", acted),
+                         ("more recorded laughs (8 packages)", more),
                          ("realistic synthetic laughs", synth)):
         pos = np.array([run(c.audio)[0].max() for c in laughs])
         streams = build_streams(laughs, speech["codec2"], np.random.default_rng(5), reps=1)

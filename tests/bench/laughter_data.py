@@ -300,12 +300,58 @@ def dev_laughs_realistic(seed: int = 11) -> list[tuple[str, np.ndarray]]:
 #   "Incoming", "Leave me alone") and one recorded ``Laugh.ogg``: 14 distinct acted laughs
 #   (Classic and Default share one file).  The acted lines are exaggerated, not call-centre
 #   speech: a second, harder kind of natural speech, not a substitute for the first.
+# * eight more packages (``MORE_LAUGHS``, added in the sixth round): every laugh or giggle
+#   recording Debian bookworm ships but three (see there), 19 in all - four people laughing
+#   (scratch's sound library), two children's-software giggles, voice actors' cartoon and
+#   "evil" laughs - and scratch's recorded coughs, sneezes, screams and a baby's cry.
 DEV_DEBS = {
     "codec2-examples": ("1.0.5-1",
                         "7af8cd128f269a1d8116993c9d2bd7d4d452fc17da46a09899aaca2b9bd993d4"),
     "hedgewars-data": ("1.0.2-6",
                        "722225903a72604403e6e0026e40e9a6953f47a74d94efc5f55504bc05bb4761"),
+    # Recorded laughs and other vocalisations of other packages (``more_laughs``,
+    # ``more_vocalisations``); licences from each package's debian/copyright.
+    "scratch": ("1.4.0.6~dfsg1-6.1",  # GPL-2
+                "36c582eb93110f64f06c4e685c41e933ccba2fa68db12f79b10bfe840b21fc10"),
+    "bambam": ("1.2.1+dfsg-1",  # GPL-3+
+               "d0a33c8673098f7177c7c080e50a47d7b032377e7b9413036170f5d1514be326"),
+    "tuxpaint-data": ("1:0.9.28-sdl2-1",  # GPL-2+
+                      "f5d0de8f9a70d2efc1241d19f26168cb8bf279f1b77abd3631e7a1a55c40e5e5"),
+    "monsterz-data": ("0.7.1-12",  # WTFPL
+                      "8dc0fd62ac88995c27555714b70c3f6fbb67a6f42817a407139c847adb457d85"),
+    "xemacs21-basesupport": ("2009.02.17.dfsg.3-1",  # "All under the GPL"
+                             "439b91026324abc90a975df7aaaecdedd984a83a2524c0d2ab3f64a5dc79cebb"),
+    "trackballs-data": ("1.3.4-1",  # GPL-2+
+                        "ebc05f997c12896d8a0016990efbf01445b65b66f1eb45759a6277426cc13dac"),
+    "btanks-data": ("0.9.8083-9",  # GPL with the Battle Tanks exception
+                    "fbe1a476d95c68fe73d87715f4f0aecc1bc5428a979cd19451722665c9dbb5ae"),
+    "ktuberling-data": ("4:22.12.3-1",  # GPL-2+
+                        "fba44c875bfa31ea488dadd9263e87a4dcaea0bd47d28817f6c0dc6d2af970ed"),
 }
+MORE_LAUGHS = {  # package: laugh recordings in it (all that Debian bookworm's Contents-all
+    #   lists under a laugh/giggle name, except redeclipse-data: 862 MB for two files, and
+    #   wesnoth's and fillets-ng's, creature and cartoon effects)
+    "scratch": ["usr/share/scratch/Media/Sounds/Human/Laugh-female.wav",
+                "usr/share/scratch/Media/Sounds/Human/Laugh-male1.wav",
+                "usr/share/scratch/Media/Sounds/Human/Laugh-male2.wav",
+                "usr/share/scratch/Media/Sounds/Human/Laugh-male3.mp3"],
+    "bambam": ["usr/share/bambam/data/giggle.wav"],
+    "tuxpaint-data": ["usr/share/tuxpaint/sounds/giggle.wav"],
+    "monsterz-data": ["usr/share/games/monsterz/sound/laugh.wav"],
+    "xemacs21-basesupport": ["usr/share/xemacs21/xemacs-packages/etc/sounds/laugh.au",
+                             "usr/share/xemacs21/xemacs-packages/etc/sounds/Evil_Laugh.au"],
+    "trackballs-data": ["usr/share/games/trackballs/sfx/crazylaugh.wav",
+                        "usr/share/games/trackballs/sfx/evillaugh.wav"],
+    "btanks-data": ["usr/share/games/btanks/data/sounds/laugh01.ogg",
+                    "usr/share/games/btanks/data/sounds/laugh02.ogg"],
+    "ktuberling-data": [f"usr/share/ktuberling/sounds/{lang}/tux-laugh.{ext}" for lang, ext in
+                        (("da", "ogg"), ("lt", "ogg"), ("nn", "opus"), ("ru", "ogg"),
+                         ("uk", "ogg"))] + ["usr/share/ktuberling/sounds/ca/say-laugh.ogg"],
+}
+SCRATCH_HUMAN = "usr/share/scratch/Media/Sounds/Human"
+MORE_VOCALISATIONS = ("BabyCry.mp3", "Cough-female.wav", "Cough-male.wav", "Scream-female.wav",
+                      "Scream-male1.wav", "Scream-male2.mp3", "Sneeze-female.wav",
+                      "Sneeze-male.wav")
 DEV_CACHE = Path(os.environ.get("DESKCUE_DEV_CACHE", Path.home() / ".cache" / "deskcue-dev"))
 CODEC2_SPEECH = {  # file under usr/share/codec2/raw (8 kHz s16le): (speaker, sex)
     "hts.raw": ("hts", ""),  # four sentences, male and female voices
@@ -386,3 +432,18 @@ def natural_laughs() -> list[Clip]:
     hw = fetch_deb("hedgewars-data") / HEDGEWARS_VOICES
     return [Clip(p.name, "laughing", p.name, _read_any(p / "Laugh.ogg"))
             for p in sorted(hw.iterdir()) if (p / "Laugh.ogg").exists() and p.name != "Classic"]
+
+
+def more_laughs() -> list[Clip]:
+    """19 more recorded laughs from other Debian packages (``MORE_LAUGHS``): four people
+    laughing (scratch), giggles, voice actors' cartoon and "evil" laughs; 0.5-6 s each."""
+    return [Clip(f"{pkg}:{Path(f).name}", "laughing", pkg, _read_any(fetch_deb(pkg) / f))
+            for pkg, files in MORE_LAUGHS.items() for f in files]
+
+
+def more_vocalisations() -> list[Clip]:
+    """Recorded non-laugh vocalisations (scratch's coughs, sneezes, screams, a baby's cry):
+    development negatives for the "other vocalisations" of the evaluation set."""
+    d = fetch_deb("scratch") / SCRATCH_HUMAN
+    return [Clip(f, Path(f).stem.split("-")[0].lower(), "scratch", _read_any(d / f))
+            for f in MORE_VOCALISATIONS]
