@@ -377,6 +377,63 @@ pitch gate).
   speech trains share on all five measures; a sixth property that separates a steady fast
   speech train from a giggle is the open question (F0 height and its fall across calls are
   candidates, once the detector can read the tracker's F0).
+
+Sixth round (recall), 2026-11-23: more recorded development laughs; the measures' frontier.
+
+* More development data (``--natural``): every laugh or giggle recording Debian bookworm ships
+  (found in ``Contents-all``) but three, from eight more pinned packages
+  (``laughter_data.MORE_LAUGHS``): 19 laughs, four of them people laughing (scratch's sound
+  library), the others giggles and voice actors' cartoon or "evil" laughs, 0.5-6 s; and
+  scratch's coughs, sneezes, screams and a baby's cry as negatives.  Shipped detector: 6/19
+  fire (inside codec2 speech strict 4 / 15 / 26, lenient 6, latency share 50 %); 0/8 of the
+  other vocalisations fire.  Most are short (2-5 calls): a 3-pulse decision cannot take a
+  two-call "heh-heh".
+* Dropped, fast calls credited only when well separated: rhythm credit down to 100 ms
+  intervals (10/s) for an interval whose dip is deep (ramp 15 -> 25 dB; the fast separate
+  calls of round 5 dip 18-33 dB, speech's short intervals about 12).  Development: strict
+  37 / 23 / 11 (was 33 / 27 / 11), espeak false 9 (unchanged), hedgewars 3 -> 4 (the same
+  Robot train as variant F of round 5: its dips are deep), acted laughs 6 -> 10 / 14.  Ramps
+  12 -> 20 and 18 -> 30 dB: the same picture.  Real data (15 -> 25 dB, run once): every
+  figure identical to the baseline - the fast windows of the real laughs fail on something
+  else as well (spread, shape), so the dip condition removes exactly what variant F gained.
+* Where real laughs fail (aggregate over all 198 scored windows of the 14 laughing clips,
+  against the 889 of the real speech): share of windows at >= 0.5 per measure, laughs /
+  speech: interval rate 0.55 / 0.21, spread 0.60 / 0.32, voiced 0.98 / 0.99, alternation
+  0.79 / 0.58, shape 0.75 / 0.10, level step 0.77 / 0.58, aspiration 0.78 / 0.54.  Each
+  measure fails about a quarter of real laugh windows, mostly not the same ones: 55 of the
+  198 pass all (speech: 1 of 889).  The strong separators are the shape repetition and the
+  rhythm; voicing separates nothing here, alternation, step and aspiration little.
+* Other ways to combine the same measures, screened on scored windows (development
+  negatives: espeak, codec2, hedgewars; threshold set so that they pass no more windows than
+  today's 18): mean of the measures, geometric mean, the rhythm and shape as hard conditions
+  with the mean of the rest, the median of alternation, step and aspiration, shape or step
+  or aspiration relaxed when the dips are deep (>= 20-35 dB), each measure's worst pair
+  replaced by its second worst, a wider spread ramp, and each of step and aspiration left
+  out.  None fires on more recorded development laughs at the same false windows (acted 6-10
+  of 14, the new 19: 4-7); those that gain laughs gain false windows in proportion (a deep
+  dip is common in speech: stop closures and word ends).  The first screen also printed the
+  real data's clip counts (an aggregate look): none fired on more real laughs than today's
+  11/14 at the same development false windows.
+* The frontier of these window measures, not of their ramps: a logistic regression on the
+  raw window features (interval min/max and spread, dips, gap voicing, peak voicing, shape
+  cosines, level steps, gap balance; 15 weights), fitted *and* scored on the development
+  windows themselves (in-sample, an optimistic bound), at the same false windows fires on
+  7-10 / 14 acted and 4-6 / 19 of the new laughs: no better than the hand-set minimum.
+  Whatever separates these laughs from speech at a few false events per hour is not in the
+  pulse-window measures; the shape repetition is most of what they have.
+* F0 (the tracker's, aggregate): consecutive calls' shape similarity does not fall for high
+  voices (real laughs: share of pairs with cosine >= 0.5 is 0.94 at F0 200-300 Hz, 0.87 at
+  300-450), so the shape bands are not misled by sparse harmonics; F0 changes between
+  consecutive calls by a median 1.5 semitones in real laughs and 1.6-2.3 in real speech: no
+  separation.  F0 height does separate (real laughs mostly 200-450 Hz, the speech mostly
+  under 200) but only against the speaker's own voice - which the policy's pitch gate does.
+* Conclusion of six rounds: the event F1 (+-0.5 s) target and the 0.6 s decision needs
+  laughs to be taken from their first three calls, whose windows fail one of the measures
+  about three times in four; relaxing any measure lets speech through in proportion, on the
+  development and the evaluation speech alike.  A different representation is needed (a
+  frame-level classifier of the sort the anchors use, trained on recorded laughter in
+  conversation), and this machine reaches no such recordings: PyPI and Debian only, and all
+  33 laughs those ship are now in the development set, mostly acted.
 """
 
 from __future__ import annotations
