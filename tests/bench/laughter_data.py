@@ -301,7 +301,7 @@ def dev_laughs_realistic(seed: int = 11) -> list[tuple[str, np.ndarray]]:
 #   (Classic and Default share one file).  The acted lines are exaggerated, not call-centre
 #   speech: a second, harder kind of natural speech, not a substitute for the first.
 # * eight more packages (``MORE_LAUGHS``, added in the sixth round): every laugh or giggle
-#   recording Debian bookworm ships but three (see there), 19 in all - four people laughing
+#   recording Debian bookworm ships but five (see there), 19 in all - four people laughing
 #   (scratch's sound library), two children's-software giggles, voice actors' cartoon and
 #   "evil" laughs - and scratch's recorded coughs, sneezes, screams and a baby's cry.
 DEV_DEBS = {
