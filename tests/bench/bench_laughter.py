@@ -831,8 +831,10 @@ def dev_section() -> None:
 def natural_section() -> None:
     """Natural development data (not evaluation data; run with ``--natural``, ~1 min):
     recorded speech and acted laughs from two Debian packages (``laughter_data.natural_speech``
-    and ``natural_laughs``, fetched into a cache outside the repository), beside the realistic
-    synthetic laughs.  Skips with a message when the packages cannot be fetched."""
+    and ``natural_laughs``), more recorded laughs and other vocalisations from eight more
+    (``more_laughs``, ``more_vocalisations``; all fetched once into a cache outside the
+    repository, ~470 MB extracted), beside the realistic synthetic laughs.  Skips with a
+    message when the packages cannot be fetched."""
     from laughter_data import (
         DevDataUnavailable,
         more_laughs,

@@ -437,7 +437,8 @@ def natural_laughs() -> list[Clip]:
 def more_laughs() -> list[Clip]:
     """19 more recorded laughs from other Debian packages (``MORE_LAUGHS``): four people
     laughing (scratch), giggles, voice actors' cartoon and "evil" laughs; 0.5-6 s each."""
-    return [Clip(f"{pkg}:{Path(f).name}", "laughing", pkg, _read_any(fetch_deb(pkg) / f))
+    return [Clip(f"{pkg}:{'/'.join(Path(f).parts[-2:])}", "laughing", pkg,
+                 _read_any(fetch_deb(pkg) / f))
             for pkg, files in MORE_LAUGHS.items() for f in files]
 
 
