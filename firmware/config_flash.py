@@ -780,7 +780,10 @@ class TrialWatch:
             self._healthy_since = None
         elif self._healthy_since is None:
             self._healthy_since = audio_s
-        if ok and audio_s - (self._healthy_since or audio_s) >= float(self.trial["healthy_s"]):
+        # `is None`, not truthiness: a desk healthy from its first tick starts at stream time 0.0.
+        since = self._healthy_since
+        healthy_for = audio_s - since if ok and since is not None else -1.0
+        if healthy_for >= float(self.trial["healthy_s"]):
             confirm_trial(self.config_path)
             self.state = "confirmed"
         elif self.clock() > float(self.trial["deadline_mono"]):

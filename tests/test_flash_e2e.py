@@ -135,3 +135,41 @@ def test_pushed_config_runs_on_trial_and_an_unhealthy_one_is_rolled_back(tmp_pat
         if app.poll() is None:
             app.kill()
         sub.close()
+
+
+def test_a_healthy_pushed_config_is_confirmed_every_time(tmp_path, broker):
+    # A desk whose audio keeps flowing and whose broker answers confirms each pushed config;
+    # repeated, since a trial that confirms only sometimes is a desk that rolls back at random.
+    generate_keypair(tmp_path / "ops.pem", tmp_path / "keys.pub")
+    key = load_private_key(tmp_path / "ops.pem")
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    live = etc / "deskcue.toml"
+    live.write_text(desk_config(tmp_path, broker.port))
+    sub = Subscriber(broker, f"{BASE}/#", qos=1, check_schema=False).connect()
+    long_wav = wav(tmp_path / "long.wav", 60.0)
+    state = tmp_path / "state"
+    app = None
+    try:
+        for i in range(3):
+            new = desk_config(tmp_path, broker.port) + f"# revision {i}\n"
+            onlines = len([m for m in sub.on("status") if m.payload == b"online"])
+            app = run(live, long_wav)
+            wait_until(lambda: len([m for m in sub.on("status")
+                                    if m.payload == b"online"]) > onlines, 10)
+            publish(broker, f"{BASE}/cmd/config",
+                    sign_config(key, new, txid=f"h{i}", issued=200 + i))
+            assert app.wait(10) == cf.RESTART_EXIT_CODE, app.stdout.read()
+            assert live.read_text() == new and cf.trial_info(live)["txid"] == f"h{i}"
+            # healthy_s = 5 s of audio played in real time; trial_s = 30 s bounds the wait
+            app = run(live, long_wav)
+            wait_until(lambda: not cf.trial_path(live).exists(), 30)
+            rec = cf.last_apply(state)
+            assert rec["txid"] == f"h{i}" and rec["trial"] is False and "confirmed_at" in rec
+            assert live.read_text() == new and cf.pending_fault(state) is None
+            app.terminate()
+            assert app.wait(10) == 0, app.stdout.read()
+    finally:
+        if app is not None and app.poll() is None:
+            app.kill()
+        sub.close()

@@ -240,6 +240,24 @@ def test_a_healthy_appliance_confirms_the_trial(desk):
     assert cf.TrialWatch(desk.live).tick(audio_s=0, fault="x") == "none"
 
 
+@pytest.mark.parametrize("first_tick_s", [0.0, 0.1])
+def test_a_desk_healthy_from_stream_time_zero_confirms_the_trial(desk, first_tick_s):
+    # The appliance's first tick comes at stream time 0.0 when audio flows from the start:
+    # that moment must count as the start of the healthy stretch, not as "not yet healthy".
+    desk.push(desk.payload(desk.config(NEW_EXTRA)), now_mono=100.0)
+    clock = Clock(100.0)
+    watch = cf.TrialWatch(desk.live, clock=clock)
+    audio, states = first_tick_s, []
+    while clock.t < 200.0 and watch.state == "pending":
+        states.append(watch.tick(audio_s=audio, fault=None, broker_connected=True))
+        audio += 0.1
+        clock.t += 0.1
+    assert watch.state == "confirmed"
+    assert 10.0 <= audio - first_tick_s <= 10.2  # healthy_s = 10 s, counted from the first tick
+    assert desk.live.read_text() == desk.config(NEW_EXTRA)
+    assert cf.pending_fault(desk.state) is None
+
+
 def test_a_crash_loop_is_rolled_back_at_start(desk):
     desk.push(desk.payload(desk.config(NEW_EXTRA)), now_mono=100.0)
     boot = cf.trial_info(desk.live)["boot_id"]
