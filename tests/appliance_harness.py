@@ -19,9 +19,9 @@ import numpy as np
 from alsa_tap import DEVICE_NAME, AlsaTap
 from scipy.signal import resample_poly
 
-from firmware.appliance import Appliance
-from firmware.run_cmd import build_appliance
-from firmware.settings import Settings
+from firmware.appliance.worker import Appliance
+from firmware.cli.run import build_appliance
+from firmware.config.settings import Settings
 
 
 def appliance_settings(tmp: Path, broker: Any, *, rate: int = 48000, **over: Any) -> Settings:

@@ -419,7 +419,7 @@ class Subscriber:
 
 def settings_for(broker: Broker, **overrides: Any) -> Any:
     """`MqttSettings` pointing at ``broker``, with fast reconnects for tests."""
-    from firmware.mqtt_settings import MqttSettings
+    from firmware.config.mqtt import MqttSettings
 
     values: dict[str, Any] = {
         "host": broker.host,
@@ -434,7 +434,7 @@ def settings_for(broker: Broker, **overrides: Any) -> Any:
 
 def make_events(n: int, boot_id: str = "b" * 32, start_seq: int = 1) -> list[dict[str, Any]]:
     """``n`` deterministic event envelopes (as `EventStamper` makes them) for one boot."""
-    from firmware.envelope import EventStamper
+    from firmware.link.envelope import EventStamper
 
     stamper = EventStamper(boot_id=boot_id, seq=start_seq - 1, wall_clock=lambda: 1_767_225_600.0)
     out = []

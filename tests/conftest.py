@@ -62,14 +62,14 @@ def subscriber(broker: Broker) -> Iterator[Subscriber]:
         sub.close()
 
 # ---------------------------------------------------------------------------------------------
-# Audio: recordings made with espeak-ng (firmware/demo_recording.py)
+# Audio: recordings made with espeak-ng (firmware/demo/recording.py)
 # ---------------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
 def demo_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo call (calm, raised passage, calm) as a stereo 16 kHz WAV."""
-    from firmware.demo_recording import demo_recording
+    from firmware.demo.recording import demo_recording
 
     path, _ = demo_recording(tmp_path_factory.mktemp("demo"))
     return path

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from broker import make_events
 
-from firmware.mqtt_link import MqttLink
-from firmware.mqtt_settings import MqttSettings
+from firmware.config.mqtt import MqttSettings
+from firmware.link.mqtt_client import MqttLink
 
 
 def main() -> int:

@@ -13,8 +13,8 @@ import pytest
 from asyncapi import _resolve, channel_routes, document, schema_for, validate, validate_message
 from broker import make_events
 
-from firmware.commands import COMMAND_NAMES, result_payload
-from firmware.envelope import EventStamper
+from firmware.link.commands import COMMAND_NAMES, result_payload
+from firmware.link.envelope import EventStamper
 
 
 def walk_refs(node: Any) -> list[str]:

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from broker import Subscriber, wait_until
 
-from firmware.appliance import Appliance
-from firmware.audio_source import AudioError
-from firmware.indicator import Indicator
-from firmware.local_broker import free_port
-from firmware.settings import Settings
+from firmware.appliance.worker import Appliance
+from firmware.audio.source import AudioError
+from firmware.config.settings import Settings
+from firmware.demo.local_broker import free_port
+from firmware.indicator.desk import Indicator
 
 
 def deskcue(*args: str, env: dict[str, str] | None = None, timeout: float = 60):
@@ -129,7 +129,7 @@ def test_audio_fault_shows_fault_pattern_and_status_while_running(tmp_path, brok
         attempts.append(time.monotonic())
         raise AudioError("no capture device matches audio.device = 'usb'")
 
-    from firmware.run_cmd import make_link
+    from firmware.cli.run import make_link
 
     factory = MockFactory(pin_class=MockPWMPin)
     app = Appliance(settings, open_source=open_source, retry_s=0.2)

@@ -9,8 +9,8 @@ import pytest
 
 from dsp.analyzer import AnalyzerParams, HopFeatures, StreamAnalyzer
 from dsp.resample import StreamResampler
-from firmware.pipeline import Pipeline
-from firmware.settings import Settings
+from firmware.appliance.pipeline import Pipeline
+from firmware.config.settings import Settings
 
 
 def speechlike(seconds: float, rate: int, seed: int = 0) -> np.ndarray:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from dsp.analyzer import HopFeatures
-from firmware.cue_policy import CuePolicy, Display
-from firmware.pipeline import make_usual_voice
-from firmware.settings import Settings
+from firmware.appliance.pipeline import make_usual_voice
+from firmware.config.settings import Settings
+from firmware.policy.cue_policy import CuePolicy, Display
 
 
 def features(agent_db: np.ndarray, caller_db: np.ndarray, start_hop: int = 0) -> HopFeatures:

@@ -16,7 +16,7 @@ from asyncapi import validate
 from broker import Broker, Subscriber, make_events, settings_for, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
 
-from firmware.commands import (
+from firmware.link.commands import (
     Command,
     CommandArgs,
     IdentifyArgs,
@@ -25,7 +25,7 @@ from firmware.commands import (
     parse_command,
     result_payload,
 )
-from firmware.mqtt_link import MqttLink
+from firmware.link.mqtt_client import MqttLink
 
 BASE = "deskcue/site1/desk1"
 NOW = 1_767_225_600.0

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from firmware.cli import main as deskcue
-from firmware.config_cli import check_text
-from firmware.settings import key_line, key_lines
+from firmware.cli.main import main as deskcue
+from firmware.config.checks import check_text
+from firmware.config.settings import key_line, key_lines
 
 
 def problems(text: str) -> dict[str, tuple[int | None, str]]:

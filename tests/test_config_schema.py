@@ -8,13 +8,13 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from firmware import config_schema
-from firmware.config_cli import check_file
-from firmware.config_flash import settings_hash
-from firmware.settings import Settings, parse_settings
+from firmware.config import schema as config_schema
+from firmware.config.checks import check_file
+from firmware.config.settings import Settings, parse_settings
+from firmware.flashing.install import settings_hash
 
 CONFIG = Path(__file__).resolve().parent.parent / "config"
-REGEN = "stale: run `python -m firmware.config_schema --write` and commit config/"
+REGEN = "stale: run `python -m firmware.config.schema --write` and commit config/"
 
 
 def test_schema_json_is_current():
@@ -81,7 +81,7 @@ def test_examples_check_clean():
 
 
 def test_settings_hash_matches_the_appliance_info_hash():
-    from firmware.appliance import config_hash
+    from firmware.appliance.worker import config_hash
 
     s = parse_settings((CONFIG / "examples" / "single-desk.toml").read_text())
     assert settings_hash(s) == config_hash(s)

@@ -7,11 +7,11 @@ import socket
 import threading
 from pathlib import Path
 
-from firmware import config_flash as cf
-from firmware import status_cmd
-from firmware.cli import main as deskcue
-from firmware.control_socket import SOCKET_NAME
-from firmware.settings import load_settings
+from firmware.cli import status as status_cmd
+from firmware.cli.main import main as deskcue
+from firmware.config.settings import load_settings
+from firmware.flashing import install as cf
+from firmware.platform.control_socket import SOCKET_NAME
 
 
 def make_desk(tmp_path: Path) -> tuple[Path, Path, Path]:

@@ -9,8 +9,8 @@ from appliance_harness import run_on_tap
 from asyncapi import validate
 from broker import Subscriber, wait_until
 
-from firmware.demo_recording import Recording, build_call, demo_script
-from firmware.settings import Settings
+from firmware.config.settings import Settings
+from firmware.demo.recording import Recording, build_call, demo_script
 
 pytestmark = pytest.mark.e2e
 RED_PIN = Settings().indicator.red_pin
@@ -100,7 +100,7 @@ BLUE_PIN = Settings().indicator.blue_pin
 
 @pytest.fixture(scope="module")
 def tense_calls() -> dict[bool, Recording]:
-    from firmware.demo_recording import tense_script
+    from firmware.demo.recording import tense_script
 
     return {t: build_call(tense_script(tense=t)) for t in (True, False)}
 

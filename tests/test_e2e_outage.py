@@ -24,9 +24,9 @@ import pytest
 from asyncapi import validate
 from broker import Broker, Subscriber, gated_restart, unique_in_order, wait_until
 
-from firmware.demo_recording import Line, build_call
-from firmware.run_cmd import build_appliance
-from firmware.settings import load_settings
+from firmware.cli.run import build_appliance
+from firmware.config.settings import load_settings
+from firmware.demo.recording import Line, build_call
 
 pytestmark = pytest.mark.e2e
 USERS = {"sub": "sub-pw", "desk": "desk-pw"}

@@ -5,10 +5,10 @@ from __future__ import annotations
 from asyncapi import validate
 from test_calls import run as run_calls
 
-from firmware.analyze_cmd import analyze_blocks
-from firmware.demo_recording import build_call, demo_script, tense_script
-from firmware.envelope import EventStamper
-from firmware.settings import Settings
+from firmware.cli.analyze import analyze_blocks
+from firmware.config.settings import Settings
+from firmware.demo.recording import build_call, demo_script, tense_script
+from firmware.link.envelope import EventStamper
 
 
 def stamped(events) -> list[dict]:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from firmware import config_flash as cf
-from firmware.cli import main as deskcue
-from firmware.settings import load_settings
+from firmware.cli.main import main as deskcue
+from firmware.config.settings import load_settings
+from firmware.flashing import install as cf
 
 OLD = """\
 [device]

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from firmware import config_flash as cf
-from firmware.config_signing import (
+from firmware.config.settings import load_settings
+from firmware.flashing import install as cf
+from firmware.flashing.signing import (
     generate_keypair,
     load_private_key,
     parse_public_keys,
     sign_config,
     signed_message,
 )
-from firmware.settings import load_settings
 
 BASE = """\
 [device]
@@ -299,7 +299,7 @@ def test_an_unfinished_install_is_abandoned(desk):
 
 
 def test_sign_cli_makes_a_payload_the_desk_accepts(desk, tmp_path, capsys):
-    from firmware.cli import main as deskcue
+    from firmware.cli.main import main as deskcue
 
     src = tmp_path / "new.toml"
     src.write_text(desk.config(NEW_EXTRA))

@@ -20,7 +20,7 @@ from scipy.io import wavfile
 from scipy.signal import resample_poly
 
 from dsp.laughter import LaughterBurst, LaughterDetector, LaughterFrames, _Pulse
-from firmware.voice_synth import VOWELS, formants, glottal, laugh, ramp_env
+from firmware.demo.voice_synth import VOWELS, formants, glottal, laugh, ramp_env
 
 FS = 16_000
 HOP = 160

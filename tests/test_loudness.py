@@ -10,7 +10,7 @@ from scipy.signal import resample_poly
 
 from dsp.analyzer import AnalyzerParams, HopFeatures, StreamAnalyzer
 from dsp.loudness import LoudnessMeter
-from firmware.audio_source import read_wav
+from firmware.audio.source import read_wav
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from broker import Broker, make_events, settings_for, wait_until
 
-from firmware.envelope import EventStamper
-from firmware.monitor import MonitorState, register, render
-from firmware.mqtt_link import MqttLink
+from firmware.cli.monitor import MonitorState, register, render
+from firmware.link.envelope import EventStamper
+from firmware.link.mqtt_client import MqttLink
 
 NOW = 1_767_225_600.0
 

@@ -23,8 +23,8 @@ from asyncapi import validate
 from broker import Broker, Subscriber, make_events, settings_for, unique_in_order, wait_until
 from broker import gated_restart as gated_restart_
 
-from firmware.envelope import EventStamper
-from firmware.mqtt_link import MqttLink
+from firmware.link.envelope import EventStamper
+from firmware.link.mqtt_client import MqttLink
 
 BASE = "deskcue/site1/desk1"
 USERS = {"sub": "sub-pw", "desk": "desk-pw"}

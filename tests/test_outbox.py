@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from broker import make_events
 
-from firmware.outbox import Outbox, OutboxLocked
+from firmware.link.outbox import Outbox, OutboxLocked
 
 
 class Clock:
@@ -71,7 +71,7 @@ def test_kill_9_after_put_loses_nothing(tmp_path: Path) -> None:
     script = (
         "import sys, os, signal; sys.path.insert(0, sys.argv[2])\n"
         "from broker import make_events\n"
-        "from firmware.outbox import Outbox\n"
+        "from firmware.link.outbox import Outbox\n"
         "box = Outbox(sys.argv[1])\n"
         "for e in make_events(50): box.put(e)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"

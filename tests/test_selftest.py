@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from firmware import selftest as st
-from firmware.audio_source import WavFileSource
-from firmware.cli import main as deskcue
-from firmware.local_broker import LocalBroker
-from firmware.settings import Settings, parse_settings
+from firmware.audio.source import WavFileSource
+from firmware.cli import selftest as st
+from firmware.cli.main import main as deskcue
+from firmware.config.settings import Settings, parse_settings
+from firmware.demo.local_broker import LocalBroker
 
 
 def write_wav(path: Path, left_db: float, right_db: float | None, seconds: float = 3.0,
@@ -130,7 +130,7 @@ def test_cli_end_to_end_and_a_dead_broker_fails(tmp_path, broker, capsys):
     base = ["selftest", "--pins", "mock", "--source", str(wav), "--yes", "--seconds", "1"]
     assert deskcue(base + ["--broker", f"127.0.0.1:{broker.port}"]) == 0
     assert "RESULT: PASS" in capsys.readouterr().out
-    from firmware.local_broker import free_port
+    from firmware.demo.local_broker import free_port
 
     assert deskcue(base + ["--broker", f"127.0.0.1:{free_port()}"]) == 1
     out = capsys.readouterr().out

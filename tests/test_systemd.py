@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware.cli import build_parser
+from firmware.cli.main import build_parser
 
 UNITS_DIR = Path(__file__).resolve().parent.parent / "systemd"
 UNITS = sorted(p for p in UNITS_DIR.iterdir()
@@ -91,7 +91,7 @@ def test_the_appliance_unit_keeps_its_promises():
     creds = unit_values(unit, "LoadCredential")
     assert any(c.startswith("mqtt:") for c in creds)
     assert any(c.startswith("config-signing.pub:") for c in creds)
-    from firmware.config_flash import RESTART_EXIT_CODE
+    from firmware.flashing.install import RESTART_EXIT_CODE
     assert one["RestartForceExitStatus"] == [str(RESTART_EXIT_CODE)]
 
 

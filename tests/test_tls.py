@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 from broker import Broker, Pki, Subscriber, make_events, settings_for, wait_until
 
-from firmware.credentials import (
+from firmware.config.mqtt import MqttSettings, TlsSettings
+from firmware.link.credentials import (
     CredentialsError,
     Secret,
     load_credentials,
     parse_credentials,
     tls_files,
 )
-from firmware.mqtt_link import MqttLink
-from firmware.mqtt_settings import MqttSettings, TlsSettings
+from firmware.link.mqtt_client import MqttLink
 
 BASE = "deskcue/site1/desk1"
 PASSWORD = "p4ss-w0rd-never-logged"

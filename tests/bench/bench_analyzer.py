@@ -29,9 +29,9 @@ from scipy.signal import resample_poly
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from firmware.audio_source import read_wav  # noqa: E402
-from firmware.pipeline import Pipeline  # noqa: E402
-from firmware.settings import Settings  # noqa: E402
+from firmware.appliance.pipeline import Pipeline  # noqa: E402
+from firmware.audio.source import read_wav  # noqa: E402
+from firmware.config.settings import Settings  # noqa: E402
 
 FDA = ROOT.parent / "shared" / "data" / "pitch" / "fda"
 

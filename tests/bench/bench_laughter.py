@@ -681,8 +681,8 @@ def policy_events(x: np.ndarray, usual: object | None = None, pitch_st: float | 
     """Laughter cue events the appliance would publish for a mono 16 kHz agent stream;
     ``usual``: a learned usual voice to start from (copied), as a desk keeps it across calls;
     ``pitch_st``: overrides ``cues.laughter.pitch_st`` (None: shipped config)."""
-    from firmware.pipeline import Pipeline
-    from firmware.settings import Settings
+    from firmware.appliance.pipeline import Pipeline
+    from firmware.config.settings import Settings
 
     settings = Settings()
     if pitch_st is not None:
@@ -702,8 +702,8 @@ def learned_usual(x: np.ndarray) -> object:
     """The usual voice the policy learns from one speaker's speech ``x``, fed again and again
     until it is ready (the RAVDESS actors have only ~14 s of neutral speech each, less than
     the 20 s warm-up of voiced speech)."""
-    from firmware.pipeline import Pipeline
-    from firmware.settings import Settings
+    from firmware.appliance.pipeline import Pipeline
+    from firmware.config.settings import Settings
 
     pipe = Pipeline(Settings(), source_rate=RATE_HZ, source_channels=1)
     for _ in range(20):

@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from broker import Broker, Subscriber, make_events, settings_for, wait_until  # noqa: E402
 
-from firmware.mqtt_link import OUTBOX_FILE, MqttLink  # noqa: E402
-from firmware.outbox import Outbox  # noqa: E402
+from firmware.link.mqtt_client import OUTBOX_FILE, MqttLink  # noqa: E402
+from firmware.link.outbox import Outbox  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -20,10 +20,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from firmware.audio_source import read_wav  # noqa: E402
-from firmware.cue_policy import CuePolicy  # noqa: E402
-from firmware.pipeline import Pipeline, make_usual_voice  # noqa: E402
-from firmware.settings import Settings  # noqa: E402
+from firmware.appliance.pipeline import Pipeline, make_usual_voice  # noqa: E402
+from firmware.audio.source import read_wav  # noqa: E402
+from firmware.config.settings import Settings  # noqa: E402
+from firmware.policy.cue_policy import CuePolicy  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "voice-level" / "ravdess"
 CLASSES = [("neutral", "normal"), ("angry", "normal"), ("angry", "strong")]

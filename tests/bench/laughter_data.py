@@ -128,9 +128,9 @@ def synth_laugh(rng: np.random.Generator, *, n_calls: int = 6, rate_hz: float = 
                 jitter: float = 0.05, f0_hz: float = 320.0, vowel: str = "a",
                 aspiration: float = 0.1, voiced_s: float = 0.09, breathy: float = 0.05,
                 decay_db: float = 0.7, level_jitter_db: float = 0.0) -> np.ndarray:
-    """A laugh like ``firmware.voice_synth.laugh`` with more freedom: call rate and timing
+    """A laugh like ``firmware.demo.voice_synth.laugh`` with more freedom: call rate and timing
     jitter, voiced call length, breath noise in the vowel, level decay and jitter per call."""
-    from firmware.voice_synth import VOWELS, formants, glottal, ramp_env
+    from firmware.demo.voice_synth import VOWELS, formants, glottal, ramp_env
 
     calls = []
     for c in range(n_calls):
@@ -214,7 +214,7 @@ def realistic_laugh(rng: np.random.Generator, *, n_calls: int = 6, rate_hz: floa
     * level falling ``decay_db`` per call +-2 dB, F0 falling ``f0_decay`` per call, +-5 %;
       formants +-8 % per call (the vowel is not held exactly).
     """
-    from firmware.voice_synth import VOWELS, formants, glottal, ramp_env
+    from firmware.demo.voice_synth import VOWELS, formants, glottal, ramp_env
 
     calls = []
     fv = np.asarray(VOWELS[vowel], float)

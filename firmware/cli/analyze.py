@@ -13,11 +13,11 @@ from typing import TextIO
 import numpy as np
 
 from dsp.analyzer import HopFeatures
-from firmware.audio_source import read_wav
-from firmware.baseline import semitones
-from firmware.envelope import EventStamper
-from firmware.pipeline import Pipeline
-from firmware.settings import Settings
+from firmware.appliance.pipeline import Pipeline
+from firmware.audio.source import read_wav
+from firmware.config.settings import Settings
+from firmware.link.envelope import EventStamper
+from firmware.policy.usual_voice import semitones
 
 BLOCK_S = 0.5
 FEATURE_COLUMNS = ("t", "channel", "level_dbfs", "loudness_m_lufs", "loudness_s_lufs", "voiced",
@@ -91,7 +91,7 @@ def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
         if feat_file is not None:
             feat_file.close()
     if plot_path is not None and pipe is not None:
-        from firmware.plot import render
+        from firmware.report.plot import render
 
         usual = pipe.usual.usual_lufs if pipe.usual.ready else None
         render(plot_path, HopFeatures.concat(parts), pipe.channel_names, envelopes,

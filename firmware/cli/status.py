@@ -20,8 +20,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from firmware import config_flash as cf
-from firmware.settings import ConfigError, Settings, load_settings
+from firmware.config.settings import ConfigError, Settings, load_settings
+from firmware.flashing import install as cf
 
 DEFAULT_CONFIG = cf.DEFAULT_ETC / cf.CONFIG_NAME
 
@@ -44,7 +44,7 @@ def send_reply(reply_to: str, ok: bool, data: dict[str, Any]) -> None:
 
 def appliance_state(runtime_dir: Path, timeout: float = 1.0) -> tuple[str, dict[str, Any] | None]:
     """("running" | "not running" | "no access", live status or None) of the appliance."""
-    from firmware.control_socket import SOCKET_NAME
+    from firmware.platform.control_socket import SOCKET_NAME
 
     path = Path(runtime_dir) / SOCKET_NAME
     if not path.exists():

@@ -25,7 +25,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from firmware.mqtt_settings import MqttSettings
+from firmware.config.mqtt import MqttSettings
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Secrets are never part of this section: the username and password come from a credentials
 file (``credentials_file``) or from systemd credentials (``$CREDENTIALS_DIRECTORY/mqtt``), see
-`firmware.credentials`. There is deliberately no option to skip certificate verification: a
+`firmware.link.credentials`. There is deliberately no option to skip certificate verification: a
 desk either verifies its broker or does not use TLS at all.
 
 The matching TOML (every key optional; these are the defaults)::
@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Section(BaseModel):
-    """Immutable, unknown keys are errors (same rules as `firmware.settings.Section`)."""
+    """Immutable, unknown keys are errors (same rules as `firmware.config.settings.Section`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 

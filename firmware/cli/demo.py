@@ -16,9 +16,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from firmware.demo_recording import demo_recording
-from firmware.local_broker import LocalBroker, port_open
-from firmware.settings import Settings
+from firmware.config.settings import Settings
+from firmware.demo.local_broker import LocalBroker, port_open
+from firmware.demo.recording import demo_recording
 
 log = logging.getLogger("deskcue.demo")
 
@@ -68,7 +68,7 @@ class Subscriber:
 
 
 def main(args: argparse.Namespace, _settings: Settings | None = None) -> int:
-    from firmware.run_cmd import build_appliance
+    from firmware.cli.run import build_appliance
 
     if args.source is None:
         print("making the demo call recording with espeak-ng ...", flush=True)

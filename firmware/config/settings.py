@@ -19,8 +19,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from firmware.flash_settings import FlashSettings
-from firmware.mqtt_settings import MqttSettings
+from firmware.config.flash import FlashSettings
+from firmware.config.mqtt import MqttSettings
 
 TOPIC_SAFE = r"^[A-Za-z0-9_-]{1,64}$"
 

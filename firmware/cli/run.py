@@ -11,11 +11,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from firmware.appliance import Appliance
-from firmware.audio_source import PyAudioSource, WavFileSource
-from firmware.indicator import Indicator
-from firmware.settings import Settings
-from firmware.systemd_notify import Notifier
+from firmware.appliance.worker import Appliance
+from firmware.audio.source import PyAudioSource, WavFileSource
+from firmware.config.settings import Settings
+from firmware.indicator.desk import Indicator
+from firmware.platform.systemd import Notifier
 
 log = logging.getLogger("deskcue")
 
@@ -87,8 +87,8 @@ def build_appliance(settings: Settings, args: argparse.Namespace, *, factory: An
 
 def _config_startup(config: Path, settings: Settings) -> Settings:
     """Judge a config on trial before using it: an expired one is rolled back first."""
-    from firmware import config_flash
-    from firmware.settings import load_settings
+    from firmware.config.settings import load_settings
+    from firmware.flashing import install as config_flash
 
     try:
         check = config_flash.startup_check(config)
@@ -107,8 +107,8 @@ def make_link(settings: Settings, app: Appliance) -> Any:
     """The MQTT link, its commands and outbox reports routed to the appliance's worker."""
     if not settings.mqtt.enabled:
         return None
-    from firmware.config_flash import mqtt_extra_commands
-    from firmware.mqtt_link import MqttLink
+    from firmware.flashing.install import mqtt_extra_commands
+    from firmware.link.mqtt_client import MqttLink
 
     return MqttLink(settings.mqtt, site=settings.device.site, desk=settings.device.desk,
                     state_dir=settings.device.state_dir, on_command=app.on_mqtt_command,

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from firmware.settings import (
+from firmware.config.settings import (
     TOPIC_SAFE,
     ConfigError,
     ConfigProblem,
@@ -286,7 +286,7 @@ def check_file(path: Path, desk: str | None = None) -> CheckResult:
 def resolve_desk_text(text: str, source: str, desk: str | None) -> tuple[str, CheckResult]:
     """The desk file to install from ``text``: itself for a desk file, or ``desk``'s resolved
     config for a site file (a problem when no ``desk`` is named)."""
-    from firmware.config_schema import dump_toml
+    from firmware.config.schema import dump_toml
 
     result = check_text(text, source, desk)
     if not result.site_file:
@@ -330,7 +330,7 @@ def check(path: Path, desk: str | None = None, quiet_warnings: bool = False) -> 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``deskcue config {check,schema,flash,import,ack,keygen,sign}`` to ``sub``."""
-    from firmware import config_flash
+    from firmware.flashing import install as config_flash
 
     c = sub.add_parser("config", help="check, flash and import configs",
                        description="Check, flash and import configs (see docs/field-tech.md).")
@@ -349,7 +349,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                     help="regenerate config/schema.json and config/deskcue.toml (developers)")
 
     def _schema(a: argparse.Namespace, _s: Any = None) -> int:
-        from firmware.config_schema import run
+        from firmware.config.schema import run
         return run("toml" if a.toml else "schema", a.write)
 
     sc.set_defaults(func=_schema, needs_settings=False)
@@ -357,7 +357,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m firmware.config_cli ...`` (the same as ``deskcue config ...``)."""
+    """``python -m firmware.config.checks ...`` (the same as ``deskcue config ...``)."""
     p = argparse.ArgumentParser(prog="deskcue")
     register(p.add_subparsers(dest="command", required=True))
     args = p.parse_args(["config", *(argv if argv is not None else sys.argv[1:])])

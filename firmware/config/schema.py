@@ -1,12 +1,12 @@
 """The config described once: JSON Schema and the commented default TOML, both from the models.
 
-``config/schema.json`` and ``config/deskcue.toml`` are generated from `firmware.settings.Settings`
-(types, ranges, defaults and a description for every field); tests fail when either is stale.
-Regenerate both after changing a model::
+``config/schema.json`` and ``config/deskcue.toml`` are generated from
+`firmware.config.settings.Settings` (types, ranges, defaults and a description for every
+field); tests fail when either is stale. Regenerate both after changing a model::
 
-    python -m firmware.config_schema --write        # or: deskcue config schema --write
+    python -m firmware.config.schema --write        # or: deskcue config schema --write
 
-``python -m firmware.config_schema schema`` / ``toml`` print one of them instead.
+``python -m firmware.config.schema schema`` / ``toml`` print one of them instead.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from firmware.settings import Settings
+from firmware.config.settings import Settings
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 SCHEMA_FILE = "schema.json"
@@ -197,8 +197,8 @@ def write(config_dir: Path = CONFIG_DIR) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m firmware.config_schema [schema|toml] [--write]``."""
-    p = argparse.ArgumentParser(prog="python -m firmware.config_schema", description=__doc__,
+    """``python -m firmware.config.schema [schema|toml] [--write]``."""
+    p = argparse.ArgumentParser(prog="python -m firmware.config.schema", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("what", nargs="?", choices=("schema", "toml"), default="schema")
     p.add_argument("--write", action="store_true",

@@ -3,7 +3,7 @@
 A config pushed over MQTT is only accepted when it is signed (Ed25519) by a key the desk
 trusts, and it is installed on trial: the appliance must come back healthy (audio flowing with
 no fault, and the broker reachable when MQTT is on) within ``trial_s``, else the last good
-config is put back. See `firmware.config_flash` and ``docs/field-tech.md``.
+config is put back. See `firmware.flashing.install` and ``docs/field-tech.md``.
 """
 
 from __future__ import annotations

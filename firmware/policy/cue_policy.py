@@ -15,10 +15,10 @@ import numpy as np
 from dsp._fast import windows
 from dsp.analyzer import HopFeatures
 from dsp.laughter import LaughterBurst
-from firmware.baseline import RobustStat, UsualVoice, semitones
-from firmware.calls import CallTracker
-from firmware.settings import Settings
-from firmware.sustained_cue import CueTransition, SustainedCue, SustainedParams
+from firmware.config.settings import Settings
+from firmware.policy.calls import CallTracker
+from firmware.policy.sustained import CueTransition, SustainedCue, SustainedParams
+from firmware.policy.usual_voice import RobustStat, UsualVoice, semitones
 
 CHUNK_HOPS = 5  # 50 ms: the policy's decision grid, aligned to absolute hop indices
 PITCH_WINDOW_HOPS = 50  # pitch is judged as the median of the last 0.5 s of voiced hops

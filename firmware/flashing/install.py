@@ -21,7 +21,7 @@ Rules that keep a desk from being bricked:
   and the directory is fsynced: a crash at any point leaves the old or the new file, whole.
 - Before a replace, the running config is kept as ``.last-good`` (the same way).
 - A card import is idempotent: after a crash it is simply run again at the next boot.
-- A config that arrives over MQTT must be signed (`firmware.config_signing`) and starts a
+- A config that arrives over MQTT must be signed (`firmware.flashing.signing`) and starts a
   **trial**: unless the appliance reports healthy (`TrialWatch`) within ``flash.trial_s``, or if
   the desk reboots or the service keeps crashing meanwhile, the last good config is restored.
 """
@@ -45,9 +45,9 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from firmware.commands import CommandArgs
-from firmware.config_cli import CheckResult, check_text, resolve_desk_text
-from firmware.settings import ConfigProblem, Settings
+from firmware.config.checks import CheckResult, check_text, resolve_desk_text
+from firmware.config.settings import ConfigProblem, Settings
+from firmware.link.commands import CommandArgs
 
 log = logging.getLogger("deskcue.config")
 
@@ -166,7 +166,7 @@ def _boot_id() -> str:
 
 def _clock_synced() -> bool:
     try:
-        from firmware.envelope import clock_is_synced
+        from firmware.link.envelope import clock_is_synced
     except ImportError:  # pragma: no cover
         return False
     return bool(clock_is_synced())
@@ -196,7 +196,7 @@ def trial_path(config_path: Path) -> Path:
 
 def state_dir_of(config_path: Path, default: Path = DEFAULT_STATE) -> Path:
     """The state directory the config at ``config_path`` names (``default`` if unreadable)."""
-    from firmware.settings import ConfigError, load_settings
+    from firmware.config.settings import ConfigError, load_settings
 
     try:
         return Path(load_settings(config_path).device.state_dir)
@@ -443,7 +443,7 @@ def import_from_boot(boot_dirs: list[Path] | tuple[Path, ...], config_path: Path
 
 
 def _current_hash(config_path: Path) -> str | None:
-    from firmware.settings import ConfigError, load_settings
+    from firmware.config.settings import ConfigError, load_settings
 
     if not config_path.exists():
         return None
@@ -473,7 +473,7 @@ MQTT_COMMAND = "config"
 
 
 class ConfigCommandArgs(CommandArgs):
-    """``cmd/config``: install a signed config on trial (see `firmware.config_signing`)."""
+    """``cmd/config``: install a signed config on trial (see `firmware.flashing.signing`)."""
 
     name: ClassVar[str] = MQTT_COMMAND
     issued: int = Field(..., ge=0, description="Signer's counter (Unix seconds); must grow.")
@@ -483,7 +483,7 @@ class ConfigCommandArgs(CommandArgs):
 
 
 def mqtt_extra_commands(settings: Settings) -> dict[str, tuple[type[CommandArgs], int]]:
-    """``extra_commands`` for `firmware.mqtt_link.MqttLink`: the ``config`` command and its
+    """``extra_commands`` for `firmware.link.mqtt_client.MqttLink`: the ``config`` command and its
     payload limit (the TOML may double in size as a JSON string)."""
     return {MQTT_COMMAND: (ConfigCommandArgs, 2 * settings.flash.max_bytes + 4096)}
 
@@ -499,7 +499,7 @@ def command_reply(result: RemoteResult) -> tuple[bool, dict[str, Any]]:
 
 
 class ConfigPayload(BaseModel):
-    """A ``cmd/config`` payload (see `firmware.config_signing` for the signature)."""
+    """A ``cmd/config`` payload (see `firmware.flashing.signing` for the signature)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -550,8 +550,8 @@ def apply_remote(payload: bytes | str | dict[str, Any], *, config_path: Path,
     config kept as last good, a trial marker written, ``restart`` set. ``credentials_dir``
     None = ``$CREDENTIALS_DIRECTORY``.
     """
-    from firmware.config_signing import SigningError, load_public_keys, verify
-    from firmware.flash_settings import keys_path
+    from firmware.config.flash import keys_path
+    from firmware.flashing.signing import SigningError, load_public_keys, verify
 
     now = time.time() if now is None else now
     now_mono = time.monotonic() if now_mono is None else now_mono
@@ -608,7 +608,7 @@ def apply_remote(payload: bytes | str | dict[str, Any], *, config_path: Path,
     if (new.device.site, new.device.desk) != here:
         return refuse("wrong_desk", f"config is for {new.device.site}/{new.device.desk}, this "
                       f"desk is {here[0]}/{here[1]}; refused", cmd.txid)
-    from firmware.config_schema import dump_toml
+    from firmware.config.schema import dump_toml
 
     with _locked(config_path.parent):
         on_trial = trial_path(config_path).exists()
@@ -666,7 +666,7 @@ def rollback(config_path: Path, reason: str, *, now: float | None = None,
             return False
         atomic_write(config_path, text.encode("utf-8"))
         _remove(trial_path(config_path))
-    from firmware.settings import ConfigError, parse_settings
+    from firmware.config.settings import ConfigError, parse_settings
 
     try:
         restored = parse_settings(text, good)
@@ -853,7 +853,7 @@ def _cmd_rollback(a: argparse.Namespace, _s: Any = None) -> int:
 
 
 def _cmd_keygen(a: argparse.Namespace, _s: Any = None) -> int:
-    from firmware.config_signing import generate_keypair
+    from firmware.flashing.signing import generate_keypair
 
     try:
         line = generate_keypair(a.private, a.public, a.comment or "")
@@ -865,7 +865,7 @@ def _cmd_keygen(a: argparse.Namespace, _s: Any = None) -> int:
 
 
 def _cmd_sign(a: argparse.Namespace, _s: Any = None) -> int:
-    from firmware.config_signing import load_private_key, sign_config
+    from firmware.flashing.signing import load_private_key, sign_config
 
     text = a.file.read_text(encoding="utf-8")
     resolved, result = resolve_desk_text(text, str(a.file), a.desk)

@@ -102,7 +102,7 @@ def build_call(lines: list[Line], *, agent_dbfs: float = -26.0, caller_dbfs: flo
     for line in lines:
         voice = "en-us" if line.who == "agent" else "en-gb"
         if line.text == LAUGH:
-            from firmware.voice_synth import laugh
+            from firmware.demo.voice_synth import laugh
 
             a = laugh(n_calls=6, rate_hz=5.0, f0_hz=240.0, seed=len(spans)).astype(np.float32)
         else:

@@ -36,7 +36,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from firmware.settings import AudioSettings, IndicatorSettings, Settings
+from firmware.config.settings import AudioSettings, IndicatorSettings, Settings
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 COLOURS = (("red", (1.0, 0.0, 0.0)), ("green", (0.0, 1.0, 0.0)), ("blue", (0.0, 0.0, 1.0)),
@@ -237,7 +237,7 @@ def _bar(db: float, width: int = 24) -> str:
 def check_audio(s: AudioSettings, open_source: Callable[[], Any], ui: Console,
                 seconds: float) -> Step:
     """Listen for ``seconds``, show a meter per channel, and find the agent's channel."""
-    from firmware.audio_source import AudioError, EndOfStream
+    from firmware.audio.source import AudioError, EndOfStream
 
     ui.say("audio: speak into the headset now (count to ten), with no call on the line ...")
     try:
@@ -311,7 +311,7 @@ def check_broker(settings: Settings, host: str | None, port: int | None, ui: Con
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from firmware.credentials import CredentialsError, load_credentials, ssl_context, tls_files
+    from firmware.link.credentials import CredentialsError, load_credentials, ssl_context, tls_files
 
     m = settings.mqtt
     if host is None and not m.enabled:
@@ -438,7 +438,7 @@ def _parse_broker(text: str) -> tuple[str, int]:
 def _appliance_running(runtime_dir: Path) -> bool:
     import socket
 
-    from firmware.control_socket import SOCKET_NAME
+    from firmware.platform.control_socket import SOCKET_NAME
 
     path = Path(runtime_dir) / SOCKET_NAME
     if not path.exists():
@@ -453,9 +453,9 @@ def _appliance_running(runtime_dir: Path) -> bool:
 
 def main(args: argparse.Namespace, settings: Settings | None = None) -> int:
     """`deskcue selftest`."""
-    from firmware.audio_source import PyAudioSource, WavFileSource
-    from firmware.run_cmd import pin_factory
-    from firmware.settings import load_settings
+    from firmware.audio.source import PyAudioSource, WavFileSource
+    from firmware.cli.run import pin_factory
+    from firmware.config.settings import load_settings
 
     settings = settings or load_settings(args.config)
     real = args.pins != "mock" or args.source is None
@@ -485,7 +485,7 @@ def main(args: argparse.Namespace, settings: Settings | None = None) -> int:
 
 
 def _list_devices(ui: Console) -> None:
-    from firmware.audio_source import AudioError, list_input_devices, open_pyaudio
+    from firmware.audio.source import AudioError, list_input_devices, open_pyaudio
 
     try:
         pa = open_pyaudio()

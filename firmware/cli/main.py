@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 from firmware import __version__
-from firmware.audio_source import AudioError
-from firmware.settings import ConfigError, load_settings
+from firmware.audio.source import AudioError
+from firmware.config.settings import ConfigError, load_settings
 
 
 def _cmd_snooze(args: argparse.Namespace) -> int:
-    from firmware.control_socket import send
+    from firmware.platform.control_socket import send
 
     settings = load_settings(args.config)
     runtime = args.runtime_dir or settings.device.runtime_dir
@@ -25,7 +25,9 @@ def _cmd_snooze(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from firmware import analyze_cmd, demo_cmd, run_cmd
+    from firmware.cli import analyze as analyze_cmd
+    from firmware.cli import demo as demo_cmd
+    from firmware.cli import run as run_cmd
 
     p = argparse.ArgumentParser(prog="deskcue", description=__doc__)
     p.add_argument("--version", action="version", version=f"deskcue {__version__}")
@@ -51,8 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo_cmd.add_arguments(d)
     d.set_defaults(func=demo_cmd.main, needs_settings=False)
 
-    for module in ("firmware.monitor", "firmware.config_cli", "firmware.selftest",
-                   "firmware.status_cmd"):
+    for module in ("firmware.cli.monitor", "firmware.config.checks", "firmware.cli.selftest",
+                   "firmware.cli.status"):
         try:
             mod = __import__(module, fromlist=["register"])
         except ImportError:

@@ -278,11 +278,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    from firmware.mqtt_settings import MqttSettings, TlsSettings
+    from firmware.config.mqtt import MqttSettings, TlsSettings
 
     base = MqttSettings()
     if args.config is not None:
-        from firmware.settings import load_settings
+        from firmware.config.settings import load_settings
 
         base = load_settings(args.config).mqtt
     tls = base.tls
@@ -309,7 +309,7 @@ def connect(settings: Any, state: MonitorState, lock: threading.Lock) -> Any:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from firmware.credentials import load_credentials, ssl_context, tls_files
+    from firmware.link.credentials import load_credentials, ssl_context, tls_files
 
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.suppress_exceptions = True
@@ -342,7 +342,7 @@ def connect(settings: Any, state: MonitorState, lock: threading.Lock) -> Any:
 
 def main(args: argparse.Namespace) -> int:
     """Run the monitor; one-line errors, exit code 1 when the broker cannot be used."""
-    from firmware.credentials import CredentialsError
+    from firmware.link.credentials import CredentialsError
 
     try:
         settings = _settings(args)

@@ -13,9 +13,9 @@ import numpy as np
 from dsp.analyzer import RATE, AnalyzerParams, HopFeatures, StreamAnalyzer
 from dsp.resample import StreamResampler
 from dsp.voice_activity import VoiceActivityParams
-from firmware.baseline import UsualVoice
-from firmware.cue_policy import CuePolicy, PolicyEvent
-from firmware.settings import AudioSettings, Settings
+from firmware.config.settings import AudioSettings, Settings
+from firmware.policy.cue_policy import CuePolicy, PolicyEvent
+from firmware.policy.usual_voice import UsualVoice
 
 CHANNEL_NAMES = ("agent", "caller")
 

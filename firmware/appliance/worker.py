@@ -23,15 +23,15 @@ from typing import Any, Protocol
 import numpy as np
 
 from firmware import __version__
-from firmware.audio_source import AudioError, EndOfStream
-from firmware.baseline import UsualVoice
-from firmware.control_socket import ControlServer
-from firmware.cue_policy import PolicyEvent
-from firmware.envelope import EventStamper
-from firmware.pipeline import Pipeline, make_usual_voice
-from firmware.settings import Settings
-from firmware.state_store import read_json, write_json_atomic
-from firmware.systemd_notify import Notifier
+from firmware.appliance.pipeline import Pipeline, make_usual_voice
+from firmware.audio.source import AudioError, EndOfStream
+from firmware.config.settings import Settings
+from firmware.link.envelope import EventStamper
+from firmware.platform.control_socket import ControlServer
+from firmware.platform.state import read_json, write_json_atomic
+from firmware.platform.systemd import Notifier
+from firmware.policy.cue_policy import PolicyEvent
+from firmware.policy.usual_voice import UsualVoice
 
 log = logging.getLogger("deskcue")
 
@@ -78,7 +78,7 @@ def config_hash(settings: Settings) -> str:
 
 def _last_apply(state_dir: Path) -> dict[str, Any]:
     """Hash, source (card, mqtt, local, rollback) and time of the last config apply."""
-    from firmware.config_flash import last_apply
+    from firmware.flashing.install import last_apply
 
     return last_apply(state_dir)
 
@@ -127,7 +127,7 @@ class Appliance:
         self._shown: str | None = None
         self._started = time.monotonic()
         self._last_level: dict[str, float] = {}
-        # Config flashing (firmware.config_flash): the live config file (set by `deskcue run
+        # Config flashing (firmware.flashing.install): the live config file (set by `deskcue run
         # --config`), the trial of a config pushed over MQTT, and a restart to run a new one.
         self.config_path: Path | None = None
         self.trial: Any = None
@@ -327,7 +327,7 @@ class Appliance:
             args = {k: v for k, v in msg.items() if k not in ("cmd", "reply_to")}
             reply = None
             if isinstance(msg.get("reply_to"), str):  # `deskcue status` waits for an answer
-                from firmware.status_cmd import send_reply
+                from firmware.cli.status import send_reply
                 reply = functools.partial(send_reply, msg["reply_to"])
             self.submit(LocalCommand(msg["cmd"], args, source="cli", reply=reply))
         while True:
@@ -342,10 +342,10 @@ class Appliance:
                 except Exception:
                     log.exception("command reply failed")
 
-    # -- config flashing (firmware.config_flash) ------------------------------------------------
+    # -- config flashing (firmware.flashing) ------------------------------------------------------
     def _config_start(self) -> None:
         """Show a config that was refused or rolled back; start judging a config on trial."""
-        from firmware import config_flash
+        from firmware.flashing import install as config_flash
 
         fault = config_flash.pending_fault(self.settings.device.state_dir)
         if fault:
@@ -357,7 +357,7 @@ class Appliance:
 
     def _config_check(self) -> int | None:
         """An exit code when the appliance must restart (new config, or rolled back)."""
-        from firmware import config_flash
+        from firmware.flashing import install as config_flash
 
         if self.restart_requested:
             return config_flash.RESTART_EXIT_CODE
@@ -369,7 +369,7 @@ class Appliance:
         return None
 
     def _install_config(self, cmd: LocalCommand) -> tuple[bool, dict[str, Any]]:
-        from firmware import config_flash
+        from firmware.flashing import install as config_flash
 
         if self.config_path is None:
             return False, {"error": ("failed", "started without --config: no config file to "

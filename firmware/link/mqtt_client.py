@@ -60,7 +60,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from firmware.commands import (
+from firmware.config.mqtt import MqttSettings
+from firmware.link.commands import (
     ARG_MODELS,
     Command,
     CommandArgs,
@@ -68,15 +69,14 @@ from firmware.commands import (
     parse_command,
     result_payload,
 )
-from firmware.credentials import (
+from firmware.link.credentials import (
     CredentialsError,
     load_credentials,
     ssl_context,
     tls_files,
 )
-from firmware.envelope import clock_is_synced
-from firmware.mqtt_settings import MqttSettings
-from firmware.outbox import Outbox, OutboxLocked
+from firmware.link.envelope import clock_is_synced
+from firmware.link.outbox import Outbox, OutboxLocked
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The composition root: wires audio, analysis, policy, indicator and link into the running desk."""

@@ -1,0 +1,1 @@
+"""Audio sources: capture through PyAudio or a recording, as blocks of int16 per channel."""

@@ -1,0 +1,1 @@
+"""The configuration: typed models per section, loading with line numbers, checks, schema."""

@@ -1,0 +1,1 @@
+"""The built-in default: a scripted call recording, a voice synthesiser, a private broker."""

@@ -1,0 +1,1 @@
+"""Installing configs safely: SD-card import, signed remote apply on trial, signing."""

@@ -1,0 +1,1 @@
+"""The desk light, the vibration motor and the snooze button (gpiozero lives only here)."""

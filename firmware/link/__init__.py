@@ -1,0 +1,1 @@
+"""The supervisor link: MQTT client, credentials, durable outbox, envelope, commands."""

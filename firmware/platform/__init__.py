@@ -1,0 +1,1 @@
+"""The host around the appliance: systemd notify, state files, the local control socket."""

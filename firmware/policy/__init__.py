@@ -1,0 +1,1 @@
+"""Cue policy: the agent's usual voice, sustained cues, calls - from features to events."""
