@@ -8,7 +8,6 @@ changed, plus the wall-clock delay from that block's analysis to the pin.
 
 from __future__ import annotations
 
-import argparse
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,8 +18,8 @@ import numpy as np
 from alsa_tap import DEVICE_NAME, AlsaTap
 from scipy.signal import resample_poly
 
+from firmware.appliance.assemble import build_appliance
 from firmware.appliance.worker import Appliance
-from firmware.cli.run import build_appliance
 from firmware.config.settings import Settings
 
 
@@ -82,8 +81,7 @@ def run_on_tap(tmp: Path, broker: Any, samples: np.ndarray, rate_in: int = 16000
     duration = x.shape[0] / rate
     settings = settings or appliance_settings(tmp, broker, rate=rate)
     factory = MockFactory(pin_class=MockPWMPin)
-    app = build_appliance(settings, argparse.Namespace(source=None, fast=False, pins="mock"),
-                          factory=factory)
+    app = build_appliance(settings, factory=factory)
     run = Run(app, factory, 0.0)
     app.on_event = run.events.append
     for pin in list(factory.pins.values()):

@@ -129,7 +129,7 @@ def test_audio_fault_shows_fault_pattern_and_status_while_running(tmp_path, brok
         attempts.append(time.monotonic())
         raise AudioError("no capture device matches audio.device = 'usb'")
 
-    from firmware.cli.run import make_link
+    from firmware.appliance.assemble import make_link
 
     factory = MockFactory(pin_class=MockPWMPin)
     app = Appliance(settings, open_source=open_source, retry_s=0.2)

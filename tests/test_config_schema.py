@@ -11,7 +11,6 @@ from pydantic import BaseModel
 from firmware.config import schema as config_schema
 from firmware.config.checks import check_file
 from firmware.config.settings import Settings, parse_settings
-from firmware.flashing.install import settings_hash
 
 CONFIG = Path(__file__).resolve().parent.parent / "config"
 REGEN = "stale: run `python -m firmware.config.schema --write` and commit config/"
@@ -78,10 +77,3 @@ def test_examples_check_clean():
     assert site.configs["d02"].audio.agent_channel == "right"
     assert site.configs["d03"].indicator.motor_pin is None
     assert site.configs["d01"].device.site == "lyon"
-
-
-def test_settings_hash_matches_the_appliance_info_hash():
-    from firmware.appliance.worker import config_hash
-
-    s = parse_settings((CONFIG / "examples" / "single-desk.toml").read_text())
-    assert settings_hash(s) == config_hash(s)

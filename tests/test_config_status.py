@@ -10,8 +10,9 @@ from pathlib import Path
 from firmware.cli import status as status_cmd
 from firmware.cli.main import main as deskcue
 from firmware.config.settings import load_settings
-from firmware.flashing import install as cf
-from firmware.platform.control_socket import SOCKET_NAME
+from firmware.flashing.card import import_from_boot
+from firmware.flashing.records import settings_hash
+from firmware.platform.control_socket import SOCKET_NAME, send_reply
 
 
 def make_desk(tmp_path: Path) -> tuple[Path, Path, Path]:
@@ -29,10 +30,10 @@ def test_status_after_a_card_import(tmp_path, capsys):
     boot = tmp_path / "boot"
     boot.mkdir()
     (boot / "deskcue.toml").write_text(live.read_text() + "[snooze]\ndefault_min = 5.0\n")
-    cf.import_from_boot([boot], live, now=1767225600.0)
+    import_from_boot([boot], live, now=1767225600.0)
     assert deskcue(["status", "--config", str(live), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    h = cf.settings_hash(load_settings(live))
+    h = settings_hash(load_settings(live))
     assert info["desk"] == "lyon/d07" and info["config"]["hash"] == h
     assert info["last_apply"]["source"] == "card" and info["last_apply"]["hash"] == h
     assert info["last_apply"]["at"] == "2026-01-01T00:00:00Z"
@@ -48,7 +49,7 @@ def test_status_shows_a_fault_with_its_lines_and_fails(tmp_path, capsys):
     boot = tmp_path / "boot"
     boot.mkdir()
     (boot / "deskcue.toml").write_text("[audio]\nchannels = 7\n")
-    cf.import_from_boot([boot], live)
+    import_from_boot([boot], live)
     assert deskcue(["status", "--config", str(live)]) == 1
     text = capsys.readouterr().out
     assert "config fault:  card config deskcue.toml refused" in text
@@ -62,7 +63,7 @@ def test_status_asks_the_running_appliance(tmp_path):
 
     def appliance() -> None:  # what the appliance does with a status request
         msg = json.loads(server.recv(4096))
-        status_cmd.send_reply(msg["reply_to"], True, {"display": "ready", "fault": None})
+        send_reply(msg["reply_to"], True, {"display": "ready", "fault": None})
 
     t = threading.Thread(target=appliance)
     t.start()

@@ -10,7 +10,6 @@ the desk could replay into a broker nobody subscribes to yet (persistence is off
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import signal
@@ -24,7 +23,7 @@ import pytest
 from asyncapi import validate
 from broker import Broker, Subscriber, gated_restart, unique_in_order, wait_until
 
-from firmware.cli.run import build_appliance
+from firmware.appliance.assemble import build_appliance
 from firmware.config.settings import load_settings
 from firmware.demo.recording import Line, build_call
 
@@ -106,7 +105,7 @@ def reference(tmp_path: Path, cfg: Path, state: Path, audio: Path) -> list[dict[
     ref_cfg = tmp_path / "ref.toml"
     ref_cfg.write_text(text.replace("enabled = true", "enabled = false"))
     settings = load_settings(ref_cfg)
-    app = build_appliance(settings, argparse.Namespace(source=audio, fast=True, pins="mock"))
+    app = build_appliance(settings, recording=audio, fast=True, pins="mock")
     got: list[dict[str, Any]] = []
     app.on_event = got.append
     assert app.run(threading.Event()) == 0
@@ -119,8 +118,7 @@ def test_broker_outage_in_the_middle_of_a_recording_loses_nothing(tmp_path, desk
     ref = reference(tmp_path, cfg, state, recordings["cues"])
     sub = Subscriber(broker, "deskcue/s/d/events", qos=1, username="sub",
                      password=USERS["sub"]).connect()
-    app = build_appliance(load_settings(cfg), argparse.Namespace(
-        source=recordings["cues"], fast=False, pins="mock"))
+    app = build_appliance(load_settings(cfg), recording=recordings["cues"], fast=False, pins="mock")
     emitted: list[dict[str, Any]] = []
     app.on_event = emitted.append
     th = threading.Thread(target=app.run, args=(threading.Event(),), daemon=True)

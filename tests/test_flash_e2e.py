@@ -16,8 +16,9 @@ import paho.mqtt.client as mqtt
 from broker import Subscriber, free_port, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
 
-from firmware.flashing import install as cf
+from firmware.flashing.records import RESTART_EXIT_CODE, last_apply, pending_fault, trial_path
 from firmware.flashing.signing import generate_keypair, load_private_key, sign_config
+from firmware.flashing.trial import trial_info
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "deskcue/lyon/d07"
@@ -96,18 +97,18 @@ def test_pushed_config_runs_on_trial_and_an_unhealthy_one_is_rolled_back(tmp_pat
         assert first["txid"] == "u1" and not first["ok"]
         assert first["error"]["code"] == "unsigned" and live.read_text() == old
         publish(broker, f"{BASE}/cmd/config", sign_config(key, new, txid="c1", issued=101))
-        assert app.wait(10) == cf.RESTART_EXIT_CODE, app.stdout.read()
+        assert app.wait(10) == RESTART_EXIT_CODE, app.stdout.read()
         result = [m.json() for m in sub.on("cmd/config/result")][-1]
         assert result["txid"] == "c1" and result["ok"] and result["data"]["trial_s"] == 30.0
-        assert live.read_text() == new and cf.trial_info(live)["txid"] == "c1"
+        assert live.read_text() == new and trial_info(live)["txid"] == "c1"
 
         # 2. on the new config the broker never answers: the trial fails and is rolled back
         #    (the deadline is brought forward: trial_s cannot be set below 30 s)
         #    The running appliance notices and exits to be restarted on the last good config;
         #    had it started only after the deadline, `deskcue run` would roll back first thing.
-        trial = cf.trial_info(live)
+        trial = trial_info(live)
         trial["deadline_mono"] = time.monotonic() + 5.0
-        cf.trial_path(live).write_text(json.dumps(trial))
+        trial_path(live).write_text(json.dumps(trial))
         app = run(live, long_wav)
         wait_until(lambda: live.read_text() == old, 15)
         try:
@@ -117,11 +118,11 @@ def test_pushed_config_runs_on_trial_and_an_unhealthy_one_is_rolled_back(tmp_pat
             code = app.wait(5)
             assert "config rolled back to the last good one" in app.stdout.read()
         else:
-            assert code == cf.RESTART_EXIT_CODE, app.stdout.read()
-        assert not cf.trial_path(live).exists()
+            assert code == RESTART_EXIT_CODE, app.stdout.read()
+        assert not trial_path(live).exists()
         state = tmp_path / "state"
-        assert "broker not connected" in cf.pending_fault(state)
-        assert cf.last_apply(state)["source"] == "rollback"
+        assert "broker not connected" in pending_fault(state)
+        assert last_apply(state)["source"] == "rollback"
 
         # 3. back on the last good config, the desk reports the rollback to the supervisor
         app = run(live, wav(tmp_path / "short.wav", 1.0), "--fast")
@@ -159,14 +160,14 @@ def test_a_healthy_pushed_config_is_confirmed_every_time(tmp_path, broker):
                                               if m.payload == b"online"]) > n, 10)
             publish(broker, f"{BASE}/cmd/config",
                     sign_config(key, new, txid=f"h{i}", issued=200 + i))
-            assert app.wait(10) == cf.RESTART_EXIT_CODE, app.stdout.read()
-            assert live.read_text() == new and cf.trial_info(live)["txid"] == f"h{i}"
+            assert app.wait(10) == RESTART_EXIT_CODE, app.stdout.read()
+            assert live.read_text() == new and trial_info(live)["txid"] == f"h{i}"
             # healthy_s = 5 s of audio played in real time; trial_s = 30 s bounds the wait
             app = run(live, long_wav)
-            wait_until(lambda: not cf.trial_path(live).exists(), 30)
-            rec = cf.last_apply(state)
+            wait_until(lambda: not trial_path(live).exists(), 30)
+            rec = last_apply(state)
             assert rec["txid"] == f"h{i}" and rec["trial"] is False and "confirmed_at" in rec
-            assert live.read_text() == new and cf.pending_fault(state) is None
+            assert live.read_text() == new and pending_fault(state) is None
             app.terminate()
             assert app.wait(10) == 0, app.stdout.read()
     finally:

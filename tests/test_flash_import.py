@@ -10,7 +10,8 @@ import pytest
 
 from firmware.cli.main import main as deskcue
 from firmware.config.settings import load_settings
-from firmware.flashing import install as cf
+from firmware.flashing.card import IMPORT_STEPS, import_from_boot
+from firmware.flashing.records import last_apply, last_good_path, pending_fault, settings_hash
 
 OLD = """\
 [device]
@@ -56,20 +57,20 @@ def drop(desk: dict[str, Path], text: str) -> Path:
 def test_good_card_import_applies_and_is_reported(desk):
     old_text = desk["live"].read_text()
     drop(desk, NEW)
-    r = cf.import_from_boot([desk["boot"]], desk["live"], now=1767225600.0)
+    r = import_from_boot([desk["boot"]], desk["live"], now=1767225600.0)
     assert r.status == "applied"
     assert desk["live"].read_text() == NEW.format(state=desk["state"])
-    assert cf.last_good_path(desk["live"]).read_text() == old_text
+    assert last_good_path(desk["live"]).read_text() == old_text
     assert load_settings(desk["live"]).cues.raised_voice.threshold_db == 9.5
     assert not (desk["boot"] / "deskcue.toml").exists()
     assert r.moved_to == desk["boot"] / "deskcue.toml.applied-20260101T000000Z"
     assert r.moved_to.read_text() == desk["live"].read_text()
     note = r.note.read_text()
     assert note.startswith("deskcue config import: APPLIED") and r.record["hash"] in note
-    rec = cf.last_apply(desk["state"])
+    rec = last_apply(desk["state"])
     assert rec["source"] == "card" and rec["at"] == "2026-01-01T00:00:00Z"
-    assert rec["hash"] == cf.settings_hash(load_settings(desk["live"]))
-    assert cf.pending_fault(desk["state"]) is None
+    assert rec["hash"] == settings_hash(load_settings(desk["live"]))
+    assert pending_fault(desk["state"]) is None
 
 
 @pytest.mark.parametrize("case", list(BAD))
@@ -77,44 +78,44 @@ def test_bad_card_import_changes_nothing_and_reports_each_error_with_its_line(de
     text, expected = BAD[case]
     before = desk["live"].read_bytes()
     drop(desk, text)
-    r = cf.import_from_boot([desk["boot"]], desk["live"], now=1767225600.0)
+    r = import_from_boot([desk["boot"]], desk["live"], now=1767225600.0)
     assert r.status == "rejected"
     assert desk["live"].read_bytes() == before
-    assert not cf.last_good_path(desk["live"]).exists()
-    assert cf.last_apply(desk["state"]) == {}
+    assert not last_good_path(desk["live"]).exists()
+    assert last_apply(desk["state"]) == {}
     assert r.moved_to.name == "deskcue.toml.rejected-20260101T000000Z"
     note = r.note.read_text()
     assert "REJECTED" in note and "Nothing was changed" in note
     for line, words in expected:
         assert any(f"line {line}: " in n and words in n for n in note.splitlines()), note
     assert len(r.problems) == len(expected)
-    fault = cf.pending_fault(desk["state"])
+    fault = pending_fault(desk["state"])
     assert fault and fault.startswith("config: card config deskcue.toml refused")
     # the tech fixes the file: the next import applies it and clears the fault
     drop(desk, NEW)
-    assert cf.import_from_boot([desk["boot"]], desk["live"]).status == "applied"
-    assert cf.pending_fault(desk["state"]) is None
+    assert import_from_boot([desk["boot"]], desk["live"]).status == "applied"
+    assert pending_fault(desk["state"]) is None
 
 
 def test_non_utf8_card_file_is_rejected(desk):
     before = desk["live"].read_bytes()
     (desk["boot"] / "deskcue.toml").write_bytes(b"[device]\nsite = \"\xff\"\n")
-    r = cf.import_from_boot([desk["boot"]], desk["live"])
+    r = import_from_boot([desk["boot"]], desk["live"])
     assert r.status == "rejected" and desk["live"].read_bytes() == before
     assert "UTF-8" in r.note.read_text()
 
 
 def test_no_card_file_is_a_no_op(desk):
-    assert cf.import_from_boot([desk["boot"]], desk["live"]).status == "absent"
+    assert import_from_boot([desk["boot"]], desk["live"]).status == "absent"
 
 
 def test_same_config_again_keeps_the_last_good(desk):
     drop(desk, NEW)
-    cf.import_from_boot([desk["boot"]], desk["live"])
-    good = cf.last_good_path(desk["live"]).read_text()
+    import_from_boot([desk["boot"]], desk["live"])
+    good = last_good_path(desk["live"]).read_text()
     drop(desk, NEW)
-    r = cf.import_from_boot([desk["boot"]], desk["live"])
-    assert r.status == "unchanged" and cf.last_good_path(desk["live"]).read_text() == good
+    r = import_from_boot([desk["boot"]], desk["live"])
+    assert r.status == "unchanged" and last_good_path(desk["live"]).read_text() == good
 
 
 def _crash_at(step: str, desk: dict[str, Path]) -> int:
@@ -127,7 +128,7 @@ def _crash_at(step: str, desk: dict[str, Path]) -> int:
                 if s == step:
                     os._exit(99)
 
-            cf.import_from_boot([desk["boot"]], desk["live"], hook=hook)
+            import_from_boot([desk["boot"]], desk["live"], hook=hook)
         except BaseException:
             code = 1
         os._exit(code)
@@ -135,23 +136,23 @@ def _crash_at(step: str, desk: dict[str, Path]) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
-@pytest.mark.parametrize("step", cf.IMPORT_STEPS)
+@pytest.mark.parametrize("step", IMPORT_STEPS)
 def test_a_crash_at_any_step_never_leaves_a_half_written_config(desk, step):
     old = desk["live"].read_text()
     new = NEW.format(state=desk["state"])
     drop(desk, NEW)
     assert _crash_at(step, desk) == 99, f"step {step} never reached"
     assert desk["live"].read_text() in (old, new)  # whole: the old one or the new one
-    good = cf.last_good_path(desk["live"])
+    good = last_good_path(desk["live"])
     assert not good.exists() or good.read_text() == old
     # the next boot runs the import again and finishes the job
     card = desk["boot"] / "deskcue.toml"
     if card.exists():
-        r = cf.import_from_boot([desk["boot"]], desk["live"])
+        r = import_from_boot([desk["boot"]], desk["live"])
         assert r.ok
     assert desk["live"].read_text() == new
     assert good.read_text() == old
-    assert cf.last_apply(desk["state"])["source"] == "card"
+    assert last_apply(desk["state"])["source"] == "card"
     assert list(desk["boot"].glob("deskcue.toml.applied-*.result.txt"))
 
 
@@ -161,7 +162,7 @@ def test_a_crash_while_rejecting_leaves_the_running_config_alone(desk, step):
     drop(desk, BAD["unknown key"][0])
     assert _crash_at(step, desk) == 99
     assert desk["live"].read_bytes() == before
-    assert cf.import_from_boot([desk["boot"]], desk["live"]).status == "rejected"
+    assert import_from_boot([desk["boot"]], desk["live"]).status == "rejected"
     assert desk["live"].read_bytes() == before
 
 
@@ -203,9 +204,9 @@ def test_import_cli_exit_code_and_ack(desk, capsys):
     assert deskcue(["config", "import", "--boot", str(desk["boot"]),
                     "--etc", str(desk["etc"])]) == 1
     assert "line 3: indicator.red_pin" in capsys.readouterr().err
-    assert cf.pending_fault(desk["state"])
+    assert pending_fault(desk["state"])
     assert deskcue(["config", "ack", "--etc", str(desk["etc"])]) == 0
-    assert cf.pending_fault(desk["state"]) is None
+    assert pending_fault(desk["state"]) is None
 
 
 def test_local_apply_and_manual_rollback(desk, tmp_path):
@@ -213,7 +214,7 @@ def test_local_apply_and_manual_rollback(desk, tmp_path):
     src = tmp_path / "new.toml"
     src.write_text(NEW.format(state=desk["state"]))
     assert deskcue(["config", "apply", str(src), "--etc", str(desk["etc"])]) == 0
-    assert cf.last_apply(desk["state"])["source"] == "local"
+    assert last_apply(desk["state"])["source"] == "local"
     assert deskcue(["config", "rollback", "--etc", str(desk["etc"])]) == 0
     assert desk["live"].read_text() == old
-    assert cf.last_apply(desk["state"])["source"] == "rollback"
+    assert last_apply(desk["state"])["source"] == "rollback"

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from firmware.config.settings import load_settings
-from firmware.flashing import install as cf
+from firmware.flashing.records import (
+    last_apply,
+    last_good_path,
+    pending_fault,
+    settings_hash,
+    trial_path,
+)
+from firmware.flashing.remote import RemoteResult, apply_remote
 from firmware.flashing.signing import (
     generate_keypair,
     load_private_key,
@@ -17,6 +24,7 @@ from firmware.flashing.signing import (
     sign_config,
     signed_message,
 )
+from firmware.flashing.trial import TrialWatch, startup_check, trial_info
 
 BASE = """\
 [device]
@@ -55,8 +63,8 @@ class Desk:
         kw.setdefault("txid", f"t{self.issued}")
         return sign_config(key or self.key, text, **kw)
 
-    def push(self, payload, now_mono: float = 100.0) -> cf.RemoteResult:
-        return cf.apply_remote(json.dumps(payload) if isinstance(payload, dict) else payload,
+    def push(self, payload, now_mono: float = 100.0) -> RemoteResult:
+        return apply_remote(json.dumps(payload) if isinstance(payload, dict) else payload,
                                config_path=self.live, current=load_settings(self.live),
                                credentials_dir=None, now_mono=now_mono)
 
@@ -74,19 +82,19 @@ def test_signed_config_is_installed_on_trial(desk):
     r = desk.push(desk.payload(new))
     assert r.ok and r.restart and r.code == "ok"
     assert desk.live.read_text() == new
-    assert cf.last_good_path(desk.live).read_text() == desk.old
-    trial = cf.trial_info(desk.live)
+    assert last_good_path(desk.live).read_text() == desk.old
+    trial = trial_info(desk.live)
     assert trial["txid"] == r.txid and trial["deadline_mono"] == 160.0
-    rec = cf.last_apply(desk.state)
+    rec = last_apply(desk.state)
     assert rec["source"] == "mqtt" and rec["txid"] == r.txid and rec["trial"] is True
-    assert rec["hash"] == r.data["hash"] == cf.settings_hash(load_settings(desk.live))
+    assert rec["hash"] == r.data["hash"] == settings_hash(load_settings(desk.live))
 
 
-def refused(desk: Desk, r: cf.RemoteResult, code: str) -> None:
+def refused(desk: Desk, r: RemoteResult, code: str) -> None:
     assert not r.ok and r.code == code, (r.code, r.message)
     assert desk.live.read_text() == desk.old
-    assert not cf.trial_path(desk.live).exists()
-    assert cf.last_apply(desk.state) == {}
+    assert not trial_path(desk.live).exists()
+    assert last_apply(desk.state) == {}
 
 
 def test_unsigned_config_is_refused(desk):
@@ -130,7 +138,7 @@ def test_replayed_config_is_refused(desk):
     p = desk.payload(desk.config(NEW_EXTRA))
     assert desk.push(p).ok
     desk.live.write_text(desk.old)  # as if rolled back; the old payload must not come back
-    cf.trial_path(desk.live).unlink()
+    trial_path(desk.live).unlink()
     r = desk.push(p)
     assert not r.ok and r.code == "replayed"
     assert desk.live.read_text() == desk.old
@@ -143,7 +151,7 @@ def test_invalid_config_is_refused_with_every_problem_and_line(desk):
     lines = {(p.key, p.line) for p in r.problems}
     assert lines == {("audio.channels", 12), ("audio.bogus", 13)}
     assert r.result_data()["problems"][0]["line"] in (12, 13)
-    assert cf.pending_fault(desk.state).startswith("config: MQTT config")
+    assert pending_fault(desk.state).startswith("config: MQTT config")
 
 
 def test_config_for_another_desk_is_refused(desk):
@@ -191,8 +199,8 @@ def test_a_config_that_fails_its_health_check_is_rolled_back(desk):
     r = desk.push(desk.payload(desk.config(NEW_EXTRA)), now_mono=100.0)
     assert r.ok
     clock = Clock(100.0)
-    assert cf.startup_check(desk.live, now_mono=101.0).action == "trial"
-    watch = cf.TrialWatch(desk.live, clock=clock)
+    assert startup_check(desk.live, now_mono=101.0).action == "trial"
+    watch = TrialWatch(desk.live, clock=clock)
     audio = 0.0
     while clock.t < 170.0:  # audio flows but the appliance reports a fault the whole time
         clock.t += 0.5
@@ -203,29 +211,29 @@ def test_a_config_that_fails_its_health_check_is_rolled_back(desk):
             break
     assert action == "rollback" and 160.0 < clock.t <= 160.5
     assert desk.live.read_text() == desk.old
-    assert not cf.trial_path(desk.live).exists()
-    assert "rolled back" in cf.pending_fault(desk.state)
-    assert "no capture device" in cf.pending_fault(desk.state)
-    rec = cf.last_apply(desk.state)
+    assert not trial_path(desk.live).exists()
+    assert "rolled back" in pending_fault(desk.state)
+    assert "no capture device" in pending_fault(desk.state)
+    rec = last_apply(desk.state)
     assert rec["source"] == "rollback" and rec["rolled_back_txid"] == r.txid
 
 
 def test_a_broker_that_never_comes_back_rolls_back(desk):
     desk.push(desk.payload(desk.config(NEW_EXTRA)), now_mono=100.0)
     clock = Clock(100.0)
-    watch = cf.TrialWatch(desk.live, clock=clock)
+    watch = TrialWatch(desk.live, clock=clock)
     for i in range(200):
         clock.t = 100.0 + i
         if watch.tick(audio_s=float(i), fault=None, broker_connected=False) != "pending":
             break
     assert watch.state == "rollback" and desk.live.read_text() == desk.old
-    assert "broker" in cf.pending_fault(desk.state)
+    assert "broker" in pending_fault(desk.state)
 
 
 def test_a_healthy_appliance_confirms_the_trial(desk):
     r = desk.push(desk.payload(desk.config(NEW_EXTRA)), now_mono=100.0)
     clock = Clock(100.0)
-    watch = cf.TrialWatch(desk.live, clock=clock)
+    watch = TrialWatch(desk.live, clock=clock)
     assert watch.tick(audio_s=0.0, fault="audio: starting", broker_connected=True) == "pending"
     states = []
     for i in range(1, 40):
@@ -233,11 +241,11 @@ def test_a_healthy_appliance_confirms_the_trial(desk):
         states.append(watch.tick(audio_s=float(i), fault=None, broker_connected=True))
     assert states.index("confirmed") == 10  # healthy_s = 10 s of audio with no fault
     assert desk.live.read_text() == desk.config(NEW_EXTRA)
-    assert not cf.trial_path(desk.live).exists()
-    rec = cf.last_apply(desk.state)
+    assert not trial_path(desk.live).exists()
+    rec = last_apply(desk.state)
     assert rec["txid"] == r.txid and rec["trial"] is False and "confirmed_at" in rec
-    assert cf.pending_fault(desk.state) is None
-    assert cf.TrialWatch(desk.live).tick(audio_s=0, fault="x") == "none"
+    assert pending_fault(desk.state) is None
+    assert TrialWatch(desk.live).tick(audio_s=0, fault="x") == "none"
 
 
 @pytest.mark.parametrize("first_tick_s", [0.0, 0.1])
@@ -246,7 +254,7 @@ def test_a_desk_healthy_from_stream_time_zero_confirms_the_trial(desk, first_tic
     # that moment must count as the start of the healthy stretch, not as "not yet healthy".
     desk.push(desk.payload(desk.config(NEW_EXTRA)), now_mono=100.0)
     clock = Clock(100.0)
-    watch = cf.TrialWatch(desk.live, clock=clock)
+    watch = TrialWatch(desk.live, clock=clock)
     audio, states = first_tick_s, []
     while clock.t < 200.0 and watch.state == "pending":
         states.append(watch.tick(audio_s=audio, fault=None, broker_connected=True))
@@ -255,24 +263,24 @@ def test_a_desk_healthy_from_stream_time_zero_confirms_the_trial(desk, first_tic
     assert watch.state == "confirmed"
     assert 10.0 <= audio - first_tick_s <= 10.2  # healthy_s = 10 s, counted from the first tick
     assert desk.live.read_text() == desk.config(NEW_EXTRA)
-    assert cf.pending_fault(desk.state) is None
+    assert pending_fault(desk.state) is None
 
 
 def test_a_crash_loop_is_rolled_back_at_start(desk):
     desk.push(desk.payload(desk.config(NEW_EXTRA)), now_mono=100.0)
-    boot = cf.trial_info(desk.live)["boot_id"]
-    actions = [cf.startup_check(desk.live, now_mono=100.0 + i, boot_id=boot).action
+    boot = trial_info(desk.live)["boot_id"]
+    actions = [startup_check(desk.live, now_mono=100.0 + i, boot_id=boot).action
                for i in range(4)]
     assert actions == ["trial", "trial", "trial", "rolled_back"]
     assert desk.live.read_text() == desk.old
-    assert "restarted 3 times" in cf.pending_fault(desk.state)
+    assert "restarted 3 times" in pending_fault(desk.state)
 
 
 @pytest.mark.parametrize("why", ["deadline", "reboot"])
 def test_an_expired_trial_is_rolled_back_at_start(desk, why):
     desk.push(desk.payload(desk.config(NEW_EXTRA)), now_mono=100.0)
-    boot = cf.trial_info(desk.live)["boot_id"]
-    check = cf.startup_check(desk.live, now_mono=161.0 if why == "deadline" else 101.0,
+    boot = trial_info(desk.live)["boot_id"]
+    check = startup_check(desk.live, now_mono=161.0 if why == "deadline" else 101.0,
                              boot_id=boot if why == "deadline" else "another-boot")
     assert check.action == "rolled_back"
     assert desk.live.read_text() == desk.old
@@ -281,7 +289,7 @@ def test_an_expired_trial_is_rolled_back_at_start(desk, why):
 def test_a_second_push_during_a_trial_keeps_the_proven_config_as_last_good(desk):
     assert desk.push(desk.payload(desk.config(NEW_EXTRA))).ok
     assert desk.push(desk.payload(desk.config(NEW_EXTRA + "hold_s = 2.0\n"))).ok
-    assert cf.last_good_path(desk.live).read_text() == desk.old
+    assert last_good_path(desk.live).read_text() == desk.old
 
 
 def test_an_unfinished_install_is_abandoned(desk):
@@ -290,12 +298,12 @@ def test_an_unfinished_install_is_abandoned(desk):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        cf.apply_remote(json.dumps(desk.payload(desk.config(NEW_EXTRA))),
+        apply_remote(json.dumps(desk.payload(desk.config(NEW_EXTRA))),
                         config_path=desk.live, current=load_settings(desk.live),
                         credentials_dir=None, hook=crash)
-    assert desk.live.read_text() == desk.old and cf.trial_path(desk.live).exists()
-    assert cf.startup_check(desk.live).action == "none"
-    assert not cf.trial_path(desk.live).exists()
+    assert desk.live.read_text() == desk.old and trial_path(desk.live).exists()
+    assert startup_check(desk.live).action == "none"
+    assert not trial_path(desk.live).exists()
 
 
 def test_sign_cli_makes_a_payload_the_desk_accepts(desk, tmp_path, capsys):

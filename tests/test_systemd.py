@@ -91,7 +91,7 @@ def test_the_appliance_unit_keeps_its_promises():
     creds = unit_values(unit, "LoadCredential")
     assert any(c.startswith("mqtt:") for c in creds)
     assert any(c.startswith("config-signing.pub:") for c in creds)
-    from firmware.flashing.install import RESTART_EXIT_CODE
+    from firmware.flashing.records import RESTART_EXIT_CODE
     assert one["RestartForceExitStatus"] == [str(RESTART_EXIT_CODE)]
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import logging
 import queue
 import threading
@@ -26,9 +25,13 @@ from firmware import __version__
 from firmware.appliance.pipeline import Pipeline, make_usual_voice
 from firmware.audio.source import AudioError, EndOfStream
 from firmware.config.settings import Settings
+from firmware.flashing.records import RESTART_EXIT_CODE, last_apply, pending_fault, settings_hash
+from firmware.flashing.remote import apply_remote, command_reply
+from firmware.flashing.trial import TrialWatch
 from firmware.link.envelope import EventStamper
-from firmware.platform.control_socket import ControlServer
-from firmware.platform.state import read_json, write_json_atomic
+from firmware.platform.control_socket import ControlServer, send_reply
+from firmware.platform.files import read_json, write_json
+from firmware.platform.host import soc_temperature_c
 from firmware.platform.systemd import Notifier
 from firmware.policy.cue_policy import PolicyEvent
 from firmware.policy.usual_voice import UsualVoice
@@ -71,26 +74,6 @@ class LocalCommand:
     reply: Callable[[bool, dict[str, Any]], None] | None = None
 
 
-def config_hash(settings: Settings) -> str:
-    """Short stable hash of the effective config (for `info` and traceability)."""
-    return hashlib.sha256(settings.model_dump_json().encode()).hexdigest()[:16]
-
-
-def _last_apply(state_dir: Path) -> dict[str, Any]:
-    """Hash, source (card, mqtt, local, rollback) and time of the last config apply."""
-    from firmware.flashing.install import last_apply
-
-    return last_apply(state_dir)
-
-
-def soc_temperature_c() -> float | None:
-    """The SoC temperature in degrees Celsius, if the kernel exposes it."""
-    try:
-        return int(Path("/sys/class/thermal/thermal_zone0/temp").read_text()) / 1000.0
-    except (OSError, ValueError):
-        return None
-
-
 class Appliance:
     """Wires a source, the pipeline, the indicator and the link; `run` is the worker loop.
 
@@ -127,7 +110,7 @@ class Appliance:
         self._shown: str | None = None
         self._started = time.monotonic()
         self._last_level: dict[str, float] = {}
-        # Config flashing (firmware.flashing.install): the live config file (set by `deskcue run
+        # Config flashing (firmware.flashing): the live config file (set by `deskcue run
         # --config`), the trial of a config pushed over MQTT, and a restart to run a new one.
         self.config_path: Path | None = None
         self.trial: Any = None
@@ -142,7 +125,7 @@ class Appliance:
         usual = make_usual_voice(self.settings)
         if not self.persist:
             return usual
-        data = read_json(self.baseline_path)
+        data = read_json(self.baseline_path, move_aside=True)
         if data is not None:
             try:
                 usual.load(data)
@@ -157,7 +140,7 @@ class Appliance:
         if not self.persist:
             return
         try:
-            write_json_atomic(self.baseline_path, self.usual.to_dict())
+            write_json(self.baseline_path, self.usual.to_dict())
         except OSError as exc:
             log.warning("cannot save the usual-voice baseline to %s: %s", self.baseline_path, exc)
 
@@ -327,7 +310,6 @@ class Appliance:
             args = {k: v for k, v in msg.items() if k not in ("cmd", "reply_to")}
             reply = None
             if isinstance(msg.get("reply_to"), str):  # `deskcue status` waits for an answer
-                from firmware.cli.status import send_reply
                 reply = functools.partial(send_reply, msg["reply_to"])
             self.submit(LocalCommand(msg["cmd"], args, source="cli", reply=reply))
         while True:
@@ -345,39 +327,33 @@ class Appliance:
     # -- config flashing (firmware.flashing) ------------------------------------------------------
     def _config_start(self) -> None:
         """Show a config that was refused or rolled back; start judging a config on trial."""
-        from firmware.flashing import install as config_flash
-
-        fault = config_flash.pending_fault(self.settings.device.state_dir)
+        fault = pending_fault(self.settings.device.state_dir)
         if fault:
             self._set_fault("config", fault)
-        self.trial = config_flash.TrialWatch(self.config_path)
+        self.trial = TrialWatch(self.config_path)
         if self.trial.active:
             log.info("config %s on trial: %.0f s of healthy audio confirm it",
                      self.trial.trial.get("txid"), self.trial.trial.get("healthy_s", 0))
 
     def _config_check(self) -> int | None:
         """An exit code when the appliance must restart (new config, or rolled back)."""
-        from firmware.flashing import install as config_flash
-
         if self.restart_requested:
-            return config_flash.RESTART_EXIT_CODE
+            return RESTART_EXIT_CODE
         if self.trial is not None and self.trial.active:
             connected = getattr(self.link, "connected", None) if self.link is not None else None
             if self.trial.tick(audio_s=self.stream_s, fault=self.fault,
                                broker_connected=connected) == "rollback":
-                return config_flash.RESTART_EXIT_CODE
+                return RESTART_EXIT_CODE
         return None
 
     def _install_config(self, cmd: LocalCommand) -> tuple[bool, dict[str, Any]]:
-        from firmware.flashing import install as config_flash
-
         if self.config_path is None:
             return False, {"error": ("failed", "started without --config: no config file to "
                                      "install into")}
-        result = config_flash.apply_remote(cmd.args, config_path=self.config_path,
+        result = apply_remote(cmd.args, config_path=self.config_path,
                                            current=self.settings)
         self.restart_requested = result.restart
-        return config_flash.command_reply(result)
+        return command_reply(result)
 
     def _run_command(self, cmd: LocalCommand) -> tuple[bool, dict[str, Any]]:
         if cmd.name == "config":
@@ -500,12 +476,12 @@ class Appliance:
         a = self.settings.audio
         return {
             "firmware": __version__,
-            "config_hash": config_hash(self.settings),
+            "config_hash": settings_hash(self.settings),
             "boot_id": self.stamper.boot_id,
             "audio_device": self.source.name if self.source else None,
             "channel_map": {"agent": a.agent_channel,
                             "caller": a.caller_channel if a.channels == 2 else "none"},
-            "config_apply": _last_apply(self.settings.device.state_dir),
+            "config_apply": last_apply(self.settings.device.state_dir),
         }
 
     def _publish_info(self) -> None:

@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from firmware.appliance.assemble import build_appliance
 from firmware.config.settings import Settings
 from firmware.demo.local_broker import LocalBroker, port_open
 from firmware.demo.recording import demo_recording
@@ -68,8 +69,6 @@ class Subscriber:
 
 
 def main(args: argparse.Namespace, _settings: Settings | None = None) -> int:
-    from firmware.cli.run import build_appliance
-
     if args.source is None:
         print("making the demo call recording with espeak-ng ...", flush=True)
         source, rec = demo_recording(args.cache_dir)
@@ -94,8 +93,7 @@ def main(args: argparse.Namespace, _settings: Settings | None = None) -> int:
     })
     sub = Subscriber(host, port, f"{settings.mqtt.topic_prefix}/demo/desk1")
     sub.ready.wait(5)
-    ns = argparse.Namespace(source=source, fast=args.fast, pins="mock")
-    app = build_appliance(settings, ns)
+    app = build_appliance(settings, recording=source, fast=args.fast, pins="mock")
     print("running (mock pins; LED and motor changes below; Ctrl-C to stop) ...", flush=True)
     stop = threading.Event()
     try:

@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo_cmd.add_arguments(d)
     d.set_defaults(func=demo_cmd.main, needs_settings=False)
 
-    for module in ("firmware.cli.monitor", "firmware.config.checks", "firmware.cli.selftest",
+    for module in ("firmware.cli.monitor", "firmware.cli.config", "firmware.cli.selftest",
                    "firmware.cli.status"):
         try:
             mod = __import__(module, fromlist=["register"])

@@ -454,8 +454,8 @@ def _appliance_running(runtime_dir: Path) -> bool:
 def main(args: argparse.Namespace, settings: Settings | None = None) -> int:
     """`deskcue selftest`."""
     from firmware.audio.source import PyAudioSource, WavFileSource
-    from firmware.cli.run import pin_factory
     from firmware.config.settings import load_settings
+    from firmware.indicator.pins import pin_factory
 
     settings = settings or load_settings(args.config)
     real = args.pins != "mock" or args.source is None

@@ -13,58 +13,26 @@ import argparse
 import contextlib
 import json
 import os
-import socket
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 from firmware.config.settings import ConfigError, Settings, load_settings
-from firmware.flashing import install as cf
+from firmware.flashing.records import (
+    CONFIG_NAME,
+    DEFAULT_ETC,
+    LAST_GOOD_SUFFIX,
+    fault_record,
+    last_apply,
+    last_good_path,
+    settings_hash,
+)
+from firmware.flashing.trial import trial_info
+from firmware.platform.control_socket import appliance_state
+from firmware.platform.host import boot_id
 
-DEFAULT_CONFIG = cf.DEFAULT_ETC / cf.CONFIG_NAME
-
-
-def _abstract(address: str) -> str:
-    """``@name`` (as in NOTIFY_SOCKET) to the kernel's abstract-socket form."""
-    return "\0" + address[1:] if address.startswith("@") else address
-
-
-def send_reply(reply_to: str, ok: bool, data: dict[str, Any]) -> None:
-    """Answer a control-socket request that carried ``reply_to`` (for the appliance).
-
-    The appliance calls this for a ``{"cmd": "status", "reply_to": "@..."}`` message from its
-    control socket; errors are ignored (the asker may have given up).
-    """
-    payload = json.dumps({"ok": ok, "data": data}, default=str).encode("utf-8")
-    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-        s.sendto(payload[:65000], _abstract(reply_to))
-
-
-def appliance_state(runtime_dir: Path, timeout: float = 1.0) -> tuple[str, dict[str, Any] | None]:
-    """("running" | "not running" | "no access", live status or None) of the appliance."""
-    from firmware.platform.control_socket import SOCKET_NAME
-
-    path = Path(runtime_dir) / SOCKET_NAME
-    if not path.exists():
-        return "not running", None
-    reply_to = f"@deskcue-status-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-        try:
-            s.bind(_abstract(reply_to))  # not connect(): the answer comes from another socket
-            s.sendto(json.dumps({"cmd": "status", "reply_to": reply_to}).encode(), str(path))
-        except PermissionError:
-            return "no access", None
-        except OSError:
-            return "not running", None
-        s.settimeout(timeout)
-        try:
-            msg = json.loads(s.recv(65536).decode("utf-8"))
-        except (OSError, ValueError):
-            return "running", None
-    data = msg.get("data") if isinstance(msg, dict) else None
-    return "running", data if isinstance(data, dict) else None
+DEFAULT_CONFIG = DEFAULT_ETC / CONFIG_NAME
 
 
 def collect(config_path: Path | None, *, state_dir: Path | None = None,
@@ -76,26 +44,26 @@ def collect(config_path: Path | None, *, state_dir: Path | None = None,
         out["config"] = {"path": str(config_path)}
         try:
             settings = load_settings(config_path)
-            out["config"].update(valid=True, hash=cf.settings_hash(settings))
+            out["config"].update(valid=True, hash=settings_hash(settings))
         except ConfigError as exc:
             out["config"].update(valid=False, problems=[str(p) for p in exc.problems])
-        good = cf.last_good_path(config_path)
+        good = last_good_path(config_path)
         if good.exists():
             with contextlib.suppress(ConfigError):
-                out["config"]["last_good_hash"] = cf.settings_hash(load_settings(good))
-        trial = cf.trial_info(config_path)
+                out["config"]["last_good_hash"] = settings_hash(load_settings(good))
+        trial = trial_info(config_path)
         if trial:
             left = float(trial.get("deadline_mono", 0)) - time.monotonic()
             out["trial"] = {k: trial.get(k) for k in ("txid", "hash", "at", "starts")}
             out["trial"]["seconds_left"] = round(left, 1) if trial.get(
-                "boot_id") == cf._boot_id() else None
+                "boot_id") == boot_id() else None
     base = settings or Settings()
     out["desk"] = f"{base.device.site}/{base.device.desk}"
     state = Path(state_dir or base.device.state_dir)
     if state.exists() and not os.access(state, os.R_OK | os.X_OK):
         out["state_unreadable"] = str(state)
-    out["last_apply"] = cf.last_apply(state)
-    out["config_fault"] = cf.fault_record(state)
+    out["last_apply"] = last_apply(state)
+    out["config_fault"] = fault_record(state)
     running, live = appliance_state(Path(runtime_dir or base.device.runtime_dir), timeout)
     out["appliance"] = {"state": running, "status": live}
     return out
@@ -112,7 +80,7 @@ def render(info: dict[str, Any]) -> str:
             lines.append(f"config:        {c['path']} NOT USABLE:")
             lines += [f"                 {p}" for p in c.get("problems", [])]
         if c.get("last_good_hash"):
-            lines.append(f"last good:     {c['path']}{cf.LAST_GOOD_SUFFIX} "
+            lines.append(f"last good:     {c['path']}{LAST_GOOD_SUFFIX} "
                          f"(hash {c['last_good_hash']})")
     else:
         lines.append("config:        the shipped default (no --config, no /etc/deskcue)")

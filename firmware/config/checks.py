@@ -1,4 +1,4 @@
-"""`deskcue config ...`: check, flash and import configs, and the checks behind them.
+"""Checking a config file: every problem with its key and line, warnings, site files.
 
 A config file is either a **desk file** (one desk's settings, shaped like
 ``config/deskcue.toml``) or a **site file**: the settings a site's desks share, plus a
@@ -24,10 +24,8 @@ that are legal but will nag the agent or leak data) are reported without failing
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import re
-import sys
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -303,66 +301,3 @@ def resolve_desk_text(text: str, source: str, desk: str | None) -> tuple[str, Ch
     out = dump_toml(data, [f"desk {desk}, resolved from site file {Path(source).name}",
                            "by `deskcue config flash`; edit the site file, not this one."])
     return out, check_text(out, f"{source} [desk {desk}]")
-
-
-def check(path: Path, desk: str | None = None, quiet_warnings: bool = False) -> int:
-    """Validate ``path``; print every problem and warning (key path, line); exit code.
-
-    0 = usable (warnings allowed), 1 = problems.
-    """
-    result = check_file(path, desk)
-    for line in result.lines():
-        if quiet_warnings and ": warning: " in line:
-            continue
-        print(line, file=sys.stderr if not result.ok else sys.stdout)
-    n_p, n_w = len(result.problems), len(result.warnings)
-    if not result.ok:
-        print(f"{path}: {n_p} problem(s), {n_w} warning(s); config NOT usable", file=sys.stderr)
-        return 1
-    desks = f" ({len(result.configs)} desks: {', '.join(result.configs)})" \
-        if result.site_file else ""
-    print(f"{path}: OK{desks}" + (f", {n_w} warning(s)" if n_w else ""))
-    return 0
-
-
-# -- the command line ----------------------------------------------------------------------------
-
-
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add ``deskcue config {check,schema,flash,import,ack,keygen,sign}`` to ``sub``."""
-    from firmware.flashing import install as config_flash
-
-    c = sub.add_parser("config", help="check, flash and import configs",
-                       description="Check, flash and import configs (see docs/field-tech.md).")
-    csub = c.add_subparsers(dest="config_command", required=True)
-
-    ck = csub.add_parser("check", help="validate a config file; list every problem and warning")
-    ck.add_argument("file", type=Path)
-    ck.add_argument("--desk", help="in a site file, check only this desk")
-    ck.add_argument("--no-warnings", action="store_true", help="show problems only")
-    ck.set_defaults(func=lambda a, _s=None: check(a.file, a.desk, a.no_warnings),
-                    needs_settings=False)
-
-    sc = csub.add_parser("schema", help="print the JSON schema (or default TOML) of the config")
-    sc.add_argument("--toml", action="store_true", help="print the commented default instead")
-    sc.add_argument("--write", action="store_true",
-                    help="regenerate config/schema.json and config/deskcue.toml (developers)")
-
-    def _schema(a: argparse.Namespace, _s: Any = None) -> int:
-        from firmware.config.schema import run
-        return run("toml" if a.toml else "schema", a.write)
-
-    sc.set_defaults(func=_schema, needs_settings=False)
-    config_flash.register_cli(csub)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m firmware.config.checks ...`` (the same as ``deskcue config ...``)."""
-    p = argparse.ArgumentParser(prog="deskcue")
-    register(p.add_subparsers(dest="command", required=True))
-    args = p.parse_args(["config", *(argv if argv is not None else sys.argv[1:])])
-    return int(args.func(args, None))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

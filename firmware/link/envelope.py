@@ -9,21 +9,12 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
+
+from firmware.platform.host import clock_is_synced
 
 SCHEMA_VERSION = 1
 
-
-def clock_is_synced() -> bool:
-    """True when systemd-timesyncd has synchronised the clock (its marker file exists).
-
-    Any wall time after 2025 is also taken as synced on machines without timesyncd (a Pi
-    without RTC boots in the past); this is a heuristic, stated in the envelope.
-    """
-    if Path("/run/systemd/timesync/synchronized").exists():
-        return True
-    return time.time() > 1_735_689_600  # 2025-01-01T00:00:00Z
 
 
 @dataclass

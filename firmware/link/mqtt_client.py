@@ -75,8 +75,8 @@ from firmware.link.credentials import (
     ssl_context,
     tls_files,
 )
-from firmware.link.envelope import clock_is_synced
 from firmware.link.outbox import Outbox, OutboxLocked
+from firmware.platform.host import clock_is_synced
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from firmware.link.envelope import clock_is_synced
+from firmware.platform.host import clock_is_synced
 
 log = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import socket
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +76,42 @@ def send(runtime_dir: Path, message: dict[str, Any]) -> None:
             s.send(json.dumps(message).encode("utf-8"))
         except (FileNotFoundError, ConnectionRefusedError):
             raise OSError(f"no running deskcue listens on {path}") from None
+
+
+def _abstract(address: str) -> str:
+    """``@name`` (as in NOTIFY_SOCKET) to the kernel's abstract-socket form."""
+    return "\0" + address[1:] if address.startswith("@") else address
+
+
+def send_reply(reply_to: str, ok: bool, data: dict[str, Any]) -> None:
+    """Answer a control-socket request that carried ``reply_to`` (for the appliance).
+
+    The appliance calls this for a ``{"cmd": "status", "reply_to": "@..."}`` message from its
+    control socket; errors are ignored (the asker may have given up).
+    """
+    payload = json.dumps({"ok": ok, "data": data}, default=str).encode("utf-8")
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.sendto(payload[:65000], _abstract(reply_to))
+
+
+def appliance_state(runtime_dir: Path, timeout: float = 1.0) -> tuple[str, dict[str, Any] | None]:
+    """("running" | "not running" | "no access", live status or None) of the appliance."""
+    path = Path(runtime_dir) / SOCKET_NAME
+    if not path.exists():
+        return "not running", None
+    reply_to = f"@deskcue-status-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind(_abstract(reply_to))  # not connect(): the answer comes from another socket
+            s.sendto(json.dumps({"cmd": "status", "reply_to": reply_to}).encode(), str(path))
+        except PermissionError:
+            return "no access", None
+        except OSError:
+            return "not running", None
+        s.settimeout(timeout)
+        try:
+            msg = json.loads(s.recv(65536).decode("utf-8"))
+        except (OSError, ValueError):
+            return "running", None
+    data = msg.get("data") if isinstance(msg, dict) else None
+    return "running", data if isinstance(data, dict) else None

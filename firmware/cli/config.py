@@ -1,0 +1,221 @@
+"""`deskcue config ...`: check, flash, import, apply, acknowledge, roll back, sign configs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from firmware.config.checks import check_file, resolve_desk_text
+from firmware.flashing.card import flash_to_boot, import_from_boot
+from firmware.flashing.install import ApplyResult, apply_text
+from firmware.flashing.records import (
+    CONFIG_NAME,
+    DEFAULT_BOOT_DIRS,
+    DEFAULT_ETC,
+    clear_fault,
+    state_dir_of,
+)
+from firmware.flashing.trial import rollback
+
+
+def check(path: Path, desk: str | None = None, quiet_warnings: bool = False) -> int:
+    """Validate ``path``; print every problem and warning (key path, line); exit code.
+
+    0 = usable (warnings allowed), 1 = problems.
+    """
+    result = check_file(path, desk)
+    for line in result.lines():
+        if quiet_warnings and ": warning: " in line:
+            continue
+        print(line, file=sys.stderr if not result.ok else sys.stdout)
+    n_p, n_w = len(result.problems), len(result.warnings)
+    if not result.ok:
+        print(f"{path}: {n_p} problem(s), {n_w} warning(s); config NOT usable", file=sys.stderr)
+        return 1
+    desks = f" ({len(result.configs)} desks: {', '.join(result.configs)})" \
+        if result.site_file else ""
+    print(f"{path}: OK{desks}" + (f", {n_w} warning(s)" if n_w else ""))
+    return 0
+
+
+def _print_result(result: ApplyResult) -> None:
+    stream = sys.stdout if result.ok else sys.stderr
+    print(result.message or result.status, file=stream)
+    for p in result.problems:
+        print(f"  {p}", file=stream)
+    for w in result.warnings:
+        print(f"  warning: {w}", file=stream)
+    if result.note is not None:
+        print(f"note: {result.note}", file=stream)
+
+
+def _cmd_flash(a: argparse.Namespace, _s: Any = None) -> int:
+    target, result = flash_to_boot(a.file, a.boot, desk=a.desk)
+    for line in result.lines():
+        print(line, file=sys.stderr if not result.ok else sys.stdout)
+    if target is None:
+        print(f"{a.file}: {len(result.problems)} problem(s); nothing written", file=sys.stderr)
+        return 1
+    print(f"wrote {target}: the desk installs it at its next boot (the result is left next "
+          f"to it as {CONFIG_NAME}.applied-<time>.result.txt)")
+    return 0
+
+
+def _cmd_import(a: argparse.Namespace, _s: Any = None) -> int:
+    config = a.etc / CONFIG_NAME
+    result = import_from_boot(a.boot or list(DEFAULT_BOOT_DIRS), config, state_dir=a.state)
+    _print_result(result)
+    return 0 if result.ok else 1
+
+
+def _cmd_apply(a: argparse.Namespace, _s: Any = None) -> int:
+    text = a.file.read_text(encoding="utf-8")
+    result = apply_text(text, source="local", config_path=a.etc / CONFIG_NAME,
+                        state_dir=a.state, desk=a.desk, origin=str(a.file))
+    _print_result(result)
+    if result.ok and result.status == "applied":
+        print("restart the appliance to use it: systemctl restart deskcue")
+    return 0 if result.ok else 1
+
+
+def _cmd_ack(a: argparse.Namespace, _s: Any = None) -> int:
+    state = a.state or state_dir_of(a.etc / CONFIG_NAME)
+    print("config fault cleared" if clear_fault(state) else "no config fault pending")
+    return 0
+
+
+def _cmd_rollback(a: argparse.Namespace, _s: Any = None) -> int:
+    config = a.etc / CONFIG_NAME
+    if not rollback(config, "rolled back by hand", state_dir=a.state, fault=False):
+        print(f"no last good config next to {config}", file=sys.stderr)
+        return 1
+    print(f"{config}: last good config restored; restart the appliance: "
+          "systemctl restart deskcue")
+    return 0
+
+
+def _cmd_keygen(a: argparse.Namespace, _s: Any = None) -> int:
+    from firmware.flashing.signing import generate_keypair
+
+    try:
+        line = generate_keypair(a.private, a.public, a.comment or "")
+    except FileExistsError:
+        print(f"{a.private} exists; refusing to overwrite a private key", file=sys.stderr)
+        return 1
+    print(f"private key: {a.private} (keep it off the desks)\npublic key:  {a.public}\n{line}")
+    return 0
+
+
+def _cmd_sign(a: argparse.Namespace, _s: Any = None) -> int:
+    from firmware.flashing.signing import load_private_key, sign_config
+
+    text = a.file.read_text(encoding="utf-8")
+    resolved, result = resolve_desk_text(text, str(a.file), a.desk)
+    if not result.ok:
+        for line in result.lines():
+            print(line, file=sys.stderr)
+        return 1
+    issued = a.issued if a.issued is not None else int(time.time())
+    txid = a.txid or f"cfg-{issued}"
+    payload = sign_config(load_private_key(a.key), resolved, txid=txid, issued=issued,
+                          key_id=a.key_id)
+    print(json.dumps(payload))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``deskcue config {check,schema,flash,import,ack,keygen,sign}`` to ``sub``."""
+    c = sub.add_parser("config", help="check, flash and import configs",
+                       description="Check, flash and import configs (see docs/field-tech.md).")
+    csub = c.add_subparsers(dest="config_command", required=True)
+
+    ck = csub.add_parser("check", help="validate a config file; list every problem and warning")
+    ck.add_argument("file", type=Path)
+    ck.add_argument("--desk", help="in a site file, check only this desk")
+    ck.add_argument("--no-warnings", action="store_true", help="show problems only")
+    ck.set_defaults(func=lambda a, _s=None: check(a.file, a.desk, a.no_warnings),
+                    needs_settings=False)
+
+    sc = csub.add_parser("schema", help="print the JSON schema (or default TOML) of the config")
+    sc.add_argument("--toml", action="store_true", help="print the commented default instead")
+    sc.add_argument("--write", action="store_true",
+                    help="regenerate config/schema.json and config/deskcue.toml (developers)")
+
+    def _schema(a: argparse.Namespace, _s: Any = None) -> int:
+        from firmware.config.schema import run
+        return run("toml" if a.toml else "schema", a.write)
+
+    sc.set_defaults(func=_schema, needs_settings=False)
+    _register_install(csub)
+
+
+def _register_install(csub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add flash, import, apply, ack, rollback, keygen and sign under ``deskcue config``."""
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--etc", type=Path, default=DEFAULT_ETC,
+                       help=f"config directory (default {DEFAULT_ETC})")
+        p.add_argument("--state", type=Path,
+                       help="state directory (default: the config's device.state_dir)")
+
+    f = csub.add_parser("flash", help="check a config and put it on a desk's SD card")
+    f.add_argument("file", type=Path)
+    f.add_argument("--boot", type=Path, required=True,
+                   help="the card's boot partition, mounted (e.g. /media/$USER/bootfs)")
+    f.add_argument("--desk", help="for a site file: which desk's config to write")
+    f.set_defaults(func=_cmd_flash, needs_settings=False)
+
+    i = csub.add_parser("import", help="install deskcue.toml from the boot partition "
+                        "(run at boot by deskcue-config-import.service)")
+    i.add_argument("--boot", type=Path, action="append",
+                   help="boot partition to look in (repeatable; default /boot/firmware, /boot)")
+    common(i)
+    i.set_defaults(func=_cmd_import, needs_settings=False)
+
+    ap = csub.add_parser("apply", help="install a config file on this desk now")
+    ap.add_argument("file", type=Path)
+    ap.add_argument("--desk", help="for a site file: which desk's config to install")
+    common(ap)
+    ap.set_defaults(func=_cmd_apply, needs_settings=False)
+
+    ack = csub.add_parser("ack", help="clear a pending config fault (after reading it)")
+    common(ack)
+    ack.set_defaults(func=_cmd_ack, needs_settings=False)
+
+    rb = csub.add_parser("rollback", help="put the last good config back")
+    common(rb)
+    rb.set_defaults(func=_cmd_rollback, needs_settings=False)
+
+    kg = csub.add_parser("keygen", help="make an Ed25519 key pair for signing configs")
+    kg.add_argument("--private", type=Path, required=True, help="private key file to create")
+    kg.add_argument("--public", type=Path, required=True, help="public key file for the desks")
+    kg.add_argument("--comment", help="comment on the public key line")
+    kg.set_defaults(func=_cmd_keygen, needs_settings=False)
+
+    sg = csub.add_parser("sign", help="make a signed cmd/config payload (JSON on stdout)")
+    sg.add_argument("file", type=Path)
+    sg.add_argument("--key", type=Path, required=True, help="Ed25519 private key (PEM)")
+    sg.add_argument("--desk", help="for a site file: which desk's config to sign")
+    sg.add_argument("--txid", help="transaction id (default cfg-<issued>)")
+    sg.add_argument("--issued", type=int, help="counter that must grow (default: now, Unix s)")
+    sg.add_argument("--key-id", help="name of the key, for the desk's log")
+    sg.set_defaults(func=_cmd_sign, needs_settings=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m firmware.cli.config ...`` (the same as ``deskcue config ...``)."""
+    p = argparse.ArgumentParser(prog="deskcue")
+    register(p.add_subparsers(dest="command", required=True))
+    args = p.parse_args(["config", *(argv if argv is not None else sys.argv[1:])])
+    return int(args.func(args, None))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

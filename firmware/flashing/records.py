@@ -1,0 +1,136 @@
+"""Where a desk's configs live and the records every install leaves behind.
+
+Files (``/etc/deskcue`` on a desk; every path is a parameter for tests)::
+
+    /etc/deskcue/deskcue.toml              the live config `deskcue run` reads
+    /etc/deskcue/deskcue.toml.last-good    the config that ran before the last install
+    /etc/deskcue/deskcue.toml.trial        marker: the live config came over MQTT and is on trial
+    <state_dir>/config-apply.json          last apply: hash, source, time (for info and status)
+    <state_dir>/config-fault.json          a rejected or rolled-back config, until cleared
+    <state_dir>/config-remote.json         highest ``issued`` accepted over MQTT (anti-replay)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from firmware.config.settings import ConfigError, ConfigProblem, Settings, load_settings
+from firmware.platform.files import read_json_object, remove_file, write_json
+from firmware.platform.host import boot_id, clock_is_synced
+
+log = logging.getLogger("deskcue.config")
+
+CONFIG_NAME = "deskcue.toml"
+LAST_GOOD_SUFFIX = ".last-good"
+TRIAL_SUFFIX = ".trial"
+APPLY_FILE = "config-apply.json"
+FAULT_FILE = "config-fault.json"
+REMOTE_FILE = "config-remote.json"
+DEFAULT_ETC = Path("/etc/deskcue")
+DEFAULT_BOOT_DIRS = (Path("/boot/firmware"), Path("/boot"))
+DEFAULT_STATE = Path("/var/lib/deskcue")
+RESTART_EXIT_CODE = 75  # `deskcue run` exits with this to be restarted on a new config
+
+# Steps of a card import, in order; a test hook may crash the process at each of them.
+
+
+def settings_hash(settings: Settings) -> str:
+    """Short stable hash of the effective config (the same as `Appliance.info`'s
+    ``config_hash``: SHA-256 of the settings' JSON, 16 hex digits)."""
+    return hashlib.sha256(settings.model_dump_json().encode()).hexdigest()[:16]
+
+
+def iso_utc(now: float) -> str:
+    """``now`` (Unix s) as UTC ISO 8601 to the second."""
+    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def file_stamp(now: float) -> str:
+    """A file-name-safe UTC time (FAT boot partitions allow no ':')."""
+    return datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def last_good_path(config_path: Path) -> Path:
+    """Where the config that ran before the last install is kept."""
+    return config_path.with_name(config_path.name + LAST_GOOD_SUFFIX)
+
+
+def trial_path(config_path: Path) -> Path:
+    """The trial marker of ``config_path`` (present while a remote config is unconfirmed)."""
+    return config_path.with_name(config_path.name + TRIAL_SUFFIX)
+
+
+def state_dir_of(config_path: Path, default: Path = DEFAULT_STATE) -> Path:
+    """The state directory the config at ``config_path`` names (``default`` if unreadable)."""
+    try:
+        return Path(load_settings(config_path).device.state_dir)
+    except ConfigError:
+        return default
+
+
+# -- the records the appliance reads -----------------------------------------------------------
+
+
+def last_apply(state_dir: Path) -> dict[str, Any]:
+    """The last apply: ``hash``, ``source`` (card, mqtt, local, rollback), ``at`` (UTC ISO),
+    ``clock_synced``, and ``txid``/``trial``/``confirmed_at`` for MQTT; {} when none yet.
+
+    For `Appliance.info` (retained ``info`` message) and `deskcue status`.
+    """
+    data = read_json_object(Path(state_dir) / APPLY_FILE)
+    return data or {}
+
+
+def fault_record(state_dir: Path) -> dict[str, Any] | None:
+    """The pending config fault (what was rejected or rolled back, with its problems)."""
+    return read_json_object(Path(state_dir) / FAULT_FILE)
+
+
+def pending_fault(state_dir: Path) -> str | None:
+    """A one-line description of a config that was refused or rolled back, or None.
+
+    The appliance calls this at start: a fault shows the fault pattern and is reported over
+    MQTT while the desk runs on its last good config. It stays until a config is applied
+    successfully or a tech runs `deskcue config ack`.
+    """
+    rec = fault_record(state_dir)
+    if not rec:
+        return None
+    return f"config: {rec.get('message', 'a new config was refused')}"
+
+
+def clear_fault(state_dir: Path) -> bool:
+    """Forget the pending config fault (`deskcue config ack`); True if there was one."""
+    path = Path(state_dir) / FAULT_FILE
+    existed = path.exists()
+    remove_file(path)
+    return existed
+
+
+def record_fault(state_dir: Path, source: str, message: str,
+                  problems: list[ConfigProblem], now: float, **extra: Any) -> None:
+    write_json(Path(state_dir) / FAULT_FILE, {
+        "source": source, "message": message, "at": iso_utc(now),
+        "clock_synced": clock_is_synced(), **extra,
+        "problems": [asdict(p) for p in problems],
+    })
+
+
+def record_apply(state_dir: Path, settings: Settings, text: str, source: str, now: float,
+                  **extra: Any) -> dict[str, Any]:
+    rec = {
+        "hash": settings_hash(settings),
+        "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        "source": source,
+        "at": iso_utc(now),
+        "clock_synced": clock_is_synced(),
+        "boot_id": boot_id(),
+        **extra,
+    }
+    write_json(Path(state_dir) / APPLY_FILE, rec)
+    return rec

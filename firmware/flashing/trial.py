@@ -1,0 +1,189 @@
+"""A config on trial: confirmed when the appliance proves healthy, else rolled back.
+
+The rules a tech can rely on (also in docs/field-tech.md): a config pushed over MQTT is on
+trial until the appliance has run ``flash.healthy_s`` seconds of audio (stream time, counted
+from its first healthy moment) with no fault and the broker connected. It is rolled back to
+the last good config when ``flash.trial_s`` passes first, when the desk reboots during the
+trial, or when the service starts more than ``flash.trial_max_starts`` times without proving
+healthy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from firmware.config.settings import ConfigError, Settings, parse_settings
+from firmware.flashing.records import (
+    APPLY_FILE,
+    clear_fault,
+    iso_utc,
+    last_apply,
+    last_good_path,
+    record_apply,
+    record_fault,
+    state_dir_of,
+    trial_path,
+)
+from firmware.platform.files import (
+    atomic_write,
+    locked_dir,
+    read_json_object,
+    remove_file,
+    write_json,
+)
+from firmware.platform.host import boot_id as current_boot_id
+
+log = logging.getLogger("deskcue.config")
+
+
+def trial_info(config_path: Path) -> dict[str, Any] | None:
+    """The trial marker of ``config_path`` (None when no config is on trial)."""
+    return read_json_object(trial_path(config_path))
+
+
+def rollback(config_path: Path, reason: str, *, now: float | None = None,
+             state_dir: Path | None = None, fault: bool = True) -> bool:
+    """Put the last good config back live, end the trial and (``fault``) record a fault.
+
+    Returns False when there is no last good config to go back to (nothing is changed then).
+    """
+    now = time.time() if now is None else now
+    good = last_good_path(config_path)
+    trial = trial_info(config_path) or {}
+    with locked_dir(config_path.parent):
+        try:
+            text = good.read_text(encoding="utf-8")
+        except (FileNotFoundError, UnicodeDecodeError):
+            log.error("cannot roll back %s: no last good config", config_path)
+            return False
+        atomic_write(config_path, text.encode("utf-8"))
+        remove_file(trial_path(config_path))
+    try:
+        restored = parse_settings(text, good)
+    except ConfigError:
+        restored = Settings()
+    state = state_dir or Path(restored.device.state_dir)
+    txid = trial.get("txid")
+    msg = (f"MQTT config {txid} rolled back: {reason}" if txid
+           else f"config rolled back: {reason}")
+    if fault:
+        record_fault(state, "rollback", msg, [], now, txid=txid)
+    else:
+        clear_fault(state)
+    record_apply(state, restored, text, "rollback", now, rolled_back_txid=txid, reason=reason)
+    log.error("%s; running the last good config again", msg)
+    return True
+
+
+@dataclass(frozen=True)
+class StartupCheck:
+    """What `startup_check` found: ``action`` is none, trial or rolled_back."""
+
+    action: str
+    message: str = ""
+    remaining_s: float = 0.0
+
+
+def startup_check(config_path: Path, *, now_mono: float | None = None,
+                  boot_id: str | None = None, now: float | None = None) -> StartupCheck:
+    """Run first thing in `deskcue run`, before the config is used.
+
+    A config on trial is rolled back when its deadline has passed, the desk rebooted since it
+    was installed, or the appliance started ``max_starts`` times under it without confirming
+    it (a crash loop). Otherwise the start is counted and the trial goes on.
+    """
+    config_path = Path(config_path)
+    trial = trial_info(config_path)
+    if trial is None:
+        return StartupCheck("none")
+    live_sha = hashlib.sha256(config_path.read_bytes()).hexdigest() \
+        if config_path.exists() else None
+    if trial.get("sha256") != live_sha:
+        remove_file(trial_path(config_path))  # the install never finished: the old config is live
+        return StartupCheck("none", "an unfinished remote install was abandoned")
+    now_mono = time.monotonic() if now_mono is None else now_mono
+    boot_id = current_boot_id() if boot_id is None else boot_id
+    starts = int(trial.get("starts", 0)) + 1
+    reason = None
+    if trial.get("boot_id") != boot_id:
+        reason = "the desk rebooted before the config proved healthy"
+    elif now_mono > float(trial.get("deadline_mono", 0)):
+        reason = f"not healthy within {trial.get('trial_s', '?')} s"
+    elif starts > int(trial.get("max_starts", 3)):
+        reason = f"the appliance restarted {starts - 1} times without proving healthy"
+    if reason is not None:
+        if rollback(config_path, reason, now=now):
+            return StartupCheck("rolled_back", reason)
+        remove_file(trial_path(config_path))
+        return StartupCheck("none", f"{reason}, but there is no last good config to restore")
+    trial["starts"] = starts
+    write_json(trial_path(config_path), trial)
+    return StartupCheck("trial", f"config {trial.get('txid')} on trial (start {starts})",
+                        float(trial["deadline_mono"]) - now_mono)
+
+
+def confirm_trial(config_path: Path, *, now: float | None = None) -> bool:
+    """The config on trial proved healthy: end the trial and note it in the apply record."""
+    trial = trial_info(config_path)
+    if trial is None:
+        return False
+    now = time.time() if now is None else now
+    remove_file(trial_path(config_path))
+    state = Path(trial.get("state_dir") or state_dir_of(config_path))
+    rec = last_apply(state)
+    if rec.get("txid") == trial.get("txid"):
+        rec.update(trial=False, confirmed_at=iso_utc(now))
+        write_json(state / APPLY_FILE, rec)
+    log.info("config %s confirmed healthy", trial.get("txid"))
+    return True
+
+
+class TrialWatch:
+    """Judges a config on trial from inside the running appliance.
+
+    Call `tick` from the analysis loop. Healthy = ``healthy_s`` seconds of audio (stream time)
+    with no fault, and the broker connected when one is required. Returns ``"none"`` (no trial),
+    ``"pending"``, ``"confirmed"`` (trial ended, keep running) or ``"rollback"`` (the last good
+    config is live again: exit with `RESTART_EXIT_CODE` to run it).
+    """
+
+    def __init__(self, config_path: Path | None, *,
+                 clock: Callable[[], float] = time.monotonic):
+        self.config_path = Path(config_path) if config_path is not None else None
+        self.clock = clock
+        self.trial = trial_info(self.config_path) if self.config_path is not None else None
+        self._healthy_since: float | None = None
+        self.state = "pending" if self.trial else "none"
+
+    @property
+    def active(self) -> bool:
+        """True while a trial is being judged."""
+        return self.state == "pending"
+
+    def tick(self, *, audio_s: float, fault: str | None,
+             broker_connected: bool | None = None) -> str:
+        """Feed the appliance's health; see the class docstring for the answers."""
+        if self.state != "pending" or self.trial is None or self.config_path is None:
+            return self.state
+        ok = fault is None and broker_connected is not False
+        if not ok:
+            self._healthy_since = None
+        elif self._healthy_since is None:
+            self._healthy_since = audio_s
+        # `is None`, not truthiness: a desk healthy from its first tick starts at stream time 0.0.
+        since = self._healthy_since
+        healthy_for = audio_s - since if ok and since is not None else -1.0
+        if healthy_for >= float(self.trial["healthy_s"]):
+            confirm_trial(self.config_path)
+            self.state = "confirmed"
+        elif self.clock() > float(self.trial["deadline_mono"]):
+            why = fault or ("broker not connected" if broker_connected is False else "no audio")
+            rollback(self.config_path, f"not healthy within {self.trial['trial_s']} s ({why})")
+            self.state = "rollback"
+        return self.state

@@ -1,0 +1,117 @@
+"""Files on the SD card written so that a power cut leaves the old or the new one, whole.
+
+Every write is a temporary file, fsync, rename and a directory fsync; JSON records are read
+back tolerantly (a damaged record is logged and treated as absent, or moved aside).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("deskcue.files")
+
+Hook = Callable[[str], None]
+"""A test hook called with the name of each step of an install (crash tests)."""
+
+
+def fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _same_owner_as_dir(path: Path) -> None:
+    """When root writes into a directory owned by the service user, keep the file theirs."""
+    if os.geteuid() != 0:
+        return
+    with contextlib.suppress(OSError):
+        st = path.parent.stat()
+        os.chown(path, st.st_uid, st.st_gid)
+
+
+def atomic_write(path: Path, data: bytes, *, hook: Hook | None = None, step: str = "",
+                 mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data``: temporary file, fsync, rename, directory fsync.
+
+    A crash at any point leaves ``path`` as it was or as ``data``, never in between.
+    ``hook(step + ".partial")`` runs with half the data written (crash tests), then
+    ``hook(step + ".written")`` once the new file is in place.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as f:
+        half = len(data) // 2
+        f.write(data[:half])
+        if hook and step:
+            f.flush()
+            hook(step + ".partial")
+        f.write(data[half:])
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+    _same_owner_as_dir(path)
+    if hook and step:
+        hook(step + ".written")
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Replace ``path`` with ``data`` as JSON, atomically (see `atomic_write`)."""
+    atomic_write(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
+
+
+def read_json(path: Path, *, move_aside: bool = False) -> Any | None:
+    """The JSON in ``path``; None if absent or unreadable.
+
+    A damaged file is logged; with ``move_aside`` it is renamed ``<name>.corrupt`` (kept for a
+    tech) so that the next write starts fresh.
+    """
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        if move_aside:
+            aside = path.with_name(path.name + ".corrupt")
+            with contextlib.suppress(OSError):
+                os.replace(path, aside)
+            log.warning("%s unreadable (%s); moved to %s, starting fresh", path, exc, aside)
+        else:
+            log.warning("%s unreadable (%s); ignored", path, exc)
+        return None
+
+
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """`read_json`, but None unless the file holds a JSON object."""
+    data = read_json(path)
+    return data if isinstance(data, dict) else None
+
+
+def remove_file(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+        fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def locked_dir(directory: Path) -> Iterator[None]:
+    """Serialise installs into ``directory`` (the boot-time import vs. an MQTT apply)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".deskcue-config.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
