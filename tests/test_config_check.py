@@ -8,7 +8,7 @@ import pytest
 
 from firmware.cli.main import main as deskcue
 from firmware.config.checks import check_text
-from firmware.config.settings import key_line, key_lines
+from firmware.config.load import key_line, key_lines
 
 
 def problems(text: str) -> dict[str, tuple[int | None, str]]:

@@ -10,7 +10,8 @@ from pydantic import BaseModel
 
 from firmware.config import schema as config_schema
 from firmware.config.checks import check_file
-from firmware.config.settings import Settings, parse_settings
+from firmware.config.load import parse_settings
+from firmware.config.settings import Settings
 
 CONFIG = Path(__file__).resolve().parent.parent / "config"
 REGEN = "stale: run `python -m firmware.config.schema --write` and commit config/"

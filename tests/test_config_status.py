@@ -9,7 +9,7 @@ from pathlib import Path
 
 from firmware.cli import status as status_cmd
 from firmware.cli.main import main as deskcue
-from firmware.config.settings import load_settings
+from firmware.config.load import load_settings
 from firmware.flashing.card import import_from_boot
 from firmware.flashing.records import settings_hash
 from firmware.platform.control_socket import SOCKET_NAME, send_reply

@@ -24,7 +24,7 @@ from asyncapi import validate
 from broker import Broker, Subscriber, gated_restart, unique_in_order, wait_until
 
 from firmware.appliance.assemble import build_appliance
-from firmware.config.settings import load_settings
+from firmware.config.load import load_settings
 from firmware.demo.recording import Line, build_call
 
 pytestmark = pytest.mark.e2e

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from firmware.cli.main import main as deskcue
-from firmware.config.settings import load_settings
+from firmware.config.load import load_settings
 from firmware.flashing.card import IMPORT_STEPS, import_from_boot
 from firmware.flashing.records import last_apply, last_good_path, pending_fault, settings_hash
 

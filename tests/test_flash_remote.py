@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware.config.settings import load_settings
+from firmware.config.load import load_settings
 from firmware.flashing.records import (
     last_apply,
     last_good_path,

@@ -13,7 +13,8 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 from firmware.audio.source import WavFileSource
 from firmware.cli import selftest as st
 from firmware.cli.main import main as deskcue
-from firmware.config.settings import Settings, parse_settings
+from firmware.config.load import parse_settings
+from firmware.config.settings import Settings
 from firmware.demo.local_broker import LocalBroker
 
 

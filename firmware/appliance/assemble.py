@@ -14,7 +14,8 @@ from typing import Any
 
 from firmware.appliance.worker import Appliance
 from firmware.audio.source import PyAudioSource, WavFileSource
-from firmware.config.settings import Settings, load_settings
+from firmware.config.load import load_settings
+from firmware.config.settings import Settings
 from firmware.flashing.remote import mqtt_extra_commands
 from firmware.flashing.trial import startup_check
 from firmware.indicator.desk import Indicator

@@ -13,7 +13,8 @@ import numpy as np
 from dsp.analyzer import RATE, AnalyzerParams, HopFeatures, StreamAnalyzer
 from dsp.resample import StreamResampler
 from dsp.voice_activity import VoiceActivityParams
-from firmware.config.settings import AudioSettings, Settings
+from firmware.config.audio import AudioSettings
+from firmware.config.settings import Settings
 from firmware.policy.cue_policy import CuePolicy, PolicyEvent
 from firmware.policy.usual_voice import UsualVoice
 

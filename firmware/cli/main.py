@@ -9,7 +9,7 @@ from pathlib import Path
 
 from firmware import __version__
 from firmware.audio.source import AudioError
-from firmware.config.settings import ConfigError, load_settings
+from firmware.config.load import ConfigError, load_settings
 
 
 def _cmd_snooze(args: argparse.Namespace) -> int:

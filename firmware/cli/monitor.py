@@ -282,7 +282,7 @@ def _settings(args: argparse.Namespace) -> Any:
 
     base = MqttSettings()
     if args.config is not None:
-        from firmware.config.settings import load_settings
+        from firmware.config.load import load_settings
 
         base = load_settings(args.config).mqtt
     tls = base.tls

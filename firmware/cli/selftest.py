@@ -36,7 +36,9 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from firmware.config.settings import AudioSettings, IndicatorSettings, Settings
+from firmware.config.audio import AudioSettings
+from firmware.config.indicator import IndicatorSettings
+from firmware.config.settings import Settings
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 COLOURS = (("red", (1.0, 0.0, 0.0)), ("green", (0.0, 1.0, 0.0)), ("blue", (0.0, 0.0, 1.0)),
@@ -454,7 +456,7 @@ def _appliance_running(runtime_dir: Path) -> bool:
 def main(args: argparse.Namespace, settings: Settings | None = None) -> int:
     """`deskcue selftest`."""
     from firmware.audio.source import PyAudioSource, WavFileSource
-    from firmware.config.settings import load_settings
+    from firmware.config.load import load_settings
     from firmware.indicator.pins import pin_factory
 
     settings = settings or load_settings(args.config)

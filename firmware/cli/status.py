@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from firmware.config.settings import ConfigError, Settings, load_settings
+from firmware.config.load import ConfigError, load_settings
+from firmware.config.settings import Settings
 from firmware.flashing.records import (
     CONFIG_NAME,
     DEFAULT_ETC,

@@ -32,15 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from firmware.config.settings import (
-    TOPIC_SAFE,
-    ConfigError,
-    ConfigProblem,
-    Settings,
-    key_line,
-    key_lines,
-    validate_data,
-)
+from firmware.config.load import ConfigError, ConfigProblem, key_line, key_lines, validate_data
+from firmware.config.section import TOPIC_SAFE
+from firmware.config.settings import Settings
 
 DESKS_KEY = "desks"
 

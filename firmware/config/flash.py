@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from firmware.config.section import Section
 
 
-class FlashSettings(BaseModel):
+class FlashSettings(Section):
     """Installing configs: from the SD card (boot partition), or signed over MQTT, on trial."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
     remote: bool = Field(
         True,

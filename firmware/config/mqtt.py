@@ -40,16 +40,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from firmware.config.section import Section
 
 
-class _Section(BaseModel):
-    """Immutable, unknown keys are errors (same rules as `firmware.config.settings.Section`)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-
-class TlsSettings(_Section):
+class TlsSettings(Section):
     """TLS to the broker: the broker's certificate is always verified when TLS is on."""
 
     enabled: bool = Field(False, description="Connect to the broker over TLS.")
@@ -76,7 +72,7 @@ class TlsSettings(_Section):
         return self
 
 
-class MqttSettings(_Section):
+class MqttSettings(Section):
     """Where and how the desk talks to the supervisor's broker."""
 
     enabled: bool = Field(True, description="Publish to a broker at all.")

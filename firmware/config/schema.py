@@ -20,7 +20,7 @@ from typing import Any
 
 from firmware.config.settings import Settings
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"  # the repository's config/ folder
 SCHEMA_FILE = "schema.json"
 DEFAULT_FILE = "deskcue.toml"
 SCHEMA_ID = "https://deskcue.invalid/schema/config.json"

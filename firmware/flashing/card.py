@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from firmware.config.checks import CheckResult, resolve_desk_text
-from firmware.config.settings import ConfigError, ConfigProblem, load_settings
+from firmware.config.load import ConfigError, ConfigProblem, load_settings
 from firmware.flashing.install import ApplyResult, apply_text
 from firmware.flashing.records import (
     CONFIG_NAME,

@@ -21,8 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from firmware.config.checks import check_text
 from firmware.config.flash import keys_path
+from firmware.config.load import ConfigProblem
 from firmware.config.schema import dump_toml
-from firmware.config.settings import ConfigProblem, Settings
+from firmware.config.settings import Settings
 from firmware.flashing.install import install_text
 from firmware.flashing.records import (
     REMOTE_FILE,

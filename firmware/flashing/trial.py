@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from firmware.config.settings import ConfigError, Settings, parse_settings
+from firmware.config.load import ConfigError, parse_settings
+from firmware.config.settings import Settings
 from firmware.flashing.records import (
     APPLY_FILE,
     clear_fault,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from firmware.config.settings import IndicatorSettings
+from firmware.config.indicator import IndicatorSettings
 
 log = logging.getLogger("deskcue.indicator")
 

@@ -1,0 +1,341 @@
+"""Loading a config: TOML text to `Settings`, every problem with its key path and line."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import tomllib
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from firmware.config.settings import Settings
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One problem in a config file: where it is and what is wrong."""
+
+    key: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line else ""
+        return f"{where}{self.key or '(file)'}: {self.message}"
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; `problems` lists every problem found."""
+
+    def __init__(self, path: Path | str, problems: list[ConfigProblem]):
+        self.path = str(path)
+        self.problems = problems
+        first = problems[0] if problems else "invalid"
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(f"{self.path}: {first}{more}")
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+class _KeyScanner:
+    """Finds the line of every key and table in TOML text (tolerant: stops at what it can't read).
+
+    Understands table and array-of-table headers, dotted and quoted keys, inline tables (their
+    keys are recorded under the enclosing key), arrays and every kind of string, including
+    multi-line ones, so a ``[`` or ``=`` inside a string never looks like a key.
+    """
+
+    def __init__(self, text: str):
+        self.s = text
+        self.i = 0
+        self.line = 1
+        self.lines: dict[tuple[str, ...], int] = {}
+
+    def scan(self) -> dict[tuple[str, ...], int]:
+        table: tuple[str, ...] = ()
+        try:
+            while True:
+                self._skip_space(newlines=True)
+                if self.i >= len(self.s):
+                    break
+                c = self.s[self.i]
+                if c == "[":
+                    self.i += 2 if self.s.startswith("[[", self.i) else 1
+                    start = self.line
+                    table = self._key()
+                    self.lines.setdefault(table, start)
+                    self._skip_to_eol()
+                else:
+                    self._key_value(table)
+                    self._skip_to_eol()
+        except (IndexError, ValueError):
+            pass  # a syntax error: tomllib reports it; keep what was found so far
+        return self.lines
+
+    def _skip_space(self, newlines: bool) -> None:
+        s = self.s
+        while self.i < len(s):
+            c = s[self.i]
+            if c in " \t\r":
+                self.i += 1
+            elif c == "\n" and newlines:
+                self.line += 1
+                self.i += 1
+            elif c == "#" and newlines:
+                while self.i < len(s) and s[self.i] != "\n":
+                    self.i += 1
+            else:
+                return
+
+    def _skip_to_eol(self) -> None:
+        while self.i < len(self.s) and self.s[self.i] != "\n":
+            self.i += 1
+
+    def _key(self) -> tuple[str, ...]:
+        parts = []
+        while True:
+            self._skip_space(newlines=False)
+            c = self.s[self.i]
+            if c in "\"'":
+                parts.append(self._string())
+            else:
+                m = _BARE_KEY.match(self.s, self.i)
+                if not m:
+                    raise ValueError("not a key")
+                parts.append(m.group())
+                self.i = m.end()
+            self._skip_space(newlines=False)
+            if self.i < len(self.s) and self.s[self.i] == ".":
+                self.i += 1
+                continue
+            return tuple(parts)
+
+    def _key_value(self, prefix: tuple[str, ...]) -> None:
+        start = self.line
+        key = prefix + self._key()
+        for n in range(len(prefix) + 1, len(key) + 1):
+            self.lines.setdefault(key[:n], start)
+        if self.s[self.i] != "=":
+            raise ValueError("expected =")
+        self.i += 1
+        self._skip_space(newlines=False)
+        self._value(key)
+
+    def _value(self, key: tuple[str, ...]) -> None:
+        s = self.s
+        c = s[self.i]
+        if c in "\"'":
+            self._string()
+        elif c == "{":
+            self.i += 1
+            while True:
+                self._skip_space(newlines=True)
+                if s[self.i] == "}":
+                    self.i += 1
+                    return
+                if s[self.i] == ",":
+                    self.i += 1
+                    continue
+                self._key_value(key)
+        elif c == "[":
+            self.i += 1
+            index = 0
+            while True:
+                self._skip_space(newlines=True)
+                if s[self.i] == "]":
+                    self.i += 1
+                    return
+                if s[self.i] == ",":
+                    self.i += 1
+                    index += 1
+                    continue
+                self.lines.setdefault(key + (str(index),), self.line)
+                self._value(key + (str(index),))
+        else:
+            while self.i < len(s) and s[self.i] not in ",]}\n#":
+                self.i += 1
+
+    def _string(self) -> str:
+        s = self.s
+        q = s[self.i]
+        if s.startswith(q * 3, self.i):
+            end = s.index(q * 3, self.i + 3)
+            while s.startswith(q, end + 3):  # up to two quotes may close a multi-line string
+                end += 1
+            body = s[self.i + 3:end]
+            self.line += body.count("\n")
+            self.i = end + 3
+            return body
+        j = self.i + 1
+        while s[j] != q:
+            if s[j] == "\n":
+                raise ValueError("unterminated string")
+            j += 2 if (q == '"' and s[j] == "\\") else 1
+        body = s[self.i + 1:j]
+        self.i = j + 1
+        if q == '"' and "\\" in body:
+            with contextlib.suppress(ValueError):
+                return str(json.loads(f'"{body}"'))
+        return body
+
+
+def key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """Every key path and table in TOML ``text`` mapped to the 1-based line that sets it.
+
+    Array items are keyed by their index as a string (``("x", "0")``). Best effort: text after
+    a syntax error is not scanned.
+    """
+    return _KeyScanner(text).scan()
+
+
+def key_line(text: str, key_path: tuple[str, ...],
+             lines: dict[tuple[str, ...], int] | None = None) -> int | None:
+    """The 1-based line where ``key_path`` is set in TOML ``text`` (best effort), else None.
+
+    Falls back to the line of the nearest enclosing key or table when the key itself is absent
+    (a missing key, or a rule about a whole section). ``lines``: a `key_lines` result to reuse.
+    """
+    if lines is None:
+        lines = key_lines(text)
+    path = tuple(key_path)
+    while path:
+        if path in lines:
+            return lines[path]
+        path = path[:-1]
+    return None
+
+
+def _problems_from_validation(exc: ValidationError, text: str) -> list[ConfigProblem]:
+    problems = []
+    lines = key_lines(text)
+    for err in exc.errors():
+        path = tuple(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+            parent = _model_at(path[:-1])
+            if parent is not None:
+                msg += "; allowed here: " + ", ".join(sorted(parent.model_fields))
+        elif err["type"] in ("literal_error", "string_pattern_mismatch") or err["type"].startswith(
+            ("greater_than", "less_than", "string_too")
+        ):
+            msg = msg.replace("Input should be", "must be").replace("String should", "must")
+        elif err["type"] in _TYPE_ERRORS:
+            msg = f"wrong type: must be {_TYPE_ERRORS[err['type']]}"
+            if "input" in err:
+                msg += f", not {_toml_type(err['input'])}"
+        elif err["type"] == "value_error":
+            msg = msg.removeprefix("Value error, ")
+        if "input" in err and err["type"] not in ("extra_forbidden", "missing"):
+            shown = repr(err["input"])
+            if len(shown) < 60 and not isinstance(err["input"], dict):
+                msg += f" (got {shown})"
+        problems.append(ConfigProblem(".".join(path), key_line(text, path, lines), msg))
+    return problems
+
+
+_TYPE_ERRORS = {
+    "float_type": "a number",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "bool_type": "true or false",
+    "string_type": "a quoted string",
+    "model_type": "a table",
+    "dict_type": "a table",
+    "is_instance_of": "a quoted path",
+}
+
+
+def _toml_type(value: object) -> str:
+    """How TOML calls the type of ``value`` (for "wrong type" messages)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return f"a {type(value).__name__}"
+
+
+def _model_at(path: tuple[str, ...]) -> type[BaseModel] | None:
+    model: type[BaseModel] = Settings
+    for part in path:
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        ann = field.annotation
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return None
+        model = ann
+    return model
+
+
+def _from_toml(model: type[BaseModel], data: object) -> object:
+    """``data`` with strings converted to `Path` where ``model`` wants a path, and ``"none"``
+    to None where an optional non-text field allows it (TOML has no null).
+
+    Validation is strict (TOML has real types: ``"8"`` is not a number, ``"yes"`` not a
+    boolean), and strict pydantic only takes `Path` objects for paths; TOML writes them as
+    strings.
+    """
+    if not isinstance(data, dict):
+        return data
+    out = {}
+    for key, value in data.items():
+        field = model.model_fields.get(key)
+        if field is not None:
+            ann = field.annotation
+            args = typing.get_args(ann) or (ann,)
+            sub = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+            if sub and isinstance(value, dict):
+                value = _from_toml(sub[0], value)
+            elif Path in args and isinstance(value, str):
+                value = Path(value)
+            elif value == "none" and type(None) in args and str not in args:
+                value = None  # TOML has no null: `motor_pin = "none"` unsets an optional pin
+        out[key] = value
+    return out
+
+
+def validate_data(data: dict[str, object], text: str = "",
+                  source: Path | str = "<config>") -> Settings:
+    """Validate parsed TOML ``data`` strictly; `ConfigError` with lines found in ``text``."""
+    try:
+        return Settings.model_validate(_from_toml(Settings, data), strict=True)
+    except ValidationError as exc:
+        raise ConfigError(source, _problems_from_validation(exc, text)) from None
+
+
+def parse_settings(text: str, source: Path | str = "<config>") -> Settings:
+    """Validate TOML ``text`` as a whole; raise `ConfigError` listing every problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise ConfigError(
+            source, [ConfigProblem("", int(m.group(1)) if m else None, f"TOML syntax: {exc}")]
+        ) from None
+    return validate_data(data, text, source)
+
+
+def load_settings(path: Path | str | None) -> Settings:
+    """Load the config file at ``path``; None gives the shipped default."""
+    if path is None:
+        return Settings()
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, [ConfigProblem("", None, "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, [ConfigProblem("", None, f"cannot read: {exc}")]) from None
+    return parse_settings(text, path)
