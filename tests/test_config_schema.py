@@ -14,7 +14,7 @@ from firmware.config.load import parse_settings
 from firmware.config.settings import Settings
 
 CONFIG = Path(__file__).resolve().parent.parent / "config"
-REGEN = "stale: run `python -m firmware.config.schema --write` and commit config/"
+REGEN = "stale: run `deskcue config schema --write` and commit config/"
 
 
 def test_schema_json_is_current():

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware.config.checks import check_file, resolve_desk_text
+from firmware.config.schema import run as schema_run
 from firmware.flashing.card import flash_to_boot, import_from_boot
 from firmware.flashing.install import ApplyResult, apply_text
 from firmware.flashing.records import (
@@ -146,8 +147,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                     help="regenerate config/schema.json and config/deskcue.toml (developers)")
 
     def _schema(a: argparse.Namespace, _s: Any = None) -> int:
-        from firmware.config.schema import run
-        return run("toml" if a.toml else "schema", a.write)
+        return schema_run("toml" if a.toml else "schema", a.write)
 
     sc.set_defaults(func=_schema, needs_settings=False)
     _register_install(csub)

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware.config.load import ConfigError, ConfigProblem, key_line, key_lines, validate_data
+from firmware.config.schema import dump_toml
 from firmware.config.section import TOPIC_SAFE
 from firmware.config.settings import Settings
 
@@ -278,8 +279,6 @@ def check_file(path: Path, desk: str | None = None) -> CheckResult:
 def resolve_desk_text(text: str, source: str, desk: str | None) -> tuple[str, CheckResult]:
     """The desk file to install from ``text``: itself for a desk file, or ``desk``'s resolved
     config for a site file (a problem when no ``desk`` is named)."""
-    from firmware.config.schema import dump_toml
-
     result = check_text(text, source, desk)
     if not result.site_file:
         return text, result

@@ -4,16 +4,14 @@
 `firmware.config.settings.Settings` (types, ranges, defaults and a description for every
 field); tests fail when either is stale. Regenerate both after changing a model::
 
-    python -m firmware.config.schema --write        # or: deskcue config schema --write
+    deskcue config schema --write
 
-``python -m firmware.config.schema schema`` / ``toml`` print one of them instead.
+``deskcue config schema`` / ``deskcue config schema --toml`` print one of them instead.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -194,28 +192,3 @@ def write(config_dir: Path = CONFIG_DIR) -> list[Path]:
             path.write_text(text, encoding="utf-8")
             changed.append(path)
     return changed
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m firmware.config.schema [schema|toml] [--write]``."""
-    p = argparse.ArgumentParser(prog="python -m firmware.config.schema", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", nargs="?", choices=("schema", "toml"), default="schema")
-    p.add_argument("--write", action="store_true",
-                   help="regenerate config/schema.json and config/deskcue.toml")
-    args = p.parse_args(argv)
-    return run(args.what, args.write)
-
-
-def run(what: str, write_files: bool) -> int:
-    """Print the schema or default TOML, or (``write_files``) regenerate both files."""
-    if write_files:
-        for path in write(CONFIG_DIR):
-            print(f"wrote {path}")
-        return 0
-    sys.stdout.write(schema_text() if what == "schema" else default_toml())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import butter, resample_poly, sosfilt
 
+from firmware.demo import voice_synth
+
 RATE = 16000
 LAUGH = "<laugh>"
 
@@ -102,9 +104,8 @@ def build_call(lines: list[Line], *, agent_dbfs: float = -26.0, caller_dbfs: flo
     for line in lines:
         voice = "en-us" if line.who == "agent" else "en-gb"
         if line.text == LAUGH:
-            from firmware.demo.voice_synth import laugh
-
-            a = laugh(n_calls=6, rate_hz=5.0, f0_hz=240.0, seed=len(spans)).astype(np.float32)
+            a = voice_synth.laugh(n_calls=6, rate_hz=5.0, f0_hz=240.0,
+                                  seed=len(spans)).astype(np.float32)
         else:
             a = speak(line.text, pitch=line.pitch, speed_wpm=line.speed_wpm, voice=voice)
         rms = float(np.sqrt(np.mean(a.astype(np.float64) ** 2))) or 1e-9
