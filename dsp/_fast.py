@@ -9,10 +9,14 @@ data), without the per-call validation.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.fft
 import scipy.signal
 
+_sosfilt: Any
+_linear_filter: Any
 try:  # the C kernels behind scipy.signal.sosfilt / lfilter
     from scipy.signal._sigtools import _linear_filter
     from scipy.signal._sosfilt import _sosfilt
@@ -66,11 +70,14 @@ def lfilter_zi(b: np.ndarray, a: np.ndarray, x: np.ndarray,
     (c, n) and ``zi`` (c, order): returns the output and the final state."""
     if _linear_filter is not None:
         return _linear_filter(b, a, x, -1, zi)
-    return scipy.signal.lfilter(b, a, x, axis=-1, zi=zi)  # pragma: no cover
+    y, zf = scipy.signal.lfilter(b, a, x, axis=-1, zi=zi)  # pragma: no cover
+    return y, zf  # pragma: no cover
 
 
+_pfft: Any
 try:  # the C transforms behind scipy.fft.rfft / irfft
-    from scipy.fft._pocketfft import pypocketfft as _pfft
+    from scipy.fft._pocketfft import pypocketfft  # type: ignore[import-not-found]
+    _pfft = pypocketfft
 except ImportError:  # pragma: no cover
     _pfft = None
 

@@ -315,6 +315,7 @@ class VoiceMeasures:
             self._seek_peak[ch], self._ext_val[ch] = seek, val
             self._ext_hop[ch], self._ext_ok[ch] = at, good
             counts.append(cnt)
+        elapsed_s: float | np.ndarray
         if first + 1 >= w:  # the window is full: the same length at every hop
             elapsed_s = w * (self.hop / self.rate)
         else:

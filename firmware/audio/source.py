@@ -16,6 +16,7 @@ import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -53,7 +54,7 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-def open_pyaudio():  # -> pyaudio.PyAudio
+def open_pyaudio() -> Any:  # a pyaudio.PyAudio
     """Initialise PortAudio quietly; raise `AudioError` if it is not usable."""
     try:
         import pyaudio
@@ -66,7 +67,7 @@ def open_pyaudio():  # -> pyaudio.PyAudio
             raise AudioError(f"cannot initialise PortAudio: {exc}") from None
 
 
-def list_input_devices(pa) -> list[DeviceInfo]:
+def list_input_devices(pa: Any) -> list[DeviceInfo]:
     """Every device with at least one input channel."""
     out = []
     for i in range(pa.get_device_count()):
@@ -124,7 +125,8 @@ class PyAudioSource:
             self._q: queue.Queue[bytes] = queue.Queue(
                 maxsize=max(2, int(np.ceil(queue_s / block_s))))
             import pyaudio
-            self._overflow_flag = pyaudio.paInputOverflow
+            self._overflow_flag: int = pyaudio.paInputOverflow
+            self._continue: int = pyaudio.paContinue
             with _quiet_stderr():
                 try:
                     self._stream = self._pa.open(
@@ -138,15 +140,16 @@ class PyAudioSource:
             self._pa.terminate()
             raise
 
-    def _callback(self, in_data, frame_count, time_info, status):  # PortAudio's thread
-        import pyaudio
+    def _callback(self, in_data: bytes, frame_count: int, time_info: Any,
+                  status: int) -> tuple[None, int]:
+        """PortAudio's thread: only copy the block into the bounded queue (count overflows)."""
         if status & self._overflow_flag:
             self.overflows += 1
         try:
             self._q.put_nowait(in_data)
         except queue.Full:
             self.overflows += 1
-        return (None, pyaudio.paContinue)
+        return (None, self._continue)
 
     def start(self) -> None:
         self._stream.start_stream()

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from firmware.config import schema as config_schema
 from firmware.config.checks import check_file, resolve_desk_text
-from firmware.config.schema import run as schema_run
 from firmware.flashing.card import flash_to_boot, import_from_boot
 from firmware.flashing.install import ApplyResult, apply_text
 from firmware.flashing.records import (
@@ -147,7 +147,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                     help="regenerate config/schema.json and config/deskcue.toml (developers)")
 
     def _schema(a: argparse.Namespace, _s: Any = None) -> int:
-        return schema_run("toml" if a.toml else "schema", a.write)
+        if a.write:
+            for path in config_schema.write():
+                print(f"wrote {path}")
+        else:
+            sys.stdout.write(config_schema.schema_text() if not a.toml
+                             else config_schema.default_toml())
+        return 0
 
     sc.set_defaults(func=_schema, needs_settings=False)
     _register_install(csub)

@@ -55,12 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for module in ("firmware.cli.monitor", "firmware.cli.config", "firmware.cli.selftest",
                    "firmware.cli.status"):
-        try:
-            mod = __import__(module, fromlist=["register"])
-        except ImportError:
-            continue
-        if hasattr(mod, "register"):
-            mod.register(sub)
+        __import__(module, fromlist=["register"]).register(sub)
     return p
 
 

@@ -94,6 +94,16 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _cue_rule(base: str, key: str, nags: Callable[[Any], bool],
+              why: Callable[[Any], str]) -> Rule:
+    """A warning on ``cues.<base>.<key>`` when the cue is enabled and ``nags(cue)``."""
+    def applies(s: Settings) -> bool:
+        cue = _get(s, base)
+        return bool(getattr(cue, "enabled", True)) and nags(cue)
+
+    return Rule(f"{base}.{key}", applies, lambda s: why(_get(s, base)))
+
+
 def _cue_rules() -> list[Rule]:
     """Nagging thresholds, for every cue section that has the field (cues added later too)."""
     rules: list[Rule] = []
@@ -102,28 +112,21 @@ def _cue_rules() -> list[Rule]:
     for name, f in cues.model_fields.items():
         fields = f.annotation.model_fields if f.annotation is not None else {}
         base = f"cues.{name}"
-
-        def enabled(s: Settings, base: str = base) -> bool:
-            return bool(getattr(_get(s, base), "enabled", True))
-
         if "threshold_db" in fields:
-            rules.append(Rule(
-                f"{base}.threshold_db",
-                lambda s, b=base, en=enabled: en(s) and _get(s, b).threshold_db < 5.0,
-                lambda s, b=base: f"{_get(s, b).threshold_db:g} dB is below 5 dB: ordinary "
-                "emphasis will set the cue off and nag the agent (6-10 dB is usual)"))
+            rules.append(_cue_rule(
+                base, "threshold_db", lambda c: c.threshold_db < 5.0,
+                lambda c: f"{c.threshold_db:g} dB is below 5 dB: ordinary emphasis will set "
+                "the cue off and nag the agent (6-10 dB is usual)"))
         if "hold_s" in fields:
-            rules.append(Rule(
-                f"{base}.hold_s",
-                lambda s, b=base, en=enabled: en(s) and _get(s, b).hold_s < 0.5,
-                lambda s, b=base: f"{_get(s, b).hold_s:g} s is below 0.5 s: a single loud "
-                "word will set the cue off"))
+            rules.append(_cue_rule(
+                base, "hold_s", lambda c: c.hold_s < 0.5,
+                lambda c: f"{c.hold_s:g} s is below 0.5 s: a single loud word will set the "
+                "cue off"))
         if "max_per_hour" in fields:
-            rules.append(Rule(
-                f"{base}.max_per_hour",
-                lambda s, b=base, en=enabled: en(s) and _get(s, b).max_per_hour > 20,
-                lambda s, b=base: f"{_get(s, b).max_per_hour} cues an hour is above 20: the "
-                "agent will learn to ignore the light"))
+            rules.append(_cue_rule(
+                base, "max_per_hour", lambda c: c.max_per_hour > 20,
+                lambda c: f"{c.max_per_hour} cues an hour is above 20: the agent will learn "
+                "to ignore the light"))
     return rules
 
 
@@ -227,11 +230,12 @@ def check_text(text: str, source: str = "<config>", desk: str | None = None) -> 
         settings, problems, warns = _check_one(data, text, source)
         configs = {settings.device.desk: settings} if settings is not None else {}
         return CheckResult(source, problems, warns, configs)
+    # a site file: every desk's problems, relocated to the desk's own table
     lines = key_lines(text)
     desks = data[DESKS_KEY]
-    problems: list[ConfigProblem] = []
-    warns: list[ConfigProblem] = []
-    configs: dict[str, Settings] = {}
+    problems = []
+    warns = []
+    configs = {}
     if not isinstance(desks, dict) or not desks:
         return CheckResult(source, [ConfigProblem(
             DESKS_KEY, key_line(text, (DESKS_KEY,), lines),
@@ -261,8 +265,7 @@ def check_text(text: str, source: str = "<config>", desk: str | None = None) -> 
 
 
 def _unique(items: list[ConfigProblem]) -> list[ConfigProblem]:
-    seen: set[ConfigProblem] = set()
-    return [p for p in items if not (p in seen or seen.add(p))]
+    return list(dict.fromkeys(items))
 
 
 def check_file(path: Path, desk: str | None = None) -> CheckResult:

@@ -20,7 +20,8 @@ VOWELS = {
 
 
 # ----------------------------------------------------------------------------- synthesis
-def formants(x: np.ndarray, freqs: tuple[float, ...], bws=(90.0, 110.0, 150.0)) -> np.ndarray:
+def formants(x: np.ndarray, freqs: tuple[float, ...],
+             bws: tuple[float, ...] = (90.0, 110.0, 150.0)) -> np.ndarray:
     """Cascade of two-pole resonators (a vowel's formants)."""
     y = x
     for f, bw in zip(freqs, bws, strict=False):

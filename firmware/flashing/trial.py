@@ -135,12 +135,14 @@ def confirm_trial(config_path: Path, *, now: float | None = None) -> bool:
     if trial is None:
         return False
     now = time.time() if now is None else now
-    remove_file(trial_path(config_path))
+    # The record first, the marker last: whoever sees the trial ended (`deskcue status`, a
+    # tech) also sees it confirmed, and a crash in between only confirms it again.
     state = Path(trial.get("state_dir") or state_dir_of(config_path))
     rec = last_apply(state)
     if rec.get("txid") == trial.get("txid"):
         rec.update(trial=False, confirmed_at=iso_utc(now))
         write_json(state / APPLY_FILE, rec)
+    remove_file(trial_path(config_path))
     log.info("config %s confirmed healthy", trial.get("txid"))
     return True
 
