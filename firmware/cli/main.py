@@ -3,64 +3,67 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
-from pathlib import Path
 
 from firmware import __version__
 from firmware.audio.source import AudioError
 from firmware.config.load import ConfigError, load_settings
 
+# Every verb: its module under firmware.cli and its one-line help. A verb's module is imported
+# only when that verb runs, so `deskcue --help` and light verbs load none of the heavy
+# packages (scipy, paho, gpiozero, matplotlib) that others need.
+VERBS: dict[str, tuple[str, str]] = {
+    "run": ("run", "run the appliance (the service's main job)"),
+    "analyze": ("analyze", "analyse a recording as fast as possible"),
+    "snooze": ("snooze", "snooze the cues of the running appliance"),
+    "demo": ("demo", "set up and run the appliance on the bundled recording"),
+    "monitor": ("monitor", "live view of every desk on a broker (supervisor's terminal)"),
+    "config": ("config", "check, flash and import configs"),
+    "selftest": ("selftest", "check this desk's LED, motor, button, headset tap and broker"),
+    "status": ("status", "which config this desk runs, and how the appliance is"),
+}
+NEEDS_SETTINGS = {"run", "analyze"}
 
-def _cmd_snooze(args: argparse.Namespace) -> int:
-    from firmware.platform.control_socket import send
 
-    settings = load_settings(args.config)
-    runtime = args.runtime_dir or settings.device.runtime_dir
-    minutes = 0.0 if args.cancel else args.minutes
-    send(runtime, {"cmd": "snooze", "minutes": minutes})
-    print("snooze cancelled" if args.cancel else
-          f"snoozed for {minutes if minutes is not None else settings.snooze.default_min} min")
-    return 0
+def _chosen_verb(argv: list[str]) -> str | None:
+    """The verb on the command line (the first word that is not an option), if any."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in VERBS else None
+    return None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from firmware.cli import analyze as analyze_cmd
-    from firmware.cli import demo as demo_cmd
-    from firmware.cli import run as run_cmd
+def _add_verb(sub: argparse._SubParsersAction, verb: str) -> None:  # type: ignore[type-arg]
+    module = importlib.import_module(f"firmware.cli.{VERBS[verb][0]}")
+    if hasattr(module, "register"):  # a verb with subcommands or its own parser set-up
+        module.register(sub)
+        return
+    p = sub.add_parser(verb, help=VERBS[verb][1], description=VERBS[verb][1])
+    module.add_arguments(p)
+    p.set_defaults(func=module.main, needs_settings=verb in NEEDS_SETTINGS)
 
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The `deskcue` parser. With ``argv``, only the verb it names is set up in full (the
+    others are listed by name and help); without, every verb is (slower: imports them all)."""
     p = argparse.ArgumentParser(prog="deskcue", description=__doc__)
     p.add_argument("--version", action="version", version=f"deskcue {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
-
-    r = sub.add_parser("run", help="run the appliance (the service's main job)")
-    run_cmd.add_arguments(r)
-    r.set_defaults(func=run_cmd.main, needs_settings=True)
-
-    a = sub.add_parser("analyze", help="analyse a recording as fast as possible")
-    analyze_cmd.add_arguments(a)
-    a.set_defaults(func=analyze_cmd.main, needs_settings=True)
-
-    s = sub.add_parser("snooze", help="snooze the cues of the running appliance")
-    s.add_argument("--minutes", type=float, help="how long (default from the config)")
-    s.add_argument("--cancel", action="store_true", help="end a snooze now")
-    s.add_argument("--config", type=Path, help="config file (for runtime_dir)")
-    s.add_argument("--runtime-dir", type=Path, help="where the appliance's socket is")
-    s.set_defaults(func=lambda args, _s=None: _cmd_snooze(args), needs_settings=False)
-
-    d = sub.add_parser("demo", help="set up and run the appliance on the bundled recording")
-    demo_cmd.add_arguments(d)
-    d.set_defaults(func=demo_cmd.main, needs_settings=False)
-
-    for module in ("firmware.cli.monitor", "firmware.cli.config", "firmware.cli.selftest",
-                   "firmware.cli.status"):
-        __import__(module, fromlist=["register"]).register(sub)
+    chosen = _chosen_verb(argv) if argv is not None else None
+    for verb, (_module, help_text) in VERBS.items():
+        if argv is None or verb == chosen:
+            _add_verb(sub, verb)
+        else:
+            sub.add_parser(verb, help=help_text)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
