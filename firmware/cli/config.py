@@ -21,6 +21,7 @@ from firmware.flashing.records import (
     state_dir_of,
 )
 from firmware.flashing.trial import rollback
+from firmware.link.acl import DEFAULT_USER_FORMAT, desk_account, mosquitto_acl, passwords_script
 
 
 def check(path: Path, desk: str | None = None, quiet_warnings: bool = False) -> int:
@@ -157,6 +158,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     sc.set_defaults(func=_schema, needs_settings=False)
     _register_install(csub)
+    _register_acl(csub)
 
 
 def _register_install(csub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -225,3 +227,47 @@ if __name__ == "__main__":
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _cmd_acl(a: argparse.Namespace, _s: Any = None) -> int:
+    result = check_file(a.file)
+    if not result.ok:
+        for line in result.lines():
+            print(line, file=sys.stderr)
+        return 1
+    try:
+        desks = [desk_account(s.mqtt.topic_prefix, s.device.site, s.device.desk, a.user_format)
+                 for s in result.configs.values()]
+        acl = mosquitto_acl(desks, a.supervisor, title=f"from {a.file.name}")
+    except (KeyError, IndexError, ValueError) as exc:
+        print(f"deskcue: config acl: {exc}", file=sys.stderr)
+        return 1
+    if a.out is None:
+        sys.stdout.write(acl)
+    else:
+        a.out.write_text(acl, encoding="utf-8")
+        print(f"wrote {a.out}: use it as mosquitto's acl_file", file=sys.stderr)
+    if a.script is not None:
+        a.script.write_text(passwords_script(desks, a.supervisor, passwd_file=a.passwd_file))
+        a.script.chmod(0o700)
+        print(f"wrote {a.script}: run it on the broker to make every account", file=sys.stderr)
+    return 0
+
+
+def _register_acl(csub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    acl = csub.add_parser("acl", help="make a broker ACL that pins each desk to its subtree",
+                          description="Write a mosquitto ACL for the desks of a site file (or "
+                          "one desk file): each desk may publish and read only in its own "
+                          "subtree; supervisors read the site and send commands.")
+    acl.add_argument("file", type=Path, help="a site file (every desk) or a desk file")
+    acl.add_argument("--supervisor", action="append", default=[], metavar="USER",
+                     help="a supervisor's broker username (repeatable)")
+    acl.add_argument("--user-format", default=DEFAULT_USER_FORMAT,
+                     help="each desk's broker username (default: %(default)s)")
+    acl.add_argument("--out", type=Path, help="write the ACL here (default: standard output)")
+    acl.add_argument("--script", type=Path,
+                     help="also write a shell recipe that makes the password file and each "
+                     "desk's credentials file")
+    acl.add_argument("--passwd-file", default="/etc/mosquitto/deskcue.passwd",
+                     help="the broker's password file, for --script (default: %(default)s)")
+    acl.set_defaults(func=_cmd_acl, needs_settings=False)
