@@ -19,13 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-
-class AudioError(Exception):
-    """An audio source that cannot be opened or read; the message is for the user."""
+from firmware.errors import AudioError, AudioFileNotFound
 
 
-class EndOfStream(Exception):
-    """A file source has delivered its last block."""
+class EndOfStream(EOFError):
+    """A file source has delivered its last block: control flow, not an error (so it is not
+    a `DeskcueError`; see firmware/errors.py)."""
 
 
 @dataclass(frozen=True)
@@ -185,12 +184,12 @@ def read_wav(path: Path | str) -> tuple[np.ndarray, int]:
                 w.getnframes()
             raw = w.readframes(n)
     except FileNotFoundError:
-        raise AudioError(f"{path}: no such file") from None
+        raise AudioFileNotFound(f"{path}: no such file") from None
     except (wave.Error, EOFError) as exc:
-        raise AudioError(f"{path}: not a PCM WAV file ({exc}); need 16-bit PCM WAV, "
-                         "mono or stereo") from None
+        raise AudioError(f"{path}: not a PCM WAV file ({str(exc) or 'cut short'}); need 16-bit PCM "
+                         "WAV, mono or stereo") from None
     except OSError as exc:
-        raise AudioError(f"{path}: cannot read ({exc})") from None
+        raise AudioError(f"{path}: cannot read ({(exc.strerror or str(exc)).lower()})") from None
     if ch not in (1, 2):
         raise AudioError(f"{path}: {ch} channels; need mono (agent) or stereo (agent + caller)")
     if rate < 8000 or rate > 192000:

@@ -18,12 +18,10 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import butter, resample_poly, sosfilt
 
+from firmware.errors import SpeechSynthError
+
 RATE = 16000
 LAUGH = "<laugh>"
-
-
-class SpeechSynthError(Exception):
-    """espeak-ng is missing or failed."""
 
 
 @dataclass(frozen=True)
