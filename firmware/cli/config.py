@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware.config.checks import check_file, resolve_desk_text
+from firmware.config.load import read_config_text
 from firmware.flashing.card import flash_to_boot, import_from_boot
 from firmware.flashing.install import ApplyResult, apply_text
 from firmware.flashing.records import (
@@ -73,7 +74,7 @@ def _cmd_import(a: argparse.Namespace, _s: Any = None) -> int:
 
 
 def _cmd_apply(a: argparse.Namespace, _s: Any = None) -> int:
-    text = a.file.read_text(encoding="utf-8")
+    text = read_config_text(a.file)
     result = apply_text(text, source="local", config_path=a.etc / CONFIG_NAME,
                         state_dir=a.state, desk=a.desk, origin=str(a.file))
     _print_result(result)
@@ -113,7 +114,7 @@ def _cmd_keygen(a: argparse.Namespace, _s: Any = None) -> int:
 def _cmd_sign(a: argparse.Namespace, _s: Any = None) -> int:
     from firmware.flashing.signing import load_private_key, sign_config
 
-    text = a.file.read_text(encoding="utf-8")
+    text = read_config_text(a.file)
     resolved, result = resolve_desk_text(text, str(a.file), a.desk)
     if not result.ok:
         for line in result.lines():
@@ -216,6 +217,3 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     sys.exit(main())
 
-
-if __name__ == "__main__":
-    sys.exit(main())
