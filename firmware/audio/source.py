@@ -119,7 +119,6 @@ class PyAudioSource:
             self.name = info.name
             self.frames_per_block = max(1, int(round(block_s * self.rate)))
             self.overflows = 0  # blocks lost: queue full or PortAudio input overflow
-            self.blocks = 0
             self._q: queue.Queue[bytes] = queue.Queue(
                 maxsize=max(2, int(np.ceil(queue_s / block_s))))
             import pyaudio
@@ -156,7 +155,6 @@ class PyAudioSource:
             data = self._q.get(timeout=timeout)
         except queue.Empty:
             return None
-        self.blocks += 1
         a = np.frombuffer(data, dtype="<i2").reshape(-1, self.channels)
         return a.astype(np.float32) / 32768.0
 
@@ -225,8 +223,6 @@ class WavFileSource:
         self.realtime = realtime
         self.frames_per_block = max(1, int(round(block_s * self.rate)))
         self.overflows = 0
-        self.blocks = 0
-        self.queued = 0
         self._pos = 0
         self._t0: float | None = None
         self._stop = threading.Event()
@@ -253,7 +249,6 @@ class WavFileSource:
                 self._stop.wait(wait)
         block = self.samples[self._pos:end]
         self._pos = end
-        self.blocks += 1
         return block
 
     def close(self) -> None:
