@@ -20,6 +20,7 @@ An exception outside this tree that reaches the command line is a bug ("internal
     │   ├── BootNotFound (FileNotFoundError) no boot partition (card) at the given path
     │   └── SigningError (ValueError)       a key or signature that cannot be used; .code
     │       └── KeyNotFound (FileNotFoundError)
+    ├── IndicatorError (OSError)            an LED, motor or button pin that cannot be used
     ├── ReportError (RuntimeError)          a report that cannot be made (a missing extra)
     └── DemoError (RuntimeError)            the demo's tools (espeak-ng, mosquitto) failed
         ├── ToolMissing (FileNotFoundError) a program the demo runs is not installed
@@ -41,8 +42,8 @@ from pathlib import Path
 __all__ = [
     "AudioError", "AudioFileNotFound", "BootNotFound", "ConfigError", "ConfigNotFound",
     "ConfigProblem", "CredentialsError", "DemoError", "DeskcueError", "FlashingError",
-    "KeyNotFound", "LinkError", "NotRunning", "OutboxLocked", "ReportError", "SigningError",
-    "SpeechSynthError", "ToolMissing",
+    "IndicatorError", "KeyNotFound", "LinkError", "NotRunning", "OutboxLocked", "ReportError",
+    "SigningError", "SpeechSynthError", "ToolMissing",
 ]
 
 
@@ -130,6 +131,11 @@ class SigningError(FlashingError, ValueError):
 
 class KeyNotFound(SigningError, FileNotFoundError):
     """A key file that does not exist."""
+
+
+# -- indicator -----------------------------------------------------------------------------
+class IndicatorError(DeskcueError, OSError):
+    """An LED, motor or button pin that cannot be claimed or driven (whatever gpiozero said)."""
 
 
 # -- report and demo -----------------------------------------------------------------------

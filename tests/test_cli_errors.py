@@ -85,6 +85,7 @@ def small_wav(path: Path) -> Path:
     (errors.SigningError, errors.FlashingError, ValueError),
     (errors.KeyNotFound, errors.SigningError, FileNotFoundError),
     (errors.BootNotFound, errors.FlashingError, FileNotFoundError),
+    (errors.IndicatorError, errors.DeskcueError, OSError),
     (errors.ReportError, errors.DeskcueError, RuntimeError),
     (errors.SpeechSynthError, errors.DemoError, RuntimeError),
     (errors.ToolMissing, errors.DemoError, FileNotFoundError),
