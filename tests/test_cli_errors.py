@@ -262,3 +262,12 @@ def test_a_bug_is_still_one_line_with_exit_70(capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err.strip() == ("deskcue: internal error: KeyError: 'oops' (run with -v for "
                            "details)")
+
+
+def test_demo_without_espeak_says_what_to_install(capsys, monkeypatch, tmp_path):
+    import firmware.demo.recording as recording
+
+    monkeypatch.setattr(recording.shutil, "which", lambda _name: None)
+    code, line = cli(capsys, "demo", "--fast", "--cache-dir", str(tmp_path))
+    assert code == 1 and line == ("deskcue: espeak-ng is not installed "
+                                  "(apt-get install espeak-ng)")
