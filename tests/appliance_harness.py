@@ -2,8 +2,10 @@
 into PyAudio, gpiozero mock pins, and the MQTT link to a real mosquitto.
 
 The file-plugin device is not paced (it delivers as fast as it is read), so timing is judged
-the way the appliance itself sees it: the stream position the worker had processed when a pin
-changed, plus the wall-clock delay from that block's analysis to the pin.
+the way the appliance itself sees it: the stream position the worker had been handed when a
+pin changed, plus the wall-clock delay from the worker taking that block to the pin. The
+harness learns both by watching the audio source it hands the appliance (`TimedSource`), not
+from bookkeeping inside the appliance.
 """
 
 from __future__ import annotations
@@ -37,12 +39,33 @@ def appliance_settings(tmp: Path, broker: Any, *, rate: int = 48000, **over: Any
     return Settings.model_validate(data)
 
 
+class TimedSource:
+    """Wraps the appliance's audio source and notes, for every block the worker reads, when it
+    got it (monotonic) and the stream position (s) at the block's end."""
+
+    def __init__(self, source: Any, delivered: list[tuple[float, float]]):
+        self._source = source
+        self._frames = 0
+        self._delivered = delivered
+
+    def read(self, timeout: float) -> np.ndarray | None:
+        block = self._source.read(timeout)
+        if block is not None:
+            self._frames += block.shape[0]
+            self._delivered.append((time.monotonic(), self._frames / self._source.rate))
+        return block
+
+    def __getattr__(self, name: str) -> Any:  # rate, channels, name, overflows, start, close
+        return getattr(self._source, name)
+
+
 @dataclass
 class Run:
     app: Appliance
     factory: Any
     t_clear: float
     events: list[dict[str, Any]] = field(default_factory=list)
+    delivered: list[tuple[float, float]] = field(default_factory=list)
 
     def pin_changes(self, pin_number: int) -> list[tuple[float, float]]:
         """(monotonic time, value) of every state the mock pin took since the start."""
@@ -51,17 +74,18 @@ class Run:
         return [(float(ti), float(s.state)) for ti, s in zip(t, pin.states, strict=True)]
 
     def stream_at(self, mono: float) -> float:
-        """The stream position (s) the worker had analysed at monotonic time ``mono``."""
+        """The stream position (s) the worker had been handed by monotonic time ``mono``."""
         best = 0.0
-        for t, s in self.app.progress:
+        for t, s in self.delivered:
             if t > mono:
                 break
             best = s
         return best
 
     def analysed_at(self, stream_s: float) -> tuple[float, float]:
-        """(monotonic time, stream position) of the first block analysed past ``stream_s``."""
-        for t, s in self.app.progress:
+        """(monotonic time the worker took it, stream position at its end) of the first block
+        reaching past ``stream_s``: the block whose analysis decided what happened there."""
+        for t, s in self.delivered:
             if s >= stream_s:
                 return t, s
         raise AssertionError(f"stream never reached {stream_s} s")
@@ -84,6 +108,8 @@ def run_on_tap(tmp: Path, broker: Any, samples: np.ndarray, rate_in: int = 16000
     app = build_appliance(settings, factory=factory)
     run = Run(app, factory, 0.0)
     app.on_event = run.events.append
+    open_source = app.open_source
+    app.open_source = lambda: TimedSource(open_source(), run.delivered)
     for pin in list(factory.pins.values()):
         pin.clear_states()
     run.t_clear = time.monotonic()

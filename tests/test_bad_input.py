@@ -142,7 +142,7 @@ def test_audio_fault_shows_fault_pattern_and_status_while_running(tmp_path, brok
     try:
         wait_until(lambda: any(e["type"] == "fault" for e in sub.events()), 10)
         wait_until(lambda: len(attempts) >= 3, 5)
-        assert app.indicator.current == "fault"
+        assert app.status()["display"] == "fault"  # what `deskcue status` shows
         red = factory.pin(settings.indicator.red_pin)
         wait_until(lambda: any(s.state > 0 for s in red.states), 5)
         fault = next(e for e in sub.events() if e["type"] == "fault")

@@ -151,10 +151,13 @@ def test_a_laugh_inside_speech_gives_one_discreet_cue_and_event(tmp_path, broker
         assert d["at_s"] - start <= 0.6 + 0.1  # decided within 0.6 s of the onset
         assert d["burst_count"] >= 3 and 3.0 <= d["rhythm_hz"] <= 8.0
         assert d["end_s"] <= end + 0.5
-        # one short tick of the motor, and the light went back to ready afterwards
+        # one short tick of the motor, and one brief cyan flash: the blue leg lit for a
+        # moment only (its first and last light within the flash), the red leg never
         motor_on = [t for t, v in run.pin_changes(MOTOR_PIN) if v > 0]
         assert len(motor_on) == 1
-        assert run.app.indicator.history.count("laughter") == 1
+        blue_on = [t for t, v in run.pin_changes(BLUE_PIN) if v > 0]
+        assert blue_on and blue_on[-1] - blue_on[0] <= 2.0, blue_on
+        assert all(v == 0 for _, v in run.pin_changes(RED_PIN))
         assert not any(e["type"].startswith("raised_voice") for e in sub.events())
     finally:
         sub.close()

@@ -13,7 +13,7 @@ import logging
 import queue
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,7 +104,6 @@ class Appliance:
         self.faults: dict[str, str] = {}  # kind ("audio", "config") -> what is wrong
         self.identify_until = 0.0
         self.cue_counts: Counter[str] = Counter()
-        self.progress: deque[tuple[float, float]] = deque(maxlen=100_000)
         self.stream_s = 0.0
         self.error: str | None = None
         self._shown: str | None = None
@@ -281,7 +280,6 @@ class Appliance:
         assert self.pipeline is not None
         step = self.pipeline.process(block)
         self.stream_s = self.pipeline.stream_s
-        self.progress.append((time.monotonic(), self.stream_s))
         f = step.features
         if f.n_hops:
             for c, name in enumerate(self.pipeline.channel_names):

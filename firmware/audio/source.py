@@ -20,13 +20,12 @@ from typing import Any
 
 import numpy as np
 
-
-class AudioError(Exception):
-    """An audio source that cannot be opened or read; the message is for the user."""
+from firmware.errors import AudioError, AudioFileNotFound
 
 
-class EndOfStream(Exception):
-    """A file source has delivered its last block."""
+class EndOfStream(EOFError):
+    """A file source has delivered its last block: control flow, not an error (so it is not
+    a `DeskcueError`; see firmware/errors.py)."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +120,6 @@ class PyAudioSource:
             self.name = info.name
             self.frames_per_block = max(1, int(round(block_s * self.rate)))
             self.overflows = 0  # blocks lost: queue full or PortAudio input overflow
-            self.blocks = 0
             self._q: queue.Queue[bytes] = queue.Queue(
                 maxsize=max(2, int(np.ceil(queue_s / block_s))))
             import pyaudio
@@ -160,7 +158,6 @@ class PyAudioSource:
             data = self._q.get(timeout=timeout)
         except queue.Empty:
             return None
-        self.blocks += 1
         a = np.frombuffer(data, dtype="<i2").reshape(-1, self.channels)
         return a.astype(np.float32) / 32768.0
 
@@ -188,12 +185,12 @@ def read_wav(path: Path | str) -> tuple[np.ndarray, int]:
                 w.getnframes()
             raw = w.readframes(n)
     except FileNotFoundError:
-        raise AudioError(f"{path}: no such file") from None
+        raise AudioFileNotFound(f"{path}: no such file") from None
     except (wave.Error, EOFError) as exc:
-        raise AudioError(f"{path}: not a PCM WAV file ({exc}); need 16-bit PCM WAV, "
-                         "mono or stereo") from None
+        raise AudioError(f"{path}: not a PCM WAV file ({str(exc) or 'cut short'}); need 16-bit PCM "
+                         "WAV, mono or stereo") from None
     except OSError as exc:
-        raise AudioError(f"{path}: cannot read ({exc})") from None
+        raise AudioError(f"{path}: cannot read ({(exc.strerror or str(exc)).lower()})") from None
     if ch not in (1, 2):
         raise AudioError(f"{path}: {ch} channels; need mono (agent) or stereo (agent + caller)")
     if rate < 8000 or rate > 192000:
@@ -229,8 +226,6 @@ class WavFileSource:
         self.realtime = realtime
         self.frames_per_block = max(1, int(round(block_s * self.rate)))
         self.overflows = 0
-        self.blocks = 0
-        self.queued = 0
         self._pos = 0
         self._t0: float | None = None
         self._stop = threading.Event()
@@ -257,7 +252,6 @@ class WavFileSource:
                 self._stop.wait(wait)
         block = self.samples[self._pos:end]
         self._pos = end
-        self.blocks += 1
         return block
 
     def close(self) -> None:

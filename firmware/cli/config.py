@@ -11,6 +11,7 @@ from typing import Any
 
 from firmware.config import schema as config_schema
 from firmware.config.checks import check_file, resolve_desk_text
+from firmware.config.load import read_config_text
 from firmware.flashing.card import flash_to_boot, import_from_boot
 from firmware.flashing.install import ApplyResult, apply_text
 from firmware.flashing.records import (
@@ -75,7 +76,7 @@ def _cmd_import(a: argparse.Namespace, _s: Any = None) -> int:
 
 
 def _cmd_apply(a: argparse.Namespace, _s: Any = None) -> int:
-    text = a.file.read_text(encoding="utf-8")
+    text = read_config_text(a.file)
     result = apply_text(text, source="local", config_path=a.etc / CONFIG_NAME,
                         state_dir=a.state, desk=a.desk, origin=str(a.file))
     _print_result(result)
@@ -115,7 +116,7 @@ def _cmd_keygen(a: argparse.Namespace, _s: Any = None) -> int:
 def _cmd_sign(a: argparse.Namespace, _s: Any = None) -> int:
     from firmware.flashing.signing import load_private_key, sign_config
 
-    text = a.file.read_text(encoding="utf-8")
+    text = read_config_text(a.file)
     resolved, result = resolve_desk_text(text, str(a.file), a.desk)
     if not result.ok:
         for line in result.lines():
@@ -213,22 +214,6 @@ def _register_install(csub: argparse._SubParsersAction) -> None:  # type: ignore
     sg.set_defaults(func=_cmd_sign, needs_settings=False)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m firmware.cli.config ...`` (the same as ``deskcue config ...``)."""
-    p = argparse.ArgumentParser(prog="deskcue")
-    register(p.add_subparsers(dest="command", required=True))
-    args = p.parse_args(["config", *(argv if argv is not None else sys.argv[1:])])
-    return int(args.func(args, None))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def _cmd_acl(a: argparse.Namespace, _s: Any = None) -> int:
     result = check_file(a.file)
     if not result.ok:
@@ -271,3 +256,15 @@ def _register_acl(csub: argparse._SubParsersAction) -> None:  # type: ignore[typ
     acl.add_argument("--passwd-file", default="/etc/mosquitto/deskcue.passwd",
                      help="the broker's password file, for --script (default: %(default)s)")
     acl.set_defaults(func=_cmd_acl, needs_settings=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m firmware.cli.config ...`` (the same as ``deskcue config ...``)."""
+    p = argparse.ArgumentParser(prog="deskcue")
+    register(p.add_subparsers(dest="command", required=True))
+    args = p.parse_args(["config", *(argv if argv is not None else sys.argv[1:])])
+    return int(args.func(args, None))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,15 +1,94 @@
-"""The `deskcue` command: run, analyze, snooze, demo, monitor, config, selftest, status."""
+"""The `deskcue` command: run, analyze, snooze, demo, monitor, config, selftest, status.
+
+Every error deskcue raises on purpose is a `firmware.errors.DeskcueError`; `main` turns each
+family into one line on stderr and an exit code. Only an exception outside that tree (or a
+builtin one the command did not expect) is a bug, reported as "internal error" with exit 70;
+``-v`` adds its traceback to the log.
+
+====  ==========================================  ==============================================
+exit  what                                        the line on stderr
+====  ==========================================  ==============================================
+0     done
+1     the command's own verdict is "no" (config   its own report (problems with key and line,
+      check, selftest FAIL, import refused ...)   the selftest table ...)
+1     `AudioError`                                ``deskcue: audio: FILE-or-device: problem``
+1     `LinkError` (credentials, TLS, outbox,      ``deskcue: link: problem``
+      no running appliance)
+1     `SigningError` (a key or signature)         ``deskcue: signing: private key FILE: problem``
+1     `FlashingError` (e.g. card not mounted)     ``deskcue: flashing: DIR: problem``
+1     `ReportError`, `DemoError`                  ``deskcue: problem`` (what to install)
+1     `OSError` (a file or directory the          ``deskcue: FILE: reason`` (e.g. ``no such
+      command reads or writes)                    file or directory``, ``not a directory``)
+2     usage (argparse)                            argparse's usage and message
+2     `ConfigError`                               ``deskcue: config error: FILE: line N: KEY:
+                                                  problem (and K more)``
+70    anything else: a bug                        ``deskcue: internal error: TYPE: message (run
+                                                  with -v for details)``
+75    ``run`` only: restart to use a new config   (systemd restarts it; not an error)
+130   interrupted (Ctrl-C)
+====  ==========================================  ==============================================
+
+The same table is in docs/field-tech.md.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from firmware import __version__
-from firmware.audio.source import AudioError
-from firmware.config.load import ConfigError, load_settings
+from firmware.config.load import load_settings
+from firmware.errors import (
+    AudioError,
+    ConfigError,
+    DeskcueError,
+    FlashingError,
+    LinkError,
+    SigningError,
+)
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2  # also argparse's
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug
+EXIT_INTERRUPTED = 130
+
+# Family -> (prefix of the one line, exit code); the first match wins (most specific first).
+ERROR_FAMILIES: tuple[tuple[type[BaseException], str, int], ...] = (
+    (ConfigError, "config error: ", EXIT_USAGE),
+    (AudioError, "audio: ", EXIT_FAILED),
+    (LinkError, "link: ", EXIT_FAILED),
+    (SigningError, "signing: ", EXIT_FAILED),
+    (FlashingError, "flashing: ", EXIT_FAILED),
+    (DeskcueError, "", EXIT_FAILED),
+)
+
+
+def describe_os_error(exc: OSError) -> str:
+    """``FILE: reason`` for an `OSError` from the file system (what a user can act on)."""
+    name = exc.filename
+    if name is None or exc.strerror is None:
+        return str(exc)
+    name = os.fsdecode(name)
+    reason = exc.strerror[:1].lower() + exc.strerror[1:]
+    if isinstance(exc, FileExistsError) and os.path.exists(name) and not os.path.isdir(name):
+        reason = "is a file, not a directory"  # mkdir(parents=True) met a file on the way
+    if exc.filename2 is not None:
+        return f"{name} -> {os.fsdecode(exc.filename2)}: {reason}"
+    return f"{name}: {reason}"
+
+
+def error_line(exc: BaseException) -> tuple[str, int]:
+    """The one line (without ``deskcue: ``) and exit code for an error reaching `main`."""
+    for family, prefix, code in ERROR_FAMILIES:
+        if isinstance(exc, family):
+            return prefix + str(exc), code
+    if isinstance(exc, OSError):
+        return describe_os_error(exc), EXIT_FAILED
+    return (f"internal error: {type(exc).__name__}: {exc} (run with -v for details)",
+            EXIT_INTERNAL)
 
 # Every verb: its module under firmware.cli and its one-line help. A verb's module is imported
 # only when that verb runs, so `deskcue --help` and light verbs load none of the heavy
@@ -74,22 +153,14 @@ def main(argv: list[str] | None = None) -> int:
             return int(args.func(args, settings))
         return int(args.func(args, None) if args.func.__code__.co_argcount >= 2
                    else args.func(args))
-    except ConfigError as exc:
-        print(f"deskcue: config error: {exc}", file=sys.stderr)
-        return 2
-    except AudioError as exc:
-        print(f"deskcue: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"deskcue: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
-        return 130
-    except Exception as exc:  # a bug: still one line, with the trace under --verbose
-        logging.getLogger("deskcue").debug("unexpected error", exc_info=True)
-        print(f"deskcue: internal error: {type(exc).__name__}: {exc} (run with -v for details)",
-              file=sys.stderr)
-        return 70
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        line, code = error_line(exc)
+        if code == EXIT_INTERNAL:  # a bug: still one line, with the trace under --verbose
+            logging.getLogger("deskcue").debug("unexpected error", exc_info=True)
+        print(f"deskcue: {line}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

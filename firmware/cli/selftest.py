@@ -39,6 +39,8 @@ import numpy as np
 from firmware.config.audio import AudioSettings
 from firmware.config.indicator import IndicatorSettings
 from firmware.config.settings import Settings
+from firmware.errors import IndicatorError
+from firmware.indicator.selftest import LedLegs, Motor, wait_for_press
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 COLOURS = (("red", (1.0, 0.0, 0.0)), ("green", (0.0, 1.0, 0.0)), ("blue", (0.0, 0.0, 1.0)),
@@ -111,28 +113,14 @@ class Console:
 # -- LED, motor, button ----------------------------------------------------------------------
 
 
-def _pin_value(device: Any) -> float:
-    """What the pin of a gpiozero output device is driving now (0..1, after active_high)."""
-    return float(device.pin.state)
-
-
 def check_led(s: IndicatorSettings, factory: Any, ui: Console, step_s: float) -> Step:
     """Walk the LED through its colours and check each pin followed."""
-    from gpiozero import PWMLED
-
     if s.led == "none":
         return Step("LED", SKIP, "no LED fitted (indicator.led = none)")
-    numbers = (s.red_pin, s.green_pin, s.blue_pin) if s.led == "rgb" else (s.led_pin,)
-    pins = "GPIO " + "/".join(str(n) for n in numbers)
-    legs: list[Any] = []
-    try:  # one PWM LED per leg (what gpiozero's RGBLED is made of), so each pin can be read
-        for n in numbers:
-            legs.append(PWMLED(n, active_high=s.active_high, pin_factory=factory))
-    except Exception as exc:  # gpiozero raises many kinds: busy pin, no GPIO chip ...
-        for leg in legs:
-            with contextlib.suppress(Exception):
-                leg.close()
-        return Step("LED", FAIL, f"cannot drive the LED pins ({pins}): {exc}")
+    try:
+        legs = LedLegs(s, pin_factory=factory)
+    except IndicatorError as exc:
+        return Step("LED", FAIL, str(exc))
     if s.led == "rgb":
         ui.say("LED: red, green, blue, white ...")
         sequence = list(COLOURS)
@@ -142,54 +130,38 @@ def check_led(s: IndicatorSettings, factory: Any, ui: Console, step_s: float) ->
         sequence = [("on", (1.0,)), ("off", (0.0,)), ("on", (1.0,))]
         question = "Did the LED light, go dark and light again?"
     wrong = []
-    try:
+    with legs:
         for name, colour in sequence:
-            for leg, n, want in zip(legs, numbers, colour, strict=True):
-                leg.value = want
-                want_pin = want if s.active_high else 1.0 - want
-                if abs(_pin_value(leg) - want_pin) > 0.01:
-                    wrong.append(f"{name}: GPIO{n} reads {_pin_value(leg):.2f}")
+            wrong += [f"{name}: {w}" for w in legs.show(colour)]
             time.sleep(step_s)
-        for leg in legs:
-            leg.off()
+        legs.off()
         seen = ui.confirm(question)
-    finally:
-        for leg in legs:
-            with contextlib.suppress(Exception):
-                leg.close()
     if wrong:
-        return Step("LED", FAIL, f"pins did not follow ({pins}): " + "; ".join(wrong))
+        return Step("LED", FAIL, f"pins did not follow ({legs.pins}): " + "; ".join(wrong))
     if not seen:
-        return Step("LED", FAIL, f"tech did not see the colours: check the wiring ({pins}, "
+        return Step("LED", FAIL, f"tech did not see the colours: check the wiring ({legs.pins}, "
                     f"indicator.active_high = {str(s.active_high).lower()})")
-    return Step("LED", PASS, f"red, green, blue, white on {pins}" if s.led == "rgb"
-                else f"single LED on {pins}")
+    return Step("LED", PASS, f"red, green, blue, white on {legs.pins}" if s.led == "rgb"
+                else f"single LED on {legs.pins}")
 
 
 def check_motor(s: IndicatorSettings, factory: Any, ui: Console, step_s: float) -> Step:
     """Buzz the vibration motor twice and check its pin followed."""
-    from gpiozero import PWMOutputDevice
-
     if s.motor_pin is None:
         return Step("motor", SKIP, "no motor fitted (indicator.motor_pin = none)")
     try:
-        motor = PWMOutputDevice(s.motor_pin, frequency=200, pin_factory=factory)
-    except Exception as exc:
-        return Step("motor", FAIL, f"cannot drive GPIO{s.motor_pin}: {exc}")
+        motor = Motor(s, pin_factory=factory)
+    except IndicatorError as exc:
+        return Step("motor", FAIL, str(exc))
     readings = []
-    try:
+    with motor:
         ui.say("motor: two buzzes ...")
         for _ in range(2):
-            motor.value = s.motor_strength
-            readings.append(_pin_value(motor))
+            readings.append(motor.drive(s.motor_strength))
             time.sleep(step_s)
-            motor.value = 0
-            readings.append(_pin_value(motor))
+            readings.append(motor.drive(0))
             time.sleep(step_s / 2)
         felt = ui.confirm("Did you feel the motor buzz twice?")
-    finally:
-        with contextlib.suppress(Exception):
-            motor.close()
     expected = [s.motor_strength, 0.0] * 2
     if any(abs(r - e) > 0.01 for r, e in zip(readings, expected, strict=True)):
         return Step("motor", FAIL, f"GPIO{s.motor_pin} did not follow: {readings}")
@@ -201,22 +173,15 @@ def check_motor(s: IndicatorSettings, factory: Any, ui: Console, step_s: float) 
 
 def check_button(s: IndicatorSettings, factory: Any, ui: Console, wait_s: float = 10.0) -> Step:
     """Ask the tech to press the snooze button (interactive runs only)."""
-    from gpiozero import Button
-
     if s.button_pin is None:
         return Step("button", SKIP, "no button fitted (indicator.button_pin = none)")
     if not ui.interactive:
         return Step("button", SKIP, "not asked (non-interactive run)")
+    ui.say(f"button: press the snooze button within {wait_s:.0f} s ...")
     try:
-        button = Button(s.button_pin, pull_up=True, bounce_time=0.05, pin_factory=factory)
-    except Exception as exc:
-        return Step("button", FAIL, f"cannot read GPIO{s.button_pin}: {exc}")
-    try:
-        ui.say(f"button: press the snooze button within {wait_s:.0f} s ...")
-        pressed = button.wait_for_press(timeout=wait_s)
-    finally:
-        with contextlib.suppress(Exception):
-            button.close()
+        pressed = wait_for_press(s, wait_s, pin_factory=factory)
+    except IndicatorError as exc:
+        return Step("button", FAIL, str(exc))
     if not pressed:
         return Step("button", FAIL, f"no press seen on GPIO{s.button_pin} (wired to ground?)")
     return Step("button", PASS, f"press seen on GPIO{s.button_pin}")

@@ -32,10 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from firmware.config.load import ConfigError, ConfigProblem, key_line, key_lines, validate_data
+from firmware.config.load import key_line, key_lines, read_config_text, validate_data
 from firmware.config.schema import dump_toml
 from firmware.config.section import TOPIC_SAFE
 from firmware.config.settings import Settings
+from firmware.errors import ConfigError, ConfigProblem
 
 DESKS_KEY = "desks"
 
@@ -271,11 +272,9 @@ def _unique(items: list[ConfigProblem]) -> list[ConfigProblem]:
 def check_file(path: Path, desk: str | None = None) -> CheckResult:
     """`check_text` of the file at ``path`` (an unreadable file is one problem)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return CheckResult(str(path), [ConfigProblem("", None, "file not found")], [])
-    except (OSError, UnicodeDecodeError) as exc:
-        return CheckResult(str(path), [ConfigProblem("", None, f"cannot read: {exc}")], [])
+        text = read_config_text(path)
+    except ConfigError as exc:
+        return CheckResult(str(path), exc.problems, [])
     return check_text(text, str(path), desk)
 
 

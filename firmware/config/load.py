@@ -7,37 +7,12 @@ import json
 import re
 import tomllib
 import typing
-from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
 from firmware.config.settings import Settings
-
-
-@dataclass(frozen=True)
-class ConfigProblem:
-    """One problem in a config file: where it is and what is wrong."""
-
-    key: str
-    line: int | None
-    message: str
-
-    def __str__(self) -> str:
-        where = f"line {self.line}: " if self.line else ""
-        return f"{where}{self.key or '(file)'}: {self.message}"
-
-
-class ConfigError(Exception):
-    """A config file that cannot be used; `problems` lists every problem found."""
-
-    def __init__(self, path: Path | str, problems: list[ConfigProblem]):
-        self.path = str(path)
-        self.problems = problems
-        first = problems[0] if problems else "invalid"
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        super().__init__(f"{self.path}: {first}{more}")
-
+from firmware.errors import ConfigError, ConfigNotFound, ConfigProblem
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -327,15 +302,26 @@ def parse_settings(text: str, source: Path | str = "<config>") -> Settings:
     return validate_data(data, text, source)
 
 
+def read_config_text(path: Path | str) -> str:
+    """The text of the config file at ``path``; `ConfigNotFound` or `ConfigError` (one
+    problem saying why, e.g. a directory or not UTF-8) when it cannot be read."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigNotFound(path, [ConfigProblem("", None, "file not found")]) from None
+    except OSError as exc:
+        why = (exc.strerror or str(exc)).lower()
+        raise ConfigError(path, [ConfigProblem("", None, f"cannot read: {why}")]) from None
+    except UnicodeDecodeError as exc:
+        why = f"not UTF-8 text (byte {exc.start}); a config is a TOML text file"
+        raise ConfigError(path, [ConfigProblem("", None, why)]) from None
+
+
 def load_settings(path: Path | str | None) -> Settings:
     """Load the config file at ``path``; None gives the shipped default."""
     if path is None:
         return Settings()
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(path, [ConfigProblem("", None, "file not found")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(path, [ConfigProblem("", None, f"cannot read: {exc}")]) from None
+    text = read_config_text(path)
     return parse_settings(text, path)

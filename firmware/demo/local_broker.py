@@ -10,6 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from firmware.errors import DemoError, ToolMissing
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -30,7 +32,7 @@ class LocalBroker:
         exe = shutil.which("mosquitto") or (
             "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
         if exe is None:
-            raise FileNotFoundError("mosquitto is not installed (apt-get install mosquitto)")
+            raise ToolMissing("mosquitto is not installed (apt-get install mosquitto)")
         self.exe = exe
         self.host = "127.0.0.1"
         self.port = port or free_port()
@@ -47,12 +49,12 @@ class LocalBroker:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited with code {self.proc.returncode}")
+                raise DemoError(f"mosquitto exited with code {self.proc.returncode}")
             if port_open(self.host, self.port):
                 return self
             time.sleep(0.05)
         self.stop()
-        raise RuntimeError("mosquitto did not start listening")
+        raise DemoError("mosquitto did not start listening")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -19,13 +19,10 @@ import numpy as np
 from scipy.signal import butter, resample_poly, sosfilt
 
 from firmware.demo import voice_synth
+from firmware.errors import SpeechSynthError
 
 RATE = 16000
 LAUGH = "<laugh>"
-
-
-class SpeechSynthError(Exception):
-    """espeak-ng is missing or failed."""
 
 
 @dataclass(frozen=True)

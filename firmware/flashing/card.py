@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 from firmware.config.checks import CheckResult, resolve_desk_text
-from firmware.config.load import ConfigError, ConfigProblem, load_settings
+from firmware.config.load import load_settings, read_config_text
+from firmware.errors import BootNotFound, ConfigError, ConfigProblem
 from firmware.flashing.install import ApplyResult, apply_text
 from firmware.flashing.records import (
     CONFIG_NAME,
@@ -129,11 +130,18 @@ def flash_to_boot(source: Path, boot_dir: Path, *, desk: str | None = None
                   ) -> tuple[Path | None, CheckResult]:
     """Check ``source`` (a desk file, or a site file with ``desk``) and write the desk file
     onto the boot partition ``boot_dir`` as ``deskcue.toml``; (None, result) if it has problems.
+
+    Raises `ConfigError` when ``source`` cannot be read and `BootNotFound` when ``boot_dir``
+    is not a directory (a card that is not mounted: nothing is written anywhere else).
     """
-    text = Path(source).read_text(encoding="utf-8")
+    text = read_config_text(source)
     resolved, result = resolve_desk_text(text, str(source), desk)
     if not result.ok:
         return None, result
+    if not Path(boot_dir).is_dir():
+        what = "not a directory" if Path(boot_dir).exists() else "no such directory"
+        raise BootNotFound(f"{boot_dir}: {what}; mount the card and give its boot partition "
+                           "(e.g. /media/$USER/bootfs)")
     target = Path(boot_dir) / CONFIG_NAME
     atomic_write(target, resolved.encode("utf-8"))
     return target, result

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware.config.checks import resolve_desk_text
-from firmware.config.load import ConfigProblem
+from firmware.errors import ConfigProblem
 from firmware.flashing.records import (
     clear_fault,
     last_good_path,

@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from firmware.config.load import ConfigError, ConfigProblem, load_settings
+from firmware.config.load import load_settings
 from firmware.config.settings import Settings
+from firmware.errors import ConfigError, ConfigProblem
 from firmware.platform.files import read_json_object, remove_file, write_json
 from firmware.platform.host import boot_id, clock_is_synced
 

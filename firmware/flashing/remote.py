@@ -21,9 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from firmware.config.checks import check_text
 from firmware.config.flash import keys_path
-from firmware.config.load import ConfigProblem
 from firmware.config.schema import dump_toml
 from firmware.config.settings import Settings
+from firmware.errors import ConfigProblem, SigningError
 from firmware.flashing.install import install_text
 from firmware.flashing.records import (
     REMOTE_FILE,
@@ -34,7 +34,7 @@ from firmware.flashing.records import (
     settings_hash,
     trial_path,
 )
-from firmware.flashing.signing import SigningError, load_public_keys, verify
+from firmware.flashing.signing import load_public_keys, verify
 from firmware.link.commands import CommandArgs
 from firmware.platform.files import Hook, locked_dir, read_json_object, write_json
 from firmware.platform.host import boot_id

@@ -40,20 +40,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from firmware.errors import KeyNotFound, SigningError
+
 MAGIC = "deskcue-config-v1"
 PEM_BLOCK = re.compile(r"-----BEGIN PUBLIC KEY-----.*?-----END PUBLIC KEY-----", re.S)
-
-
-class SigningError(Exception):
-    """A key file or signature that cannot be used; ``code`` is for the command result."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -126,25 +120,44 @@ def public_key_line(key: Ed25519PublicKey, comment: str = "") -> str:
 def generate_keypair(private_path: Path, public_path: Path, comment: str = "") -> str:
     """Make a key pair: the private key as PEM (mode 0600), the public one as a key line.
 
-    Refuses to overwrite an existing private key. Returns the public key line.
+    Refuses to overwrite an existing private key (`FileExistsError`). When the public key
+    cannot be written the new private key is removed again (`OSError`): a private key whose
+    public half no desk can be given is of no use, and would block the next attempt.
+    Returns the public key line.
     """
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
     fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
-    line = public_key_line(key.public_key(), comment)
-    Path(public_path).write_text(line + "\n", encoding="utf-8")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem)
+        line = public_key_line(key.public_key(), comment)
+        Path(public_path).write_text(line + "\n", encoding="utf-8")
+    except BaseException:
+        Path(private_path).unlink(missing_ok=True)
+        raise
     return line
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
-    """The Ed25519 private key in PEM file ``path``."""
+    """The Ed25519 private key in PEM file ``path``; `KeyNotFound` when there is no such file,
+    `SigningError` (``bad_key``) when it cannot be read or is not an unencrypted PEM key."""
     try:
-        key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as exc:
-        raise SigningError("bad_key", f"cannot load private key {path}: {exc}") from None
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise KeyNotFound("no_key", f"private key {path}: no such file") from None
+    except OSError as exc:
+        why = (exc.strerror or str(exc)).lower()
+        raise SigningError("bad_key", f"private key {path}: cannot read: {why}") from None
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except TypeError:  # the key is encrypted
+        raise SigningError("bad_key", f"private key {path}: protected by a password; "
+                           "deskcue needs an unencrypted PEM key") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise SigningError("bad_key", f"private key {path}: not a PEM private key (make one "
+                           "with `deskcue config keygen`)") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise SigningError("bad_key", f"{path} is not an Ed25519 private key")
     return key

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from firmware.config.load import ConfigError, parse_settings
+from firmware.config.load import parse_settings
 from firmware.config.settings import Settings
+from firmware.errors import ConfigError
 from firmware.flashing.records import (
     APPLY_FILE,
     clear_fault,

@@ -97,7 +97,6 @@ class Indicator:
                 self.button.when_pressed = lambda: on_button("press")
                 self.button.when_held = lambda: on_button("hold")
         self.current = "off"
-        self.history: list[str] = []
         # Light and motor have a worker each, so a buzz never delays the light.
         self._q: queue.Queue[tuple[str, str]] = queue.Queue(maxsize=64)
         self._mq: queue.Queue[tuple[str, str]] = queue.Queue(maxsize=16)
@@ -146,7 +145,6 @@ class Indicator:
         if name == self.current:
             return
         self.current = name
-        self.history.append(name)
         pat = LIGHTS[name]
         log.info("LED -> %s", pat.label)
         if self.led is None:

@@ -26,15 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from firmware.config.mqtt import MqttSettings
+from firmware.errors import CredentialsError
 
 log = logging.getLogger(__name__)
 
 CREDENTIAL_NAME = "mqtt"
 KEY_CREDENTIAL_NAME = "mqtt.key"
-
-
-class CredentialsError(Exception):
-    """The credentials or TLS files cannot be used; the message names the file, not secrets."""
 
 
 class Secret:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from firmware.errors import OutboxLocked
 from firmware.platform.host import clock_is_synced
 
 log = logging.getLogger(__name__)
@@ -54,10 +55,6 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
 """
-
-
-class OutboxLocked(RuntimeError):
-    """Another process holds this outbox."""
 
 
 def kernel_boot_id() -> str:

@@ -15,6 +15,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from firmware.errors import NotRunning
+
 log = logging.getLogger("deskcue.control")
 SOCKET_NAME = "control.sock"
 MAX_DATAGRAM = 4096
@@ -68,14 +70,14 @@ class ControlServer:
 
 
 def send(runtime_dir: Path, message: dict[str, Any]) -> None:
-    """Send one message; raises OSError with a clear text when no appliance listens."""
+    """Send one message; `NotRunning` (an `OSError`) when no appliance listens."""
     path = Path(runtime_dir) / SOCKET_NAME
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
         try:
             s.connect(str(path))
             s.send(json.dumps(message).encode("utf-8"))
         except (FileNotFoundError, ConnectionRefusedError):
-            raise OSError(f"no running deskcue listens on {path}") from None
+            raise NotRunning(f"no running deskcue listens on {path}") from None
 
 
 def _abstract(address: str) -> str:

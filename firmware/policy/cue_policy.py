@@ -362,6 +362,10 @@ class CuePolicy:
     def _event(self, tr: CueTransition, usual: float) -> PolicyEvent:
         d = dict(tr.data)
         d["cue"] = tr.cue
+        if tr.kind == "suppressed":
+            # For the desk's own record (status, a reviewer's plot), never published: the
+            # agent was not cued, so there is nothing for a supervisor to count.
+            return PolicyEvent(f"{tr.cue}.suppressed", tr.stream_s, d, publish=False)
         if np.isfinite(usual):
             d["usual_lufs"] = round(usual, 2)
         if tr.cue == "caller":

@@ -38,7 +38,7 @@ class CueTransition:
     """A cue started or ended; ``data`` holds the measurements for the event."""
 
     cue: str
-    kind: str  # "started" | "ended"
+    kind: str  # "started" | "ended" | "suppressed" (due, but held back: data["reason"])
     stream_s: float
     data: dict[str, Any]
 
@@ -68,7 +68,9 @@ class SustainedCue:
     lasted ``hold_s`` with no gap longer than ``gap_s`` (and the cue is not snoozed, cooling
     down or over its hourly cap - then it keeps building and fires as soon as allowed);
     building -> idle after a gap; active -> idle when ``keep`` has been false for
-    ``release_s``, which starts the cooldown.
+    ``release_s``, which starts the cooldown. A passage that is due but held back is
+    reported once as a ``suppressed`` transition with the reason ("snoozed", "cooldown",
+    "hourly cap"); if it is allowed later in the same passage it still starts then.
     """
 
     def __init__(self, name: str, params: SustainedParams):
@@ -81,7 +83,7 @@ class SustainedCue:
         self.last_keep_s = 0.0
         self.cooldown_until_s = -np.inf
         self.fired_at: deque[float] = deque()
-        self.suppressed = 0  # cues that were due but held back by snooze/cooldown/cap
+        self._held_back = False  # this passage was due and held back (reported once)
         self._build = _Acc()
         self._whole = _Acc()
 
@@ -120,6 +122,7 @@ class SustainedCue:
                 self.onset_s = ti - 0.005  # evidence began at the start of this hop
                 self.last_on_s = ti
                 self._build = _Acc()
+                self._held_back = False
             vals = {k: float(c[i]) for k, c in zip(names, cols, strict=True)}
             if self.phase is Phase.BUILDING:
                 if on[i]:
@@ -139,8 +142,13 @@ class SustainedCue:
                                            dict(self._build.peaks))
                         out.append(CueTransition(self.name, "started", self.fired_s,
                                                  self._started_data()))
-                    elif self._build.n == int(round(p.hold_s / 0.01)):
-                        self.suppressed += 1
+                    elif not self._held_back:
+                        # A passage that would have been cued: said once, with why, so a
+                        # reviewer can see what snooze, cooldown or the cap held back.
+                        self._held_back = True
+                        out.append(CueTransition(self.name, "suppressed", ti + 0.005, {
+                            "onset_s": round(self.onset_s, 3), "at_s": round(ti + 0.005, 3),
+                            "reason": why}))
             elif self.phase is Phase.ACTIVE:
                 if keep[i]:
                     self.last_keep_s = ti

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from dsp.analyzer import HopFeatures
+from firmware.errors import ReportError
 
 CUE_COLOURS = {"raised_voice": "#e69500", "tense_voice": "#8e44ad",
                "caller": "#16a085", "laughter": "#2e86c1"}
@@ -44,7 +45,7 @@ def render(path: Path, f: HopFeatures, channels: tuple[str, ...], events: list[d
     try:
         import matplotlib
     except ImportError:
-        raise RuntimeError("--plot needs matplotlib (pip install 'deskcue[plot]')") from None
+        raise ReportError("--plot needs matplotlib (pip install 'deskcue[plot]')") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

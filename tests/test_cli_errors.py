@@ -1,0 +1,273 @@
+"""One exception tree, and the command line turning each family into one line and an exit code.
+
+Every case here ran into "internal error" (exit 70), a raw ``[Errno N]`` text, or a silent
+wrong result before the tree existed; each is run through the real command line.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from firmware import errors
+from firmware.cli.main import main as deskcue
+from firmware.flashing.signing import generate_keypair
+
+DESK_TOML = '[device]\nsite = "s1"\ndesk = "d1"\n'
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    """``deskcue ARGS`` in a process of its own (what a field tech types)."""
+    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+    return subprocess.run([sys.executable, "-m", "firmware.cli", *args], capture_output=True,
+                          text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
+
+
+def one_line(stderr: str, *needles: str) -> str:
+    """The single ``deskcue:`` line of ``stderr``; it holds every needle and no raw errno."""
+    assert "Traceback" not in stderr
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("deskcue:")]
+    assert len(lines) == 1, stderr
+    line = lines[0]
+    assert "internal error" not in line and "[Errno" not in line, line
+    for n in needles:
+        assert n in line, line
+    return line
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """``deskcue ARGS`` in this process: (exit code, its one error line)."""
+    code = deskcue(list(args))
+    return code, one_line(capsys.readouterr().err)
+
+
+@pytest.fixture
+def desk_toml(tmp_path: Path) -> Path:
+    p = tmp_path / "desk.toml"
+    p.write_text(DESK_TOML)
+    return p
+
+
+@pytest.fixture
+def a_file(tmp_path: Path) -> Path:
+    """A plain file, so that ``a_file / "x"`` is a path under something not a directory (a
+    path nobody can create, even root - unlike a read-only directory)."""
+    p = tmp_path / "plain"
+    p.write_text("x")
+    return p
+
+
+def small_wav(path: Path) -> Path:
+    x = (np.random.default_rng(0).standard_normal(16000) * 0.01 * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(x.tobytes())
+    return path
+
+
+# -- the tree ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(("cls", "family", "builtin"), [
+    (errors.ConfigError, errors.DeskcueError, ValueError),
+    (errors.ConfigNotFound, errors.ConfigError, FileNotFoundError),
+    (errors.AudioError, errors.DeskcueError, OSError),
+    (errors.AudioFileNotFound, errors.AudioError, FileNotFoundError),
+    (errors.CredentialsError, errors.LinkError, ValueError),
+    (errors.OutboxLocked, errors.LinkError, RuntimeError),
+    (errors.NotRunning, errors.LinkError, ConnectionError),
+    (errors.SigningError, errors.FlashingError, ValueError),
+    (errors.KeyNotFound, errors.SigningError, FileNotFoundError),
+    (errors.BootNotFound, errors.FlashingError, FileNotFoundError),
+    (errors.IndicatorError, errors.DeskcueError, OSError),
+    (errors.ReportError, errors.DeskcueError, RuntimeError),
+    (errors.SpeechSynthError, errors.DemoError, RuntimeError),
+    (errors.ToolMissing, errors.DemoError, FileNotFoundError),
+])
+def test_every_error_is_in_its_family_and_the_matching_builtin(cls, family, builtin):
+    assert issubclass(cls, family) and issubclass(cls, builtin)
+    assert issubclass(cls, errors.DeskcueError)
+
+
+def test_the_modules_raise_the_tree_s_classes():
+    from firmware.audio.source import AudioError, EndOfStream
+    from firmware.config.load import ConfigError
+    from firmware.demo.recording import SpeechSynthError
+    from firmware.flashing.signing import SigningError
+    from firmware.link.credentials import CredentialsError
+    from firmware.link.outbox import OutboxLocked
+
+    assert (AudioError, ConfigError, SigningError, CredentialsError, OutboxLocked,
+            SpeechSynthError) == (errors.AudioError, errors.ConfigError, errors.SigningError,
+                                  errors.CredentialsError, errors.OutboxLocked,
+                                  errors.SpeechSynthError)
+    # the end of a recording is control flow, not an error
+    assert issubclass(EndOfStream, EOFError) and not issubclass(EndOfStream, errors.DeskcueError)
+
+
+def test_attributes_callers_use_are_kept(tmp_path):
+    from firmware.config.load import load_settings
+
+    with pytest.raises(errors.ConfigNotFound) as err:
+        load_settings(tmp_path / "nope.toml")
+    assert err.value.problems[0].message == "file not found"
+    assert err.value.path == str(tmp_path / "nope.toml")
+    assert isinstance(err.value, FileNotFoundError)
+    e = errors.SigningError("bad_key", "k: bad")
+    assert e.code == "bad_key" and str(e) == "k: bad"
+
+
+# -- config sign / keygen ---------------------------------------------------------------------
+def test_sign_with_a_key_that_is_not_pem_names_the_file(tmp_path, desk_toml):
+    key = tmp_path / "key.pem"
+    key.write_text("not a key\n")
+    proc = run("config", "sign", str(desk_toml), "--key", str(key))
+    assert proc.returncode == 1
+    one_line(proc.stderr, str(key), "not a PEM private key")
+    assert proc.stdout == ""
+
+
+def test_sign_with_a_missing_key_names_the_file(capsys, tmp_path, desk_toml):
+    code, line = cli(capsys, "config", "sign", str(desk_toml), "--key", str(tmp_path / "k.pem"))
+    assert code == 1 and str(tmp_path / "k.pem") in line and "no such file" in line
+
+
+def test_sign_with_a_directory_as_key(capsys, tmp_path, desk_toml):
+    code, line = cli(capsys, "config", "sign", str(desk_toml), "--key", str(tmp_path))
+    assert code == 1 and "is a directory" in line
+
+
+@pytest.mark.parametrize("command", ["sign", "apply"])
+def test_sign_or_apply_a_config_that_is_not_text(capsys, tmp_path, command):
+    binary = tmp_path / "config.toml"
+    binary.write_bytes(b"\x82\x00\xff binary")
+    key = tmp_path / "key.pem"
+    generate_keypair(key, tmp_path / "key.pub")
+    extra = ["--key", str(key)] if command == "sign" else ["--etc", str(tmp_path / "etc")]
+    code, line = cli(capsys, "config", command, str(binary), *extra)
+    assert code == 2 and "not UTF-8 text" in line and str(binary) in line
+
+
+def test_sign_a_missing_config(capsys, tmp_path):
+    code, line = cli(capsys, "config", "sign", str(tmp_path / "nope.toml"), "--key", "k.pem")
+    assert code == 2 and "config error" in line and "file not found" in line
+
+
+def test_keygen_where_no_file_can_be_made_says_so(tmp_path, a_file):
+    proc = run("config", "keygen", "--private", str(a_file / "k"), "--public",
+               str(a_file / "k.pub"))
+    assert proc.returncode == 1
+    one_line(proc.stderr, f"{a_file / 'k'}: not a directory")
+
+
+def test_keygen_that_cannot_write_the_public_key_leaves_no_half_pair(capsys, tmp_path, a_file):
+    private = tmp_path / "k"
+    code, line = cli(capsys, "config", "keygen", "--private", str(private),
+                     "--public", str(a_file / "k.pub"))
+    assert code == 1 and f"{a_file / 'k.pub'}: not a directory" in line
+    # the private key is gone again, so trying once more (with a good path) works
+    assert not private.exists()
+    assert deskcue(["config", "keygen", "--private", str(private), "--public",
+                    str(tmp_path / "k.pub")]) == 0
+
+
+# -- config flash -------------------------------------------------------------------------------
+def test_flash_of_a_missing_file(tmp_path):
+    boot = tmp_path / "boot"
+    boot.mkdir()
+    proc = run("config", "flash", str(tmp_path / "nope.toml"), "--boot", str(boot))
+    assert proc.returncode == 2
+    one_line(proc.stderr, "config error", str(tmp_path / "nope.toml"), "file not found")
+    assert list(boot.iterdir()) == []
+
+
+def test_flash_to_a_card_that_is_not_mounted_writes_nothing(capsys, tmp_path, desk_toml):
+    boot = tmp_path / "media" / "bootfs"
+    code, line = cli(capsys, "config", "flash", str(desk_toml), "--boot", str(boot))
+    assert code == 1 and f"flashing: {boot}: no such directory" in line
+    assert not boot.exists()  # no made-up directory that looks like a flashed card
+
+
+def test_flash_to_a_file_instead_of_the_boot_partition(capsys, desk_toml, a_file):
+    code, line = cli(capsys, "config", "flash", str(desk_toml), "--boot", str(a_file))
+    assert code == 1 and f"{a_file}: not a directory" in line
+    assert a_file.read_text() == "x"
+
+
+# -- analyze ----------------------------------------------------------------------------------
+def test_analyze_a_missing_file(capsys, tmp_path):
+    code, line = cli(capsys, "analyze", str(tmp_path / "nope.wav"), "--events")
+    assert code == 1 and line == f"deskcue: audio: {tmp_path / 'nope.wav'}: no such file"
+
+
+def test_analyze_a_directory(capsys, tmp_path):
+    code, line = cli(capsys, "analyze", str(tmp_path), "--events")
+    assert code == 1 and f"{tmp_path}: cannot read (is a directory)" in line
+
+
+def test_analyze_a_wav_cut_short_inside_its_header(capsys, tmp_path):
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(b"RIFF")
+    code, line = cli(capsys, "analyze", str(cut), "--events")
+    assert code == 1 and "not a PCM WAV file (cut short)" in line
+
+
+def test_analyze_a_file_that_is_not_audio(tmp_path, desk_toml):
+    proc = run("analyze", str(desk_toml), "--events")
+    assert proc.returncode == 1
+    one_line(proc.stderr, str(desk_toml), "not a PCM WAV file", "need 16-bit PCM WAV")
+
+
+@pytest.mark.parametrize("option", ["--features", "--plot"])
+def test_analyze_output_where_no_file_can_be_made(capsys, tmp_path, a_file, option):
+    wav = small_wav(tmp_path / "call.wav")
+    code, line = cli(capsys, "analyze", str(wav), option, str(a_file / "out"))
+    assert code == 1 and str(a_file) in line and "not a directory" in line
+
+
+def test_plot_without_matplotlib_says_what_to_install(capsys, monkeypatch, tmp_path):
+    wav = small_wav(tmp_path / "call.wav")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    code, line = cli(capsys, "analyze", str(wav), "--plot", str(tmp_path / "p.png"))
+    assert code == 1 and "--plot needs matplotlib" in line
+
+
+# -- --config and the control socket ------------------------------------------------------------
+@pytest.mark.parametrize("command", [["run"], ["analyze", "x.wav", "--events"], ["snooze"]])
+def test_config_pointing_to_a_directory(capsys, tmp_path, command):
+    code, line = cli(capsys, *command, "--config", str(tmp_path))
+    assert code == 2 and line == (f"deskcue: config error: {tmp_path}: (file): "
+                                  "cannot read: is a directory")
+
+
+def test_snooze_with_no_appliance_running(capsys, tmp_path):
+    code, line = cli(capsys, "snooze", "--runtime-dir", str(tmp_path))
+    assert code == 1 and line.startswith("deskcue: link: no running deskcue listens on")
+
+
+def test_a_bug_is_still_one_line_with_exit_70(capsys, monkeypatch):
+    import firmware.cli.config as config_cmd
+
+    def broken(*_a: object, **_k: object) -> int:
+        raise KeyError("oops")
+
+    monkeypatch.setattr(config_cmd, "check", broken)
+    assert deskcue(["config", "check", "x.toml"]) == 70
+    err = capsys.readouterr().err
+    assert err.strip() == ("deskcue: internal error: KeyError: 'oops' (run with -v for "
+                           "details)")
+
+
+def test_demo_without_espeak_says_what_to_install(capsys, monkeypatch, tmp_path):
+    import firmware.demo.recording as recording
+
+    monkeypatch.setattr(recording.shutil, "which", lambda _name: None)
+    code, line = cli(capsys, "demo", "--fast", "--cache-dir", str(tmp_path))
+    assert code == 1 and line == ("deskcue: espeak-ng is not installed "
+                                  "(apt-get install espeak-ng)")
