@@ -433,23 +433,25 @@ def settings_for(broker: Broker, **overrides: Any) -> Any:
 
 
 def make_events(n: int, boot_id: str = "b" * 32, start_seq: int = 1) -> list[dict[str, Any]]:
-    """``n`` deterministic event envelopes (as `EventStamper` makes them) for one boot."""
+    """``n`` deterministic event envelopes (the JSON `EventStamper` makes) for one boot:
+    raised-voice cues started and ended, as the contract has them."""
     from firmware.link.envelope import EventStamper
 
     stamper = EventStamper(boot_id=boot_id, seq=start_seq - 1, wall_clock=lambda: 1_767_225_600.0)
     out = []
     for i in range(n):
-        kind = "raised_voice.started" if i % 2 == 0 else "raised_voice.ended"
-        data: dict[str, Any] = {
-            "onset_s": round(i * 2.0, 2),
-            "at_s": round(i * 2.0 + 1.0, 2),
-            "db_above_usual": 9.0,
-            "usual_lufs": -27.0,
-            "loudness_lufs": -18.0,
-        }
-        if kind.endswith("ended"):
-            data.update({"duration_s": 4.0, "peak_db_above_usual": 11.5})
-        out.append(stamper.stamp(kind, data, stream_s=i * 2.0 + 1.0))
+        onset, at = round(i * 2.0, 2), round(i * 2.0 + 1.0, 2)
+        data: dict[str, Any] = {"onset_s": onset, "at_s": at, "duration_s": 1.0,
+                                "db_above_usual": 9.0, "loudness_lufs": -18.0,
+                                "cue": "raised_voice", "usual_lufs": -27.0,
+                                "summary": "+9.0 dB above your usual for 1.0 s"}
+        kind = "raised_voice.started"
+        if i % 2:
+            kind = "raised_voice.ended"
+            data.update({"end_s": at + 3.0, "duration_s": 4.0, "peak_db_above_usual": 11.5,
+                         "peak_loudness_lufs": -15.5,
+                         "summary": "voice back near your usual after 4.0 s (peak +11.5 dB)"})
+        out.append(stamper.stamp(kind, data, stream_s=i * 2.0 + 1.0).to_json())
     return out
 
 

@@ -23,6 +23,7 @@ from asyncapi import validate
 from broker import Broker, Subscriber, make_events, settings_for, unique_in_order, wait_until
 from broker import gated_restart as gated_restart_
 
+from firmware.contract.desk import TelemetryReading
 from firmware.link.envelope import EventStamper
 from firmware.link.mqtt_client import MqttLink
 
@@ -90,6 +91,7 @@ def test_live_events_status_info_in_order(
             "boot_id": "b" * 32,
             "audio_device": "tap",
             "channel_map": {"agent": "left", "caller": "right"},
+            "config_apply": None,
         }
     )
     wait_until(lambda: link.connected)
@@ -265,7 +267,8 @@ def test_outbox_bound_drops_are_reported(broker_factory: Any, tmp_path: Path) ->
     link.start()
     for _ in range(15):
         with lock:
-            link.publish_event(stamper.stamp("snooze", {"minutes": 5.0}, stream_s=1.0))
+            link.publish_event(stamper.stamp(
+                "snooze", {"minutes": 5.0, "until_s": 301.0, "source": "mqtt"}, stream_s=1.0))
     wait_until(lambda: link.stats()["outbox_dropped"] == 5)
     assert "Not authorized" in link.last_error or "refused" in link.last_error
     with Subscriber(b, f"{BASE}/events", username="sub", password=USERS["sub"]) as sub:
@@ -315,7 +318,12 @@ def test_telemetry_is_qos0_and_expires(
     link = make_link(broker, tmp_path, telemetry_interval_s=5.0, telemetry_expiry_s=15)
     link.start()
     wait_until(lambda: link.connected)
-    link.publish_telemetry({"uptime_s": 1.0, "level_lufs": {"agent": -30.0, "caller": -40.0}})
+    link.publish_telemetry(
+        TelemetryReading(
+            level_lufs={"agent": -30.0, "caller": -40.0}, cues={}, input_overflows=0,
+            cpu_load=0.01, soc_temp_c=None, uptime_s=1.0, display="ready", stream_s=0.5,
+        )
+    )
     wait_until(lambda: subscriber.on("telemetry"))
     msg = subscriber.on("telemetry")[0]
     assert not msg.retain
