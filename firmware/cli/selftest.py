@@ -310,10 +310,8 @@ def check_audio(s: AudioSettings, open_source: Callable[[], Any], ui: Console,
 def check_broker(settings: Settings, host: str | None, port: int | None, ui: Console,
                  timeout: float = 5.0) -> Step:
     """Publish on the desk's own subtree and wait for the message to come back."""
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
-    from firmware.link.credentials import CredentialsError, load_credentials, ssl_context, tls_files
+    from firmware.link.credentials import CredentialsError
+    from firmware.link.mqtt_client import BrokerError, SupervisorClient
 
     m = settings.mqtt
     if host is None and not m.enabled:
@@ -324,66 +322,31 @@ def check_broker(settings: Settings, host: str | None, port: int | None, ui: Con
     topic = f"{m.topic_prefix}/{d.site}/{d.desk}/selftest"
     nonce = uuid.uuid4().hex
     got = threading.Event()
-    subscribed = threading.Event()
-    connected = threading.Event()
-    failure: list[str] = []
-    v5 = m.protocol == "5"
-    client = mqtt.Client(CallbackAPIVersion.VERSION2,
-                         client_id=f"deskcue-selftest-{d.site}-{d.desk}"[:64],
-                         protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311)
-    try:
-        creds = load_credentials(m)
-        if creds.username is not None:
-            client.username_pw_set(creds.username,
-                                   creds.password.reveal() if creds.password else None)
-        files = tls_files(m)
-        if files is not None:
-            client.tls_set_context(ssl_context(files))
-    except CredentialsError as exc:
-        return Step("broker", FAIL, str(exc))
 
-    def on_connect(c: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
-        if rc.is_failure:
-            failure.append(f"refused: {rc}")
-            connected.set()
-            return
-        connected.set()
-        c.subscribe(topic, qos=1)
-
-    def on_subscribe(c: Any, _u: Any, _mid: int, rcs: Any, _p: Any) -> None:
-        if any(getattr(r, "is_failure", False) for r in rcs):
-            failure.append(f"subscription to {topic} refused (broker ACL?)")
-        subscribed.set()
-
-    def on_message(_c: Any, _u: Any, msg: Any) -> None:
-        with contextlib.suppress(ValueError, UnicodeDecodeError):
-            if json.loads(msg.payload).get("nonce") == nonce:
+    def on_message(_topic: str, payload: bytes, _retain: bool) -> None:
+        with contextlib.suppress(ValueError, UnicodeDecodeError, AttributeError):
+            if json.loads(payload).get("nonce") == nonce:
                 got.set()
 
-    client.on_connect, client.on_subscribe, client.on_message = (on_connect, on_subscribe,
-                                                                 on_message)
+    try:
+        client = SupervisorClient(m, client_id=f"deskcue-selftest-{d.site}-{d.desk}",
+                                  on_message=on_message, host=host, port=port)
+    except CredentialsError as exc:
+        return Step("broker", FAIL, str(exc))
     ui.say(f"broker: {host}:{port}{' (TLS)' if m.tls.enabled else ''} ...")
     t0 = time.monotonic()
     try:
-        client.connect(host, port, keepalive=30)
-    except (OSError, ValueError) as exc:
-        return Step("broker", FAIL, f"cannot connect to {host}:{port}: {exc}")
-    client.loop_start()
-    try:
-        if not connected.wait(timeout) or failure:
-            return Step("broker", FAIL, f"{host}:{port}: " + (failure[0] if failure
-                                                             else "no answer"))
-        if not subscribed.wait(timeout) or failure:
-            return Step("broker", FAIL, failure[0] if failure else "subscribe not answered")
+        client.connect(timeout)
+        client.subscribe(topic, qos=1, timeout=timeout)
         sent = time.monotonic()
         client.publish(topic, json.dumps({"nonce": nonce, "ts": time.time()}), qos=1)
         if not got.wait(timeout):
             return Step("broker", FAIL, f"published on {topic} but it never came back")
         rtt = (time.monotonic() - sent) * 1000.0
+    except (BrokerError, OSError) as exc:
+        return Step("broker", FAIL, str(exc))
     finally:
-        with contextlib.suppress(Exception):
-            client.disconnect()
-        client.loop_stop()
+        client.close()
     return Step("broker", PASS, f"{host}:{port} round trip {rtt:.0f} ms on {topic} "
                 f"(connect {1000 * (sent - t0):.0f} ms)")
 
