@@ -31,6 +31,12 @@ BASE = "deskcue/site1/desk1"
 USERS = {"sub": "sub-pw", "desk": "desk-pw"}
 
 
+READING = TelemetryReading(
+    level_lufs={"agent": -30.0, "caller": -40.0}, cues={}, input_overflows=0, cpu_load=0.01,
+    soc_temp_c=None, uptime_s=1.0, display="ready", stream_s=0.5,
+)
+
+
 def comparable(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return [(e["boot_id"], e["seq"], e["type"], e["data"]) for e in events]
 
@@ -318,12 +324,7 @@ def test_telemetry_is_qos0_and_expires(
     link = make_link(broker, tmp_path, telemetry_interval_s=5.0, telemetry_expiry_s=15)
     link.start()
     wait_until(lambda: link.connected)
-    link.publish_telemetry(
-        TelemetryReading(
-            level_lufs={"agent": -30.0, "caller": -40.0}, cues={}, input_overflows=0,
-            cpu_load=0.01, soc_temp_c=None, uptime_s=1.0, display="ready", stream_s=0.5,
-        )
-    )
+    link.publish_telemetry(READING)
     wait_until(lambda: subscriber.on("telemetry"))
     msg = subscriber.on("telemetry")[0]
     assert not msg.retain
@@ -459,7 +460,7 @@ def test_mqtt_311_for_old_brokers(broker: Broker, subscriber: Subscriber, tmp_pa
     wait_until(lambda: link.commands_ready)
     for e in make_events(5):
         link.publish_event(e)
-    link.publish_telemetry({"uptime_s": 2.0})
+    link.publish_telemetry(READING)
     assert link.flush(5.0)
     wait_until(lambda: len(subscriber.events()) == 5 and subscriber.on("telemetry"))
     assert [e["seq"] for e in subscriber.events()] == [1, 2, 3, 4, 5]
