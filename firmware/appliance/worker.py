@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from pydantic import ValidationError
 
 from firmware import __version__
 from firmware.appliance.pipeline import Pipeline, make_usual_voice
@@ -495,7 +496,7 @@ class Appliance:
             audio_device=self.source.name if self.source else None,
             channel_map=ChannelMap(agent=a.agent_channel,
                                    caller=a.caller_channel if a.channels == 2 else "none"),
-            config_apply=ConfigApply.model_validate(applied) if applied else None,
+            config_apply=_config_apply(applied),
         )
 
     def _publish_info(self) -> None:
@@ -528,3 +529,15 @@ class Appliance:
 def _json(data: Payload | None) -> dict[str, Any]:
     """A result's data as JSON (a command reply carries JSON to the link and the socket)."""
     return data.to_json() if data is not None else {}
+
+
+def _config_apply(record: dict[str, Any]) -> ConfigApply | None:
+    """The last-apply record for ``info``; None when there is none or it is not readable as
+    the contract has it (an old record must not stop the appliance; the log says so)."""
+    if not record:
+        return None
+    try:
+        return ConfigApply.model_validate(record)
+    except ValidationError as exc:
+        log.warning("config apply record not reported in info: %s", exc.errors()[0]["msg"])
+        return None
