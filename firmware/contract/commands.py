@@ -15,6 +15,7 @@ from pydantic import (
     ValidationInfo,
     ValidatorFunctionWrapHandler,
     field_validator,
+    model_validator,
 )
 
 from firmware.contract.base import Absent, Payload
@@ -195,3 +196,11 @@ class CommandResult(Payload):
                 raise ValueError(f"{type(value).__name__} is not the result of {name}")
             return value
         return model.model_validate(value)
+
+    @model_validator(mode="after")
+    def _ok_has_data_failed_has_error(self) -> CommandResult:
+        if self.ok and (self.data is None or self.error is not None):
+            raise ValueError("an ok result carries data and no error")
+        if not self.ok and self.error is None:
+            raise ValueError("a failed result carries an error")
+        return self
