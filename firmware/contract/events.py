@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import Field, ValidationInfo, ValidatorFunctionWrapHandler, field_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
 
 from firmware.contract.base import Absent, Payload
 
@@ -360,7 +366,7 @@ class EventEnvelope(Payload):
     Consumers drop duplicates by ``id`` and spot gaps by (``boot_id``, ``seq``).
     """
 
-    model_config = {"json_schema_extra": _event_schema}
+    model_config = ConfigDict(json_schema_extra=_event_schema)
 
     schema_version: Literal[1] = Field(alias="schema", description="Envelope schema version.")
     id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$",
