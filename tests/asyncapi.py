@@ -66,6 +66,7 @@ def channel_routes() -> list[tuple[re.Pattern[str], str, str]]:
     return routes
 
 
+@functools.lru_cache(maxsize=1024)
 def schema_for(topic_suffix: str) -> str:
     """The payload schema ref for ``topic_suffix``; KeyError if no channel has that address."""
     for regex, _name, ref in channel_routes():
@@ -83,6 +84,7 @@ def _validator(ref: str) -> jsonschema.protocols.Validator:
     )
 
 
+@functools.lru_cache(maxsize=64)
 def model_for(ref: str) -> Any:
     """The contract model a payload schema ref was generated from."""
     import firmware.contract
