@@ -91,7 +91,9 @@ class LocalCommand:
 class Appliance:
     """Wires a source, the pipeline, the indicator and the link; `run` is the worker loop.
 
-    ``open_source`` is called (and retried every ``retry_s`` while it raises `AudioError`)
+    ``on_event`` gets each published event's JSON (`EventEnvelope.to_json`), as the link
+    publishes it. ``open_source`` is called (and retried every ``retry_s`` while it raises
+    `AudioError`)
     to get the audio source. With ``exit_on_audio_error`` a source that cannot be opened at
     start ends `run` with the error instead (interactive use).
     """

@@ -2,10 +2,13 @@
 
 Built only on MQTT: it subscribes to ``<prefix>/#`` and folds what arrives into a
 `MonitorState` (one `DeskView` per site/desk): the retained ``status`` and ``info``, the
-latest ``telemetry`` (agent and caller level, LUFS), the cues active now (from ``*.started`` /
-``*.ended`` events), calls (``call.started`` / ``call.ended``), and the last events. Events
-are de-duplicated by ``id``, and gaps in (``boot_id``, ``seq``) are counted as "missing" until
-a replay fills them. `render` turns the state into text and is pure, so tests check it.
+latest ``telemetry`` (agent and caller short-term loudness, LUFS), the cues active now (from
+``*.started`` / ``*.ended`` events), faults (``fault`` events), calls (``call.started`` /
+``call.ended``), and the last events. Every payload is parsed with its model from
+`firmware.contract`; one that does not parse is counted as "off-contract", never read with
+defaults. Events are de-duplicated by ``id``, and gaps in (``boot_id``, ``seq``) are counted
+as "missing" until a replay fills them. `render` turns the state into text and is pure, so
+tests check it.
 
     deskcue monitor --host broker.site1 --port 8883 --tls --ca-file ca.pem \\
                     --credentials-file ~/.config/deskcue/supervisor
