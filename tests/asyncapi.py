@@ -1,5 +1,10 @@
 """Validate MQTT payloads against docs/asyncapi.yaml (for any test that sees published messages).
 
+docs/asyncapi.yaml is generated from the models in firmware/contract. Each payload is checked
+twice: with jsonschema against the document's draft-07 schemas (what a consumer in any
+language would use, so the generated document itself is tested), and by parsing it with the
+contract model the schema was generated from (what the Python consumers do); both must accept.
+
     from asyncapi import validate
     validate("events", envelope)             # raises jsonschema.ValidationError if off-spec
     validate("cmd/snooze/result", result)
@@ -61,6 +66,7 @@ def channel_routes() -> list[tuple[re.Pattern[str], str, str]]:
     return routes
 
 
+@functools.lru_cache(maxsize=1024)
 def schema_for(topic_suffix: str) -> str:
     """The payload schema ref for ``topic_suffix``; KeyError if no channel has that address."""
     for regex, _name, ref in channel_routes():
@@ -78,15 +84,30 @@ def _validator(ref: str) -> jsonschema.protocols.Validator:
     )
 
 
+@functools.lru_cache(maxsize=64)
+def model_for(ref: str) -> Any:
+    """The contract model a payload schema ref was generated from."""
+    import firmware.contract
+
+    return getattr(firmware.contract, ref.rsplit("/", 1)[1])
+
+
 def validate(topic_suffix: str, payload: Any) -> None:
-    """Check ``payload`` (parsed JSON, or bytes/str for text payloads such as ``status``)."""
+    """Check ``payload`` (parsed JSON, or bytes/str for text payloads such as ``status``):
+    jsonschema.ValidationError if the schema refuses it, pydantic.ValidationError if only the
+    model does."""
     if isinstance(payload, bytes | bytearray):
         payload = payload.decode("utf-8")
-    if isinstance(payload, str):
-        ref = schema_for(topic_suffix)
-        if _resolve(ref).get("type") != "string":
-            payload = json.loads(payload)
-    _validator(schema_for(topic_suffix)).validate(payload)
+    ref = schema_for(topic_suffix)
+    text = _resolve(ref).get("type") == "string"
+    if isinstance(payload, str) and not text:
+        payload = json.loads(payload)
+    _validator(ref).validate(payload)
+    model = model_for(ref)
+    if text:
+        model.model_validate(payload)
+    else:
+        model.model_validate_json(json.dumps(payload))
 
 
 def validate_message(topic: str, payload: bytes) -> None:

@@ -53,14 +53,14 @@ def test_one_call_with_a_summary_that_adds_up():
     calls = [e for e in events if e.type.startswith("call.")]
     assert [e.type for e in calls] == ["call.started", "call.ended"]
     start, end = calls[0].data, calls[1].data
-    assert start["start_s"] == 1.0
-    assert end["start_s"] == 1.0 and end["end_s"] == 1.0 + 4 * 8.5 - 0.0
-    assert end["duration_s"] == 34.0
-    assert end["agent_talk_s"] == 20.0 and end["caller_talk_s"] == 16.0
-    assert end["overlap_s"] == 4.0
-    assert end["agent_talk_share"] == round(20 / 34, 3)
+    assert start.start_s == 1.0
+    assert end.start_s == 1.0 and end.end_s == 1.0 + 4 * 8.5 - 0.0
+    assert end.duration_s == 34.0
+    assert end.agent_talk_s == 20.0 and end.caller_talk_s == 16.0
+    assert end.overlap_s == 4.0
+    assert end.agent_talk_share == round(20 / 34, 3)
     # the end is published once the silence gap has passed
-    assert calls[1].stream_s >= end["end_s"] + Settings().calls.silence_gap_s - 0.011
+    assert calls[1].stream_s >= end.end_s + Settings().calls.silence_gap_s - 0.011
 
 
 def test_a_short_pause_keeps_the_call_a_long_one_splits_it():
@@ -86,11 +86,11 @@ def test_caller_escalation_against_the_callers_own_start_of_call_level():
     assert types.count("caller.started") == 1
     assert types.count("caller.ended") == 1
     s = next(e for e in events if e.type == "caller.started").data
-    assert s["channel"] == "caller" and 10.0 <= s["db_above_usual"] <= 12.0
-    assert abs(s["onset_s"] - 12.0) < 0.02
-    assert "stay steady" in s["summary"]
+    assert s.channel == "caller" and 10.0 <= s.db_above_usual <= 12.0
+    assert abs(s.onset_s - 12.0) < 0.02
+    assert "stay steady" in s.summary
     summary = next(e for e in events if e.type == "call.ended").data
-    assert summary["cues"] == {"caller": 1}
+    assert summary.cues == {"caller": 1}
 
 
 def test_caller_escalation_shows_stay_steady_while_active():

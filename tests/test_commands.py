@@ -16,6 +16,8 @@ from asyncapi import validate
 from broker import Broker, Subscriber, make_events, settings_for, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
 
+from firmware.contract.events import Snooze
+from firmware.contract.examples import STATUS
 from firmware.link.commands import (
     Command,
     CommandArgs,
@@ -128,13 +130,15 @@ class Desk:
         self.executed.append(cmd)
         if cmd.name == "snooze":
             minutes = 15.0 if cmd.args.minutes is None else cmd.args.minutes  # type: ignore[attr-defined]
-            self.link.publish_command_result(cmd, True, data={"minutes": minutes})
+            self.link.publish_command_result(
+                cmd, True, data=Snooze(minutes=minutes, until_s=60.0 * minutes, source="mqtt")
+            )
         elif cmd.name == "identify":
             self.link.publish_command_result(cmd, True, data={"seconds": cmd.args.seconds})  # type: ignore[attr-defined]
         elif cmd.name == "recalibrate":
             self.link.publish_command_result(cmd, True, data={"warmup_speech_s": 20.0})
         elif cmd.name == "status":
-            self.link.publish_command_result(cmd, True, data={"display": "ready"})
+            self.link.publish_command_result(cmd, True, data=STATUS)
 
 
 @pytest.fixture
@@ -184,7 +188,7 @@ def test_each_command_works(desk: Desk, supervisor: tuple[mqtt.Client, Subscribe
         pub.publish(f"{BASE}/cmd/{name}", json.dumps(payload), qos=1)
     wait_until(lambda: len(sub.messages) == 4)
     by_txid = {r["txid"]: r for r in results(sub)}
-    assert by_txid["s1"]["ok"] and by_txid["s1"]["data"] == {"minutes": 10}
+    assert by_txid["s1"]["ok"] and by_txid["s1"]["data"]["minutes"] == 10
     assert by_txid["i1"]["data"] == {"seconds": 3}
     assert by_txid["r1"]["cmd"] == "recalibrate" and by_txid["q1"]["data"]["display"] == "ready"
     assert [m.topic.split("/")[-2] for m in sub.messages] == list(sent)

@@ -10,6 +10,7 @@ from pathlib import Path
 from firmware.cli import status as status_cmd
 from firmware.cli.main import main as deskcue
 from firmware.config.load import load_settings
+from firmware.contract.examples import STATUS
 from firmware.flashing.card import import_from_boot
 from firmware.flashing.records import settings_hash
 from firmware.platform.control_socket import SOCKET_NAME, send_reply
@@ -63,13 +64,30 @@ def test_status_asks_the_running_appliance(tmp_path):
 
     def appliance() -> None:  # what the appliance does with a status request
         msg = json.loads(server.recv(4096))
-        send_reply(msg["reply_to"], True, {"display": "ready", "fault": None})
+        send_reply(msg["reply_to"], True, STATUS.to_json())
 
     t = threading.Thread(target=appliance)
     t.start()
     info = status_cmd.collect(live, timeout=3.0)
     t.join()
     server.close()
-    assert info["appliance"] == {"state": "running",
-                                 "status": {"display": "ready", "fault": None}}
+    assert info["appliance"] == {"state": "running", "status": STATUS}
     assert "display:      ready" in status_cmd.render(info)
+
+
+def test_status_says_when_the_appliance_answers_off_the_contract(tmp_path):
+    live, state, run = make_desk(tmp_path)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(str(run / SOCKET_NAME))
+
+    def appliance() -> None:  # an appliance of another version, without `snoozed`
+        msg = json.loads(server.recv(4096))
+        send_reply(msg["reply_to"], True, STATUS.model_dump(mode="json", exclude={"snoozed"}))
+
+    t = threading.Thread(target=appliance)
+    t.start()
+    info = status_cmd.collect(live, timeout=3.0)
+    t.join()
+    server.close()
+    assert info["appliance"]["status"] is None
+    assert "off the contract (snoozed: Field required)" in status_cmd.render(info)

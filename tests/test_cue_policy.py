@@ -62,7 +62,7 @@ def test_warmup_needs_at_most_30_s_of_speech_and_nothing_fires_before():
     learned = [e for e in fd.events if e.type == "usual_voice_learned"]
     assert learned and learned[0].stream_s <= 30.0
     # the median ignores the loud start
-    assert abs(learned[0].data["usual_lufs"] - USUAL) < 1.0
+    assert abs(learned[0].data.usual_lufs - USUAL) < 1.0
 
 
 def test_raised_voice_fires_after_hold_and_states_measurements():
@@ -73,13 +73,13 @@ def test_raised_voice_fires_after_hold_and_states_measurements():
     assert len(started) == 1
     d = started[0].data
     hold = fd.settings.cues.raised_voice.hold_s
-    assert abs(d["onset_s"] - t0) < 0.02
-    assert abs(d["at_s"] - (t0 + hold)) < 0.06
-    assert 9.0 < d["db_above_usual"] < 11.0
-    assert "dB above your usual" in d["summary"]
+    assert abs(d.onset_s - t0) < 0.02
+    assert abs(d.at_s - (t0 + hold)) < 0.06
+    assert 9.0 < d.db_above_usual < 11.0
+    assert "dB above your usual" in d.summary
     fd.feed(5.0, 0.0)
     ended = [e for e in fd.events if e.type == "raised_voice.ended"]
-    assert len(ended) == 1 and ended[0].data["duration_s"] > 2.9
+    assert len(ended) == 1 and ended[0].data.duration_s > 2.9
 
 
 def test_short_loud_word_does_not_fire():
@@ -130,7 +130,7 @@ def test_cooldown_and_hourly_cap():
 def test_snooze_blocks_cues_until_it_ends():
     fd = warmed()
     ev = fd.policy.snooze(1.0, source="button")
-    assert ev.type == "snooze" and ev.data["minutes"] == 1.0
+    assert ev.type == "snooze" and ev.data.minutes == 1.0
     assert fd.policy.display.value == "snoozed"
     fd.feed(3.0, 12.0)
     assert "raised_voice.started" not in fd.types()
@@ -142,7 +142,7 @@ def test_snooze_blocks_cues_until_it_ends():
 
 def test_snooze_is_capped_and_zero_cancels():
     fd = warmed()
-    assert fd.policy.snooze(10_000, source="cli").data["minutes"] == 120.0
+    assert fd.policy.snooze(10_000, source="cli").data.minutes == 120.0
     fd.policy.snooze(0, source="cli")
     assert not fd.policy.snoozed
 

@@ -13,7 +13,7 @@ from firmware.link.envelope import EventStamper
 
 def stamped(events) -> list[dict]:
     st = EventStamper()
-    return [st.stamp(e.type, e.data, stream_s=e.stream_s) for e in events if e.publish]
+    return [st.stamp(e.type, e.data, stream_s=e.stream_s).to_json() for e in events if e.publish]
 
 
 def analyzed(lines) -> list:

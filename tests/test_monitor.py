@@ -10,6 +10,9 @@ import pytest
 from broker import Broker, make_events, settings_for, wait_until
 
 from firmware.cli.monitor import MonitorState, register, render
+from firmware.contract.desk import OutboxDepth, Telemetry
+from firmware.contract.events import CallStarted, Fault, RaisedVoiceStarted, TenseVoiceStarted
+from firmware.contract.examples import EVENT_EXAMPLES, EXAMPLES
 from firmware.link.envelope import EventStamper
 from firmware.link.mqtt_client import MqttLink
 
@@ -26,38 +29,30 @@ def test_state_and_render() -> None:
     st = EventStamper(boot_id="a" * 32, wall_clock=lambda: NOW - 30)
     feed(s, "deskcue/site1/desk1/status", b"online")
     feed(s, "deskcue/site1/desk2/status", b"offline")
-    feed(s, "deskcue/site1/desk1/info", {"firmware": "0.1.0", "config_hash": "x", "boot_id": "a"})
-    feed(
-        s,
-        "deskcue/site1/desk1/telemetry",
-        {
-            "ts": NOW,
-            "level_lufs": {"agent": -21.04, "caller": -30.5},
-            "outbox": {"depth": 3, "dropped": 0},
-            "snoozed": True,
-        },
-    )
-    call = st.stamp("call.started", {}, stream_s=1.0)
+    feed(s, "deskcue/site1/desk1/info", EXAMPLES["info"].to_json())
+    telemetry = EXAMPLES["telemetry"].model_copy(
+        update={"level_lufs": {"agent": -21.04, "caller": -30.5},
+                "outbox": OutboxDepth(depth=3, dropped=0)})
+    assert feed(s, "deskcue/site1/desk1/telemetry", telemetry.to_json())
+    call = st.stamp("call.started", CallStarted(call=1, start_s=0.5), stream_s=1.0).to_json()
     cue = st.stamp(
         "raised_voice.started",
-        {
-            "db_above_usual": 9.14,
-            "onset_s": 1,
-            "at_s": 2,
-            "usual_lufs": -27,
-            "loudness_lufs": -18,
-            "summary": "+9.1 dB above your usual for 1.0 s",
-        },
+        RaisedVoiceStarted(onset_s=1.0, at_s=2.0, duration_s=1.0, db_above_usual=9.14,
+                           loudness_lufs=-18.0, cue="raised_voice", usual_lufs=-27.0,
+                           summary="+9.1 dB above your usual for 1.0 s"),
         stream_s=2.0,
-    )
+    ).to_json()
     st.seq += 1  # seq 3 never arrives
-    late = st.stamp("laughter_burst", {"bursts": 4, "channel": "caller"}, stream_s=3.0)
-    for env in (call, cue, cue, {**late, "replayed": True}):
+    late = st.stamp("laughter_burst", EVENT_EXAMPLES["laughter_burst"], stream_s=3.0).to_json()
+    fault = st.stamp("fault", Fault(kind="audio", fault="audio: nothing from tap for 3 s",
+                                    active=True), stream_s=3.5).to_json()
+    for env in (call, cue, cue, {**late, "replayed": True}, fault):
         assert feed(s, "deskcue/site1/desk1/events", env)
     assert not feed(s, "other/site1/desk1/events", late)
     assert not feed(s, "deskcue/site1/desk1/events", b"{not json")
     d1 = s.desks[("site1", "desk1")]
     assert d1.duplicates == 1 and d1.missing == 1 and d1.replayed == 1
+    assert d1.off_contract == 1
     assert list(d1.active_cues) == ["raised_voice"] and d1.in_call_since == NOW - 30
 
     screen = render(s, now=NOW)
@@ -69,22 +64,56 @@ def test_state_and_render() -> None:
         "-30.5",
         "raised_voice +9.1dB",
         "in call 0:30",
+        "   3 ",
         "missing 1",
         "replayed 1",
         "dup 1",
-        "snoozed",
+        "off-contract 1",
+        "fault: audio: nothing from tap for 3 s",
     ):
         assert text in row1, text
     assert "offline" in row2
     assert "+9.1 dB above your usual for 1.0 s" in screen
     assert "laughter_burst" in screen and "(replayed)" in screen
 
-    end_cue = st.stamp("raised_voice.ended", {"duration_s": 4.0}, stream_s=5.0)
-    end_call = st.stamp("call.ended", {"duration_s": 95.0}, stream_s=99.0)
-    feed(s, "deskcue/site1/desk1/events", end_cue)
-    feed(s, "deskcue/site1/desk1/events", end_call)
+    end_cue = st.stamp("raised_voice.ended", EVENT_EXAMPLES["raised_voice.ended"],
+                       stream_s=5.0).to_json()
+    end_call = st.stamp("call.ended", EVENT_EXAMPLES["call.ended"].model_copy(
+        update={"duration_s": 95.0}), stream_s=99.0).to_json()
+    cleared = st.stamp("fault", Fault(kind="audio", fault="audio: nothing from tap for 3 s",
+                                      active=False), stream_s=99.5).to_json()
+    for env in (end_cue, end_call, cleared):
+        assert feed(s, "deskcue/site1/desk1/events", env)
     row1 = next(line for line in render(s, now=NOW).splitlines() if line.startswith("site1/desk1"))
     assert "idle (1 calls, last 1:35)" in row1 and "raised_voice" not in row1
+    assert "fault" not in row1
+
+
+def test_monitor_shows_the_tense_voice_in_semitones() -> None:
+    """The policy sends st_above_usual; the monitor once looked for semitones_above_usual and
+    showed the tense cue's loudness instead."""
+    s = MonitorState()
+    st = EventStamper(boot_id="a" * 32, wall_clock=lambda: NOW)
+    tense = EVENT_EXAMPLES["tense_voice.started"]
+    assert isinstance(tense, TenseVoiceStarted) and tense.st_above_usual == 4.2
+    assert feed(s, "deskcue/s/d/events", st.stamp("tense_voice.started", tense,
+                                                   stream_s=40.6).to_json())
+    row = next(line for line in render(s, now=NOW).splitlines() if line.startswith("s/d "))
+    assert "tense_voice +4.2st" in row
+
+
+def test_monitor_reads_only_telemetry_the_contract_has() -> None:
+    """The monitor once read telemetry keys fault and snoozed that the desk never sends: a
+    telemetry message with them is off the contract, and faults come from fault events."""
+    assert not {"fault", "snoozed"} & set(Telemetry.model_fields)
+    s = MonitorState()
+    good = EXAMPLES["telemetry"].to_json()
+    assert feed(s, "deskcue/s/d/telemetry", good)
+    assert not feed(s, "deskcue/s/d/telemetry", {**good, "snoozed": True, "fault": "x"})
+    view = s.desks[("s", "d")]
+    assert view.telemetry == EXAMPLES["telemetry"] and view.off_contract == 1
+    row = next(line for line in render(s, now=NOW).splitlines() if line.startswith("s/d "))
+    assert "snoozed" not in row and "fault" not in row
 
 
 def test_render_with_nothing() -> None:

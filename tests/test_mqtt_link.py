@@ -23,11 +23,18 @@ from asyncapi import validate
 from broker import Broker, Subscriber, make_events, settings_for, unique_in_order, wait_until
 from broker import gated_restart as gated_restart_
 
+from firmware.contract.desk import TelemetryReading
 from firmware.link.envelope import EventStamper
 from firmware.link.mqtt_client import MqttLink
 
 BASE = "deskcue/site1/desk1"
 USERS = {"sub": "sub-pw", "desk": "desk-pw"}
+
+
+READING = TelemetryReading(
+    level_lufs={"agent": -30.0, "caller": -40.0}, cues={}, input_overflows=0, cpu_load=0.01,
+    soc_temp_c=None, uptime_s=1.0, display="ready", stream_s=0.5,
+)
 
 
 def comparable(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
@@ -90,6 +97,7 @@ def test_live_events_status_info_in_order(
             "boot_id": "b" * 32,
             "audio_device": "tap",
             "channel_map": {"agent": "left", "caller": "right"},
+            "config_apply": None,
         }
     )
     wait_until(lambda: link.connected)
@@ -265,7 +273,8 @@ def test_outbox_bound_drops_are_reported(broker_factory: Any, tmp_path: Path) ->
     link.start()
     for _ in range(15):
         with lock:
-            link.publish_event(stamper.stamp("snooze", {"minutes": 5.0}, stream_s=1.0))
+            link.publish_event(stamper.stamp(
+                "snooze", {"minutes": 5.0, "until_s": 301.0, "source": "mqtt"}, stream_s=1.0))
     wait_until(lambda: link.stats()["outbox_dropped"] == 5)
     assert "Not authorized" in link.last_error or "refused" in link.last_error
     with Subscriber(b, f"{BASE}/events", username="sub", password=USERS["sub"]) as sub:
@@ -315,7 +324,7 @@ def test_telemetry_is_qos0_and_expires(
     link = make_link(broker, tmp_path, telemetry_interval_s=5.0, telemetry_expiry_s=15)
     link.start()
     wait_until(lambda: link.connected)
-    link.publish_telemetry({"uptime_s": 1.0, "level_lufs": {"agent": -30.0, "caller": -40.0}})
+    link.publish_telemetry(READING)
     wait_until(lambda: subscriber.on("telemetry"))
     msg = subscriber.on("telemetry")[0]
     assert not msg.retain
@@ -451,7 +460,7 @@ def test_mqtt_311_for_old_brokers(broker: Broker, subscriber: Subscriber, tmp_pa
     wait_until(lambda: link.commands_ready)
     for e in make_events(5):
         link.publish_event(e)
-    link.publish_telemetry({"uptime_s": 2.0})
+    link.publish_telemetry(READING)
     assert link.flush(5.0)
     wait_until(lambda: len(subscriber.events()) == 5 and subscriber.on("telemetry"))
     assert [e["seq"] for e in subscriber.events()] == [1, 2, 3, 4, 5]

@@ -20,11 +20,21 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from pydantic import ValidationError
 
 from firmware import __version__
 from firmware.appliance.pipeline import Pipeline, make_usual_voice
 from firmware.audio.source import AudioError, EndOfStream
 from firmware.config.settings import Settings
+from firmware.contract.base import Payload
+from firmware.contract.desk import (
+    ApplianceStatus,
+    ChannelMap,
+    ConfigApply,
+    Info,
+    TelemetryReading,
+)
+from firmware.contract.events import EventEnvelope, Fault, OutboxDropped
 from firmware.flashing.records import RESTART_EXIT_CODE, last_apply, pending_fault, settings_hash
 from firmware.flashing.remote import apply_remote, command_reply
 from firmware.flashing.trial import TrialWatch
@@ -58,15 +68,19 @@ class Source(Protocol):
 
 class Link(Protocol):
     def start(self) -> None: ...
-    def publish_event(self, envelope: dict[str, Any]) -> None: ...
-    def publish_telemetry(self, data: dict[str, Any]) -> None: ...
-    def set_info(self, info: dict[str, Any]) -> None: ...
+    def publish_event(self, envelope: EventEnvelope) -> None: ...
+    def publish_telemetry(self, reading: TelemetryReading) -> None: ...
+    def set_info(self, info: Info) -> None: ...
     def stop(self) -> None: ...
 
 
 @dataclass
 class LocalCommand:
-    """A command from the desk button, the control socket or MQTT, run by the worker."""
+    """A command from the desk button, the control socket or MQTT, run by the worker.
+
+    ``reply(ok, data)``: ``data`` is the JSON of the command's result model
+    (`firmware.contract.commands.RESULT_DATA`), or holds ``error`` when ``ok`` is false.
+    """
 
     name: str
     args: dict[str, Any] = field(default_factory=dict)
@@ -77,7 +91,9 @@ class LocalCommand:
 class Appliance:
     """Wires a source, the pipeline, the indicator and the link; `run` is the worker loop.
 
-    ``open_source`` is called (and retried every ``retry_s`` while it raises `AudioError`)
+    ``on_event`` gets each published event's JSON (`EventEnvelope.to_json`), as the link
+    publishes it. ``open_source`` is called (and retried every ``retry_s`` while it raises
+    `AudioError`)
     to get the audio source. With ``exit_on_audio_error`` a source that cannot be opened at
     start ends `run` with the error instead (interactive use).
     """
@@ -172,7 +188,8 @@ class Appliance:
 
     def on_outbox_dropped(self, data: dict[str, Any]) -> None:
         """From the link's thread: events were dropped; report it as an event of its own."""
-        self.submit(LocalCommand("_report", {"type": "outbox_dropped", "data": data},
+        self.submit(LocalCommand("_report", {"type": "outbox_dropped",
+                                             "data": OutboxDropped.model_validate(data)},
                                  source="link"))
 
     def on_button(self, what: str) -> None:
@@ -295,13 +312,13 @@ class Appliance:
             self.indicator.buzz(buzz)
         if not ev.publish:
             return
-        env = self.stamper.stamp(ev.type, ev.data, stream_s=ev.stream_s)
-        summary = ev.data.get("summary", "")
+        env = self.stamper.stamp(ev.type, ev.data, stream_s=ev.stream_s)  # type: ignore[arg-type]
+        summary = getattr(ev.data, "summary", "")
         log.info("event %s at %.2f s %s", ev.type, ev.stream_s, summary)
         if self.link is not None:
             self.link.publish_event(env)
         if self.on_event is not None:
-            self.on_event(env)
+            self.on_event(env.to_json())
 
     def _commands(self, control: ControlServer) -> None:
         for msg in control.poll():
@@ -367,14 +384,14 @@ class Appliance:
                 return False, {"error": "minutes must be a number from 0 to 1440"}
             ev = policy.snooze(minutes, source=cmd.source)
             self._emit(ev)
-            return True, ev.data
+            return True, _json(ev.data)
         if cmd.name == "recalibrate":
             if policy is None:
                 self.usual.reset()
-                return True, {"warmup_speech_s": self.usual.warmup_speech_s}
+                return True, {"warmup_speech_s": float(self.usual.warmup_speech_s)}
             ev = policy.recalibrate()
             self._emit(ev)
-            return True, ev.data
+            return True, _json(ev.data)
         if cmd.name == "identify":
             seconds = float(cmd.args.get("seconds", 10.0))
             self.identify_until = time.monotonic() + max(0.0, min(seconds, 120.0))
@@ -382,7 +399,7 @@ class Appliance:
                 self.indicator.buzz("identify")
             return True, {"seconds": seconds}
         if cmd.name == "status":
-            return True, self.status()
+            return True, self.status().to_json()
         if cmd.name == "_report" and cmd.source == "link":
             self._emit(PolicyEvent(cmd.args["type"], self.stream_s, cmd.args["data"]))
             return True, {}
@@ -421,7 +438,7 @@ class Appliance:
         self.notifier.status(f"fault: {self.fault}")
         if first:
             self._emit(PolicyEvent("fault", self.stream_s,
-                                   {"kind": kind, "fault": why, "active": True}))
+                                   Fault(kind=kind, fault=why, active=True)))  # type: ignore[arg-type]
 
     def _clear_fault(self, kind: str) -> None:
         why = self.faults.pop(kind, None)
@@ -429,7 +446,7 @@ class Appliance:
             return
         log.info("fault cleared: %s", why)
         self._emit(PolicyEvent("fault", self.stream_s,
-                               {"kind": kind, "fault": why, "active": False}))
+                               Fault(kind=kind, fault=why, active=False)))  # type: ignore[arg-type]
 
     def _close_source(self) -> None:
         if self.source is not None:
@@ -462,47 +479,65 @@ class Appliance:
         load = (now_cpu[0] - last_cpu[0]) / max(now_cpu[1] - last_cpu[1], 1e-6)
         if self.link is not None:
             st = self.status()
-            self.link.publish_telemetry({
-                "level_lufs": st["level_lufs"], "cues": st["cues"],
-                "input_overflows": st["input_overflows"], "cpu_load": round(load, 4),
-                "soc_temp_c": st["soc_temp_c"], "uptime_s": st["uptime_s"],
-                "display": st["display"], "stream_s": st["stream_s"],
-            })
+            self.link.publish_telemetry(TelemetryReading(
+                level_lufs=st.level_lufs, cues=st.cues, input_overflows=st.input_overflows,
+                cpu_load=round(load, 4), soc_temp_c=st.soc_temp_c, uptime_s=st.uptime_s,
+                display=st.display, stream_s=st.stream_s))
         return now_cpu
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> Info:
+        """The retained ``info`` document."""
         a = self.settings.audio
-        return {
-            "firmware": __version__,
-            "config_hash": settings_hash(self.settings),
-            "boot_id": self.stamper.boot_id,
-            "audio_device": self.source.name if self.source else None,
-            "channel_map": {"agent": a.agent_channel,
-                            "caller": a.caller_channel if a.channels == 2 else "none"},
-            "config_apply": last_apply(self.settings.device.state_dir),
-        }
+        applied = last_apply(self.settings.device.state_dir)
+        return Info(
+            firmware=__version__,
+            config_hash=settings_hash(self.settings),
+            boot_id=self.stamper.boot_id,
+            audio_device=self.source.name if self.source else None,
+            channel_map=ChannelMap(agent=a.agent_channel,
+                                   caller=a.caller_channel if a.channels == 2 else "none"),
+            config_apply=_config_apply(applied),
+        )
 
     def _publish_info(self) -> None:
         if self.link is not None:
             self.link.set_info(self.info())
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> ApplianceStatus:
+        """The live state (`deskcue status`, MQTT ``cmd/status``, telemetry)."""
         usual = self.usual
-        return {
-            "display": self._display(),
-            "fault": self.fault,
-            "stream_s": round(self.stream_s, 2),
-            "usual_lufs": round(usual.usual_lufs, 2) if usual.ready else None,
-            "learned_speech_s": round(usual.speech_s, 1),
-            "snoozed": bool(self.pipeline and self.pipeline.policy.snoozed),
-            "cues": dict(self.cue_counts),
-            "input_overflows": self.source.overflows if self.source else 0,
-            "level_lufs": {k: round(v, 1) for k, v in self._last_level.items()},
-            "uptime_s": round(time.monotonic() - self._started, 1),
-            "soc_temp_c": soc_temperature_c(),
-        }
+        return ApplianceStatus(
+            display=self._display(),  # type: ignore[arg-type]
+            fault=self.fault,
+            stream_s=round(float(self.stream_s), 2),
+            usual_lufs=round(float(usual.usual_lufs), 2) if usual.ready else None,
+            learned_speech_s=round(float(usual.speech_s), 1),
+            snoozed=bool(self.pipeline and self.pipeline.policy.snoozed),
+            cues=dict(self.cue_counts),
+            input_overflows=int(self.source.overflows) if self.source else 0,
+            level_lufs={k: round(v, 1) for k, v in self._last_level.items()},  # type: ignore[misc]
+            uptime_s=round(time.monotonic() - self._started, 1),
+            soc_temp_c=soc_temperature_c(),
+        )
 
     def status_line(self) -> str:
         s = self.status()
-        return (f"{s['display']}; usual {s['usual_lufs']} LUFS; heard {s['stream_s']:.0f} s"
-                + (f"; fault: {s['fault']}" if s["fault"] else ""))
+        return (f"{s.display}; usual {s.usual_lufs} LUFS; heard {s.stream_s:.0f} s"
+                + (f"; fault: {s.fault}" if s.fault else ""))
+
+
+def _json(data: Payload | None) -> dict[str, Any]:
+    """A result's data as JSON (a command reply carries JSON to the link and the socket)."""
+    return data.to_json() if data is not None else {}
+
+
+def _config_apply(record: dict[str, Any]) -> ConfigApply | None:
+    """The last-apply record for ``info``; None when there is none or it is not readable as
+    the contract has it (an old record must not stop the appliance; the log says so)."""
+    if not record:
+        return None
+    try:
+        return ConfigApply.model_validate(record)
+    except ValidationError as exc:
+        log.warning("config apply record not reported in info: %s", exc.errors()[0]["msg"])
+        return None

@@ -16,6 +16,7 @@ from dsp.analyzer import HopFeatures
 from firmware.appliance.pipeline import Pipeline
 from firmware.audio.source import read_wav
 from firmware.config.settings import Settings
+from firmware.contract.events import EventEnvelope
 from firmware.link.envelope import EventStamper
 from firmware.policy.usual_voice import semitones
 
@@ -68,7 +69,7 @@ def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
                 features_path: Path | None, plot_path: Path | None = None) -> int:
     samples, rate = read_wav(audio)
     stamper = EventStamper()
-    envelopes: list[dict] = []
+    envelopes: list[EventEnvelope] = []
     parts: list[HopFeatures] = []
     pipe = None
     feat_file = open(features_path, "w", encoding="utf-8") if features_path else None  # noqa: SIM115
@@ -86,7 +87,7 @@ def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
                 env = stamper.stamp(ev.type, ev.data, stream_s=ev.stream_s)
                 envelopes.append(env)
                 if events_out is not None:
-                    events_out.write(json.dumps(env) + "\n")
+                    events_out.write(json.dumps(env.to_json()) + "\n")
     finally:
         if feat_file is not None:
             feat_file.close()

@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from firmware.appliance.assemble import build_appliance
+from firmware.config.mqtt import MqttSettings
 from firmware.config.settings import Settings
+from firmware.contract.events import EventEnvelope
 from firmware.demo.local_broker import LocalBroker, port_open
 from firmware.demo.recording import demo_recording
+from firmware.link.mqtt_client import SupervisorClient
 
 log = logging.getLogger("deskcue.demo")
 
@@ -35,37 +38,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 class Subscriber:
     """A supervisor's view: subscribes to the desk's subtree and prints every message."""
 
-    def __init__(self, host: str, port: int, prefix: str):
-        import paho.mqtt.client as mqtt
-
+    def __init__(self, settings: MqttSettings, prefix: str):
         self.messages: list[tuple[str, Any]] = []
-        self.ready = threading.Event()
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="deskcue-demo-supervisor")
-        c.on_connect = lambda cl, ud, fl, rc, pr: (cl.subscribe(f"{prefix}/#", qos=1),
-                                                   self.ready.set())
-        c.on_message = self._on_message
-        c.connect(host, port)
-        c.loop_start()
-        self.client = c
+        self.client = SupervisorClient(settings, client_id="deskcue-demo-supervisor",
+                                       on_message=self._on_message)
+        self.client.connect()
+        self.client.subscribe(f"{prefix}/#", qos=1)
 
-    def _on_message(self, client, userdata, msg) -> None:
+    def _on_message(self, topic: str, raw: bytes, _retain: bool) -> None:
         try:
-            payload: Any = json.loads(msg.payload.decode())
+            payload: Any = json.loads(raw.decode())
         except ValueError:
-            payload = msg.payload.decode(errors="replace")
-        self.messages.append((msg.topic, payload))
-        if isinstance(payload, dict) and "type" in payload:
-            data = payload.get("data", {})
-            shown = data.get("summary") or json.dumps(data)[:120]
-            print(f"  MQTT {msg.topic}  {payload['type']} seq={payload['seq']}: {shown}",
-                  flush=True)
-        elif not msg.topic.endswith("/telemetry"):
+            payload = raw.decode(errors="replace")
+        self.messages.append((topic, payload))
+        if topic.endswith("/events"):
+            env = EventEnvelope.model_validate(payload)
+            shown = getattr(env.data, "summary", None) or json.dumps(env.data.to_json())[:120]
+            print(f"  MQTT {topic}  {env.type} seq={env.seq}: {shown}", flush=True)
+        elif not topic.endswith("/telemetry"):
             text = json.dumps(payload) if not isinstance(payload, str) else payload
-            print(f"  MQTT {msg.topic}  {text[:140]}", flush=True)
+            print(f"  MQTT {topic}  {text[:140]}", flush=True)
 
     def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
+        self.client.close()
 
 
 def main(args: argparse.Namespace, _settings: Settings | None = None) -> int:
@@ -91,8 +86,7 @@ def main(args: argparse.Namespace, _settings: Settings | None = None) -> int:
                    "runtime_dir": str(state / "run")},
         "mqtt": {"host": host, "port": port},
     })
-    sub = Subscriber(host, port, f"{settings.mqtt.topic_prefix}/demo/desk1")
-    sub.ready.wait(5)
+    sub = Subscriber(settings.mqtt, f"{settings.mqtt.topic_prefix}/demo/desk1")
     app = build_appliance(settings, recording=source, fast=args.fast, pins="mock")
     print("running (mock pins; LED and motor changes below; Ctrl-C to stop) ...", flush=True)
     stop = threading.Event()

@@ -2,10 +2,13 @@
 
 Built only on MQTT: it subscribes to ``<prefix>/#`` and folds what arrives into a
 `MonitorState` (one `DeskView` per site/desk): the retained ``status`` and ``info``, the
-latest ``telemetry`` (agent and caller level, LUFS), the cues active now (from ``*.started`` /
-``*.ended`` events), calls (``call.started`` / ``call.ended``), and the last events. Events
-are de-duplicated by ``id``, and gaps in (``boot_id``, ``seq``) are counted as "missing" until
-a replay fills them. `render` turns the state into text and is pure, so tests check it.
+latest ``telemetry`` (agent and caller short-term loudness, LUFS), the cues active now (from
+``*.started`` / ``*.ended`` events), faults (``fault`` events), calls (``call.started`` /
+``call.ended``), and the last events. Every payload is parsed with its model from
+`firmware.contract`; one that does not parse is counted as "off-contract", never read with
+defaults. Events are de-duplicated by ``id``, and gaps in (``boot_id``, ``seq``) are counted
+as "missing" until a replay fills them. `render` turns the state into text and is pure, so
+tests check it.
 
     deskcue monitor --host broker.site1 --port 8883 --tls --ca-file ca.pem \\
                     --credentials-file ~/.config/deskcue/supervisor
@@ -15,7 +18,6 @@ a replay fills them. `render` turns the state into text and is pure, so tests ch
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import threading
 import time
@@ -24,28 +26,46 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from firmware.config.load import load_settings
+from firmware.config.mqtt import MqttSettings, TlsSettings
+from firmware.contract.commands import CommandResult
+from firmware.contract.desk import DeskStatus, Info, Telemetry
+from firmware.contract.events import (
+    CallEnded,
+    CueData,
+    EventEnvelope,
+    Fault,
+    TenseVoiceStarted,
+)
+from firmware.errors import CredentialsError
+from firmware.link.mqtt_client import SupervisorClient
+
 ANSI_HOME_CLEAR = "\x1b[H\x1b[2J"
 _CUE_PHASES = (".started", ".ended")
 
 
 @dataclass
 class DeskView:
-    """What the monitor knows about one desk."""
+    """What the monitor knows about one desk (payloads parsed with the contract's models)."""
 
     site: str
     desk: str
     status: str = "?"
-    info: dict[str, Any] = field(default_factory=dict)
-    telemetry: dict[str, Any] = field(default_factory=dict)
+    info: Info | None = None
+    telemetry: Telemetry | None = None
     telemetry_at: float | None = None
-    active_cues: dict[str, dict[str, Any]] = field(default_factory=dict)
+    active_cues: dict[str, CueData] = field(default_factory=dict)
+    faults: dict[str, str] = field(default_factory=dict)  # kind -> what is wrong
     in_call_since: float | None = None
     calls: int = 0
-    last_call: dict[str, Any] | None = None
-    events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=20))
+    last_call: CallEnded | None = None
+    events: deque[EventEnvelope] = field(default_factory=lambda: deque(maxlen=20))
     seqs: dict[str, set[int]] = field(default_factory=dict)
     duplicates: int = 0
     replayed: int = 0
+    off_contract: int = 0  # messages that did not parse as the contract's models
 
     @property
     def name(self) -> str:
@@ -64,9 +84,9 @@ class MonitorState:
     def __init__(self, prefix: str = "deskcue", max_events: int = 50) -> None:
         self.prefix = prefix.rstrip("/")
         self.desks: dict[tuple[str, str], DeskView] = {}
-        self.events: deque[tuple[DeskView, dict[str, Any]]] = deque(maxlen=max_events)
+        self.events: deque[tuple[DeskView, EventEnvelope]] = deque(maxlen=max_events)
         self._ids: OrderedDict[str, None] = OrderedDict()
-        self.results: deque[tuple[DeskView, dict[str, Any]]] = deque(maxlen=10)
+        self.results: deque[tuple[DeskView, CommandResult]] = deque(maxlen=10)
 
     def desk(self, site: str, desk: str) -> DeskView:
         """The view of ``site``/``desk`` (created on first sight)."""
@@ -76,7 +96,8 @@ class MonitorState:
         return self.desks[key]
 
     def handle(self, topic: str, payload: bytes, now: float | None = None) -> bool:
-        """Fold one message in; returns False for topics and payloads it does not know."""
+        """Fold one message in; returns False for topics it does not know and for payloads
+        off the contract (counted per desk as ``off_contract``)."""
         now = time.time() if now is None else now
         head = self.prefix + "/"
         if not topic.startswith(head):
@@ -84,90 +105,84 @@ class MonitorState:
         parts = topic[len(head) :].split("/")
         if len(parts) < 3:
             return False
-        view = self.desk(parts[0], parts[1])
         suffix = "/".join(parts[2:])
+        if suffix not in ("status", "info", "telemetry", "events") and not (
+                suffix.startswith("cmd/") and suffix.endswith("/result")):
+            return False
+        view = self.desk(parts[0], parts[1])
         try:
             if suffix == "status":
-                view.status = payload.decode("utf-8", "replace").strip() or "?"
-                return True
-            body = json.loads(payload) if payload else None
-        except ValueError:
-            return False
-        if not isinstance(body, dict):
-            return False
-        if suffix == "info":
-            view.info = body
-        elif suffix == "telemetry":
-            view.telemetry = body
-            view.telemetry_at = now
-        elif suffix == "events":
-            self._event(view, body, now)
-        elif suffix.startswith("cmd/") and suffix.endswith("/result"):
-            self.results.append((view, body))
-        else:
+                view.status = DeskStatus.model_validate(
+                    payload.decode("utf-8", "replace").strip()).root
+            elif suffix == "info":
+                view.info = Info.model_validate_json(payload)
+            elif suffix == "telemetry":
+                view.telemetry = Telemetry.model_validate_json(payload)
+                view.telemetry_at = now
+            elif suffix == "events":
+                self._event(view, EventEnvelope.model_validate_json(payload))
+            else:
+                self.results.append((view, CommandResult.model_validate_json(payload)))
+        except ValidationError:
+            view.off_contract += 1
             return False
         return True
 
-    def _event(self, view: DeskView, env: dict[str, Any], now: float) -> None:
-        eid = str(env.get("id", ""))
-        if eid in self._ids:
+    def _event(self, view: DeskView, env: EventEnvelope) -> None:
+        if env.id in self._ids:
             view.duplicates += 1
             return
-        self._ids[eid] = None
+        self._ids[env.id] = None
         while len(self._ids) > 100_000:
             self._ids.popitem(last=False)
-        boot, seq = str(env.get("boot_id", "")), env.get("seq")
-        if isinstance(seq, int) and seq > 0:
-            view.seqs.setdefault(boot, set()).add(seq)
-        if env.get("replayed"):
+        view.seqs.setdefault(env.boot_id, set()).add(env.seq)
+        if env.replayed:
             view.replayed += 1
-        kind = str(env.get("type", "?"))
-        data = env.get("data") if isinstance(env.get("data"), dict) else {}
+        kind, data = env.type, env.data
         for phase in _CUE_PHASES:
             if kind.endswith(phase) and not kind.startswith("call."):
                 cue = kind[: -len(phase)]
                 if phase == ".started":
-                    view.active_cues[cue] = data
+                    view.active_cues[cue] = data  # type: ignore[assignment]
                 else:
                     view.active_cues.pop(cue, None)
         if kind == "call.started":
-            view.in_call_since = float(env.get("ts", now))
-        elif kind == "call.ended":
+            view.in_call_since = env.ts
+        elif isinstance(data, CallEnded):
             view.in_call_since = None
             view.calls += 1
             view.last_call = data
+        elif isinstance(data, Fault):
+            if data.active:
+                view.faults[data.kind] = data.fault
+            else:
+                view.faults.pop(data.kind, None)
         view.events.append(env)
         self.events.append((view, env))
 
 
-def _num(value: Any, fmt: str = "{:.1f}") -> str:
-    return fmt.format(value) if isinstance(value, int | float) else "-"
+def _num(value: float | int | None, fmt: str = "{:.1f}") -> str:
+    return "-" if value is None else fmt.format(value)
 
 
 def _level(view: DeskView, channel: str) -> str:
     t = view.telemetry
-    for key in ("level_lufs", "levels", "loudness_lufs"):
-        block = t.get(key)
-        if isinstance(block, dict) and channel in block:
-            v = block[channel]
-            if isinstance(v, dict):
-                v = v.get("loudness_lufs", v.get("level_dbfs"))
-            return _num(v)
-    return "-"
+    return _num(t.level_lufs.get(channel)) if t is not None else "-"  # type: ignore[call-overload]
+
+
+def _cue(cue: str, data: CueData) -> str:
+    """A cue as it stands: pitch in semitones for the tense voice, else loudness in dB."""
+    if isinstance(data, TenseVoiceStarted):
+        return f"{cue} +{data.st_above_usual:.1f}st"
+    if hasattr(data, "db_above_usual"):
+        return f"{cue} +{data.db_above_usual:.1f}dB"
+    return cue
 
 
 def _cues(view: DeskView) -> str:
     if not view.active_cues:
         return "-"
-    parts = []
-    for cue, data in view.active_cues.items():
-        if isinstance(data.get("db_above_usual"), int | float):
-            parts.append(f"{cue} +{data['db_above_usual']:.1f}dB")
-        elif isinstance(data.get("semitones_above_usual"), int | float):
-            parts.append(f"{cue} +{data['semitones_above_usual']:.1f}st")
-        else:
-            parts.append(cue)
-    return ", ".join(parts)
+    return ", ".join(_cue(cue, data) for cue, data in view.active_cues.items())
 
 
 def _duration(seconds: float) -> str:
@@ -179,19 +194,18 @@ def _call(view: DeskView, now: float) -> str:
     if view.in_call_since is not None:
         return f"in call {_duration(now - view.in_call_since)}"
     if view.calls:
-        d = (view.last_call or {}).get("duration_s")
-        last = f", last {_duration(d)}" if isinstance(d, int | float) else ""
+        last = f", last {_duration(view.last_call.duration_s)}" if view.last_call else ""
         return f"idle ({view.calls} calls{last})"
     return "idle"
 
 
-def describe_event(env: dict[str, Any]) -> str:
-    """One line for an event: its summary if it has one, else its numbers."""
-    data = env.get("data") if isinstance(env.get("data"), dict) else {}
-    if isinstance(data.get("summary"), str) and data["summary"]:
-        return data["summary"]
+def describe_event(env: EventEnvelope) -> str:
+    """One line for an event: its summary if it has one, else its first numbers."""
+    summary = getattr(env.data, "summary", None)
+    if summary:
+        return str(summary)
     bits = []
-    for k, v in data.items():
+    for k, v in env.data.to_json().items():
         if isinstance(v, bool | str | int | float):
             bits.append(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}")
         if len(bits) == 4:
@@ -215,7 +229,7 @@ def render(state: MonitorState, now: float | None = None, *, events: int = 10) -
     ]
     for key in sorted(state.desks):
         v = state.desks[key]
-        outbox = v.telemetry.get("outbox") if isinstance(v.telemetry.get("outbox"), dict) else {}
+        depth = v.telemetry.outbox.depth if v.telemetry is not None else None
         notes = []
         if v.missing:
             notes.append(f"missing {v.missing}")
@@ -223,28 +237,25 @@ def render(state: MonitorState, now: float | None = None, *, events: int = 10) -
             notes.append(f"replayed {v.replayed}")
         if v.duplicates:
             notes.append(f"dup {v.duplicates}")
-        fault = v.telemetry.get("fault")
-        if fault:
-            notes.append(f"fault: {fault}")
-        if v.telemetry.get("snoozed"):
-            notes.append("snoozed")
+        if v.off_contract:
+            notes.append(f"off-contract {v.off_contract}")
+        notes += [f"fault: {why}" for why in v.faults.values()]
         lines.append(
             f"{v.name:<22.22} {v.status:<8.8} {_level(v, 'agent'):>6} {_level(v, 'caller'):>6}  "
-            f"{_cues(v):<26.26} {_call(v, now):<26.26} {_num(outbox.get('depth'), '{:d}'):>6} "
+            f"{_cues(v):<26.26} {_call(v, now):<26.26} {_num(depth, '{:d}'):>6} "
             + "; ".join(notes)
         )
     if not state.desks:
         lines.append("(no desk has published yet)")
-    lines += ["", "levels: momentary loudness, LUFS", "", "LAST EVENTS"]
+    lines += ["", "levels: short-term loudness, LUFS", "", "LAST EVENTS"]
     recent = list(state.events)[-events:]
     if not recent:
         lines.append("(none yet)")
     for view, env in reversed(recent):
-        ts = env.get("ts")
-        when = time.strftime("%H:%M:%S", time.localtime(ts)) if isinstance(ts, int | float) else "?"
-        flag = " (replayed)" if env.get("replayed") else ""
+        when = time.strftime("%H:%M:%S", time.localtime(env.ts))
+        flag = " (replayed)" if env.replayed else ""
         lines.append(
-            f"{when}  {view.name:<22.22} {str(env.get('type')):<24} {describe_event(env)}{flag}"
+            f"{when}  {view.name:<22.22} {env.type:<24} {describe_event(env)}{flag}"
         )
     return "\n".join(lines) + "\n"
 
@@ -278,12 +289,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    from firmware.config.mqtt import MqttSettings, TlsSettings
-
     base = MqttSettings()
     if args.config is not None:
-        from firmware.config.load import load_settings
-
         base = load_settings(args.config).mqtt
     tls = base.tls
     if args.tls or args.ca_file or args.cert_file:
@@ -304,46 +311,26 @@ def _settings(args: argparse.Namespace) -> Any:
     )
 
 
-def connect(settings: Any, state: MonitorState, lock: threading.Lock) -> Any:
-    """Connect a paho client that folds ``<prefix>/#`` into ``state``; raises on failure."""
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
+def connect(settings: Any, state: MonitorState, lock: threading.Lock) -> SupervisorClient:
+    """A client that folds ``<prefix>/#`` into ``state``; raises `BrokerError` or
+    `CredentialsError` when the broker cannot be used."""
 
-    from firmware.link.credentials import load_credentials, ssl_context, tls_files
-
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.suppress_exceptions = True
-    creds = load_credentials(settings)
-    if creds.username:
-        client.username_pw_set(creds.username, creds.password.reveal() if creds.password else None)
-    files = tls_files(settings)
-    if files is not None:
-        client.tls_set_context(ssl_context(files))
-    subscribed = threading.Event()
-
-    def on_connect(c: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
-        if not rc.is_failure:
-            c.subscribe(f"{state.prefix}/#", qos=1)
-
-    def on_message(_c: Any, _u: Any, msg: Any) -> None:
+    def on_message(topic: str, payload: bytes, _retain: bool) -> None:
         with lock:
-            state.handle(msg.topic, bytes(msg.payload))
+            state.handle(topic, payload)
 
-    client.on_connect = on_connect
-    client.on_message = on_message
-    client.on_subscribe = lambda *a: subscribed.set()
-    client.connect(settings.host, settings.port, keepalive=30)
-    client.loop_start()
-    if not subscribed.wait(5.0):
-        client.loop_stop()
-        raise ConnectionError("the broker did not confirm the subscription")
+    client = SupervisorClient(settings, on_message=on_message)
+    try:
+        client.connect()
+        client.subscribe(f"{state.prefix}/#", qos=1)
+    except BaseException:
+        client.close()
+        raise
     return client
 
 
 def main(args: argparse.Namespace) -> int:
     """Run the monitor; one-line errors, exit code 1 when the broker cannot be used."""
-    from firmware.link.credentials import CredentialsError
-
     try:
         settings = _settings(args)
     except (CredentialsError, ValueError, OSError) as exc:
@@ -354,7 +341,7 @@ def main(args: argparse.Namespace) -> int:
     where = f"{settings.host}:{settings.port}"
     try:
         client = connect(settings, state, lock)
-    except (CredentialsError, OSError, ConnectionError) as exc:
+    except (CredentialsError, OSError) as exc:  # BrokerError is an OSError
         print(f"deskcue monitor: cannot use broker {where}: {exc}", file=sys.stderr)
         return 1
     try:
@@ -374,5 +361,4 @@ def main(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        client.disconnect()
-        client.loop_stop()
+        client.close()

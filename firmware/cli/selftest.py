@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import socket
 import sys
 import threading
 import time
@@ -36,11 +37,21 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from firmware.audio.source import (
+    EndOfStream,
+    PyAudioSource,
+    WavFileSource,
+    list_input_devices,
+    open_pyaudio,
+)
 from firmware.config.audio import AudioSettings
 from firmware.config.indicator import IndicatorSettings
+from firmware.config.load import load_settings
 from firmware.config.settings import Settings
-from firmware.errors import IndicatorError
+from firmware.errors import AudioError, CredentialsError, IndicatorError
+from firmware.indicator.pins import pin_factory
 from firmware.indicator.selftest import LedLegs, Motor, wait_for_press
+from firmware.platform.control_socket import SOCKET_NAME
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 COLOURS = (("red", (1.0, 0.0, 0.0)), ("green", (0.0, 1.0, 0.0)), ("blue", (0.0, 0.0, 1.0)),
@@ -204,8 +215,6 @@ def _bar(db: float, width: int = 24) -> str:
 def check_audio(s: AudioSettings, open_source: Callable[[], Any], ui: Console,
                 seconds: float) -> Step:
     """Listen for ``seconds``, show a meter per channel, and find the agent's channel."""
-    from firmware.audio.source import AudioError, EndOfStream
-
     ui.say("audio: speak into the headset now (count to ten), with no call on the line ...")
     try:
         source = open_source()
@@ -275,10 +284,7 @@ def check_audio(s: AudioSettings, open_source: Callable[[], Any], ui: Console,
 def check_broker(settings: Settings, host: str | None, port: int | None, ui: Console,
                  timeout: float = 5.0) -> Step:
     """Publish on the desk's own subtree and wait for the message to come back."""
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
-    from firmware.link.credentials import CredentialsError, load_credentials, ssl_context, tls_files
+    from firmware.link.mqtt_client import BrokerError, SupervisorClient
 
     m = settings.mqtt
     if host is None and not m.enabled:
@@ -289,66 +295,31 @@ def check_broker(settings: Settings, host: str | None, port: int | None, ui: Con
     topic = f"{m.topic_prefix}/{d.site}/{d.desk}/selftest"
     nonce = uuid.uuid4().hex
     got = threading.Event()
-    subscribed = threading.Event()
-    connected = threading.Event()
-    failure: list[str] = []
-    v5 = m.protocol == "5"
-    client = mqtt.Client(CallbackAPIVersion.VERSION2,
-                         client_id=f"deskcue-selftest-{d.site}-{d.desk}"[:64],
-                         protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311)
-    try:
-        creds = load_credentials(m)
-        if creds.username is not None:
-            client.username_pw_set(creds.username,
-                                   creds.password.reveal() if creds.password else None)
-        files = tls_files(m)
-        if files is not None:
-            client.tls_set_context(ssl_context(files))
-    except CredentialsError as exc:
-        return Step("broker", FAIL, str(exc))
 
-    def on_connect(c: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
-        if rc.is_failure:
-            failure.append(f"refused: {rc}")
-            connected.set()
-            return
-        connected.set()
-        c.subscribe(topic, qos=1)
-
-    def on_subscribe(c: Any, _u: Any, _mid: int, rcs: Any, _p: Any) -> None:
-        if any(getattr(r, "is_failure", False) for r in rcs):
-            failure.append(f"subscription to {topic} refused (broker ACL?)")
-        subscribed.set()
-
-    def on_message(_c: Any, _u: Any, msg: Any) -> None:
-        with contextlib.suppress(ValueError, UnicodeDecodeError):
-            if json.loads(msg.payload).get("nonce") == nonce:
+    def on_message(_topic: str, payload: bytes, _retain: bool) -> None:
+        with contextlib.suppress(ValueError, UnicodeDecodeError, AttributeError):
+            if json.loads(payload).get("nonce") == nonce:
                 got.set()
 
-    client.on_connect, client.on_subscribe, client.on_message = (on_connect, on_subscribe,
-                                                                 on_message)
+    try:
+        client = SupervisorClient(m, client_id=f"deskcue-selftest-{d.site}-{d.desk}",
+                                  on_message=on_message, host=host, port=port)
+    except CredentialsError as exc:
+        return Step("broker", FAIL, str(exc))
     ui.say(f"broker: {host}:{port}{' (TLS)' if m.tls.enabled else ''} ...")
     t0 = time.monotonic()
     try:
-        client.connect(host, port, keepalive=30)
-    except (OSError, ValueError) as exc:
-        return Step("broker", FAIL, f"cannot connect to {host}:{port}: {exc}")
-    client.loop_start()
-    try:
-        if not connected.wait(timeout) or failure:
-            return Step("broker", FAIL, f"{host}:{port}: " + (failure[0] if failure
-                                                             else "no answer"))
-        if not subscribed.wait(timeout) or failure:
-            return Step("broker", FAIL, failure[0] if failure else "subscribe not answered")
+        client.connect(timeout)
+        client.subscribe(topic, qos=1, timeout=timeout)
         sent = time.monotonic()
         client.publish(topic, json.dumps({"nonce": nonce, "ts": time.time()}), qos=1)
         if not got.wait(timeout):
             return Step("broker", FAIL, f"published on {topic} but it never came back")
         rtt = (time.monotonic() - sent) * 1000.0
+    except (BrokerError, OSError) as exc:
+        return Step("broker", FAIL, str(exc))
     finally:
-        with contextlib.suppress(Exception):
-            client.disconnect()
-        client.loop_stop()
+        client.close()
     return Step("broker", PASS, f"{host}:{port} round trip {rtt:.0f} ms on {topic} "
                 f"(connect {1000 * (sent - t0):.0f} ms)")
 
@@ -403,10 +374,6 @@ def _parse_broker(text: str) -> tuple[str, int]:
 
 
 def _appliance_running(runtime_dir: Path) -> bool:
-    import socket
-
-    from firmware.platform.control_socket import SOCKET_NAME
-
     path = Path(runtime_dir) / SOCKET_NAME
     if not path.exists():
         return False
@@ -420,10 +387,6 @@ def _appliance_running(runtime_dir: Path) -> bool:
 
 def main(args: argparse.Namespace, settings: Settings | None = None) -> int:
     """`deskcue selftest`."""
-    from firmware.audio.source import PyAudioSource, WavFileSource
-    from firmware.config.load import load_settings
-    from firmware.indicator.pins import pin_factory
-
     settings = settings or load_settings(args.config)
     real = args.pins != "mock" or args.source is None
     if real and _appliance_running(settings.device.runtime_dir) and not args.force:
@@ -452,8 +415,6 @@ def main(args: argparse.Namespace, settings: Settings | None = None) -> int:
 
 
 def _list_devices(ui: Console) -> None:
-    from firmware.audio.source import AudioError, list_input_devices, open_pyaudio
-
     try:
         pa = open_pyaudio()
     except AudioError as exc:

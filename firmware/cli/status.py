@@ -18,8 +18,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from firmware.config.load import ConfigError, load_settings
 from firmware.config.settings import Settings
+from firmware.contract.base import Payload
+from firmware.contract.desk import ApplianceStatus
 from firmware.flashing.records import (
     CONFIG_NAME,
     DEFAULT_ETC,
@@ -66,7 +70,15 @@ def collect(config_path: Path | None, *, state_dir: Path | None = None,
     out["last_apply"] = last_apply(state)
     out["config_fault"] = fault_record(state)
     running, live = appliance_state(Path(runtime_dir or base.device.runtime_dir), timeout)
-    out["appliance"] = {"state": running, "status": live}
+    out["appliance"] = {"state": running, "status": None}
+    if live is not None:
+        try:
+            out["appliance"]["status"] = ApplianceStatus.model_validate(live)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "(status)"
+            out["appliance"]["status_problem"] = (f"its status answer is off the contract "
+                                                  f"({where}: {first['msg']})")
     return out
 
 
@@ -116,13 +128,20 @@ def render(info: dict[str, Any]) -> str:
         lines.append("config fault:  none")
     ap = info["appliance"]
     lines.append(f"appliance:     {ap['state']}")
-    st = ap.get("status")
-    if st:
-        for key, value in st.items():
-            lines.append(f"  {key + ':':<14}{value}")
+    st: ApplianceStatus | None = ap.get("status")
+    if st is not None:
+        for key in type(st).model_fields:
+            lines.append(f"  {key + ':':<14}{getattr(st, key)}")
+    elif ap.get("status_problem"):
+        lines.append(f"  ({ap['status_problem']})")
     elif ap["state"] == "running":
         lines.append("  (no live status answer; see `journalctl -u deskcue`)")
     return "\n".join(lines)
+
+
+def _json(value: Any) -> Any:
+    """JSON for `--json`: a contract model as its payload, anything else as text."""
+    return value.to_json() if isinstance(value, Payload) else str(value)
 
 
 def _problem(p: dict[str, Any]) -> str:
@@ -136,7 +155,7 @@ def main(args: argparse.Namespace, _settings: Any = None) -> int:
     if config is None and DEFAULT_CONFIG.exists():
         config = DEFAULT_CONFIG
     info = collect(config, state_dir=args.state_dir, runtime_dir=args.runtime_dir)
-    print(json.dumps(info, indent=1, default=str) if args.json else render(info))
+    print(json.dumps(info, indent=1, default=_json) if args.json else render(info))
     c = info.get("config")
     return 1 if (c and not c.get("valid")) or info.get("config_fault") else 0
 

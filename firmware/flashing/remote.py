@@ -15,14 +15,15 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from firmware.config.checks import check_text
 from firmware.config.flash import keys_path
 from firmware.config.schema import dump_toml
 from firmware.config.settings import Settings
+from firmware.contract.commands import CommandArgs, ConfigCommandArgs
 from firmware.errors import ConfigProblem, SigningError
 from firmware.flashing.install import install_text
 from firmware.flashing.records import (
@@ -35,23 +36,12 @@ from firmware.flashing.records import (
     trial_path,
 )
 from firmware.flashing.signing import load_public_keys, verify
-from firmware.link.commands import CommandArgs
 from firmware.platform.files import Hook, locked_dir, read_json_object, write_json
 from firmware.platform.host import boot_id
 
 log = logging.getLogger("deskcue.config")
 
-MQTT_COMMAND = "config"
-
-
-class ConfigCommandArgs(CommandArgs):
-    """``cmd/config``: install a signed config on trial (see `firmware.flashing.signing`)."""
-
-    name: ClassVar[str] = MQTT_COMMAND
-    issued: int = Field(..., ge=0, description="Signer's counter (Unix seconds); must grow.")
-    config: str = Field(..., description="The complete config, as TOML text.")
-    signature: str | None = Field(None, description="Base64 Ed25519 signature.")
-    key_id: str | None = Field(None, max_length=64, description="Which key signed (for logs).")
+MQTT_COMMAND = ConfigCommandArgs.name  # "config"
 
 
 def mqtt_extra_commands(settings: Settings) -> dict[str, tuple[type[CommandArgs], int]]:
@@ -67,19 +57,6 @@ def command_reply(result: RemoteResult) -> tuple[bool, dict[str, Any]]:
     if not result.ok:
         data["error"] = (result.code, result.message)
     return result.ok, data
-
-
-class ConfigPayload(BaseModel):
-    """A ``cmd/config`` payload (see `firmware.flashing.signing` for the signature)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-    txid: str = Field(..., pattern=r"^[A-Za-z0-9_.:-]{1,64}$", description="Transaction id.")
-    issued: int = Field(..., ge=0, description="Signer's counter (Unix seconds); must grow.")
-    config: str = Field(..., description="The complete config, as TOML text.")
-    signature: str | None = Field(None, description="Base64 Ed25519 signature.")
-    key_id: str | None = Field(None, max_length=64, description="Which key signed (for logs).")
-    ts: float | None = Field(None, description="Send time, Unix seconds (staleness check).")
 
 
 @dataclass
@@ -144,7 +121,8 @@ def apply_remote(payload: bytes | str | dict[str, Any], *, config_path: Path,
         return refuse("too_large", f"config is larger than flash.max_bytes = {flash.max_bytes}",
                       txid)
     try:
-        cmd = ConfigPayload.model_validate(obj)
+        # strict: a signed payload is taken exactly as signed (no "5" for 5)
+        cmd = ConfigCommandArgs.model_validate(obj, strict=True)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])

@@ -37,62 +37,33 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-COMMAND_NAMES = ("snooze", "identify", "recalibrate", "status")
+from firmware.contract.base import Payload
+from firmware.contract.commands import (
+    ARG_MODELS,
+    TXID_PATTERN,
+    CommandArgs,
+    CommandError,
+    CommandResult,
+    IdentifyArgs,
+    RecalibrateArgs,
+    SnoozeArgs,
+    StatusArgs,
+)
+
+__all__ = ["ARG_MODELS", "COMMAND_NAMES", "Command", "CommandArgs", "IdentifyArgs",
+           "RecalibrateArgs", "Rejection", "SnoozeArgs", "StatusArgs", "parse_command",
+           "result_payload"]
+
+COMMAND_NAMES = tuple(ARG_MODELS)
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-TXID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 
 ErrorCode = Literal[
     "too_large", "malformed", "unknown_command", "invalid_args", "stale", "busy", "failed"
 ]
-
-
-class CommandArgs(BaseModel):
-    """Arguments common to every command: transaction id and optional send time."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
-    name: ClassVar[str] = ""
-
-    txid: str = Field(
-        ..., pattern=TXID_PATTERN, description="Transaction id, echoed in the result."
-    )
-    ts: float | None = Field(
-        None, ge=0, description="When the command was sent, Unix seconds (for staleness)."
-    )
-
-
-class SnoozeArgs(CommandArgs):
-    """``snooze``: silence the cues for ``minutes`` (None = configured default; 0 = cancel)."""
-
-    name: ClassVar[str] = "snooze"
-    minutes: float | None = Field(None, ge=0, le=480, description="Snooze length, minutes.")
-
-
-class IdentifyArgs(CommandArgs):
-    """``identify``: blink the desk light for ``seconds`` so a technician can find the desk."""
-
-    name: ClassVar[str] = "identify"
-    seconds: float = Field(10.0, gt=0, le=300, description="Blink duration, seconds.")
-
-
-class RecalibrateArgs(CommandArgs):
-    """``recalibrate``: forget and re-learn the agent's usual voice."""
-
-    name: ClassVar[str] = "recalibrate"
-
-
-class StatusArgs(CommandArgs):
-    """``status``: answer with the desk's current state."""
-
-    name: ClassVar[str] = "status"
-
-
-ARG_MODELS: dict[str, type[CommandArgs]] = {
-    m.name: m for m in (SnoozeArgs, IdentifyArgs, RecalibrateArgs, StatusArgs)
-}
 
 
 @dataclass(frozen=True)
@@ -185,22 +156,23 @@ def result_payload(
     txid: str | None,
     ok: bool,
     *,
-    data: dict[str, Any] | None = None,
+    data: Payload | Mapping[str, Any] | None = None,
     error: tuple[str, str] | None = None,
     now: float | None = None,
 ) -> dict[str, Any]:
-    """The JSON object published on ``cmd/<name>/result``; ``error`` is (code, message)."""
-    out: dict[str, Any] = {
-        "txid": txid,
-        "cmd": name,
-        "ok": bool(ok),
-        "ts": round(time.time() if now is None else now, 3),
-    }
-    if ok:
-        out["data"] = dict(data or {})
-    else:
+    """The JSON object published on ``cmd/<name>/result``; ``error`` is (code, message).
+
+    Built as the contract's `CommandResult`: ``data`` must be the model of the command's
+    result (`firmware.contract.commands.RESULT_DATA`), or a mapping that validates as one.
+    """
+    if not ok:
         code, message = error or ("failed", "command failed")
-        out["error"] = {"code": code, "message": message}
-        if data:
-            out["data"] = dict(data)
-    return out
+    result = CommandResult(
+        txid=txid,
+        cmd=name,
+        ok=bool(ok),
+        ts=round(time.time() if now is None else now, 3),
+        data=data or None,
+        error=None if ok else CommandError(code=code, message=message),  # type: ignore[arg-type]
+    )
+    return result.to_json()

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from firmware.contract.base import Payload
+from firmware.contract.events import EventEnvelope
 from firmware.platform.host import clock_is_synced
 
 SCHEMA_VERSION = 1
-
-
 
 @dataclass
 class EventStamper:
@@ -30,20 +31,26 @@ class EventStamper:
     wall_clock: Any = time.time
     synced: Any = clock_is_synced
 
-    def stamp(self, event_type: str, data: dict[str, Any], *, stream_s: float) -> dict[str, Any]:
-        """Wrap ``data`` for event ``event_type`` that happened at stream time ``stream_s`` (s)."""
-        self.seq += 1
+    def stamp(self, event_type: str, data: Payload | Mapping[str, Any], *,
+              stream_s: float) -> EventEnvelope:
+        """Wrap ``data`` for event ``event_type`` that happened at stream time ``stream_s`` (s).
+
+        ``data`` is the contract's model for the type (a mapping is validated into it, so an
+        off-contract event fails here, at its producer, with a `pydantic.ValidationError`).
+        """
         now = float(self.wall_clock())
-        return {
-            "schema": SCHEMA_VERSION,
-            "id": uuid.uuid5(uuid.NAMESPACE_OID, f"{self.boot_id}/{self.seq}").hex,
-            "boot_id": self.boot_id,
-            "seq": self.seq,
-            "ts": round(now, 3),
-            "ts_iso": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+        env = EventEnvelope(
+            schema_version=SCHEMA_VERSION,
+            id=uuid.uuid5(uuid.NAMESPACE_OID, f"{self.boot_id}/{self.seq + 1}").hex,
+            boot_id=self.boot_id,
+            seq=self.seq + 1,
+            ts=round(now, 3),
+            ts_iso=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
             + f".{int((now % 1) * 1000):03d}Z",
-            "clock_synced": bool(self.synced()),
-            "stream_s": round(stream_s, 3),
-            "type": event_type,
-            "data": data,
-        }
+            clock_synced=bool(self.synced()),
+            stream_s=round(float(stream_s), 3),
+            type=event_type,  # type: ignore[arg-type]
+            data=data,  # type: ignore[arg-type]
+        )
+        self.seq += 1  # only once the event is valid: a refused one leaves no gap
+        return env

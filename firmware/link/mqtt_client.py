@@ -20,12 +20,16 @@ Use from the engine::
     link = MqttLink(settings.mqtt, site=..., desk=..., state_dir=..., on_command=handler,
                     on_dropped=report_drop)
     link.start()                      # returns at once; connects and reconnects by itself
-    link.set_info({...})              # retained; re-sent on every reconnect
-    link.publish_event(envelope)      # from the analysis thread: a queue put, never blocks
-    link.publish_telemetry({...})     # every settings.telemetry_interval_s
-    link.publish_command_result(cmd, True, data={...})
+    link.set_info(Info(...))          # retained; re-sent on every reconnect
+    link.publish_event(envelope)      # an EventEnvelope, from the analysis thread: never blocks
+    link.publish_telemetry(TelemetryReading(...))  # every settings.telemetry_interval_s
+    link.publish_command_result(cmd, True, data=Snooze(...))
     link.connected, link.last_error   # for the status line
     link.stop()                       # drain briefly, "offline" by hand, disconnect
+
+Payloads are the models of `firmware.contract` (a mapping is validated into the model first).
+Tools on the supervisor's side use `SupervisorClient` (connect, subscribe, publish, close), so
+paho is imported here only.
 
 Threads. The caller's calls only put items on a queue. One worker thread owns the outbox
 (SQLite) and does every publish; paho's network thread runs the callbacks, which never raise
@@ -61,6 +65,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from firmware.config.mqtt import MqttSettings
+from firmware.contract.base import Payload
+from firmware.contract.desk import Info, OutboxDepth, Telemetry, TelemetryReading
+from firmware.contract.events import EventEnvelope
 from firmware.link.commands import (
     ARG_MODELS,
     Command,
@@ -264,34 +271,39 @@ class MqttLink:
             self._set_error(f"mqtt not started: {exc}")
             self._client = None
 
-    def publish_event(self, envelope: dict[str, Any]) -> None:
+    def publish_event(self, envelope: EventEnvelope | Mapping[str, Any]) -> None:
         """Hand an event envelope over for durable, ordered delivery; returns at once.
 
         Called from the analysis thread: only a queue put happens here; the worker stores it
         within milliseconds. Every envelope handed over is published: filters such as
         ``mqtt.publish_laughter`` belong before stamping, or consumers would see a gap in
-        ``seq`` where nothing was lost.
+        ``seq`` where nothing was lost. A mapping is validated as an `EventEnvelope` first
+        (`pydantic.ValidationError` if it is off the contract).
         """
         if not self.settings.enabled:
             return
+        wire = _contract(EventEnvelope, envelope)
         with self._accept:
             if not self._worker_done:
-                self._q.put(("event", dict(envelope)))
+                self._q.put(("event", wire))
                 return
-        self._store_after_stop(envelope)
+        self._store_after_stop(wire)
 
-    def publish_telemetry(self, data: dict[str, Any]) -> None:
+    def publish_telemetry(self, reading: TelemetryReading | Mapping[str, Any]) -> None:
         """Publish telemetry now (QoS 0, expiring), if connected; otherwise it is dropped.
 
-        Adds ``ts`` (Unix seconds) and ``outbox`` (depth, dropped) unless ``data`` has them.
+        The link adds ``ts`` (Unix seconds) and ``outbox`` (depth, dropped): see `Telemetry`.
         """
         if self.settings.enabled and not self._stopped:
-            self._q.put(("telemetry", dict(data)))
+            if not isinstance(reading, TelemetryReading):
+                reading = TelemetryReading.model_validate(reading)
+            self._q.put(("telemetry", reading))
 
-    def set_info(self, info: dict[str, Any]) -> None:
+    def set_info(self, info: Info | Mapping[str, Any]) -> None:
         """Set the retained ``info`` document; published now and on every reconnect."""
+        wire = _contract(Info, info)
         with self._lock:
-            self._info = dict(info)
+            self._info = wire
         if self.settings.enabled and not self._stopped:
             self._q.put(("info",))
 
@@ -299,7 +311,7 @@ class MqttLink:
         self,
         cmd: Command,
         ok: bool,
-        data: dict[str, Any] | None = None,
+        data: Payload | Mapping[str, Any] | None = None,
         error: str | tuple[str, str] | None = None,
     ) -> None:
         """Answer ``cmd`` on ``cmd/<name>/result`` with its txid (QoS 1, not retained).
@@ -683,13 +695,16 @@ class MqttLink:
                 if len(self._inflight) >= window:
                     return
 
-    def _send_telemetry(self, data: dict[str, Any]) -> None:
+    def _send_telemetry(self, reading: TelemetryReading) -> None:
         client = self._client
         if client is None or not self._connected:
             return
-        data.setdefault("ts", round(time.time(), 3))
-        if "outbox" not in data and self._outbox is not None:
-            data["outbox"] = {"depth": len(self._outbox), "dropped": self._outbox.dropped_total}
+        box = self._outbox
+        data = Telemetry(
+            **dict(reading), ts=round(time.time(), 3),
+            outbox=OutboxDepth(depth=len(box) if box is not None else 0,
+                               dropped=box.dropped_total if box is not None else 0),
+        ).to_json()
         props = None
         if self._v5:
             props = Properties(PacketTypes.PUBLISH)
@@ -743,3 +758,127 @@ class MqttLink:
 
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def _contract(model: type[Payload], value: Payload | Mapping[str, Any]) -> dict[str, Any]:
+    """``value`` as the JSON of ``model``: a model instance is dumped, a mapping validated."""
+    if not isinstance(value, model):
+        value = model.model_validate(value)
+    return value.to_json()
+
+
+# -- the supervisor's side ------------------------------------------------------------------------
+
+
+class BrokerError(ConnectionError):
+    """The broker could not be used: not reachable, refused us, or refused a subscription."""
+
+
+class SupervisorClient:
+    """A small MQTT client for tools on the supervisor's side of the broker (`deskcue
+    monitor`, `deskcue selftest`'s round trip, `deskcue demo`'s subscriber): connect with the
+    same TLS and credentials code as the desk, subscribe, publish, close. paho stays in this
+    module.
+
+    ``on_message(topic, payload, retain)`` runs on the network thread for each message and
+    must not block; exceptions it raises are logged. ``host``/``port`` override the
+    settings'. Use as a context manager, or call `close`.
+    """
+
+    def __init__(self, settings: MqttSettings, *, client_id: str = "",
+                 on_message: Callable[[str, bytes, bool], None] | None = None,
+                 host: str | None = None, port: int | None = None) -> None:
+        self.host = host or settings.host
+        self.port = port or settings.port
+        self.on_message = on_message
+        v5 = settings.protocol == "5"
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id[:64],
+                                   protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311)
+        self._client.suppress_exceptions = True
+        creds = load_credentials(settings)  # CredentialsError: the caller says why
+        if creds.username is not None:
+            self._client.username_pw_set(creds.username,
+                                         creds.password.reveal() if creds.password else None)
+        files = tls_files(settings)
+        if files is not None:
+            self._client.tls_set_context(ssl_context(files))
+        self._connected = threading.Event()
+        self._refused: str | None = None
+        self._acks: dict[int, tuple[threading.Event, list[Any]]] = {}
+        self._acks_lock = threading.Lock()  # a SUBACK can beat `subscribe` registering it
+        self._topics: list[tuple[str, int]] = []
+        self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_message = self._on_message
+        self._started = False
+
+    def connect(self, timeout: float = 5.0) -> SupervisorClient:
+        """Connect and wait for the broker to accept; raises `BrokerError` (or OSError)."""
+        where = f"{self.host}:{self.port}"
+        try:
+            self._client.connect(self.host, self.port, keepalive=30)
+        except (OSError, ValueError) as exc:
+            raise BrokerError(f"cannot connect to {where}: {exc}") from None
+        self._client.loop_start()
+        self._started = True
+        if not self._connected.wait(timeout):
+            raise BrokerError(f"{where}: no answer")
+        if self._refused:
+            raise BrokerError(f"{where}: refused: {self._refused}")
+        return self
+
+    def subscribe(self, topic: str, qos: int = 1, timeout: float = 5.0) -> None:
+        """Subscribe (again after a reconnect) and wait for the SUBACK; `BrokerError` if the
+        broker refuses (an ACL) or does not answer."""
+        done, codes = threading.Event(), []
+        with self._acks_lock:
+            rc, mid = self._client.subscribe(topic, qos=qos)
+            if rc != mqtt.MQTT_ERR_SUCCESS or mid is None:
+                raise BrokerError(f"subscribe to {topic} failed: {mqtt.error_string(rc)}")
+            self._acks[mid] = (done, codes)
+        if not done.wait(timeout):
+            raise BrokerError(f"subscription to {topic} not answered")
+        if any(_reason_failed(c) for c in codes):
+            raise BrokerError(f"subscription to {topic} refused (broker ACL?)")
+        self._topics.append((topic, qos))
+
+    def publish(self, topic: str, payload: str | bytes, *, qos: int = 1,
+                retain: bool = False) -> None:
+        """Publish (queued by paho; QoS 1 is delivered once the connection allows)."""
+        self._client.publish(topic, payload, qos=qos, retain=retain)
+
+    def close(self) -> None:
+        """Disconnect and stop the network thread (idempotent)."""
+        with contextlib.suppress(Exception):
+            self._client.disconnect()
+        if self._started:
+            self._client.loop_stop()
+            self._started = False
+
+    def __enter__(self) -> SupervisorClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        self._refused = str(rc) if _reason_failed(rc) else None
+        if self._refused is None:
+            for topic, qos in self._topics:  # paho reconnected: subscribe again
+                client.subscribe(topic, qos=qos)
+        self._connected.set()
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, mid: int, rcs: Any, _p: Any) -> None:
+        with self._acks_lock:
+            waiter = self._acks.pop(mid, None)
+        if waiter is not None:
+            waiter[1].extend(rcs or [])
+            waiter[0].set()
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        if self.on_message is None:
+            return
+        try:
+            self.on_message(msg.topic, bytes(msg.payload), bool(msg.retain))
+        except Exception:  # noqa: BLE001 - never into paho's thread
+            log.exception("mqtt: message handler failed for %s", msg.topic)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
+
+from firmware.contract.events import CallEnded, CallStarted
 
 HALF_HOP_S = 0.005
 
@@ -33,7 +34,7 @@ class _CallStats:
 class CallEvent:
     type: str  # "call.started" | "call.ended"
     stream_s: float
-    data: dict[str, Any]
+    data: CallStarted | CallEnded
 
 
 class CallTracker:
@@ -71,8 +72,8 @@ class CallTracker:
                 self.call = _CallStats(start_s=float(t[i]) - HALF_HOP_S,
                                        last_active_s=float(t[i]))
                 self.calls += 1
-                out.append(CallEvent("call.started", self.call.start_s,
-                                     {"call": self.calls, "start_s": round(self.call.start_s, 3)}))
+                out.append(CallEvent("call.started", self.call.start_s, CallStarted(
+                    call=self.calls, start_s=round(self.call.start_s, 3))))
             c = self.call
             seg_t, seg_a = t[i:], active[i:]
             last = np.maximum.accumulate(np.where(seg_a, seg_t, -np.inf))
@@ -107,23 +108,23 @@ class CallTracker:
         """The summary; the event is stamped when the end was detected (``detected_s``)."""
         end_s = c.last_active_s + HALF_HOP_S
         dur = max(end_s - c.start_s, 1e-9)
-        data: dict[str, Any] = {
-            "call": self.calls,
-            "start_s": round(c.start_s, 3),
-            "end_s": round(end_s, 3),
-            "duration_s": round(dur, 2),
-            "agent_talk_s": round(c.agent_hops * 0.01, 2),
-            "caller_talk_s": round(c.caller_hops * 0.01, 2),
-            "agent_talk_share": round(c.agent_hops * 0.01 / dur, 3),
-            "caller_talk_share": round(c.caller_hops * 0.01 / dur, 3),
-            "overlap_s": round(c.overlap_hops * 0.01, 2),
-            "cues": dict(c.cues),
-            "max_level_above_usual_db": (round(c.max_level_above_usual_db, 1)
-                                         if np.isfinite(c.max_level_above_usual_db) else None),
-            "max_pitch_above_usual_st": (round(c.max_pitch_above_usual_st, 1)
-                                         if np.isfinite(c.max_pitch_above_usual_st) else None),
-            "short": dur < self.min_call_s,
-        }
+        data = CallEnded(
+            call=self.calls,
+            start_s=round(c.start_s, 3),
+            end_s=round(end_s, 3),
+            duration_s=round(dur, 2),
+            agent_talk_s=round(c.agent_hops * 0.01, 2),
+            caller_talk_s=round(c.caller_hops * 0.01, 2),
+            agent_talk_share=round(c.agent_hops * 0.01 / dur, 3),
+            caller_talk_share=round(c.caller_hops * 0.01 / dur, 3),
+            overlap_s=round(c.overlap_hops * 0.01, 2),
+            cues=dict(c.cues),
+            max_level_above_usual_db=(round(c.max_level_above_usual_db, 1)
+                                      if np.isfinite(c.max_level_above_usual_db) else None),
+            max_pitch_above_usual_st=(round(c.max_pitch_above_usual_st, 1)
+                                      if np.isfinite(c.max_pitch_above_usual_st) else None),
+            short=bool(dur < self.min_call_s),
+        )
         return CallEvent("call.ended", detected_s if detected_s is not None else end_s, data)
 
     def finish(self, now_s: float) -> list[CallEvent]:

@@ -16,6 +16,16 @@ from dsp._fast import windows
 from dsp.analyzer import HopFeatures
 from dsp.laughter import LaughterBurst
 from firmware.config.settings import Settings
+from firmware.contract.events import (
+    EVENT_DATA,
+    EventData,
+    Recalibrate,
+    Snooze,
+    UsualVoiceLearned,
+)
+from firmware.contract.events import (
+    LaughterBurst as LaughterBurstData,
+)
 from firmware.policy.calls import CallTracker
 from firmware.policy.sustained import CueTransition, SustainedCue, SustainedParams
 from firmware.policy.usual_voice import RobustStat, UsualVoice, semitones
@@ -71,11 +81,13 @@ class Display(Enum):
 
 @dataclass
 class PolicyEvent:
-    """An event for the supervisor and the indicator: ``type`` and measurement ``data``."""
+    """An event for the supervisor and the indicator: ``type``, stream time (s) and ``data``,
+    the contract's model for the type (`firmware.contract.events.EVENT_DATA`); None only for
+    an event that is never published (``laughter.cue``, for the indicator)."""
 
     type: str
     stream_s: float
-    data: dict[str, Any]
+    data: EventData | None
     publish: bool = True  # False: for the desk only (the indicator), never published
 
 
@@ -124,15 +136,16 @@ class CuePolicy:
         cfg = self.settings.snooze
         m = cfg.default_min if minutes is None else min(max(float(minutes), 0.0), cfg.max_min)
         self.snoozed_until_s = self.now_s + 60.0 * m
-        return PolicyEvent("snooze", self.now_s, {
-            "minutes": round(m, 2), "until_s": round(self.snoozed_until_s, 3), "source": source})
+        return PolicyEvent("snooze", self.now_s, Snooze(
+            minutes=round(m, 2), until_s=round(self.snoozed_until_s, 3),
+            source=source))  # type: ignore[arg-type]
 
     def recalibrate(self) -> PolicyEvent:
         """Forget the usual voice and learn it again from the next speech."""
         self.usual.reset()
         self._was_ready = False
-        return PolicyEvent("recalibrate", self.now_s, {
-            "warmup_speech_s": self.usual.warmup_speech_s})
+        return PolicyEvent("recalibrate", self.now_s, Recalibrate(
+            warmup_speech_s=float(self.usual.warmup_speech_s)))
 
     @property
     def snoozed(self) -> bool:
@@ -228,13 +241,12 @@ class CuePolicy:
         if self.usual.ready and not self._was_ready:
             self._was_ready = True
             u = self.usual
-            data: dict[str, Any] = {"usual_lufs": round(u.usual_lufs, 2),
-                                    "spread_db": round(u.loudness.spread(), 2),
-                                    "speech_s": round(u.speech_s, 1)}
-            if np.isfinite(u.usual_st):
-                data["usual_f0_hz"] = round(u.usual_f0_hz, 1)
-            if u.rate.weight > 0:
-                data["usual_rate_sps"] = round(u.rate.median(), 2)
+            data = UsualVoiceLearned(
+                usual_lufs=round(float(u.usual_lufs), 2),
+                spread_db=round(float(u.loudness.spread()), 2),
+                speech_s=round(float(u.speech_s), 1),
+                usual_f0_hz=round(float(u.usual_f0_hz), 1) if np.isfinite(u.usual_st) else None,
+                usual_rate_sps=round(float(u.rate.median()), 2) if u.rate.weight > 0 else None)
             events.append(PolicyEvent("usual_voice_learned", self.now_s, data))
         return events
 
@@ -319,7 +331,7 @@ class CuePolicy:
                     self._laugh_cued[b.index] = at
                     self._laugh_fired.append(at)
                     self.laughter_flash_until_s = at + 1.5
-                    events.append(PolicyEvent("laughter.cue", at, {}, publish=False))
+                    events.append(PolicyEvent("laughter.cue", at, None, publish=False))
             elif b.index in self._laugh_cued:
                 self._laugh_cued.pop(b.index)
                 end = b.end_s if b.end_s is not None else at
@@ -327,13 +339,15 @@ class CuePolicy:
                 # mqtt.publish_laughter decides whether supervisors get these at all; the
                 # filter sits here, before stamping, so `seq` has no gaps.
                 publish = self.settings.mqtt.publish_laughter
-                events.append(PolicyEvent("laughter_burst", until_s, publish=publish, data={
-                    "cue": "laughter", "onset_s": round(b.start_s, 3),
-                    "at_s": round(b.decided_at_s, 3), "end_s": round(end, 3),
-                    "duration_s": round(end - b.start_s, 3), "burst_count": b.burst_count,
-                    "rhythm_hz": round(b.rhythm_hz, 2), "score": round(b.score, 3),
-                    "summary": f"laughter-like bursts: {b.burst_count} at "
-                               f"{b.rhythm_hz:.1f}/s for {end - b.start_s:.1f} s"}))
+                events.append(PolicyEvent("laughter_burst", until_s, publish=publish,
+                                          data=LaughterBurstData(
+                    cue="laughter", onset_s=round(float(b.start_s), 3),
+                    at_s=round(float(b.decided_at_s), 3), end_s=round(float(end), 3),
+                    duration_s=round(float(end - b.start_s), 3),
+                    burst_count=int(b.burst_count), rhythm_hz=round(float(b.rhythm_hz), 2),
+                    score=round(float(b.score), 3),
+                    summary=f"laughter-like bursts: {b.burst_count} at "
+                            f"{b.rhythm_hz:.1f}/s for {end - b.start_s:.1f} s")))
         return events
 
     def _burst_pitch_up(self, b: LaughterBurst, pitch_st: float) -> bool:
@@ -390,4 +404,5 @@ class CuePolicy:
         else:
             d["summary"] = (f"voice back near your usual after {d['duration_s']:.1f} s "
                             f"(peak +{d['peak_db_above_usual']:.1f} dB)")
-        return PolicyEvent(f"{tr.cue}.{tr.kind}", tr.stream_s, d)
+        kind = f"{tr.cue}.{tr.kind}"
+        return PolicyEvent(kind, tr.stream_s, EVENT_DATA[kind].model_validate(d))

@@ -8,38 +8,35 @@ spans for voice activity and cues; a pitch panel (Hz, voiced hops) when pitch is
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from dsp.analyzer import HopFeatures
+from firmware.contract.events import (
+    CallerEnded,
+    EventEnvelope,
+    LaughterBurst,
+    RaisedVoiceEnded,
+    TenseVoiceEnded,
+)
 from firmware.errors import ReportError
 
 CUE_COLOURS = {"raised_voice": "#e69500", "tense_voice": "#8e44ad",
                "caller": "#16a085", "laughter": "#2e86c1"}
 
 
-def cue_spans(events: list[dict[str, Any]]) -> list[tuple[str, float, float]]:
-    """(cue, start_s, end_s) of every cue, from started/ended (or single burst) events."""
+def cue_spans(events: list[EventEnvelope]) -> list[tuple[str, float, float]]:
+    """(cue, onset_s, end_s) of every cue, in stream seconds: from the evidence's onset to
+    where it last held, read from each ``*.ended`` event and each ``laughter_burst``."""
     spans: list[tuple[str, float, float]] = []
-    open_: dict[str, float] = {}
     for e in events:
-        kind = e["type"]
-        d = e.get("data", {})
-        if kind.startswith("call."):
-            continue
-        if kind.endswith(".started"):
-            open_[kind[:-8]] = d.get("at_s", e.get("stream_s", 0.0))
-        elif kind.endswith(".ended"):
-            cue = kind[:-6]
-            if cue in open_:
-                spans.append((cue, open_.pop(cue), d.get("end_s", e.get("stream_s", 0.0))))
-        elif kind == "laughter_burst":
-            spans.append(("laughter", d.get("start_s", 0.0), d.get("end_s", 0.0)))
+        d = e.data
+        if isinstance(d, RaisedVoiceEnded | TenseVoiceEnded | CallerEnded | LaughterBurst):
+            spans.append((d.cue, d.onset_s, d.end_s))
     return spans
 
 
-def render(path: Path, f: HopFeatures, channels: tuple[str, ...], events: list[dict[str, Any]],
+def render(path: Path, f: HopFeatures, channels: tuple[str, ...], events: list[EventEnvelope],
            *, title: str, usual_lufs: float | None) -> Path:
     """Write the plot as PNG to ``path``."""
     try:

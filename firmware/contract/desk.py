@@ -1,0 +1,125 @@
+"""What a desk says about itself: ``status``, ``info``, ``telemetry`` and its live status.
+
+`ApplianceStatus` is the appliance's state as `deskcue status` (control socket) and the MQTT
+``cmd/status`` result carry it; `Telemetry` is a periodic subset of it plus the link's figures.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, RootModel
+
+from firmware.contract.base import Absent, Payload
+
+Display = Literal["off", "warming", "ready", "snoozed", "caller_escalation", "laughter",
+                  "tense_voice", "raised_voice", "fault", "identify"]
+
+
+class DeskStatus(RootModel[Literal["online", "offline"]]):
+    """``status`` (plain text, retained): ``online``, or ``offline`` (the last will, and
+    published by hand before a clean stop)."""
+
+    model_config = {"frozen": True}
+
+
+class ChannelMap(Payload):
+    """Which input channel carries whom."""
+
+    agent: Annotated[Literal["left", "right", "mono"], Field(
+        description="The agent's channel (audio.agent_channel).")]
+    caller: Annotated[Literal["left", "right", "none"], Field(
+        description="The caller's channel (audio.caller_channel), none on a mono input.")]
+
+
+class ConfigApply(Payload):
+    """The last time a config was applied to this desk (card, MQTT, local or a rollback)."""
+
+    hash: Annotated[str, Field(description="Short hash of the applied config.")]
+    sha256: Annotated[str, Field(description="SHA-256 of the config text, hex.")]
+    source: Annotated[Literal["card", "mqtt", "local", "rollback"], Field(
+        description="Where it came from: the SD card, MQTT cmd/config, `deskcue config "
+                    "import`, or a rollback to the last good config.")]
+    at: Annotated[str, Field(description="When, UTC ISO 8601 (see clock_synced).")]
+    clock_synced: Annotated[bool, Field(description="Whether the clock was synced then.")]
+    boot_id: Annotated[str, Field(description="Kernel boot id at the time.")]
+    file: Annotated[str | Absent, Field(description="The config file's name.")] = None
+    txid: Annotated[str | Absent, Field(description="The MQTT command's txid.")] = None
+    trial: Annotated[bool | Absent, Field(description="On trial (MQTT) until proven "
+                                                      "healthy.")] = None
+    key: Annotated[str | Absent, Field(description="Fingerprint of the signing key.")] = None
+    confirmed_at: Annotated[str | Absent, Field(description="When the trial was confirmed "
+                                                            "healthy, UTC ISO 8601.")] = None
+    rolled_back_txid: Annotated[str | Absent, Field(description="The MQTT config that was "
+                                                                "rolled back.")] = None
+    reason: Annotated[str | Absent, Field(description="Why it was rolled back.")] = None
+
+
+class Info(Payload):
+    """``info`` (retained): what the desk runs; re-sent on every reconnect."""
+
+    firmware: Annotated[str, Field(description="Firmware version.")]
+    config_hash: Annotated[str, Field(description="Short hash of the effective config.")]
+    boot_id: Annotated[str, Field(description="This run's boot id (as in every event).")]
+    audio_device: Annotated[str | None, Field(description="Capture device or file in use; "
+                                                          "null while none is open.")]
+    channel_map: Annotated[ChannelMap, Field(description="Which channel carries whom.")]
+    config_apply: Annotated[ConfigApply | None, Field(
+        description="The last config apply; null if none is recorded.")]
+
+
+LevelByChannel = Annotated[dict[Literal["agent", "caller"], float], Field(
+    description="Latest short-term loudness per channel (agent, caller), LUFS.")]
+CueCounts = Annotated[dict[str, Annotated[int, Field(ge=0)]], Field(
+    description="Cues started since the appliance started: cue name -> count.")]
+
+
+class ApplianceStatus(Payload):
+    """The running appliance's state (`deskcue status`, MQTT ``cmd/status`` result)."""
+
+    display: Annotated[Display, Field(description="What the desk light shows.")]
+    fault: Annotated[str | None, Field(description="Every active fault in words; null when "
+                                                   "all is well.")]
+    stream_s: Annotated[float, Field(ge=0, description="Audio analysed so far, s.")]
+    usual_lufs: Annotated[float | None, Field(description="The agent's usual loudness, LUFS; "
+                                                          "null while still learning.")]
+    learned_speech_s: Annotated[float, Field(ge=0, description="Speech learned as usual, s.")]
+    snoozed: Annotated[bool, Field(description="Whether the agent's cues are snoozed.")]
+    cues: CueCounts
+    input_overflows: Annotated[int, Field(ge=0, description="Audio blocks dropped because "
+                                                            "analysis fell behind, count.")]
+    level_lufs: LevelByChannel
+    uptime_s: Annotated[float, Field(ge=0, description="Since the appliance started, s.")]
+    soc_temp_c: Annotated[float | None, Field(description="SoC temperature, degrees Celsius; "
+                                                          "null if not readable.")]
+
+
+class OutboxDepth(Payload):
+    """The durable outbox, as the link sees it."""
+
+    depth: Annotated[int, Field(ge=0, description="Events waiting for the broker, count.")]
+    dropped: Annotated[int, Field(ge=0, description="Events ever dropped by the bounds, "
+                                                    "count.")]
+
+
+class TelemetryReading(Payload):
+    """What the appliance measures for ``telemetry`` (the link adds ``ts`` and ``outbox``)."""
+
+    level_lufs: LevelByChannel
+    cues: CueCounts
+    input_overflows: Annotated[int, Field(ge=0, description="Audio blocks dropped because "
+                                                            "analysis fell behind, count.")]
+    cpu_load: Annotated[float, Field(ge=0, description="Process CPU time per wall second since "
+                                                       "the last telemetry, 0-n (n cores).")]
+    soc_temp_c: Annotated[float | None, Field(description="SoC temperature, degrees Celsius; "
+                                                          "null if not readable.")]
+    uptime_s: Annotated[float, Field(ge=0, description="Since the appliance started, s.")]
+    display: Annotated[Display, Field(description="What the desk light shows.")]
+    stream_s: Annotated[float, Field(ge=0, description="Audio analysed so far, s.")]
+
+
+class Telemetry(TelemetryReading):
+    """``telemetry`` (QoS 0, expiring): every ``mqtt.telemetry_interval_s``."""
+
+    ts: Annotated[float, Field(description="Unix time when sent, s.")]
+    outbox: Annotated[OutboxDepth, Field(description="The durable outbox.")]
