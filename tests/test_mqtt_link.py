@@ -476,3 +476,39 @@ def test_events_around_stop_are_kept_for_the_next_run(broker: Broker, tmp_path: 
         wait_until(lambda: len(sub.events()) == 3)
         assert [e["seq"] for e in sub.events()] == [1, 2, 3]
         assert all(e["replayed"] for e in sub.events())
+
+
+def test_events_handed_over_once_connected_are_live_even_after_a_slow_connect(
+    broker: Broker, subscriber: Subscriber, tmp_path: Path
+) -> None:
+    """`connected` turns true in paho's thread before the link's worker hears of the connection
+    (a busy machine can stretch that to seconds): an event handed over in between went out on
+    this connection, so it is live, never marked replayed."""
+    link = make_link(broker, tmp_path)
+    released = threading.Event()
+    make_client = link._make_client
+
+    def slow_connect_client() -> Any:
+        client = make_client()
+        subscribe = client.subscribe
+
+        def slow_subscribe(*args: Any, **kwargs: Any) -> Any:
+            # the rest of the connect callback runs only once the test has handed an event over
+            assert released.wait(30), "the test never released the connect callback"
+            return subscribe(*args, **kwargs)
+
+        client.subscribe = slow_subscribe  # type: ignore[method-assign]
+        return client
+
+    link._make_client = slow_connect_client  # type: ignore[method-assign]
+    link.start()
+    wait_until(lambda: link.connected)
+    events = make_events(3)
+    for e in events:
+        link.publish_event(e)
+    wait_until(lambda: link.stats()["events_stored"] == 3)  # stored before the worker knew
+    released.set()
+    assert link.flush(5.0)
+    wait_until(lambda: len(subscriber.events()) == 3)
+    assert comparable(subscriber.events()) == comparable(events)
+    assert not [e["seq"] for e in subscriber.events() if e.get("replayed")]
