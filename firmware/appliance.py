@@ -154,10 +154,16 @@ class Appliance:
         return usual
 
     def save_usual(self) -> None:
+        """Save the usual voice; with nothing learned (e.g. just recalibrated) remove the saved
+        one instead, so that a restart neither restores a non-finite baseline nor a forgotten
+        one."""
         if not self.persist:
             return
         try:
-            write_json_atomic(self.baseline_path, self.usual.to_dict())
+            if self.usual.learned:
+                write_json_atomic(self.baseline_path, self.usual.to_dict())
+            else:
+                self.baseline_path.unlink(missing_ok=True)
         except OSError as exc:
             log.warning("cannot save the usual-voice baseline to %s: %s", self.baseline_path, exc)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from broker import Subscriber, wait_until
+from broker import HANG_S, Subscriber, wait_until
 
 from firmware.appliance import Appliance
 from firmware.audio_source import AudioError
@@ -210,9 +211,12 @@ def test_sigterm_stops_cleanly_and_leaves_the_light_dark(tmp_path, demo_wav):
     """systemd stops the service with SIGTERM: clean exit, light dark, baseline saved."""
     import signal
 
+    from firmware.pipeline import make_usual_voice
+    from firmware.settings import load_settings
+
     cfg = tmp_path / "c.toml"
     cfg.write_text(f'[device]\nstate_dir = "{tmp_path}/s"\nruntime_dir = "{tmp_path}/r"\n'
-                   '[mqtt]\nenabled = false\n')
+                   '[baseline]\nwarmup_speech_s = 5.0\n[mqtt]\nenabled = false\n')
     env = dict(os.environ)
     env.pop("NOTIFY_SOCKET", None)
     proc = subprocess.Popen([sys.executable, "-m", "firmware.cli", "run", "--config", str(cfg),
@@ -222,10 +226,14 @@ def test_sigterm_stops_cleanly_and_leaves_the_light_dark(tmp_path, demo_wav):
     reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")),
                               daemon=True)
     reader.start()
-    wait_until(lambda: any("LED -> learning your usual voice" in ln for ln in lines), 30)
+    # stopped once some speech is learned (a baseline with none is not saved)
+    wait_until(lambda: any("event usual_voice_learned" in ln for ln in lines),
+               alive=lambda: proc.poll() is None)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(20) == 0
-    reader.join(5)
+    assert proc.wait(HANG_S) == 0
+    reader.join(HANG_S)
     assert "LED -> dark" in lines[-1] or any("LED -> dark" in ln for ln in lines[-5:])
     assert "Traceback" not in "".join(lines)
-    assert (tmp_path / "s" / "baseline.json").exists()
+    saved = make_usual_voice(load_settings(cfg))
+    saved.load(json.loads((tmp_path / "s" / "baseline.json").read_text()))
+    assert saved.learned and saved.speech_s > 0
