@@ -706,8 +706,10 @@ class MqttLink:
         client.publish(self.topic("telemetry"), _dumps(data), qos=0, retain=False, properties=props)
 
     def _stop_ready(self) -> bool:
+        # Pending events are waited for until the deadline even while (re)connecting: a stop
+        # that comes just before a CONNACK must not skip the drain it was given.
         assert self._stop_deadline is not None
-        if time.monotonic() >= self._stop_deadline or not self._connected:
+        if time.monotonic() >= self._stop_deadline:
             return True
         return not self._inflight and (self._outbox is None or len(self._outbox) == 0)
 

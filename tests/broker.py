@@ -43,13 +43,35 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.01) -> Any:
-    """Poll ``predicate`` until it returns a truthy value (returned) or ``timeout`` s pass."""
+# How long a wait may take before it is called a hang. Every wait in the tests is for
+# something that happens as soon as the machine gets round to it (a message over loopback, a
+# worker storing an event, a process reaching a line, a recording played in real time reaching
+# a stream position): none has a deadline of its own, so a wait fails only on a hang, on a
+# dead producer (``alive``), or on a wrong outcome - never because the machine is busy. It
+# bounds each wait, not a whole test; a hung test fails after it, not never.
+HANG_S = 120.0
+
+
+def wait_until(
+    predicate: Callable[[], Any],
+    timeout: float = HANG_S,
+    interval: float = 0.01,
+    *,
+    alive: Callable[[], bool] | None = None,
+) -> Any:
+    """Poll ``predicate`` until it returns a truthy value (returned).
+
+    Fails once ``alive`` (whatever should make it true: a process, a thread) says it is gone
+    and the predicate is still false, or after ``timeout`` s (a hang guard; see `HANG_S`).
+    """
     deadline = time.monotonic() + timeout
     while True:
+        gone = alive is not None and not alive()
         value = predicate()
         if value:
             return value
+        if gone:
+            raise AssertionError("condition not met, and what should meet it has ended")
         if time.monotonic() > deadline:
             raise TimeoutError(f"condition not met within {timeout} s")
         time.sleep(interval)
@@ -208,7 +230,7 @@ class Broker:
         tmp.chmod(0o600)
         tmp.replace(self.passwd_path)
 
-    def start(self, timeout: float = 5.0) -> Broker:
+    def start(self, timeout: float = HANG_S) -> Broker:
         """Start the broker and wait until its port accepts connections."""
         if self.process is not None and self.process.poll() is None:
             return self
@@ -369,7 +391,7 @@ class Subscriber:
                 )
             )
 
-    def connect(self, timeout: float = 5.0) -> Subscriber:
+    def connect(self, timeout: float = HANG_S) -> Subscriber:
         """Connect, subscribe and wait for the SUBACK."""
         self._subscribed.clear()
         self.client.loop_stop()

@@ -20,7 +20,15 @@ from typing import Any
 
 import pytest
 from asyncapi import validate
-from broker import Broker, Subscriber, make_events, settings_for, unique_in_order, wait_until
+from broker import (
+    HANG_S,
+    Broker,
+    Subscriber,
+    make_events,
+    settings_for,
+    unique_in_order,
+    wait_until,
+)
 from broker import gated_restart as gated_restart_
 
 from firmware.envelope import EventStamper
@@ -512,3 +520,32 @@ def test_events_handed_over_once_connected_are_live_even_after_a_slow_connect(
     wait_until(lambda: len(subscriber.events()) == 3)
     assert comparable(subscriber.events()) == comparable(events)
     assert not [e["seq"] for e in subscriber.events() if e.get("replayed")]
+
+
+def test_stop_drains_pending_events_even_before_the_link_has_connected(
+    broker_factory: Any, tmp_path: Path
+) -> None:
+    """A stop given ``drain_s`` waits for pending events until then even while the link is
+    still connecting (a `--fast` run can end before the broker's CONNACK)."""
+    b: Broker = broker_factory(users={"sub": USERS["sub"]})  # the desk is refused for now
+    b.start()
+    creds = tmp_path / "creds"
+    creds.write_text("username = desk\npassword = desk-pw\n")
+    creds.chmod(0o600)
+    link = make_link(b, tmp_path, credentials_file=creds)
+    link.start()
+    for e in make_events(3):
+        link.publish_event(e)
+    wait_until(lambda: link.stats()["events_stored"] == 3
+               and ("refused" in link.last_error or "Not authorized" in link.last_error))
+    with Subscriber(b, f"{BASE}/events", username="sub", password=USERS["sub"]) as sub:
+        stopper = threading.Thread(target=link.stop, kwargs={"drain_s": HANG_S})
+        stopper.start()
+        wait_until(lambda: link._stop_deadline is not None)  # the worker got the stop
+        assert not link.connected
+        b.set_users(USERS)  # now the desk may connect
+        stopper.join(HANG_S + 10)
+        assert not stopper.is_alive()
+        assert link.stats()["outbox_depth"] == 0, "the drain delivered what was pending"
+        wait_until(lambda: len(sub.events()) == 3)
+    assert [e["seq"] for e in sub.events()] == [1, 2, 3]
