@@ -18,13 +18,14 @@ import contextlib
 import json
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,11 +37,42 @@ MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_PORTS = random.Random()  # not the tests' seeded generators
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    """A TCP port on 127.0.0.1 that was free a moment ago, for a broker to listen on.
+
+    Chosen below the kernel's ephemeral range, so no outgoing connection (ours or another
+    process's) can take it between now and when the broker binds it, or while a broker
+    restarts on it; another test session could still choose it, which `Broker.start` handles
+    on a first start by moving to another port.
+    """
+    low = max(_ephemeral_low() - 1, 11000)
+    while True:
+        port = _PORTS.randrange(10000, low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+
+
+@contextlib.contextmanager
+def dead_port() -> Iterator[int]:
+    """A loopback port where nothing listens for as long as the block runs: a socket holds it
+    bound without listening, so connecting is refused and no one else can listen there."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        yield int(s.getsockname()[1])
 
 
 # How long a wait may take before it is called a hang. Every wait in the tests is for
@@ -191,6 +223,7 @@ class Broker:
         self.passwd_path = self.workdir / "passwd"
         self.log_path = self.workdir / "mosquitto.log"
         self.acl_path = self.workdir / "acl"
+        self._started_once = False
 
     def _write_config(self) -> None:
         lines = [
@@ -231,11 +264,23 @@ class Broker:
         tmp.replace(self.passwd_path)
 
     def start(self, timeout: float = HANG_S) -> Broker:
-        """Start the broker and wait until its port accepts connections."""
+        """Start the broker and wait until its port accepts connections.
+
+        On its first start a broker whose port was taken meanwhile moves to another one."""
+        while True:
+            try:
+                return self._start(timeout)
+            except RuntimeError as exc:
+                if self._started_once or "Address already in use" not in str(exc):
+                    raise
+                self.port = free_port()
+
+    def _start(self, timeout: float) -> Broker:
         if self.process is not None and self.process.poll() is None:
             return self
         self._write_config()
         log = self.log_path.open("ab")
+        since = log.tell()
         self.process = subprocess.Popen(
             [MOSQUITTO, "-c", str(self.config_path)], stdout=log, stderr=log
         )
@@ -243,12 +288,14 @@ class Broker:
 
         def accepting() -> bool:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"mosquitto exited: {self.log_path.read_text()[-2000:]}")
+                said = self.log_path.read_bytes()[since:].decode(errors="replace")
+                raise RuntimeError(f"mosquitto exited: {said[-2000:]}")
             with socket.socket() as s:
                 s.settimeout(0.2)
                 return s.connect_ex((self.host, self.port)) == 0
 
         wait_until(accepting, timeout=timeout, interval=0.005)
+        self._started_once = True
         return self
 
     def stop(self, timeout: float = 5.0) -> None:

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from broker import HANG_S, Subscriber, wait_until
+from broker import HANG_S, Subscriber, dead_port, wait_until
 
 from firmware.appliance import Appliance
 from firmware.audio_source import AudioError
 from firmware.indicator import Indicator
-from firmware.local_broker import free_port
 from firmware.settings import Settings
 
 
@@ -67,10 +66,20 @@ def test_bad_value_names_key_and_what_is_allowed(tmp_path):
     assert "must be 1 or 2" in line and "(and 1 more)" in line
 
 
+def desk_dirs(tmp_path: Path) -> str:
+    """The [device] section of a test desk: its state and runtime dirs in ``tmp_path``."""
+    return f'[device]\nstate_dir = "{tmp_path}/s"\nruntime_dir = "{tmp_path}/r"\n'
+
+
 def test_no_capture_device_points_to_source(tmp_path):
+    """The shipped default audio settings (the system's default input) on a machine without a
+    capture device; the desk's dirs are the test's own, and no broker is tried."""
     conf = tmp_path / "empty.conf"
     conf.write_text("")
-    proc = deskcue("run", env={"ALSA_CONFIG_PATH": f"/usr/share/alsa/alsa.conf:{conf}"})
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(desk_dirs(tmp_path) + "[mqtt]\nenabled = false\n")
+    proc = deskcue("run", "--config", str(cfg),
+                   env={"ALSA_CONFIG_PATH": f"/usr/share/alsa/alsa.conf:{conf}"})
     one_line_error(proc, "--source")
 
 
@@ -80,7 +89,8 @@ def test_unknown_audio_device_lists_what_exists(tmp_path):
 
     tap = AlsaTap(tmp_path)
     cfg = tmp_path / "c.toml"
-    cfg.write_text('[audio]\ndevice = "no-such-card"\n')
+    cfg.write_text(desk_dirs(tmp_path) + '[audio]\ndevice = "no-such-card"\n'
+                   '[mqtt]\nenabled = false\n')
     proc = deskcue("run", "--config", str(cfg),
                    env={"ALSA_CONFIG_PATH": os.environ["ALSA_CONFIG_PATH"]})
     del tap
@@ -104,11 +114,12 @@ def test_wrong_wav_format(tmp_path, kind):
 
 def test_broker_refusing_the_connection_never_stops_the_analysis(tmp_path, demo_wav):
     cfg = tmp_path / "c.toml"
-    cfg.write_text(f'[device]\nstate_dir = "{tmp_path}/s"\nruntime_dir = "{tmp_path}/r"\n'
-                   f'[mqtt]\nhost = "127.0.0.1"\nport = {free_port()}\n'
-                   'reconnect_min_s = 0.1\nreconnect_max_s = 0.2\nstop_drain_s = 0.5\n')
-    proc = deskcue("run", "--config", str(cfg), "--source", str(demo_wav), "--fast",
-                   "--pins", "mock")
+    with dead_port() as port:
+        cfg.write_text(f'[device]\nstate_dir = "{tmp_path}/s"\nruntime_dir = "{tmp_path}/r"\n'
+                       f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\n'
+                       'reconnect_min_s = 0.1\nreconnect_max_s = 0.2\nstop_drain_s = 0.5\n')
+        proc = deskcue("run", "--config", str(cfg), "--source", str(demo_wav), "--fast",
+                       "--pins", "mock")
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "raised_voice.started" in proc.stderr  # the cue still fired (logged)

@@ -117,10 +117,11 @@ def test_monitor_once_against_a_live_desk(
 
 
 def test_monitor_says_clearly_when_the_broker_is_down(capsys: pytest.CaptureFixture[str]) -> None:
-    from broker import free_port
+    from broker import dead_port
 
-    args = parse_monitor_args(["--port", str(free_port()), "--once", "--seconds", "0"])
-    assert args.func(args) == 1
+    with dead_port() as port:
+        args = parse_monitor_args(["--port", str(port), "--once", "--seconds", "0"])
+        assert args.func(args) == 1
     err = capsys.readouterr().err
     assert err.startswith("deskcue monitor: cannot use broker") and err[-1] == "\n"
     assert err.count("\n") == 1
