@@ -738,12 +738,14 @@ def confirm_trial(config_path: Path, *, now: float | None = None) -> bool:
     if trial is None:
         return False
     now = time.time() if now is None else now
-    _remove(trial_path(config_path))
     state = Path(trial.get("state_dir") or state_dir_of(config_path))
     rec = last_apply(state)
     if rec.get("txid") == trial.get("txid"):
         rec.update(trial=False, confirmed_at=_now_iso(now))
         _write_json(state / APPLY_FILE, rec)
+    # The marker goes last: once it is gone the record says confirmed (a crash in between
+    # leaves the trial to be confirmed again, never a record stuck "on trial").
+    _remove(trial_path(config_path))
     log.info("config %s confirmed healthy", trial.get("txid"))
     return True
 
