@@ -21,7 +21,7 @@ from firmware.indicator import Indicator
 from firmware.settings import Settings
 
 
-def deskcue(*args: str, env: dict[str, str] | None = None, timeout: float = 60):
+def deskcue(*args: str, env: dict[str, str] | None = None, timeout: float = HANG_S):
     e = dict(os.environ)
     e.pop("NOTIFY_SOCKET", None)
     e.update(env or {})
@@ -152,17 +152,17 @@ def test_audio_fault_shows_fault_pattern_and_status_while_running(tmp_path, brok
     th = threading.Thread(target=app.run, args=(stop,))
     th.start()
     try:
-        wait_until(lambda: any(e["type"] == "fault" for e in sub.events()), 10)
-        wait_until(lambda: len(attempts) >= 3, 5)
+        wait_until(lambda: any(e["type"] == "fault" for e in sub.events()))
+        wait_until(lambda: len(attempts) >= 3)
         assert app.indicator.current == "fault"
         red = factory.pin(settings.indicator.red_pin)
-        wait_until(lambda: any(s.state > 0 for s in red.states), 5)
+        wait_until(lambda: any(s.state > 0 for s in red.states))
         fault = next(e for e in sub.events() if e["type"] == "fault")
         assert "usb" in fault["data"]["fault"] and fault["data"]["active"] is True
         assert "fault" in app.status_line()
     finally:
         stop.set()
-        th.join(10)
+        th.join(HANG_S)
         sub.close()
     assert not th.is_alive()
 
@@ -207,11 +207,11 @@ def test_a_stalled_device_is_reopened_and_the_stream_goes_on(tmp_path):
     th = threading.Thread(target=app.run, args=(stop,))
     th.start()
     try:
-        wait_until(lambda: len(opened) >= 3, 10)
-        wait_until(lambda: sum(e["type"] == "fault" for e in events) >= 2, 10)
+        wait_until(lambda: len(opened) >= 3)
+        wait_until(lambda: sum(e["type"] == "fault" for e in events) >= 2)
     finally:
         stop.set()
-        th.join(10)
+        th.join(HANG_S)
     faults = [e["data"] for e in events if e["type"] == "fault"]
     assert faults[0]["active"] and "nothing from usb-tap" in faults[0]["fault"]
     assert faults[1]["active"] is False

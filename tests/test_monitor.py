@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from broker import Broker, make_events, settings_for, wait_until
+from broker import HANG_S, Broker, make_events, settings_for, wait_until
 
 from firmware.envelope import EventStamper
 from firmware.monitor import MonitorState, register, render
@@ -105,7 +105,7 @@ def test_monitor_once_against_a_live_desk(
     wait_until(lambda: link.connected)
     for e in make_events(2):
         link.publish_event(e)
-    assert link.flush(5.0)
+    assert link.flush(HANG_S)
     args = parse_monitor_args(
         ["--host", broker.host, "--port", str(broker.port), "--once", "--seconds", "0.3"]
     )

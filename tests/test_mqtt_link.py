@@ -104,7 +104,7 @@ def test_live_events_status_info_in_order(
     events = make_events(40)
     for e in events:
         link.publish_event(e)
-    assert link.flush(5.0)
+    assert link.flush(HANG_S)
     wait_until(lambda: len(subscriber.events()) == 40)
     got = subscriber.events()
     assert comparable(got) == comparable(events)
@@ -144,8 +144,8 @@ def test_broker_down_at_boot_never_blocks_the_caller(broker_factory: Any, tmp_pa
     b.start()
     with Subscriber(b, f"{BASE}/events") as sub:
         # The subscriber raced the link's reconnect; whatever it saw must be in order.
-        wait_until(lambda: link.connected, timeout=5)
-        assert link.flush(5.0)
+        wait_until(lambda: link.connected)
+        assert link.flush(HANG_S)
         assert link.last_error == ""
         seqs = [e["seq"] for e in sub.events()]
         assert seqs == sorted(seqs) and all(e["replayed"] for e in sub.events())
@@ -221,11 +221,11 @@ def run_stream(
         gated_restart(broker, sub)
     thread.join()
     try:
-        wait_until(lambda: len(unique_in_order(sub.events())) >= len(events), timeout=10)
+        wait_until(lambda: len(unique_in_order(sub.events())) >= len(events))
     except TimeoutError:
         seqs = [e["seq"] for e in sub.events()]
         raise AssertionError(f"subscriber has {len(seqs)}: {seqs}; link {link.stats()}") from None
-    assert link.flush(5.0)
+    assert link.flush(HANG_S)
     got = sub.events()
     sub.close()
     link.stop()
@@ -287,8 +287,8 @@ def test_outbox_bound_drops_are_reported(broker_factory: Any, tmp_path: Path) ->
     assert "Not authorized" in link.last_error or "refused" in link.last_error
     with Subscriber(b, f"{BASE}/events", username="sub", password=USERS["sub"]) as sub:
         b.set_users(USERS)
-        wait_until(lambda: any(e["type"] == "outbox_dropped" for e in sub.events()), timeout=5)
-        assert link.flush(5.0)
+        wait_until(lambda: any(e["type"] == "outbox_dropped" for e in sub.events()))
+        assert link.flush(HANG_S)
         got = sub.events()
     for e in got:
         validate("events", e)
@@ -318,10 +318,10 @@ def test_broker_refusing_events_holds_them_in_order(broker_factory: Any, tmp_pat
         link.start()
         for e in make_events(5):
             link.publish_event(e)
-        wait_until(lambda: link.stats()["events_rejected"] >= 1, timeout=5)
+        wait_until(lambda: link.stats()["events_rejected"] >= 1)
         assert "refused an event" in link.last_error
         b.set_acl(f"user desk\ntopic readwrite {BASE}/#\nuser sub\ntopic read #\n")
-        wait_until(lambda: len(sub.events()) == 5, timeout=10)
+        wait_until(lambda: len(sub.events()) == 5)
         assert [e["seq"] for e in sub.events()] == [1, 2, 3, 4, 5]
     link.stop()
 
@@ -371,7 +371,7 @@ class LinkProcess:
         )
         self.expect("ready")
 
-    def expect(self, word: str, timeout: float = 10.0) -> str:
+    def expect(self, word: str, timeout: float = HANG_S) -> str:
         assert self.proc.stdout is not None
         result: list[str] = []
 
@@ -393,12 +393,12 @@ class LinkProcess:
 
     def kill9(self) -> None:
         os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(5)
+        self.proc.wait(HANG_S)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.send("stop", "stopped")
-            self.proc.wait(10)
+            self.proc.wait(HANG_S)
 
 
 def test_kill9_with_events_pending_then_restart(gated: tuple[Broker, Path], tmp_path: Path) -> None:
@@ -417,7 +417,7 @@ def test_kill9_with_events_pending_then_restart(gated: tuple[Broker, Path], tmp_
     gated_restart(broker, sub)
     p2 = LinkProcess(broker, state, boot2, creds)
     p2.send("publish 10", "stored 10")
-    wait_until(lambda: len(unique_in_order(sub.events())) >= 60, timeout=10)
+    wait_until(lambda: len(unique_in_order(sub.events())) >= 60)
     p2.stop()
     sub.close()
     got = sub.events()
@@ -446,7 +446,7 @@ def test_kill9_with_an_event_in_flight(gated: tuple[Broker, Path], tmp_path: Pat
     # The broker reads what the dead process had sent and publishes its last will.
     wait_until(lambda: sub.on("status") and sub.on("status")[-1].payload == b"offline")
     p2 = LinkProcess(broker, state, "2" * 32, creds)
-    wait_until(lambda: len(unique_in_order(sub.events())) >= 10, timeout=10)
+    wait_until(lambda: len(unique_in_order(sub.events())) >= 10)
     p2.stop()
     sub.close()
     got = sub.events()
@@ -469,7 +469,7 @@ def test_mqtt_311_for_old_brokers(broker: Broker, subscriber: Subscriber, tmp_pa
     for e in make_events(5):
         link.publish_event(e)
     link.publish_telemetry({"uptime_s": 2.0})
-    assert link.flush(5.0)
+    assert link.flush(HANG_S)
     wait_until(lambda: len(subscriber.events()) == 5 and subscriber.on("telemetry"))
     assert [e["seq"] for e in subscriber.events()] == [1, 2, 3, 4, 5]
     link.stop()
@@ -525,7 +525,7 @@ def test_events_handed_over_once_connected_are_live_even_after_a_slow_connect(
         link.publish_event(e)
     wait_until(lambda: link.stats()["events_stored"] == 3)  # stored before the worker knew
     released.set()
-    assert link.flush(5.0)
+    assert link.flush(HANG_S)
     wait_until(lambda: len(subscriber.events()) == 3)
     assert comparable(subscriber.events()) == comparable(events)
     assert not [e["seq"] for e in subscriber.events() if e.get("replayed")]
