@@ -376,7 +376,8 @@ class Subscriber:
     It does not reconnect by itself: after a broker restart call `connect` again. With
     ``session_s`` > 0 (and a fixed ``client_id``) its session outlives a disconnect, like a
     supervisor's should: with a persistent broker nothing acknowledged to a publisher is lost
-    to it across a broker restart. With
+    to it across a broker restart. ``receive_maximum`` (MQTT 5) bounds how many messages the
+    broker sends it unacknowledged, hence how many it can re-send after a restart. With
     ``check_schema`` (default) every message under ``deskcue/`` is validated against
     docs/asyncapi.yaml, and `close` fails the test if any was off-spec.
     """
@@ -393,10 +394,12 @@ class Subscriber:
         tls_ca: Path | None = None,
         check_schema: bool = True,
         session_s: int = 0,
+        receive_maximum: int = 0,
     ) -> None:
         self.broker = broker
         self.check_schema = check_schema
         self.session_s = session_s
+        self.receive_maximum = receive_maximum
         self.invalid: list[tuple[str, str]] = []
         self.topic = topic
         self.qos = qos
@@ -443,12 +446,15 @@ class Subscriber:
         self._subscribed.clear()
         self.client.loop_stop()
         props = None
-        if self.session_s:  # a persistent session: the broker queues for us while we are away
+        if self.session_s or self.receive_maximum:
             from paho.mqtt.packettypes import PacketTypes
             from paho.mqtt.properties import Properties
 
             props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = self.session_s
+            if self.session_s:  # a persistent session: the broker queues for us while away
+                props.SessionExpiryInterval = self.session_s
+            if self.receive_maximum:  # at most this many unacknowledged messages to us
+                props.ReceiveMaximum = self.receive_maximum
         self.client.connect(
             self.broker.host,
             self.broker.port,
