@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 from alsa_tap import DEVICE_NAME, AlsaTap
+from broker import HANG_S
 from scipy.signal import resample_poly
 
 from firmware.appliance.assemble import build_appliance
@@ -120,7 +121,7 @@ def run_on_tap(tmp: Path, broker: Any, samples: np.ndarray, rate_in: int = 16000
     while app.stream_s < duration + after and time.monotonic() < deadline and worker.is_alive():
         time.sleep(0.02)
     stop.set()
-    worker.join(30)
+    worker.join(HANG_S)
     assert not worker.is_alive(), "appliance did not stop"
     assert app.stream_s >= duration + after, f"analysed only {app.stream_s:.1f} s"
     return run

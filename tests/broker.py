@@ -18,13 +18,14 @@ import contextlib
 import json
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,20 +37,73 @@ MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_PORTS = random.Random()  # not the tests' seeded generators
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    """A TCP port on 127.0.0.1 that was free a moment ago, for a broker to listen on.
+
+    Chosen below the kernel's ephemeral range, so no outgoing connection (ours or another
+    process's) can take it between now and when the broker binds it, or while a broker
+    restarts on it; another test session could still choose it, which `Broker.start` handles
+    on a first start by moving to another port.
+    """
+    low = max(_ephemeral_low() - 1, 11000)
+    while True:
+        port = _PORTS.randrange(10000, low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+
+
+@contextlib.contextmanager
+def dead_port() -> Iterator[int]:
+    """A loopback port where nothing listens for as long as the block runs: a socket holds it
+    bound without listening, so connecting is refused and no one else can listen there."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        yield int(s.getsockname()[1])
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.01) -> Any:
-    """Poll ``predicate`` until it returns a truthy value (returned) or ``timeout`` s pass."""
+# How long a wait may take before it is called a hang. Every wait in the tests is for
+# something that happens as soon as the machine gets round to it (a message over loopback, a
+# worker storing an event, a process reaching a line, a recording played in real time reaching
+# a stream position): none has a deadline of its own, so a wait fails only on a hang, on a
+# dead producer (``alive``), or on a wrong outcome - never because the machine is busy. It
+# bounds each wait, not a whole test; a hung test fails after it, not never.
+HANG_S = 120.0
+
+
+def wait_until(
+    predicate: Callable[[], Any],
+    timeout: float = HANG_S,
+    interval: float = 0.01,
+    *,
+    alive: Callable[[], bool] | None = None,
+) -> Any:
+    """Poll ``predicate`` until it returns a truthy value (returned).
+
+    Fails once ``alive`` (whatever should make it true: a process, a thread) says it is gone
+    and the predicate is still false, or after ``timeout`` s (a hang guard; see `HANG_S`).
+    """
     deadline = time.monotonic() + timeout
     while True:
+        gone = alive is not None and not alive()
         value = predicate()
         if value:
             return value
+        if gone:
+            raise AssertionError("condition not met, and what should meet it has ended")
         if time.monotonic() > deadline:
             raise TimeoutError(f"condition not met within {timeout} s")
         time.sleep(interval)
@@ -169,6 +223,7 @@ class Broker:
         self.passwd_path = self.workdir / "passwd"
         self.log_path = self.workdir / "mosquitto.log"
         self.acl_path = self.workdir / "acl"
+        self._started_once = False
 
     def _write_config(self) -> None:
         lines = [
@@ -208,12 +263,24 @@ class Broker:
         tmp.chmod(0o600)
         tmp.replace(self.passwd_path)
 
-    def start(self, timeout: float = 5.0) -> Broker:
-        """Start the broker and wait until its port accepts connections."""
+    def start(self, timeout: float = HANG_S) -> Broker:
+        """Start the broker and wait until its port accepts connections.
+
+        On its first start a broker whose port was taken meanwhile moves to another one."""
+        while True:
+            try:
+                return self._start(timeout)
+            except RuntimeError as exc:
+                if self._started_once or "Address already in use" not in str(exc):
+                    raise
+                self.port = free_port()
+
+    def _start(self, timeout: float) -> Broker:
         if self.process is not None and self.process.poll() is None:
             return self
         self._write_config()
         log = self.log_path.open("ab")
+        since = log.tell()
         self.process = subprocess.Popen(
             [MOSQUITTO, "-c", str(self.config_path)], stdout=log, stderr=log
         )
@@ -221,12 +288,14 @@ class Broker:
 
         def accepting() -> bool:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"mosquitto exited: {self.log_path.read_text()[-2000:]}")
+                said = self.log_path.read_bytes()[since:].decode(errors="replace")
+                raise RuntimeError(f"mosquitto exited: {said[-2000:]}")
             with socket.socket() as s:
                 s.settimeout(0.2)
                 return s.connect_ex((self.host, self.port)) == 0
 
         wait_until(accepting, timeout=timeout, interval=0.005)
+        self._started_once = True
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -307,7 +376,8 @@ class Subscriber:
     It does not reconnect by itself: after a broker restart call `connect` again. With
     ``session_s`` > 0 (and a fixed ``client_id``) its session outlives a disconnect, like a
     supervisor's should: with a persistent broker nothing acknowledged to a publisher is lost
-    to it across a broker restart. With
+    to it across a broker restart. ``receive_maximum`` (MQTT 5) bounds how many messages the
+    broker sends it unacknowledged, hence how many it can re-send after a restart. With
     ``check_schema`` (default) every message under ``deskcue/`` is validated against
     docs/asyncapi.yaml and its contract model when the subscriber closes, and `close` fails
     the test if any was off-spec.
@@ -325,10 +395,12 @@ class Subscriber:
         tls_ca: Path | None = None,
         check_schema: bool = True,
         session_s: int = 0,
+        receive_maximum: int = 0,
     ) -> None:
         self.broker = broker
         self.check_schema = check_schema
         self.session_s = session_s
+        self.receive_maximum = receive_maximum
         self.invalid: list[tuple[str, str]] = []
         self._unchecked: list[tuple[str, bytes]] = []
         self.topic = topic
@@ -368,17 +440,20 @@ class Subscriber:
                 )
             )
 
-    def connect(self, timeout: float = 5.0) -> Subscriber:
+    def connect(self, timeout: float = HANG_S) -> Subscriber:
         """Connect, subscribe and wait for the SUBACK."""
         self._subscribed.clear()
         self.client.loop_stop()
         props = None
-        if self.session_s:  # a persistent session: the broker queues for us while we are away
+        if self.session_s or self.receive_maximum:
             from paho.mqtt.packettypes import PacketTypes
             from paho.mqtt.properties import Properties
 
             props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = self.session_s
+            if self.session_s:  # a persistent session: the broker queues for us while away
+                props.SessionExpiryInterval = self.session_s
+            if self.receive_maximum:  # at most this many unacknowledged messages to us
+                props.ReceiveMaximum = self.receive_maximum
         self.client.connect(
             self.broker.host,
             self.broker.port,

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from broker import make_events
+from broker import HANG_S, make_events
 
 from firmware.config.mqtt import MqttSettings
 from firmware.link.mqtt_client import MqttLink
@@ -64,7 +64,7 @@ def main() -> int:
                 time.sleep(0.002)
             print(f"stored {sent}", flush=True)
         elif cmd[0] == "flush":
-            link.flush(10.0)
+            link.flush(HANG_S)
             print("flushed", flush=True)
         elif cmd[0] == "stop":
             break

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,16 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from broker import Subscriber, wait_until
+from broker import HANG_S, Subscriber, dead_port, wait_until
 
 from firmware.appliance.worker import Appliance
 from firmware.audio.source import AudioError
 from firmware.config.settings import Settings
-from firmware.demo.local_broker import free_port
 from firmware.indicator.desk import Indicator
 
 
-def deskcue(*args: str, env: dict[str, str] | None = None, timeout: float = 60):
+def deskcue(*args: str, env: dict[str, str] | None = None, timeout: float = HANG_S):
     e = dict(os.environ)
     e.pop("NOTIFY_SOCKET", None)
     e.update(env or {})
@@ -66,10 +66,20 @@ def test_bad_value_names_key_and_what_is_allowed(tmp_path):
     assert "must be 1 or 2" in line and "(and 1 more)" in line
 
 
+def desk_dirs(tmp_path: Path) -> str:
+    """The [device] section of a test desk: its state and runtime dirs in ``tmp_path``."""
+    return f'[device]\nstate_dir = "{tmp_path}/s"\nruntime_dir = "{tmp_path}/r"\n'
+
+
 def test_no_capture_device_points_to_source(tmp_path):
+    """The shipped default audio settings (the system's default input) on a machine without a
+    capture device; the desk's dirs are the test's own, and no broker is tried."""
     conf = tmp_path / "empty.conf"
     conf.write_text("")
-    proc = deskcue("run", env={"ALSA_CONFIG_PATH": f"/usr/share/alsa/alsa.conf:{conf}"})
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(desk_dirs(tmp_path) + "[mqtt]\nenabled = false\n")
+    proc = deskcue("run", "--config", str(cfg),
+                   env={"ALSA_CONFIG_PATH": f"/usr/share/alsa/alsa.conf:{conf}"})
     one_line_error(proc, "--source")
 
 
@@ -79,7 +89,8 @@ def test_unknown_audio_device_lists_what_exists(tmp_path):
 
     tap = AlsaTap(tmp_path)
     cfg = tmp_path / "c.toml"
-    cfg.write_text('[audio]\ndevice = "no-such-card"\n')
+    cfg.write_text(desk_dirs(tmp_path) + '[audio]\ndevice = "no-such-card"\n'
+                   '[mqtt]\nenabled = false\n')
     proc = deskcue("run", "--config", str(cfg),
                    env={"ALSA_CONFIG_PATH": os.environ["ALSA_CONFIG_PATH"]})
     del tap
@@ -103,11 +114,12 @@ def test_wrong_wav_format(tmp_path, kind):
 
 def test_broker_refusing_the_connection_never_stops_the_analysis(tmp_path, demo_wav):
     cfg = tmp_path / "c.toml"
-    cfg.write_text(f'[device]\nstate_dir = "{tmp_path}/s"\nruntime_dir = "{tmp_path}/r"\n'
-                   f'[mqtt]\nhost = "127.0.0.1"\nport = {free_port()}\n'
-                   'reconnect_min_s = 0.1\nreconnect_max_s = 0.2\nstop_drain_s = 0.5\n')
-    proc = deskcue("run", "--config", str(cfg), "--source", str(demo_wav), "--fast",
-                   "--pins", "mock")
+    with dead_port() as port:
+        cfg.write_text(f'[device]\nstate_dir = "{tmp_path}/s"\nruntime_dir = "{tmp_path}/r"\n'
+                       f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\n'
+                       'reconnect_min_s = 0.1\nreconnect_max_s = 0.2\nstop_drain_s = 0.5\n')
+        proc = deskcue("run", "--config", str(cfg), "--source", str(demo_wav), "--fast",
+                       "--pins", "mock")
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "raised_voice.started" in proc.stderr  # the cue still fired (logged)
@@ -140,17 +152,17 @@ def test_audio_fault_shows_fault_pattern_and_status_while_running(tmp_path, brok
     th = threading.Thread(target=app.run, args=(stop,))
     th.start()
     try:
-        wait_until(lambda: any(e["type"] == "fault" for e in sub.events()), 10)
-        wait_until(lambda: len(attempts) >= 3, 5)
+        wait_until(lambda: any(e["type"] == "fault" for e in sub.events()))
+        wait_until(lambda: len(attempts) >= 3)
         assert app.status()["display"] == "fault"  # what `deskcue status` shows
         red = factory.pin(settings.indicator.red_pin)
-        wait_until(lambda: any(s.state > 0 for s in red.states), 5)
+        wait_until(lambda: any(s.state > 0 for s in red.states))
         fault = next(e for e in sub.events() if e["type"] == "fault")
         assert "usb" in fault["data"]["fault"] and fault["data"]["active"] is True
         assert "fault" in app.status_line()
     finally:
         stop.set()
-        th.join(10)
+        th.join(HANG_S)
         sub.close()
     assert not th.is_alive()
 
@@ -195,11 +207,11 @@ def test_a_stalled_device_is_reopened_and_the_stream_goes_on(tmp_path):
     th = threading.Thread(target=app.run, args=(stop,))
     th.start()
     try:
-        wait_until(lambda: len(opened) >= 3, 10)
-        wait_until(lambda: sum(e["type"] == "fault" for e in events) >= 2, 10)
+        wait_until(lambda: len(opened) >= 3)
+        wait_until(lambda: sum(e["type"] == "fault" for e in events) >= 2)
     finally:
         stop.set()
-        th.join(10)
+        th.join(HANG_S)
     faults = [e["data"] for e in events if e["type"] == "fault"]
     assert faults[0]["active"] and "nothing from usb-tap" in faults[0]["fault"]
     assert faults[1]["active"] is False
@@ -210,9 +222,12 @@ def test_sigterm_stops_cleanly_and_leaves_the_light_dark(tmp_path, demo_wav):
     """systemd stops the service with SIGTERM: clean exit, light dark, baseline saved."""
     import signal
 
+    from firmware.appliance.pipeline import make_usual_voice
+    from firmware.config.load import load_settings
+
     cfg = tmp_path / "c.toml"
     cfg.write_text(f'[device]\nstate_dir = "{tmp_path}/s"\nruntime_dir = "{tmp_path}/r"\n'
-                   '[mqtt]\nenabled = false\n')
+                   '[baseline]\nwarmup_speech_s = 5.0\n[mqtt]\nenabled = false\n')
     env = dict(os.environ)
     env.pop("NOTIFY_SOCKET", None)
     proc = subprocess.Popen([sys.executable, "-m", "firmware.cli", "run", "--config", str(cfg),
@@ -222,10 +237,14 @@ def test_sigterm_stops_cleanly_and_leaves_the_light_dark(tmp_path, demo_wav):
     reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")),
                               daemon=True)
     reader.start()
-    wait_until(lambda: any("LED -> learning your usual voice" in ln for ln in lines), 30)
+    # stopped once some speech is learned (a baseline with none is not saved)
+    wait_until(lambda: any("event usual_voice_learned" in ln for ln in lines),
+               alive=lambda: proc.poll() is None)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(20) == 0
-    reader.join(5)
+    assert proc.wait(HANG_S) == 0
+    reader.join(HANG_S)
     assert "LED -> dark" in lines[-1] or any("LED -> dark" in ln for ln in lines[-5:])
     assert "Traceback" not in "".join(lines)
-    assert (tmp_path / "s" / "baseline.json").exists()
+    saved = make_usual_voice(load_settings(cfg))
+    saved.load(json.loads((tmp_path / "s" / "baseline.json").read_text()))
+    assert saved.learned and saved.speech_s > 0

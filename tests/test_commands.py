@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import paho.mqtt.client as mqtt
 import pytest
 from asyncapi import validate
-from broker import Broker, Subscriber, make_events, settings_for, wait_until
+from broker import HANG_S, Broker, Subscriber, make_events, settings_for, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
 
 from firmware.contract.events import Snooze
@@ -274,7 +274,7 @@ def test_fuzz_gets_error_results_and_the_stream_keeps_its_pace(
         pub.publish(f"{BASE}/cmd/{name}", payload, qos=0)
         time.sleep(0.02)  # 50/s offered; the link answers 20/s after a burst of 40
     thread.join()
-    wait_until(lambda: len(events_sub.events()) == len(events), timeout=10)
+    wait_until(lambda: len(events_sub.events()) == len(events))
     assert [e["seq"] for e in events_sub.events()] == [e["seq"] for e in events]
     events_sub.close()
 
@@ -310,7 +310,7 @@ def test_a_flood_is_rate_limited(desk: Desk, supervisor: tuple[mqtt.Client, Subs
     assert answered <= 40 + 20 * elapsed + 1 and desk.link.stats()["commands_rate_limited"] > 0
     wait_until(lambda: len(sub.messages) == answered)
     desk.link.publish_event(make_events(1)[0])
-    assert desk.link.flush(5.0)
+    assert desk.link.flush(HANG_S)
 
 
 class BlobArgs(CommandArgs):

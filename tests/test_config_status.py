@@ -7,6 +7,8 @@ import socket
 import threading
 from pathlib import Path
 
+from broker import HANG_S
+
 from firmware.cli import status as status_cmd
 from firmware.cli.main import main as deskcue
 from firmware.config.load import load_settings
@@ -68,7 +70,7 @@ def test_status_asks_the_running_appliance(tmp_path):
 
     t = threading.Thread(target=appliance)
     t.start()
-    info = status_cmd.collect(live, timeout=3.0)
+    info = status_cmd.collect(live, timeout=HANG_S)  # returns on the reply
     t.join()
     server.close()
     assert info["appliance"] == {"state": "running", "status": STATUS}

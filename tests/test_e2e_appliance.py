@@ -52,7 +52,7 @@ def test_raised_voice_lights_the_led_in_time_and_reaches_the_supervisor(
         assert any(v > 0 for _, v in run.pin_changes(MOTOR_PIN))
 
         # MQTT: started and ended, with the measurements, in order, valid per the API doc.
-        wait_until(lambda: any(e["type"] == "raised_voice.ended" for e in sub.events()), 10)
+        wait_until(lambda: any(e["type"] == "raised_voice.ended" for e in sub.events()))
         got = sub.events()
         types = [e["type"] for e in got]
         assert types.count("raised_voice.started") == 1
@@ -74,7 +74,7 @@ def test_raised_voice_lights_the_led_in_time_and_reaches_the_supervisor(
         assert s["boot_id"] == run.app.stamper.boot_id and s["schema"] == 1
 
         # status and info retained; offline published by hand at the clean stop
-        wait_until(lambda: sub.on("status") and sub.on("status")[-1].payload == b"offline", 10)
+        wait_until(lambda: sub.on("status") and sub.on("status")[-1].payload == b"offline")
         assert sub.on("info")
         validate("info", sub.on("info")[-1].json())
         # the light is dark after the stop
@@ -123,7 +123,7 @@ def test_climbing_pitch_and_effort_fire_the_calm_down_cue_once(tmp_path, broker,
         assert blue_on
         t_analysed, decided_s = run.analysed_at(d["at_s"])
         assert (decided_s - start) + (blue_on[0] - t_analysed) <= hold + 0.3
-        wait_until(lambda: any(e["type"] == "tense_voice.ended" for e in sub.events()), 10)
+        wait_until(lambda: any(e["type"] == "tense_voice.ended" for e in sub.events()))
         assert [e["type"] for e in sub.events()].count("tense_voice.started") == 1
     finally:
         sub.close()
@@ -143,7 +143,7 @@ def test_a_laugh_inside_speech_gives_one_discreet_cue_and_event(tmp_path, broker
     try:
         run = run_on_tap(tmp_path, broker, rec.samples, rate=16000)
         start, end = rec.span("laugh")
-        wait_until(lambda: any(e["type"] == "laughter_burst" for e in sub.events()), 10)
+        wait_until(lambda: any(e["type"] == "laughter_burst" for e in sub.events()))
         got = [e for e in sub.events() if e["type"] == "laughter_burst"]
         assert len(got) == 1
         d = got[0]["data"]

@@ -10,9 +10,12 @@ the desk could replay into a broker nobody subscribes to yet (persistence is off
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -21,7 +24,7 @@ from typing import Any
 
 import pytest
 from asyncapi import validate
-from broker import Broker, Subscriber, gated_restart, unique_in_order, wait_until
+from broker import HANG_S, Broker, Subscriber, gated_restart, unique_in_order, wait_until
 
 from firmware.appliance.assemble import build_appliance
 from firmware.config.load import load_settings
@@ -64,7 +67,7 @@ port = {broker.port}
 reconnect_min_s = 0.1
 reconnect_max_s = 0.3
 keepalive_s = 5
-stop_drain_s = 2.0
+stop_drain_s = 30.0
 {f'credentials_file = "{creds}"' if creds else ''}
 """)
     return path
@@ -78,6 +81,15 @@ def comparable(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return [(e["type"], e["stream_s"], e["data"]) for e in events]
 
 
+def stored(state: Path) -> list[dict[str, Any]]:
+    """The events in the desk's outbox, in delivery order (read-only, beside a running desk)."""
+    db = state / "outbox.db"
+    if not db.exists():
+        return []
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=HANG_S)) as c:
+        return [json.loads(p) for (p,) in c.execute("SELECT payload FROM outbox ORDER BY id")]
+
+
 @pytest.fixture
 def desk(tmp_path, recordings):
     """A gated broker, the desk's credentials, and a state dir holding a learned usual voice."""
@@ -89,7 +101,7 @@ def desk(tmp_path, recordings):
     seed = write_config(tmp_path / "seed.toml", state, broker, None, mqtt=False)
     proc = subprocess.run(deskcue("run", "--config", str(seed), "--source",
                                   str(recordings["calm"]), "--fast", "--pins", "mock"),
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=HANG_S)
     assert proc.returncode == 0, proc.stderr
     assert (state / "baseline.json").exists()
     cfg = write_config(tmp_path / "desk.toml", state, broker, creds)
@@ -124,15 +136,17 @@ def test_broker_outage_in_the_middle_of_a_recording_loses_nothing(tmp_path, desk
     th = threading.Thread(target=app.run, args=(threading.Event(),), daemon=True)
     th.start()
     try:
-        wait_until(lambda: len(sub.events()) >= 1, 15)  # call.started delivered live
+        wait_until(lambda: len(sub.events()) >= 1, alive=th.is_alive)  # call.started, live
         broker.stop()
         # the broker stays away while a cue fires
-        wait_until(lambda: any(e["type"] == "raised_voice.started" for e in emitted), 20)
-        wait_until(lambda: app.link.stats()["outbox_depth"] >= 1, 5)
+        wait_until(lambda: any(e["type"] == "raised_voice.started" for e in emitted),
+                   alive=th.is_alive)
+        wait_until(lambda: app.link.stats()["outbox_depth"] >= 1, alive=th.is_alive)
         gated_restart(broker, sub, USERS, "sub")
-        th.join(60)
+        th.join(HANG_S)
         assert not th.is_alive()
-        wait_until(lambda: len(unique_in_order(sub.events())) >= len(ref), 15)
+        assert app.link.stats()["outbox_depth"] == 0, "the drain at the end delivered all"
+        wait_until(lambda: len(unique_in_order(sub.events())) >= len(ref))
     finally:
         sub.close()
     got = sub.events()
@@ -159,20 +173,35 @@ def test_kill9_with_events_pending_then_restart(tmp_path, desk, recordings):
     reader = threading.Thread(target=lambda: logged.extend(iter(p1.stderr.readline, "")),
                               daemon=True)
     reader.start()
+
+    def p1_alive() -> bool:
+        return p1.poll() is None
+
     try:
-        wait_until(lambda: len(sub.events()) >= 1, 20)
+        wait_until(lambda: len(sub.events()) >= 1, alive=p1_alive)
         broker.stop()
-        wait_until(lambda: any("event raised_voice.ended" in ln for ln in logged), 30)
+        # Killed once a cue's end is durable in the outbox. Its log line comes first (the
+        # analysis thread logs, then hands the event to the link's worker, which stores it),
+        # so waiting for the line and killing could lose an event that was never stored.
+        wait_until(lambda: any(e["type"] == "raised_voice.ended" for e in stored(state)),
+                   alive=p1_alive)
         os.kill(p1.pid, signal.SIGKILL)  # events pending in the outbox, broker away
-        p1.wait(10)
+        p1.wait(HANG_S)
+        reader.join(HANG_S)  # the dead process's stderr is read to its end
+        live = sub.events()
+        pending = stored(state)
         emitted = [ln.split("event ", 1)[1].split()[0] for ln in logged if " event " in ln]
-        assert len(emitted) >= 3
+        # what was stored before the kill is what the desk had logged, in order (a last
+        # logged event may not have reached the outbox when it died: the kill is not clean)
+        assert [e["type"] for e in live + pending] == emitted[: len(live) + len(pending)]
+        assert len(live) == 1 and len(pending) >= 2
         gated_restart(broker, sub, USERS, "sub")
         p2 = subprocess.run(deskcue("run", "--config", str(cfg), "--source",
                                     str(recordings["cues"]), "--fast", "--pins", "mock"),
-                            capture_output=True, text=True, env=env, timeout=60)
+                            capture_output=True, text=True, env=env, timeout=HANG_S)
         assert p2.returncode == 0, p2.stderr
-        wait_until(lambda: len(unique_in_order(sub.events())) >= len(emitted) + len(ref), 15)
+        assert stored(state) == [], "the restarted desk delivered everything before it ended"
+        wait_until(lambda: len(unique_in_order(sub.events())) >= len(live + pending) + len(ref))
     finally:
         if p1.poll() is None:
             p1.kill()
@@ -182,8 +211,8 @@ def test_kill9_with_events_pending_then_restart(tmp_path, desk, recordings):
     assert len(boots) == 2
     boot1 = [e for e in first if e["boot_id"] == boots[0]]
     boot2 = [e for e in first if e["boot_id"] == boots[1]]
-    # boot 1: everything it emitted before the kill, once, in order, the rest replayed
-    assert [e["type"] for e in boot1] == emitted
+    # boot 1: everything it stored before the kill, once, in order, the rest replayed
+    assert [e["id"] for e in boot1] == [e["id"] for e in live + pending]
     assert comparable(boot1) == comparable(ref[: len(boot1)])
     assert [e["seq"] for e in boot1] == list(range(1, len(boot1) + 1))
     assert not boot1[0].get("replayed") and all(e.get("replayed") for e in boot1[1:])

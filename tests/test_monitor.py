@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import threading
+import time
+import types
 from pathlib import Path
 
 import pytest
-from broker import Broker, make_events, settings_for, wait_until
+from broker import HANG_S, Broker, make_events, settings_for, wait_until
 
+from firmware.cli import monitor
 from firmware.cli.monitor import MonitorState, register, render
 from firmware.contract.desk import OutboxDepth, Telemetry
 from firmware.contract.events import CallStarted, Fault, RaisedVoiceStarted, TenseVoiceStarted
@@ -127,18 +131,35 @@ def parse_monitor_args(argv: list[str]) -> argparse.Namespace:
 
 
 def test_monitor_once_against_a_live_desk(
-    broker: Broker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    broker: Broker, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     link = MqttLink(settings_for(broker), site="site1", desk="desk7", state_dir=tmp_path)
     link.start()
     wait_until(lambda: link.connected)
     for e in make_events(2):
         link.publish_event(e)
-    assert link.flush(5.0)
+    assert link.flush(HANG_S)
+    # `--once` collects for a fixed --seconds; how long the retained messages take to arrive
+    # depends on the machine, so here the collection ends once the desk's status was seen.
+    seen = threading.Event()
+
+    class Watched(monitor.MonitorState):
+        def handle(self, topic: str, payload: bytes, now: float | None = None) -> bool:
+            changed = super().handle(topic, payload, now=now)
+            if topic == "deskcue/site1/desk7/status":
+                seen.set()
+            return changed
+
+    monkeypatch.setattr(monitor, "MonitorState", Watched)
+    clock = types.SimpleNamespace(**{n: getattr(time, n) for n in dir(time) if n[0] != "_"})
+    clock.sleep = lambda _s: seen.wait(HANG_S)
+    monkeypatch.setattr(monitor, "time", clock)
     args = parse_monitor_args(
         ["--host", broker.host, "--port", str(broker.port), "--once", "--seconds", "0.3"]
     )
     assert args.func(args) == 0
+    assert seen.is_set()
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("site1/desk7"))
     assert "online" in row  # retained status, seen by a monitor started later
@@ -146,10 +167,11 @@ def test_monitor_once_against_a_live_desk(
 
 
 def test_monitor_says_clearly_when_the_broker_is_down(capsys: pytest.CaptureFixture[str]) -> None:
-    from broker import free_port
+    from broker import dead_port
 
-    args = parse_monitor_args(["--port", str(free_port()), "--once", "--seconds", "0"])
-    assert args.func(args) == 1
+    with dead_port() as port:
+        args = parse_monitor_args(["--port", str(port), "--once", "--seconds", "0"])
+        assert args.func(args) == 1
     err = capsys.readouterr().err
     assert err.startswith("deskcue monitor: cannot use broker") and err[-1] == "\n"
     assert err.count("\n") == 1

@@ -131,8 +131,9 @@ def test_cli_end_to_end_and_a_dead_broker_fails(tmp_path, broker, capsys):
     base = ["selftest", "--pins", "mock", "--source", str(wav), "--yes", "--seconds", "1"]
     assert deskcue(base + ["--broker", f"127.0.0.1:{broker.port}"]) == 0
     assert "RESULT: PASS" in capsys.readouterr().out
-    from firmware.demo.local_broker import free_port
+    from broker import dead_port
 
-    assert deskcue(base + ["--broker", f"127.0.0.1:{free_port()}"]) == 1
+    with dead_port() as port:
+        assert deskcue(base + ["--broker", f"127.0.0.1:{port}"]) == 1
     out = capsys.readouterr().out
     assert "FAIL  broker" in out and "RESULT: FAIL" in out

@@ -61,7 +61,7 @@ def test_tls_with_ca_verification_and_password_from_systemd_credentials(
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds_dir))
     with Subscriber(b, f"{BASE}/#", username="sub", password="s", tls_ca=pki.ca) as sub:
         link = start_link(b, tmp_path, links, tls=TlsSettings(enabled=True, ca_file=pki.ca))
-        wait_until(lambda: link.connected, timeout=5)
+        wait_until(lambda: link.connected)
         for e in make_events(3):
             link.publish_event(e)
         wait_until(lambda: len(sub.events()) == 3)
@@ -76,7 +76,7 @@ def test_refuses_a_broker_whose_certificate_does_not_verify(
     b: Broker = broker_factory(tls=(pki.rogue_server_cert, pki.rogue_server_key, pki.rogue_ca))
     b.start()
     link = start_link(b, tmp_path, links, tls=TlsSettings(enabled=True, ca_file=pki.ca))
-    wait_until(lambda: "certificate verify failed" in link.last_error, timeout=5)
+    wait_until(lambda: "certificate verify failed" in link.last_error)
     assert not link.connected
     for e in make_events(5):
         link.publish_event(e)  # still accepted, kept for a broker that can be trusted
@@ -88,7 +88,7 @@ def test_tls_to_a_plain_port_fails_cleanly(
     broker: Broker, pki: Pki, tmp_path: Path, links: list[MqttLink]
 ) -> None:
     link = start_link(broker, tmp_path, links, tls=TlsSettings(enabled=True, ca_file=pki.ca))
-    wait_until(lambda: link.last_error.startswith("cannot connect"), timeout=5)
+    wait_until(lambda: link.last_error.startswith("cannot connect"))
     assert not link.connected
 
 
@@ -109,8 +109,8 @@ def test_client_certificate_authentication(
             enabled=True, ca_file=pki.ca, cert_file=pki.client_cert, key_file=pki.client_key
         ),
     )
-    wait_until(lambda: with_cert.connected, timeout=5)
-    wait_until(lambda: without.last_error != "", timeout=5)
+    wait_until(lambda: with_cert.connected)
+    wait_until(lambda: without.last_error != "")
     assert not without.connected
 
 

@@ -40,7 +40,7 @@ from firmware.flashing.remote import apply_remote, command_reply
 from firmware.flashing.trial import TrialWatch
 from firmware.link.envelope import EventStamper
 from firmware.platform.control_socket import ControlServer, send_reply
-from firmware.platform.files import read_json, write_json
+from firmware.platform.files import read_json, remove_file, write_json
 from firmware.platform.host import soc_temperature_c
 from firmware.platform.systemd import Notifier
 from firmware.policy.cue_policy import PolicyEvent
@@ -152,10 +152,16 @@ class Appliance:
         return usual
 
     def save_usual(self) -> None:
+        """Save the usual voice; with nothing learned (e.g. just recalibrated) remove the saved
+        one instead, so that a restart neither restores a non-finite baseline nor a forgotten
+        one."""
         if not self.persist:
             return
         try:
-            write_json(self.baseline_path, self.usual.to_dict())
+            if self.usual.learned:
+                write_json(self.baseline_path, self.usual.to_dict())
+            else:
+                remove_file(self.baseline_path)
         except OSError as exc:
             log.warning("cannot save the usual-voice baseline to %s: %s", self.baseline_path, exc)
 

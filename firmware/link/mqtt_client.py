@@ -39,9 +39,10 @@ Delivery. Each event is stored (fsync'd) before it is published and deleted when
 arrives with a success code; at most ``outbox_inflight`` events are unacknowledged at once,
 sent in the order they were stored. Within one run paho itself re-sends unacknowledged events
 after a reconnect (same bytes, DUP flag); after a restart the outbox re-sends them. An event
-that did not go out live (stored while disconnected, or by an earlier run) carries
-``"replayed": true`` in its envelope. QoS 1 is at-least-once: consumers drop the rare
-duplicate by ``id`` and spot gaps by (``boot_id``, ``seq``); a broker refusing an event
+that did not go out live (handed over while disconnected, or by an earlier run) carries
+``"replayed": true`` in its envelope; one handed over once `connected` is true is live on that
+connection, however late the worker hears of it. QoS 1 is at-least-once: consumers drop the
+rare duplicate by ``id`` and spot gaps by (``boot_id``, ``seq``); a broker refusing an event
 (PUBACK reason code >= 0x80) holds it and retries with backoff, never skipping it silently.
 """
 
@@ -170,6 +171,9 @@ class MqttLink:
         self._info: dict[str, Any] | None = None
         self._info_sent: dict[str, Any] | None = None  # what this connection already has
         self._token = uuid.uuid4().hex[:12]  # tells this run's outbox rows from earlier runs'
+        # The connection an event handed over now goes out on live ("" while disconnected); set
+        # by paho's thread before `connected` turns true, read by `publish_event`.
+        self._handover_origin = ""
 
         # worker-owned state
         self._outbox: Outbox | None = None
@@ -285,7 +289,7 @@ class MqttLink:
         wire = _contract(EventEnvelope, envelope)
         with self._accept:
             if not self._worker_done:
-                self._q.put(("event", wire))
+                self._q.put(("event", wire, self._handover_origin))
                 return
         self._store_after_stop(wire)
 
@@ -407,6 +411,9 @@ class MqttLink:
                 return
             self._epoch += 1
             self._commands_ready = False
+            # Before `connected`: whoever sees it true hands events over as live on this
+            # connection, even if the worker hears of it ("connected" below) only later.
+            self._handover_origin = f"{self._token}:{self._epoch}"
             self._connected = True
             self._last_error = ""
             log.info("mqtt: connected to %s:%d", self.settings.host, self.settings.port)
@@ -438,6 +445,7 @@ class MqttLink:
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         try:
             was = self._connected
+            self._handover_origin = ""
             self._connected = False
             self._q.put(("disconnected",))
             if self._stopped:
@@ -579,7 +587,7 @@ class MqttLink:
     def _handle(self, item: tuple[Any, ...], acks: list[int]) -> None:
         kind = item[0]
         if kind == "event":
-            self._store(item[1])
+            self._store(item[1], origin=item[2])
         elif kind == "ack":
             _, mid, failed, reason = item
             rowid = self._inflight.pop(mid, None)
@@ -620,9 +628,10 @@ class MqttLink:
         elif kind == "stop":
             self._stop_deadline = time.monotonic() + float(item[1])
 
-    def _store(self, envelope: dict[str, Any]) -> None:
+    def _store(self, envelope: dict[str, Any], origin: str = "") -> None:
+        """Store ``envelope``; ``origin`` is the connection it was handed over on ("" = none:
+        it will be marked replayed)."""
         assert self._outbox is not None
-        origin = self._live_origin if self._worker_connected and self._connected else ""
         try:
             rowid = self._outbox.put(envelope, origin=origin)
         except Exception as exc:  # noqa: BLE001 - e.g. disk full: say so, count it, keep going
@@ -712,8 +721,10 @@ class MqttLink:
         client.publish(self.topic("telemetry"), _dumps(data), qos=0, retain=False, properties=props)
 
     def _stop_ready(self) -> bool:
+        # Pending events are waited for until the deadline even while (re)connecting: a stop
+        # that comes just before a CONNACK must not skip the drain it was given.
         assert self._stop_deadline is not None
-        if time.monotonic() >= self._stop_deadline or not self._connected:
+        if time.monotonic() >= self._stop_deadline:
             return True
         return not self._inflight and (self._outbox is None or len(self._outbox) == 0)
 

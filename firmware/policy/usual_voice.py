@@ -220,3 +220,14 @@ class UsualVoice:
             getattr(self, name).load(d[name])
         self.speech_s = speech_s
         self._ready = False
+        if not self.learned:
+            self.reset()
+            raise ValueError("no usual level in it (nothing learned: a non-finite baseline)")
+
+    @property
+    def learned(self) -> bool:
+        """True once some speech has been learned: the usual level is a finite number.
+
+        A baseline that is not is never saved or restored (it would compare every cue
+        against NaN)."""
+        return bool(np.isfinite(self.usual_lufs))

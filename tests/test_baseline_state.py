@@ -1,0 +1,92 @@
+"""The usual-voice baseline kept in the state directory: never saved or restored non-finite.
+
+A baseline with nothing learned has no usual level (its median is NaN). Restoring one would
+compare every cue against NaN and report ``usual nan LUFS``; saving one (a run that ended
+before any speech) would leave exactly that for the next start.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from firmware.appliance.pipeline import make_usual_voice
+from firmware.appliance.worker import BASELINE_FILE, Appliance
+from firmware.config.settings import Settings
+from firmware.errors import AudioError
+
+USUAL = -27.0
+
+
+def settings_in(tmp_path: Path) -> Settings:
+    return Settings.model_validate({
+        "device": {"state_dir": str(tmp_path / "state"), "runtime_dir": str(tmp_path / "run")},
+        "mqtt": {"enabled": False}})
+
+
+def learned_state(seconds: float = 30.0) -> dict:
+    usual = make_usual_voice(Settings())
+    for _ in range(int(seconds / 0.05)):
+        usual.offer(np.full(5, USUAL), np.ones(5, dtype=bool))
+    assert usual.learned
+    return usual.to_dict()
+
+
+def appliance(settings: Settings) -> Appliance:
+    def no_source():
+        raise AudioError("no audio in this test")
+
+    return Appliance(settings, open_source=no_source)
+
+
+def test_an_empty_baseline_is_refused_at_load() -> None:
+    empty = make_usual_voice(Settings())
+    assert not empty.learned
+    other = make_usual_voice(Settings())
+    with pytest.raises(ValueError, match="non-finite"):
+        other.load(json.loads(json.dumps(empty.to_dict())))
+    assert not other.learned and other.speech_s == 0.0
+
+
+def test_a_non_finite_baseline_in_the_state_dir_is_not_restored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What an earlier firmware saved after a run that heard no speech: refused with a
+    warning, learned afresh, and the file is not written back."""
+    settings = settings_in(tmp_path)
+    path = settings.device.state_dir / BASELINE_FILE
+    path.parent.mkdir(parents=True)
+    state = make_usual_voice(settings).to_dict()
+    state["speech_s"] = 42.0  # claims speech, but its histograms are empty: usual is NaN
+    path.write_text(json.dumps(state))
+    with caplog.at_level(logging.INFO):
+        app = appliance(settings)
+    assert not app.usual.learned and app.usual.speech_s == 0.0
+    assert "usual voice restored" not in caplog.text
+    assert any(r.levelno == logging.WARNING and "non-finite" in r.getMessage()
+               for r in caplog.records), caplog.text
+    app.save_usual()
+    assert not path.exists()
+
+
+def test_a_learned_baseline_round_trips_and_a_forgotten_one_stays_forgotten(
+    tmp_path: Path,
+) -> None:
+    settings = settings_in(tmp_path)
+    path = settings.device.state_dir / BASELINE_FILE
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(learned_state()))
+    app = appliance(settings)
+    assert app.usual.learned and abs(app.usual.usual_lufs - USUAL) < 0.25
+    app.save_usual()
+    saved = json.loads(path.read_text())
+    assert appliance(settings).usual.usual_lufs == app.usual.usual_lufs
+    assert saved["speech_s"] == app.usual.speech_s
+    app.usual.reset()  # recalibrate: nothing learned yet
+    app.save_usual()
+    assert not path.exists(), "a recalibrated desk must not restore the forgotten baseline"
+    assert not appliance(settings).usual.learned
