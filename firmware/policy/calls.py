@@ -9,6 +9,7 @@ usual level — measurements, never judgements.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,20 @@ class _CallStats:
     cues: Counter[str] = field(default_factory=Counter)
     max_level_above_usual_db: float = -np.inf
     max_pitch_above_usual_st: float = -np.inf
+
+
+@dataclass(frozen=True)
+class CallStretch:
+    """Hops ``[start, stop)`` of a run inside one call (indices within the run): the call
+    ``starts`` at ``start`` (else it was in progress), and ``ends`` when the silence gap is
+    complete at hop ``stop`` (else it goes on past the run); ``last_active_s`` is the centre
+    of its latest active hop by then, s."""
+
+    start: int
+    stop: int
+    starts: bool
+    ends: bool
+    last_active_s: float
 
 
 @dataclass(frozen=True)
@@ -54,39 +69,65 @@ class CallTracker:
         if self.call is not None:
             self.call.cues[cue] += 1
 
-    def step(self, t: np.ndarray, agent: np.ndarray, caller: np.ndarray | None,
-             level_above_usual_db: np.ndarray | None,
-             pitch_above_usual_st: np.ndarray | None = None) -> list[CallEvent]:
-        """Advance over hops at stream times ``t`` with per-hop voiced flags per channel."""
-        out: list[CallEvent] = []
-        caller = np.zeros_like(agent) if caller is None else caller
-        active = agent | caller
+    def plan(self, t: np.ndarray, active: np.ndarray) -> list[CallStretch]:
+        """Where calls run, start and end over hops at stream times ``t`` with per-hop
+        activity (either channel voiced), from the current state, without changing it."""
+        return list(self._walk(t, active))
+
+    def _walk(self, t: np.ndarray, active: np.ndarray) -> Iterator[CallStretch]:
+        in_call = self.call is not None
+        last_s = self.call.last_active_s if self.call is not None else -np.inf
         i, n = 0, t.size
         while i < n:
-            if self.call is None:
+            starts = not in_call
+            if starts:
                 hits = np.flatnonzero(active[i:])
                 if hits.size == 0:
-                    return out
+                    return
                 i += int(hits[0])
-                self.call = _CallStats(start_s=float(t[i]) - HALF_HOP_S,
-                                       last_active_s=float(t[i]))
+                last_s = float(t[i])
+                in_call = True
+            seg_t, seg_a = t[i:], active[i:]
+            last = np.maximum.accumulate(np.where(seg_a, seg_t, -np.inf))
+            np.maximum(last, last_s, out=last)
+            over = np.flatnonzero(seg_t - last >= self.gap)
+            stop = i + (int(over[0]) if over.size else seg_t.size)
+            if stop > i:
+                last_s = float(last[stop - i - 1])
+            yield CallStretch(i, stop, starts, bool(over.size), last_s)
+            in_call = not over.size
+            i = stop
+
+    def step(self, t: np.ndarray, agent: np.ndarray, caller: np.ndarray | None,
+             level_above_usual_db: np.ndarray | None,
+             pitch_above_usual_st: np.ndarray | None = None,
+             cues_at: Sequence[tuple[int, str]] = ()) -> list[CallEvent]:
+        """Advance over hops at stream times ``t`` with per-hop voiced flags per channel.
+
+        ``cues_at``: cues that started in this run, as (hop index within the run, cue) in
+        stream order; each counts in the call in progress after that hop (a call that starts
+        at or before it and has not been found ended by then), as `note_cue` would after it.
+        """
+        out: list[CallEvent] = []
+        caller = np.zeros_like(agent) if caller is None else caller
+        for st in self._walk(t, agent | caller):
+            if st.starts:
+                self.call = _CallStats(start_s=float(t[st.start]) - HALF_HOP_S,
+                                       last_active_s=float(t[st.start]))
                 self.calls += 1
                 out.append(CallEvent("call.started", self.call.start_s,
                                      {"call": self.calls, "start_s": round(self.call.start_s, 3)}))
             c = self.call
-            seg_t, seg_a = t[i:], active[i:]
-            last = np.maximum.accumulate(np.where(seg_a, seg_t, -np.inf))
-            last = np.maximum(last, c.last_active_s)
-            over = np.flatnonzero(seg_t - last >= self.gap)
-            stop = i + (int(over[0]) if over.size else seg_t.size)
-            self._accumulate(c, slice(i, stop), agent, caller, level_above_usual_db,
+            assert c is not None
+            self._accumulate(c, slice(st.start, st.stop), agent, caller, level_above_usual_db,
                              pitch_above_usual_st)
-            if stop > i:
-                c.last_active_s = float(last[stop - i - 1])
-            if over.size:
-                out.append(self._end(c, detected_s=float(t[stop]) + HALF_HOP_S))
+            c.last_active_s = st.last_active_s
+            for at, cue in cues_at:
+                if st.start <= at < st.stop:
+                    c.cues[cue] += 1
+            if st.ends:
+                out.append(self._end(c, detected_s=float(t[st.stop]) + HALF_HOP_S))
                 self.call = None
-            i = stop
         return out
 
     def _accumulate(self, c: _CallStats, s: slice, agent: np.ndarray, caller: np.ndarray,
@@ -96,7 +137,9 @@ class CallTracker:
         c.caller_hops += int(b.sum())
         c.overlap_hops += int((a & b).sum())
         if level is not None and a.any():
-            c.max_level_above_usual_db = max(c.max_level_above_usual_db, float(level[s][a].max()))
+            # NaN (no usual level yet) is skipped: np.fmax ignores it, and so does max()
+            c.max_level_above_usual_db = max(c.max_level_above_usual_db,
+                                             float(np.fmax.reduce(level[s][a])))
         if pitch is not None:
             p = pitch[s][a]
             p = p[np.isfinite(p)]

@@ -6,6 +6,7 @@ Time is stream seconds, so `deskcue analyze` and the running appliance decide id
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from dsp._fast import windows
-from dsp.analyzer import HopFeatures
+from dsp.analyzer import HOP_S, HopFeatures
 from dsp.laughter import LaughterBurst
 from firmware.config.settings import Settings
 from firmware.policy.calls import CallTracker
@@ -21,6 +22,7 @@ from firmware.policy.sustained import CueTransition, SustainedCue, SustainedPara
 from firmware.policy.usual_voice import RobustStat, UsualVoice, semitones
 
 CHUNK_HOPS = 5  # 50 ms: the policy's decision grid, aligned to absolute hop indices
+LEARN_HOPS = 50  # 0.5 s: the usual voice changes only at these points (absolute hops too)
 PITCH_WINDOW_HOPS = 50  # pitch is judged as the median of the last 0.5 s of voiced hops
 
 
@@ -79,6 +81,23 @@ class PolicyEvent:
     publish: bool = True  # False: for the desk only (the indicator), never published
 
 
+def _chunk_ending(stream_s: float) -> int:
+    """The chunk of the hop that ends at ``stream_s`` (s): cue and call-end events are
+    stamped at the end of the hop that decided them."""
+    return (int(round(stream_s / HOP_S)) - 1) // CHUNK_HOPS
+
+
+def _engaged_at(ends: np.ndarray, was: bool, changes: list[tuple[int, bool]]) -> np.ndarray:
+    """Whether a cue is engaged after each hop index in ``ends``, from its state before
+    the run (``was``) and where it changed in the run (`SustainedCue.engaged_changes`)."""
+    if not changes:
+        return np.full(ends.size, was)
+    idx = np.array([i for i, _ in changes])
+    states = np.array([e for _, e in changes])
+    pos = np.searchsorted(idx, ends, side="right") - 1
+    return np.where(pos >= 0, states[np.maximum(pos, 0)], was)
+
+
 def _row(a: np.ndarray | None, c: int) -> np.ndarray | None:
     """Channel ``c`` of an optional per-hop feature."""
     return None if a is None else a[c]
@@ -108,9 +127,12 @@ class CuePolicy:
         self._laugh_fired: list[float] = []
         self._laugh_cooldown_until = -np.inf
         self.laughter_flash_until_s = -np.inf
-        # the agent's raw pitch (semitones re 100 Hz) over the last 4 s, to judge bursts
-        self._st_t = np.zeros(0)
-        self._st_v = np.zeros(0)
+        # the agent's raw pitch (semitones re 100 Hz) per run, (t, st), the last 4 s or more,
+        # to judge bursts
+        self._st_hist: deque[tuple[np.ndarray, np.ndarray]] = deque()
+        # offered for learning since the last learning point, and whether a cue engaged then
+        self._learn_cols: list[np.ndarray] = []
+        self._learn_drop = False
         self.calls = CallTracker(silence_gap_s=settings.calls.silence_gap_s,
                                  min_call_s=settings.calls.min_call_s)
         self.snoozed_until_s = -np.inf
@@ -130,6 +152,7 @@ class CuePolicy:
     def recalibrate(self) -> PolicyEvent:
         """Forget the usual voice and learn it again from the next speech."""
         self.usual.reset()
+        self._learn_cols, self._learn_drop = [], False
         self._was_ready = False
         return PolicyEvent("recalibrate", self.now_s, {
             "warmup_speech_s": self.usual.warmup_speech_s})
@@ -158,9 +181,11 @@ class CuePolicy:
         """Consume a run of hops (and the laughter-like bursts the analyzer decided or
         completed in them); return the events they caused, in stream order.
 
-        Hops are decided in chunks of `CHUNK_HOPS` aligned to absolute hop indices (the
-        baseline is read once per chunk), so the events do not depend on how the stream was
-        cut; a partial chunk waits for the next call (at most 40 ms).
+        Decisions are taken per chunk of `CHUNK_HOPS` aligned to absolute hop indices and
+        the usual voice changes only at learning points every `LEARN_HOPS` (aligned too), so
+        the events do not depend on how the stream was cut; a partial chunk waits for the
+        next call (at most 40 ms). All complete chunks of a call are decided together with
+        numpy (see `_decide`).
         """
         if bursts:
             self._bursts += bursts
@@ -169,74 +194,182 @@ class CuePolicy:
         pending = HopFeatures.concat([self._pending, f]) if self._pending is not None else f
         first = int(pending.hop[0])
         n_ready = (first + pending.n_hops) // CHUNK_HOPS * CHUNK_HOPS - first
-        events: list[PolicyEvent] = []
-        start = 0
-        while start < n_ready:
-            stop = (first + start) // CHUNK_HOPS * CHUNK_HOPS + CHUNK_HOPS - first
-            whole = start == 0 and stop == pending.n_hops
-            events += self._chunk(pending if whole else pending.slice(start, stop))
-            start = stop
         self._pending = pending.slice(n_ready, pending.n_hops) if n_ready < pending.n_hops \
             else None
-        return events
+        if n_ready <= 0:
+            return []
+        return self._decide(pending if n_ready == pending.n_hops else pending.slice(0, n_ready))
 
-    def _chunk(self, f: HopFeatures) -> list[PolicyEvent]:
-        events: list[PolicyEvent] = []
-        loud = f.loudness_m_lufs[0]
-        voiced = f.voiced[0]
-        rv = self.settings.cues.raised_voice
-        usual = self.usual.usual_lufs if self.usual.ready else np.nan
-        excess = loud - usual
-        if self.usual.ready and rv.enabled:
-            on = voiced & (excess >= rv.threshold_db)
-            keep = voiced & (excess >= rv.threshold_db - rv.hysteresis_db)
-            measures = {"db_above_usual": excess, "loudness_lufs": loud}
-            for tr in self.raised.step(f.t, on, keep, measures, self.snoozed_until_s):
-                events.append(self._event(tr, usual))
+    def _decide(self, f: HopFeatures, final: bool = False) -> list[PolicyEvent]:
+        """Decide a run of whole chunks (``final``: the stream's last, maybe partial, chunk).
+
+        The run is cut only at learning points (every `LEARN_HOPS` of stream time), where
+        the usual voice may change; between them the agent's cues, laughter and what is
+        offered for learning are decided with numpy over all the hops at once, then calls
+        and the caller over the whole run. Events come out in the order a chunk-by-chunk
+        walk gives: by chunk, then raised, tense, calls, caller, laughter, warm-up done.
+        """
+        n = f.n_hops
+        first = int(f.hop[0])
+        tagged: list[tuple[int, int, PolicyEvent]] = []  # (chunk, rank, event)
         st = self._smoothed_st(f)
-        if f.f0_hz is not None:
-            keep_from = f.t[-1] - 4.0
-            m = self._st_t >= keep_from
-            self._st_t = np.concatenate([self._st_t[m], f.t])
-            self._st_v = np.concatenate([self._st_v[m], semitones(f.f0_hz[0])])
-        usual_st = self.usual.usual_st if self.usual.ready else np.nan
-        st_above = st[0] - usual_st
-        if self.usual.ready and np.isfinite(usual_st) and self.settings.cues.tense_voice.enabled:
-            events += self._tense(f, st_above, excess)
-        caller_voiced = f.voiced[1] if f.voiced.shape[0] > 1 else None
-        for ce in self.calls.step(f.t, voiced, caller_voiced, excess, st_above):
-            if ce.type == "call.started":
-                self.caller_usual.clear()
-                self.caller_pitch.clear()
-            else:
-                events += [self._event(tr, np.nan) for tr in
-                           self.caller_cue.finish(ce.stream_s)]
-            events.append(PolicyEvent(ce.type, ce.stream_s, ce.data))
-        if caller_voiced is not None and self.calls.in_call:
-            events += self._caller(f, caller_voiced, st[1] if st.shape[0] > 1 else None)
-        events += self._laughter(float(f.t[-1]) + 0.005)
-        for e in events:
-            if e.type.endswith((".started", ".cue")) and not e.type.startswith("call."):
-                self.calls.note_cue(e.type.rsplit(".", 1)[0])
-        # Learn from speech that is not part of a cue; drop what led up to a cue.
-        if self.raised.engaged or self.tense.engaged:
-            self.usual.forget_pending()
-        else:
-            self.usual.offer(loud, voiced, _row(f.f0_hz, 0), _row(f.rate_sps, 0),
-                             _row(f.alpha_db, 0))
+        raw_st = semitones(f.f0_hz[0]) if f.f0_hz is not None else None
+        nan = np.full(n, np.nan)
+        if raw_st is not None:
+            self._st_hist.append((f.t, raw_st))
+        offer = np.vstack([f.loudness_m_lufs[0], nan if raw_st is None else raw_st,
+                           nan if f.rate_sps is None else f.rate_sps[0],
+                           nan if f.alpha_db is None else f.alpha_db[0]])
+        # Per hop, against the usual voice of its learning interval (NaN before warm-up):
+        excess = np.empty(n)  # agent's momentary loudness above usual, dB
+        st_above = np.empty(n)  # agent's pitch (0.5 s median) above usual, semitones
+        cuts = [0, *range((first // LEARN_HOPS + 1) * LEARN_HOPS - first, n, LEARN_HOPS), n]
+        for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+            learn_point = final and b == n or (first + b) % LEARN_HOPS == 0
+            tagged += self._decide_interval(f, a, b, st, offer, excess, st_above, learn_point)
+        tagged += self._calls_and_caller(f, st, excess, st_above, tagged)
         self.now_s = float(f.t[-1] + 0.005)
-        if self.usual.ready and not self._was_ready:
-            self._was_ready = True
-            u = self.usual
-            data: dict[str, Any] = {"usual_lufs": round(u.usual_lufs, 2),
-                                    "spread_db": round(u.loudness.spread(), 2),
-                                    "speech_s": round(u.speech_s, 1)}
-            if np.isfinite(u.usual_st):
-                data["usual_f0_hz"] = round(u.usual_f0_hz, 1)
-            if u.rate.weight > 0:
-                data["usual_rate_sps"] = round(u.rate.median(), 2)
-            events.append(PolicyEvent("usual_voice_learned", self.now_s, data))
-        return events
+        while len(self._st_hist) > 1 and self._st_hist[0][0][-1] < self.now_s - 4.1:
+            self._st_hist.popleft()  # bursts look back 4 s at most
+        tagged.sort(key=lambda e: (e[0], e[1]))  # stable: same chunk and rank keep their order
+        return [e for _, _, e in tagged]
+
+    def _decide_interval(self, f: HopFeatures, a: int, b: int, st: np.ndarray,
+                         offer: np.ndarray, excess: np.ndarray, st_above: np.ndarray,
+                         learn_point: bool) -> list[tuple[int, int, PolicyEvent]]:
+        """Hops ``[a, b)`` of run ``f``, inside one learning interval: the usual voice is
+        constant here. Fills ``excess`` and ``st_above`` there; ``offer`` holds what the
+        usual voice learns per hop (`UsualVoice.offer_columns`); at a ``learn_point`` (the
+        interval's end) it hands what was offered to the usual voice."""
+        tagged: list[tuple[int, int, PolicyEvent]] = []
+        u = self.usual
+        ready = u.ready
+        usual = u.usual_lufs if ready else np.nan
+        usual_st = u.usual_st if ready else np.nan
+        t = f.t[a:b]
+        loud = f.loudness_m_lufs[0, a:b]
+        voiced = f.voiced[0, a:b]
+        np.subtract(loud, usual, out=excess[a:b])
+        np.subtract(st[0, a:b], usual_st, out=st_above[a:b])
+        ex, sa = excess[a:b], st_above[a:b]
+        was = (self.raised.engaged, self.tense.engaged)
+        changes: list[list[tuple[int, bool]]] = [[], []]
+        rv = self.settings.cues.raised_voice
+        if ready and rv.enabled:
+            on = voiced & (ex >= rv.threshold_db)
+            if self.raised.engaged or on.any():
+                keep = voiced & (ex >= rv.threshold_db - rv.hysteresis_db)
+                measures = {"db_above_usual": ex, "loudness_lufs": loud}
+                for tr in self.raised.step(t, on, keep, measures, self.snoozed_until_s):
+                    tagged.append((_chunk_ending(tr.stream_s), 0, self._event(tr, usual)))
+                changes[0] = self.raised.engaged_changes
+        if ready and np.isfinite(usual_st) and self.settings.cues.tense_voice.enabled:
+            for tr in self._tense(f, a, b, sa, ex):
+                tagged.append((_chunk_ending(tr.stream_s), 1, self._event(tr, u.usual_lufs)))
+            changes[1] = self.tense.engaged_changes
+        # Laughter: bursts decided (or completed) by a chunk's end are judged at that chunk.
+        ends = np.flatnonzero((f.hop[a:b] + 1) % CHUNK_HOPS == 0)
+        if not ends.size or ends[-1] != b - a - 1:
+            ends = np.append(ends, b - a - 1)  # the stream's last chunk may be partial
+        if self._bursts:
+            tagged += self._laughter_in(f.t[a:b][ends], f.hop[a:b][ends] // CHUNK_HOPS)
+        # Learning: a chunk is offered unless a cue is engaged at its end; an engaged chunk
+        # also drops everything offered before it that is not learned yet.
+        engaged = np.zeros(ends.size, dtype=bool)
+        for cue_was, ch in zip(was, changes, strict=True):
+            engaged |= _engaged_at(ends, cue_was, ch)
+        if engaged.any():
+            self._learn_drop = True
+            self._learn_cols = []
+            keep_from = int(ends[np.flatnonzero(engaged)[-1]]) + 1
+        else:
+            keep_from = 0
+        if keep_from < b - a:
+            m = voiced[keep_from:]
+            if m.any():
+                self._learn_cols.append(offer[:, a + keep_from:b][:, m])
+        if learn_point:
+            tagged += self._learn(float(f.t[b - 1] + 0.005), int(f.hop[b - 1]) // CHUNK_HOPS)
+        return tagged
+
+    def _learn(self, now_s: float, chunk: int) -> list[tuple[int, int, PolicyEvent]]:
+        """A learning point: drop what a cue engaged on, offer the rest, settle ``ready``."""
+        if self._learn_drop:
+            self.usual.forget_pending()
+        cols = self._learn_cols
+        self.usual.offer_columns(cols[0] if len(cols) == 1 else np.concatenate(cols, axis=1)
+                                 if cols else np.empty((4, 0)))
+        self._learn_cols, self._learn_drop = [], False
+        if not self.usual.ready or self._was_ready:
+            return []
+        self._was_ready = True
+        return [(chunk, 7, self._learned_event(now_s))]
+
+    def _learned_event(self, now_s: float) -> PolicyEvent:
+        u = self.usual
+        data: dict[str, Any] = {"usual_lufs": round(u.usual_lufs, 2),
+                                "spread_db": round(u.loudness.spread(), 2),
+                                "speech_s": round(u.speech_s, 1)}
+        if np.isfinite(u.usual_st):
+            data["usual_f0_hz"] = round(u.usual_f0_hz, 1)
+        if u.rate.weight > 0:
+            data["usual_rate_sps"] = round(u.rate.median(), 2)
+        return PolicyEvent("usual_voice_learned", now_s, data)
+
+    def _laughter_in(self, end_t: np.ndarray,
+                     chunks: np.ndarray) -> list[tuple[int, int, PolicyEvent]]:
+        """Judge the waiting bursts at the chunks ending at hops centred ``end_t`` (s): each
+        at the first chunk whose end it does not follow; one `_laughter` call per chunk that
+        has bursts (a loop over bursts, not over chunks)."""
+        tagged: list[tuple[int, int, PolicyEvent]] = []
+        until = end_t + 0.005
+        while self._bursts:
+            kind, b = self._bursts[0]
+            at = b.decided_at_s if kind == "decided" else (b.end_s or b.decided_at_s)
+            k = int(np.searchsorted(until, at))
+            if k == until.size:
+                break
+            evs = self._laughter(float(end_t[k]) + 0.005, float(end_t[k]) - 4.0)
+            tagged += [(int(chunks[k]), 6, e) for e in evs]
+        return tagged
+
+    def _calls_and_caller(self, f: HopFeatures, st: np.ndarray, excess: np.ndarray,
+                          st_above: np.ndarray, tagged: list[tuple[int, int, PolicyEvent]]
+                          ) -> list[tuple[int, int, PolicyEvent]]:
+        """Calls over the run, and the caller cue inside them; cues that started in the run
+        (``tagged`` so far and the caller's) are counted in the call in progress at the end
+        of their chunk."""
+        out: list[tuple[int, int, PolicyEvent]] = []
+        first = int(f.hop[0])
+        voiced = f.voiced[0]
+        caller_voiced = f.voiced[1] if f.voiced.shape[0] > 1 else None
+        if caller_voiced is not None:
+            active = voiced | caller_voiced
+            for s in self.calls.plan(f.t, active):
+                if s.starts:
+                    self.caller_usual.clear()
+                    self.caller_pitch.clear()
+                stop = s.stop
+                if s.ends:  # the chunk that finds the end is not the caller's
+                    stop = max(s.start, stop - int(f.hop[stop]) % CHUNK_HOPS)
+                if stop > s.start:
+                    out += [(_chunk_ending(tr.stream_s), 5, self._event(tr, usual)) for tr, usual
+                            in self._caller(f, s.start, stop, caller_voiced, st[1])]
+                if s.ends:
+                    end_s = float(f.t[s.stop]) + 0.005
+                    out += [(int(f.hop[s.stop]) // CHUNK_HOPS, 2, self._event(tr, np.nan))
+                            for tr in self.caller_cue.finish(end_s)]
+        cues_at = [(min(f.n_hops - 1, (c + 1) * CHUNK_HOPS - 1 - first), e.type.rsplit(".", 1)[0])
+                   for c, _, e in tagged + out
+                   if e.type.endswith((".started", ".cue")) and not e.type.startswith("call.")]
+        for ce in self.calls.step(f.t, voiced, caller_voiced, excess, st_above, cues_at=cues_at):
+            if ce.type == "call.started":
+                out.append((int(round(ce.stream_s / HOP_S)) // CHUNK_HOPS, 4,
+                            PolicyEvent(ce.type, ce.stream_s, ce.data)))
+            else:
+                out.append((_chunk_ending(ce.stream_s), 3, PolicyEvent(ce.type, ce.stream_s,
+                                                                        ce.data)))
+        return out
 
     def _smoothed_st(self, f: HopFeatures) -> np.ndarray:
         """Pitch per channel, semitones re 100 Hz: median of the last 0.5 s of voiced hops,
@@ -248,60 +381,85 @@ class CuePolicy:
         med = self.pitch_median(np.vstack([st, np.full((2 - c, f.n_hops), np.nan)]))[:c]
         return np.where(np.isfinite(st), med, np.nan)
 
-    def _tense(self, f: HopFeatures, st_above: np.ndarray,
-               excess: np.ndarray) -> list[PolicyEvent]:
-        """Pitch held above usual with raised effort (loudness or tilt) or a fast rate."""
+    def _tense(self, f: HopFeatures, a: int, b: int, st_above: np.ndarray,
+               excess: np.ndarray) -> list[CueTransition]:
+        """Pitch held above usual with raised effort (loudness or tilt) or a fast rate, over
+        hops ``[a, b)`` of ``f`` (``st_above``, ``excess``: those hops)."""
         cfg = self.settings.cues.tense_voice
+        with np.errstate(invalid="ignore"):
+            pitch_up = st_above >= cfg.pitch_st
+        if not self.tense.engaged and not pitch_up.any():
+            self.tense.engaged_changes = []
+            return []
         u = self.usual
-        alpha_above = (_row(f.alpha_db, 0) - u.alpha.median()
+        n = b - a
+        alpha_above = (f.alpha_db[0, a:b] - u.alpha.median()
                        if f.alpha_db is not None and u.alpha.weight > 0
-                       else np.full(f.n_hops, np.nan))
-        rate = _row(f.rate_sps, 0)
+                       else np.full(n, np.nan))
+        rate = f.rate_sps[0, a:b] if f.rate_sps is not None else np.full(n, np.nan)
         usual_rate = u.rate.median() if u.rate.weight > 0 else np.nan
         with np.errstate(invalid="ignore"):
             effort = ((excess >= cfg.effort_db) | (alpha_above >= cfg.tilt_db)
                       | (rate >= cfg.rate_ratio * usual_rate))
-            on = (st_above >= cfg.pitch_st) & effort
+            on = pitch_up & effort
             keep = st_above >= cfg.pitch_st - cfg.hysteresis_st
         measures = {"st_above_usual": _nan_to_zero(st_above),
                     "db_above_usual": _nan_to_zero(excess),
                     "alpha_above_usual_db": _nan_to_zero(alpha_above),
                     "rate_sps": _nan_to_zero(rate)}
-        return [self._event(tr, u.usual_lufs) for tr in
-                self.tense.step(f.t, on, keep, measures, self.snoozed_until_s)]
+        return self.tense.step(f.t[a:b], on, keep, measures, self.snoozed_until_s)
 
-    def _caller(self, f: HopFeatures, voiced: np.ndarray,
-                st: np.ndarray | None) -> list[PolicyEvent]:
+    def _caller(self, f: HopFeatures, lo: int, hi: int, voiced_all: np.ndarray,
+                st_all: np.ndarray) -> list[tuple[CueTransition, float]]:
         """The caller against the caller's own start-of-call level and pitch ("stay
-        steady"): louder by the threshold, or higher in pitch and half as much louder."""
+        steady"): louder by the threshold, or higher in pitch and half as much louder.
+
+        Over hops ``[lo, hi)`` of ``f``, all inside one call. The first
+        ``baseline_speech_s`` of the caller's voiced hops in the call are the baseline; the
+        cue is judged from the chunk after the one that completed it. Returns each
+        transition with the caller's usual level (LUFS) it was judged against.
+        """
         cfg = self.settings.cues.caller_escalation
-        loud = f.loudness_m_lufs[1]
-        st = np.full(f.n_hops, np.nan) if st is None else st
+        voiced = voiced_all[lo:hi]
+        loud = f.loudness_m_lufs[1, lo:hi]
+        st = st_all[lo:hi]
         need = int(round(cfg.baseline_speech_s / 0.01))
         have = int(round(self.caller_usual.weight))
         if have < need:
             take = np.flatnonzero(voiced)[: need - have]
             self.caller_usual.learn(loud[take])
             self.caller_pitch.learn(st[take])
-            return []
+            if take.size < need - have:
+                return []
+            done = int(take[-1])  # the hop that completed the baseline; its chunk is skipped
+            start = done + CHUNK_HOPS - int(f.hop[lo + done]) % CHUNK_HOPS
+            if start >= hi - lo:
+                return []
+            voiced, loud, st = voiced[start:], loud[start:], st[start:]
+            lo += start
         if not cfg.enabled:
             return []
         usual = self.caller_usual.median()
         excess = loud - usual
         st_above = (st - self.caller_pitch.median() if self.caller_pitch.weight > 0
-                    else np.full(f.n_hops, np.nan))
+                    else np.full(hi - lo, np.nan))
         with np.errstate(invalid="ignore"):
             pitch_up = (st_above >= cfg.pitch_st) & (excess >= cfg.threshold_db / 2)
             on = voiced & ((excess >= cfg.threshold_db) | pitch_up)
+        if not self.caller_cue.engaged and not on.any():
+            return []
+        with np.errstate(invalid="ignore"):
             keep = voiced & ((excess >= cfg.threshold_db - cfg.hysteresis_db) | pitch_up)
         measures = {"db_above_usual": excess, "loudness_lufs": loud,
                     "st_above_usual": _nan_to_zero(st_above)}
         # Snooze silences the agent's cues; the caller cue is for the agent too.
-        return [self._event(tr, usual) for tr in
-                self.caller_cue.step(f.t, on, keep, measures, self.snoozed_until_s)]
+        return [(tr, usual) for tr in
+                self.caller_cue.step(f.t[lo:hi], on, keep, measures, self.snoozed_until_s)]
 
-    def _laughter(self, until_s: float) -> list[PolicyEvent]:
-        """Cue on bursts decided up to ``until_s``; report cued bursts once they complete."""
+    def _laughter(self, until_s: float, pitch_since_s: float) -> list[PolicyEvent]:
+        """Cue on bursts decided up to ``until_s`` (the end of the chunk being decided, s);
+        report cued bursts once they complete. A burst's pitch is read from the agent's
+        hops since ``pitch_since_s`` (4 s before that chunk's last hop)."""
         cfg = self.settings.cues.laughter
         events: list[PolicyEvent] = []
         while self._bursts:
@@ -312,7 +470,7 @@ class CuePolicy:
             self._bursts.pop(0)
             if kind == "decided":
                 self._laugh_fired = [t for t in self._laugh_fired if t > at - 3600.0]
-                if (cfg.enabled and self._burst_pitch_up(b, cfg.pitch_st)
+                if (cfg.enabled and self._burst_pitch_up(b, cfg.pitch_st, pitch_since_s)
                         and at >= self.snoozed_until_s
                         and at >= self._laugh_cooldown_until
                         and len(self._laugh_fired) < cfg.max_per_hour):
@@ -336,20 +494,26 @@ class CuePolicy:
                                f"{b.rhythm_hz:.1f}/s for {end - b.start_s:.1f} s"}))
         return events
 
-    def _burst_pitch_up(self, b: LaughterBurst, pitch_st: float) -> bool:
-        """Whether the burst's median pitch is ``pitch_st`` above the agent's usual pitch."""
+    def _burst_pitch_up(self, b: LaughterBurst, pitch_st: float, since_s: float) -> bool:
+        """Whether the burst's median pitch (hops from ``since_s`` on, s) is ``pitch_st``
+        above the agent's usual pitch."""
         usual = self.usual.usual_st if self.usual.ready else np.nan
-        if not np.isfinite(usual):
+        if not np.isfinite(usual) or not self._st_hist:
             return False
-        m = (self._st_t >= b.start_s) & (self._st_t <= b.decided_at_s)
-        v = self._st_v[m]
+        st_t = np.concatenate([h[0] for h in self._st_hist])
+        st_v = np.concatenate([h[1] for h in self._st_hist])
+        m = (st_t >= since_s) & (st_t >= b.start_s) & (st_t <= b.decided_at_s)
+        v = st_v[m]
         v = v[np.isfinite(v)]
         return v.size >= 3 and float(np.median(v)) - usual >= pitch_st
 
     def finish(self) -> list[PolicyEvent]:
-        """Decide the last partial chunk, then end active cues and the call (end of stream
-        or shutdown)."""
-        events = self._chunk(self._pending) if self._pending is not None else []
+        """Decide the last partial chunk (its end a learning point), then end active cues and
+        the call (end of stream or shutdown)."""
+        if self._pending is not None:
+            events = self._decide(self._pending, final=True)
+        else:  # the end of the stream is a learning point too
+            events = [e for _, _, e in self._learn(self.now_s, 0)]
         self._pending = None
         usual = self.usual.usual_lufs
         events += [self._event(tr, usual) for tr in self.raised.finish(self.now_s)]
