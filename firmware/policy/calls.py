@@ -88,6 +88,13 @@ class CallTracker:
                 last_s = float(t[i])
                 in_call = True
             seg_t, seg_a = t[i:], active[i:]
+            if float(seg_t[-1]) - last_s < self.gap:
+                # the gap cannot complete in this run: the call goes on past it
+                hits = np.flatnonzero(seg_a)
+                if hits.size:
+                    last_s = float(seg_t[hits[-1]])
+                yield CallStretch(i, n, starts, False, last_s)
+                return
             last = np.maximum.accumulate(np.where(seg_a, seg_t, -np.inf))
             np.maximum(last, last_s, out=last)
             over = np.flatnonzero(seg_t - last >= self.gap)
@@ -101,16 +108,18 @@ class CallTracker:
     def step(self, t: np.ndarray, agent: np.ndarray, caller: np.ndarray | None,
              level_above_usual_db: np.ndarray | None,
              pitch_above_usual_st: np.ndarray | None = None,
-             cues_at: Sequence[tuple[int, str]] = ()) -> list[CallEvent]:
+             cues_at: Sequence[tuple[int, str]] = (),
+             plan: list[CallStretch] | None = None) -> list[CallEvent]:
         """Advance over hops at stream times ``t`` with per-hop voiced flags per channel.
 
         ``cues_at``: cues that started in this run, as (hop index within the run, cue) in
         stream order; each counts in the call in progress after that hop (a call that starts
         at or before it and has not been found ended by then), as `note_cue` would after it.
+        ``plan``: what `plan` gave for these hops, if the caller has it already.
         """
         out: list[CallEvent] = []
         caller = np.zeros_like(agent) if caller is None else caller
-        for st in self._walk(t, agent | caller):
+        for st in plan if plan is not None else self._walk(t, agent | caller):
             if st.starts:
                 self.call = _CallStats(start_s=float(t[st.start]) - HALF_HOP_S,
                                        last_active_s=float(t[st.start]))

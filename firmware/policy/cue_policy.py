@@ -33,8 +33,9 @@ def _nan_to_zero(x: np.ndarray) -> np.ndarray:
 
 
 class TrailingMedian:
-    """Per-hop median of the finite values among the last ``window`` hops (NaN if none),
-    for ``n`` channels, with the history carried across calls."""
+    """Per-hop median of the finite values among the last ``window`` hops, for ``n``
+    channels, with the history carried across calls; computed only at hops whose own value
+    is finite (NaN elsewhere): the only ones the policy reads."""
 
     def __init__(self, n: int, window: int = PITCH_WINDOW_HOPS):
         self.window = window
@@ -43,16 +44,19 @@ class TrailingMedian:
     def __call__(self, values: np.ndarray) -> np.ndarray:
         buf = np.concatenate([self._hist, values], axis=1)
         self._hist = buf[:, buf.shape[1] - (self.window - 1):]
+        ch, hop = np.nonzero(np.isfinite(values))
+        med = np.full(values.shape, np.nan)
+        if not ch.size:
+            return med
         # Each window sorted (NaN last); the median of its n finite values is the mean of the
         # sorted values at (n - 1) // 2 and n // 2 - what np.nanmedian gives, bit for bit.
-        win = np.sort(windows(buf, self.window), axis=-1)
-        n = self.window - np.add.reduce(np.isnan(win), axis=-1)
-        c, h = n.shape
-        rows, cols = np.arange(c)[:, None], np.arange(h)
-        med = win[rows, cols, np.maximum(n - 1, 0) // 2]
-        med += win[rows, cols, n // 2]
-        med /= 2.0
-        med[n == 0] = np.nan
+        win = np.sort(windows(buf, self.window)[ch, hop], axis=-1)
+        n = self.window - np.add.reduce(np.isnan(win), axis=-1)  # >= 1: the hop itself
+        rows = np.arange(ch.size)
+        m = win[rows, (n - 1) // 2]
+        m += win[rows, n // 2]
+        m /= 2.0
+        med[ch, hop] = m
         return med
 
     def reset(self, channel: int) -> None:
@@ -98,9 +102,36 @@ def _engaged_at(ends: np.ndarray, was: bool, changes: list[tuple[int, bool]]) ->
     return np.where(pos >= 0, states[np.maximum(pos, 0)], was)
 
 
-def _row(a: np.ndarray | None, c: int) -> np.ndarray | None:
-    """Channel ``c`` of an optional per-hop feature."""
-    return None if a is None else a[c]
+# Rows of `_hop_matrix`: what the policy reads of each hop, packed so that a block joins a
+# partial chunk in one copy. A caller row is _CH_STRIDE below the agent's, so
+# m[row:_T:_CH_STRIDE] is both channels (the caller's rate and alpha rows are unused);
+# _OFFER are the rows the usual voice learns, in `UsualVoice.offer_columns` order.
+_LOUD, _ST, _RATE, _ALPHA, _VOICED = range(5)
+_CH_STRIDE = 5
+_C_LOUD, _C_ST, _C_VOICED = _LOUD + _CH_STRIDE, _ST + _CH_STRIDE, _VOICED + _CH_STRIDE
+_T = 2 * _CH_STRIDE
+_OFFER = slice(_LOUD, _ALPHA + 1)
+
+
+def _hop_matrix(f: HopFeatures) -> np.ndarray:
+    """(11, n) float64: the agent's momentary loudness (LUFS), pitch (semitones re 100 Hz,
+    NaN where unpitched), speaking rate (syllables/s), alpha ratio (dB), voice activity
+    (0/1); the caller's loudness, pitch, two unused rows, voice activity (NaN, NaN, 0 for a
+    mono stream); the hop centre (s). Features the analyzer did not give are NaN."""
+    n = f.n_hops
+    m = np.empty((2 * _CH_STRIDE + 1, n))
+    m[_T] = f.t
+    m[_LOUD:_T:_CH_STRIDE] = f.loudness_m_lufs[:2] if f.voiced.shape[0] > 1 \
+        else [f.loudness_m_lufs[0], np.full(n, np.nan)]
+    m[_VOICED:_T:_CH_STRIDE] = f.voiced[:2] if f.voiced.shape[0] > 1 else [f.voiced[0], np.zeros(n)]
+    if f.f0_hz is not None:
+        st = semitones(f.f0_hz)
+        m[_ST:_T:_CH_STRIDE] = st[:2] if st.shape[0] > 1 else [st[0], np.full(n, np.nan)]
+    else:
+        m[_ST:_T:_CH_STRIDE] = np.nan
+    m[_RATE] = f.rate_sps[0] if f.rate_sps is not None else np.nan
+    m[_ALPHA] = f.alpha_db[0] if f.alpha_db is not None else np.nan
+    return m
 
 
 def _sustained(cfg: Any) -> SustainedParams:
@@ -138,7 +169,9 @@ class CuePolicy:
         self.snoozed_until_s = -np.inf
         self.now_s = 0.0
         self._was_ready = usual.ready
-        self._pending: HopFeatures | None = None
+        self._stereo = True
+        self._pending: np.ndarray | None = None  # `_hop_matrix` of a partial chunk
+        self._pending_first = 0
 
     # -- commands -------------------------------------------------------------------------
     def snooze(self, minutes: float | None, *, source: str) -> PolicyEvent:
@@ -178,10 +211,10 @@ class CuePolicy:
     # -- per block ------------------------------------------------------------------------
     def process(self, f: HopFeatures,
                 bursts: list[tuple[str, LaughterBurst]] | None = None) -> list[PolicyEvent]:
-        """Consume a run of hops (and the laughter-like bursts the analyzer decided or
-        completed in them); return the events they caused, in stream order.
+        """Consume a run of consecutive hops (and the laughter-like bursts the analyzer
+        decided or completed in them); return the events they caused, in stream order.
 
-        Decisions are taken per chunk of `CHUNK_HOPS` aligned to absolute hop indices and
+        Decisions are taken per chunk of `CHUNK_HOPS` aligned to absolute hop indices, and
         the usual voice changes only at learning points every `LEARN_HOPS` (aligned too), so
         the events do not depend on how the stream was cut; a partial chunk waits for the
         next call (at most 40 ms). All complete chunks of a call are decided together with
@@ -191,17 +224,24 @@ class CuePolicy:
             self._bursts += bursts
         if f.n_hops == 0:
             return []
-        pending = HopFeatures.concat([self._pending, f]) if self._pending is not None else f
-        first = int(pending.hop[0])
-        n_ready = (first + pending.n_hops) // CHUNK_HOPS * CHUNK_HOPS - first
-        self._pending = pending.slice(n_ready, pending.n_hops) if n_ready < pending.n_hops \
-            else None
+        self._stereo = f.voiced.shape[0] > 1
+        m = _hop_matrix(f)
+        if self._pending is not None:
+            m = np.concatenate([self._pending, m], axis=1)
+            first = self._pending_first
+        else:
+            first = int(f.hop[0])
+        n = m.shape[1]
+        n_ready = (first + n) // CHUNK_HOPS * CHUNK_HOPS - first
+        self._pending = m[:, n_ready:] if n_ready < n else None
+        self._pending_first = first + n_ready
         if n_ready <= 0:
             return []
-        return self._decide(pending if n_ready == pending.n_hops else pending.slice(0, n_ready))
+        return self._decide(m[:, :n_ready] if n_ready < n else m, first)
 
-    def _decide(self, f: HopFeatures, final: bool = False) -> list[PolicyEvent]:
-        """Decide a run of whole chunks (``final``: the stream's last, maybe partial, chunk).
+    def _decide(self, m: np.ndarray, first: int, final: bool = False) -> list[PolicyEvent]:
+        """Decide a run of whole chunks (``final``: the stream's last, maybe partial, chunk):
+        ``m`` is its `_hop_matrix`, ``first`` the absolute index of its first hop.
 
         The run is cut only at learning points (every `LEARN_HOPS` of stream time), where
         the usual voice may change; between them the agent's cues, laughter and what is
@@ -209,87 +249,81 @@ class CuePolicy:
         and the caller over the whole run. Events come out in the order a chunk-by-chunk
         walk gives: by chunk, then raised, tense, calls, caller, laughter, warm-up done.
         """
-        n = f.n_hops
-        first = int(f.hop[0])
-        tagged: list[tuple[int, int, PolicyEvent]] = []  # (chunk, rank, event)
-        st = self._smoothed_st(f)
-        raw_st = semitones(f.f0_hz[0]) if f.f0_hz is not None else None
-        nan = np.full(n, np.nan)
-        if raw_st is not None:
-            self._st_hist.append((f.t, raw_st))
-        offer = np.vstack([f.loudness_m_lufs[0], nan if raw_st is None else raw_st,
-                           nan if f.rate_sps is None else f.rate_sps[0],
-                           nan if f.alpha_db is None else f.alpha_db[0]])
+        n = m.shape[1]
+        t = m[_T]
+        voiced = m[_VOICED:_T:_CH_STRIDE] > 0.5  # (2, n): agent, caller
+        st = self._smoothed_st(m[_ST:_T:_CH_STRIDE], voiced)
+        self._st_hist.append((t, m[_ST]))
         # Per hop, against the usual voice of its learning interval (NaN before warm-up):
         excess = np.empty(n)  # agent's momentary loudness above usual, dB
         st_above = np.empty(n)  # agent's pitch (0.5 s median) above usual, semitones
+        tagged: list[tuple[int, int, PolicyEvent]] = []  # (chunk, rank, event)
         cuts = [0, *range((first // LEARN_HOPS + 1) * LEARN_HOPS - first, n, LEARN_HOPS), n]
         for a, b in zip(cuts[:-1], cuts[1:], strict=True):
-            learn_point = final and b == n or (first + b) % LEARN_HOPS == 0
-            tagged += self._decide_interval(f, a, b, st, offer, excess, st_above, learn_point)
-        tagged += self._calls_and_caller(f, st, excess, st_above, tagged)
-        self.now_s = float(f.t[-1] + 0.005)
+            learn_point = (final and b == n) or (first + b) % LEARN_HOPS == 0
+            tagged += self._decide_interval(m, first, a, b, voiced[0], st[0], excess, st_above,
+                                            learn_point)
+        tagged += self._calls_and_caller(m, first, voiced, st[1], excess, st_above, tagged)
+        self.now_s = float(t[-1] + 0.005)
         while len(self._st_hist) > 1 and self._st_hist[0][0][-1] < self.now_s - 4.1:
             self._st_hist.popleft()  # bursts look back 4 s at most
-        tagged.sort(key=lambda e: (e[0], e[1]))  # stable: same chunk and rank keep their order
+        if len(tagged) > 1:
+            tagged.sort(key=lambda e: (e[0], e[1]))  # stable: a chunk's cue keeps its order
         return [e for _, _, e in tagged]
 
-    def _decide_interval(self, f: HopFeatures, a: int, b: int, st: np.ndarray,
-                         offer: np.ndarray, excess: np.ndarray, st_above: np.ndarray,
+    def _decide_interval(self, m: np.ndarray, first: int, a: int, b: int, voiced_all: np.ndarray,
+                         st_all: np.ndarray, excess_all: np.ndarray, st_above_all: np.ndarray,
                          learn_point: bool) -> list[tuple[int, int, PolicyEvent]]:
-        """Hops ``[a, b)`` of run ``f``, inside one learning interval: the usual voice is
-        constant here. Fills ``excess`` and ``st_above`` there; ``offer`` holds what the
-        usual voice learns per hop (`UsualVoice.offer_columns`); at a ``learn_point`` (the
-        interval's end) it hands what was offered to the usual voice."""
+        """Hops ``[a, b)`` of run ``m`` (first hop ``first``), inside one learning interval:
+        the usual voice is constant here. Decides raised and tense voice and laughter, fills
+        ``excess_all`` and ``st_above_all`` there, gathers what may be learned, and at a
+        ``learn_point`` (the interval's end) hands it to the usual voice."""
         tagged: list[tuple[int, int, PolicyEvent]] = []
         u = self.usual
         ready = u.ready
         usual = u.usual_lufs if ready else np.nan
         usual_st = u.usual_st if ready else np.nan
-        t = f.t[a:b]
-        loud = f.loudness_m_lufs[0, a:b]
-        voiced = f.voiced[0, a:b]
-        np.subtract(loud, usual, out=excess[a:b])
-        np.subtract(st[0, a:b], usual_st, out=st_above[a:b])
-        ex, sa = excess[a:b], st_above[a:b]
+        t = m[_T, a:b]
+        loud = m[_LOUD, a:b]
+        voiced = voiced_all[a:b]
+        excess = np.subtract(loud, usual, out=excess_all[a:b])
+        st_above = np.subtract(st_all[a:b], usual_st, out=st_above_all[a:b])
         was = (self.raised.engaged, self.tense.engaged)
-        changes: list[list[tuple[int, bool]]] = [[], []]
+        changes: tuple[list[tuple[int, bool]], ...] = ([], [])
         rv = self.settings.cues.raised_voice
         if ready and rv.enabled:
-            on = voiced & (ex >= rv.threshold_db)
+            on = voiced & (excess >= rv.threshold_db)
             if self.raised.engaged or on.any():
-                keep = voiced & (ex >= rv.threshold_db - rv.hysteresis_db)
-                measures = {"db_above_usual": ex, "loudness_lufs": loud}
+                keep = voiced & (excess >= rv.threshold_db - rv.hysteresis_db)
+                measures = {"db_above_usual": excess, "loudness_lufs": loud}
                 for tr in self.raised.step(t, on, keep, measures, self.snoozed_until_s):
                     tagged.append((_chunk_ending(tr.stream_s), 0, self._event(tr, usual)))
-                changes[0] = self.raised.engaged_changes
+                changes = (self.raised.engaged_changes, changes[1])
         if ready and np.isfinite(usual_st) and self.settings.cues.tense_voice.enabled:
-            for tr in self._tense(f, a, b, sa, ex):
+            for tr in self._tense(m, a, b, st_above, excess):
                 tagged.append((_chunk_ending(tr.stream_s), 1, self._event(tr, u.usual_lufs)))
-            changes[1] = self.tense.engaged_changes
-        # Laughter: bursts decided (or completed) by a chunk's end are judged at that chunk.
-        ends = np.flatnonzero((f.hop[a:b] + 1) % CHUNK_HOPS == 0)
+            changes = (changes[0], self.tense.engaged_changes)
+        # The last hop of each chunk here (the stream's last chunk may be partial).
+        ends = np.arange((CHUNK_HOPS - 1 - (first + a)) % CHUNK_HOPS, b - a, CHUNK_HOPS)
         if not ends.size or ends[-1] != b - a - 1:
-            ends = np.append(ends, b - a - 1)  # the stream's last chunk may be partial
+            ends = np.append(ends, b - a - 1)
         if self._bursts:
-            tagged += self._laughter_in(f.t[a:b][ends], f.hop[a:b][ends] // CHUNK_HOPS)
+            tagged += self._laughter_in(t[ends], (first + a + ends) // CHUNK_HOPS)
         # Learning: a chunk is offered unless a cue is engaged at its end; an engaged chunk
         # also drops everything offered before it that is not learned yet.
-        engaged = np.zeros(ends.size, dtype=bool)
-        for cue_was, ch in zip(was, changes, strict=True):
-            engaged |= _engaged_at(ends, cue_was, ch)
-        if engaged.any():
-            self._learn_drop = True
-            self._learn_cols = []
-            keep_from = int(ends[np.flatnonzero(engaged)[-1]]) + 1
-        else:
-            keep_from = 0
+        keep_from = 0
+        if was[0] or was[1] or changes[0] or changes[1]:
+            engaged = _engaged_at(ends, was[0], changes[0]) | _engaged_at(ends, was[1], changes[1])
+            if engaged.any():
+                self._learn_drop = True
+                self._learn_cols = []
+                keep_from = int(ends[np.flatnonzero(engaged)[-1]]) + 1
         if keep_from < b - a:
-            m = voiced[keep_from:]
-            if m.any():
-                self._learn_cols.append(offer[:, a + keep_from:b][:, m])
+            v = voiced[keep_from:]
+            if v.any():
+                self._learn_cols.append(m[_OFFER, a + keep_from:b][:, v])
         if learn_point:
-            tagged += self._learn(float(f.t[b - 1] + 0.005), int(f.hop[b - 1]) // CHUNK_HOPS)
+            tagged += self._learn(float(t[-1] + 0.005), (first + b - 1) // CHUNK_HOPS)
         return tagged
 
     def _learn(self, now_s: float, chunk: int) -> list[tuple[int, int, PolicyEvent]]:
@@ -318,9 +352,9 @@ class CuePolicy:
 
     def _laughter_in(self, end_t: np.ndarray,
                      chunks: np.ndarray) -> list[tuple[int, int, PolicyEvent]]:
-        """Judge the waiting bursts at the chunks ending at hops centred ``end_t`` (s): each
-        at the first chunk whose end it does not follow; one `_laughter` call per chunk that
-        has bursts (a loop over bursts, not over chunks)."""
+        """Judge the waiting bursts at the chunks whose last hops are centred at ``end_t``
+        (s): each at the first chunk whose end it does not follow; one `_laughter` call per
+        chunk that has bursts (a loop over bursts, not over chunks)."""
         tagged: list[tuple[int, int, PolicyEvent]] = []
         until = end_t + 0.005
         while self._bursts:
@@ -333,95 +367,87 @@ class CuePolicy:
             tagged += [(int(chunks[k]), 6, e) for e in evs]
         return tagged
 
-    def _calls_and_caller(self, f: HopFeatures, st: np.ndarray, excess: np.ndarray,
-                          st_above: np.ndarray, tagged: list[tuple[int, int, PolicyEvent]]
+    def _calls_and_caller(self, m: np.ndarray, first: int, voiced: np.ndarray,
+                          caller_st: np.ndarray, excess: np.ndarray, st_above: np.ndarray,
+                          tagged: list[tuple[int, int, PolicyEvent]]
                           ) -> list[tuple[int, int, PolicyEvent]]:
-        """Calls over the run, and the caller cue inside them; cues that started in the run
-        (``tagged`` so far and the caller's) are counted in the call in progress at the end
-        of their chunk."""
+        """Calls over run ``m``, and the caller cue inside them; the cues that started in the
+        run (``tagged`` so far and the caller's) count in the call in progress at the end of
+        their chunk."""
         out: list[tuple[int, int, PolicyEvent]] = []
-        first = int(f.hop[0])
-        voiced = f.voiced[0]
-        caller_voiced = f.voiced[1] if f.voiced.shape[0] > 1 else None
+        t = m[_T]
+        caller_voiced = voiced[1] if self._stereo else None
+        plan = None
         if caller_voiced is not None:
-            active = voiced | caller_voiced
-            for s in self.calls.plan(f.t, active):
+            plan = self.calls.plan(t, voiced[0] | caller_voiced)
+            for s in plan:
                 if s.starts:
                     self.caller_usual.clear()
                     self.caller_pitch.clear()
                 stop = s.stop
                 if s.ends:  # the chunk that finds the end is not the caller's
-                    stop = max(s.start, stop - int(f.hop[stop]) % CHUNK_HOPS)
+                    stop = max(s.start, stop - (first + stop) % CHUNK_HOPS)
                 if stop > s.start:
                     out += [(_chunk_ending(tr.stream_s), 5, self._event(tr, usual)) for tr, usual
-                            in self._caller(f, s.start, stop, caller_voiced, st[1])]
+                            in self._caller(m, first, s.start, stop, caller_voiced, caller_st)]
                 if s.ends:
-                    end_s = float(f.t[s.stop]) + 0.005
-                    out += [(int(f.hop[s.stop]) // CHUNK_HOPS, 2, self._event(tr, np.nan))
+                    end_s = float(t[s.stop]) + 0.005
+                    out += [((first + s.stop) // CHUNK_HOPS, 2, self._event(tr, np.nan))
                             for tr in self.caller_cue.finish(end_s)]
-        cues_at = [(min(f.n_hops - 1, (c + 1) * CHUNK_HOPS - 1 - first), e.type.rsplit(".", 1)[0])
+        cues_at = [(min(t.size - 1, (c + 1) * CHUNK_HOPS - 1 - first), e.type.rsplit(".", 1)[0])
                    for c, _, e in tagged + out
                    if e.type.endswith((".started", ".cue")) and not e.type.startswith("call.")]
-        for ce in self.calls.step(f.t, voiced, caller_voiced, excess, st_above, cues_at=cues_at):
-            if ce.type == "call.started":
-                out.append((int(round(ce.stream_s / HOP_S)) // CHUNK_HOPS, 4,
-                            PolicyEvent(ce.type, ce.stream_s, ce.data)))
+        for ce in self.calls.step(t, voiced[0], caller_voiced, excess, st_above,
+                                  cues_at=cues_at, plan=plan):
+            if ce.type == "call.started":  # stamped at the start of its first hop
+                chunk, rank = int(round(ce.stream_s / HOP_S)) // CHUNK_HOPS, 4
             else:
-                out.append((_chunk_ending(ce.stream_s), 3, PolicyEvent(ce.type, ce.stream_s,
-                                                                        ce.data)))
+                chunk, rank = _chunk_ending(ce.stream_s), 3
+            out.append((chunk, rank, PolicyEvent(ce.type, ce.stream_s, ce.data)))
         return out
 
-    def _smoothed_st(self, f: HopFeatures) -> np.ndarray:
+    def _smoothed_st(self, st: np.ndarray, voiced: np.ndarray) -> np.ndarray:
         """Pitch per channel, semitones re 100 Hz: median of the last 0.5 s of voiced hops,
-        NaN at hops that are not voiced themselves (voice activity and pitch)."""
-        c = f.voiced.shape[0]
-        if f.f0_hz is None:
-            return np.full((c, f.n_hops), np.nan)
-        st = semitones(np.where(f.voiced, f.f0_hz, 0.0))
-        med = self.pitch_median(np.vstack([st, np.full((2 - c, f.n_hops), np.nan)]))[:c]
-        return np.where(np.isfinite(st), med, np.nan)
+        NaN at hops that are not voiced themselves (voice activity and pitch). ``st``: raw
+        pitch (NaN where unpitched), ``voiced``: voice activity, both (2, n)."""
+        return self.pitch_median(np.where(voiced, st, np.nan))
 
-    def _tense(self, f: HopFeatures, a: int, b: int, st_above: np.ndarray,
+    def _tense(self, m: np.ndarray, a: int, b: int, st_above: np.ndarray,
                excess: np.ndarray) -> list[CueTransition]:
         """Pitch held above usual with raised effort (loudness or tilt) or a fast rate, over
-        hops ``[a, b)`` of ``f`` (``st_above``, ``excess``: those hops)."""
+        hops ``[a, b)`` of run ``m`` (``st_above``, ``excess``: those hops)."""
         cfg = self.settings.cues.tense_voice
-        with np.errstate(invalid="ignore"):
-            pitch_up = st_above >= cfg.pitch_st
+        pitch_up = st_above >= cfg.pitch_st  # NaN (unvoiced) compares False
         if not self.tense.engaged and not pitch_up.any():
             self.tense.engaged_changes = []
             return []
         u = self.usual
-        n = b - a
-        alpha_above = (f.alpha_db[0, a:b] - u.alpha.median()
-                       if f.alpha_db is not None and u.alpha.weight > 0
-                       else np.full(n, np.nan))
-        rate = f.rate_sps[0, a:b] if f.rate_sps is not None else np.full(n, np.nan)
+        alpha_above = m[_ALPHA, a:b] - (u.alpha.median() if u.alpha.weight > 0 else np.nan)
+        rate = m[_RATE, a:b]
         usual_rate = u.rate.median() if u.rate.weight > 0 else np.nan
-        with np.errstate(invalid="ignore"):
-            effort = ((excess >= cfg.effort_db) | (alpha_above >= cfg.tilt_db)
-                      | (rate >= cfg.rate_ratio * usual_rate))
-            on = pitch_up & effort
-            keep = st_above >= cfg.pitch_st - cfg.hysteresis_st
+        effort = ((excess >= cfg.effort_db) | (alpha_above >= cfg.tilt_db)
+                  | (rate >= cfg.rate_ratio * usual_rate))
+        on = pitch_up & effort
+        keep = st_above >= cfg.pitch_st - cfg.hysteresis_st
         measures = {"st_above_usual": _nan_to_zero(st_above),
                     "db_above_usual": _nan_to_zero(excess),
                     "alpha_above_usual_db": _nan_to_zero(alpha_above),
                     "rate_sps": _nan_to_zero(rate)}
-        return self.tense.step(f.t[a:b], on, keep, measures, self.snoozed_until_s)
+        return self.tense.step(m[_T, a:b], on, keep, measures, self.snoozed_until_s)
 
-    def _caller(self, f: HopFeatures, lo: int, hi: int, voiced_all: np.ndarray,
+    def _caller(self, m: np.ndarray, first: int, lo: int, hi: int, voiced_all: np.ndarray,
                 st_all: np.ndarray) -> list[tuple[CueTransition, float]]:
         """The caller against the caller's own start-of-call level and pitch ("stay
         steady"): louder by the threshold, or higher in pitch and half as much louder.
 
-        Over hops ``[lo, hi)`` of ``f``, all inside one call. The first
-        ``baseline_speech_s`` of the caller's voiced hops in the call are the baseline; the
-        cue is judged from the chunk after the one that completed it. Returns each
-        transition with the caller's usual level (LUFS) it was judged against.
+        Over hops ``[lo, hi)`` of run ``m`` (first hop ``first``), all inside one call. The
+        first ``baseline_speech_s`` of the caller's voiced hops in the call are the
+        baseline; the cue is judged from the chunk after the one that completed it. Returns
+        each transition with the caller's usual level (LUFS) it was judged against.
         """
         cfg = self.settings.cues.caller_escalation
         voiced = voiced_all[lo:hi]
-        loud = f.loudness_m_lufs[1, lo:hi]
+        loud = m[_C_LOUD, lo:hi]
         st = st_all[lo:hi]
         need = int(round(cfg.baseline_speech_s / 0.01))
         have = int(round(self.caller_usual.weight))
@@ -431,30 +457,28 @@ class CuePolicy:
             self.caller_pitch.learn(st[take])
             if take.size < need - have:
                 return []
-            done = int(take[-1])  # the hop that completed the baseline; its chunk is skipped
-            start = done + CHUNK_HOPS - int(f.hop[lo + done]) % CHUNK_HOPS
-            if start >= hi - lo:
+            done = lo + int(take[-1])  # the hop that completed the baseline: its chunk is
+            start = done + CHUNK_HOPS - (first + done) % CHUNK_HOPS  # not judged yet
+            if start >= hi:
                 return []
-            voiced, loud, st = voiced[start:], loud[start:], st[start:]
-            lo += start
+            voiced, loud, st = voiced[start - lo:], loud[start - lo:], st[start - lo:]
+            lo = start
         if not cfg.enabled:
             return []
         usual = self.caller_usual.median()
         excess = loud - usual
-        st_above = (st - self.caller_pitch.median() if self.caller_pitch.weight > 0
-                    else np.full(hi - lo, np.nan))
-        with np.errstate(invalid="ignore"):
-            pitch_up = (st_above >= cfg.pitch_st) & (excess >= cfg.threshold_db / 2)
-            on = voiced & ((excess >= cfg.threshold_db) | pitch_up)
-        if not self.caller_cue.engaged and not on.any():
+        half = voiced & (excess >= cfg.threshold_db / 2)  # needed by either condition
+        if not self.caller_cue.engaged and not half.any():
             return []
-        with np.errstate(invalid="ignore"):
-            keep = voiced & ((excess >= cfg.threshold_db - cfg.hysteresis_db) | pitch_up)
+        st_above = st - (self.caller_pitch.median() if self.caller_pitch.weight > 0 else np.nan)
+        pitch_up = (st_above >= cfg.pitch_st) & (excess >= cfg.threshold_db / 2)
+        on = voiced & ((excess >= cfg.threshold_db) | pitch_up)
+        keep = voiced & ((excess >= cfg.threshold_db - cfg.hysteresis_db) | pitch_up)
         measures = {"db_above_usual": excess, "loudness_lufs": loud,
                     "st_above_usual": _nan_to_zero(st_above)}
         # Snooze silences the agent's cues; the caller cue is for the agent too.
         return [(tr, usual) for tr in
-                self.caller_cue.step(f.t[lo:hi], on, keep, measures, self.snoozed_until_s)]
+                self.caller_cue.step(m[_T, lo:hi], on, keep, measures, self.snoozed_until_s)]
 
     def _laughter(self, until_s: float, pitch_since_s: float) -> list[PolicyEvent]:
         """Cue on bursts decided up to ``until_s`` (the end of the chunk being decided, s);
@@ -511,7 +535,7 @@ class CuePolicy:
         """Decide the last partial chunk (its end a learning point), then end active cues and
         the call (end of stream or shutdown)."""
         if self._pending is not None:
-            events = self._decide(self._pending, final=True)
+            events = self._decide(self._pending, self._pending_first, final=True)
         else:  # the end of the stream is a learning point too
             events = [e for _, _, e in self._learn(self.now_s, 0)]
         self._pending = None
