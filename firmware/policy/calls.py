@@ -64,6 +64,12 @@ class CallTracker:
     def in_call(self) -> bool:
         return self.call is not None
 
+    def note_pitch(self, st_above_usual: float) -> None:
+        """Count a largest pitch above usual (semitones; NaN: none) in the current call."""
+        if self.call is not None and np.isfinite(st_above_usual):
+            self.call.max_pitch_above_usual_st = max(self.call.max_pitch_above_usual_st,
+                                                     st_above_usual)
+
     def note_cue(self, cue: str) -> None:
         """Count a cue that started during the current call."""
         if self.call is not None:
@@ -109,13 +115,17 @@ class CallTracker:
              level_above_usual_db: np.ndarray | None,
              pitch_above_usual_st: np.ndarray | None = None,
              cues_at: Sequence[tuple[int, str]] = (),
+             pitch_max_at: Sequence[tuple[int, float]] = (),
              plan: list[CallStretch] | None = None) -> list[CallEvent]:
         """Advance over hops at stream times ``t`` with per-hop voiced flags per channel.
 
         ``cues_at``: cues that started in this run, as (hop index within the run, cue) in
         stream order; each counts in the call in progress after that hop (a call that starts
         at or before it and has not been found ended by then), as `note_cue` would after it.
-        ``plan``: what `plan` gave for these hops, if the caller has it already.
+        ``pitch_max_at``: (hop index, largest pitch above usual, semitones) of stretches of
+        the agent's speech, counted like ``cues_at`` (instead of, or besides,
+        ``pitch_above_usual_st`` per hop). ``plan``: what `plan` gave for these hops, if the
+        caller has it already.
         """
         out: list[CallEvent] = []
         caller = np.zeros_like(agent) if caller is None else caller
@@ -134,6 +144,9 @@ class CallTracker:
             for at, cue in cues_at:
                 if st.start <= at < st.stop:
                     c.cues[cue] += 1
+            for at, top in pitch_max_at:
+                if st.start <= at < st.stop:
+                    c.max_pitch_above_usual_st = max(c.max_pitch_above_usual_st, top)
             if st.ends:
                 out.append(self._end(c, detected_s=float(t[st.stop]) + HALF_HOP_S))
                 self.call = None
@@ -142,10 +155,13 @@ class CallTracker:
     def _accumulate(self, c: _CallStats, s: slice, agent: np.ndarray, caller: np.ndarray,
                     level: np.ndarray | None, pitch: np.ndarray | None) -> None:
         a, b = agent[s], caller[s]
-        c.agent_hops += int(a.sum())
-        c.caller_hops += int(b.sum())
-        c.overlap_hops += int((a & b).sum())
-        if level is not None and a.any():
+        n_agent = int(np.count_nonzero(a))
+        c.agent_hops += n_agent
+        c.caller_hops += int(np.count_nonzero(b))
+        c.overlap_hops += int(np.count_nonzero(a & b))
+        if not n_agent:
+            return
+        if level is not None:
             # NaN (no usual level yet) is skipped: np.fmax ignores it, and so does max()
             c.max_level_above_usual_db = max(c.max_level_above_usual_db,
                                              float(np.fmax.reduce(level[s][a])))

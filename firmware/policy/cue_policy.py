@@ -15,7 +15,7 @@ import numpy as np
 
 from dsp._fast import windows
 from dsp.analyzer import HOP_S, HopFeatures
-from dsp.laughter import LaughterBurst
+from dsp.laughter import PEAK_AHEAD_HOPS, TRAIN_GAP_HOPS, LaughterBurst, LaughterDetector
 from firmware.config.settings import Settings
 from firmware.policy.calls import CallTracker
 from firmware.policy.sustained import CueTransition, SustainedCue, SustainedParams
@@ -33,34 +33,73 @@ def _nan_to_zero(x: np.ndarray) -> np.ndarray:
 
 
 class TrailingMedian:
-    """Per-hop median of the finite values among the last ``window`` hops, for ``n``
-    channels, with the history carried across calls; computed only at hops whose own value
-    is finite (NaN elsewhere): the only ones the policy reads."""
+    """Median of the finite values among the last ``window`` hops (NaN if none), per
+    channel, computed only at the hops asked for (`at`), when they are asked for.
+
+    Hops are `push`ed as they come (absolute hop indices follow on from 0) and kept, with
+    the ``window - 1`` before them, until `trim`: medians cost a handful of numpy calls
+    each time they are computed, so the policy computes them for a whole learning interval
+    at once where it can, and for a block only when a cue could need them.
+    """
 
     def __init__(self, n: int, window: int = PITCH_WINDOW_HOPS):
         self.window = window
-        self._hist = np.full((n, window - 1), np.nan)
+        self._buf = np.full((n, window - 1), np.nan)
+        self._end = 0  # absolute index of the hop after the last one pushed
 
-    def __call__(self, values: np.ndarray) -> np.ndarray:
-        buf = np.concatenate([self._hist, values], axis=1)
-        self._hist = buf[:, buf.shape[1] - (self.window - 1):]
-        ch, hop = np.nonzero(np.isfinite(values))
-        med = np.full(values.shape, np.nan)
-        if not ch.size:
-            return med
+    @property
+    def end(self) -> int:
+        """Absolute index of the hop after the last one pushed."""
+        return self._end
+
+    @property
+    def _base(self) -> int:
+        """Absolute hop index of the buffer's first column."""
+        return self._end - self._buf.shape[1]
+
+    def push(self, values: np.ndarray, first: int) -> None:
+        """Append the next hops, (n, k), the first of them hop ``first`` (absolute)."""
+        self._buf = np.concatenate([self._buf, values], axis=1)
+        self._end = first + values.shape[1]
+
+    def trim(self, first_needed: int) -> None:
+        """Forget what no window of a hop from ``first_needed`` on reaches."""
+        drop = first_needed - (self.window - 1) - self._base
+        if drop > 0:
+            self._buf = self._buf[:, drop:]
+
+    def values(self, channel: int, lo: int, hi: int) -> np.ndarray:
+        """The pushed values of hops ``[lo, hi)`` (absolute)."""
+        return self._buf[channel, lo - self._base:hi - self._base]
+
+    def window_max(self, channel: int, lo: int, hi: int) -> float:
+        """Largest finite value any window of hops ``[lo, hi)`` sees (NaN if none)."""
+        base = self._base
+        return float(np.fmax.reduce(self._buf[channel, max(lo - self.window + 1 - base, 0):
+                                              hi - base]))
+
+    def at(self, channel: int, hops: np.ndarray) -> np.ndarray:
+        """Medians at absolute hop indices ``hops`` (pushed and not trimmed away)."""
+        if not hops.size:
+            return np.empty(0)
+        row = self._buf[channel:channel + 1]  # C-contiguous, as `windows` needs
+        start = hops - (self._base + self.window - 1)  # the first column of each window
         # Each window sorted (NaN last); the median of its n finite values is the mean of the
         # sorted values at (n - 1) // 2 and n // 2 - what np.nanmedian gives, bit for bit.
-        win = np.sort(windows(buf, self.window)[ch, hop], axis=-1)
-        n = self.window - np.add.reduce(np.isnan(win), axis=-1)  # >= 1: the hop itself
-        rows = np.arange(ch.size)
-        m = win[rows, (n - 1) // 2]
-        m += win[rows, n // 2]
-        m /= 2.0
-        med[ch, hop] = m
+        win = np.sort(windows(row, self.window)[0, start], axis=-1)
+        n = self.window - np.add.reduce(np.isnan(win), axis=-1)
+        rows = np.arange(hops.size)
+        med = win[rows, np.maximum(n - 1, 0) // 2]
+        med += win[rows, n // 2]
+        med /= 2.0
+        med[n == 0] = np.nan
         return med
 
-    def reset(self, channel: int) -> None:
-        self._hist[channel] = np.nan
+    def finite_at(self, channel: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """The hops of ``[lo, hi)`` whose own value is finite (absolute indices), and the
+        medians there: the smoothed value of every hop that has one."""
+        hops = np.flatnonzero(np.isfinite(self.values(channel, lo, hi))) + lo
+        return hops, self.at(channel, hops)
 
 
 class Display(Enum):
@@ -89,6 +128,21 @@ def _chunk_ending(stream_s: float) -> int:
     """The chunk of the hop that ends at ``stream_s`` (s): cue and call-end events are
     stamped at the end of the hop that decided them."""
     return (int(round(stream_s / HOP_S)) - 1) // CHUNK_HOPS
+
+
+# A completed burst is reported once the detector is sure the train is over: at most a train
+# gap (plus the peak confirmation and the detector's delay) after the end of its last burst,
+# and the report arrives with whichever block heard that moment. It is judged at a fixed time
+# after its end, by which it has always arrived, so events do not depend on the blocks.
+_COMPLETED_DUE_S = (TRAIN_GAP_HOPS + PEAK_AHEAD_HOPS + LaughterDetector.delay_hops) * HOP_S
+
+
+def _due_s(kind: str, b: LaughterBurst) -> float:
+    """When a burst record is judged (stream s): a decision when it was made (the newest hop
+    heard then), a completion `_COMPLETED_DUE_S` after the burst's end."""
+    if kind == "decided":
+        return b.decided_at_s
+    return (b.end_s or b.decided_at_s) + _COMPLETED_DUE_S
 
 
 def _engaged_at(ends: np.ndarray, was: bool, changes: list[tuple[int, bool]]) -> np.ndarray:
@@ -164,6 +218,7 @@ class CuePolicy:
         # offered for learning since the last learning point, and whether a cue engaged then
         self._learn_cols: list[np.ndarray] = []
         self._learn_drop = False
+        self._interval_first = 0  # absolute hop where the current learning interval began
         self.calls = CallTracker(silence_gap_s=settings.calls.silence_gap_s,
                                  min_call_s=settings.calls.min_call_s)
         self.snoozed_until_s = -np.inf
@@ -252,18 +307,23 @@ class CuePolicy:
         n = m.shape[1]
         t = m[_T]
         voiced = m[_VOICED:_T:_CH_STRIDE] > 0.5  # (2, n): agent, caller
-        st = self._smoothed_st(m[_ST:_T:_CH_STRIDE], voiced)
+        if self.pitch_median.end == 0:  # the stream's first run: its interval starts here
+            self._interval_first = first
+        # pitch of voiced hops, both channels, for the 0.5 s medians
+        self.pitch_median.push(np.where(voiced, m[_ST:_T:_CH_STRIDE], np.nan), first)
         self._st_hist.append((t, m[_ST]))
-        # Per hop, against the usual voice of its learning interval (NaN before warm-up):
-        excess = np.empty(n)  # agent's momentary loudness above usual, dB
-        st_above = np.empty(n)  # agent's pitch (0.5 s median) above usual, semitones
+        # agent's momentary loudness above the usual of each hop's learning interval, dB
+        # (NaN before warm-up)
+        excess = np.empty(n)
+        pitch_tags: list[tuple[int, float]] = []  # largest pitch above usual per interval
         tagged: list[tuple[int, int, PolicyEvent]] = []  # (chunk, rank, event)
         cuts = [0, *range((first // LEARN_HOPS + 1) * LEARN_HOPS - first, n, LEARN_HOPS), n]
         for a, b in zip(cuts[:-1], cuts[1:], strict=True):
             learn_point = (final and b == n) or (first + b) % LEARN_HOPS == 0
-            tagged += self._decide_interval(m, first, a, b, voiced[0], st[0], excess, st_above,
-                                            learn_point)
-        tagged += self._calls_and_caller(m, first, voiced, st[1], excess, st_above, tagged)
+            tagged += self._decide_interval(m, first, a, b, voiced[0], excess, learn_point,
+                                            pitch_tags)
+        tagged += self._calls_and_caller(m, first, voiced, excess, pitch_tags, tagged)
+        self.pitch_median.trim(self._interval_first)
         self.now_s = float(t[-1] + 0.005)
         while len(self._st_hist) > 1 and self._st_hist[0][0][-1] < self.now_s - 4.1:
             self._st_hist.popleft()  # bursts look back 4 s at most
@@ -272,12 +332,14 @@ class CuePolicy:
         return [e for _, _, e in tagged]
 
     def _decide_interval(self, m: np.ndarray, first: int, a: int, b: int, voiced_all: np.ndarray,
-                         st_all: np.ndarray, excess_all: np.ndarray, st_above_all: np.ndarray,
-                         learn_point: bool) -> list[tuple[int, int, PolicyEvent]]:
+                         excess_all: np.ndarray, learn_point: bool,
+                         pitch_tags: list[tuple[int, float]]
+                         ) -> list[tuple[int, int, PolicyEvent]]:
         """Hops ``[a, b)`` of run ``m`` (first hop ``first``), inside one learning interval:
         the usual voice is constant here. Decides raised and tense voice and laughter, fills
-        ``excess_all`` and ``st_above_all`` there, gathers what may be learned, and at a
-        ``learn_point`` (the interval's end) hands it to the usual voice."""
+        ``excess_all`` there and gathers what may be learned. At a ``learn_point`` (the
+        interval's end) adds the interval's largest pitch above usual to ``pitch_tags`` (at
+        its last hop, for the call summary) and hands the gathered hops to the usual voice."""
         tagged: list[tuple[int, int, PolicyEvent]] = []
         u = self.usual
         ready = u.ready
@@ -287,7 +349,6 @@ class CuePolicy:
         loud = m[_LOUD, a:b]
         voiced = voiced_all[a:b]
         excess = np.subtract(loud, usual, out=excess_all[a:b])
-        st_above = np.subtract(st_all[a:b], usual_st, out=st_above_all[a:b])
         was = (self.raised.engaged, self.tense.engaged)
         changes: tuple[list[tuple[int, bool]], ...] = ([], [])
         rv = self.settings.cues.raised_voice
@@ -300,7 +361,7 @@ class CuePolicy:
                     tagged.append((_chunk_ending(tr.stream_s), 0, self._event(tr, usual)))
                 changes = (self.raised.engaged_changes, changes[1])
         if ready and np.isfinite(usual_st) and self.settings.cues.tense_voice.enabled:
-            for tr in self._tense(m, a, b, st_above, excess):
+            for tr in self._tense(m, first, a, b, usual_st, excess):
                 tagged.append((_chunk_ending(tr.stream_s), 1, self._event(tr, u.usual_lufs)))
             changes = (changes[0], self.tense.engaged_changes)
         # The last hop of each chunk here (the stream's last chunk may be partial).
@@ -323,8 +384,20 @@ class CuePolicy:
             if v.any():
                 self._learn_cols.append(m[_OFFER, a + keep_from:b][:, v])
         if learn_point:
+            top = self._interval_pitch(first + b, usual_st)
+            if np.isfinite(top):
+                pitch_tags.append((b - 1, top))
             tagged += self._learn(float(t[-1] + 0.005), (first + b - 1) // CHUNK_HOPS)
         return tagged
+
+    def _interval_pitch(self, end: int, usual_st: float) -> float:
+        """The largest agent pitch (0.5 s median) above ``usual_st`` in the learning interval
+        that ends before hop ``end``, semitones (NaN if none); starts the next interval."""
+        lo, self._interval_first = self._interval_first, end
+        if not np.isfinite(usual_st):
+            return np.nan
+        _, med = self.pitch_median.finite_at(0, lo, end)
+        return float(np.fmax.reduce(med)) - usual_st if med.size else np.nan
 
     def _learn(self, now_s: float, chunk: int) -> list[tuple[int, int, PolicyEvent]]:
         """A learning point: drop what a cue engaged on, offer the rest, settle ``ready``."""
@@ -358,9 +431,7 @@ class CuePolicy:
         tagged: list[tuple[int, int, PolicyEvent]] = []
         until = end_t + 0.005
         while self._bursts:
-            kind, b = self._bursts[0]
-            at = b.decided_at_s if kind == "decided" else (b.end_s or b.decided_at_s)
-            k = int(np.searchsorted(until, at))
+            k = int(np.searchsorted(until, _due_s(*self._bursts[0])))
             if k == until.size:
                 break
             evs = self._laughter(float(end_t[k]) + 0.005, float(end_t[k]) - 4.0)
@@ -368,12 +439,13 @@ class CuePolicy:
         return tagged
 
     def _calls_and_caller(self, m: np.ndarray, first: int, voiced: np.ndarray,
-                          caller_st: np.ndarray, excess: np.ndarray, st_above: np.ndarray,
+                          excess: np.ndarray, pitch_tags: list[tuple[int, float]],
                           tagged: list[tuple[int, int, PolicyEvent]]
                           ) -> list[tuple[int, int, PolicyEvent]]:
         """Calls over run ``m``, and the caller cue inside them; the cues that started in the
         run (``tagged`` so far and the caller's) count in the call in progress at the end of
-        their chunk."""
+        their chunk, the intervals' largest pitch (``pitch_tags``) in the call in progress at
+        the interval's end (its speech is inside that call: a call ends >= 2 s after it)."""
         out: list[tuple[int, int, PolicyEvent]] = []
         t = m[_T]
         caller_voiced = voiced[1] if self._stereo else None
@@ -389,7 +461,7 @@ class CuePolicy:
                     stop = max(s.start, stop - (first + stop) % CHUNK_HOPS)
                 if stop > s.start:
                     out += [(_chunk_ending(tr.stream_s), 5, self._event(tr, usual)) for tr, usual
-                            in self._caller(m, first, s.start, stop, caller_voiced, caller_st)]
+                            in self._caller(m, first, s.start, stop, caller_voiced)]
                 if s.ends:
                     end_s = float(t[s.stop]) + 0.005
                     out += [((first + s.stop) // CHUNK_HOPS, 2, self._event(tr, np.nan))
@@ -397,8 +469,8 @@ class CuePolicy:
         cues_at = [(min(t.size - 1, (c + 1) * CHUNK_HOPS - 1 - first), e.type.rsplit(".", 1)[0])
                    for c, _, e in tagged + out
                    if e.type.endswith((".started", ".cue")) and not e.type.startswith("call.")]
-        for ce in self.calls.step(t, voiced[0], caller_voiced, excess, st_above,
-                                  cues_at=cues_at, plan=plan):
+        for ce in self.calls.step(t, voiced[0], caller_voiced, excess, cues_at=cues_at,
+                                  pitch_max_at=pitch_tags, plan=plan):
             if ce.type == "call.started":  # stamped at the start of its first hop
                 chunk, rank = int(round(ce.stream_s / HOP_S)) // CHUNK_HOPS, 4
             else:
@@ -406,27 +478,32 @@ class CuePolicy:
             out.append((chunk, rank, PolicyEvent(ce.type, ce.stream_s, ce.data)))
         return out
 
-    def _smoothed_st(self, st: np.ndarray, voiced: np.ndarray) -> np.ndarray:
-        """Pitch per channel, semitones re 100 Hz: median of the last 0.5 s of voiced hops,
-        NaN at hops that are not voiced themselves (voice activity and pitch). ``st``: raw
-        pitch (NaN where unpitched), ``voiced``: voice activity, both (2, n)."""
-        return self.pitch_median(np.where(voiced, st, np.nan))
-
-    def _tense(self, m: np.ndarray, a: int, b: int, st_above: np.ndarray,
+    def _tense(self, m: np.ndarray, first: int, a: int, b: int, usual_st: float,
                excess: np.ndarray) -> list[CueTransition]:
-        """Pitch held above usual with raised effort (loudness or tilt) or a fast rate, over
-        hops ``[a, b)`` of run ``m`` (``st_above``, ``excess``: those hops)."""
+        """Pitch (0.5 s median) held above usual with raised effort (loudness or tilt) or a
+        fast rate, over hops ``[a, b)`` of run ``m`` (``excess``: those hops)."""
         cfg = self.settings.cues.tense_voice
-        pitch_up = st_above >= cfg.pitch_st  # NaN (unvoiced) compares False
-        if not self.tense.engaged and not pitch_up.any():
-            self.tense.engaged_changes = []
-            return []
+        lo, hi = first + a, first + b
         u = self.usual
         alpha_above = m[_ALPHA, a:b] - (u.alpha.median() if u.alpha.weight > 0 else np.nan)
         rate = m[_RATE, a:b]
-        usual_rate = u.rate.median() if u.rate.weight > 0 else np.nan
-        effort = ((excess >= cfg.effort_db) | (alpha_above >= cfg.tilt_db)
-                  | (rate >= cfg.rate_ratio * usual_rate))
+        if not self.tense.engaged:
+            # Idle: `on` needs a pitch median at the threshold, so a value its window sees
+            # there (the margin covers rounding in median - usual), and effort on a voiced
+            # hop; without both, the medians are not needed.
+            if not self.pitch_median.window_max(0, lo, hi) >= usual_st + cfg.pitch_st - 1e-9:
+                self.tense.engaged_changes = []
+                return []
+            effort = self._effort(excess, alpha_above, rate)
+            if not np.count_nonzero(effort & np.isfinite(self.pitch_median.values(0, lo, hi))):
+                self.tense.engaged_changes = []
+                return []
+        else:
+            effort = self._effort(excess, alpha_above, rate)
+        hops, med = self.pitch_median.finite_at(0, lo, hi)
+        st_above = np.full(b - a, np.nan)
+        st_above[hops - lo] = med - usual_st
+        pitch_up = st_above >= cfg.pitch_st  # NaN (unvoiced) compares False
         on = pitch_up & effort
         keep = st_above >= cfg.pitch_st - cfg.hysteresis_st
         measures = {"st_above_usual": _nan_to_zero(st_above),
@@ -435,50 +512,76 @@ class CuePolicy:
                     "rate_sps": _nan_to_zero(rate)}
         return self.tense.step(m[_T, a:b], on, keep, measures, self.snoozed_until_s)
 
-    def _caller(self, m: np.ndarray, first: int, lo: int, hi: int, voiced_all: np.ndarray,
-                st_all: np.ndarray) -> list[tuple[CueTransition, float]]:
+    def _effort(self, excess: np.ndarray, alpha_above: np.ndarray,
+                rate: np.ndarray) -> np.ndarray:
+        """Raised effort per hop: loudness or alpha ratio above usual, or a fast rate."""
+        cfg = self.settings.cues.tense_voice
+        u = self.usual
+        usual_rate = u.rate.median() if u.rate.weight > 0 else np.nan
+        return ((excess >= cfg.effort_db) | (alpha_above >= cfg.tilt_db)
+                | (rate >= cfg.rate_ratio * usual_rate))
+
+    def _caller(self, m: np.ndarray, first: int, lo: int, hi: int,
+                voiced_all: np.ndarray) -> list[tuple[CueTransition, float]]:
         """The caller against the caller's own start-of-call level and pitch ("stay
         steady"): louder by the threshold, or higher in pitch and half as much louder.
 
         Over hops ``[lo, hi)`` of run ``m`` (first hop ``first``), all inside one call. The
         first ``baseline_speech_s`` of the caller's voiced hops in the call are the
         baseline; the cue is judged from the chunk after the one that completed it. Returns
-        each transition with the caller's usual level (LUFS) it was judged against.
+        each transition with the caller's usual level (LUFS) it was judged against. Pitch
+        (0.5 s median) is computed only at hops where it can matter.
         """
         cfg = self.settings.cues.caller_escalation
         voiced = voiced_all[lo:hi]
         loud = m[_C_LOUD, lo:hi]
-        st = st_all[lo:hi]
         need = int(round(cfg.baseline_speech_s / 0.01))
         have = int(round(self.caller_usual.weight))
         if have < need:
             take = np.flatnonzero(voiced)[: need - have]
             self.caller_usual.learn(loud[take])
-            self.caller_pitch.learn(st[take])
+            self.caller_pitch.learn(self._caller_st(first + lo, take))
             if take.size < need - have:
                 return []
             done = lo + int(take[-1])  # the hop that completed the baseline: its chunk is
             start = done + CHUNK_HOPS - (first + done) % CHUNK_HOPS  # not judged yet
             if start >= hi:
                 return []
-            voiced, loud, st = voiced[start - lo:], loud[start - lo:], st[start - lo:]
+            voiced, loud = voiced[start - lo:], loud[start - lo:]
             lo = start
         if not cfg.enabled:
             return []
+        thr = cfg.threshold_db
         usual = self.caller_usual.median()
         excess = loud - usual
-        half = voiced & (excess >= cfg.threshold_db / 2)  # needed by either condition
-        if not self.caller_cue.engaged and not half.any():
+        usual_st = self.caller_pitch.median() if self.caller_pitch.weight > 0 else np.nan
+        if not self.caller_cue.engaged and not np.count_nonzero(voiced & (excess >= thr)) and (
+                not self.pitch_median.window_max(1, first + lo, first + hi)
+                >= usual_st + cfg.pitch_st - 1e-9):
+            # Idle, not loud enough, and no pitch median can reach the pitch threshold (no
+            # value its window sees does; the margin covers rounding): `on` holds nowhere.
             return []
-        st_above = st - (self.caller_pitch.median() if self.caller_pitch.weight > 0 else np.nan)
-        pitch_up = (st_above >= cfg.pitch_st) & (excess >= cfg.threshold_db / 2)
-        on = voiced & ((excess >= cfg.threshold_db) | pitch_up)
-        keep = voiced & ((excess >= cfg.threshold_db - cfg.hysteresis_db) | pitch_up)
+        # pitch where `on` or `keep` could hold: the measures are read only there
+        at = np.flatnonzero(voiced & (excess >= min(thr, thr / 2, thr - cfg.hysteresis_db)))
+        st_above = np.full(hi - lo, np.nan)
+        st_above[at] = self._caller_st(first + lo, at) - usual_st
+        pitch_up = (st_above >= cfg.pitch_st) & (excess >= thr / 2)
+        on = voiced & ((excess >= thr) | pitch_up)
+        keep = voiced & ((excess >= thr - cfg.hysteresis_db) | pitch_up)
         measures = {"db_above_usual": excess, "loudness_lufs": loud,
                     "st_above_usual": _nan_to_zero(st_above)}
         # Snooze silences the agent's cues; the caller cue is for the agent too.
         return [(tr, usual) for tr in
                 self.caller_cue.step(m[_T, lo:hi], on, keep, measures, self.snoozed_until_s)]
+
+    def _caller_st(self, first: int, rel: np.ndarray) -> np.ndarray:
+        """The caller's pitch (0.5 s median, semitones re 100 Hz) at hops ``first + rel``;
+        NaN where the hop itself has no voiced pitch."""
+        st = np.full(rel.size, np.nan)
+        own = np.flatnonzero(np.isfinite(self.pitch_median.values(1, first, first + int(
+            rel[-1]) + 1)[rel])) if rel.size else rel
+        st[own] = self.pitch_median.at(1, first + rel[own])
+        return st
 
     def _laughter(self, until_s: float, pitch_since_s: float) -> list[PolicyEvent]:
         """Cue on bursts decided up to ``until_s`` (the end of the chunk being decided, s);
@@ -489,7 +592,7 @@ class CuePolicy:
         while self._bursts:
             kind, b = self._bursts[0]
             at = b.decided_at_s if kind == "decided" else (b.end_s or b.decided_at_s)
-            if at > until_s:
+            if _due_s(kind, b) > until_s:
                 break
             self._bursts.pop(0)
             if kind == "decided":
@@ -537,6 +640,8 @@ class CuePolicy:
         if self._pending is not None:
             events = self._decide(self._pending, self._pending_first, final=True)
         else:  # the end of the stream is a learning point too
+            usual_st = self.usual.usual_st if self.usual.ready else np.nan
+            self.calls.note_pitch(self._interval_pitch(self.pitch_median.end, usual_st))
             events = [e for _, _, e in self._learn(self.now_s, 0)]
         self._pending = None
         usual = self.usual.usual_lufs
