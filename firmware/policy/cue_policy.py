@@ -2,6 +2,15 @@
 
 Everything is stated against the agent's own usual voice (dB above usual), never as a feeling.
 Time is stream seconds, so `deskcue analyze` and the running appliance decide identically.
+
+Frame conventions: hop ``k`` is centred at ``(k + 0.5) * 0.01`` s; decisions are taken per
+chunk of `CHUNK_HOPS` (50 ms) aligned to absolute hops, and the usual voice changes only at
+learning points every `LEARN_HOPS` (0.5 s, aligned too). A block's complete chunks are decided
+together with numpy; Python loops run per transition (a cue or a call starting or ending, a
+learning point, a laughter record), never per hop or chunk. Learning rule: a chunk whose end
+finds raised or tense voice engaged is not offered and drops the speech offered before it and
+not yet learned; at each learning point the usual voice learns what ``lag_s`` of speech has
+followed, and settles ``ready``. The events are the same, bit for bit, whatever the blocks.
 """
 
 from __future__ import annotations

@@ -3,8 +3,10 @@
 Each measure (momentary loudness in LUFS, later pitch in semitones ...) keeps an exponentially
 forgetting histogram of its values over voiced hops. The usual value is the histogram's median,
 the spread its MAD, both insensitive to the odd loud word. Learning lags the stream by
-``lag_s``: hops waiting in that lag are dropped when a cue starts, so a passage that earned a
-cue never teaches the baseline that it is usual.
+``lag_s`` of speech: hops waiting in that lag are dropped when a cue engages, so a passage that
+earned a cue never teaches the baseline that it is usual. The cue policy offers speech only at
+its learning points (every 0.5 s of stream time, aligned to absolute hops), so the usual voice
+and ``ready`` change only there.
 """
 
 from __future__ import annotations
