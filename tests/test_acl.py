@@ -10,9 +10,10 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from broker import Broker, Subscriber, settings_for, wait_until
+from broker import Broker, Subscriber, make_events, settings_for, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
 
+from firmware.contract.examples import EXAMPLES
 from firmware.link.acl import desk_account, mosquitto_acl, passwords_script
 from firmware.link.mqtt_client import MqttLink
 
@@ -73,8 +74,8 @@ def test_a_desk_cannot_publish_or_read_in_another_desks_subtree(site_broker, tmp
         publish(d1, "deskcue/lyon/d01/events", "mine")     # its own events: allowed
         boss = client(site_broker, "boss")
         publish(boss, "deskcue/lyon/d02/cmd/identify", "{}")  # supervisors may command
-        wait_until(lambda: any(m.topic.endswith("d02/cmd/identify") for m in sup.messages), 5)
-        wait_until(lambda: any(m.topic.endswith("d01/events") for m in sup.messages), 5)
+        wait_until(lambda: any(m.topic.endswith("d02/cmd/identify") for m in sup.messages))
+        wait_until(lambda: any(m.topic.endswith("d01/events") for m in sup.messages))
         got = [(m.topic, m.payload) for m in sup.messages]
         assert ("deskcue/lyon/d01/events", b"mine") in got
         assert not [t for t, _ in got if "/d02/" in t and not t.endswith("cmd/identify")]
@@ -103,18 +104,17 @@ def test_the_real_desk_link_works_under_its_acl(site_broker, tmp_path):
                     state_dir=tmp_path / "state", on_command=commands.append)
     link.start()
     try:
-        wait_until(lambda: link.connected, 10)
-        link.set_info({"firmware": "test"})
-        from broker import make_events
+        wait_until(lambda: link.connected)
+        link.set_info(EXAMPLES["info"])
         for e in make_events(3):
             link.publish_event(e)
-        wait_until(lambda: len(sup.events()) == 3, 10)
-        wait_until(lambda: any(m.topic.endswith("/info") for m in sup.messages), 5)
+        wait_until(lambda: len(sup.events()) == 3)
+        wait_until(lambda: any(m.topic.endswith("/info") for m in sup.messages))
         assert [m.payload for m in sup.on("status")][-1] == b"online"
         boss = client(site_broker, "boss")
         publish(boss, "deskcue/lyon/d01/cmd/identify",
                 json.dumps({"txid": "t1", "seconds": 1, "ts": time.time()}))
-        wait_until(lambda: commands, 5)
+        wait_until(lambda: commands)
         boss.loop_stop()
         boss.disconnect()
     finally:

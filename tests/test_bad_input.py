@@ -154,7 +154,7 @@ def test_audio_fault_shows_fault_pattern_and_status_while_running(tmp_path, brok
     try:
         wait_until(lambda: any(e["type"] == "fault" for e in sub.events()))
         wait_until(lambda: len(attempts) >= 3)
-        assert app.status()["display"] == "fault"  # what `deskcue status` shows
+        assert app.status().display == "fault"  # what `deskcue status` shows
         red = factory.pin(settings.indicator.red_pin)
         wait_until(lambda: any(s.state > 0 for s in red.states))
         fault = next(e for e in sub.events() if e["type"] == "fault")

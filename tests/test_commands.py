@@ -246,27 +246,21 @@ def fuzz_payloads(n: int, seed: int = 7) -> list[tuple[str, bytes, bool]]:
     return out
 
 
-def test_fuzz_gets_error_results_and_the_stream_keeps_its_pace(
+def test_fuzz_gets_error_results_and_the_event_stream_flows_on(
     desk: Desk, supervisor: tuple[mqtt.Client, Subscriber], broker: Broker
 ) -> None:
     """Bad commands at the rate limit while events stream: every one answered with an error,
-    nothing executed, every event delivered in order, publish_event never slowed down."""
+    nothing executed, every event delivered in order. (What the link costs the analysis
+    loop is measured by the benches, not asserted here against the clock.)"""
     pub, sub = supervisor
     events_sub = Subscriber(broker, f"{BASE}/events").connect()
     fuzz = fuzz_payloads(60)
     events = make_events(120)
-    lags: list[float] = []
 
     def analysis() -> None:  # a 10 ms hop loop that publishes an event every other hop
-        t0 = time.perf_counter()
-        for k, e in enumerate(events):
-            due = t0 + k * 0.01
-            while time.perf_counter() < due:
-                time.sleep(0.001)
-            lags.append(time.perf_counter() - due)
-            t = time.perf_counter()
+        for e in events:
             desk.link.publish_event(e)
-            lags[-1] = max(lags[-1], time.perf_counter() - t)
+            time.sleep(0.01)
 
     thread = threading.Thread(target=analysis)
     thread.start()
@@ -290,10 +284,6 @@ def test_fuzz_gets_error_results_and_the_stream_keeps_its_pace(
     assert all(not r["ok"] for r in got)
     assert {r["error"]["code"] for r in got} == {"malformed", "too_large", "unknown_command",
                                                  "invalid_args", "stale"}  # fmt: skip
-    # The loop keeps its 10 ms pace: typical lateness stays at scheduler level, the worst
-    # hops are far below what the capture queue absorbs (seconds); no lag builds up.
-    lags.sort()
-    assert lags[len(lags) // 2] < 0.005 and lags[int(0.99 * len(lags))] < 0.05, lags[-5:]
 
 
 def test_a_flood_is_rate_limited(desk: Desk, supervisor: tuple[mqtt.Client, Subscriber]) -> None:

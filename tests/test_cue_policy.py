@@ -173,18 +173,30 @@ def test_a_cue_right_after_the_warm_up_still_ends():
     assert fd.types()[-2:] == ["raised_voice.started", "raised_voice.ended"]
 
 
-def test_usual_voice_learns_in_half_second_batches_behind_its_lag():
-    """Hops are learned once the lag's worth of speech has followed them, in batches of 0.5 s
-    of speech: learned speech grows in 0.5 s steps and never comes closer than the lag to
-    what was heard, nor falls more than a batch further behind."""
+def test_usual_voice_learns_what_its_lag_has_followed_at_each_offer():
+    """Each offer learns every hop that lag_s of speech has followed, and no other."""
     usual = make_usual_voice(Settings())
-    lag, batch = usual.lag_hops * 0.01, usual.LEARN_BATCH_S
-    assert batch == 0.5 and lag >= 3.0
-    heard, steps = 0.0, set()
-    for _ in range(200):  # 50 ms chunks, as the policy offers them
-        usual.offer(np.full(5, USUAL), np.ones(5, dtype=bool))
-        heard += 0.05
-        learned = usual.speech_s
-        assert heard - lag - batch - 1e-9 <= learned <= max(0.0, heard - lag) + 1e-9
-        steps.add(round(learned, 6))
-    assert steps == {round(0.5 * k, 6) for k in range(int((10.0 - lag) / 0.5) + 1)}
+    lag = usual.lag_hops * 0.01
+    assert lag >= 3.0
+    heard = 0.0
+    for _ in range(40):  # 0.5 s at a time, as the policy offers at its learning points
+        usual.offer(np.full(50, USUAL), np.ones(50, dtype=bool))
+        heard += 0.5
+        assert abs(usual.speech_s - max(0.0, heard - lag)) < 1e-9
+
+
+def test_learning_and_ready_only_at_half_second_points_of_stream_time():
+    """The usual voice changes only at learning points (every 0.5 s of stream time, aligned to
+    absolute hops), whatever the blocks: there it has learned the speech heard up to lag_s
+    before, and the warm-up ends at the first point with warmup_speech_s heard."""
+    fd = Feeder()
+    rng = np.random.default_rng(3)
+    lag = fd.policy.usual.lag_hops * 0.01
+    while fd.hop < 3000:
+        fd.feed(int(rng.integers(1, 120)) / 100, 0.0)
+        decided = fd.hop // 5 * 5  # whole 50 ms chunks are decided
+        point = decided // 50 * 50  # the latest learning point decided, hops
+        assert abs(fd.policy.usual.speech_s - max(0.0, point * 0.01 - lag)) < 1e-9
+    ready = [e for e in fd.events if e.type == "usual_voice_learned"]
+    warmup = fd.settings.baseline.warmup_speech_s
+    assert len(ready) == 1 and ready[0].stream_s == np.ceil(warmup / 0.5) * 0.5

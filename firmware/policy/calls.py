@@ -9,6 +9,7 @@ usual level — measurements, never judgements.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +32,20 @@ class _CallStats:
 
 
 @dataclass(frozen=True)
+class CallStretch:
+    """Hops ``[start, stop)`` of a run inside one call (indices within the run): the call
+    ``starts`` at ``start`` (else it was in progress), and ``ends`` when the silence gap is
+    complete at hop ``stop`` (else it goes on past the run); ``last_active_s`` is the centre
+    of its latest active hop by then, s."""
+
+    start: int
+    stop: int
+    starts: bool
+    ends: bool
+    last_active_s: float
+
+
+@dataclass(frozen=True)
 class CallEvent:
     type: str  # "call.started" | "call.ended"
     stream_s: float
@@ -50,54 +65,107 @@ class CallTracker:
     def in_call(self) -> bool:
         return self.call is not None
 
+    def note_pitch(self, st_above_usual: float) -> None:
+        """Count a largest pitch above usual (semitones; NaN: none) in the current call."""
+        if self.call is not None and np.isfinite(st_above_usual):
+            self.call.max_pitch_above_usual_st = max(self.call.max_pitch_above_usual_st,
+                                                     st_above_usual)
+
     def note_cue(self, cue: str) -> None:
         """Count a cue that started during the current call."""
         if self.call is not None:
             self.call.cues[cue] += 1
 
-    def step(self, t: np.ndarray, agent: np.ndarray, caller: np.ndarray | None,
-             level_above_usual_db: np.ndarray | None,
-             pitch_above_usual_st: np.ndarray | None = None) -> list[CallEvent]:
-        """Advance over hops at stream times ``t`` with per-hop voiced flags per channel."""
-        out: list[CallEvent] = []
-        caller = np.zeros_like(agent) if caller is None else caller
-        active = agent | caller
+    def plan(self, t: np.ndarray, active: np.ndarray) -> list[CallStretch]:
+        """Where calls run, start and end over hops at stream times ``t`` with per-hop
+        activity (either channel voiced), from the current state, without changing it."""
+        return list(self._walk(t, active))
+
+    def _walk(self, t: np.ndarray, active: np.ndarray) -> Iterator[CallStretch]:
+        in_call = self.call is not None
+        last_s = self.call.last_active_s if self.call is not None else -np.inf
         i, n = 0, t.size
         while i < n:
-            if self.call is None:
+            starts = not in_call
+            if starts:
                 hits = np.flatnonzero(active[i:])
                 if hits.size == 0:
-                    return out
+                    return
                 i += int(hits[0])
-                self.call = _CallStats(start_s=float(t[i]) - HALF_HOP_S,
-                                       last_active_s=float(t[i]))
+                last_s = float(t[i])
+                in_call = True
+            seg_t, seg_a = t[i:], active[i:]
+            if float(seg_t[-1]) - last_s < self.gap:
+                # the gap cannot complete in this run: the call goes on past it
+                hits = np.flatnonzero(seg_a)
+                if hits.size:
+                    last_s = float(seg_t[hits[-1]])
+                yield CallStretch(i, n, starts, False, last_s)
+                return
+            last = np.maximum.accumulate(np.where(seg_a, seg_t, -np.inf))
+            np.maximum(last, last_s, out=last)
+            over = np.flatnonzero(seg_t - last >= self.gap)
+            stop = i + (int(over[0]) if over.size else seg_t.size)
+            if stop > i:
+                last_s = float(last[stop - i - 1])
+            yield CallStretch(i, stop, starts, bool(over.size), last_s)
+            in_call = not over.size
+            i = stop
+
+    def step(self, t: np.ndarray, agent: np.ndarray, caller: np.ndarray | None,
+             level_above_usual_db: np.ndarray | None,
+             pitch_above_usual_st: np.ndarray | None = None,
+             cues_at: Sequence[tuple[int, str]] = (),
+             pitch_max_at: Sequence[tuple[int, float]] = (),
+             plan: list[CallStretch] | None = None) -> list[CallEvent]:
+        """Advance over hops at stream times ``t`` with per-hop voiced flags per channel.
+
+        ``cues_at``: cues that started in this run, as (hop index within the run, cue) in
+        stream order; each counts in the call in progress after that hop (a call that starts
+        at or before it and has not been found ended by then), as `note_cue` would after it.
+        ``pitch_max_at``: (hop index, largest pitch above usual, semitones) of stretches of
+        the agent's speech, counted like ``cues_at`` (instead of, or besides,
+        ``pitch_above_usual_st`` per hop). ``plan``: what `plan` gave for these hops, if the
+        caller has it already.
+        """
+        out: list[CallEvent] = []
+        caller = np.zeros_like(agent) if caller is None else caller
+        for st in plan if plan is not None else self._walk(t, agent | caller):
+            if st.starts:
+                self.call = _CallStats(start_s=float(t[st.start]) - HALF_HOP_S,
+                                       last_active_s=float(t[st.start]))
                 self.calls += 1
                 out.append(CallEvent("call.started", self.call.start_s, CallStarted(
                     call=self.calls, start_s=round(self.call.start_s, 3))))
             c = self.call
-            seg_t, seg_a = t[i:], active[i:]
-            last = np.maximum.accumulate(np.where(seg_a, seg_t, -np.inf))
-            last = np.maximum(last, c.last_active_s)
-            over = np.flatnonzero(seg_t - last >= self.gap)
-            stop = i + (int(over[0]) if over.size else seg_t.size)
-            self._accumulate(c, slice(i, stop), agent, caller, level_above_usual_db,
+            assert c is not None
+            self._accumulate(c, slice(st.start, st.stop), agent, caller, level_above_usual_db,
                              pitch_above_usual_st)
-            if stop > i:
-                c.last_active_s = float(last[stop - i - 1])
-            if over.size:
-                out.append(self._end(c, detected_s=float(t[stop]) + HALF_HOP_S))
+            c.last_active_s = st.last_active_s
+            for at, cue in cues_at:
+                if st.start <= at < st.stop:
+                    c.cues[cue] += 1
+            for at, top in pitch_max_at:
+                if st.start <= at < st.stop:
+                    c.max_pitch_above_usual_st = max(c.max_pitch_above_usual_st, top)
+            if st.ends:
+                out.append(self._end(c, detected_s=float(t[st.stop]) + HALF_HOP_S))
                 self.call = None
-            i = stop
         return out
 
     def _accumulate(self, c: _CallStats, s: slice, agent: np.ndarray, caller: np.ndarray,
                     level: np.ndarray | None, pitch: np.ndarray | None) -> None:
         a, b = agent[s], caller[s]
-        c.agent_hops += int(a.sum())
-        c.caller_hops += int(b.sum())
-        c.overlap_hops += int((a & b).sum())
-        if level is not None and a.any():
-            c.max_level_above_usual_db = max(c.max_level_above_usual_db, float(level[s][a].max()))
+        n_agent = int(np.count_nonzero(a))
+        c.agent_hops += n_agent
+        c.caller_hops += int(np.count_nonzero(b))
+        c.overlap_hops += int(np.count_nonzero(a & b))
+        if not n_agent:
+            return
+        if level is not None:
+            # NaN (no usual level yet) is skipped: np.fmax ignores it, and so does max()
+            c.max_level_above_usual_db = max(c.max_level_above_usual_db,
+                                             float(np.fmax.reduce(level[s][a])))
         if pitch is not None:
             p = pitch[s][a]
             p = p[np.isfinite(p)]

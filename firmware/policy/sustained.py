@@ -9,6 +9,7 @@ aggregates into its events (mean while building, peak and mean over the whole cu
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -57,6 +58,16 @@ class _Acc:
             self.sums[k] = self.sums.get(k, 0.0) + v
             self.peaks[k] = max(self.peaks.get(k, -np.inf), v)
 
+    def add_many(self, n: int, values: dict[str, np.ndarray]) -> None:
+        """`add` for each of ``n`` hops (``values``: one array of ``n`` per measure), in
+        order. The sums are accumulated in stream order (a cumulative sum seeded with the
+        running sum, as `add` would), so they come out the same bit for bit however the hops
+        were cut into runs; NaN never becomes a peak (as in `add`)."""
+        self.n += n
+        for k, v in values.items():
+            self.sums[k] = float(np.cumsum(np.concatenate(([self.sums.get(k, 0.0)], v)))[-1])
+            self.peaks[k] = max(self.peaks.get(k, -np.inf), float(np.fmax.reduce(v)))
+
     def mean(self, k: str) -> float:
         return self.sums.get(k, 0.0) / max(self.n, 1)
 
@@ -86,6 +97,8 @@ class SustainedCue:
         self._held_back = False  # this passage was due and held back (reported once)
         self._build = _Acc()
         self._whole = _Acc()
+        # (hop index within the last `step`'s run, engaged after that hop) at each change
+        self.engaged_changes: list[tuple[int, bool]] = []
 
     @property
     def engaged(self) -> bool:
@@ -105,61 +118,123 @@ class SustainedCue:
         return None
 
     def step(self, t: np.ndarray, on: np.ndarray, keep: np.ndarray,
-             measures: dict[str, np.ndarray], snoozed_until_s: float) -> list[CueTransition]:
-        """Advance over hops at stream times ``t`` (s); return the transitions that happened."""
+             measures: dict[str, np.ndarray] | Callable[[], dict[str, np.ndarray]],
+             snoozed_until_s: float) -> list[CueTransition]:
+        """Advance over consecutive hops at stream times ``t`` (s, hop centres 10 ms apart);
+        return the transitions that happened, in stream order.
+
+        ``measures`` (or a function returning them, called only if the cue is engaged or
+        ``on`` has a hop) holds one value per hop. The work is numpy over the whole run: the
+        Python loop runs once per transition (an onset, a gap that ends the build-up, a
+        start, an end), never per hop. `engaged_changes` then lists where, within this run,
+        `engaged` changed. The decisions are the per-hop state machine's, bit for bit
+        (measurements are summed in stream order), so they do not depend on how the hops
+        were cut into runs.
+        """
         out: list[CueTransition] = []
+        self.engaged_changes = []
         if self.phase is Phase.IDLE and not on.any():
             return out
-        p = self.p
-        names = list(measures)
-        cols = [measures[k] for k in names]
-        for i in range(t.shape[0]):
-            ti = float(t[i])
+        vals = measures() if callable(measures) else measures
+        on_idx = np.flatnonzero(on)
+        i, n = 0, t.shape[0]
+        while i < n:
             if self.phase is Phase.IDLE:
-                if not on[i]:
-                    continue
+                k = int(np.searchsorted(on_idx, i))
+                if k == on_idx.size:
+                    break
+                i = int(on_idx[k])
                 self.phase = Phase.BUILDING
-                self.onset_s = ti - 0.005  # evidence began at the start of this hop
-                self.last_on_s = ti
+                self.onset_s = float(t[i]) - 0.005  # evidence began at the start of this hop
+                self.last_on_s = float(t[i])
                 self._build = _Acc()
                 self._held_back = False
-            vals = {k: float(c[i]) for k, c in zip(names, cols, strict=True)}
+                self.engaged_changes.append((i, True))
             if self.phase is Phase.BUILDING:
-                if on[i]:
-                    self.last_on_s = ti
-                    self._build.add(vals)
-                elif ti - self.last_on_s > p.gap_s:
-                    self.phase = Phase.IDLE
-                    continue
-                if ti + 0.005 - self.onset_s >= p.hold_s and on[i]:
-                    why = self.blocked(ti, ti < snoozed_until_s)
-                    if why is None:
-                        self.phase = Phase.ACTIVE
-                        self.fired_s = ti + 0.005
-                        self.last_keep_s = ti
-                        self.fired_at.append(ti)
-                        self._whole = _Acc(self._build.n, dict(self._build.sums),
-                                           dict(self._build.peaks))
-                        out.append(CueTransition(self.name, "started", self.fired_s,
-                                                 self._started_data()))
-                    elif not self._held_back:
-                        # A passage that would have been cued: said once, with why, so a
-                        # reviewer can see what snooze, cooldown or the cap held back.
-                        self._held_back = True
-                        out.append(CueTransition(self.name, "suppressed", ti + 0.005, {
-                            "onset_s": round(self.onset_s, 3), "at_s": round(ti + 0.005, 3),
-                            "reason": why}))
-            elif self.phase is Phase.ACTIVE:
-                if keep[i]:
-                    self.last_keep_s = ti
-                    self._whole.add(vals)
-                elif ti - self.last_keep_s >= p.release_s:
-                    self.phase = Phase.IDLE
-                    end_s = self.last_keep_s + 0.005
-                    self.cooldown_until_s = ti + p.cooldown_s
-                    out.append(CueTransition(self.name, "ended", ti + 0.005,
-                                             self._ended_data(end_s)))
+                i = self._build_up(i, t, on, vals, snoozed_until_s, out)
+            else:
+                i = self._hold_on(i, t, keep, vals, out)
         return out
+
+    def _build_up(self, i: int, t: np.ndarray, on: np.ndarray, vals: dict[str, np.ndarray],
+                  snoozed_until_s: float, out: list[CueTransition]) -> int:
+        """Building from hop ``i``: gather evidence until a gap ends it (-> idle) or the hold
+        is met on an ``on`` hop while allowed (-> active); return the next hop to decide."""
+        p = self.p
+        ts, ons = t[i:], on[i:]
+        # time of the latest on hop up to each hop (the one before, at a hop that is not on)
+        last_on = np.maximum.accumulate(np.where(ons, ts, -np.inf))
+        np.maximum(last_on, self.last_on_s, out=last_on)
+        gaps = np.flatnonzero(~ons & (ts - last_on > p.gap_s))
+        end = int(gaps[0]) if gaps.size else ts.size  # the gap hop, or the run's end
+        cand = np.flatnonzero(ons[:end])
+        due = cand[ts[cand] + 0.005 - self.onset_s >= p.hold_s]
+        fire = -1
+        if due.size:
+            tc = ts[due]
+            allowed = (tc >= snoozed_until_s) & (tc >= self.cooldown_until_s)
+            if self.fired_at:
+                fired = np.fromiter(self.fired_at, dtype=np.float64, count=len(self.fired_at))
+                # fires inside the last hour (those at or before t - 3600 no longer count)
+                recent = fired.size - np.searchsorted(fired, tc - 3600.0, side="right")
+                allowed &= recent < p.max_per_hour
+            ok = np.flatnonzero(allowed)
+            blocked = due[: ok[0]] if ok.size else due
+            if blocked.size and not self._held_back:
+                # A passage that would have been cued: said once, with why, so a reviewer
+                # can see what snooze, cooldown or the cap held back.
+                self._held_back = True
+                tb = float(ts[int(blocked[0])])
+                out.append(CueTransition(self.name, "suppressed", tb + 0.005, {
+                    "onset_s": round(self.onset_s, 3), "at_s": round(tb + 0.005, 3),
+                    "reason": self.blocked(tb, tb < snoozed_until_s)}))
+            if ok.size:
+                fire = int(due[ok[0]])
+        stop = fire + 1 if fire >= 0 else end
+        take = cand[cand < stop]
+        if take.size:
+            self._build.add_many(take.size, {k: v[i:][take] for k, v in vals.items()})
+            self.last_on_s = float(ts[take[-1]])
+        if fire >= 0:
+            tf = float(ts[fire])
+            self.phase = Phase.ACTIVE
+            self.fired_s = tf + 0.005
+            self.last_keep_s = tf
+            while self.fired_at and self.fired_at[0] <= tf - 3600.0:
+                self.fired_at.popleft()
+            self.fired_at.append(tf)
+            self._whole = _Acc(self._build.n, dict(self._build.sums), dict(self._build.peaks))
+            out.append(CueTransition(self.name, "started", self.fired_s, self._started_data()))
+            return i + fire + 1
+        if gaps.size:
+            self.phase = Phase.IDLE
+            self.engaged_changes.append((i + end, False))
+            return i + end + 1
+        return i + ts.size
+
+    def _hold_on(self, i: int, t: np.ndarray, keep: np.ndarray, vals: dict[str, np.ndarray],
+                 out: list[CueTransition]) -> int:
+        """Active from hop ``i``: gather the cue's measurements on ``keep`` hops until
+        ``keep`` has been false for ``release_s`` (-> idle, cooldown); return the next hop."""
+        p = self.p
+        ts, keeps = t[i:], keep[i:]
+        last_keep = np.maximum.accumulate(np.where(keeps, ts, -np.inf))
+        np.maximum(last_keep, self.last_keep_s, out=last_keep)
+        rel = np.flatnonzero(~keeps & (ts - last_keep >= p.release_s))
+        end = int(rel[0]) if rel.size else ts.size
+        take = np.flatnonzero(keeps[:end])
+        if take.size:
+            self._whole.add_many(take.size, {k: v[i:][take] for k, v in vals.items()})
+            self.last_keep_s = float(ts[take[-1]])
+        if not rel.size:
+            return i + ts.size
+        tr = float(ts[end])
+        self.phase = Phase.IDLE
+        self.cooldown_until_s = tr + p.cooldown_s
+        self.engaged_changes.append((i + end, False))
+        out.append(CueTransition(self.name, "ended", tr + 0.005,
+                                 self._ended_data(self.last_keep_s + 0.005)))
+        return i + end + 1
 
     def finish(self, t_end: float) -> list[CueTransition]:
         """End an active cue at the end of the stream (or on shutdown)."""

@@ -3,8 +3,10 @@
 Each measure (momentary loudness in LUFS, later pitch in semitones ...) keeps an exponentially
 forgetting histogram of its values over voiced hops. The usual value is the histogram's median,
 the spread its MAD, both insensitive to the odd loud word. Learning lags the stream by
-``lag_s``: hops waiting in that lag are dropped when a cue starts, so a passage that earned a
-cue never teaches the baseline that it is usual.
+``lag_s`` of speech: hops waiting in that lag are dropped when a cue engages, so a passage that
+earned a cue never teaches the baseline that it is usual. The cue policy offers speech only at
+its learning points (every 0.5 s of stream time, aligned to absolute hops), so the usual voice
+and ``ready`` change only there.
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ class RobustStat:
         n = v.size
         if n == 0:
             return
-        bins = np.clip(((v - self.lo) / self.step).astype(np.int64), 0, self.hist.size - 1)
+        # np.minimum/np.maximum: np.clip's Python wrapper costs more than the work here
+        bins = np.minimum(np.maximum(((v - self.lo) / self.step).astype(np.int64), 0),
+                          self.hist.size - 1)
         w = self.decay ** np.arange(n - 1, -1, -1, dtype=np.float64)
         self.hist *= self.decay**n
         self.hist += np.bincount(bins, weights=w, minlength=self.hist.size)
@@ -118,14 +122,13 @@ class UsualVoice:
     pitch (semitones re 100 Hz, on pitch-voiced hops), speaking rate (syllables/s) and
     alpha ratio (dB).
 
-    ``warmup_speech_s``: seconds of learned speech before ``ready``; ``half_life_speech_s``:
-    forgetting; ``lag_s``: learning delay so that cued passages can be left out. Hops are
-    learned in batches of ``LEARN_BATCH_S`` of speech once ``lag_s`` of speech has followed
-    them (so the delay is lag_s to lag_s + LEARN_BATCH_S): learning, and the medians it
-    invalidates, then happen twice a second of speech rather than at every 50 ms chunk.
+    ``warmup_speech_s``: seconds of speech heard before ``ready``; ``half_life_speech_s``:
+    forgetting; ``lag_s``: learning delay, in seconds of speech, so that cued passages can be
+    left out. Each `offer` queues hops and learns those that ``lag_s`` of speech has followed;
+    the cue policy offers once per learning grid point (every 0.5 s of stream time, aligned
+    to absolute hops), so the usual voice, its medians and ``ready`` change only there and
+    stay constant in between.
     """
-
-    LEARN_BATCH_S = 0.5
 
     def __init__(self, *, warmup_speech_s: float, half_life_speech_s: float, lag_s: float = 3.0):
         decay = 0.5 ** (HOP_S / half_life_speech_s)
@@ -137,13 +140,13 @@ class UsualVoice:
         self.speech_s = 0.0
         self._ready = False
         self.lag_hops = int(round(lag_s / HOP_S))
-        self._batch_hops = int(round(self.LEARN_BATCH_S / HOP_S))
         self._pending: list[np.ndarray] = []  # (4, n) columns: loudness, st, rate, alpha
         self._pending_n = 0
 
     @property
     def ready(self) -> bool:
-        """Warm-up done: ``warmup_speech_s`` of speech heard (learned or waiting in the lag).
+        """Warm-up done: ``warmup_speech_s`` of speech heard (learned or waiting in the lag),
+        counted at the last `offer` (or `load`).
 
         Once ready it stays ready until `reset` (dropping the lag when a cue starts must not
         take the baseline away from the cue that is running)."""
@@ -172,25 +175,32 @@ class UsualVoice:
         m = np.asarray(voiced, dtype=bool)
         n = int(m.sum())
         nan = np.full(n, np.nan)
-        cols = np.vstack([
+        self.offer_columns(np.vstack([
             np.asarray(loudness_lufs, dtype=np.float64)[m],
             semitones(f0_hz)[m] if f0_hz is not None else nan,
             np.asarray(rate_sps, dtype=np.float64)[m] if rate_sps is not None else nan,
             np.asarray(alpha_db, dtype=np.float64)[m] if alpha_db is not None else nan,
-        ])
-        self._pending.append(cols)
-        self._pending_n += n
-        # The pending queue is bounded in voiced hops: learning lags by lag_s of speech
-        # (plus at most one batch).
+        ]))
+
+    def offer_columns(self, cols: np.ndarray) -> None:
+        """`offer` for voiced hops already gathered, in stream order: ``cols`` is (4, n) -
+        loudness (LUFS), pitch (semitones re 100 Hz, NaN where unpitched), speaking rate
+        (syllables/s), alpha ratio (dB). Learns every queued hop that ``lag_s`` of speech
+        has followed, then settles ``ready``."""
+        if cols.shape[1]:
+            self._pending.append(cols)
+            self._pending_n += cols.shape[1]
         excess = self._pending_n - self.lag_hops
-        if excess >= self._batch_hops:
-            allv = np.concatenate(self._pending, axis=1)
+        if excess > 0:
+            allv = np.concatenate(self._pending, axis=1) if len(self._pending) > 1 \
+                else self._pending[0]
             learn, keep = allv[:, :excess], allv[:, excess:]
             self._pending, self._pending_n = [keep], keep.shape[1]
             for stat, values in zip((self.loudness, self.pitch, self.rate, self.alpha), learn,
                                     strict=True):
                 stat.learn(values)
             self.speech_s += learn.shape[1] * HOP_S
+        _ = self.ready  # latch it now, not at whatever later moment it is first read
 
     def forget_pending(self) -> None:
         """Drop hops not yet learned: a cue started on them."""

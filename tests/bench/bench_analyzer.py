@@ -6,9 +6,9 @@ the caller channel, both 16 kHz. The whole analyzer (every measure, both channel
 ``deskcue analyze``; in the appliance's blocks each stage is also timed alone (the rest is the
 analyzer's own alignment and packing; the laughter detector and the voice measures read the
 shared spectrum and the pitch tracker's output, so their lines are their own work); the whole
-pipeline
-(48 kHz capture resampled + analyzer + policy) too. Two baselines are measured in the same
-run on the same audio, so the ratios travel across machines: Praat's pitch alone
+pipeline (48 kHz capture resampled + analyzer + policy) too, and the cue policy alone on the
+analyzer's features in the appliance's blocks and in 0.5 s blocks. Two baselines are measured
+in the same run on the same audio, so the ratios travel across machines: Praat's pitch alone
 (parselmouth ``to_pitch_ac``, default settings, on both channels; issue 3's target is the
 whole analyzer below it) and pyloudnorm's integrated loudness (an offline BS.1770 meter, one
 pass, stereo). Timings are CPU time, best of a few repeats.
@@ -90,15 +90,19 @@ def main() -> int:
         for b in blocks48:
             p.resampler.process(b)
 
-    p0 = Pipeline(settings, source_rate=16000, source_channels=2)
-    n16 = int(settings.audio.block_s * 16000)
-    fed = [(p0.analyzer.process(x[:, i:i + n16]), p0.analyzer.take_bursts())
-           for i in range(0, x.shape[1], n16)]
+    def policy(block_s: float):
+        """The cue policy alone, fed the analyzer's features and bursts of ``block_s``
+        blocks (computed beforehand)."""
+        p0 = Pipeline(settings, source_rate=16000, source_channels=2)
+        n16 = int(round(block_s * 16000))
+        fed = [(p0.analyzer.process(x[:, i:i + n16]), p0.analyzer.take_bursts())
+               for i in range(0, x.shape[1], n16)]
 
-    def policy():
-        p = Pipeline(settings, source_rate=16000, source_channels=2)
-        for feats, bursts in fed:
-            p.policy.process(feats, list(bursts))
+        def go():
+            p = Pipeline(settings, source_rate=16000, source_channels=2)
+            for feats, bursts in fed:
+                p.policy.process(feats, list(bursts))
+        return go
 
     def loudnorm():
         import pyloudnorm
@@ -122,7 +126,7 @@ def main() -> int:
     stages = stage_costs(x, settings, live)
     pipe = cpu(pipeline48) / dur
     resample_s = cpu(resampler48) / dur
-    policy_s = cpu(policy) / dur
+    policy_s = {b: cpu(policy(b), repeats=5) / dur for b in (live, 0.5)}
 
     print(f"stereo 16 kHz speech, {dur:.0f} s (FDA rl agent, sb caller); CPU s per audio s")
     print(f"{'what':<52}{'CPU s/s':>10}{'x Praat':>9}{'x loudnorm':>12}{'target':>9}")
@@ -141,7 +145,10 @@ def main() -> int:
     row(f"capture 48 kHz -> resample + analyzer + policy, {settings.audio.block_s * 1000:g} ms",
         pipe)
     row("    of which 48 -> 16 kHz resampler", resample_s)
-    row("    of which cue policy, usual voice, calls", policy_s)
+    row("    of which cue policy, usual voice, calls", policy_s[live])
+    row("cue policy, usual voice, calls alone, 0.5 s blocks", policy_s[0.5])
+    print(f"cue policy / analyzer: {policy_s[live] / whole[live]:.2f} x at "
+          f"{live * 1000:g} ms blocks, {policy_s[0.5] / whole[0.5]:.2f} x at 0.5 s blocks")
     def met(ok: bool) -> str:
         return "met" if ok else "NOT met"
 
