@@ -70,10 +70,11 @@ def test_schema_is_valid_json_schema_and_accepts_the_default():
 
 def test_examples_check_clean():
     for name in ("single-desk.toml", "site.toml"):
-        result = check_file(CONFIG / "examples" / name)
+        # checked as on a tech's laptop: the desk's own files (/etc/deskcue/...) may be absent
+        result = check_file(CONFIG / "examples" / name, here=False)
         assert result.ok, result.lines()
         assert not result.warnings, result.lines()
-    site = check_file(CONFIG / "examples" / "site.toml")
+    site = check_file(CONFIG / "examples" / "site.toml", here=False)
     assert site.site_file and set(site.configs) == {"d01", "d02", "d03", "d04"}
     assert site.configs["d02"].audio.agent_channel == "right"
     assert site.configs["d03"].indicator.motor_pin is None

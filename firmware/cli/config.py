@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from firmware.config import schema as config_schema
-from firmware.config.checks import check_file, resolve_desk_text
+from firmware.config.checks import CheckResult, check_file, resolve_desk_text
+from firmware.config.load import ConfigError, read_config_text
 from firmware.flashing.card import flash_to_boot, import_from_boot
 from firmware.flashing.install import ApplyResult, apply_text
 from firmware.flashing.records import (
@@ -23,18 +24,25 @@ from firmware.flashing.records import (
 from firmware.flashing.trial import rollback
 from firmware.link.acl import DEFAULT_USER_FORMAT, desk_account, mosquitto_acl, passwords_script
 
+HERE_NOTE = ("{n} warning(s) name files or directories that are unusable on this machine; the "
+             "desk refuses the config if they are unusable there (on the desk, run `deskcue "
+             "config check --here FILE` to treat them as problems)")
 
-def check(path: Path, desk: str | None = None, quiet_warnings: bool = False) -> int:
+
+def check(path: Path, desk: str | None = None, quiet_warnings: bool = False,
+          here: bool = False) -> int:
     """Validate ``path``; print every problem and warning (key path, line); exit code.
 
-    0 = usable (warnings allowed), 1 = problems.
+    0 = usable (warnings allowed), 1 = problems. ``here``: this machine is the desk, so the
+    directories and files the config names must be usable here (else they are warnings).
     """
-    result = check_file(path, desk)
+    result = check_file(path, desk, here=here)
     for line in result.lines():
         if quiet_warnings and ": warning: " in line:
             continue
         print(line, file=sys.stderr if not result.ok else sys.stdout)
-    n_p, n_w = len(result.problems), len(result.warnings)
+    _host_note(result, quiet_warnings)
+    n_p, n_w = len(result.problems), len(result.warnings) + len(result.host_warnings)
     if not result.ok:
         print(f"{path}: {n_p} problem(s), {n_w} warning(s); config NOT usable", file=sys.stderr)
         return 1
@@ -42,6 +50,21 @@ def check(path: Path, desk: str | None = None, quiet_warnings: bool = False) -> 
         if result.site_file else ""
     print(f"{path}: OK{desks}" + (f", {n_w} warning(s)" if n_w else ""))
     return 0
+
+
+def _host_note(result: CheckResult, quiet: bool = False) -> None:
+    if result.host_warnings and not quiet:
+        print(f"{result.source}: " + HERE_NOTE.format(n=len(result.host_warnings)),
+              file=sys.stderr if not result.ok else sys.stdout)
+
+
+def _read(path: Path) -> str | None:
+    """The config file's text, or None after printing why it cannot be read (one line)."""
+    try:
+        return read_config_text(path)
+    except ConfigError as exc:
+        print(f"{path}: {exc.problems[0]}; nothing done", file=sys.stderr)
+        return None
 
 
 def _print_result(result: ApplyResult) -> None:
@@ -56,9 +79,10 @@ def _print_result(result: ApplyResult) -> None:
 
 
 def _cmd_flash(a: argparse.Namespace, _s: Any = None) -> int:
-    target, result = flash_to_boot(a.file, a.boot, desk=a.desk)
+    target, result = flash_to_boot(a.file, a.boot, desk=a.desk, here=a.here)
     for line in result.lines():
         print(line, file=sys.stderr if not result.ok else sys.stdout)
+    _host_note(result)
     if target is None:
         print(f"{a.file}: {len(result.problems)} problem(s); nothing written", file=sys.stderr)
         return 1
@@ -75,7 +99,9 @@ def _cmd_import(a: argparse.Namespace, _s: Any = None) -> int:
 
 
 def _cmd_apply(a: argparse.Namespace, _s: Any = None) -> int:
-    text = a.file.read_text(encoding="utf-8")
+    text = _read(a.file)
+    if text is None:
+        return 1
     result = apply_text(text, source="local", config_path=a.etc / CONFIG_NAME,
                         state_dir=a.state, desk=a.desk, origin=str(a.file))
     _print_result(result)
@@ -115,8 +141,10 @@ def _cmd_keygen(a: argparse.Namespace, _s: Any = None) -> int:
 def _cmd_sign(a: argparse.Namespace, _s: Any = None) -> int:
     from firmware.flashing.signing import load_private_key, sign_config
 
-    text = a.file.read_text(encoding="utf-8")
-    resolved, result = resolve_desk_text(text, str(a.file), a.desk)
+    text = _read(a.file)
+    if text is None:
+        return 1
+    resolved, result = resolve_desk_text(text, str(a.file), a.desk, here=False)
     if not result.ok:
         for line in result.lines():
             print(line, file=sys.stderr)
@@ -139,7 +167,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ck.add_argument("file", type=Path)
     ck.add_argument("--desk", help="in a site file, check only this desk")
     ck.add_argument("--no-warnings", action="store_true", help="show problems only")
-    ck.set_defaults(func=lambda a, _s=None: check(a.file, a.desk, a.no_warnings),
+    ck.add_argument("--here", action="store_true",
+                    help="this machine is the desk: a state directory, credentials or TLS "
+                    "file the config names that is unusable here is a problem, not a warning")
+    ck.set_defaults(func=lambda a, _s=None: check(a.file, a.desk, a.no_warnings, a.here),
                     needs_settings=False)
 
     sc = csub.add_parser("schema", help="print the JSON schema (or default TOML) of the config")
@@ -174,6 +205,9 @@ def _register_install(csub: argparse._SubParsersAction) -> None:  # type: ignore
     f.add_argument("--boot", type=Path, required=True,
                    help="the card's boot partition, mounted (e.g. /media/$USER/bootfs)")
     f.add_argument("--desk", help="for a site file: which desk's config to write")
+    f.add_argument("--here", action="store_true",
+                   help="check the files and directories the config names on this machine "
+                   "as problems (as the desk will), not warnings")
     f.set_defaults(func=_cmd_flash, needs_settings=False)
 
     i = csub.add_parser("import", help="install deskcue.toml from the boot partition "

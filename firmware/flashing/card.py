@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from firmware.config.checks import CheckResult, resolve_desk_text
-from firmware.config.load import ConfigError, ConfigProblem, load_settings
+from firmware.config.load import ConfigError, ConfigProblem, load_settings, read_config_text
 from firmware.flashing.install import ApplyResult, apply_text
 from firmware.flashing.records import (
     CONFIG_NAME,
@@ -125,13 +125,19 @@ def _current_hash(config_path: Path) -> str | None:
         return None
 
 
-def flash_to_boot(source: Path, boot_dir: Path, *, desk: str | None = None
-                  ) -> tuple[Path | None, CheckResult]:
+def flash_to_boot(source: Path, boot_dir: Path, *, desk: str | None = None,
+                  here: bool = False) -> tuple[Path | None, CheckResult]:
     """Check ``source`` (a desk file, or a site file with ``desk``) and write the desk file
     onto the boot partition ``boot_dir`` as ``deskcue.toml``; (None, result) if it has problems.
+
+    ``here`` False (a tech's laptop): files and directories the config names that are unusable
+    on this machine are warnings (the desk checks them again when it imports the file).
     """
-    text = Path(source).read_text(encoding="utf-8")
-    resolved, result = resolve_desk_text(text, str(source), desk)
+    try:
+        text = read_config_text(source)
+    except ConfigError as exc:
+        return None, CheckResult(str(source), exc.problems, [])
+    resolved, result = resolve_desk_text(text, str(source), desk, here=here)
     if not result.ok:
         return None, result
     target = Path(boot_dir) / CONFIG_NAME
