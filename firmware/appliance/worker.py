@@ -350,9 +350,20 @@ class Appliance:
         if self.config_path is None:
             return False, {"error": ("failed", "started without --config: no config file to "
                                      "install into")}
-        result = apply_remote(cmd.args, config_path=self.config_path,
-                                           current=self.settings)
+        try:
+            result = apply_remote(cmd.args, config_path=self.config_path,
+                                  current=self.settings)
+        except Exception as exc:  # noqa: BLE001 - the supervisor gets an answer whatever happens
+            log.exception("cmd/config failed")
+            return False, {"error": ("failed", f"the desk could not install the config "
+                                     f"({type(exc).__name__}: {exc})")}
         self.restart_requested = result.restart
+        if not result.ok:
+            # A refusal that left a config fault (invalid config, damaged replay record) shows
+            # now, not only after the next restart.
+            fault = pending_fault(self.settings.device.state_dir)
+            if fault:
+                self._set_fault("config", fault)
         return command_reply(result)
 
     def _run_command(self, cmd: LocalCommand) -> tuple[bool, dict[str, Any]]:

@@ -19,10 +19,12 @@ from firmware.flashing.records import (
     DEFAULT_BOOT_DIRS,
     DEFAULT_ETC,
     clear_fault,
+    reset_replay,
     state_dir_of,
 )
 from firmware.flashing.trial import rollback
 from firmware.link.acl import DEFAULT_USER_FORMAT, desk_account, mosquitto_acl, passwords_script
+from firmware.platform.host import clock_is_synced
 
 HERE_NOTE = ("{n} warning(s) name files or directories that are unusable on this machine; the "
              "desk refuses the config if they are unusable there (on the desk, run `deskcue "
@@ -116,6 +118,25 @@ def _cmd_ack(a: argparse.Namespace, _s: Any = None) -> int:
     return 0
 
 
+def _cmd_reset_replay(a: argparse.Namespace, _s: Any = None) -> int:
+    state = a.state or state_dir_of(a.etc / CONFIG_NAME)
+    issued = a.issued
+    if issued is None:
+        if not clock_is_synced():
+            print("deskcue: the clock is not synced, so `now` is no safe floor: give --issued N "
+                  "(the `issued` of the newest config signed for this desk)", file=sys.stderr)
+            return 1
+        issued = int(time.time())
+    before, aside = reset_replay(state, issued, time.time())
+    if aside is not None:
+        print(f"damaged replay record kept as {aside}")
+    kept = max(issued, before) if before is not None else issued
+    print(f"replay record reset: configs over MQTT must now have issued > {kept}"
+          + (f" (it was {before})" if before is not None else "")
+          + "; sign a fresh one (deskcue config sign uses the current time)")
+    return 0
+
+
 def _cmd_rollback(a: argparse.Namespace, _s: Any = None) -> int:
     config = a.etc / CONFIG_NAME
     if not rollback(config, "rolled back by hand", state_dir=a.state, fault=False):
@@ -193,7 +214,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _register_install(csub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add flash, import, apply, ack, rollback, keygen and sign under ``deskcue config``."""
+    """Add flash, import, apply, ack, reset-replay, rollback, keygen and sign under
+    ``deskcue config``."""
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--etc", type=Path, default=DEFAULT_ETC,
                        help=f"config directory (default {DEFAULT_ETC})")
@@ -226,6 +248,17 @@ def _register_install(csub: argparse._SubParsersAction) -> None:  # type: ignore
     ack = csub.add_parser("ack", help="clear a pending config fault (after reading it)")
     common(ack)
     ack.set_defaults(func=_cmd_ack, needs_settings=False)
+
+    rr = csub.add_parser("reset-replay", help="reset a damaged anti-replay record (configs "
+                         "over MQTT are refused until this is done)",
+                         description="Reset the record of the newest config accepted over "
+                         "MQTT after it was damaged: from now on only configs signed with "
+                         "`issued` above the given value (default: now) are accepted.")
+    rr.add_argument("--issued", type=int, metavar="N",
+                    help="accept only configs issued after N (default: the current time, "
+                    "Unix seconds; required when the clock is not synced)")
+    common(rr)
+    rr.set_defaults(func=_cmd_reset_replay, needs_settings=False)
 
     rb = csub.add_parser("rollback", help="put the last good config back")
     common(rb)
