@@ -241,6 +241,7 @@ class Appliance:
                         next_retry = now + self.retry_s
                 stop.wait(0.1)
                 self._commands(control)
+                self._check_link()
                 self._refresh_display()
                 code = self._config_check()
                 if code is not None:
@@ -268,6 +269,7 @@ class Appliance:
                     self._clear_fault("audio")
                 self._analyse(block)
             self._commands(control)
+            self._check_link()
             self._refresh_display()
             code = self._config_check()
             if code is not None:
@@ -435,6 +437,16 @@ class Appliance:
         if first:
             self._emit(PolicyEvent("fault", self.stream_s,
                                    {"kind": kind, "fault": why, "active": True}))
+
+    def _check_link(self) -> None:
+        """A link that cannot start (credentials or TLS file missing or unusable) is the
+        ``mqtt`` fault until it starts: red blink, the status line, a ``fault`` event (stored in
+        the outbox, so the supervisor gets it once the link can publish)."""
+        why = getattr(self.link, "start_error", None) if self.link is not None else None
+        if isinstance(why, str) and why:
+            self._set_fault("mqtt", f"mqtt: {why}")
+        elif "mqtt" in self.faults:
+            self._clear_fault("mqtt")
 
     def _clear_fault(self, kind: str) -> None:
         why = self.faults.pop(kind, None)
