@@ -295,3 +295,55 @@ def test_cr_only_line_endings_are_refused_alike_by_check_and_card(desk, capsys):
     desk.card(crlf.encode())
     assert desk.import_card() == 0
     assert desk.live.read_bytes() == crlf.encode()
+
+
+def test_a_card_import_writes_its_note_even_when_the_fault_cannot_be_recorded(desk, capsys):
+    blocked = desk.root / "a-file"
+    blocked.write_text("not a directory\n")
+    desk.card("[audio]\nchanels = 2\n")
+    assert deskcue(["config", "import", "--boot", str(desk.boot), "--etc", str(desk.etc),
+                    "--state", str(blocked / "state")]) == 1
+    one_line_errors(capsys.readouterr().err)
+    assert "audio.chanels: unknown key" in card_note(desk) and desk.unchanged()
+
+
+# -- a running appliance answers a config whose state_dir cannot be used, and keeps running ----
+
+def test_a_pushed_config_with_an_unusable_state_dir_is_refused_and_answered(tmp_path, broker):
+    import subprocess
+    import sys
+
+    from broker import Subscriber, wait_until
+    from test_flash_e2e import BASE as TOPICS
+    from test_flash_e2e import ROOT, desk_config, publish, wav
+
+    generate_keypair(tmp_path / "ops.pem", tmp_path / "keys.pub")
+    key = load_private_key(tmp_path / "ops.pem")
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    live = etc / "deskcue.toml"
+    old = desk_config(tmp_path, broker.port)
+    live.write_text(old)
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory\n")
+    new = old.replace(f'state_dir = "{tmp_path / "state"}"', f'state_dir = "{blocked}/state"')
+    assert new != old
+    sub = Subscriber(broker, f"{TOPICS}/#", qos=1, check_schema=False).connect()
+    app = subprocess.Popen(
+        [sys.executable, "-m", "firmware.cli", "run", "--config", str(live), "--source",
+         str(wav(tmp_path / "long.wav", 60.0)), "--pins", "mock"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until(lambda: any(m.payload == b"online" for m in sub.on("status")), 10)
+        publish(broker, f"{TOPICS}/cmd/config", sign_config(key, new, txid="s1", issued=101))
+        result = wait_until(lambda: sub.on("cmd/config/result"), 10)[0].json()
+        assert result["txid"] == "s1" and not result["ok"], result
+        assert result["error"]["code"] == "invalid"
+        assert any(p["key"] == "device.state_dir" and "is not a directory" in p["message"]
+                   for p in result["data"]["problems"]), result
+        assert app.poll() is None, app.stdout.read() if app.stdout else ""
+        assert live.read_text() == old and not trial_path(live).exists()
+    finally:
+        sub.close()
+        app.terminate()
+        app.wait(10)

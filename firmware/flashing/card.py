@@ -10,12 +10,13 @@ A card import is idempotent: after a crash it is simply run again at the next bo
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
 
 from firmware.config.checks import CheckResult, resolve_desk_text
-from firmware.config.load import ConfigError, ConfigProblem, load_settings, read_config_text
+from firmware.config.load import ConfigError, load_settings, read_config_text
 from firmware.flashing.install import ApplyResult, apply_text
 from firmware.flashing.records import (
     CONFIG_NAME,
@@ -27,6 +28,8 @@ from firmware.flashing.records import (
 )
 from firmware.platform.files import Hook, atomic_write, fsync_dir
 from firmware.platform.host import clock_is_synced
+
+log = logging.getLogger("deskcue.config")
 
 IMPORT_STEPS = ("read", "checked", "last_good.partial", "last_good.written", "live.partial",
                 "live.written", "installed", "recorded", "note.written", "moved_aside")
@@ -92,14 +95,16 @@ def import_from_boot(boot_dirs: list[Path] | tuple[Path, ...], config_path: Path
         return ApplyResult("absent", "card", message="no deskcue.toml on the boot partition")
     previous_hash = _current_hash(config_path)
     try:
-        text = boot_file.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        text = None
-        problem = ConfigProblem("", None, f"not UTF-8 text: {exc}")
+        text: str | None = read_config_text(boot_file)
+    except ConfigError as exc:
+        text, problem = None, exc.problems[0]
     if text is None:
         state = state_dir or state_dir_of(config_path)
-        msg = f"card config {boot_file.name} refused: not UTF-8 text"
-        record_fault(state, "card", msg, [problem], now, file=str(boot_file))
+        msg = f"card config {boot_file.name} refused: {problem}"
+        try:
+            record_fault(state, "card", msg, [problem], now, file=str(boot_file))
+        except OSError as err:
+            log.error("cannot record the config fault in %s: %s", state, err)
         result = ApplyResult("rejected", "card", problems=[problem], message=msg)
     else:
         result = apply_text(text, source="card", config_path=config_path, state_dir=state_dir,
