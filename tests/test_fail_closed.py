@@ -131,7 +131,7 @@ def test_a_damaged_replay_record_refuses_remote_configs_until_a_tech_resets_it(d
     assert deskcue(["config", "reset-replay", "--issued", "5000", "--etc", str(desk.etc),
                     "--state", str(desk.state)]) == 0
     out = capsys.readouterr().out
-    assert "issued > 5000" in out
+    assert "issued > 5000" in out and pending_fault(desk.state) is None
     kept = [p.read_bytes() for p in desk.state.glob(REMOTE_FILE + ".damaged-*")]
     assert kept == [DAMAGE[damage]]  # kept for whoever looks into why
     assert desk.push(old_payload).code == "replayed"
@@ -145,6 +145,19 @@ def test_a_lost_replay_record_after_an_mqtt_install_is_damaged_too(desk):
     (desk.state / REMOTE_FILE).unlink()
     r = desk.push(first)
     assert r.code == "replay_record_damaged" and "is missing" in r.message
+
+
+def test_reset_replay_defaults_to_now_so_configs_signed_before_it_stay_refused(desk, capsys):
+    import time
+
+    before = int(time.time())
+    (desk.state / REMOTE_FILE).write_text("{")
+    assert deskcue(["config", "reset-replay", "--etc", str(desk.etc),
+                    "--state", str(desk.state)]) == 0
+    floor = int(capsys.readouterr().out.split("issued > ")[1].split()[0].rstrip(";"))
+    assert before <= floor <= int(time.time())
+    assert desk.push(desk.payload(desk.config(), issued=before - 1)).code == "replayed"
+    assert desk.push(desk.payload(desk.config(), issued=floor + 1)).ok
 
 
 def test_reset_replay_never_lowers_a_sound_record(desk, capsys):

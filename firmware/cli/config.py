@@ -19,6 +19,7 @@ from firmware.flashing.records import (
     DEFAULT_BOOT_DIRS,
     DEFAULT_ETC,
     clear_fault,
+    fault_record,
     reset_replay,
     state_dir_of,
 )
@@ -130,6 +131,11 @@ def _cmd_reset_replay(a: argparse.Namespace, _s: Any = None) -> int:
     before, aside = reset_replay(state, issued, time.time())
     if aside is not None:
         print(f"damaged replay record kept as {aside}")
+    fault = fault_record(state) or {}
+    if "replay record" in str(fault.get("message", "")):
+        clear_fault(state)  # the refusal it caused is answered by this reset
+        print("config fault about the replay record cleared (restart the appliance to clear "
+              "its light: systemctl restart deskcue)")
     kept = max(issued, before) if before is not None else issued
     print(f"replay record reset: configs over MQTT must now have issued > {kept}"
           + (f" (it was {before})" if before is not None else "")
