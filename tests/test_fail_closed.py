@@ -360,3 +360,17 @@ def test_a_pushed_config_with_an_unusable_state_dir_is_refused_and_answered(tmp_
         sub.close()
         app.terminate()
         app.wait(10)
+
+
+def test_every_new_refusal_is_listed_for_field_techs():
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "field-tech.md").read_text()
+    for fragment in ("not UTF-8 text", "byte-order mark (BOM)",
+                     "a carriage return (CR) without a line feed",
+                     "nested more than 16 levels deep", "shorter than two audio blocks",
+                     "is above calm speech", "is not a directory", "cannot be made",
+                     "is not writable by this user", "is not a usable CA bundle",
+                     "is not a usable client certificate", "could not install it",
+                     "the config checker failed", "replay_record_damaged", "install_failed",
+                     "sudo deskcue config reset-replay", "the clock is not synced",
+                     "mqtt: cannot start", "--here"):
+        assert fragment in guide, fragment
