@@ -264,6 +264,8 @@ class MqttLink:
         s = self.settings
         try:
             client = self._make_client()
+            with self._lock:  # in place before any callback can answer a command with it
+                self._client = client
             client.connect_async(
                 s.host,
                 s.port,
@@ -272,14 +274,14 @@ class MqttLink:
             )
             client.loop_start()
         except (CredentialsError, OSError, ValueError) as exc:
+            with self._lock:
+                self._client = None
             self._start_failures += 1
             wait = min(s.reconnect_min_s * 2.0 ** (self._start_failures - 1), s.reconnect_max_s)
             self._next_start = time.monotonic() + wait
             self._start_error = f"cannot start: {exc}"
             self._set_error(f"{self._start_error}; retrying in {wait:g} s")
             return False
-        with self._lock:
-            self._client = client
         if self._start_error is not None:
             log.info("mqtt: started after %d failed attempt(s)", self._start_failures)
         self._start_error = None
