@@ -18,6 +18,7 @@ An exception outside this tree that reaches the command line is a bug ("internal
     │   └── NotRunning (ConnectionError)    no appliance listens on the control socket
     ├── FlashingError                       installing, flashing or signing configs
     │   ├── BootNotFound (FileNotFoundError) no boot partition (card) at the given path
+    │   ├── ReplayRecordDamaged             the anti-replay record cannot be trusted
     │   └── SigningError (ValueError)       a key or signature that cannot be used; .code
     │       └── KeyNotFound (FileNotFoundError)
     ├── IndicatorError (OSError)            an LED, motor or button pin that cannot be used
@@ -112,6 +113,20 @@ class NotRunning(LinkError, ConnectionError):
 # -- flashing ------------------------------------------------------------------------------
 class FlashingError(DeskcueError):
     """Installing, flashing or signing a config cannot go ahead."""
+
+
+class ReplayRecordDamaged(FlashingError):
+    """The anti-replay record cannot be trusted (damaged, or missing after an MQTT install).
+
+    Remote configs are refused until a tech resets it (`reset_replay`, `deskcue config
+    reset-replay`): without it an older signed config could be replayed onto the desk.
+    """
+
+    def __init__(self, path: Path, why: str):
+        self.path = path
+        self.why = why
+        super().__init__(f"the replay record {path} {why}: configs over MQTT are refused until "
+                         "a tech runs `sudo deskcue config reset-replay` on the desk")
 
 
 class BootNotFound(FlashingError, FileNotFoundError):

@@ -243,7 +243,7 @@ def test_plot_without_matplotlib_says_what_to_install(capsys, monkeypatch, tmp_p
 def test_config_pointing_to_a_directory(capsys, tmp_path, command):
     code, line = cli(capsys, *command, "--config", str(tmp_path))
     assert code == 2 and line == (f"deskcue: config error: {tmp_path}: (file): "
-                                  "cannot read: is a directory")
+                                  "is a directory, not a file")
 
 
 def test_snooze_with_no_appliance_running(capsys, tmp_path):

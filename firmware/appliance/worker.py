@@ -263,6 +263,7 @@ class Appliance:
                         next_retry = now + self.retry_s
                 stop.wait(0.1)
                 self._commands(control)
+                self._check_link()
                 self._refresh_display()
                 code = self._config_check()
                 if code is not None:
@@ -290,6 +291,7 @@ class Appliance:
                     self._clear_fault("audio")
                 self._analyse(block)
             self._commands(control)
+            self._check_link()
             self._refresh_display()
             code = self._config_check()
             if code is not None:
@@ -371,9 +373,20 @@ class Appliance:
         if self.config_path is None:
             return False, {"error": ("failed", "started without --config: no config file to "
                                      "install into")}
-        result = apply_remote(cmd.args, config_path=self.config_path,
-                                           current=self.settings)
+        try:
+            result = apply_remote(cmd.args, config_path=self.config_path,
+                                  current=self.settings)
+        except Exception as exc:  # noqa: BLE001 - the supervisor gets an answer whatever happens
+            log.exception("cmd/config failed")
+            return False, {"error": ("failed", f"the desk could not install the config "
+                                     f"({type(exc).__name__}: {exc})")}
         self.restart_requested = result.restart
+        if not result.ok:
+            # A refusal that left a config fault (invalid config, damaged replay record) shows
+            # now, not only after the next restart.
+            fault = pending_fault(self.settings.device.state_dir)
+            if fault:
+                self._set_fault("config", fault)
         return command_reply(result)
 
     def _run_command(self, cmd: LocalCommand) -> tuple[bool, dict[str, Any]]:
@@ -445,6 +458,16 @@ class Appliance:
         if first:
             self._emit(PolicyEvent("fault", self.stream_s,
                                    Fault(kind=kind, fault=why, active=True)))  # type: ignore[arg-type]
+
+    def _check_link(self) -> None:
+        """A link that cannot start (credentials or TLS file missing or unusable) is the
+        ``mqtt`` fault until it starts: red blink, the status line, a ``fault`` event (stored in
+        the outbox, so the supervisor gets it once the link can publish)."""
+        why = getattr(self.link, "start_error", None) if self.link is not None else None
+        if isinstance(why, str) and why:
+            self._set_fault("mqtt", f"mqtt: {why}")
+        elif "mqtt" in self.faults:
+            self._clear_fault("mqtt")
 
     def _clear_fault(self, kind: str) -> None:
         why = self.faults.pop(kind, None)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware.config import schema as config_schema
-from firmware.config.checks import check_file, resolve_desk_text
+from firmware.config.checks import CheckResult, check_file, resolve_desk_text
 from firmware.config.load import read_config_text
 from firmware.flashing.card import flash_to_boot, import_from_boot
 from firmware.flashing.install import ApplyResult, apply_text
@@ -19,23 +19,33 @@ from firmware.flashing.records import (
     DEFAULT_BOOT_DIRS,
     DEFAULT_ETC,
     clear_fault,
+    fault_record,
+    reset_replay,
     state_dir_of,
 )
 from firmware.flashing.trial import rollback
 from firmware.link.acl import DEFAULT_USER_FORMAT, desk_account, mosquitto_acl, passwords_script
+from firmware.platform.host import clock_is_synced
+
+HERE_NOTE = ("{n} warning(s) name files or directories that are unusable on this machine; the "
+             "desk refuses the config if they are unusable there (on the desk, run `deskcue "
+             "config check --here FILE` to treat them as problems)")
 
 
-def check(path: Path, desk: str | None = None, quiet_warnings: bool = False) -> int:
+def check(path: Path, desk: str | None = None, quiet_warnings: bool = False,
+          here: bool = False) -> int:
     """Validate ``path``; print every problem and warning (key path, line); exit code.
 
-    0 = usable (warnings allowed), 1 = problems.
+    0 = usable (warnings allowed), 1 = problems. ``here``: this machine is the desk, so the
+    directories and files the config names must be usable here (else they are warnings).
     """
-    result = check_file(path, desk)
+    result = check_file(path, desk, here=here)
     for line in result.lines():
         if quiet_warnings and ": warning: " in line:
             continue
         print(line, file=sys.stderr if not result.ok else sys.stdout)
-    n_p, n_w = len(result.problems), len(result.warnings)
+    _host_note(result, quiet_warnings)
+    n_p, n_w = len(result.problems), len(result.warnings) + len(result.host_warnings)
     if not result.ok:
         print(f"{path}: {n_p} problem(s), {n_w} warning(s); config NOT usable", file=sys.stderr)
         return 1
@@ -43,6 +53,12 @@ def check(path: Path, desk: str | None = None, quiet_warnings: bool = False) -> 
         if result.site_file else ""
     print(f"{path}: OK{desks}" + (f", {n_w} warning(s)" if n_w else ""))
     return 0
+
+
+def _host_note(result: CheckResult, quiet: bool = False) -> None:
+    if result.host_warnings and not quiet:
+        print(f"{result.source}: " + HERE_NOTE.format(n=len(result.host_warnings)),
+              file=sys.stderr if not result.ok else sys.stdout)
 
 
 def _print_result(result: ApplyResult) -> None:
@@ -57,9 +73,10 @@ def _print_result(result: ApplyResult) -> None:
 
 
 def _cmd_flash(a: argparse.Namespace, _s: Any = None) -> int:
-    target, result = flash_to_boot(a.file, a.boot, desk=a.desk)
+    target, result = flash_to_boot(a.file, a.boot, desk=a.desk, here=a.here)
     for line in result.lines():
         print(line, file=sys.stderr if not result.ok else sys.stdout)
+    _host_note(result)
     if target is None:
         print(f"{a.file}: {len(result.problems)} problem(s); nothing written", file=sys.stderr)
         return 1
@@ -91,6 +108,30 @@ def _cmd_ack(a: argparse.Namespace, _s: Any = None) -> int:
     return 0
 
 
+def _cmd_reset_replay(a: argparse.Namespace, _s: Any = None) -> int:
+    state = a.state or state_dir_of(a.etc / CONFIG_NAME)
+    issued = a.issued
+    if issued is None:
+        if not clock_is_synced():
+            print("deskcue: the clock is not synced, so `now` is no safe floor: give --issued N "
+                  "(the `issued` of the newest config signed for this desk)", file=sys.stderr)
+            return 1
+        issued = int(time.time())
+    before, aside = reset_replay(state, issued, time.time())
+    if aside is not None:
+        print(f"damaged replay record kept as {aside}")
+    fault = fault_record(state) or {}
+    if "replay record" in str(fault.get("message", "")):
+        clear_fault(state)  # the refusal it caused is answered by this reset
+        print("config fault about the replay record cleared (restart the appliance to clear "
+              "its light: systemctl restart deskcue)")
+    kept = max(issued, before) if before is not None else issued
+    print(f"replay record reset: configs over MQTT must now have issued > {kept}"
+          + (f" (it was {before})" if before is not None else "")
+          + "; sign a fresh one (deskcue config sign uses the current time)")
+    return 0
+
+
 def _cmd_rollback(a: argparse.Namespace, _s: Any = None) -> int:
     config = a.etc / CONFIG_NAME
     if not rollback(config, "rolled back by hand", state_dir=a.state, fault=False):
@@ -117,7 +158,7 @@ def _cmd_sign(a: argparse.Namespace, _s: Any = None) -> int:
     from firmware.flashing.signing import load_private_key, sign_config
 
     text = read_config_text(a.file)
-    resolved, result = resolve_desk_text(text, str(a.file), a.desk)
+    resolved, result = resolve_desk_text(text, str(a.file), a.desk, here=False)
     if not result.ok:
         for line in result.lines():
             print(line, file=sys.stderr)
@@ -140,7 +181,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ck.add_argument("file", type=Path)
     ck.add_argument("--desk", help="in a site file, check only this desk")
     ck.add_argument("--no-warnings", action="store_true", help="show problems only")
-    ck.set_defaults(func=lambda a, _s=None: check(a.file, a.desk, a.no_warnings),
+    ck.add_argument("--here", action="store_true",
+                    help="this machine is the desk: a state directory, credentials or TLS "
+                    "file the config names that is unusable here is a problem, not a warning")
+    ck.set_defaults(func=lambda a, _s=None: check(a.file, a.desk, a.no_warnings, a.here),
                     needs_settings=False)
 
     sc = csub.add_parser("schema", help="print the JSON schema (or default TOML) of the config")
@@ -163,7 +207,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _register_install(csub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add flash, import, apply, ack, rollback, keygen and sign under ``deskcue config``."""
+    """Add flash, import, apply, ack, reset-replay, rollback, keygen and sign under
+    ``deskcue config``."""
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--etc", type=Path, default=DEFAULT_ETC,
                        help=f"config directory (default {DEFAULT_ETC})")
@@ -175,6 +220,9 @@ def _register_install(csub: argparse._SubParsersAction) -> None:  # type: ignore
     f.add_argument("--boot", type=Path, required=True,
                    help="the card's boot partition, mounted (e.g. /media/$USER/bootfs)")
     f.add_argument("--desk", help="for a site file: which desk's config to write")
+    f.add_argument("--here", action="store_true",
+                   help="check the files and directories the config names on this machine "
+                   "as problems (as the desk will), not warnings")
     f.set_defaults(func=_cmd_flash, needs_settings=False)
 
     i = csub.add_parser("import", help="install deskcue.toml from the boot partition "
@@ -193,6 +241,17 @@ def _register_install(csub: argparse._SubParsersAction) -> None:  # type: ignore
     ack = csub.add_parser("ack", help="clear a pending config fault (after reading it)")
     common(ack)
     ack.set_defaults(func=_cmd_ack, needs_settings=False)
+
+    rr = csub.add_parser("reset-replay", help="reset a damaged anti-replay record (configs "
+                         "over MQTT are refused until this is done)",
+                         description="Reset the record of the newest config accepted over "
+                         "MQTT after it was damaged: from now on only configs signed with "
+                         "`issued` above the given value (default: now) are accepted.")
+    rr.add_argument("--issued", type=int, metavar="N",
+                    help="accept only configs issued after N (default: the current time, "
+                    "Unix seconds; required when the clock is not synced)")
+    common(rr)
+    rr.set_defaults(func=_cmd_reset_replay, needs_settings=False)
 
     rb = csub.add_parser("rollback", help="put the last good config back")
     common(rb)

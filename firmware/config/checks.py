@@ -25,18 +25,27 @@ that are legal but will nag the agent or leak data) are reported without failing
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from firmware.config.load import key_line, key_lines, read_config_text, validate_data
+from firmware.config.load import (
+    key_line,
+    key_lines,
+    parse_toml,
+    read_config_text,
+    validate_data,
+)
 from firmware.config.schema import dump_toml
 from firmware.config.section import TOPIC_SAFE
 from firmware.config.settings import Settings
+from firmware.config.usable import desk_problems, host_problems
 from firmware.errors import ConfigError, ConfigProblem
+
+log = logging.getLogger("deskcue.config")
 
 DESKS_KEY = "desks"
 
@@ -51,6 +60,9 @@ class CheckResult:
     warnings: list[ConfigProblem]
     configs: dict[str, Settings] = field(default_factory=dict)
     site_file: bool = False
+    host_warnings: list[ConfigProblem] = field(default_factory=list)
+    """Files and directories the config names that are unusable on the machine that checked
+    it, when that is not the desk (``here=False``); on the desk they are `problems`."""
 
     @property
     def ok(self) -> bool:
@@ -60,7 +72,8 @@ class CheckResult:
     def lines(self) -> list[str]:
         """Every problem and warning as ``source:line: key: message``, in file order."""
         out = []
-        items = [(p, "") for p in self.problems] + [(w, "warning: ") for w in self.warnings]
+        items = [(p, "") for p in self.problems] + [
+            (w, "warning: ") for w in self.warnings + self.host_warnings]
         items.sort(key=lambda it: (it[0].line or 0, it[1] != "", it[0].key))
         for p, tag in items:
             where = f"{self.source}:{p.line}" if p.line else self.source
@@ -197,45 +210,62 @@ def _relocate(p: ConfigProblem, desk: str, over: dict[str, Any],
 # -- checking ----------------------------------------------------------------------------------
 
 
-def _parse(text: str, source: str) -> dict[str, Any]:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"line (\d+)", str(exc))
-        raise ConfigError(source, [ConfigProblem(
-            "", int(m.group(1)) if m else None, f"TOML syntax: {exc}")]) from None
-
-
-def _check_one(data: dict[str, Any], text: str, source: str
-               ) -> tuple[Settings | None, list[ConfigProblem], list[ConfigProblem]]:
+def _check_one(data: dict[str, Any], text: str, source: str, here: bool
+               ) -> tuple[Settings | None, list[ConfigProblem], list[ConfigProblem],
+                          list[ConfigProblem]]:
+    """(settings, problems, warnings, host warnings) of one desk's config data."""
     try:
         settings = validate_data(data, text, source)
     except ConfigError as exc:
-        return None, exc.problems, []
+        return None, exc.problems, [], []
     lines = key_lines(text)
-    warns = [ConfigProblem(k, key_line(text, tuple(k.split(".")), lines), m)
-             for k, m in warnings_for(settings)]
-    return settings, [], warns
+
+    def located(findings: list[tuple[str, str]]) -> list[ConfigProblem]:
+        return [ConfigProblem(k, key_line(text, tuple(k.split(".")), lines), m)
+                for k, m in findings]
+
+    warns = located(warnings_for(settings))
+    problems = located(desk_problems(settings))
+    host = located(host_problems(settings))
+    if here:
+        problems, host = problems + host, []
+    return (settings if not problems else None), problems, warns, host
 
 
-def check_text(text: str, source: str = "<config>", desk: str | None = None) -> CheckResult:
+def check_text(text: str, source: str = "<config>", desk: str | None = None, *,
+               here: bool = True) -> CheckResult:
     """Check config ``text`` as a whole: every problem and warning, with key paths and lines.
 
     A site file (one with a ``[desks]`` table) is checked for every desk, or only ``desk``.
+    Everything that would stop the desk is a problem (`firmware.config.usable`); ``here``
+    False (a tech's laptop) reports the files and directories the config names that are
+    unusable on this machine as `CheckResult.host_warnings` instead. Never raises: a failure
+    of the checker itself refuses the file with one problem.
     """
     try:
-        data = _parse(text, source)
+        return _check_text(text, source, desk, here)
+    except Exception as exc:  # noqa: BLE001 - fail closed: a checker bug never installs a file
+        log.exception("config checker failed on %s", source)
+        return CheckResult(source, [ConfigProblem(
+            "", None, f"the config checker failed on this file ({type(exc).__name__}); "
+            "it is refused: please report this")], [])
+
+
+def _check_text(text: str, source: str, desk: str | None, here: bool) -> CheckResult:
+    try:
+        data = parse_toml(text, source)
     except ConfigError as exc:
         return CheckResult(source, exc.problems, [])
     if DESKS_KEY not in data:
-        settings, problems, warns = _check_one(data, text, source)
+        settings, problems, warns, host = _check_one(data, text, source, here)
         configs = {settings.device.desk: settings} if settings is not None else {}
-        return CheckResult(source, problems, warns, configs)
+        return CheckResult(source, problems, warns, configs, host_warnings=host)
     # a site file: every desk's problems, relocated to the desk's own table
     lines = key_lines(text)
     desks = data[DESKS_KEY]
     problems = []
     warns = []
+    hosts = []
     configs = {}
     if not isinstance(desks, dict) or not desks:
         return CheckResult(source, [ConfigProblem(
@@ -256,32 +286,35 @@ def check_text(text: str, source: str = "<config>", desk: str | None = None) -> 
             problems.append(ConfigProblem(".".join(where), key_line(text, where, lines),
                                           "must be a table of this desk's settings"))
             continue
-        settings, ps, ws = _check_one(desk_data(data, name), text, source)
+        settings, ps, ws, hs = _check_one(desk_data(data, name), text, source, here)
         problems += [_relocate(p, name, desks[name], lines) for p in ps]
         warns += [_relocate(w, name, desks[name], lines) for w in ws]
+        hosts += [_relocate(h, name, desks[name], lines) for h in hs]
         if settings is not None:
             configs[name] = settings
     return CheckResult(source, _unique(problems), _unique(warns),
-                       configs if not problems else {}, site_file=True)
+                       configs if not problems else {}, site_file=True,
+                       host_warnings=_unique(hosts))
 
 
 def _unique(items: list[ConfigProblem]) -> list[ConfigProblem]:
     return list(dict.fromkeys(items))
 
 
-def check_file(path: Path, desk: str | None = None) -> CheckResult:
+def check_file(path: Path, desk: str | None = None, *, here: bool = True) -> CheckResult:
     """`check_text` of the file at ``path`` (an unreadable file is one problem)."""
     try:
         text = read_config_text(path)
     except ConfigError as exc:
         return CheckResult(str(path), exc.problems, [])
-    return check_text(text, str(path), desk)
+    return check_text(text, str(path), desk, here=here)
 
 
-def resolve_desk_text(text: str, source: str, desk: str | None) -> tuple[str, CheckResult]:
+def resolve_desk_text(text: str, source: str, desk: str | None, *, here: bool = True
+                      ) -> tuple[str, CheckResult]:
     """The desk file to install from ``text``: itself for a desk file, or ``desk``'s resolved
     config for a site file (a problem when no ``desk`` is named)."""
-    result = check_text(text, source, desk)
+    result = check_text(text, source, desk, here=here)
     if not result.site_file:
         return text, result
     if desk is None:
@@ -292,7 +325,7 @@ def resolve_desk_text(text: str, source: str, desk: str | None) -> tuple[str, Ch
                                  site_file=True)
     if not result.ok:
         return text, result
-    data = desk_data(tomllib.loads(text), desk)
+    data = desk_data(parse_toml(text, source), desk)
     out = dump_toml(data, [f"desk {desk}, resolved from site file {Path(source).name}",
                            "by `deskcue config flash`; edit the site file, not this one."])
-    return out, check_text(out, f"{source} [desk {desk}]")
+    return out, check_text(out, f"{source} [desk {desk}]", here=here)

@@ -48,7 +48,7 @@ class _KeyScanner:
                 else:
                     self._key_value(table)
                     self._skip_to_eol()
-        except (IndexError, ValueError):
+        except (IndexError, ValueError, RecursionError):
             pass  # a syntax error: tomllib reports it; keep what was found so far
         return self.lines
 
@@ -290,8 +290,56 @@ def validate_data(data: dict[str, object], text: str = "",
         raise ConfigError(source, _problems_from_validation(exc, text)) from None
 
 
-def parse_settings(text: str, source: Path | str = "<config>") -> Settings:
-    """Validate TOML ``text`` as a whole; raise `ConfigError` listing every problem."""
+MAX_DEPTH = 16
+"""Deepest nesting of tables and arrays a config may have. A desk config needs four levels
+(``desks.d02.cues.raised_voice``); anything near the parser's recursion limit is refused
+with one problem instead of ending in a `RecursionError`."""
+
+
+def text_problems(text: str) -> list[ConfigProblem]:
+    """Problems with the text itself, before TOML parsing: a byte-order mark, or a carriage
+    return not followed by a line feed (old Mac line endings; TOML lines end in LF or CRLF).
+
+    Every path reads a config the same way (`read_config_text`, no newline translation), so a
+    file `deskcue config check` accepts is one the desk accepts.
+    """
+    problems = []
+    if text.startswith("\ufeff"):
+        problems.append(ConfigProblem("", 1, "the file starts with a byte-order mark (BOM): "
+                                      "save it as UTF-8 without BOM"))
+    at = re.search(r"\r(?!\n)", text)
+    if at is not None:
+        line = text.count("\n", 0, at.start()) + text.count("\r", 0, at.start()) \
+            - text.count("\r\n", 0, at.start()) + 1
+        problems.append(ConfigProblem("", line, "a carriage return (CR) without a line feed: "
+                                      "save the file with Unix (LF) or Windows (CRLF) line "
+                                      "endings"))
+    return problems
+
+
+def _depth(data: object) -> int:
+    """How deeply ``data`` nests tables and arrays (iterative: safe on any depth)."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(data, 0)]
+    while stack:
+        node, d = stack.pop()
+        if isinstance(node, dict):
+            children: list[object] = list(node.values())
+        elif isinstance(node, list):
+            children = list(node)
+        else:
+            continue
+        deepest = max(deepest, d + 1)
+        stack.extend((c, d + 1) for c in children)
+    return deepest
+
+
+def parse_toml(text: str, source: Path | str = "<config>") -> dict[str, object]:
+    """TOML ``text`` as data; `ConfigError` (one problem with its line) for text problems, a
+    syntax error, or nesting deeper than `MAX_DEPTH`."""
+    problems = text_problems(text)
+    if problems:
+        raise ConfigError(source, problems)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -299,23 +347,45 @@ def parse_settings(text: str, source: Path | str = "<config>") -> Settings:
         raise ConfigError(
             source, [ConfigProblem("", int(m.group(1)) if m else None, f"TOML syntax: {exc}")]
         ) from None
-    return validate_data(data, text, source)
+    except RecursionError:
+        data = None
+    if data is None or _depth(data) > MAX_DEPTH:
+        raise ConfigError(source, [ConfigProblem(
+            "", None, f"tables or arrays nested more than {MAX_DEPTH} levels deep; a deskcue "
+            "config needs at most 4")])
+    return data
+
+
+def parse_settings(text: str, source: Path | str = "<config>") -> Settings:
+    """Validate TOML ``text`` as a whole; raise `ConfigError` listing every problem."""
+    return validate_data(parse_toml(text, source), text, source)
 
 
 def read_config_text(path: Path | str) -> str:
-    """The text of the config file at ``path``; `ConfigNotFound` or `ConfigError` (one
-    problem saying why, e.g. a directory or not UTF-8) when it cannot be read."""
+    """The text of the config file at ``path``, exactly as written (UTF-8, no newline
+    translation); `ConfigNotFound` if it is missing, `ConfigError` with one problem if it is
+    unreadable or not UTF-8.
+
+    The one way every command and the desk read a config file.
+    """
     path = Path(path)
     try:
-        return path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigNotFound(path, [ConfigProblem("", None, "file not found")]) from None
+    except IsADirectoryError:
+        raise ConfigError(path, [ConfigProblem("", None, "is a directory, not a file")]) from None
     except OSError as exc:
-        why = (exc.strerror or str(exc)).lower()
-        raise ConfigError(path, [ConfigProblem("", None, f"cannot read: {why}")]) from None
+        raise ConfigError(path, [ConfigProblem(
+            "", None, f"cannot read: {exc.strerror or exc}")]) from None
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        why = f"not UTF-8 text (byte {exc.start}); a config is a TOML text file"
-        raise ConfigError(path, [ConfigProblem("", None, why)]) from None
+        line = data.count(b"\n", 0, exc.start) + 1
+        hint = " (saved as UTF-16?)" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
+        raise ConfigError(path, [ConfigProblem(
+            "", line, f"not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start}"
+            f"{hint}; save the file as UTF-8")]) from None
 
 
 def load_settings(path: Path | str | None) -> Settings:

@@ -260,8 +260,9 @@ class UsualVoiceLearned(Payload):
 class Fault(Payload):
     """``fault``: a part of the desk stopped working (``active`` true) or recovered (false)."""
 
-    kind: Annotated[Literal["audio", "config"], Field(
-        description="Which part; each kind is raised and cleared on its own.")]
+    kind: Annotated[Literal["audio", "config", "mqtt"], Field(
+        description="Which part (the capture, the config, the link to the broker); each kind "
+                    "is raised and cleared on its own.")]
     fault: Annotated[str, Field(description="What is wrong, in words.")]
     active: Annotated[bool, Field(description="True when it starts, false when it clears.")]
 

@@ -10,13 +10,14 @@ A card import is idempotent: after a crash it is simply run again at the next bo
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
 
 from firmware.config.checks import CheckResult, resolve_desk_text
 from firmware.config.load import load_settings, read_config_text
-from firmware.errors import BootNotFound, ConfigError, ConfigProblem
+from firmware.errors import BootNotFound, ConfigError
 from firmware.flashing.install import ApplyResult, apply_text
 from firmware.flashing.records import (
     CONFIG_NAME,
@@ -28,6 +29,8 @@ from firmware.flashing.records import (
 )
 from firmware.platform.files import Hook, atomic_write, fsync_dir
 from firmware.platform.host import clock_is_synced
+
+log = logging.getLogger("deskcue.config")
 
 IMPORT_STEPS = ("read", "checked", "last_good.partial", "last_good.written", "live.partial",
                 "live.written", "installed", "recorded", "note.written", "moved_aside")
@@ -93,14 +96,16 @@ def import_from_boot(boot_dirs: list[Path] | tuple[Path, ...], config_path: Path
         return ApplyResult("absent", "card", message="no deskcue.toml on the boot partition")
     previous_hash = _current_hash(config_path)
     try:
-        text = boot_file.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        text = None
-        problem = ConfigProblem("", None, f"not UTF-8 text: {exc}")
+        text: str | None = read_config_text(boot_file)
+    except ConfigError as exc:
+        text, problem = None, exc.problems[0]
     if text is None:
         state = state_dir or state_dir_of(config_path)
-        msg = f"card config {boot_file.name} refused: not UTF-8 text"
-        record_fault(state, "card", msg, [problem], now, file=str(boot_file))
+        msg = f"card config {boot_file.name} refused: {problem}"
+        try:
+            record_fault(state, "card", msg, [problem], now, file=str(boot_file))
+        except OSError as err:
+            log.error("cannot record the config fault in %s: %s", state, err)
         result = ApplyResult("rejected", "card", problems=[problem], message=msg)
     else:
         result = apply_text(text, source="card", config_path=config_path, state_dir=state_dir,
@@ -126,16 +131,18 @@ def _current_hash(config_path: Path) -> str | None:
         return None
 
 
-def flash_to_boot(source: Path, boot_dir: Path, *, desk: str | None = None
-                  ) -> tuple[Path | None, CheckResult]:
+def flash_to_boot(source: Path, boot_dir: Path, *, desk: str | None = None,
+                  here: bool = False) -> tuple[Path | None, CheckResult]:
     """Check ``source`` (a desk file, or a site file with ``desk``) and write the desk file
     onto the boot partition ``boot_dir`` as ``deskcue.toml``; (None, result) if it has problems.
 
+    ``here`` False (a tech's laptop): files and directories the config names that are unusable
+    on this machine are warnings (the desk checks them again when it imports the file).
     Raises `ConfigError` when ``source`` cannot be read and `BootNotFound` when ``boot_dir``
     is not a directory (a card that is not mounted: nothing is written anywhere else).
     """
     text = read_config_text(source)
-    resolved, result = resolve_desk_text(text, str(source), desk)
+    resolved, result = resolve_desk_text(text, str(source), desk, here=here)
     if not result.ok:
         return None, result
     if not Path(boot_dir).is_dir():

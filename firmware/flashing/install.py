@@ -12,6 +12,7 @@ Rules that keep a desk from being bricked:
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from firmware.flashing.records import (
     trial_path,
 )
 from firmware.platform.files import Hook, atomic_write, locked_dir, remove_file
+
+log = logging.getLogger("deskcue.config")
 
 
 def install_text(config_path: Path, text: str, *, keep_previous: bool, fallback: str | None,
@@ -91,27 +94,47 @@ def apply_text(text: str, *, source: str, config_path: Path, state_dir: Path | N
     resolved, result = resolve_desk_text(text, origin, desk)
     hook("checked")
     if not result.ok:
-        state = state_dir or state_dir_of(config_path)
         msg = (f"{source} config {Path(origin).name} refused: {len(result.problems)} "
                f"problem(s), first: {result.problems[0]}")
-        record_fault(state, source, msg, result.problems, now, file=str(origin))
+        _record_fault_safely(state_dir or state_dir_of(config_path), source, msg,
+                             result.problems, now, origin)
         return ApplyResult("rejected", source, problems=result.problems,
                            warnings=result.warnings, message=msg)
     settings = next(iter(result.configs.values()))
     state = state_dir or Path(settings.device.state_dir)
-    with locked_dir(config_path.parent):
-        on_trial = trial_path(config_path).exists()
+    status = "unchanged"
+    try:
+        with locked_dir(config_path.parent):
+            on_trial = trial_path(config_path).exists()
+            if live_text(config_path) != resolved:
+                install_text(config_path, resolved, keep_previous=not on_trial, fallback=None,
+                             hook=hook)
+                status = "applied"
+            # else: already live (e.g. a re-run after a crash): keep last good
+            hook("installed")
+            remove_file(trial_path(config_path))
+            rec = record_apply(state, settings, resolved, source, now, file=Path(origin).name,
+                               **(extra or {}))
+            clear_fault(state)
+            hook("recorded")
+    except OSError as exc:
         if live_text(config_path) == resolved:
-            status = "unchanged"  # already live (e.g. a re-run after a crash): keep last good
-        else:
-            install_text(config_path, resolved, keep_previous=not on_trial, fallback=None,
-                     hook=hook)
-            status = "applied"
-        hook("installed")
-        remove_file(trial_path(config_path))
-        rec = record_apply(state, settings, resolved, source, now, file=Path(origin).name,
-                            **(extra or {}))
-        clear_fault(state)
-        hook("recorded")
+            raise  # live already: only a record is missing; the caller reports the error
+        problem = ConfigProblem("", None, f"could not install it: {exc}; nothing was changed")
+        msg = f"{source} config {Path(origin).name} refused: {problem}"
+        _record_fault_safely(state_dir or state_dir_of(config_path), source, msg, [problem],
+                             now, origin)
+        return ApplyResult("rejected", source, problems=[problem], warnings=result.warnings,
+                           message=msg)
     return ApplyResult(status, source, warnings=result.warnings, record=rec,
                        message=f"{status}: config {rec['hash']} from {source}")
+
+
+def _record_fault_safely(state: Path, source: str, message: str,
+                         problems: list[ConfigProblem], now: float, origin: str) -> None:
+    """Record a refusal as the pending config fault; if the state directory cannot take it,
+    log it: the refusal stands and is still reported (card note, command output)."""
+    try:
+        record_fault(state, source, message, problems, now, file=str(origin))
+    except OSError as exc:
+        log.error("cannot record the config fault in %s: %s", state, exc)

@@ -12,7 +12,9 @@ Files (``/etc/deskcue`` on a desk; every path is a parameter for tests)::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import logging
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -21,8 +23,8 @@ from typing import Any
 
 from firmware.config.load import load_settings
 from firmware.config.settings import Settings
-from firmware.errors import ConfigError, ConfigProblem
-from firmware.platform.files import read_json_object, remove_file, write_json
+from firmware.errors import ConfigError, ConfigProblem, ReplayRecordDamaged
+from firmware.platform.files import atomic_write, read_json_object, remove_file, write_json
 from firmware.platform.host import boot_id, clock_is_synced
 
 log = logging.getLogger("deskcue.config")
@@ -136,3 +138,61 @@ def record_apply(state_dir: Path, settings: Settings, text: str, source: str, no
     }
     write_json(Path(state_dir) / APPLY_FILE, rec)
     return rec
+
+
+# -- anti-replay: the highest ``issued`` accepted over MQTT ------------------------------------
+
+RESET_REPLAY_HINT = "sudo deskcue config reset-replay"
+
+
+def last_issued(state_dir: Path) -> int | None:
+    """The highest ``issued`` accepted over MQTT; None when this desk never accepted one.
+
+    Fails closed: `ReplayRecordDamaged` when the record is unreadable or malformed, or when it
+    is missing although the last apply came over MQTT (the record was lost).
+    """
+    path = Path(state_dir) / REMOTE_FILE
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        if last_apply(state_dir).get("source") == "mqtt":
+            raise ReplayRecordDamaged(path, "is missing although the running config came "
+                                      "over MQTT") from None
+        return None
+    except OSError as exc:
+        raise ReplayRecordDamaged(path, f"cannot be read ({exc.strerror or exc})") from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ReplayRecordDamaged(path, "is damaged (not JSON)") from None
+    issued = data.get("issued") if isinstance(data, dict) else None
+    if isinstance(issued, bool) or not isinstance(issued, int) or issued < 0:
+        raise ReplayRecordDamaged(path, "is damaged (no whole-number `issued`)")
+    return issued
+
+
+def record_issued(state_dir: Path, issued: int, txid: str | None, **extra: Any) -> None:
+    """Remember ``issued`` as the highest accepted over MQTT (atomically)."""
+    write_json(Path(state_dir) / REMOTE_FILE, {"issued": issued, "txid": txid, **extra})
+
+
+def reset_replay(state_dir: Path, issued: int, now: float) -> tuple[int | None, Path | None]:
+    """A tech's reset of the anti-replay record: remote configs must have ``issued`` above
+    ``issued`` from now on. A damaged record is kept as ``config-remote.json.damaged-<time>``.
+
+    Returns (the value it had, or None if it was damaged or absent; where the damaged file was
+    moved). A sound record is never lowered: the higher of the two is kept.
+    """
+    path = Path(state_dir) / REMOTE_FILE
+    try:
+        before = last_issued(state_dir)
+    except ReplayRecordDamaged:
+        before = None
+    aside = None
+    if path.exists() and before is None:
+        aside = path.with_name(f"{path.name}.damaged-{file_stamp(now)}")
+        with contextlib.suppress(OSError):
+            atomic_write(aside, path.read_bytes())
+    keep = max(issued, before) if before is not None else issued
+    record_issued(state_dir, keep, None, reset_at=iso_utc(now), reset_by="tech")
+    return before, aside

@@ -27,16 +27,18 @@ from firmware.contract.commands import CommandArgs, ConfigCommandArgs
 from firmware.errors import ConfigProblem, SigningError
 from firmware.flashing.install import install_text
 from firmware.flashing.records import (
-    REMOTE_FILE,
+    ReplayRecordDamaged,
     clear_fault,
     iso_utc,
+    last_issued,
     record_apply,
     record_fault,
+    record_issued,
     settings_hash,
     trial_path,
 )
 from firmware.flashing.signing import load_public_keys, verify
-from firmware.platform.files import Hook, locked_dir, read_json_object, write_json
+from firmware.platform.files import Hook, locked_dir, write_json
 from firmware.platform.host import boot_id
 
 log = logging.getLogger("deskcue.config")
@@ -135,8 +137,13 @@ def apply_remote(payload: bytes | str | dict[str, Any], *, config_path: Path,
                         signature=cmd.signature)
     except SigningError as exc:
         return refuse(exc.code, str(exc), cmd.txid)
-    last = (read_json_object(state / REMOTE_FILE) or {}).get("issued")
-    if isinstance(last, int) and cmd.issued <= last:
+    try:
+        last = last_issued(state)
+    except ReplayRecordDamaged as exc:
+        # Fail closed: without a trustworthy record any older signed config could be replayed.
+        _record_fault_safely(state, f"MQTT config {cmd.txid} refused: {exc}", now, cmd.txid)
+        return refuse("replay_record_damaged", str(exc), cmd.txid)
+    if last is not None and cmd.issued <= last:
         return refuse("replayed", f"issued {cmd.issued} is not newer than the last accepted "
                       f"config ({last}); refused", cmd.txid)
     result = check_text(cmd.config, f"cmd/config {cmd.txid}")
@@ -144,9 +151,9 @@ def apply_remote(payload: bytes | str | dict[str, Any], *, config_path: Path,
         return refuse("invalid", "a site file cannot be pushed; push one desk's config",
                       cmd.txid)
     if not result.ok:
-        record_fault(state, "mqtt", f"MQTT config {cmd.txid} refused: "
-                      f"{len(result.problems)} problem(s), first: {result.problems[0]}",
-                      result.problems, now, txid=cmd.txid)
+        _record_fault_safely(state, f"MQTT config {cmd.txid} refused: "
+                             f"{len(result.problems)} problem(s), first: {result.problems[0]}",
+                             now, cmd.txid, result.problems)
         return refuse("invalid", f"{len(result.problems)} problem(s) in the config",
                       cmd.txid, result.problems)
     new = next(iter(result.configs.values()))
@@ -154,33 +161,58 @@ def apply_remote(payload: bytes | str | dict[str, Any], *, config_path: Path,
     if (new.device.site, new.device.desk) != here:
         return refuse("wrong_desk", f"config is for {new.device.site}/{new.device.desk}, this "
                       f"desk is {here[0]}/{here[1]}; refused", cmd.txid)
-    with locked_dir(config_path.parent):
-        on_trial = trial_path(config_path).exists()
-        fallback = dump_toml(_without_none(current.model_dump(mode="json")),
-                             ["the config this desk ran before its first remote config"])
-        trial = {"txid": cmd.txid, "issued": cmd.issued, "hash": settings_hash(new),
-                 "sha256": hashlib.sha256(cmd.config.encode("utf-8")).hexdigest(),
-                 "key": signer.fingerprint, "boot_id": boot_id(),
-                 "deadline_mono": now_mono + new.flash.trial_s, "trial_s": new.flash.trial_s,
-                 "healthy_s": new.flash.healthy_s, "max_starts": new.flash.trial_max_starts,
-                 "starts": 0, "at": iso_utc(now), "state_dir": str(new.device.state_dir)}
-        # The marker goes down before the new config does: a crash in between leaves a marker
-        # that does not match the live file, which `startup_check` then drops.
-        install_text(config_path, cmd.config, keep_previous=not on_trial, fallback=fallback,
-                 hook=hook, before_live=lambda: write_json(trial_path(config_path), trial))
-        write_json(state / REMOTE_FILE, {"issued": cmd.issued, "txid": cmd.txid})
-        new_state = Path(new.device.state_dir)
-        rec = record_apply(new_state, new, cmd.config, "mqtt", now, txid=cmd.txid,
-                            trial=True, key=signer.fingerprint)
-        clear_fault(new_state)
-        if new_state != state:
-            write_json(new_state / REMOTE_FILE, {"issued": cmd.issued, "txid": cmd.txid})
+    new_state = Path(new.device.state_dir)
+    installed = False
+    try:
+        with locked_dir(config_path.parent):
+            on_trial = trial_path(config_path).exists()
+            fallback = dump_toml(_without_none(current.model_dump(mode="json")),
+                                 ["the config this desk ran before its first remote config"])
+            trial = {"txid": cmd.txid, "issued": cmd.issued, "hash": settings_hash(new),
+                     "sha256": hashlib.sha256(cmd.config.encode("utf-8")).hexdigest(),
+                     "key": signer.fingerprint, "boot_id": boot_id(),
+                     "deadline_mono": now_mono + new.flash.trial_s,
+                     "trial_s": new.flash.trial_s, "healthy_s": new.flash.healthy_s,
+                     "max_starts": new.flash.trial_max_starts, "starts": 0,
+                     "at": iso_utc(now), "state_dir": str(new.device.state_dir)}
+            # `issued` is spent before anything is installed: a failure after this point can
+            # only make the supervisor sign again, never let an older config through.
+            record_issued(state, cmd.issued, cmd.txid)
+            if new_state != state:
+                record_issued(new_state, cmd.issued, cmd.txid)
+            # The marker goes down before the new config does: a crash in between leaves a
+            # marker that does not match the live file, which `startup_check` then drops.
+            install_text(config_path, cmd.config, keep_previous=not on_trial,
+                         fallback=fallback, hook=hook,
+                         before_live=lambda: write_json(trial_path(config_path), trial))
+            installed = True
+            rec = record_apply(new_state, new, cmd.config, "mqtt", now, txid=cmd.txid,
+                               trial=True, key=signer.fingerprint)
+            clear_fault(new_state)
+    except OSError as exc:
+        if not installed:
+            return refuse("install_failed", f"could not install the config ({exc}); nothing "
+                          "was changed", cmd.txid)
+        # Live and on trial, but its apply record could not be written: the trial judges it.
+        log.error("cmd/config %s installed, but its apply record was not written: %s",
+                  cmd.txid, exc)
+        rec = {"hash": settings_hash(new)}
     log.info("cmd/config %s installed on trial (%s, %.0f s to prove healthy)", cmd.txid,
              rec["hash"], new.flash.trial_s)
     return RemoteResult(True, "ok", f"installed on trial; restarting to run config "
                         f"{rec['hash']}", cmd.txid, warnings=result.warnings, restart=True,
                         data={"hash": rec["hash"], "trial_s": new.flash.trial_s,
                               "healthy_s": new.flash.healthy_s})
+
+
+def _record_fault_safely(state: Path, message: str, now: float, txid: str,
+                         problems: list[ConfigProblem] | None = None) -> None:
+    """Record a refusal as the pending config fault; a state directory that cannot take it
+    is logged, and the refusal still stands (the supervisor gets the answer either way)."""
+    try:
+        record_fault(state, "mqtt", message, problems or [], now, txid=txid)
+    except OSError as exc:
+        log.error("cannot record the config fault in %s: %s", state, exc)
 
 
 def _without_none(d: dict[str, Any]) -> dict[str, Any]:

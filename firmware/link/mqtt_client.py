@@ -168,6 +168,9 @@ class MqttLink:
         self._epoch = 0
         self._last_error = ""
         self._lock = threading.Lock()
+        self._start_error: str | None = None  # why the client cannot be made (files, TLS)
+        self._start_failures = 0
+        self._next_start = 0.0
         self._info: dict[str, Any] | None = None
         self._info_sent: dict[str, Any] | None = None  # what this connection already has
         self._token = uuid.uuid4().hex[:12]  # tells this run's outbox rows from earlier runs'
@@ -225,6 +228,13 @@ class MqttLink:
         return self._connected and self._commands_ready
 
     @property
+    def start_error(self) -> str | None:
+        """Why the link cannot start (a credentials or TLS file missing or unusable), while it
+        cannot; None once it has started. The link retries with backoff until it works; the
+        appliance shows this as its ``mqtt`` fault."""
+        return self._start_error
+
+    @property
     def last_error(self) -> str:
         """The latest connection or delivery problem, for the status line; "" when none."""
         return self._last_error
@@ -256,24 +266,39 @@ class MqttLink:
             return
         self._worker = threading.Thread(target=self._run, name="deskcue-mqtt", daemon=True)
         self._worker.start()
+        self._start_client()
+
+    def _start_client(self) -> bool:
+        """Make the paho client and start connecting; on failure (a credentials or TLS file
+        missing or unusable) say why and schedule a retry with backoff (``reconnect_min_s``
+        doubling up to ``reconnect_max_s``): the worker calls this again when it is due."""
+        s = self.settings
         try:
-            self._client = self._make_client()
-            self._client.connect_async(
-                self.settings.host,
-                self.settings.port,
-                keepalive=self.settings.keepalive_s,
+            client = self._make_client()
+            with self._lock:  # in place before any callback can answer a command with it
+                self._client = client
+            client.connect_async(
+                s.host,
+                s.port,
+                keepalive=s.keepalive_s,
                 clean_start=True if self._v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
             )
-            self._client.loop_start()
-            log.info(
-                "mqtt: connecting to %s:%d as %s",
-                self.settings.host,
-                self.settings.port,
-                self.client_id,
-            )
+            client.loop_start()
         except (CredentialsError, OSError, ValueError) as exc:
-            self._set_error(f"mqtt not started: {exc}")
-            self._client = None
+            with self._lock:
+                self._client = None
+            self._start_failures += 1
+            wait = min(s.reconnect_min_s * 2.0 ** (self._start_failures - 1), s.reconnect_max_s)
+            self._next_start = time.monotonic() + wait
+            self._start_error = f"cannot start: {exc}"
+            self._set_error(f"{self._start_error}; retrying in {wait:g} s")
+            return False
+        if self._start_error is not None:
+            log.info("mqtt: started after %d failed attempt(s)", self._start_failures)
+        self._start_error = None
+        self._start_failures = 0
+        log.info("mqtt: connecting to %s:%d as %s", s.host, s.port, self.client_id)
+        return True
 
     def publish_event(self, envelope: EventEnvelope | Mapping[str, Any]) -> None:
         """Hand an event envelope over for durable, ordered delivery; returns at once.
@@ -648,10 +673,13 @@ class MqttLink:
             self._outbox.enforce(self._inflight.values())
 
     def _maintain(self) -> None:
+        now = time.monotonic()
+        if (self._client is None and self._start_error is not None and not self._stopped
+                and now >= self._next_start):
+            self._start_client()
         box = self._outbox
         if box is None:
             return
-        now = time.monotonic()
         if now >= self._next_age_check:
             self._next_age_check = now + _AGE_CHECK_S
             box.enforce(self._inflight.values())

@@ -1,0 +1,121 @@
+"""A link that cannot start (a credentials or TLS file missing) is retried with backoff and is
+a fault until it works: the red blink, the status line and `deskcue status`, and a ``fault``
+event the supervisor receives once the link can publish. Real mosquitto, mock pins, a WAV."""
+
+from __future__ import annotations
+
+import json
+import threading
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from broker import Broker, Pki, Subscriber, settings_for, wait_until
+
+from firmware.appliance.assemble import build_appliance
+from firmware.appliance.worker import Appliance
+from firmware.cli.main import main as deskcue
+from firmware.config.mqtt import TlsSettings
+from firmware.config.settings import Settings
+from firmware.link.mqtt_client import MqttLink
+
+BASE = "deskcue/lyon/d07"
+RECONNECT_MAX_S = 0.5
+# The link retries every reconnect_max_s at the latest, checked on its 0.5 s tick; a connect
+# to loopback then takes milliseconds. Bounds below allow several such rounds.
+RETRY_BOUND_S = 10 * (RECONNECT_MAX_S + 0.5)
+
+
+def wav(path: Path, seconds: float) -> Path:
+    t = np.arange(int(seconds * 16000)) / 16000
+    x = (0.05 * np.sin(2 * np.pi * 200 * t) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(x.tobytes())
+    return path
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[list[tuple[Appliance, threading.Event, threading.Thread]]]:
+    apps: list[tuple[Appliance, threading.Event, threading.Thread]] = []
+    yield apps
+    for _app, stop, thread in apps:
+        stop.set()
+        thread.join(30)
+
+
+def start_appliance(settings: Settings, audio: Path,
+                    running: list[tuple[Appliance, threading.Event, threading.Thread]]
+                    ) -> Appliance:
+    from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+    app = build_appliance(settings, recording=audio, factory=MockFactory(pin_class=MockPWMPin))
+    stop = threading.Event()
+    thread = threading.Thread(target=app.run, args=(stop,), daemon=True)
+    thread.start()
+    running.append((app, stop, thread))
+    return app
+
+
+def test_missing_credentials_are_a_fault_until_the_file_appears(tmp_path, broker_factory,
+                                                                running, capsys):
+    broker: Broker = broker_factory(users={"d07": "pw", "sup": "s"})
+    broker.start()
+    creds = tmp_path / "mqtt-credentials"
+    settings = Settings.model_validate({
+        "device": {"site": "lyon", "desk": "d07", "state_dir": str(tmp_path / "state"),
+                   "runtime_dir": str(tmp_path / "run")},
+        "audio": {"channels": 1},
+        "mqtt": {"host": broker.host, "port": broker.port, "reconnect_min_s": 0.1,
+                 "reconnect_max_s": RECONNECT_MAX_S, "credentials_file": str(creds)},
+    })
+    with Subscriber(broker, f"{BASE}/#", username="sup", password="s") as sub:
+        app = start_appliance(settings, wav(tmp_path / "call.wav", 120.0), running)
+
+        # not started, and said so: the fault pattern, the status line, `deskcue status`
+        wait_until(lambda: "mqtt" in app.faults, timeout=RETRY_BOUND_S)
+        assert str(creds) in app.faults["mqtt"] and "not found" in app.faults["mqtt"]
+        wait_until(lambda: app.status().display == "fault", timeout=RETRY_BOUND_S)
+        assert deskcue(["status", "--runtime-dir", str(tmp_path / "run"), "--state-dir",
+                        str(tmp_path / "state"), "--json"]) == 0
+        live = json.loads(capsys.readouterr().out)["appliance"]["status"]
+        assert str(creds) in live["fault"]
+
+        # the tech puts the file in place: the link starts by itself, the fault clears and
+        # the supervisor hears both halves of it (the raise was kept in the outbox)
+        creds.write_text("username = d07\npassword = pw\n")
+        creds.chmod(0o600)
+
+        def fault_events() -> list[dict[str, Any]]:
+            return [e["data"] for e in sub.events() if e["type"] == "fault"
+                    and e["data"].get("kind") == "mqtt"]
+
+        got = wait_until(lambda: len(fault_events()) >= 2 and fault_events(),
+                         timeout=RETRY_BOUND_S)
+        assert [f["active"] for f in got[:2]] == [True, False]
+        assert str(creds) in got[0]["fault"]
+        assert "mqtt" not in app.faults and app.link.connected
+        assert not sub.invalid, sub.invalid
+
+
+def test_a_missing_tls_ca_is_retried_until_it_is_there(tmp_path, broker_factory, pki: Pki):
+    broker: Broker = broker_factory(tls=(pki.server_cert, pki.server_key, pki.ca))
+    broker.start()
+    ca = tmp_path / "broker-ca.pem"
+    link = MqttLink(settings_for(broker, reconnect_min_s=0.1, reconnect_max_s=RECONNECT_MAX_S,
+                                 tls=TlsSettings(enabled=True, ca_file=ca)),
+                    site="lyon", desk="d07", state_dir=tmp_path / "state")
+    try:
+        link.start()  # never raises
+        assert link.start_error is not None and str(ca) in link.start_error
+        assert not link.connected
+        ca.write_bytes(pki.ca.read_bytes())
+        wait_until(lambda: link.connected, timeout=RETRY_BOUND_S)
+        assert link.start_error is None
+    finally:
+        link.stop(drain_s=0.0)
