@@ -27,6 +27,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -320,3 +322,53 @@ def test_sigterm_ends_run_on_a_recording_promptly(demo_wav, tmp_path):
             proc.wait()
     assert proc.returncode == 0
     assert "signal 15: stopping" in rest and "Traceback" not in rest
+
+
+# -- progress: a bar on a terminal, nothing when piped -----------------------------------------
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (Debian package)")
+def test_analyze_draws_a_progress_bar_on_a_terminal(demo_wav, tmp_path):
+    """In a real terminal (a detached tmux pane, 100 x 10), read back as the screen shows it."""
+    sock = tmp_path / "tmux.sock"
+    tmux = ["tmux", "-S", str(sock)]
+    cmd = (f"{sys.executable} -m firmware.cli analyze {demo_wav} --events > {tmp_path}/ev; "
+           f"tmux -S {sock} wait-for -S done; cat")
+    subprocess.run([*tmux, "-f", "/dev/null", "new-session", "-d", "-x", "100", "-y", "10",
+                    "-c", str(ROOT), cmd], check=True, timeout=30)
+    try:
+        subprocess.run([*tmux, "wait-for", "done"], check=True, timeout=120)  # a net only
+        screen = subprocess.run([*tmux, "capture-pane", "-p"], check=True, timeout=30,
+                                capture_output=True, text=True).stdout
+    finally:
+        subprocess.run([*tmux, "kill-server"], timeout=30)
+    bar = [ln for ln in screen.splitlines() if ln.strip()]
+    assert len(bar) == 1, screen  # one line, redrawn in place
+    assert bar[0].startswith(f"analyze {demo_wav.name} ━")
+    assert re.search(r" 1:20 / 1:20 \d+× real time done in 0:\d\d$", bar[0]), bar[0]
+    assert (tmp_path / "ev").read_text().count('"type"') > 3  # the events went to stdout
+
+
+def test_analyze_piped_prints_no_bar(demo_wav, tmp_path):
+    proc = deskcue("analyze", str(demo_wav), "--features", str(tmp_path / "f.csv"))
+    assert proc.returncode == 0
+    assert proc.stderr == "" and proc.stdout == ""
+
+
+# -- memory: flat in the recording's length -----------------------------------------------------
+def test_memory_does_not_grow_with_the_recording(demo_wav, tmp_path):
+    """Peak RSS of `deskcue analyze --events` on 1 and 8 minutes of the same call (mono 16 kHz
+    to keep it quick). Loading the file whole, as before, grew by ~70 MB (7 min x 16000/s x
+    10 bytes: the raw bytes, float32 and a copy); reading in blocks must not grow by 5 MB.
+    The figures for 10 min and 2 h of 48 kHz stereo are `tests/bench/bench_footprint.py`'s."""
+    from peak_rss import peak_rss_mb
+
+    block = tmp_path / "block.wav"
+    sox(demo_wav, block, "remix", 1)
+    rss = {}
+    for minutes in (1, 8):
+        wav = tmp_path / f"{minutes}min.wav"
+        sox(block, wav, "repeat", 6 * minutes, "trim", 0, 60 * minutes)
+        mb, code, err = peak_rss_mb([sys.executable, "-m", "firmware.cli", "analyze", str(wav),
+                                     "--events"], cwd=ROOT, timeout=300)
+        assert code == 0, err
+        rss[minutes] = mb
+    assert rss[8] - rss[1] < 5.0, rss

@@ -1,5 +1,7 @@
 """A progress bar for long work on a recording: position, speed × real time, time left.
 
+    analyze call.wav ━━━━━━━━━━━━━━━━━━━━━━━━━━━━╸━━━━━━━━━━━ 6:12 / 10:00 41× real time 0:05 left
+
 Drawn with rich on stderr, and only when stderr is a terminal: piped or redirected, the
 command stays quiet (no bar, no control characters in a log). rich is imported only when a
 bar is drawn, so no other command pays for it.
@@ -42,6 +44,7 @@ class Progress:
         from rich.console import Console
         from rich.progress import BarColumn, ProgressColumn, TextColumn
         from rich.progress import Progress as RichProgress
+        from rich.table import Column
         from rich.text import Text
 
         total_s = self.total_s
@@ -61,14 +64,20 @@ class Progress:
         class Left(ProgressColumn):
             def render(self, task: Any) -> Text:
                 elapsed = task.elapsed or 0.0
+                if task.finished:
+                    return Text(f"done in {clock(elapsed)}")
                 if total_s <= 0 or elapsed <= 0 or task.completed <= 0:
                     return Text("")
                 speed = task.completed / elapsed
                 return Text(f"{clock(max(0.0, total_s - task.completed) / speed)} left")
 
-        self._bar = RichProgress(TextColumn("{task.description}"), BarColumn(), Position(),
-                                 Speed(), Left(), console=Console(file=self.stream),
-                                 refresh_per_second=4)
+        def whole() -> Column:  # a figure is never wrapped; the bar gives way instead
+            return Column(no_wrap=True)
+
+        self._bar = RichProgress(TextColumn("{task.description}", table_column=whole()),
+                                 BarColumn(bar_width=None), Position(table_column=whole()),
+                                 Speed(table_column=whole()), Left(table_column=whole()),
+                                 console=Console(file=self.stream), refresh_per_second=4)
         self._bar.start()
         self._task = self._bar.add_task(self.label, total=total_s if total_s > 0 else None)
         return self
