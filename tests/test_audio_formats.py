@@ -7,8 +7,9 @@ the way `deskcue analyze` does; its per-hop features are compared with the origi
 Tolerances, and why:
 
 - **Lossless containers of the same 16-bit samples** (24- and 32-bit PCM in
-  WAVE_FORMAT_EXTENSIBLE, 32-bit float, extensible float and 16-bit, FLAC): libsndfile scales
-  every one to the same float32 values, so every feature must be *identical*.
+  WAVE_FORMAT_EXTENSIBLE, 32- and 64-bit float, extensible float and 16-bit, RF64, 16- and
+  24-bit FLAC): libsndfile scales every one to the same float32 values, so every feature must
+  be *identical*.
 - **G.711 µ-law and A-law** (8-bit log-companded, ~38 dB SNR on speech): compared with the
   16-bit original at the same 8 kHz. Quantisation noise ~38 dB below the speech moves its
   loudness by ~0.001 dB in theory (measured: at most 0.06 LU); allowed 0.2 LU on speech and
@@ -79,6 +80,8 @@ def made(demo_wav: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     sox(o16, "-b", 32, d / "pcm32.wav")
     sox(o16, "-e", "floating-point", "-b", 32, d / "float32.wav")
     sox(o16, d / "flac.flac")
+    sox(o16, "-b", 24, d / "flac24.flac")
+    sox(o16, "-e", "floating-point", "-b", 64, d / "float64.wav")
     sox(o16, d / "vorbis.ogg")
     sox(o16, "-b", 8, "-e", "unsigned", d / "pcm8.wav")
     sox(o8, "-e", "u-law", d / "ulaw.wav")
@@ -86,6 +89,7 @@ def made(demo_wav: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     x, rate = sf.read(o16, dtype="int16")
     sf.write(d / "float_ext.wav", x / np.float32(32768), rate, format="WAVEX", subtype="FLOAT")
     sf.write(d / "pcm16_ext.wav", x, rate, format="WAVEX", subtype="PCM_16")
+    sf.write(d / "rf64.wav", x, rate, format="RF64", subtype="PCM_16")
     sf.write(d / "opus.ogg", x, rate, format="OGG", subtype="OPUS")
     return d
 
@@ -102,7 +106,10 @@ def originals(made: Path) -> dict[int, HopFeatures]:
     ("float32.wav", "WAV FLOAT"),
     ("float_ext.wav", "WAVEX FLOAT"),
     ("pcm16_ext.wav", "WAVEX PCM_16"),
+    ("float64.wav", "WAV DOUBLE"),
+    ("rf64.wav", "RF64 PCM_16"),
     ("flac.flac", "FLAC PCM_16"),
+    ("flac24.flac", "FLAC PCM_24"),
 ])
 def test_lossless_formats_give_the_16_bit_original_s_features_exactly(made, originals, name,
                                                                       kind):

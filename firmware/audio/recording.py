@@ -11,7 +11,7 @@ container      encodings
 WAV, WAVEX     PCM 8 (unsigned), 16, 24, 32-bit; 32/64-bit float; µ-law; A-law
                (WAVEX = WAVE_FORMAT_EXTENSIBLE, what sox writes for > 16 bits)
 RF64           the same, for WAV files beyond 4 GB
-FLAC           8-24 bit
+FLAC           16, 24-bit
 Ogg            Vorbis, Opus
 =============  ====================================================================
 
@@ -42,7 +42,7 @@ from firmware.errors import AudioError, AudioFileNotFound, AudioFormatError
 
 # libsndfile's names (`SoundFile.format`, `.subtype`) of what deskcue reads.
 CONTAINERS = frozenset({"WAV", "WAVEX", "RF64", "FLAC", "OGG"})
-ENCODINGS = frozenset({"PCM_U8", "PCM_S8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE",
+ENCODINGS = frozenset({"PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE",
                        "ULAW", "ALAW", "VORBIS", "OPUS"})
 READS = "WAV with PCM 8-32 bit, float, µ-law or A-law; FLAC; Ogg Vorbis or Opus"
 MIN_RATE_HZ, MAX_RATE_HZ = 8000, 192000

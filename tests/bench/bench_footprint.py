@@ -95,8 +95,8 @@ def main() -> int:
         peak, spread = max(by_len.values()), max(by_len.values()) - min(by_len.values())
         good = peak <= TARGET_MB and spread <= SPREAD_MB
         ok &= good
-        print(f"{name}: peak {peak:.1f} MB (target <= {TARGET_MB:.0f}), longest - shortest "
-              f"{spread:+.1f} MB (target <= {SPREAD_MB:.0f}): {'ok' if good else 'MISSED'}")
+        print(f"{name}: peak {peak:.1f} MB (target <= {TARGET_MB:.0f}), spread over lengths "
+              f"{spread:.1f} MB (target <= {SPREAD_MB:.0f}): {'ok' if good else 'MISSED'}")
     return 0 if ok else 1
 
 
