@@ -224,7 +224,10 @@ class WavFileSource:
         ``timeout`` s (real time); raises `EndOfStream` after the last one."""
         if self.realtime:
             assert self._t0 is not None, "start() first"
-            due = self._t0 + (self._pos + self.frames_per_block) / self.rate
+            upto = self._pos + self.frames_per_block
+            if self._rec.frames:  # the last block is due when its last sample would be heard
+                upto = min(upto, max(self._rec.frames, self._pos + 1))
+            due = self._t0 + upto / self.rate
             wait = due - time.monotonic()
             if wait > timeout:
                 self._stop.wait(timeout)
