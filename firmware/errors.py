@@ -11,7 +11,8 @@ An exception outside this tree that reaches the command line is a bug ("internal
     ├── ConfigError (ValueError)            a config that cannot be used; .path, .problems
     │   └── ConfigNotFound (FileNotFoundError)
     ├── AudioError (OSError)                a capture device or recording that cannot be used
-    │   └── AudioFileNotFound (FileNotFoundError)
+    │   ├── AudioFileNotFound (FileNotFoundError)
+    │   └── AudioFormatError (ValueError)   a recording in a format deskcue does not read
     ├── LinkError                           talking to the broker or the running appliance
     │   ├── CredentialsError (ValueError)   broker credentials or TLS files unusable
     │   ├── OutboxLocked (RuntimeError)     another process holds the event outbox
@@ -41,10 +42,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
-    "AudioError", "AudioFileNotFound", "BootNotFound", "ConfigError", "ConfigNotFound",
-    "ConfigProblem", "CredentialsError", "DemoError", "DeskcueError", "FlashingError",
-    "IndicatorError", "KeyNotFound", "LinkError", "NotRunning", "OutboxLocked", "ReportError",
-    "SigningError", "SpeechSynthError", "ToolMissing",
+    "AudioError", "AudioFileNotFound", "AudioFormatError", "BootNotFound", "ConfigError",
+    "ConfigNotFound", "ConfigProblem", "CredentialsError", "DemoError", "DeskcueError",
+    "FlashingError", "IndicatorError", "KeyNotFound", "LinkError", "NotRunning", "OutboxLocked",
+    "ReportError", "SigningError", "SpeechSynthError", "ToolMissing",
 ]
 
 
@@ -91,6 +92,11 @@ class AudioError(DeskcueError, OSError):
 
 class AudioFileNotFound(AudioError, FileNotFoundError):
     """The recording does not exist."""
+
+
+class AudioFormatError(AudioError, ValueError):
+    """A recording in a format (container, encoding, channels, rate) deskcue does not read,
+    or not a recording at all; the message names what was found and how to convert it."""
 
 
 # -- link ----------------------------------------------------------------------------------

@@ -32,10 +32,12 @@ CONFINED: dict[str, tuple[str, ...]] = {
     "matplotlib": ("firmware.report",),
     "cryptography": ("firmware.flashing.signing",),
     "argparse": ("firmware.cli",),
+    "soundfile": ("firmware.audio",),
+    "rich": ("firmware.cli",),
 }
 # What may be imported inside a function: heavy packages, and the modules that pull them in,
 # so that a command loads only what it needs (`deskcue --help` loads none of them).
-LAZY_OK = ("pyaudio", "paho", "gpiozero", "matplotlib", "cryptography",
+LAZY_OK = ("pyaudio", "paho", "gpiozero", "matplotlib", "cryptography", "rich",
            "firmware.link.mqtt_client", "firmware.report", "firmware.flashing.signing",
            "firmware.cli.")
 DSP_MAY_IMPORT = ("numpy", "scipy", "dsp")

@@ -215,13 +215,14 @@ def test_analyze_a_wav_cut_short_inside_its_header(capsys, tmp_path):
     cut = tmp_path / "cut.wav"
     cut.write_bytes(b"RIFF")
     code, line = cli(capsys, "analyze", str(cut), "--events")
-    assert code == 1 and "not a PCM WAV file (cut short)" in line
+    assert code == 1 and "a WAV file cut short inside its header" in line
 
 
 def test_analyze_a_file_that_is_not_audio(tmp_path, desk_toml):
     proc = run("analyze", str(desk_toml), "--events")
     assert proc.returncode == 1
-    one_line(proc.stderr, str(desk_toml), "not a PCM WAV file", "need 16-bit PCM WAV")
+    one_line(proc.stderr, str(desk_toml), "not a recording deskcue can read", "it reads WAV",
+             f"sox {desk_toml} -b 16")
 
 
 @pytest.mark.parametrize("option", ["--features", "--plot"])

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("scipy", "paho", "matplotlib", "gpiozero", "pyaudio", "cryptography")
+HEAVY = ("scipy", "paho", "matplotlib", "gpiozero", "pyaudio", "cryptography", "rich",
+         "soundfile")
 
 PROBE = """
 import json, os, sys

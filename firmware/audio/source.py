@@ -1,4 +1,4 @@
-"""Where the audio comes from: a capture device through PyAudio, or a WAV file.
+"""Where the audio comes from: a capture device through PyAudio, or a recording.
 
 Both deliver float32 blocks shaped (frames, channels) in [-1, 1) at the source's own rate.
 The PyAudio callback only copies the bytes into a bounded queue (the real-time rule); a full
@@ -8,11 +8,11 @@ queue drops the block and counts an input overflow, never stopping anything.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import queue
 import threading
 import time
-import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from firmware.errors import AudioError, AudioFileNotFound
+from firmware.audio.recording import Recording, read_whole
+from firmware.errors import AudioError
+
+log = logging.getLogger("deskcue")
 
 
 class EndOfStream(EOFError):
@@ -173,55 +176,28 @@ class PyAudioSource:
 
 
 def read_wav(path: Path | str) -> tuple[np.ndarray, int]:
-    """Read a PCM WAV file as float32 (frames, channels) in [-1, 1) and its rate in Hz.
+    """A whole recording as float32 (frames, channels) in [-1, 1) and its rate in Hz.
 
-    Accepts 8/16/24/32-bit integer PCM with 1 or 2 channels; anything else is an `AudioError`
-    that says what was found and what is needed.
+    For the benchmarks and tests on short clips; every format `firmware.audio.recording`
+    reads (not only WAV, despite the name kept for its callers). The appliance and
+    `deskcue analyze` read in blocks instead, so their memory does not grow with the file.
     """
-    path = Path(path)
-    try:
-        with wave.open(str(path), "rb") as w:
-            ch, width, rate, n = w.getnchannels(), w.getsampwidth(), w.getframerate(), \
-                w.getnframes()
-            raw = w.readframes(n)
-    except FileNotFoundError:
-        raise AudioFileNotFound(f"{path}: no such file") from None
-    except (wave.Error, EOFError) as exc:
-        raise AudioError(f"{path}: not a PCM WAV file ({str(exc) or 'cut short'}); need 16-bit PCM "
-                         "WAV, mono or stereo") from None
-    except OSError as exc:
-        raise AudioError(f"{path}: cannot read ({(exc.strerror or str(exc)).lower()})") from None
-    if ch not in (1, 2):
-        raise AudioError(f"{path}: {ch} channels; need mono (agent) or stereo (agent + caller)")
-    if rate < 8000 or rate > 192000:
-        raise AudioError(f"{path}: sample rate {rate} Hz; need 8000-192000 Hz")
-    if width == 1:
-        a = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128.0) / 128.0
-    elif width == 2:
-        a = np.frombuffer(raw, "<i2").astype(np.float32) / 32768.0
-    elif width == 3:
-        b = np.frombuffer(raw, np.uint8).reshape(-1, 3).astype(np.int32)
-        v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
-        v = np.where(v >= 1 << 23, v - (1 << 24), v)
-        a = v.astype(np.float32) / float(1 << 23)
-    elif width == 4:
-        a = (np.frombuffer(raw, "<i4").astype(np.float64) / 2.0**31).astype(np.float32)
-    else:  # pragma: no cover - wave rejects other widths
-        raise AudioError(f"{path}: {8 * width}-bit samples not supported")
-    usable = (a.size // ch) * ch
-    return a[:usable].reshape(-1, ch), rate
+    return read_whole(path)
 
 
 class WavFileSource:
-    """Plays a WAV file as a source, in real time (paced by the clock) or as fast as possible.
+    """Plays a recording as a source, in real time (paced by the clock) or as fast as possible.
 
-    In real time, block k is handed out when its last sample would have been heard, so the
-    stream time of the analysis tracks the wall clock as with a live device.
+    Reads one block at a time from the file (any format `firmware.audio.recording` reads), so
+    memory stays flat in the recording's length. In real time, block k is handed out when its
+    last sample would have been heard, so the stream time of the analysis tracks the wall
+    clock as with a live device. A file cut short plays what is there and logs so.
     """
 
     def __init__(self, path: Path | str, *, realtime: bool, block_s: float = 0.05):
-        self.samples, self.rate = read_wav(path)
-        self.channels = self.samples.shape[1]
+        self._rec = Recording(path)
+        self.rate = self._rec.rate
+        self.channels = self._rec.channels
         self.name = f"file:{Path(path).name}"
         self.realtime = realtime
         self.frames_per_block = max(1, int(round(block_s * self.rate)))
@@ -232,27 +208,40 @@ class WavFileSource:
 
     @property
     def duration_s(self) -> float:
-        return self.samples.shape[0] / self.rate
+        """The recording's length in seconds, as its header says."""
+        return self._rec.duration_s
+
+    @property
+    def cut_short(self) -> str | None:
+        """After the last block: why the file ended early (None if it did not)."""
+        return self._rec.cut_short
 
     def start(self) -> None:
         self._t0 = time.monotonic()
 
     def read(self, timeout: float) -> np.ndarray | None:
-        if self._pos >= self.samples.shape[0]:
-            raise EndOfStream
-        end = min(self._pos + self.frames_per_block, self.samples.shape[0])
+        """The next block (frames, channels) float32; None if it is not due within
+        ``timeout`` s (real time); raises `EndOfStream` after the last one."""
         if self.realtime:
             assert self._t0 is not None, "start() first"
-            due = self._t0 + end / self.rate
+            upto = self._pos + self.frames_per_block
+            if self._rec.frames:  # the last block is due when its last sample would be heard
+                upto = min(upto, max(self._rec.frames, self._pos + 1))
+            due = self._t0 + upto / self.rate
             wait = due - time.monotonic()
             if wait > timeout:
                 self._stop.wait(timeout)
                 return None
             if wait > 0:
                 self._stop.wait(wait)
-        block = self.samples[self._pos:end]
-        self._pos = end
+        block = self._rec.read(self.frames_per_block)
+        if block.shape[0] == 0:
+            if self._rec.cut_short:
+                log.warning("%s; played what is there", self._rec.cut_short)
+            raise EndOfStream
+        self._pos += block.shape[0]
         return block
 
     def close(self) -> None:
         self._stop.set()
+        self._rec.close()

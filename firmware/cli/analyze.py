@@ -1,12 +1,16 @@
 """`deskcue analyze AUDIO`: run a recording through the appliance's analysis as fast as the CPU
-allows, from a fresh baseline, touching no device state; print events and/or write features."""
+allows, from a fresh baseline, touching no device state; print events and/or write features.
+
+The recording is read in blocks and every block's rows and events are written before the next
+is read, so memory stays flat in the file's length (``--plot`` keeps the per-hop features, a
+few kB per minute). A progress bar goes to stderr when it is a terminal."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -14,10 +18,11 @@ import numpy as np
 
 from dsp.analyzer import HopFeatures
 from firmware.appliance.pipeline import Pipeline
-from firmware.audio.source import read_wav
+from firmware.audio.recording import Recording
 from firmware.config.settings import Settings
 from firmware.contract.events import EventEnvelope
 from firmware.link.envelope import EventStamper
+from firmware.policy.cue_policy import PolicyEvent
 from firmware.policy.usual_voice import semitones
 
 BLOCK_S = 0.5
@@ -25,16 +30,26 @@ FEATURE_COLUMNS = ("t", "channel", "level_dbfs", "loudness_m_lufs", "loudness_s_
                    "f0_hz", "voicing", "semitones", "rate_sps", "tilt_db", "laughter")
 
 
-def analyze_blocks(settings: Settings, samples: np.ndarray, rate: int,
-                   block_s: float = BLOCK_S) -> Iterator[tuple[Pipeline, HopFeatures, list]]:
-    """Yield (pipeline, features, policy events) block by block, then the flushed tail."""
-    pipe = Pipeline(settings, source_rate=rate, source_channels=samples.shape[1])
-    n = max(1, int(block_s * rate))
-    for i in range(0, samples.shape[0], n):
-        step = pipe.process(samples[i:i + n])
+def analyze_stream(settings: Settings, blocks: Iterable[np.ndarray], rate: int, channels: int
+                   ) -> Iterator[tuple[Pipeline, HopFeatures, list[PolicyEvent]]]:
+    """Yield (pipeline, features, policy events) for each block of float32 (frames,
+    ``channels``) samples at ``rate`` Hz, then for the flushed tail."""
+    pipe = Pipeline(settings, source_rate=rate, source_channels=channels)
+    for block in blocks:
+        step = pipe.process(block)
         yield pipe, step.features, step.events
     step = pipe.finish()
     yield pipe, step.features, step.events
+
+
+def analyze_blocks(settings: Settings, samples: np.ndarray, rate: int,
+                   block_s: float = BLOCK_S
+                   ) -> Iterator[tuple[Pipeline, HopFeatures, list[PolicyEvent]]]:
+    """`analyze_stream` over samples already in memory (frames, channels), cut in blocks of
+    ``block_s`` seconds."""
+    n = max(1, int(block_s * rate))
+    cuts = (samples[i:i + n] for i in range(0, samples.shape[0], n))
+    yield from analyze_stream(settings, cuts, rate, samples.shape[1])
 
 
 def _num(v: float, digits: int) -> str:
@@ -66,31 +81,46 @@ def write_features(out: TextIO, pipe: Pipeline, f: HopFeatures, header: bool) ->
 
 
 def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
-                features_path: Path | None, plot_path: Path | None = None) -> int:
-    samples, rate = read_wav(audio)
+                features_path: Path | None, plot_path: Path | None = None,
+                progress_to: TextIO | None = None) -> int:
+    """Analyse ``audio`` block by block; events as JSON lines to ``events_out``, features to
+    ``features_path`` (CSV), a plot to ``plot_path``. A progress bar goes to ``progress_to``
+    (default stderr) if it is a terminal; a recording cut short is analysed up to where it
+    ends and said so there. Returns the exit code."""
+    from firmware.cli.progress import Progress
+
     stamper = EventStamper()
-    envelopes: list[EventEnvelope] = []
+    envelopes: list[EventEnvelope] = []  # for the plot's cue marks only
     parts: list[HopFeatures] = []
     pipe = None
-    feat_file = open(features_path, "w", encoding="utf-8") if features_path else None  # noqa: SIM115
-    try:
-        first = True
-        for pipe, feats, events in analyze_blocks(settings, samples, rate):
+    with Recording(audio) as rec:
+        feat_file = open(features_path, "w", encoding="utf-8") if features_path else None  # noqa: SIM115
+        try:
+            with Progress(f"analyze {audio.name}", rec.duration_s, stream=progress_to) as bar:
+                blocks = rec.blocks(max(1, int(BLOCK_S * rec.rate)))
+                first = True
+                for pipe, feats, events in analyze_stream(settings, blocks, rec.rate,
+                                                          rec.channels):
+                    bar.update(rec.frames_read / rec.rate)
+                    if feat_file is not None:
+                        write_features(feat_file, pipe, feats, first)
+                        first = False
+                    if plot_path is not None:
+                        parts.append(feats)
+                    for ev in events:
+                        if not ev.publish:
+                            continue
+                        env = stamper.stamp(ev.type, ev.data, stream_s=ev.stream_s)
+                        if plot_path is not None:
+                            envelopes.append(env)
+                        if events_out is not None:
+                            events_out.write(json.dumps(env.to_json()) + "\n")
+        finally:
             if feat_file is not None:
-                write_features(feat_file, pipe, feats, first)
-                first = False
-            if plot_path is not None:
-                parts.append(feats)
-            for ev in events:
-                if not ev.publish:
-                    continue
-                env = stamper.stamp(ev.type, ev.data, stream_s=ev.stream_s)
-                envelopes.append(env)
-                if events_out is not None:
-                    events_out.write(json.dumps(env.to_json()) + "\n")
-    finally:
-        if feat_file is not None:
-            feat_file.close()
+                feat_file.close()
+        if rec.cut_short:
+            print(f"deskcue: warning: {rec.cut_short}; analysed what is there",
+                  file=progress_to or sys.stderr)
     if plot_path is not None and pipe is not None:
         from firmware.report.plot import render
 
@@ -101,7 +131,9 @@ def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("audio", type=Path, help="WAV file (mono = agent; stereo = channel map)")
+    p.add_argument("audio", type=Path,
+                   help="recording: WAV (PCM 8-32 bit, float, µ-law, A-law), FLAC or Ogg; "
+                        "mono = agent; stereo = channel map")
     p.add_argument("--config", type=Path, help="config file (default: the shipped default)")
     p.add_argument("--events", action="store_true",
                    help="print the events the appliance would publish, one JSON per line")

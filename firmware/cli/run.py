@@ -19,7 +19,8 @@ log = logging.getLogger("deskcue")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="config file (default: the shipped default)")
     p.add_argument("--source", type=Path, metavar="AUDIO",
-                   help="play this WAV file instead of capturing from the headset tap")
+                   help="play this recording (WAV, FLAC or Ogg; a file, not a pipe) instead "
+                        "of capturing from the headset tap")
     p.add_argument("--fast", action="store_true",
                    help="with --source: play as fast as possible instead of in real time")
     p.add_argument("--pins", choices=("auto", "mock"), default="auto",

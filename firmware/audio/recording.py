@@ -1,0 +1,226 @@
+"""Recordings read in blocks through libsndfile (the `soundfile` package).
+
+A recording is never loaded whole: `Recording.read` hands out the next block of float32
+samples shaped (frames, channels) in [-1, 1), so memory stays flat in the file's length.
+
+What is read (each one tested in tests/test_audio_formats.py):
+
+=============  ====================================================================
+container      encodings
+=============  ====================================================================
+WAV, WAVEX     PCM 8 (unsigned), 16, 24, 32-bit; 32/64-bit float; µ-law; A-law
+               (WAVEX = WAVE_FORMAT_EXTENSIBLE, what sox writes for > 16 bits)
+RF64           the same, for WAV files beyond 4 GB
+FLAC           16, 24-bit
+Ogg            Vorbis, Opus
+=============  ====================================================================
+
+Anything else - another container (AIFF, MP3 ...) or a codec whose effect on the measures
+nobody has checked (GSM 6.10, ADPCM ...) - is an `AudioFormatError` naming the format and
+the sox line that converts it. Only regular files are read: a FIFO or a device would block
+the reader where no signal can end it, so it is refused before a byte is read.
+
+A file cut short (a copy that stopped, a recorder that lost power) is read up to where it
+ends; `Recording.cut_short` then says how much the header promised and how much was there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+import soundfile as sf
+
+from firmware.errors import AudioError, AudioFileNotFound, AudioFormatError
+
+# libsndfile's names (`SoundFile.format`, `.subtype`) of what deskcue reads.
+CONTAINERS = frozenset({"WAV", "WAVEX", "RF64", "FLAC", "OGG"})
+ENCODINGS = frozenset({"PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE",
+                       "ULAW", "ALAW", "VORBIS", "OPUS"})
+READS = "WAV with PCM 8-32 bit, float, µ-law or A-law; FLAC; Ogg Vorbis or Opus"
+MIN_RATE_HZ, MAX_RATE_HZ = 8000, 192000
+# A data chunk size at or above this is a streaming writer's placeholder ("until the end"),
+# not a promise of that many bytes: such a file is not called cut short.
+_PLACEHOLDER_BYTES = 0x7FFF0000
+_SIGNATURES = {b"RIFF": "WAV", b"RF64": "RF64", b"fLaC": "FLAC", b"OggS": "Ogg"}
+
+
+def convert_hint(path: Path) -> str:
+    """The sox line that turns ``path`` into a 16-bit PCM WAV deskcue reads."""
+    return f"convert it: sox {path} -b 16 {path.with_suffix('').name}-16bit.wav"
+
+
+def _open_regular(path: Path) -> int:
+    """Open ``path`` for reading without blocking; its descriptor if it is a regular file.
+
+    A FIFO, socket or device is refused: reading one could block for ever in a system call
+    (where SIGTERM cannot end the reader) and it has no length to show progress against.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise AudioFileNotFound(f"{path}: no such file") from None
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot read ({(exc.strerror or str(exc)).lower()})") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise AudioError(f"{path}: cannot read ({os.strerror(errno.EISDIR).lower()})")
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+            raise AudioError(f"{path}: a pipe, not a file; deskcue reads recordings from files: "
+                             f"save the stream first (e.g. cat {path} > call.wav)")
+        if not stat.S_ISREG(mode):
+            raise AudioError(f"{path}: not a regular file (a device?); deskcue reads "
+                             "recordings from files")
+        if os.fstat(fd).st_size == 0:
+            raise AudioError(f"{path}: empty file (0 bytes); not a recording")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _promised_frames(log: str, block_align: int) -> int | None:
+    """Frames the WAV header's data chunk promised, from libsndfile's log of the header
+    (``data : 128000 (should be 63979)`` when the file holds fewer bytes than it says)."""
+    m = re.search(r"^data\s*:\s*(\d+)\s*\(should be \d+\)", log, re.MULTILINE)
+    if not m or block_align <= 0 or int(m.group(1)) >= _PLACEHOLDER_BYTES:
+        return None
+    return int(m.group(1)) // block_align
+
+
+class Recording:
+    """An audio file opened for reading in blocks; a context manager.
+
+    Attributes: ``rate`` (Hz), ``channels`` (1 or 2), ``frames`` (frames the file's header
+    promises; 0 if it does not say), ``frames_read`` (so far), ``kind`` (e.g. "WAV µ-law"),
+    ``cut_short`` (None, or why the file ended before its header said it would).
+    """
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        fd = _open_regular(self.path)
+        try:
+            self._sf = sf.SoundFile(fd, closefd=True)
+        except (sf.SoundFileError, RuntimeError, TypeError) as exc:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            raise self._unreadable(exc) from None
+        try:
+            self._check()
+        except BaseException:
+            self._sf.close()
+            raise
+        self.rate: int = int(self._sf.samplerate)
+        self.channels: int = int(self._sf.channels)
+        self.kind = f"{self._sf.format} {self._sf.subtype}"
+        self.frames_read = 0
+        self.cut_short: str | None = None
+        self._error: str | None = None
+        promised = None
+        if self._sf.format in ("WAV", "WAVEX", "RF64"):
+            m = re.search(r"Block Align\s*:\s*(\d+)", self._sf.extra_info)
+            promised = _promised_frames(self._sf.extra_info, int(m.group(1)) if m else 0)
+        self.frames: int = max(int(self._sf.frames), promised or 0)
+        if self.frames > 0x7FFFFFFFFFFF:  # libsndfile's "unknown" (SF_COUNT_MAX)
+            self.frames = 0
+        if int(self._sf.frames) == 0:
+            self._sf.close()
+            promise = f"; cut short: its header promises {self.duration_s:.1f} s" if promised \
+                else ""
+            raise AudioError(f"{self.path}: no audio in it (a header, no samples){promise}")
+
+    def _unreadable(self, exc: BaseException) -> AudioError:
+        """The error for a file libsndfile could not open."""
+        p = self.path
+        why = str(exc).rsplit(":", 1)[-1].strip().rstrip(".").lower() or "unreadable"
+        with open(p, "rb") as f:
+            head = f.read(4)
+        known = _SIGNATURES.get(head)
+        if known:
+            return AudioFormatError(f"{p}: a {known} file cut short inside its header or damaged "
+                                    f"(libsndfile: {why}); deskcue reads {READS}")
+        return AudioFormatError(f"{p}: not a recording deskcue can read (libsndfile: {why}); "
+                                f"it reads {READS}; {convert_hint(p)}")
+
+    def _check(self) -> None:
+        f, p = self._sf, self.path
+        if f.format not in CONTAINERS or f.subtype not in ENCODINGS:
+            raise AudioFormatError(
+                f"{p}: {f.format_info.split(' (')[0]} {f.subtype_info} is not a format deskcue "
+                f"reads ({READS}); {convert_hint(p)}")
+        if f.channels not in (1, 2):
+            raise AudioFormatError(f"{p}: {f.channels} channels; need mono (agent) or stereo "
+                                   f"(agent + caller): sox {p} -c 2 {p.stem}-stereo.wav "
+                                   "remix 1 2 keeps the first two")
+        if not MIN_RATE_HZ <= f.samplerate <= MAX_RATE_HZ:
+            raise AudioFormatError(f"{p}: sample rate {f.samplerate} Hz; need "
+                                   f"{MIN_RATE_HZ}-{MAX_RATE_HZ} Hz: sox {p} -r 16000 "
+                                   f"{p.stem}-16k.wav")
+
+    @property
+    def duration_s(self) -> float:
+        """What the header promises, in seconds (0 if it does not say)."""
+        return self.frames / self.rate
+
+    def read(self, frames: int) -> np.ndarray:
+        """The next ``frames`` frames or fewer: float32 (n, channels) in [-1, 1); n = 0 at the
+        end of the file, or where it is cut short or damaged (see `cut_short`)."""
+        if self._error is not None:
+            return np.zeros((0, self.channels), np.float32)
+        try:
+            block = self._sf.read(frames, dtype="float32", always_2d=True)
+        except (sf.SoundFileError, RuntimeError) as exc:  # e.g. "flac decoder lost sync"
+            self._error = str(exc).rsplit(":", 1)[-1].strip().rstrip(".").lower()
+            block = np.zeros((0, self.channels), np.float32)
+        self.frames_read += block.shape[0]
+        if block.shape[0] == 0 and self.cut_short is None:
+            self._note_end()
+        return block
+
+    def blocks(self, frames: int) -> Iterator[np.ndarray]:
+        """Every block of ``frames`` frames (the last may be shorter), to the end."""
+        while True:
+            block = self.read(frames)
+            if block.shape[0] == 0:
+                return
+            yield block
+
+    def _note_end(self) -> None:
+        short = self.frames > 0 and self.frames_read < self.frames
+        if not (short or self._error):
+            return
+        had = self.frames_read / self.rate
+        what = f"read {had:.1f} s"
+        if short:
+            what += f" of the {self.frames / self.rate:.1f} s its header promises"
+        if self._error:
+            what += f" (libsndfile: {self._error})"
+        self.cut_short = f"{self.path}: cut short or damaged: {what}"
+
+    def close(self) -> None:
+        self._sf.close()
+
+    def __enter__(self) -> Recording:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def read_whole(path: Path | str) -> tuple[np.ndarray, int]:
+    """A whole (short) recording as float32 (frames, channels) and its rate in Hz. For tests
+    and benchmarks on clips; the appliance and `deskcue analyze` read in blocks."""
+    with Recording(path) as rec:
+        parts = list(rec.blocks(1 << 16))
+        x = (np.concatenate(parts) if parts
+             else np.zeros((0, rec.channels), np.float32))
+        return x, rec.rate
