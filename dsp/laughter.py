@@ -90,6 +90,7 @@ snooze are firmware policy.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -315,7 +316,8 @@ class LaughterDetector:
         return min(rhythm, voiced, alt, rep, asp)
 
     def _add_pulse(
-        self, q: int, base: int, e: np.ndarray, v: np.ndarray, b: np.ndarray, completed: list
+        self, q: int, base: int, e: np.ndarray, v: np.ndarray, b: np.ndarray,
+        completed: list[LaughterBurst],
     ) -> int:
         """Add the pulse peaking at position ``q`` of the history arrays to the train.
 
@@ -385,7 +387,7 @@ class LaughterDetector:
         half = 0.5 * (pk[-1] - pk[0]) / (len(pk) - 1)
         return (pk[-1] + 0.5 + half) * HOP_S
 
-    def _event_record(self, **changes: object) -> LaughterBurst:
+    def _event_record(self, **changes: Any) -> LaughterBurst:
         pk = self._event_peaks
         ev = self._event
         assert ev is not None
@@ -401,7 +403,8 @@ class LaughterDetector:
         self._event_peaks = []
         return done
 
-    def _update_event(self, k: int, appended: bool, decided: list, completed: list) -> None:
+    def _update_event(self, k: int, appended: bool, decided: list[LaughterBurst],
+                      completed: list[LaughterBurst]) -> None:
         """Event logic after the train changed at absolute hop ``k``."""
         sc = self._score
         tr = self._train

@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from firmware import __version__
 from firmware.appliance.pipeline import Pipeline, make_usual_voice
-from firmware.audio.source import AudioError, EndOfStream
+from firmware.audio.source import EndOfStream
 from firmware.config.settings import Settings
 from firmware.contract.base import Payload
 from firmware.contract.desk import (
@@ -35,9 +35,11 @@ from firmware.contract.desk import (
     TelemetryReading,
 )
 from firmware.contract.events import EventEnvelope, Fault, OutboxDropped
+from firmware.errors import AudioError
 from firmware.flashing.records import RESTART_EXIT_CODE, last_apply, pending_fault, settings_hash
 from firmware.flashing.remote import apply_remote, command_reply
 from firmware.flashing.trial import TrialWatch
+from firmware.link.commands import Command
 from firmware.link.envelope import EventStamper
 from firmware.platform.control_socket import ControlServer, send_reply
 from firmware.platform.files import read_json, remove_file, write_json
@@ -71,6 +73,9 @@ class Link(Protocol):
     def publish_event(self, envelope: EventEnvelope) -> None: ...
     def publish_telemetry(self, reading: TelemetryReading) -> None: ...
     def set_info(self, info: Info) -> None: ...
+    def publish_command_result(self, cmd: Command, ok: bool,
+                               data: Payload | Mapping[str, Any] | None = None,
+                               error: str | tuple[str, str] | None = None) -> None: ...
     def stop(self) -> None: ...
 
 
@@ -229,11 +234,11 @@ class Appliance:
                                                                 self.source.channels):
             # A device that comes back with the same format continues the same stream; a
             # different format starts a new one (stream time restarts at 0).
-            self.pipeline = Pipeline(self.settings, source_rate=self.source.rate,
-                                     source_channels=self.source.channels, usual=self.usual)
+            p = self.pipeline = Pipeline(self.settings, source_rate=self.source.rate,
+                                         source_channels=self.source.channels, usual=self.usual)
         self._publish_info()
         log.info("listening on %s (%d Hz, %d ch, channels %s)", self.source.name,
-                 self.source.rate, self.source.channels, list(self.pipeline.channel_names))
+                 self.source.rate, self.source.channels, list(p.channel_names))
         return True
 
     def _loop(self, stop: threading.Event, control: ControlServer) -> int:

@@ -70,7 +70,10 @@ def write_features(out: TextIO, pipe: Pipeline, f: HopFeatures, header: bool) ->
     policy = pipe.policy
     usual_st = [pipe.usual.usual_st if pipe.usual.ready else np.nan,
                 policy.caller_pitch.median() if policy.caller_pitch.weight > 0 else np.nan]
-    st = semitones(f.f0_hz) - np.array(usual_st[: f.f0_hz.shape[0]])[:, None]
+    # the analyzer measures them all (None only in features built by hand)
+    assert (f.f0_hz is not None and f.voicing is not None and f.laughter is not None
+            and f.rate_sps is not None and f.alpha_db is not None)
+    st = semitones(f.f0_hz) - np.asarray(usual_st[: f.f0_hz.shape[0]])[:, None]
     for h in range(f.n_hops):
         for c, name in enumerate(pipe.channel_names):
             out.write(f"{f.t[h]:.3f},{name},{f.level_dbfs[c, h]:.2f},"
@@ -108,7 +111,7 @@ def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
                     if plot_path is not None:
                         parts.append(feats)
                     for ev in events:
-                        if not ev.publish:
+                        if not ev.publish or ev.data is None:
                             continue
                         env = stamper.stamp(ev.type, ev.data, stream_s=ev.stream_s)
                         if plot_path is not None:

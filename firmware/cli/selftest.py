@@ -134,7 +134,7 @@ def check_led(s: IndicatorSettings, factory: Any, ui: Console, step_s: float) ->
         return Step("LED", FAIL, str(exc))
     if s.led == "rgb":
         ui.say("LED: red, green, blue, white ...")
-        sequence = list(COLOURS)
+        sequence: list[tuple[str, tuple[float, ...]]] = list(COLOURS)
         question = "Did the LED show red, then green, then blue, then white?"
     else:
         ui.say("LED: on, off, on ...")
@@ -225,7 +225,7 @@ def check_audio(s: AudioSettings, open_source: Callable[[], Any], ui: Console,
         [f"ch{i}" for i in range(source.channels)]
     if source.channels == 1:
         names = ["mono"]
-    roles = {"mono": "agent"} if source.channels == 1 else {
+    roles: dict[str, str] = {"mono": "agent"} if source.channels == 1 else {
         s.agent_channel: "agent", **({s.caller_channel: "caller"}
                                      if s.caller_channel != "none" else {})}
     levels: list[np.ndarray] = []
@@ -340,7 +340,8 @@ def run_selftest(settings: Settings, *, factory: Any, open_source: Callable[[], 
         ("motor", lambda: check_motor(ind, factory, ui, step_s)),
         ("button", lambda: check_button(ind, factory, ui)),
         ("audio", lambda: check_audio(settings.audio, open_source, ui, listen_s)),
-        ("broker", lambda: check_broker(settings, *(broker or (None, None)), ui)),
+        ("broker", lambda: check_broker(settings, broker[0] if broker else None,
+                                        broker[1] if broker else None, ui)),
     ]
     for name, run in plan:
         if name.lower() in skip:

@@ -299,6 +299,18 @@ class OutboxDropped(Payload):
     ranges: Annotated[list[DroppedRange], Field(description="Which events, per boot id.")]
 
 
+class CueSuppressed(Payload):
+    """``<cue>.suppressed``: a passage that would have been cued was held back. Never
+    published (the agent was not cued); for the desk's own record and a reviewer's report."""
+
+    cue: Annotated[Literal["raised_voice", "tense_voice", "caller"], Field(
+        description="The cue that was held back.")]
+    onset_s: Annotated[float, Field(description="Stream time the passage began, s.")]
+    at_s: Annotated[float, Field(description="Stream time the cue was due, s.")]
+    reason: Annotated[Literal["snoozed", "cooldown", "hourly cap"], Field(
+        description="What held it back.")]
+
+
 EVENT_DATA: dict[str, type[Payload]] = {
     "raised_voice.started": RaisedVoiceStarted,
     "raised_voice.ended": RaisedVoiceEnded,

@@ -172,7 +172,7 @@ def result_payload(
         cmd=name,
         ok=bool(ok),
         ts=round(time.time() if now is None else now, 3),
-        data=data or None,
+        data=data or None,  # type: ignore[arg-type]  # validated into RESULT_DATA's model
         error=None if ok else CommandError(code=code, message=message),  # type: ignore[arg-type]
     )
     return result.to_json()

@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -69,6 +69,7 @@ from firmware.config.mqtt import MqttSettings
 from firmware.contract.base import Payload
 from firmware.contract.desk import Info, OutboxDepth, Telemetry, TelemetryReading
 from firmware.contract.events import EventEnvelope
+from firmware.errors import CredentialsError, OutboxLocked
 from firmware.link.commands import (
     ARG_MODELS,
     Command,
@@ -77,13 +78,8 @@ from firmware.link.commands import (
     parse_command,
     result_payload,
 )
-from firmware.link.credentials import (
-    CredentialsError,
-    load_credentials,
-    ssl_context,
-    tls_files,
-)
-from firmware.link.outbox import Outbox, OutboxLocked
+from firmware.link.credentials import load_credentials, ssl_context, tls_files
+from firmware.link.outbox import Outbox
 from firmware.platform.host import clock_is_synced
 
 log = logging.getLogger(__name__)
@@ -101,7 +97,7 @@ class _Client(mqtt.Client):
 
     last_connect_error: BaseException | None = None
 
-    def reconnect(self) -> mqtt.MQTTErrorCode:
+    def reconnect(self) -> MQTTErrorCode:
         """paho's reconnect, remembering why it failed (paho's loop only retries)."""
         try:
             rc = super().reconnect()
@@ -401,7 +397,7 @@ class MqttLink:
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=mqtt.MQTTv5 if self._v5 else mqtt.MQTTv311,
-            **({} if self._v5 else {"clean_session": True}),
+            clean_session=None if self._v5 else True,  # MQTT 5 sets clean start per connect
         )
         client.suppress_exceptions = True
         client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)  # type: ignore[arg-type]
@@ -744,7 +740,7 @@ class MqttLink:
         ).to_json()
         props = None
         if self._v5:
-            props = Properties(PacketTypes.PUBLISH)
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
             props.MessageExpiryInterval = int(self.settings.telemetry_expiry_s)
         client.publish(self.topic("telemetry"), _dumps(data), qos=0, retain=False, properties=props)
 
@@ -869,7 +865,7 @@ class SupervisorClient:
     def subscribe(self, topic: str, qos: int = 1, timeout: float = 5.0) -> None:
         """Subscribe (again after a reconnect) and wait for the SUBACK; `BrokerError` if the
         broker refuses (an ACL) or does not answer."""
-        done, codes = threading.Event(), []
+        done, codes = threading.Event(), list[Any]()
         with self._acks_lock:
             rc, mid = self._client.subscribe(topic, qos=qos)
             if rc != mqtt.MQTT_ERR_SUCCESS or mid is None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -28,6 +28,7 @@ from dsp.laughter import PEAK_AHEAD_HOPS, TRAIN_GAP_HOPS, LaughterBurst, Laughte
 from firmware.config.settings import Settings
 from firmware.contract.events import (
     EVENT_DATA,
+    CueSuppressed,
     EventData,
     Recalibrate,
     Snooze,
@@ -136,12 +137,13 @@ class Display(Enum):
 @dataclass
 class PolicyEvent:
     """An event for the supervisor and the indicator: ``type``, stream time (s) and ``data``,
-    the contract's model for the type (`firmware.contract.events.EVENT_DATA`); None only for
-    an event that is never published (``laughter.cue``, for the indicator)."""
+    the contract's model for the type (`firmware.contract.events.EVENT_DATA`); for events that
+    are never published, `CueSuppressed` (``<cue>.suppressed``, the desk's own record) or None
+    (``laughter.cue``, for the indicator)."""
 
     type: str
     stream_s: float
-    data: EventData | None
+    data: EventData | CueSuppressed | None
     publish: bool = True  # False: for the desk only (the indicator), never published
 
 
@@ -681,7 +683,8 @@ class CuePolicy:
         if tr.kind == "suppressed":
             # For the desk's own record (status, a reviewer's plot), never published: the
             # agent was not cued, so there is nothing for a supervisor to count.
-            return PolicyEvent(f"{tr.cue}.suppressed", tr.stream_s, d, publish=False)
+            return PolicyEvent(f"{tr.cue}.suppressed", tr.stream_s,
+                               CueSuppressed.model_validate(d), publish=False)
         if np.isfinite(usual):
             d["usual_lufs"] = round(usual, 2)
         if tr.cue == "caller":
@@ -707,4 +710,4 @@ class CuePolicy:
             d["summary"] = (f"voice back near your usual after {d['duration_s']:.1f} s "
                             f"(peak +{d['peak_db_above_usual']:.1f} dB)")
         kind = f"{tr.cue}.{tr.kind}"
-        return PolicyEvent(kind, tr.stream_s, EVENT_DATA[kind].model_validate(d))
+        return PolicyEvent(kind, tr.stream_s, cast(EventData, EVENT_DATA[kind].model_validate(d)))

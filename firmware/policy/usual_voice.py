@@ -32,10 +32,10 @@ class RobustStat:
     hi: float
     step: float
     decay: float
-    hist: np.ndarray = field(default=None)  # type: ignore[assignment]
+    hist: np.ndarray = field(default_factory=lambda: np.zeros(0))  # empty: all bins zero
 
     def __post_init__(self) -> None:
-        if self.hist is None:
+        if self.hist.size == 0:
             self.hist = np.zeros(int(round((self.hi - self.lo) / self.step)))
         self._cache: dict[float, float] = {}  # quantiles (and -1: weight) since the last change
 
