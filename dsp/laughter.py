@@ -439,9 +439,13 @@ class LaughterDetector:
         sc = self._score
         tr = self._train
         if self._event is None:
-            if sc >= self.propose and self.verifier is not None:
-                # Proposed: the verifier reads the last second of sound and decides.
-                sc = self._vscore = self.verifier.verify(k, self._measures)
+            if self.verifier is not None:
+                # A scored window (>= 3 pulses) at the proposal threshold is proposed: the
+                # verifier reads the last second of sound and decides.
+                if len(tr) >= MIN_PULSES and sc >= self.propose:
+                    sc = self._vscore = self.verifier.verify(k, self._measures)
+                else:
+                    sc = 0.0
             if sc >= self.threshold:
                 win = tr
                 self._event_peaks = [p.peak for p in win]

@@ -111,6 +111,20 @@ def test_the_verifier_decides_and_the_proposer_only_proposes() -> None:
     assert yes.decided and all(b.score == pytest.approx(0.99) for b in yes.decided)
 
 
+def test_only_scored_windows_of_three_or_more_pulses_are_proposed() -> None:
+    seen: list[np.ndarray] = []
+
+    class Recording(LaughterVerifier):
+        def verify(self, k: int, pulse: np.ndarray) -> float:
+            seen.append(pulse.copy())
+            return 0.0
+
+    LaughterDetector(verifier=Recording(weights=_constant(0.5))).process(_stream())
+    assert seen
+    n_pulses = np.array([p[PULSE_NAMES.index("n_pulses")] for p in seen])
+    assert (n_pulses >= 3).all() and (n_pulses <= 4).all()
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_verified_results_do_not_depend_on_block_cuts(seed: int) -> None:
     x = _stream()
