@@ -382,16 +382,17 @@ def dataset(*, teacher: bool = True, cache: bool = True) -> tuple[DataSet, list[
     key = f"{SEED}-{N_FOLDS}-{teacher}-{PROPOSE}-{N_FEATURES}"
     if cache and CACHE.exists():
         with open(CACHE, "rb") as fh:
-            k, ds, recs = pickle.load(fh)
+            k, fields, recs = pickle.load(fh)
         if k == key:
-            return ds, recs
+            return DataSet(**fields), recs
     items, by_speaker = load_items()
     streams = build_streams(items, by_speaker)
     ds, recs = collect(items, streams, Teacher() if teacher else None)
     if cache:
         CACHE.parent.mkdir(parents=True, exist_ok=True)
         with open(CACHE, "wb") as fh:
-            pickle.dump((key, ds, recs), fh)
+            # plain fields, not the class: the cache is read by the bench as well
+            pickle.dump((key, vars(ds), recs), fh)
     return ds, recs
 
 
