@@ -24,7 +24,7 @@ from dsp.laughter_verifier import (
     window_features,
 )
 from firmware.voice_synth import laugh
-from tests.test_laughter import pad, syllables, steady_vowel
+from tests.test_laughter import pad, steady_vowel, syllables
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "bench"))
 
