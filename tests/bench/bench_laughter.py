@@ -520,6 +520,36 @@ synthetic 40/60, 35 / 25 / 74 (lenient 38), 0.52 s, 74 %; real data: AUC 0.953 /
 * Commands: ``DESKCUE_EARLY``-style switches in a scratch patch of ``dsp/laughter.py`` (not
   committed), ``python tests/bench/bench_laughter.py --dev``, ``--natural``, then the real-data
   bench once per surviving variant (three runs: B 0.9, the deadline window at 0.5 and 0.7).
+
+Seventh round (issue 14), 2026-12-04: a two-stage cue - the pulse detector proposes, a learned
+verifier decides (``dsp/laughter_verifier.py``, ``tests/bench/train_laughter_verifier.py``,
+``--two-stage``).  Every figure of the two-stage cue is from a model that did not see the
+speaker (four folds of speaker groups, operating point from inner grouped cross-validation);
+laughs are the 47 recorded ones (Deeply, hedgewars, eight Debian packages), so the old
+detector's clip AUC vs speech reads 0.794 here, not the 0.953 of the Deeply laughs alone.
+
+* Result (``python tests/bench/bench_laughter.py --two-stage``, shipped weights): clip AUC vs
+  speech old 0.794 / two-stage 0.878 / YAMNet 0.893; vs coughing 0.793 / 0.876 / 0.718,
+  crying 0.827 / 0.809 / 0.653, screaming 0.851 / 0.960 / 0.741, sighing 0.787 / 0.901 /
+  0.797, sneezing (2 clips) 0.851 / 0.979 / 0.872.  Laughs inside speech (94 streams and their
+  94 laugh-free twins, through the policy): recall 17 % / 26 % / 31 %, false cues 3 / 0 / 2,
+  decision a median 1.92 / 0.89 / 0.93 s after onset, 50 % / 62 % / 79 % within 1.2 s.
+  Recorded development speech through the policy (23.2 min): false cues 3 / 0 / 1.  Verifier
+  CPU 0.46 ms per audio second (budget 0.3).  Better than the pulse detector on every figure
+  but crying; far from the recall, latency and AUC-vs-speech targets.  YAMNet itself reaches
+  only 0.893 against speech on these laughs (many acted or cartoon): the recorded development
+  laughs are a hard, odd set, and the held-out figure is the honest one.
+* Proposal threshold: at any positive pulse score a third of the recorded laughs' windows in
+  speech are never proposed (recall ceiling ~65 %), so every scored window is proposed.
+  Threshold 0.01 instead (model retrained): CPU 0.25 ms/s, but AUC vs speech 0.812, recall
+  20 %, 2 false cues in the streams.  Not kept.
+* Tried on the same folds before the final code (pooled out-of-fold threshold at 3 accepted
+  windows per hour of speech): 16 / 32 hidden units, the log-mel patch itself as 160 more
+  inputs, gradient-boosted trees (scikit-learn, for the check only), decisions needing two or
+  three accepted windows within 0.6-1 s, YAMNet's score mixed into the targets (0.25: recall
+  28 -> 5 of 94).  None better on held-out speakers; the 93-input, 8-unit network is kept.
+  Window-level AUC on held-out speakers is 0.89-0.95, but a cue needs a false-accept rate
+  near 1e-4 per window: what separates laughs at that rate is not in these summaries.
 """
 
 from __future__ import annotations
