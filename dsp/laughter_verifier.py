@@ -25,7 +25,7 @@ Inputs (every one explains itself; see :func:`window_features`)
   block cuts; it is "known" after 8 s of voiced pitch.  (It mirrors the firmware's usual voice
   but lives here because data flows one way: the analyzer cannot read the policy's state.)
 
-Model: standardised features -> one hidden layer (tanh) -> logistic output; about 2k
+Model: standardised features -> one hidden layer (8 tanh units) -> logistic output; 761
 parameters, weights in ``dsp/laughter_verifier.npz`` (made by
 ``tests/bench/train_laughter_verifier.py``, seeded, from development audio).  The output is
 a probability-like score in [0, 1]; the training script shifts the output bias so that 0.5 is
