@@ -155,8 +155,8 @@ def test_a_healthy_pushed_config_is_confirmed_every_time(tmp_path, broker):
             new = desk_config(tmp_path, broker.port) + f"# revision {i}\n"
             onlines = len([m for m in sub.on("status") if m.payload == b"online"])
             app = run(live, long_wav)
-            wait_until(lambda: len([m for m in sub.on("status")
-                                    if m.payload == b"online"]) > onlines, 10)
+            wait_until(lambda n=onlines: len([m for m in sub.on("status")
+                                              if m.payload == b"online"]) > n, 10)
             publish(broker, f"{BASE}/cmd/config",
                     sign_config(key, new, txid=f"h{i}", issued=200 + i))
             assert app.wait(10) == cf.RESTART_EXIT_CODE, app.stdout.read()
