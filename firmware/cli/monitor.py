@@ -181,7 +181,8 @@ CUE_STYLE = {"raised_voice": "bold dark_orange", "tense_voice": "bold magenta",
 FAULT_STYLE = "bold white on red"
 OFFLINE_STYLE = "grey50"
 SHORT_CUE = {"raised_voice": "raised", "tense_voice": "tense", "caller": "caller",
-             "laughter_burst": "laugh"}
+             "laughter_burst": "laugh", "usual_voice_learned": "usual learned",
+             "outbox_dropped": "outbox dropped"}
 
 
 @dataclass(frozen=True)
