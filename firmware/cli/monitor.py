@@ -405,9 +405,9 @@ def screen(state: MonitorState, now: float | None = None, *, width: int | None =
     lines += [_row(v, layout, now) for v in views[:shown_desks]]
     if shown_desks < len(views):
         hidden = ranks[shown_desks:]
-        lines.append(Text(
-            f"... {len(hidden)} more: {hidden.count(0)} cueing, {hidden.count(1)} recent, "
-            f"{hidden.count(2)} calm, {hidden.count(3)} offline", style="italic"))
+        kinds = ", ".join(f"{hidden.count(rank)} {word}" for rank, word in enumerate(
+            ("cueing or faulty", "recent", "calm", "offline")) if rank in hidden)
+        lines.append(Text(f"... {len(hidden)} more: {kinds}", style="italic"))
     if not views:
         lines.append(Text("(no desk has published yet)"))
     lines += [Text(""), Text("LAST EVENTS", style="bold")]
