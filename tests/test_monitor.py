@@ -226,10 +226,16 @@ def test_a_floor_fits_the_terminal_most_urgent_desks_first(width: int, height: i
 
 
 def test_all_desks_and_events_when_the_screen_has_room() -> None:
-    screen = render(floor(n_calm=3, n_offline=2), now=NOW, width=80, height=40)
+    s = floor(n_calm=3, n_offline=2)
+    st = EventStamper(boot_id="d" * 32, wall_clock=lambda: NOW)
+    # a call starting is routine: it does not lift a desk above the calm ones
+    assert feed(s, "deskcue/f/calm02/events", st.stamp(
+        "call.started", CallStarted(call=1, start_s=0.5), stream_s=1.0).to_json())
+    screen = render(s, now=NOW, width=80, height=40)
     assert not any(line.startswith("... ") for line in screen.splitlines())
     names = [row.split()[0] for row in rows(screen)]
-    assert names[:3] == ["f/zz-fault", "f/zz-raised", "f/zz-recent"]
+    assert names[:6] == ["f/zz-fault", "f/zz-raised", "f/zz-recent", "f/calm00", "f/calm01",
+                         "f/calm02"]
     assert names[-2:] == ["f/a-off0", "f/a-off1"]  # offline last, whatever the name
     assert "raised.started" in screen and "fault" in screen
 

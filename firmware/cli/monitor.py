@@ -46,6 +46,8 @@ from firmware.errors import CredentialsError
 from firmware.link.mqtt_client import SupervisorClient
 
 _CUE_PHASES = (".started", ".ended")
+# Events of every call: they do not make a desk "recent" (see `urgency`).
+_ROUTINE = frozenset({"call.started", "call.ended", "usual_voice_learned"})
 
 
 @dataclass
@@ -64,7 +66,7 @@ class DeskView:
     calls: int = 0
     last_call: CallEnded | None = None
     events: deque[EventEnvelope] = field(default_factory=lambda: deque(maxlen=20))
-    last_event_at: float | None = None  # when the last new event arrived (Unix s)
+    last_event_at: float | None = None  # when the last notable event arrived (Unix s)
     seqs: dict[str, set[int]] = field(default_factory=dict)
     duplicates: int = 0
     replayed: int = 0
@@ -161,7 +163,8 @@ class MonitorState:
             else:
                 view.faults.pop(data.kind, None)
         view.events.append(env)
-        view.last_event_at = now
+        if kind not in _ROUTINE:
+            view.last_event_at = now
         self.events.append((view, env))
 
 
@@ -219,7 +222,8 @@ def layout_for(width: int | None) -> Layout:
 
 
 def urgency(view: DeskView, now: float) -> int:
-    """0 a cue or fault now, 1 an event in the last `RECENT_S`, 2 calm, 3 offline."""
+    """0 a cue or fault now, 1 a cue, fault or other notable event (not a call starting or
+    ending) in the last `RECENT_S`, 2 calm, 3 offline."""
     if view.status == "offline":
         return 3
     if view.active_cues or view.faults:
