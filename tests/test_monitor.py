@@ -211,7 +211,7 @@ def test_a_floor_fits_the_terminal_most_urgent_desks_first(width: int, height: i
     lines = screen.splitlines()
     assert len(lines) <= height
     assert all(len(line) <= width for line in lines), max(lines, key=len)
-    assert "deskcue monitor" in lines[0] and lines[1].startswith("DESK")
+    assert "deskcue" in lines[0] and lines[1].startswith("DESK")
     assert "short-term loudness" in lines[-1]  # the footer saying what levels are, in view
     names = [row.split()[0] for row in rows(screen)]
     # cue and fault first, then the desk with a recent event, then calm, offline last

@@ -387,13 +387,17 @@ def screen(state: MonitorState, now: float | None = None, *, width: int | None =
     views = sorted(state.desks.values(), key=lambda v: (urgency(v, now), v.name))
     ranks = [urgency(v, now) for v in views]
     clock = time.strftime("%H:%M:%S", time.localtime(now))
+    tiny = layout is TINY
     title = Text.assemble(
-        f"{clock} ", ("deskcue monitor", "bold"), f": {len(views)} desk(s), ",
-        (f"{ranks.count(0)} cueing or faulty", "bold red" if 0 in ranks else ""),
-        f", {ranks.count(3)} offline")
-    footer = Text("levels: short-term loudness, LUFS (dim: more than 3 s old)"
-                  if not layout.short else "AGENT, CALLR: short-term loudness, LUFS; dim: >3 s old",
-                  style="dim")
+        f"{clock} ", ("deskcue" if tiny else "deskcue monitor", "bold"),
+        f": {len(views)} desk(s), ",
+        (f"{ranks.count(0)} {'cue/fault' if tiny else 'cueing or faulty'}",
+         "bold red" if 0 in ranks else ""),
+        f", {ranks.count(3)} {'off' if tiny else 'offline'}")
+    footer = Text("levels: short-term loudness, LUFS (dim: more than 3 s old)", style="dim")
+    if layout.short:
+        footer = Text(f"AGENT{'' if tiny else ', CALLR'}: short-term loudness, LUFS; "
+                      "dim: >3 s old", style="dim")
     recent = list(state.events)[-events:][::-1] if events > 0 else []
     shown_desks, shown_events = len(views), len(recent)
     if height is not None:
