@@ -7,8 +7,13 @@ latest ``telemetry`` (agent and caller short-term loudness, LUFS), the cues acti
 ``call.ended``), and the last events. Every payload is parsed with its model from
 `firmware.contract`; one that does not parse is counted as "off-contract", never read with
 defaults. Events are de-duplicated by ``id``, and gaps in (``boot_id``, ``seq``) are counted
-as "missing" until a replay fills them. `render` turns the state into text and is pure, so
-tests check it.
+as "missing" until a replay fills them.
+
+`screen` lays the state out for a terminal (pure, so tests check it): a layout chosen by the
+width (`layout_for`), desks most urgent first (`urgency`), as many as the height holds, cues
+in the desk light's colours, offline desks grey, levels dim once older than `LIVE_S`.
+`render` is the same as plain text. On a terminal the view is redrawn full-screen with
+rich's `Live`; piped, each snapshot is plain text, every desk, no control characters.
 
     deskcue monitor --host broker.site1 --port 8883 --tls --ca-file ca.pem \\
                     --credentials-file ~/.config/deskcue/supervisor
@@ -171,7 +176,8 @@ class MonitorState:
 # -- the screen -----------------------------------------------------------------------------------
 
 RECENT_S = 60.0
-"""A desk with an event received this recently (s) ranks above the calm ones."""
+"""A desk with a notable event (not a call starting or ending) received this recently (s)
+ranks above the calm ones."""
 LIVE_S = 3.0
 """A level older than this (s) is dimmed: it is no longer "now" (telemetry comes every
 ``mqtt.telemetry_interval_s``, 1 s by default)."""
