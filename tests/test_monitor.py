@@ -167,6 +167,49 @@ def test_monitor_once_against_a_live_desk(
     link.stop()
 
 
+def test_monitor_piped_prints_plain_snapshots(
+    broker: Broker, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not on a terminal (a pipe, a log), the live mode writes a plain snapshot each tick:
+    every desk, no control characters, nothing cut to a width."""
+    name = "a-rather-long-desk-name-07"
+    link = MqttLink(settings_for(broker), site="site1", desk=name, state_dir=tmp_path)
+    link.start()
+    wait_until(lambda: link.connected)
+    seen = threading.Event()
+    ticks = []
+
+    class Watched(monitor.MonitorState):
+        def handle(self, topic: str, payload: bytes, now: float | None = None) -> bool:
+            changed = super().handle(topic, payload, now=now)
+            if topic == f"deskcue/site1/{name}/status":
+                seen.set()
+            return changed
+
+    def tick(seconds: float) -> None:
+        # the first tick lasts until the desk's retained status is in; the second is Ctrl-C
+        if seconds == monitor.REFRESH_S:
+            ticks.append(seconds)
+            if len(ticks) == 2:
+                raise KeyboardInterrupt
+            seen.wait(HANG_S)
+
+    monkeypatch.setattr(monitor, "MonitorState", Watched)
+    clock = types.SimpleNamespace(**{n: getattr(time, n) for n in dir(time) if n[0] != "_"})
+    clock.sleep = tick
+    monkeypatch.setattr(monitor, "time", clock)
+    try:
+        args = parse_monitor_args(["--host", broker.host, "--port", str(broker.port)])
+        assert args.func(args) == 0
+    finally:
+        link.stop()
+    out = capsys.readouterr().out
+    assert out.count("deskcue monitor") == 2 and "\x1b" not in out
+    row = next(line for line in out.splitlines() if line.startswith(f"site1/{name} "))
+    assert "online" in row
+
+
 def test_monitor_says_clearly_when_the_broker_is_down(capsys: pytest.CaptureFixture[str]) -> None:
     from broker import dead_port
 

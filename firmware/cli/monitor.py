@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -391,6 +391,11 @@ def screen(state: MonitorState, now: float | None = None, *, width: int | None =
     now = time.time() if now is None else now
     layout = layout_for(width)
     views = sorted(state.desks.values(), key=lambda v: (urgency(v, now), v.name))
+    if width is None:  # piped: columns as wide as their longest text, nothing cut
+        desk = max([layout.desk, *(len(v.name) for v in views)])
+        layout = replace(layout, desk=desk, event_desk=desk,
+                         now=max([layout.now, *(len(_now(v, False)) for v in views)]),
+                         call=max([layout.call, *(len(_call(v, now)) for v in views)]))
     ranks = [urgency(v, now) for v in views]
     clock = time.strftime("%H:%M:%S", time.localtime(now))
     tiny = layout is TINY
@@ -548,7 +553,10 @@ def _run_live(args: argparse.Namespace, state: MonitorState, lock: threading.Loc
                 else:
                     sys.stdout.write(render(state, width=args.width, events=args.events) + "\n")
                     sys.stdout.flush()
-            changed.wait(REFRESH_S)
+            if live is not None:  # a person watching: show an event at once
+                changed.wait(REFRESH_S)
+            else:  # a log: one snapshot a tick, however busy the floor
+                time.sleep(REFRESH_S)
             changed.clear()
             rest = MIN_REDRAW_S - (time.monotonic() - drawn)
             if rest > 0:
