@@ -175,10 +175,21 @@ def test_at_a_desk_the_techs_answers_decide_the_led_motor_and_button():
                            pressable=True).status == "PASS"
 
 
+def test_at_a_desk_with_yes_nobody_confirms_so_nothing_passes_unseen():
+    factory = MockFactory(pin_class=MockPWMPin)
+    ind = config().indicator
+    led = st.check_led(ind, factory, quiet(), 0.0, seen=True)
+    motor = st.check_motor(ind, factory, quiet(), 0.0, felt=True)
+    button = st.check_button(ind, factory, quiet(), wait_s=3.0, pressable=True)
+    assert [x.status for x in (led, motor, button)] == ["SKIP"] * 3
+    assert all(x.detail.startswith(st.NOT_ASKED) for x in (led, motor, button))
+    assert "nobody confirmed the colours; each pin" in led.detail
+
+
 def test_single_led_and_no_motor():
     factory = MockFactory(pin_class=MockPWMPin)
     ind = config('[indicator]\nled = "single"\nmotor_pin = "none"\n').indicator
-    assert st.check_led(ind, factory, quiet(), 0.0, seen=True).status == "PASS"
+    assert st.check_led(ind, factory, quiet(["y"]), 0.0, seen=True).status == "PASS"
     assert [p.state for p in factory.pin(ind.led_pin).states][1:] == [1.0, 0.0, 1.0, 0.0]
     assert st.check_motor(ind, factory, quiet(), 0.0).status == "SKIP"
 

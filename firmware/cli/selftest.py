@@ -10,7 +10,7 @@ Steps, each PASS, FAIL or SKIP, then a summary and exit code (0 = nothing failed
 On gpiozero mock pins (``--pins mock``, or a machine without GPIO) there is no LED to see, no
 motor to feel and no button to press: those checks are SKIPped and say so, asking nothing;
 what mock pins can show (each pin took the value it was given) is still checked, and a pin
-that did not follow FAILs.
+that did not follow FAILs. With ``--yes`` nobody is asked, so those three are SKIP too.
 4. **audio**: shows a live level meter per channel while the tech speaks into the headset,
    then says which channel carried the voice (the agent) and whether that matches
    ``audio.agent_channel``; no signal at all is a failure.
@@ -77,7 +77,8 @@ class Step:
 class Console:
     """Talks to the tech: messages, yes/no questions, a live meter line.
 
-    ``assume_yes``: never ask (every question counts as answered yes). ``answers``: scripted
+    ``assume_yes``: never ask (`confirm` counts as answered yes; the steps do not ask a
+    non-interactive console at all and report SKIP). ``answers``: scripted
     replies instead of the keyboard (tests).
     """
 
@@ -132,6 +133,7 @@ class Console:
 NO_EYES = "mock pins: no LED anyone can see, so the colours were not checked"
 NO_HANDS = "mock pins: no motor anyone can feel, so the buzz was not checked"
 NO_BUTTON = "mock pins: no button anyone can press, so the button was not checked"
+NOT_ASKED = "not asked (--yes)"
 
 
 def check_led(s: IndicatorSettings, factory: Any, ui: Console, step_s: float, *,
@@ -164,12 +166,15 @@ def check_led(s: IndicatorSettings, factory: Any, ui: Console, step_s: float, *,
             if seen:
                 time.sleep(step_s)
         legs.off()
-        confirmed = ui.confirm(question) if seen and not wrong else False
+        ask = seen and ui.interactive and not wrong
+        confirmed = ui.confirm(question) if ask else False
     if wrong:
         return Step("LED", FAIL, f"pins did not follow ({legs.pins}): " + "; ".join(wrong))
+    took = f"each pin ({legs.pins}) took the value it was given ({names})"
     if not seen:
-        return Step("LED", SKIP, f"{NO_EYES}; each pin ({legs.pins}) took the value it was "
-                    f"given ({names})")
+        return Step("LED", SKIP, f"{NO_EYES}; {took}")
+    if not ui.interactive:
+        return Step("LED", SKIP, f"{NOT_ASKED}: nobody confirmed the colours; {took}")
     if not confirmed:
         return Step("LED", FAIL, f"tech did not see the colours: check the wiring ({legs.pins}, "
                     f"indicator.active_high = {str(s.active_high).lower()})")
@@ -203,13 +208,15 @@ def check_motor(s: IndicatorSettings, factory: Any, ui: Console, step_s: float, 
             time.sleep(pause / 2)
         expected = [s.motor_strength, 0.0] * 2
         followed = all(abs(r - e) <= 0.01 for r, e in zip(readings, expected, strict=True))
-        confirmed = (followed and can_feel
+        confirmed = (followed and can_feel and ui.interactive
                      and ui.confirm("Did you feel the motor buzz twice?"))
     if not followed:
         return Step("motor", FAIL, f"GPIO{s.motor_pin} did not follow: {readings}")
+    took = f"GPIO{s.motor_pin} took {s.motor_strength:g} and 0 twice, as driven"
     if not can_feel:
-        return Step("motor", SKIP, f"{NO_HANDS}; GPIO{s.motor_pin} took {s.motor_strength:g} "
-                    "and 0 twice, as driven")
+        return Step("motor", SKIP, f"{NO_HANDS}; {took}")
+    if not ui.interactive:
+        return Step("motor", SKIP, f"{NOT_ASKED}: nobody confirmed the buzz; {took}")
     if not confirmed:
         return Step("motor", FAIL, f"not felt: check the motor and its driver on "
                     f"GPIO{s.motor_pin}")
@@ -228,7 +235,7 @@ def check_button(s: IndicatorSettings, factory: Any, ui: Console, wait_s: float 
     if not (not is_mock(factory) if pressable is None else pressable):
         return Step("button", SKIP, NO_BUTTON)
     if not ui.interactive:
-        return Step("button", SKIP, "not asked (non-interactive run)")
+        return Step("button", SKIP, f"{NOT_ASKED}: nobody pressed it")
     ui.say(f"button: press the snooze button within {wait_s:.0f} s ...")
     try:
         pressed = wait_for_press(s, wait_s, pin_factory=factory)
@@ -484,8 +491,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--source", type=Path, metavar="WAV",
                    help="read this WAV file instead of the capture device")
     p.add_argument("--yes", "--no-input", dest="yes", action="store_true",
-                   help="ask nothing (every question counts as yes; the button step is "
-                   "skipped)")
+                   help="ask nothing: the LED, motor and button steps, which need a person, "
+                   "are skipped (their pins are still checked)")
     p.add_argument("--broker", type=_parse_broker, metavar="HOST:PORT",
                    help="broker to test instead of the config's mqtt.host:mqtt.port")
     p.add_argument("--seconds", type=float, default=8.0,
