@@ -126,6 +126,19 @@ def test_the_install_script_installs_a_whole_desk_into_a_clean_root(tmp_path):
     assert config.stat().st_uid == int(user[2])
     assert (root / "usr/share/doc/deskcue/field-tech.md").exists()  # the units' Documentation=
 
+    # run again (an upgrade): the venv is reused, the desk's own config and secrets are kept
+    config.write_text('[device]\nsite = "lyon"\ndesk = "d07"\n')
+    (root / "etc/credstore/deskcue-mqtt").write_text("username = d07\npassword = pw\n")
+    python_before = (venv / "bin/python").lstat()
+    again = subprocess.run(["bash", str(SCRIPT), "--root", str(root)], env=env, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert config.read_text() == '[device]\nsite = "lyon"\ndesk = "d07"\n'
+    assert (root / "etc/credstore/deskcue-mqtt").read_text().startswith("username = d07")
+    assert (venv / "bin/python").lstat().st_ino == python_before.st_ino
+    assert [line.startswith("deskcue:") for line in
+            (root / "etc/passwd").read_text().splitlines()].count(True) == 1
+
 
 def fenced_block_with(text: str, needle: str) -> str:
     blocks = re.findall(r"```sh\n(.*?)```", text, re.S)
