@@ -67,7 +67,7 @@ def offline_env(tmp: Path) -> dict[str, str]:
 
 @needs_systemd
 @pytest.mark.skipif(os.geteuid() != 0, reason="the install runs as root (it makes a user)")
-def test_the_install_script_installs_a_whole_desk_into_a_clean_root(tmp_path):
+def test_the_install_script_installs_a_whole_desk_into_a_clean_root(tmp_path: Path) -> None:
     assert any(WHEELHOUSE.glob("setuptools-*.whl")), "run `bash .ci/setup` (fills the wheelhouse)"
     root = tmp_path / "root"
     env = offline_env(tmp_path)
@@ -147,7 +147,7 @@ def fenced_block_with(text: str, needle: str) -> str:
     return found[0]
 
 
-def test_readme_and_the_field_tech_guide_give_the_same_install():
+def test_readme_and_the_field_tech_guide_give_the_same_install() -> None:
     readme = (REPO / "README.md").read_text()
     guide = (REPO / "docs/field-tech.md").read_text()
     block = fenced_block_with(readme, INSTALL_COMMAND)
@@ -159,7 +159,7 @@ def test_readme_and_the_field_tech_guide_give_the_same_install():
     assert ".venv/bin/deskcue" in readme
 
 
-def test_the_readmes_first_two_commands_exist():
+def test_the_readmes_first_two_commands_exist() -> None:
     readme = (REPO / "README.md").read_text()
     first = fenced_block_with(readme, "bash .ci/demo")
     assert [line.split("#")[0].strip() for line in first.strip().splitlines()] == [

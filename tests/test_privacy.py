@@ -94,19 +94,20 @@ def command(sub: Subscriber, name: str, txid: str, **args: Any) -> dict[str, Any
     sub.client.publish(f"{BASE}/cmd/{name}", json.dumps({"txid": txid, **args}), qos=1)
     got = wait_until(lambda: [m.json() for m in sub.on(f"cmd/{name}/result")
                               if m.json()["txid"] == txid])
-    return got[0]  # type: ignore[no-any-return]
+    return got[0]
 
 
 def telemetry_after(sub: Subscriber, stream_s: float, n: int = 2) -> list[dict[str, Any]]:
     """The first ``n`` telemetry messages built after stream time ``stream_s`` (s)."""
     def later() -> list[dict[str, Any]]:
         return [m.json() for m in sub.on("telemetry") if m.json()["stream_s"] > stream_s]
-    return wait_until(lambda: len(later()) >= n and later())[:n]  # type: ignore[no-any-return]
+    return wait_until(lambda: len(later()) >= n and later())[:n]
 
 
 @pytest.mark.parametrize("desk", [None], indirect=True)
-def test_by_default_the_agents_snooze_never_reaches_a_supervisor(tmp_path, broker, desk,
-                                                                 capsys):
+def test_by_default_the_agents_snooze_never_reaches_a_supervisor(
+        tmp_path: Path, broker: Broker, desk: tuple[Appliance, Any],
+        capsys: pytest.CaptureFixture[str]) -> None:
     app, factory = desk
     with Subscriber(broker, f"{BASE}/#") as sub:
         wait_until(lambda: sub.on("telemetry"))
@@ -136,7 +137,9 @@ def test_by_default_the_agents_snooze_never_reaches_a_supervisor(tmp_path, broke
 
 
 @pytest.mark.parametrize("desk", [True], indirect=True)
-def test_with_publish_snooze_on_the_supervisor_sees_the_snooze(tmp_path, broker, desk, capsys):
+def test_with_publish_snooze_on_the_supervisor_sees_the_snooze(
+        tmp_path: Path, broker: Broker, desk: tuple[Appliance, Any],
+        capsys: pytest.CaptureFixture[str]) -> None:
     app, factory = desk
     with Subscriber(broker, f"{BASE}/#") as sub:
         wait_until(lambda: sub.on("telemetry"))
