@@ -423,21 +423,21 @@ class Appliance:
                 self.indicator.buzz("identify")
             return True, {"seconds": seconds}
         if cmd.name == "status":
-            return True, self.status().to_json()
+            return True, self.status(supervisor=cmd.source == "mqtt").to_json()
         if cmd.name == "_report" and cmd.source == "link":
             self._emit(PolicyEvent(cmd.args["type"], self.stream_s, cmd.args["data"]))
             return True, {}
         return False, {"error": f"unknown command {cmd.name!r}"}
 
     # -- display and faults ------------------------------------------------------------------
-    def _display(self) -> str:
+    def _display(self, *, reveal_snooze: bool = True) -> str:
         if time.monotonic() < self.identify_until:
             return "identify"
         if self.fault:
             return "fault"
         if self.pipeline is None:
             return "off"
-        return self.pipeline.policy.display.value
+        return self.pipeline.policy.shown(reveal_snooze=reveal_snooze).value
 
     def _refresh_display(self) -> None:
         want = self._display()
@@ -512,11 +512,11 @@ class Appliance:
         now_cpu = (time.process_time(), time.monotonic())
         load = (now_cpu[0] - last_cpu[0]) / max(now_cpu[1] - last_cpu[1], 1e-6)
         if self.link is not None:
-            st = self.status()
+            st = self.status(supervisor=True)
             self.link.publish_telemetry(TelemetryReading(
                 level_lufs=st.level_lufs, cues=st.cues, input_overflows=st.input_overflows,
                 cpu_load=round(load, 4), soc_temp_c=st.soc_temp_c, uptime_s=st.uptime_s,
-                display=st.display, stream_s=st.stream_s))
+                display=st.display, stream_s=st.stream_s, snoozed=st.snoozed))
         return now_cpu
 
     def info(self) -> Info:
@@ -537,16 +537,22 @@ class Appliance:
         if self.link is not None:
             self.link.set_info(self.info())
 
-    def status(self) -> ApplianceStatus:
-        """The live state (`deskcue status`, MQTT ``cmd/status``, telemetry)."""
+    def status(self, *, supervisor: bool = False) -> ApplianceStatus:
+        """The live state (`deskcue status`, MQTT ``cmd/status``, telemetry).
+
+        ``supervisor``: for a supervisor (MQTT): unless ``mqtt.publish_snooze``, the agent's
+        snooze is not in it (``snoozed`` left out, ``display`` as if not snoozed).
+        """
         usual = self.usual
+        reveal = not supervisor or self.settings.mqtt.publish_snooze
+        snoozed = bool(self.pipeline and self.pipeline.policy.snoozed)
         return ApplianceStatus(
-            display=self._display(),  # type: ignore[arg-type]
+            display=self._display(reveal_snooze=reveal),  # type: ignore[arg-type]
             fault=self.fault,
             stream_s=round(float(self.stream_s), 2),
             usual_lufs=round(float(usual.usual_lufs), 2) if usual.ready else None,
             learned_speech_s=round(float(usual.speech_s), 1),
-            snoozed=bool(self.pipeline and self.pipeline.policy.snoozed),
+            snoozed=snoozed if reveal else None,
             cues=dict(self.cue_counts),
             input_overflows=int(self.source.overflows) if self.source else 0,
             level_lufs={k: round(v, 1) for k, v in self._last_level.items()},  # type: ignore[misc]

@@ -18,6 +18,7 @@ The matching TOML (every key optional; these are the defaults)::
     reconnect_min_s = 1.0
     reconnect_max_s = 60.0
     publish_laughter = true
+    publish_snooze = false
     telemetry_interval_s = 1.0
     telemetry_expiry_s = 30
     outbox_max_events = 10000
@@ -107,6 +108,14 @@ class MqttSettings(Section):
     )
     publish_laughter: bool = Field(
         True, description="Whether laughter-like burst events reach the supervisor."
+    )
+    publish_snooze: bool = Field(
+        False,
+        description="Whether supervisors learn that the agent snoozed the cues (desk button "
+        "or `deskcue snooze`): the `snooze` event, and `snoozed` in telemetry and in the "
+        "cmd/status result. Off (the default), the agent's snooze stays on the desk (its "
+        "light and `deskcue status`). A snooze sent over MQTT cmd/snooze is always published: "
+        "it is the supervisor's act. See docs/decisions.md.",
     )
     credentials_file: Path | None = Field(
         None,

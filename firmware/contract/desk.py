@@ -77,14 +77,19 @@ CueCounts = Annotated[dict[str, Annotated[int, Field(ge=0)]], Field(
 class ApplianceStatus(Payload):
     """The running appliance's state (`deskcue status`, MQTT ``cmd/status`` result)."""
 
-    display: Annotated[Display, Field(description="What the desk light shows.")]
+    display: Annotated[Display, Field(
+        description="What the desk light shows; in the cmd/status result never `snoozed` "
+                    "unless mqtt.publish_snooze (a snoozed desk then reports what it would "
+                    "show unsnoozed).")]
     fault: Annotated[str | None, Field(description="Every active fault in words; null when "
                                                    "all is well.")]
     stream_s: Annotated[float, Field(ge=0, description="Audio analysed so far, s.")]
     usual_lufs: Annotated[float | None, Field(description="The agent's usual loudness, LUFS; "
                                                           "null while still learning.")]
     learned_speech_s: Annotated[float, Field(ge=0, description="Speech learned as usual, s.")]
-    snoozed: Annotated[bool, Field(description="Whether the agent's cues are snoozed.")]
+    snoozed: Annotated[bool | Absent, Field(
+        description="Whether the agent's cues are snoozed; left out of what supervisors "
+                    "receive (cmd/status) unless mqtt.publish_snooze.")] = None
     cues: CueCounts
     input_overflows: Annotated[int, Field(ge=0, description="Audio blocks dropped because "
                                                             "analysis fell behind, count.")]
@@ -114,8 +119,13 @@ class TelemetryReading(Payload):
     soc_temp_c: Annotated[float | None, Field(description="SoC temperature, degrees Celsius; "
                                                           "null if not readable.")]
     uptime_s: Annotated[float, Field(ge=0, description="Since the appliance started, s.")]
-    display: Annotated[Display, Field(description="What the desk light shows.")]
+    display: Annotated[Display, Field(
+        description="What the desk light shows; never `snoozed` unless mqtt.publish_snooze "
+                    "(a snoozed desk then reports what it would show unsnoozed).")]
     stream_s: Annotated[float, Field(ge=0, description="Audio analysed so far, s.")]
+    snoozed: Annotated[bool | Absent, Field(
+        description="Whether the agent's cues are snoozed; present only when "
+                    "mqtt.publish_snooze is on (the agent's snooze is private otherwise).")] = None
 
 
 class Telemetry(TelemetryReading):

@@ -226,7 +226,10 @@ class CallEnded(Payload):
 
 
 class Snooze(Payload):
-    """``snooze``: the agent's cues silenced (or a snooze cancelled: ``minutes`` 0)."""
+    """``snooze``: the agent's cues silenced (or a snooze cancelled: ``minutes`` 0).
+
+    Published for a snooze sent over MQTT cmd/snooze; one from the desk button or `deskcue
+    snooze` (the agent's own) only when ``mqtt.publish_snooze`` is on."""
 
     minutes: Annotated[float, Field(ge=0, description="Snooze length, minutes (0 = cancelled).")]
     until_s: Annotated[float, Field(description="Stream time the snooze ends, s.")]

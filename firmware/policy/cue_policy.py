@@ -257,9 +257,12 @@ class CuePolicy:
         cfg = self.settings.snooze
         m = cfg.default_min if minutes is None else min(max(float(minutes), 0.0), cfg.max_min)
         self.snoozed_until_s = self.now_s + 60.0 * m
+        # The agent's own snooze is private unless the site says otherwise; one sent over
+        # MQTT is the supervisor's act. Decided here, before stamping, so `seq` has no gaps.
+        publish = source == "mqtt" or self.settings.mqtt.publish_snooze
         return PolicyEvent("snooze", self.now_s, Snooze(
             minutes=round(m, 2), until_s=round(self.snoozed_until_s, 3),
-            source=source))  # type: ignore[arg-type]
+            source=source), publish=publish)  # type: ignore[arg-type]
 
     def recalibrate(self) -> PolicyEvent:
         """Forget the usual voice and learn it again from the next speech."""
@@ -275,11 +278,17 @@ class CuePolicy:
 
     @property
     def display(self) -> Display:
+        """What the desk light shows."""
+        return self.shown(reveal_snooze=True)
+
+    def shown(self, *, reveal_snooze: bool) -> Display:
+        """What the desk light shows; without ``reveal_snooze``, what it would show were the
+        cues not snoozed (for supervisors who may not learn of the agent's snooze)."""
         if self.raised.phase.value == "active":
             return Display.RAISED_VOICE
         if self.tense.phase.value == "active":
             return Display.TENSE_VOICE
-        if self.snoozed:
+        if self.snoozed and reveal_snooze:
             return Display.SNOOZED
         if self.now_s < self.laughter_flash_until_s:
             return Display.LAUGHTER
