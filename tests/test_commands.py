@@ -258,6 +258,44 @@ def test_retained_command_is_ignored(
     d.link.stop(drain_s=0.0)
 
 
+def test_online_means_listening(broker: Broker, tmp_path: Path,
+                                supervisor: tuple[mqtt.Client, Subscriber]) -> None:
+    """A supervisor may send a command the moment it sees ``online``: by then the broker has
+    confirmed the desk's command subscription, on every (re)connection."""
+    pub, sub = supervisor
+    seen: list[tuple[bytes, bool]] = []
+    links: list[MqttLink] = []
+
+    def on_message(_c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.retain:
+            return  # the previous round's "offline"
+        seen.append((bytes(msg.payload), links[-1].commands_ready))
+        if msg.payload == b"online":  # a command straight away, sent once
+            pub.publish(f"{BASE}/cmd/status", json.dumps({"txid": f"on{len(links)}"}), qos=1)
+
+    watch = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    watch.on_message = on_message
+    watch.connect(broker.host, broker.port)
+    watch.loop_start()
+    try:
+        done = threading.Event()
+        watch.on_subscribe = lambda *_a: done.set()
+        watch.subscribe(f"{BASE}/status", qos=1)
+        assert done.wait(HANG_S)
+        for round_ in range(1, 6):
+            d = Desk(broker, tmp_path / "state")
+            links.append(d.link)
+            d.link.start()
+            txid = f"on{round_}"
+            wait_until(lambda t=txid: [m for m in sub.messages if m.json()["txid"] == t])
+            d.link.stop(drain_s=0.0)
+            wait_until(lambda: seen and seen[-1][0] == b"offline")
+    finally:
+        watch.disconnect()
+        watch.loop_stop()
+    assert [ready for payload, ready in seen if payload == b"online"] == [True] * 5
+
+
 def fuzz_payloads(n: int, seed: int = 7) -> list[tuple[str, bytes, bool]]:
     """(command name, payload, expect a result) for malformed, oversized, unknown, stale ones."""
     rng = random.Random(seed)
