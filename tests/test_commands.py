@@ -7,6 +7,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -258,6 +259,10 @@ def test_retained_command_is_ignored(
     d.link.stop(drain_s=0.0)
 
 
+def answered(sub: Subscriber, txid: str) -> bool:
+    return any(m.json()["txid"] == txid for m in sub.messages)
+
+
 def test_online_means_listening(broker: Broker, tmp_path: Path,
                                 supervisor: tuple[mqtt.Client, Subscriber]) -> None:
     """A supervisor may send a command the moment it sees ``online``: by then the broker has
@@ -286,8 +291,7 @@ def test_online_means_listening(broker: Broker, tmp_path: Path,
             d = Desk(broker, tmp_path / "state")
             links.append(d.link)
             d.link.start()
-            txid = f"on{round_}"
-            wait_until(lambda t=txid: [m for m in sub.messages if m.json()["txid"] == t])
+            wait_until(partial(answered, sub, f"on{round_}"))
             d.link.stop(drain_s=0.0)
             wait_until(lambda: seen and seen[-1][0] == b"offline")
     finally:
