@@ -103,12 +103,18 @@ _JSON_TYPES: dict[type, str] = {
 }
 
 
+def _key(key: str) -> str:
+    """A key as the message names it: plain names as they are, anything else quoted (so that
+    a sender's newline or control character cannot reach a log line or a result raw)."""
+    return key if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,31}", key) else json.dumps(key[:32])
+
+
 def _short_errors(exc: ValidationError) -> str:
     """At most three problems, each naming the field and, for a wrong type, what was sent
     (one per field: the alternatives of an optional field would only repeat it)."""
     parts: dict[str, str] = {}
     for err in exc.errors():
-        loc = str(err["loc"][0]) if err["loc"] else "(payload)"
+        loc = _key(str(err["loc"][0])) if err["loc"] else "(payload)"
         if loc in parts:
             continue
         if err["type"] == "extra_forbidden":
@@ -130,7 +136,7 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj: dict[str, Any] = {}
     for key, value in pairs:
         if key in obj:
-            raise _NotJson(f"key {key[:32]!r} is given twice")
+            raise _NotJson(f"key {_key(key)} is given twice")
         obj[key] = value
     return obj
 

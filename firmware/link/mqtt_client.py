@@ -158,6 +158,8 @@ class MqttLink:
     engine stamps it (``stamper.stamp("outbox_dropped", data, ...)``) and publishes it.
     ``extra_commands`` adds commands beyond the built-in allow-list: name -> (args model, a
     `CommandArgs` subclass; largest payload in bytes), e.g. a signed ``config``.
+    ``command_rate`` is (commands a second, burst) run before the rest are answered
+    ``rate_limited``.
     """
 
     def __init__(
@@ -170,6 +172,7 @@ class MqttLink:
         on_command: Callable[[Command], None] | None = None,
         on_dropped: Callable[[dict[str, Any]], None] | None = None,
         extra_commands: Mapping[str, tuple[type[CommandArgs], int]] | None = None,
+        command_rate: tuple[float, float] = (_COMMAND_RATE_PER_S, _COMMAND_BURST),
     ) -> None:
         self.settings = settings
         self.site = site
@@ -222,10 +225,11 @@ class MqttLink:
         self._worker_done = False
 
         # commands (paho thread)
-        self._command_bucket = _Bucket(_COMMAND_RATE_PER_S, _COMMAND_BURST)
+        self._command_bucket = _Bucket(*command_rate)
         self._refusal_bucket = _Bucket(_REFUSAL_RATE_PER_S, _REFUSAL_BURST)
         self._sub_mid: int | None = None  # the command subscription awaiting its SUBACK
-        self._recent: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
+        # (name, txid) -> its answer (None while running): a redelivery is answered, not run
+        self._recent: OrderedDict[tuple[str, str], dict[str, Any] | None] = OrderedDict()
 
         self.counters: dict[str, int] = {
             "events_stored": 0,
@@ -382,8 +386,8 @@ class MqttLink:
         err = (("failed", error) if isinstance(error, str) else error) if not ok else None
         payload = result_payload(cmd.name, cmd.txid, ok, data=data, error=err)
         with self._lock:
-            if cmd.txid in self._recent:
-                self._recent[cmd.txid] = payload
+            if (cmd.name, cmd.txid) in self._recent:
+                self._recent[cmd.name, cmd.txid] = payload
         self._q.put(("result", cmd.name, payload))
 
     def flush(self, timeout: float = 5.0) -> bool:
@@ -546,8 +550,9 @@ class MqttLink:
             return True
         self.counters["commands_rate_limited"] += 1
         txid = read_txid(payload, self._command_limits.get(name, self.settings.command_max_bytes))
-        error = ("rate_limited", f"over {_COMMAND_RATE_PER_S:g} commands a second (bursts of "
-                                 f"{_COMMAND_BURST:g}); not run, send it again later")
+        bucket = self._command_bucket
+        error = ("rate_limited", f"over {bucket.rate:g} commands a second (bursts of "
+                                 f"{bucket.burst:g}); not run, send it again later")
         self._q.put(("result", name, result_payload(name, txid, False, error=error)))
         return True
 
@@ -583,12 +588,13 @@ class MqttLink:
             self._q.put(("result", name, result_payload(name, parsed.txid, False, error=error)))
             return
         with self._lock:
-            if parsed.txid in self._recent:
-                cached = self._recent[parsed.txid]
+            key = (name, parsed.txid)
+            if key in self._recent:
+                cached = self._recent[key]
                 duplicate = True
             else:
                 duplicate = False
-                self._recent[parsed.txid] = None
+                self._recent[key] = None
                 while len(self._recent) > 256:
                     self._recent.popitem(last=False)
         if duplicate:
