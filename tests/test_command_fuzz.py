@@ -96,8 +96,10 @@ def noise(draw: st.DrawFn, names: st.SearchStrategy[str]) -> tuple[str, bytes]:
     return name, raw.replace(b"}", b', "minutes": NaN}', 1)
 
 
-def command(names: st.SearchStrategy[str] = st.sampled_from(NAMES)
-            ) -> st.SearchStrategy[tuple[str, bytes]]:
+ANY_NAME = st.sampled_from(NAMES)
+
+
+def command(names: st.SearchStrategy[str] = ANY_NAME) -> st.SearchStrategy[tuple[str, bytes]]:
     """(command name, payload bytes) as a supervisor, a broken tool or an attacker might
     send them: mostly close to a real command, where coercion would show."""
     return st.one_of(near_command(), near_command(), near_command(), noise(names))
