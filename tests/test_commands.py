@@ -429,3 +429,33 @@ def test_extra_commands_extend_the_allow_list(
     assert isinstance(got[0].args, BlobArgs) and len(got[0].args.text) == 8000
     assert sub.messages[0].json()["error"]["code"] == "too_large"
     link.stop(drain_s=0.0)
+
+
+def test_every_command_refusal_is_listed_for_field_techs(
+        desk: Desk, supervisor: tuple[mqtt.Client, Subscriber]) -> None:
+    """The messages a supervisor can get are the ones docs/field-tech.md explains."""
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "field-tech.md").read_text()
+    refusals = [
+        parse("snooze", {"txid": "a", "minutes": "5"}),
+        parse("identify", {"txid": "a", "seconds": 300}),
+        parse("snooze", {"txid": "a", "minutes": 481}),
+        parse("status", {"txid": "a", "verbose": True}),
+        parse("snooze", {"txid": "a", "minutes": None}),
+        parse("snooze", b'{"txid": "a", "txid": "b"}'),
+        parse("snooze", b'{"txid": "a", "minutes": NaN}'),
+        parse("snooze", b"\xff"),
+        parse("snooze", [1]),
+        parse("snooze", {"minutes": 1}),
+        parse("snooze", b"{" + b" " * 2000 + b"}"),
+        parse("reboot", {"txid": "a"}),
+        parse("snooze", {"txid": "a", "ts": NOW - 3600}),
+    ]
+    for r in refusals:
+        assert isinstance(r, Rejection) and f"`{r.code}`: " in guide, r
+        assert f"`{r.message}`" in guide or f"/ `{r.message}`" in guide, r.message
+    # the link's own answer to a command over the rate, as sent
+    pub, sub = supervisor
+    for i in range(100):
+        pub.publish(f"{BASE}/cmd/status", json.dumps({"txid": f"r{i}"}), qos=0)
+    limited = wait_until(lambda: [r for r in results(sub) if not r["ok"]])
+    assert f"`rate_limited`: `{limited[0]['error']['message']}`" in guide

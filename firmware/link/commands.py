@@ -136,7 +136,7 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj: dict[str, Any] = {}
     for key, value in pairs:
         if key in obj:
-            raise _NotJson(f"key {_key(key)} is given twice")
+            raise _NotJson(f"key {json.dumps(key[:32])} is given twice")
         obj[key] = value
     return obj
 
