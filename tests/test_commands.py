@@ -459,3 +459,62 @@ def test_every_command_refusal_is_listed_for_field_techs(
         pub.publish(f"{BASE}/cmd/status", json.dumps({"txid": f"r{i}"}), qos=0)
     limited = wait_until(lambda: [r for r in results(sub) if not r["ok"]])
     assert f"`rate_limited`: `{limited[0]['error']['message']}`" in guide
+
+
+# -- through the appliance -----------------------------------------------------------------------
+
+
+def test_the_appliance_does_what_it_answers(broker: Broker, tmp_path: Path) -> None:
+    """The whole desk (no audio device: commands are still taken): identify blinks as long
+    as it says, a bound or a type the contract refuses is refused, and ``status`` counts what
+    the link did with the commands."""
+    from firmware.appliance.assemble import make_link
+    from firmware.appliance.worker import Appliance
+    from firmware.config.settings import Settings
+    from firmware.errors import AudioError
+
+    settings = Settings.model_validate({
+        "device": {"site": "site1", "desk": "desk1", "state_dir": str(tmp_path / "state"),
+                   "runtime_dir": str(tmp_path / "run")},
+        "mqtt": {"host": broker.host, "port": broker.port, "reconnect_min_s": 0.1,
+                 "reconnect_max_s": 0.5, "keepalive_s": 5},
+    })
+
+    def no_audio() -> Any:
+        raise AudioError("no audio device in this test")
+
+    app = Appliance(settings, open_source=no_audio, persist=False, retry_s=3600.0)
+    app.link = make_link(settings, app)
+    stop = threading.Event()
+    worker = threading.Thread(target=app.run, args=(stop,))
+    worker.start()
+    sub = Subscriber(broker, f"{BASE}/cmd/+/result").connect()
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    pub.connect(broker.host, broker.port)
+    pub.loop_start()
+    try:
+        wait_until(lambda: app.link.commands_ready, alive=worker.is_alive)  # type: ignore[union-attr]
+
+        def ask(name: str, payload: dict[str, Any]) -> dict[str, Any]:
+            pub.publish(f"{BASE}/cmd/{name}", json.dumps(payload), qos=1)
+            return dict(wait_until(lambda: next((r for r in results(sub)
+                                                 if r["txid"] == payload["txid"]), None),
+                                   alive=worker.is_alive))
+
+        for txid, seconds in (("i1", "5"), ("i2", True), ("i3", 300)):
+            r = ask("identify", {"txid": txid, "seconds": seconds})
+            assert r["error"]["code"] == "invalid_args", r
+            assert r["error"]["message"].startswith("seconds: "), r
+        assert app.status().display != "identify"
+        r = ask("identify", {"txid": "i4", "seconds": 120})
+        assert r["ok"] and r["data"] == {"seconds": 120.0}, r
+        assert app.status().display == "identify"  # for the 120 s it said
+        status = ask("status", {"txid": "q1"})["data"]
+        assert status["commands"] == {"checked": 5, "refused": 3, "ignored": 0,
+                                      "rate_limited": 0, "dropped": 0}, status
+    finally:
+        pub.disconnect()
+        pub.loop_stop()
+        sub.close()
+        stop.set()
+        worker.join(HANG_S)

@@ -31,6 +31,7 @@ from firmware.contract.commands import IDENTIFY_DEFAULT_S, IDENTIFY_MAX_S, SNOOZ
 from firmware.contract.desk import (
     ApplianceStatus,
     ChannelMap,
+    CommandCounts,
     ConfigApply,
     Info,
     TelemetryReading,
@@ -552,7 +553,18 @@ class Appliance:
             level_lufs={k: round(v, 1) for k, v in self._last_level.items()},  # type: ignore[misc]
             uptime_s=round(time.monotonic() - self._started, 1),
             soc_temp_c=soc_temperature_c(),
+            commands=self._command_counts(),
         )
+
+    def _command_counts(self) -> CommandCounts | None:
+        stats = getattr(self.link, "stats", None)
+        if not callable(stats):
+            return None
+        c = stats()
+        return CommandCounts(checked=int(c["commands"]), refused=int(c["commands_rejected"]),
+                             ignored=int(c["commands_ignored"]),
+                             rate_limited=int(c["commands_rate_limited"]),
+                             dropped=int(c["commands_dropped"]))
 
     def status_line(self) -> str:
         s = self.status()
