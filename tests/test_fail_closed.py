@@ -348,7 +348,8 @@ def test_a_pushed_config_with_an_unusable_state_dir_is_refused_and_answered(tmp_
          str(wav(tmp_path / "long.wav", 60.0)), "--pins", "mock"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        wait_until(lambda: any(m.payload == b"online" for m in sub.on("status")), 10)
+        wait_until(lambda: any(m.payload == b"online" for m in sub.on("status")),
+                   alive=lambda: app.poll() is None)
         # "online" goes out once the desk listens for commands: one send is answered.
         publish(broker, f"{TOPICS}/cmd/config", sign_config(key, new, txid="s1", issued=101))
         result = wait_until(lambda: sub.on("cmd/config/result"),
