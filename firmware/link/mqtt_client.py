@@ -484,7 +484,10 @@ class MqttLink:
                 client.publish(self.topic("info"), _dumps(info), qos=1, retain=True)
             # "online" waits for the SUBACK (`_on_subscribe`): a supervisor that sends a command
             # as soon as it sees the desk online must find it listening.
-            _rc, self._sub_mid = client.subscribe(self.topic("cmd/+"), qos=1)
+            rc, self._sub_mid = client.subscribe(self.topic("cmd/+"), qos=1)
+            if rc != mqtt.MQTT_ERR_SUCCESS:  # no SUBACK will come: online without commands
+                self._set_error(f"command subscription failed: {mqtt.error_string(rc)}")
+                client.publish(self.topic("status"), "online", qos=1, retain=True)
             self._q.put(("connected", self._epoch))
         except Exception:  # noqa: BLE001 - never into paho's thread
             log.exception("mqtt: on_connect failed")
