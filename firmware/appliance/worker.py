@@ -27,9 +27,11 @@ from firmware.appliance.pipeline import Pipeline, make_usual_voice
 from firmware.audio.source import EndOfStream
 from firmware.config.settings import Settings
 from firmware.contract.base import Payload
+from firmware.contract.commands import IDENTIFY_DEFAULT_S, IDENTIFY_MAX_S, SNOOZE_MAX_MIN
 from firmware.contract.desk import (
     ApplianceStatus,
     ChannelMap,
+    CommandCounts,
     ConfigApply,
     Info,
     TelemetryReading,
@@ -178,7 +180,8 @@ class Appliance:
         except queue.Full:
             log.warning("command queue full; dropped %s", cmd.name)
             if cmd.reply:
-                cmd.reply(False, {"error": "busy"})
+                cmd.reply(False, {"error": ("busy", "the desk has 256 commands waiting; try "
+                                                    "again in a few seconds")})
 
     def on_mqtt_command(self, cmd: Any) -> None:
         """From the MQTT link's thread: a validated command; answered by the worker."""
@@ -402,10 +405,9 @@ class Appliance:
             if policy is None:
                 return False, {"error": "no audio yet"}
             minutes = cmd.args.get("minutes")
-            if minutes is not None and (isinstance(minutes, bool)
-                                        or not isinstance(minutes, int | float)
-                                        or not 0 <= minutes <= 24 * 60):
-                return False, {"error": "minutes must be a number from 0 to 1440"}
+            if minutes is not None and not _number_in(minutes, 0.0, SNOOZE_MAX_MIN):
+                return False, {"error": ("invalid_args", f"minutes must be a number from 0 to "
+                                                         f"{SNOOZE_MAX_MIN:g}")}
             ev = policy.snooze(minutes, source=cmd.source)
             self._emit(ev)
             return True, _json(ev.data)
@@ -417,8 +419,12 @@ class Appliance:
             self._emit(ev)
             return True, _json(ev.data)
         if cmd.name == "identify":
-            seconds = float(cmd.args.get("seconds", 10.0))
-            self.identify_until = time.monotonic() + max(0.0, min(seconds, 120.0))
+            seconds = cmd.args.get("seconds", IDENTIFY_DEFAULT_S)
+            if not _number_in(seconds, 0.0, IDENTIFY_MAX_S) or seconds == 0:
+                return False, {"error": ("invalid_args", f"seconds must be a number above 0 and "
+                                                         f"at most {IDENTIFY_MAX_S:g}")}
+            seconds = float(seconds)
+            self.identify_until = time.monotonic() + seconds
             if self.indicator is not None:
                 self.indicator.buzz("identify")
             return True, {"seconds": seconds}
@@ -558,12 +564,29 @@ class Appliance:
             level_lufs={k: round(v, 1) for k, v in self._last_level.items()},  # type: ignore[misc]
             uptime_s=round(time.monotonic() - self._started, 1),
             soc_temp_c=soc_temperature_c(),
+            commands=self._command_counts(),
         )
+
+    def _command_counts(self) -> CommandCounts | None:
+        stats = getattr(self.link, "stats", None)
+        if not callable(stats):
+            return None
+        c = stats()
+        return CommandCounts(checked=int(c["commands"]), refused=int(c["commands_rejected"]),
+                             ignored=int(c["commands_ignored"]),
+                             rate_limited=int(c["commands_rate_limited"]),
+                             dropped=int(c["commands_dropped"]))
 
     def status_line(self) -> str:
         s = self.status()
         return (f"{s.display}; usual {s.usual_lufs} LUFS; heard {s.stream_s:.0f} s"
                 + (f"; fault: {s.fault}" if s.fault else ""))
+
+
+def _number_in(value: Any, low: float, high: float) -> bool:
+    """Whether ``value`` is a real number (not a bool, not text) from ``low`` to ``high``."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and low <= value <= high)
 
 
 def _json(data: Payload | None) -> dict[str, Any]:

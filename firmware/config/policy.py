@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from firmware.config.section import Section
+from firmware.contract.commands import SNOOZE_MAX_MIN
 
 
 class BaselineSettings(Section):
@@ -163,4 +164,8 @@ class SnoozeSettings(Section):
     default_min: float = Field(
         15.0, gt=0.0, le=240.0, description="Minutes a button press or plain snooze lasts."
     )
-    max_min: float = Field(120.0, gt=0.0, le=480.0, description="Longest snooze allowed (min).")
+    max_min: float = Field(
+        120.0, gt=0.0, le=SNOOZE_MAX_MIN,
+        description="Longest snooze allowed (min); a longer one asked for is cut to this, and "
+                    "the answer says the minutes applied.",
+    )

@@ -74,6 +74,21 @@ CueCounts = Annotated[dict[str, Annotated[int, Field(ge=0)]], Field(
     description="Cues started since the appliance started: cue name -> count.")]
 
 
+class CommandCounts(Payload):
+    """What the MQTT link did with the commands it received since it started, counts."""
+
+    checked: Annotated[int, Field(ge=0, description="Within the rate, so checked: run, "
+                                                    "refused or ignored.")]
+    refused: Annotated[int, Field(ge=0, description="Answered with an error by the link "
+                                                    "(invalid_args, malformed, stale ...).")]
+    ignored: Annotated[int, Field(ge=0, description="Retained, or on a topic no answer can "
+                                                    "name: not run, not answered.")]
+    rate_limited: Annotated[int, Field(ge=0, description="Over the rate: answered "
+                                                         "rate_limited, not run.")]
+    dropped: Annotated[int, Field(ge=0, description="Over the rate in a flood beyond the "
+                                                    "rate_limited answers: not answered.")]
+
+
 class ApplianceStatus(Payload):
     """The running appliance's state (`deskcue status`, MQTT ``cmd/status`` result)."""
 
@@ -97,6 +112,9 @@ class ApplianceStatus(Payload):
     uptime_s: Annotated[float, Field(ge=0, description="Since the appliance started, s.")]
     soc_temp_c: Annotated[float | None, Field(description="SoC temperature, degrees Celsius; "
                                                           "null if not readable.")]
+    commands: Annotated[CommandCounts | Absent, Field(
+        description="MQTT commands received and what became of them; left out without "
+                    "MQTT.")] = None
 
 
 class OutboxDepth(Payload):

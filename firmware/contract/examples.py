@@ -21,6 +21,7 @@ from firmware.contract.commands import (
 from firmware.contract.desk import (
     ApplianceStatus,
     ChannelMap,
+    CommandCounts,
     ConfigApply,
     DeskStatus,
     Info,
@@ -110,7 +111,8 @@ def event_example(event_type: str, seq: int = 2) -> EventEnvelope:
 STATUS = ApplianceStatus(
     display="ready", fault=None, stream_s=312.4, usual_lufs=-25.9, learned_speech_s=96.3,
     cues={"raised_voice": 1}, input_overflows=0,
-    level_lufs={"agent": -24.1, "caller": -31.0}, uptime_s=330.2, soc_temp_c=48.2)
+    level_lufs={"agent": -24.1, "caller": -31.0}, uptime_s=330.2, soc_temp_c=48.2,
+    commands=CommandCounts(checked=12, refused=1, ignored=0, rate_limited=0, dropped=0))
 
 EXAMPLES: dict[str, Payload | DeskStatus] = {
     "status": DeskStatus("online"),
