@@ -249,7 +249,11 @@ class UsualVoiceLearned(Payload):
                                                    "LUFS.")]
     spread_db: Annotated[float, Field(ge=0, description="Half the inter-quartile range of the "
                                                         "usual loudness, dB.")]
-    speech_s: Annotated[float, Field(ge=0, description="Speech learned so far, s.")]
+    speech_s: Annotated[float, Field(ge=0, description=(
+        "Speech learned into the usual voice, s. The warm-up (baseline.warmup_speech_s) "
+        "counts speech heard: this plus the learning lag, speech heard but not learned yet "
+        "(twice the longest hold plus gap of the raised- and tense-voice cues, at most half "
+        "the warm-up: 5.2 s by default, so a warm-up of 20 s ends with 14.8-15.3 s learned)."))]
     usual_f0_hz: Annotated[float | Absent, Field(
         description="Median pitch of usual speech, Hz; left out if no pitch was heard.")] = None
     usual_rate_sps: Annotated[float | Absent, Field(
