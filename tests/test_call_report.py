@@ -172,9 +172,43 @@ def test_plot_is_drawn_for_people(analysed):
     px = _png_pixels(out / "call.png")
     h, w = px.shape[:2]
     assert 1000 <= w <= 1600 and 700 <= h <= 2000
-    # the held-back passage is hatched in grey (HELD_COLOUR 0.35 = #595959)
-    grey = (np.abs(px.astype(int) - 0x59).sum(axis=2) < 12).sum()
-    assert grey > 300
+
+
+def test_plot_marks_the_held_back_passage_over_its_whole_length(review_call, monkeypatch,
+                                                                  tmp_path):
+
+    import firmware.report.plot as plot
+    from firmware.cli.analyze import run_analyze
+
+    kept = []
+    monkeypatch.setattr(plot, "render", lambda _path, call: kept.append(call))
+    assert run_analyze(Settings(), review_call, events_out=None, features_path=None,
+                       plot_path=tmp_path / "unused.png") == 0
+    call = kept[0]
+    (cue, onset, end, reason), = call.held_back_spans()
+    assert (cue, reason) == ("raised_voice", "cooldown")
+    assert end - onset > 3.0  # to where the loud passage stopped, not only to when it was due
+    assert [s[0] for s in call.spans()] == ["raised_voice"]
+    whole = _decode(plot.figure_png(call))
+    # the same plot with the band cut where the cue was due (as a plot of `.suppressed`
+    # events alone would draw it): the difference is the rest of the passage, hatched
+    at = next(float(e.data["at_s"]) for e in call.events if e.type.endswith(".suppressed"))
+    monkeypatch.setattr(call, "held_back_spans", lambda: [(cue, onset, at, reason)])
+    cut = _decode(plot.figure_png(call))
+    changed = np.flatnonzero((whole != cut).any(axis=2).sum(axis=0) > 10)
+    width = whole.shape[1]
+    x = lambda t: (0.07 + 0.915 * t / call.duration_s) * width  # noqa: E731 (axes: 7-98.5 %)
+    assert changed.size >= 0.8 * (x(end) - x(at))
+    assert x(at) - 80 <= changed.min() and changed.max() <= x(end) + 80  # the label moves too
+
+
+def _decode(png: bytes) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as im:
+        return np.asarray(im.convert("RGB"))
 
 
 def test_long_call_is_split_into_rows(tmp_path):

@@ -14,7 +14,17 @@ import numpy as np
 
 from dsp.analyzer import HopFeatures
 from firmware.config.settings import Settings
+from firmware.contract.events import (
+    EVENT_DATA,
+    CallerEnded,
+    EventEnvelope,
+    LaughterBurst,
+    RaisedVoiceEnded,
+    TenseVoiceEnded,
+)
 
+SPAN_EVENTS = ("raised_voice.ended", "tense_voice.ended", "caller.ended", "laughter_burst")
+SPAN_MODELS = (RaisedVoiceEnded, TenseVoiceEnded, CallerEnded, LaughterBurst)
 HELD_BACK_REASONS = {
     "cooldown": "cooldown: the same cue had ended less than its cooldown before",
     "snoozed": "snoozed: the agent had silenced cues",
@@ -35,6 +45,14 @@ def mmss(t_s: float, *, tenths: bool = False) -> str:
     h, rest = divmod(whole, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}{frac}" if h else f"{m}:{s:02d}{frac}"
+
+
+def cue_spans(events: list[EventEnvelope]) -> list[tuple[str, float, float]]:
+    """(cue, onset_s, end_s) of every cue in published events, in stream seconds: from the
+    evidence's onset to where it last held, read from each ``*.ended`` event and each
+    ``laughter_burst``."""
+    return [(d.cue, d.onset_s, d.end_s) for e in events
+            if isinstance(d := e.data, SPAN_MODELS)]
 
 
 @dataclass(frozen=True)
@@ -187,12 +205,14 @@ class CallRecord:
 
     def spans(self) -> list[tuple[str, float, float, float]]:
         """(cue, onset_s, at_s, end_s) of every cue that fired: from the evidence's onset to
-        where it last held, with the moment it fired (s)."""
-        out = []
+        where it last held, with the moment it fired (s); read from each ``*.ended`` event
+        and each ``laughter_burst`` through the contract's model."""
+        out: list[tuple[str, float, float, float]] = []
         for e in self.events:
-            d = e.data
-            if e.cue and "end_s" in d and "onset_s" in d and not e.held_back:
-                out.append((e.cue, float(d["onset_s"]), float(d["at_s"]), float(d["end_s"])))
+            if e.type in SPAN_EVENTS:
+                d = EVENT_DATA[e.type].model_validate(e.data)
+                assert isinstance(d, SPAN_MODELS)
+                out.append((d.cue, d.onset_s, d.at_s, d.end_s))
         return out
 
     def held_back_spans(self) -> list[tuple[str, float, float, str]]:

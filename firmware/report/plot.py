@@ -21,7 +21,9 @@ from typing import Any
 import numpy as np
 
 from firmware.errors import ReportError
-from firmware.report.call import CallRecord, mmss
+from firmware.report.call import CallRecord, cue_spans, mmss
+
+__all__ = ["cue_spans", "figure_png", "need_matplotlib", "render"]
 
 CUE_COLOURS = {"raised_voice": "#e69500", "tense_voice": "#8e44ad",
                "caller": "#16a085", "laughter": "#2e86c1"}
