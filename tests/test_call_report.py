@@ -217,6 +217,9 @@ def test_long_call_is_split_into_rows(tmp_path):
 
     assert _rows(80.0, 120.0) == [(0.0, 80.0)]
     assert _rows(323.0, 120.0) == [(0.0, 120.0), (120.0, 240.0), (240.0, 360.0)]
+    assert len(_rows(3600.0, 120.0)) == 30
+    two_hours = _rows(7200.0, 120.0)
+    assert len(two_hours) == 30 and two_hours[1] == (240.0, 480.0)
     call = CallRecord("x.wav", 1.0, ("agent",), Thresholds.from_settings(Settings()))
     assert call.warmup_note() is not None and "needs 20.0 s" in str(call.warmup_note())
 

@@ -1,9 +1,10 @@
 """`deskcue analyze AUDIO --plot OUT.png`: level, pitch and cues over time, drawn for people.
 
 Time reads ``m:ss``; a long call is split into rows of ``row_s`` seconds (2 minutes), all on
-the same time scale. Each row has the agent's loudness with their usual level and the
-raised-voice threshold, the agent's pitch with their usual pitch and the tense-voice
-threshold, and (stereo) the caller's loudness with their start-of-call level and threshold.
+the same time scale (at most 30 rows: longer recordings get longer rows). Each row has the
+agent's loudness with their usual level and the raised-voice threshold, the agent's pitch
+with their usual pitch and the tense-voice threshold, and (stereo) the caller's loudness
+with their start-of-call level and threshold.
 The thresholds follow the usual voice as it was learned (a step per block). A cue is a band
 from the evidence's onset to where it last held, with a mark where it fired; a passage due
 for a cue but held back (cooldown, snooze, hourly cap) is a hatched band that says why; the
@@ -32,6 +33,7 @@ CUE_NAMES = {"raised_voice": "raised voice", "tense_voice": "tense voice",
 HELD_COLOUR = "0.35"
 WARMUP_COLOUR = "0.92"
 ROW_S = 120.0
+MAX_ROWS = 30  # 1 hour in rows of 2 minutes
 
 
 def need_matplotlib(option: str) -> None:
@@ -46,9 +48,12 @@ def need_matplotlib(option: str) -> None:
 
 def _rows(duration_s: float, row_s: float) -> list[tuple[float, float]]:
     """Time windows of the rows (s): one row for a call up to 1.25 rows long, else rows of
-    ``row_s`` (the last one drawn at the same scale)."""
+    ``row_s`` (the last one drawn at the same scale); at most `MAX_ROWS`, with rows of
+    whole minutes beyond (a page a reviewer can still scroll, an image Agg can draw)."""
     if duration_s <= 1.25 * row_s:
         return [(0.0, max(duration_s, 1.0))]
+    if duration_s > MAX_ROWS * row_s:
+        row_s = 60.0 * math.ceil(duration_s / MAX_ROWS / 60.0)
     n = math.ceil(duration_s / row_s)
     return [(k * row_s, (k + 1) * row_s) for k in range(n)]
 
@@ -173,8 +178,9 @@ def figure_png(call: CallRecord, *, row_s: float = ROW_S, dpi: int = 100) -> byt
                 mark_spans(ax, kind, t0, t1, f0_lim[1])
             ax.tick_params(labelsize=8)
             ax.grid(axis="x", color="0.85", lw=0.5)
-            if t1 - t0 >= 60:
-                ax.xaxis.set_major_locator(MultipleLocator(10))
+            if t1 - t0 >= 60:  # about 12 to 24 ticks a row
+                step = 10 if t1 - t0 <= 240 else 30 if t1 - t0 <= 600 else 60
+                ax.xaxis.set_major_locator(MultipleLocator(step))
             else:
                 ax.xaxis.set_major_locator(MaxNLocator(12, steps=[1, 2, 5, 10]))
             ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: mmss(x)))
