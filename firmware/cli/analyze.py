@@ -197,7 +197,9 @@ def _keep_for_report(call: CallRecord, pipe: Pipeline, feats: HopFeatures) -> No
     call.tracks.add(feats)
     u, pol = pipe.usual, pipe.policy
     ready = u.ready
-    caller = pol.caller_usual.median() if pol.caller_usual.weight > 0 else np.nan
+    # the caller's start-of-call level once it is complete (the caller cue waits for it)
+    need = pipe.settings.cues.caller_escalation.baseline_speech_s / 0.01
+    caller = pol.caller_usual.median() if pol.caller_usual.weight >= need - 0.5 else np.nan
     t = float(feats.t[-1] + 0.005) if feats.n_hops else pipe.stream_s
     call.tracks.add_usual(t, u.usual_lufs if ready else np.nan,
                           u.usual_f0_hz if ready and np.isfinite(u.usual_st) else np.nan,

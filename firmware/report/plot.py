@@ -106,6 +106,8 @@ def figure_png(call: CallRecord, *, row_s: float = ROW_S, dpi: int = 100) -> byt
     learned = call.learned_at_s if call.usual_from is None else 0.0
     warm_end = call.duration_s if learned is None else learned
     t_usual = np.append(usual[:, 0], call.duration_s) if usual.size else np.empty(0)
+    if t_usual.size and call.usual_from is not None:
+        t_usual[0] = 0.0  # a known usual voice holds from the start
 
     def step_line(ax: Any, col: np.ndarray, *, offset: float = 0.0, ratio: float = 1.0,
                   **kw: Any) -> None:
