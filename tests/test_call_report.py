@@ -181,7 +181,7 @@ def test_plot_marks_the_held_back_passage_over_its_whole_length(review_call, mon
     from firmware.cli.analyze import run_analyze
 
     kept = []
-    monkeypatch.setattr(plot, "render", lambda _path, call: kept.append(call))
+    monkeypatch.setattr(plot, "render", lambda _path, call, **_kw: kept.append(call))
     assert run_analyze(Settings(), review_call, events_out=None, features_path=None,
                        plot_path=tmp_path / "unused.png") == 0
     call = kept[0]

@@ -4,7 +4,7 @@ print events, write features, draw a plot or write a call report.
 
 The recording is read in blocks and every block's rows and events are written before the next
 is read, so memory stays flat in the file's length (``--plot`` and ``--report`` keep the
-measures they draw, about 0.5 MB per minute of stereo). A progress bar goes to stderr when it
+measures they draw, 0.2 MB per minute of stereo). A progress bar goes to stderr when it
 is a terminal. When no cue could fire because the agent's usual voice was not learned yet,
 stderr says so, with how much speech was heard and how much is needed."""
 
@@ -177,14 +177,15 @@ def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
     if pipe is None:
         return 0
     _settle(call, pipe)
-    if plot_path is not None:
-        from firmware.report.plot import render
-
-        render(plot_path, call)
-    if report_path is not None:
+    if drawing:
         from firmware.report.html import write_report
+        from firmware.report.plot import figure_png, render
 
-        write_report(report_path, call)
+        png = figure_png(call)  # drawn once for both
+        if plot_path is not None:
+            render(plot_path, call, png=png)
+        if report_path is not None:
+            write_report(report_path, call, png=png)
     if call.learned_at_s is None:
         print(f"deskcue: note: {call.warmup_note()}; start from a known usual voice with "
               "--usual-from (the desk's state directory or an earlier recording of the same "

@@ -109,7 +109,7 @@ class Thresholds:
 
 
 class Tracks:
-    """The per-hop measures a plot draws, kept as float32 (about 0.5 MB per minute of stereo):
+    """The per-hop measures a plot draws, kept as float32 (0.2 MB per minute of stereo):
     hop centres (s), level (dBFS), momentary loudness (LUFS), voice activity, F0 (Hz, 0 where
     unvoiced), per channel; and, per block, the usual voice the cues were judged against."""
 

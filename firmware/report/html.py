@@ -247,9 +247,9 @@ def render_html(call: CallRecord, *, png: bytes | None = None) -> str:
     return "\n".join(parts)
 
 
-def write_report(path: Path, call: CallRecord) -> Path:
-    """Write the report to ``path`` (UTF-8)."""
-    text = render_html(call)
+def write_report(path: Path, call: CallRecord, *, png: bytes | None = None) -> Path:
+    """Write the report to ``path`` (UTF-8; ``png``: the plot, if drawn already)."""
+    text = render_html(call, png=png)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path

@@ -58,6 +58,14 @@ def _rows(duration_s: float, row_s: float) -> list[tuple[float, float]]:
     return [(k * row_s, (k + 1) * row_s) for k in range(n)]
 
 
+def _runs(t: np.ndarray, on: np.ndarray) -> list[tuple[float, float]]:
+    """(start, length) in s of each run of ``on`` hops centred at ``t`` (10 ms apart)."""
+    edges = np.diff(np.concatenate(([0], on.astype(np.int8), [0])))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return [(float(t[a]) - 0.005, float(t[b - 1] - t[a]) + 0.01)
+            for a, b in zip(starts, stops, strict=True)]
+
+
 def figure_png(call: CallRecord, *, row_s: float = ROW_S, dpi: int = 100) -> bytes:
     """The plot as PNG bytes."""
     need_matplotlib("--plot")
@@ -146,9 +154,8 @@ def figure_png(call: CallRecord, *, row_s: float = ROW_S, dpi: int = 100) -> byt
                 c = 0 if kind == "agent" else 1
                 ax.plot(t[sel], level[c, sel], lw=0.4, color="0.7")
                 ax.plot(t[sel], loud[c, sel], lw=1.0, color="C0")
-                v = voiced[c, sel].astype(float)
-                ax.fill_between(t[sel], -80, -80 + 4 * v, color="C2", alpha=0.55, step="mid",
-                                lw=0)
+                ax.broken_barh(_runs(t[sel], voiced[c, sel]), (-80, 4), color="C2",
+                               alpha=0.55, lw=0)
                 if kind == "agent":
                     step_line(ax, usual[:, 1] if usual.size else usual, color="k", ls="--",
                               lw=1.0)
@@ -233,9 +240,10 @@ def figure_png(call: CallRecord, *, row_s: float = ROW_S, dpi: int = 100) -> byt
     return buf.getvalue()
 
 
-def render(path: Path, call: CallRecord, *, row_s: float = ROW_S) -> Path:
-    """Write the plot as PNG to ``path``."""
-    png = figure_png(call, row_s=row_s)
+def render(path: Path, call: CallRecord, *, row_s: float = ROW_S,
+           png: bytes | None = None) -> Path:
+    """Write the plot as PNG to ``path`` (``png``: one drawn already)."""
+    png = figure_png(call, row_s=row_s) if png is None else png
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(png)
     return path
