@@ -283,3 +283,16 @@ def test_usual_from_too_short_or_missing_is_one_line(raised_clip, tmp_path):
     proc = deskcue("analyze", str(raised_clip), "--events", "--usual-from", str(tmp_path))
     assert proc.returncode == 1 and "no baseline.json in it" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_mono_recording_is_the_agent_alone(review_call, tmp_path):
+    import soundfile
+
+    x, rate = soundfile.read(review_call, dtype="float32")
+    mono = tmp_path / "mono.wav"
+    soundfile.write(mono, x[:, 0], rate, subtype="PCM_16")
+    proc = deskcue("analyze", str(mono), "--events", "--report", str(tmp_path / "m.html"))
+    assert proc.returncode == 0, proc.stderr
+    html = (tmp_path / "m.html").read_text(encoding="utf-8")
+    assert "caller escalation fires at" not in html and "<td>agent</td>" in html
+    assert len(parse(html).rows) == len(proc.stdout.splitlines()) + 2
