@@ -23,7 +23,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from firmware import __version__
-from firmware.appliance.pipeline import Pipeline, make_usual_voice
+from firmware.appliance.pipeline import BASELINE_FILE, Pipeline, make_usual_voice
 from firmware.audio.source import EndOfStream
 from firmware.config.settings import Settings
 from firmware.contract.base import Payload
@@ -52,7 +52,6 @@ from firmware.policy.usual_voice import UsualVoice
 
 log = logging.getLogger("deskcue")
 
-BASELINE_FILE = "baseline.json"
 CUE_BUZZ = {"raised_voice.started": "raised_voice",
             "tense_voice.started": "tense_voice",
             "caller.started": "caller_escalation",

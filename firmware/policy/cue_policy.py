@@ -689,10 +689,10 @@ class CuePolicy:
     def _event(self, tr: CueTransition, usual: float) -> PolicyEvent:
         d = dict(tr.data)
         d["cue"] = tr.cue
-        if tr.kind == "suppressed":
+        if tr.kind in ("suppressed", "suppressed_ended"):
             # For the desk's own record (status, a reviewer's plot), never published: the
             # agent was not cued, so there is nothing for a supervisor to count.
-            return PolicyEvent(f"{tr.cue}.suppressed", tr.stream_s,
+            return PolicyEvent(f"{tr.cue}.{tr.kind}", tr.stream_s,
                                CueSuppressed.model_validate(d), publish=False)
         if np.isfinite(usual):
             d["usual_lufs"] = round(usual, 2)
