@@ -49,9 +49,12 @@ One MQTT subtree per desk, `deskcue/{site}/{desk}/...` (the first level is the c
   `"replayed": true`; events the bounded outbox had to drop are announced in an
   `outbox_dropped` event.
 * `cmd/{name}` - allow-listed commands (`snooze`, `identify`, `recalibrate`, `status`, and
-  `config` where remote config is on) with a transaction id, answered on `cmd/{name}/result`.
-  Retained commands are ignored; stale (`ts` older than `mqtt.command_max_age_s`),
-  oversized, malformed or unknown ones get an error result.
+  `config` where remote config is on), answered on `cmd/{name}/result` with the command's
+  `txid`. A repeat with the same `txid` runs once; a command without one gets a fresh id from
+  the desk (`desk:` and 16 hex digits), so a fixed payload such as a dashboard button's runs
+  every time (`config` alone requires a `txid`: its signature covers it). Retained commands
+  are ignored; stale (`ts` older than `mqtt.command_max_age_s`), oversized, malformed or
+  unknown ones get an error result.
 
 Every cue is a measurement relative to the speaker's own usual voice (dB, LUFS, semitones,
 seconds), never a statement about feelings. Audio never leaves the desk.

@@ -125,7 +125,7 @@ EXAMPLES: dict[str, Payload | DeskStatus] = {
         input_overflows=0, cpu_load=0.021, soc_temp_c=48.2, uptime_s=330.2, display="ready",
         stream_s=312.4, ts=TS, outbox=OutboxDepth(depth=0, dropped=0)),
     "snooze": SnoozeArgs(txid="a1", ts=TS, minutes=10),
-    "identify": IdentifyArgs(txid="i1", seconds=15),
+    "identify": IdentifyArgs(seconds=15),  # no txid: the desk makes one
     "recalibrate": RecalibrateArgs(txid="r1"),
     "status_command": StatusArgs(txid="q1"),
     "config": ConfigCommandArgs(txid="c1", issued=1_795_393_000, config="[device]\nsite = "
@@ -136,7 +136,8 @@ EXAMPLES: dict[str, Payload | DeskStatus] = {
 RESULT_EXAMPLES: dict[str, CommandResult] = {
     "snooze": CommandResult(txid="a1", cmd="snooze", ok=True, ts=TS + 0.2,
                             data=Snooze(minutes=10.0, until_s=912.4, source="mqtt")),
-    "identify": CommandResult(txid="i1", cmd="identify", ok=True, ts=TS + 0.2,
+    "identify": CommandResult(txid="desk:5f0c2a9e41d7b3c8", cmd="identify", ok=True,
+                              ts=TS + 0.2,
                               data=IdentifyResult(seconds=15.0)),
     "recalibrate": CommandResult(txid="r1", cmd="recalibrate", ok=True, ts=TS + 0.2,
                                  data=Recalibrate(warmup_speech_s=20.0)),
