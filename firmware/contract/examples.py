@@ -46,6 +46,7 @@ from firmware.contract.events import (
     TenseVoiceStarted,
     UsualVoiceLearned,
 )
+from firmware.contract.states import CueState
 
 BOOT_ID = "83d8c2f0a1b94e6f9d2c7b5a4e3f2a10"
 TS = 1_795_393_805.117
@@ -111,8 +112,9 @@ STATUS = ApplianceStatus(
     snoozed=False, cues={"raised_voice": 1}, input_overflows=0,
     level_lufs={"agent": -24.1, "caller": -31.0}, uptime_s=330.2, soc_temp_c=48.2)
 
-EXAMPLES: dict[str, Payload | DeskStatus] = {
+EXAMPLES: dict[str, Payload | DeskStatus | CueState] = {
     "status": DeskStatus("online"),
+    "state": CueState("ON"),
     "info": Info(
         firmware="0.1.0", config_hash="3f2a9c1b", boot_id=BOOT_ID, audio_device="USB Audio",
         channel_map=ChannelMap(agent="left", caller="right"),
