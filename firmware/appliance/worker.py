@@ -320,7 +320,7 @@ class Appliance:
         buzz = CUE_BUZZ.get(ev.type)
         if buzz and self.indicator is not None:
             self.indicator.buzz(buzz)
-        change = state_change(ev.type)  # the retained state/<name>, after the event itself
+        change = state_change(ev.type)  # the retained state/<name> it turns ON or OFF
         if not ev.publish:
             if change is not None and self.link is not None:
                 self.link.set_state(*change)
