@@ -12,12 +12,13 @@ import json
 import math
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from appliance_harness import appliance_settings, running_on_tap
 from asyncapi import validate
-from broker import Subscriber, wait_until
+from broker import Broker, Subscriber, wait_until
 
 from firmware.config.settings import Settings
 from firmware.contract.commands import CommandResult
@@ -30,7 +31,8 @@ pytestmark = pytest.mark.e2e
 RED_PIN = Settings().indicator.red_pin
 BASE = "deskcue/test/d1"
 NODE = "deskcue_test_d1"
-MODELS = {"binary_sensor": HaBinarySensor, "sensor": HaSensor, "button": HaButton}
+MODELS: dict[str, type[HaBinarySensor | HaSensor | HaButton]] = {
+    "binary_sensor": HaBinarySensor, "sensor": HaSensor, "button": HaButton}
 
 
 def payloads(sub: Subscriber, topic: str) -> list[str]:
@@ -54,7 +56,8 @@ def template_path(template: str) -> list[str]:
     return match.group(1).strip(".").split(".")
 
 
-def test_home_assistant_sees_a_desk_its_cues_and_can_press_its_buttons(tmp_path, broker):
+def test_home_assistant_sees_a_desk_its_cues_and_can_press_its_buttons(
+        tmp_path: Path, broker: Broker) -> None:
     settings = appliance_settings(tmp_path, broker, mqtt={
         "home_assistant": {"enabled": True}, "telemetry_interval_s": 1.0})
     expected = discovery_configs(settings)

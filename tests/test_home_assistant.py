@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,7 @@ def test_what_the_desk_does_not_have_is_removed() -> None:
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> tuple[Broker, Settings]:
+def site(tmp_path: Path) -> Iterator[tuple[Broker, Settings]]:
     path = tmp_path / "site.toml"
     path.write_text(SITE)
     out = tmp_path / "acl"
@@ -103,7 +104,8 @@ def site(tmp_path: Path) -> tuple[Broker, Settings]:
     b.stop()
 
 
-def test_the_desk_announces_itself_and_its_states_under_its_acl(site, tmp_path: Path) -> None:
+def test_the_desk_announces_itself_and_its_states_under_its_acl(
+        site: tuple[Broker, Settings], tmp_path: Path) -> None:
     broker, desk = site
     creds = tmp_path / "d01.credentials"
     creds.write_text('username = "lyon-d01"\npassword = "pw1"\n')

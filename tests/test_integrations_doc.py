@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from asyncapi import document, validate
 
+from firmware.contract.desk import Telemetry
 from firmware.contract.examples import EXAMPLES, event_example
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "integrations.md"
@@ -98,7 +99,9 @@ def test_node_red_keeps_a_persistent_session(flow: list[dict[str, Any]]) -> None
 
 def test_telegraf_topics_are_channels_and_paths_are_fields(telegraf: dict[str, Any]) -> None:
     inputs = telegraf["inputs"]["mqtt_consumer"]
-    samples = {"telemetry": EXAMPLES["telemetry"].to_json(),
+    telemetry = EXAMPLES["telemetry"]
+    assert isinstance(telemetry, Telemetry)
+    samples = {"telemetry": telemetry.to_json(),
                "events": event_example("raised_voice.started").to_json()}
     seen = set()
     for plugin in inputs:
