@@ -10,8 +10,10 @@ from bookkeeping inside the appliance.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,3 +127,34 @@ def run_on_tap(tmp: Path, broker: Any, samples: np.ndarray, rate_in: int = 16000
     assert not worker.is_alive(), "appliance did not stop"
     assert app.stream_s >= duration + after, f"analysed only {app.stream_s:.1f} s"
     return run
+
+
+@contextlib.contextmanager
+def running_on_tap(tmp: Path, broker: Any, samples: np.ndarray, rate_in: int = 16000, *,
+                   settings: Settings) -> Iterator[Run]:
+    """Start the appliance on ``samples`` played through the tap (silence after them, for as
+    long as the block runs), yield while it runs, stop it cleanly on exit."""
+    from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+    rate = settings.audio.rate_hz
+    tap = AlsaTap(tmp)
+    x = resample_poly(samples, rate, rate_in, axis=0) if rate != rate_in else samples
+    tap.load(x)
+    factory = MockFactory(pin_class=MockPWMPin)
+    app = build_appliance(settings, factory=factory)
+    run = Run(app, factory, 0.0)
+    app.on_event = run.events.append
+    open_source = app.open_source
+    app.open_source = lambda: TimedSource(open_source(), run.delivered)
+    for pin in list(factory.pins.values()):
+        pin.clear_states()
+    run.t_clear = time.monotonic()
+    stop = threading.Event()
+    worker = threading.Thread(target=app.run, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        yield run
+    finally:
+        stop.set()
+        worker.join(HANG_S)
+        assert not worker.is_alive(), "appliance did not stop"

@@ -166,7 +166,8 @@ BAD: list[tuple[str, Any]] = [
     # sent only with mqtt.publish_snooze, and then a boolean
     ("telemetry", {**EXAMPLES["telemetry"].to_json(), "snoozed": "yes"}),
     ("cmd/snooze", {"txid": "a", "minutes": 1000}),
-    ("cmd/snooze", {"minutes": 5}),
+    ("cmd/snooze", {"txid": "", "minutes": 5}),
+    ("cmd/snooze", {"txid": "two words"}),
     ("cmd/status", {"txid": "a", "x": 1}),
     ("cmd/snooze/result", {"txid": "a", "cmd": "snooze", "ok": True, "ts": 1.0}),
     ("cmd/snooze/result", {"txid": "a", "cmd": "snooze", "ok": False, "ts": 1.0}),

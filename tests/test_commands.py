@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from asyncapi import validate
 from broker import HANG_S, Broker, Subscriber, make_events, settings_for, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
 
-from firmware.contract.commands import ALL_ARG_MODELS
+from firmware.contract.commands import ALL_ARG_MODELS, TXID_PATTERN
 from firmware.contract.events import Snooze
 from firmware.contract.examples import STATUS
 from firmware.link.commands import (
@@ -62,7 +63,6 @@ def test_each_command_parses() -> None:
         ("snooze", b"not json", "malformed", None),
         ("snooze", b"\xff\xfe", "malformed", None),
         ("snooze", [1, 2], "malformed", None),
-        ("snooze", {"minutes": 5}, "malformed", None),
         ("snooze", {"txid": "bad txid!"}, "malformed", None),
         ("snooze", {"txid": "a", "minutes": -1}, "invalid_args", "a"),
         ("snooze", {"txid": "a", "minutes": 481}, "invalid_args", "a"),
@@ -125,6 +125,23 @@ def test_numbers_are_taken_as_sent() -> None:
     assert isinstance(r, Command) and r.args.seconds == 120.0  # type: ignore[attr-defined]
     r = parse("snooze", {"txid": "a", "minutes": 0.5, "ts": NOW})
     assert isinstance(r, Command) and r.args.minutes == 0.5  # type: ignore[attr-defined]
+
+
+def test_a_command_without_txid_gets_a_fresh_one_from_the_desk() -> None:
+    """A fixed payload (a dashboard button) must run every time, not once."""
+    first, second = parse("snooze", {"minutes": 5}), parse("snooze", {"minutes": 5})
+    assert isinstance(first, Command) and isinstance(second, Command)
+    assert first.txid != second.txid
+    assert all(re.match(TXID_PATTERN, c.txid) and c.txid.startswith("desk:")
+               for c in (first, second))
+    assert first.args.minutes == 5  # type: ignore[attr-defined]
+    bad = parse("identify", {"seconds": 0})  # wrong arguments still answered, with that id
+    assert isinstance(bad, Rejection) and bad.code == "invalid_args"
+    assert bad.txid is not None and bad.txid.startswith("desk:")
+    # a signed config is taken only with the txid its signature covers
+    cfg = parse("config", {"issued": 1, "config": "x", "signature": "AA=="},
+                models=ALL_ARG_MODELS)
+    assert isinstance(cfg, Rejection) and (cfg.code, cfg.txid) == ("malformed", None)
 
 
 def test_retained_and_unnameable_are_ignored() -> None:
@@ -240,6 +257,23 @@ def test_each_command_works(desk: Desk, supervisor: tuple[mqtt.Client, Subscribe
     pub.publish(f"{BASE}/cmd/snooze", json.dumps(sent["snooze"]), qos=1)
     wait_until(lambda: len(sub.messages) == 5)
     assert len(desk.executed) == 4 and results(sub)[-1] == by_txid["s1"]
+
+
+def test_a_fixed_payload_runs_every_time_a_repeated_txid_once(
+        desk: Desk, supervisor: tuple[mqtt.Client, Subscriber]) -> None:
+    pub, sub = supervisor
+    for _ in range(3):  # a dashboard button pressed three times
+        pub.publish(f"{BASE}/cmd/identify", json.dumps({"seconds": 2}), qos=1)
+    wait_until(lambda: len(sub.messages) == 3)
+    got = results(sub)
+    assert len(desk.executed) == 3 and all(r["ok"] for r in got)
+    txids = [r["txid"] for r in got]
+    assert len(set(txids)) == 3 and all(t.startswith("desk:") for t in txids)
+    assert txids == [c.txid for c in desk.executed]
+    for _ in range(2):  # the same txid twice: run once, answered twice
+        pub.publish(f"{BASE}/cmd/identify", json.dumps({"txid": "b1", "seconds": 2}), qos=1)
+    wait_until(lambda: len(sub.messages) == 5)
+    assert len(desk.executed) == 4 and results(sub)[-1] == results(sub)[-2]
 
 
 def test_retained_command_is_ignored(
@@ -445,7 +479,7 @@ def test_every_command_refusal_is_listed_for_field_techs(
         parse("snooze", b'{"txid": "a", "minutes": NaN}'),
         parse("snooze", b"\xff"),
         parse("snooze", [1]),
-        parse("snooze", {"minutes": 1}),
+        parse("snooze", {"txid": None, "minutes": 1}),
         parse("snooze", b"{" + b" " * 2000 + b"}"),
         parse("reboot", {"txid": "a"}),
         parse("snooze", {"txid": "a", "ts": NOW - 3600}),

@@ -20,6 +20,8 @@ from firmware.flashing.remote import mqtt_extra_commands
 from firmware.flashing.trial import startup_check
 from firmware.indicator.desk import Indicator
 from firmware.indicator.pins import pin_factory
+from firmware.link.home_assistant import discovery_messages
+from firmware.link.states import state_names
 from firmware.platform.systemd import Notifier
 
 log = logging.getLogger("deskcue")
@@ -65,7 +67,8 @@ def make_link(settings: Settings, app: Appliance) -> Any:
     return MqttLink(settings.mqtt, site=settings.device.site, desk=settings.device.desk,
                     state_dir=settings.device.state_dir, on_command=app.on_mqtt_command,
                     on_dropped=app.on_outbox_dropped,
-                    extra_commands=mqtt_extra_commands(settings))
+                    extra_commands=mqtt_extra_commands(settings),
+                    states=state_names(settings.mqtt), announce=discovery_messages(settings))
 
 
 def build_appliance(settings: Settings, *, recording: Path | None = None, fast: bool = False,

@@ -43,6 +43,7 @@ from firmware.flashing.remote import apply_remote, command_reply
 from firmware.flashing.trial import TrialWatch
 from firmware.link.commands import Command
 from firmware.link.envelope import EventStamper
+from firmware.link.states import state_change
 from firmware.platform.control_socket import ControlServer, send_reply
 from firmware.platform.files import read_json, remove_file, write_json
 from firmware.platform.host import soc_temperature_c
@@ -77,6 +78,7 @@ class Link(Protocol):
     def publish_command_result(self, cmd: Command, ok: bool,
                                data: Payload | Mapping[str, Any] | None = None,
                                error: str | tuple[str, str] | None = None) -> None: ...
+    def set_state(self, name: str, active: bool) -> None: ...
     def stop(self) -> None: ...
 
 
@@ -325,13 +327,18 @@ class Appliance:
         buzz = CUE_BUZZ.get(ev.type)
         if buzz and self.indicator is not None:
             self.indicator.buzz(buzz)
+        change = state_change(ev.type)  # the retained state/<name> it turns ON or OFF
         if not ev.publish:
+            if change is not None and self.link is not None:
+                self.link.set_state(*change)
             return
         env = self.stamper.stamp(ev.type, ev.data, stream_s=ev.stream_s)  # type: ignore[arg-type]
         summary = getattr(ev.data, "summary", "")
         log.info("event %s at %.2f s %s", ev.type, ev.stream_s, summary)
         if self.link is not None:
             self.link.publish_event(env)
+            if change is not None:
+                self.link.set_state(*change)
         if self.on_event is not None:
             self.on_event(env.to_json())
 

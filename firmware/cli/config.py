@@ -282,7 +282,14 @@ def _cmd_acl(a: argparse.Namespace, _s: Any = None) -> int:
     try:
         desks = [desk_account(s.mqtt.topic_prefix, s.device.site, s.device.desk, a.user_format)
                  for s in result.configs.values()]
-        acl = mosquitto_acl(desks, a.supervisor, title=f"from {a.file.name}")
+        has = [s.mqtt.home_assistant for s in result.configs.values()]
+        prefixes = sorted({h.discovery_prefix for h in has}) or ["homeassistant"]
+        if len(prefixes) > 1:
+            raise ValueError("the desks name different mqtt.home_assistant.discovery_prefix "
+                             f"values: {', '.join(prefixes)}")
+        prefix, ha_on = prefixes[0], any(h.enabled for h in has)
+        acl = mosquitto_acl(desks, a.supervisor, title=f"from {a.file.name}",
+                            discovery_prefix=prefix, home_assistant=ha_on)
     except (KeyError, IndexError, ValueError) as exc:
         print(f"deskcue: config acl: {exc}", file=sys.stderr)
         return 1

@@ -34,6 +34,10 @@ The matching TOML (every key optional; these are the defaults)::
     # ca_file = "/etc/deskcue/broker-ca.pem"
     # cert_file = "/etc/deskcue/desk.pem"
     # key_file = "/etc/deskcue/desk.key"
+
+    [mqtt.home_assistant]
+    enabled = false
+    discovery_prefix = "homeassistant"
 """
 
 from __future__ import annotations
@@ -71,6 +75,26 @@ class TlsSettings(Section):
         if self.key_file is not None and self.cert_file is None:
             raise ValueError("key_file is set but cert_file is not")
         return self
+
+
+class HomeAssistantSettings(Section):
+    """Home Assistant MQTT discovery: with it on, the desk appears in Home Assistant as one
+    device (name, model, firmware version) with no YAML. It exposes what supervisors already
+    read on the broker, nothing more: whether raised voice, tense voice and caller escalation
+    are active (laughter-like bursts only where publish_laughter is on), whether a call is
+    active, the agent's and the caller's level (LUFS, from telemetry), and buttons for identify,
+    recalibrate, snooze and cancel snooze. Availability follows the desk's status topic. The
+    broker account Home Assistant uses must be allowed to read the discovery prefix."""
+
+    enabled: bool = Field(
+        False, description="Publish retained Home Assistant discovery configs at every connect."
+    )
+    discovery_prefix: str = Field(
+        "homeassistant",
+        pattern=r"^[A-Za-z0-9_-]{1,64}(/[A-Za-z0-9_-]{1,64}){0,3}$",
+        description="Home Assistant's discovery prefix (its MQTT integration's setting; "
+        "homeassistant unless changed there). The broker ACL (`deskcue config acl`) uses it.",
+    )
 
 
 class MqttSettings(Section):
@@ -124,6 +148,7 @@ class MqttSettings(Section):
         "anonymous. Secrets never go in this config file.",
     )
     tls: TlsSettings = Field(default_factory=TlsSettings)
+    home_assistant: HomeAssistantSettings = Field(default_factory=HomeAssistantSettings)
     telemetry_interval_s: float = Field(
         1.0,
         ge=1.0,

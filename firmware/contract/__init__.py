@@ -14,6 +14,8 @@ module                 what
 `.events`              `EventEnvelope` and the ``data`` of each event type (`EVENT_DATA`)
 `.desk`                `DeskStatus`, `Info`, `Telemetry`, `ApplianceStatus`
 `.commands`            command arguments (`ARG_MODELS`), `CommandResult` (`RESULT_DATA`)
+`.states`              `CueState`: the retained ON/OFF of each cue and the call
+`.home_assistant`      Home Assistant MQTT discovery configs (`HaBinarySensor` ...)
 `.asyncapi`            the AsyncAPI 3.0 document, generated from all of the above
 =====================  ===================================================================
 """
@@ -66,15 +68,15 @@ from firmware.contract.events import (
     TenseVoiceStarted,
     UsualVoiceLearned,
 )
+from firmware.contract.states import STATE_NAMES, CueState
 
 __all__ = [
-    "ALL_ARG_MODELS", "ARG_MODELS", "EVENT_DATA", "RESULT_DATA", "Absent", "ApplianceStatus",
-    "CallEnded", "CallStarted", "CallerEnded", "CallerStarted", "ChannelMap", "CommandArgs",
-    "CommandCounts", "CommandError", "CommandResult", "ConfigApply", "ConfigCommandArgs",
-    "ConfigProblemItem", "ConfigResult", "CueData", "DeskStatus", "EventData", "EventEnvelope",
-    "Fault",
+    "ALL_ARG_MODELS", "ARG_MODELS", "Absent", "ApplianceStatus", "CallEnded", "CallStarted",
+    "CallerEnded", "CallerStarted", "ChannelMap", "CommandArgs", "CommandCounts", "CommandError",
+    "CommandResult", "ConfigApply", "ConfigCommandArgs", "ConfigProblemItem", "ConfigResult",
+    "CueData", "CueState", "DeskStatus", "EVENT_DATA", "EventData", "EventEnvelope", "Fault",
     "IdentifyArgs", "IdentifyResult", "Info", "LaughterBurst", "OutboxDepth", "OutboxDropped",
-    "Payload", "RaisedVoiceEnded", "RaisedVoiceStarted", "RecalibrateArgs", "Recalibrate",
-    "SnoozeArgs", "Snooze", "StatusArgs", "Telemetry", "TelemetryReading", "TenseVoiceEnded",
-    "TenseVoiceStarted", "UsualVoiceLearned",
+    "Payload", "RESULT_DATA", "RaisedVoiceEnded", "RaisedVoiceStarted", "Recalibrate",
+    "RecalibrateArgs", "STATE_NAMES", "Snooze", "SnoozeArgs", "StatusArgs", "Telemetry",
+    "TelemetryReading", "TenseVoiceEnded", "TenseVoiceStarted", "UsualVoiceLearned",
 ]

@@ -23,6 +23,7 @@ from firmware.contract.commands import ALL_ARG_MODELS, CommandResult
 from firmware.contract.desk import DeskStatus, Info, Telemetry
 from firmware.contract.events import EVENT_DATA, EventEnvelope
 from firmware.contract.examples import EXAMPLES, RESULT_EXAMPLES, event_example
+from firmware.contract.states import STATE_NAMES, CueState
 
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "asyncapi.yaml"
 TELEMETRY_EXPIRY_S = 30  # the default mqtt.telemetry_expiry_s (a test keeps them equal)
@@ -48,10 +49,22 @@ One MQTT subtree per desk, `deskcue/{site}/{desk}/...` (the first level is the c
   spot gaps by (`boot_id`, `seq`); an event that did not go out live carries
   `"replayed": true`; events the bounded outbox had to drop are announced in an
   `outbox_dropped` event.
+* `state/{name}` - `ON` / `OFF`, retained, QoS 1: whether each cue (`raised_voice`,
+  `tense_voice`, `caller`, and `laughter` where `mqtt.publish_laughter` is on) and the
+  `call` is active now; sent when it starts and ends and at every connect, so a consumer
+  that subscribes at any time learns the current state at once.
 * `cmd/{name}` - allow-listed commands (`snooze`, `identify`, `recalibrate`, `status`, and
-  `config` where remote config is on) with a transaction id, answered on `cmd/{name}/result`.
-  Retained commands are ignored; stale (`ts` older than `mqtt.command_max_age_s`),
-  oversized, malformed or unknown ones get an error result.
+  `config` where remote config is on), answered on `cmd/{name}/result` with the command's
+  `txid`. A repeat with the same `txid` runs once; a command without one gets a fresh id from
+  the desk (`desk:` and 16 hex digits), so a fixed payload such as a dashboard button's runs
+  every time (`config` alone requires a `txid`: its signature covers it). Retained commands
+  are ignored; stale (`ts` older than `mqtt.command_max_age_s`), oversized, malformed or
+  unknown ones get an error result.
+
+With `mqtt.home_assistant.enabled`, the desk also publishes retained Home Assistant MQTT
+discovery configs on `homeassistant/{component}/deskcue_{site}_{desk}/{object_id}/config`
+(outside this subtree; the format is Home Assistant's, the models are in
+`firmware/contract/home_assistant.py`): they point only at the channels below.
 
 Every cue is a measurement relative to the speaker's own usual voice (dB, LUFS, semitones,
 seconds), never a statement about feelings. Audio never leaves the desk. The agent's own
@@ -101,7 +114,7 @@ def _schemas(models: list[type[Any]]) -> dict[str, Any]:
     return dict(sorted(out.items()))
 
 
-def _example(model: Payload | DeskStatus) -> dict[str, Any]:
+def _example(model: Payload | DeskStatus | CueState) -> dict[str, Any]:
     return {"payload": model.model_dump(mode="json")}
 
 
@@ -153,6 +166,17 @@ def document() -> dict[str, Any]:
         "payload": _ref(REF.format(model="EventEnvelope")),
         "examples": [{"name": t, **_example(event_example(t))} for t in EVENT_DATA]}
     send("sendEvent", "events", 1, False)
+    channel("state", "state/{name}", "state",
+            params={**desk_params, "name": {"enum": list(STATE_NAMES),
+                                            "description": "The cue (raised_voice, tense_voice, "
+                                                           "caller, laughter) or the call."}},
+            description="Whether each cue, and the call, is active now (retained).")
+    messages["state"] = {"name": "state", "contentType": "text/plain",
+                         "summary": "ON / OFF, retained: sent when the cue (or call) starts and "
+                                    "ends, and at every connect with the current state.",
+                         "payload": _ref(REF.format(model="CueState")),
+                         "examples": [_example(EXAMPLES["state"])]}
+    send("sendState", "state", 1, True)
 
     for name, model in ALL_ARG_MODELS.items():
         cmd, res = f"{name}Command", f"{name}Result"
@@ -181,7 +205,7 @@ def document() -> dict[str, Any]:
                                  "examples": [_example(RESULT_EXAMPLES["rejected"])]}
     send("sendCommandResult", "commandResult", 1, False)
 
-    models: list[type[Any]] = [DeskStatus, Info, Telemetry, EventEnvelope, CommandResult,
+    models: list[type[Any]] = [DeskStatus, Info, Telemetry, EventEnvelope, CueState, CommandResult,
                                *ALL_ARG_MODELS.values()]
     return {
         "asyncapi": "3.0.0",

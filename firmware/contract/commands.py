@@ -45,8 +45,10 @@ class CommandArgs(Payload):
     model_config = ConfigDict(strict=True, allow_inf_nan=False)
     name: ClassVar[str] = ""
 
-    txid: str = Field(..., pattern=TXID_PATTERN, description="Transaction id, echoed in the "
-                                                             "result.")
+    txid: Annotated[str, Field(pattern=TXID_PATTERN)] | Absent = Field(
+        None, description="Transaction id, echoed in the result; a repeat with the same txid "
+                          "runs once. Left out: the desk makes a fresh one, so a fixed payload "
+                          "(a dashboard button) runs every time it is sent.")
     ts: Annotated[float, Field(ge=0)] | Absent = Field(
         None, description="When the command was sent, Unix seconds (judged for staleness).")
 
@@ -97,6 +99,8 @@ class ConfigCommandArgs(CommandArgs):
     """
 
     name: ClassVar[str] = "config"
+    txid: str = Field(..., pattern=TXID_PATTERN, description="Transaction id, echoed in the "
+                      "result; required here, as the signature covers it.")
     issued: int = Field(..., ge=0, description="Signer's counter (Unix seconds); must grow.")
     config: str = Field(..., description="The complete config, as TOML text.")
     signature: str | None = Field(None, description="Base64 Ed25519 signature.")

@@ -47,6 +47,7 @@ from firmware.contract.events import (
     TenseVoiceStarted,
     UsualVoiceLearned,
 )
+from firmware.contract.states import CueState
 
 BOOT_ID = "83d8c2f0a1b94e6f9d2c7b5a4e3f2a10"
 TS = 1_795_393_805.117
@@ -114,8 +115,9 @@ STATUS = ApplianceStatus(
     level_lufs={"agent": -24.1, "caller": -31.0}, uptime_s=330.2, soc_temp_c=48.2,
     commands=CommandCounts(checked=12, refused=1, ignored=0, rate_limited=0, dropped=0))
 
-EXAMPLES: dict[str, Payload | DeskStatus] = {
+EXAMPLES: dict[str, Payload | DeskStatus | CueState] = {
     "status": DeskStatus("online"),
+    "state": CueState("ON"),
     "info": Info(
         firmware="0.1.0", config_hash="3f2a9c1b", boot_id=BOOT_ID, audio_device="USB Audio",
         channel_map=ChannelMap(agent="left", caller="right"),
@@ -128,7 +130,7 @@ EXAMPLES: dict[str, Payload | DeskStatus] = {
         input_overflows=0, cpu_load=0.021, soc_temp_c=48.2, uptime_s=330.2, display="ready",
         stream_s=312.4, ts=TS, outbox=OutboxDepth(depth=0, dropped=0)),
     "snooze": SnoozeArgs(txid="a1", ts=TS, minutes=10),
-    "identify": IdentifyArgs(txid="i1", seconds=15),
+    "identify": IdentifyArgs(seconds=15),  # no txid: the desk makes one
     "recalibrate": RecalibrateArgs(txid="r1"),
     "status_command": StatusArgs(txid="q1"),
     "config": ConfigCommandArgs(txid="c1", issued=1_795_393_000, config="[device]\nsite = "
@@ -139,7 +141,8 @@ EXAMPLES: dict[str, Payload | DeskStatus] = {
 RESULT_EXAMPLES: dict[str, CommandResult] = {
     "snooze": CommandResult(txid="a1", cmd="snooze", ok=True, ts=TS + 0.2,
                             data=Snooze(minutes=10.0, until_s=912.4, source="mqtt")),
-    "identify": CommandResult(txid="i1", cmd="identify", ok=True, ts=TS + 0.2,
+    "identify": CommandResult(txid="desk:5f0c2a9e41d7b3c8", cmd="identify", ok=True,
+                              ts=TS + 0.2,
                               data=IdentifyResult(seconds=15.0)),
     "recalibrate": CommandResult(txid="r1", cmd="recalibrate", ok=True, ts=TS + 0.2,
                                  data=Recalibrate(warmup_speech_s=20.0)),

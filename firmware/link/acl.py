@@ -49,8 +49,13 @@ def desk_account(prefix: str, site: str, desk: str,
 
 
 def mosquitto_acl(desks: list[DeskAccount], supervisors: list[str], *,
-                  discovery_prefix: str = "homeassistant", title: str = "") -> str:
+                  discovery_prefix: str = "homeassistant", home_assistant: bool = False,
+                  title: str = "") -> str:
     """The mosquitto ``acl_file`` text for ``desks`` and ``supervisors`` (usernames).
+
+    With ``home_assistant`` (``mqtt.home_assistant.enabled``) supervisors may also read the
+    discovery configs under ``discovery_prefix`` and announce Home Assistant's own status
+    there, so a supervisor account can serve Home Assistant.
 
     Raises ValueError for a username used twice (two desks sharing credentials could not be
     told apart by the broker) or one both desk and supervisor.
@@ -71,6 +76,9 @@ def mosquitto_acl(desks: list[DeskAccount], supervisors: list[str], *,
         for prefix, site in sites:
             lines += [f"topic read {prefix}/{site}/#",
                       f"topic write {prefix}/{site}/+/cmd/+"]
+        if home_assistant:
+            lines += [f"topic read {discovery_prefix}/#",
+                      f"topic readwrite {discovery_prefix}/status"]
     for d in desks:
         lines += ["", f"# desk {d.site}/{d.desk}", f"user {d.username}"]
         lines += [f"topic write {d.base}/{suffix}" for suffix in DESK_PUBLISHES]

@@ -1,9 +1,15 @@
 """Supervisor commands: the allow-list, payload validation and result payloads.
 
-A command arrives on ``<prefix>/<site>/<desk>/cmd/<name>`` as a JSON object with a transaction
-id, optional send time and the command's own arguments, e.g.::
+A command arrives on ``<prefix>/<site>/<desk>/cmd/<name>`` as a JSON object with an optional
+transaction id, optional send time and the command's own arguments, e.g.::
 
     deskcue/site1/desk1/cmd/snooze   {"txid": "a1", "ts": 1767225600.0, "minutes": 10}
+    deskcue/site1/desk1/cmd/identify {"seconds": 10}
+
+A repeat with the same ``txid`` runs once (its result is sent again). A command without one
+gets a fresh id from the desk (``desk:`` and 16 hex digits, echoed in the result), so a fixed
+payload, such as a dashboard button's, runs every time; ``config`` alone requires a txid, as
+its signature covers it.
 
 and is answered on ``.../cmd/<name>/result``::
 
@@ -41,6 +47,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -61,8 +68,8 @@ from firmware.contract.commands import (
 )
 
 __all__ = ["ARG_MODELS", "COMMAND_NAMES", "Command", "CommandArgs", "IdentifyArgs",
-           "RecalibrateArgs", "Rejection", "SnoozeArgs", "StatusArgs", "parse_command",
-           "read_txid", "result_payload"]
+           "RecalibrateArgs", "Rejection", "SnoozeArgs", "StatusArgs", "new_txid",
+           "parse_command", "read_txid", "result_payload"]
 
 COMMAND_NAMES = tuple(ARG_MODELS)
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -181,10 +188,13 @@ def parse_command(
         return Rejection(name, None, "malformed", "payload is not UTF-8 JSON")
     if not isinstance(obj, dict):
         return Rejection(name, None, "malformed", "payload must be a JSON object")
-    txid = obj.get("txid")
-    txid = txid if isinstance(txid, str) and re.match(TXID_PATTERN, txid) else None
     allowed = ARG_MODELS if models is None else models
     model = allowed.get(name)
+    if "txid" not in obj and (model is None or not model.model_fields["txid"].is_required()):
+        # A fixed payload (a dashboard button) must run every time: it gets a fresh txid.
+        obj["txid"] = new_txid()
+    txid = obj.get("txid")
+    txid = txid if isinstance(txid, str) and re.match(TXID_PATTERN, txid) else None
     if model is None:
         return Rejection(
             name, txid, "unknown_command", f"allowed commands: {', '.join(sorted(allowed))}"
@@ -200,9 +210,16 @@ def parse_command(
         wall = time.time() if now is None else now
         if abs(wall - args.ts) > max_age_s:
             return Rejection(
-                name, args.txid, "stale", f"sent {wall - args.ts:.0f} s ago (limit {max_age_s:g})"
+                name, txid, "stale", f"sent {wall - args.ts:.0f} s ago (limit {max_age_s:g})"
             )
-    return Command(name=name, txid=args.txid, args=args, received_mono=time.monotonic())
+    return Command(name=name, txid=args.txid or obj["txid"], args=args,
+                   received_mono=time.monotonic())
+
+
+def new_txid() -> str:
+    """A transaction id made by the desk for a command sent without one (``desk:`` and 16 hex
+    digits: unique, and told apart from a sender's own ids in logs and results)."""
+    return f"desk:{uuid.uuid4().hex[:16]}"
 
 
 def read_txid(payload: bytes, max_bytes: int = 1024) -> str | None:

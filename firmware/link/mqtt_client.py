@@ -14,6 +14,8 @@ topic                      QoS   retained  what
                                            config hash, boot id, audio device, channel map)
 ``base/telemetry``         0     no        `publish_telemetry`, MQTT 5 message expiry
 ``base/events``            1     no        event envelopes, through the durable outbox
+``base/state/<name>``      1     yes       ``ON`` / ``OFF`` per cue and the call (`set_state`),
+                                           the current ones again at every connect
 ``base/cmd/<name>``        1     (no)      commands to the desk (retained ones ignored)
 ``base/cmd/<name>/result`` 1     no        answers, with the command's ``txid``
 =========================  ====  ========  ===============================================
@@ -22,6 +24,9 @@ Commands are rate limited: beyond 20 a second (bursts of 40) a command is not ru
 ``rate_limited``; beyond a further 20 such answers a second (bursts of 40) the excess of a
 flood is dropped unanswered, so that a flood costs bounded memory. Each outcome is counted in
 `stats` (``commands``, ``commands_rate_limited``, ``commands_dropped``).
+
+``announce`` (topic, payload) pairs, e.g. Home Assistant discovery configs
+(`firmware.link.home_assistant`), are published retained (QoS 1) at every connect.
 
 Use from the engine::
 
@@ -32,6 +37,7 @@ Use from the engine::
     link.publish_event(envelope)      # an EventEnvelope, from the analysis thread: never blocks
     link.publish_telemetry(TelemetryReading(...))  # every settings.telemetry_interval_s
     link.publish_command_result(cmd, True, data=Snooze(...))
+    link.set_state("raised_voice", True)  # retained state/raised_voice ON
     link.connected, link.last_error   # for the status line
     link.stop()                       # drain briefly, "offline" by hand, disconnect
 
@@ -64,7 +70,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +83,7 @@ from firmware.config.mqtt import MqttSettings
 from firmware.contract.base import Payload
 from firmware.contract.desk import Info, OutboxDepth, Telemetry, TelemetryReading
 from firmware.contract.events import EventEnvelope
+from firmware.contract.states import CueState
 from firmware.errors import CredentialsError, OutboxLocked
 from firmware.link.commands import (
     ARG_MODELS,
@@ -169,6 +176,8 @@ class MqttLink:
         on_dropped: Callable[[dict[str, Any]], None] | None = None,
         extra_commands: Mapping[str, tuple[type[CommandArgs], int]] | None = None,
         command_rate: tuple[float, float] = (_COMMAND_RATE_PER_S, _COMMAND_BURST),
+        states: Sequence[str] = (),
+        announce: Sequence[tuple[str, str]] = (),
     ) -> None:
         self.settings = settings
         self.site = site
@@ -182,6 +191,8 @@ class MqttLink:
             **{name: model for name, (model, _) in extra.items()},
         }
         self._command_limits = {name: limit for name, (_, limit) in extra.items()}
+        self._states = dict.fromkeys(states, False)  # state/<name>: active; under _lock
+        self._announce = list(announce)
         self.base = f"{settings.topic_prefix}/{site}/{desk}"
         self.client_id = settings.client_id or f"deskcue-{site}-{desk}"
         self._v5 = settings.protocol == "5"
@@ -367,6 +378,17 @@ class MqttLink:
         if self.settings.enabled and not self._stopped:
             self._q.put(("info",))
 
+    def set_state(self, name: str, active: bool) -> None:
+        """Set ``state/<name>`` (``ON``/``OFF``, retained); sent now if connected, and again at
+        every connect. A name not given as one of ``states`` is ignored (e.g. laughter where
+        ``mqtt.publish_laughter`` is off)."""
+        with self._lock:
+            if name not in self._states:
+                return
+            self._states[name] = bool(active)
+        if self.settings.enabled and not self._stopped:
+            self._q.put(("state", name))
+
     def publish_command_result(
         self,
         cmd: Command,
@@ -478,6 +500,10 @@ class MqttLink:
                 self._info_sent = info
             if info is not None:
                 client.publish(self.topic("info"), _dumps(info), qos=1, retain=True)
+            for name in list(self._states):
+                self._publish_state(client, name)
+            for topic, payload in self._announce:
+                client.publish(topic, payload, qos=1, retain=True)
             # "online" waits for the SUBACK (`_on_subscribe`): a supervisor that sends a command
             # as soon as it sees the desk online must find it listening.
             rc, self._sub_mid = client.subscribe(self.topic("cmd/+"), qos=1)
@@ -696,10 +722,19 @@ class MqttLink:
             _, name, payload = item
             if self._client is not None:
                 self._client.publish(self.topic(f"cmd/{name}/result"), _dumps(payload), qos=1)
+        elif kind == "state":
+            if self._client is not None and self._connected:
+                self._publish_state(self._client, item[1])
         elif kind == "flush":
             item[1].set()
         elif kind == "stop":
             self._stop_deadline = time.monotonic() + float(item[1])
+
+    def _publish_state(self, client: mqtt.Client, name: str) -> None:
+        # Under the lock: a change and a connect's re-send cannot reach paho out of order.
+        with self._lock:
+            payload = CueState("ON" if self._states[name] else "OFF").root
+            client.publish(self.topic(f"state/{name}"), payload, qos=1, retain=True)
 
     def _store(self, envelope: dict[str, Any], origin: str = "") -> None:
         """Store ``envelope``; ``origin`` is the connection it was handed over on ("" = none:

@@ -1,0 +1,158 @@
+"""Home Assistant discovery and the retained states, as built and as a real broker carries
+them under the generated ACL (the end-to-end run on a whole desk is in
+test_e2e_home_assistant.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asyncapi import validate
+from broker import Broker, Subscriber, settings_for, wait_until
+
+from firmware.config.checks import check_file
+from firmware.config.settings import Settings
+from firmware.contract.home_assistant import HaBinarySensor, HaButton, HaSensor
+from firmware.link.acl import desk_account
+from firmware.link.home_assistant import discovery_configs, discovery_messages
+from firmware.link.mqtt_client import MqttLink
+from firmware.link.states import state_names
+
+ROOT = Path(__file__).resolve().parent.parent
+USERS = {"lyon-d01": "pw1", "lyon-d02": "pw2", "ha": "pw3"}
+SITE = """\
+[device]
+site = "lyon"
+[mqtt]
+host = "127.0.0.1"
+[mqtt.home_assistant]
+enabled = true
+[desks.d01]
+[desks.d02]
+"""
+
+
+def settings(**mqtt: Any) -> Settings:
+    return Settings.model_validate({"device": {"site": "lyon-2", "desk": "d01"},
+                                    "mqtt": {"home_assistant": {"enabled": True}, **mqtt}})
+
+
+def test_off_by_default_publishes_nothing() -> None:
+    assert Settings().mqtt.home_assistant.enabled is False
+    assert discovery_configs(Settings()) == {}
+    assert discovery_configs(settings(enabled=False)) == {}
+
+
+def test_every_config_points_at_the_desks_own_topics() -> None:
+    s = settings()
+    configs = discovery_configs(s)
+    node = desk_account("deskcue", "lyon-2", "d01").discovery_node
+    assert node == "deskcue_lyon_2_d01"  # what the broker ACL lets this desk write
+    base = "deskcue/lyon-2/d01"
+    assert len({c.unique_id for c in configs.values() if c}) == len(configs) == 11
+    for topic, config in configs.items():
+        assert config is not None
+        prefix, component, topic_node, object_id, last = topic.split("/")
+        assert (prefix, component, topic_node, last) == ("homeassistant", config.platform,
+                                                         node, "config")
+        assert config.unique_id == f"{node}_{object_id}"
+        assert config.availability_topic == f"{base}/status"
+        if isinstance(config, HaBinarySensor):
+            assert config.state_topic == f"{base}/state/{object_id}"
+            validate(f"state/{object_id}", config.payload_on)
+            validate(f"state/{object_id}", config.payload_off)
+        elif isinstance(config, HaSensor):
+            assert config.state_topic == f"{base}/telemetry"
+            assert config.expire_after == s.mqtt.telemetry_expiry_s
+        else:
+            assert isinstance(config, HaButton)
+            command = config.command_topic.removeprefix(base + "/")
+            payload = json.loads(config.payload_press)
+            assert "txid" not in payload  # the desk makes one: pressed again, run again
+            validate(command, payload)
+
+
+def test_what_the_desk_does_not_have_is_removed() -> None:
+    s = settings(publish_laughter=False).model_copy(
+        update={"audio": Settings().audio.model_copy(update={"channels": 1})})
+    messages = dict(discovery_messages(s))
+    removed = sorted(t.split("/")[3] for t, p in messages.items() if p == "")
+    assert removed == ["caller_level", "laughter"]
+    assert "laughter" not in state_names(s.mqtt)
+    assert "laughter" in state_names(Settings().mqtt)
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[Broker, Settings]]:
+    path = tmp_path / "site.toml"
+    path.write_text(SITE)
+    out = tmp_path / "acl"
+    proc = subprocess.run([sys.executable, "-m", "firmware.cli", "config", "acl", str(path),
+                           "--supervisor", "ha", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "topic read homeassistant/#" in out.read_text()
+    result = check_file(path)
+    desk = result.configs["d01"]
+    b = Broker(tmp_path / "broker", users=dict(USERS), acl=out.read_text()).start()
+    yield b, desk
+    b.stop()
+
+
+def test_the_desk_announces_itself_and_its_states_under_its_acl(
+        site: tuple[Broker, Settings], tmp_path: Path) -> None:
+    broker, desk = site
+    creds = tmp_path / "d01.credentials"
+    creds.write_text('username = "lyon-d01"\npassword = "pw1"\n')
+    creds.chmod(0o600)
+    announce = discovery_messages(desk)
+    link = MqttLink(settings_for(broker, credentials_file=creds), site="lyon", desk="d01",
+                    state_dir=tmp_path / "state", states=state_names(desk.mqtt),
+                    announce=announce)
+    link.set_state("raised_voice", True)  # before it ever connected: sent at connect
+    link.set_state("nonsense", True)  # not one of its states: ignored
+    link.start()
+    try:
+        # the command subscription is answered after what the desk sends at connect
+        wait_until(lambda: link.commands_ready)
+        ha = Subscriber(broker, "homeassistant/#", qos=1, username="ha",
+                        password=USERS["ha"]).connect()
+        states = Subscriber(broker, "deskcue/lyon/d01/state/#", qos=1, username="ha",
+                            password=USERS["ha"]).connect()
+        try:
+            wait_until(lambda: len(ha.messages) == len(announce))
+            assert all(m.retain for m in ha.messages)  # a late Home Assistant gets them
+            assert {m.topic: m.payload.decode() for m in ha.messages} == dict(announce)
+            def latest() -> dict[str, bytes]:
+                return {m.topic.rsplit("/", 1)[1]: m.payload for m in states.messages}
+
+            wait_until(lambda: len(latest()) == 5)
+            assert latest() == {"raised_voice": b"ON", "tense_voice": b"OFF", "caller": b"OFF",
+                                "laughter": b"OFF", "call": b"OFF"}
+            link.set_state("raised_voice", False)
+            wait_until(lambda: latest()["raised_voice"] == b"OFF")
+        finally:
+            ha.close()
+            states.close()
+        # A broker that lost everything (restarted without persistence) has it all again as
+        # soon as the desk reconnects: the states and configs are re-sent at every connect.
+        link.set_state("call", True)
+        broker.stop()
+        wait_until(lambda: not link.connected)
+        broker.start()
+        wait_until(lambda: link.commands_ready)
+        late = Subscriber(broker, "#", qos=1, username="ha", password=USERS["ha"]).connect()
+        wait_until(lambda: len([m for m in late.messages if m.retain]) >= 5 + len(announce))
+        retained = {m.topic: m.payload for m in late.messages if m.retain}
+        assert retained["deskcue/lyon/d01/state/raised_voice"] == b"OFF"
+        assert retained["deskcue/lyon/d01/state/call"] == b"ON"
+        assert {t: p.decode() for t, p in retained.items()
+                if t.startswith("homeassistant/")} == dict(announce)
+        late.close()
+    finally:
+        link.stop(drain_s=0.0)

@@ -1,0 +1,129 @@
+"""docs/integrations.md: the Node-RED flow and the Telegraf config read only what the desk
+sends. Every topic they subscribe or publish to is a channel of docs/asyncapi.yaml, every
+command payload validates against its schema, every JSON path names a field of the contract,
+and what must survive a consumer's absence is read with QoS 1 in a persistent session."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asyncapi import document, validate
+
+from firmware.contract.desk import Telemetry
+from firmware.contract.examples import EXAMPLES, event_example
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "integrations.md"
+
+
+def blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
+
+
+def channel_for(topic: str) -> str:
+    """The AsyncAPI channel whose address ``topic`` (a filter with ``+``, or a topic) covers
+    level by level: ``+`` only where the address has a parameter; AssertionError if none."""
+    levels = topic.split("/")
+    for name, channel in document()["channels"].items():
+        address = channel["address"].split("/")
+        if len(address) != len(levels):
+            continue
+        # a literal level names itself or fills a parameter; "+" only fills a parameter
+        if all(a == t or (a.startswith("{") and t != "#")
+               for a, t in zip(address, levels, strict=True)):
+            return name
+    raise AssertionError(f"{topic!r} is not a channel of docs/asyncapi.yaml")
+
+
+def suffix(topic: str) -> str:
+    return topic.split("/", 3)[3]
+
+
+def walk(obj: Any, path: str) -> Any:
+    for key in path.split("."):
+        obj = obj[key]
+    return obj
+
+
+@pytest.fixture(scope="module")
+def flow() -> list[dict[str, Any]]:
+    (text,) = blocks("json")
+    nodes: list[dict[str, Any]] = json.loads(text)
+    return nodes
+
+
+@pytest.fixture(scope="module")
+def telegraf() -> dict[str, Any]:
+    (text,) = blocks("toml")[1:]  # the first is the desk's own config snippet
+    return tomllib.loads(text)
+
+
+def test_the_desk_config_snippet_is_the_config_model() -> None:
+    from firmware.config.settings import Settings
+
+    snippet = tomllib.loads(blocks("toml")[0])
+    assert Settings.model_validate({"mqtt": snippet["mqtt"]}).mqtt.home_assistant.enabled
+
+
+def test_node_red_flow_topics_are_channels(flow: list[dict[str, Any]]) -> None:
+    by_id = {n["id"]: n for n in flow}
+    mqtt_nodes = [n for n in flow if n["type"] in ("mqtt in", "mqtt out")]
+    assert {n["type"] for n in mqtt_nodes} == {"mqtt in", "mqtt out"}
+    channels = {channel_for(n["topic"]) for n in mqtt_nodes}
+    assert {"state", "status", "events", "identifyCommand"} <= channels
+    for node in mqtt_nodes:
+        assert by_id[node["broker"]]["type"] == "mqtt-broker"
+        assert node["qos"] == "1"
+    # the button's payload is a valid command (no txid: the desk makes one)
+    for out in (n for n in mqtt_nodes if n["type"] == "mqtt out"):
+        assert out["retain"] == "false"
+        (inject,) = [n for n in flow if out["id"] in sum(n.get("wires", []), [])]
+        payload = json.loads(inject["payload"])
+        assert "txid" not in payload
+        validate(suffix(out["topic"]), payload)
+    # the events read what the envelope has
+    dedupe = by_id["dc_dedupe"]["func"]
+    for path in re.findall(r"msg\.payload\.([a-z_.]+)", dedupe):
+        walk(event_example("raised_voice.started").to_json(), path)
+
+
+def test_node_red_keeps_a_persistent_session(flow: list[dict[str, Any]]) -> None:
+    (broker,) = [n for n in flow if n["type"] == "mqtt-broker"]
+    assert broker["clientid"] and broker["cleansession"] is False
+    assert int(broker["sessionExpiry"]) > 0 and broker["protocolVersion"] == "5"
+
+
+def test_telegraf_topics_are_channels_and_paths_are_fields(telegraf: dict[str, Any]) -> None:
+    inputs = telegraf["inputs"]["mqtt_consumer"]
+    telemetry = EXAMPLES["telemetry"]
+    assert isinstance(telemetry, Telemetry)
+    samples = {"telemetry": telemetry.to_json(),
+               "events": event_example("raised_voice.started").to_json()}
+    seen = set()
+    for plugin in inputs:
+        for topic in plugin["topics"]:
+            name = channel_for(topic)
+            seen.add(name)
+        for parsing in plugin.get("topic_parsing", []):
+            assert parsing["topic"] in plugin["topics"]
+            assert len(parsing["tags"].split("/")) == len(parsing["topic"].split("/"))
+        for spec in plugin.get("json_v2", []):
+            (topic,) = plugin["topics"]
+            sample = samples[channel_for(topic)]
+            for item in spec.get("field", []) + spec.get("tag", []):
+                walk(sample, item["path"])  # KeyError: not a field of the contract
+        if plugin["qos"] == 1:  # what must not be lost is queued while Telegraf is away
+            assert plugin["persistent_session"] and plugin["client_id"]
+    assert seen == {"telemetry", "state", "events"}
+
+
+def test_state_values_map_to_the_contract(telegraf: dict[str, Any]) -> None:
+    from firmware.contract.states import CueState
+
+    (enum,) = telegraf["processors"]["enum"]
+    mapping = enum["mapping"][0]["value_mappings"]
+    assert {CueState(v).root for v in mapping} == {"ON", "OFF"}
