@@ -774,6 +774,7 @@ class MqttLink:
         self._worker_connected = False
         self._live_origin = ""
         self._inflight.clear()
+        self._info_mid = None  # the next client numbers its messages afresh
         self._cursor = 0
         self._next_start = time.monotonic() + hold
 
