@@ -11,7 +11,9 @@ Stages and what they share (delay in hops):
   the laughter detector;
 - the pitch tracker (4); its periodicity before the path search (2) is the laughter
   detector's voicing;
-- the laughter detector on the agent channel (2), from the spectrum and that periodicity;
+- the laughter detector on the agent channel (2), from the spectrum and that periodicity,
+  as a proposer: its windows go to the learned verifier (`dsp.laughter_verifier`: mel bands
+  of the same spectrum, the periodicity, the tracker's F0), which decides the bursts;
 - the voice measures (4), from the spectrum and the pitch track.
 
 Sharing the spectrum and the periodicity is what keeps the whole analyzer, both channels,
@@ -26,6 +28,7 @@ import numpy as np
 
 from dsp.hop_spectrum import HopSpectrum
 from dsp.laughter import LaughterBurst, LaughterDetector
+from dsp.laughter_verifier import LaughterVerifier
 from dsp.loudness import KWeightedEnergy, WindowedLoudness, power_to_lufs
 from dsp.pitch import PitchTracker
 from dsp.voice_activity import VoiceActivity, VoiceActivityParams, hop_level_dbfs
@@ -111,6 +114,13 @@ class AnalyzerParams:
     n_channels: int = 1
     voice_activity: VoiceActivityParams = VoiceActivityParams()
     laughter_threshold: float = 0.5
+    """Verified laughter-likeness (0-1) at which a burst is decided; without the verifier,
+    the pulse detector's own score."""
+    laughter_verifier: bool = True
+    """Two-stage laughter cue (the pulse detector proposes, the learned verifier decides);
+    ``False``: the pulse detector alone (its shipped behaviour before the verifier)."""
+    laughter_weights: str | None = None
+    """Verifier weights (``.npz``); ``None``: the shipped ``dsp/laughter_verifier.npz``."""
     fmin_hz: float = 60.0
     fmax_hz: float = 500.0
 
@@ -133,18 +143,24 @@ class StreamAnalyzer:
         self._mom = WindowedLoudness(window_hops=40, hop=HOP, n_channels=c)
         self._short = WindowedLoudness(window_hops=300, hop=HOP, n_channels=c)
         self._vad = VoiceActivity(params.voice_activity, n_channels=c, hop_s=HOP_S)
+        self._verifier = (LaughterVerifier(weights=params.laughter_weights)
+                          if params.laughter_verifier else None)
         self._laugh = LaughterDetector(threshold=params.laughter_threshold,
-                                       release=min(0.35, params.laughter_threshold))
+                                       release=min(0.35, params.laughter_threshold),
+                                       verifier=self._verifier)
         # Laughter-like bursts decided / completed so far and not yet taken (`take_bursts`).
         self._bursts: list[tuple[str, LaughterBurst]] = []
         self._pitch = PitchTracker(rate=RATE, hop=HOP, n_channels=c, fmin_hz=params.fmin_hz,
                                    fmax_hz=params.fmax_hz)
         self._measures = VoiceMeasures(rate=RATE, hop=HOP, n_channels=c,
                                        pitch_delay_hops=self._pitch.delay_hops)
-        # One spectrum for both readers: columns [0, 3) voice measures, [3, 14) laughter.
+        # One spectrum for all readers: columns [0, 3) voice measures, [3, 14) laughter,
+        # [14, 30) the verifier's mel bands.
         self._nvm = VoiceMeasures.band_weights.shape[1]
+        self._nlb = self._nvm + LaughterDetector.band_weights.shape[1]
         self._spectrum = HopSpectrum(
-            bands=np.hstack([VoiceMeasures.band_weights, LaughterDetector.band_weights]),
+            bands=np.hstack([VoiceMeasures.band_weights, LaughterDetector.band_weights,
+                             *([LaughterVerifier.band_weights] if self._verifier else [])]),
             n_channels=c)
         if not (self._laugh.delay_hops == self._spectrum.delay_hops
                 == self._pitch.frame_lookahead_hops):
@@ -202,9 +218,12 @@ class StreamAnalyzer:
         pitch = self._pitch.process(x)  # delay 4; periodicity delay 2
         vm = self._measures.process_bands(bands, pitch)
         assert pitch.periodicity is not None
-        n3 = self._nvm
+        n3, n4 = self._nvm, self._nlb
+        if self._verifier is not None:  # its rows first: the detector may consult it
+            self._verifier.push(bands[0, :, n4:], pitch.periodicity[0], pitch.f0_hz[0],
+                                pitch.voiced[0])
         lf = self._laugh.process_hops(bands[0, :, n3], pitch.periodicity[0],
-                                      bands[0, :, n3 + 1:])
+                                      bands[0, :, n3 + 1:n4])
         self._laugh_rows.push(lf.score)
         if lf.decided or lf.completed:
             # decided and completed records of one call, ordered by the time they happened

@@ -90,10 +90,12 @@ snooze are firmware policy.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
 from dsp.hop_spectrum import HopSpectrum, band_matrix, mean_square_column
+from dsp.laughter_verifier import LaughterVerifier
 from dsp.pitch import PitchTracker
 
 __all__ = ["LaughterBurst", "LaughterDetector", "LaughterFrames"]
@@ -230,9 +232,15 @@ class LaughterDetector:
     Args:
         rate: sample rate in Hz; must be 16 000 (the analysis rate).
         hop: hop in samples; must be 160 (10 ms).
-        threshold: score (0-1) at which a pulse train becomes a burst event.  0.5: each of the
-            five measures holds at least half-way.
-        release: score under which a later pulse ends the event (hysteresis; <= threshold).
+        threshold: score (0-1) at which a pulse train becomes a burst event.  Alone, the pulse
+            score: 0.5 means each of the five measures holds at least half-way.  With a
+            ``verifier``, the verified score: the pulse score then only has to reach the
+            verifier's ``propose_threshold`` for the window to be proposed to it.
+        release: pulse score under which a later pulse ends the event (hysteresis; the
+            lower of this and the proposal threshold).
+        verifier: the learned second stage (:class:`dsp.laughter_verifier.LaughterVerifier`),
+            or ``None`` for the pulse detector alone.  Its rows must be pushed for each call
+            before :meth:`process_hops` (``process`` does it itself).
 
     Attributes:
         delay_hops: 2 - result ``j`` of a call is for hop ``hops_seen_before_call + j - 2``.
@@ -253,11 +261,15 @@ class LaughterDetector:
         hop: int = HOP,
         threshold: float = 0.5,
         release: float = 0.35,
+        verifier: LaughterVerifier | None = None,
     ) -> None:
         if rate != RATE_HZ or hop != HOP:
             raise ValueError(f"LaughterDetector runs at {RATE_HZ} Hz with a {HOP}-sample hop")
+        self.verifier = verifier
+        self.propose = verifier.propose_threshold if verifier is not None else float(threshold)
         if not 0.0 < release <= threshold <= 1.0:
             raise ValueError("need 0 < release <= threshold <= 1")
+        release = min(release, self.propose)  # a proposal may score under the release
         self.threshold = float(threshold)
         self.release = float(release)
         nb = len(SHAPE_EDGES_HZ) - 1
@@ -273,16 +285,20 @@ class LaughterDetector:
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
-        """Forget all history (start of a new stream)."""
+        """Forget all history (start of a new stream; the verifier's too)."""
         if self._spectrum is not None and self._pitch is not None:
             self._spectrum.reset()
             self._pitch.reset()
+        if self.verifier is not None:
+            self.verifier.reset()
         self._k0 = -self.delay_hops  # absolute hop of the next measures row
         self._e = np.full(HISTORY_HOPS, FLOOR_DBFS)
         self._v = np.zeros(HISTORY_HOPS)
         self._b = np.zeros((HISTORY_HOPS, len(SHAPE_EDGES_HZ) - 1))
         self._train: list[_Pulse] = []
-        self._score = 0.0  # score held since the last pulse
+        self._score = 0.0  # pulse score held since the last pulse
+        self._measures = np.zeros(12)  # the pulse measures of the last scored window
+        self._vscore = 0.0  # verified score of the train's last proposal (held; 0 without)
         self._event: LaughterBurst | None = None
         self._event_peaks: list[int] = []  # absolute peak hops of the open event's bursts
         self._n_events = 0
@@ -294,8 +310,12 @@ class LaughterDetector:
 
     # ------------------------------------------------------------------ pulses and score
     @staticmethod
-    def _window_score(tr: list[_Pulse]) -> float:
-        """Laughter-likeness (0-1) of consecutive pulses ``tr`` (at least MIN_PULSES)."""
+    def _window_measures(tr: list[_Pulse]) -> np.ndarray:
+        """The pulse measures of consecutive pulses ``tr`` (at least MIN_PULSES), in
+        :data:`dsp.laughter_verifier.PULSE_NAMES` order: the five ramps (0-1), their minimum
+        (the laughter-likeness score), the pulse count, the mean interval (s), the interval
+        spread (max - min) / mean, the mean dip (dB), the mean gap voicing and the mean peak
+        voicing (0-1)."""
         iv = [(b.peak - a.peak) * HOP_S for a, b in zip(tr, tr[1:], strict=False)]
         rate = min(
             min(_ramp(i, INTERVAL_EDGE_S[0], INTERVAL_FULL_S[0]) for i in iv),
@@ -312,10 +332,20 @@ class LaughterDetector:
         step = max(abs(b.level - a.level) for a, b in zip(tr, tr[1:], strict=False))
         rep = min(_ramp(cos, *SHAPE_SIM_RAMP), _ramp(step, *LEVEL_STEP_RAMP))
         asp = min(_ramp(p.gap_tilt_db, *ASPIRATION_RAMP) for p in tr[1:])
-        return min(rhythm, voiced, alt, rep, asp)
+        return np.array([
+            rhythm, voiced, alt, rep, asp, min(rhythm, voiced, alt, rep, asp), len(tr),
+            sum(iv) / len(iv), spread, sum(p.dip_db for p in tr[1:]) / (len(tr) - 1),
+            sum(p.gap_voicing for p in tr[1:]) / (len(tr) - 1),
+            sum(p.voicing for p in tr) / len(tr)])
+
+    @classmethod
+    def _window_score(cls, tr: list[_Pulse]) -> float:
+        """Laughter-likeness (0-1) of consecutive pulses ``tr`` (at least MIN_PULSES)."""
+        return float(cls._window_measures(tr)[5])
 
     def _add_pulse(
-        self, q: int, base: int, e: np.ndarray, v: np.ndarray, b: np.ndarray, completed: list
+        self, q: int, base: int, e: np.ndarray, v: np.ndarray, b: np.ndarray,
+        completed: list[LaughterBurst],
     ) -> int:
         """Add the pulse peaking at position ``q`` of the history arrays to the train.
 
@@ -365,6 +395,7 @@ class LaughterDetector:
                 if self._event is not None:
                     completed.append(self._close_event())
                 self._train = []
+                self._vscore = 0.0
         self._train.append(pulse)
         if len(self._train) > MAX_PULSES:
             del self._train[0]
@@ -377,7 +408,11 @@ class LaughterDetector:
         speech more chances to look rhythmic than it costs laughter.
         """
         tr = self._train
-        self._score = self._window_score(tr) if len(tr) >= MIN_PULSES else 0.0
+        if len(tr) >= MIN_PULSES:
+            self._measures = self._window_measures(tr)
+            self._score = float(self._measures[5])
+        else:
+            self._score = 0.0
 
     def _end_time(self) -> float:
         """End of the event's last burst: its peak plus half the mean interval (s)."""
@@ -385,7 +420,7 @@ class LaughterDetector:
         half = 0.5 * (pk[-1] - pk[0]) / (len(pk) - 1)
         return (pk[-1] + 0.5 + half) * HOP_S
 
-    def _event_record(self, **changes: object) -> LaughterBurst:
+    def _event_record(self, **changes: Any) -> LaughterBurst:
         pk = self._event_peaks
         ev = self._event
         assert ev is not None
@@ -401,11 +436,19 @@ class LaughterDetector:
         self._event_peaks = []
         return done
 
-    def _update_event(self, k: int, appended: bool, decided: list, completed: list) -> None:
+    def _update_event(self, k: int, appended: bool, decided: list[LaughterBurst],
+                      completed: list[LaughterBurst]) -> None:
         """Event logic after the train changed at absolute hop ``k``."""
         sc = self._score
         tr = self._train
         if self._event is None:
+            if self.verifier is not None:
+                # A scored window (>= 3 pulses) at the proposal threshold is proposed: the
+                # verifier reads the last second of sound and decides.
+                if len(tr) >= MIN_PULSES and sc >= self.propose:
+                    sc = self._vscore = self.verifier.verify(k, self._measures)
+                else:
+                    sc = 0.0
             if sc >= self.threshold:
                 win = tr
                 self._event_peaks = [p.peak for p in win]
@@ -430,6 +473,11 @@ class LaughterDetector:
         else:  # the new pulse breaks the pattern: the event ends with the previous burst
             completed.append(self._close_event())
 
+    def _held(self) -> float:
+        """The score column: the pulse score, or with a verifier the verified score of the
+        train's last proposal (0 until one is made)."""
+        return self._score if self.verifier is None else self._vscore
+
     # ------------------------------------------------------------------ main
     def process(self, x: np.ndarray) -> LaughterFrames:
         """Analyse a block of agent audio with the detector's own front end.
@@ -447,15 +495,21 @@ class LaughterDetector:
             raise ValueError("LaughterDetector takes the agent channel only: shape (n_samples,)")
         if x.size % HOP:
             raise ValueError(f"n_samples must be a multiple of the {HOP}-sample hop")
+        nb = self.band_weights.shape[1]
         if self._spectrum is None or self._pitch is None:
-            self._spectrum = HopSpectrum(bands=self.band_weights, n_channels=1)
+            bw = self.band_weights if self.verifier is None \
+                else np.hstack([self.band_weights, self.verifier.band_weights])
+            self._spectrum = HopSpectrum(bands=bw, n_channels=1)
             self._pitch = PitchTracker(n_channels=1)
             assert self._pitch.frame_lookahead_hops == self.delay_hops
         x = x[None, :]
         bands = self._spectrum.process(x)[0]
-        periodicity = self._pitch.process(x).periodicity
+        pitch = self._pitch.process(x)
+        periodicity = pitch.periodicity
         assert periodicity is not None
-        return self.process_hops(bands[:, 0], periodicity[0], bands[:, 1:])
+        if self.verifier is not None:
+            self.verifier.push(bands[:, nb:], periodicity[0], pitch.f0_hz[0], pitch.voiced[0])
+        return self.process_hops(bands[:, 0], periodicity[0], bands[:, 1:nb])
 
     def process_hops(self, mean_square: np.ndarray, periodicity: np.ndarray,
                      bands: np.ndarray) -> LaughterFrames:
@@ -513,14 +567,14 @@ class LaughterDetector:
                 j_exp = self._train[-1].peak + TRAIN_GAP_HOPS + PEAK_AHEAD_HOPS - k0
                 if j_exp < j:
                     j_exp = max(j_exp, j_prev)
-                    score[j_prev:j_exp] = self._score
+                    score[j_prev:j_exp] = self._held()
                     in_burst[j_prev:j_exp] = self._event is not None
                     if self._event is not None:
                         completed.append(self._close_event())
                     self._train = []
-                    self._score = 0.0
+                    self._score = self._vscore = 0.0
                     j_prev = j_exp
-            score[j_prev:j] = self._score
+            score[j_prev:j] = self._held()
             in_burst[j_prev:j] = self._event is not None
             j_prev = j
             if q is None:

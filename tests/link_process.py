@@ -6,15 +6,19 @@ then write lines to its stdin:
 - ``publish N``: hand the next N events of boot B to the link; prints ``stored K`` once the
   outbox has stored K events in all (durable, so a kill -9 after that line loses none);
 - ``flush``: wait until everything is acknowledged; prints ``flushed``;
+- ``stats``: prints ``stats`` and the link's `MqttLink.stats` as JSON on one line;
 - ``stop``: stop the link cleanly and exit.
 
-It prints ``ready`` after `MqttLink.start`. The lead's full-appliance test can reuse it as a
+It prints ``ready`` after `MqttLink.start`. With ``--answer`` it takes commands and answers
+each at once (``status`` with the example status, ``identify`` with its seconds), as the
+appliance would. The lead's full-appliance test can reuse it as a
 stand-in for the appliance.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -22,6 +26,9 @@ from pathlib import Path
 from broker import HANG_S, make_events
 
 from firmware.config.mqtt import MqttSettings
+from firmware.contract.commands import IdentifyArgs
+from firmware.contract.examples import STATUS
+from firmware.link.commands import Command
 from firmware.link.mqtt_client import MqttLink
 
 
@@ -36,6 +43,7 @@ def main() -> int:
     ap.add_argument("--desk", default="desk1")
     ap.add_argument("--credentials-file", type=Path)
     ap.add_argument("--inflight", type=int, default=1)
+    ap.add_argument("--answer", action="store_true", help="take commands and answer them")
     args = ap.parse_args()
     settings = MqttSettings(
         host=args.host,
@@ -46,7 +54,17 @@ def main() -> int:
         credentials_file=args.credentials_file,
         outbox_inflight=args.inflight,
     )
-    link = MqttLink(settings, site=args.site, desk=args.desk, state_dir=args.state_dir)
+
+    def answer(cmd: Command) -> None:
+        if isinstance(cmd.args, IdentifyArgs):
+            link.publish_command_result(cmd, True, data={"seconds": cmd.args.seconds})
+        elif cmd.name == "status":
+            link.publish_command_result(cmd, True, data=STATUS)
+        else:
+            link.publish_command_result(cmd, False, error=("failed", "not in this stand-in"))
+
+    link = MqttLink(settings, site=args.site, desk=args.desk, state_dir=args.state_dir,
+                    on_command=answer if args.answer else None)
     link.start()
     print("ready", flush=True)
     events = make_events(10_000, boot_id=args.boot_id)
@@ -66,6 +84,8 @@ def main() -> int:
         elif cmd[0] == "flush":
             link.flush(HANG_S)
             print("flushed", flush=True)
+        elif cmd[0] == "stats":
+            print("stats", json.dumps(link.stats()), flush=True)
         elif cmd[0] == "stop":
             break
     link.stop()

@@ -110,6 +110,7 @@ def test_the_real_desk_link_works_under_its_acl(site_broker, tmp_path):
             link.publish_event(e)
         wait_until(lambda: len(sup.events()) == 3)
         wait_until(lambda: any(m.topic.endswith("/info") for m in sup.messages))
+        wait_until(lambda: sup.on("status"))  # "online" once commands are subscribed
         assert [m.payload for m in sup.on("status")][-1] == b"online"
         boss = client(site_broker, "boss")
         publish(boss, "deskcue/lyon/d01/cmd/identify",

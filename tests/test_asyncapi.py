@@ -163,7 +163,8 @@ BAD: list[tuple[str, Any]] = [
     ("telemetry", {**EXAMPLES["telemetry"].to_json(), "outbox": {"depth": -1, "dropped": 0}}),
     # the monitor once read these; the desk never sent them
     ("telemetry", {**EXAMPLES["telemetry"].to_json(), "fault": None}),
-    ("telemetry", {**EXAMPLES["telemetry"].to_json(), "snoozed": True}),
+    # sent only with mqtt.publish_snooze, and then a boolean
+    ("telemetry", {**EXAMPLES["telemetry"].to_json(), "snoozed": "yes"}),
     ("cmd/snooze", {"txid": "a", "minutes": 1000}),
     ("cmd/snooze", {"minutes": 5}),
     ("cmd/status", {"txid": "a", "x": 1}),

@@ -90,3 +90,17 @@ def test_a_learned_baseline_round_trips_and_a_forgotten_one_stays_forgotten(
     app.save_usual()
     assert not path.exists(), "a recalibrated desk must not restore the forgotten baseline"
     assert not appliance(settings).usual.learned
+
+
+@pytest.mark.parametrize("heard_s", [9.0, 19.0, 20.0, 20.5, 40.0])
+def test_a_restored_baseline_is_ready_exactly_when_the_saved_one_was(heard_s):
+    """The learning lag (heard, not learned yet) is not saved; a baseline saved the moment
+    the warm-up ended must not make the desk wait for the lag's worth of speech again."""
+    usual = make_usual_voice(Settings())
+    for _ in range(int(round(heard_s / 0.5))):  # offered at learning points, 0.5 s each
+        usual.offer(np.full(50, USUAL), np.ones(50, dtype=bool))
+    assert usual.heard_s == pytest.approx(heard_s)
+    restored = make_usual_voice(Settings())
+    restored.load(json.loads(json.dumps(usual.to_dict())))
+    assert restored.speech_s < heard_s  # the lag was not saved
+    assert restored.ready == usual.ready == (heard_s >= 20.0)

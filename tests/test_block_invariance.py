@@ -202,7 +202,7 @@ def test_policy_events_bit_for_bit_whatever_the_blocks():
     # 8 raised passages, 3 cues: one before the usual voice is learned, one in cooldown, one
     # snoozed, two over the hourly cap (each held back once, with why)
     assert types.count("raised_voice.started") == 3
-    held = sorted(e[2]["reason"] for e in whole if e[0] == "raised_voice.suppressed")
+    held = sorted(e[2].reason for e in whole if e[0] == "raised_voice.suppressed")
     assert held == ["cooldown", "hourly cap", "hourly cap", "snoozed"]
     hundred = [(i, min(snooze_hop, i + 10)) for i in range(0, snooze_hop, 10)]
     hundred += [(i, min(n, i + 10)) for i in range(hundred[-1][1], n, 10)]

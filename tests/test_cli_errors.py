@@ -236,7 +236,16 @@ def test_plot_without_matplotlib_says_what_to_install(capsys, monkeypatch, tmp_p
     wav = small_wav(tmp_path / "call.wav")
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     code, line = cli(capsys, "analyze", str(wav), "--plot", str(tmp_path / "p.png"))
-    assert code == 1 and "--plot needs matplotlib" in line
+    assert code == 1 and "--plot needs matplotlib" in line and "deskcue[plot]" in line
+
+
+def test_report_without_matplotlib_is_said_before_the_analysis(capsys, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    # the recording is not even read: a long call is not analysed only to fail at the end
+    code, line = cli(capsys, "analyze", str(tmp_path / "not-there.wav"), "--events",
+                     "--report", str(tmp_path / "r.html"))
+    assert code == 1 and line.startswith("deskcue: --report needs matplotlib: pip install "
+                                         "'deskcue[plot]'")
 
 
 # -- --config and the control socket ------------------------------------------------------------

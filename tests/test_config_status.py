@@ -82,9 +82,10 @@ def test_status_says_when_the_appliance_answers_off_the_contract(tmp_path):
     server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     server.bind(str(run / SOCKET_NAME))
 
-    def appliance() -> None:  # an appliance of another version, without `snoozed`
+    def appliance() -> None:  # an appliance of another version, without `learned_speech_s`
         msg = json.loads(server.recv(4096))
-        send_reply(msg["reply_to"], True, STATUS.model_dump(mode="json", exclude={"snoozed"}))
+        send_reply(msg["reply_to"], True,
+                   STATUS.model_dump(mode="json", exclude={"learned_speech_s"}))
 
     t = threading.Thread(target=appliance)
     t.start()
@@ -92,4 +93,4 @@ def test_status_says_when_the_appliance_answers_off_the_contract(tmp_path):
     t.join()
     server.close()
     assert info["appliance"]["status"] is None
-    assert "off the contract (snoozed: Field required)" in status_cmd.render(info)
+    assert "off the contract (learned_speech_s: Field required)" in status_cmd.render(info)

@@ -121,9 +121,9 @@ def test_cooldown_and_hourly_cap():
     assert fd.types().count("raised_voice.started") == 2
     # every passage held back is reported once, with why, for the desk only (not published)
     held = [e for e in fd.events if e.type == "raised_voice.suppressed"]
-    assert [e.data["reason"] for e in held] == ["cooldown"] * 4 + ["hourly cap"] * 4
+    assert [e.data.reason for e in held] == ["cooldown"] * 4 + ["hourly cap"] * 4
     assert not any(e.publish for e in held)
-    assert all(e.data["at_s"] - e.data["onset_s"] >= s.cues.raised_voice.hold_s - 0.01
+    assert all(e.data.at_s - e.data.onset_s >= s.cues.raised_voice.hold_s - 0.01
                for e in held)
 
 
@@ -134,7 +134,7 @@ def test_snooze_blocks_cues_until_it_ends():
     assert fd.policy.display.value == "snoozed"
     fd.feed(3.0, 12.0)
     assert "raised_voice.started" not in fd.types()
-    assert [e.data["reason"] for e in fd.events if e.type.endswith(".suppressed")] == ["snoozed"]
+    assert [e.data.reason for e in fd.events if e.type.endswith(".suppressed")] == ["snoozed"]
     fd.feed(60.0, 0.0)
     fd.feed(3.0, 12.0)
     assert fd.types().count("raised_voice.started") == 1

@@ -122,7 +122,7 @@ def test_pushed_config_runs_on_trial_and_an_unhealthy_one_is_rolled_back(
         # Which of the two happens depends on how fast the desk starts, so the test waits for
         # either: it exits to be restarted, or it says it rolled back at start and runs on.
         at_start = "config rolled back to the last good one"
-        wait_until(lambda: any(at_start in ln for ln in said), alive=lambda: app.poll() is None)
+        wait_until(lambda: app.poll() is not None or any(at_start in ln for ln in said))
         assert live.read_text() == old
         state = tmp_path / "state"
         if app.poll() is None:  # rolled back at start, running the old config

@@ -340,22 +340,25 @@ def test_periodicity_of_near_silent_gaps_is_not_believed() -> None:
     assert loud_gaps.score.max() == 0.0  # at -50 dBFS the same periodicity is believed
 
 
-def test_analyzer_lines_up_the_laughter_column_and_its_bursts() -> None:
+@pytest.mark.parametrize("verify", [False, True])
+def test_analyzer_lines_up_the_laughter_column_and_its_bursts(verify: bool) -> None:
     """In the stream analyzer (shared spectrum, the pitch tracker's periodicity, stages of
     delay 0, 2 and 4 hops held in line), the agent's laughter column at hop k is the
     detector's score for hop k, the caller's is 0, and the bursts are the detector's - for
-    any cutting of the stream into blocks."""
+    any cutting of the stream into blocks; with the verifier (the analyzer's default) too,
+    fed from the analyzer's shared spectrum and pitch tracker as from the detector's own."""
     from dsp.analyzer import AnalyzerParams, HopFeatures, StreamAnalyzer
+    from dsp.laughter_verifier import LaughterVerifier
 
     agent = pad(np.concatenate([syllables(seed=2), laugh(seed=1), syllables(seed=3)]))
     caller = 0.3 * np.roll(agent, 4000)
-    own = LaughterDetector().process(agent)
+    own = LaughterDetector(verifier=LaughterVerifier() if verify else None).process(agent)
     assert len(own.decided) == 1
     want = own.score[LaughterDetector.delay_hops:]  # row k = hop k
     x = np.vstack([agent, caller])
     rng = np.random.default_rng(8)
     for _ in range(3):
-        a = StreamAnalyzer(AnalyzerParams(n_channels=2))
+        a = StreamAnalyzer(AnalyzerParams(n_channels=2, laughter_verifier=verify))
         parts, bursts, i = [], [], 0
         while i < x.shape[1]:
             n = int(rng.integers(1, 4000))  # any length, hop-aligned or not

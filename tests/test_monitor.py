@@ -107,9 +107,11 @@ def test_monitor_shows_the_tense_voice_in_semitones() -> None:
 
 
 def test_monitor_reads_only_telemetry_the_contract_has() -> None:
-    """The monitor once read telemetry keys fault and snoozed that the desk never sends: a
-    telemetry message with them is off the contract, and faults come from fault events."""
-    assert not {"fault", "snoozed"} & set(Telemetry.model_fields)
+    """The monitor once read telemetry keys fault and snoozed that the desk never sent: a
+    telemetry message with fault is off the contract, and faults come from fault events;
+    snoozed is sent only where mqtt.publish_snooze is on."""
+    assert "fault" not in Telemetry.model_fields
+    assert not Telemetry.model_fields["snoozed"].is_required()
     s = MonitorState()
     good = EXAMPLES["telemetry"].to_json()
     assert feed(s, "deskcue/s/d/telemetry", good)
@@ -163,7 +165,51 @@ def test_monitor_once_against_a_live_desk(
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("site1/desk7"))
     assert "online" in row  # retained status, seen by a monitor started later
+    assert "\x1b" not in out  # piped: a plain snapshot, no control characters
     link.stop()
+
+
+def test_monitor_piped_prints_plain_snapshots(
+    broker: Broker, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not on a terminal (a pipe, a log), the live mode writes a plain snapshot each tick:
+    every desk, no control characters, nothing cut to a width."""
+    name = "a-rather-long-desk-name-07"
+    link = MqttLink(settings_for(broker), site="site1", desk=name, state_dir=tmp_path)
+    link.start()
+    wait_until(lambda: link.connected)
+    seen = threading.Event()
+    ticks = []
+
+    class Watched(monitor.MonitorState):
+        def handle(self, topic: str, payload: bytes, now: float | None = None) -> bool:
+            changed = super().handle(topic, payload, now=now)
+            if topic == f"deskcue/site1/{name}/status":
+                seen.set()
+            return changed
+
+    def tick(seconds: float) -> None:
+        # the first tick lasts until the desk's retained status is in; the second is Ctrl-C
+        if seconds == monitor.REFRESH_S:
+            ticks.append(seconds)
+            if len(ticks) == 2:
+                raise KeyboardInterrupt
+            seen.wait(HANG_S)
+
+    monkeypatch.setattr(monitor, "MonitorState", Watched)
+    clock = types.SimpleNamespace(**{n: getattr(time, n) for n in dir(time) if n[0] != "_"})
+    clock.sleep = tick
+    monkeypatch.setattr(monitor, "time", clock)
+    try:
+        args = parse_monitor_args(["--host", broker.host, "--port", str(broker.port)])
+        assert args.func(args) == 0
+    finally:
+        link.stop()
+    out = capsys.readouterr().out
+    assert out.count("deskcue monitor") == 2 and "\x1b" not in out
+    row = next(line for line in out.splitlines() if line.startswith(f"site1/{name} "))
+    assert "online" in row
 
 
 def test_monitor_says_clearly_when_the_broker_is_down(capsys: pytest.CaptureFixture[str]) -> None:
@@ -175,3 +221,103 @@ def test_monitor_says_clearly_when_the_broker_is_down(capsys: pytest.CaptureFixt
     err = capsys.readouterr().err
     assert err.startswith("deskcue monitor: cannot use broker") and err[-1] == "\n"
     assert err.count("\n") == 1
+
+
+def floor(n_calm: int = 24, n_offline: int = 5) -> MonitorState:
+    """A floor of desks: one raising its voice, one with a fault, one that just had an event,
+    calm ones and offline ones (names chosen so that urgency, not the name, orders them)."""
+    s = MonitorState()
+    st = EventStamper(boot_id="c" * 32, wall_clock=lambda: NOW - 5)
+    for i in range(n_calm):
+        feed(s, f"deskcue/f/calm{i:02d}/status", b"online")
+    for i in range(n_offline):
+        feed(s, f"deskcue/f/a-off{i}/status", b"offline")
+    for desk in ("zz-raised", "zz-fault", "zz-recent"):
+        feed(s, f"deskcue/f/{desk}/status", b"online")
+        assert feed(s, f"deskcue/f/{desk}/telemetry", EXAMPLES["telemetry"].model_copy(
+            update={"level_lufs": {"agent": -14.3, "caller": -30.5}}).to_json())
+    assert feed(s, "deskcue/f/zz-raised/events", st.stamp(
+        "raised_voice.started", EVENT_EXAMPLES["raised_voice.started"], stream_s=2.0).to_json())
+    assert feed(s, "deskcue/f/zz-fault/events", st.stamp(
+        "fault", Fault(kind="audio", fault="audio: nothing from hw:1 for 3 s", active=True),
+        stream_s=3.0).to_json())
+    assert feed(s, "deskcue/f/zz-recent/events", st.stamp(
+        "laughter_burst", EVENT_EXAMPLES["laughter_burst"], stream_s=4.0).to_json())
+    return s
+
+
+def rows(screen: str) -> list[str]:
+    return [line for line in screen.splitlines() if line.startswith("f/")]
+
+
+@pytest.mark.parametrize(("width", "height"), [(80, 24), (64, 24), (50, 16), (100, 30)])
+def test_a_floor_fits_the_terminal_most_urgent_desks_first(width: int, height: int) -> None:
+    screen = render(floor(), now=NOW, width=width, height=height)
+    lines = screen.splitlines()
+    assert len(lines) <= height
+    assert all(len(line) <= width for line in lines), max(lines, key=len)
+    assert "deskcue" in lines[0] and lines[1].startswith("DESK")
+    assert "short-term loudness" in lines[-1]  # the footer saying what levels are, in view
+    names = [row.split()[0] for row in rows(screen)]
+    # cue and fault first, then the desk with a recent event, then calm, offline last
+    assert names[:3] == ["f/zz-fault", "f/zz-raised", "f/zz-recent"]
+    assert names[3].startswith("f/calm")
+    assert not any(n.startswith("f/a-off") for n in names)  # 32 desks do not fit
+    more = next(line for line in lines if line.startswith("... "))
+    assert more == f"... {32 - len(names)} more: {27 - len(names)} calm, 5 offline"
+    raised = rows(screen)[1]
+    assert "-14.3" in raised and "raised +11.2dB" in raised
+    assert "LAST EVENTS" in screen and "laugh" in screen
+
+
+def test_all_desks_and_events_when_the_screen_has_room() -> None:
+    s = floor(n_calm=3, n_offline=2)
+    st = EventStamper(boot_id="d" * 32, wall_clock=lambda: NOW)
+    # a call starting is routine: it does not lift a desk above the calm ones
+    assert feed(s, "deskcue/f/calm02/events", st.stamp(
+        "call.started", CallStarted(call=1, start_s=0.5), stream_s=1.0).to_json())
+    screen = render(s, now=NOW, width=80, height=40)
+    assert not any(line.startswith("... ") for line in screen.splitlines())
+    names = [row.split()[0] for row in rows(screen)]
+    assert names[:6] == ["f/zz-fault", "f/zz-raised", "f/zz-recent", "f/calm00", "f/calm01",
+                         "f/calm02"]
+    assert names[-2:] == ["f/a-off0", "f/a-off1"]  # offline last, whatever the name
+    assert "raised.started" in screen and "fault" in screen
+
+
+def styled(state: MonitorState, now: float, width: int = 80) -> str:
+    """The screen as a 256-colour terminal receives it."""
+    from io import StringIO
+
+    from rich.console import Console, Group
+
+    out = StringIO()
+    Console(file=out, force_terminal=True, color_system="256", width=width).print(
+        Group(*monitor.screen(state, now, width=width)))
+    return out.getvalue()
+
+
+def test_cues_in_the_desk_lights_colours_offline_grey_and_old_levels_dim() -> None:
+    s = floor(n_calm=1, n_offline=1)
+    out = styled(s, NOW)
+    raised = next(line for line in out.splitlines() if "zz-raised" in line)
+    assert "\x1b[1;38;5;208mraised +11.2dB" in raised  # bold amber, as the desk's light
+    assert "\x1b[1m-14.3" in raised  # a level from a second ago: bold, live
+    fault = next(line for line in out.splitlines() if "zz-fault" in line)
+    assert "\x1b[1;37;41mfault audio" in fault  # white on red
+    offline = next(line for line in out.splitlines() if "a-off0" in line)
+    assert offline.startswith("\x1b[38;5;244mf/a-off0")  # grey50, over the whole row
+    later = styled(s, NOW + monitor.LIVE_S + 1)
+    assert "\x1b[2m-14.3" in later and "\x1b[1m-14.3" not in later  # older than LIVE_S: dim
+    gone = render(s, now=NOW + monitor.STALE_S + 1, width=80)
+    assert "-14.3" not in gone  # as old as telemetry's expiry: not shown at all
+    assert "\x1b" not in render(s, now=NOW, width=80)  # plain text has no control characters
+
+
+def test_the_shipped_telemetry_rate_keeps_the_monitors_levels_live() -> None:
+    """A level reaches the screen within the telemetry interval plus one redraw; at the
+    shipped rate that is inside LIVE_S, so a desk's level is never shown dim (old) while it
+    is connected. At the former 10 s a +11 dB cue could show the usual level."""
+    from firmware.config.mqtt import MqttSettings
+
+    assert MqttSettings().telemetry_interval_s + monitor.REFRESH_S < monitor.LIVE_S

@@ -118,7 +118,7 @@ def test_live_events_status_info_in_order(
     assert comparable(got) == comparable(events)
     assert all("replayed" not in e for e in got), "live events are not marked replayed"
     assert all(not m.retain for m in subscriber.on("events"))
-    status = subscriber.on("status")
+    status = wait_until(lambda: subscriber.on("status"))  # once commands are subscribed
     assert status[0].payload == b"online"
     wait_until(lambda: subscriber.on("info"))
     assert len(subscriber.on("info")) == 1, "info once per connection"

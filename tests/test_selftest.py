@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 import wave
 from pathlib import Path
 
@@ -55,7 +56,8 @@ def config(text: str = "") -> Settings:
     return parse_settings('[mqtt]\nhost = "127.0.0.1"\n' + text)
 
 
-def test_every_step_passes_on_mock_pins_a_wav_and_a_real_broker(tmp_path, broker):
+def test_on_mock_pins_the_parts_nobody_can_see_are_skipped_and_the_rest_passes(tmp_path,
+                                                                                broker):
     wav = write_wav(tmp_path / "tap.wav", -20.0, -50.0)
     factory = MockFactory(pin_class=MockPWMPin)
     s = config()
@@ -63,7 +65,11 @@ def test_every_step_passes_on_mock_pins_a_wav_and_a_real_broker(tmp_path, broker
                             open_source=lambda: WavFileSource(wav, realtime=False),
                             listen_s=2.0)
     by = {x.name: x for x in steps}
-    assert [x.status for x in steps] == ["PASS", "PASS", "SKIP", "PASS", "PASS"], steps
+    assert [x.status for x in steps] == ["SKIP", "SKIP", "SKIP", "PASS", "PASS"], steps
+    assert by["LED"].detail.startswith(st.NO_EYES)
+    assert "took the value it was given (red, green, blue, white)" in by["LED"].detail
+    assert by["motor"].detail.startswith(st.NO_HANDS)
+    assert by["button"].detail == st.NO_BUTTON
     assert "agent on left" in by["audio"].detail
     assert "round trip" in by["broker"].detail
     ind = s.indicator
@@ -73,7 +79,54 @@ def test_every_step_passes_on_mock_pins_a_wav_and_a_real_broker(tmp_path, broker
     motor = [p.state for p in factory.pin(ind.motor_pin).states]
     assert motor.count(ind.motor_strength) == 2 and motor[-1] == 0.0
     text, code = st.summary(steps, "site1/desk1")
-    assert code == 0 and "RESULT: PASS (4 passed, 0 failed, 1 skipped)" in text
+    assert code == 0 and "RESULT: PASS (2 passed, 0 failed, 3 skipped)" in text
+
+
+def test_an_interactive_run_on_mock_pins_asks_nothing_and_waits_for_no_button(tmp_path):
+    """A tech at a bench without a Pi is not asked about colours that appear nowhere, nor
+    kept waiting for a button that does not exist."""
+    asked: list[str] = []
+
+    def ask(question: str) -> str:
+        asked.append(question)
+        return "y"
+
+    out = io.StringIO()
+    ui = st.Console(assume_yes=False, out=out, ask=ask)
+    wav = write_wav(tmp_path / "tap.wav", -20.0, -50.0, seconds=1.0)
+    done = threading.Event()
+    steps: list[st.Step] = []
+
+    def run() -> None:
+        steps.extend(st.run_selftest(
+            config(), factory=MockFactory(pin_class=MockPWMPin), ui=ui, skip=("broker",),
+            open_source=lambda: WavFileSource(wav, realtime=False), listen_s=1.0))
+        done.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    # far less than the 10 s the button step would wait for a press
+    assert done.wait(5.0), "the self-test waited for a button nobody can press"
+    assert asked == []
+    assert [x.status for x in steps[:3]] == ["SKIP", "SKIP", "SKIP"], steps
+    text = out.getvalue()
+    assert "gpiozero mock pins" in text and "Did the LED" not in text
+    assert "press the snooze button" not in text
+
+
+class StuckPin(MockPWMPin):
+    """A pin that stays low whatever it is told (a shorted or dead output)."""
+
+    def _set_state(self, value: float) -> None:
+        self._change_state(0.0)
+
+
+def test_a_mock_pin_that_does_not_follow_still_fails():
+    factory = MockFactory(pin_class=StuckPin)
+    ind = config().indicator
+    led = st.check_led(ind, factory, quiet(), 0.0)
+    assert led.status == "FAIL" and f"GPIO{ind.red_pin} reads 0.00" in led.detail
+    motor = st.check_motor(ind, factory, quiet(), 0.0)
+    assert motor.status == "FAIL" and f"GPIO{ind.motor_pin} did not follow" in motor.detail
 
 
 def test_a_swapped_tap_fails_and_says_what_to_set(tmp_path):
@@ -105,23 +158,38 @@ def test_a_stereo_config_on_a_mono_device_fails(tmp_path):
     assert step.status == "FAIL" and "audio.channels = 2" in step.detail
 
 
-def test_the_techs_no_fails_the_led_and_a_press_passes_the_button():
+def test_at_a_desk_the_techs_answers_decide_the_led_motor_and_button():
+    """What a tech at a real desk goes through: mock pins stand in for the board, and the
+    step is told a person can see, feel and press (as on real GPIO)."""
     factory = MockFactory(pin_class=MockPWMPin)
     ind = config().indicator
-    led = st.check_led(ind, factory, quiet(["n"]), step_s=0.0)
+    led = st.check_led(ind, factory, quiet(["n"]), step_s=0.0, seen=True)
     assert led.status == "FAIL" and "check the wiring" in led.detail
+    led = st.check_led(ind, factory, quiet(["y"]), step_s=0.0, seen=True)
+    assert led.status == "PASS" and "red, green, blue, white" in led.detail
+    motor = st.check_motor(ind, factory, quiet(["n"]), 0.0, felt=True)
+    assert motor.status == "FAIL" and "not felt" in motor.detail
     pin = factory.pin(ind.button_pin)
-    ui = quiet([])
-    import threading
-
     threading.Timer(0.2, pin.drive_low).start()
-    assert st.check_button(ind, factory, ui, wait_s=3.0).status == "PASS"
+    assert st.check_button(ind, factory, quiet([]), wait_s=3.0,
+                           pressable=True).status == "PASS"
+
+
+def test_at_a_desk_with_yes_nobody_confirms_so_nothing_passes_unseen():
+    factory = MockFactory(pin_class=MockPWMPin)
+    ind = config().indicator
+    led = st.check_led(ind, factory, quiet(), 0.0, seen=True)
+    motor = st.check_motor(ind, factory, quiet(), 0.0, felt=True)
+    button = st.check_button(ind, factory, quiet(), wait_s=3.0, pressable=True)
+    assert [x.status for x in (led, motor, button)] == ["SKIP"] * 3
+    assert all(x.detail.startswith(st.NOT_ASKED) for x in (led, motor, button))
+    assert "nobody confirmed the colours; each pin" in led.detail
 
 
 def test_single_led_and_no_motor():
     factory = MockFactory(pin_class=MockPWMPin)
     ind = config('[indicator]\nled = "single"\nmotor_pin = "none"\n').indicator
-    assert st.check_led(ind, factory, quiet(), 0.0).status == "PASS"
+    assert st.check_led(ind, factory, quiet(["y"]), 0.0, seen=True).status == "PASS"
     assert [p.state for p in factory.pin(ind.led_pin).states][1:] == [1.0, 0.0, 1.0, 0.0]
     assert st.check_motor(ind, factory, quiet(), 0.0).status == "SKIP"
 
@@ -130,7 +198,9 @@ def test_cli_end_to_end_and_a_dead_broker_fails(tmp_path, broker, capsys):
     wav = write_wav(tmp_path / "tap.wav", -20.0, -50.0)
     base = ["selftest", "--pins", "mock", "--source", str(wav), "--yes", "--seconds", "1"]
     assert deskcue(base + ["--broker", f"127.0.0.1:{broker.port}"]) == 0
-    assert "RESULT: PASS" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "RESULT: PASS (2 passed, 0 failed, 3 skipped)" in out
+    assert "SKIP  LED" in out and "no LED anyone can see" in out
     from broker import dead_port
 
     with dead_port() as port:

@@ -19,6 +19,7 @@ from firmware.policy.cue_policy import CuePolicy, PolicyEvent
 from firmware.policy.usual_voice import UsualVoice
 
 CHANNEL_NAMES = ("agent", "caller")
+BASELINE_FILE = "baseline.json"  # the usual voice, saved in the state directory
 
 
 def channel_order(audio: AudioSettings, source_channels: int) -> list[int]:

@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,21 +23,25 @@ import numpy as np
 from pydantic import ValidationError
 
 from firmware import __version__
-from firmware.appliance.pipeline import Pipeline, make_usual_voice
-from firmware.audio.source import AudioError, EndOfStream
+from firmware.appliance.pipeline import BASELINE_FILE, Pipeline, make_usual_voice
+from firmware.audio.source import EndOfStream
 from firmware.config.settings import Settings
 from firmware.contract.base import Payload
+from firmware.contract.commands import IDENTIFY_DEFAULT_S, IDENTIFY_MAX_S, SNOOZE_MAX_MIN
 from firmware.contract.desk import (
     ApplianceStatus,
     ChannelMap,
+    CommandCounts,
     ConfigApply,
     Info,
     TelemetryReading,
 )
 from firmware.contract.events import EventEnvelope, Fault, OutboxDropped
+from firmware.errors import AudioError
 from firmware.flashing.records import RESTART_EXIT_CODE, last_apply, pending_fault, settings_hash
 from firmware.flashing.remote import apply_remote, command_reply
 from firmware.flashing.trial import TrialWatch
+from firmware.link.commands import Command
 from firmware.link.envelope import EventStamper
 from firmware.platform.control_socket import ControlServer, send_reply
 from firmware.platform.files import read_json, remove_file, write_json
@@ -48,7 +52,6 @@ from firmware.policy.usual_voice import UsualVoice
 
 log = logging.getLogger("deskcue")
 
-BASELINE_FILE = "baseline.json"
 CUE_BUZZ = {"raised_voice.started": "raised_voice",
             "tense_voice.started": "tense_voice",
             "caller.started": "caller_escalation",
@@ -71,6 +74,9 @@ class Link(Protocol):
     def publish_event(self, envelope: EventEnvelope) -> None: ...
     def publish_telemetry(self, reading: TelemetryReading) -> None: ...
     def set_info(self, info: Info) -> None: ...
+    def publish_command_result(self, cmd: Command, ok: bool,
+                               data: Payload | Mapping[str, Any] | None = None,
+                               error: str | tuple[str, str] | None = None) -> None: ...
     def stop(self) -> None: ...
 
 
@@ -173,7 +179,8 @@ class Appliance:
         except queue.Full:
             log.warning("command queue full; dropped %s", cmd.name)
             if cmd.reply:
-                cmd.reply(False, {"error": "busy"})
+                cmd.reply(False, {"error": ("busy", "the desk has 256 commands waiting; try "
+                                                    "again in a few seconds")})
 
     def on_mqtt_command(self, cmd: Any) -> None:
         """From the MQTT link's thread: a validated command; answered by the worker."""
@@ -229,11 +236,11 @@ class Appliance:
                                                                 self.source.channels):
             # A device that comes back with the same format continues the same stream; a
             # different format starts a new one (stream time restarts at 0).
-            self.pipeline = Pipeline(self.settings, source_rate=self.source.rate,
-                                     source_channels=self.source.channels, usual=self.usual)
+            p = self.pipeline = Pipeline(self.settings, source_rate=self.source.rate,
+                                         source_channels=self.source.channels, usual=self.usual)
         self._publish_info()
         log.info("listening on %s (%d Hz, %d ch, channels %s)", self.source.name,
-                 self.source.rate, self.source.channels, list(self.pipeline.channel_names))
+                 self.source.rate, self.source.channels, list(p.channel_names))
         return True
 
     def _loop(self, stop: threading.Event, control: ControlServer) -> int:
@@ -397,10 +404,9 @@ class Appliance:
             if policy is None:
                 return False, {"error": "no audio yet"}
             minutes = cmd.args.get("minutes")
-            if minutes is not None and (isinstance(minutes, bool)
-                                        or not isinstance(minutes, int | float)
-                                        or not 0 <= minutes <= 24 * 60):
-                return False, {"error": "minutes must be a number from 0 to 1440"}
+            if minutes is not None and not _number_in(minutes, 0.0, SNOOZE_MAX_MIN):
+                return False, {"error": ("invalid_args", f"minutes must be a number from 0 to "
+                                                         f"{SNOOZE_MAX_MIN:g}")}
             ev = policy.snooze(minutes, source=cmd.source)
             self._emit(ev)
             return True, _json(ev.data)
@@ -412,27 +418,31 @@ class Appliance:
             self._emit(ev)
             return True, _json(ev.data)
         if cmd.name == "identify":
-            seconds = float(cmd.args.get("seconds", 10.0))
-            self.identify_until = time.monotonic() + max(0.0, min(seconds, 120.0))
+            seconds = cmd.args.get("seconds", IDENTIFY_DEFAULT_S)
+            if not _number_in(seconds, 0.0, IDENTIFY_MAX_S) or seconds == 0:
+                return False, {"error": ("invalid_args", f"seconds must be a number above 0 and "
+                                                         f"at most {IDENTIFY_MAX_S:g}")}
+            seconds = float(seconds)
+            self.identify_until = time.monotonic() + seconds
             if self.indicator is not None:
                 self.indicator.buzz("identify")
             return True, {"seconds": seconds}
         if cmd.name == "status":
-            return True, self.status().to_json()
+            return True, self.status(supervisor=cmd.source == "mqtt").to_json()
         if cmd.name == "_report" and cmd.source == "link":
             self._emit(PolicyEvent(cmd.args["type"], self.stream_s, cmd.args["data"]))
             return True, {}
         return False, {"error": f"unknown command {cmd.name!r}"}
 
     # -- display and faults ------------------------------------------------------------------
-    def _display(self) -> str:
+    def _display(self, *, reveal_snooze: bool = True) -> str:
         if time.monotonic() < self.identify_until:
             return "identify"
         if self.fault:
             return "fault"
         if self.pipeline is None:
             return "off"
-        return self.pipeline.policy.display.value
+        return self.pipeline.policy.shown(reveal_snooze=reveal_snooze).value
 
     def _refresh_display(self) -> None:
         want = self._display()
@@ -515,11 +525,11 @@ class Appliance:
         now_cpu = (time.process_time(), time.monotonic())
         load = (now_cpu[0] - last_cpu[0]) / max(now_cpu[1] - last_cpu[1], 1e-6)
         if self.link is not None:
-            st = self.status()
+            st = self.status(supervisor=True)
             self.link.publish_telemetry(TelemetryReading(
                 level_lufs=st.level_lufs, cues=st.cues, input_overflows=st.input_overflows,
                 cpu_load=round(load, 4), soc_temp_c=st.soc_temp_c, uptime_s=st.uptime_s,
-                display=st.display, stream_s=st.stream_s))
+                display=st.display, stream_s=st.stream_s, snoozed=st.snoozed))
         return now_cpu
 
     def info(self) -> Info:
@@ -540,27 +550,50 @@ class Appliance:
         if self.link is not None:
             self.link.set_info(self.info())
 
-    def status(self) -> ApplianceStatus:
-        """The live state (`deskcue status`, MQTT ``cmd/status``, telemetry)."""
+    def status(self, *, supervisor: bool = False) -> ApplianceStatus:
+        """The live state (`deskcue status`, MQTT ``cmd/status``, telemetry).
+
+        ``supervisor``: for a supervisor (MQTT): unless ``mqtt.publish_snooze``, the agent's
+        snooze is not in it (``snoozed`` left out, ``display`` as if not snoozed).
+        """
         usual = self.usual
+        reveal = not supervisor or self.settings.mqtt.publish_snooze
+        snoozed = bool(self.pipeline and self.pipeline.policy.snoozed)
         return ApplianceStatus(
-            display=self._display(),  # type: ignore[arg-type]
+            display=self._display(reveal_snooze=reveal),  # type: ignore[arg-type]
             fault=self.fault,
             stream_s=round(float(self.stream_s), 2),
             usual_lufs=round(float(usual.usual_lufs), 2) if usual.ready else None,
             learned_speech_s=round(float(usual.speech_s), 1),
-            snoozed=bool(self.pipeline and self.pipeline.policy.snoozed),
+            snoozed=snoozed if reveal else None,
             cues=dict(self.cue_counts),
             input_overflows=int(self.source.overflows) if self.source else 0,
             level_lufs={k: round(v, 1) for k, v in self._last_level.items()},  # type: ignore[misc]
             uptime_s=round(time.monotonic() - self._started, 1),
             soc_temp_c=soc_temperature_c(),
+            commands=self._command_counts(),
         )
+
+    def _command_counts(self) -> CommandCounts | None:
+        stats = getattr(self.link, "stats", None)
+        if not callable(stats):
+            return None
+        c = stats()
+        return CommandCounts(checked=int(c["commands"]), refused=int(c["commands_rejected"]),
+                             ignored=int(c["commands_ignored"]),
+                             rate_limited=int(c["commands_rate_limited"]),
+                             dropped=int(c["commands_dropped"]))
 
     def status_line(self) -> str:
         s = self.status()
         return (f"{s.display}; usual {s.usual_lufs} LUFS; heard {s.stream_s:.0f} s"
                 + (f"; fault: {s.fault}" if s.fault else ""))
+
+
+def _number_in(value: Any, low: float, high: float) -> bool:
+    """Whether ``value`` is a real number (not a bool, not text) from ``low`` to ``high``."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and low <= value <= high)
 
 
 def _json(data: Payload | None) -> dict[str, Any]:

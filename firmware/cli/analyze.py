@@ -1,9 +1,12 @@
 """`deskcue analyze AUDIO`: run a recording through the appliance's analysis as fast as the CPU
-allows, from a fresh baseline, touching no device state; print events and/or write features.
+allows, from a fresh baseline (or a known one: ``--usual-from``), touching no device state;
+print events, write features, draw a plot or write a call report.
 
 The recording is read in blocks and every block's rows and events are written before the next
-is read, so memory stays flat in the file's length (``--plot`` keeps the per-hop features, a
-few kB per minute). A progress bar goes to stderr when it is a terminal."""
+is read, so memory stays flat in the file's length (``--plot`` and ``--report`` keep the
+measures they draw, 0.2 MB per minute of stereo). A progress bar goes to stderr when it
+is a terminal. When no cue could fire because the agent's usual voice was not learned yet,
+stderr says so, with how much speech was heard and how much is needed."""
 
 from __future__ import annotations
 
@@ -17,24 +20,28 @@ from typing import TextIO
 import numpy as np
 
 from dsp.analyzer import HopFeatures
-from firmware.appliance.pipeline import Pipeline
+from firmware.appliance.pipeline import BASELINE_FILE, Pipeline, make_usual_voice
 from firmware.audio.recording import Recording
 from firmware.config.settings import Settings
-from firmware.contract.events import EventEnvelope
+from firmware.errors import ReportError
 from firmware.link.envelope import EventStamper
+from firmware.platform.files import read_json
 from firmware.policy.cue_policy import PolicyEvent
-from firmware.policy.usual_voice import semitones
+from firmware.policy.usual_voice import UsualVoice, semitones
+from firmware.report.call import CallRecord, ReportEvent, Thresholds
 
 BLOCK_S = 0.5
 FEATURE_COLUMNS = ("t", "channel", "level_dbfs", "loudness_m_lufs", "loudness_s_lufs", "voiced",
                    "f0_hz", "voicing", "semitones", "rate_sps", "tilt_db", "laughter")
 
 
-def analyze_stream(settings: Settings, blocks: Iterable[np.ndarray], rate: int, channels: int
+def analyze_stream(settings: Settings, blocks: Iterable[np.ndarray], rate: int, channels: int,
+                   usual: UsualVoice | None = None
                    ) -> Iterator[tuple[Pipeline, HopFeatures, list[PolicyEvent]]]:
     """Yield (pipeline, features, policy events) for each block of float32 (frames,
-    ``channels``) samples at ``rate`` Hz, then for the flushed tail."""
-    pipe = Pipeline(settings, source_rate=rate, source_channels=channels)
+    ``channels``) samples at ``rate`` Hz, then for the flushed tail. ``usual``: a known usual
+    voice to start from (default: a fresh one)."""
+    pipe = Pipeline(settings, source_rate=rate, source_channels=channels, usual=usual)
     for block in blocks:
         step = pipe.process(block)
         yield pipe, step.features, step.events
@@ -70,7 +77,10 @@ def write_features(out: TextIO, pipe: Pipeline, f: HopFeatures, header: bool) ->
     policy = pipe.policy
     usual_st = [pipe.usual.usual_st if pipe.usual.ready else np.nan,
                 policy.caller_pitch.median() if policy.caller_pitch.weight > 0 else np.nan]
-    st = semitones(f.f0_hz) - np.array(usual_st[: f.f0_hz.shape[0]])[:, None]
+    # the analyzer measures them all (None only in features built by hand)
+    assert (f.f0_hz is not None and f.voicing is not None and f.laughter is not None
+            and f.rate_sps is not None and f.alpha_db is not None)
+    st = semitones(f.f0_hz) - np.asarray(usual_st[: f.f0_hz.shape[0]])[:, None]
     for h in range(f.n_hops):
         for c, name in enumerate(pipe.channel_names):
             out.write(f"{f.t[h]:.3f},{name},{f.level_dbfs[c, h]:.2f},"
@@ -80,54 +90,136 @@ def write_features(out: TextIO, pipe: Pipeline, f: HopFeatures, header: bool) ->
                       f"{f.laughter[c, h]:.3f}\n")
 
 
+def usual_from(settings: Settings, source: Path) -> tuple[UsualVoice, str]:
+    """A known usual voice to start from, and where it came from in words: a state directory
+    (its ``baseline.json``), a saved ``baseline.json``, or a recording of the same agent
+    (analysed first, as `deskcue analyze` would, to learn it)."""
+    path = source / BASELINE_FILE if source.is_dir() else source
+    if path.suffix.lower() == ".json":
+        if not path.is_file():
+            where = (f"{source}: no {BASELINE_FILE} in it" if source.is_dir()
+                     else f"{path}: no such file")
+            raise ReportError(f"--usual-from: {where} (give the desk's state directory, its "
+                              f"{BASELINE_FILE} or a recording of the same agent)")
+        data = read_json(path)
+        usual = make_usual_voice(settings)
+        try:
+            if not isinstance(data, dict):
+                raise ValueError("not a saved usual voice")
+            usual.load(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ReportError(f"--usual-from: {path}: not a usable baseline ({exc})") from None
+        return usual, f"{path.name} ({usual.speech_s:.1f} s of speech learned)"
+    usual = make_usual_voice(settings)
+    with Recording(path) as rec:
+        blocks = rec.blocks(max(1, int(BLOCK_S * rec.rate)))
+        for _ in analyze_stream(settings, blocks, rec.rate, rec.channels, usual):
+            pass
+    u = usual
+    if not u.ready:
+        raise ReportError(
+            f"--usual-from: {path}: too little of the agent's speech to learn the usual voice "
+            f"from (heard {u.heard_s:.1f} s, needs {u.warmup_speech_s:.1f} s)")
+    return u, f"{path.name} (analysed first: {u.heard_s:.1f} s of the agent's speech)"
+
+
+def _report_event(ev: PolicyEvent, seq: int | None) -> ReportEvent | None:
+    """The event for the plot and report (None for the indicator's own marks)."""
+    if ev.data is None:
+        return None
+    data = ev.data if isinstance(ev.data, dict) else ev.data.to_json()
+    return ReportEvent(ev.type, ev.stream_s, dict(data), published=ev.publish, seq=seq)
+
+
 def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
                 features_path: Path | None, plot_path: Path | None = None,
-                progress_to: TextIO | None = None) -> int:
+                report_path: Path | None = None, usual: UsualVoice | None = None,
+                usual_source: str | None = None, progress_to: TextIO | None = None) -> int:
     """Analyse ``audio`` block by block; events as JSON lines to ``events_out``, features to
-    ``features_path`` (CSV), a plot to ``plot_path``. A progress bar goes to ``progress_to``
-    (default stderr) if it is a terminal; a recording cut short is analysed up to where it
-    ends and said so there. Returns the exit code."""
+    ``features_path`` (CSV), a plot to ``plot_path`` (PNG), a call report to ``report_path``
+    (HTML). ``usual``: a known usual voice to start from (``usual_source`` says where from).
+    A progress bar goes to ``progress_to`` (default stderr) if it is a terminal; a recording
+    cut short is analysed up to where it ends and said so there, and so is a usual voice
+    never learned (no agent cue could fire). Returns the exit code."""
     from firmware.cli.progress import Progress
 
+    err = progress_to or sys.stderr
     stamper = EventStamper()
-    envelopes: list[EventEnvelope] = []  # for the plot's cue marks only
-    parts: list[HopFeatures] = []
+    drawing = plot_path is not None or report_path is not None
     pipe = None
     with Recording(audio) as rec:
+        call = CallRecord(name=audio.name, duration_s=rec.duration_s, channels=(),
+                          thresholds=Thresholds.from_settings(settings), usual_from=usual_source)
         feat_file = open(features_path, "w", encoding="utf-8") if features_path else None  # noqa: SIM115
         try:
             with Progress(f"analyze {audio.name}", rec.duration_s, stream=progress_to) as bar:
                 blocks = rec.blocks(max(1, int(BLOCK_S * rec.rate)))
                 first = True
                 for pipe, feats, events in analyze_stream(settings, blocks, rec.rate,
-                                                          rec.channels):
+                                                          rec.channels, usual):
                     bar.update(rec.frames_read / rec.rate)
                     if feat_file is not None:
                         write_features(feat_file, pipe, feats, first)
                         first = False
-                    if plot_path is not None:
-                        parts.append(feats)
                     for ev in events:
-                        if not ev.publish:
-                            continue
-                        env = stamper.stamp(ev.type, ev.data, stream_s=ev.stream_s)
-                        if plot_path is not None:
-                            envelopes.append(env)
-                        if events_out is not None:
-                            events_out.write(json.dumps(env.to_json()) + "\n")
+                        seq = None
+                        if ev.publish and ev.data is not None:  # printed, numbered: as on the desk
+                            env = stamper.stamp(ev.type, ev.data, stream_s=ev.stream_s)
+                            seq = env.seq
+                            if events_out is not None:
+                                events_out.write(json.dumps(env.to_json()) + "\n")
+                        if drawing and (kept := _report_event(ev, seq)) is not None:
+                            call.events.append(kept)
+                    if drawing:
+                        _keep_for_report(call, pipe, feats)
         finally:
             if feat_file is not None:
                 feat_file.close()
         if rec.cut_short:
-            print(f"deskcue: warning: {rec.cut_short}; analysed what is there",
-                  file=progress_to or sys.stderr)
-    if plot_path is not None and pipe is not None:
-        from firmware.report.plot import render
+            print(f"deskcue: warning: {rec.cut_short}; analysed what is there", file=err)
+    if pipe is None:
+        return 0
+    _settle(call, pipe)
+    if drawing:
+        from firmware.report.html import write_report
+        from firmware.report.plot import figure_png, render
 
-        usual = pipe.usual.usual_lufs if pipe.usual.ready else None
-        render(plot_path, HopFeatures.concat(parts), pipe.channel_names, envelopes,
-               title=f"deskcue analyze {audio.name}", usual_lufs=usual)
+        png = figure_png(call)  # drawn once for both
+        if plot_path is not None:
+            render(plot_path, call, png=png)
+        if report_path is not None:
+            write_report(report_path, call, png=png)
+    if call.learned_at_s is None:
+        print(f"deskcue: note: {call.warmup_note()}; start from a known usual voice with "
+              "--usual-from (the desk's state directory or an earlier recording of the same "
+              "agent)", file=err)
     return 0
+
+
+def _keep_for_report(call: CallRecord, pipe: Pipeline, feats: HopFeatures) -> None:
+    """A block's measures, and the usual voice the cues were judged against after it."""
+    call.tracks.add(feats)
+    u, pol = pipe.usual, pipe.policy
+    ready = u.ready
+    # the caller's start-of-call level once it is complete (the caller cue waits for it)
+    need = pipe.settings.cues.caller_escalation.baseline_speech_s / 0.01
+    caller = pol.caller_usual.median() if pol.caller_usual.weight >= need - 0.5 else np.nan
+    t = float(feats.t[-1] + 0.005) if feats.n_hops else pipe.stream_s
+    call.tracks.add_usual(t, u.usual_lufs if ready else np.nan,
+                          u.usual_f0_hz if ready and np.isfinite(u.usual_st) else np.nan,
+                          caller)
+
+
+def _settle(call: CallRecord, pipe: Pipeline) -> None:
+    """What the whole recording says about the usual voice: heard, learned when, at the end."""
+    u = pipe.usual
+    call.channels = tuple(pipe.channel_names)
+    call.heard_s = u.heard_s
+    if u.ready:
+        call.usual_lufs = float(u.usual_lufs)
+        call.usual_f0_hz = float(u.usual_f0_hz) if np.isfinite(u.usual_st) else None
+        learned = [e.stream_s for e in call.events if e.type == "usual_voice_learned"]
+        call.learned_at_s = learned[0] if learned else 0.0
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -140,13 +232,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--features", type=Path, metavar="CSV",
                    help="write per-hop features (one row per hop and channel) to CSV")
     p.add_argument("--plot", type=Path, metavar="PNG",
-                   help="draw level, loudness, pitch and the cues over time to a PNG")
+                   help="draw loudness, pitch, the usual voice, thresholds and cues to a PNG")
+    p.add_argument("--report", type=Path, metavar="HTML",
+                   help="write a call report a reviewer can mail: summary, plot and every "
+                        "event with its measurements, in one self-contained HTML file")
+    p.add_argument("--usual-from", type=Path, metavar="STATE_OR_FILE",
+                   help="start from a known usual voice: the desk's state directory or its "
+                        f"{BASELINE_FILE}, or an earlier recording of the same agent "
+                        "(analysed first); default: learn it from this recording")
 
 
 def main(args: argparse.Namespace, settings: Settings) -> int:
-    if not (args.events or args.features or args.plot):
-        print("deskcue: analyze: nothing to do; give --events, --features CSV or --plot PNG",
-              file=sys.stderr)
+    if not (args.events or args.features or args.plot or args.report):
+        print("deskcue: analyze: nothing to do; give --events, --features CSV, --plot PNG or "
+              "--report HTML", file=sys.stderr)
         return 2
+    if args.plot or args.report:  # said before a long analysis, not after it
+        from firmware.report.plot import need_matplotlib
+
+        need_matplotlib("--plot" if args.plot else "--report")
+    usual, source = usual_from(settings, args.usual_from) if args.usual_from else (None, None)
     return run_analyze(settings, args.audio, events_out=sys.stdout if args.events else None,
-                       features_path=args.features, plot_path=args.plot)
+                       features_path=args.features, plot_path=args.plot,
+                       report_path=args.report, usual=usual, usual_source=source)

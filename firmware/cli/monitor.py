@@ -7,8 +7,13 @@ latest ``telemetry`` (agent and caller short-term loudness, LUFS), the cues acti
 ``call.ended``), and the last events. Every payload is parsed with its model from
 `firmware.contract`; one that does not parse is counted as "off-contract", never read with
 defaults. Events are de-duplicated by ``id``, and gaps in (``boot_id``, ``seq``) are counted
-as "missing" until a replay fills them. `render` turns the state into text and is pure, so
-tests check it.
+as "missing" until a replay fills them.
+
+`screen` lays the state out for a terminal (pure, so tests check it): a layout chosen by the
+width (`layout_for`), desks most urgent first (`urgency`), as many as the height holds, cues
+in the desk light's colours, offline desks grey, levels dim once older than `LIVE_S`.
+`render` is the same as plain text. On a terminal the view is redrawn full-screen with
+rich's `Live`; piped, each snapshot is plain text, every desk, no control characters.
 
     deskcue monitor --host broker.site1 --port 8883 --tls --ca-file ca.pem \\
                     --credentials-file ~/.config/deskcue/supervisor
@@ -22,11 +27,14 @@ import sys
 import threading
 import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from rich.console import Console, Group
+from rich.live import Live
+from rich.text import Text
 
 from firmware.config.load import load_settings
 from firmware.config.mqtt import MqttSettings, TlsSettings
@@ -42,8 +50,9 @@ from firmware.contract.events import (
 from firmware.errors import CredentialsError
 from firmware.link.mqtt_client import SupervisorClient
 
-ANSI_HOME_CLEAR = "\x1b[H\x1b[2J"
 _CUE_PHASES = (".started", ".ended")
+# Events of every call: they do not make a desk "recent" (see `urgency`).
+_ROUTINE = frozenset({"call.started", "call.ended", "usual_voice_learned"})
 
 
 @dataclass
@@ -62,6 +71,7 @@ class DeskView:
     calls: int = 0
     last_call: CallEnded | None = None
     events: deque[EventEnvelope] = field(default_factory=lambda: deque(maxlen=20))
+    last_event_at: float | None = None  # when the last notable event arrived (Unix s)
     seqs: dict[str, set[int]] = field(default_factory=dict)
     duplicates: int = 0
     replayed: int = 0
@@ -120,7 +130,7 @@ class MonitorState:
                 view.telemetry = Telemetry.model_validate_json(payload)
                 view.telemetry_at = now
             elif suffix == "events":
-                self._event(view, EventEnvelope.model_validate_json(payload))
+                self._event(view, EventEnvelope.model_validate_json(payload), now)
             else:
                 self.results.append((view, CommandResult.model_validate_json(payload)))
         except ValidationError:
@@ -128,7 +138,7 @@ class MonitorState:
             return False
         return True
 
-    def _event(self, view: DeskView, env: EventEnvelope) -> None:
+    def _event(self, view: DeskView, env: EventEnvelope, now: float) -> None:
         if env.id in self._ids:
             view.duplicates += 1
             return
@@ -158,31 +168,117 @@ class MonitorState:
             else:
                 view.faults.pop(data.kind, None)
         view.events.append(env)
+        if kind not in _ROUTINE:
+            view.last_event_at = now
         self.events.append((view, env))
+
+
+# -- the screen -----------------------------------------------------------------------------------
+
+RECENT_S = 60.0
+"""A desk with a notable event (not a call starting or ending) received this recently (s)
+ranks above the calm ones."""
+LIVE_S = 3.0
+"""A level older than this (s) is dimmed: it is no longer "now" (telemetry comes every
+``mqtt.telemetry_interval_s``, 1 s by default)."""
+STALE_S = 30.0
+"""A level older than this (s, telemetry's default expiry) is not shown at all."""
+
+# The colours of the desk's own light, so a supervisor and an agent mean the same thing.
+CUE_STYLE = {"raised_voice": "bold dark_orange", "tense_voice": "bold magenta",
+             "caller": "bold dark_cyan", "laughter": "bold bright_cyan"}
+FAULT_STYLE = "bold white on red"
+OFFLINE_STYLE = "grey50"
+SHORT_CUE = {"raised_voice": "raised", "tense_voice": "tense", "caller": "caller",
+             "laughter_burst": "laugh", "usual_voice_learned": "usual learned",
+             "outbox_dropped": "outbox dropped"}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Column widths (characters) of one screen layout; 0 drops a column."""
+
+    name: str
+    desk: int
+    state: int
+    level: int
+    caller: bool
+    now: int  # 0 = whatever is left of the line
+    call: int
+    outbox: int  # 0 = the depth goes into the notes when it is not 0
+    notes: bool
+    short: bool  # abbreviated words (cue names, counters)
+    event_desk: int
+    event_type: int
+
+
+WIDE = Layout("wide", desk=22, state=7, level=6, caller=True, now=34, call=26, outbox=6,
+              notes=True, short=False, event_desk=22, event_type=24)
+NARROW = Layout("narrow", desk=14, state=3, level=5, caller=True, now=24, call=10, outbox=0,
+                notes=True, short=True, event_desk=14, event_type=17)
+TINY = Layout("tiny", desk=12, state=3, level=5, caller=False, now=0, call=0, outbox=0,
+              notes=False, short=True, event_desk=12, event_type=14)
+
+
+def layout_for(width: int | None) -> Layout:
+    """The layout for a terminal ``width`` columns wide (None: unlimited, e.g. piped)."""
+    if width is None or width >= 130:
+        return WIDE
+    return NARROW if width >= 64 else TINY
+
+
+def urgency(view: DeskView, now: float) -> int:
+    """0 a cue or fault now, 1 a cue, fault or other notable event (not a call starting or
+    ending) in the last `RECENT_S`, 2 calm, 3 offline."""
+    if view.status == "offline":
+        return 3
+    if view.active_cues or view.faults:
+        return 0
+    if view.last_event_at is not None and now - view.last_event_at <= RECENT_S:
+        return 1
+    return 2
+
+
+def _fit(text: Text | str, width: int, justify: str = "left") -> Text:
+    t = (text.copy() if isinstance(text, Text) else Text(text))
+    t.truncate(width, overflow="ellipsis")
+    t.align(justify, width)  # type: ignore[arg-type]
+    return t
 
 
 def _num(value: float | int | None, fmt: str = "{:.1f}") -> str:
     return "-" if value is None else fmt.format(value)
 
 
-def _level(view: DeskView, channel: str) -> str:
-    t = view.telemetry
-    return _num(t.level_lufs.get(channel)) if t is not None else "-"  # type: ignore[call-overload]
+def _level(view: DeskView, channel: str, now: float) -> Text:
+    """Short-term loudness (LUFS) from the latest telemetry: bold while live, dim when older
+    than `LIVE_S`, ``-`` when offline, unknown or older than `STALE_S`."""
+    t, at = view.telemetry, view.telemetry_at
+    if t is None or at is None or view.status == "offline" or now - at > STALE_S:
+        return Text("-")
+    value = t.level_lufs.get(channel)  # type: ignore[call-overload]
+    if value is None:
+        return Text("-")
+    return Text(f"{value:.1f}", style="bold" if now - at <= LIVE_S else "dim")
 
 
-def _cue(cue: str, data: CueData) -> str:
+def _cue(cue: str, data: CueData, short: bool = False) -> str:
     """A cue as it stands: pitch in semitones for the tense voice, else loudness in dB."""
+    name = SHORT_CUE.get(cue, cue) if short else cue
     if isinstance(data, TenseVoiceStarted):
-        return f"{cue} +{data.st_above_usual:.1f}st"
+        return f"{name} +{data.st_above_usual:.1f}st"
     if hasattr(data, "db_above_usual"):
-        return f"{cue} +{data.db_above_usual:.1f}dB"
-    return cue
+        return f"{name} +{data.db_above_usual:.1f}dB"
+    return name
 
 
-def _cues(view: DeskView) -> str:
-    if not view.active_cues:
-        return "-"
-    return ", ".join(_cue(cue, data) for cue, data in view.active_cues.items())
+def _now(view: DeskView, short: bool) -> Text:
+    """What is going on at the desk now: each active cue in its colour, then each fault."""
+    parts = [Text(_cue(cue, data, short), style=CUE_STYLE.get(cue, "bold"))
+             for cue, data in view.active_cues.items()]
+    parts += [Text(f"fault {kind}" if short else f"FAULT {kind}", style=FAULT_STYLE)
+              for kind in view.faults]
+    return Text(" " if short else ", ").join(parts) if parts else Text("-")
 
 
 def _duration(seconds: float) -> str:
@@ -190,17 +286,73 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}h"
 
 
-def _call(view: DeskView, now: float) -> str:
+def _call(view: DeskView, now: float, short: bool = False) -> str:
     if view.in_call_since is not None:
-        return f"in call {_duration(now - view.in_call_since)}"
+        return f"{'call' if short else 'in call'} {_duration(now - view.in_call_since)}"
+    if short:
+        return f"idle {view.calls}" if view.calls else "idle"
     if view.calls:
         last = f", last {_duration(view.last_call.duration_s)}" if view.last_call else ""
         return f"idle ({view.calls} calls{last})"
     return "idle"
 
 
+def _notes(view: DeskView, layout: Layout) -> str:
+    counts = [("missing", "miss", view.missing), ("replayed", "rep", view.replayed),
+              ("dup", "dup", view.duplicates), ("off-contract", "off", view.off_contract)]
+    if not layout.outbox and view.telemetry is not None:
+        counts.append(("outbox", "outbox", view.telemetry.outbox.depth))
+    bits = [f"fault: {why}" for why in view.faults.values()]  # first: it needs a person
+    bits += [f"{short if layout.short else long} {n}" for long, short, n in counts if n]
+    return "; ".join(bits)
+
+
+def _state(view: DeskView, layout: Layout) -> Text:
+    word = {"online": "on", "offline": "off"}.get(view.status, view.status) \
+        if layout.short else view.status
+    style = {"online": "green", "offline": OFFLINE_STYLE}.get(view.status, "yellow")
+    return _fit(Text(word, style=style), layout.state)
+
+
+def _header(layout: Layout) -> Text:
+    cells = [_fit("DESK", layout.desk), _fit("ST" if layout.short else "STATE", layout.state),
+             _fit("AGENT", layout.level, "right")]
+    if layout.caller:
+        cells.append(_fit("CALLR" if layout.short else "CALLER", layout.level, "right"))
+    cells.append(_fit("NOW", layout.now) if layout.now else Text("NOW"))
+    if layout.call:
+        cells.append(_fit("CALL", layout.call))
+    if layout.outbox:
+        cells.append(_fit("OUTBOX", layout.outbox, "right"))
+    if layout.notes:
+        cells.append(Text("NOTES"))
+    return Text(" ").join(cells)
+
+
+def _row(view: DeskView, layout: Layout, now: float) -> Text:
+    cells = [_fit(view.name, layout.desk), _state(view, layout),
+             _fit(_level(view, "agent", now), layout.level, "right")]
+    if layout.caller:
+        cells.append(_fit(_level(view, "caller", now), layout.level, "right"))
+    cells.append(_fit(_now(view, layout.short), layout.now) if layout.now
+                 else _now(view, layout.short))
+    if layout.call:
+        cells.append(_fit(_call(view, now, layout.short), layout.call))
+    if layout.outbox:
+        depth = view.telemetry.outbox.depth if view.telemetry is not None else None
+        cells.append(_fit(_num(depth, "{:d}"), layout.outbox, "right"))
+    if layout.notes:
+        cells.append(Text(_notes(view, layout)))
+    row = Text(" ").join(cells)
+    if view.status == "offline":
+        row.stylize(OFFLINE_STYLE)  # greyed over any cue colour: it is not live
+    return row
+
+
 def describe_event(env: EventEnvelope) -> str:
     """One line for an event: its summary if it has one, else its first numbers."""
+    if isinstance(env.data, Fault):
+        return env.data.fault + ("" if env.data.active else " (cleared)")
     summary = getattr(env.data, "summary", None)
     if summary:
         return str(summary)
@@ -213,51 +365,88 @@ def describe_event(env: EventEnvelope) -> str:
     return " ".join(bits)
 
 
-def render(state: MonitorState, now: float | None = None, *, events: int = 10) -> str:
-    """The monitor screen as text: one row per desk, then the latest ``events`` events."""
+def _event_line(view: DeskView, env: EventEnvelope, layout: Layout) -> Text:
+    when = time.strftime("%H:%M:%S", time.localtime(env.ts))
+    kind: str = env.type
+    cue = kind.rsplit(".", 1)[0]
+    if layout.short:
+        head, _, tail = kind.partition(".")
+        kind = SHORT_CUE.get(head, head) + ("." + tail if tail else "")
+    style = CUE_STYLE.get("laughter" if cue == "laughter_burst" else cue,
+                          FAULT_STYLE if cue == "fault" else "")
+    flag = " (replayed)" if env.replayed else ""
+    line = Text(" ").join([Text(when + " "), _fit(view.name, layout.event_desk),
+                           _fit(Text(kind, style=style), layout.event_type),
+                           Text(describe_event(env) + flag)])
+    if view.status == "offline":
+        line.stylize(OFFLINE_STYLE)
+    return line
+
+
+def screen(state: MonitorState, now: float | None = None, *, width: int | None = None,
+           height: int | None = None, events: int = 10) -> list[Text]:
+    """The monitor screen as styled lines, each at most ``width`` columns, at most ``height``
+    lines (None: no limit). Desks most urgent first (`urgency`), then by name; when they do
+    not all fit, the calm and offline ones are counted on one line instead."""
     now = time.time() if now is None else now
-    header = (
-        f"{'DESK':<22} {'STATE':<8} {'AGENT':>6} {'CALLER':>6}  {'CUES NOW':<26} "
-        f"{'CALL':<26} {'OUTBOX':>6} NOTES"
-    )
-    lines = [
-        f"deskcue monitor - {len(state.desks)} desk(s) - "
-        f"{time.strftime('%H:%M:%S', time.localtime(now))}",
-        "",
-        header,
-        "-" * len(header),
-    ]
-    for key in sorted(state.desks):
-        v = state.desks[key]
-        depth = v.telemetry.outbox.depth if v.telemetry is not None else None
-        notes = []
-        if v.missing:
-            notes.append(f"missing {v.missing}")
-        if v.replayed:
-            notes.append(f"replayed {v.replayed}")
-        if v.duplicates:
-            notes.append(f"dup {v.duplicates}")
-        if v.off_contract:
-            notes.append(f"off-contract {v.off_contract}")
-        notes += [f"fault: {why}" for why in v.faults.values()]
-        lines.append(
-            f"{v.name:<22.22} {v.status:<8.8} {_level(v, 'agent'):>6} {_level(v, 'caller'):>6}  "
-            f"{_cues(v):<26.26} {_call(v, now):<26.26} {_num(depth, '{:d}'):>6} "
-            + "; ".join(notes)
-        )
-    if not state.desks:
-        lines.append("(no desk has published yet)")
-    lines += ["", "levels: short-term loudness, LUFS", "", "LAST EVENTS"]
-    recent = list(state.events)[-events:]
+    layout = layout_for(width)
+    views = sorted(state.desks.values(), key=lambda v: (urgency(v, now), v.name))
+    if width is None:  # piped: columns as wide as their longest text, nothing cut
+        desk = max([layout.desk, *(len(v.name) for v in views)])
+        layout = replace(layout, desk=desk, event_desk=desk,
+                         now=max([layout.now, *(len(_now(v, False)) for v in views)]),
+                         call=max([layout.call, *(len(_call(v, now)) for v in views)]))
+    ranks = [urgency(v, now) for v in views]
+    clock = time.strftime("%H:%M:%S", time.localtime(now))
+    tiny = layout is TINY
+    title = Text.assemble(
+        f"{clock} ", ("deskcue" if tiny else "deskcue monitor", "bold"),
+        f": {len(views)} desk(s), ",
+        (f"{ranks.count(0)} {'cue/fault' if tiny else 'cueing or faulty'}",
+         "bold red" if 0 in ranks else ""),
+        f", {ranks.count(3)} {'off' if tiny else 'offline'}")
+    footer = Text("levels: short-term loudness, LUFS (dim: more than 3 s old)", style="dim")
+    if layout.short:
+        footer = Text(f"AGENT{'' if tiny else ', CALLR'}: short-term loudness, LUFS; "
+                      "dim: >3 s old", style="dim")
+    recent = list(state.events)[-events:][::-1] if events > 0 else []
+    shown_desks, shown_events = len(views), len(recent)
+    if height is not None:
+        room = height - 5  # title, header, blank, LAST EVENTS, footer
+        desk_room = room - min(3, max(1, len(recent)))  # keep a few events in view
+        desk_lines = max(len(views), 1)
+        if len(views) > desk_room:
+            shown_desks = max(desk_room - 1, 0)  # and one line says how many are hidden
+            desk_lines = shown_desks + 1
+        shown_events = max(min(len(recent), room - desk_lines), 0)
+    lines: list[Text] = [title, _header(layout).copy()]
+    lines[1].stylize("bold")
+    lines += [_row(v, layout, now) for v in views[:shown_desks]]
+    if shown_desks < len(views):
+        hidden = ranks[shown_desks:]
+        kinds = ", ".join(f"{hidden.count(rank)} {word}" for rank, word in enumerate(
+            ("cueing or faulty", "recent", "calm", "offline")) if rank in hidden)
+        lines.append(Text(f"... {len(hidden)} more: {kinds}", style="italic"))
+    if not views:
+        lines.append(Text("(no desk has published yet)"))
+    lines += [Text(""), Text("LAST EVENTS", style="bold")]
+    lines += [_event_line(v, env, layout) for v, env in recent[:shown_events]]
     if not recent:
-        lines.append("(none yet)")
-    for view, env in reversed(recent):
-        when = time.strftime("%H:%M:%S", time.localtime(env.ts))
-        flag = " (replayed)" if env.replayed else ""
-        lines.append(
-            f"{when}  {view.name:<22.22} {env.type:<24} {describe_event(env)}{flag}"
-        )
-    return "\n".join(lines) + "\n"
+        lines.append(Text("(none yet)"))
+    lines.append(footer)
+    for line in lines:
+        line.rstrip()
+        if width is not None:
+            line.truncate(width, overflow="ellipsis")
+        line.no_wrap = True
+    return lines if height is None else lines[:height]
+
+
+def render(state: MonitorState, now: float | None = None, *, width: int | None = None,
+           height: int | None = None, events: int = 10) -> str:
+    """`screen` as plain text (no control characters), one line per line."""
+    return "".join(line.plain + "\n"
+                   for line in screen(state, now, width=width, height=height, events=events))
 
 
 # -- command line ---------------------------------------------------------------------------------
@@ -283,7 +472,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         type=float,
         help="how long to collect (--once: default 1.5) or to run (default: until Ctrl-C)",
     )
-    p.add_argument("--events", type=int, default=10, help="last events shown (default 10)")
+    p.add_argument("--events", type=int, default=10,
+                   help="last events shown (default 10; fewer when the terminal is short)")
+    p.add_argument("--width", type=int,
+                   help="columns to lay out for (default: the terminal's; unlimited when piped)")
     p.set_defaults(func=main, needs_settings=False)
     return p
 
@@ -311,13 +503,17 @@ def _settings(args: argparse.Namespace) -> Any:
     )
 
 
-def connect(settings: Any, state: MonitorState, lock: threading.Lock) -> SupervisorClient:
-    """A client that folds ``<prefix>/#`` into ``state``; raises `BrokerError` or
+def connect(settings: Any, state: MonitorState, lock: threading.Lock,
+            changed: threading.Event | None = None) -> SupervisorClient:
+    """A client that folds ``<prefix>/#`` into ``state`` (setting ``changed`` when an event or
+    a status arrives, so the screen need not wait for its next tick); raises `BrokerError` or
     `CredentialsError` when the broker cannot be used."""
 
     def on_message(topic: str, payload: bytes, _retain: bool) -> None:
         with lock:
             state.handle(topic, payload)
+        if changed is not None and topic.endswith(("/events", "/status")):
+            changed.set()
 
     client = SupervisorClient(settings, on_message=on_message)
     try:
@@ -329,6 +525,47 @@ def connect(settings: Any, state: MonitorState, lock: threading.Lock) -> Supervi
     return client
 
 
+REFRESH_S = 1.0
+"""The screen is redrawn at least this often (s): levels and call clocks move."""
+MIN_REDRAW_S = 0.2
+"""And at most this often (s), however fast events arrive (a replay after an outage)."""
+
+
+def _run_live(args: argparse.Namespace, state: MonitorState, lock: threading.Lock,
+              changed: threading.Event) -> None:
+    """Redraw until ``--seconds`` pass or Ctrl-C: a full-screen view on a terminal (resized
+    with it), else a plain snapshot per tick."""
+    deadline = None if args.seconds is None else time.monotonic() + args.seconds
+    console = Console(highlight=False)
+    tty = sys.stdout.isatty()
+    live = Live(console=console, screen=True, auto_refresh=False, redirect_stdout=False,
+                redirect_stderr=False) if tty else None
+    try:
+        if live is not None:
+            live.start()
+        while deadline is None or time.monotonic() < deadline:
+            drawn = time.monotonic()
+            with lock:
+                if live is not None:
+                    width, height = console.size
+                    live.update(Group(*screen(state, width=args.width or width, height=height,
+                                              events=args.events)), refresh=True)
+                else:
+                    sys.stdout.write(render(state, width=args.width, events=args.events) + "\n")
+                    sys.stdout.flush()
+            if live is not None:  # a person watching: show an event at once
+                changed.wait(REFRESH_S)
+            else:  # a log: one snapshot a tick, however busy the floor
+                time.sleep(REFRESH_S)
+            changed.clear()
+            rest = MIN_REDRAW_S - (time.monotonic() - drawn)
+            if rest > 0:
+                time.sleep(rest)
+    finally:
+        if live is not None:
+            live.stop()
+
+
 def main(args: argparse.Namespace) -> int:
     """Run the monitor; one-line errors, exit code 1 when the broker cannot be used."""
     try:
@@ -338,9 +575,10 @@ def main(args: argparse.Namespace) -> int:
         return 2
     state = MonitorState(settings.topic_prefix)
     lock = threading.Lock()
+    changed = threading.Event()
     where = f"{settings.host}:{settings.port}"
     try:
-        client = connect(settings, state, lock)
+        client = connect(settings, state, lock, changed)
     except (CredentialsError, OSError) as exc:  # BrokerError is an OSError
         print(f"deskcue monitor: cannot use broker {where}: {exc}", file=sys.stderr)
         return 1
@@ -348,15 +586,14 @@ def main(args: argparse.Namespace) -> int:
         if args.once:
             time.sleep(1.5 if args.seconds is None else args.seconds)
             with lock:
-                sys.stdout.write(render(state, events=args.events))
+                if sys.stdout.isatty():  # colour for a person; piped, plain text for a file
+                    console = Console(highlight=False)
+                    console.print(Group(*screen(state, width=args.width or console.width,
+                                                events=args.events)))
+                else:
+                    sys.stdout.write(render(state, width=args.width, events=args.events))
             return 0
-        deadline = None if args.seconds is None else time.monotonic() + args.seconds
-        while deadline is None or time.monotonic() < deadline:
-            with lock:
-                screen = render(state, events=args.events)
-            sys.stdout.write(ANSI_HOME_CLEAR + screen)
-            sys.stdout.flush()
-            time.sleep(1.0)
+        _run_live(args, state, lock, changed)
         return 0
     except KeyboardInterrupt:
         return 0

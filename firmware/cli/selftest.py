@@ -6,6 +6,11 @@ Steps, each PASS, FAIL or SKIP, then a summary and exit code (0 = nothing failed
    pin took the value it was given; the tech confirms the colours.
 2. **motor**: buzzes twice; the tech confirms feeling it.
 3. **button**: (interactive only) the tech presses the snooze button within 10 s.
+
+On gpiozero mock pins (``--pins mock``, or a machine without GPIO) there is no LED to see, no
+motor to feel and no button to press: those checks are SKIPped and say so, asking nothing;
+what mock pins can show (each pin took the value it was given) is still checked, and a pin
+that did not follow FAILs. With ``--yes`` nobody is asked, so those three are SKIP too.
 4. **audio**: shows a live level meter per channel while the tech speaks into the headset,
    then says which channel carried the voice (the agent) and whether that matches
    ``audio.agent_channel``; no signal at all is a failure.
@@ -49,7 +54,7 @@ from firmware.config.indicator import IndicatorSettings
 from firmware.config.load import load_settings
 from firmware.config.settings import Settings
 from firmware.errors import AudioError, CredentialsError, IndicatorError
-from firmware.indicator.pins import pin_factory
+from firmware.indicator.pins import is_mock, pin_factory
 from firmware.indicator.selftest import LedLegs, Motor, wait_for_press
 from firmware.platform.control_socket import SOCKET_NAME
 
@@ -72,7 +77,8 @@ class Step:
 class Console:
     """Talks to the tech: messages, yes/no questions, a live meter line.
 
-    ``assume_yes``: never ask (every question counts as answered yes). ``answers``: scripted
+    ``assume_yes``: never ask (`confirm` counts as answered yes; the steps do not ask a
+    non-interactive console at all and report SKIP). ``answers``: scripted
     replies instead of the keyboard (tests).
     """
 
@@ -124,8 +130,21 @@ class Console:
 # -- LED, motor, button ----------------------------------------------------------------------
 
 
-def check_led(s: IndicatorSettings, factory: Any, ui: Console, step_s: float) -> Step:
-    """Walk the LED through its colours and check each pin followed."""
+NO_EYES = "mock pins: no LED anyone can see, so the colours were not checked"
+NO_HANDS = "mock pins: no motor anyone can feel, so the buzz was not checked"
+NO_BUTTON = "mock pins: no button anyone can press, so the button was not checked"
+NOT_ASKED = "not asked (--yes)"
+
+
+def check_led(s: IndicatorSettings, factory: Any, ui: Console, step_s: float, *,
+              seen: bool | None = None) -> Step:
+    """Walk the LED through its colours and check each pin followed.
+
+    ``seen``: whether a person can see the LED (default: unless ``factory`` gives mock
+    pins). When nobody can, nothing is asked and the step is SKIP (pins that did not
+    follow still FAIL).
+    """
+    seen = not is_mock(factory) if seen is None else seen
     if s.led == "none":
         return Step("LED", SKIP, "no LED fitted (indicator.led = none)")
     try:
@@ -134,30 +153,44 @@ def check_led(s: IndicatorSettings, factory: Any, ui: Console, step_s: float) ->
         return Step("LED", FAIL, str(exc))
     if s.led == "rgb":
         ui.say("LED: red, green, blue, white ...")
-        sequence = list(COLOURS)
+        sequence: list[tuple[str, tuple[float, ...]]] = list(COLOURS)
         question = "Did the LED show red, then green, then blue, then white?"
     else:
-        ui.say("LED: on, off, on ...")
         sequence = [("on", (1.0,)), ("off", (0.0,)), ("on", (1.0,))]
         question = "Did the LED light, go dark and light again?"
+    names = ", ".join(name for name, _ in sequence)
+    ui.say(f"LED: {names} ..." if seen else f"LED: {names} on the pins ({NO_EYES}) ...")
     wrong = []
     with legs:
         for name, colour in sequence:
             wrong += [f"{name}: {w}" for w in legs.show(colour)]
-            time.sleep(step_s)
+            if seen:
+                time.sleep(step_s)
         legs.off()
-        seen = ui.confirm(question)
+        ask = seen and ui.interactive and not wrong
+        confirmed = ui.confirm(question) if ask else False
     if wrong:
         return Step("LED", FAIL, f"pins did not follow ({legs.pins}): " + "; ".join(wrong))
+    took = f"each pin ({legs.pins}) took the value it was given ({names})"
     if not seen:
+        return Step("LED", SKIP, f"{NO_EYES}; {took}")
+    if not ui.interactive:
+        return Step("LED", SKIP, f"{NOT_ASKED}: nobody confirmed the colours; {took}")
+    if not confirmed:
         return Step("LED", FAIL, f"tech did not see the colours: check the wiring ({legs.pins}, "
                     f"indicator.active_high = {str(s.active_high).lower()})")
     return Step("LED", PASS, f"red, green, blue, white on {legs.pins}" if s.led == "rgb"
                 else f"single LED on {legs.pins}")
 
 
-def check_motor(s: IndicatorSettings, factory: Any, ui: Console, step_s: float) -> Step:
-    """Buzz the vibration motor twice and check its pin followed."""
+def check_motor(s: IndicatorSettings, factory: Any, ui: Console, step_s: float, *,
+                felt: bool | None = None) -> Step:
+    """Buzz the vibration motor twice and check its pin followed.
+
+    ``felt``: whether a person can feel the motor (default: unless ``factory`` gives mock
+    pins); when nobody can, nothing is asked and the step is SKIP.
+    """
+    can_feel = not is_mock(factory) if felt is None else felt
     if s.motor_pin is None:
         return Step("motor", SKIP, "no motor fitted (indicator.motor_pin = none)")
     try:
@@ -165,29 +198,45 @@ def check_motor(s: IndicatorSettings, factory: Any, ui: Console, step_s: float) 
     except IndicatorError as exc:
         return Step("motor", FAIL, str(exc))
     readings = []
+    pause = step_s if can_feel else 0.0
     with motor:
-        ui.say("motor: two buzzes ...")
+        ui.say("motor: two buzzes ..." if can_feel else f"motor: two buzzes on the pin "
+               f"({NO_HANDS}) ...")
         for _ in range(2):
             readings.append(motor.drive(s.motor_strength))
-            time.sleep(step_s)
+            time.sleep(pause)
             readings.append(motor.drive(0))
-            time.sleep(step_s / 2)
-        felt = ui.confirm("Did you feel the motor buzz twice?")
-    expected = [s.motor_strength, 0.0] * 2
-    if any(abs(r - e) > 0.01 for r, e in zip(readings, expected, strict=True)):
+            time.sleep(pause / 2)
+        expected = [s.motor_strength, 0.0] * 2
+        followed = all(abs(r - e) <= 0.01 for r, e in zip(readings, expected, strict=True))
+        confirmed = (followed and can_feel and ui.interactive
+                     and ui.confirm("Did you feel the motor buzz twice?"))
+    if not followed:
         return Step("motor", FAIL, f"GPIO{s.motor_pin} did not follow: {readings}")
-    if not felt:
+    took = f"GPIO{s.motor_pin} took {s.motor_strength:g} and 0 twice, as driven"
+    if not can_feel:
+        return Step("motor", SKIP, f"{NO_HANDS}; {took}")
+    if not ui.interactive:
+        return Step("motor", SKIP, f"{NOT_ASKED}: nobody confirmed the buzz; {took}")
+    if not confirmed:
         return Step("motor", FAIL, f"not felt: check the motor and its driver on "
                     f"GPIO{s.motor_pin}")
     return Step("motor", PASS, f"buzzed on GPIO{s.motor_pin} at {s.motor_strength:g}")
 
 
-def check_button(s: IndicatorSettings, factory: Any, ui: Console, wait_s: float = 10.0) -> Step:
-    """Ask the tech to press the snooze button (interactive runs only)."""
+def check_button(s: IndicatorSettings, factory: Any, ui: Console, wait_s: float = 10.0, *,
+                 pressable: bool | None = None) -> Step:
+    """Ask the tech to press the snooze button (interactive runs only).
+
+    ``pressable``: whether a person can press it (default: unless ``factory`` gives mock
+    pins); when nobody can, nobody is asked or waited for and the step is SKIP.
+    """
     if s.button_pin is None:
         return Step("button", SKIP, "no button fitted (indicator.button_pin = none)")
+    if not (not is_mock(factory) if pressable is None else pressable):
+        return Step("button", SKIP, NO_BUTTON)
     if not ui.interactive:
-        return Step("button", SKIP, "not asked (non-interactive run)")
+        return Step("button", SKIP, f"{NOT_ASKED}: nobody pressed it")
     ui.say(f"button: press the snooze button within {wait_s:.0f} s ...")
     try:
         pressed = wait_for_press(s, wait_s, pin_factory=factory)
@@ -225,7 +274,7 @@ def check_audio(s: AudioSettings, open_source: Callable[[], Any], ui: Console,
         [f"ch{i}" for i in range(source.channels)]
     if source.channels == 1:
         names = ["mono"]
-    roles = {"mono": "agent"} if source.channels == 1 else {
+    roles: dict[str, str] = {"mono": "agent"} if source.channels == 1 else {
         s.agent_channel: "agent", **({s.caller_channel: "caller"}
                                      if s.caller_channel != "none" else {})}
     levels: list[np.ndarray] = []
@@ -335,12 +384,16 @@ def run_selftest(settings: Settings, *, factory: Any, open_source: Callable[[], 
     step_s = step_s if step_s is not None else (0.8 if ui.interactive else 0.05)
     ind = settings.indicator
     steps: list[Step] = []
+    if is_mock(factory):
+        ui.say("pins: gpiozero mock pins, not a desk's LED, motor and button: those checks "
+               "are skipped (each pin is still checked to take the value it is given)")
     plan: list[tuple[str, Callable[[], Step]]] = [
         ("LED", lambda: check_led(ind, factory, ui, step_s)),
         ("motor", lambda: check_motor(ind, factory, ui, step_s)),
         ("button", lambda: check_button(ind, factory, ui)),
         ("audio", lambda: check_audio(settings.audio, open_source, ui, listen_s)),
-        ("broker", lambda: check_broker(settings, *(broker or (None, None)), ui)),
+        ("broker", lambda: check_broker(settings, broker[0] if broker else None,
+                                        broker[1] if broker else None, ui)),
     ]
     for name, run in plan:
         if name.lower() in skip:
@@ -440,8 +493,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--source", type=Path, metavar="WAV",
                    help="read this WAV file instead of the capture device")
     p.add_argument("--yes", "--no-input", dest="yes", action="store_true",
-                   help="ask nothing (every question counts as yes; the button step is "
-                   "skipped)")
+                   help="ask nothing: the LED, motor and button steps, which need a person, "
+                   "are skipped (their pins are still checked)")
     p.add_argument("--broker", type=_parse_broker, metavar="HOST:PORT",
                    help="broker to test instead of the config's mqtt.host:mqtt.port")
     p.add_argument("--seconds", type=float, default=8.0,

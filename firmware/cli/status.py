@@ -20,10 +20,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from firmware.config.load import ConfigError, load_settings
+from firmware.config.load import load_settings
 from firmware.config.settings import Settings
 from firmware.contract.base import Payload
 from firmware.contract.desk import ApplianceStatus
+from firmware.errors import ConfigError
 from firmware.flashing.records import (
     CONFIG_NAME,
     DEFAULT_ETC,

@@ -18,7 +18,8 @@ The matching TOML (every key optional; these are the defaults)::
     reconnect_min_s = 1.0
     reconnect_max_s = 60.0
     publish_laughter = true
-    telemetry_interval_s = 10.0
+    publish_snooze = false
+    telemetry_interval_s = 1.0
     telemetry_expiry_s = 30
     outbox_max_events = 10000
     outbox_max_age_h = 72.0
@@ -111,6 +112,14 @@ class MqttSettings(Section):
     publish_laughter: bool = Field(
         True, description="Whether laughter-like burst events reach the supervisor."
     )
+    publish_snooze: bool = Field(
+        False,
+        description="Whether supervisors learn that the agent snoozed the cues (desk button "
+        "or `deskcue snooze`): the `snooze` event, and `snoozed` in telemetry and in the "
+        "cmd/status result. Off (the default), the agent's snooze stays on the desk (its "
+        "light and `deskcue status`). A snooze sent over MQTT cmd/snooze is always published: "
+        "it is the supervisor's act. See docs/decisions.md.",
+    )
     credentials_file: Path | None = Field(
         None,
         description="File with `username = ...` and `password = ...` lines for the broker; "
@@ -119,7 +128,12 @@ class MqttSettings(Section):
     )
     tls: TlsSettings = Field(default_factory=TlsSettings)
     telemetry_interval_s: float = Field(
-        10.0, ge=1.0, le=3600.0, description="Seconds between telemetry messages."
+        1.0,
+        ge=1.0,
+        le=3600.0,
+        description="Seconds between telemetry messages. Its levels are what the supervisor's "
+        "monitor shows as the agent's and caller's level now; 1 s costs about 0.3 kB/s per "
+        "desk (docs/decisions.md).",
     )
     telemetry_expiry_s: int = Field(
         30,

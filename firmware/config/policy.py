@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from firmware.config.section import Section
+from firmware.contract.commands import SNOOZE_MAX_MIN
 
 
 class BaselineSettings(Section):
@@ -124,9 +125,10 @@ class LaughterCue(Section):
     enabled: bool = Field(True, description="Whether the laughter-like burst cue is active.")
     threshold: float = Field(
         0.5, ge=0.3, le=0.95,
-        description="Laughter-likeness (0-1) at which a train of bursts counts; 0.5 means each "
-        "of rhythm, voiced nuclei, alternation, repetition and aspiration holds at least "
-        "half-way.")
+        description="Verified laughter-likeness (0-1) at which a train of bursts counts: the "
+        "pulse detector proposes trains of bursts, a small learned verifier scores the last "
+        "second of sound (mel bands, the pulse measures, pitch against the usual); 0.5 is its "
+        "operating point, higher asks for clearer laughter.")
     pitch_st: float = Field(
         3.0, ge=0.0, le=24.0,
         description="The bursts' median pitch must be at least this many semitones above "
@@ -162,4 +164,8 @@ class SnoozeSettings(Section):
     default_min: float = Field(
         15.0, gt=0.0, le=240.0, description="Minutes a button press or plain snooze lasts."
     )
-    max_min: float = Field(120.0, gt=0.0, le=480.0, description="Longest snooze allowed (min).")
+    max_min: float = Field(
+        120.0, gt=0.0, le=SNOOZE_MAX_MIN,
+        description="Longest snooze allowed (min); a longer one asked for is cut to this, and "
+                    "the answer says the minutes applied.",
+    )

@@ -38,6 +38,7 @@ from firmware.contract.commands import (
 from firmware.contract.desk import (
     ApplianceStatus,
     ChannelMap,
+    CommandCounts,
     ConfigApply,
     DeskStatus,
     Info,
@@ -69,8 +70,9 @@ from firmware.contract.events import (
 __all__ = [
     "ALL_ARG_MODELS", "ARG_MODELS", "EVENT_DATA", "RESULT_DATA", "Absent", "ApplianceStatus",
     "CallEnded", "CallStarted", "CallerEnded", "CallerStarted", "ChannelMap", "CommandArgs",
-    "CommandError", "CommandResult", "ConfigApply", "ConfigCommandArgs", "ConfigProblemItem",
-    "ConfigResult", "CueData", "DeskStatus", "EventData", "EventEnvelope", "Fault",
+    "CommandCounts", "CommandError", "CommandResult", "ConfigApply", "ConfigCommandArgs",
+    "ConfigProblemItem", "ConfigResult", "CueData", "DeskStatus", "EventData", "EventEnvelope",
+    "Fault",
     "IdentifyArgs", "IdentifyResult", "Info", "LaughterBurst", "OutboxDepth", "OutboxDropped",
     "Payload", "RaisedVoiceEnded", "RaisedVoiceStarted", "RecalibrateArgs", "Recalibrate",
     "SnoozeArgs", "Snooze", "StatusArgs", "Telemetry", "TelemetryReading", "TenseVoiceEnded",

@@ -54,7 +54,10 @@ One MQTT subtree per desk, `deskcue/{site}/{desk}/...` (the first level is the c
   oversized, malformed or unknown ones get an error result.
 
 Every cue is a measurement relative to the speaker's own usual voice (dB, LUFS, semitones,
-seconds), never a statement about feelings. Audio never leaves the desk.
+seconds), never a statement about feelings. Audio never leaves the desk. The agent's own
+snooze (desk button, `deskcue snooze`) is private unless `mqtt.publish_snooze` is on: no
+`snooze` event, no `snoozed` in telemetry or the status result, and `display` shows what
+the light would show unsnoozed.
 
 Every payload is a pydantic model in `firmware/contract` (Python consumers parse with
 `Model.model_validate_json(raw)`); the schemas below are generated from them.

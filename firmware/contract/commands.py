@@ -1,8 +1,10 @@
 """Commands a supervisor sends on ``cmd/<name>`` and the results the desk answers with on
 ``cmd/<name>/result`` (same ``txid``).
 
-Command arguments are validated leniently (``strict=False``: ``"minutes": "10"`` is taken as
-10), as the desk always has; everything the desk publishes is strict.
+Command arguments are validated as strictly as everything the desk publishes: a JSON number
+where the model says number (an integer is a number; a string, ``true`` or ``null`` is not),
+finite, within the bounds below, and no key the model does not name. The bounds are stated
+here once; the appliance and the config use these constants.
 """
 
 from __future__ import annotations
@@ -24,11 +26,23 @@ from firmware.contract.events import Recalibrate, Snooze
 
 TXID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 
+SNOOZE_MAX_MIN = 480.0
+"""Longest snooze a command may ask for, minutes (the desk caps it at ``snooze.max_min``)."""
+IDENTIFY_MAX_S = 120.0
+"""Longest identify blink, s."""
+IDENTIFY_DEFAULT_S = 10.0
+"""Identify blink when ``seconds`` is left out, s."""
+
+
+def _may_be_absent(annotation: Any) -> bool:
+    """Whether a field's type is ``X | Absent`` (optional, never null)."""
+    return any(a == Absent for a in get_args(annotation))
+
 
 class CommandArgs(Payload):
     """Arguments common to every command: transaction id and optional send time."""
 
-    model_config = ConfigDict(strict=False)
+    model_config = ConfigDict(strict=True, allow_inf_nan=False)
     name: ClassVar[str] = ""
 
     txid: str = Field(..., pattern=TXID_PATTERN, description="Transaction id, echoed in the "
@@ -36,21 +50,32 @@ class CommandArgs(Payload):
     ts: Annotated[float, Field(ge=0)] | Absent = Field(
         None, description="When the command was sent, Unix seconds (judged for staleness).")
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _absent_is_not_null(cls, value: Any, info: ValidationInfo) -> Any:
+        # An optional argument is left out or given; null is neither (the schema forbids it).
+        if value is None and info.field_name is not None and _may_be_absent(
+                cls.model_fields[info.field_name].annotation):
+            raise ValueError("may be left out, but not null")
+        return value
+
 
 class SnoozeArgs(CommandArgs):
     """``snooze``: silence the cues for ``minutes`` (left out = configured default; 0 =
-    cancel)."""
+    cancel). The desk caps it at its ``snooze.max_min`` and answers the minutes it applied."""
 
     name: ClassVar[str] = "snooze"
-    minutes: Annotated[float, Field(ge=0, le=480)] | Absent = Field(
-        None, description="Snooze length, minutes (0 cancels).")
+    minutes: Annotated[float, Field(ge=0, le=SNOOZE_MAX_MIN)] | Absent = Field(
+        None, description="Snooze length, minutes (0 cancels; the desk caps it at its "
+                          "snooze.max_min and answers what it applied).")
 
 
 class IdentifyArgs(CommandArgs):
     """``identify``: blink the desk light for ``seconds`` so a technician can find the desk."""
 
     name: ClassVar[str] = "identify"
-    seconds: float = Field(10.0, gt=0, le=300, description="Blink duration, seconds.")
+    seconds: float = Field(IDENTIFY_DEFAULT_S, gt=0, le=IDENTIFY_MAX_S,
+                           description="Blink duration, s.")
 
 
 class RecalibrateArgs(CommandArgs):
@@ -68,8 +93,7 @@ class StatusArgs(CommandArgs):
 class ConfigCommandArgs(CommandArgs):
     """``config``: install a signed config on trial (see `firmware.flashing.signing`).
 
-    The desk checks it strictly (``model_validate(obj, strict=True)``): a signed payload is
-    taken exactly as signed.
+    Checked strictly like every command: a signed payload is taken exactly as signed.
     """
 
     name: ClassVar[str] = "config"
@@ -134,7 +158,8 @@ if get_args(ResultData) != tuple(RESULT_DATA.values()):  # the schema pairs them
     raise TypeError("ResultData must list the models of RESULT_DATA, in the same order")
 
 ErrorCode = Literal[
-    "too_large", "malformed", "unknown_command", "invalid_args", "stale", "busy", "failed",
+    "too_large", "malformed", "unknown_command", "invalid_args", "stale", "rate_limited",
+    "busy", "failed",
     # config only
     "refused", "unsigned", "no_key", "bad_key", "bad_signature", "replayed", "invalid",
     "wrong_desk",
@@ -146,8 +171,9 @@ class CommandError(Payload):
 
     code: Annotated[ErrorCode, Field(
         description="From the link: too_large, malformed, unknown_command, invalid_args, "
-                    "stale, failed. From the desk: busy, failed; for config also refused, "
-                    "unsigned, no_key, bad_key, bad_signature, replayed, invalid, wrong_desk.")]
+                    "stale, rate_limited, failed. From the desk: busy, failed; for config "
+                    "also refused, unsigned, no_key, bad_key, bad_signature, replayed, "
+                    "invalid, wrong_desk.")]
     message: Annotated[str, Field(description="In words, for the supervisor.")]
 
 

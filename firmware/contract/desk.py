@@ -74,17 +74,37 @@ CueCounts = Annotated[dict[str, Annotated[int, Field(ge=0)]], Field(
     description="Cues started since the appliance started: cue name -> count.")]
 
 
+class CommandCounts(Payload):
+    """What the MQTT link did with the commands it received since it started, counts."""
+
+    checked: Annotated[int, Field(ge=0, description="Within the rate, so checked: run, "
+                                                    "refused or ignored.")]
+    refused: Annotated[int, Field(ge=0, description="Answered with an error by the link "
+                                                    "(invalid_args, malformed, stale ...).")]
+    ignored: Annotated[int, Field(ge=0, description="Retained, or on a topic no answer can "
+                                                    "name: not run, not answered.")]
+    rate_limited: Annotated[int, Field(ge=0, description="Over the rate: answered "
+                                                         "rate_limited, not run.")]
+    dropped: Annotated[int, Field(ge=0, description="Over the rate in a flood beyond the "
+                                                    "rate_limited answers: not answered.")]
+
+
 class ApplianceStatus(Payload):
     """The running appliance's state (`deskcue status`, MQTT ``cmd/status`` result)."""
 
-    display: Annotated[Display, Field(description="What the desk light shows.")]
+    display: Annotated[Display, Field(
+        description="What the desk light shows; in the cmd/status result never `snoozed` "
+                    "unless mqtt.publish_snooze (a snoozed desk then reports what it would "
+                    "show unsnoozed).")]
     fault: Annotated[str | None, Field(description="Every active fault in words; null when "
                                                    "all is well.")]
     stream_s: Annotated[float, Field(ge=0, description="Audio analysed so far, s.")]
     usual_lufs: Annotated[float | None, Field(description="The agent's usual loudness, LUFS; "
                                                           "null while still learning.")]
     learned_speech_s: Annotated[float, Field(ge=0, description="Speech learned as usual, s.")]
-    snoozed: Annotated[bool, Field(description="Whether the agent's cues are snoozed.")]
+    snoozed: Annotated[bool | Absent, Field(
+        description="Whether the agent's cues are snoozed; left out of what supervisors "
+                    "receive (cmd/status) unless mqtt.publish_snooze.")] = None
     cues: CueCounts
     input_overflows: Annotated[int, Field(ge=0, description="Audio blocks dropped because "
                                                             "analysis fell behind, count.")]
@@ -92,6 +112,9 @@ class ApplianceStatus(Payload):
     uptime_s: Annotated[float, Field(ge=0, description="Since the appliance started, s.")]
     soc_temp_c: Annotated[float | None, Field(description="SoC temperature, degrees Celsius; "
                                                           "null if not readable.")]
+    commands: Annotated[CommandCounts | Absent, Field(
+        description="MQTT commands received and what became of them; left out without "
+                    "MQTT.")] = None
 
 
 class OutboxDepth(Payload):
@@ -114,8 +137,13 @@ class TelemetryReading(Payload):
     soc_temp_c: Annotated[float | None, Field(description="SoC temperature, degrees Celsius; "
                                                           "null if not readable.")]
     uptime_s: Annotated[float, Field(ge=0, description="Since the appliance started, s.")]
-    display: Annotated[Display, Field(description="What the desk light shows.")]
+    display: Annotated[Display, Field(
+        description="What the desk light shows; never `snoozed` unless mqtt.publish_snooze "
+                    "(a snoozed desk then reports what it would show unsnoozed).")]
     stream_s: Annotated[float, Field(ge=0, description="Audio analysed so far, s.")]
+    snoozed: Annotated[bool | Absent, Field(
+        description="Whether the agent's cues are snoozed; present only when "
+                    "mqtt.publish_snooze is on (the agent's snooze is private otherwise).")] = None
 
 
 class Telemetry(TelemetryReading):

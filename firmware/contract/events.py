@@ -226,7 +226,10 @@ class CallEnded(Payload):
 
 
 class Snooze(Payload):
-    """``snooze``: the agent's cues silenced (or a snooze cancelled: ``minutes`` 0)."""
+    """``snooze``: the agent's cues silenced (or a snooze cancelled: ``minutes`` 0).
+
+    Published for a snooze sent over MQTT cmd/snooze; one from the desk button or `deskcue
+    snooze` (the agent's own) only when ``mqtt.publish_snooze`` is on."""
 
     minutes: Annotated[float, Field(ge=0, description="Snooze length, minutes (0 = cancelled).")]
     until_s: Annotated[float, Field(description="Stream time the snooze ends, s.")]
@@ -249,7 +252,11 @@ class UsualVoiceLearned(Payload):
                                                    "LUFS.")]
     spread_db: Annotated[float, Field(ge=0, description="Half the inter-quartile range of the "
                                                         "usual loudness, dB.")]
-    speech_s: Annotated[float, Field(ge=0, description="Speech learned so far, s.")]
+    speech_s: Annotated[float, Field(ge=0, description=(
+        "Speech learned into the usual voice, s. The warm-up (baseline.warmup_speech_s) "
+        "counts speech heard: this plus the learning lag, speech heard but not learned yet "
+        "(twice the longest hold plus gap of the raised- and tense-voice cues, at most half "
+        "the warm-up: 5.2 s by default, so a warm-up of 20 s ends with 14.8-15.3 s learned)."))]
     usual_f0_hz: Annotated[float | Absent, Field(
         description="Median pitch of usual speech, Hz; left out if no pitch was heard.")] = None
     usual_rate_sps: Annotated[float | Absent, Field(
@@ -298,6 +305,23 @@ class OutboxDropped(Payload):
     reasons: Annotated[DropReasons, Field(description="The same count split by why.")]
     total: Annotated[int, Field(ge=0, description="Dropped since the outbox was made.")]
     ranges: Annotated[list[DroppedRange], Field(description="Which events, per boot id.")]
+
+
+class CueSuppressed(Payload):
+    """``<cue>.suppressed``: a passage that would have been cued was held back;
+    ``<cue>.suppressed_ended``: its evidence stopped (then with ``end_s``). Never published
+    (the agent was not cued); for the desk's own record and a reviewer's report."""
+
+    cue: Annotated[Literal["raised_voice", "tense_voice", "caller"], Field(
+        description="The cue that was held back.")]
+    onset_s: Annotated[float, Field(description="Stream time the passage began, s.")]
+    at_s: Annotated[float, Field(description="Stream time the cue was due, s.")]
+    reason: Annotated[Literal["snoozed", "cooldown", "hourly cap"], Field(
+        description="What held it back.")]
+    end_s: Annotated[float | Absent, Field(
+        description="Stream time its evidence stopped, s (``suppressed_ended`` only).")] = None
+    duration_s: Annotated[float | Absent, Field(
+        description="From onset to end, s (``suppressed_ended`` only).")] = None
 
 
 EVENT_DATA: dict[str, type[Payload]] = {

@@ -21,6 +21,7 @@ from firmware.contract.commands import (
 from firmware.contract.desk import (
     ApplianceStatus,
     ChannelMap,
+    CommandCounts,
     ConfigApply,
     DeskStatus,
     Info,
@@ -102,14 +103,16 @@ def event_example(event_type: str, seq: int = 2) -> EventEnvelope:
     """The example envelope of ``event_type``."""
     return EventEnvelope(
         schema_version=1, id=f"{seq:032x}", boot_id=BOOT_ID, seq=seq, ts=TS,
-        ts_iso="2026-11-23T00:30:05.117Z", clock_synced=True, stream_s=56.78, type=event_type,
+        ts_iso="2026-11-23T00:30:05.117Z", clock_synced=True, stream_s=56.78,
+        type=event_type,  # type: ignore[arg-type]  # one of EVENT_EXAMPLES' keys
         data=EVENT_EXAMPLES[event_type])  # type: ignore[arg-type]
 
 
 STATUS = ApplianceStatus(
     display="ready", fault=None, stream_s=312.4, usual_lufs=-25.9, learned_speech_s=96.3,
-    snoozed=False, cues={"raised_voice": 1}, input_overflows=0,
-    level_lufs={"agent": -24.1, "caller": -31.0}, uptime_s=330.2, soc_temp_c=48.2)
+    cues={"raised_voice": 1}, input_overflows=0,
+    level_lufs={"agent": -24.1, "caller": -31.0}, uptime_s=330.2, soc_temp_c=48.2,
+    commands=CommandCounts(checked=12, refused=1, ignored=0, rate_limited=0, dropped=0))
 
 EXAMPLES: dict[str, Payload | DeskStatus] = {
     "status": DeskStatus("online"),

@@ -24,10 +24,9 @@ from firmware.config.flash import keys_path
 from firmware.config.schema import dump_toml
 from firmware.config.settings import Settings
 from firmware.contract.commands import CommandArgs, ConfigCommandArgs
-from firmware.errors import ConfigProblem, SigningError
+from firmware.errors import ConfigProblem, ReplayRecordDamaged, SigningError
 from firmware.flashing.install import install_text
 from firmware.flashing.records import (
-    ReplayRecordDamaged,
     clear_fault,
     iso_utc,
     last_issued,

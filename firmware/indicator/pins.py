@@ -30,3 +30,9 @@ def pin_factory(kind: PinKind | str = "auto") -> Any:
         log.warning("no GPIO on this machine: using gpiozero mock pins (the light and motor "
                     "are shown in the log only)")
         return MockFactory(pin_class=MockPWMPin)
+
+
+def is_mock(factory: Any) -> bool:
+    """Whether ``factory`` gives gpiozero's mock pins: pins that record what they are told,
+    with no LED anyone can see, no motor anyone can feel and no button anyone can press."""
+    return isinstance(factory, MockFactory)

@@ -16,13 +16,19 @@ Allowed commands (anything else is ``unknown_command``):
 =============  =====================================  ==========================================
 name           arguments                              effect (carried out by the engine)
 =============  =====================================  ==========================================
-snooze         ``minutes`` (0 < m <= 480, optional;   silence cues for that long (0 = cancel
-               none = the configured default;         the snooze)
-               ``0`` cancels)
-identify       ``seconds`` (0 < s <= 300, default 10) blink so a technician can find the desk
+snooze         ``minutes`` (0 <= m <= 480, optional;  silence cues for that long, capped at the
+               none = the configured default;         desk's ``snooze.max_min``; the result
+               ``0`` cancels)                         says the minutes applied
+identify       ``seconds`` (0 < s <= 120, default 10) blink so a technician can find the desk
 recalibrate    none                                   re-learn the agent's usual voice
 status         none                                   answer with the current state
 =============  =====================================  ==========================================
+
+Arguments are checked strictly against the contract's models
+(`firmware.contract.commands`): a number must be a JSON number (``"5"``, ``true`` and
+``null`` are not), finite and within its bounds; a key the command does not take, a key given
+twice, or ``NaN``/``Infinity`` is refused. Nothing is coerced: a command runs with exactly the
+values that were sent, or not at all (``invalid_args``, naming the field).
 
 Retained commands are ignored without an answer (a command must never run again because a
 broker kept it); stale ones (``ts`` older than ``command_max_age_s``, judged only when the
@@ -56,13 +62,14 @@ from firmware.contract.commands import (
 
 __all__ = ["ARG_MODELS", "COMMAND_NAMES", "Command", "CommandArgs", "IdentifyArgs",
            "RecalibrateArgs", "Rejection", "SnoozeArgs", "StatusArgs", "parse_command",
-           "result_payload"]
+           "read_txid", "result_payload"]
 
 COMMAND_NAMES = tuple(ARG_MODELS)
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 ErrorCode = Literal[
-    "too_large", "malformed", "unknown_command", "invalid_args", "stale", "busy", "failed"
+    "too_large", "malformed", "unknown_command", "invalid_args", "stale", "rate_limited",
+    "busy", "failed",
 ]
 
 
@@ -90,13 +97,58 @@ class Rejection:
     message: str
 
 
+_JSON_TYPES: dict[type, str] = {
+    str: "a string", bool: "true/false", int: "a number", float: "a number",
+    list: "an array", dict: "an object", type(None): "null",
+}
+
+
+def _key(key: str) -> str:
+    """A key as the message names it: plain names as they are, anything else quoted (so that
+    a sender's newline or control character cannot reach a log line or a result raw)."""
+    return key if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,31}", key) else json.dumps(key[:32])
+
+
 def _short_errors(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:3]:
-        loc = ".".join(str(p) for p in err["loc"]) or "(payload)"
-        msg = "unknown argument" if err["type"] == "extra_forbidden" else err["msg"]
-        parts.append(f"{loc}: {msg}")
-    return "; ".join(parts)
+    """At most three problems, each naming the field and, for a wrong type, what was sent
+    (one per field: the alternatives of an optional field would only repeat it)."""
+    parts: dict[str, str] = {}
+    for err in exc.errors():
+        loc = _key(str(err["loc"][0])) if err["loc"] else "(payload)"
+        if loc in parts:
+            continue
+        if err["type"] == "extra_forbidden":
+            msg = "unknown argument"
+        elif err["type"].endswith("_type"):
+            got = _JSON_TYPES.get(type(err.get("input")), "another type")
+            msg = f"{err['msg']}, not {got}"
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+        parts[loc] = f"{loc}: {msg}"
+    return "; ".join(list(parts.values())[:3])
+
+
+class _NotJson(ValueError):
+    """JSON that Python's parser takes but the contract does not (why, in words)."""
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _NotJson(f"key {json.dumps(key[:32])} is given twice")
+        obj[key] = value
+    return obj
+
+
+def _no_constants(name: str) -> Any:
+    raise _NotJson(f"{name} is not a JSON number")
+
+
+def _loads(payload: bytes) -> Any:
+    """Parse a command payload as strict JSON: UTF-8, no NaN/Infinity, no repeated key."""
+    return json.loads(payload.decode("utf-8"), object_pairs_hook=_no_duplicate_keys,
+                      parse_constant=_no_constants)
 
 
 def parse_command(
@@ -122,7 +174,9 @@ def parse_command(
     if len(payload) > max_bytes:
         return Rejection(name, None, "too_large", f"payload over {max_bytes} bytes")
     try:
-        obj = json.loads(payload.decode("utf-8")) if payload else None
+        obj = _loads(payload) if payload else None
+    except _NotJson as exc:
+        return Rejection(name, None, "malformed", f"payload is not valid JSON: {exc}")
     except (UnicodeDecodeError, ValueError, RecursionError):
         return Rejection(name, None, "malformed", "payload is not UTF-8 JSON")
     if not isinstance(obj, dict):
@@ -151,6 +205,20 @@ def parse_command(
     return Command(name=name, txid=args.txid, args=args, received_mono=time.monotonic())
 
 
+def read_txid(payload: bytes, max_bytes: int = 1024) -> str | None:
+    """The ``txid`` of a command payload if it can be read (JSON object, at most
+    ``max_bytes``, a valid txid), else None; never raises. For answering a command that will
+    not be validated further (``rate_limited``)."""
+    if len(payload) > max_bytes:
+        return None
+    try:
+        obj = _loads(payload)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    txid = obj.get("txid") if isinstance(obj, dict) else None
+    return txid if isinstance(txid, str) and re.match(TXID_PATTERN, txid) else None
+
+
 def result_payload(
     name: str,
     txid: str | None,
@@ -172,7 +240,7 @@ def result_payload(
         cmd=name,
         ok=bool(ok),
         ts=round(time.time() if now is None else now, 3),
-        data=data or None,
+        data=data or None,  # type: ignore[arg-type]  # validated into RESULT_DATA's model
         error=None if ok else CommandError(code=code, message=message),  # type: ignore[arg-type]
     )
     return result.to_json()

@@ -10,13 +10,13 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from firmware.contract.base import Payload
 from firmware.contract.events import EventEnvelope
 from firmware.platform.host import clock_is_synced
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 @dataclass
 class EventStamper:

@@ -5,8 +5,11 @@ Topics, under ``base = <prefix>/<site>/<desk>``:
 =========================  ====  ========  ===============================================
 topic                      QoS   retained  what
 =========================  ====  ========  ===============================================
-``base/status``            1     yes       ``online`` / ``offline``; ``offline`` is the last
-                                           will and is also published by hand on `stop`
+``base/status``            1     yes       ``online`` / ``offline``; ``online`` once the
+                                           broker has confirmed the command subscription
+                                           (a command sent on seeing it is heard);
+                                           ``offline`` is the last will and is also
+                                           published by hand on `stop`
 ``base/info``              1     yes       what `set_info` was given (firmware version,
                                            config hash, boot id, audio device, channel map)
 ``base/telemetry``         0     no        `publish_telemetry`, MQTT 5 message expiry
@@ -14,6 +17,11 @@ topic                      QoS   retained  what
 ``base/cmd/<name>``        1     (no)      commands to the desk (retained ones ignored)
 ``base/cmd/<name>/result`` 1     no        answers, with the command's ``txid``
 =========================  ====  ========  ===============================================
+
+Commands are rate limited: beyond 20 a second (bursts of 40) a command is not run but answered
+``rate_limited``; beyond a further 20 such answers a second (bursts of 40) the excess of a
+flood is dropped unanswered, so that a flood costs bounded memory. Each outcome is counted in
+`stats` (``commands``, ``commands_rate_limited``, ``commands_dropped``).
 
 Use from the engine::
 
@@ -73,7 +81,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -81,21 +89,19 @@ from firmware.config.mqtt import MqttSettings
 from firmware.contract.base import Payload
 from firmware.contract.desk import Info, OutboxDepth, Telemetry, TelemetryReading
 from firmware.contract.events import EventEnvelope
+from firmware.errors import CredentialsError, OutboxLocked
 from firmware.link.commands import (
     ARG_MODELS,
+    NAME_RE,
     Command,
     CommandArgs,
     Rejection,
     parse_command,
+    read_txid,
     result_payload,
 )
-from firmware.link.credentials import (
-    CredentialsError,
-    load_credentials,
-    ssl_context,
-    tls_files,
-)
-from firmware.link.outbox import Outbox, OutboxLocked
+from firmware.link.credentials import load_credentials, ssl_context, tls_files
+from firmware.link.outbox import Outbox
 from firmware.platform.host import clock_is_synced
 
 log = logging.getLogger(__name__)
@@ -104,8 +110,10 @@ OUTBOX_FILE = "outbox.db"
 _TICK_S = 0.5  # worker wake-up when idle: bounds checks, hold expiry, stop
 _AGE_CHECK_S = 60.0  # how often the outbox age bound is enforced
 _REPORT_EVERY_S = 60.0  # at most one outbox_dropped report per minute
-_COMMAND_RATE_PER_S = 20.0  # commands beyond this (burst 40) are dropped unanswered
+_COMMAND_RATE_PER_S = 20.0  # commands beyond this (burst 40) are answered rate_limited ...
 _COMMAND_BURST = 40.0
+_REFUSAL_RATE_PER_S = 20.0  # ... and rate_limited answers beyond this (burst 40) are not sent,
+_REFUSAL_BURST = 40.0  # so that a flood costs bounded memory and bandwidth (counted, dropped)
 _SESSION_TAKEN_OVER = 0x8E  # MQTT 5 DISCONNECT reason: another client connected with our id
 _TAKEOVERS_FOR_CONFLICT = 2  # one alone can be our own half-open connection being replaced
 
@@ -115,7 +123,7 @@ class _Client(mqtt.Client):
 
     last_connect_error: BaseException | None = None
 
-    def reconnect(self) -> mqtt.MQTTErrorCode:
+    def reconnect(self) -> MQTTErrorCode:
         """paho's reconnect, remembering why it failed (paho's loop only retries)."""
         try:
             rc = super().reconnect()
@@ -124,6 +132,23 @@ class _Client(mqtt.Client):
             raise
         self.last_connect_error = None
         return rc
+
+
+class _Bucket:
+    """A token bucket: `take` is true at most ``rate`` times a second on average, ``burst``
+    times at once."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.t = burst, time.monotonic()
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.t) * self.rate)
+        self.t = now
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
 
 
 def _reason_failed(reason_code: Any) -> bool:
@@ -143,6 +168,8 @@ class MqttLink:
     engine stamps it (``stamper.stamp("outbox_dropped", data, ...)``) and publishes it.
     ``extra_commands`` adds commands beyond the built-in allow-list: name -> (args model, a
     `CommandArgs` subclass; largest payload in bytes), e.g. a signed ``config``.
+    ``command_rate`` is (commands a second, burst) run before the rest are answered
+    ``rate_limited``.
     """
 
     def __init__(
@@ -155,6 +182,7 @@ class MqttLink:
         on_command: Callable[[Command], None] | None = None,
         on_dropped: Callable[[dict[str, Any]], None] | None = None,
         extra_commands: Mapping[str, tuple[type[CommandArgs], int]] | None = None,
+        command_rate: tuple[float, float] = (_COMMAND_RATE_PER_S, _COMMAND_BURST),
     ) -> None:
         self.settings = settings
         self.site = site
@@ -207,9 +235,11 @@ class MqttLink:
         self._worker_done = False
 
         # commands (paho thread)
-        self._tokens = _COMMAND_BURST
-        self._tokens_t = time.monotonic()
-        self._recent: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
+        self._command_bucket = _Bucket(*command_rate)
+        self._refusal_bucket = _Bucket(_REFUSAL_RATE_PER_S, _REFUSAL_BURST)
+        self._sub_mid: int | None = None  # the command subscription awaiting its SUBACK
+        # (name, txid) -> its answer (None while running): a redelivery is answered, not run
+        self._recent: OrderedDict[tuple[str, str], dict[str, Any] | None] = OrderedDict()
 
         # identity (paho thread sets, worker acts)
         self._takeovers: deque[float] = deque()
@@ -231,6 +261,7 @@ class MqttLink:
             "commands_rejected": 0,
             "commands_ignored": 0,
             "commands_rate_limited": 0,
+            "commands_dropped": 0,
         }
 
     # -- topics ---------------------------------------------------------------------------------
@@ -383,8 +414,8 @@ class MqttLink:
         err = (("failed", error) if isinstance(error, str) else error) if not ok else None
         payload = result_payload(cmd.name, cmd.txid, ok, data=data, error=err)
         with self._lock:
-            if cmd.txid in self._recent:
-                self._recent[cmd.txid] = payload
+            if (cmd.name, cmd.txid) in self._recent:
+                self._recent[cmd.name, cmd.txid] = payload
         self._q.put(("result", cmd.name, payload))
 
     def flush(self, timeout: float = 5.0) -> bool:
@@ -433,7 +464,7 @@ class MqttLink:
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=mqtt.MQTTv5 if self._v5 else mqtt.MQTTv311,
-            **({} if self._v5 else {"clean_session": True}),
+            clean_session=None if self._v5 else True,  # MQTT 5 sets clean start per connect
         )
         client.suppress_exceptions = True
         client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)  # type: ignore[arg-type]
@@ -477,29 +508,39 @@ class MqttLink:
             self._connected_at = time.monotonic()
             # Before our own info: the retained one it delivers is what was there before.
             _, self._info_sub_mid = client.subscribe(self.topic("info"), qos=1)
-            client.publish(self.topic("status"), "online", qos=1, retain=True)
             with self._lock:
                 info = self._info
                 self._info_sent = info
             if info is not None:
                 self._info_mid = client.publish(self.topic("info"), _dumps(info), qos=1,
                                                 retain=True).mid
-            client.subscribe(self.topic("cmd/+"), qos=1)
+            # "online" waits for the SUBACK (`_on_subscribe`): a supervisor that sends a command
+            # as soon as it sees the desk online must find it listening.
+            rc, self._sub_mid = client.subscribe(self.topic("cmd/+"), qos=1)
+            if rc != mqtt.MQTT_ERR_SUCCESS:  # no SUBACK will come: online without commands
+                self._set_error(f"command subscription failed: {mqtt.error_string(rc)}")
+                client.publish(self.topic("status"), "online", qos=1, retain=True)
             self._q.put(("connected", self._epoch))
         except Exception:  # noqa: BLE001 - never into paho's thread
             log.exception("mqtt: on_connect failed")
 
-    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, rcs: Any, _p: Any) -> None:
+    def _on_subscribe(self, client: mqtt.Client, _u: Any, mid: int, rcs: Any, _p: Any) -> None:
         try:
-            if _mid == self._info_sub_mid:
+            if mid == self._info_sub_mid:
                 if not rcs or any(_reason_failed(rc) for rc in rcs):
                     log.info("mqtt: the broker does not let this desk read its own info; "
                              "only session takeovers can reveal a duplicate identity")
                 return
+            if mid != self._sub_mid:
+                return
+            self._sub_mid = None
             if rcs and all(not _reason_failed(rc) for rc in rcs):
                 self._commands_ready = True
             else:
                 self._set_error(f"command subscription refused: {rcs}")
+            # Online either way: a desk whose commands the broker refuses still publishes its
+            # events, and says why in `last_error`.
+            client.publish(self.topic("status"), "online", qos=1, retain=True)
         except Exception:  # noqa: BLE001
             log.exception("mqtt: on_subscribe failed")
 
@@ -602,14 +643,21 @@ class MqttLink:
 
     # -- commands ---------------------------------------------------------------------------------
 
-    def _rate_ok(self) -> bool:
+    def _rate_limited(self, name: str, payload: bytes) -> bool:
+        """Whether a command is over the rate; if so it is answered ``rate_limited`` (while
+        such answers are themselves within their rate) or dropped, and counted either way."""
         now = time.monotonic()
-        refill = (now - self._tokens_t) * _COMMAND_RATE_PER_S
-        self._tokens = min(_COMMAND_BURST, self._tokens + refill)
-        self._tokens_t = now
-        if self._tokens < 1.0:
+        if self._command_bucket.take(now):
             return False
-        self._tokens -= 1.0
+        if not NAME_RE.match(name) or not self._refusal_bucket.take(now):
+            self.counters["commands_dropped"] += 1
+            return True
+        self.counters["commands_rate_limited"] += 1
+        txid = read_txid(payload, self._command_limits.get(name, self.settings.command_max_bytes))
+        bucket = self._command_bucket
+        error = ("rate_limited", f"over {bucket.rate:g} commands a second (bursts of "
+                                 f"{bucket.burst:g}); not run, send it again later")
+        self._q.put(("result", name, result_payload(name, txid, False, error=error)))
         return True
 
     def _handle_command_message(self, topic: str, payload: bytes, retain: bool) -> None:
@@ -621,8 +669,7 @@ class MqttLink:
             self.counters["commands_ignored"] += 1
             log.warning("mqtt: ignored a retained command on %s", topic)
             return
-        if not self._rate_ok():
-            self.counters["commands_rate_limited"] += 1
+        if self._rate_limited(name, payload):
             return
         self.counters["commands"] += 1
         s = self.settings
@@ -645,12 +692,13 @@ class MqttLink:
             self._q.put(("result", name, result_payload(name, parsed.txid, False, error=error)))
             return
         with self._lock:
-            if parsed.txid in self._recent:
-                cached = self._recent[parsed.txid]
+            key = (name, parsed.txid)
+            if key in self._recent:
+                cached = self._recent[key]
                 duplicate = True
             else:
                 duplicate = False
-                self._recent[parsed.txid] = None
+                self._recent[key] = None
                 while len(self._recent) > 256:
                     self._recent.popitem(last=False)
         if duplicate:
@@ -876,7 +924,7 @@ class MqttLink:
         ).to_json()
         props = None
         if self._v5:
-            props = Properties(PacketTypes.PUBLISH)
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
             props.MessageExpiryInterval = int(self.settings.telemetry_expiry_s)
         client.publish(self.topic("telemetry"), _dumps(data), qos=0, retain=False, properties=props)
 
@@ -1001,7 +1049,7 @@ class SupervisorClient:
     def subscribe(self, topic: str, qos: int = 1, timeout: float = 5.0) -> None:
         """Subscribe (again after a reconnect) and wait for the SUBACK; `BrokerError` if the
         broker refuses (an ACL) or does not answer."""
-        done, codes = threading.Event(), []
+        done, codes = threading.Event(), list[Any]()
         with self._acks_lock:
             rc, mid = self._client.subscribe(topic, qos=qos)
             if rc != mqtt.MQTT_ERR_SUCCESS or mid is None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -28,6 +28,7 @@ from dsp.laughter import PEAK_AHEAD_HOPS, TRAIN_GAP_HOPS, LaughterBurst, Laughte
 from firmware.config.settings import Settings
 from firmware.contract.events import (
     EVENT_DATA,
+    CueSuppressed,
     EventData,
     Recalibrate,
     Snooze,
@@ -136,12 +137,13 @@ class Display(Enum):
 @dataclass
 class PolicyEvent:
     """An event for the supervisor and the indicator: ``type``, stream time (s) and ``data``,
-    the contract's model for the type (`firmware.contract.events.EVENT_DATA`); None only for
-    an event that is never published (``laughter.cue``, for the indicator)."""
+    the contract's model for the type (`firmware.contract.events.EVENT_DATA`); for events that
+    are never published, `CueSuppressed` (``<cue>.suppressed``, the desk's own record) or None
+    (``laughter.cue``, for the indicator)."""
 
     type: str
     stream_s: float
-    data: EventData | None
+    data: EventData | CueSuppressed | None
     publish: bool = True  # False: for the desk only (the indicator), never published
 
 
@@ -255,9 +257,12 @@ class CuePolicy:
         cfg = self.settings.snooze
         m = cfg.default_min if minutes is None else min(max(float(minutes), 0.0), cfg.max_min)
         self.snoozed_until_s = self.now_s + 60.0 * m
+        # The agent's own snooze is private unless the site says otherwise; one sent over
+        # MQTT is the supervisor's act. Decided here, before stamping, so `seq` has no gaps.
+        publish = source == "mqtt" or self.settings.mqtt.publish_snooze
         return PolicyEvent("snooze", self.now_s, Snooze(
             minutes=round(m, 2), until_s=round(self.snoozed_until_s, 3),
-            source=source))  # type: ignore[arg-type]
+            source=source), publish=publish)  # type: ignore[arg-type]
 
     def recalibrate(self) -> PolicyEvent:
         """Forget the usual voice and learn it again from the next speech."""
@@ -273,11 +278,17 @@ class CuePolicy:
 
     @property
     def display(self) -> Display:
+        """What the desk light shows."""
+        return self.shown(reveal_snooze=True)
+
+    def shown(self, *, reveal_snooze: bool) -> Display:
+        """What the desk light shows; without ``reveal_snooze``, what it would show were the
+        cues not snoozed (for supervisors who may not learn of the agent's snooze)."""
         if self.raised.phase.value == "active":
             return Display.RAISED_VOICE
         if self.tense.phase.value == "active":
             return Display.TENSE_VOICE
-        if self.snoozed:
+        if self.snoozed and reveal_snooze:
             return Display.SNOOZED
         if self.now_s < self.laughter_flash_until_s:
             return Display.LAUGHTER
@@ -678,10 +689,11 @@ class CuePolicy:
     def _event(self, tr: CueTransition, usual: float) -> PolicyEvent:
         d = dict(tr.data)
         d["cue"] = tr.cue
-        if tr.kind == "suppressed":
+        if tr.kind in ("suppressed", "suppressed_ended"):
             # For the desk's own record (status, a reviewer's plot), never published: the
             # agent was not cued, so there is nothing for a supervisor to count.
-            return PolicyEvent(f"{tr.cue}.suppressed", tr.stream_s, d, publish=False)
+            return PolicyEvent(f"{tr.cue}.{tr.kind}", tr.stream_s,
+                               CueSuppressed.model_validate(d), publish=False)
         if np.isfinite(usual):
             d["usual_lufs"] = round(usual, 2)
         if tr.cue == "caller":
@@ -707,4 +719,4 @@ class CuePolicy:
             d["summary"] = (f"voice back near your usual after {d['duration_s']:.1f} s "
                             f"(peak +{d['peak_db_above_usual']:.1f} dB)")
         kind = f"{tr.cue}.{tr.kind}"
-        return PolicyEvent(kind, tr.stream_s, EVENT_DATA[kind].model_validate(d))
+        return PolicyEvent(kind, tr.stream_s, cast(EventData, EVENT_DATA[kind].model_validate(d)))

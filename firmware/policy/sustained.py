@@ -39,7 +39,9 @@ class CueTransition:
     """A cue started or ended; ``data`` holds the measurements for the event."""
 
     cue: str
-    kind: str  # "started" | "ended" | "suppressed" (due, but held back: data["reason"])
+    # "started" | "ended" | "suppressed" (due, but held back: data["reason"]) |
+    # "suppressed_ended" (the evidence of a held-back passage stopped: data["end_s"])
+    kind: str
     stream_s: float
     data: dict[str, Any]
 
@@ -81,7 +83,9 @@ class SustainedCue:
     building -> idle after a gap; active -> idle when ``keep`` has been false for
     ``release_s``, which starts the cooldown. A passage that is due but held back is
     reported once as a ``suppressed`` transition with the reason ("snoozed", "cooldown",
-    "hourly cap"); if it is allowed later in the same passage it still starts then.
+    "hourly cap"); if it is allowed later in the same passage it still starts then, else its
+    end (the last hop of evidence before the gap) is reported as ``suppressed_ended``, so a
+    reviewer sees the whole passage that was held back.
     """
 
     def __init__(self, name: str, params: SustainedParams):
@@ -95,6 +99,7 @@ class SustainedCue:
         self.cooldown_until_s = -np.inf
         self.fired_at: deque[float] = deque()
         self._held_back = False  # this passage was due and held back (reported once)
+        self._held: dict[str, Any] = {}  # its onset_s, at_s and reason
         self._build = _Acc()
         self._whole = _Acc()
         # (hop index within the last `step`'s run, engaged after that hop) at each change
@@ -185,9 +190,9 @@ class SustainedCue:
                 # can see what snooze, cooldown or the cap held back.
                 self._held_back = True
                 tb = float(ts[int(blocked[0])])
-                out.append(CueTransition(self.name, "suppressed", tb + 0.005, {
-                    "onset_s": round(self.onset_s, 3), "at_s": round(tb + 0.005, 3),
-                    "reason": self.blocked(tb, tb < snoozed_until_s)}))
+                self._held = {"onset_s": round(self.onset_s, 3), "at_s": round(tb + 0.005, 3),
+                              "reason": self.blocked(tb, tb < snoozed_until_s)}
+                out.append(CueTransition(self.name, "suppressed", tb + 0.005, dict(self._held)))
             if ok.size:
                 fire = int(due[ok[0]])
         stop = fire + 1 if fire >= 0 else end
@@ -209,6 +214,8 @@ class SustainedCue:
         if gaps.size:
             self.phase = Phase.IDLE
             self.engaged_changes.append((i + end, False))
+            if self._held_back:
+                out.append(self._held_back_end(float(ts[end]) + 0.005))
             return i + end + 1
         return i + ts.size
 
@@ -239,11 +246,19 @@ class SustainedCue:
     def finish(self, t_end: float) -> list[CueTransition]:
         """End an active cue at the end of the stream (or on shutdown)."""
         if self.phase is not Phase.ACTIVE:
+            held = self.phase is Phase.BUILDING and self._held_back
             self.phase = Phase.IDLE
-            return []
+            return [self._held_back_end(t_end)] if held else []
         self.phase = Phase.IDLE
         return [CueTransition(self.name, "ended", t_end,
                               self._ended_data(self.last_keep_s + 0.005))]
+
+    def _held_back_end(self, t: float) -> CueTransition:
+        """A held-back passage's evidence stopped (found at stream time ``t``, s)."""
+        self._held_back = False
+        end = round(self.last_on_s + 0.005, 3)
+        return CueTransition(self.name, "suppressed_ended", t, {
+            **self._held, "end_s": end, "duration_s": round(end - self._held["onset_s"], 3)})
 
     def _started_data(self) -> dict[str, Any]:
         d: dict[str, Any] = {

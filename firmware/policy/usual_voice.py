@@ -32,10 +32,10 @@ class RobustStat:
     hi: float
     step: float
     decay: float
-    hist: np.ndarray = field(default=None)  # type: ignore[assignment]
+    hist: np.ndarray = field(default_factory=lambda: np.zeros(0))  # empty: all bins zero
 
     def __post_init__(self) -> None:
-        if self.hist is None:
+        if self.hist.size == 0:
             self.hist = np.zeros(int(round((self.hi - self.lo) / self.step)))
         self._cache: dict[float, float] = {}  # quantiles (and -1: weight) since the last change
 
@@ -151,8 +151,14 @@ class UsualVoice:
         Once ready it stays ready until `reset` (dropping the lag when a cue starts must not
         take the baseline away from the cue that is running)."""
         if not self._ready:
-            self._ready = self.speech_s + self._pending_n * HOP_S >= self.warmup_speech_s
+            self._ready = self.heard_s >= self.warmup_speech_s
         return self._ready
+
+    @property
+    def heard_s(self) -> float:
+        """Speech heard, s: learned, plus what waits in the learning lag (what the warm-up
+        counts)."""
+        return self.speech_s + self._pending_n * HOP_S
 
     @property
     def usual_lufs(self) -> float:
@@ -229,7 +235,10 @@ class UsualVoice:
         for name in ("loudness", "pitch", "rate", "alpha"):
             getattr(self, name).load(d[name])
         self.speech_s = speech_s
-        self._ready = False
+        # Before warm-up ends, a voice that has learned anything holds exactly ``lag_s`` of
+        # speech waiting (learning starts only once the lag is full), and that is not saved:
+        # it was ready when saved if what it learned plus the lag reached the warm-up.
+        self._ready = speech_s > 0 and speech_s + self.lag_hops * HOP_S >= self.warmup_speech_s
         if not self.learned:
             self.reset()
             raise ValueError("no usual level in it (nothing learned: a non-finite baseline)")

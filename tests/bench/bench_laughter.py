@@ -1,6 +1,8 @@
 """Laughter-likeness benchmark on real recordings (run: ``python tests/bench/bench_laughter.py``;
 ``--dev`` runs the synthetic development set instead, see ``dev_section``; ``--natural`` the
-recorded development set, see ``natural_section``).
+recorded development set, see ``natural_section``; ``--two-stage`` the old detector, the
+two-stage cue with its learned verifier and YAMNet side by side on held-out development
+speakers, see ``two_stage_section``).
 
 Data (read in place from ``../shared/data``, resampled to 16 kHz, never copied):
 
@@ -518,6 +520,36 @@ synthetic 40/60, 35 / 25 / 74 (lenient 38), 0.52 s, 74 %; real data: AUC 0.953 /
 * Commands: ``DESKCUE_EARLY``-style switches in a scratch patch of ``dsp/laughter.py`` (not
   committed), ``python tests/bench/bench_laughter.py --dev``, ``--natural``, then the real-data
   bench once per surviving variant (three runs: B 0.9, the deadline window at 0.5 and 0.7).
+
+Seventh round (issue 14), 2026-12-04: a two-stage cue - the pulse detector proposes, a learned
+verifier decides (``dsp/laughter_verifier.py``, ``tests/bench/train_laughter_verifier.py``,
+``--two-stage``).  Every figure of the two-stage cue is from a model that did not see the
+speaker (four folds of speaker groups, operating point from inner grouped cross-validation);
+laughs are the 47 recorded ones (Deeply, hedgewars, eight Debian packages), so the old
+detector's clip AUC vs speech reads 0.794 here, not the 0.953 of the Deeply laughs alone.
+
+* Result (``python tests/bench/bench_laughter.py --two-stage``, shipped weights): clip AUC vs
+  speech old 0.794 / two-stage 0.878 / YAMNet 0.893; vs coughing 0.793 / 0.876 / 0.718,
+  crying 0.827 / 0.809 / 0.653, screaming 0.851 / 0.960 / 0.741, sighing 0.787 / 0.901 /
+  0.797, sneezing (2 clips) 0.851 / 0.979 / 0.872.  Laughs inside speech (94 streams and their
+  94 laugh-free twins, through the policy): recall 17 % / 26 % / 31 %, false cues 3 / 0 / 2,
+  decision a median 1.92 / 0.89 / 0.93 s after onset, 50 % / 62 % / 79 % within 1.2 s.
+  Recorded development speech through the policy (23.2 min): false cues 3 / 0 / 1.  Verifier
+  CPU 0.46 ms per audio second (budget 0.3).  Better than the pulse detector on every figure
+  but crying; far from the recall, latency and AUC-vs-speech targets.  YAMNet itself reaches
+  only 0.893 against speech on these laughs (many acted or cartoon): the recorded development
+  laughs are a hard, odd set, and the held-out figure is the honest one.
+* Proposal threshold: at any positive pulse score a third of the recorded laughs' windows in
+  speech are never proposed (recall ceiling ~65 %), so every scored window is proposed.
+  Threshold 0.01 instead (model retrained): CPU 0.25 ms/s, but AUC vs speech 0.812, recall
+  20 %, 2 false cues in the streams.  Not kept.
+* Tried on the same folds before the final code (pooled out-of-fold threshold at 3 accepted
+  windows per hour of speech): 16 / 32 hidden units, the log-mel patch itself as 160 more
+  inputs, gradient-boosted trees (scikit-learn, for the check only), decisions needing two or
+  three accepted windows within 0.6-1 s, YAMNet's score mixed into the targets (0.25: recall
+  28 -> 5 of 94).  None better on held-out speakers; the 93-input, 8-unit network is kept.
+  Window-level AUC on held-out speakers is 0.89-0.95, but a cue needs a false-accept rate
+  near 1e-4 per window: what separates laughs at that rate is not in these summaries.
 """
 
 from __future__ import annotations
@@ -882,12 +914,263 @@ def natural_section() -> None:
               f"{np.median(la):.2f} s, share <= 0.6 s {np.mean(la <= 0.6):.0%}")
 
 
+# ------------------------------------------------------------------ two-stage cue (issue 14)
+YAMNET_THRESHOLD = 0.3  # the reference's decision threshold for streams (laughter classes)
+COOLDOWN_S = 30.0  # the shipped laughter cue's cooldown, applied to YAMNet's decisions too
+OTHER_CLASS = {"cough": "coughing", "scream": "screaming", "babycry": "crying",
+               "sneeze": "sneezing"}
+
+
+def _pipeline_cues(x: np.ndarray, usual: object | None, weights: str | None,
+                   two_stage: bool, block: int = 16000) -> list:
+    """``laughter_burst`` events through the whole appliance path (analyzer + cue policy,
+    shipped config) for a mono 16 kHz stream; ``usual``: a learned usual voice (copied) or
+    None to learn it from the stream; ``weights``: verifier weights for the two-stage cue.
+    Blocks of 1 s (results do not depend on the cut; CPU is measured separately)."""
+    from dataclasses import replace
+
+    from dsp.analyzer import StreamAnalyzer
+    from firmware.appliance.pipeline import Pipeline
+    from firmware.config.settings import Settings
+
+    pipe = Pipeline(Settings(), source_rate=RATE_HZ, source_channels=1,
+                    usual=copy.deepcopy(usual) if usual is not None else None)
+    pipe.analyzer = StreamAnalyzer(replace(pipe.analyzer.params, laughter_verifier=two_stage,
+                                           laughter_weights=weights))
+    events = []
+    for i in range(0, x.size, block):
+        events += pipe.process(x[i:i + block, None]).events
+    events += pipe.finish().events
+    return [e for e in events if e.type == "laughter_burst"]
+
+
+def _yamnet_track(teacher: object, x: np.ndarray, t_from: float, step: float = 0.1
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """YAMNet's laughter score over the 0.975 s ending at each ``step`` from ``t_from``."""
+    t = np.arange(max(t_from, 0.975), x.size / RATE_HZ + 1e-9, step)
+    return t, teacher(x, t)
+
+
+def _yamnet_decisions(t: np.ndarray, sc: np.ndarray, thr: float = YAMNET_THRESHOLD
+                      ) -> list[float]:
+    """Decision times: the score reaches ``thr``; then nothing for the cooldown."""
+    out: list[float] = []
+    for ti, si in zip(t, sc, strict=True):
+        if si >= thr and (not out or ti >= out[-1] + COOLDOWN_S):
+            out.append(float(ti))
+    return out
+
+
+def two_stage_section() -> None:
+    """Old pulse detector, the two-stage cue (pulse proposer + learned verifier) and YAMNet
+    side by side, on development speakers held out from the verifier's training (run with
+    ``--two-stage``; ~15 min; needs the natural development data, ``../shared/data``, the
+    YAMNet model and ``ai-edge-litert``).
+
+    Held out: every speaker is one group (``train_laughter_verifier.fold_of``: Deeply speaker,
+    FDA speaker, RAVDESS actor, codec2 recording, hedgewars voice pack with its own laugh,
+    espeak voice, a package's laughs, a tenth of the synthetic laughs), dealt to four folds;
+    for each fold a verifier is trained on the other three (operating point from inner grouped
+    cross-validation on those three), and every figure of a clip, stream or speaker comes from
+    the model that did not see its group.  Laughs are the recorded ones (Deeply, hedgewars,
+    Debian packages); the synthetic laughs are training data only.
+    """
+    import tempfile
+
+    import train_laughter_verifier as T
+
+    t_start = time.time()
+    ds, recs = T.dataset()
+    folds = list(range(T.N_FOLDS))
+    tmp = Path(tempfile.mkdtemp())
+    wpath = {}
+    for f in folds:
+        w = T.train(ds, [g for g in folds if g != f])
+        w.save(tmp / f"fold{f}.npz")
+        wpath[f] = str(tmp / f"fold{f}.npz")
+    weights = {f: T.VerifierWeights.load(p) for f, p in wpath.items()}
+    teacher = T.Teacher()
+    sc_col = T._pulse_col("pulse_score")
+    print("two-stage laughter cue: pulse proposer (score >= "
+          f"{T.PROPOSE}) + learned verifier ({weights[0].n_params} parameters), against the "
+          "pulse detector alone (threshold 0.5) and YAMNet (reference)")
+    print(f"speakers held out by group: {T.N_FOLDS}-fold grouped cross-validation, "
+          f"{ds.X.shape[0]} training windows in all")
+
+    # ---- clip-level AUC, recorded clips, each scored by the model that did not see it
+    by: dict[str, dict[str, list[float]]] = {m: defaultdict(list) for m in
+                                            ("old", "two", "yam")}
+    items, by_speaker = T.load_items()
+    audio = {it.name: it.audio for it in items}
+    for r in recs:
+        if r["kind"] != "clip" or r["name"].startswith(("synth", "espeak")):
+            continue
+        label = OTHER_CLASS.get(r["label"], r["label"])
+        X = r["X"]
+        prop = X[:, sc_col] >= T.PROPOSE if X.size else np.zeros(0, bool)
+        by["old"][label].append(float(X[:, sc_col].max()) if X.size else 0.0)
+        by["two"][label].append(float(weights[r["fold"]].predict(X[prop]).max())
+                                if prop.any() else 0.0)
+        x = audio[r["name"]]
+        _, ys = _yamnet_track(teacher, np.concatenate([x, np.zeros(RATE_HZ // 2)]), 0.0,
+                              step=0.24)
+        by["yam"][label].append(float(ys.max()) if ys.size else 0.0)
+    classes = ["speech"] + sorted(k for k in by["old"] if k not in ("laughing", "speech"))
+    print(f"\nA. clip-level ROC AUC, recorded laughs (n={len(by['old']['laughing'])}) vs ... "
+          "(held-out speakers; clip score: old = highest pulse score, two-stage = highest "
+          "verified score of its proposals, YAMNet = highest laughter-class score)")
+    print(f"   {'class':<12}{'n':>5}{'old':>8}{'2-stage':>9}{'YAMNet':>8}   target")
+    for k in classes:
+        tgt = 0.97 if k == "speech" else 0.90
+        a = [auc(np.array(by[m]["laughing"]), np.array(by[m][k])) for m in ("old", "two",
+                                                                             "yam")]
+        print(f"   {k:<12}{len(by['old'][k]):>5}{a[0]:>8.3f}{a[1]:>9.3f}{a[2]:>8.3f}   "
+              f">= {tgt} {'ok' if a[1] >= tgt else 'MISSED'}")
+
+    # ---- laughs inside speech (recorded laughs; same-speaker warm-up), through the policy
+    streams = T.build_streams(items, by_speaker)
+    res: dict[str, dict[str, list]] = {m: defaultdict(list) for m in ("old", "two", "yam")}
+    hours = 0.0
+    n_pos = 0
+    for s, g in streams:
+        if s.laugh.startswith("synth"):
+            continue
+        f = T.fold_of(g)
+        region = s.audio.size / RATE_HZ - s.warmup_s
+        hours += region / 3600
+        cues = {
+            "old": [(e.data["onset_s"], e.data["at_s"]) for e in
+                    _pipeline_cues(s.audio, None, None, False)],
+            "two": [(e.data["onset_s"], e.data["at_s"]) for e in
+                    _pipeline_cues(s.audio, None, wpath[f], True)],
+        }
+        ty, sy = _yamnet_track(teacher, s.audio, s.warmup_s)
+        cues["yam"] = [(t - 0.975, t) for t in _yamnet_decisions(ty, sy)]
+        has = not np.isnan(s.onset_s)
+        n_pos += has
+        for m, cs in cues.items():
+            cs = [c for c in cs if c[1] >= s.warmup_s]
+            if has:
+                hit = [c for c in cs if s.onset_s - 0.5 <= c[1] and c[0] <= s.end_s
+                       and c[1] <= s.end_s + 1.0]
+                res[m]["hit"].append(bool(hit))
+                if hit:
+                    res[m]["lat"].append(hit[0][1] - s.onset_s)
+                res[m]["false"].append(len(cs) - len(hit))
+            else:
+                res[m]["false"].append(len(cs))
+    print(f"\nB. laughs inside speech: {n_pos} streams with a recorded laugh (cross-faded or "
+          f"overlaid; 30 s same-speaker warm-up, speech, laugh, speech; random EQ, phone "
+          f"band + mu-law, noise) and the same {n_pos} without it; {hours * 60:.0f} min "
+          "after the warm-ups; through the full cue policy (YAMNet: score >= "
+          f"{YAMNET_THRESHOLD} on the last 0.975 s every 0.1 s, {COOLDOWN_S:.0f} s cooldown)")
+    print(f"   {'':<34}{'old':>8}{'2-stage':>9}{'YAMNet':>8}   target")
+    rows = []
+    for m in ("old", "two", "yam"):
+        h, la = np.array(res[m]["hit"]), np.array(res[m]["lat"] or [np.nan])
+        rows.append((h.mean(), int(sum(res[m]["false"])), np.median(la), np.mean(la <= 1.0),
+                     np.mean(la <= 1.2)))
+    spec = [("cue recall", 0, "{:.0%}", ">= 85 %", lambda v: v >= 0.85),
+            ("false cues", 1, "{}", "", None),
+            ("decision after onset, median (s)", 2, "{:.2f}", "<= 0.8", lambda v: v <= 0.8),
+            ("share decided within 1.0 s", 3, "{:.0%}", "", None),
+            ("share decided within 1.2 s", 4, "{:.0%}", ">= 90 %", lambda v: v >= 0.9)]
+    for name, i, fmt, tgt, ok in spec:
+        vals = "".join(f"{fmt.format(r[i]):>{8 if j != 1 else 9}}" for j, r in enumerate(rows))
+        mark = ("ok" if ok(rows[1][i]) else "MISSED") if ok else ""
+        print(f"   {name:<34}{vals}   {tgt} {mark}")
+
+    # ---- false cues per hour on all recorded development speech, through the policy
+    from laughter_data import natural_speech
+
+    spk_audio: dict[str, np.ndarray] = {}
+    for src, clips in natural_speech().items():
+        for c in clips:
+            spk_audio[f"{src}:{c.speaker}" if src == "codec2" else f"hw:{c.speaker}"] = c.audio
+    for g, its in by_speaker.items():
+        if not g.startswith(("codec2", "hw", "espeak")):  # FDA speakers, RAVDESS actors
+            spk_audio[g] = np.concatenate([it.audio for it in its])
+    n = {"old": 0, "two": 0, "yam": 0}
+    total_h = 0.0
+    for g, x in spk_audio.items():
+        usual = learned_usual(x)
+        total_h += x.size / RATE_HZ / 3600
+        n["old"] += len(_pipeline_cues(x, usual, None, False))
+        n["two"] += len(_pipeline_cues(x, usual, wpath[T.fold_of(g)], True))
+        ty, sy = _yamnet_track(teacher, x, 0.0)
+        n["yam"] += len(_yamnet_decisions(ty, sy))
+    print(f"\nC. false laughter cues through the full policy on all recorded development "
+          f"speech ({total_h * 60:.1f} min: codec2, hedgewars, FDA, RAVDESS neutral; each "
+          "speaker its own stream, usual voice learned first; two-stage: the fold model that "
+          "did not see the speaker)")
+    print(f"   {'':<34}{'old':>8}{'2-stage':>9}{'YAMNet':>8}   target")
+    print(f"   {'false cues':<34}{n['old']:>8}{n['two']:>9}{n['yam']:>8}")
+    per_h = {m: v / total_h for m, v in n.items()}
+    print(f"   {'per hour':<34}{per_h['old']:>8.1f}{per_h['two']:>9.1f}{per_h['yam']:>8.1f}"
+          f"   <= 1 {'ok' if per_h['two'] <= 1 else 'MISSED'}")
+
+    # ---- CPU of the verifier at the appliance's block size
+    cpu = verifier_cpu(np.concatenate(list(spk_audio.values())))
+    print(f"\nD. verifier CPU per second of audio, 100 ms blocks, on that speech: "
+          f"{cpu['total'] * 1000:.3f} ms/s (history and usual pitch {cpu['push'] * 1000:.3f}, "
+          f"{cpu['n_verify']} verifications {cpu['verify'] * 1000:.3f}, its 16 mel columns in "
+          f"the shared spectrum {cpu['bands'] * 1000:.3f})   target <= 0.3 "
+          f"{'ok' if cpu['total'] <= 3e-4 else 'MISSED'}")
+    print(f"   (wall time {time.time() - t_start:.0f} s)")
+
+
+def verifier_cpu(x: np.ndarray) -> dict[str, float]:
+    """The verifier's own CPU seconds per second of audio, fed as the analyzer feeds it in
+    100 ms blocks: its history and usual-pitch updates, its verifications, and the extra
+    mel columns of the shared spectrum (timed as the product the spectrum adds for them)."""
+    from dsp.laughter_verifier import LaughterVerifier
+
+    acc = {"push": 0.0, "verify": 0.0, "bands": 0.0, "n_verify": 0}
+
+    class Timed(LaughterVerifier):
+        def push(self, *a: np.ndarray) -> None:
+            t0 = time.process_time()
+            super().push(*a)
+            acc["push"] += time.process_time() - t0
+
+        def verify(self, k: int, pulse: np.ndarray) -> float:
+            t0 = time.process_time()
+            r = super().verify(k, pulse)
+            acc["verify"] += time.process_time() - t0
+            acc["n_verify"] += 1
+            return r
+
+    v = Timed()
+    det = LaughterDetector(verifier=v)
+    spectrum = HopSpectrum(bands=np.hstack([LaughterDetector.band_weights, v.band_weights]))
+    pitch = PitchTracker()
+    nb = LaughterDetector.band_weights.shape[1]
+    x = np.concatenate([x, np.zeros((-x.size) % BLOCK)])
+    power = np.zeros((BLOCK // 160, 257))
+    for i in range(0, x.size, BLOCK):
+        b = x[None, i:i + BLOCK]
+        bands = spectrum.process(b)[0]
+        p = pitch.process(b)
+        v.push(bands[:, nb:], p.periodicity[0], p.f0_hz[0], p.voiced[0])
+        det.process_hops(bands[:, 0], p.periodicity[0], bands[:, 1:nb])
+        t0 = time.process_time()  # the mel columns' share of the band product
+        power @ v.band_weights
+        acc["bands"] += time.process_time() - t0
+    secs = x.size / RATE_HZ
+    out = {k: (v_ / secs if k != "n_verify" else v_) for k, v_ in acc.items()}
+    out["total"] = out["push"] + out["verify"] + out["bands"]
+    return out
+
+
 def main() -> None:
     if "--dev" in sys.argv[1:]:
         dev_section()
         return
     if "--natural" in sys.argv[1:]:
         natural_section()
+        return
+    if "--two-stage" in sys.argv[1:]:
+        two_stage_section()
         return
     t_start = time.time()
     deeply = load_deeply()

@@ -448,3 +448,117 @@ def more_vocalisations() -> list[Clip]:
     d = fetch_deb("scratch") / SCRATCH_HUMAN
     return [Clip(f, Path(f).stem.split("-")[0].lower(), "scratch", _read_any(d / f))
             for f in MORE_VOCALISATIONS]
+
+
+# ----------------------------------------------------------- laughter inside speech, by recipe
+# More development data for the learned verifier (``train_laughter_verifier.py``), built from
+# the development laughs and speech as Omine et al. (Interspeech 2024) built laughter in
+# conversation: the laugh level-matched to the speech around it and cross-faded in, or
+# overlaid on the speech (a stand-in for speech-laughs), the whole stream through a random
+# channel (EQ, telephone band with mu-law, noise), and always after a warm-up of the same
+# speaker's speech so that the usual voice is learned before the laugh, as on a desk.
+
+
+def random_eq(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Three peaking filters (log-uniform 150-6000 Hz, +-8 dB, Q 0.5-2): microphones,
+    headsets and rooms colour a voice by several dB."""
+    from scipy.signal import sosfilt
+
+    for _ in range(3):
+        f0 = float(np.exp(rng.uniform(np.log(150), np.log(6000))))
+        g = 10 ** (rng.uniform(-8, 8) / 40)  # amplitude sqrt of the gain
+        q = rng.uniform(0.5, 2.0)
+        w = 2 * np.pi * f0 / RATE_HZ
+        alpha = np.sin(w) / (2 * q)
+        b = np.array([1 + alpha * g, -2 * np.cos(w), 1 - alpha * g])
+        a = np.array([1 + alpha / g, -2 * np.cos(w), 1 - alpha / g])
+        x = sosfilt(np.concatenate([b / a[0], a / a[0]])[None], x)
+    return x
+
+
+def random_channel(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random EQ, then one of: a phone (noise 20-40 dB down, 300-3400 Hz, mu-law; 40 %),
+    wideband with a noise floor 25-45 dB down (30 %), or wideband clean (30 %)."""
+    x = random_eq(x, rng)
+    r = rng.random()
+    if r < 0.4:
+        return phone_noisy(x, rng, rng.uniform(20, 40))
+    if r < 0.7:
+        h = x[: x.size // 160 * 160].reshape(-1, 160)
+        lev = np.percentile(np.mean(h * h, axis=1), 95)
+        return x + rng.standard_normal(x.size) * np.sqrt(lev) * 10 ** (-rng.uniform(25, 45) / 20)
+    return x
+
+
+def _active_db(x: np.ndarray) -> float:
+    h = x[: x.size // 160 * 160].reshape(-1, 160)
+    return float(np.percentile(10 * np.log10(np.mean(h * h, axis=1) * 2 + 1e-12), 95))
+
+
+def _xfade(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
+    """``a`` then ``b``, the last ``n`` samples of ``a`` cross-faded (equal power) into ``b``."""
+    n = min(n, a.size, b.size)
+    t = np.linspace(0, np.pi / 2, n)
+    mid = a[a.size - n:] * np.cos(t) + b[:n] * np.sin(t)
+    return np.concatenate([a[: a.size - n], mid, b[n:]])
+
+
+@dataclass(frozen=True)
+class LaughStream:
+    """A stream of one speaker: warm-up, speech, [laugh], speech; 16 kHz float64.
+
+    ``onset_s``/``end_s``: the laugh's first sound and end (NaN without a laugh); ``warmup_s``:
+    where the warm-up ends; ``overlay``: the laugh was overlaid on speech, not cross-faded in.
+    """
+
+    audio: np.ndarray
+    onset_s: float
+    end_s: float
+    warmup_s: float
+    overlay: bool
+    speaker: str
+    laugh: str
+
+
+def laugh_in_speech(speech: np.ndarray, laugh: np.ndarray | None, rng: np.random.Generator, *,
+                    speaker: str = "", laugh_name: str = "", warmup_s: float = 30.0,
+                    overlay: bool = False) -> LaughStream:
+    """Warm-up (``warmup_s`` of the speaker's looped ``speech``), 2-5 s more speech, the laugh
+    (level-matched: active level -6..+3 dB re the speech's, cross-faded in over 20-50 ms, or
+    overlaid on 6-12 dB quieter continuing speech), 3 s of speech; the whole through
+    :func:`random_channel`.  With ``laugh=None`` the same stream without it (speech goes on
+    for as long as the laugh would have lasted)."""
+    start = int(rng.integers(speech.size))
+
+    def take(n: int) -> np.ndarray:
+        nonlocal start
+        out = np.take(speech, np.arange(start, start + n), mode="wrap")
+        start += n
+        return out
+
+    n_warm = int(warmup_s * RATE_HZ)
+    n_before = int(rng.uniform(2, 5) * RATE_HZ)
+    fade = int(rng.uniform(0.02, 0.05) * RATE_HZ)
+    sp_db = _active_db(speech)
+    lx_len = laugh.size if laugh is not None else int(rng.uniform(1.0, 3.0) * RATE_HZ)
+    x = take(n_warm + n_before)
+    onset = end = float("nan")
+    if laugh is not None:
+        lx = laugh * 10 ** ((sp_db + rng.uniform(-6, 3) - _active_db(laugh)) / 20)
+        h = lx[: lx.size // 160 * 160].reshape(-1, 160)
+        lev = 10 * np.log10(np.mean(h * h, axis=1) * 2 + 1e-12)
+        idx = np.flatnonzero(lev >= lev.max() - 30)
+        first = float(idx[0] * 0.01) if idx.size else 0.0
+        if overlay:
+            under = take(lx.size) * 10 ** (-rng.uniform(6, 12) / 20)
+            x = _xfade(x, lx + under, fade)
+        else:
+            x = _xfade(x, lx, fade)
+        onset = (n_warm + n_before - min(fade, lx.size)) / RATE_HZ + first
+        end = (x.size) / RATE_HZ
+    else:
+        x = _xfade(x, take(lx_len), fade)
+    x = _xfade(x, take(3 * RATE_HZ), fade)
+    y = random_channel(x, rng)
+    y *= 0.5 / max(np.max(np.abs(y)), 1e-9) if np.max(np.abs(y)) > 0.5 else 1.0
+    return LaughStream(y, onset, end, warmup_s, overlay, speaker, laugh_name)

@@ -31,11 +31,14 @@ from typing import Any
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _WRITE_EVENTS = {
     "os.mkdir": (0,), "os.rename": (0, 1), "os.remove": (0,), "os.rmdir": (0,),
-    "os.symlink": (0, 1), "os.link": (0, 1), "os.chmod": (0,), "os.chown": (0,),
+    "os.symlink": (1,), "os.link": (0, 1), "os.chmod": (0,), "os.chown": (0,),
     "os.truncate": (0,), "os.utime": (0,), "shutil.rmtree": (0,), "shutil.copyfile": (1,),
     "shutil.copytree": (1,), "shutil.move": (0, 1), "sqlite3.connect": (0,),
 }
-_READ_EVENTS = {"os.listdir": (0,), "os.scandir": (0,), "shutil.copyfile.src": (0,)}
+# A symlink writes only its own path; what it points at is checked as a read (a venv links
+# its python to the interpreter it was made with, which may live under the read-only home).
+_READ_EVENTS = {"os.listdir": (0,), "os.scandir": (0,), "shutil.copyfile.src": (0,),
+                "os.symlink": (0,)}
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0", "", "::"}
 
 _state = threading.local()
@@ -99,16 +102,15 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
         write = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
             isinstance(flags, int) and bool(flags & _WRITE_FLAGS))
         _check_path(event, path, write)
-    elif event in _WRITE_EVENTS:
-        for i in _WRITE_EVENTS[event]:
-            if i < len(args):
-                _check_path(event, args[i], write=True)
-    elif event in _READ_EVENTS:
-        for i in _READ_EVENTS[event]:
-            if i < len(args):
-                _check_path(event, args[i], write=False)
     elif event in ("socket.connect", "socket.bind") and len(args) >= 2:
         _check_address(event, args[0], args[1])
+    else:
+        for i in _WRITE_EVENTS.get(event, ()):
+            if i < len(args):
+                _check_path(event, args[i], write=True)
+        for i in _READ_EVENTS.get(event, ()):
+            if i < len(args):
+                _check_path(event, args[i], write=False)
 
 
 def install() -> bool:

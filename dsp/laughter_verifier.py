@@ -1,0 +1,349 @@
+"""Second stage of the laughter cue: a small learned verifier of the pulse detector's proposals.
+
+The pulse detector (:mod:`dsp.laughter`) is kept as a cheap, explainable, high-recall
+*proposer*: every time it scores a window of three or four pulses at or above its (lowered)
+proposal threshold, it asks this verifier whether the last second of sound is laughter-like.
+Only then is a burst event opened.  The verifier describes sound, not feelings.
+
+Inputs (every one explains itself; see :func:`window_features`)
+---------------------------------------------------------------
+* **log-mel bands** of the last second: 16 mel-spaced bands 100-7600 Hz of the analyzer's
+  shared 32 ms spectrum (:attr:`LaughterVerifier.band_weights`, a
+  :class:`~dsp.hop_spectrum.HopSpectrum` result, frames centred on the hop, ``delay_hops``
+  2), hops ``k - 99 .. k`` for a proposal at hop ``k``; summarised as the mean spectral shape
+  (dB re the window's mean level), its spread over time and its hop-to-hop change per band,
+  and the modulation spectrum of the window's level envelope at 2-10 Hz;
+* **the pulse measures** of the proposing window (rhythm, voiced nuclei, alternation,
+  repetition, aspiration, their minimum, pulse count, mean interval, interval spread, dip,
+  gap voicing, peak voicing; see :mod:`dsp.laughter`);
+* **periodicity** (the pitch tracker's, as the detector reads it) over the window;
+* **pitch relative to the speaker's usual**: the median and 90th percentile of the pitch
+  tracker's F0 (semitones) on the voiced hops ``k - 101 .. k - 2`` (F0 comes 2 hops later than
+  the spectrum), minus the speaker's usual pitch, and whether the usual is known.  The usual
+  pitch is the median of a forgetting histogram of the voiced hops' F0 (half-life 15 min of
+  voiced speech), updated on a fixed 1 s grid of absolute hops so that it does not depend on
+  block cuts; it is "known" after 8 s of voiced pitch.  (It mirrors the firmware's usual voice
+  but lives here because data flows one way: the analyzer cannot read the policy's state.)
+
+Model: standardised features -> one hidden layer (8 tanh units) -> logistic output; 761
+parameters, weights in ``dsp/laughter_verifier.npz`` (made by
+``tests/bench/train_laughter_verifier.py``, seeded, from development audio).  The output is
+a probability-like score in [0, 1]; the training script shifts the output bias so that 0.5 is
+the chosen operating point.
+
+Streaming: :meth:`LaughterVerifier.push` takes each call's new rows (spectrum rows delay 2,
+F0 rows delay 4) *before* the detector runs on the same call; :meth:`LaughterVerifier.verify`
+then reads only rows at or before the proposal's hop by absolute index, so results do not
+depend on how the stream is cut.  No I/O except loading the shipped weights at construction,
+no threads, no clocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dsp.hop_spectrum import FREQS_HZ, HopSpectrum, band_matrix
+
+__all__ = ["DEFAULT_WEIGHTS", "LaughterVerifier", "VerifierWeights", "mel_edges_hz",
+           "window_features", "FEATURE_NAMES"]
+
+HOP_S = 0.01
+DEFAULT_WEIGHTS = Path(__file__).with_name("laughter_verifier.npz")
+
+N_MEL = 16
+MEL_LO_HZ, MEL_HI_HZ = 100.0, 7600.0
+WINDOW_HOPS = 100  # the last second of spectrum rows, hops k - 99 .. k
+F0_LAG_HOPS = 2  # F0 (pitch tracker, delay 4) is known 2 hops later than the spectrum
+MOD_HZ = np.arange(2, 11)  # level-envelope modulation read at 2..10 Hz
+ST_REF_HZ = 100.0
+
+# Usual pitch: forgetting histogram of voiced F0, semitones re 100 Hz.
+ST_BINS = np.arange(-24.0, 36.0 + 1e-9, 0.25)
+USUAL_GRID_HOPS = 100  # the usual pitch is refreshed on absolute 1 s boundaries
+USUAL_HALF_LIFE_HOPS = 90_000  # 15 min of voiced speech, as the firmware's usual voice
+USUAL_MIN_HOPS = 800  # 8 s of voiced pitch before the usual is "known"
+HISTORY_HOPS = WINDOW_HOPS + 8
+_HANN = np.hanning(WINDOW_HOPS)
+_ARG = 2 * np.pi * np.outer(np.arange(WINDOW_HOPS), np.arange(26)) / WINDOW_HOPS
+_DFT = np.hstack([np.cos(_ARG), -np.sin(_ARG)]) * _HANN[:, None]  # (100, 52)
+
+
+def mel_edges_hz(n: int = N_MEL, lo: float = MEL_LO_HZ, hi: float = MEL_HI_HZ
+                 ) -> list[tuple[float, float]]:
+    """``n`` adjacent mel-spaced bands from ``lo`` to ``hi`` Hz (rectangular, as the other
+    shared bands: each bin counted in one band)."""
+    m = np.linspace(2595 * np.log10(1 + lo / 700), 2595 * np.log10(1 + hi / 700), n + 1)
+    f = 700 * (10 ** (m / 2595) - 1)
+    # at least two 31.25 Hz bins per band: push narrow low bands' upper edges up
+    f[1:] = np.maximum(f[1:], f[:-1] + 2 * (FREQS_HZ[1] - FREQS_HZ[0]))
+    return list(zip(f[:-1].tolist(), f[1:].tolist(), strict=True))
+
+
+_CENTRES = np.array([(lo + hi) / 2 for lo, hi in mel_edges_hz()])
+_HI = _CENTRES >= 2000.0  # aspiration and breath noise outweigh the voice here
+_LO = (_CENTRES >= 300.0) & (_CENTRES < 1000.0)  # F1 and the voice bar
+_LEV_BAL = np.stack([np.full(N_MEL, 1.0 / N_MEL), _HI / _HI.sum() - _LO / _LO.sum()], axis=1)
+_DFT_OF_1 = _DFT.sum(axis=0)  # the windowed DFT of a constant 1
+
+PULSE_NAMES = ("rhythm", "voiced", "alternation", "repetition", "aspiration", "pulse_score",
+               "n_pulses", "interval_s", "interval_spread", "dip_db", "gap_voicing",
+               "peak_voicing")
+FEATURE_NAMES = (
+    tuple(f"shape_{i}" for i in range(N_MEL))
+    + tuple(f"spread_{i}" for i in range(N_MEL))
+    + tuple(f"flux_{i}" for i in range(N_MEL))
+    + tuple(f"mod_{f}hz" for f in MOD_HZ)
+    + ("loud_share_10db", "loud_share_20db", "periodicity_mean", "periodicity_share")
+    + tuple(f"periodicity_mod_{f}hz" for f in MOD_HZ)
+    + ("periodicity_flux", "balance_mean_db", "balance_sd_db", "balance_mod_3_8hz")
+    + PULSE_NAMES
+    + ("usual_known", "st_median_above_usual", "st_p90_above_usual", "f0_voiced_share",
+       "st_median", "st_iqr", "share_3st_above_usual")
+)
+N_FEATURES = len(FEATURE_NAMES)
+
+
+def window_features(mel: np.ndarray, periodicity: np.ndarray, st: np.ndarray,
+                    usual_st: float, pulse: np.ndarray) -> np.ndarray:
+    """The verifier's input vector for one proposal.
+
+    Args:
+        mel: mel band mean squares of hops ``k - 99 .. k``, shape ``(100, 16)``.
+        periodicity: the pitch tracker's periodicity (0-1) of the same hops, ``(100,)``.
+        st: F0 in semitones re 100 Hz of hops ``k - 101 .. k - 2``, NaN where unvoiced,
+            ``(100,)``.
+        usual_st: the speaker's usual pitch (semitones re 100 Hz), NaN if not known.
+        pulse: the proposing window's pulse measures, ``(12,)`` in :data:`PULSE_NAMES` order.
+
+    Returns:
+        ``(N_FEATURES,)`` float64 in :data:`FEATURE_NAMES` order (dB, semitones, 0-1 shares;
+        the modulation magnitudes relative to the envelope's total).
+    """
+    sv = np.sort(st[np.isfinite(st)])
+    return _features_db(mel_db(mel), periodicity, sv, usual_st, pulse)
+
+
+def mel_db(mel: np.ndarray) -> np.ndarray:
+    """Band mean squares to dB re full scale (floor -100 dB)."""
+    db = np.log10(mel + 1e-10)
+    db *= 10.0
+    return db
+
+
+def _features_db(db: np.ndarray, periodicity: np.ndarray, sv: np.ndarray, usual_st: float,
+                 pulse: np.ndarray) -> np.ndarray:
+    """:func:`window_features` from the bands in dB, ``(100, 16)``, and the voiced hops' F0
+    in semitones, sorted (``sv``).  Written for few numpy calls: it runs on every proposal,
+    several times per second of speech."""
+    # (sums and products instead of mean/std/diff: numpy's reductions cost ~6 us a call here)
+    lb = db @ _LEV_BAL  # (100, 2): level (mean of the bands) and balance per hop
+    lev = lb[:, 0]
+    bal = lb[:, 1]  # breathiness: bands >= 2 kHz over 300-1000 Hz (dB)
+    top = lev.max()
+    loud = lev >= top - 20.0
+    sl = db[loud] - lev[loud, None]  # shape of the loud hops (never empty: the loudest is)
+    n_loud = sl.shape[0]
+    shape_mean = sl.sum(axis=0) / n_loud
+    dev = sl - shape_mean
+    spread = np.sqrt((dev * dev).sum(axis=0) / n_loud)
+    flux = np.abs(db[1:] - db[:-1]).sum(axis=0) / (WINDOW_HOPS - 1)
+    bal_l = bal[loud]
+    bal_m = bal_l.sum() / n_loud
+    bal_sd = float(np.sqrt(((bal_l - bal_m) ** 2).sum() / n_loud))
+    # modulation (bin i = i Hz over the 1 s window) of the level envelope (40 dB range), of
+    # the voicing (voiced call, unvoiced /h/ or pause alternate at laughter's 3-8 Hz) and of
+    # the balance, in one product with a Hann-windowed DFT of bins 0-25 (cheaper than FFTs)
+    tracks = np.stack([np.maximum(lev, top - 40.0), periodicity, bal])
+    re_im = tracks @ _DFT
+    re_im -= (tracks.sum(axis=1) / WINDOW_HOPS)[:, None] * _DFT_OF_1  # mean removed
+    spec = np.hypot(re_im[:, :26], re_im[:, 26:])
+    total = spec[:, 1:26].sum(axis=1) + 1e-9
+    mod = spec[0, MOD_HZ] / total[0]
+    pmod = spec[1, MOD_HZ] / total[1]
+    n_v = sv.size
+    if n_v >= 3:
+        q50 = _quantile(sv, 0.5)
+        absolute = [min(max(q50, -12.0), 30.0), _quantile(sv, 0.75) - _quantile(sv, 0.25)]
+    else:
+        absolute = [0.0, 0.0]
+    if n_v >= 3 and usual_st == usual_st:  # (usual known: not NaN)
+        pitch = [1.0, min(max(q50 - usual_st, -12.0), 24.0),
+                 min(max(_quantile(sv, 0.9) - usual_st, -12.0), 24.0)]
+        above = [float(n_v - np.searchsorted(sv, usual_st + 3.0)) / n_v]
+    else:
+        pitch = [0.0, 0.0, 0.0]
+        above = [0.0]
+    n = WINDOW_HOPS
+    return np.concatenate([
+        shape_mean, spread, flux, mod,
+        [np.count_nonzero(lev >= top - 10.0) / n, n_loud / n, periodicity.sum() / n,
+         np.count_nonzero(periodicity >= 0.6) / n],
+        pmod, [np.abs(periodicity[1:] - periodicity[:-1]).sum() / (n - 1), bal_m, bal_sd,
+               spec[2, 3:9].sum() / total[2]],
+        pulse, pitch, [n_v / n], absolute, above,
+    ])
+
+def _quantile(s: np.ndarray, q: float) -> float:
+    """Quantile ``q`` of the sorted values ``s`` by linear interpolation (numpy's default)."""
+    pos = q * (s.size - 1)
+    lo = int(pos)
+    f = pos - lo
+    a = float(s[lo])
+    return a if f == 0.0 else a + f * (float(s[lo + 1]) - a)
+
+
+@dataclass(frozen=True)
+class VerifierWeights:
+    """A trained verifier: feature standardisation, one hidden tanh layer, logistic output.
+
+    Attributes:
+        mean, scale: ``(N_FEATURES,)`` feature standardisation.
+        w1: ``(N_FEATURES, H)``, b1: ``(H,)``; w2: ``(H,)``, b2: scalar (output bias, shifted
+            so that 0.5 is the operating point).
+        propose_threshold: the pulse detector's score (0-1) at which a window is proposed.
+    """
+
+    mean: np.ndarray
+    scale: np.ndarray
+    w1: np.ndarray
+    b1: np.ndarray
+    w2: np.ndarray
+    b2: float
+    propose_threshold: float
+
+    @property
+    def n_params(self) -> int:
+        return int(self.w1.size + self.b1.size + self.w2.size + 1)
+
+    @classmethod
+    def load(cls, path: str | Path) -> VerifierWeights:
+        """Read weights saved by :meth:`save` (``.npz``)."""
+        with np.load(path) as z:
+            if z["mean"].shape != (N_FEATURES,):
+                raise ValueError(f"{path}: {z['mean'].shape[0]} features, need {N_FEATURES}")
+            return cls(mean=z["mean"], scale=z["scale"], w1=z["w1"], b1=z["b1"], w2=z["w2"],
+                       b2=float(z["b2"]), propose_threshold=float(z["propose_threshold"]))
+
+    def save(self, path: str | Path) -> None:
+        """Write the weights as ``.npz`` (float32 would do; float64 keeps results exact)."""
+        np.savez(path, mean=self.mean, scale=self.scale, w1=self.w1, b1=self.b1, w2=self.w2,
+                 b2=np.float64(self.b2), propose_threshold=np.float64(self.propose_threshold))
+
+    def predict(self, feats: np.ndarray) -> np.ndarray:
+        """Scores in [0, 1] for features ``(..., N_FEATURES)``."""
+        z = (feats - self.mean) / self.scale
+        h = np.tanh(z @ self.w1 + self.b1)
+        return 1.0 / (1.0 + np.exp(-(h @ self.w2 + self.b2)))
+
+
+class LaughterVerifier:
+    """Streaming feature history and the learned verifier (agent channel, 16 kHz, 10 ms hops).
+
+    Args:
+        weights: a :class:`VerifierWeights`, a path to an ``.npz``, or ``None`` for the
+            shipped ``dsp/laughter_verifier.npz``.
+
+    Attributes:
+        band_weights: ``(257, 16)`` mel band weights for the shared
+            :class:`~dsp.hop_spectrum.HopSpectrum` whose rows feed :meth:`push`.
+        propose_threshold: the detector score at which windows are proposed (from the weights).
+    """
+
+    band_weights = band_matrix(mel_edges_hz())
+    delay_hops = HopSpectrum.delay_hops
+
+    def __init__(self, *, weights: VerifierWeights | str | Path | None = None) -> None:
+        if weights is None:
+            weights = DEFAULT_WEIGHTS
+        self.weights = weights if isinstance(weights, VerifierWeights) \
+            else VerifierWeights.load(weights)
+        self.propose_threshold = self.weights.propose_threshold
+        w = self.weights  # standardisation folded into the first layer: one product fewer
+        self._w1 = w.w1 / w.scale[:, None]
+        self._b1 = w.b1 - (w.mean / w.scale) @ w.w1
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the stream and the usual pitch."""
+        self._db = np.full((HISTORY_HOPS, N_MEL), float(mel_db(np.array(1e-12))))
+        self._per = np.zeros(HISTORY_HOPS)
+        self._mk0 = -self.delay_hops  # absolute hop of the next spectrum row
+        self._f0 = np.zeros(HISTORY_HOPS)  # Hz, 0 where unvoiced
+        self._fk0 = -4  # absolute hop of the next F0 row (pitch tracker delay 4)
+        self._hist = np.zeros(ST_BINS.size)
+        self._chunk: list[np.ndarray] = []  # F0 rows (semitones) since the last grid boundary
+        self._chunk_k0 = 0  # absolute hop of the last boundary
+        self._usual: dict[int, float] = {0: np.nan}  # boundary hop -> usual pitch from then
+
+    def push(self, mel: np.ndarray, periodicity: np.ndarray, f0_hz: np.ndarray,
+             voiced: np.ndarray) -> None:
+        """Take one call's new rows, before the detector runs on the same call.
+
+        Args:
+            mel: ``(n, 16)`` mel band mean squares (spectrum rows, delay 2).
+            periodicity: ``(n,)`` the pitch tracker's periodicity of the same hops (delay 2).
+            f0_hz: ``(m,)`` the pitch tracker's F0 (Hz, 0 if unvoiced), its own rows (delay 4;
+                rows for hops before the stream are dropped here).
+            voiced: ``(m,)`` the pitch tracker's voicing decision.
+        """
+        n = mel.shape[0]
+        self._db = np.concatenate([self._db, mel_db(mel)])[-(HISTORY_HOPS + n):]
+        self._per = np.concatenate([self._per, periodicity])[-(HISTORY_HOPS + n):]
+        self._mk0 += n
+        m = f0_hz.shape[0]
+        if m == 0:
+            return
+        st = f0_hz * voiced  # Hz where voiced, else 0 (semitones are taken when needed)
+        self._f0 = np.concatenate([self._f0, st])[-(HISTORY_HOPS + m):]
+        first = self._fk0
+        self._fk0 += m
+        # usual pitch on the absolute 1 s grid (stream hops >= 0 only); snapshots before the
+        # last boundary are no longer asked for
+        if len(self._usual) > 1:
+            self._usual = {b: u for b, u in self._usual.items() if b >= self._chunk_k0}
+        if first < 0:
+            st = st[-first:] if m > -first else st[:0]
+            first = max(first, 0)
+        pos = first
+        while st.size:
+            room = self._chunk_k0 + USUAL_GRID_HOPS - pos
+            self._chunk.append(st[:room])
+            pos += min(room, st.size)
+            st = st[room:]
+            if pos == self._chunk_k0 + USUAL_GRID_HOPS:
+                c = np.concatenate(self._chunk)
+                c = 12.0 * np.log2(c[c > 0.0] / ST_REF_HZ)
+                self._hist *= 0.5 ** (c.size / USUAL_HALF_LIFE_HOPS)
+                self._hist += np.bincount(
+                    np.clip(np.searchsorted(ST_BINS, c), 0, ST_BINS.size - 1),
+                    minlength=ST_BINS.size)
+                self._chunk = []
+                self._chunk_k0 = pos
+                tot = self._hist.sum()
+                self._usual[pos] = float(
+                    ST_BINS[np.searchsorted(np.cumsum(self._hist), 0.5 * tot)]
+                ) if tot >= USUAL_MIN_HOPS else np.nan
+
+    def usual_st(self, k: int) -> float:
+        """Usual pitch (semitones re 100 Hz) for a proposal at hop ``k``: as of the last grid
+        boundary at or before hop ``k - 1`` (NaN if not known yet)."""
+        b = max(k - 1, 0) // USUAL_GRID_HOPS * USUAL_GRID_HOPS
+        return self._usual.get(b, np.nan)
+
+    def features(self, k: int, pulse: np.ndarray) -> np.ndarray:
+        """The input vector for a proposal whose newest spectrum row is hop ``k``."""
+        i = k - (self._mk0 - self._db.shape[0])  # row of hop k in the spectrum history
+        db = self._db[i - WINDOW_HOPS + 1:i + 1]
+        per = self._per[i - WINDOW_HOPS + 1:i + 1]
+        j = k - F0_LAG_HOPS - (self._fk0 - self._f0.shape[0])  # row of hop k - 2 in F0's
+        f0 = self._f0[j - WINDOW_HOPS + 1:j + 1]
+        sv = np.sort(12.0 * np.log2(f0[f0 > 0.0] / ST_REF_HZ))
+        return _features_db(db, per, sv, self.usual_st(k), pulse)
+
+    def verify(self, k: int, pulse: np.ndarray) -> float:
+        """Verified laughter-likeness (0-1) of the proposal at hop ``k``."""
+        h = np.tanh(self.features(k, pulse) @ self._w1 + self._b1)
+        return 1.0 / (1.0 + float(np.exp(-(h @ self.weights.w2 + self.weights.b2))))

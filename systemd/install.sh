@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Installs deskcue on a Raspberry Pi (Raspberry Pi OS Bookworm): the one install procedure that
+# README.md and docs/field-tech.md point to (tests/test_install.py follows it). From a copy of
+# the repository, on the Pi:
+#
+#     sudo systemd/install.sh
+#
+# Idempotent: run it again to upgrade. The venv is reused; an existing config, the secrets and
+# the service user are kept. In order:
+#
+#  1. Debian packages: python3-venv, python3-dev and gcc (PyAudio is built), portaudio19-dev,
+#     libsndfile1, python3-lgpio (gpiozero's pin library on Bookworm: a Debian package, which
+#     the venv sees because it has the system site packages), mosquitto-clients (broker checks).
+#  2. A virtualenv /opt/deskcue made with --system-site-packages; deskcue installed into it
+#     with pip (its other dependencies come from PyPI, or piwheels on Raspberry Pi OS).
+#  3. /usr/local/bin/deskcue -> /opt/deskcue/bin/deskcue: `deskcue` is on the PATH, and it is
+#     what the units run.
+#  4. The service user `deskcue`, in the groups audio and gpio: deskcue.sysusers installed as
+#     /usr/lib/sysusers.d/deskcue.conf, then systemd-sysusers.
+#  5. /etc/deskcue (the service user's) and the empty secret files in /etc/credstore (root's):
+#     deskcue.tmpfiles as /usr/lib/tmpfiles.d/deskcue.conf, then systemd-tmpfiles --create.
+#  6. The shipped default config as /etc/deskcue/deskcue.toml, unless one is there already.
+#  7. deskcue.service and deskcue-config-import.service in /etc/systemd/system, enabled but
+#     not started (the desk needs its config and broker credentials first: see
+#     docs/field-tech.md §1); the field-tech guide as /usr/share/doc/deskcue/field-tech.md.
+#
+# Options:
+#   --root DIR  install into DIR as if it were / (used by the tests): no apt-get and no
+#               daemon-reload; systemd-sysusers, systemd-tmpfiles and systemctl work on DIR.
+#               A venv names its own path in its scripts, so DIR is not an image to copy.
+#   --no-apt    leave out the Debian packages (already there, or installed another way)
+#   --from SRC  what pip installs: this repository (default), or a wheel built from it
+# Environment: PYTHON (default python3) makes the venv; PIP_* variables reach pip, e.g.
+# PIP_NO_INDEX=1 PIP_FIND_LINKS=/path/to/wheels on a desk without internet access.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(dirname "$here")"
+root=""
+apt=1
+src="$repo"
+while (($#)); do
+  case "$1" in
+    --root) root="$(realpath -m "$2")"; shift 2 ;;
+    --no-apt) apt=0; shift ;;
+    --from) src="$2"; shift 2 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+python="${PYTHON:-python3}"
+venv=/opt/deskcue
+step() { echo "deskcue install: $*"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install.sh: run it as root (sudo systemd/install.sh)" >&2
+  exit 1
+fi
+
+if ((apt)) && [ -z "$root" ]; then
+  step "Debian packages"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+    python3-venv python3-dev gcc portaudio19-dev libsndfile1 python3-lgpio mosquitto-clients
+fi
+
+step "virtualenv $venv (with the system site packages) and deskcue in it"
+if [ ! -x "$root$venv/bin/python" ]; then
+  "$python" -m venv --system-site-packages "$root$venv"
+fi
+"$root$venv/bin/python" -m pip install -q "$src"
+
+step "/usr/local/bin/deskcue -> $venv/bin/deskcue"
+install -d "$root/usr/local/bin"
+ln -sfn "$venv/bin/deskcue" "$root/usr/local/bin/deskcue"
+
+step "service user deskcue (groups audio, gpio), /etc/deskcue and the secret files"
+install -d "$root/etc"
+install -D -m 0644 "$here/deskcue.sysusers" "$root/usr/lib/sysusers.d/deskcue.conf"
+install -D -m 0644 "$here/deskcue.tmpfiles" "$root/usr/lib/tmpfiles.d/deskcue.conf"
+systemd-sysusers ${root:+--root="$root"}
+systemd-tmpfiles ${root:+--root="$root"} --create deskcue.conf
+
+if [ ! -e "$root/etc/deskcue/deskcue.toml" ]; then
+  step "the shipped default config as /etc/deskcue/deskcue.toml"
+  # ids from the installed system's own user database (with --root, not this machine's)
+  uid="$(awk -F: '$1 == "deskcue" {print $3}' "$root/etc/passwd")"
+  gid="$(awk -F: '$1 == "deskcue" {print $3}' "$root/etc/group")"
+  install -m 0644 -o "$uid" -g "$gid" "$repo/config/deskcue.toml" "$root/etc/deskcue/deskcue.toml"
+fi
+
+step "units deskcue.service and deskcue-config-import.service (enabled, not started)"
+install -D -m 0644 -t "$root/etc/systemd/system" \
+  "$here/deskcue.service" "$here/deskcue-config-import.service"
+install -D -m 0644 "$repo/docs/field-tech.md" "$root/usr/share/doc/deskcue/field-tech.md"
+if [ -z "$root" ]; then
+  systemctl daemon-reload
+  systemctl enable deskcue.service deskcue-config-import.service
+else
+  systemctl --root="$root" enable deskcue.service deskcue-config-import.service
+fi
+
+cat <<EOF
+
+deskcue is installed: 'deskcue' runs $venv/bin/deskcue. Next (docs/field-tech.md §1):
+  1. the broker's credentials into /etc/credstore/deskcue-mqtt (root only)
+  2. the desk's config: sudo deskcue config apply d07.toml (or flash it on the SD card)
+  3. sudo systemctl start deskcue, then: sudo systemctl stop deskcue && deskcue selftest
+EOF

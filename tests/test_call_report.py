@@ -1,0 +1,298 @@
+"""`deskcue analyze --report`: a call report a reviewer can mail, opened in a real browser;
+the plot drawn for people; analyze explaining a warm-up it never finished; `--usual-from`.
+
+The call: the demo call (calm agent, an escalating caller, a raised passage), then calm
+speech and a second raised passage inside the raised-voice cooldown, which the policy holds
+back - the case that looked like a miss on the old plot.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from firmware.cli.analyze import usual_from
+from firmware.config.settings import Settings
+from firmware.demo.recording import CLOSING_AGENT, RAISED_AGENT, Line, build_call, demo_script
+from firmware.platform.files import write_json
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
+
+
+def deskcue(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "firmware.cli", *args], capture_output=True,
+                          text=True, timeout=300, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="module")
+def review_call(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo call plus a second raised passage about 15 s after the first ended."""
+    lines = demo_script(raised=True, laugh=False)
+    lines += [Line("agent", CLOSING_AGENT[0], tag="calm_again"),
+              Line("agent", RAISED_AGENT[1], gain_db=12.0, pitch=62, speed_wpm=180,
+                   tag="raised_again"),
+              Line("agent", CLOSING_AGENT[2], tag="calm_after")]
+    return build_call(lines).write_wav(tmp_path_factory.mktemp("call") / "review-call.wav")
+
+
+@pytest.fixture(scope="module")
+def analysed(review_call: Path, tmp_path_factory: pytest.TempPathFactory
+             ) -> tuple[subprocess.CompletedProcess[str], Path]:
+    out = tmp_path_factory.mktemp("report")
+    proc = deskcue("analyze", str(review_call), "--events", "--report", str(out / "call.html"),
+                   "--plot", str(out / "call.png"))
+    assert proc.returncode == 0, proc.stderr
+    return proc, out
+
+
+class Page(HTMLParser):
+    """What a reviewer's browser would fetch and the rows of the events table."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[dict[str, str]] = []  # attributes of each <tr> of the events table
+        self.cells: list[list[str]] = []
+        self.sources: list[str] = []  # src/href of every element
+        self.tags: set[str] = set()
+        self._in_events = False
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        self.tags.add(tag)
+        self.sources += [a[k] for k in ("src", "href") if k in a]
+        if tag == "table":
+            self._in_events = a.get("id") == "events"
+        if self._in_events and tag == "tr" and "event" in a.get("class", "").split():
+            self.rows.append(a)
+            self.cells.append([])
+        if self._in_events and tag == "td":
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table":
+            self._in_events = False
+        if tag == "td" and self._cell is not None:
+            self.cells[-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def parse(html: str) -> Page:
+    page = Page()
+    page.feed(html)
+    return page
+
+
+def test_report_has_a_row_per_event_published_and_held_back(analysed):
+    proc, out = analysed
+    printed = [json.loads(line) for line in proc.stdout.splitlines()]
+    page = parse((out / "call.html").read_text(encoding="utf-8"))
+    published = [c for c in page.cells if c[2].startswith("published #")]
+    # every printed event, in order, with its sequence number and type
+    assert [(f"published #{e['seq']}", e["type"]) for e in printed] == \
+        [(c[2], c[1]) for c in published]
+    held = [c for c in page.cells if "held back" in c[2]]
+    assert [c[1] for c in held] == ["raised_voice.suppressed", "raised_voice.suppressed_ended"]
+    assert "cooldown" in held[0][3] and "not cued" in held[0][3]
+    assert len(page.rows) == len(printed) + len(held)
+    # held-back passages never reach --events
+    assert not any("suppressed" in e["type"] for e in printed)
+    assert [e["type"] for e in printed].count("raised_voice.started") == 1
+
+
+def test_report_is_one_file_with_the_plot_inside(analysed):
+    _, out = analysed
+    page = parse((out / "call.html").read_text(encoding="utf-8"))
+    assert page.sources and all(s.startswith("data:image/png;base64,") for s in page.sources)
+    assert not page.tags & {"script", "link", "iframe", "object"}
+
+
+def test_report_says_what_each_number_means_in_units(analysed):
+    _, out = analysed
+    html = (out / "call.html").read_text(encoding="utf-8")
+    for needle in ("db_above_usual = ", " LUFS", " dB", " semitones", " s<", "what it means",
+                   "Median momentary loudness of usual speech, LUFS.",
+                   "usual level + 8 dB", "usual pitch + 4 semitones"):
+        assert needle in html, needle
+    words = html.lower()
+    for feeling in ("angry", "anger", "upset", "frustrat", "emotion", "stress", "aggress"):
+        # sound, not feelings (the caller's words are not in the report either)
+        assert feeling not in words, feeling
+
+
+def _png_pixels(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def test_report_renders_in_chromium(analysed, tmp_path):
+    _, out = analysed
+    shot = tmp_path / "report.png"
+    proc = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+         "--window-size=1400,2600", f"--screenshot={shot}", (out / "call.html").as_uri()],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0 and shot.exists(), proc.stderr[-2000:]
+    px = _png_pixels(shot)
+    assert px.shape[:2] == (2600, 1400)
+    not_white = (px < 245).any(axis=2)
+    assert not_white.mean() > 0.05  # text, tables and the plot, not a blank page
+    colours = np.unique(px.reshape(-1, 3)[::7], axis=0)
+    assert len(colours) > 200  # the plot's colours came through, not only black on white
+    # the plot is drawn where the page puts it: a band of rows with the cue colours in it
+    amber = (np.abs(px.astype(int) - (0xF2, 0xCF, 0x8F)).sum(axis=2) < 60).sum()
+    assert amber > 500
+    # and the browser's own reading of the page has one row per event
+    dom = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", (out / "call.html").as_uri()],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    proc, _ = analysed
+    held = 2  # the second raised passage: when it was due, and where it ended
+    assert len(parse(dom.stdout).rows) == len(proc.stdout.splitlines()) + held
+
+
+def test_plot_is_drawn_for_people(analysed):
+    _, out = analysed
+    px = _png_pixels(out / "call.png")
+    h, w = px.shape[:2]
+    assert 1000 <= w <= 1600 and 700 <= h <= 2000
+
+
+def test_plot_marks_the_held_back_passage_over_its_whole_length(review_call, monkeypatch,
+                                                                  tmp_path):
+
+    import firmware.report.plot as plot
+    from firmware.cli.analyze import run_analyze
+
+    kept = []
+    monkeypatch.setattr(plot, "render", lambda _path, call, **_kw: kept.append(call))
+    assert run_analyze(Settings(), review_call, events_out=None, features_path=None,
+                       plot_path=tmp_path / "unused.png") == 0
+    call = kept[0]
+    (cue, onset, end, reason), = call.held_back_spans()
+    assert (cue, reason) == ("raised_voice", "cooldown")
+    assert end - onset > 3.0  # to where the loud passage stopped, not only to when it was due
+    assert [s[0] for s in call.spans()] == ["raised_voice"]
+    whole = _decode(plot.figure_png(call))
+    # the same plot with the band cut where the cue was due (as a plot of `.suppressed`
+    # events alone would draw it): the difference is the rest of the passage, hatched
+    at = next(float(e.data["at_s"]) for e in call.events if e.type.endswith(".suppressed"))
+    monkeypatch.setattr(call, "held_back_spans", lambda: [(cue, onset, at, reason)])
+    cut = _decode(plot.figure_png(call))
+    changed = np.flatnonzero((whole != cut).any(axis=2).sum(axis=0) > 10)
+    width = whole.shape[1]
+    x = lambda t: (0.07 + 0.915 * t / call.duration_s) * width  # noqa: E731 (axes: 7-98.5 %)
+    assert changed.size >= 0.8 * (x(end) - x(at))
+    assert x(at) - 80 <= changed.min() and changed.max() <= x(end) + 80  # the label moves too
+
+
+def _decode(png: bytes) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def test_long_call_is_split_into_rows(tmp_path):
+    from firmware.report.call import CallRecord, Thresholds
+    from firmware.report.plot import _rows
+
+    assert _rows(80.0, 120.0) == [(0.0, 80.0)]
+    assert _rows(323.0, 120.0) == [(0.0, 120.0), (120.0, 240.0), (240.0, 360.0)]
+    assert len(_rows(3600.0, 120.0)) == 30
+    two_hours = _rows(7200.0, 120.0)
+    assert len(two_hours) == 30 and two_hours[1] == (240.0, 480.0)
+    call = CallRecord("x.wav", 1.0, ("agent",), Thresholds.from_settings(Settings()))
+    assert call.warmup_note() is not None and "needs 20.0 s" in str(call.warmup_note())
+
+
+def test_time_reads_minutes_and_seconds():
+    from firmware.report.call import mmss
+
+    assert [mmss(t) for t in (0, 9.6, 61, 599.4, 3725)] == ["0:00", "0:10", "1:01", "9:59",
+                                                           "1:02:05"]
+    assert mmss(138.18, tenths=True) == "2:18.2"
+
+
+# -- analyze explains its warm-up, and starts from a known usual voice ---------------------------
+
+
+@pytest.fixture(scope="module")
+def raised_clip(review_call: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """14 s of the review call around its first raised passage: too short to learn from."""
+    import soundfile
+
+    x, rate = soundfile.read(review_call, dtype="float32")
+    out = tmp_path_factory.mktemp("clip") / "raised.wav"
+    soundfile.write(out, x[int(54 * rate):int(68 * rate)], rate, subtype="PCM_16")
+    return out
+
+
+def test_short_clip_says_why_no_cue_could_fire(raised_clip):
+    proc = deskcue("analyze", str(raised_clip), "--events")
+    assert proc.returncode == 0
+    assert not [e for e in proc.stdout.splitlines() if "raised_voice" in e]
+    notes = [ln for ln in proc.stderr.splitlines() if ln.startswith("deskcue: note:")]
+    assert len(notes) == 1, proc.stderr
+    assert "usual voice was not learned yet" in notes[0] and "needs 20.0 s" in notes[0]
+    heard = float(notes[0].split("heard ")[1].split(" s")[0])
+    assert 3.0 < heard < 14.0
+    assert "--usual-from" in notes[0]
+
+
+def test_usual_from_an_earlier_recording_or_the_desks_baseline(review_call, raised_clip,
+                                                               tmp_path):
+    # an earlier recording of the same agent, analysed first
+    proc = deskcue("analyze", str(raised_clip), "--events", "--usual-from", str(review_call))
+    types = [json.loads(line)["type"] for line in proc.stdout.splitlines()]
+    assert proc.returncode == 0 and "raised_voice.started" in types, proc.stderr
+    assert "note" not in proc.stderr and "usual_voice_learned" not in types
+    # the desk's state directory, holding the baseline.json the desk saves
+    usual, _ = usual_from(Settings(), review_call)
+    state = tmp_path / "state"
+    write_json(state / "baseline.json", usual.to_dict())
+    proc = deskcue("analyze", str(raised_clip), "--events", "--usual-from", str(state))
+    types = [json.loads(line)["type"] for line in proc.stdout.splitlines()]
+    assert proc.returncode == 0 and "raised_voice.started" in types, proc.stderr
+    assert "note" not in proc.stderr
+
+
+def test_usual_from_too_short_or_missing_is_one_line(raised_clip, tmp_path):
+    proc = deskcue("analyze", str(raised_clip), "--events", "--usual-from", str(raised_clip))
+    assert proc.returncode == 1
+    assert proc.stderr.strip().startswith("deskcue: --usual-from: ")
+    assert "too little of the agent's speech" in proc.stderr and "needs 20.0 s" in proc.stderr
+    proc = deskcue("analyze", str(raised_clip), "--events", "--usual-from", str(tmp_path))
+    assert proc.returncode == 1 and "no baseline.json in it" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_mono_recording_is_the_agent_alone(review_call, tmp_path):
+    import soundfile
+
+    x, rate = soundfile.read(review_call, dtype="float32")
+    mono = tmp_path / "mono.wav"
+    soundfile.write(mono, x[:, 0], rate, subtype="PCM_16")
+    proc = deskcue("analyze", str(mono), "--events", "--report", str(tmp_path / "m.html"))
+    assert proc.returncode == 0, proc.stderr
+    html = (tmp_path / "m.html").read_text(encoding="utf-8")
+    assert "caller escalation fires at" not in html and "<td>agent</td>" in html
+    assert len(parse(html).rows) == len(proc.stdout.splitlines()) + 2

@@ -1,0 +1,168 @@
+"""The Pi install, followed in a clean temporary root: systemd/install.sh --root, everything but
+the hardware and the Debian packages.
+
+What is real: the script itself, `python -m venv --system-site-packages`, pip building deskcue
+from this repository and installing it into that venv (offline: the build backend's wheel
+comes from .venv/wheelhouse, which `bash .ci/setup` fills), systemd-sysusers,
+systemd-tmpfiles and systemctl working on the temporary root, and the installed `deskcue`
+answering. What stands in: deskcue's own dependencies (numpy, scipy, paho ...) are not
+downloaded again; pip finds them already installed through PYTHONPATH, which points at links to
+this project's .venv packages (deskcue itself left out), as PyPI or piwheels would provide them
+on a Pi. apt-get is not run (--root leaves it out). systemd-tmpfiles resolves user names from
+this machine's database, not the root's, so the owner of /etc/deskcue is not checked here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPT = REPO / "systemd" / "install.sh"
+WHEELHOUSE = REPO / ".venv" / "wheelhouse"
+SITE = Path(sysconfig.get_paths()["purelib"])  # this project's venv
+INSTALL_COMMAND = "sudo bash systemd/install.sh"
+needs_systemd = pytest.mark.skipif(
+    not all(shutil.which(t) for t in ("systemd-sysusers", "systemd-tmpfiles", "systemctl")),
+    reason="systemd's tools are not installed")
+
+
+def dependencies(into: Path) -> Path:
+    """Links to every package of this project's venv except deskcue itself and the tools
+    that make a venv (pip, setuptools): deskcue's dependencies, installed."""
+    into.mkdir()
+    for entry in SITE.iterdir():
+        name = entry.name
+        if (name.startswith(("deskcue", "__editable__", "pip", "setuptools", "_distutils_hack",
+                             "__pycache__")) or name.endswith(".pth")):
+            continue
+        (into / name).symlink_to(entry.resolve())
+    return into
+
+
+def offline_env(tmp: Path) -> dict[str, str]:
+    """The environment the script runs in: no network for pip, no cache outside ``tmp``, no
+    pip config of this machine; the hermetic guard (PYTHONPATH) kept for every Python."""
+    deps = dependencies(tmp / "deps")
+    (tmp / "tmp").mkdir()
+    (tmp / "home").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    env.update(
+        # the Python the dependencies were built for
+        PYTHON=getattr(sys, "_base_executable", sys.executable),
+        PYTHONPATH=os.pathsep.join([str(deps), *filter(None, [env.get("PYTHONPATH")])]),
+        PIP_CONFIG_FILE=os.devnull, PIP_NO_INDEX="1", PIP_NO_CACHE_DIR="1",
+        PIP_FIND_LINKS=str(WHEELHOUSE), PIP_DISABLE_PIP_VERSION_CHECK="1",
+        TMPDIR=str(tmp / "tmp"), HOME=str(tmp / "home"))
+    return env
+
+
+@needs_systemd
+@pytest.mark.skipif(os.geteuid() != 0, reason="the install runs as root (it makes a user)")
+def test_the_install_script_installs_a_whole_desk_into_a_clean_root(tmp_path: Path) -> None:
+    assert any(WHEELHOUSE.glob("setuptools-*.whl")), "run `bash .ci/setup` (fills the wheelhouse)"
+    root = tmp_path / "root"
+    env = offline_env(tmp_path)
+    proc = subprocess.run(["bash", str(SCRIPT), "--root", str(root)], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "'deskcue' runs /opt/deskcue/bin/deskcue" in proc.stdout
+
+    # the venv: made with the system site packages (python3-lgpio comes from Debian), and
+    # deskcue installed into it (not this checkout)
+    venv = root / "opt/deskcue"
+    assert "include-system-site-packages = true" in (venv / "pyvenv.cfg").read_text()
+    where = subprocess.run([venv / "bin/python", "-c", "import firmware; print(firmware.__file__)"],
+                           env=env, cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert Path(where.stdout.strip()).is_relative_to(venv), where.stdout
+
+    # `deskcue` on the PATH, as the units call it, and it runs
+    link = root / "usr/local/bin/deskcue"
+    assert os.readlink(link) == "/opt/deskcue/bin/deskcue"
+    help_ = subprocess.run([root / "opt/deskcue/bin/deskcue", "--help"], env=env, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+    assert help_.returncode == 0, help_.stderr
+    for verb in ("run", "selftest", "status", "config", "snooze"):
+        assert verb in help_.stdout
+    units = [SCRIPT.parent / "deskcue.service", SCRIPT.parent / "deskcue-config-import.service"]
+    for unit in units:
+        assert "ExecStart=/usr/local/bin/deskcue " in unit.read_text()
+
+    # the units, as shipped, enabled
+    for unit in units:
+        assert (root / "etc/systemd/system" / unit.name).read_text() == unit.read_text()
+        wants = root / "etc/systemd/system/multi-user.target.wants" / unit.name
+        assert os.readlink(wants) == f"/etc/systemd/system/{unit.name}"
+
+    # the service user, in the groups that own the sound card and the GPIO chip
+    for src, dst in (("deskcue.sysusers", "usr/lib/sysusers.d/deskcue.conf"),
+                     ("deskcue.tmpfiles", "usr/lib/tmpfiles.d/deskcue.conf")):
+        assert (root / dst).read_bytes() == (SCRIPT.parent / src).read_bytes()
+    user = next(line.split(":") for line in (root / "etc/passwd").read_text().splitlines()
+                if line.startswith("deskcue:"))
+    assert user[5] == "/var/lib/deskcue" and user[6].endswith("nologin")
+    groups = {g[0]: g[3].split(",") for g in
+              (line.split(":") for line in (root / "etc/group").read_text().splitlines())}
+    assert "deskcue" in groups["audio"] and "deskcue" in groups["gpio"]
+
+    # its directories and the empty secret files (systemd hands them to the service only)
+    mode = {p: stat.S_IMODE((root / p).stat().st_mode) for p in (
+        "etc/deskcue", "etc/credstore", "etc/credstore/deskcue-mqtt",
+        "etc/credstore/deskcue-config-signing.pub")}
+    assert mode == {"etc/deskcue": 0o755, "etc/credstore": 0o700,
+                    "etc/credstore/deskcue-mqtt": 0o600,
+                    "etc/credstore/deskcue-config-signing.pub": 0o644}
+    assert (root / "etc/credstore/deskcue-mqtt").read_bytes() == b""
+    config = root / "etc/deskcue/deskcue.toml"
+    assert config.read_bytes() == (REPO / "config/deskcue.toml").read_bytes()
+    assert config.stat().st_uid == int(user[2])
+    assert (root / "usr/share/doc/deskcue/field-tech.md").exists()  # the units' Documentation=
+
+    # run again (an upgrade): the venv is reused, the desk's own config and secrets are kept
+    config.write_text('[device]\nsite = "lyon"\ndesk = "d07"\n')
+    (root / "etc/credstore/deskcue-mqtt").write_text("username = d07\npassword = pw\n")
+    python_before = (venv / "bin/python").lstat()
+    again = subprocess.run(["bash", str(SCRIPT), "--root", str(root)], env=env, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert config.read_text() == '[device]\nsite = "lyon"\ndesk = "d07"\n'
+    assert (root / "etc/credstore/deskcue-mqtt").read_text().startswith("username = d07")
+    assert (venv / "bin/python").lstat().st_ino == python_before.st_ino
+    assert [line.startswith("deskcue:") for line in
+            (root / "etc/passwd").read_text().splitlines()].count(True) == 1
+
+
+def fenced_block_with(text: str, needle: str) -> str:
+    blocks = re.findall(r"```sh\n(.*?)```", text, re.S)
+    found = [b for b in blocks if needle in b]
+    assert len(found) == 1, f"one sh block with {needle!r}, found {len(found)}"
+    return found[0]
+
+
+def test_readme_and_the_field_tech_guide_give_the_same_install() -> None:
+    readme = (REPO / "README.md").read_text()
+    guide = (REPO / "docs/field-tech.md").read_text()
+    block = fenced_block_with(readme, INSTALL_COMMAND)
+    assert fenced_block_with(guide, INSTALL_COMMAND) == block
+    # the old hand-written procedures are gone from both
+    for text in (readme, guide):
+        assert "python3 -m venv" not in text and "pip install /path" not in text
+    # and a developer's checkout says where its command is
+    assert ".venv/bin/deskcue" in readme
+
+
+def test_the_readmes_first_two_commands_exist() -> None:
+    readme = (REPO / "README.md").read_text()
+    first = fenced_block_with(readme, "bash .ci/demo")
+    assert [line.split("#")[0].strip() for line in first.strip().splitlines()] == [
+        "bash .ci/demo", "bash .ci/run"]
+    for name in ("demo", "run", "setup"):
+        assert (REPO / ".ci" / name).is_file()

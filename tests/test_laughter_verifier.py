@@ -1,0 +1,208 @@
+"""The learned laughter verifier (dsp/laughter_verifier.py) and its training script.
+
+Hermetic: synthetic signals only (no ../shared data, no YAMNet)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dsp.hop_spectrum import FREQS_HZ
+from dsp.laughter import LaughterDetector
+from dsp.laughter_verifier import (
+    DEFAULT_WEIGHTS,
+    FEATURE_NAMES,
+    N_FEATURES,
+    PULSE_NAMES,
+    USUAL_MIN_HOPS,
+    LaughterVerifier,
+    VerifierWeights,
+    mel_edges_hz,
+    window_features,
+)
+from firmware.demo.voice_synth import laugh
+from tests.test_laughter import pad, steady_vowel, syllables
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "bench"))
+
+FS = 16_000
+
+
+def _constant(p: float, propose: float = 0.0) -> VerifierWeights:
+    """A verifier that answers ``p`` whatever it hears."""
+    z = np.zeros(N_FEATURES)
+    return VerifierWeights(z, z + 1, np.zeros((N_FEATURES, 1)), np.zeros(1), np.zeros(1),
+                           float(np.log(p / (1 - p))), propose)
+
+
+def _stream() -> np.ndarray:
+    return pad(np.concatenate([syllables(seed=2), laugh(seed=1), syllables(seed=3)]))
+
+
+def test_mel_bands_cover_100_to_7600_hz_with_at_least_two_bins_each() -> None:
+    edges = mel_edges_hz()
+    assert len(edges) == 16
+    assert edges[0][0] == pytest.approx(100.0) and edges[-1][1] == pytest.approx(7600.0)
+    for (lo, hi), (lo2, _) in zip(edges, edges[1:], strict=False):
+        assert hi == lo2 and hi > lo
+    w = LaughterVerifier.band_weights
+    assert w.shape == (257, 16)
+    assert ((w > 0).sum(axis=0) >= 2).all()  # no band hangs on one bin
+    assert not (w[:, :] > 0).sum(axis=1)[FREQS_HZ < 95].any()
+
+
+def test_features_shape_units_and_pitch_relative_to_usual() -> None:
+    rng = np.random.default_rng(0)
+    mel = 10 ** (rng.uniform(-6, -3, (100, 16)))
+    per = rng.uniform(0, 1, 100)
+    st = np.where(rng.random(100) < 0.5, 15.0, np.nan)  # voiced at 15 st re 100 Hz
+    pulse = np.zeros(len(PULSE_NAMES))
+    f = window_features(mel, per, st, usual_st=10.0, pulse=pulse)
+    assert f.shape == (N_FEATURES,) == (len(FEATURE_NAMES),)
+    assert np.isfinite(f).all()
+    named = dict(zip(FEATURE_NAMES, f, strict=True))
+    assert named["usual_known"] == 1.0
+    assert named["st_median_above_usual"] == pytest.approx(5.0)
+    assert named["st_median"] == pytest.approx(15.0)
+    assert named["share_3st_above_usual"] == 1.0
+    unknown = dict(zip(FEATURE_NAMES, window_features(mel, per, st, np.nan, pulse),
+                       strict=True))
+    assert unknown["usual_known"] == 0.0 and unknown["st_median_above_usual"] == 0.0
+    # level-free: the spectral shape is re the window's mean level
+    louder = window_features(mel * 100, per, st, 10.0, pulse)
+    np.testing.assert_allclose(louder[:16], f[:16], atol=1e-3)  # (up to the -100 dB floor)
+
+
+def test_shipped_weights_load_small_and_give_scores_in_0_1() -> None:
+    w = VerifierWeights.load(DEFAULT_WEIGHTS)
+    assert w.n_params <= 20_000
+    assert 0.0 <= w.propose_threshold <= 1.0
+    p = w.predict(np.random.default_rng(1).standard_normal((50, N_FEATURES)) * w.scale + w.mean)
+    assert p.shape == (50,) and ((p >= 0) & (p <= 1)).all()
+    assert LaughterVerifier().weights.n_params == w.n_params
+
+
+def test_weights_round_trip(tmp_path: Path) -> None:
+    w = _constant(0.3, propose=0.2)
+    w.save(tmp_path / "w.npz")
+    r = VerifierWeights.load(tmp_path / "w.npz")
+    assert r.propose_threshold == 0.2 and r.b2 == w.b2
+    np.testing.assert_array_equal(r.w1, w.w1)
+    np.savez(tmp_path / "bad.npz", mean=np.zeros(3), scale=np.ones(3), w1=np.zeros((3, 1)),
+             b1=np.zeros(1), w2=np.zeros(1), b2=0.0, propose_threshold=0.0)
+    with pytest.raises(ValueError, match="features"):
+        VerifierWeights.load(tmp_path / "bad.npz")
+
+
+def test_the_verifier_decides_and_the_proposer_only_proposes() -> None:
+    """A verifier that rejects everything leaves no burst; one that accepts everything
+    turns every proposal into a burst, so the detector then decides as the pulse detector
+    would at the proposal threshold, and the score column is the verified score."""
+    x = _stream()
+    none = LaughterDetector(verifier=LaughterVerifier(weights=_constant(0.01))).process(x)
+    assert not none.decided and not none.in_burst.any()
+    assert none.score.max() == pytest.approx(0.01)
+    yes = LaughterDetector(verifier=LaughterVerifier(weights=_constant(0.99, 0.3))).process(x)
+    alone = LaughterDetector(threshold=0.3, release=0.3).process(x)
+    assert [b.start_s for b in yes.decided] == [b.start_s for b in alone.decided]
+    assert yes.decided and all(b.score == pytest.approx(0.99) for b in yes.decided)
+
+
+def test_only_scored_windows_of_three_or_more_pulses_are_proposed() -> None:
+    seen: list[np.ndarray] = []
+
+    class Recording(LaughterVerifier):
+        def verify(self, k: int, pulse: np.ndarray) -> float:
+            seen.append(pulse.copy())
+            return 0.0
+
+    LaughterDetector(verifier=Recording(weights=_constant(0.5))).process(_stream())
+    assert seen
+    n_pulses = np.array([p[PULSE_NAMES.index("n_pulses")] for p in seen])
+    assert (n_pulses >= 3).all() and (n_pulses <= 4).all()
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_verified_results_do_not_depend_on_block_cuts(seed: int) -> None:
+    x = _stream()
+    rng = np.random.default_rng(seed)
+
+    def go(cuts: list[int]) -> tuple[np.ndarray, list]:
+        det = LaughterDetector(verifier=LaughterVerifier())
+        parts, dec = [], []
+        for s, e in zip(cuts, cuts[1:], strict=False):
+            r = det.process(x[s:e])
+            parts.append(r.score)
+            dec += r.decided
+        return np.concatenate(parts), dec
+
+    whole = go([0, x.size])
+    cuts = [0]
+    while cuts[-1] < x.size:
+        cuts.append(min(x.size, cuts[-1] + HOP * int(rng.integers(1, 40))))
+    cut = go(cuts)
+    # (the shared spectrum's matrix product rounds by block length: 1e-16, as elsewhere)
+    np.testing.assert_allclose(cut[0], whole[0], atol=1e-9)
+    assert [(b.start_s, b.decided_at_s, b.burst_count) for b in cut[1]] == \
+        [(b.start_s, b.decided_at_s, b.burst_count) for b in whole[1]]
+    assert [b.score for b in cut[1]] == pytest.approx([b.score for b in whole[1]], abs=1e-9)
+
+
+HOP = 160
+
+
+def test_usual_pitch_is_learned_on_a_grid_and_known_after_8_s_of_voice() -> None:
+    """A steady 200 Hz voice: the usual pitch is unknown until 8 s of voiced pitch, then
+    12 semitones re 100 Hz, whatever the block cuts."""
+    x = np.concatenate([steady_vowel(6.0, 200.0), steady_vowel(6.0, 200.0)])
+    x = x[: x.size // HOP * HOP]
+    from dsp.pitch import PitchTracker
+
+    def usual(block: int) -> LaughterVerifier:
+        v = LaughterVerifier(weights=_constant(0.5))
+        spec_rows = np.zeros((0, 16))
+        pt = PitchTracker()
+        for i in range(0, x.size, block):
+            b = x[None, i:i + block]
+            p = pt.process(b)
+            n = b.shape[1] // HOP
+            spec_rows = np.full((n, 16), 1e-6)
+            v.push(spec_rows, p.periodicity[0], p.f0_hz[0], p.voiced[0])
+        return v
+
+    a, b = usual(1600), usual(HOP * 7)
+    n = x.size // HOP
+    assert np.isnan(a.usual_st(300))
+    late = [a.usual_st(k) for k in (n - 150, n - 10)]
+    assert late == [b.usual_st(k) for k in (n - 150, n - 10)]
+    assert np.isfinite(late[1]) and abs(late[1] - 12.0) <= 0.5
+    assert USUAL_MIN_HOPS <= 1000
+
+
+def test_training_is_seeded_and_reproducible_and_learns_a_tiny_set() -> None:
+    """The training script on a tiny synthetic set: two runs give the same weights (hash),
+    and the model separates what it was trained on."""
+    import train_laughter_verifier as T
+
+    feats, labels = [], []
+    for seed in range(3):
+        for x, y in ((pad(laugh(seed=seed)), 1.0), (pad(syllables(seed=seed)), 0.0),
+                     (pad(syllables(seed=seed + 5, f0_hz=200.0)), 0.0)):
+            _, F = T.windows(x)
+            feats.append(F)
+            labels.append(np.full(F.shape[0], y))
+    X, y = np.concatenate(feats), np.concatenate(labels)
+    assert X.shape[1] == N_FEATURES and 0 < y.sum() < y.size
+    fold = np.arange(y.size) % 2
+    ds = T.DataSet(X, y, y.copy(), fold, np.full(y.size, "clip"), {0: 60.0, 1: 60.0})
+    a = T.train(ds, [0, 1], epochs=150)
+    b = T.train(ds, [0, 1], epochs=150)
+    assert T.digest(a) == T.digest(b)
+    assert a.n_params <= 20_000
+    z = a.mean  # the standardisation is learned from the data
+    assert z.shape == (N_FEATURES,)
+    p = T.fit(X, y, epochs=150).predict(X)
+    assert p[y == 1].mean() > 0.8 and p[y == 0].mean() < 0.2

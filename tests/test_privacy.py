@@ -1,0 +1,152 @@
+"""The agent's snooze is private unless the site's config says otherwise (mqtt.publish_snooze).
+
+The whole desk on real parts: a recording played in real time, gpiozero mock pins (the snooze
+button pressed on its pin), the MQTT link to a real mosquitto, and a supervisor subscribed to
+everything under the desk's subtree. `deskcue status` on the desk still shows the snooze.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from broker import Broker, Subscriber, wait_until
+
+from firmware.appliance.assemble import build_appliance
+from firmware.appliance.worker import Appliance
+from firmware.cli.main import main as deskcue
+from firmware.config.settings import Settings
+
+BASE = "deskcue/lyon/d07"
+
+
+def tone(path: Path, seconds: float) -> Path:
+    t = np.arange(int(seconds * 16000)) / 16000
+    x = (0.05 * np.sin(2 * np.pi * 200 * t) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(x.tobytes())
+    return path
+
+
+def desk_settings(tmp: Path, broker: Broker, publish_snooze: bool | None) -> Settings:
+    mqtt: dict[str, Any] = {"host": broker.host, "port": broker.port, "reconnect_min_s": 0.1,
+                            "reconnect_max_s": 0.5, "telemetry_interval_s": 1.0}
+    if publish_snooze is not None:  # None: the shipped default
+        mqtt["publish_snooze"] = publish_snooze
+    return Settings.model_validate({
+        "device": {"site": "lyon", "desk": "d07", "state_dir": str(tmp / "state"),
+                   "runtime_dir": str(tmp / "run")},
+        "audio": {"channels": 1}, "mqtt": mqtt})
+
+
+@pytest.fixture
+def desk(tmp_path: Path, broker: Broker, request: pytest.FixtureRequest
+         ) -> Iterator[tuple[Appliance, Any]]:
+    from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+    factory = MockFactory(pin_class=MockPWMPin)
+    app = build_appliance(desk_settings(tmp_path, broker, request.param),
+                          recording=tone(tmp_path / "call.wav", 300.0), factory=factory)
+    stop = threading.Event()
+    worker = threading.Thread(target=app.run, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        yield app, factory
+    finally:
+        stop.set()
+        worker.join(30)
+
+
+def local_status(tmp: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    """The running appliance's status as `deskcue status --json` on the desk shows it."""
+    capsys.readouterr()
+    assert deskcue(["status", "--runtime-dir", str(tmp / "run"), "--state-dir",
+                    str(tmp / "state"), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)["appliance"]["status"]
+    return status if isinstance(status, dict) else {}
+
+
+def press_snooze_button(app: Appliance, factory: Any, tmp: Path,
+                        capsys: pytest.CaptureFixture[str]) -> float:
+    """Press and release the desk's snooze button; once the desk's own status shows the
+    snooze, the stream time (s) it had then."""
+    wait_until(lambda: app.pipeline is not None and local_status(tmp, capsys).get("display")
+               not in (None, "off"))
+    pin = factory.pin(app.settings.indicator.button_pin)
+    pin.drive_low()
+    status = wait_until(lambda: (s := local_status(tmp, capsys)).get("snoozed") and s)
+    pin.drive_high()  # released well before the 2 s hold that would cancel it
+    assert status["display"] == "snoozed"  # the agent's own desk always shows it
+    return float(status["stream_s"])
+
+
+def command(sub: Subscriber, name: str, txid: str, **args: Any) -> dict[str, Any]:
+    """Send ``cmd/<name>`` as a supervisor would and wait for its result."""
+    sub.client.publish(f"{BASE}/cmd/{name}", json.dumps({"txid": txid, **args}), qos=1)
+    got = wait_until(lambda: [m.json() for m in sub.on(f"cmd/{name}/result")
+                              if m.json()["txid"] == txid])
+    return got[0]
+
+
+def telemetry_after(sub: Subscriber, stream_s: float, n: int = 2) -> list[dict[str, Any]]:
+    """The first ``n`` telemetry messages built after stream time ``stream_s`` (s)."""
+    def later() -> list[dict[str, Any]]:
+        return [m.json() for m in sub.on("telemetry") if m.json()["stream_s"] > stream_s]
+    return wait_until(lambda: len(later()) >= n and later())[:n]
+
+
+@pytest.mark.parametrize("desk", [None], indirect=True)
+def test_by_default_the_agents_snooze_never_reaches_a_supervisor(
+        tmp_path: Path, broker: Broker, desk: tuple[Appliance, Any],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    app, factory = desk
+    with Subscriber(broker, f"{BASE}/#") as sub:
+        wait_until(lambda: sub.on("telemetry"))
+        at = press_snooze_button(app, factory, tmp_path, capsys)
+
+        # events arrive in order: once an event emitted after the snooze is here, a
+        # snooze event emitted before it would have been here first
+        assert command(sub, "recalibrate", "fence")["ok"]
+        wait_until(lambda: any(e["type"] == "recalibrate" for e in sub.events()))
+        assert [e for e in sub.events() if e["type"] == "snooze"] == []
+
+        for t in telemetry_after(sub, at):
+            assert "snoozed" not in t and t["display"] != "snoozed", t
+        status = command(sub, "status", "s1")["data"]
+        assert "snoozed" not in status and status["display"] != "snoozed", status
+        assert not any(b"snooze" in m.payload for m in sub.messages
+                       if not m.topic.endswith("/result"))
+
+        # the desk still uses it, and still shows the agent
+        assert app.pipeline is not None and app.pipeline.policy.snoozed
+        assert local_status(tmp_path, capsys)["snoozed"] is True
+
+        # a snooze the supervisor sends is the supervisor's act, published as such
+        assert command(sub, "snooze", "sup1", minutes=5)["ok"]
+        got = wait_until(lambda: [e for e in sub.events() if e["type"] == "snooze"])
+        assert [e["data"]["source"] for e in got] == ["mqtt"]
+
+
+@pytest.mark.parametrize("desk", [True], indirect=True)
+def test_with_publish_snooze_on_the_supervisor_sees_the_snooze(
+        tmp_path: Path, broker: Broker, desk: tuple[Appliance, Any],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    app, factory = desk
+    with Subscriber(broker, f"{BASE}/#") as sub:
+        wait_until(lambda: sub.on("telemetry"))
+        at = press_snooze_button(app, factory, tmp_path, capsys)
+        got = wait_until(lambda: [e for e in sub.events() if e["type"] == "snooze"])
+        assert got[0]["data"]["source"] == "button" and got[0]["data"]["minutes"] == 15.0
+        for t in telemetry_after(sub, at):
+            assert t["snoozed"] is True and t["display"] == "snoozed", t
+        status = command(sub, "status", "s1")["data"]
+        assert status["snoozed"] is True and status["display"] == "snoozed", status
