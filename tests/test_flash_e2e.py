@@ -189,3 +189,60 @@ def test_a_healthy_pushed_config_is_confirmed_every_time(tmp_path, broker):
         if app is not None and app.poll() is None:
             app.kill()
         sub.close()
+
+
+def test_an_unhealthy_pushed_config_is_rolled_back_every_time(tmp_path, broker, refused_port):
+    # The other half of the trial: a config on which the desk cannot reach its broker is rolled
+    # back to the last good one each time it is pushed, whichever way the restart falls (the
+    # running desk exits to be restarted, or the next start rolls back first thing).
+    generate_keypair(tmp_path / "ops.pem", tmp_path / "keys.pub")
+    key = load_private_key(tmp_path / "ops.pem")
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    live = etc / "deskcue.toml"
+    good = desk_config(tmp_path, broker.port)
+    live.write_text(good)
+    sub = Subscriber(broker, f"{BASE}/#", qos=1, check_schema=False).connect()
+    long_wav = wav(tmp_path / "long.wav", 60.0)
+    state = tmp_path / "state"
+    app = None
+    try:
+        for i in range(3):
+            bad = desk_config(tmp_path, refused_port) + f"# revision {i}\n"
+            onlines = len([m for m in sub.on("status") if m.payload == b"online"])
+            app = run(live, long_wav)
+            wait_until(lambda n=onlines: len([m for m in sub.on("status")
+                                              if m.payload == b"online"]) > n,
+                       alive=lambda a=app: a.poll() is None)
+            publish(broker, f"{BASE}/cmd/config",
+                    sign_config(key, bad, txid=f"u{i}", issued=300 + i))
+            assert app.wait(HANG_S) == RESTART_EXIT_CODE, app.stdout.read()
+            assert live.read_text() == bad and trial_info(live)["txid"] == f"u{i}"
+            # trial_s cannot be set below 30 s: bring the deadline forward instead
+            trial = trial_info(live)
+            trial["deadline_mono"] = time.monotonic() + 5.0
+            trial_path(live).write_text(json.dumps(trial))
+            app = run(live, long_wav)
+            said: list[str] = []
+            reader = threading.Thread(target=lambda a=app, s=said: s.extend(
+                iter(a.stdout.readline, "")), daemon=True)
+            reader.start()
+            # the desk says so either way ("... rolled back: ... running the last good config
+            # again" as it exits, "config rolled back to the last good one" at start); its
+            # output is read to the end before giving up
+            wait_until(lambda s=said: any("rolled back" in ln for ln in s),
+                       alive=reader.is_alive)
+            if app.poll() is None:  # rolled back at start; running the good config
+                app.terminate()
+                app.wait(HANG_S)
+            else:
+                reader.join(HANG_S)
+                assert app.returncode == RESTART_EXIT_CODE, "".join(said)
+            assert live.read_text() == good and not trial_path(live).exists()
+            rec = last_apply(state)
+            assert rec["source"] == "rollback" and rec["rolled_back_txid"] == f"u{i}"
+            assert f"MQTT config u{i} rolled back: not healthy" in (pending_fault(state) or "")
+    finally:
+        if app is not None and app.poll() is None:
+            app.kill()
+        sub.close()

@@ -125,7 +125,7 @@ class Appliance:
         self.usual = self._load_usual()
         self.pipeline: Pipeline | None = None
         self.source: Source | None = None
-        self.faults: dict[str, str] = {}  # kind ("audio", "config") -> what is wrong
+        self.faults: dict[str, str] = {}  # kind ("audio", "config", ...) -> what is wrong
         self.identify_until = 0.0
         self.cue_counts: Counter[str] = Counter()
         self.stream_s = 0.0
@@ -485,6 +485,14 @@ class Appliance:
             self._set_fault("mqtt", f"mqtt: {why}")
         elif "mqtt" in self.faults:
             self._clear_fault("mqtt")
+        # Another device with this desk's identity: a config fault of its own kind, shown until
+        # the identity holds again (the link backs off meanwhile instead of flapping).
+        clash = getattr(self.link, "identity_conflict", None) if self.link is not None else None
+        if isinstance(clash, str) and clash:
+            if "identity" not in self.faults:
+                self._set_fault("identity", clash)
+        elif "identity" in self.faults:
+            self._clear_fault("identity")
 
     def _clear_fault(self, kind: str) -> None:
         why = self.faults.pop(kind, None)

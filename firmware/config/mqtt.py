@@ -27,6 +27,9 @@ The matching TOML (every key optional; these are the defaults)::
     stop_drain_s = 2.0
     command_max_bytes = 1024
     command_max_age_s = 60.0
+    identity_window_s = 300.0
+    identity_backoff_min_s = 30.0
+    identity_backoff_max_s = 1800.0
     # credentials_file = "/etc/deskcue/mqtt-credentials"
 
     [mqtt.tls]
@@ -206,11 +209,36 @@ class MqttSettings(Section):
         description="A command whose `ts` (Unix seconds) is older than this is stale and not "
         "executed; judged only when the desk's clock is synced.",
     )
+    identity_window_s: float = Field(
+        300.0,
+        ge=1.0,
+        le=86400.0,
+        description="Two session takeovers (MQTT 5 reason 0x8E) within this many seconds mean "
+        "another device uses this desk's identity (a config copied to a second box): the "
+        "desk raises an identity fault and backs off. A connection that then lasts this "
+        "long with no sign of the other device clears the fault.",
+    )
+    identity_backoff_min_s: float = Field(
+        30.0,
+        ge=0.1,
+        le=3600.0,
+        description="While another device holds this desk's identity, first wait before the "
+        "desk connects again, seconds; it doubles on every further conflict.",
+    )
+    identity_backoff_max_s: float = Field(
+        1800.0,
+        ge=0.1,
+        le=86400.0,
+        description="Longest wait between connection attempts while another device holds this "
+        "desk's identity, seconds.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> MqttSettings:
         if self.reconnect_max_s < self.reconnect_min_s:
             raise ValueError("reconnect_max_s must be at least reconnect_min_s")
+        if self.identity_backoff_max_s < self.identity_backoff_min_s:
+            raise ValueError("identity_backoff_max_s must be at least identity_backoff_min_s")
         if self.telemetry_expiry_s < self.telemetry_interval_s:
             raise ValueError("telemetry_expiry_s must be at least telemetry_interval_s")
         return self

@@ -267,8 +267,9 @@ class UsualVoiceLearned(Payload):
 class Fault(Payload):
     """``fault``: a part of the desk stopped working (``active`` true) or recovered (false)."""
 
-    kind: Annotated[Literal["audio", "config", "mqtt"], Field(
-        description="Which part (the capture, the config, the link to the broker); each kind "
+    kind: Annotated[Literal["audio", "config", "mqtt", "identity"], Field(
+        description="Which part (the capture, the config, the link to the broker, the desk's "
+                    "identity: another device uses its site/desk id or client id); each kind "
                     "is raised and cleared on its own.")]
     fault: Annotated[str, Field(description="What is wrong, in words.")]
     active: Annotated[bool, Field(description="True when it starts, false when it clears.")]

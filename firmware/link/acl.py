@@ -17,7 +17,8 @@ import shlex
 from dataclasses import dataclass
 
 DESK_PUBLISHES = ("status", "info", "events", "telemetry", "cmd/+/result", "state/#")
-DESK_READS = ("cmd/+",)
+# A desk reads its own retained info to notice another device holding its identity.
+DESK_READS = ("cmd/+", "info")
 DEFAULT_USER_FORMAT = "{site}-{desk}"
 
 

@@ -45,6 +45,18 @@ Payloads are the models of `firmware.contract` (a mapping is validated into the 
 Tools on the supervisor's side use `SupervisorClient` (connect, subscribe, publish, close), so
 paho is imported here only.
 
+Identity. Two boxes given one site and desk id (a config copied from box to box) take over each
+other's session without end. The link watches its own ``info`` topic (subscribed before it
+publishes its own on each connection): another boot id there is another device when it arrives
+live, or when it is found retained after the broker stored this run's info (before that it can
+be this box's previous run). Brokers that say why they closed a session (MQTT 5 reason code
+0x8E, "session taken over"; mosquitto 2.0 only closes the socket) add a second sign: two such
+takeovers within ``identity_window_s``. Then
+`identity_conflict` says so (the appliance raises its ``identity`` fault: light, ``fault``
+event, status), the link disconnects without a will and waits ``identity_backoff_min_s``,
+doubling up to ``identity_backoff_max_s``, before it connects again, instead of flapping. A
+connection that lasts ``identity_window_s`` with no sign of the other device clears it.
+
 Threads. The caller's calls only put items on a queue. One worker thread owns the outbox
 (SQLite) and does every publish; paho's network thread runs the callbacks, which never raise
 (exceptions are caught and logged) and only queue work or validate commands.
@@ -69,7 +81,7 @@ import queue
 import threading
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -109,6 +121,8 @@ _COMMAND_RATE_PER_S = 20.0  # commands beyond this (burst 40) are answered rate_
 _COMMAND_BURST = 40.0
 _REFUSAL_RATE_PER_S = 20.0  # ... and rate_limited answers beyond this (burst 40) are not sent,
 _REFUSAL_BURST = 40.0  # so that a flood costs bounded memory and bandwidth (counted, dropped)
+_SESSION_TAKEN_OVER = 0x8E  # MQTT 5 DISCONNECT reason: another client connected with our id
+_TAKEOVERS_FOR_CONFLICT = 2  # one alone can be our own half-open connection being replaced
 
 
 class _Client(mqtt.Client):
@@ -238,6 +252,16 @@ class MqttLink:
         # (name, txid) -> its answer (None while running): a redelivery is answered, not run
         self._recent: OrderedDict[tuple[str, str], dict[str, Any] | None] = OrderedDict()
 
+        # identity (paho thread sets, worker acts)
+        self._takeovers: deque[float] = deque()
+        self._identity_conflict: str | None = None
+        self._conflicts = 0  # conflicts since the identity last held: the backoff exponent
+        self._conflict_hold = False  # the client is down until `_next_start`
+        self._info_sub_mid: int | None = None
+        self._info_mid: int | None = None  # our latest info publish
+        self._info_acked: str | None = None  # boot id of our info once the broker stored it
+        self._connected_at = 0.0
+
         self.counters: dict[str, int] = {
             "events_stored": 0,
             "events_published": 0,
@@ -277,6 +301,13 @@ class MqttLink:
         return self._start_error
 
     @property
+    def identity_conflict(self) -> str | None:
+        """Why another device seems to hold this desk's identity, while it does; None
+        otherwise (see the module docstring). The appliance shows it as its ``identity``
+        fault."""
+        return self._identity_conflict
+
+    @property
     def last_error(self) -> str:
         """The latest connection or delivery problem, for the status line; "" when none."""
         return self._last_error
@@ -287,6 +318,7 @@ class MqttLink:
         return {
             "connected": self._connected,
             "last_error": self._last_error,
+            "identity_conflicts": self._conflicts,
             "outbox_depth": len(box) if box is not None else 0,
             "outbox_dropped": box.dropped_total if box is not None else 0,
             "outbox_durable": bool(box.durable) if box is not None else False,
@@ -495,11 +527,15 @@ class MqttLink:
             self._connected = True
             self._last_error = ""
             log.info("mqtt: connected to %s:%d", self.settings.host, self.settings.port)
+            self._connected_at = time.monotonic()
+            # Before our own info: the retained one it delivers is what was there before.
+            _, self._info_sub_mid = client.subscribe(self.topic("info"), qos=1)
             with self._lock:
                 info = self._info
                 self._info_sent = info
             if info is not None:
-                client.publish(self.topic("info"), _dumps(info), qos=1, retain=True)
+                self._info_mid = client.publish(self.topic("info"), _dumps(info), qos=1,
+                                                retain=True).mid
             for name in list(self._states):
                 self._publish_state(client, name)
             for topic, payload in self._announce:
@@ -516,6 +552,11 @@ class MqttLink:
 
     def _on_subscribe(self, client: mqtt.Client, _u: Any, mid: int, rcs: Any, _p: Any) -> None:
         try:
+            if mid == self._info_sub_mid:
+                if not rcs or any(_reason_failed(rc) for rc in rcs):
+                    log.info("mqtt: the broker does not let this desk read its own info; "
+                             "only session takeovers can reveal a duplicate identity")
+                return
             if mid != self._sub_mid:
                 return
             self._sub_mid = None
@@ -540,8 +581,12 @@ class MqttLink:
             self._handover_origin = ""
             self._connected = False
             self._q.put(("disconnected",))
-            if self._stopped:
+            if self._stopped or self._conflict_hold:
                 return
+            if getattr(rc, "value", None) == _SESSION_TAKEN_OVER:
+                self._taken_over(_c)
+                if self._conflict_hold:
+                    return
             if was:
                 self._set_error(f"disconnected from broker: {rc}")
             elif not self._last_error:
@@ -552,15 +597,75 @@ class MqttLink:
 
     def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, rc: Any, _p: Any) -> None:
         try:
+            if mid == self._info_mid and not _reason_failed(rc):
+                with self._lock:
+                    self._info_acked = (self._info_sent or {}).get("boot_id")
             self._q.put(("ack", mid, _reason_failed(rc), str(rc)))
         except Exception:  # noqa: BLE001
             log.exception("mqtt: on_publish failed")
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         try:
+            if msg.topic == self.topic("info"):
+                self._check_info(_c, bytes(msg.payload), bool(msg.retain))
+                return
             self._handle_command_message(msg.topic, bytes(msg.payload), bool(msg.retain))
         except Exception:  # noqa: BLE001 - a command must never disturb the link
             log.exception("mqtt: command handling failed")
+
+    # -- identity (paho's thread) ---------------------------------------------------------------
+
+    def _check_info(self, client: mqtt.Client, payload: bytes, retained: bool) -> None:
+        """Our own ``info`` topic, watched from before we publish ours on each connection.
+
+        Another boot id there means another device, when it is published live while we are
+        connected, or found retained after the broker stored ours earlier in this run (what
+        was retained before that can be this box's previous run)."""
+        with self._lock:
+            mine = (self._info_sent or {}).get("boot_id")
+            acked = self._info_acked
+        if mine is None or not self._connected or (retained and acked != mine):
+            return
+        try:
+            theirs = json.loads(payload).get("boot_id")
+        except (ValueError, AttributeError):
+            theirs = None
+        if isinstance(theirs, str) and theirs != mine:
+            self._conflict(client, f"another device (boot id {theirs[:12]}) publishes this "
+                           f"desk's info on {self.topic('info')}")
+
+    def _taken_over(self, client: mqtt.Client) -> None:
+        now = time.monotonic()
+        window = self.settings.identity_window_s
+        self._takeovers.append(now)
+        while self._takeovers and self._takeovers[0] < now - window:
+            self._takeovers.popleft()
+        # Once in conflict, a single further takeover renews it: the other device is still there.
+        need = 1 if self._identity_conflict is not None else _TAKEOVERS_FOR_CONFLICT
+        if len(self._takeovers) >= need:
+            self._conflict(client, f"another device uses client id {self.client_id!r}: session "
+                           f"taken over {len(self._takeovers)} times within {window:g} s")
+        else:
+            self._set_error("session taken over by another client with this desk's client id")
+
+    def _conflict(self, client: mqtt.Client, why: str) -> None:
+        """Another device holds our identity: say so, disconnect (no will) and stay away."""
+        s = self.settings
+        self._conflicts += 1
+        hold = min(s.identity_backoff_min_s * 2.0 ** (self._conflicts - 1),
+                   s.identity_backoff_max_s)
+        self._takeovers.clear()
+        with self._lock:
+            # What we find retained on the next connection may be the very overwrite we react
+            # to now (the other box may be gone by then): judge only overwrites after our
+            # info is stored again.
+            self._info_acked = None
+        self._identity_conflict = f"identity: {why} (config copied from another desk?)"
+        self._conflict_hold = True
+        self._set_error(f"{self._identity_conflict}; connecting again in {hold:g} s")
+        # From inside paho's loop: a disconnect here ends the loop instead of a reconnect.
+        client.disconnect()
+        self._q.put(("conflict", hold))
 
     # -- commands ---------------------------------------------------------------------------------
 
@@ -717,7 +822,8 @@ class MqttLink:
                 if fresh and self._connected:
                     self._info_sent = info
             if fresh and self._connected and self._client is not None:
-                self._client.publish(self.topic("info"), _dumps(info), qos=1, retain=True)
+                self._info_mid = self._client.publish(self.topic("info"), _dumps(info), qos=1,
+                                                      retain=True).mid
         elif kind == "result":
             _, name, payload = item
             if self._client is not None:
@@ -725,6 +831,8 @@ class MqttLink:
         elif kind == "state":
             if self._client is not None and self._connected:
                 self._publish_state(self._client, item[1])
+        elif kind == "conflict":
+            self._hold_off(float(item[1]))
         elif kind == "flush":
             item[1].set()
         elif kind == "stop":
@@ -735,6 +843,23 @@ class MqttLink:
         with self._lock:
             payload = CueState("ON" if self._states[name] else "OFF").root
             client.publish(self.topic(f"state/{name}"), payload, qos=1, retain=True)
+
+    def _hold_off(self, hold: float) -> None:
+        """Drop the client until ``hold`` s from now (`_maintain` makes a new one); events in
+        flight stay in the outbox and go out again on the next connection."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.disconnect()
+            with contextlib.suppress(Exception):
+                client.loop_stop()
+        self._worker_connected = False
+        self._live_origin = ""
+        self._inflight.clear()
+        self._info_mid = None  # the next client numbers its messages afresh
+        self._cursor = 0
+        self._next_start = time.monotonic() + hold
 
     def _store(self, envelope: dict[str, Any], origin: str = "") -> None:
         """Store ``envelope``; ``origin`` is the connection it was handed over on ("" = none:
@@ -757,9 +882,16 @@ class MqttLink:
 
     def _maintain(self) -> None:
         now = time.monotonic()
-        if (self._client is None and self._start_error is not None and not self._stopped
-                and now >= self._next_start):
+        if (self._client is None and (self._start_error is not None or self._conflict_hold)
+                and not self._stopped and now >= self._next_start):
+            self._conflict_hold = False
             self._start_client()
+        if (self._identity_conflict is not None and self._connected and not self._conflict_hold
+                and now - self._connected_at >= self.settings.identity_window_s):
+            log.info("mqtt: this desk's identity has held for %g s; conflict cleared",
+                     self.settings.identity_window_s)
+            self._identity_conflict = None
+            self._conflicts = 0
         box = self._outbox
         if box is None:
             return
