@@ -74,6 +74,20 @@ CueCounts = Annotated[dict[str, Annotated[int, Field(ge=0)]], Field(
     description="Cues started since the appliance started: cue name -> count.")]
 
 
+class OutboxDepth(Payload):
+    """The durable outbox, as the link sees it."""
+
+    depth: Annotated[int, Field(ge=0, description="Events waiting for the broker, count.")]
+    dropped: Annotated[int, Field(ge=0, description="Events ever dropped by the bounds, "
+                                                    "count.")]
+    set_aside: Annotated[int, Field(ge=0, description="Stored events ever found unreadable "
+                                                      "(damaged on the card) and set aside "
+                                                      "for a tech, count.")] = 0
+    durable: Annotated[bool, Field(description="Whether events are kept on disk (false: the "
+                                               "state directory cannot be written, they are "
+                                               "kept in memory).")] = True
+
+
 class ApplianceStatus(Payload):
     """The running appliance's state (`deskcue status`, MQTT ``cmd/status`` result)."""
 
@@ -92,14 +106,9 @@ class ApplianceStatus(Payload):
     uptime_s: Annotated[float, Field(ge=0, description="Since the appliance started, s.")]
     soc_temp_c: Annotated[float | None, Field(description="SoC temperature, degrees Celsius; "
                                                           "null if not readable.")]
-
-
-class OutboxDepth(Payload):
-    """The durable outbox, as the link sees it."""
-
-    depth: Annotated[int, Field(ge=0, description="Events waiting for the broker, count.")]
-    dropped: Annotated[int, Field(ge=0, description="Events ever dropped by the bounds, "
-                                                    "count.")]
+    outbox: Annotated[OutboxDepth | Absent, Field(
+        description="The outbox of events for the supervisor; left out when the desk has no "
+                    "MQTT link.")] = None
 
 
 class TelemetryReading(Payload):
