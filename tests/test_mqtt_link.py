@@ -350,7 +350,8 @@ def test_telemetry_is_qos0_and_expires(
     assert not msg.retain
     assert 0 < msg.properties.MessageExpiryInterval <= 15
     payload = msg.json()
-    assert payload["outbox"] == {"depth": 0, "dropped": 0} and "ts" in payload
+    assert payload["outbox"] == {"depth": 0, "dropped": 0, "set_aside": 0, "durable": True}
+    assert "ts" in payload
     validate("telemetry", payload)
     link.stop()
 
