@@ -396,6 +396,7 @@ class LinkProcess:
         t.start()
         t.join(timeout)
         assert result and result[0].startswith(word), f"expected {word!r}, got {result}"
+        self.last = result[0]
         return result[0]
 
     def send(self, line: str, expect: str) -> None:

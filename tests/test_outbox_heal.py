@@ -23,8 +23,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from broker import HANG_S, Subscriber, make_events, settings_for, unique_in_order, wait_until
+from broker import (
+    HANG_S,
+    Subscriber,
+    gated_restart,
+    make_events,
+    settings_for,
+    unique_in_order,
+    wait_until,
+)
 from test_e2e_outage import USERS, desk, deskcue, recordings  # noqa: F401 - fixtures
+from test_mqtt_link import BASE, LinkProcess, gated  # noqa: F401 - fixtures
 
 from firmware.appliance.assemble import build_appliance
 from firmware.config.load import load_settings
@@ -205,3 +214,44 @@ def test_unwritable_state_dir_faults_and_the_desk_goes_on(desk, recordings, when
     assert "mqtt worker failed" not in text
     fault_at = text.index("LED -> fault")
     assert "LED -> raised voice" in text[fault_at:], "the cue shows after the fault"
+
+
+def file_size_limit(pid: int, limit: int) -> None:
+    """Limit the files process ``pid`` may grow to ``limit`` bytes (RLIM_INFINITY: lifted)."""
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
+
+def test_full_card_mid_run_then_writable_again(gated, tmp_path: Path) -> None:  # noqa: F811
+    """Events go on through memory while the card takes no write; once it does, they are on
+    disk again, so a kill -9 after that loses nothing."""
+    broker, creds = gated
+    state = tmp_path / "state"
+    sub = Subscriber(broker, f"{BASE}/events", qos=1, username="sub",
+                     password=USERS["sub"]).connect()
+    p1 = LinkProcess(broker, state, "1" * 32, creds)
+
+    def storage() -> str:
+        p1.send("storage", "storage")
+        return p1.last.strip()
+
+    try:
+        p1.send("publish 3", "stored 3")
+        p1.send("flush", "flushed")
+        file_size_limit(p1.proc.pid, 0)
+        p1.send("publish 3", "stored 6")
+        assert storage().startswith("storage 0 storage: outbox not durable")
+        wait_until(lambda: len(unique_in_order(sub.events())) >= 6)  # published from memory
+        file_size_limit(p1.proc.pid, resource.RLIM_INFINITY)
+        wait_until(lambda: storage() == "storage 1 none", interval=0.2)
+        broker.stop()
+        p1.send("publish 3", "stored 9")  # on disk again, the broker away
+        p1.kill9()
+        gated_restart(broker, sub, USERS, "sub")
+        p2 = LinkProcess(broker, state, "2" * 32, creds)
+        wait_until(lambda: len(unique_in_order(sub.events())) >= 9)
+        p2.stop()
+    finally:
+        if p1.proc.poll() is None:
+            p1.kill9()
+        sub.close()
+    assert [e["seq"] for e in unique_in_order(sub.events())] == list(range(1, 10))

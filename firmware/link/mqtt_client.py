@@ -93,7 +93,7 @@ OUTBOX_FILE = "outbox.db"
 _TICK_S = 0.5  # worker wake-up when idle: bounds checks, hold expiry, stop
 _AGE_CHECK_S = 60.0  # how often the outbox age bound is enforced
 _REPORT_EVERY_S = 60.0  # at most one outbox_dropped report per minute
-_STORAGE_RETRY_S = 10.0  # how often an outbox kept in memory tries the state directory again
+_STORAGE_RETRY_S = 5.0  # how often an outbox kept in memory tries the state directory again
 _COMMAND_RATE_PER_S = 20.0  # commands beyond this (burst 40) are dropped unanswered
 _COMMAND_BURST = 40.0
 
@@ -644,7 +644,12 @@ class MqttLink:
             except queue.Empty:
                 item = None
         if acks and self._outbox is not None:
-            self.counters["events_acked"] += self._outbox.remove(acks)
+            try:
+                n = self._outbox.remove(acks)
+            except sqlite3.Error as exc:  # the acknowledged rows went along: remove them there
+                self._heal(exc)
+                n = self._outbox.remove(acks)
+            self.counters["events_acked"] += n
         self._maintain()
         self._pump()
 
@@ -681,6 +686,7 @@ class MqttLink:
         s = self.settings
         box = Outbox(None, max_events=s.outbox_max_events, max_age_s=s.outbox_max_age_h * 3600.0)
         box.adopt(rows or [])
+        box.continue_after(self._cursor)
         self._outbox = box
         self._storage_down = f"storage: outbox not durable ({why}); events kept in memory"
         self._next_storage_try = time.monotonic() + _STORAGE_RETRY_S
@@ -707,6 +713,7 @@ class MqttLink:
                 box.close()
                 fresh = self._durable_outbox()
                 fresh.adopt(rows)
+                fresh.continue_after(self._cursor)
             except (OSError, OutboxLocked, sqlite3.Error) as exc2:
                 self._storage_lost(f"{OUTBOX_FILE} damaged and no fresh one: {exc2}", rows)
             else:
@@ -732,6 +739,7 @@ class MqttLink:
             return
         try:
             fresh.adopt(rows)
+            fresh.continue_after(self._cursor)
             fresh.check_writable()
         except sqlite3.Error as exc:
             fresh.close()

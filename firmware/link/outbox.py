@@ -367,6 +367,16 @@ class Outbox:
             log.error("outbox: row %d unreadable (%s); set aside in %s, table set_aside",
                       rowid, reason, self.path or "memory")
 
+    def continue_after(self, rowid: int) -> None:
+        """Give events stored from now on rowids above ``rowid`` (the link's cursor: what it
+        has already handed to paho from the outbox this one replaces)."""
+        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+        if row is None:
+            self._db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)",
+                             (rowid,))
+        elif int(row[0]) < rowid:
+            self._db.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'outbox'", (rowid,))
+
     def check_writable(self) -> None:
         """Write (and commit, with an fsync) a small note: raises `sqlite3.Error` when the
         storage cannot take a write (full, read-only)."""
