@@ -106,6 +106,48 @@ def test_link_sets_poisoned_rows_aside_and_delivers_the_rest(broker, tmp_path: P
     assert [e["seq"] for e in unique_in_order(sub.events())] == [1, 3, 4, 6, 10]
 
 
+def damage_page(db: Path, page: int) -> None:
+    """Overwrite one 4 KiB page of the database file (its WAL folded in first) with noise."""
+    with contextlib.closing(sqlite3.connect(db)) as c:
+        c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with db.open("r+b") as f:
+        f.seek(page * 4096)
+        f.write(os.urandom(4096))
+
+
+@pytest.mark.parametrize("page", [1, 6, 12])
+def test_damaged_page_file_moved_aside_readable_events_go_on(broker, tmp_path, page):
+    """Page 1 is the root of the events' table: found when they are read, mid-run, and none
+    can be read. Page 6 (an index) is found at open, and every event is carried over. Page 12
+    holds some of the events: those on other pages, after it too, are carried over."""
+    state = tmp_path / "state"
+    seed(state, 60)
+    damage_page(state / "outbox.db", page)
+    sub = Subscriber(broker, "deskcue/site1/desk1/events", qos=1).connect()
+    link = MqttLink(settings_for(broker), site="site1", desk="desk1", state_dir=state)
+    later = make_events(1, start_seq=100)[0]
+    try:
+        link.start()
+        wait_until(lambda: link.storage_fault)
+        link.publish_event(later)
+        wait_until(lambda: any(e["id"] == later["id"] for e in sub.events()))
+    finally:
+        link.stop(drain_s=5.0)
+        sub.close()
+    assert "moved aside to outbox.db.corrupt-" in str(link.storage_fault)
+    assert len(list(state.glob("outbox.db.corrupt-*"))) == 1
+    seqs = [e["seq"] for e in unique_in_order(sub.events())]
+    assert seqs[-1] == 100 and seqs == sorted(seqs), "what could be read, in order, then on"
+    read = seqs[:-1]
+    if page == 1:
+        assert read == []
+    elif page == 6:
+        assert read == list(range(1, 61))
+    else:
+        assert 0 < len(read) < 60 and read[-1] == 60, "rows past the damaged page, too"
+    assert f"{len(read)} pending event(s) carried over" in str(link.storage_fault)
+
+
 def run_desk(cfg: Path) -> tuple[Any, list[dict[str, Any]]]:
     """The whole appliance in this process on the cue recording (fast), to its end."""
     settings = load_settings(cfg)

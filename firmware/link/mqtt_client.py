@@ -666,13 +666,19 @@ class MqttLink:
             self._storage_lost(f"cannot open {self.state_dir / OUTBOX_FILE}: {exc}")
         else:
             if self._outbox.recovered is not None:
+                kept, lost = self._outbox.salvaged
                 self._storage_incident = (
                     f"storage: {OUTBOX_FILE} was unreadable; moved aside to "
-                    f"{self._outbox.recovered.name} and a fresh one started")
+                    f"{self._outbox.recovered.name} and a fresh one started"
+                    + (f" ({kept} pending event(s) carried over, {lost} lost)"
+                       if kept or lost else ""))
         assert self._outbox is not None
         if len(self._outbox):
             log.info("mqtt: %d event(s) pending from an earlier run", len(self._outbox))
-        self._outbox.enforce()
+        try:
+            self._outbox.enforce()
+        except sqlite3.Error as exc:  # damage the open did not see
+            self._heal(exc)
         self._next_age_check = time.monotonic() + _AGE_CHECK_S
 
     def _durable_outbox(self) -> Outbox:

@@ -156,6 +156,13 @@ class Dropped:
                    int(data["total"]))  # fmt: skip
 
 
+_SALVAGE_SQL = (
+    "SELECT id, CAST(event_id AS BLOB), boot_id, seq, CAST(payload AS BLOB), CAST(origin AS BLOB),"
+    " stored_wall, stored_mono, kernel_boot, stored_synced FROM outbox"
+)
+_SALVAGE_IDS = 100_000  # how far back a damaged table is searched one rowid at a time
+
+
 def _readable(rowid: int, event_id: Any, payload: Any, origin: Any) -> Pending:
     """A row as a `Pending`; UnicodeDecodeError, ValueError or TypeError if it is damaged."""
     text = bytes(payload).decode("utf-8")
@@ -197,7 +204,9 @@ class Outbox:
         self._synced = synced
         self._kernel_boot = kernel_boot_id() if kernel_boot is None else kernel_boot
         self._lock_fd = -1
+        self._count = 0
         self.recovered: Path | None = None  # where a damaged file was moved at open
+        self.salvaged = (0, 0)  # rows carried from it into the fresh file, rows lost
         self._new_set_aside = 0
         if self.path is None:
             self._db = self._open(":memory:")
@@ -213,9 +222,12 @@ class Outbox:
                 unusable = self.path.exists() and not self.path.is_file()
                 if storage_trouble(exc) != "corrupt" and not unusable:
                     raise
+                rows, lost = self.salvage() if hasattr(self, "_db") else ([], 0)
                 self.recovered = self.move_aside(exc)
                 self._db = self._open(str(self.path))
                 self._load()
+                self.adopt(rows)
+                self.salvaged = (len(rows), lost)
         except BaseException:
             self.close()
             raise
@@ -389,26 +401,45 @@ class Outbox:
 
     def salvage(self) -> tuple[list[tuple[Any, ...]], int]:
         """Every pending row that can still be read, whole, for `adopt` (a damaged or
-        unwritable database is being left), and how many could not be read. Never raises."""
+        unwritable database is being left), and how many could not be read. Never raises.
+
+        A scan in rowid order stops at the first damaged page; the rows after it are then
+        looked up one rowid at a time (through the table's interior pages, which may be
+        whole), over the last `_SALVAGE_IDS` rowids ever given."""
         rows: list[tuple[Any, ...]] = []
-        lost = 0
+        bad = 0
+        last = 0
         try:
-            cur = self._db.execute(
-                "SELECT id, CAST(event_id AS BLOB), boot_id, seq, CAST(payload AS BLOB),"
-                " CAST(origin AS BLOB), stored_wall, stored_mono, kernel_boot, stored_synced"
-                " FROM outbox ORDER BY id"
-            )
-            for r in cur:
-                try:
-                    p = _readable(int(r[0]), r[1], r[4], r[5])
-                except (UnicodeDecodeError, ValueError, TypeError):
-                    lost += 1
-                    continue
-                rows.append((p.rowid, p.event_id, r[2], r[3], p.payload, p.origin, *r[6:]))
+            for r in self._db.execute(_SALVAGE_SQL + " ORDER BY id"):
+                last = int(r[0])
+                bad += self._salvaged(r, rows)
         except sqlite3.Error as exc:
-            log.error("outbox: salvage stopped after %d row(s): %s", len(rows), exc)
-            lost = max(lost, self._count - len(rows))
+            log.error("outbox: reading stopped after rowid %d: %s", last, exc)
+            try:
+                seq = self._db.execute(
+                    "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+                top = int(seq[0]) if seq else last
+            except sqlite3.Error:
+                top = last + _SALVAGE_IDS
+            for rowid in range(max(last + 1, top - _SALVAGE_IDS + 1), top + 1):
+                try:
+                    r = self._db.execute(_SALVAGE_SQL + " WHERE id = ?", (rowid,)).fetchone()
+                except sqlite3.Error:
+                    continue
+                if r is not None:
+                    bad += self._salvaged(r, rows)
+        lost = max(bad, self._count - len(rows))
         return rows, lost
+
+    @staticmethod
+    def _salvaged(r: tuple[Any, ...], rows: list[tuple[Any, ...]]) -> int:
+        """Append row ``r`` (as `_SALVAGE_SQL` reads it) to ``rows``; 1 if it is unreadable."""
+        try:
+            p = _readable(int(r[0]), r[1], r[4], r[5])
+        except (UnicodeDecodeError, ValueError, TypeError):
+            return 1
+        rows.append((p.rowid, p.event_id, r[2], r[3], p.payload, p.origin, *r[6:]))
+        return 0
 
     def adopt(self, rows: list[tuple[Any, ...]]) -> int:
         """Store rows from `salvage` under their own rowids (ids already stored are skipped);
