@@ -6,7 +6,7 @@ then write lines to its stdin:
 - ``publish N``: hand the next N events of boot B to the link; prints ``stored K`` once the
   outbox has stored K events in all (durable, so a kill -9 after that line loses none);
 - ``flush``: wait until everything is acknowledged; prints ``flushed``;
-- ``storage``: prints ``storage <durable 0|1> <MqttLink.storage_fault or none>``;
+- ``storage``: prints ``storage <durable 0|1> <outbox depth> <storage_fault or none>``;
 - ``stop``: stop the link cleanly and exit.
 
 It prints ``ready`` after `MqttLink.start`. The lead's full-appliance test can reuse it as a
@@ -68,8 +68,9 @@ def main() -> int:
             link.flush(HANG_S)
             print("flushed", flush=True)
         elif cmd[0] == "storage":
-            durable = int(link.stats()["outbox_durable"])
-            print(f"storage {durable} {link.storage_fault or 'none'}", flush=True)
+            st = link.stats()
+            print(f"storage {int(st['outbox_durable'])} {st['outbox_depth']} "
+                  f"{link.storage_fault or 'none'}", flush=True)
         elif cmd[0] == "stop":
             break
     link.stop()

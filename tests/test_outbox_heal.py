@@ -264,8 +264,9 @@ def file_size_limit(pid: int, limit: int) -> None:
 
 
 def test_full_card_mid_run_then_writable_again(gated, tmp_path: Path) -> None:  # noqa: F811
-    """Events go on through memory while the card takes no write; once it does, they are on
-    disk again, so a kill -9 after that loses nothing."""
+    """Events go on through memory while the card takes no write, those already on it
+    included; once it takes writes again, events are on disk again (a kill -9 after that
+    loses nothing) and what memory delivered meanwhile is not left pending there."""
     broker, creds = gated
     state = tmp_path / "state"
     sub = Subscriber(broker, f"{BASE}/events", qos=1, username="sub",
@@ -279,21 +280,24 @@ def test_full_card_mid_run_then_writable_again(gated, tmp_path: Path) -> None:  
     try:
         p1.send("publish 3", "stored 3")
         p1.send("flush", "flushed")
-        file_size_limit(p1.proc.pid, 0)
-        p1.send("publish 3", "stored 6")
-        assert storage().startswith("storage 0 storage: outbox not durable")
-        wait_until(lambda: len(unique_in_order(sub.events())) >= 6)  # published from memory
-        file_size_limit(p1.proc.pid, resource.RLIM_INFINITY)
-        wait_until(lambda: storage() == "storage 1 none", interval=0.2)
         broker.stop()
-        p1.send("publish 3", "stored 9")  # on disk again, the broker away
+        p1.send("publish 3", "stored 6")  # pending on the card
+        file_size_limit(p1.proc.pid, 0)
+        p1.send("publish 3", "stored 9")
+        assert storage().startswith("storage 0 6 storage: outbox not durable")
+        gated_restart(broker, sub, USERS, "sub")
+        wait_until(lambda: len(unique_in_order(sub.events())) >= 9)  # delivered from memory
+        file_size_limit(p1.proc.pid, resource.RLIM_INFINITY)
+        wait_until(lambda: storage() == "storage 1 0 none", interval=0.2)
+        broker.stop()
+        p1.send("publish 3", "stored 12")  # on disk again, the broker away
         p1.kill9()
         gated_restart(broker, sub, USERS, "sub")
         p2 = LinkProcess(broker, state, "2" * 32, creds)
-        wait_until(lambda: len(unique_in_order(sub.events())) >= 9)
+        wait_until(lambda: len(unique_in_order(sub.events())) >= 12)
         p2.stop()
     finally:
         if p1.proc.poll() is None:
             p1.kill9()
         sub.close()
-    assert [e["seq"] for e in unique_in_order(sub.events())] == list(range(1, 10))
+    assert [e["seq"] for e in unique_in_order(sub.events())] == list(range(1, 13))

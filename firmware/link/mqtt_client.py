@@ -744,6 +744,11 @@ class MqttLink:
             self._next_storage_try = time.monotonic() + _STORAGE_RETRY_S
             return
         try:
+            # Rows the file kept from before it failed, acknowledged since from memory, would
+            # only hold up the next stop: they go (a restart would send them again).
+            keep = {r[0] for r in rows}
+            fresh.remove([p.rowid for p in fresh.pending(limit=len(fresh) + 1)
+                          if p.rowid <= self._cursor and p.rowid not in keep])
             fresh.adopt(rows)
             fresh.continue_after(self._cursor)
             fresh.check_writable()
