@@ -52,10 +52,11 @@ log = logging.getLogger("deskcue")
 BASELINE_FILE = "baseline.json"
 CUE_DISPLAYS = frozenset({"raised_voice", "tense_voice", "caller_escalation", "laughter"})
 # How long the light and the motor wait for a cue's event to be committed to the outbox before
-# they show the cue anyway. A commit with an fsync takes 2 ms (median) to 20 ms (p99) on the
-# development machine (tests/bench/bench_outbox_commit.py) and some tens of ms on an SD card;
-# a card stalling longer than this must not turn a cue into a late one, which the agent would
-# no longer connect with what they just said. The wait is on the indicator's threads: the
+# they show the cue anyway. A commit with an fsync takes 0.6 ms (median) to 2.4 ms (p99) on
+# the development machine when quiet, 118 ms at worst under load
+# (tests/bench/bench_outbox_commit.py), and milliseconds to tens of ms on an SD card; a card
+# stalling longer than this must not turn a cue into a late one, which the agent would no
+# longer connect with what they just said. The wait is on the indicator's threads: the
 # analysis never waits for the card.
 DURABLE_WAIT_S = 0.5
 CUE_BUZZ = {"raised_voice.started": "raised_voice",
