@@ -57,8 +57,7 @@ LIGHTS: dict[str, LightPattern] = {
     "laughter": LightPattern("laughter-like burst (brief cyan flash)", (0, 0.7, 1),
                              "blink", 0.15, 0.15, single="blink"),
     "fault": LightPattern("fault: audio, config, broker link or storage (red blink)", (1, 0, 0),
-                          "blink",
-                          0.2, 1.8, single="blink"),
+                          "blink", 0.2, 1.8, single="blink"),
     "identify": LightPattern("identify (fast white blink)", (1, 1, 1), "blink", 0.1, 0.1,
                              single="blink"),
 }
