@@ -6,13 +6,15 @@ then write lines to its stdin:
 - ``publish N``: hand the next N events of boot B to the link; prints ``stored K`` once the
   outbox has stored K events in all (durable, so a kill -9 after that line loses none);
 - ``flush``: wait until everything is acknowledged; prints ``flushed``;
+- ``connected``: wait until the link is connected; prints ``connected`` (events handed over
+  before that wait in the outbox and are marked replayed when they go out);
 - ``stats``: prints ``stats`` and the link's `MqttLink.stats` as JSON on one line;
+- ``storage``: prints ``storage <durable 0|1> <outbox depth> <storage_fault or none>``;
 - ``stop``: stop the link cleanly and exit.
 
 It prints ``ready`` after `MqttLink.start`. With ``--answer`` it takes commands and answers
 each at once (``status`` with the example status, ``identify`` with its seconds), as the
-appliance would. The lead's full-appliance test can reuse it as a
-stand-in for the appliance.
+appliance would.
 """
 
 from __future__ import annotations
@@ -84,8 +86,17 @@ def main() -> int:
         elif cmd[0] == "flush":
             link.flush(HANG_S)
             print("flushed", flush=True)
+        elif cmd[0] == "connected":
+            deadline = time.monotonic() + HANG_S
+            while not link.connected and time.monotonic() < deadline:
+                time.sleep(0.005)
+            print("connected" if link.connected else "not connected", flush=True)
         elif cmd[0] == "stats":
             print("stats", json.dumps(link.stats()), flush=True)
+        elif cmd[0] == "storage":
+            st = link.stats()
+            print(f"storage {int(st['outbox_durable'])} {st['outbox_depth']} "
+                  f"{link.storage_fault or 'none'}", flush=True)
         elif cmd[0] == "stop":
             break
     link.stop()

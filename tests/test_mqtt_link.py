@@ -350,7 +350,8 @@ def test_telemetry_is_qos0_and_expires(
     assert not msg.retain
     assert 0 < msg.properties.MessageExpiryInterval <= 15
     payload = msg.json()
-    assert payload["outbox"] == {"depth": 0, "dropped": 0} and "ts" in payload
+    assert payload["outbox"] == {"depth": 0, "dropped": 0, "set_aside": 0, "durable": True}
+    assert "ts" in payload
     validate("telemetry", payload)
     link.stop()
 
@@ -395,6 +396,7 @@ class LinkProcess:
         t.start()
         t.join(timeout)
         assert result and result[0].startswith(word), f"expected {word!r}, got {result}"
+        self.last = result[0]
         return result[0]
 
     def send(self, line: str, expect: str) -> None:
@@ -420,6 +422,7 @@ def test_kill9_with_events_pending_then_restart(gated: tuple[Broker, Path], tmp_
     sub = Subscriber(broker, f"{BASE}/#", qos=1, username="sub", password=USERS["sub"])
     sub.connect()
     p1 = LinkProcess(broker, state, boot1, creds)
+    p1.send("connected", "connected")  # the first 20 go out live, not from the outbox
     p1.send("publish 20", "stored 20")
     p1.send("flush", "flushed")  # all 20 acknowledged: nothing in flight when the broker dies
     wait_until(lambda: len(sub.events()) == 20)
@@ -428,6 +431,7 @@ def test_kill9_with_events_pending_then_restart(gated: tuple[Broker, Path], tmp_
     p1.kill9()
     gated_restart(broker, sub)
     p2 = LinkProcess(broker, state, boot2, creds)
+    p2.send("connected", "connected")
     p2.send("publish 10", "stored 10")
     wait_until(lambda: len(unique_in_order(sub.events())) >= 60)
     p2.stop()

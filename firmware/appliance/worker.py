@@ -34,6 +34,7 @@ from firmware.contract.desk import (
     CommandCounts,
     ConfigApply,
     Info,
+    OutboxDepth,
     TelemetryReading,
 )
 from firmware.contract.events import EventEnvelope, Fault, OutboxDropped
@@ -53,6 +54,15 @@ from firmware.policy.usual_voice import UsualVoice
 
 log = logging.getLogger("deskcue")
 
+CUE_DISPLAYS = frozenset({"raised_voice", "tense_voice", "caller_escalation", "laughter"})
+# How long the light and the motor wait for a cue's event to be committed to the outbox before
+# they show the cue anyway. A commit with an fsync takes 0.6 ms (median) to 2.4 ms (p99) on
+# the development machine when quiet, 118 ms at worst under load
+# (tests/bench/bench_outbox_commit.py), and milliseconds to tens of ms on an SD card; a card
+# stalling longer than this must not turn a cue into a late one, which the agent would no
+# longer connect with what they just said. The wait is on the indicator's threads: the
+# analysis never waits for the card.
+DURABLE_WAIT_S = 0.5
 CUE_BUZZ = {"raised_voice.started": "raised_voice",
             "tense_voice.started": "tense_voice",
             "caller.started": "caller_escalation",
@@ -72,7 +82,8 @@ class Source(Protocol):
 
 class Link(Protocol):
     def start(self) -> None: ...
-    def publish_event(self, envelope: EventEnvelope) -> None: ...
+    def publish_event(self, envelope: EventEnvelope) -> int: ...
+    def wait_settled(self, ticket: int, timeout: float) -> bool: ...
     def publish_telemetry(self, reading: TelemetryReading) -> None: ...
     def set_info(self, info: Info) -> None: ...
     def publish_command_result(self, cmd: Command, ok: bool,
@@ -131,6 +142,7 @@ class Appliance:
         self.stream_s = 0.0
         self.error: str | None = None
         self._shown: str | None = None
+        self._ticket = 0  # the link's ticket of the latest event handed over
         self._started = time.monotonic()
         self._last_level: dict[str, float] = {}
         # Config flashing (firmware.flashing): the live config file (set by `deskcue run
@@ -324,23 +336,31 @@ class Appliance:
     def _emit(self, ev: PolicyEvent) -> None:
         if ev.type.endswith((".started", ".cue")) and not ev.type.startswith("call."):
             self.cue_counts[ev.type.rsplit(".", 1)[0]] += 1
+        change = state_change(ev.type)  # the retained state/<name> it turns ON or OFF
+        if ev.publish:
+            env = self.stamper.stamp(ev.type, ev.data,  # type: ignore[arg-type]
+                                     stream_s=ev.stream_s)
+            summary = getattr(ev.data, "summary", "")
+            log.info("event %s at %.2f s %s", ev.type, ev.stream_s, summary)
+            if self.link is not None:
+                self._ticket = self.link.publish_event(env) or self._ticket
+            if self.on_event is not None:
+                self.on_event(env.to_json())
+        if change is not None and self.link is not None:
+            self.link.set_state(*change)
         buzz = CUE_BUZZ.get(ev.type)
         if buzz and self.indicator is not None:
-            self.indicator.buzz(buzz)
-        change = state_change(ev.type)  # the retained state/<name> it turns ON or OFF
-        if not ev.publish:
-            if change is not None and self.link is not None:
-                self.link.set_state(*change)
-            return
-        env = self.stamper.stamp(ev.type, ev.data, stream_s=ev.stream_s)  # type: ignore[arg-type]
-        summary = getattr(ev.data, "summary", "")
-        log.info("event %s at %.2f s %s", ev.type, ev.stream_s, summary)
-        if self.link is not None:
-            self.link.publish_event(env)
-            if change is not None:
-                self.link.set_state(*change)
-        if self.on_event is not None:
-            self.on_event(env.to_json())
+            self.indicator.buzz(buzz, after=self._durable_gate())
+
+    def _durable_gate(self) -> Callable[[], bool] | None:
+        """What the light and motor wait on before showing a cue: every event handed to the
+        link so far stored in the outbox (bounded by `DURABLE_WAIT_S`), so that a desk killed
+        just after showing a cue still delivers its event. None when there is nothing to
+        wait for."""
+        wait = getattr(self.link, "wait_settled", None)
+        if not self._ticket or wait is None:
+            return None
+        return functools.partial(wait, self._ticket, DURABLE_WAIT_S)
 
     def _commands(self, control: ControlServer) -> None:
         for msg in control.poll():
@@ -445,18 +465,21 @@ class Appliance:
     def _display(self, *, reveal_snooze: bool = True) -> str:
         if time.monotonic() < self.identify_until:
             return "identify"
+        policy = (self.pipeline.policy.shown(reveal_snooze=reveal_snooze).value
+                  if self.pipeline is not None else "off")
         if self.fault:
+            # A storage fault leaves the desk working: its cues still show over the red blink.
+            if set(self.faults) == {"storage"} and policy in CUE_DISPLAYS:
+                return policy
             return "fault"
-        if self.pipeline is None:
-            return "off"
-        return self.pipeline.policy.shown(reveal_snooze=reveal_snooze).value
+        return policy
 
     def _refresh_display(self) -> None:
         want = self._display()
         if want != self._shown:
             self._shown = want
             if self.indicator is not None:
-                self.indicator.show(want)
+                self.indicator.show(want, after=self._durable_gate())
             self.notifier.status(self.status_line())
 
     @property
@@ -464,15 +487,16 @@ class Appliance:
         """Every active fault, one line; None when all is well."""
         return "; ".join(self.faults.values()) or None
 
-    def _set_fault(self, kind: str, why: str) -> None:
-        """Raise (or update) the fault of one ``kind``; an event when it first appears."""
+    def _set_fault(self, kind: str, why: str, *, event_on_change: bool = False) -> None:
+        """Raise (or update) the fault of one ``kind``; an event when it first appears (and,
+        with ``event_on_change``, whenever its words change: each is news for a tech)."""
         if self.faults.get(kind) == why:
             return
         first = kind not in self.faults
         self.faults[kind] = why
         log.error("%s", why)
         self.notifier.status(f"fault: {self.fault}")
-        if first:
+        if first or event_on_change:
             self._emit(PolicyEvent("fault", self.stream_s,
                                    Fault(kind=kind, fault=why, active=True)))  # type: ignore[arg-type]
 
@@ -493,6 +517,13 @@ class Appliance:
                 self._set_fault("identity", clash)
         elif "identity" in self.faults:
             self._clear_fault("identity")
+        # The outbox's card: full, read-only, damaged rows or file set aside (`MqttLink.
+        # storage_fault`). Cueing and publishing go on; the tech is told.
+        why = getattr(self.link, "storage_fault", None) if self.link is not None else None
+        if isinstance(why, str) and why:
+            self._set_fault("storage", why, event_on_change=True)
+        elif "storage" in self.faults:
+            self._clear_fault("storage")
 
     def _clear_fault(self, kind: str) -> None:
         why = self.faults.pop(kind, None)
@@ -579,6 +610,7 @@ class Appliance:
             uptime_s=round(time.monotonic() - self._started, 1),
             soc_temp_c=soc_temperature_c(),
             commands=self._command_counts(),
+            outbox=self._outbox_depth(),
         )
 
     def _command_counts(self) -> CommandCounts | None:
@@ -590,6 +622,10 @@ class Appliance:
                              ignored=int(c["commands_ignored"]),
                              rate_limited=int(c["commands_rate_limited"]),
                              dropped=int(c["commands_dropped"]))
+
+    def _outbox_depth(self) -> OutboxDepth | None:
+        depth = getattr(self.link, "outbox_depth", None) if self.link is not None else None
+        return depth() if callable(depth) else None
 
     def status_line(self) -> str:
         s = self.status()

@@ -89,6 +89,20 @@ class CommandCounts(Payload):
                                                     "rate_limited answers: not answered.")]
 
 
+class OutboxDepth(Payload):
+    """The durable outbox, as the link sees it."""
+
+    depth: Annotated[int, Field(ge=0, description="Events waiting for the broker, count.")]
+    dropped: Annotated[int, Field(ge=0, description="Events ever dropped by the bounds, "
+                                                    "count.")]
+    set_aside: Annotated[int, Field(ge=0, description="Stored events ever found unreadable "
+                                                      "(damaged on the card) and set aside "
+                                                      "for a tech, count.")] = 0
+    durable: Annotated[bool, Field(description="Whether events are kept on disk (false: the "
+                                               "state directory cannot be written, they are "
+                                               "kept in memory).")] = True
+
+
 class ApplianceStatus(Payload):
     """The running appliance's state (`deskcue status`, MQTT ``cmd/status`` result)."""
 
@@ -115,14 +129,9 @@ class ApplianceStatus(Payload):
     commands: Annotated[CommandCounts | Absent, Field(
         description="MQTT commands received and what became of them; left out without "
                     "MQTT.")] = None
-
-
-class OutboxDepth(Payload):
-    """The durable outbox, as the link sees it."""
-
-    depth: Annotated[int, Field(ge=0, description="Events waiting for the broker, count.")]
-    dropped: Annotated[int, Field(ge=0, description="Events ever dropped by the bounds, "
-                                                    "count.")]
+    outbox: Annotated[OutboxDepth | Absent, Field(
+        description="The outbox of events for the supervisor; left out when the desk has no "
+                    "MQTT link.")] = None
 
 
 class TelemetryReading(Payload):

@@ -267,10 +267,13 @@ class UsualVoiceLearned(Payload):
 class Fault(Payload):
     """``fault``: a part of the desk stopped working (``active`` true) or recovered (false)."""
 
-    kind: Annotated[Literal["audio", "config", "mqtt", "identity"], Field(
+    kind: Annotated[Literal["audio", "config", "mqtt", "identity", "storage"], Field(
         description="Which part (the capture, the config, the link to the broker, the desk's "
-                    "identity: another device uses its site/desk id or client id); each kind "
-                    "is raised and cleared on its own.")]
+                    "identity: another device uses its site/desk id or client id, the state "
+                    "directory holding the outbox of events); each kind is raised and cleared "
+                    "on its own. A storage fault leaves cueing and publishing going: events are "
+                    "kept in memory while the card cannot be written, and unreadable ones are "
+                    "set aside for a tech.")]
     fault: Annotated[str, Field(description="What is wrong, in words.")]
     active: Annotated[bool, Field(description="True when it starts, false when it clears.")]
 

@@ -2,7 +2,10 @@
 
 Each pattern is named for what it tells the agent. Callers hand patterns to `Indicator.show`
 and `Indicator.buzz`, which only enqueue: a worker thread drives the pins, so a slow GPIO
-never holds up the analysis. Boots dark; `close()` leaves everything dark.
+never holds up the analysis. A pattern may come with a gate (``after``) its worker waits on
+first, e.g. until the cue's event is stored for the supervisor, so that what the agent saw is
+never missing upstream; later patterns queue behind it. Boots dark; `close()` leaves
+everything dark.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from firmware.config.indicator import IndicatorSettings
 log = logging.getLogger("deskcue.indicator")
 
 Color = tuple[float, float, float]
+Gate = Callable[[], bool]
+_Item = tuple[str, str, Gate | None]
 
 
 @dataclass(frozen=True)
@@ -51,8 +56,8 @@ LIGHTS: dict[str, LightPattern] = {
                                       (0, 0.8, 0.8), "steady", single="blink"),
     "laughter": LightPattern("laughter-like burst (brief cyan flash)", (0, 0.7, 1),
                              "blink", 0.15, 0.15, single="blink"),
-    "fault": LightPattern("fault: no audio or config (red blink)", (1, 0, 0), "blink",
-                          0.2, 1.8, single="blink"),
+    "fault": LightPattern("fault: audio, config, broker link or storage (red blink)", (1, 0, 0),
+                          "blink", 0.2, 1.8, single="blink"),
     "identify": LightPattern("identify (fast white blink)", (1, 1, 1), "blink", 0.1, 0.1,
                              single="blink"),
 }
@@ -98,8 +103,8 @@ class Indicator:
                 self.button.when_held = lambda: on_button("hold")
         self.current = "off"
         # Light and motor have a worker each, so a buzz never delays the light.
-        self._q: queue.Queue[tuple[str, str]] = queue.Queue(maxsize=64)
-        self._mq: queue.Queue[tuple[str, str]] = queue.Queue(maxsize=16)
+        self._q: queue.Queue[_Item] = queue.Queue(maxsize=64)
+        self._mq: queue.Queue[_Item] = queue.Queue(maxsize=16)
         self._motor_stop = threading.Event()
         self._closed = False
         self._thread = threading.Thread(target=self._worker, args=(self._q,), name="light",
@@ -110,30 +115,33 @@ class Indicator:
         self._mthread.start()
 
     # -- called from the analysis thread: never blocks -------------------------------------
-    def show(self, name: str) -> None:
-        """Show light pattern ``name`` (a key of `LIGHTS`) until told otherwise."""
+    def show(self, name: str, *, after: Gate | None = None) -> None:
+        """Show light pattern ``name`` (a key of `LIGHTS`) until told otherwise; with
+        ``after``, once it has returned (False: it gave up waiting, and that is logged)."""
         if name not in LIGHTS:
             raise KeyError(name)
-        self._put(self._q, ("light", name))
+        self._put(self._q, ("light", name, after))
 
-    def buzz(self, name: str) -> None:
-        """Play motor pattern ``name`` (a key of `BUZZES`) once."""
+    def buzz(self, name: str, *, after: Gate | None = None) -> None:
+        """Play motor pattern ``name`` (a key of `BUZZES`) once; with ``after`` as `show`."""
         if name in BUZZES and self.motor is not None:
-            self._put(self._mq, ("buzz", name))
+            self._put(self._mq, ("buzz", name, after))
 
-    def _put(self, q: queue.Queue[tuple[str, str]], item: tuple[str, str]) -> None:
+    def _put(self, q: queue.Queue[_Item], item: _Item) -> None:
         try:
             q.put_nowait(item)
         except queue.Full:  # the pins are stuck; drop rather than stall the analysis
             log.warning("indicator queue full; dropped %s", item)
 
     # -- workers -----------------------------------------------------------------------------
-    def _worker(self, q: queue.Queue[tuple[str, str]]) -> None:
+    def _worker(self, q: queue.Queue[_Item]) -> None:
         while True:
-            kind, name = q.get()
+            kind, name, after = q.get()
             if kind == "stop":
                 return
             try:
+                if after is not None and not after():
+                    log.warning("indicator: %s %s shown before its event was stored", kind, name)
                 if kind == "light":
                     self._light(name)
                 else:
@@ -192,7 +200,7 @@ class Indicator:
         self._motor_stop.set()
         for q, t in ((self._q, self._thread), (self._mq, self._mthread)):
             with contextlib.suppress(queue.Full):
-                q.put(("stop", ""), timeout=1.0)
+                q.put(("stop", "", None), timeout=1.0)
             t.join(timeout=2.0)
         for dev in (self.led, self.motor, self.button):
             if dev is not None:

@@ -78,6 +78,7 @@ import contextlib
 import json
 import logging
 import queue
+import sqlite3
 import threading
 import time
 import uuid
@@ -108,7 +109,7 @@ from firmware.link.commands import (
     result_payload,
 )
 from firmware.link.credentials import load_credentials, ssl_context, tls_files
-from firmware.link.outbox import Outbox
+from firmware.link.outbox import Outbox, storage_trouble
 from firmware.platform.host import clock_is_synced
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,7 @@ OUTBOX_FILE = "outbox.db"
 _TICK_S = 0.5  # worker wake-up when idle: bounds checks, hold expiry, stop
 _AGE_CHECK_S = 60.0  # how often the outbox age bound is enforced
 _REPORT_EVERY_S = 60.0  # at most one outbox_dropped report per minute
+_STORAGE_RETRY_S = 5.0  # how often an outbox kept in memory tries the state directory again
 _COMMAND_RATE_PER_S = 20.0  # commands beyond this (burst 40) are answered rate_limited ...
 _COMMAND_BURST = 40.0
 _REFUSAL_RATE_PER_S = 20.0  # ... and rate_limited answers beyond this (burst 40) are not sent,
@@ -244,6 +246,14 @@ class MqttLink:
         self._next_report = 0.0
         self._accept = threading.Lock()  # publish_event vs the worker's last drain
         self._worker_done = False
+        # Tickets: the n-th event handed over is settled once the worker has stored it (or
+        # knows it cannot); `wait_settled` lets the desk light wait for its cue's event.
+        self._handed = 0
+        self._settled = 0
+        self._settled_cv = threading.Condition()
+        self._storage_down: str | None = None  # the outbox cannot be written: in memory
+        self._storage_incident: str | None = None  # rows or a file set aside since the start
+        self._next_storage_try = 0.0
 
         # commands (paho thread)
         self._command_bucket = _Bucket(*command_rate)
@@ -312,6 +322,31 @@ class MqttLink:
         """The latest connection or delivery problem, for the status line; "" when none."""
         return self._last_error
 
+    @property
+    def storage_fault(self) -> str | None:
+        """What is wrong with the outbox's storage, in words, or None: it cannot be written
+        (events kept in memory until it can; retried every few seconds), or unreadable rows or
+        a damaged file were set aside since the link started (kept for a tech). The appliance
+        shows it as its ``storage`` fault."""
+        parts = [p for p in (self._storage_down, self._storage_incident) if p]
+        return "; ".join(parts) or None
+
+    def outbox_depth(self) -> OutboxDepth:
+        """The outbox as the supervisor sees it in ``telemetry`` and ``status`` (approximate
+        when read from another thread)."""
+        box = self._outbox
+        if box is None:
+            return OutboxDepth(depth=0, dropped=0)
+        return OutboxDepth(depth=len(box), dropped=box.dropped_total,
+                           set_aside=box.set_aside_total, durable=box.durable)
+
+    def wait_settled(self, ticket: int, timeout: float) -> bool:
+        """Wait up to ``timeout`` s until the event `publish_event` returned ``ticket`` for is
+        settled: stored in the outbox (committed with an fsync), or known not to be storable
+        on disk (then it is kept in memory and `storage_fault` says why). True if it is."""
+        with self._settled_cv:
+            return self._settled_cv.wait_for(lambda: self._settled >= ticket, timeout)
+
     def stats(self) -> dict[str, Any]:
         """Counters and the outbox depth (approximate when read from another thread)."""
         box = self._outbox
@@ -322,6 +357,7 @@ class MqttLink:
             "outbox_depth": len(box) if box is not None else 0,
             "outbox_dropped": box.dropped_total if box is not None else 0,
             "outbox_durable": bool(box.durable) if box is not None else False,
+            "outbox_set_aside": box.set_aside_total if box is not None else 0,
             "inflight": len(self._inflight),
             **self.counters,
         }
@@ -374,8 +410,9 @@ class MqttLink:
         log.info("mqtt: connecting to %s:%d as %s", s.host, s.port, self.client_id)
         return True
 
-    def publish_event(self, envelope: EventEnvelope | Mapping[str, Any]) -> None:
-        """Hand an event envelope over for durable, ordered delivery; returns at once.
+    def publish_event(self, envelope: EventEnvelope | Mapping[str, Any]) -> int:
+        """Hand an event envelope over for durable, ordered delivery; returns at once, with a
+        ticket for `wait_settled` (0: nothing to wait for).
 
         Called from the analysis thread: only a queue put happens here; the worker stores it
         within milliseconds. Every envelope handed over is published: filters such as
@@ -384,13 +421,15 @@ class MqttLink:
         (`pydantic.ValidationError` if it is off the contract).
         """
         if not self.settings.enabled:
-            return
+            return 0
         wire = _contract(EventEnvelope, envelope)
         with self._accept:
             if not self._worker_done:
-                self._q.put(("event", wire, self._handover_origin))
-                return
+                self._handed += 1
+                self._q.put(("event", wire, self._handover_origin, self._handed))
+                return self._handed
         self._store_after_stop(wire)
+        return 0
 
     def publish_telemetry(self, reading: TelemetryReading | Mapping[str, Any]) -> None:
         """Publish telemetry now (QoS 0, expiring), if connected; otherwise it is dropped.
@@ -749,20 +788,13 @@ class MqttLink:
             self._open_outbox()
             while True:
                 try:
-                    item: tuple[Any, ...] | None = self._q.get(timeout=_TICK_S)
-                except queue.Empty:
-                    item = None
-                acks: list[int] = []
-                while item is not None:
-                    self._handle(item, acks)
-                    try:
-                        item = self._q.get_nowait()
-                    except queue.Empty:
-                        item = None
-                if acks and self._outbox is not None:
-                    self.counters["events_acked"] += self._outbox.remove(acks)
-                self._maintain()
-                self._pump()
+                    self._step()
+                except sqlite3.Error as exc:
+                    self._heal(exc)
+                except Exception:  # noqa: BLE001 - the worker never dies: log, go on
+                    log.exception("mqtt: worker step failed; going on")
+                    self._set_error("mqtt worker step failed; see the log")
+                    time.sleep(_TICK_S)
                 if self._stop_deadline is not None and self._stop_ready():
                     break
             self._finish()
@@ -772,26 +804,150 @@ class MqttLink:
         finally:
             with contextlib.suppress(Exception):
                 self._drain_late_events()
+            self._settle(self._handed)
             if self._outbox is not None:
                 self._outbox.close()
 
-    def _open_outbox(self) -> None:
-        s = self.settings
-        kwargs = {"max_events": s.outbox_max_events, "max_age_s": s.outbox_max_age_h * 3600.0}
+    def _step(self) -> None:
+        """One round of the worker: take what is queued, remove what is acknowledged, keep
+        the outbox within its bounds, hand stored events to paho."""
         try:
-            self._outbox = Outbox(self.state_dir / OUTBOX_FILE, **kwargs)  # type: ignore[arg-type]
-        except (OSError, OutboxLocked, Exception) as exc:  # noqa: BLE001
-            self._set_error(f"outbox not durable ({exc}); events kept in memory only")
-            self._outbox = Outbox(None, **kwargs)  # type: ignore[arg-type]
+            item: tuple[Any, ...] | None = self._q.get(timeout=_TICK_S)
+        except queue.Empty:
+            item = None
+        acks: list[int] = []
+        while item is not None:
+            self._handle(item, acks)
+            try:
+                item = self._q.get_nowait()
+            except queue.Empty:
+                item = None
+        if acks and self._outbox is not None:
+            try:
+                n = self._outbox.remove(acks)
+            except sqlite3.Error as exc:  # the acknowledged rows went along: remove them there
+                self._heal(exc)
+                n = self._outbox.remove(acks)
+            self.counters["events_acked"] += n
+        self._maintain()
+        self._pump()
+
+    def _settle(self, ticket: int) -> None:
+        with self._settled_cv:
+            if ticket > self._settled:
+                self._settled = ticket
+                self._settled_cv.notify_all()
+
+    def _open_outbox(self) -> None:
+        try:
+            self._outbox = self._durable_outbox()
+        except (OSError, OutboxLocked, sqlite3.Error) as exc:
+            self._storage_lost(f"cannot open {self.state_dir / OUTBOX_FILE}: {exc}")
+        else:
+            if self._outbox.recovered is not None:
+                kept, lost = self._outbox.salvaged
+                self._storage_incident = (
+                    f"storage: {OUTBOX_FILE} was unreadable; moved aside to "
+                    f"{self._outbox.recovered.name} and a fresh one started"
+                    + (f" ({kept} pending event(s) carried over, {lost} lost)"
+                       if kept or lost else ""))
+        assert self._outbox is not None
         if len(self._outbox):
             log.info("mqtt: %d event(s) pending from an earlier run", len(self._outbox))
-        self._outbox.enforce()
+        try:
+            self._outbox.enforce()
+        except sqlite3.Error as exc:  # damage the open did not see
+            self._heal(exc)
         self._next_age_check = time.monotonic() + _AGE_CHECK_S
+
+    def _durable_outbox(self) -> Outbox:
+        s = self.settings
+        return Outbox(self.state_dir / OUTBOX_FILE, max_events=s.outbox_max_events,
+                      max_age_s=s.outbox_max_age_h * 3600.0)
+
+    def _storage_lost(self, why: str, rows: list[tuple[Any, ...]] | None = None) -> None:
+        """The outbox cannot be written: keep events (and ``rows`` from the old one) in
+        memory, say so, and try the state directory again every `_STORAGE_RETRY_S`."""
+        s = self.settings
+        box = Outbox(None, max_events=s.outbox_max_events, max_age_s=s.outbox_max_age_h * 3600.0)
+        box.adopt(rows or [])
+        box.continue_after(self._cursor)
+        self._outbox = box
+        self._storage_down = f"storage: outbox not durable ({why}); events kept in memory"
+        self._next_storage_try = time.monotonic() + _STORAGE_RETRY_S
+        self._set_error(self._storage_down)
+
+    def _heal(self, exc: sqlite3.Error) -> None:
+        """An outbox operation failed: a damaged file is moved aside and a fresh one started,
+        an unwritable one left for memory; the rows that can be read go along, under their
+        own rowids (so acknowledgements of events in flight still match)."""
+        box = self._outbox
+        trouble = storage_trouble(exc)
+        log.error("mqtt: outbox failed (%s: %s)", trouble, exc)
+        if box is None or trouble == "transient":
+            time.sleep(_TICK_S / 5)
+            return
+        rows, lost = box.salvage()
+        if lost:
+            log.error("mqtt: %d stored event(s) could not be read back", lost)
+        if not box.durable:  # memory itself failed: nothing better to go to
+            return
+        if trouble == "corrupt":
+            try:
+                aside = box.move_aside(exc)
+                box.close()
+                fresh = self._durable_outbox()
+                fresh.adopt(rows)
+                fresh.continue_after(self._cursor)
+            except (OSError, OutboxLocked, sqlite3.Error) as exc2:
+                self._storage_lost(f"{OUTBOX_FILE} damaged and no fresh one: {exc2}", rows)
+            else:
+                self._outbox = fresh
+                self._storage_incident = (
+                    f"storage: {OUTBOX_FILE} was damaged ({exc}); moved aside to {aside.name} "
+                    f"and a fresh one started ({len(rows)} pending event(s) carried over"
+                    + (f", {lost} unreadable" if lost else "") + ")")
+            return
+        box.close()
+        self._storage_lost(str(exc), rows)
+
+    def _retry_storage(self) -> None:
+        """Move an outbox kept in memory back to the state directory, once it can be written."""
+        box = self._outbox
+        assert box is not None and not box.durable
+        rows, _ = box.salvage()
+        try:
+            fresh = self._durable_outbox()
+        except (OSError, OutboxLocked, sqlite3.Error) as exc:
+            log.debug("mqtt: state directory still unusable: %s", exc)
+            self._next_storage_try = time.monotonic() + _STORAGE_RETRY_S
+            return
+        try:
+            # Rows the file kept from before it failed, acknowledged since from memory, would
+            # only hold up the next stop: they go (a restart would send them again).
+            keep = {r[0] for r in rows}
+            fresh.remove([p.rowid for p in fresh.pending(limit=len(fresh) + 1)
+                          if p.rowid <= self._cursor and p.rowid not in keep])
+            fresh.adopt(rows)
+            fresh.continue_after(self._cursor)
+            fresh.check_writable()
+        except sqlite3.Error as exc:
+            fresh.close()
+            log.debug("mqtt: state directory still unwritable: %s", exc)
+            self._next_storage_try = time.monotonic() + _STORAGE_RETRY_S
+            return
+        box.close()
+        self._outbox = fresh
+        self._storage_down = None
+        log.info("mqtt: outbox durable again in %s", self.state_dir / OUTBOX_FILE)
 
     def _handle(self, item: tuple[Any, ...], acks: list[int]) -> None:
         kind = item[0]
         if kind == "event":
-            self._store(item[1], origin=item[2])
+            try:
+                self._store(item[1], origin=item[2])
+            finally:
+                self._settle(item[3])
         elif kind == "ack":
             _, mid, failed, reason = item
             rowid = self._inflight.pop(mid, None)
@@ -866,10 +1022,15 @@ class MqttLink:
         it will be marked replayed)."""
         assert self._outbox is not None
         try:
-            rowid = self._outbox.put(envelope, origin=origin)
-        except Exception as exc:  # noqa: BLE001 - e.g. disk full: say so, count it, keep going
+            try:
+                rowid = self._outbox.put(envelope, origin=origin)
+            except sqlite3.Error as exc:  # damaged, full, read-only: heal, then try again
+                self._heal(exc)
+                rowid = self._outbox.put(envelope, origin=origin)
+        except Exception as exc:  # noqa: BLE001 - not even in memory: say so, count it
             self._set_error(f"outbox write failed: {exc}")
-            self._outbox.note_lost(envelope)
+            with contextlib.suppress(Exception):
+                self._outbox.note_lost(envelope)
             return
         if rowid is None:
             self.counters["events_duplicate"] += 1
@@ -895,6 +1056,16 @@ class MqttLink:
         box = self._outbox
         if box is None:
             return
+        if not box.durable and now >= self._next_storage_try:
+            self._retry_storage()
+            box = self._outbox
+            assert box is not None
+        n = box.take_set_aside()
+        if n:
+            where = self.state_dir / OUTBOX_FILE if box.durable else "memory"
+            self._storage_incident = (
+                f"storage: {box.set_aside_total} unreadable outbox row(s) set aside in {where}, "
+                "table set_aside")
         if now >= self._next_age_check:
             self._next_age_check = now + _AGE_CHECK_S
             box.enforce(self._inflight.values())
@@ -951,11 +1122,9 @@ class MqttLink:
         client = self._client
         if client is None or not self._connected:
             return
-        box = self._outbox
         data = Telemetry(
             **dict(reading), ts=round(time.time(), 3),
-            outbox=OutboxDepth(depth=len(box) if box is not None else 0,
-                               dropped=box.dropped_total if box is not None else 0),
+            outbox=self.outbox_depth(),
         ).to_json()
         props = None
         if self._v5:
@@ -999,7 +1168,10 @@ class MqttLink:
             except queue.Empty:
                 return
             if item[0] == "event":
-                store(item[1])
+                try:
+                    store(item[1])
+                finally:
+                    self._settle(item[3])
 
     def _store_after_stop(self, envelope: dict[str, Any]) -> None:
         """An event after `stop`: store it for the next start, from the caller's thread."""

@@ -17,6 +17,14 @@ wall clock, so an event stored in the same kernel boot is aged by the monotonic 
 an earlier boot only when the wall clock was synced both when it was stored and now;
 otherwise its age is unknown and it is kept (the count bound still applies).
 
+What a power cut or a failing card does to the file is healed, never fatal. A row that cannot
+be read (not UTF-8, not JSON) is moved to the ``set_aside`` table of the same file with its raw
+bytes and counted (`pending`), and the rows after it go on in order. A file that is not a
+database, or is damaged, is moved aside as ``outbox.db.corrupt-<unix time>`` and a fresh one
+started (`move_aside`; at open `recovered` says where it went); `salvage` and `adopt` carry the
+rows that can still be read into the fresh file, or into memory when the state directory cannot
+be written (full, read-only): `storage_trouble` tells the cases apart for the link.
+
 The class is not thread-safe: the link's worker thread owns it. A lock file keeps a second
 process from replaying the same rows at the same time.
 """
@@ -54,7 +62,33 @@ CREATE TABLE IF NOT EXISTS outbox (
     stored_synced INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
+CREATE TABLE IF NOT EXISTS set_aside (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    outbox_id INTEGER NOT NULL,
+    event_id BLOB,
+    payload BLOB,
+    origin BLOB,
+    reason TEXT NOT NULL,
+    set_aside_wall REAL NOT NULL
+);
 """
+
+# SQLite result codes (``sqlite3.Error.sqlite_errorname``) by what the link does about them.
+_CORRUPT = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+_TRANSIENT = ("SQLITE_BUSY", "SQLITE_LOCKED")
+
+
+def storage_trouble(exc: BaseException) -> str:
+    """What a storage error means: ``"corrupt"`` (the file is damaged: move it aside and start
+    a fresh one), ``"transient"`` (busy or locked: try again) or ``"unwritable"`` (full,
+    read-only, I/O error, cannot open: keep events in memory until it can be written)."""
+    name = str(getattr(exc, "sqlite_errorname", "") or "")
+    text = str(exc).lower()
+    if name.startswith(_CORRUPT) or "malformed" in text or "not a database" in text:
+        return "corrupt"
+    if name.startswith(_TRANSIENT) or "locked" in text:
+        return "transient"
+    return "unwritable"
 
 
 def kernel_boot_id() -> str:
@@ -122,6 +156,25 @@ class Dropped:
                    int(data["total"]))  # fmt: skip
 
 
+_SALVAGE_SQL = (
+    "SELECT id, CAST(event_id AS BLOB), boot_id, seq, CAST(payload AS BLOB), CAST(origin AS BLOB),"
+    " stored_wall, stored_mono, kernel_boot, stored_synced FROM outbox"
+)
+_SALVAGE_IDS = 100_000  # how far back a damaged table is searched one rowid at a time
+
+
+def _readable(rowid: int, event_id: Any, payload: Any, origin: Any) -> Pending:
+    """A row as a `Pending`; UnicodeDecodeError, ValueError or TypeError if it is damaged."""
+    text = bytes(payload).decode("utf-8")
+    env = json.loads(text)
+    if not isinstance(env, dict) or not isinstance(env.get("id"), str):
+        raise ValueError("not an event envelope")
+    eid = bytes(event_id).decode("utf-8")
+    if eid != env["id"]:
+        raise ValueError("event id does not match its payload")
+    return Pending(rowid, eid, text, bytes(origin).decode("utf-8"))
+
+
 class Outbox:
     """The durable outbox in ``path`` (an SQLite file; created with its directory if absent).
 
@@ -151,35 +204,73 @@ class Outbox:
         self._synced = synced
         self._kernel_boot = kernel_boot_id() if kernel_boot is None else kernel_boot
         self._lock_fd = -1
+        self._count = 0
+        self.recovered: Path | None = None  # where a damaged file was moved at open
+        self.salvaged = (0, 0)  # rows carried from it into the fresh file, rows lost
+        self._new_set_aside = 0
         if self.path is None:
             self._db = self._open(":memory:")
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._lock_fd = self._lock(self.path)
+            self._load()
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = self._lock(self.path)
+        try:
             try:
                 self._db = self._open(str(self.path))
+                self._load()
             except sqlite3.DatabaseError as exc:
-                self._db = self._recover(self.path, exc)
+                unusable = self.path.exists() and not self.path.is_file()
+                if storage_trouble(exc) != "corrupt" and not unusable:
+                    raise
+                rows, lost = self.salvage() if hasattr(self, "_db") else ([], 0)
+                self.recovered = self.move_aside(exc)
+                self._db = self._open(str(self.path))
+                self._load()
+                self.adopt(rows)
+                self.salvaged = (len(rows), lost)
+        except BaseException:
+            self.close()
+            raise
+
+    def _load(self) -> None:
+        """Read the count and the persistent totals (raises on a damaged file)."""
         self._count = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        self._db.execute("SELECT COUNT(*) FROM set_aside").fetchone()
         row = self._db.execute("SELECT value FROM meta WHERE key = 'dropped_total'").fetchone()
         self.dropped_total = int(row[0]) if row else 0
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'set_aside_total'").fetchone()
+        self.set_aside_total = int(row[0]) if row else 0
         row = self._db.execute("SELECT value FROM meta WHERE key = 'unreported'").fetchone()
-        self._unreported = Dropped.from_event_data(json.loads(row[0])) if row else None
+        self._unreported = None
+        if row:
+            try:
+                self._unreported = Dropped.from_event_data(json.loads(row[0]))
+            except (TypeError, ValueError, KeyError) as exc:
+                log.error("outbox: the unreported-drops note is unreadable (%s); forgotten", exc)
 
     @property
     def durable(self) -> bool:
         """True when events are kept on disk (False for the in-memory fallback)."""
         return self.path is not None
 
-    def _recover(self, path: Path, exc: Exception) -> sqlite3.Connection:
-        """Move an unreadable database aside (kept for inspection) and start a new one."""
-        aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
-        log.error("outbox %s unreadable (%s); moved aside to %s", path, exc, aside)
+    def move_aside(self, exc: BaseException) -> Path:
+        """Close the database and move its files aside, kept for a tech as
+        ``<name>.corrupt-<unix time>`` (with ``-wal`` / ``-shm`` beside it); returns where.
+        The caller opens a fresh one at `path`."""
+        assert self.path is not None
+        with contextlib.suppress(Exception):
+            self._db.close()
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+        n = 0
+        while Path(str(aside)).exists():
+            n += 1
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}-{n}")
+        log.error("outbox %s unreadable (%s); moved aside to %s", self.path, exc, aside)
         for suffix in ("", "-wal", "-shm"):
-            src = Path(str(path) + suffix)
-            if src.exists():
+            src = Path(str(self.path) + suffix)
+            if src.exists() or src.is_symlink():
                 src.replace(str(aside) + suffix)
-        return self._open(str(path))
+        return aside
 
     @staticmethod
     def _lock(path: Path) -> int:
@@ -233,12 +324,145 @@ class Outbox:
         return int(cur.lastrowid or 0)
 
     def pending(self, after: int = 0, limit: int = 100) -> list[Pending]:
-        """Up to ``limit`` stored events with rowid > ``after``, oldest first."""
-        rows = self._db.execute(
-            "SELECT id, event_id, payload, origin FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
-            (after, limit),
-        ).fetchall()
-        return [Pending(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
+        """Up to ``limit`` stored events with rowid > ``after``, oldest first.
+
+        A row that cannot be read (payload or id not UTF-8, payload not a JSON object with an
+        ``id``: what a power cut can leave on an SD card) is moved to the ``set_aside`` table
+        with its raw bytes, kept for a tech and counted (`set_aside_total`, `take_set_aside`),
+        and the rows after it are returned as if it had never been there.
+        """
+        out: list[Pending] = []
+        while len(out) < limit:
+            want = limit - len(out)
+            rows = self._db.execute(
+                "SELECT id, CAST(event_id AS BLOB), CAST(payload AS BLOB), CAST(origin AS BLOB)"
+                " FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
+                (after, want),
+            ).fetchall()
+            bad: list[tuple[int, str]] = []
+            for rowid, event_id, payload, origin in rows:
+                try:
+                    out.append(_readable(int(rowid), event_id, payload, origin))
+                except (UnicodeDecodeError, ValueError, TypeError) as exc:
+                    bad.append((int(rowid), f"{type(exc).__name__}: {exc}"[:200]))
+            if bad:
+                self._set_aside(bad)
+            if len(rows) < want:
+                break
+            after = int(rows[-1][0])
+        return out
+
+    def _set_aside(self, bad: list[tuple[int, str]]) -> None:
+        """Move unreadable rows to the ``set_aside`` table, in one transaction."""
+        now = float(self._wall())
+        self._db.execute("BEGIN")
+        try:
+            for rowid, reason in bad:
+                self._db.execute(
+                    "INSERT INTO set_aside (outbox_id, event_id, payload, origin, reason,"
+                    " set_aside_wall) SELECT id, CAST(event_id AS BLOB), CAST(payload AS BLOB),"
+                    " CAST(origin AS BLOB), ?, ? FROM outbox WHERE id = ?",
+                    (reason, now, rowid),
+                )
+                self._db.execute("DELETE FROM outbox WHERE id = ?", (rowid,))
+            total = self.set_aside_total + len(bad)
+            self._set_meta("set_aside_total", total)
+            self._db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            raise
+        self.set_aside_total = total
+        self._new_set_aside += len(bad)
+        self._count -= len(bad)
+        for rowid, reason in bad:
+            log.error("outbox: row %d unreadable (%s); set aside in %s, table set_aside",
+                      rowid, reason, self.path or "memory")
+
+    def continue_after(self, rowid: int) -> None:
+        """Give events stored from now on rowids above ``rowid`` (the link's cursor: what it
+        has already handed to paho from the outbox this one replaces)."""
+        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+        if row is None:
+            self._db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)",
+                             (rowid,))
+        elif int(row[0]) < rowid:
+            self._db.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'outbox'", (rowid,))
+
+    def check_writable(self) -> None:
+        """Write (and commit, with an fsync) a small note: raises `sqlite3.Error` when the
+        storage cannot take a write (full, read-only)."""
+        self._set_meta("checked_wall", float(self._wall()))
+
+    def take_set_aside(self) -> int:
+        """How many rows were set aside since the last call."""
+        n, self._new_set_aside = self._new_set_aside, 0
+        return n
+
+    def salvage(self) -> tuple[list[tuple[Any, ...]], int]:
+        """Every pending row that can still be read, whole, for `adopt` (a damaged or
+        unwritable database is being left), and how many could not be read. Never raises.
+
+        A scan in rowid order stops at the first damaged page; the rows after it are then
+        looked up one rowid at a time (through the table's interior pages, which may be
+        whole), over the last `_SALVAGE_IDS` rowids ever given."""
+        rows: list[tuple[Any, ...]] = []
+        bad = 0
+        last = 0
+        try:
+            for r in self._db.execute(_SALVAGE_SQL + " ORDER BY id"):
+                last = int(r[0])
+                bad += self._salvaged(r, rows)
+        except sqlite3.Error as exc:
+            log.error("outbox: reading stopped after rowid %d: %s", last, exc)
+            try:
+                seq = self._db.execute(
+                    "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+                top = int(seq[0]) if seq else last
+            except sqlite3.Error:
+                top = last + _SALVAGE_IDS
+            for rowid in range(max(last + 1, top - _SALVAGE_IDS + 1), top + 1):
+                try:
+                    r = self._db.execute(_SALVAGE_SQL + " WHERE id = ?", (rowid,)).fetchone()
+                except sqlite3.Error:
+                    continue
+                if r is not None:
+                    bad += self._salvaged(r, rows)
+        lost = max(bad, self._count - len(rows))
+        return rows, lost
+
+    @staticmethod
+    def _salvaged(r: tuple[Any, ...], rows: list[tuple[Any, ...]]) -> int:
+        """Append row ``r`` (as `_SALVAGE_SQL` reads it) to ``rows``; 1 if it is unreadable."""
+        try:
+            p = _readable(int(r[0]), r[1], r[4], r[5])
+        except (UnicodeDecodeError, ValueError, TypeError):
+            return 1
+        rows.append((p.rowid, p.event_id, r[2], r[3], p.payload, p.origin, *r[6:]))
+        return 0
+
+    def adopt(self, rows: list[tuple[Any, ...]]) -> int:
+        """Store rows from `salvage` under their own rowids (ids already stored are skipped);
+        returns how many were added."""
+        if not rows:
+            return 0
+        self._db.execute("BEGIN")
+        try:
+            n = 0
+            for r in rows:
+                n += self._db.execute(
+                    "INSERT OR IGNORE INTO outbox (id, event_id, boot_id, seq, payload, origin,"
+                    " stored_wall, stored_mono, kernel_boot, stored_synced)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    r,
+                ).rowcount
+            self._db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            raise
+        self._count += n
+        return n
 
     def remove(self, rowids: Iterable[int]) -> int:
         """Delete acknowledged events; returns how many were still stored.
