@@ -87,5 +87,6 @@ def test_analysing_loads_scipys_kernels_not_scipy_signal(tmp_path, rate):
     assert got["code"] == 0
     assert "scipy.signal._sigtools" in got["modules"]  # the probe sees the kernels
     heavy = [m for m in got["modules"] if m in ("scipy.signal", "scipy.fft", "scipy.stats",
-                                                  "scipy.interpolate", "scipy.optimize")]
+                                                  "scipy.interpolate", "scipy.optimize",
+                                                  "scipy.special")]
     assert heavy == [], f"deskcue analyze at {rate} Hz imported {heavy}"

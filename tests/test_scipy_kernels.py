@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import scipy.fft
 import scipy.signal
+import scipy.special
 
 from dsp import _fast
 from dsp.pitch import _FRONT_END_16K_3300, front_end
@@ -80,3 +81,12 @@ def test_filter_and_fft_kernels_are_scipys() -> None:
                               scipy.fft.rfft(x.astype(dtype), axis=-1))
     spec = scipy.fft.rfft(x, axis=-1)
     assert np.array_equal(_fast.irfft_rows(spec, 800), scipy.fft.irfft(spec, n=800, axis=-1))
+
+
+def test_bessel_i0_is_scipys() -> None:
+    from dsp.resample import bessel_i0
+
+    x = np.concatenate([np.linspace(-30.0, 30.0, 60001),
+                        np.random.default_rng(3).uniform(0.0, 700.0, 20000), [0.0, 8.0]])
+    assert np.array_equal(bessel_i0(x), scipy.special.i0(x))
+    assert np.array_equal(bessel_i0(np.asarray(5.65)), scipy.special.i0(5.65))
