@@ -90,3 +90,17 @@ def test_bessel_i0_is_scipys() -> None:
                         np.random.default_rng(3).uniform(0.0, 700.0, 20000), [0.0, 8.0]])
     assert np.array_equal(bessel_i0(x), scipy.special.i0(x))
     assert np.array_equal(bessel_i0(np.asarray(5.65)), scipy.special.i0(5.65))
+
+
+@pytest.mark.parametrize("rate_in", [32000, 48000, 96000])
+def test_resampler_gives_scipys_upfirdn_whatever_the_blocks(rate_in: int) -> None:
+    # Every output of the streaming resampler is the number scipy's upfirdn gives for the
+    # whole signal at once, however the input is cut.
+    rng = np.random.default_rng(rate_in)
+    x = rng.standard_normal((2, rate_in))  # 1 s
+    r = StreamResampler(rate_in=rate_in, rate_out=16000, n_channels=2)
+    cuts = np.sort(rng.choice(np.arange(1, x.shape[1]), size=40, replace=False))
+    got = np.concatenate([r.process(b) for b in np.split(x, cuts, axis=1)], axis=1)
+    want = scipy.signal.upfirdn(r.h, x, 1, r.down, axis=1)[:, :got.shape[1]]
+    assert got.shape[1] == 16000
+    assert np.array_equal(got, want)
