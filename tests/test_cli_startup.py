@@ -90,3 +90,14 @@ def test_analysing_loads_scipys_kernels_not_scipy_signal(tmp_path, rate):
                                                   "scipy.interpolate", "scipy.optimize",
                                                   "scipy.special")]
     assert heavy == [], f"deskcue analyze at {rate} Hz imported {heavy}"
+
+
+def test_help_builds_no_settings_models():
+    # pydantic and the settings models are two thirds of --help's CPU time
+    proc = subprocess.run([sys.executable, "-c", MODULES, "--help"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    got = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert got["code"] == 0
+    assert "firmware.cli.main" in got["modules"]
+    assert [m for m in got["modules"] if m.split(".")[0] == "pydantic"
+            or m.startswith("firmware.config")] == []

@@ -40,7 +40,6 @@ import os
 import sys
 
 from firmware import __version__
-from firmware.config.load import load_settings
 from firmware.errors import (
     AudioError,
     ConfigError,
@@ -149,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("gpiozero").setLevel(logging.WARNING)
     try:
         if getattr(args, "needs_settings", False):
+            # pydantic and the settings models: only for the verbs that need them, so that
+            # --help and the light verbs start in a third of the CPU time
+            from firmware.config.load import load_settings
+
             settings = load_settings(getattr(args, "config", None))
             return int(args.func(args, settings))
         return int(args.func(args, None) if args.func.__code__.co_argcount >= 2
