@@ -22,6 +22,7 @@ from firmware.audio.recording import Recording
 from firmware.config.settings import Settings
 from firmware.contract.events import EventEnvelope
 from firmware.link.envelope import EventStamper
+from firmware.platform.memory import keep_freed_memory
 from firmware.policy.cue_policy import PolicyEvent
 from firmware.policy.usual_voice import semitones
 
@@ -154,5 +155,6 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         print("deskcue: analyze: nothing to do; give --events, --features CSV or --plot PNG",
               file=sys.stderr)
         return 2
+    keep_freed_memory()
     return run_analyze(settings, args.audio, events_out=sys.stdout if args.events else None,
                        features_path=args.features, plot_path=args.plot)

@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from firmware.appliance.pipeline import Pipeline  # noqa: E402
 from firmware.config.settings import Settings  # noqa: E402
+from firmware.platform.memory import keep_freed_memory  # noqa: E402
 
 FDA = ROOT.parent / "shared" / "data" / "pitch" / "fda"
 RATE = 16000
@@ -119,6 +120,7 @@ def main() -> int:
     ap.add_argument("--live-seconds", type=float, default=120.0, help="audio for (b)")
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
+    keep_freed_memory()  # as `deskcue run` sets it for the live path (b)
     settings = Settings()
     seconds = args.minutes * 60
     x = np.vstack([speaker("rl", seconds), speaker("sb", seconds)])  # (2, n) at 16 kHz
