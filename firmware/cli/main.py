@@ -49,6 +49,12 @@ from firmware.errors import (
     SigningError,
 )
 
+# One analysis thread, small matrix products: OpenBLAS's own threads (one per core by default)
+# spin and wait more than they compute, e.g. twice the CPU for `analyze` in 5 s blocks on a
+# 2-core machine, and on the desk they would compete with the link and the light. Set before
+# any verb imports numpy; an explicit setting in the environment wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 EXIT_FAILED = 1
 EXIT_USAGE = 2  # also argparse's
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug
