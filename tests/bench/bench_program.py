@@ -39,9 +39,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-import soundfile
-from scipy.signal import resample_poly
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as `deskcue` runs (firmware.cli.main)
+
+import numpy as np  # noqa: E402
+import soundfile  # noqa: E402
+from scipy.signal import resample_poly  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
