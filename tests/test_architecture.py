@@ -39,7 +39,7 @@ CONFINED: dict[str, tuple[str, ...]] = {
 # so that a command loads only what it needs (`deskcue --help` loads none of them).
 LAZY_OK = ("pyaudio", "paho", "gpiozero", "matplotlib", "cryptography", "rich",
            "firmware.link.mqtt_client", "firmware.report", "firmware.flashing.signing",
-           "firmware.cli.")
+           "firmware.cli.", "firmware.config.load", "scipy.signal", "scipy.fft")
 DSP_MAY_IMPORT = ("numpy", "scipy", "dsp")
 
 

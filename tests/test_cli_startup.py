@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,3 +59,45 @@ def test_every_verb_is_listed_and_parses_in_full():
     parser = build_parser()  # every verb set up: each module imports and registers cleanly
     actions = [a for a in parser._actions if a.dest == "command"]
     assert set(actions[0].choices) == set(VERBS)
+
+
+MODULES = """
+import json, sys
+from firmware.cli.main import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("rate", [16000, 48000])
+def test_analysing_loads_scipys_kernels_not_scipy_signal(tmp_path, rate):
+    # scipy.signal pulls in scipy.stats, .interpolate, .optimize: ~0.8 s of CPU at every start
+    import soundfile
+
+    wav = tmp_path / "call.wav"
+    t = np.arange(2 * rate) / rate
+    soundfile.write(wav, 0.1 * np.stack([np.sin(2 * np.pi * 150 * t),
+                                         np.sin(2 * np.pi * 220 * t)], axis=1), rate)
+    proc = subprocess.run([sys.executable, "-c", MODULES, "analyze", str(wav), "--events"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    got = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert got["code"] == 0
+    assert "scipy.signal._sigtools" in got["modules"]  # the probe sees the kernels
+    heavy = [m for m in got["modules"] if m in ("scipy.signal", "scipy.fft", "scipy.stats",
+                                                  "scipy.interpolate", "scipy.optimize",
+                                                  "scipy.special")]
+    assert heavy == [], f"deskcue analyze at {rate} Hz imported {heavy}"
+
+
+def test_help_builds_no_settings_models():
+    # pydantic and the settings models are two thirds of --help's CPU time
+    proc = subprocess.run([sys.executable, "-c", MODULES, "--help"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    got = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert got["code"] == 0
+    assert "firmware.cli.main" in got["modules"]
+    assert [m for m in got["modules"] if m.split(".")[0] == "pydantic"
+            or m.startswith("firmware.config")] == []

@@ -40,7 +40,6 @@ import os
 import sys
 
 from firmware import __version__
-from firmware.config.load import load_settings
 from firmware.errors import (
     AudioError,
     ConfigError,
@@ -49,6 +48,12 @@ from firmware.errors import (
     LinkError,
     SigningError,
 )
+
+# One analysis thread, small matrix products: OpenBLAS's own threads (one per core by default)
+# spin and wait more than they compute, e.g. twice the CPU for `analyze` in 5 s blocks on a
+# 2-core machine, and on the desk they would compete with the link and the light. Set before
+# any verb imports numpy; an explicit setting in the environment wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2  # also argparse's
@@ -149,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("gpiozero").setLevel(logging.WARNING)
     try:
         if getattr(args, "needs_settings", False):
+            # pydantic and the settings models: only for the verbs that need them, so that
+            # --help and the light verbs start in a third of the CPU time
+            from firmware.config.load import load_settings
+
             settings = load_settings(getattr(args, "config", None))
             return int(args.func(args, settings))
         return int(args.func(args, None) if args.func.__code__.co_argcount >= 2

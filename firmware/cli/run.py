@@ -12,6 +12,7 @@ from types import FrameType
 
 from firmware.appliance.assemble import build_appliance, settings_after_trial_check, with_dirs
 from firmware.config.settings import Settings
+from firmware.platform.memory import keep_freed_memory
 
 log = logging.getLogger("deskcue")
 
@@ -30,6 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, settings: Settings) -> int:
+    keep_freed_memory()
     if args.config is not None:
         settings = settings_after_trial_check(args.config, settings)
     settings = with_dirs(settings, state_dir=args.state_dir, runtime_dir=args.runtime_dir)

@@ -2,10 +2,11 @@
 
 Stereo input made from real speech: FDA speaker rl on the agent channel (wideband) and sb on
 the caller channel, both 16 kHz. The whole analyzer (every measure, both channels) runs in
-50 ms, in the appliance's blocks (``audio.block_s``, 100 ms) and in the 0.5 s blocks of
-``deskcue analyze``; in the appliance's blocks each stage is also timed alone (the rest is the
-analyzer's own alignment and packing; the laughter detector and the voice measures read the
-shared spectrum and the pitch tracker's output, so their lines are their own work); the whole
+50 ms, in the appliance's blocks (``audio.block_s``, 100 ms) and in the blocks of
+``deskcue analyze`` (2 s for --events, 0.5 s for --features); in the appliance's blocks each
+stage is also timed alone (the rest is the analyzer's own alignment and packing; the laughter
+detector and the voice measures read the shared spectrum and the pitch tracker's output, so
+their lines are their own work); the whole
 pipeline (48 kHz capture resampled + analyzer + policy) too, and the cue policy alone on the
 analyzer's features in the appliance's blocks and in 0.5 s blocks. Two baselines are measured
 in the same run on the same audio, so the ratios travel across machines: Praat's pitch alone
@@ -118,9 +119,10 @@ def main() -> int:
     praat_s = cpu(praat, repeats=5) / dur  # best of as many runs as the analyzer gets
     loud_s = cpu(loudnorm) / dur
     live = settings.audio.block_s
-    sizes = sorted(set(args.blocks) | {0.05, live, 0.5})
+    sizes = sorted(set(args.blocks) | {0.05, live, 0.5, 2.0})
     blocks = [(b, f"analyzer, {b * 1000:g} ms blocks" + (" (as the appliance)" if b == live
-                                                          else " (deskcue analyze)" if b == 0.5
+                                                          else " (analyze --features)" if b == 0.5
+                                                          else " (analyze --events)" if b == 2.0
                                                           else "")) for b in sizes]
     whole = {b: cpu(analyzer(b), repeats=5) / dur for b, _ in blocks}
     stages = stage_costs(x, settings, live)
