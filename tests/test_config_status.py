@@ -63,6 +63,7 @@ def test_status_asks_the_running_appliance(tmp_path):
     live, state, run = make_desk(tmp_path)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     server.bind(str(run / SOCKET_NAME))
+    server.settimeout(HANG_S)  # a request that never comes fails the test, never hangs it
 
     def appliance() -> None:  # what the appliance does with a status request
         msg = json.loads(server.recv(4096))
@@ -81,6 +82,7 @@ def test_status_says_when_the_appliance_answers_off_the_contract(tmp_path):
     live, state, run = make_desk(tmp_path)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     server.bind(str(run / SOCKET_NAME))
+    server.settimeout(HANG_S)
 
     def appliance() -> None:  # an appliance of another version, without `learned_speech_s`
         msg = json.loads(server.recv(4096))

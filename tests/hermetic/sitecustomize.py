@@ -87,6 +87,8 @@ def _check_path(event: str, raw: Any, write: bool) -> None:
 def _check_address(event: str, sock: Any, address: Any) -> None:
     family = getattr(sock, "family", None)
     if family == socket.AF_UNIX and isinstance(address, (str, bytes)):
+        if address[:1] in ("\0", b"\0", "", b""):
+            return  # an abstract (or unnamed) socket: a name in the kernel, not a file
         _check_path(event, address, write=True)
     elif isinstance(address, tuple) and len(address) >= 2:
         host, port = address[0], address[1]
