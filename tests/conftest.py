@@ -75,6 +75,14 @@ def pytest_configure(config: pytest.Config) -> None:
         "DESKCUE_TEST_GUARD_LOG": str(base / "hermetic-guard.jsonl"),
     })
     tempfile.tempdir = str(tmp)
+    # Hypothesis keeps its example database and caches under the session too, not in the
+    # checkout, and replays nothing from an earlier run: the fuzz tests are derandomized.
+    from hypothesis import configuration as hypothesis_configuration
+    from hypothesis import settings as hypothesis_settings
+
+    hypothesis_configuration.set_hypothesis_home_dir(base / "hypothesis")
+    hypothesis_settings.register_profile("deskcue", database=None)
+    hypothesis_settings.load_profile("deskcue")
     _session["guard"] = _load_guard()
     _session["guard"].install()
 

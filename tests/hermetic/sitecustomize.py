@@ -37,6 +37,12 @@ _WRITE_EVENTS = {
 }
 # A symlink writes only its own path; what it points at is checked as a read (a venv links
 # its python to the interpreter it was made with, which may live under the read-only home).
+# Where an event's path argument has a directory fd it is relative to: {path arg: fd arg}.
+_DIR_FD_ARGS = {
+    "os.mkdir": {0: 2}, "os.rename": {0: 2, 1: 3}, "os.remove": {0: 1}, "os.rmdir": {0: 1},
+    "os.symlink": {1: 2}, "os.link": {0: 2, 1: 3}, "os.chmod": {0: 2}, "os.chown": {0: 3},
+    "os.utime": {0: 3},
+}
 _READ_EVENTS = {"os.listdir": (0,), "os.scandir": (0,), "shutil.copyfile.src": (0,),
                 "os.symlink": (0,)}
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0", "", "::"}
@@ -67,17 +73,24 @@ def _record(event: str, what: str) -> None:
                               "temporary directories", what)
 
 
-def _check_path(event: str, raw: Any, write: bool) -> None:
+def _check_path(event: str, raw: Any, write: bool, dir_fd: Any = None) -> None:
     if isinstance(raw, int) or raw is None:
         return
     try:
-        path = os.path.abspath(os.fsdecode(raw))
+        name = os.fsdecode(raw)
     except (TypeError, ValueError):
         return
-    if path.startswith(":memory:") or raw in (":memory:", b":memory:", ""):
+    if name.startswith(":memory:") or name == "":
         return
-    if path.startswith("file:"):  # sqlite URI
-        path = os.path.abspath(path[5:].split("?", 1)[0])
+    if name.startswith("file:"):  # sqlite URI
+        name = name[5:].split("?", 1)[0]
+    if isinstance(dir_fd, int) and not os.path.isabs(name):
+        # relative to an open directory (shutil.rmtree walks this way), not to the cwd
+        try:
+            name = os.path.join(os.readlink(f"/proc/self/fd/{dir_fd}"), name)
+        except OSError:
+            return
+    path = os.path.abspath(name)
     if _under(path, _config["allowed"]):
         return
     if _under(path, _config["forbidden"]) or (write and _under(path, _config["no_write"])):
@@ -107,9 +120,12 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
     elif event in ("socket.connect", "socket.bind") and len(args) >= 2:
         _check_address(event, args[0], args[1])
     else:
+        fds = _DIR_FD_ARGS.get(event, {})
         for i in _WRITE_EVENTS.get(event, ()):
             if i < len(args):
-                _check_path(event, args[i], write=True)
+                j = fds.get(i)
+                _check_path(event, args[i], write=True,
+                            dir_fd=args[j] if j is not None and j < len(args) else None)
         for i in _READ_EVENTS.get(event, ()):
             if i < len(args):
                 _check_path(event, args[i], write=False)
