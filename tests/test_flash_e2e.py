@@ -9,13 +9,12 @@ import subprocess
 import sys
 import threading
 import time
-import wave
 from pathlib import Path
 
-import numpy as np
 import paho.mqtt.client as mqtt
 from broker import HANG_S, Subscriber, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
+from tone import tone_wav
 
 from firmware.flashing.records import RESTART_EXIT_CODE, last_apply, pending_fault, trial_path
 from firmware.flashing.signing import generate_keypair, load_private_key, sign_config
@@ -25,15 +24,6 @@ ROOT = Path(__file__).resolve().parent.parent
 BASE = "deskcue/lyon/d07"
 
 
-def wav(path: Path, seconds: float) -> Path:
-    t = np.arange(int(seconds * 16000)) / 16000
-    x = (0.05 * np.sin(2 * np.pi * 200 * t) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(x.tobytes())
-    return path
 
 
 def desk_config(tmp: Path, port: int) -> str:
@@ -89,7 +79,7 @@ def test_pushed_config_runs_on_trial_and_an_unhealthy_one_is_rolled_back(
     live.write_text(old)
     new = desk_config(tmp_path, refused_port)  # a broker that is not there: never healthy
     sub = Subscriber(broker, f"{BASE}/#", qos=1, check_schema=False).connect()
-    long_wav = wav(tmp_path / "long.wav", 60.0)
+    long_wav = tone_wav(tmp_path / "long.wav", 60.0)
     try:
         # 1. the running appliance refuses an unsigned config, installs a signed one, restarts
         app = run(live, long_wav)
@@ -137,7 +127,7 @@ def test_pushed_config_runs_on_trial_and_an_unhealthy_one_is_rolled_back(
         assert last_apply(state)["source"] == "rollback"
 
         # 3. back on the last good config, the desk reports the rollback to the supervisor
-        app = run(live, wav(tmp_path / "short.wav", 1.0), "--fast")
+        app = run(live, tone_wav(tmp_path / "short.wav", 1.0), "--fast")
         assert app.wait(HANG_S) == 0, app.stdout.read()
         faults = [e for e in sub.events() if e["type"] == "fault"]
         assert faults and "rolled back" in faults[-1]["data"]["fault"]
@@ -160,7 +150,7 @@ def test_a_healthy_pushed_config_is_confirmed_every_time(tmp_path, broker):
     live = etc / "deskcue.toml"
     live.write_text(desk_config(tmp_path, broker.port))
     sub = Subscriber(broker, f"{BASE}/#", qos=1, check_schema=False).connect()
-    long_wav = wav(tmp_path / "long.wav", 60.0)
+    long_wav = tone_wav(tmp_path / "long.wav", 60.0)
     state = tmp_path / "state"
     app = None
     try:
@@ -203,7 +193,7 @@ def test_an_unhealthy_pushed_config_is_rolled_back_every_time(tmp_path, broker, 
     good = desk_config(tmp_path, broker.port)
     live.write_text(good)
     sub = Subscriber(broker, f"{BASE}/#", qos=1, check_schema=False).connect()
-    long_wav = wav(tmp_path / "long.wav", 60.0)
+    long_wav = tone_wav(tmp_path / "long.wav", 60.0)
     state = tmp_path / "state"
     app = None
     try:

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import threading
 import time
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from broker import Broker, Subscriber, settings_for, wait_until
+from tone import tone_wav
 
 from firmware.appliance.assemble import build_appliance
 from firmware.appliance.worker import Appliance
@@ -27,15 +26,6 @@ BACKOFF_MAX_S = 4.0
 WINDOW_S = 8.0  # longer than any connection can last while the other box is still there
 
 
-def wav(path: Path, seconds: float) -> Path:
-    t = np.arange(int(seconds * 16000)) / 16000
-    x = (0.05 * np.sin(2 * np.pi * 200 * t) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(x.tobytes())
-    return path
 
 
 Running = list[tuple[Appliance, threading.Event, threading.Thread]]
@@ -77,7 +67,7 @@ def conflicts(app: Appliance) -> int:
 
 
 def test_two_boxes_with_one_desk_id_report_it_and_stop_flapping(tmp_path, broker, running):
-    audio = wav(tmp_path / "call.wav", 600.0)
+    audio = tone_wav(tmp_path / "call.wav", 600.0)
     with Subscriber(broker, f"{BASE}/#") as sub:
         a = box(tmp_path, broker, "a", audio, running)
         b = box(tmp_path, broker, "b", audio, running)

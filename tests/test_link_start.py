@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import threading
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from broker import Broker, Pki, Subscriber, settings_for, wait_until
+from tone import tone_wav
 
 from firmware.appliance.assemble import build_appliance
 from firmware.appliance.worker import Appliance
@@ -29,15 +28,6 @@ RECONNECT_MAX_S = 0.5
 RETRY_BOUND_S = 10 * (RECONNECT_MAX_S + 0.5)
 
 
-def wav(path: Path, seconds: float) -> Path:
-    t = np.arange(int(seconds * 16000)) / 16000
-    x = (0.05 * np.sin(2 * np.pi * 200 * t) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(x.tobytes())
-    return path
 
 
 @pytest.fixture
@@ -75,7 +65,7 @@ def test_missing_credentials_are_a_fault_until_the_file_appears(tmp_path, broker
                  "reconnect_max_s": RECONNECT_MAX_S, "credentials_file": str(creds)},
     })
     with Subscriber(broker, f"{BASE}/#", username="sup", password="s") as sub:
-        app = start_appliance(settings, wav(tmp_path / "call.wav", 120.0), running)
+        app = start_appliance(settings, tone_wav(tmp_path / "call.wav", 120.0), running)
 
         # not started, and said so: the fault pattern, the status line, `deskcue status`
         wait_until(lambda: "mqtt" in app.faults, timeout=RETRY_BOUND_S)

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import threading
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from broker import Broker, Subscriber, wait_until
+from tone import tone_wav
 
 from firmware.appliance.assemble import build_appliance
 from firmware.appliance.worker import Appliance
@@ -26,15 +25,6 @@ from firmware.config.settings import Settings
 BASE = "deskcue/lyon/d07"
 
 
-def tone(path: Path, seconds: float) -> Path:
-    t = np.arange(int(seconds * 16000)) / 16000
-    x = (0.05 * np.sin(2 * np.pi * 200 * t) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(x.tobytes())
-    return path
 
 
 def desk_settings(tmp: Path, broker: Broker, publish_snooze: bool | None) -> Settings:
@@ -55,7 +45,7 @@ def desk(tmp_path: Path, broker: Broker, request: pytest.FixtureRequest
 
     factory = MockFactory(pin_class=MockPWMPin)
     app = build_appliance(desk_settings(tmp_path, broker, request.param),
-                          recording=tone(tmp_path / "call.wav", 300.0), factory=factory)
+                          recording=tone_wav(tmp_path / "call.wav", 300.0), factory=factory)
     stop = threading.Event()
     worker = threading.Thread(target=app.run, args=(stop,), daemon=True)
     worker.start()
