@@ -283,10 +283,7 @@ class Appliance:
                     else:
                         next_retry = now + self.retry_s
                 stop.wait(0.1)
-                self._commands(control)
-                self._check_link()
-                self._refresh_display()
-                code = self._config_check()
+                code = self._tick(control)
                 if code is not None:
                     return code
                 continue
@@ -311,10 +308,7 @@ class Appliance:
                 if "audio" in self.faults:
                     self._clear_fault("audio")
                 self._analyse(block)
-            self._commands(control)
-            self._check_link()
-            self._refresh_display()
-            code = self._config_check()
+            code = self._tick(control)
             if code is not None:
                 return code
             if time.monotonic() >= next_save:
@@ -332,6 +326,15 @@ class Appliance:
                 self._last_level[name] = float(f.loudness_s_lufs[c, -1])
         for ev in step.events:
             self._emit(ev)
+
+    def _tick(self, control: ControlServer) -> int | None:
+        """What the worker does between blocks (or while the audio is away): run commands,
+        follow the link's faults, refresh the light, watch a config on trial; the exit code
+        when the appliance must stop (a rollback or a new config), else None."""
+        self._commands(control)
+        self._check_link()
+        self._refresh_display()
+        return self._config_check()
 
     def _emit(self, ev: PolicyEvent) -> None:
         if ev.type.endswith((".started", ".cue")) and not ev.type.startswith("call."):
