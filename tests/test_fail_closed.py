@@ -329,7 +329,8 @@ def test_a_pushed_config_with_an_unusable_state_dir_is_refused_and_answered(tmp_
 
     from broker import Subscriber, wait_until
     from test_flash_e2e import BASE as TOPICS
-    from test_flash_e2e import ROOT, desk_config, publish, wav
+    from test_flash_e2e import ROOT, desk_config, publish
+    from tone import tone_wav
 
     generate_keypair(tmp_path / "ops.pem", tmp_path / "keys.pub")
     key = load_private_key(tmp_path / "ops.pem")
@@ -345,7 +346,7 @@ def test_a_pushed_config_with_an_unusable_state_dir_is_refused_and_answered(tmp_
     sub = Subscriber(broker, f"{TOPICS}/#", qos=1, check_schema=False).connect()
     app = subprocess.Popen(
         [sys.executable, "-m", "firmware.cli", "run", "--config", str(live), "--source",
-         str(wav(tmp_path / "long.wav", 60.0)), "--pins", "mock"],
+         str(tone_wav(tmp_path / "long.wav", 60.0)), "--pins", "mock"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         wait_until(lambda: any(m.payload == b"online" for m in sub.on("status")),
