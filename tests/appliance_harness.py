@@ -69,6 +69,7 @@ class Run:
     t_clear: float
     events: list[dict[str, Any]] = field(default_factory=list)
     delivered: list[tuple[float, float]] = field(default_factory=list)
+    worker: threading.Thread | None = None  # the appliance's worker while it runs
 
     def pin_changes(self, pin_number: int) -> list[tuple[float, float]]:
         """(monotonic time, value) of every state the mock pin took since the start."""
@@ -99,33 +100,16 @@ def run_on_tap(tmp: Path, broker: Any, samples: np.ndarray, rate_in: int = 16000
                after: float = 1.0, timeout: float = 120.0) -> Run:
     """Play ``samples`` (frames, 2) through the tap at ``rate``, run the appliance until it has
     analysed all of it (plus ``after`` s), stop it cleanly, return what happened."""
-    from gpiozero.pins.mock import MockFactory, MockPWMPin
-
-    tap = AlsaTap(tmp)
-    x = resample_poly(samples, rate, rate_in, axis=0) if rate != rate_in else samples
-    pad = np.zeros((int(rate * (after + 20.0)), x.shape[1]))  # past the end: silence
-    tap.load(np.concatenate([x, pad]))
-    duration = x.shape[0] / rate
     settings = settings or appliance_settings(tmp, broker, rate=rate)
-    factory = MockFactory(pin_class=MockPWMPin)
-    app = build_appliance(settings, factory=factory)
-    run = Run(app, factory, 0.0)
-    app.on_event = run.events.append
-    open_source = app.open_source
-    app.open_source = lambda: TimedSource(open_source(), run.delivered)
-    for pin in list(factory.pins.values()):
-        pin.clear_states()
-    run.t_clear = time.monotonic()
-    stop = threading.Event()
-    worker = threading.Thread(target=app.run, args=(stop,), daemon=True)
-    worker.start()
-    deadline = time.monotonic() + timeout
-    while app.stream_s < duration + after and time.monotonic() < deadline and worker.is_alive():
-        time.sleep(0.02)
-    stop.set()
-    worker.join(HANG_S)
-    assert not worker.is_alive(), "appliance did not stop"
-    assert app.stream_s >= duration + after, f"analysed only {app.stream_s:.1f} s"
+    duration = samples.shape[0] / rate_in
+    pad = np.zeros((int(rate_in * (after + 20.0)), samples.shape[1]))  # past the end: silence
+    with running_on_tap(tmp, broker, np.concatenate([samples, pad]), rate_in,
+                        settings=settings) as run:
+        deadline = time.monotonic() + timeout
+        while (run.app.stream_s < duration + after and time.monotonic() < deadline
+               and run.worker is not None and run.worker.is_alive()):
+            time.sleep(0.02)
+    assert run.app.stream_s >= duration + after, f"analysed only {run.app.stream_s:.1f} s"
     return run
 
 
@@ -150,7 +134,7 @@ def running_on_tap(tmp: Path, broker: Any, samples: np.ndarray, rate_in: int = 1
         pin.clear_states()
     run.t_clear = time.monotonic()
     stop = threading.Event()
-    worker = threading.Thread(target=app.run, args=(stop,), daemon=True)
+    worker = run.worker = threading.Thread(target=app.run, args=(stop,), daemon=True)
     worker.start()
     try:
         yield run
