@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from broker import HANG_S, Subscriber, wait_until
@@ -140,6 +141,19 @@ def test_pushed_config_runs_on_trial_and_an_unhealthy_one_is_rolled_back(
         sub.close()
 
 
+def push_and_restart(live: Path, audio: Path, sub: Subscriber, broker: Any, key: Any,
+                     config: str, txid: str, issued: int) -> subprocess.Popen[str]:
+    """Start the desk on ``live``, wait until it is online, push ``config`` signed, and check
+    the desk installed it and exited to be restarted on it (the exited process)."""
+    onlines = len([m for m in sub.on("status") if m.payload == b"online"])
+    app = run(live, audio)
+    wait_until(lambda: len([m for m in sub.on("status") if m.payload == b"online"]) > onlines,
+               alive=lambda: app.poll() is None)
+    publish(broker, f"{BASE}/cmd/config", sign_config(key, config, txid=txid, issued=issued))
+    assert app.wait(HANG_S) == RESTART_EXIT_CODE, app.stdout.read()
+    return app
+
+
 def test_a_healthy_pushed_config_is_confirmed_every_time(tmp_path, broker):
     # A desk whose audio keeps flowing and whose broker answers confirms each pushed config;
     # repeated, since a trial that confirms only sometimes is a desk that rolls back at random.
@@ -156,14 +170,7 @@ def test_a_healthy_pushed_config_is_confirmed_every_time(tmp_path, broker):
     try:
         for i in range(3):
             new = desk_config(tmp_path, broker.port) + f"# revision {i}\n"
-            onlines = len([m for m in sub.on("status") if m.payload == b"online"])
-            app = run(live, long_wav)
-            wait_until(lambda n=onlines: len([m for m in sub.on("status")
-                                              if m.payload == b"online"]) > n,
-                       alive=lambda a=app: a.poll() is None)
-            publish(broker, f"{BASE}/cmd/config",
-                    sign_config(key, new, txid=f"h{i}", issued=200 + i))
-            assert app.wait(HANG_S) == RESTART_EXIT_CODE, app.stdout.read()
+            app = push_and_restart(live, long_wav, sub, broker, key, new, f"h{i}", 200 + i)
             assert live.read_text() == new and trial_info(live)["txid"] == f"h{i}"
             # healthy_s = 5 s of audio played in real time; the trial ends either way (confirmed
             # or rolled back) by trial_s, and the desk runs on: the outcome is checked below
@@ -199,14 +206,7 @@ def test_an_unhealthy_pushed_config_is_rolled_back_every_time(tmp_path, broker, 
     try:
         for i in range(3):
             bad = desk_config(tmp_path, refused_port) + f"# revision {i}\n"
-            onlines = len([m for m in sub.on("status") if m.payload == b"online"])
-            app = run(live, long_wav)
-            wait_until(lambda n=onlines: len([m for m in sub.on("status")
-                                              if m.payload == b"online"]) > n,
-                       alive=lambda a=app: a.poll() is None)
-            publish(broker, f"{BASE}/cmd/config",
-                    sign_config(key, bad, txid=f"u{i}", issued=300 + i))
-            assert app.wait(HANG_S) == RESTART_EXIT_CODE, app.stdout.read()
+            app = push_and_restart(live, long_wav, sub, broker, key, bad, f"u{i}", 300 + i)
             assert live.read_text() == bad and trial_info(live)["txid"] == f"u{i}"
             # trial_s cannot be set below 30 s: bring the deadline forward instead
             trial = trial_info(live)
