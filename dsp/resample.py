@@ -80,9 +80,13 @@ def kaiser_lowpass(n_taps: int, cutoff: float, stop_db: float) -> np.ndarray:
 class StreamResampler:
     """Converts ``(n_channels, n)`` float blocks from ``rate_in`` to ``rate_out`` (Hz).
 
-    Anti-alias low-pass: pass band to ``0.425 x`` the lower rate (6.8 kHz for 16 kHz out),
-    stop band from ``0.5 x`` (8 kHz), ``stop_db`` attenuation (Kaiser window). Constant group
-    delay ``delay_s`` seconds.
+    Low-pass (Kaiser window, ``stop_db`` attenuation), pass band to ``0.425 x`` the lower
+    rate (6.8 kHz for 16 kHz out). Downsampling, the stop band starts at ``0.575 x`` the
+    output rate (9.2 kHz): what lies between the output's Nyquist and there (8-9.2 kHz) folds
+    back only onto 6.8-8 kHz, above the pass band, and the wider transition halves the taps
+    (75 instead of 147 for 48 -> 16 kHz), the resampler's CPU and its delay. Upsampling, the
+    stop band starts at the input's Nyquist, so no image lands above the input's band.
+    Constant group delay ``delay_s`` seconds.
     """
 
     def __init__(self, *, rate_in: int, rate_out: int = 16000, n_channels: int = 1,
@@ -95,12 +99,13 @@ class StreamResampler:
         self.passthrough = self.up == 1 and self.down == 1
         fs = rate_in * self.up  # the filter runs at the upsampled rate
         low = min(rate_in, rate_out)
-        width = (0.5 - 0.425) * low / (0.5 * fs)  # transition width, fraction of Nyquist
+        stop = 0.575 if rate_out < rate_in else 0.5  # stop-band edge, fraction of `low`
+        width = (stop - 0.425) * low / (0.5 * fs)  # transition width, fraction of Nyquist
         a = stop_db
         n_taps = int(np.ceil((a - 7.95) / (2.285 * np.pi * width))) + 1
         n_taps += (-n_taps) % self.up  # whole taps per phase
         self.h = (np.ones(1) if self.passthrough
-                  else kaiser_lowpass(n_taps, 0.4625 * low / (0.5 * fs), a) * self.up)
+                  else kaiser_lowpass(n_taps, (0.425 + stop) / 2 * low / (0.5 * fs), a) * self.up)
         self._h_prepared = upfirdn_prepare(self.h, self.up)
         self.n_taps = n_taps
         self.delay_s = (n_taps - 1) / 2 / fs
