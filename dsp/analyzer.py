@@ -30,7 +30,7 @@ from dsp.hop_spectrum import HopSpectrum
 from dsp.laughter import LaughterBurst, LaughterDetector
 from dsp.laughter_verifier import LaughterVerifier
 from dsp.loudness import KWeightedEnergy, WindowedLoudness, power_to_lufs
-from dsp.pitch import PitchTracker
+from dsp.pitch import PitchFrames, PitchTracker
 from dsp.voice_activity import VoiceActivity, VoiceActivityParams, hop_level_dbfs
 from dsp.voice_measures import VoiceMeasures
 
@@ -55,6 +55,8 @@ class HopFeatures:
     - ``alpha_db``: alpha ratio (spectral tilt, E 1-5 kHz re E 0.05-1 kHz, dB) averaged over
       the voiced hops of the trailing 2 s (NaN if none) - rises with vocal effort.
     - ``pitch_sd_st``: spread of F0 over the trailing 3 s of voiced hops, semitones.
+    - ``rate_sps``, ``alpha_db`` and ``pitch_sd_st`` are NaN on the caller channel unless
+      `AnalyzerParams.caller_measures`.
     """
 
     hop: np.ndarray
@@ -123,6 +125,10 @@ class AnalyzerParams:
     """Verifier weights (``.npz``); ``None``: the shipped ``dsp/laughter_verifier.npz``."""
     fmin_hz: float = 60.0
     fmax_hz: float = 500.0
+    caller_measures: bool = True
+    """Speaking rate, alpha ratio and pitch spread of the caller channel too; ``False``:
+    the agent's only (the caller's are NaN), sparing the caller's spectrum. The cue policy
+    reads only the caller's level, voice activity and pitch."""
 
 
 class StreamAnalyzer:
@@ -152,7 +158,9 @@ class StreamAnalyzer:
         self._bursts: list[tuple[str, LaughterBurst]] = []
         self._pitch = PitchTracker(rate=RATE, hop=HOP, n_channels=c, fmin_hz=params.fmin_hz,
                                    fmax_hz=params.fmax_hz)
-        self._measures = VoiceMeasures(rate=RATE, hop=HOP, n_channels=c,
+        # Channels with a spectrum and voice measures: all, or the agent's alone.
+        self._n_spec = c if params.caller_measures else 1
+        self._measures = VoiceMeasures(rate=RATE, hop=HOP, n_channels=self._n_spec,
                                        pitch_delay_hops=self._pitch.delay_hops)
         # One spectrum for all readers: columns [0, 3) voice measures, [3, 14) laughter,
         # [14, 30) the verifier's mel bands.
@@ -161,7 +169,7 @@ class StreamAnalyzer:
         self._spectrum = HopSpectrum(
             bands=np.hstack([VoiceMeasures.band_weights, LaughterDetector.band_weights,
                              *([LaughterVerifier.band_weights] if self._verifier else [])]),
-            n_channels=c)
+            n_channels=self._n_spec)
         if not (self._laugh.delay_hops == self._spectrum.delay_hops
                 == self._pitch.frame_lookahead_hops):
             raise ValueError("laughter measures must share the spectrum's and pitch's delay")
@@ -214,10 +222,12 @@ class StreamAnalyzer:
             return self._empty()
         seen = self._hops_in
         self._base_rows.push(self._run_no_delay(x))
-        bands = self._spectrum.process(x)  # (c, h, 14), delay 2
+        ns = self._n_spec
+        bands = self._spectrum.process(x[:ns])  # (ns, h, bands), delay 2
         pitch = self._pitch.process(x)  # delay 4; periodicity delay 2
-        vm = self._measures.process_bands(bands, pitch)
         assert pitch.periodicity is not None
+        vm = self._measures.process_bands(bands, pitch if ns == self.n_channels else PitchFrames(
+            pitch.f0_hz[:ns], pitch.voicing[:ns], pitch.voiced[:ns], pitch.periodicity[:ns]))
         n3, n4 = self._nvm, self._nlb
         if self._verifier is not None:  # its rows first: the detector may consult it
             self._verifier.push(bands[0, :, n4:], pitch.periodicity[0], pitch.f0_hz[0],
@@ -239,6 +249,8 @@ class StreamAnalyzer:
         hop = np.arange(first, first + n_out)
         laughter = np.zeros((self.n_channels, n_out))  # 0 on the caller channel
         laughter[0] = self._laugh_rows.take(n_out)
+        rate, alpha, sd = (self._all_channels(a[:, skip:]) for a in (
+            vm.speaking_rate_hz, vm.alpha_ratio_avg_db, vm.pitch_sd_st))
         return HopFeatures(
             hop=hop,
             t=(hop + 0.5) * HOP_S,
@@ -251,10 +263,17 @@ class StreamAnalyzer:
             f0_hz=pitch.f0_hz[:, skip:],
             voicing=pitch.voicing[:, skip:],
             pitch_voiced=pitch.voiced[:, skip:],
-            rate_sps=vm.speaking_rate_hz[:, skip:],
-            alpha_db=vm.alpha_ratio_avg_db[:, skip:],
-            pitch_sd_st=vm.pitch_sd_st[:, skip:],
+            rate_sps=rate,
+            alpha_db=alpha,
+            pitch_sd_st=sd,
         )
+
+    def _all_channels(self, rows: np.ndarray) -> np.ndarray:
+        """Voice-measure rows ``(n_spec, H)`` as ``(n_channels, H)``: NaN where not measured."""
+        if rows.shape[0] == self.n_channels:
+            return rows
+        return np.vstack([rows, np.full((self.n_channels - rows.shape[0], rows.shape[1]),
+                                        np.nan)])
 
     def _run_no_delay(self, x: np.ndarray) -> np.ndarray:
         """The stages without look-ahead for the hops of ``x``, packed as rows ``_BASE``."""

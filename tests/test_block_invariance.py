@@ -12,6 +12,7 @@ from dsp.laughter import LaughterBurst
 from dsp.resample import StreamResampler
 from firmware.appliance.pipeline import Pipeline, make_usual_voice
 from firmware.config.settings import Settings
+from firmware.demo.voice_synth import formants, glottal
 from firmware.policy.cue_policy import CuePolicy
 
 
@@ -106,6 +107,33 @@ def test_pipeline_events_independent_of_block_sizes():
     assert [e[0] for e in whole] == ["call.started", "usual_voice_learned",
                                      "raised_voice.started", "raised_voice.ended", "call.ended"]
     assert cut == whole
+
+
+def test_caller_measures_change_nothing_a_cue_reads():
+    """The desk skips the caller's spectrum (rate, alpha ratio, pitch spread: no cue reads
+    them); everything else, and every event, is what the full analysis gives."""
+    rate = 16000
+    env = np.abs(speechlike(46.0, rate, 1))  # syllable-like envelopes, a vowel inside
+    env[:, 40 * rate:] *= 5.0  # the agent (and the caller) raise their voices
+    vowel = formants(glottal(np.full(env.shape[1], 120.0)), (700.0, 1200.0))
+    x = (env * vowel / np.abs(vowel).max()).T
+
+    def run(caller_measures: bool) -> tuple[HopFeatures, list]:
+        p = Pipeline(Settings(), source_rate=rate, source_channels=2,
+                     caller_measures=caller_measures)
+        steps = [p.process(x[i:i + 1600]) for i in range(0, x.shape[0], 1600)] + [p.finish()]
+        feats = HopFeatures.concat([s.features for s in steps])
+        return feats, [(e.type, e.stream_s, e.data) for s in steps for e in s.events]
+
+    (full, full_events), (desk, desk_events) = run(True), run(False)
+    assert desk_events == full_events and "raised_voice.started" in [e[0] for e in desk_events]
+    for f in fields(HopFeatures):
+        a, b = getattr(full, f.name), getattr(desk, f.name)
+        if f.name in ("rate_sps", "alpha_db", "pitch_sd_st"):
+            np.testing.assert_array_equal(b[0], a[0], err_msg=f.name)
+            assert np.isnan(b[1]).all() and np.isfinite(a[1]).any(), f.name
+        else:
+            np.testing.assert_array_equal(b, a, err_msg=f.name)
 
 
 # -- the cue policy alone, every kind of event, blocks from 10 ms to 30 s --------------------

@@ -60,7 +60,9 @@ class Pipeline:
     """One stream: source rate and channel count fixed at construction."""
 
     def __init__(self, settings: Settings, *, source_rate: int, source_channels: int,
-                 usual: UsualVoice | None = None):
+                 usual: UsualVoice | None = None, caller_measures: bool = False):
+        """``caller_measures``: also measure the caller's speaking rate, alpha ratio and
+        pitch spread (the features CSV shows them; no cue reads them)."""
         self.settings = settings
         self.order = channel_order(settings.audio, source_channels)
         self.n_channels = len(self.order)
@@ -72,6 +74,7 @@ class Pipeline:
             n_channels=self.n_channels,
             voice_activity=VoiceActivityParams(floor_dbfs=va.floor_dbfs, margin_db=va.margin_db),
             laughter_threshold=settings.cues.laughter.threshold,
+            caller_measures=caller_measures,
         ))
         self.usual = usual if usual is not None else make_usual_voice(settings)
         self.policy = CuePolicy(settings, self.usual)

@@ -42,12 +42,13 @@ FEATURE_COLUMNS = ("t", "channel", "level_dbfs", "loudness_m_lufs", "loudness_s_
 
 
 def analyze_stream(settings: Settings, blocks: Iterable[np.ndarray], rate: int, channels: int,
-                   usual: UsualVoice | None = None
+                   usual: UsualVoice | None = None, *, caller_measures: bool = False
                    ) -> Iterator[tuple[Pipeline, HopFeatures, list[PolicyEvent]]]:
     """Yield (pipeline, features, policy events) for each block of float32 (frames,
     ``channels``) samples at ``rate`` Hz, then for the flushed tail. ``usual``: a known usual
-    voice to start from (default: a fresh one)."""
-    pipe = Pipeline(settings, source_rate=rate, source_channels=channels, usual=usual)
+    voice to start from (default: a fresh one); ``caller_measures``: see `Pipeline`."""
+    pipe = Pipeline(settings, source_rate=rate, source_channels=channels, usual=usual,
+                    caller_measures=caller_measures)
     for block in blocks:
         step = pipe.process(block)
         yield pipe, step.features, step.events
@@ -92,7 +93,8 @@ def write_features(out: TextIO, pipe: Pipeline, f: HopFeatures, header: bool) ->
             out.write(f"{f.t[h]:.3f},{name},{f.level_dbfs[c, h]:.2f},"
                       f"{f.loudness_m_lufs[c, h]:.2f},{f.loudness_s_lufs[c, h]:.2f},"
                       f"{int(f.voiced[c, h])},{f.f0_hz[c, h]:.1f},{f.voicing[c, h]:.3f},"
-                      f"{_num(st[c, h], 2)},{f.rate_sps[c, h]:.2f},{_num(f.alpha_db[c, h], 2)},"
+                      f"{_num(st[c, h], 2)},{_num(f.rate_sps[c, h], 2)},"
+                      f"{_num(f.alpha_db[c, h], 2)},"
                       f"{f.laughter[c, h]:.3f}\n")
 
 
@@ -162,8 +164,9 @@ def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
                 block_s = BLOCK_S if feat_file is None else FEATURES_BLOCK_S
                 blocks = rec.blocks(max(1, int(block_s * rec.rate)))
                 first = True
-                for pipe, feats, events in analyze_stream(settings, blocks, rec.rate,
-                                                          rec.channels, usual):
+                for pipe, feats, events in analyze_stream(
+                        settings, blocks, rec.rate, rec.channels, usual,
+                        caller_measures=feat_file is not None):
                     bar.update(rec.frames_read / rec.rate)
                     if feat_file is not None:
                         write_features(feat_file, pipe, feats, first)
