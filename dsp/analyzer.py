@@ -249,8 +249,11 @@ class StreamAnalyzer:
         hop = np.arange(first, first + n_out)
         laughter = np.zeros((self.n_channels, n_out))  # 0 on the caller channel
         laughter[0] = self._laugh_rows.take(n_out)
-        rate, alpha, sd = (self._all_channels(a[:, skip:]) for a in (
-            vm.speaking_rate_hz, vm.alpha_ratio_avg_db, vm.pitch_sd_st))
+        ns = self._n_spec
+        measured = np.full((3, self.n_channels, n_out), np.nan)  # NaN where not measured
+        measured[0, :ns] = vm.speaking_rate_hz[:, skip:]
+        measured[1, :ns] = vm.alpha_ratio_avg_db[:, skip:]
+        measured[2, :ns] = vm.pitch_sd_st[:, skip:]
         return HopFeatures(
             hop=hop,
             t=(hop + 0.5) * HOP_S,
@@ -263,17 +266,10 @@ class StreamAnalyzer:
             f0_hz=pitch.f0_hz[:, skip:],
             voicing=pitch.voicing[:, skip:],
             pitch_voiced=pitch.voiced[:, skip:],
-            rate_sps=rate,
-            alpha_db=alpha,
-            pitch_sd_st=sd,
+            rate_sps=measured[0],
+            alpha_db=measured[1],
+            pitch_sd_st=measured[2],
         )
-
-    def _all_channels(self, rows: np.ndarray) -> np.ndarray:
-        """Voice-measure rows ``(n_spec, H)`` as ``(n_channels, H)``: NaN where not measured."""
-        if rows.shape[0] == self.n_channels:
-            return rows
-        return np.vstack([rows, np.full((self.n_channels - rows.shape[0], rows.shape[1]),
-                                        np.nan)])
 
     def _run_no_delay(self, x: np.ndarray) -> np.ndarray:
         """The stages without look-ahead for the hops of ``x``, packed as rows ``_BASE``."""
