@@ -113,25 +113,27 @@ def lfilter_zi(b: np.ndarray, a: np.ndarray, x: np.ndarray,
     return y, zf  # pragma: no cover
 
 
-def upfirdn_prepare(h: np.ndarray, up: int) -> np.ndarray:
-    """The float64 taps ``h`` laid out for `upfirdn_rows`: one flipped phase per row of ``up``,
-    zero-padded (scipy's ``_pad_h``)."""
-    h = np.asarray(h, np.float64)
-    full = np.zeros(h.size + (-h.size % up))
+def upfirdn_prepare(h: np.ndarray, up: int, dtype: type = np.float64) -> np.ndarray:
+    """The taps ``h`` laid out for `upfirdn_rows` as ``dtype`` (float64 or float32): one
+    flipped phase per row of ``up``, zero-padded (scipy's ``_pad_h``)."""
+    h = np.asarray(h, dtype)
+    full: np.ndarray = np.zeros(h.size + (-h.size % up), dtype)
     full[:h.size] = h
     return np.ascontiguousarray(full.reshape(-1, up).T[:, ::-1].ravel())
 
 
 def upfirdn_rows(h: np.ndarray, h_prepared: np.ndarray, x: np.ndarray, up: int,
                  down: int) -> np.ndarray:
-    """``scipy.signal.upfirdn(h, x, up, down, axis=1)`` of a float64 ``(c, n)`` array, with
-    ``h_prepared = upfirdn_prepare(h, up)`` computed once."""
+    """``scipy.signal.upfirdn(h, x, up, down, axis=1)`` of a ``(c, n)`` array in the dtype of
+    ``h_prepared = upfirdn_prepare(h, up, dtype)`` (computed once): float64 or float32, the
+    result in the same dtype."""
+    dtype = h_prepared.dtype
     if _upfirdn_apply is None:  # pragma: no cover
         import scipy.signal
 
-        return scipy.signal.upfirdn(h, x, up, down, axis=1)
-    x = np.asarray(x, np.float64)
-    out = np.zeros((x.shape[0], _upfirdn_len(h.size, x.shape[1], up, down)))
+        return scipy.signal.upfirdn(h.astype(dtype), x.astype(dtype), up, down, axis=1)
+    x = np.asarray(x, dtype)
+    out = np.zeros((x.shape[0], _upfirdn_len(h.size, x.shape[1], up, down)), dtype)
     _upfirdn_apply(x, h_prepared, out, up, down, 1, 0, 0.0)  # mode 0: zero outside x
     return out
 

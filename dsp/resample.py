@@ -90,7 +90,10 @@ class StreamResampler:
     """
 
     def __init__(self, *, rate_in: int, rate_out: int = 16000, n_channels: int = 1,
-                 stop_db: float = 60.0):
+                 stop_db: float = 60.0, dtype: type = np.float64):
+        """``dtype``: the arithmetic and the output, float64 or float32 (for 16-bit audio
+        float32's rounding, ~-140 dB, is far below the input's own, and its filter runs
+        about 30 % faster)."""
         if rate_in <= 0 or rate_out <= 0:
             raise ValueError("rates must be positive")
         g = gcd(int(rate_in), int(rate_out))
@@ -106,20 +109,22 @@ class StreamResampler:
         n_taps += (-n_taps) % self.up  # whole taps per phase
         self.h = (np.ones(1) if self.passthrough
                   else kaiser_lowpass(n_taps, (0.425 + stop) / 2 * low / (0.5 * fs), a) * self.up)
-        self._h_prepared = upfirdn_prepare(self.h, self.up)
+        self.dtype = np.dtype(dtype)
+        self._h_prepared = upfirdn_prepare(self.h, self.up, self.dtype.type)
         self.n_taps = n_taps
         self.delay_s = (n_taps - 1) / 2 / fs
         # History: enough input samples to cover the filter, rounded so that the buffer start
         # is always on the output grid (absolute input index multiple of `down`).
         self._hist_len = int(np.ceil(n_taps / self.up)) + 1
         self._hist_len += (-self._hist_len) % self.down
-        self._hist = np.zeros((n_channels, self._hist_len))
+        self._hist = np.zeros((n_channels, self._hist_len), self.dtype)
         self._n_in = 0  # input samples consumed
         self._m = 0  # next output index
 
     def process(self, x: np.ndarray) -> np.ndarray:
-        """Feed ``x`` (n_channels, n) at ``rate_in``; return every output sample now computable."""
-        x = np.asarray(x, dtype=np.float64)
+        """Feed ``x`` (n_channels, n) at ``rate_in``; return every output sample now
+        computable, in the resampler's dtype."""
+        x = np.asarray(x, dtype=self.dtype)
         if x.ndim == 1:
             x = x[None, :]
         if self.passthrough:
@@ -129,7 +134,7 @@ class StreamResampler:
         m_end = ((n_total - 1) * self.up) // self.down + 1 if n_total > 0 else 0
         if m_end <= self._m:
             self._append(x, n_total)
-            return np.zeros((x.shape[0], 0))
+            return np.zeros((x.shape[0], 0), self.dtype)
         buf = np.concatenate([self._hist, x], axis=1)
         s0 = self._n_in - self._hist.shape[1]  # absolute index of buf[0]; multiple of `down`
         # Only the outputs m in [self._m, m_end) are needed: trim the buffer to what they use.

@@ -56,12 +56,15 @@ def test_resampler_taps_are_scipys_firwin(rate_in: int) -> None:
                                                                 scipy.signal.kaiser_beta(40.0))))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("up, down", [(1, 3), (2, 1), (160, 441), (1, 1)])
-def test_upfirdn_kernel_is_scipys_upfirdn(up: int, down: int) -> None:
+def test_upfirdn_kernel_is_scipys_upfirdn(up: int, down: int, dtype: type) -> None:
     rng = np.random.default_rng(up * 1000 + down)
     h, x = rng.standard_normal(37), rng.standard_normal((2, 1001))
-    got = _fast.upfirdn_rows(h, _fast.upfirdn_prepare(h, up), x, up, down)
-    assert np.array_equal(got, scipy.signal.upfirdn(h, x, up, down, axis=1))
+    got = _fast.upfirdn_rows(h, _fast.upfirdn_prepare(h, up, dtype), x, up, down)
+    assert got.dtype == dtype
+    assert np.array_equal(got, scipy.signal.upfirdn(h.astype(dtype), x.astype(dtype), up, down,
+                                                    axis=1))
 
 
 def test_filter_and_fft_kernels_are_scipys() -> None:
@@ -93,15 +96,17 @@ def test_bessel_i0_is_scipys() -> None:
     assert np.array_equal(bessel_i0(np.asarray(5.65)), scipy.special.i0(5.65))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("rate_in", [32000, 48000, 96000])
-def test_resampler_gives_scipys_upfirdn_whatever_the_blocks(rate_in: int) -> None:
+def test_resampler_gives_scipys_upfirdn_whatever_the_blocks(rate_in: int, dtype: type) -> None:
     # Every output of the streaming resampler is the number scipy's upfirdn gives for the
-    # whole signal at once, however the input is cut.
+    # whole signal at once (in the same dtype), however the input is cut.
     rng = np.random.default_rng(rate_in)
-    x = rng.standard_normal((2, rate_in))  # 1 s
-    r = StreamResampler(rate_in=rate_in, rate_out=16000, n_channels=2)
+    x = rng.standard_normal((2, rate_in)).astype(dtype)  # 1 s
+    r = StreamResampler(rate_in=rate_in, rate_out=16000, n_channels=2, dtype=dtype)
     cuts = np.sort(rng.choice(np.arange(1, x.shape[1]), size=40, replace=False))
     got = np.concatenate([r.process(b) for b in np.split(x, cuts, axis=1)], axis=1)
-    want = scipy.signal.upfirdn(r.h, x, 1, r.down, axis=1)[:, :got.shape[1]]
+    assert got.dtype == dtype
+    want = scipy.signal.upfirdn(r.h.astype(dtype), x, 1, r.down, axis=1)[:, :got.shape[1]]
     assert got.shape[1] == 16000
     assert np.array_equal(got, want)
