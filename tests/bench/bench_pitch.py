@@ -4,6 +4,7 @@ Run from anywhere::
 
     .venv/bin/python tests/bench/bench_pitch.py            # complete run (all 100 files)
     .venv/bin/python tests/bench/bench_pitch.py --quick    # every 5th file per speaker
+    .venv/bin/python tests/bench/bench_pitch.py --speed    # CPU only: tracker vs Praat, same run
 
 Two conditions: *wideband* (the 20 kHz files resampled to 16 kHz) and *telephone* (resampled
 to 8 kHz, band-pass 300-3400 Hz, G.711 mu-law; our tracker gets it back at 16 kHz, the
@@ -123,23 +124,45 @@ def stereo_audio(utts: list[fda.Utterance]) -> np.ndarray:
     return x[:, : x.shape[1] // (BLOCK_HOPS * 160) * (BLOCK_HOPS * 160)]
 
 
-def stereo_cpu(x: np.ndarray) -> float:
-    """Our tracker's CPU seconds per second of stereo audio in 100 ms blocks."""
+def stereo_cpu(x: np.ndarray, block_hops: int = BLOCK_HOPS) -> float:
+    """Our tracker's CPU seconds per second of stereo audio in blocks of ``block_hops`` hops
+    (default 100 ms)."""
     tr = PitchTracker(rate=RATE, n_channels=2, fmin_hz=FMIN, fmax_hz=FMAX)
-    step = BLOCK_HOPS * tr.hop
+    step = block_hops * tr.hop
     t0 = time.process_time()
     for a in range(0, x.shape[1], step):
         tr.process(x[:, a : a + step])
     return (time.process_time() - t0) / (x.shape[1] / RATE)
 
 
+def speed(utts: list[fda.Utterance], repeats: int) -> None:
+    """CPU of the tracker on the stereo stream at the appliance's 100 ms blocks and at 5 s
+    blocks, as ratios to Praat's ``to_pitch_ac`` on one channel of the same audio, all measured
+    in this run (best of ``repeats``, against the noise of a shared machine)."""
+    x = stereo_audio(utts)
+    x = x[:, : x.shape[1] // 80000 * 80000]  # whole 5 s blocks
+    print(f"{x.shape[1] / RATE:.0f} s of stereo 16 kHz speech (wideband + telephone band);"
+          f" CPU s per audio s, best of {repeats}")
+    ref = min(praat_mono_cpu(x[0]) for _ in range(repeats))
+    print(f"  {'Praat to_pitch_ac, one channel (offline)':<50s} {ref:.5f}   1.00")
+    for label, hops in (("100 ms blocks", BLOCK_HOPS), ("5 s blocks", 500)):
+        t = min(stereo_cpu(x, hops) for _ in range(repeats))
+        print(f"  {'deskcue pitch tracker, 2 channels, ' + label:<50s} {t:.5f}   {t / ref:.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="every 5th file per speaker")
     ap.add_argument("--no-pyin", action="store_true", help="skip pYIN (slow)")
+    ap.add_argument("--speed", action="store_true",
+                    help="only the CPU figures of the tracker (stereo, 100 ms and 5 s blocks)")
+    ap.add_argument("--repeats", type=int, default=3, help="--speed: best of this many runs")
     args = ap.parse_args(argv)
 
     utts = fda.load_fda(every=5 if args.quick else 1)
+    if args.speed:
+        speed(utts, args.repeats)
+        return 0
     trackers: dict[str, Tracker] = {"deskcue": ours, "deskcue-stream": ours, "praat-ac": praat}
     if not args.no_pyin:
         trackers["pyin"] = pyin
@@ -212,6 +235,15 @@ def praat_stereo_cpu(x: np.ndarray) -> float:
     for ch in x:
         parselmouth.Sound(ch, sampling_frequency=RATE).to_pitch_ac()
     return (time.process_time() - t0) / (x.shape[1] / RATE)
+
+
+def praat_mono_cpu(x: np.ndarray) -> float:
+    """Praat's pitch (default to_pitch_ac) on the one channel ``x``, CPU s per audio s."""
+    import parselmouth
+
+    t0 = time.process_time()
+    parselmouth.Sound(x, sampling_frequency=RATE).to_pitch_ac()
+    return (time.process_time() - t0) / (x.size / RATE)
 
 
 def analyzer_cpu(x: np.ndarray, block_s: float) -> float:
