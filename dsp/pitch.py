@@ -242,7 +242,6 @@ class PitchTracker:
         self._nfft = _fast_len(n + self._hi + 1)
         self._window = np.hanning(n + 2)[1:-1]
         self._window32 = self._window.astype(np.float32)
-        self._three = np.arange(3)
         self._parabola = np.array([[1.0, 0.5, 0.25, 0.0], [-2.0, 0.0, 0.0, 1.0],
                                    [1.0, -0.5, -0.25, 0.0]])
         wspec = np.fft.rfft(self._window, n=self._nfft)
@@ -331,7 +330,8 @@ class PitchTracker:
         the silence penalty of the unvoiced state (h, c)."""
         lo, hi = self._lo, self._hi
         m = h * c
-        pad, power, flat3, scoreoff, jdec, jdec1 = self._block_arrays(h)
+        (pad, power, dif, up, mask, sub, bias, cols, flat_j, rowoff, rowoff3, jdec,
+         jdec1) = self._block_arrays(h)
         # The transforms run in float32 (R needs ~1e-4, float32 gives 1e-7, twice as fast).
         # No local-mean removal: the front end's 40 Hz high-pass has taken DC out already.
         # `pad` is zero beyond the frame: the transform input zero-padded to nfft.
@@ -342,26 +342,41 @@ class PitchTracker:
         # real part where numpy uses fused multiply-add): nothing R can see.
         np.multiply(spec, spec.conj(), out=power)
         r = irfft_rows(power, self._nfft)
-        rr = r[:, lo - 1 : hi + 1] * (self._inv_rw / (r[:, :1].astype(np.float64) + 1e-30))
+        rr = r[:, lo - 1 : hi + 1] * (self._inv_rw / np.add(r[:, :1], 1e-30, dtype=np.float64))
 
-        # Local maxima at lags lo .. hi-1 (index 1 .. hi-lo of rr).
-        mid = rr[:, 1:-1]
-        score = np.where((mid > rr[:, :-2]) & (mid >= rr[:, 2:]), mid - self._bias, -np.inf)
+        # Local maxima at lags lo .. hi-1 (columns 1 .. hi-lo of rr): R above its left
+        # neighbour and not below its right one, i.e. the first difference turns from > 0 to
+        # <= 0 (a - b > 0 exactly when a > b for finite floats, so this is the same test).
+        # All on the flattened rows (one loop per call instead of one per row): what this
+        # says across two rows lands in the border columns, whose `bias` is +inf.
+        rr_f = rr.reshape(-1)
+        np.greater(np.subtract(rr_f[1:], rr_f[:-1], out=dif), 0.0, out=up[1:-1])
+        # Peak scores, -inf off the peaks: (m, w) in the columns of rr.
+        score = np.where(np.greater(up[:-1], up[1:], out=mask), np.subtract(rr_f, bias, out=sub),
+                         -np.inf).reshape(m, -1)
+        # The k best peaks, best first: k row-wise argmax, each knocking its winner out. Once
+        # a row has no peak left its argmax is column 0 (all -inf), never a peak: `col > 0`
+        # says a candidate is real. (Cheaper than argpartition on short rows, and the order
+        # of the candidates does not matter to the path search.)
         k = self.n_candidates
-        idx = np.argpartition(score, -k, axis=1)[:, -k:]  # (m, k), index into mid
-        # R at lag - 1, lag, lag + 1 in one gather (flat3: row offsets in the flattened rr,
-        # row-major, width hi-lo+2, plus 0, 1, 2)
-        y = rr.reshape(-1)[idx[:, :, None] + flat3]
+        score_flat = score.reshape(-1)
+        for j in range(k):
+            score.argmax(axis=1, out=cols[j])
+            if j + 1 < k:
+                score_flat[np.add(cols[j], rowoff, out=flat_j)] = -np.inf
+        # R at lag - 1, lag, lag + 1 in one gather (rowoff3: row offsets in the flattened rr
+        # plus -1, 0, 1); candidate-major from here on: (k, m, ...)
+        y = rr.reshape(-1)[cols[:, :, None] + rowoff3]
         # Parabola through R at lag - 1, lag, lag + 1, in one product: curvature
         # y0 - 2 y1 + y2, half slope (y0 - y2) / 2 and its half, y1.
-        par = y @ self._parabola  # (m, k, 4)
+        par = y @ self._parabola  # (k, m, 4)
         d = par[:, :, 1] / np.minimum(par[:, :, 0], -1e-12)
         np.minimum(np.maximum(d, -0.5, out=d), 0.5, out=d)  # vertex offset, lags
         peak = par[:, :, 3] - par[:, :, 2] * d  # height at the vertex
         # R > 1 (a level change within the frame) is reflected to 1 / R, as in Praat
         peak = np.minimum(peak, 1.0 / np.maximum(peak, 1.0))
-        tau = idx + (lo + d)
-        valid = score.reshape(-1)[idx + scoreoff] > -np.inf
+        tau = (cols - 1) + (lo + d)
+        valid = cols > 0
         strength = np.where(valid, peak - self.octave_cost * np.log2(tau / lo), -1e9)
         conf = np.where(valid, np.maximum(peak, 0.0), 0.0)
 
@@ -371,35 +386,45 @@ class PitchTracker:
         level_db = np.log10(local_peak, out=local_peak)
         level_db *= 20.0
         pen = self._silence_penalty(level_db, jdec, jdec1)
+        # (k, m) -> (h, c, k) views
         return (
-            (LAG_RATE / tau).reshape(h, c, k),
-            strength.reshape(h, c, k),
-            conf.reshape(h, c, k),
+            (LAG_RATE / tau).T.reshape(h, c, k),
+            strength.T.reshape(h, c, k),
+            conf.T.reshape(h, c, k),
             pen,
         )
 
     def _block_arrays(
         self, h: int
     ) -> tuple[np.ndarray, ...]:
-        """Per block length ``h`` (cached; a few lengths): the zero-padded float32 transform
-        input (h, c, nfft), the complex64 power-spectrum buffer (h * c, nfft // 2 + 1)
-        and, per frame row (h * c, ...), the offsets in the flattened lag window (width
-        hi - lo + 2) of the row's start plus 0, 1, 2 (h * c, 1, 3) and of the row's start in
-        the flattened score (width hi - lo) (h * c, 1); and the running-peak decay of each
-        hop of the block (h, 1) re its first hop and re the hop before, dB."""
+        """Per block length ``h`` (cached; a few lengths), for the ``m = h * n_channels``
+        frames in (hop, channel) order and the ``w = hi - lo + 2`` lags of the lag window, all
+        flattened over (m, w) where not said: the zero-padded float32 transform input
+        (h, c, nfft), the complex64 power-spectrum buffer (m, nfft // 2 + 1), scratch for the
+        first difference (m w - 1) and its sign (m w + 1, bool, False at both ends), for the
+        peak mask (m w, bool) and R - bias (m w), the octave bias per lag tiled over the rows
+        (m w; +inf in the border columns), the chosen columns (k, m) intp and a flat index (m,)
+        intp; each row's offset in a flattened (m, w) array (m,) and that plus -1, 0, 1
+        (m, 3); and the running-peak decay of each hop of the block (h, 1) re its first hop
+        and re the hop before, dB."""
         got = self._per_h.get(h)
         if got is None:
             if len(self._per_h) >= 8:
                 self._per_h.clear()
             m = h * self.n_channels
-            w = self._hi - self._lo
+            w = self._hi - self._lo + 2
             pad = np.zeros((h, self.n_channels, self._nfft), dtype=np.float32)
             power = np.zeros((m, self._nfft // 2 + 1), dtype=np.complex64)
-            rows = np.arange(m)[:, None]
-            flat3 = (rows * (w + 2))[:, :, None] + self._three
+            bias = np.full((m, w), np.inf)
+            bias[:, 1:-1] = self._bias
+            rowoff = np.arange(m) * w
             jdec = (np.arange(h, dtype=np.float64) * self._peak_decay_db_per_hop)[:, None]
-            got = self._per_h[h] = (pad, power, flat3, rows * w, jdec,
-                                    jdec + self._peak_decay_db_per_hop)
+            got = self._per_h[h] = (
+                pad, power, np.empty(m * w - 1), np.zeros(m * w + 1, dtype=bool),
+                np.empty(m * w, dtype=bool), np.empty(m * w), bias.reshape(-1),
+                np.empty((self.n_candidates, m), dtype=np.intp), np.empty(m, dtype=np.intp),
+                rowoff, rowoff[:, None] + np.arange(-1, 2), jdec,
+                jdec + self._peak_decay_db_per_hop)
         return got
 
     def _silence_penalty(self, level_db: np.ndarray, j: np.ndarray,
