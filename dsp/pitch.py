@@ -100,6 +100,10 @@ def front_end(rate: int, lowpass_hz: float | None) -> tuple[np.ndarray, np.ndarr
 
 _LN10_20 = float(np.log(10.0) / 20.0)  # dB (amplitude) to natural log
 
+_TrackArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                     np.ndarray, tuple[list[np.ndarray], ...], list[np.ndarray]]
+"""What `PitchTracker._track_arrays` keeps per block length."""
+
 
 @dataclass(frozen=True)
 class PitchFrames:
@@ -257,8 +261,7 @@ class PitchTracker:
         self._b, self._a = front_end(rate, float(lowpass_hz) if q > 1 else None)
         # Per block length (a few lengths in practice): scratch arrays and index arrays.
         self._per_h: dict[int, tuple[np.ndarray, ...]] = {}
-        self._trans_h: dict[int, np.ndarray] = {}
-        self._trace_h: dict[int, list[np.ndarray]] = {}
+        self._track_h: dict[int, _TrackArrays] = {}
         self.reset()
 
     # ------------------------------------------------------------------------------------
@@ -312,31 +315,35 @@ class PitchTracker:
             return PitchFrames(z, z.copy(), np.zeros((c, 0), dtype=bool), z.copy())
 
         y, self._zi = lfilter_zi(self._b, self._a, x, self._zi)
-        buf = np.concatenate([self._buf, y[:, :: self._q]], axis=1)
-        hl = self._hop_l
-        self._buf = buf[:, h * hl :]
+        arrays = self._block_arrays(h)
+        # The lag-rate history and the new samples, in the block length's buffer whose frame
+        # view (hop, channel) is made once.
+        buf = arrays[0]
+        hist = self._buf.shape[1]
+        buf[:, :hist] = self._buf
+        buf[:, hist:] = y[:, :: self._q]
+        self._buf = buf[:, h * self._hop_l :]
         start = self._hops_seen - self.frame_lookahead_hops  # hop of the first frame
         self._hops_seen += h
-        # Frames in (hop, channel) order: row i * c + ch.
-        frames = frame_view(buf, h, hl, self._n, frame_major=True)
-        f0c, strength, conf, pen = self._candidates(frames, h, c)
+        f0c, strength, conf, pen = self._candidates(arrays, h, c)
         return self._track(f0c, strength, conf, pen, start)
 
     # ------------------------------------------------------------------------------------
     def _candidates(
-        self, frames: np.ndarray, h: int, c: int
+        self, arrays: tuple[np.ndarray, ...], h: int, c: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Per frame: candidate F0 (h, c, k) Hz, strength (h, c, k), confidence (h, c, k), and
-        the silence penalty of the unvoiced state (h, c)."""
+        """Per frame of the block's buffer (``arrays``: `_block_arrays`): candidate F0
+        (h, c, k) Hz, strength (h, c, k), confidence (h, c, k), and the silence penalty of the
+        unvoiced state (h, c)."""
         lo, hi = self._lo, self._hi
         m = h * c
-        (pad, power, dif, up, mask, sub, bias, cols, flat_j, rowoff, rowoff3, jdec,
-         jdec1) = self._block_arrays(h)
+        (_, frames, span, pad, pad2, power, dif, up, mask, sub, bias, cols, flat_j, rowoff,
+         rowoff3, jdec, jdec1) = arrays
         # The transforms run in float32 (R needs ~1e-4, float32 gives 1e-7, twice as fast).
         # No local-mean removal: the front end's 40 Hz high-pass has taken DC out already.
         # `pad` is zero beyond the frame: the transform input zero-padded to nfft.
         np.multiply(frames, self._window32, out=pad[:, :, : self._n], dtype=np.float32)
-        spec = rfft_rows(pad.reshape(m, self._nfft))
+        spec = rfft_rows(pad2)
         # Power spectrum |X|^2 = X conj(X) as complex (the inverse transform wants complex
         # input); its imaginary part, a b - b a, is 0 up to float32 rounding (~1e-7 of the
         # real part where numpy uses fused multiply-add): nothing R can see.
@@ -380,8 +387,7 @@ class PitchTracker:
         strength = np.where(valid, peak - self.octave_cost * np.log2(tau / lo), -1e9)
         conf = np.where(valid, np.maximum(peak, 0.0), 0.0)
 
-        a, b = self._peak_span
-        local_peak = np.abs(frames[:, :, a:b]).max(axis=2)
+        local_peak = np.abs(span).max(axis=2)
         local_peak += 1e-15
         level_db = np.log10(local_peak, out=local_peak)
         level_db *= 20.0
@@ -399,20 +405,24 @@ class PitchTracker:
     ) -> tuple[np.ndarray, ...]:
         """Per block length ``h`` (cached; a few lengths), for the ``m = h * n_channels``
         frames in (hop, channel) order and the ``w = hi - lo + 2`` lags of the lag window, all
-        flattened over (m, w) where not said: the zero-padded float32 transform input
-        (h, c, nfft), the complex64 power-spectrum buffer (m, nfft // 2 + 1), scratch for the
-        first difference (m w - 1) and its sign (m w + 1, bool, False at both ends), for the
-        peak mask (m w, bool) and R - bias (m w), the octave bias per lag tiled over the rows
-        (m w; +inf in the border columns), the chosen columns (k, m) intp and a flat index (m,)
-        intp; each row's offset in a flattened (m, w) array (m,) and that plus -1, 0, 1
-        (m, 3); and the running-peak decay of each hop of the block (h, 1) re its first hop
-        and re the hop before, dB."""
+        flattened over (m, w) where not said: the lag-rate buffer (c, history + h * hop_l),
+        its frames (h, c, n) and their local-peak spans (read-only views), the zero-padded
+        float32 transform input (h, c, nfft) and (m, nfft), the complex64 power-spectrum
+        buffer (m, nfft // 2 + 1), scratch for the first difference (m w - 1) and its sign
+        (m w + 1, bool, False at both ends), for the peak mask (m w, bool) and R - bias
+        (m w), the octave bias per lag tiled over the rows (m w; +inf in the border columns),
+        the chosen columns (k, m) intp and a flat index (m,) intp; each row's offset in a
+        flattened (m, w) array (m,) and that plus -1, 0, 1 (m, 3); and the running-peak
+        decay of each hop of the block (h, 1) re its first hop and re the hop before, dB."""
         got = self._per_h.get(h)
         if got is None:
             if len(self._per_h) >= 8:
                 self._per_h.clear()
             m = h * self.n_channels
             w = self._hi - self._lo + 2
+            buf = np.zeros((self.n_channels, self._buf.shape[1] + h * self._hop_l))
+            frames = frame_view(buf, h, self._hop_l, self._n, frame_major=True)
+            a, b = self._peak_span
             pad = np.zeros((h, self.n_channels, self._nfft), dtype=np.float32)
             power = np.zeros((m, self._nfft // 2 + 1), dtype=np.complex64)
             bias = np.full((m, w), np.inf)
@@ -420,8 +430,9 @@ class PitchTracker:
             rowoff = np.arange(m) * w
             jdec = (np.arange(h, dtype=np.float64) * self._peak_decay_db_per_hop)[:, None]
             got = self._per_h[h] = (
-                pad, power, np.empty(m * w - 1), np.zeros(m * w + 1, dtype=bool),
-                np.empty(m * w, dtype=bool), np.empty(m * w), bias.reshape(-1),
+                buf, frames, frames[:, :, a:b], pad, pad.reshape(m, self._nfft), power,
+                np.empty(m * w - 1), np.zeros(m * w + 1, dtype=bool), np.empty(m * w, dtype=bool),
+                np.empty(m * w), bias.reshape(-1),
                 np.empty((self.n_candidates, m), dtype=np.intp), np.empty(m, dtype=np.intp),
                 rowoff, rowoff[:, None] + np.arange(-1, 2), jdec,
                 jdec + self._peak_decay_db_per_hop)
@@ -469,54 +480,56 @@ class PitchTracker:
         """
         h, c, k = f0c.shape
         s = k + 1
+        lag = self.viterbi_lag_hops
+        local, jump, trans, gain, tots, deltas, vals, views, trace = self._track_arrays(h)
         lf = np.log2(f0c)
-        local = np.empty((h, c, s))  # local scores, state 0 = unvoiced
-        local[:, :, 0] = self.voicing_threshold + pen
+        np.add(pen, self.voicing_threshold, out=local[:, :, 0])  # state 0 = unvoiced
         local[:, :, 1:] = strength
-        # Transition costs of every hop of the block: (h, c, s_prev, s_cur).
+        # Transition costs of every hop of the block: (h, c, s_prev, s_cur); the voicing
+        # switches are preset, the octave jumps between candidates filled in here.
         prev_lf = np.concatenate([self._prev_lf[None], lf[:-1]], axis=0)
         self._prev_lf = lf[-1]
-        trans = self._trans_buffer(h)  # voicing-switch costs preset; octave jumps below
-        np.multiply(
-            np.abs(prev_lf[:, :, :, None] - lf[:, :, None, :]),
-            self.octave_jump_cost,
-            out=trans[:, :, 1:, 1:],
-        )
+        np.subtract(prev_lf[:, :, :, None], lf[:, :, None, :], out=jump)
+        np.multiply(np.abs(jump, out=jump), self.octave_jump_cost, out=trans[:, :, 1:, 1:])
 
-        lag = self.viterbi_lag_hops
-        trace = self._trace_index(h)
         bp = np.empty((lag + h, c, s), dtype=np.intp)
         bp[:lag] = self._bp_hist
-        deltas = np.empty((h, c, s))
-        # tots[i, ch, prev, cur]: path score of prev at hop i - 1 plus the gain of prev -> cur;
-        # the back-pointers are the argmax over prev, taken for all hops after the loop.
-        tots = np.empty((h, c, s, s))
-        delta = self._delta
         use_range = self.range_cost > 0
         u = self._RANGE_UPDATE_HOPS
-        next_update = (-start) % u  # first i with (start + i) % u == 0
+        next_update = (-start) % u if use_range else h  # first i with (start + i) % u == 0
         pushed = 0  # hops of this block already handed to the range estimate
         if use_range:
             self._apply_range(local, lf, 0, min(next_update, h))
         # gain[i, ch, prev, cur]: local score of `cur` minus the cost of prev -> cur.
-        gain = local[:, :, None, :] - trans
+        np.subtract(local[:, :, None, :], trans, out=gain)
         renorm = (255 - start) % 256  # next i with (start + i) % 256 == 255
+        # tots[i, ch, prev, cur]: path score of prev at hop i - 1 plus the gain of prev -> cur;
+        # the back-pointers are the argmax over prev, taken for all hops after the loop. The
+        # loop runs between the hops where something else happens (a range update, a
+        # renormalisation), on views made once per block length.
+        gain_i, tots_i, deltas_i, prev_i = views
         add, best_of = np.add, np.maximum.reduce
-        for i in range(h):
-            if i == next_update and use_range:
+        prev = self._delta[:, :, None]
+        i = 0
+        while i < h:
+            if i == next_update:
                 self._pending.append((lf[pushed:i], deltas[pushed:i].argmax(axis=2)))
                 pushed = i
                 self._update_range()
                 i1 = min(i + u, h)
                 if self._apply_range(local, lf, i, i1):
-                    gain[i:i1] = local[i:i1, :, None, :] - trans[i:i1]
+                    np.subtract(local[i:i1, :, None, :], trans[i:i1], out=gain[i:i1])
                 next_update += u
-            delta = best_of(add(delta[:, :, None], gain[i], out=tots[i]), axis=1,
-                            out=deltas[i])
-            if i == renorm:
-                delta -= delta[:, :1]  # keep the scores bounded, at fixed stream positions
+            stop = min(next_update, renorm + 1, h)
+            for j in range(i, stop):
+                best_of(add(prev, gain_i[j], tots_i[j]), axis=1, out=deltas_i[j])
+                prev = prev_i[j]
+            i = stop
+            if i - 1 == renorm:
+                # keep the scores bounded, at fixed stream positions
+                deltas[i - 1] -= deltas[i - 1, :, :1]
                 renorm += 256
-        self._delta = delta
+        self._delta = deltas[h - 1].copy()
         tots.argmax(axis=2, out=bp[lag:])
         best = deltas.argmax(axis=2)  # (h, c)
         if use_range and pushed < h:
@@ -524,9 +537,7 @@ class PitchTracker:
 
         # Fixed-lag trace-back: the decision for frame i - lag follows the back-pointers
         # from the best state at frame i. vals[..., state, 0] is F0, [..., 1] confidence.
-        vals = np.empty((lag + h, c, s, 2))
-        vals[:lag] = self._vals_hist
-        vals[lag:, :, 0, 0] = 0.0
+        vals[:lag] = self._vals_hist  # (the F0 of state 0 is preset to 0 Hz)
         best_r = vals[lag:, :, 0, 1]
         np.maximum.reduce(conf, axis=2, out=best_r)
         vals[lag:, :, 1:, 0] = f0c
@@ -538,42 +549,46 @@ class PitchTracker:
         for step in range(lag):
             state = bpf[trace[step] + state]
         out = vals.reshape(-1, 2)[trace[lag] + state]  # (h, c, 2)
-        voicing = out[:, :, 1] * np.minimum(np.maximum(1.0 - 0.5 * pen_all[:h], 0.0), 1.0)
+        voicing = out[:, :, 1] * (1.0 - 0.5 * pen_all[:h])  # pen in [0, 2]: a factor in [0, 1]
         voiced = state > 0
         self._bp_hist = bp[h:]
         self._vals_hist = vals[h:]
         self._pen_hist = pen_all[h:]
         return PitchFrames(out[:, :, 0].T.copy(), voicing.T, voiced.T, best_r.T.copy())
 
-    def _trans_buffer(self, h: int) -> np.ndarray:
-        """Transition-cost array (h, c, s_prev, s_cur) for a block of ``h`` hops, reused
-        across calls (cached per ``h``) with the voicing-switch costs already filled in."""
-        got = self._trans_h.get(h)
+    def _track_arrays(self, h: int) -> _TrackArrays:
+        """Per block length ``h`` (cached; a few lengths) the path search's arrays, reused
+        across calls: local scores (h, c, s), scratch for the octave jumps (h, c, k, k),
+        transition costs (h, c, s_prev, s_cur) with the voicing-switch costs filled in, gains
+        and totals (h, c, s_prev, s_cur), path scores (h, c, s), the values traced back
+        (lag + h, c, s, 2) (the F0 of state 0 stays 0; see `_track`); per hop the views
+        ``gain[i]``, ``tots[i]``, ``deltas[i]`` and ``deltas[i][:, :, None]``; and the
+        trace-back index (`_trace_index`)."""
+        got = self._track_h.get(h)
         if got is None:
-            if len(self._trans_h) >= 8:
-                self._trans_h.clear()
+            if len(self._track_h) >= 8:
+                self._track_h.clear()
             s = self.n_candidates + 1
-            got = self._trans_h[h] = np.empty((h, self.n_channels, s, s))
-            got[:, :, 0, 0] = 0.0
-            got[:, :, 0, 1:] = self.voiced_unvoiced_cost
-            got[:, :, 1:, 0] = self.voiced_unvoiced_cost
+            c = self.n_channels
+            trans = np.empty((h, c, s, s))
+            trans[:, :, 0, 0] = 0.0
+            trans[:, :, 0, 1:] = self.voiced_unvoiced_cost
+            trans[:, :, 1:, 0] = self.voiced_unvoiced_cost
+            gain, tots, deltas = np.empty((h, c, s, s)), np.empty((h, c, s, s)), np.empty((h, c, s))
+            views = (list(gain), list(tots), list(deltas), [d[:, :, None] for d in deltas])
+            vals = np.zeros((self.viterbi_lag_hops + h, c, s, 2))
+            got = self._track_h[h] = (np.empty((h, c, s)), np.empty((h, c, s - 1, s - 1)), trans,
+                                      gain, tots, deltas, vals, views, self._trace_index(h))
         return got
 
     def _trace_index(self, h: int) -> list[np.ndarray]:
         """Per step 0 .. lag of the fixed-lag trace-back, the flat index (h, c) of state 0 of
         rows ``lag - step .. lag - step + h`` and every channel in a C-contiguous
-        (lag + h, c, s) array (cached)."""
-        got = self._trace_h.get(h)
-        if got is None:
-            if len(self._trace_h) >= 8:
-                self._trace_h.clear()
-            lag, c, s = self.viterbi_lag_hops, self.n_channels, self.n_candidates + 1
-            chans = np.arange(c)[None, :]
-            got = self._trace_h[h] = [
-                (np.arange(lag - step, lag - step + h)[:, None] * c + chans) * s
-                for step in range(lag + 1)
-            ]
-        return got
+        (lag + h, c, s) array."""
+        lag, c, s = self.viterbi_lag_hops, self.n_channels, self.n_candidates + 1
+        chans = np.arange(c)[None, :]
+        return [(np.arange(lag - step, lag - step + h)[:, None] * c + chans) * s
+                for step in range(lag + 1)]
 
     # --- speaker range prior ---------------------------------------------------------------
     def _update_range(self) -> None:
