@@ -59,6 +59,7 @@ changes over time does so at fixed stream positions.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -99,6 +100,8 @@ def front_end(rate: int, lowpass_hz: float | None) -> tuple[np.ndarray, np.ndarr
 """Rate (Hz) at which the lag search runs."""
 
 _LN10_20 = float(np.log(10.0) / 20.0)  # dB (amplitude) to natural log
+
+_T = TypeVar("_T")
 
 _TrackArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
                      np.ndarray, tuple[list[np.ndarray], ...], list[np.ndarray]]
@@ -416,8 +419,6 @@ class PitchTracker:
         decay of each hop of the block (h, 1) re its first hop and re the hop before, dB."""
         got = self._per_h.get(h)
         if got is None:
-            if len(self._per_h) >= 8:
-                self._per_h.clear()
             m = h * self.n_channels
             w = self._hi - self._lo + 2
             buf = np.zeros((self.n_channels, self._buf.shape[1] + h * self._hop_l))
@@ -429,13 +430,14 @@ class PitchTracker:
             bias[:, 1:-1] = self._bias
             rowoff = np.arange(m) * w
             jdec = (np.arange(h, dtype=np.float64) * self._peak_decay_db_per_hop)[:, None]
-            got = self._per_h[h] = (
+            got = (
                 buf, frames, frames[:, :, a:b], pad, pad.reshape(m, self._nfft), power,
                 np.empty(m * w - 1), np.zeros(m * w + 1, dtype=bool), np.empty(m * w, dtype=bool),
                 np.empty(m * w), bias.reshape(-1),
                 np.empty((self.n_candidates, m), dtype=np.intp), np.empty(m, dtype=np.intp),
                 rowoff, rowoff[:, None] + np.arange(-1, 2), jdec,
                 jdec + self._peak_decay_db_per_hop)
+            self._keep(self._per_h, h, got)
         return got
 
     def _silence_penalty(self, level_db: np.ndarray, j: np.ndarray,
@@ -566,8 +568,6 @@ class PitchTracker:
         trace-back index (`_trace_index`)."""
         got = self._track_h.get(h)
         if got is None:
-            if len(self._track_h) >= 8:
-                self._track_h.clear()
             s = self.n_candidates + 1
             c = self.n_channels
             trans = np.empty((h, c, s, s))
@@ -577,9 +577,22 @@ class PitchTracker:
             gain, tots, deltas = np.empty((h, c, s, s)), np.empty((h, c, s, s)), np.empty((h, c, s))
             views = (list(gain), list(tots), list(deltas), [d[:, :, None] for d in deltas])
             vals = np.zeros((self.viterbi_lag_hops + h, c, s, 2))
-            got = self._track_h[h] = (np.empty((h, c, s)), np.empty((h, c, s - 1, s - 1)), trans,
-                                      gain, tots, deltas, vals, views, self._trace_index(h))
+            got = (np.empty((h, c, s)), np.empty((h, c, s - 1, s - 1)), trans, gain, tots, deltas,
+                   vals, views, self._trace_index(h))
+            self._keep(self._track_h, h, got)
         return got
+
+    _CACHE_MAX_HOPS = 1000
+    """Buffers are kept for block lengths up to this many hops (10 s at 10 ms hops): a
+    longer block, say a whole file in one call, gets its own and gives them back."""
+
+    @classmethod
+    def _keep(cls, cache: dict[int, _T], h: int, arrays: _T) -> None:
+        """Keep ``arrays`` for block length ``h`` in ``cache`` (a few lengths, short ones)."""
+        if h <= cls._CACHE_MAX_HOPS:
+            if len(cache) >= 8:
+                cache.clear()
+            cache[h] = arrays
 
     def _trace_index(self, h: int) -> list[np.ndarray]:
         """Per step 0 .. lag of the fixed-lag trace-back, the flat index (h, c) of state 0 of
