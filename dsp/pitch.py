@@ -101,6 +101,21 @@ def front_end(rate: int, lowpass_hz: float | None) -> tuple[np.ndarray, np.ndarr
 
 _LN10_20 = float(np.log(10.0) / 20.0)  # dB (amplitude) to natural log
 
+
+def _k(value: float) -> np.ndarray:
+    """``value`` as a read-only 0-d float64 array: as the operand of a ufunc on float64 arrays
+    it gives the same result as the Python float and costs numpy about half as much (no
+    scalar conversion), which counts on 100 ms blocks where every call handles a few values."""
+    a = np.array(value, dtype=np.float64)
+    a.flags.writeable = False
+    return a
+
+
+_0, _HALF, _1, _2, _20 = _k(0.0), _k(0.5), _k(1.0), _k(2.0), _k(20.0)
+_NEG_HALF, _NEG_INF, _NEG_BIG = _k(-0.5), _k(-np.inf), _k(-1e9)
+_TINY12, _TINY15, _TINY30 = _k(-1e-12), _k(1e-15), _k(1e-30)
+_LN10_20_K, _LAG_RATE_K = _k(_LN10_20), _k(float(LAG_RATE))
+
 _T = TypeVar("_T")
 
 _TrackArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
@@ -225,6 +240,10 @@ class PitchTracker:
         self.silence_dbfs = float(silence_dbfs)
         self.relative_silence_db = float(relative_silence_db)
         self._silence_k = (1.0 + self.voicing_threshold) * 10.0 ** (-self.relative_silence_db / 20)
+        # the same as 0-d arrays, cheaper operands (see `_k`)
+        self._silence_k_k, self._silence_dbfs_k = _k(self._silence_k), _k(self.silence_dbfs)
+        self._octave_cost_k, self._voicing_threshold_k = _k(octave_cost), _k(voicing_threshold)
+        self._octave_jump_cost_k, self._range_octaves_k = _k(octave_jump_cost), _k(range_octaves)
         self.n_candidates = int(n_candidates)
         self.viterbi_lag_hops = int(viterbi_lag_hops)
         self.range_octaves = float(range_octaves)
@@ -339,9 +358,8 @@ class PitchTracker:
         (h, c, k) Hz, strength (h, c, k), confidence (h, c, k), and the silence penalty of the
         unvoiced state (h, c)."""
         lo, hi = self._lo, self._hi
-        m = h * c
-        (_, frames, span, pad, pad2, power, dif, up, mask, sub, bias, cols, flat_j, rowoff,
-         rowoff3, jdec, jdec1) = arrays
+        (_, frames, span, pad, pad2, power, scale, rr, dif, up, mask, score, score_flat, bias,
+         cols, flat_j, rowoff, rowoff3, idx3, w0, w1, w2, jdec, jdec1) = arrays
         # The transforms run in float32 (R needs ~1e-4, float32 gives 1e-7, twice as fast).
         # No local-mean removal: the front end's 40 Hz high-pass has taken DC out already.
         # `pad` is zero beyond the frame: the transform input zero-padded to nfft.
@@ -352,7 +370,9 @@ class PitchTracker:
         # real part where numpy uses fused multiply-add): nothing R can see.
         np.multiply(spec, spec.conj(), out=power)
         r = irfft_rows(power, self._nfft)
-        rr = r[:, lo - 1 : hi + 1] * (self._inv_rw / np.add(r[:, :1], 1e-30, dtype=np.float64))
+        rr = np.multiply(r[:, lo - 1 : hi + 1],
+                         np.divide(self._inv_rw, np.add(r[:, :1], _TINY30, dtype=np.float64),
+                                   out=scale), out=rr)
 
         # Local maxima at lags lo .. hi-1 (columns 1 .. hi-lo of rr): R above its left
         # neighbour and not below its right one, i.e. the first difference turns from > 0 to
@@ -360,44 +380,50 @@ class PitchTracker:
         # All on the flattened rows (one loop per call instead of one per row): what this
         # says across two rows lands in the border columns, whose `bias` is +inf.
         rr_f = rr.reshape(-1)
-        np.greater(np.subtract(rr_f[1:], rr_f[:-1], out=dif), 0.0, out=up[1:-1])
+        np.greater(np.subtract(rr_f[1:], rr_f[:-1], out=dif), _0, out=up[1:-1])
         # Peak scores, -inf off the peaks: (m, w) in the columns of rr.
-        score = np.where(np.greater(up[:-1], up[1:], out=mask), np.subtract(rr_f, bias, out=sub),
-                         -np.inf).reshape(m, -1)
+        np.subtract(rr_f, bias, out=score_flat)
+        np.putmask(score_flat, np.less_equal(up[:-1], up[1:], out=mask), _NEG_INF)
         # The k best peaks, best first: k row-wise argmax, each knocking its winner out. Once
         # a row has no peak left its argmax is column 0 (all -inf), never a peak: `col > 0`
         # says a candidate is real. (Cheaper than argpartition on short rows, and the order
         # of the candidates does not matter to the path search.)
         k = self.n_candidates
-        score_flat = score.reshape(-1)
         for j in range(k):
             score.argmax(axis=1, out=cols[j])
             if j + 1 < k:
-                score_flat[np.add(cols[j], rowoff, out=flat_j)] = -np.inf
-        # R at lag - 1, lag, lag + 1 in one gather (rowoff3: row offsets in the flattened rr
-        # plus -1, 0, 1); candidate-major from here on: (k, m, ...)
-        y = rr.reshape(-1)[cols[:, :, None] + rowoff3]
-        # Parabola through R at lag - 1, lag, lag + 1, in one product: curvature
-        # y0 - 2 y1 + y2, half slope (y0 - y2) / 2 and its half, y1.
-        par = y @ self._parabola  # (k, m, 4)
-        d = par[:, :, 1] / np.minimum(par[:, :, 0], -1e-12)
-        np.minimum(np.maximum(d, -0.5, out=d), 0.5, out=d)  # vertex offset, lags
-        peak = par[:, :, 3] - par[:, :, 2] * d  # height at the vertex
+                score_flat[np.add(cols[j], rowoff, out=flat_j)] = _NEG_INF
+        # Candidate-major from here on, (k, m): R at lag - 1, lag, lag + 1 in one gather
+        # (rowoff3: row offsets in the flattened rr plus -1, 0, 1 down the first axis) and the
+        # parabola through them: curvature y0 - 2 y1 + y2, half slope (y0 - y2) / 2 (the
+        # products are exact, so this is the same arithmetic as a product with the matrix
+        # [[1, 0.5], [-2, 0], [1, -0.5]]), vertex offset d in [-0.5, 0.5] lags, height
+        # y1 - d (y0 - y2) / 4.
+        y0, y1, y2 = rr_f[np.add(cols, rowoff3, out=idx3)]
+        curv = np.add(np.subtract(y0, np.multiply(y1, _2, out=w0), out=w0), y2, out=w0)
+        half_slope = np.multiply(np.subtract(y0, y2, out=w1), _HALF, out=w1)
+        d = np.divide(half_slope, np.minimum(curv, _TINY12, out=w0), out=w0)
+        np.minimum(np.maximum(d, _NEG_HALF, out=d), _HALF, out=d)
+        peak = np.subtract(y1, np.multiply(np.multiply(half_slope, _HALF, out=w1), d, out=w1),
+                           out=w1)
         # R > 1 (a level change within the frame) is reflected to 1 / R, as in Praat
-        peak = np.minimum(peak, 1.0 / np.maximum(peak, 1.0))
-        tau = (cols - 1) + (lo + d)
-        valid = cols > 0
-        strength = np.where(valid, peak - self.octave_cost * np.log2(tau / lo), -1e9)
-        conf = np.where(valid, np.maximum(peak, 0.0), 0.0)
+        np.minimum(peak, np.divide(_1, np.maximum(peak, _1, out=w2), out=w2), out=peak)
+        tau = np.add(cols - 1, np.add(d, lo, out=d), out=d)
+        invalid = cols == 0
+        strength = np.subtract(peak, np.multiply(np.log2(np.divide(tau, lo, out=w2), out=w2),
+                                                 self._octave_cost_k, out=w2), out=w2)
+        np.putmask(strength, invalid, _NEG_BIG)
+        conf = np.maximum(peak, _0, out=w1)
+        np.putmask(conf, invalid, _0)
 
         local_peak = np.abs(span).max(axis=2)
-        local_peak += 1e-15
+        local_peak += _TINY15
         level_db = np.log10(local_peak, out=local_peak)
-        level_db *= 20.0
+        level_db *= _20
         pen = self._silence_penalty(level_db, jdec, jdec1)
         # (k, m) -> (h, c, k) views
         return (
-            (LAG_RATE / tau).T.reshape(h, c, k),
+            np.divide(_LAG_RATE_K, tau, out=tau).T.reshape(h, c, k),
             strength.T.reshape(h, c, k),
             conf.T.reshape(h, c, k),
             pen,
@@ -411,12 +437,14 @@ class PitchTracker:
         flattened over (m, w) where not said: the lag-rate buffer (c, history + h * hop_l),
         its frames (h, c, n) and their local-peak spans (read-only views), the zero-padded
         float32 transform input (h, c, nfft) and (m, nfft), the complex64 power-spectrum
-        buffer (m, nfft // 2 + 1), scratch for the first difference (m w - 1) and its sign
-        (m w + 1, bool, False at both ends), for the peak mask (m w, bool) and R - bias
-        (m w), the octave bias per lag tiled over the rows (m w; +inf in the border columns),
-        the chosen columns (k, m) intp and a flat index (m,) intp; each row's offset in a
-        flattened (m, w) array (m,) and that plus -1, 0, 1 (m, 3); and the running-peak
-        decay of each hop of the block (h, 1) re its first hop and re the hop before, dB."""
+        buffer (m, nfft // 2 + 1), the lag weights and R (m, w), scratch for the first
+        difference (m w - 1) and its sign (m w + 1, bool, False at both ends) and the non-peak
+        mask (m w, bool), the peak scores (m, w) and flattened, the octave bias per lag tiled
+        over the rows (m w; +inf in the border columns), the chosen columns (k, m) intp and a
+        flat index (m,) intp; each row's offset in a flattened (m, w) array (m,) and that
+        plus -1, 0, 1 (3, 1, m) with room for the gather index (3, k, m) intp; three (k, m)
+        float64 scratch arrays; and the running-peak decay of each hop of the block (h, 1) re
+        its first hop and re the hop before, dB."""
         got = self._per_h.get(h)
         if got is None:
             m = h * self.n_channels
@@ -430,13 +458,16 @@ class PitchTracker:
             bias[:, 1:-1] = self._bias
             rowoff = np.arange(m) * w
             jdec = (np.arange(h, dtype=np.float64) * self._peak_decay_db_per_hop)[:, None]
+            score = np.empty((m, w))
+            k = self.n_candidates
             got = (
                 buf, frames, frames[:, :, a:b], pad, pad.reshape(m, self._nfft), power,
-                np.empty(m * w - 1), np.zeros(m * w + 1, dtype=bool), np.empty(m * w, dtype=bool),
-                np.empty(m * w), bias.reshape(-1),
-                np.empty((self.n_candidates, m), dtype=np.intp), np.empty(m, dtype=np.intp),
-                rowoff, rowoff[:, None] + np.arange(-1, 2), jdec,
-                jdec + self._peak_decay_db_per_hop)
+                np.empty((m, w)), np.empty((m, w)), np.empty(m * w - 1),
+                np.zeros(m * w + 1, dtype=bool), np.empty(m * w, dtype=bool), score,
+                score.reshape(-1), bias.reshape(-1), np.empty((k, m), dtype=np.intp),
+                np.empty(m, dtype=np.intp), rowoff, rowoff + np.arange(-1, 2)[:, None, None],
+                np.empty((3, k, m), dtype=np.intp), np.empty((k, m)), np.empty((k, m)),
+                np.empty((k, m)), jdec, jdec + self._peak_decay_db_per_hop)
             self._keep(self._per_h, h, got)
         return got
 
@@ -459,12 +490,12 @@ class PitchTracker:
         self._peak_db = peak[-1].copy()
         # (local / peak) * (1 + vt) / st = exp(ln10 / 20 * (level - peak)) * k
         ratio = np.subtract(level_db, peak, out=peak)
-        ratio *= _LN10_20
+        ratio *= _LN10_20_K
         np.exp(ratio, out=ratio)
-        ratio *= self._silence_k
-        pen = np.subtract(2.0, ratio, out=ratio)
-        np.maximum(pen, 0.0, out=pen)
-        np.copyto(pen, 2.0, where=level_db < self.silence_dbfs)
+        ratio *= self._silence_k_k
+        pen = np.subtract(_2, ratio, out=ratio)
+        np.maximum(pen, _0, out=pen)
+        np.putmask(pen, level_db < self._silence_dbfs_k, _2)
         return pen
 
     # ------------------------------------------------------------------------------------
@@ -485,14 +516,14 @@ class PitchTracker:
         lag = self.viterbi_lag_hops
         local, jump, trans, gain, tots, deltas, vals, views, trace = self._track_arrays(h)
         lf = np.log2(f0c)
-        np.add(pen, self.voicing_threshold, out=local[:, :, 0])  # state 0 = unvoiced
+        np.add(pen, self._voicing_threshold_k, out=local[:, :, 0])  # state 0 = unvoiced
         local[:, :, 1:] = strength
         # Transition costs of every hop of the block: (h, c, s_prev, s_cur); the voicing
         # switches are preset, the octave jumps between candidates filled in here.
         prev_lf = np.concatenate([self._prev_lf[None], lf[:-1]], axis=0)
         self._prev_lf = lf[-1]
         np.subtract(prev_lf[:, :, :, None], lf[:, :, None, :], out=jump)
-        np.multiply(np.abs(jump, out=jump), self.octave_jump_cost, out=trans[:, :, 1:, 1:])
+        np.multiply(np.abs(jump, out=jump), self._octave_jump_cost_k, out=trans[:, :, 1:, 1:])
 
         bp = np.empty((lag + h, c, s), dtype=np.intp)
         bp[:lag] = self._bp_hist
@@ -551,7 +582,8 @@ class PitchTracker:
         for step in range(lag):
             state = bpf[trace[step] + state]
         out = vals.reshape(-1, 2)[trace[lag] + state]  # (h, c, 2)
-        voicing = out[:, :, 1] * (1.0 - 0.5 * pen_all[:h])  # pen in [0, 2]: a factor in [0, 1]
+        # pen is in [0, 2]: a factor in [0, 1]
+        voicing = out[:, :, 1] * np.subtract(_1, np.multiply(pen_all[:h], _HALF))
         voiced = state > 0
         self._bp_hist = bp[h:]
         self._vals_hist = vals[h:]
@@ -635,8 +667,8 @@ class PitchTracker:
         if i1 <= i0 or not self._range_on:
             return False
         excess = np.abs(lf[i0:i1] - self._range_centre[:, None])
-        excess -= self.range_octaves
-        np.maximum(excess, 0.0, out=excess)
+        excess -= self._range_octaves_k
+        np.maximum(excess, _0, out=excess)
         excess *= self._range_gain[:, None]
         local[i0:i1, :, 1:] -= excess
         return True
