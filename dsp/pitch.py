@@ -268,8 +268,6 @@ class PitchTracker:
         self._nfft = _fast_len(n + self._hi + 1)
         self._window = np.hanning(n + 2)[1:-1]
         self._window32 = self._window.astype(np.float32)
-        self._parabola = np.array([[1.0, 0.5, 0.25, 0.0], [-2.0, 0.0, 0.0, 1.0],
-                                   [1.0, -0.5, -0.25, 0.0]])
         wspec = np.fft.rfft(self._window, n=self._nfft)
         r_w = np.fft.irfft(wspec.real**2 + wspec.imag**2, n=self._nfft)
         self._inv_rw = r_w[0] / r_w[self._lo - 1 : self._hi + 1]
@@ -386,8 +384,9 @@ class PitchTracker:
         np.putmask(score_flat, np.less_equal(up[:-1], up[1:], out=mask), _NEG_INF)
         # The k best peaks, best first: k row-wise argmax, each knocking its winner out. Once
         # a row has no peak left its argmax is column 0 (all -inf), never a peak: `col > 0`
-        # says a candidate is real. (Cheaper than argpartition on short rows, and the order
-        # of the candidates does not matter to the path search.)
+        # says a candidate is real. (Cheaper than argpartition on short rows; the order of
+        # the candidates within a hop could only matter to the path search between exactly
+        # equal path scores.)
         k = self.n_candidates
         for j in range(k):
             score.argmax(axis=1, out=cols[j])
