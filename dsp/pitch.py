@@ -54,11 +54,21 @@ indices at stream start are computed as if the stream were preceded by silence (
 Results do not depend on how the stream is cut into blocks: all state (filter memory, sample
 history, running peak, path scores, range history) is carried explicitly, and everything that
 changes over time does so at fixed stream positions.
+
+Cost
+----
+On the appliance's 100 ms blocks (10 hops, 2 channels) a call costs ~0.2 ms on a 2-core x86:
+the front-end filter and the two transforms about a third, the Viterbi loop (two numpy calls
+per hop) an eighth, and the rest is the fixed cost of ~100 numpy calls on a few dozen values
+each. Hence the style of the code below: buffers and views made once per block length,
+0-d array constants, putmask and argmax where where and max reductions would cost more,
+contiguous planes rather than slices. ``tests/bench/bench_pitch.py --speed`` measures it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -99,6 +109,27 @@ def front_end(rate: int, lowpass_hz: float | None) -> tuple[np.ndarray, np.ndarr
 """Rate (Hz) at which the lag search runs."""
 
 _LN10_20 = float(np.log(10.0) / 20.0)  # dB (amplitude) to natural log
+
+
+def _k(value: float) -> np.ndarray:
+    """``value`` as a read-only 0-d float64 array: as the operand of a ufunc on float64 arrays
+    it gives the same result as the Python float and costs numpy about half as much (no
+    scalar conversion), which counts on 100 ms blocks where every call handles a few values."""
+    a = np.array(value, dtype=np.float64)
+    a.flags.writeable = False
+    return a
+
+
+_0, _HALF, _1, _2, _20 = _k(0.0), _k(0.5), _k(1.0), _k(2.0), _k(20.0)
+_NEG_HALF, _NEG_INF, _NEG_BIG = _k(-0.5), _k(-np.inf), _k(-1e9)
+_TINY12, _TINY15, _TINY30 = _k(-1e-12), _k(1e-15), _k(1e-30)
+_LN10_20_K, _LAG_RATE_K = _k(_LN10_20), _k(float(LAG_RATE))
+
+_T = TypeVar("_T")
+
+_TrackArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                     np.ndarray, tuple[list[np.ndarray], ...], list[np.ndarray]]
+"""What `PitchTracker._track_arrays` keeps per block length."""
 
 
 @dataclass(frozen=True)
@@ -218,6 +249,10 @@ class PitchTracker:
         self.silence_dbfs = float(silence_dbfs)
         self.relative_silence_db = float(relative_silence_db)
         self._silence_k = (1.0 + self.voicing_threshold) * 10.0 ** (-self.relative_silence_db / 20)
+        # the same as 0-d arrays, cheaper operands (see `_k`)
+        self._silence_k_k, self._silence_dbfs_k = _k(self._silence_k), _k(self.silence_dbfs)
+        self._octave_cost_k, self._voicing_threshold_k = _k(octave_cost), _k(voicing_threshold)
+        self._octave_jump_cost_k, self._range_octaves_k = _k(octave_jump_cost), _k(range_octaves)
         self.n_candidates = int(n_candidates)
         self.viterbi_lag_hops = int(viterbi_lag_hops)
         self.range_octaves = float(range_octaves)
@@ -242,9 +277,6 @@ class PitchTracker:
         self._nfft = _fast_len(n + self._hi + 1)
         self._window = np.hanning(n + 2)[1:-1]
         self._window32 = self._window.astype(np.float32)
-        self._three = np.arange(3)
-        self._parabola = np.array([[1.0, 0.5, 0.25, 0.0], [-2.0, 0.0, 0.0, 1.0],
-                                   [1.0, -0.5, -0.25, 0.0]])
         wspec = np.fft.rfft(self._window, n=self._nfft)
         r_w = np.fft.irfft(wspec.real**2 + wspec.imag**2, n=self._nfft)
         self._inv_rw = r_w[0] / r_w[self._lo - 1 : self._hi + 1]
@@ -258,8 +290,7 @@ class PitchTracker:
         self._b, self._a = front_end(rate, float(lowpass_hz) if q > 1 else None)
         # Per block length (a few lengths in practice): scratch arrays and index arrays.
         self._per_h: dict[int, tuple[np.ndarray, ...]] = {}
-        self._trans_h: dict[int, np.ndarray] = {}
-        self._trace_h: dict[int, list[np.ndarray]] = {}
+        self._track_h: dict[int, _TrackArrays] = {}
         self.reset()
 
     # ------------------------------------------------------------------------------------
@@ -313,93 +344,149 @@ class PitchTracker:
             return PitchFrames(z, z.copy(), np.zeros((c, 0), dtype=bool), z.copy())
 
         y, self._zi = lfilter_zi(self._b, self._a, x, self._zi)
-        buf = np.concatenate([self._buf, y[:, :: self._q]], axis=1)
-        hl = self._hop_l
-        self._buf = buf[:, h * hl :]
+        arrays = self._block_arrays(h)
+        # The lag-rate history and the new samples, in the block length's buffer whose frame
+        # view (hop, channel) is made once.
+        buf = arrays[0]
+        hist = self._buf.shape[1]
+        buf[:, :hist] = self._buf
+        buf[:, hist:] = y[:, :: self._q]
+        self._buf = buf[:, h * self._hop_l :]
         start = self._hops_seen - self.frame_lookahead_hops  # hop of the first frame
         self._hops_seen += h
-        # Frames in (hop, channel) order: row i * c + ch.
-        frames = frame_view(buf, h, hl, self._n, frame_major=True)
-        f0c, strength, conf, pen = self._candidates(frames, h, c)
+        f0c, strength, conf, pen = self._candidates(arrays, h, c)
         return self._track(f0c, strength, conf, pen, start)
 
     # ------------------------------------------------------------------------------------
     def _candidates(
-        self, frames: np.ndarray, h: int, c: int
+        self, arrays: tuple[np.ndarray, ...], h: int, c: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Per frame: candidate F0 (h, c, k) Hz, strength (h, c, k), confidence (h, c, k), and
-        the silence penalty of the unvoiced state (h, c)."""
+        """Per frame of the block's buffer (``arrays``: `_block_arrays`): candidate F0
+        (h, c, k) Hz, strength (h, c, k), confidence (h, c, k), and the silence penalty of the
+        unvoiced state (h, c)."""
         lo, hi = self._lo, self._hi
-        m = h * c
-        pad, power, flat3, scoreoff, jdec, jdec1 = self._block_arrays(h)
+        (_, frames, span, mag, mag_flat, at, at_off, pad, pad2, power, scale, rr, dif, up, mask,
+         score, score_flat, bias, cols, flat_j, rowoff, rowoff3, idx3, w0, w1, w2, jdec,
+         jdec1) = arrays
         # The transforms run in float32 (R needs ~1e-4, float32 gives 1e-7, twice as fast).
         # No local-mean removal: the front end's 40 Hz high-pass has taken DC out already.
         # `pad` is zero beyond the frame: the transform input zero-padded to nfft.
         np.multiply(frames, self._window32, out=pad[:, :, : self._n], dtype=np.float32)
-        spec = rfft_rows(pad.reshape(m, self._nfft))
+        spec = rfft_rows(pad2)
         # Power spectrum |X|^2 = X conj(X) as complex (the inverse transform wants complex
         # input); its imaginary part, a b - b a, is 0 up to float32 rounding (~1e-7 of the
         # real part where numpy uses fused multiply-add): nothing R can see.
         np.multiply(spec, spec.conj(), out=power)
         r = irfft_rows(power, self._nfft)
-        rr = r[:, lo - 1 : hi + 1] * (self._inv_rw / (r[:, :1].astype(np.float64) + 1e-30))
+        rr = np.multiply(r[:, lo - 1 : hi + 1],
+                         np.divide(self._inv_rw, np.add(r[:, :1], _TINY30, dtype=np.float64),
+                                   out=scale), out=rr)
 
-        # Local maxima at lags lo .. hi-1 (index 1 .. hi-lo of rr).
-        mid = rr[:, 1:-1]
-        score = np.where((mid > rr[:, :-2]) & (mid >= rr[:, 2:]), mid - self._bias, -np.inf)
+        # Local maxima at lags lo .. hi-1 (columns 1 .. hi-lo of rr): R above its left
+        # neighbour and not below its right one, i.e. the first difference turns from > 0 to
+        # <= 0 (a - b > 0 exactly when a > b for finite floats, so this is the same test).
+        # All on the flattened rows (one loop per call instead of one per row): what this
+        # says across two rows lands in the border columns, whose `bias` is +inf.
+        rr_f = rr.reshape(-1)
+        np.greater(np.subtract(rr_f[1:], rr_f[:-1], out=dif), _0, out=up[1:-1])
+        # Peak scores, -inf off the peaks: (m, w) in the columns of rr.
+        np.subtract(rr_f, bias, out=score_flat)
+        np.putmask(score_flat, np.less_equal(up[:-1], up[1:], out=mask), _NEG_INF)
+        # The k best peaks, best first: k row-wise argmax, each knocking its winner out. Once
+        # a row has no peak left its argmax is column 0 (all -inf), never a peak: `col > 0`
+        # says a candidate is real. (Cheaper than argpartition on short rows; the order of
+        # the candidates within a hop could only matter to the path search between exactly
+        # equal path scores.)
         k = self.n_candidates
-        idx = np.argpartition(score, -k, axis=1)[:, -k:]  # (m, k), index into mid
-        # R at lag - 1, lag, lag + 1 in one gather (flat3: row offsets in the flattened rr,
-        # row-major, width hi-lo+2, plus 0, 1, 2)
-        y = rr.reshape(-1)[idx[:, :, None] + flat3]
-        # Parabola through R at lag - 1, lag, lag + 1, in one product: curvature
-        # y0 - 2 y1 + y2, half slope (y0 - y2) / 2 and its half, y1.
-        par = y @ self._parabola  # (m, k, 4)
-        d = par[:, :, 1] / np.minimum(par[:, :, 0], -1e-12)
-        np.minimum(np.maximum(d, -0.5, out=d), 0.5, out=d)  # vertex offset, lags
-        peak = par[:, :, 3] - par[:, :, 2] * d  # height at the vertex
+        for j in range(k):
+            score.argmax(axis=1, out=cols[j])
+            if j + 1 < k:
+                score_flat[np.add(cols[j], rowoff, out=flat_j)] = _NEG_INF
+        # Candidate-major from here on, (k, m): R at lag - 1, lag, lag + 1 in one gather
+        # (rowoff3: row offsets in the flattened rr plus -1, 0, 1 down the first axis) and the
+        # parabola through them: curvature y0 - 2 y1 + y2, half slope (y0 - y2) / 2 (the
+        # products are exact, so this is the same arithmetic as a product with the matrix
+        # [[1, 0.5], [-2, 0], [1, -0.5]]), vertex offset d in [-0.5, 0.5] lags, height
+        # y1 - d (y0 - y2) / 4.
+        y0, y1, y2 = rr_f[np.add(cols, rowoff3, out=idx3)]
+        curv = np.add(np.subtract(y0, np.multiply(y1, _2, out=w0), out=w0), y2, out=w0)
+        half_slope = np.multiply(np.subtract(y0, y2, out=w1), _HALF, out=w1)
+        d = np.divide(half_slope, np.minimum(curv, _TINY12, out=w0), out=w0)
+        np.minimum(np.maximum(d, _NEG_HALF, out=d), _HALF, out=d)
+        peak = np.subtract(y1, np.multiply(np.multiply(half_slope, _HALF, out=w1), d, out=w1),
+                           out=w1)
         # R > 1 (a level change within the frame) is reflected to 1 / R, as in Praat
-        peak = np.minimum(peak, 1.0 / np.maximum(peak, 1.0))
-        tau = idx + (lo + d)
-        valid = score.reshape(-1)[idx + scoreoff] > -np.inf
-        strength = np.where(valid, peak - self.octave_cost * np.log2(tau / lo), -1e9)
-        conf = np.where(valid, np.maximum(peak, 0.0), 0.0)
+        np.minimum(peak, np.divide(_1, np.maximum(peak, _1, out=w2), out=w2), out=peak)
+        tau = np.add(cols - 1, np.add(d, lo, out=d), out=d)
+        invalid = cols == 0
+        strength = np.subtract(peak, np.multiply(np.log2(np.divide(tau, lo, out=w2), out=w2),
+                                                 self._octave_cost_k, out=w2), out=w2)
+        np.putmask(strength, invalid, _NEG_BIG)
+        conf = np.maximum(peak, _0, out=w1)
+        np.putmask(conf, invalid, _0)
 
-        a, b = self._peak_span
-        local_peak = np.abs(frames[:, :, a:b]).max(axis=2)
-        local_peak += 1e-15
+        # The local peak, max |x| over the span at each hop centre, as the value at the
+        # argmax (a row-wise argmax costs numpy a fraction of a max reduction).
+        mag = np.abs(span, out=mag)
+        local_peak = mag_flat[np.add(mag.argmax(axis=2, out=at), at_off, out=at)]
+        local_peak += _TINY15
         level_db = np.log10(local_peak, out=local_peak)
-        level_db *= 20.0
+        level_db *= _20
         pen = self._silence_penalty(level_db, jdec, jdec1)
+        # (k, m) -> (h, c, k) views
         return (
-            (LAG_RATE / tau).reshape(h, c, k),
-            strength.reshape(h, c, k),
-            conf.reshape(h, c, k),
+            np.divide(_LAG_RATE_K, tau, out=tau).T.reshape(h, c, k),
+            strength.T.reshape(h, c, k),
+            conf.T.reshape(h, c, k),
             pen,
         )
 
     def _block_arrays(
         self, h: int
     ) -> tuple[np.ndarray, ...]:
-        """Per block length ``h`` (cached; a few lengths): the zero-padded float32 transform
-        input (h, c, nfft), the complex64 power-spectrum buffer (h * c, nfft // 2 + 1)
-        and, per frame row (h * c, ...), the offsets in the flattened lag window (width
-        hi - lo + 2) of the row's start plus 0, 1, 2 (h * c, 1, 3) and of the row's start in
-        the flattened score (width hi - lo) (h * c, 1); and the running-peak decay of each
-        hop of the block (h, 1) re its first hop and re the hop before, dB."""
+        """Per block length ``h`` (cached; a few lengths), for the ``m = h * n_channels``
+        frames in (hop, channel) order and the ``w = hi - lo + 2`` lags of the lag window, all
+        flattened over (m, w) where not said: the lag-rate buffer (c, history + h * hop_l),
+        its frames (h, c, n) and their local-peak spans (read-only views), scratch for the
+        spans' magnitudes (h, c, span) and flattened, for the index of their maxima (h, c)
+        intp and the offsets of the spans in it (h, c), the zero-padded
+        float32 transform input (h, c, nfft) and (m, nfft), the complex64 power-spectrum
+        buffer (m, nfft // 2 + 1), the lag weights and R (m, w), scratch for the first
+        difference (m w - 1) and its sign (m w + 1, bool, False at both ends) and the non-peak
+        mask (m w, bool), the peak scores (m, w) and flattened, the octave bias per lag tiled
+        over the rows (m w; +inf in the border columns), the chosen columns (k, m) intp and a
+        flat index (m,) intp; each row's offset in a flattened (m, w) array (m,) and that
+        plus -1, 0, 1 (3, 1, m) with room for the gather index (3, k, m) intp; three (k, m)
+        float64 scratch arrays; and the running-peak decay of each hop of the block (h, 1) re
+        its first hop and re the hop before, dB."""
         got = self._per_h.get(h)
         if got is None:
-            if len(self._per_h) >= 8:
-                self._per_h.clear()
             m = h * self.n_channels
-            w = self._hi - self._lo
+            w = self._hi - self._lo + 2
+            buf = np.zeros((self.n_channels, self._buf.shape[1] + h * self._hop_l))
+            frames = frame_view(buf, h, self._hop_l, self._n, frame_major=True)
+            a, b = self._peak_span
             pad = np.zeros((h, self.n_channels, self._nfft), dtype=np.float32)
             power = np.zeros((m, self._nfft // 2 + 1), dtype=np.complex64)
-            rows = np.arange(m)[:, None]
-            flat3 = (rows * (w + 2))[:, :, None] + self._three
+            bias = np.full((m, w), np.inf)
+            bias[:, 1:-1] = self._bias
+            rowoff = np.arange(m) * w
             jdec = (np.arange(h, dtype=np.float64) * self._peak_decay_db_per_hop)[:, None]
-            got = self._per_h[h] = (pad, power, flat3, rows * w, jdec,
-                                    jdec + self._peak_decay_db_per_hop)
+            score = np.empty((m, w))
+            k = self.n_candidates
+            mag = np.empty((h, self.n_channels, b - a))
+            got = (
+                buf, frames, frames[:, :, a:b], mag, mag.reshape(-1),
+                np.empty((h, self.n_channels), dtype=np.intp),
+                (np.arange(m) * (b - a)).reshape(h, self.n_channels), pad,
+                pad.reshape(m, self._nfft), power,
+                np.empty((m, w)), np.empty((m, w)), np.empty(m * w - 1),
+                np.zeros(m * w + 1, dtype=bool), np.empty(m * w, dtype=bool), score,
+                score.reshape(-1), bias.reshape(-1), np.empty((k, m), dtype=np.intp),
+                np.empty(m, dtype=np.intp), rowoff, rowoff + np.arange(-1, 2)[:, None, None],
+                np.empty((3, k, m), dtype=np.intp), np.empty((k, m)), np.empty((k, m)),
+                np.empty((k, m)), jdec, jdec + self._peak_decay_db_per_hop)
+            self._keep(self._per_h, h, got)
         return got
 
     def _silence_penalty(self, level_db: np.ndarray, j: np.ndarray,
@@ -421,12 +508,12 @@ class PitchTracker:
         self._peak_db = peak[-1].copy()
         # (local / peak) * (1 + vt) / st = exp(ln10 / 20 * (level - peak)) * k
         ratio = np.subtract(level_db, peak, out=peak)
-        ratio *= _LN10_20
+        ratio *= _LN10_20_K
         np.exp(ratio, out=ratio)
-        ratio *= self._silence_k
-        pen = np.subtract(2.0, ratio, out=ratio)
-        np.maximum(pen, 0.0, out=pen)
-        np.copyto(pen, 2.0, where=level_db < self.silence_dbfs)
+        ratio *= self._silence_k_k
+        pen = np.subtract(_2, ratio, out=ratio)
+        np.maximum(pen, _0, out=pen)
+        np.putmask(pen, level_db < self._silence_dbfs_k, _2)
         return pen
 
     # ------------------------------------------------------------------------------------
@@ -444,54 +531,56 @@ class PitchTracker:
         """
         h, c, k = f0c.shape
         s = k + 1
+        lag = self.viterbi_lag_hops
+        local, jump, trans, gain, tots, deltas, vals, views, trace = self._track_arrays(h)
         lf = np.log2(f0c)
-        local = np.empty((h, c, s))  # local scores, state 0 = unvoiced
-        local[:, :, 0] = self.voicing_threshold + pen
+        np.add(pen, self._voicing_threshold_k, out=local[:, :, 0])  # state 0 = unvoiced
         local[:, :, 1:] = strength
-        # Transition costs of every hop of the block: (h, c, s_prev, s_cur).
+        # Transition costs of every hop of the block: (h, c, s_prev, s_cur); the voicing
+        # switches are preset, the octave jumps between candidates filled in here.
         prev_lf = np.concatenate([self._prev_lf[None], lf[:-1]], axis=0)
         self._prev_lf = lf[-1]
-        trans = self._trans_buffer(h)  # voicing-switch costs preset; octave jumps below
-        np.multiply(
-            np.abs(prev_lf[:, :, :, None] - lf[:, :, None, :]),
-            self.octave_jump_cost,
-            out=trans[:, :, 1:, 1:],
-        )
+        np.subtract(prev_lf[:, :, :, None], lf[:, :, None, :], out=jump)
+        np.multiply(np.abs(jump, out=jump), self._octave_jump_cost_k, out=trans[:, :, 1:, 1:])
 
-        lag = self.viterbi_lag_hops
-        trace = self._trace_index(h)
         bp = np.empty((lag + h, c, s), dtype=np.intp)
         bp[:lag] = self._bp_hist
-        deltas = np.empty((h, c, s))
-        # tots[i, ch, prev, cur]: path score of prev at hop i - 1 plus the gain of prev -> cur;
-        # the back-pointers are the argmax over prev, taken for all hops after the loop.
-        tots = np.empty((h, c, s, s))
-        delta = self._delta
         use_range = self.range_cost > 0
         u = self._RANGE_UPDATE_HOPS
-        next_update = (-start) % u  # first i with (start + i) % u == 0
+        next_update = (-start) % u if use_range else h  # first i with (start + i) % u == 0
         pushed = 0  # hops of this block already handed to the range estimate
         if use_range:
             self._apply_range(local, lf, 0, min(next_update, h))
         # gain[i, ch, prev, cur]: local score of `cur` minus the cost of prev -> cur.
-        gain = local[:, :, None, :] - trans
+        np.subtract(local[:, :, None, :], trans, out=gain)
         renorm = (255 - start) % 256  # next i with (start + i) % 256 == 255
+        # tots[i, ch, prev, cur]: path score of prev at hop i - 1 plus the gain of prev -> cur;
+        # the back-pointers are the argmax over prev, taken for all hops after the loop. The
+        # loop runs between the hops where something else happens (a range update, a
+        # renormalisation), on views made once per block length.
+        gain_i, tots_i, deltas_i, prev_i = views
         add, best_of = np.add, np.maximum.reduce
-        for i in range(h):
-            if i == next_update and use_range:
+        prev = self._delta[:, :, None]
+        i = 0
+        while i < h:
+            if i == next_update:
                 self._pending.append((lf[pushed:i], deltas[pushed:i].argmax(axis=2)))
                 pushed = i
                 self._update_range()
                 i1 = min(i + u, h)
                 if self._apply_range(local, lf, i, i1):
-                    gain[i:i1] = local[i:i1, :, None, :] - trans[i:i1]
+                    np.subtract(local[i:i1, :, None, :], trans[i:i1], out=gain[i:i1])
                 next_update += u
-            delta = best_of(add(delta[:, :, None], gain[i], out=tots[i]), axis=1,
-                            out=deltas[i])
-            if i == renorm:
-                delta -= delta[:, :1]  # keep the scores bounded, at fixed stream positions
+            stop = min(next_update, renorm + 1, h)
+            for j in range(i, stop):
+                best_of(add(prev, gain_i[j], tots_i[j]), axis=1, out=deltas_i[j])
+                prev = prev_i[j]
+            i = stop
+            if i - 1 == renorm:
+                # keep the scores bounded, at fixed stream positions
+                deltas[i - 1] -= deltas[i - 1, :, :1]
                 renorm += 256
-        self._delta = delta
+        self._delta = deltas[h - 1].copy()
         tots.argmax(axis=2, out=bp[lag:])
         best = deltas.argmax(axis=2)  # (h, c)
         if use_range and pushed < h:
@@ -499,9 +588,7 @@ class PitchTracker:
 
         # Fixed-lag trace-back: the decision for frame i - lag follows the back-pointers
         # from the best state at frame i. vals[..., state, 0] is F0, [..., 1] confidence.
-        vals = np.empty((lag + h, c, s, 2))
-        vals[:lag] = self._vals_hist
-        vals[lag:, :, 0, 0] = 0.0
+        vals[:lag] = self._vals_hist  # (the F0 of state 0 is preset to 0 Hz)
         best_r = vals[lag:, :, 0, 1]
         np.maximum.reduce(conf, axis=2, out=best_r)
         vals[lag:, :, 1:, 0] = f0c
@@ -513,42 +600,58 @@ class PitchTracker:
         for step in range(lag):
             state = bpf[trace[step] + state]
         out = vals.reshape(-1, 2)[trace[lag] + state]  # (h, c, 2)
-        voicing = out[:, :, 1] * np.minimum(np.maximum(1.0 - 0.5 * pen_all[:h], 0.0), 1.0)
+        # pen is in [0, 2]: a factor in [0, 1]
+        voicing = out[:, :, 1] * np.subtract(_1, np.multiply(pen_all[:h], _HALF))
         voiced = state > 0
         self._bp_hist = bp[h:]
         self._vals_hist = vals[h:]
         self._pen_hist = pen_all[h:]
         return PitchFrames(out[:, :, 0].T.copy(), voicing.T, voiced.T, best_r.T.copy())
 
-    def _trans_buffer(self, h: int) -> np.ndarray:
-        """Transition-cost array (h, c, s_prev, s_cur) for a block of ``h`` hops, reused
-        across calls (cached per ``h``) with the voicing-switch costs already filled in."""
-        got = self._trans_h.get(h)
+    def _track_arrays(self, h: int) -> _TrackArrays:
+        """Per block length ``h`` (cached; a few lengths) the path search's arrays, reused
+        across calls: local scores (h, c, s), scratch for the octave jumps (h, c, k, k),
+        transition costs (h, c, s_prev, s_cur) with the voicing-switch costs filled in, gains
+        and totals (h, c, s_prev, s_cur), path scores (h, c, s), the values traced back
+        (lag + h, c, s, 2) (the F0 of state 0 stays 0; see `_track`); per hop the views
+        ``gain[i]``, ``tots[i]``, ``deltas[i]`` and ``deltas[i][:, :, None]``; and the
+        trace-back index (`_trace_index`)."""
+        got = self._track_h.get(h)
         if got is None:
-            if len(self._trans_h) >= 8:
-                self._trans_h.clear()
             s = self.n_candidates + 1
-            got = self._trans_h[h] = np.empty((h, self.n_channels, s, s))
-            got[:, :, 0, 0] = 0.0
-            got[:, :, 0, 1:] = self.voiced_unvoiced_cost
-            got[:, :, 1:, 0] = self.voiced_unvoiced_cost
+            c = self.n_channels
+            trans = np.empty((h, c, s, s))
+            trans[:, :, 0, 0] = 0.0
+            trans[:, :, 0, 1:] = self.voiced_unvoiced_cost
+            trans[:, :, 1:, 0] = self.voiced_unvoiced_cost
+            gain, tots, deltas = np.empty((h, c, s, s)), np.empty((h, c, s, s)), np.empty((h, c, s))
+            views = (list(gain), list(tots), list(deltas), [d[:, :, None] for d in deltas])
+            vals = np.zeros((self.viterbi_lag_hops + h, c, s, 2))
+            got = (np.empty((h, c, s)), np.empty((h, c, s - 1, s - 1)), trans, gain, tots, deltas,
+                   vals, views, self._trace_index(h))
+            self._keep(self._track_h, h, got)
         return got
+
+    _CACHE_MAX_HOPS = 1000
+    """Buffers are kept for block lengths up to this many hops (10 s at 10 ms hops): a
+    longer block, say a whole file in one call, gets its own and gives them back."""
+
+    @classmethod
+    def _keep(cls, cache: dict[int, _T], h: int, arrays: _T) -> None:
+        """Keep ``arrays`` for block length ``h`` in ``cache`` (a few lengths, short ones)."""
+        if h <= cls._CACHE_MAX_HOPS:
+            if len(cache) >= 8:
+                cache.clear()
+            cache[h] = arrays
 
     def _trace_index(self, h: int) -> list[np.ndarray]:
         """Per step 0 .. lag of the fixed-lag trace-back, the flat index (h, c) of state 0 of
         rows ``lag - step .. lag - step + h`` and every channel in a C-contiguous
-        (lag + h, c, s) array (cached)."""
-        got = self._trace_h.get(h)
-        if got is None:
-            if len(self._trace_h) >= 8:
-                self._trace_h.clear()
-            lag, c, s = self.viterbi_lag_hops, self.n_channels, self.n_candidates + 1
-            chans = np.arange(c)[None, :]
-            got = self._trace_h[h] = [
-                (np.arange(lag - step, lag - step + h)[:, None] * c + chans) * s
-                for step in range(lag + 1)
-            ]
-        return got
+        (lag + h, c, s) array."""
+        lag, c, s = self.viterbi_lag_hops, self.n_channels, self.n_candidates + 1
+        chans = np.arange(c)[None, :]
+        return [(np.arange(lag - step, lag - step + h)[:, None] * c + chans) * s
+                for step in range(lag + 1)]
 
     # --- speaker range prior ---------------------------------------------------------------
     def _update_range(self) -> None:
@@ -582,8 +685,8 @@ class PitchTracker:
         if i1 <= i0 or not self._range_on:
             return False
         excess = np.abs(lf[i0:i1] - self._range_centre[:, None])
-        excess -= self.range_octaves
-        np.maximum(excess, 0.0, out=excess)
+        excess -= self._range_octaves_k
+        np.maximum(excess, _0, out=excess)
         excess *= self._range_gain[:, None]
         local[i0:i1, :, 1:] -= excess
         return True

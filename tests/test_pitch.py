@@ -121,27 +121,39 @@ def run_in_blocks(tr: PitchTracker, x: np.ndarray, sizes: list[int]) -> PitchFra
         outs.append(tr.process(x[:, a * HOP : (a + n) * HOP]))
         a += n
     return PitchFrames(*(np.concatenate([getattr(o, f) for o in outs], axis=1)
-                         for f in ("f0_hz", "voicing", "voiced")))
+                         for f in ("f0_hz", "voicing", "voiced", "periodicity")))
 
 
-@pytest.mark.parametrize("n_channels", [1, 2])
-def test_block_size_invariance(n_channels: int) -> None:
+@pytest.mark.parametrize(
+    ("n_channels", "kw"),
+    [(1, {}), (2, {}),
+     # the path search's edges: no trace-back lag and a single candidate; a long lag, many
+     # candidates and no range prior
+     (2, {"viterbi_lag_hops": 0, "n_candidates": 1}),
+     (2, {"viterbi_lag_hops": 3, "n_candidates": 6, "range_cost": 0.0})],
+)
+def test_block_size_invariance(n_channels: int, kw: dict[str, float]) -> None:
     u = sv.utterance(6.0, f0_base_hz=110.0, seed=11)
     v = sv.utterance(6.0, f0_base_hz=230.0, seed=12)
     chans = [u.audio, sv.telephone(sv.add_noise(v.audio, 15.0, seed=1))][:n_channels]
     x = np.stack(chans)
     h = x.shape[1] // HOP
     x = x[:, : h * HOP]
-    ref = PitchTracker(n_channels=n_channels).process(x)
+    ref = PitchTracker(n_channels=n_channels, **kw).process(x)
+    assert ref.voiced.any() and not ref.voiced.all()
     rng = np.random.default_rng(5)
     for _ in range(3):
+        # Block lengths 0-36 hops, more than the tracker caches buffers for, so that lengths
+        # come and go and the carried history moves between buffers of different lengths.
         sizes = []
         while sum(sizes) < h:
             sizes.append(int(min(rng.integers(0, 37), h - sum(sizes))))
-        got = run_in_blocks(PitchTracker(n_channels=n_channels), x, sizes)
+        got = run_in_blocks(PitchTracker(n_channels=n_channels, **kw), x, sizes)
         np.testing.assert_allclose(got.f0_hz, ref.f0_hz, rtol=0, atol=1e-9)
         np.testing.assert_allclose(got.voicing, ref.voicing, rtol=0, atol=1e-9)
         np.testing.assert_array_equal(got.voiced, ref.voiced)
+        assert got.periodicity is not None and ref.periodicity is not None
+        np.testing.assert_allclose(got.periodicity, ref.periodicity, rtol=0, atol=1e-9)
 
 
 def test_reset_restarts_the_stream() -> None:

@@ -4,6 +4,8 @@ Run from anywhere::
 
     .venv/bin/python tests/bench/bench_pitch.py            # complete run (all 100 files)
     .venv/bin/python tests/bench/bench_pitch.py --quick    # every 5th file per speaker
+    .venv/bin/python tests/bench/bench_pitch.py --speed    # CPU only: tracker vs Praat, same run
+    .venv/bin/python tests/bench/bench_pitch.py --speed --against main  # ... and vs main's
 
 Two conditions: *wideband* (the 20 kHz files resampled to 16 kHz) and *telephone* (resampled
 to 8 kHz, band-pass 300-3400 Hz, G.711 mu-law; our tracker gets it back at 16 kHz, the
@@ -26,10 +28,13 @@ worse, FFE 16 % against 12 % on a tenth of the files). CPU is
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
+import types
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -123,23 +128,86 @@ def stereo_audio(utts: list[fda.Utterance]) -> np.ndarray:
     return x[:, : x.shape[1] // (BLOCK_HOPS * 160) * (BLOCK_HOPS * 160)]
 
 
-def stereo_cpu(x: np.ndarray) -> float:
-    """Our tracker's CPU seconds per second of stereo audio in 100 ms blocks."""
-    tr = PitchTracker(rate=RATE, n_channels=2, fmin_hz=FMIN, fmax_hz=FMAX)
-    step = BLOCK_HOPS * tr.hop
+def stereo_cpu(x: np.ndarray, block_hops: int = BLOCK_HOPS,
+               tracker: type[PitchTracker] = PitchTracker) -> tuple[float, list[Any]]:
+    """A tracker's CPU seconds per second of stereo audio in blocks of ``block_hops`` hops
+    (default 100 ms), and its results."""
+    tr = tracker(rate=RATE, n_channels=2, fmin_hz=FMIN, fmax_hz=FMAX)
+    step = block_hops * tr.hop
+    out = []
     t0 = time.process_time()
     for a in range(0, x.shape[1], step):
-        tr.process(x[:, a : a + step])
-    return (time.process_time() - t0) / (x.shape[1] / RATE)
+        out.append(tr.process(x[:, a : a + step]))
+    return (time.process_time() - t0) / (x.shape[1] / RATE), out
+
+
+def tracker_at(rev: str) -> type[PitchTracker]:
+    """``PitchTracker`` as ``dsp/pitch.py`` was at git revision ``rev`` (with today's
+    ``dsp._fast``)."""
+    src = subprocess.run(["git", "show", f"{rev}:dsp/pitch.py"], cwd=fda.repo_root(),
+                         check=True, capture_output=True, text=True).stdout
+    module = types.ModuleType(f"pitch_{rev}")
+    sys.modules[module.__name__] = module  # dataclasses look their module up
+    exec(compile(src, f"{rev}:dsp/pitch.py", "exec"), module.__dict__)
+    cls: type[PitchTracker] = module.PitchTracker
+    return cls
+
+
+def speed(utts: list[fda.Utterance], repeats: int, against: str | None) -> None:
+    """CPU of the tracker on the stereo stream at the appliance's 100 ms blocks and at 5 s
+    blocks, as ratios to Praat's ``to_pitch_ac`` on one channel of the same audio, all measured
+    in this run (best of ``repeats``, against the noise of a shared machine). With ``against``
+    (a git revision) the tracker of that revision is timed too, turn about with today's, and
+    their outputs compared."""
+    x = stereo_audio(utts)
+    x = x[:, : x.shape[1] // 80000 * 80000]  # whole 5 s blocks
+    print(f"{x.shape[1] / RATE:.0f} s of stereo 16 kHz speech (wideband + telephone band);"
+          f" CPU s per audio s, best of {repeats}")
+    trackers = {"deskcue pitch tracker": PitchTracker}
+    if against:
+        trackers[f"  the same at {against}"] = tracker_at(against)
+    best: dict[tuple[str, int], float] = {}
+    ref = np.inf
+    same: dict[int, bool] = {}
+    for _ in range(repeats):
+        ref = min(ref, praat_mono_cpu(x[0]))
+        for hops in (BLOCK_HOPS, 500):
+            results = []
+            for name, cls in trackers.items():
+                t, out = stereo_cpu(x, hops, cls)
+                best[name, hops] = min(best.get((name, hops), np.inf), t)
+                results.append(out)
+            if against:
+                same[hops] = all(
+                    np.array_equal(getattr(a, f), getattr(b, f))
+                    for a, b in zip(*results, strict=True)
+                    for f in ("f0_hz", "voicing", "voiced", "periodicity"))
+    print(f"  {'Praat to_pitch_ac, one channel (offline)':<50s} {ref:.5f}   1.00")
+    for hops, label in ((BLOCK_HOPS, "100 ms blocks"), (500, "5 s blocks")):
+        for name in trackers:
+            t = best[name, hops]
+            print(f"  {name + ', 2 ch, ' + label:<50s} {t:.5f}   {t / ref:.2f}")
+        if against:
+            ratio = best["deskcue pitch tracker", hops] / best[f"  the same at {against}", hops]
+            print(f"    today / {against}: {ratio:.2f}; outputs"
+                  f" {'identical' if same[hops] else 'DIFFERENT'}")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="every 5th file per speaker")
     ap.add_argument("--no-pyin", action="store_true", help="skip pYIN (slow)")
+    ap.add_argument("--speed", action="store_true",
+                    help="only the CPU figures of the tracker (stereo, 100 ms and 5 s blocks)")
+    ap.add_argument("--repeats", type=int, default=3, help="--speed: best of this many runs")
+    ap.add_argument("--against", metavar="REV",
+                    help="--speed: also time the tracker of this git revision, turn about")
     args = ap.parse_args(argv)
 
     utts = fda.load_fda(every=5 if args.quick else 1)
+    if args.speed:
+        speed(utts, args.repeats, args.against)
+        return 0
     trackers: dict[str, Tracker] = {"deskcue": ours, "deskcue-stream": ours, "praat-ac": praat}
     if not args.no_pyin:
         trackers["pyin"] = pyin
@@ -192,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{cond:10s} {name:14s} {who:4s} {100 * c.gpe:6.2f} {100 * c.vde:6.2f}"
               f" {100 * c.ffe:6.2f} {c.fine_cents:6.1f} {cpu_s}")
     x = stereo_audio(utts)
-    cpu2 = stereo_cpu(x)
+    cpu2, _ = stereo_cpu(x)
     print("\nCPU s per second of stereo audio (wideband agent + telephone caller, same run):")
     ref = praat_stereo_cpu(x)
     print(f"  Praat to_pitch_ac, both channels (offline)      {ref:.4f}   1.00")
@@ -212,6 +280,15 @@ def praat_stereo_cpu(x: np.ndarray) -> float:
     for ch in x:
         parselmouth.Sound(ch, sampling_frequency=RATE).to_pitch_ac()
     return (time.process_time() - t0) / (x.shape[1] / RATE)
+
+
+def praat_mono_cpu(x: np.ndarray) -> float:
+    """Praat's pitch (default to_pitch_ac) on the one channel ``x``, CPU s per audio s."""
+    import parselmouth
+
+    t0 = time.process_time()
+    parselmouth.Sound(x, sampling_frequency=RATE).to_pitch_ac()
+    return (time.process_time() - t0) / (x.size / RATE)
 
 
 def analyzer_cpu(x: np.ndarray, block_s: float) -> float:
