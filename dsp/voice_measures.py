@@ -266,9 +266,9 @@ class VoiceMeasures:
         self, env_db: np.ndarray, voiced: np.ndarray, first: int, j: np.ndarray,
         j1: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Hysteresis peak picking (`_pick_nuclei`), then the trailing count of confirmed
-        nuclei per hop. ``j`` / ``j1`` (h,): envelope-peak decay at each hop re the block's
-        first hop / re the hop before it, dB."""
+        """Hysteresis peak picking per hop (scalar Python: a few operations per hop), then
+        the trailing count of confirmed nuclei per hop. ``j`` / ``j1`` (h,): envelope-peak
+        decay at each hop re the block's first hop / re the hop before it, dB."""
         c, h = env_db.shape
         # Running envelope peak (decaying), the reference of the relative floor.
         run = env_db + j
@@ -281,79 +281,45 @@ class VoiceMeasures:
         np.maximum(run, self.floor_dbfs, out=run)
         ok = env_db >= run
         ok &= voiced
+        env_rows, ok_rows = env_db.tolist(), ok.tolist()
         nucleus = np.zeros((c, h), dtype=bool)
-        counts = np.empty((c, h))
-        for ch in range(c):
-            nucleus[ch], counts[ch] = self._pick_nuclei(ch, env_db[ch], ok[ch], first)
+        dip = self.dip_db
         w = self._w_rate
+        counts = []
+        for ch in range(c):
+            seek, val, at, good = (
+                self._seek_peak[ch], self._ext_val[ch], self._ext_hop[ch], self._ext_ok[ch]
+            )
+            peaks = self._nuclei[ch]  # peak hops of counted nuclei, oldest first
+            gone = 0  # nuclei whose peak has left the window
+            cnt = []
+            k = first
+            for e, g in zip(env_rows[ch], ok_rows[ch], strict=True):
+                if seek:
+                    if e > val:
+                        val, at, good = e, k, g
+                    elif e < val - dip:
+                        if good:
+                            peaks.append(at)
+                            nucleus[ch, k - first] = True
+                        seek, val = False, e
+                elif e < val:
+                    val = e
+                elif e > val + dip:
+                    seek, val, at, good = True, e, k, g
+                while gone < len(peaks) and peaks[gone] <= k - w:
+                    gone += 1
+                cnt.append(len(peaks) - gone)
+                k += 1
+            del peaks[:gone]
+            self._seek_peak[ch], self._ext_val[ch] = seek, val
+            self._ext_hop[ch], self._ext_ok[ch] = at, good
+            counts.append(cnt)
         elapsed_s: float | np.ndarray
         if first + 1 >= w:  # the window is full: the same length at every hop
             elapsed_s = w * (self.hop / self.rate)
         else:
             hops = np.arange(first + 1, first + h + 1)
             elapsed_s = np.minimum(np.maximum(hops, 1), w) * (self.hop / self.rate)
-        rate_hz = counts / elapsed_s
+        rate_hz = np.array(counts, dtype=np.float64) / elapsed_s
         return rate_hz, nucleus
-
-    def _pick_nuclei(self, ch: int, env: np.ndarray, ok: np.ndarray,
-                     first: int) -> tuple[np.ndarray, np.ndarray]:
-        """Channel ``ch``'s envelope (dB) and nucleus candidates (bool) of hops ``first ..``:
-        (nucleus confirmed at each hop, nuclei in the trailing window at each hop).
-
-        The picker alternates between seeking a peak (the running maximum; a fall of
-        ``dip_db`` below it confirms the peak, a nucleus if its hop was a candidate) and
-        seeking a valley (the running minimum; a rise of ``dip_db`` above it starts the next
-        peak). A nucleus counts from its confirmation until its peak hop leaves the window.
-        Each phase is found with numpy over the rest of the block, so the loop runs once per
-        turn of the envelope (a few per second), not once per hop.
-        """
-        h = env.size
-        dip = self.dip_db
-        seek, val = self._seek_peak[ch], self._ext_val[ch]
-        at, good = self._ext_hop[ch], self._ext_ok[ch]
-        nucleus = np.zeros(h, dtype=bool)
-        confirmed: list[int] = []  # block positions where a nucleus was confirmed
-        new_peaks: list[int] = []  # their peak hops (absolute)
-        i = 0
-        while i < h:
-            seg = env[i:]
-            # the extreme so far, before each hop of the segment (the carried one first)
-            before = np.empty_like(seg)
-            before[0] = val
-            if seek:
-                np.maximum.accumulate(seg[:-1], out=before[1:])
-                np.maximum(before[1:], val, out=before[1:])
-                turns = np.flatnonzero(seg < before - dip)
-            else:
-                np.minimum.accumulate(seg[:-1], out=before[1:])
-                np.minimum(before[1:], val, out=before[1:])
-                turns = np.flatnonzero(seg > before + dip)
-            end = int(turns[0]) if turns.size else seg.size
-            if seek and end:
-                top = int(np.argmax(seg[:end]))  # its first hop, as a strict `>` update keeps
-                if seg[top] > val:
-                    val, at, good = float(seg[top]), first + i + top, bool(ok[i + top])
-            elif end:
-                val = min(val, float(seg[:end].min()))
-            if not turns.size:
-                break
-            k = i + end
-            if seek:  # the peak is confirmed
-                if good:
-                    nucleus[k] = True
-                    confirmed.append(k)
-                    new_peaks.append(at)
-                seek, val = False, float(env[k])
-            else:  # the valley is over: a new peak starts here
-                seek, val, at, good = True, float(env[k]), first + k, bool(ok[k])
-            i = k + 1
-        self._seek_peak[ch], self._ext_val[ch] = seek, val
-        self._ext_hop[ch], self._ext_ok[ch] = at, good
-        # In the window at hop first + r: confirmed by r, and peak hop > first + r - w.
-        old = self._nuclei[ch]
-        peaks = np.array(old + new_peaks, dtype=np.int64)
-        r = np.arange(h)
-        n_in = len(old) + np.searchsorted(np.array(confirmed, dtype=np.int64), r, side="right")
-        n_gone = np.minimum(n_in, np.searchsorted(peaks, first + r - self._w_rate, side="right"))
-        self._nuclei[ch] = peaks[n_gone[-1]:].tolist() if h else old
-        return nucleus, (n_in - n_gone).astype(np.float64)
