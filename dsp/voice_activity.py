@@ -27,14 +27,21 @@ def hop_level_dbfs(x: np.ndarray, hop: int) -> np.ndarray:
 class VoiceActivityParams:
     """Parameters of the voice-activity decision.
 
-    ``floor_dbfs``: hops quieter than this are never speech. ``margin_db``: a hop is speech
-    when its smoothed level is this far above the noise floor, which is the minimum of the
-    smoothed level over the last ``floor_window_s`` seconds. ``hangover_s``: speech is held
-    this long after the level drops, so word endings and short stops stay inside speech.
+    ``floor_dbfs``: hops quieter than this are never speech. A hop is speech when its
+    smoothed level clears the noise floor (the minimum of the smoothed level over the last
+    ``floor_window_s`` seconds) by the margin: ``margin_ratio`` of the room the loudest
+    smoothed level of that window has above the floor, kept between ``quiet_margin_db`` and
+    ``margin_db`` (dB; ``margin_db`` wins should it be the smaller). A voice well above the
+    floor gets the full margin; a voice near it a smaller one, so its quieter syllables still
+    count. ``quiet_margin_db`` stays above the swing of steady noise (a 30 ms power mean of a
+    tap's hiss moves about 1 dB). ``hangover_s``: speech is held this long after the level
+    drops, so word endings and short stops stay inside speech.
     """
 
-    floor_dbfs: float = -60.0
+    floor_dbfs: float = -70.0
     margin_db: float = 10.0
+    quiet_margin_db: float = 5.0
+    margin_ratio: float = 0.25
     floor_window_s: float = 8.0
     smooth_hops: int = 3
     hangover_s: float = 0.15
@@ -43,7 +50,7 @@ class VoiceActivityParams:
 class VoiceActivity:
     """Streaming, causal voice activity for (n_channels, H) per-hop levels (10 ms hops).
 
-    State: the trailing window of smoothed levels and of raw decisions, carried across calls,
+    State: the trailing windows of smoothed levels and of raw decisions, carried across calls,
     so decisions do not depend on how the stream was cut. ``process`` returns a bool array
     (n_channels, H) and the tracked noise floor in dBFS (n_channels, H).
     """
@@ -53,9 +60,12 @@ class VoiceActivity:
         self.floor_hops = max(1, round(params.floor_window_s / hop_s))
         self.hang_hops = max(1, round(params.hangover_s / hop_s) + 1)
         self._lvl_hist = np.full((n_channels, params.smooth_hops - 1), SILENCE_DBFS)
-        # Floor history starts at the speech floor, not at silence, so a meter switched on
-        # in the middle of speech does not take the first words for noise.
-        self._floor_hist = np.full((n_channels, self.floor_hops - 1), params.floor_dbfs - 20.0)
+        # Smoothed levels of the floor window, NaN where none was heard yet: until a whole
+        # window has been heard, the floor is the quietest level heard so far and the peak
+        # the loudest. Nothing is assumed about a tap not yet heard (a floor assumed below
+        # the tap's own noise would take that noise for speech).
+        self._win_hist = np.full((n_channels, self.floor_hops - 1), np.nan)
+        self._hops_seen = 0
         self._raw_hist = np.zeros((n_channels, self.hang_hops - 1), dtype=bool)
 
     def process(self, level_dbfs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -66,10 +76,21 @@ class VoiceActivity:
         pw = 10 ** (lv / 10)
         smooth = 10 * np.log10(np.add.reduce(windows(pw, p.smooth_hops), axis=-1)
                                / p.smooth_hops)
-        fb = np.concatenate([self._floor_hist, smooth], axis=1)
-        self._floor_hist = fb[:, fb.shape[1] - (self.floor_hops - 1):]
-        floor = np.minimum.reduce(windows(fb, self.floor_hops), axis=-1)
-        raw = (smooth > floor + p.margin_db) & (level_dbfs > p.floor_dbfs)
+        # The stream's first hops have no full smoothing window: kept out of the floor window
+        # (a mean over hops not heard would sit below the noise) and never speech.
+        partial = max(0, min(p.smooth_hops - 1 - self._hops_seen, smooth.shape[1]))
+        self._hops_seen += smooth.shape[1]
+        if partial:
+            smooth[:, :partial] = np.nan
+        wb = np.concatenate([self._win_hist, smooth], axis=1)
+        self._win_hist = wb[:, wb.shape[1] - (self.floor_hops - 1):]
+        win = windows(wb, self.floor_hops)
+        floor = np.fmin.reduce(win, axis=-1)
+        peak = np.fmax.reduce(win, axis=-1)
+        if partial:  # no floor heard yet: report the hop's own level
+            floor[:, :partial] = level_dbfs[:, :partial]
+        margin = np.clip(p.margin_ratio * (peak - floor), p.quiet_margin_db, p.margin_db)
+        raw = (smooth > floor + margin) & (level_dbfs > p.floor_dbfs)
         rb = np.concatenate([self._raw_hist, raw], axis=1)
         self._raw_hist = rb[:, rb.shape[1] - (self.hang_hops - 1):]
         voiced = np.logical_or.reduce(windows(rb, self.hang_hops), axis=-1)
