@@ -45,6 +45,7 @@ class VoiceActivityParams:
     floor_window_s: float = 8.0
     smooth_hops: int = 3
     hangover_s: float = 0.15
+    quiet_hangover_s: float = 0.3
 
 
 class VoiceActivity:
@@ -59,6 +60,7 @@ class VoiceActivity:
         self.p = params
         self.floor_hops = max(1, round(params.floor_window_s / hop_s))
         self.hang_hops = max(1, round(params.hangover_s / hop_s) + 1)
+        self.quiet_hang_hops = max(self.hang_hops, round(params.quiet_hangover_s / hop_s) + 1)
         self._lvl_hist = np.full((n_channels, params.smooth_hops - 1), SILENCE_DBFS)
         # Smoothed levels of the floor window, NaN where none was heard yet: until a whole
         # window has been heard, the floor is the quietest level heard so far and the peak
@@ -66,7 +68,7 @@ class VoiceActivity:
         # the tap's own noise would take that noise for speech).
         self._win_hist = np.full((n_channels, self.floor_hops - 1), np.nan)
         self._hops_seen = 0
-        self._raw_hist = np.zeros((n_channels, self.hang_hops - 1), dtype=bool)
+        self._raw_hist = np.zeros((n_channels, self.quiet_hang_hops - 1), dtype=bool)
 
     def process(self, level_dbfs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p = self.p
@@ -92,6 +94,13 @@ class VoiceActivity:
         margin = np.clip(p.margin_ratio * (peak - floor), p.quiet_margin_db, p.margin_db)
         raw = (smooth > floor + margin) & (level_dbfs > p.floor_dbfs)
         rb = np.concatenate([self._raw_hist, raw], axis=1)
-        self._raw_hist = rb[:, rb.shape[1] - (self.hang_hops - 1):]
-        voiced = np.logical_or.reduce(windows(rb, self.hang_hops), axis=-1)
+        qh, h = self.quiet_hang_hops, self.hang_hops
+        self._raw_hist = rb[:, rb.shape[1] - (qh - 1):]
+        voiced = np.logical_or.reduce(windows(rb, h)[:, qh - h:], axis=-1)
+        if qh > h:
+            # Near the floor only syllable nuclei clear the margin (onsets and codas sit
+            # under the noise): hold speech across the gap to the next nucleus.
+            quiet = margin < p.margin_db
+            if quiet.any():
+                voiced |= quiet & np.logical_or.reduce(windows(rb, qh), axis=-1)
         return voiced, floor
