@@ -57,7 +57,7 @@ LOUD_DBFS = -20.0
 
 
 @pytest.mark.parametrize("level_dbfs", [-62.0, LOUD_DBFS], ids=["quiet", "loud"])
-def test_usual_voice_learned_and_cues_hold_quiet_and_loud(level_dbfs):
+def test_usual_voice_learned_and_cues_hold_quiet_and_loud(level_dbfs: float) -> None:
     pipe = _warmed(level_dbfs)
     assert pipe.usual.ready, f"warm-up not done: {pipe.usual.heard_s:.1f} s of speech heard"
     # The usual level tracks the voice: the quiet agent's is where the loud agent's is, moved
