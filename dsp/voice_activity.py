@@ -30,12 +30,16 @@ class VoiceActivityParams:
     ``floor_dbfs``: hops quieter than this are never speech. A hop is speech when its
     smoothed level clears the noise floor (the minimum of the smoothed level over the last
     ``floor_window_s`` seconds) by the margin: ``margin_ratio`` of the room the loudest
-    smoothed level of that window has above the floor, kept between ``quiet_margin_db`` and
-    ``margin_db`` (dB; ``margin_db`` wins should it be the smaller). A voice well above the
-    floor gets the full margin; a voice near it a smaller one, so its quieter syllables still
-    count. ``quiet_margin_db`` stays above the swing of steady noise (a 30 ms power mean of a
-    tap's hiss moves about 1 dB). ``hangover_s``: speech is held this long after the level
-    drops, so word endings and short stops stay inside speech.
+    smoothed level of that window (the peak) has above the floor, kept between
+    ``quiet_margin_db`` and ``margin_db`` (dB; ``margin_db`` wins should it be the smaller).
+    A voice well above the floor gets the full margin; a voice near it a smaller one, so its
+    quieter syllables still count. ``quiet_margin_db`` stays above the swing of steady noise
+    (a 30 ms power mean of a tap's hiss moves about 1 dB). A hop more than ``range_db`` below
+    the peak is not speech either: a voice's own syllables span less than that, while a loud
+    agent's room tone, lifted by the same gain, can sit far above the tap's floor.
+    ``hangover_s``: speech is held this long after the level drops, so word endings and short
+    stops stay inside speech; ``quiet_hangover_s`` where the margin is below full, since near
+    the floor only syllable nuclei clear it and the hold must reach the next one.
     """
 
     floor_dbfs: float = -70.0
@@ -46,6 +50,7 @@ class VoiceActivityParams:
     smooth_hops: int = 3
     hangover_s: float = 0.15
     quiet_hangover_s: float = 0.3
+    range_db: float = 40.0
 
 
 class VoiceActivity:
@@ -92,7 +97,8 @@ class VoiceActivity:
         if partial:  # no floor heard yet: report the hop's own level
             floor[:, :partial] = level_dbfs[:, :partial]
         margin = np.clip(p.margin_ratio * (peak - floor), p.quiet_margin_db, p.margin_db)
-        raw = (smooth > floor + margin) & (level_dbfs > p.floor_dbfs)
+        thr = np.maximum(floor + margin, peak - p.range_db)
+        raw = (smooth > thr) & (level_dbfs > p.floor_dbfs)
         rb = np.concatenate([self._raw_hist, raw], axis=1)
         qh, h = self.quiet_hang_hops, self.hang_hops
         self._raw_hist = rb[:, rb.shape[1] - (qh - 1):]

@@ -22,8 +22,19 @@ TAP_NOISE_DBFS = -66.0
 WARMUP_S = 60.0
 
 
-def _speech(level_dbfs: float, seeds: range) -> list[np.ndarray]:
-    return [utterance(2.5, level_dbfs=level_dbfs, seed=s).audio for s in seeds]
+def _speech(level_dbfs: float, seeds: range, room_dbfs: float | None = None) -> list[np.ndarray]:
+    """Utterances at ``level_dbfs``; with ``room_dbfs``, each carries 0.6 s of its room's hiss
+    (white, that RMS) before and after and under it, as a headset that gates the pauses
+    between utterances passes it."""
+    out = []
+    for s in seeds:
+        u = utterance(2.5, level_dbfs=level_dbfs, seed=s).audio
+        if room_dbfs is not None:
+            pad = np.zeros(int(0.6 * RATE))
+            u = np.concatenate([pad, u, pad])
+            u += np.random.default_rng(s).standard_normal(u.size) * 10 ** (room_dbfs / 20)
+        out.append(u)
+    return out
 
 
 def _with_noise(x: np.ndarray, seed: int) -> np.ndarray:
@@ -33,11 +44,11 @@ def _with_noise(x: np.ndarray, seed: int) -> np.ndarray:
 
 
 @cache
-def _warmed(level_dbfs: float) -> Pipeline:
+def _warmed(level_dbfs: float, room_dbfs: float | None = None) -> Pipeline:
     """A desk that has heard ``WARMUP_S`` of the agent's calm speech (0.8 s pauses); trials
     run on copies."""
     parts: list[np.ndarray] = []
-    for u in _speech(level_dbfs, range(100, 140)):
+    for u in _speech(level_dbfs, range(100, 140), room_dbfs):
         parts += [u, np.zeros(int(0.8 * RATE))]
     warm = np.concatenate(parts)[: int(WARMUP_S * RATE)]
     pipe = Pipeline(Settings(), source_rate=RATE, source_channels=1)
@@ -45,10 +56,11 @@ def _warmed(level_dbfs: float) -> Pipeline:
     return pipe
 
 
-def _raised_cued(pipe: Pipeline, level_dbfs: float) -> bool:
+def _raised_cued(pipe: Pipeline, level_dbfs: float, room_dbfs: float | None = None) -> bool:
     """Whether 5 s of speech at ``level_dbfs`` (after a pause) starts a raised-voice cue."""
     trial = copy.deepcopy(pipe)
-    x = np.concatenate([np.zeros(RATE), *_speech(level_dbfs, range(7, 9)), np.zeros(3 * RATE)])
+    x = np.concatenate([np.zeros(RATE), *_speech(level_dbfs, range(7, 9), room_dbfs),
+                        np.zeros(3 * RATE)])
     events = trial.process(_with_noise(x, 2)).events + trial.finish().events
     return any(e.type == "raised_voice.started" for e in events)
 
@@ -67,3 +79,14 @@ def test_usual_voice_learned_and_cues_hold_quiet_and_loud(level_dbfs: float) -> 
     assert -1.0 < pipe.usual.usual_lufs - (loud + level_dbfs - LOUD_DBFS) < 6.0
     assert not _raised_cued(pipe, level_dbfs), "calm speech cued"
     assert _raised_cued(pipe, level_dbfs + 15.0), "speech 15 dB above usual not cued"
+
+
+def test_loud_agents_room_tone_is_not_their_usual_voice() -> None:
+    """A loud agent (speech -10 dBFS) whose headset passes the room's hiss (-48 dBFS, 18 dB
+    over the tap's own noise) with each utterance and gates the pauses between them: the hiss
+    is not speech, so the usual level is the one learned without it and calm speech does not
+    cue."""
+    plain, room = _warmed(-10.0), _warmed(-10.0, -48.0)
+    assert room.usual.ready
+    assert abs(room.usual.usual_lufs - plain.usual.usual_lufs) < 1.0
+    assert not _raised_cued(room, -10.0, -48.0), "calm speech cued"
