@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,6 +10,7 @@ import numpy as np
 from dsp._fast import windows
 
 SILENCE_DBFS = -120.0
+UNKNOWN_SWING_DB = 100.0  # the noise's swing before any was measured: the full margin applies
 
 
 def hop_level_dbfs(x: np.ndarray, hop: int) -> np.ndarray:
@@ -31,10 +33,13 @@ class VoiceActivityParams:
     smoothed level clears the noise floor (the minimum of the smoothed level over the last
     ``floor_window_s`` seconds) by the margin: ``margin_ratio`` of the room the loudest
     smoothed level of that window (the peak) has above the floor, kept between
-    ``quiet_margin_db`` and ``margin_db`` (dB; ``margin_db`` wins should it be the smaller).
+    the least margin and ``margin_db`` (dB; ``margin_db`` wins should it be the smaller).
     A voice well above the floor gets the full margin; a voice near it a smaller one, so its
-    quieter syllables still count. ``quiet_margin_db`` stays above the swing of steady noise
-    (a 30 ms power mean of a tap's hiss moves about 1 dB). A hop more than ``range_db`` below
+    quieter syllables still count. The least margin is ``quiet_margin_db``, or
+    ``swing_factor`` times the noise's own swing (the window's lower quartile above its
+    minimum, measured every ``swing_every_s``) if that is more: steady hiss swings well under
+    1 dB, a fan or a vent several dB, and the noise's highest hops lie about five such swings
+    above the floor. A hop more than ``range_db`` below
     the peak is not speech either: a voice's own syllables span less than that, while a loud
     agent's room tone, lifted by the same gain, can sit far above the tap's floor.
     ``hangover_s``: speech is held this long after the level drops, so word endings and short
@@ -51,6 +56,8 @@ class VoiceActivityParams:
     hangover_s: float = 0.15
     quiet_hangover_s: float = 0.3
     range_db: float = 40.0
+    swing_factor: float = 5.0
+    swing_every_s: float = 0.5
 
 
 class VoiceActivity:
@@ -73,6 +80,8 @@ class VoiceActivity:
         # the tap's own noise would take that noise for speech).
         self._win_hist = np.full((n_channels, self.floor_hops - 1), np.nan)
         self._hops_seen = 0
+        self.swing_hops = max(1, round(params.swing_every_s / hop_s))
+        self._swing = np.full(n_channels, UNKNOWN_SWING_DB)  # until measured: the full margin
         self._raw_hist = np.zeros((n_channels, self.quiet_hang_hops - 1), dtype=bool)
 
     def process(self, level_dbfs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -85,8 +94,9 @@ class VoiceActivity:
                                / p.smooth_hops)
         # The stream's first hops have no full smoothing window: kept out of the floor window
         # (a mean over hops not heard would sit below the noise) and never speech.
-        partial = max(0, min(p.smooth_hops - 1 - self._hops_seen, smooth.shape[1]))
-        self._hops_seen += smooth.shape[1]
+        start, n = self._hops_seen, smooth.shape[1]
+        partial = max(0, min(p.smooth_hops - 1 - start, n))
+        self._hops_seen += n
         if partial:
             smooth[:, :partial] = np.nan
         wb = np.concatenate([self._win_hist, smooth], axis=1)
@@ -96,7 +106,8 @@ class VoiceActivity:
         peak = np.fmax.reduce(win, axis=-1)
         if partial:  # no floor heard yet: report the hop's own level
             floor[:, :partial] = level_dbfs[:, :partial]
-        margin = np.clip(p.margin_ratio * (peak - floor), p.quiet_margin_db, p.margin_db)
+        least = np.maximum(p.quiet_margin_db, p.swing_factor * self._noise_swing(win, floor, start))
+        margin = np.minimum(np.maximum(p.margin_ratio * (peak - floor), least), p.margin_db)
         thr = np.maximum(floor + margin, peak - p.range_db)
         raw = (smooth > thr) & (level_dbfs > p.floor_dbfs)
         rb = np.concatenate([self._raw_hist, raw], axis=1)
@@ -110,3 +121,19 @@ class VoiceActivity:
             if quiet.any():
                 voiced |= quiet & np.logical_or.reduce(windows(rb, qh), axis=-1)
         return voiced, floor
+
+    def _noise_swing(self, win: np.ndarray, floor: np.ndarray, start: int) -> np.ndarray:
+        """How far the noise swings above the floor, per hop (dB): the window's lower quartile
+        above its minimum, measured every ``swing_every_s`` at absolute hops and held between
+        (the lower quartile is noise while speech fills less than three quarters of the
+        window). ``win`` are the floor windows of the block's hops, which begin at ``start``."""
+        n = win.shape[1]
+        at = np.arange((-start) % self.swing_hops, n, self.swing_hops)
+        vals = self._swing[:, None]
+        if at.size:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a window not heard yet
+                q = np.nanquantile(win[:, at], 0.25, axis=-1) - floor[:, at]
+            vals = np.concatenate([vals, np.where(np.isnan(q), UNKNOWN_SWING_DB, q)], axis=1)
+            self._swing = vals[:, -1].copy()
+        return vals[:, np.searchsorted(at, np.arange(n), side="right")]

@@ -90,3 +90,28 @@ def test_loud_agents_room_tone_is_not_their_usual_voice() -> None:
     assert room.usual.ready
     assert abs(room.usual.usual_lufs - plain.usual.usual_lufs) < 1.0
     assert not _raised_cued(room, -10.0, -48.0), "calm speech cued"
+
+
+def test_noise_that_swings_is_not_speech() -> None:
+    """A tap whose noise swings slowly (a fan, an air vent: 1.5 dB RMS in level, about 0.5 s
+    apart) is not heard as speech: the least margin grows with the noise's own swing. Steady
+    hiss with a quiet voice 8 dB over it still is."""
+    from scipy.signal import lfilter
+
+    from dsp.voice_activity import VoiceActivity, VoiceActivityParams, hop_level_dbfs
+
+    rng = np.random.default_rng(3)
+    n_hops = 6000  # 60 s
+    swing_db = lfilter([0.02], [1, -0.98], rng.standard_normal(n_hops))
+    swing_db *= 1.5 / swing_db.std()
+    hiss = rng.standard_normal(n_hops * 160) * 10 ** (TAP_NOISE_DBFS / 20)
+    swinging = hiss * np.repeat(10 ** (swing_db / 20), 160)
+    va = VoiceActivity(VoiceActivityParams(), n_channels=1)
+    voiced, _ = va.process(hop_level_dbfs(swinging[None], 160))
+    assert voiced.mean() < 0.01, f"{100 * voiced.mean():.1f} % of swinging noise taken for speech"
+    # steady hiss with 0.3 s bursts 8 dB over it every second: the bursts are speech
+    burst = np.tile(np.r_[np.full(30, 10 ** (8 / 20)), np.zeros(70)], n_hops // 100)
+    quiet = hiss * (1 + np.repeat(burst, 160))
+    va = VoiceActivity(VoiceActivityParams(), n_channels=1)
+    voiced, _ = va.process(hop_level_dbfs(quiet[None], 160))
+    assert voiced[0, 1000:][burst[1000:] > 0].mean() > 0.9
