@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,6 +10,7 @@ import numpy as np
 from dsp._fast import windows
 
 SILENCE_DBFS = -120.0
+UNKNOWN_SWING_DB = 100.0  # the noise's swing before any was measured: the full margin applies
 
 
 def hop_level_dbfs(x: np.ndarray, hop: int) -> np.ndarray:
@@ -27,23 +29,41 @@ def hop_level_dbfs(x: np.ndarray, hop: int) -> np.ndarray:
 class VoiceActivityParams:
     """Parameters of the voice-activity decision.
 
-    ``floor_dbfs``: hops quieter than this are never speech. ``margin_db``: a hop is speech
-    when its smoothed level is this far above the noise floor, which is the minimum of the
-    smoothed level over the last ``floor_window_s`` seconds. ``hangover_s``: speech is held
-    this long after the level drops, so word endings and short stops stay inside speech.
+    ``floor_dbfs``: hops quieter than this are never speech. A hop is speech when its
+    smoothed level clears the noise floor (the minimum of the smoothed level over the last
+    ``floor_window_s`` seconds) by the margin: ``margin_ratio`` of the room the loudest
+    smoothed level of that window (the peak) has above the floor, kept between
+    the least margin and ``margin_db`` (dB; ``margin_db`` wins should it be the smaller).
+    A voice well above the floor gets the full margin; a voice near it a smaller one, so its
+    quieter syllables still count. The least margin is ``quiet_margin_db``, or
+    ``swing_factor`` times the noise's own swing (the window's lower quartile above its
+    minimum, measured every ``swing_every_s``) if that is more: steady hiss swings well under
+    1 dB, a fan or a vent several dB, and the noise's highest hops lie about five such swings
+    above the floor. A hop more than ``range_db`` below
+    the peak is not speech either: a voice's own syllables span less than that, while a loud
+    agent's room tone, lifted by the same gain, can sit far above the tap's floor.
+    ``hangover_s``: speech is held this long after the level drops, so word endings and short
+    stops stay inside speech; ``quiet_hangover_s`` where the margin is below full, since near
+    the floor only syllable nuclei clear it and the hold must reach the next one.
     """
 
-    floor_dbfs: float = -60.0
+    floor_dbfs: float = -70.0
     margin_db: float = 10.0
+    quiet_margin_db: float = 5.0
+    margin_ratio: float = 0.25
     floor_window_s: float = 8.0
     smooth_hops: int = 3
     hangover_s: float = 0.15
+    quiet_hangover_s: float = 0.3
+    range_db: float = 40.0
+    swing_factor: float = 5.0
+    swing_every_s: float = 0.5
 
 
 class VoiceActivity:
     """Streaming, causal voice activity for (n_channels, H) per-hop levels (10 ms hops).
 
-    State: the trailing window of smoothed levels and of raw decisions, carried across calls,
+    State: the trailing windows of smoothed levels and of raw decisions, carried across calls,
     so decisions do not depend on how the stream was cut. ``process`` returns a bool array
     (n_channels, H) and the tracked noise floor in dBFS (n_channels, H).
     """
@@ -52,11 +72,17 @@ class VoiceActivity:
         self.p = params
         self.floor_hops = max(1, round(params.floor_window_s / hop_s))
         self.hang_hops = max(1, round(params.hangover_s / hop_s) + 1)
+        self.quiet_hang_hops = max(self.hang_hops, round(params.quiet_hangover_s / hop_s) + 1)
         self._lvl_hist = np.full((n_channels, params.smooth_hops - 1), SILENCE_DBFS)
-        # Floor history starts at the speech floor, not at silence, so a meter switched on
-        # in the middle of speech does not take the first words for noise.
-        self._floor_hist = np.full((n_channels, self.floor_hops - 1), params.floor_dbfs - 20.0)
-        self._raw_hist = np.zeros((n_channels, self.hang_hops - 1), dtype=bool)
+        # Smoothed levels of the floor window, NaN where none was heard yet: until a whole
+        # window has been heard, the floor is the quietest level heard so far and the peak
+        # the loudest. Nothing is assumed about a tap not yet heard (a floor assumed below
+        # the tap's own noise would take that noise for speech).
+        self._win_hist = np.full((n_channels, self.floor_hops - 1), np.nan)
+        self._hops_seen = 0
+        self.swing_hops = max(1, round(params.swing_every_s / hop_s))
+        self._swing = np.full(n_channels, UNKNOWN_SWING_DB)  # until measured: the full margin
+        self._raw_hist = np.zeros((n_channels, self.quiet_hang_hops - 1), dtype=bool)
 
     def process(self, level_dbfs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p = self.p
@@ -66,11 +92,48 @@ class VoiceActivity:
         pw = 10 ** (lv / 10)
         smooth = 10 * np.log10(np.add.reduce(windows(pw, p.smooth_hops), axis=-1)
                                / p.smooth_hops)
-        fb = np.concatenate([self._floor_hist, smooth], axis=1)
-        self._floor_hist = fb[:, fb.shape[1] - (self.floor_hops - 1):]
-        floor = np.minimum.reduce(windows(fb, self.floor_hops), axis=-1)
-        raw = (smooth > floor + p.margin_db) & (level_dbfs > p.floor_dbfs)
+        # The stream's first hops have no full smoothing window: kept out of the floor window
+        # (a mean over hops not heard would sit below the noise) and never speech.
+        start, n = self._hops_seen, smooth.shape[1]
+        partial = max(0, min(p.smooth_hops - 1 - start, n))
+        self._hops_seen += n
+        if partial:
+            smooth[:, :partial] = np.nan
+        wb = np.concatenate([self._win_hist, smooth], axis=1)
+        self._win_hist = wb[:, wb.shape[1] - (self.floor_hops - 1):]
+        win = windows(wb, self.floor_hops)
+        floor = np.fmin.reduce(win, axis=-1)
+        peak = np.fmax.reduce(win, axis=-1)
+        if partial:  # no floor heard yet: report the hop's own level
+            floor[:, :partial] = level_dbfs[:, :partial]
+        least = np.maximum(p.quiet_margin_db, p.swing_factor * self._noise_swing(win, floor, start))
+        margin = np.minimum(np.maximum(p.margin_ratio * (peak - floor), least), p.margin_db)
+        thr = np.maximum(floor + margin, peak - p.range_db)
+        raw = (smooth > thr) & (level_dbfs > p.floor_dbfs)
         rb = np.concatenate([self._raw_hist, raw], axis=1)
-        self._raw_hist = rb[:, rb.shape[1] - (self.hang_hops - 1):]
-        voiced = np.logical_or.reduce(windows(rb, self.hang_hops), axis=-1)
+        qh, h = self.quiet_hang_hops, self.hang_hops
+        self._raw_hist = rb[:, rb.shape[1] - (qh - 1):]
+        voiced = np.logical_or.reduce(windows(rb, h)[:, qh - h:], axis=-1)
+        if qh > h:
+            # Near the floor only syllable nuclei clear the margin (onsets and codas sit
+            # under the noise): hold speech across the gap to the next nucleus.
+            quiet = margin < p.margin_db
+            if quiet.any():
+                voiced |= quiet & np.logical_or.reduce(windows(rb, qh), axis=-1)
         return voiced, floor
+
+    def _noise_swing(self, win: np.ndarray, floor: np.ndarray, start: int) -> np.ndarray:
+        """How far the noise swings above the floor, per hop (dB): the window's lower quartile
+        above its minimum, measured every ``swing_every_s`` at absolute hops and held between
+        (the lower quartile is noise while speech fills less than three quarters of the
+        window). ``win`` are the floor windows of the block's hops, which begin at ``start``."""
+        n = win.shape[1]
+        at = np.arange((-start) % self.swing_hops, n, self.swing_hops)
+        vals = self._swing[:, None]
+        if at.size:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a window not heard yet
+                q = np.nanquantile(win[:, at], 0.25, axis=-1) - floor[:, at]
+            vals = np.concatenate([vals, np.where(np.isnan(q), UNKNOWN_SWING_DB, q)], axis=1)
+            self._swing = vals[:, -1].copy()
+        return vals[:, np.searchsorted(at, np.arange(n), side="right")]

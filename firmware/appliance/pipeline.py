@@ -75,7 +75,8 @@ class Pipeline:
         va = settings.voice_activity
         self.analyzer = StreamAnalyzer(AnalyzerParams(
             n_channels=self.n_channels,
-            voice_activity=VoiceActivityParams(floor_dbfs=va.floor_dbfs, margin_db=va.margin_db),
+            voice_activity=VoiceActivityParams(floor_dbfs=va.floor_dbfs, margin_db=va.margin_db,
+                                               quiet_margin_db=va.quiet_margin_db),
             laughter_threshold=settings.cues.laughter.threshold,
             caller_measures=caller_measures,
         ))

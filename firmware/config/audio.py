@@ -60,8 +60,20 @@ class VoiceActivitySettings(Section):
     """Voice activity: a hop is speech when its level clears the tracked noise floor."""
 
     floor_dbfs: float = Field(
-        -60.0, ge=-100.0, le=-20.0, description="Hops below this level (dBFS) are never speech."
+        -70.0, ge=-100.0, le=-20.0,
+        description="Hops below this level (dBFS) are never speech. The quietest usual voice "
+        "the desk serves (-60 LUFS) has syllables down to about -70 dBFS.",
     )
     margin_db: float = Field(
-        10.0, ge=3.0, le=40.0, description="dB above the tracked noise floor that counts as speech."
+        10.0, ge=3.0, le=40.0,
+        description="dB above the tracked noise floor that counts as speech, for a voice well "
+        "above the floor.",
+    )
+    quiet_margin_db: float = Field(
+        5.0, ge=2.0, le=40.0,
+        description="The least margin (dB above the noise floor), for a voice near the floor: "
+        "the margin is a quarter of the room the loudest speech of the last 8 s has above the "
+        "floor, between this and margin_db (margin_db wins should it be smaller). It must "
+        "stay above the swing of the tap's steady noise (about 1 dB for hiss), or noise "
+        "counts as speech.",
     )

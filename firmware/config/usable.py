@@ -21,6 +21,7 @@ import os
 import ssl
 from pathlib import Path
 
+from firmware.config.audio import VoiceActivitySettings
 from firmware.config.settings import Settings
 
 Finding = tuple[str, str]
@@ -45,7 +46,8 @@ def desk_problems(settings: Settings) -> list[Finding]:
         out.append(("voice_activity.floor_dbfs",
                     f"{floor:g} dBFS is above calm speech on a headset tap (about -47 to -30 "
                     f"dBFS): the desk would hear little or no speech; use "
-                    f"{SPEECH_FLOOR_MAX_DBFS:g} or lower (default -60)"))
+                    f"{SPEECH_FLOOR_MAX_DBFS:g} or lower (default "
+                    f"{VoiceActivitySettings().floor_dbfs:g})"))
     return out
 
 

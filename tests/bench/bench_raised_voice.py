@@ -11,8 +11,10 @@ raised-voice cue fires. Prints the share flagged per class and actor.
 ``--levels`` scales each actor so that their usual (neutral) level sits at -60 ... -15 LUFS
 and adds the tap's own noise floor (white noise at ``TAP_NOISE_DBFS``, the same for every
 level, as a real tap has), then prints per level the share of neutral utterances cued
-(target 0 %) and of angry-strong ones (target >= 95 %). A quiet agent's speech sits close to
-that floor; a loud agent's shouting close to full scale (clipped, as a real tap would).
+(target 0 %) and of angry-strong ones (target >= 95 %), and the raised- and tense-voice cues
+that started in 4 more minutes of the actor's calm speech (target 0). A quiet agent's speech
+sits close to that floor; a loud agent's shouting close to full scale (clipped, as a real tap
+would).
 """
 
 from __future__ import annotations
@@ -111,7 +113,9 @@ def levels_section(settings: Settings, rows: list[dict[str, str]],
     actor's neutral utterances looped for 60 s (the usual voice is learned live, warm-up
     included), then each test utterance after 1.5 s of pause, judged on a copy of the desk's
     state after the warm-up (so utterances do not cool each other down). An utterance counts
-    as cued when a raised-voice cue starts during it or within ``release_s`` after it.
+    as cued when a raised-voice cue starts during it or within ``release_s`` after it. Then,
+    on another copy, 4 min of calm speech: the actor's neutral utterances in random order,
+    each within +-2 dB, 0.3-1.5 s apart; every raised- or tense-voice cue started counts.
     """
     import copy
 
@@ -125,11 +129,12 @@ def levels_section(settings: Settings, rows: list[dict[str, str]],
     print(f"\nquiet and loud agents, live (60 s warm-up of the actor's neutral speech, then "
           f"each utterance); tap noise {TAP_NOISE_DBFS:.0f} dBFS (white)")
     print(f"{'usual L (LUFS)':<16}{'neutral cued':>14}{'angry-normal':>14}{'angry-strong':>14}"
-          f"{'usual learned (LUFS)':>24}{'spread (dB)':>13}")
+          f"{'usual learned (LUFS)':>24}{'spread (dB)':>13}{'calm 4 min: cues':>18}")
     release = settings.cues.raised_voice.release_s
     for level in LEVELS_LUFS:
         cued: dict[tuple[str, str], list[bool]] = defaultdict(list)
         learned, spreads = [], []
+        calm_cues = 0
         for actor in sorted(usual_native):
             gain = level - usual_native[actor]
             mine = [r for r in rows if r["actor"] == actor]
@@ -162,10 +167,20 @@ def levels_section(settings: Settings, rows: list[dict[str, str]],
                 end = t0 + u.size / rate + release
                 cued[cls].append(any(e.type == "raised_voice.started" and t0 <= e.stream_s <= end
                                      for e in events))
+            calm = copy.deepcopy(pipe)
+            parts: list[np.ndarray] = []
+            while sum(x.size for x in parts) < 240 * rate:
+                parts += [neutral[rng.integers(len(neutral))] * 10 ** (rng.uniform(-2, 2) / 20),
+                          np.zeros(int(rng.uniform(0.3, 1.5) * rate))]
+            x = noisy(np.concatenate(parts))
+            for i in range(0, x.shape[0], 10 * rate):
+                calm_cues += sum(e.type in ("raised_voice.started", "tense_voice.started")
+                                 for e in calm.process(x[i:i + 10 * rate]).events)
         shares = [100 * np.mean(cued[c]) for c in CLASSES]
         print(f"{level:<16}{shares[0]:>13.1f}%{shares[1]:>13.1f}%{shares[2]:>13.1f}%"
-              f"{_mean(learned):>24.1f}{_mean(spreads):>13.2f}")
-    print("targets: neutral cued 0 % at every level; angry-strong cued >= 95 % at every level")
+              f"{_mean(learned):>24.1f}{_mean(spreads):>13.2f}{calm_cues:>18}")
+    print("targets: neutral cued 0 % at every level; angry-strong cued >= 95 % at every level; "
+          "no cue in calm speech")
 
 
 def main() -> int:
