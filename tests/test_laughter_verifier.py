@@ -154,6 +154,39 @@ def test_verified_results_do_not_depend_on_block_cuts(seed: int) -> None:
 HOP = 160
 
 
+@pytest.mark.parametrize("max_block", [3, 40, 450])
+def test_streamed_features_equal_those_of_the_whole_history(max_block: int) -> None:
+    """The verifier keeps its history in buffers it compacts (and grows for long blocks): its
+    features at any hop equal those computed from the whole stream's rows."""
+    rng = np.random.default_rng(max_block)
+    n = 900
+    mel = 10 ** rng.uniform(-9, -2, (n, 16))
+    per = rng.uniform(0, 1, n)
+    f0 = rng.uniform(90, 400, n)
+    voiced = rng.uniform(0, 1, n) < 0.6
+    v = LaughterVerifier(weights=_constant(0.5))
+    pulse = rng.uniform(0, 1, len(PULSE_NAMES))
+    got, i = {}, 0
+    while i < n:
+        j = min(n, i + int(rng.integers(1, max_block + 1)))
+        v.push(mel[i:j], per[i:j], f0[i:j], voiced[i:j])
+        # spectrum row r is hop r - 2; a proposal reads up to the newest spectrum hop
+        for k in range(max(i - 2, 0), j - 2):
+            if k % 37 == 0:
+                got[k] = v.features(k, pulse)
+        i = j
+    assert len(got) > 15
+    for k, f in got.items():
+        r = np.arange(k - 99, k + 1) + 2  # spectrum rows of hops k - 99 .. k
+        rows_mel = np.where((r >= 0)[:, None], mel[np.clip(r, 0, None)], 1e-12)
+        rows_per = np.where(r >= 0, per[np.clip(r, 0, None)], 0.0)
+        q = np.arange(k - 101, k - 1) + 4  # F0 rows of hops k - 101 .. k - 2
+        hz = np.where(q >= 0, (f0 * voiced)[np.clip(q, 0, None)], 0.0)
+        st = np.where(hz > 0, 12 * np.log2(np.maximum(hz, 1e-9) / 100.0), np.nan)
+        want = window_features(rows_mel, rows_per, st, v.usual_st(k), pulse)
+        np.testing.assert_allclose(f, want, rtol=1e-9, atol=1e-9, err_msg=f"hop {k}")
+
+
 def test_usual_pitch_is_learned_on_a_grid_and_known_after_8_s_of_voice() -> None:
     """A steady 200 Hz voice: the usual pitch is unknown until 8 s of voiced pitch, then
     12 semitones re 100 Hz, whatever the block cuts."""
