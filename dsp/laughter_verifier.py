@@ -10,16 +10,20 @@ Inputs (every one explains itself; see :func:`window_features`)
 * **log-mel bands** of the last second: 16 mel-spaced bands 100-7600 Hz of the analyzer's
   shared 32 ms spectrum (:attr:`LaughterVerifier.band_weights`, a
   :class:`~dsp.hop_spectrum.HopSpectrum` result, frames centred on the hop, ``delay_hops``
-  2), hops ``k - 99 .. k`` for a proposal at hop ``k``; summarised as the mean spectral shape
-  (dB re the window's mean level), its spread over time and its hop-to-hop change per band,
-  and the modulation spectrum of the window's level envelope at 2-10 Hz;
+  2), hops ``k - 99 .. k`` for a proposal at hop ``k``; summarised over the proposed train
+  (from its first pulse's onset, at least 0.3 s: :func:`span_hops`) as the mean spectral
+  shape of its loud hops (dB re each hop's level), its spread over time and its hop-to-hop
+  change per band; and over the whole second as the modulation spectrum of the level
+  envelope at 2-10 Hz (a laugh inside speech is only part of the second: summaries of the
+  whole second mixed the speech before it into the laugh's);
 * **the pulse measures** of the proposing window (rhythm, voiced nuclei, alternation,
   repetition, aspiration, their minimum, pulse count, mean interval, interval spread, dip,
   gap voicing, peak voicing; see :mod:`dsp.laughter`);
-* **periodicity** (the pitch tracker's, as the detector reads it) over the window;
+* **periodicity** (the pitch tracker's, as the detector reads it) over the train, and its
+  modulation over the second;
 * **pitch relative to the speaker's usual**: the median and 90th percentile of the pitch
-  tracker's F0 (semitones) on the voiced hops ``k - 101 .. k - 2`` (F0 comes 2 hops later than
-  the spectrum), minus the speaker's usual pitch, and whether the usual is known.  The usual
+  tracker's F0 (semitones) on the train's voiced hops (up to ``k - 2``: F0 comes 2 hops later
+  than the spectrum), minus the speaker's usual pitch, and whether the usual is known.  The usual
   pitch is the median of a forgetting histogram of the voiced hops' F0 (half-life 15 min of
   voiced speech), updated on a fixed 1 s grid of absolute hops so that it does not depend on
   block cuts; it is "known" after 8 s of voiced pitch.  (It mirrors the firmware's usual voice
@@ -49,7 +53,7 @@ import numpy as np
 from dsp.hop_spectrum import FREQS_HZ, HopSpectrum, band_matrix
 
 __all__ = ["DEFAULT_WEIGHTS", "LaughterVerifier", "VerifierWeights", "mel_edges_hz",
-           "window_features", "FEATURE_NAMES"]
+           "span_hops", "window_features", "FEATURE_NAMES"]
 
 HOP_S = 0.01
 DEFAULT_WEIGHTS = Path(__file__).with_name("laughter_verifier.npz")
@@ -66,6 +70,7 @@ ST_BINS = np.arange(-24.0, 36.0 + 1e-9, 0.25)
 USUAL_GRID_HOPS = 100  # the usual pitch is refreshed on absolute 1 s boundaries
 USUAL_HALF_LIFE_HOPS = 90_000  # 15 min of voiced speech, as the firmware's usual voice
 USUAL_MIN_HOPS = 800  # 8 s of voiced pitch before the usual is "known"
+MIN_SPAN_HOPS = 30  # the train's summaries read at least its last 0.3 s
 HISTORY_HOPS = WINDOW_HOPS + 8
 _ROOM_HOPS = 200  # rows a history buffer holds beyond HISTORY_HOPS before it is compacted
 _MEL_FLOOR = 1e-12  # mel mean square of the silence before the stream
@@ -112,8 +117,16 @@ FEATURE_NAMES = (
 N_FEATURES = len(FEATURE_NAMES)
 
 
+def span_hops(k: int, start: int) -> int:
+    """Hops of the proposed train that the verifier summarises: from ``start`` (the onset
+    of its first pulse) to the decision hop ``k``, at least MIN_SPAN_HOPS, at most the 1 s
+    window."""
+    return min(max(k - start + 1, MIN_SPAN_HOPS), WINDOW_HOPS)
+
+
 def window_features(mel: np.ndarray, periodicity: np.ndarray, st: np.ndarray,
-                    usual_st: float, pulse: np.ndarray) -> np.ndarray:
+                    usual_st: float, pulse: np.ndarray, span: int = WINDOW_HOPS
+                    ) -> np.ndarray:
     """The verifier's input vector for one proposal.
 
     Args:
@@ -123,13 +136,17 @@ def window_features(mel: np.ndarray, periodicity: np.ndarray, st: np.ndarray,
             ``(100,)``.
         usual_st: the speaker's usual pitch (semitones re 100 Hz), NaN if not known.
         pulse: the proposing window's pulse measures, ``(12,)`` in :data:`PULSE_NAMES` order.
+        span: the last ``span`` hops are the proposed train (:func:`span_hops`): the
+            spectral shape, its spread and change, the periodicity, breathiness and pitch
+            are read over these; the modulation over the whole second.
 
     Returns:
         ``(N_FEATURES,)`` float64 in :data:`FEATURE_NAMES` order (dB, semitones, 0-1 shares;
         the modulation magnitudes relative to the envelope's total).
     """
+    st = st[st.size - span:]
     sv = np.sort(st[np.isfinite(st)])
-    return _features_db(mel_db(mel), periodicity, sv, usual_st, pulse)
+    return _features_db(mel_db(mel), periodicity, sv, usual_st, pulse, span)
 
 
 def mel_db(mel: np.ndarray) -> np.ndarray:
@@ -140,24 +157,25 @@ def mel_db(mel: np.ndarray) -> np.ndarray:
 
 
 def _features_db(db: np.ndarray, periodicity: np.ndarray, sv: np.ndarray, usual_st: float,
-                 pulse: np.ndarray) -> np.ndarray:
-    """:func:`window_features` from the bands in dB, ``(100, 16)``, and the voiced hops' F0
-    in semitones, sorted (``sv``).  Written for few numpy calls: it runs on every proposal,
+                 pulse: np.ndarray, span: int) -> np.ndarray:
+    """:func:`window_features` from the bands in dB, ``(100, 16)``, and the span's voiced
+    hops' F0 in semitones, sorted (``sv``).  Written for few numpy calls: it runs on every proposal,
     several times per second of speech, and each call costs about a microsecond whatever its
     size, so means over the loud hops are weighted products, not selections, and sums over
     hops are products with ones."""
-    n = WINDOW_HOPS
+    n = span  # the summaries read the proposed train; the modulation, the whole second
     out = np.empty(N_FEATURES)
     # per hop: the 16 bands (dB), the periodicity, then the shape (dB re the hop's level),
     # the balance, and their squares
     k = N_MEL + 1
     y = np.empty((n, 3 * k))
-    y[:, :N_MEL] = db
-    y[:, N_MEL] = periodicity
-    lb = db @ _LEV_BAL  # (100, 2): level (mean of the bands) and balance per hop
+    y[:, :N_MEL] = db[WINDOW_HOPS - n:]
+    y[:, N_MEL] = periodicity[WINDOW_HOPS - n:]
+    lb_all = db @ _LEV_BAL  # (100, 2): level (mean of the bands) and balance per hop
+    lb = lb_all[WINDOW_HOPS - n:]
     lev = lb[:, 0]
     x = y[:, k:2 * k]
-    np.subtract(db, lev[:, None], out=x[:, :N_MEL])
+    np.subtract(y[:, :N_MEL], lev[:, None], out=x[:, :N_MEL])
     x[:, N_MEL] = lb[:, 1]  # breathiness: bands >= 2 kHz over 300-1000 Hz (dB)
     top = lev.max()
     loud = lev >= top - 20.0  # (never empty: the loudest hop is loud)
@@ -167,26 +185,27 @@ def _features_db(db: np.ndarray, periodicity: np.ndarray, sv: np.ndarray, usual_
     var = m[k:] - m[:k] * m[:k]
     sd = np.sqrt(np.maximum(var, 0.0, out=var))
     d = y[1:, :k] - y[:-1, :k]  # hop-to-hop change of the bands and of the periodicity
-    flux = _ONES[1:] @ np.abs(d, out=d)
+    flux = _ONES[:n - 1] @ np.abs(d, out=d)
     flux /= n - 1
     # modulation (bin i = i Hz over the 1 s window) of the level envelope (40 dB range), of
     # the voicing (voiced call, unvoiced /h/ or pause alternate at laughter's 3-8 Hz) and of
     # the balance, in one product with the windowed, mean-removing DFT (cheaper than FFTs)
-    tracks = np.empty((3, n))
-    np.maximum(lev, top - 40.0, out=tracks[0])
+    tracks = np.empty((3, WINDOW_HOPS))
+    np.maximum(lb_all[:, 0], lb_all[:, 0].max() - 40.0, out=tracks[0])
     tracks[1] = periodicity
-    tracks[2] = lb[:, 1]
+    tracks[2] = lb_all[:, 1]
     re_im = tracks @ _DFT
     spec = np.hypot(re_im[:, :25], re_im[:, 25:])
     mods = spec[:, 1:10] / (spec @ _ONES[:25] + 1e-9)[:, None]  # columns: bins 2-10 Hz
+    per = y[:, N_MEL]
     out[0:16] = m[:N_MEL]
     out[16:32] = sd[:N_MEL]
     out[32:48] = flux[:N_MEL]
     out[48:57] = mods[0]
     out[57] = np.count_nonzero(lev >= top - 10.0) / n
     out[58] = n_loud / n
-    out[59] = _ONES @ periodicity / n
-    out[60] = np.count_nonzero(periodicity >= 0.6) / n
+    out[59] = _ONES[:n] @ per / n
+    out[60] = np.count_nonzero(per >= 0.6) / n
     out[61:70] = mods[1]
     out[70] = flux[N_MEL]
     out[71] = m[N_MEL]
@@ -385,21 +404,24 @@ class LaughterVerifier:
         b = max(k - 1, 0) // USUAL_GRID_HOPS * USUAL_GRID_HOPS
         return self._usual.get(b, np.nan)
 
-    def features(self, k: int, pulse: np.ndarray) -> np.ndarray:
-        """The input vector for a proposal whose newest spectrum row is hop ``k``."""
+    def features(self, k: int, pulse: np.ndarray, start: int) -> np.ndarray:
+        """The input vector for a proposal whose newest spectrum row is hop ``k`` and whose
+        train's first pulse began at hop ``start``."""
+        span = span_hops(k, start)
         i = k - (self._mk0 - self._n)  # row of hop k in the spectrum history
         db = mel_db(self._mel[i - WINDOW_HOPS + 1:i + 1])
         per = self._per[i - WINDOW_HOPS + 1:i + 1]
         j = k - F0_LAG_HOPS - (self._fk0 - self._fn)  # row of hop k - 2 in F0's
-        f0 = self._f0[j - WINDOW_HOPS + 1:j + 1]
+        f0 = self._f0[j - span + 1:j + 1]
         sv = np.log2(f0[f0 > 0.0] / ST_REF_HZ)
         sv *= 12.0
         sv.sort()
-        return _features_db(db, per, sv, self.usual_st(k), pulse)
+        return _features_db(db, per, sv, self.usual_st(k), pulse, span)
 
-    def verify(self, k: int, pulse: np.ndarray) -> float:
-        """Verified laughter-likeness (0-1) of the proposal at hop ``k``."""
-        h = self.features(k, pulse) @ self._w1
+    def verify(self, k: int, pulse: np.ndarray, start: int) -> float:
+        """Verified laughter-likeness (0-1) of the proposal at hop ``k`` of a train whose
+        first pulse began at hop ``start``."""
+        h = self.features(k, pulse, start) @ self._w1
         h += self._b1
         z = float(np.tanh(h, out=h) @ self._w2) + self._b2
         return 1.0 / (1.0 + math.exp(-z)) if z > -700.0 else 0.0

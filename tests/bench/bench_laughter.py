@@ -1212,9 +1212,9 @@ def verifier_cpu(x: np.ndarray) -> dict[str, float]:
             super().push(*a)
             acc["push"] += time.process_time() - t0
 
-        def verify(self, k: int, pulse: np.ndarray) -> float:
+        def verify(self, k: int, pulse: np.ndarray, start: int) -> float:
             t0 = time.process_time()
-            r = super().verify(k, pulse)
+            r = super().verify(k, pulse, start)
             acc["verify"] += time.process_time() - t0
             acc["n_verify"] += 1
             return r

@@ -91,8 +91,8 @@ class _Recorder(LaughterVerifier):
                                                  np.zeros(1), np.zeros(1), 0.0, 0.0))
         self.rows: list[tuple[int, np.ndarray]] = []
 
-    def verify(self, k: int, pulse: np.ndarray) -> float:
-        self.rows.append((k, self.features(k, pulse)))
+    def verify(self, k: int, pulse: np.ndarray, start: int) -> float:
+        self.rows.append((k, self.features(k, pulse, start)))
         return 0.0
 
 
@@ -405,7 +405,8 @@ def digest(w: VerifierWeights) -> str:
     return h.hexdigest()
 
 
-RECIPE = 2  # the stream recipe's version (2: warm-ups long enough to learn the usual voice)
+RECIPE = 3  # the windows' version (2: warm-ups long enough to learn the usual voice; 3: the
+#   summaries read the proposed train, ``span_hops``)
 CACHE_DIR = Path.home() / ".cache" / "deskcue-dev"
 
 
