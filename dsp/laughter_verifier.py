@@ -25,7 +25,7 @@ Inputs (every one explains itself; see :func:`window_features`)
   tracker's F0 (semitones) on the train's voiced hops (up to ``k - 2``: F0 comes 2 hops later
   than the spectrum), minus the speaker's usual pitch, and whether the usual is known.  The usual
   pitch is the median of a forgetting histogram of the voiced hops' F0 (half-life 15 min of
-  voiced speech), updated on a fixed 1 s grid of absolute hops so that it does not depend on
+  voiced speech), updated on a fixed 5 s grid of absolute hops so that it does not depend on
   block cuts; it is "known" after 8 s of voiced pitch.  (It mirrors the firmware's usual voice
   but lives here because data flows one way: the analyzer cannot read the policy's state.)
 
@@ -67,10 +67,12 @@ ST_REF_HZ = 100.0
 
 # Usual pitch: forgetting histogram of voiced F0, semitones re 100 Hz.
 ST_BINS = np.arange(-24.0, 36.0 + 1e-9, 0.25)
-USUAL_GRID_HOPS = 100  # the usual pitch is refreshed on absolute 1 s boundaries
+USUAL_GRID_HOPS = 500  # the usual pitch is refreshed on absolute 5 s boundaries (it
+#   moves over minutes; each refresh costs ~0.1 ms)
 USUAL_HALF_LIFE_HOPS = 90_000  # 15 min of voiced speech, as the firmware's usual voice
 USUAL_MIN_HOPS = 800  # 8 s of voiced pitch before the usual is "known"
 MIN_SPAN_HOPS = 30  # the train's summaries read at least its last 0.3 s
+SKIP_MARGIN_ST = 1.5  # proposals this far below the policy's pitch check are not verified
 HISTORY_HOPS = WINDOW_HOPS + 8
 _ROOM_HOPS = 200  # rows a history buffer holds beyond HISTORY_HOPS before it is compacted
 _MEL_FLOOR = 1e-12  # mel mean square of the silence before the stream
@@ -289,6 +291,13 @@ class LaughterVerifier:
     Args:
         weights: a :class:`VerifierWeights`, a path to an ``.npz``, or ``None`` for the
             shipped ``dsp/laughter_verifier.npz``.
+        min_st_above_usual: the policy's pitch check (semitones above the usual pitch a
+            burst's median pitch must reach to cue), or ``None``.  If given, a proposal
+            whose train's median pitch is known to sit more than ``SKIP_MARGIN_ST`` below
+            it (the usual pitch known, at least 3 voiced hops) is not verified (score 0): it
+            could not cue anyway.  Most proposals in ordinary speech are at the speaker's
+            usual pitch, so this spares most verifications; the margin covers the policy
+            reading its own usual voice and slightly different hops.
 
     Attributes:
         band_weights: ``(257, 16)`` mel band weights for the shared
@@ -299,7 +308,10 @@ class LaughterVerifier:
     band_weights = band_matrix(mel_edges_hz())
     delay_hops = HopSpectrum.delay_hops
 
-    def __init__(self, *, weights: VerifierWeights | str | Path | None = None) -> None:
+    def __init__(self, *, weights: VerifierWeights | str | Path | None = None,
+                 min_st_above_usual: float | None = None) -> None:
+        self._skip_below = None if min_st_above_usual is None \
+            else min_st_above_usual - SKIP_MARGIN_ST
         if weights is None:
             weights = DEFAULT_WEIGHTS
         self.weights = weights if isinstance(weights, VerifierWeights) \
@@ -326,6 +338,11 @@ class LaughterVerifier:
         self._hist = np.zeros(ST_BINS.size)
         self._chunk_k0 = 0  # absolute hop of the last usual-pitch grid boundary
         self._usual: dict[int, float] = {0: np.nan}  # boundary hop -> usual pitch from then
+        self._queue: list[tuple[np.ndarray, np.ndarray]] = []  # pushed spectrum rows, not
+        self._queued = 0  # yet in the history (and how many)
+        self._fqueue: list[np.ndarray] = []  # pushed F0 rows not yet in the history
+        self._urows: list[np.ndarray] = []  # F0 rows since the last usual-pitch boundary
+        self._u_k0 = -4  # absolute hop of their first row
 
     @staticmethod
     def _room(bufs: list[np.ndarray], used: int, m: int) -> tuple[list[np.ndarray], int]:
@@ -350,6 +367,11 @@ class LaughterVerifier:
              voiced: np.ndarray) -> None:
         """Take one call's new rows, before the detector runs on the same call.
 
+        ``mel`` and ``periodicity`` are kept as given (not copied) until the history takes
+        them in, at the next verification or after about 1 s of rows: the caller must not
+        change them (the analyzer's are new arrays every call).  Pushing only queues them:
+        blocks come ten times a second, verifications a few times.
+
         Args:
             mel: ``(n, 16)`` mel band mean squares (spectrum rows, delay 2).
             periodicity: ``(n,)`` the pitch tracker's periodicity of the same hops (delay 2).
@@ -359,31 +381,60 @@ class LaughterVerifier:
         """
         n = mel.shape[0]
         if n:
-            (self._mel, self._per), used = self._room([self._mel, self._per], self._n, n)
-            self._mel[used:used + n] = mel
-            self._per[used:used + n] = periodicity
-            self._n = used + n
+            self._queue.append((mel, periodicity))
+            self._queued += n
             self._mk0 += n
+            if self._queued >= _ROOM_HOPS // 2:
+                self._take_queue()
         m = f0_hz.shape[0]
         if m == 0:
             return
-        (self._f0,), fu = self._room([self._f0], self._fn, m)
-        np.multiply(f0_hz, voiced, out=self._f0[fu:fu + m])  # Hz where voiced, else 0
-        self._fn = fu + m
+        self._fqueue.append(f0_hz * voiced)  # Hz where voiced, else 0
         self._fk0 += m
-        # usual pitch on the absolute 1 s grid (stream hops >= 0 only; a second's rows are
-        # all still in the history when its boundary passes); snapshots before the last
-        # boundary are no longer asked for
-        nxt = self._chunk_k0 + USUAL_GRID_HOPS
-        if nxt > self._fk0:
+        if self._chunk_k0 + USUAL_GRID_HOPS <= self._fk0:
+            self._learn_usual()
+
+    def _take_queue(self) -> None:
+        """Move the queued spectrum rows into the history."""
+        if not self._queue:
             return
+        if len(self._queue) == 1:
+            mel, per = self._queue[0]
+        else:
+            mel = np.concatenate([q[0] for q in self._queue])
+            per = np.concatenate([q[1] for q in self._queue])
+        n = mel.shape[0]
+        (self._mel, self._per), used = self._room([self._mel, self._per], self._n, n)
+        self._mel[used:used + n] = mel
+        self._per[used:used + n] = per
+        self._n = used + n
+        self._queue, self._queued = [], 0
+
+    def _take_f0_queue(self) -> None:
+        """Move the queued F0 rows into the history."""
+        if not self._fqueue:
+            return
+        f0 = self._fqueue[0] if len(self._fqueue) == 1 else np.concatenate(self._fqueue)
+        m = f0.shape[0]
+        (self._f0,), fu = self._room([self._f0], self._fn, m)
+        self._f0[fu:fu + m] = f0
+        self._fn = fu + m
+        self._fqueue = []
+        self._urows.append(f0)
+
+    def _learn_usual(self) -> None:
+        """Usual pitch on the absolute grid (stream hops >= 0 only), from the F0 rows since
+        the last boundary; snapshots before the last boundary are no longer asked for."""
+        self._take_f0_queue()
+        rows = self._urows[0] if len(self._urows) == 1 else np.concatenate(self._urows)
+        pos = self._u_k0  # absolute hop of rows[0]
+        nxt = self._chunk_k0 + USUAL_GRID_HOPS
         if len(self._usual) > 1:
             self._usual = {b: u for b, u in self._usual.items() if b >= self._chunk_k0}
         while nxt <= self._fk0:
-            i = self._fn - (self._fk0 - nxt)  # row of hop nxt (one past the second's end)
-            c = self._f0[i - USUAL_GRID_HOPS:i]
+            c = rows[nxt - USUAL_GRID_HOPS - pos:nxt - pos]
             c = c[c > 0.0]
-            if c.size:  # (a second without voiced pitch changes nothing)
+            if c.size:  # (an interval without voiced pitch changes nothing)
                 c = 12.0 * np.log2(c / ST_REF_HZ)
                 self._hist *= 0.5 ** (c.size / USUAL_HALF_LIFE_HOPS)
                 self._hist += np.bincount(
@@ -397,6 +448,8 @@ class LaughterVerifier:
             self._chunk_k0 = nxt
             self._usual[nxt] = usual
             nxt += USUAL_GRID_HOPS
+        self._urows = [rows[self._chunk_k0 - pos:]]
+        self._u_k0 = self._chunk_k0
 
     def usual_st(self, k: int) -> float:
         """Usual pitch (semitones re 100 Hz) for a proposal at hop ``k``: as of the last grid
@@ -404,24 +457,42 @@ class LaughterVerifier:
         b = max(k - 1, 0) // USUAL_GRID_HOPS * USUAL_GRID_HOPS
         return self._usual.get(b, np.nan)
 
-    def features(self, k: int, pulse: np.ndarray, start: int) -> np.ndarray:
-        """The input vector for a proposal whose newest spectrum row is hop ``k`` and whose
-        train's first pulse began at hop ``start``."""
-        span = span_hops(k, start)
-        i = k - (self._mk0 - self._n)  # row of hop k in the spectrum history
-        db = mel_db(self._mel[i - WINDOW_HOPS + 1:i + 1])
-        per = self._per[i - WINDOW_HOPS + 1:i + 1]
+    def _voiced_st(self, k: int, span: int) -> np.ndarray:
+        """Semitones re 100 Hz of the voiced hops among the last ``span`` F0 rows of a
+        proposal at hop ``k`` (hops up to ``k - 2``), sorted."""
+        self._take_f0_queue()
         j = k - F0_LAG_HOPS - (self._fk0 - self._fn)  # row of hop k - 2 in F0's
         f0 = self._f0[j - span + 1:j + 1]
         sv = np.log2(f0[f0 > 0.0] / ST_REF_HZ)
         sv *= 12.0
         sv.sort()
-        return _features_db(db, per, sv, self.usual_st(k), pulse, span)
+        return sv
+
+    def _features(self, k: int, pulse: np.ndarray, span: int, sv: np.ndarray,
+                  usual: float) -> np.ndarray:
+        self._take_queue()
+        i = k - (self._mk0 - self._n)  # row of hop k in the spectrum history
+        db = mel_db(self._mel[i - WINDOW_HOPS + 1:i + 1])
+        per = self._per[i - WINDOW_HOPS + 1:i + 1]
+        return _features_db(db, per, sv, usual, pulse, span)
+
+    def features(self, k: int, pulse: np.ndarray, start: int) -> np.ndarray:
+        """The input vector for a proposal whose newest spectrum row is hop ``k`` and whose
+        train's first pulse began at hop ``start``."""
+        span = span_hops(k, start)
+        return self._features(k, pulse, span, self._voiced_st(k, span), self.usual_st(k))
 
     def verify(self, k: int, pulse: np.ndarray, start: int) -> float:
         """Verified laughter-likeness (0-1) of the proposal at hop ``k`` of a train whose
-        first pulse began at hop ``start``."""
-        h = self.features(k, pulse, start) @ self._w1
+        first pulse began at hop ``start``; 0 without verifying if its pitch could not pass
+        the policy's check (``min_st_above_usual``)."""
+        span = span_hops(k, start)
+        sv = self._voiced_st(k, span)
+        usual = self.usual_st(k)
+        if (self._skip_below is not None and sv.size >= 3 and usual == usual
+                and _quantile(sv, 0.5) - usual < self._skip_below):
+            return 0.0
+        h = self._features(k, pulse, span, sv, usual) @ self._w1
         h += self._b1
         z = float(np.tanh(h, out=h) @ self._w2) + self._b2
         return 1.0 / (1.0 + math.exp(-z)) if z > -700.0 else 0.0

@@ -368,6 +368,8 @@ def test_analyzer_lines_up_the_laughter_column_and_its_bursts(verify: bool) -> N
         parts.append(a.flush())
         bursts += a.take_bursts()
         f = HopFeatures.concat(parts)
-        np.testing.assert_array_equal(f.laughter[0, : want.size], want)
+        # (the analyzer's shared spectrum has more columns than the detector's own: its
+        # product rounds differently, 1e-16, and a verified score may carry that)
+        np.testing.assert_allclose(f.laughter[0, : want.size], want, rtol=0, atol=1e-12)
         assert not f.laughter[1].any()
         assert [b for kind, b in bursts if kind == "decided"] == list(own.decided)

@@ -97,6 +97,25 @@ def test_the_summaries_read_the_proposed_train_and_the_modulation_the_whole_seco
     assert span_hops(500, 480) == 30 and span_hops(500, 300) == 100
 
 
+@pytest.mark.parametrize(("laugh_hz", "gate", "verified"), [
+    (150.0, 3.0, False),  # at the usual pitch: the policy's check would drop it
+    (300.0, 3.0, True),  # an octave above: verified
+    (150.0, None, True),  # no check given: every proposal is verified
+    (150.0, 1.0, True),  # within the margin of a 1-semitone check: verified
+])
+def test_proposals_that_cannot_pass_the_pitch_check_are_not_verified(
+        laugh_hz: float, gate: float | None, verified: bool) -> None:
+    v = LaughterVerifier(weights=_constant(0.99), min_st_above_usual=gate)
+    n = 1100  # 11 s at 150 Hz: the usual pitch (7 st re 100 Hz) is known from hop 1000 on
+    mel, per = np.full((n, 16), 1e-4), np.full(n, 0.9)
+    v.push(mel, per, np.full(n, 150.0), np.ones(n, bool))
+    v.push(mel[:100], per[:100], np.full(100, laugh_hz), np.ones(100, bool))
+    k = n + 100 - 3  # the newest spectrum hop
+    assert np.isfinite(v.usual_st(k))
+    score = v.verify(k, np.zeros(len(PULSE_NAMES)), k - 40)
+    assert score == (pytest.approx(0.99) if verified else 0.0)
+
+
 def test_shipped_weights_load_small_and_give_scores_in_0_1() -> None:
     w = VerifierWeights.load(DEFAULT_WEIGHTS)
     assert w.n_params <= 20_000

@@ -72,6 +72,7 @@ class Pipeline:
             n_channels=self.n_channels,
             voice_activity=VoiceActivityParams(floor_dbfs=va.floor_dbfs, margin_db=va.margin_db),
             laughter_threshold=settings.cues.laughter.threshold,
+            laughter_pitch_st=settings.cues.laughter.pitch_st,
         ))
         self.usual = usual if usual is not None else make_usual_voice(settings)
         self.policy = CuePolicy(settings, self.usual)

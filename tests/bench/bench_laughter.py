@@ -1189,11 +1189,14 @@ def two_stage_section() -> None:
           f"   <= 1 {'ok' if per_h['two'] <= 1 else 'MISSED'}")
 
     # ---- CPU of the verifier at the appliance's block size
-    cpu = verifier_cpu(np.concatenate(list(spk_audio.values())))
-    print(f"\nD. verifier CPU per second of audio, 100 ms blocks, on that speech: "
-          f"{cpu['total'] * 1000:.3f} ms/s (history and usual pitch {cpu['push'] * 1000:.3f}, "
-          f"{cpu['n_verify']} verifications {cpu['verify'] * 1000:.3f}, its 16 mel columns in "
-          f"the shared spectrum {cpu['bands'] * 1000:.3f})   target <= 0.3 "
+    # (the machine is shared: the least of three runs is the verifier's own cost)
+    speech = np.concatenate(list(spk_audio.values()))
+    cpu = min((verifier_cpu(speech) for _ in range(3)), key=lambda c: c["total"])
+    print(f"\nD. verifier CPU per second of audio, 100 ms blocks, on that speech (least of 3 "
+          f"runs): {cpu['total'] * 1000:.3f} ms/s (history and usual pitch "
+          f"{cpu['push'] * 1000:.3f}, {cpu['n_verify']} proposals, "
+          f"{cpu['n_verify'] - cpu['n_skip']} verified, {cpu['verify'] * 1000:.3f}; its 16 mel "
+          f"columns in the shared spectrum {cpu['bands'] * 1000:.3f})   target <= 0.3 "
           f"{'ok' if cpu['total'] <= 3e-4 else 'MISSED'}")
     print(f"   (wall time {time.time() - t_start:.0f} s)")
 
@@ -1204,7 +1207,7 @@ def verifier_cpu(x: np.ndarray) -> dict[str, float]:
     mel columns of the shared spectrum (timed as the product the spectrum adds for them)."""
     from dsp.laughter_verifier import LaughterVerifier
 
-    acc = {"push": 0.0, "verify": 0.0, "bands": 0.0, "n_verify": 0}
+    acc = {"push": 0.0, "verify": 0.0, "bands": 0.0, "n_verify": 0, "n_skip": 0}
 
     class Timed(LaughterVerifier):
         def push(self, *a: np.ndarray) -> None:
@@ -1217,9 +1220,12 @@ def verifier_cpu(x: np.ndarray) -> dict[str, float]:
             r = super().verify(k, pulse, start)
             acc["verify"] += time.process_time() - t0
             acc["n_verify"] += 1
+            acc["n_skip"] += r == 0.0  # (a verified score is never exactly 0)
             return r
 
-    v = Timed()
+    from firmware.config.policy import LaughterCue
+
+    v = Timed(min_st_above_usual=LaughterCue().pitch_st)  # as the appliance runs it
     det = LaughterDetector(verifier=v)
     spectrum = HopSpectrum(bands=np.hstack([LaughterDetector.band_weights, v.band_weights]))
     pitch = PitchTracker()
@@ -1236,7 +1242,7 @@ def verifier_cpu(x: np.ndarray) -> dict[str, float]:
         power @ v.band_weights
         acc["bands"] += time.process_time() - t0
     secs = x.size / RATE_HZ
-    out = {k: (v_ / secs if k != "n_verify" else v_) for k, v_ in acc.items()}
+    out = {k: (v_ / secs if not k.startswith("n_") else v_) for k, v_ in acc.items()}
     out["total"] = out["push"] + out["verify"] + out["bands"]
     return out
 

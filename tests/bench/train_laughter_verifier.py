@@ -2,7 +2,8 @@
 
 Run: ``python tests/bench/train_laughter_verifier.py [--out dsp/laughter_verifier.npz]``
 (bench environment: ``pip install -e '.[bench]'`` and ``ai-edge-litert`` for the YAMNet
-teacher; ~10 min on 2 cores).  Seeded and reproducible: the same data give the same weights.
+teacher; ~3 min on 2 cores, seconds from the cached windows).  Seeded and reproducible: the
+same data give the same weights.
 
 Data (read in place, never copied into the repository; see ``laughter_data``):
 
@@ -405,8 +406,8 @@ def digest(w: VerifierWeights) -> str:
     return h.hexdigest()
 
 
-RECIPE = 3  # the windows' version (2: warm-ups long enough to learn the usual voice; 3: the
-#   summaries read the proposed train, ``span_hops``)
+RECIPE = 4  # the windows' version (2: warm-ups long enough to learn the usual voice; 3: the
+#   summaries read the proposed train, ``span_hops``; 4: the usual pitch on a 5 s grid)
 CACHE_DIR = Path.home() / ".cache" / "deskcue-dev"
 
 
