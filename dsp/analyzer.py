@@ -123,6 +123,10 @@ class AnalyzerParams:
     ``False``: the pulse detector alone (its shipped behaviour before the verifier)."""
     laughter_weights: str | None = None
     """Verifier weights (``.npz``); ``None``: the shipped ``dsp/laughter_verifier.npz``."""
+    laughter_pitch_st: float | None = None
+    """The policy's laughter pitch check (semitones above the usual pitch): proposals whose
+    pitch is known to fall short of it are not verified (see ``LaughterVerifier``);
+    ``None``: every proposal is verified."""
     fmin_hz: float = 60.0
     fmax_hz: float = 500.0
     caller_measures: bool = True
@@ -149,7 +153,8 @@ class StreamAnalyzer:
         self._mom = WindowedLoudness(window_hops=40, hop=HOP, n_channels=c)
         self._short = WindowedLoudness(window_hops=300, hop=HOP, n_channels=c)
         self._vad = VoiceActivity(params.voice_activity, n_channels=c, hop_s=HOP_S)
-        self._verifier = (LaughterVerifier(weights=params.laughter_weights)
+        self._verifier = (LaughterVerifier(weights=params.laughter_weights,
+                                           min_st_above_usual=params.laughter_pitch_st)
                           if params.laughter_verifier else None)
         self._laugh = LaughterDetector(threshold=params.laughter_threshold,
                                        release=min(0.35, params.laughter_threshold),

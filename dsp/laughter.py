@@ -446,7 +446,7 @@ class LaughterDetector:
                 # A scored window (>= 3 pulses) at the proposal threshold is proposed: the
                 # verifier reads the last second of sound and decides.
                 if len(tr) >= MIN_PULSES and sc >= self.propose:
-                    sc = self._vscore = self.verifier.verify(k, self._measures)
+                    sc = self._vscore = self.verifier.verify(k, self._measures, tr[0].onset)
                 else:
                     sc = 0.0
             if sc >= self.threshold:

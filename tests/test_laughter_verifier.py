@@ -21,6 +21,7 @@ from dsp.laughter_verifier import (
     LaughterVerifier,
     VerifierWeights,
     mel_edges_hz,
+    span_hops,
     window_features,
 )
 from firmware.demo.voice_synth import laugh
@@ -76,6 +77,45 @@ def test_features_shape_units_and_pitch_relative_to_usual() -> None:
     np.testing.assert_allclose(louder[:16], f[:16], atol=1e-3)  # (up to the -100 dB floor)
 
 
+def test_the_summaries_read_the_proposed_train_and_the_modulation_the_whole_second() -> None:
+    """Speech before the train changes only the modulation features (2-10 Hz needs the whole
+    second): the shape, spread, change, periodicity, breathiness and pitch are the train's."""
+    rng = np.random.default_rng(3)
+    mel = 10 ** (rng.uniform(-6, -3, (100, 16)))
+    per = rng.uniform(0, 1, 100)
+    st = np.where(rng.random(100) < 0.5, 15.0, np.nan)
+    pulse = rng.uniform(0, 1, len(PULSE_NAMES))
+    f = window_features(mel, per, st, 10.0, pulse, span=40)
+    mel2, per2, st2 = mel.copy(), per.copy(), st.copy()
+    mel2[:60] *= 10 ** rng.uniform(-2, 2, (60, 16))
+    per2[:60] = rng.uniform(0, 1, 60)
+    st2[:60] = 2.0
+    g = window_features(mel2, per2, st2, 10.0, pulse, span=40)
+    mod = np.array(["_mod" in n or n.startswith("mod_") for n in FEATURE_NAMES])
+    np.testing.assert_allclose(g[~mod], f[~mod], rtol=1e-9, atol=1e-9)
+    assert not np.allclose(g[mod], f[mod])
+    assert span_hops(500, 480) == 30 and span_hops(500, 300) == 100
+
+
+@pytest.mark.parametrize(("laugh_hz", "gate", "verified"), [
+    (150.0, 3.0, False),  # at the usual pitch: the policy's check would drop it
+    (300.0, 3.0, True),  # an octave above: verified
+    (150.0, None, True),  # no check given: every proposal is verified
+    (150.0, 1.0, True),  # within the margin of a 1-semitone check: verified
+])
+def test_proposals_that_cannot_pass_the_pitch_check_are_not_verified(
+        laugh_hz: float, gate: float | None, verified: bool) -> None:
+    v = LaughterVerifier(weights=_constant(0.99), min_st_above_usual=gate)
+    n = 1100  # 11 s at 150 Hz: the usual pitch (7 st re 100 Hz) is known from hop 1000 on
+    mel, per = np.full((n, 16), 1e-4), np.full(n, 0.9)
+    v.push(mel, per, np.full(n, 150.0), np.ones(n, bool))
+    v.push(mel[:100], per[:100], np.full(100, laugh_hz), np.ones(100, bool))
+    k = n + 100 - 3  # the newest spectrum hop
+    assert np.isfinite(v.usual_st(k))
+    score = v.verify(k, np.zeros(len(PULSE_NAMES)), k - 40)
+    assert score == (pytest.approx(0.99) if verified else 0.0)
+
+
 def test_shipped_weights_load_small_and_give_scores_in_0_1() -> None:
     w = VerifierWeights.load(DEFAULT_WEIGHTS)
     assert w.n_params <= 20_000
@@ -115,14 +155,18 @@ def test_only_scored_windows_of_three_or_more_pulses_are_proposed() -> None:
     seen: list[np.ndarray] = []
 
     class Recording(LaughterVerifier):
-        def verify(self, k: int, pulse: np.ndarray) -> float:
+        def verify(self, k: int, pulse: np.ndarray, start: int) -> float:
             seen.append(pulse.copy())
+            spans.append(k - start)
             return 0.0
 
+    spans: list[int] = []
     LaughterDetector(verifier=Recording(weights=_constant(0.5))).process(_stream())
     assert seen
     n_pulses = np.array([p[PULSE_NAMES.index("n_pulses")] for p in seen])
     assert (n_pulses >= 3).all() and (n_pulses <= 4).all()
+    # the proposal's train starts with its first pulse: two or three intervals back
+    assert all(25 <= s <= 120 for s in spans)
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -152,6 +196,40 @@ def test_verified_results_do_not_depend_on_block_cuts(seed: int) -> None:
 
 
 HOP = 160
+
+
+@pytest.mark.parametrize("max_block", [3, 40, 450])
+def test_streamed_features_equal_those_of_the_whole_history(max_block: int) -> None:
+    """The verifier keeps its history in buffers it compacts (and grows for long blocks): its
+    features at any hop equal those computed from the whole stream's rows."""
+    rng = np.random.default_rng(max_block)
+    n = 900
+    mel = 10 ** rng.uniform(-9, -2, (n, 16))
+    per = rng.uniform(0, 1, n)
+    f0 = rng.uniform(90, 400, n)
+    voiced = rng.uniform(0, 1, n) < 0.6
+    v = LaughterVerifier(weights=_constant(0.5))
+    pulse = rng.uniform(0, 1, len(PULSE_NAMES))
+    got, i = {}, 0
+    while i < n:
+        j = min(n, i + int(rng.integers(1, max_block + 1)))
+        v.push(mel[i:j], per[i:j], f0[i:j], voiced[i:j])
+        # spectrum row r is hop r - 2; a proposal reads up to the newest spectrum hop
+        for k in range(max(i - 2, 0), j - 2):
+            if k % 37 == 0:
+                got[k] = v.features(k, pulse, k - 20 - k % 90)
+        i = j
+    assert len(got) > 15
+    for k, f in got.items():
+        r = np.arange(k - 99, k + 1) + 2  # spectrum rows of hops k - 99 .. k
+        rows_mel = np.where((r >= 0)[:, None], mel[np.clip(r, 0, None)], 1e-12)
+        rows_per = np.where(r >= 0, per[np.clip(r, 0, None)], 0.0)
+        q = np.arange(k - 101, k - 1) + 4  # F0 rows of hops k - 101 .. k - 2
+        hz = np.where(q >= 0, (f0 * voiced)[np.clip(q, 0, None)], 0.0)
+        st = np.where(hz > 0, 12 * np.log2(np.maximum(hz, 1e-9) / 100.0), np.nan)
+        want = window_features(rows_mel, rows_per, st, v.usual_st(k), pulse,
+                               span_hops(k, k - 20 - k % 90))
+        np.testing.assert_allclose(f, want, rtol=1e-9, atol=1e-9, err_msg=f"hop {k}")
 
 
 def test_usual_pitch_is_learned_on_a_grid_and_known_after_8_s_of_voice() -> None:

@@ -78,6 +78,7 @@ class Pipeline:
             voice_activity=VoiceActivityParams(floor_dbfs=va.floor_dbfs, margin_db=va.margin_db,
                                                quiet_margin_db=va.quiet_margin_db),
             laughter_threshold=settings.cues.laughter.threshold,
+            laughter_pitch_st=settings.cues.laughter.pitch_st,
             caller_measures=caller_measures,
         ))
         self.usual = usual if usual is not None else make_usual_voice(settings)
