@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -131,9 +130,13 @@ class VoiceActivity:
         at = np.arange((-start) % self.swing_hops, n, self.swing_hops)
         vals = self._swing[:, None]
         if at.size:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # a window not heard yet
-                q = np.nanquantile(win[:, at], 0.25, axis=-1) - floor[:, at]
+            w = win[:, at]
+            # A window not heard yet has no quartile; asking numpy for one would warn, and
+            # silencing that is process-wide state no analysis thread should touch.
+            heard = ~np.isnan(w).all(axis=-1)
+            q = np.full(heard.shape, np.nan)
+            if heard.any():
+                q[heard] = np.nanquantile(w[heard], 0.25, axis=-1) - floor[:, at][heard]
             vals = np.concatenate([vals, np.where(np.isnan(q), UNKNOWN_SWING_DB, q)], axis=1)
             self._swing = vals[:, -1].copy()
         return vals[:, np.searchsorted(at, np.arange(n), side="right")]
