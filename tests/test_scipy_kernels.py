@@ -7,6 +7,7 @@ what scipy.signal computes, bit for bit, or the events of a recording would chan
 
 from __future__ import annotations
 
+import warnings
 from math import gcd
 
 import numpy as np
@@ -18,6 +19,7 @@ import scipy.special
 from dsp import _fast
 from dsp.pitch import _FRONT_END_16K_3300, front_end
 from dsp.resample import StreamResampler, kaiser_lowpass
+from dsp.voice_activity import lower_quartile
 
 
 def scipy_front_end(rate: int, lowpass_hz: float | None) -> tuple[np.ndarray, np.ndarray]:
@@ -110,3 +112,20 @@ def test_resampler_gives_scipys_upfirdn_whatever_the_blocks(rate_in: int, dtype:
     want = scipy.signal.upfirdn(r.h.astype(dtype), x, 1, r.down, axis=1)[:, :got.shape[1]]
     assert got.shape[1] == 16000
     assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5, 6, 7, 799, 800, 801, 802])
+def test_lower_quartile_is_numpys_nanquantile(k: int) -> None:
+    rng = np.random.default_rng(k)
+    # levels in dB, rows of very different spreads: where numpy's two interpolation forms
+    # round apart, only its own form gives its numbers
+    x = rng.uniform(-120.0, 0.0, (2, 400, k)) * rng.uniform(0.0, 1.0, (2, 400, 1)) ** 3
+    x[1, 1, : k // 2] = np.nan  # a window not heard in full yet
+    x[1, 2] = np.nan  # nothing heard at all
+    x[1, 3, 1:] = x[1, 3, 0]  # a steady level: ties
+    for rows in (x[0], x):
+        got = lower_quartile(rows)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # the window with nothing heard
+            want = np.nanquantile(rows, 0.25, axis=-1)
+        assert got.shape == want.shape and np.array_equal(got, want, equal_nan=True)
