@@ -2,9 +2,15 @@
 
 Any capture rate (8, 16, 20, 44.1, 48 kHz ...) is converted to the analysis rate. Output sample
 ``m`` sits at input time ``m * down / up`` and is computed from input samples up to that time
-only, so the result is causal and identical however the input is cut into blocks. The heavy
-lifting is scipy's polyphase `upfirdn` kernel (C), run over the new block plus the filter's
-history.
+only, so the result is causal and identical however the input is cut into blocks.
+
+Decimating by a whole factor (48, 32 or 96 kHz to 16 kHz: the captures the appliance meets),
+the filter is one matrix product (BLAS, float32 for a 16-bit capture): the input is cut in
+frames of ``_TILE`` outputs' worth plus the filter's reach, and a fixed matrix of the taps
+gives those outputs; at 100 ms blocks of 48 kHz stereo this costs ~25 us instead of ~135 us
+for scipy's polyphase `upfirdn` kernel (C, one scalar multiply-add at a time), which remains
+for rational ratios (44.1 kHz). Every product has the same shape (``_ROWS`` frames), so each
+output is computed by the same code path whatever the block cuts: bit for bit invariant.
 """
 
 from __future__ import annotations
@@ -15,6 +21,9 @@ from math import gcd
 import numpy as np
 
 from dsp._fast import upfirdn_prepare, upfirdn_rows
+
+_TILE = 32  # outputs per frame of the decimating product
+_ROWS = 128  # frames per matrix product: every product has this one shape
 
 # Chebyshev coefficients of exp(-x) I0(x) on [0, 8] and of exp(-x) sqrt(x) I0(x) on (8, inf),
 # from the Cephes library (S. L. Moshier), as scipy.special.i0 and numpy.i0 use them.
@@ -120,6 +129,21 @@ class StreamResampler:
         self._hist = np.zeros((n_channels, self._hist_len), self.dtype)
         self._n_in = 0  # input samples consumed
         self._m = 0  # next output index
+        self._decimate = self.up == 1 and not self.passthrough
+        if self._decimate:
+            # Output m = sum_i h[i] x[down m - i]. Frame t holds the inputs from
+            # down t _TILE - reach on, reach >= n_taps - 1 (a multiple of `down`), and column j
+            # of `_taps` the taps that give output t _TILE + j from it: zero where output j
+            # does not reach, so inputs not heard yet (zero padded) never change an output.
+            d = self.down
+            self._reach = max(d, -(-(n_taps - 1) // d) * d)
+            self._frame = d * _TILE + self._reach
+            taps = np.zeros((self._frame, _TILE))
+            for j in range(_TILE):
+                taps[self._reach + d * j - np.arange(n_taps), j] = self.h
+            self._taps = taps.astype(self.dtype)
+            # inputs from the frame of the first tile not fully output; before sample 0: silence
+            self._tail = np.zeros((n_channels, self._reach), self.dtype)
 
     def process(self, x: np.ndarray) -> np.ndarray:
         """Feed ``x`` (n_channels, n) at ``rate_in``; return every output sample now
@@ -129,6 +153,8 @@ class StreamResampler:
             x = x[None, :]
         if self.passthrough:
             return x.copy()
+        if self._decimate:
+            return self._decimate_block(x)
         n_total = self._n_in + x.shape[1]
         # outputs m with m*down/up <= n_total - 1 (the newest input sample)
         m_end = ((n_total - 1) * self.up) // self.down + 1 if n_total > 0 else 0
@@ -148,6 +174,38 @@ class StreamResampler:
         out = y[:, j0: j0 + (m_end - self._m)]
         self._m = m_end
         self._append(x, n_total)
+        return out
+
+    def _decimate_block(self, x: np.ndarray) -> np.ndarray:
+        """`process` when ``up == 1``: whole frames through the taps matrix."""
+        n_total = self._n_in + x.shape[1]
+        m_end = (n_total - 1) // self.down + 1 if n_total > 0 else 0
+        buf = np.concatenate([self._tail, x], axis=1)
+        self._n_in = n_total
+        t0 = self._m // _TILE  # buf starts at input down t0 _TILE - reach
+        if m_end <= self._m:
+            self._tail = buf
+            return np.zeros((x.shape[0], 0), self.dtype)
+        c, step = x.shape[0], self.down * _TILE
+        nt = -(-m_end // _TILE) - t0
+        need = nt * step + self._reach
+        if buf.shape[1] < need:  # the last frame reaches past the newest input: zeros
+            buf = np.concatenate([buf, np.zeros((c, need - buf.shape[1]), self.dtype)],
+                                 axis=1)
+        rows = c * nt
+        frames = np.zeros((-(-rows // _ROWS) * _ROWS, self._frame), self.dtype)
+        s0, s1 = buf.strides
+        frames[:rows].reshape(c, nt, self._frame)[...] = np.ndarray(
+            (c, nt, self._frame), self.dtype, buf, 0, (s0, step * s1, s1))
+        y = np.empty((frames.shape[0], _TILE), self.dtype)
+        for a in range(0, frames.shape[0], _ROWS):
+            np.matmul(frames[a:a + _ROWS], self._taps, out=y[a:a + _ROWS])
+        first = t0 * _TILE
+        out = y[:rows].reshape(c, nt * _TILE)[:, self._m - first:m_end - first]
+        # keep the inputs from the first frame not fully output to the newest (not the zeros)
+        heard = n_total - (t0 * step - self._reach)
+        self._tail = buf[:, (m_end // _TILE - t0) * step:heard].copy()
+        self._m = m_end
         return out
 
     def _append(self, x: np.ndarray, n_total: int) -> None:

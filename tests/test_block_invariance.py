@@ -242,3 +242,26 @@ def test_policy_events_bit_for_bit_whatever_the_blocks():
     for cuts in (hundred, _cuts_with(n, snooze_hop, np.random.default_rng(1)),
                  _cuts_with(n, snooze_hop, np.random.default_rng(2))):
         assert _policy_events(cuts) == whole
+
+
+@pytest.mark.parametrize("agent, caller", [("left", "right"), ("right", "left"),
+                                           ("left", "none"), ("right", "none")])
+def test_pipeline_analyses_the_configured_channels(agent, caller):
+    """Each analysed channel is the source channel the map names, as a mono stream of it."""
+    rate = 48000
+    x = np.stack([speechlike(3.0, rate, 7)[0], speechlike(3.0, rate, 8)[0] * 0.5], axis=1)
+    side = {"left": 0, "right": 1}
+    settings = Settings.model_validate({"audio": {"agent_channel": agent,
+                                                  "caller_channel": caller}})
+
+    def levels(p: Pipeline, src: np.ndarray) -> np.ndarray:
+        return np.concatenate([p.process(src[i:i + 4800]).features.level_dbfs
+                               for i in range(0, src.shape[0], 4800)], axis=1)
+
+    got = levels(Pipeline(settings, source_rate=rate, source_channels=2), x)
+    names = [agent] + ([caller] if caller != "none" else [])
+    assert got.shape[0] == len(names)
+    for row, name in enumerate(names):
+        alone = levels(Pipeline(Settings(), source_rate=rate, source_channels=1),
+                       x[:, side[name]:side[name] + 1])
+        np.testing.assert_array_equal(got[row], alone[0])

@@ -2,11 +2,14 @@
 
 `dsp` loads scipy's compiled kernels (lfilter, sosfilt, upfirdn, pocketfft) without importing
 scipy.signal or scipy.fft, and designs its filters from a table or with numpy: each must equal
-what scipy.signal computes, bit for bit, or the events of a recording would change.
+what scipy.signal computes, bit for bit, or the events of a recording would change. (The one
+exception, a whole-factor decimation done as a matrix product, is held to the dtype's rounding
+and to bit-for-bit invariance to the block cuts.)
 """
 
 from __future__ import annotations
 
+import warnings
 from math import gcd
 
 import numpy as np
@@ -18,6 +21,7 @@ import scipy.special
 from dsp import _fast
 from dsp.pitch import _FRONT_END_16K_3300, front_end
 from dsp.resample import StreamResampler, kaiser_lowpass
+from dsp.voice_activity import lower_quartile
 
 
 def scipy_front_end(rate: int, lowpass_hz: float | None) -> tuple[np.ndarray, np.ndarray]:
@@ -97,16 +101,50 @@ def test_bessel_i0_is_scipys() -> None:
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("rate_in", [32000, 48000, 96000])
+@pytest.mark.parametrize("rate_in", [32000, 44100, 48000, 96000])
 def test_resampler_gives_scipys_upfirdn_whatever_the_blocks(rate_in: int, dtype: type) -> None:
     # Every output of the streaming resampler is the number scipy's upfirdn gives for the
-    # whole signal at once (in the same dtype), however the input is cut.
+    # whole signal at once (in the same dtype): bit for bit where upfirdn's kernel runs
+    # (44.1 kHz), within the dtype's rounding where a whole-factor decimation is one matrix
+    # product (its sums run in another order) - and bit for bit the same however the input
+    # is cut, into long blocks or a few samples at a time.
     rng = np.random.default_rng(rate_in)
     x = rng.standard_normal((2, rate_in)).astype(dtype)  # 1 s
+
+    def resampled(cuts: np.ndarray) -> np.ndarray:
+        r = StreamResampler(rate_in=rate_in, rate_out=16000, n_channels=2, dtype=dtype)
+        return np.concatenate([r.process(b) for b in np.split(x, cuts, axis=1)], axis=1)
+
+    got = resampled(np.sort(rng.choice(np.arange(1, x.shape[1]), size=40, replace=False)))
+    assert got.dtype == dtype and got.shape[1] == 16000
+    assert np.array_equal(resampled(np.cumsum(rng.integers(0, 40, size=x.shape[1] // 10))
+                                    .clip(0, x.shape[1])), got)
+    assert np.array_equal(resampled(np.array([], dtype=int)), got)
     r = StreamResampler(rate_in=rate_in, rate_out=16000, n_channels=2, dtype=dtype)
-    cuts = np.sort(rng.choice(np.arange(1, x.shape[1]), size=40, replace=False))
-    got = np.concatenate([r.process(b) for b in np.split(x, cuts, axis=1)], axis=1)
-    assert got.dtype == dtype
-    want = scipy.signal.upfirdn(r.h.astype(dtype), x, 1, r.down, axis=1)[:, :got.shape[1]]
-    assert got.shape[1] == 16000
-    assert np.array_equal(got, want)
+    want = scipy.signal.upfirdn(r.h.astype(dtype), x, r.up, r.down, axis=1)[:, :got.shape[1]]
+    if r.up > 1:
+        assert np.array_equal(got, want)
+    else:
+        tol = 4 * np.finfo(dtype).eps * np.abs(r.h).sum() * np.abs(x).max()
+        assert np.abs(got - want).max() <= tol
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5, 6, 7, 799, 800, 801, 802])
+def test_lower_quartile_is_numpys_nanquantile(k: int) -> None:
+    rng = np.random.default_rng(k)
+    # levels in dB, rows of very different spreads: where numpy's two interpolation forms
+    # round apart, only its own form gives its numbers
+    x = rng.uniform(-120.0, 0.0, (2, 400, k)) * rng.uniform(0.0, 1.0, (2, 400, 1)) ** 3
+    x[1, 1, : k // 2] = np.nan  # a window not heard in full yet
+    x[1, 2] = np.nan  # nothing heard at all
+    x[1, 3, 1:] = x[1, 3, 0]  # a steady level: ties
+    for rows in (x[0], x):
+        with warnings.catch_warnings():
+            # nor does it warn about the empty window (a warning the analysis thread would
+            # have to silence through the process-wide filters)
+            warnings.simplefilter("error")
+            got = lower_quartile(rows)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # the window with nothing heard
+            want = np.nanquantile(rows, 0.25, axis=-1)
+        assert got.shape == want.shape and np.array_equal(got, want, equal_nan=True)
