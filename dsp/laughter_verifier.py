@@ -31,9 +31,12 @@ Inputs (every one explains itself; see :func:`window_features`)
 
 Model: standardised features -> one hidden layer (8 tanh units) -> logistic output; 761
 parameters, weights in ``dsp/laughter_verifier.npz`` (made by
-``tests/bench/train_laughter_verifier.py``, seeded, from development audio).  The output is
-a probability-like score in [0, 1]; the training script shifts the output bias so that 0.5 is
-the chosen operating point.
+``tests/bench/train_laughter_verifier.py``, seeded, from development audio).  The shipped
+weights give the six pitch inputs no weight (713 non-zero): the pitch is read here only to
+skip proposals that could not cue, and the policy's pitch check decides (the training
+recipe puts laughs in strangers' speech, so a learned pitch response was the recipe's).
+The output is a probability-like score in [0, 1]; the training script shifts the output bias
+so that 0.5 is the chosen operating point.
 
 Streaming: :meth:`LaughterVerifier.push` takes each call's new rows (spectrum rows delay 2,
 F0 rows delay 4) *before* the detector runs on the same call; :meth:`LaughterVerifier.verify`

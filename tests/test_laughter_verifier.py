@@ -284,3 +284,24 @@ def test_training_is_seeded_and_reproducible_and_learns_a_tiny_set() -> None:
     assert z.shape == (N_FEATURES,)
     p = T.fit(X, y, epochs=150).predict(X)
     assert p[y == 1].mean() > 0.8 and p[y == 0].mean() < 0.2
+    _assert_pitch_is_not_read(a)
+
+
+def _assert_pitch_is_not_read(w: VerifierWeights) -> None:
+    """The network's score does not move with the pitch inputs (the policy's check decides
+    on pitch), whatever the other inputs are."""
+    import train_laughter_verifier as T
+
+    rng = np.random.default_rng(4)
+    f = rng.standard_normal((40, N_FEATURES)) * w.scale + w.mean
+    g = f.copy()
+    cols = [FEATURE_NAMES.index(c) for c in T.UNUSED_INPUTS]
+    g[:, cols] = rng.uniform(-12, 24, (40, len(cols)))
+    np.testing.assert_array_equal(w.predict(f), w.predict(g))
+    other = f.copy()
+    other[:, FEATURE_NAMES.index("rhythm")] += 3 * w.scale[FEATURE_NAMES.index("rhythm")]
+    assert not np.array_equal(w.predict(f), w.predict(other))
+
+
+def test_shipped_weights_do_not_read_the_pitch() -> None:
+    _assert_pitch_is_not_read(VerifierWeights.load(DEFAULT_WEIGHTS))
