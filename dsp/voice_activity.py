@@ -56,19 +56,21 @@ def lower_quartile(x: np.ndarray) -> np.ndarray:
 class VoiceActivityParams:
     """Parameters of the voice-activity decision.
 
-    ``floor_dbfs``: hops quieter than this are never speech. A hop is speech when its
-    smoothed level clears the noise floor (the minimum of the smoothed level over the last
-    ``floor_window_s`` seconds) by the margin: ``margin_ratio`` of the room the loudest
-    smoothed level of that window (the peak) has above the floor, kept between
-    the least margin and ``margin_db`` (dB; ``margin_db`` wins should it be the smaller).
-    A voice well above the floor gets the full margin; a voice near it a smaller one, so its
-    quieter syllables still count. The least margin is ``quiet_margin_db``, or
-    ``swing_factor`` times the noise's own swing (the window's lower quartile above its
-    minimum, measured every ``swing_every_s``) if that is more: steady hiss swings well under
-    1 dB, a fan or a vent several dB, and the noise's highest hops lie about five such swings
-    above the floor. A hop more than ``range_db`` below
-    the peak is not speech either: a voice's own syllables span less than that, while a loud
-    agent's room tone, lifted by the same gain, can sit far above the tap's floor.
+    ``floor_dbfs``: hops quieter than this are never speech. A hop is speech when its smoothed
+    level clears the noise floor (the minimum of the smoothed level over the last
+    ``floor_window_s`` seconds) by the margin: ``margin_ratio`` of the room the peak has above
+    the floor, kept between the least margin and ``margin_db`` (dB; ``margin_db`` wins should it
+    be the smaller). The peak is the loudest level the smoothed level held for ``peak_hold_s``
+    over the last ``peak_window_s``: a syllable's nucleus holds its level that long, a click on
+    the headset does not, and a knock that does makes a quiet voice inaudible for
+    ``peak_window_s`` at most. A voice well above the floor gets the full margin; a voice near
+    it a smaller one, so its quieter syllables still count. The least margin is
+    ``quiet_margin_db``, or ``swing_factor`` times the noise's own swing (the window's lower
+    quartile above its minimum, measured every ``swing_every_s``) if that is more: steady hiss
+    swings well under 1 dB, a fan or a vent several dB, and the noise's highest hops lie about
+    five such swings above the floor. A hop more than ``range_db`` below the peak is not speech
+    either: a voice's own syllables span less than that, while a loud agent's room tone, lifted
+    by the same gain, can sit far above the tap's floor.
     ``hangover_s``: speech is held this long after the level drops, so word endings and short
     stops stay inside speech; ``quiet_hangover_s`` where the margin is below full, since near
     the floor only syllable nuclei clear it and the hold must reach the next one.
@@ -85,14 +87,17 @@ class VoiceActivityParams:
     range_db: float = 40.0
     swing_factor: float = 5.0
     swing_every_s: float = 0.5
+    peak_hold_s: float = 0.05
+    peak_window_s: float = 3.0
 
 
 class VoiceActivity:
     """Streaming, causal voice activity for (n_channels, H) per-hop levels (10 ms hops).
 
-    State: the trailing windows of smoothed levels and of raw decisions, carried across calls,
-    so decisions do not depend on how the stream was cut. ``process`` returns a bool array
-    (n_channels, H) and the tracked noise floor in dBFS (n_channels, H).
+    State: the trailing windows of smoothed levels, of held levels (for the peak) and of raw
+    decisions, carried across calls, so decisions do not depend on how the stream was cut.
+    ``process`` returns a bool array (n_channels, H) and the tracked noise floor in dBFS
+    (n_channels, H).
     """
 
     def __init__(self, params: VoiceActivityParams, *, n_channels: int, hop_s: float = 0.01):
@@ -106,6 +111,10 @@ class VoiceActivity:
         # the loudest. Nothing is assumed about a tap not yet heard (a floor assumed below
         # the tap's own noise would take that noise for speech).
         self._win_hist = np.full((n_channels, self.floor_hops - 1), np.nan)
+        self.peak_hops = min(self.floor_hops, max(1, round(params.peak_hold_s / hop_s)))
+        self.peak_window_hops = max(1, round(params.peak_window_s / hop_s))
+        # per hop, the least smoothed level of its last peak_hops hops, over the peak window
+        self._held_hist = np.full((n_channels, self.peak_window_hops - 1), np.nan)
         self._hops_seen = 0
         self.swing_hops = max(1, round(params.swing_every_s / hop_s))
         self._swing = np.full(n_channels, UNKNOWN_SWING_DB)  # until measured: the full margin
@@ -130,7 +139,12 @@ class VoiceActivity:
         self._win_hist = wb[:, wb.shape[1] - (self.floor_hops - 1):]
         win = windows(wb, self.floor_hops)
         floor = np.fmin.reduce(win, axis=-1)
-        peak = np.fmax.reduce(win, axis=-1)
+        # each hop's level held over its last peak_hops hops, then the loudest of those
+        held_win = windows(wb, self.peak_hops)
+        held = np.fmin.reduce(held_win[:, held_win.shape[1] - n:], axis=-1)
+        hb = np.concatenate([self._held_hist, held], axis=1)
+        self._held_hist = hb[:, hb.shape[1] - (self.peak_window_hops - 1):]
+        peak = np.fmax.reduce(windows(hb, self.peak_window_hops), axis=-1)
         if partial:  # no floor heard yet: report the hop's own level
             floor[:, :partial] = level_dbfs[:, :partial]
         least = np.maximum(p.quiet_margin_db, p.swing_factor * self._noise_swing(win, floor, start))

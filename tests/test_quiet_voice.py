@@ -115,3 +115,28 @@ def test_noise_that_swings_is_not_speech() -> None:
     va = VoiceActivity(VoiceActivityParams(), n_channels=1)
     voiced, _ = va.process(hop_level_dbfs(quiet[None], 160))
     assert voiced[0, 1000:][burst[1000:] > 0].mean() > 0.9
+
+
+@pytest.mark.parametrize("click_s", [0.01, 0.04], ids=["click", "knock"])
+def test_a_click_does_not_silence_a_quiet_voice(click_s: float) -> None:
+    """A quiet voice (syllables 12 dB over the tap's noise) goes on being heard after a click
+    (10 ms) or a knock (40 ms) on the headset at -5 dBFS, 40 dB over the voice: a click never
+    sets the loudness the voice is measured against, a knock for 3 s at most (not for the
+    8 s of the floor window)."""
+    from dsp.voice_activity import VoiceActivity, VoiceActivityParams, hop_level_dbfs
+
+    rng = np.random.default_rng(5)
+    n_hops = 3000  # 30 s
+    syllables = np.tile(np.r_[np.ones(30), np.zeros(70)], n_hops // 100)  # 0.3 s every 1 s
+    noise = rng.standard_normal(n_hops * 160) * 10 ** (TAP_NOISE_DBFS / 20)
+    voice = rng.standard_normal(n_hops * 160) * 10 ** ((TAP_NOISE_DBFS + 12) / 20)
+    x = noise + voice * np.repeat(syllables, 160)
+    at = 12 * RATE + int(0.5 * RATE)  # in a pause between syllables, 12.5 s in
+    x[at:at + int(click_s * RATE)] = rng.standard_normal(int(click_s * RATE)) * 10 ** (-5 / 20)
+    va = VoiceActivity(VoiceActivityParams(), n_channels=1)
+    voiced, _ = va.process(hop_level_dbfs(x[None], 160))
+    after = slice(1300 if click_s < 0.03 else 1600, 2100)  # the next 8 s (5 s after a knock)
+    heard = voiced[0, after][syllables[after] > 0].mean()
+    assert heard > 0.9, f"{100 * heard:.0f} % of the syllables after the click heard as speech"
+    before = slice(400, 1200)
+    assert voiced[0, before][syllables[before] > 0].mean() > 0.9

@@ -72,8 +72,10 @@ class VoiceActivitySettings(Section):
     quiet_margin_db: float = Field(
         5.0, ge=2.0, le=40.0,
         description="The least margin (dB above the noise floor), for a voice near the floor: "
-        "the margin is a quarter of the room the loudest speech of the last 8 s has above the "
-        "floor, between this and margin_db (margin_db wins should it be smaller). It must "
+        "the margin is a quarter of the room the loudest sound held 50 ms in the last 3 s has "
+        "above the floor, between the least margin and margin_db (margin_db wins should it be "
+        "smaller). The least margin is this, or five times the noise's own swing when that is "
+        "more (a fan or a vent), so lowering it changes nothing over a swinging noise. It must "
         "stay above the swing of the tap's steady noise (about 1 dB for hiss), or noise "
         "counts as speech.",
     )
