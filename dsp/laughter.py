@@ -444,7 +444,7 @@ class LaughterDetector:
         if self._event is None:
             if self.verifier is not None:
                 # A scored window (>= 3 pulses) at the proposal threshold is proposed: the
-                # verifier reads the last second of sound and decides.
+                # verifier reads the proposed train (within the last second) and decides.
                 if len(tr) >= MIN_PULSES and sc >= self.propose:
                     sc = self._vscore = self.verifier.verify(k, self._measures, tr[0].onset)
                 else:

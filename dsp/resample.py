@@ -93,7 +93,7 @@ class StreamResampler:
     rate (6.8 kHz for 16 kHz out). Downsampling, the stop band starts at ``0.575 x`` the
     output rate (9.2 kHz): what lies between the output's Nyquist and there (8-9.2 kHz) folds
     back only onto 6.8-8 kHz, above the pass band, and the wider transition halves the taps
-    (75 instead of 147 for 48 -> 16 kHz), the resampler's CPU and its delay. Upsampling, the
+    (74 instead of 147 for 48 -> 16 kHz), the resampler's CPU and its delay. Upsampling, the
     stop band starts at the input's Nyquist, so no image lands above the input's band.
     Constant group delay ``delay_s`` seconds.
     """

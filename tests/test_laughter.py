@@ -388,3 +388,7 @@ def test_the_appliance_spares_the_verifier_what_its_pitch_check_would_drop(
         "laughter": s.cues.laughter.model_copy(update={"pitch_st": pitch_st})})})
     pipe = Pipeline(s, source_rate=16_000, source_channels=1)
     assert pipe.analyzer.params.laughter_pitch_st == pitch_st
+    # and the analyzer hands it on to the verifier it runs
+    from dsp.laughter_verifier import SKIP_MARGIN_ST
+    verifier = pipe.analyzer._verifier
+    assert verifier is not None and verifier._skip_below == pitch_st - SKIP_MARGIN_ST

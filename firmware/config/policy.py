@@ -126,9 +126,10 @@ class LaughterCue(Section):
     threshold: float = Field(
         0.5, ge=0.3, le=0.95,
         description="Verified laughter-likeness (0-1) at which a train of bursts counts: the "
-        "pulse detector proposes trains of bursts, a small learned verifier scores the last "
-        "second of sound (mel bands, the pulse measures, pitch against the usual); 0.5 is its "
-        "operating point, higher asks for clearer laughter.")
+        "pulse detector proposes trains of bursts, a small learned verifier scores the "
+        "proposed train within the last second of sound (mel bands, modulation, the pulse "
+        "measures; pitch is left to pitch_st); 0.5 is its operating point, higher asks for "
+        "clearer laughter.")
     pitch_st: float = Field(
         3.0, ge=0.0, le=24.0,
         description="The bursts' median pitch must be at least this many semitones above "
