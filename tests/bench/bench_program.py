@@ -15,6 +15,10 @@ analyzer alone:
     to its sd_notify ``READY=1`` on a NOTIFY_SOCKET bound here (target <= 1.5 s), and the
     child's CPU by then.
 
+``--live-blocks 0.2 0.5 1`` adds (b) at other block lengths, interleaved with the rest: what
+the live path costs if the appliance analysed longer blocks (a block's cue decisions wait for
+the block to be complete, so its length adds to every cue's latency).
+
 The speech is made by recipe, nothing is stored: FDA speakers rl (agent, left) and sb (caller,
 right), resampled to 16 kHz and repeated to length, written to a temporary directory that is
 removed afterwards. CPU figures on a shared machine are noisy: each measurement runs
@@ -22,6 +26,7 @@ removed afterwards. CPU figures on a shared machine are noisy: each measurement 
 ratios are min/min and median/median.
 
     python tests/bench/bench_program.py [--minutes 10] [--live-seconds 120] [--repeats 5]
+                                        [--live-blocks S ...]
 """
 
 from __future__ import annotations
@@ -121,6 +126,8 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=10.0, help="length of (a)'s recording")
     ap.add_argument("--live-seconds", type=float, default=120.0, help="audio for (b)")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--live-blocks", type=float, nargs="*", default=[], metavar="S",
+                    help="also time (b) at these block lengths (s)")
     args = ap.parse_args()
     keep_freed_memory()  # as `deskcue run` sets it for the live path (b)
     # Byte-compiled, as an installed package is (pip compiles what it installs): otherwise an
@@ -143,12 +150,17 @@ def main() -> int:
 
         agent = parselmouth.Sound(x[0], sampling_frequency=RATE)
         agent_live = parselmouth.Sound(x[0, :live_n], sampling_frequency=RATE)
-        n48 = int(round(settings.audio.block_s * 48000))
+        def live_in(block_s: float) -> Callable[[], None]:
+            n48 = max(1, int(round(block_s * 48000)))
 
-        def live() -> None:
-            p = Pipeline(settings, source_rate=48000, source_channels=2)
-            for i in range(0, x48.shape[0], n48):
-                p.process(x48[i:i + n48])
+            def live() -> None:
+                p = Pipeline(settings, source_rate=48000, source_channels=2)
+                for i in range(0, x48.shape[0], n48):
+                    p.process(x48[i:i + n48])
+            return live
+
+        live = live_in(settings.audio.block_s)
+        other_blocks: dict[float, list[float]] = {b: [] for b in args.live_blocks}
 
         cfg = work / "nomqtt.toml"
         cfg.write_text(f'[device]\nstate_dir = "{work}/state"\nruntime_dir = "{work}/run"\n'
@@ -163,6 +175,8 @@ def main() -> int:
             whole.append(child_cpu(analyze_cmd, cwd=work))
             praat_live.append(cpu(agent_live.to_pitch_ac) / args.live_seconds)
             live_s.append(cpu(live) / args.live_seconds)
+            for b, got in other_blocks.items():
+                got.append(cpu(live_in(b)) / args.live_seconds)
             help_s.append(child_cpu([*deskcue(), "--help"]))
             shutil.rmtree(work / "state", ignore_errors=True)
             w, c = time_to_ready(run_cmd, work, env)
@@ -195,6 +209,8 @@ def main() -> int:
     row("baseline: Praat to_pitch_ac, one channel (CPU s per audio s)", praat_live, None, None)
     row(f"(b) live 48 kHz stereo, {settings.audio.block_s * 1000:g} ms blocks (CPU s per audio s)",
         live_s, praat_live, 1.0)
+    for b, got in other_blocks.items():
+        row(f"    the same in {b * 1000:g} ms blocks", got, praat_live, None)
     row("deskcue --help (child CPU s)", help_s, None, 0.3)
     row("deskcue run -> READY=1 (wall s)", ready, None, 1.5)
     row("    its CPU s until stopped at READY", ready_cpu, None, None)
