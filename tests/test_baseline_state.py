@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -104,3 +105,61 @@ def test_a_restored_baseline_is_ready_exactly_when_the_saved_one_was(heard_s):
     restored.load(json.loads(json.dumps(usual.to_dict())))
     assert restored.speech_s < heard_s  # the lag was not saved
     assert restored.ready == usual.ready == (heard_s >= 20.0)
+
+
+def _damaged(how: str) -> object:
+    """A saved baseline as a worn card or a bad copy can leave it: valid JSON, wrong inside."""
+    state = learned_state()
+    if how == "a list":
+        return [1, 2]
+    if how == "null":
+        return None
+    if how == "a bin past the end":
+        state["loudness"]["bins"][0] = 99999
+    elif how == "a negative bin":
+        state["loudness"]["bins"][0] = -1
+    elif how == "a bin that is not a whole number":
+        state["loudness"]["bins"][0] = 1.5
+    elif how == "more weights than bins":
+        state["loudness"]["weights"].append(1.0)
+    return state
+
+
+DAMAGES = ["a list", "null", "a bin past the end", "a negative bin",
+           "a bin that is not a whole number", "more weights than bins"]
+
+
+@pytest.mark.parametrize("how", [d for d in DAMAGES if d != "null"])  # null: as if absent
+def test_a_damaged_baseline_in_the_state_dir_is_learned_afresh(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, how: str
+) -> None:
+    """Not a crash at every start (systemd would restart it for ever, the desk dark): the
+    appliance warns and learns the usual voice again."""
+    settings = settings_in(tmp_path)
+    path = settings.device.state_dir / BASELINE_FILE
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(_damaged(how)))
+    with caplog.at_level(logging.WARNING):
+        app = appliance(settings)
+    assert not app.usual.learned and app.usual.speech_s == 0.0
+    assert "learning afresh" in caplog.text
+
+
+@pytest.mark.parametrize("how", DAMAGES)
+def test_analyze_usual_from_a_damaged_baseline_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str
+) -> None:
+    from firmware.cli.main import main as deskcue
+
+    wav = tmp_path / "call.wav"
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(np.zeros(16000, dtype="<i2").tobytes())
+    saved = tmp_path / BASELINE_FILE
+    saved.write_text(json.dumps(_damaged(how)))
+    code = deskcue(["analyze", str(wav), "--events", "--usual-from", str(saved)])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "not a usable baseline" in err and "internal error" not in err

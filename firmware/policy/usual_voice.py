@@ -99,8 +99,15 @@ class RobustStat:
     def load(self, d: dict[str, Any]) -> None:
         if (d["lo"], d["hi"], d["step"]) != (self.lo, self.hi, self.step):
             raise ValueError("histogram layout changed")
+        bins = np.asarray(d["bins"])
+        weights = np.asarray(d["weights"], dtype=np.float64)
+        # A damaged file can hold any numbers: a bin outside the histogram (an IndexError, or a
+        # negative one counted from the end) is as corrupt as a negative weight.
+        if bins.ndim != 1 or weights.shape != bins.shape or (bins.size and (
+                bins.dtype.kind not in "iu" or bins.min() < 0 or bins.max() >= self.hist.size)):
+            raise ValueError("corrupt histogram")
         hist = np.zeros_like(self.hist)
-        hist[np.asarray(d["bins"], dtype=np.int64)] = np.asarray(d["weights"], dtype=np.float64)
+        hist[bins.astype(np.int64)] = weights
         if not np.all(np.isfinite(hist)) or np.any(hist < 0):
             raise ValueError("corrupt histogram")
         self.hist = hist
@@ -227,6 +234,8 @@ class UsualVoice:
 
     def load(self, d: dict[str, Any]) -> None:
         """Restore from `to_dict` output; raises ValueError on anything inconsistent."""
+        if not isinstance(d, dict):
+            raise ValueError("not a saved usual voice")
         if d.get("version") != STATE_VERSION:
             raise ValueError(f"baseline state version {d.get('version')!r} not understood")
         speech_s = float(d["speech_s"])
