@@ -315,3 +315,33 @@ def test_sign_cli_makes_a_payload_the_desk_accepts(desk, tmp_path, capsys):
                     "--txid", "cli-1", "--issued", "5000"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["txid"] == "cli-1" and desk.push(payload).ok
+
+
+@pytest.mark.parametrize("damage", [
+    "not JSON", "a list", "starts is text", "deadline_mono is null", "max_starts is null",
+    "healthy_s is text", "boot_id is missing",
+])
+def test_a_damaged_trial_marker_rolls_back_at_start(desk, damage):
+    """A worn card or a hand edit: the marker can no longer judge the config on trial. Not a
+    crash at every start (the desk dark for ever), nor a marker silently ignored (the
+    unproven config kept): the last good config comes back and the fault says why."""
+    desk.push(desk.payload(desk.config(NEW_EXTRA)), now_mono=100.0)
+    marker = trial_path(desk.live)
+    trial = trial_info(desk.live)
+    boot = trial["boot_id"]
+    field, _, how = damage.partition(" is ")
+    if damage == "not JSON":
+        marker.write_bytes(marker.read_bytes()[:20])
+    elif damage == "a list":
+        marker.write_text("[1, 2]")
+    else:
+        if how == "missing":
+            del trial[field]
+        else:
+            trial[field] = None if how == "null" else "x"
+        marker.write_text(json.dumps(trial))
+    check = startup_check(desk.live, now_mono=101.0, boot_id=boot)
+    assert check.action == "rolled_back" and "damaged" in check.message
+    assert desk.live.read_text() == desk.old and not marker.exists()
+    assert "trial record" in pending_fault(desk.state)
+    assert TrialWatch(desk.live).state == "none"

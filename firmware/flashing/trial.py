@@ -4,14 +4,15 @@ The rules a tech can rely on (also in docs/field-tech.md): a config pushed over 
 trial until the appliance has run ``flash.healthy_s`` seconds of audio (stream time, counted
 from its first healthy moment) with no fault and the broker connected. It is rolled back to
 the last good config when ``flash.trial_s`` passes first, when the desk reboots during the
-trial, or when the service starts more than ``flash.trial_max_starts`` times without proving
-healthy.
+trial, when the service starts more than ``flash.trial_max_starts`` times without proving
+healthy, or when its trial marker is found damaged at a start.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +48,28 @@ log = logging.getLogger("deskcue.config")
 def trial_info(config_path: Path) -> dict[str, Any] | None:
     """The trial marker of ``config_path`` (None when no config is on trial)."""
     return read_json_object(trial_path(config_path))
+
+
+# What `startup_check` and `TrialWatch` read from a trial marker, as `apply_remote` writes it.
+_MARKER_TEXT = ("sha256", "boot_id")
+_MARKER_NUMBERS = ("deadline_mono", "trial_s", "healthy_s")
+_MARKER_COUNTS = ("starts", "max_starts")
+
+
+def trial_damage(trial: dict[str, Any]) -> str | None:
+    """What is wrong with a trial marker's fields (None when each has its type)."""
+    if not trial:
+        return "not a JSON object"
+    for key in _MARKER_TEXT:
+        if not isinstance(trial.get(key), str):
+            return f"{key} is not text"
+    for key in _MARKER_NUMBERS + _MARKER_COUNTS:
+        v = trial.get(key)
+        whole = key in _MARKER_COUNTS
+        if isinstance(v, bool) or not isinstance(v, int if whole else (int, float)) \
+                or not math.isfinite(v):
+            return f"{key} is not {'a whole number' if whole else 'a number'}"
+    return None
 
 
 def rollback(config_path: Path, reason: str, *, now: float | None = None,
@@ -98,17 +121,30 @@ def startup_check(config_path: Path, *, now_mono: float | None = None,
 
     A config on trial is rolled back when its deadline has passed, the desk rebooted since it
     was installed, or the appliance started ``max_starts`` times under it without confirming
-    it (a crash loop). Otherwise the start is counted and the trial goes on.
+    it (a crash loop), and when its trial marker is damaged (it can no longer judge the
+    config). Otherwise the start is counted and the trial goes on.
     """
     config_path = Path(config_path)
     trial = trial_info(config_path)
     if trial is None:
-        return StartupCheck("none")
+        if not trial_path(config_path).exists():
+            return StartupCheck("none")
+        trial = {}  # there, but not a JSON object: damaged
     live_sha = hashlib.sha256(config_path.read_bytes()).hexdigest() \
         if config_path.exists() else None
-    if trial.get("sha256") != live_sha:
+    if isinstance(trial.get("sha256"), str) and trial["sha256"] != live_sha:
         remove_file(trial_path(config_path))  # the install never finished: the old config is live
         return StartupCheck("none", "an unfinished remote install was abandoned")
+    damaged = trial_damage(trial)
+    if damaged is not None:
+        # The config on trial never proved healthy, and this record can no longer judge it:
+        # what a trial promises is the last good config back (a crash here at every start
+        # would leave the desk dark, and ignoring the record would keep an unproven config).
+        why = f"its trial record {trial_path(config_path).name} is damaged ({damaged})"
+        if rollback(config_path, why, now=now):
+            return StartupCheck("rolled_back", why)
+        remove_file(trial_path(config_path))
+        return StartupCheck("none", f"{why}, but there is no last good config to restore")
     now_mono = time.monotonic() if now_mono is None else now_mono
     boot_id = current_boot_id() if boot_id is None else boot_id
     starts = int(trial.get("starts", 0)) + 1
