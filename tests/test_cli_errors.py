@@ -232,6 +232,35 @@ def test_analyze_output_where_no_file_can_be_made(capsys, tmp_path, a_file, opti
     assert code == 1 and str(a_file) in line and "not a directory" in line
 
 
+@pytest.mark.parametrize("option", ["--features", "--plot", "--report"])
+def test_analyze_never_writes_over_the_recording_it_reads(capsys, tmp_path, option):
+    """`--features call.wav` (a slip of the fingers, or a link to the recording) truncated the
+    recording before reading it and then called it "cut short"."""
+    wav = small_wav(tmp_path / "call.wav")
+    before = wav.read_bytes()
+    (tmp_path / "link.wav").symlink_to(wav)
+    code, line = cli(capsys, "analyze", str(tmp_path / "link.wav"), "--events", option,
+                     str(wav))
+    assert code == 2 and f"{option} {wav} is the recording being analysed" in line
+    assert wav.read_bytes() == before
+
+
+def test_analyze_never_writes_over_the_usual_from_recording(capsys, tmp_path):
+    wav, earlier = small_wav(tmp_path / "call.wav"), small_wav(tmp_path / "earlier.wav")
+    before = earlier.read_bytes()
+    code, line = cli(capsys, "analyze", str(wav), "--usual-from", str(earlier),
+                     "--features", str(earlier))
+    assert code == 2 and "is the --usual-from file" in line
+    assert earlier.read_bytes() == before
+
+
+def test_analyze_plot_and_report_to_one_file_is_refused(capsys, tmp_path):
+    wav = small_wav(tmp_path / "call.wav")
+    out = tmp_path / "out"
+    code, line = cli(capsys, "analyze", str(wav), "--plot", str(out), "--report", str(out))
+    assert code == 2 and "name the same file" in line and not out.exists()
+
+
 def test_plot_without_matplotlib_says_what_to_install(capsys, monkeypatch, tmp_path):
     wav = small_wav(tmp_path / "call.wav")
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError

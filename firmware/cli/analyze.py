@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -252,10 +253,39 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(analysed first); default: learn it from this recording")
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one is not there yet: the same path then
+        return a.resolve() == b.resolve()
+
+
+def output_clash(args: argparse.Namespace) -> str | None:
+    """Why the outputs would overwrite a recording read, or each other (None if they do not):
+    each output is opened for writing, so the recording would be lost."""
+    outputs = [(f"--{name}", path) for name in ("features", "plot", "report")
+               if (path := getattr(args, name)) is not None]
+    inputs = [("the recording being analysed", args.audio)]
+    if args.usual_from is not None:
+        inputs.append(("the --usual-from file", args.usual_from))
+    for i, (name, path) in enumerate(outputs):
+        for what, source in inputs:
+            if _same_file(path, source):
+                return (f"{name} {path} is {what}; writing there would destroy it: give "
+                        "another file name")
+        for other, other_path in outputs[i + 1:]:
+            if _same_file(path, other_path):
+                return f"{name} and {other} name the same file {path}: give each its own"
+    return None
+
+
 def main(args: argparse.Namespace, settings: Settings) -> int:
     if not (args.events or args.features or args.plot or args.report):
         print("deskcue: analyze: nothing to do; give --events, --features CSV, --plot PNG or "
               "--report HTML", file=sys.stderr)
+        return 2
+    if (clash := output_clash(args)) is not None:
+        print(f"deskcue: analyze: {clash}", file=sys.stderr)
         return 2
     keep_freed_memory()
     if args.plot or args.report:  # said before a long analysis, not after it
