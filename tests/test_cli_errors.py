@@ -177,6 +177,26 @@ def test_keygen_that_cannot_write_the_public_key_leaves_no_half_pair(capsys, tmp
                     str(tmp_path / "k.pub")]) == 0
 
 
+@pytest.mark.parametrize("public", ["the private key itself", "an existing private key"])
+def test_keygen_never_writes_over_a_key(capsys, tmp_path, public):
+    """`--public` naming a private key (the same path, or the site's existing key by a slip)
+    replaced it with a public key line, exit 0: the site's signing key was gone."""
+    private = tmp_path / "new.pem"
+    if public == "the private key itself":
+        target = private
+    else:
+        target = tmp_path / "site.pem"
+        assert deskcue(["config", "keygen", "--private", str(target), "--public",
+                        str(tmp_path / "site.pub")]) == 0
+        capsys.readouterr()
+    before = target.read_bytes() if target.exists() else None
+    code, line = cli(capsys, "config", "keygen", "--private", str(private), "--public",
+                     str(target))
+    assert code == 1 and f"{target} exists" in line and "never overwrites" in line
+    assert (target.read_bytes() if target.exists() else None) == before
+    assert not private.exists() or private == target
+
+
 # -- config flash -------------------------------------------------------------------------------
 def test_flash_of_a_missing_file(tmp_path):
     boot = tmp_path / "boot"

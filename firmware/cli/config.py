@@ -147,8 +147,10 @@ def _cmd_keygen(a: argparse.Namespace, _s: Any = None) -> int:
 
     try:
         line = generate_keypair(a.private, a.public, a.comment or "")
-    except FileExistsError:
-        print(f"{a.private} exists; refusing to overwrite a private key", file=sys.stderr)
+    except FileExistsError as exc:
+        what = "private key" if exc.filename == str(a.private) else "public key"
+        print(f"deskcue: {exc.filename} exists; keygen never overwrites a file (the {what} "
+              "to write): give a new name", file=sys.stderr)
         return 1
     print(f"private key: {a.private} (keep it off the desks)\npublic key:  {a.public}\n{line}")
     return 0

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import hashlib
 import os
 import re
@@ -120,11 +121,16 @@ def public_key_line(key: Ed25519PublicKey, comment: str = "") -> str:
 def generate_keypair(private_path: Path, public_path: Path, comment: str = "") -> str:
     """Make a key pair: the private key as PEM (mode 0600), the public one as a key line.
 
-    Refuses to overwrite an existing private key (`FileExistsError`). When the public key
-    cannot be written the new private key is removed again (`OSError`): a private key whose
-    public half no desk can be given is of no use, and would block the next attempt.
+    Overwrites nothing (`FileExistsError` naming the file): not an existing private key, and
+    not an existing public-key file either, which may be the site's private key given by
+    mistake (or the same path as ``private_path``). When the public key cannot be written
+    the new private key is removed again (`OSError`): a private key whose public half no
+    desk can be given is of no use, and would block the next attempt.
     Returns the public key line.
     """
+    if os.path.lexists(public_path) or os.path.abspath(public_path) == os.path.abspath(
+            private_path):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(public_path))
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
@@ -133,7 +139,8 @@ def generate_keypair(private_path: Path, public_path: Path, comment: str = "") -
         with os.fdopen(fd, "wb") as f:
             f.write(pem)
         line = public_key_line(key.public_key(), comment)
-        Path(public_path).write_text(line + "\n", encoding="utf-8")
+        with open(public_path, "x", encoding="utf-8") as pub:
+            pub.write(line + "\n")
     except BaseException:
         Path(private_path).unlink(missing_ok=True)
         raise
