@@ -80,6 +80,31 @@ def send(runtime_dir: Path, message: dict[str, Any]) -> None:
             raise NotRunning(f"no running deskcue listens on {path}") from None
 
 
+def request(runtime_dir: Path, message: dict[str, Any], timeout: float = 2.0
+            ) -> dict[str, Any] | None:
+    """Send ``message`` to the running appliance and wait for its answer, ``{"ok": bool,
+    "data": {...}}``; None when none came within ``timeout`` (s). `NotRunning` when no
+    appliance listens; `PermissionError` naming the socket when this user may not talk to it.
+    """
+    path = Path(runtime_dir) / SOCKET_NAME
+    reply_to = f"@deskcue-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.bind(_abstract(reply_to))  # not connect(): the answer comes from another socket
+        try:
+            s.sendto(json.dumps({**message, "reply_to": reply_to}).encode("utf-8"), str(path))
+        except (FileNotFoundError, ConnectionRefusedError):
+            raise NotRunning(f"no running deskcue listens on {path}") from None
+        except PermissionError as exc:
+            raise PermissionError(exc.errno, "permission denied (run it as the appliance's "
+                                  "user, or with sudo)", str(path)) from None
+        s.settimeout(timeout)
+        try:
+            msg = json.loads(s.recv(65536).decode("utf-8"))
+        except (OSError, ValueError):
+            return None
+    return msg if isinstance(msg, dict) else None
+
+
 def _abstract(address: str) -> str:
     """``@name`` (as in NOTIFY_SOCKET) to the kernel's abstract-socket form."""
     return "\0" + address[1:] if address.startswith("@") else address

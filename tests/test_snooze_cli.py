@@ -1,0 +1,79 @@
+"""`deskcue snooze` against a running appliance: it says what the desk applied (the desk cuts a
+snooze to its ``snooze.max_min``), and refuses minutes no desk takes before sending them."""
+
+from __future__ import annotations
+
+import threading
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from broker import HANG_S, wait_until
+
+from firmware.appliance.assemble import build_appliance
+from firmware.cli.main import main as deskcue
+from firmware.config.settings import Settings
+from firmware.platform.control_socket import appliance_state
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Iterator[Path]:
+    """A desk (mock pins, no broker) playing 120 s of quiet noise in real time, so that it is
+    still running when the test is done; its runtime directory."""
+    wav = tmp_path / "quiet.wav"
+    x = (np.random.default_rng(0).standard_normal(16000 * 120) * 0.001 * 32767).astype("<i2")
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(x.tobytes())
+    run = tmp_path / "run"
+    settings = Settings.model_validate({
+        "device": {"state_dir": str(tmp_path / "state"), "runtime_dir": str(run)},
+        "mqtt": {"enabled": False}, "snooze": {"max_min": 30.0}})
+    app = build_appliance(settings, recording=wav, pins="mock")
+    stop = threading.Event()
+    th = threading.Thread(target=app.run, args=(stop,), daemon=True)
+    th.start()
+    try:
+        wait_until(lambda: (appliance_state(run)[1] or {}).get("stream_s", 0) > 0,
+                   alive=th.is_alive)
+        yield run
+    finally:
+        stop.set()
+        th.join(HANG_S)
+
+
+def snoozed(run: Path) -> bool:
+    status = appliance_state(run, timeout=HANG_S)[1]
+    assert status is not None
+    return bool(status["snoozed"])
+
+
+@pytest.mark.parametrize("minutes", ["-5", "nan", "inf", "481", "ten"])
+def test_minutes_no_desk_takes_are_a_usage_error(
+    run_dir: Path, capsys: pytest.CaptureFixture[str], minutes: str
+) -> None:
+    """They were sent anyway and "snoozed for -5.0 min" printed, exit 0, while the desk
+    refused them."""
+    with pytest.raises(SystemExit) as exit_:
+        deskcue(["snooze", "--runtime-dir", str(run_dir), f"--minutes={minutes}"])
+    assert exit_.value.code == 2
+    assert "--minutes" in capsys.readouterr().err
+    assert not snoozed(run_dir)
+
+
+def test_it_says_the_minutes_the_desk_applied(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The desk cuts 200 minutes to its snooze.max_min of 30: that is what the agent is told,
+    not the 200 asked for."""
+    assert deskcue(["snooze", "--runtime-dir", str(run_dir), "--minutes", "200"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("snoozed for 30 min (asked for 200"), out
+    assert snoozed(run_dir)
+    assert deskcue(["snooze", "--runtime-dir", str(run_dir), "--cancel"]) == 0
+    assert capsys.readouterr().out == "snooze cancelled\n"
+    assert not snoozed(run_dir)
