@@ -197,6 +197,22 @@ def test_keygen_never_writes_over_a_key(capsys, tmp_path, public):
     assert not private.exists() or private == target
 
 
+@pytest.mark.parametrize("command", [["config", "schema"], ["config", "check", "DESK"]])
+def test_a_reader_that_went_away_is_not_an_error(desk_toml, command):
+    """`deskcue analyze call.wav --events | head`: the reader closes its end. That printed
+    "deskcue: [Errno 32] Broken pipe", exit 1 (or Python's "Exception ignored" at exit for
+    output still buffered: `config check`). Now quiet, 141 as a shell reports for cat."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # no reader at all: the first write (or the last flush) meets EPIPE
+    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+    args = [str(desk_toml) if a == "DESK" else a for a in command]
+    proc = subprocess.run([sys.executable, "-m", "firmware.cli", *args], stdout=write_end,
+                          stderr=subprocess.PIPE, text=True, env=env, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    os.close(write_end)
+    assert proc.returncode == 141 and proc.stderr == ""
+
+
 # -- config flash -------------------------------------------------------------------------------
 def test_flash_of_a_missing_file(tmp_path):
     boot = tmp_path / "boot"

@@ -26,6 +26,7 @@ exit  what                                        the line on stderr
                                                   with -v for details)``
 75    ``run`` only: restart to use a new config   (systemd restarts it; not an error)
 130   interrupted (Ctrl-C)
+141   the reader of standard output went away     (nothing: ``deskcue analyze ... --events | head``)
 ====  ==========================================  ==============================================
 
 The same table is in docs/field-tech.md.
@@ -34,9 +35,11 @@ The same table is in docs/field-tech.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
+import select
 import sys
 
 from firmware import __version__
@@ -59,6 +62,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2  # also argparse's
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `cat big | head`
 
 # Family -> (prefix of the one line, exit code); the first match wins (most specific first).
 ERROR_FAMILIES: tuple[tuple[type[BaseException], str, int], ...] = (
@@ -159,17 +163,43 @@ def main(argv: list[str] | None = None) -> int:
             from firmware.config.load import load_settings
 
             settings = load_settings(getattr(args, "config", None))
-            return int(args.func(args, settings))
-        return int(args.func(args, None) if args.func.__code__.co_argcount >= 2
-                   else args.func(args))
+            code = int(args.func(args, settings))
+        else:
+            code = int(args.func(args, None) if args.func.__code__.co_argcount >= 2
+                       else args.func(args))
+        sys.stdout.flush()  # a reader that went away shows here, not as a warning at exit
+        return code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except BrokenPipeError as exc:
+        if not _stdout_gone():
+            return _report(exc)
+        # `deskcue analyze call.wav --events | head`: the reader has all it wanted. Stop
+        # quietly, as cat does; stdout goes to /dev/null so the exit flush cannot fail again.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except Exception as exc:
-        line, code = error_line(exc)
-        if code == EXIT_INTERNAL:  # a bug: still one line, with the trace under --verbose
-            logging.getLogger("deskcue").debug("unexpected error", exc_info=True)
-        print(f"deskcue: {line}", file=sys.stderr)
-        return code
+        return _report(exc)
+
+
+def _stdout_gone() -> bool:
+    """True when standard output is a pipe whose reader has gone (poll says POLLERR)."""
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _fd, events in poll.poll(0))
+    except (OSError, ValueError):
+        return False
+
+
+def _report(exc: BaseException) -> int:
+    """Print the one ``deskcue:`` line for an error reaching `main`; its exit code."""
+    line, code = error_line(exc)
+    if code == EXIT_INTERNAL:  # a bug: still one line, with the trace under --verbose
+        logging.getLogger("deskcue").debug("unexpected error", exc_info=exc)
+    print(f"deskcue: {line}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":
