@@ -6,6 +6,7 @@ wrong result before the tree existed; each is run through the real command line.
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -211,6 +212,31 @@ def test_a_reader_that_went_away_is_not_an_error(desk_toml, command):
                           stdin=subprocess.DEVNULL)
     os.close(write_end)
     assert proc.returncode == 141 and proc.stderr == ""
+
+
+def _parsers(parser, path=("deskcue",)):
+    """Every (command words, parser) under ``parser``, itself first."""
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from _parsers(child, (*path, name))
+
+
+def test_every_help_says_what_the_command_does_in_a_user_s_words():
+    """`deskcue --help` printed the developers' exit-code table from the module docstring,
+    flowed into one paragraph of ``====`` and class names; `deskcue status --help` and most
+    `deskcue config X --help` said nothing of what the command does."""
+    from firmware.cli.main import build_parser
+
+    for words, parser in _parsers(build_parser()):
+        text = parser.format_help()
+        assert parser.description, f"{' '.join(words)} --help has no description"
+        for dev in ("====", "Error`", "``"):
+            assert dev not in text, f"{' '.join(words)} --help: {dev!r} in\n{text}"
+        for action in parser._actions:
+            if not isinstance(action, argparse._SubParsersAction):  # its verbs have their help
+                assert action.help, f"{' '.join(words)} --help: {action.dest} is not explained"
 
 
 # -- config flash -------------------------------------------------------------------------------

@@ -180,7 +180,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     csub = c.add_subparsers(dest="config_command", required=True)
 
     ck = csub.add_parser("check", help="validate a config file; list every problem and warning")
-    ck.add_argument("file", type=Path)
+    ck.add_argument("file", type=Path,
+                    help="the config file (a desk file or a site file)")
     ck.add_argument("--desk", help="in a site file, check only this desk")
     ck.add_argument("--no-warnings", action="store_true", help="show problems only")
     ck.add_argument("--here", action="store_true",
@@ -218,7 +219,9 @@ def _register_install(csub: argparse._SubParsersAction) -> None:  # type: ignore
                        help="state directory (default: the config's device.state_dir)")
 
     f = csub.add_parser("flash", help="check a config and put it on a desk's SD card")
-    f.add_argument("file", type=Path)
+    f.add_argument("file", type=Path,
+                   help="the config file to put on the card (a desk file, or a site file "
+                   "with --desk)")
     f.add_argument("--boot", type=Path, required=True,
                    help="the card's boot partition, mounted (e.g. /media/$USER/bootfs)")
     f.add_argument("--desk", help="for a site file: which desk's config to write")
@@ -235,7 +238,8 @@ def _register_install(csub: argparse._SubParsersAction) -> None:  # type: ignore
     i.set_defaults(func=_cmd_import, needs_settings=False)
 
     ap = csub.add_parser("apply", help="install a config file on this desk now")
-    ap.add_argument("file", type=Path)
+    ap.add_argument("file", type=Path,
+                    help="the config file to install (a desk file, or a site file with --desk)")
     ap.add_argument("--desk", help="for a site file: which desk's config to install")
     common(ap)
     ap.set_defaults(func=_cmd_apply, needs_settings=False)
@@ -266,7 +270,8 @@ def _register_install(csub: argparse._SubParsersAction) -> None:  # type: ignore
     kg.set_defaults(func=_cmd_keygen, needs_settings=False)
 
     sg = csub.add_parser("sign", help="make a signed cmd/config payload (JSON on stdout)")
-    sg.add_argument("file", type=Path)
+    sg.add_argument("file", type=Path,
+                    help="the config file to sign (a desk file, or a site file with --desk)")
     sg.add_argument("--key", type=Path, required=True, help="Ed25519 private key (PEM)")
     sg.add_argument("--desk", help="for a site file: which desk's config to sign")
     sg.add_argument("--txid", help="transaction id (default cfg-<issued>)")

@@ -99,6 +99,14 @@ def error_line(exc: BaseException) -> tuple[str, int]:
     return (f"internal error: {type(exc).__name__}: {exc} (run with -v for details)",
             EXIT_INTERNAL)
 
+DESCRIPTION = ("deskcue measures the agent's voice on the desk (level, pitch, laughter-like "
+               "bursts, against their own usual voice), cues the agent with a light and a "
+               "buzz, and tells supervisors over MQTT. `deskcue VERB --help` tells more.")
+EPILOG = ("A command that fails prints one `deskcue:` line on stderr and exits 1 (its verdict "
+          "is no, or a recording, device, file, key or the link cannot be used), 2 (the "
+          "command line or the config), 70 (a bug in deskcue: please report it) or 130 "
+          "(Ctrl-C). Every code and line: docs/field-tech.md, section 7.")
+
 # Every verb: its module under firmware.cli and its one-line help. A verb's module is imported
 # only when that verb runs, so `deskcue --help` and light verbs load none of the heavy
 # packages (scipy, paho, gpiozero, matplotlib) that others need.
@@ -136,7 +144,7 @@ def _add_verb(sub: argparse._SubParsersAction, verb: str) -> None:  # type: igno
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The `deskcue` parser. With ``argv``, only the verb it names is set up in full (the
     others are listed by name and help); without, every verb is (slower: imports them all)."""
-    p = argparse.ArgumentParser(prog="deskcue", description=__doc__)
+    p = argparse.ArgumentParser(prog="deskcue", description=DESCRIPTION, epilog=EPILOG)
     p.add_argument("--version", action="version", version=f"deskcue {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
@@ -146,7 +154,20 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
             _add_verb(sub, verb)
         else:
             sub.add_parser(verb, help=help_text)
+    _describe(p)
     return p
+
+
+def _describe(parser: argparse.ArgumentParser) -> None:
+    """Give every subcommand without a description its one-line help as one, so that
+    `deskcue config flash --help` starts by saying what the command does."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for pseudo in action._choices_actions:
+                child = action.choices[pseudo.dest]
+                if child.description is None and pseudo.help:
+                    child.description = pseudo.help[:1].upper() + pseudo.help[1:] + "."
+                _describe(child)
 
 
 def main(argv: list[str] | None = None) -> int:

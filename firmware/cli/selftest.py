@@ -482,11 +482,17 @@ def _list_devices(ui: Console) -> None:
         ui.say(f"  {d.name!r}: {d.max_input_channels} ch, {d.default_rate} Hz")
 
 
+def plain(doc: str) -> str:
+    """The module docstring as a tech reads it in a terminal: without its reST markup."""
+    return doc.replace("``", "").replace("**", "").replace("::\n", ":\n")
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``deskcue selftest`` to the command's subparsers."""
     p = sub.add_parser("selftest", help="check the LED, motor, button, headset channels and "
                        "broker; pass/fail summary",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=plain(__doc__ or ""),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", type=Path, help="config file (default: the shipped default)")
     p.add_argument("--pins", choices=("auto", "mock"), default="auto",
                    help="real GPIO (auto) or gpiozero mock pins (mock)")
