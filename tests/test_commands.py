@@ -150,6 +150,17 @@ def test_retained_and_unnameable_are_ignored() -> None:
     assert parse("", {"txid": "a"}) is None
 
 
+@pytest.mark.parametrize(("ts", "says"), [
+    (NOW - 3600, "sent 3600 s ago (limit 60)"),
+    (NOW + 3600, "its ts is 3600 s ahead of the desk's clock (the sender's clock is off?) "
+                 "(limit 60)"),
+])
+def test_stale_says_which_way_the_time_is_off(ts: float, says: str) -> None:
+    """A ts in the future was answered "sent -3600 s ago"."""
+    got = parse("snooze", {"txid": "a", "ts": ts})
+    assert isinstance(got, Rejection) and got.code == "stale" and got.message == says
+
+
 def test_stale_not_judged_without_synced_clock() -> None:
     assert isinstance(parse("snooze", {"txid": "a", "ts": NOW - 3600}, clock_synced=False), Command)
 

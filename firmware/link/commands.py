@@ -37,9 +37,10 @@ twice, or ``NaN``/``Infinity`` is refused. Nothing is coerced: a command runs wi
 values that were sent, or not at all (``invalid_args``, naming the field).
 
 Retained commands are ignored without an answer (a command must never run again because a
-broker kept it); stale ones (``ts`` older than ``command_max_age_s``, judged only when the
-desk's clock is synced) get a ``stale`` error. Oversized, malformed or unknown ones get an
-error result whenever a result topic can be named. `parse_command` never raises.
+broker kept it); stale ones (``ts`` further than ``command_max_age_s`` from the desk's clock,
+either way; judged only when the desk's clock is synced) get a ``stale`` error. Oversized,
+malformed or unknown ones get an error result whenever a result topic can be named.
+`parse_command` never raises.
 """
 
 from __future__ import annotations
@@ -208,10 +209,12 @@ def parse_command(
         return Rejection(name, txid, "malformed", type(exc).__name__)
     if args.ts is not None and clock_synced:
         wall = time.time() if now is None else now
-        if abs(wall - args.ts) > max_age_s:
-            return Rejection(
-                name, txid, "stale", f"sent {wall - args.ts:.0f} s ago (limit {max_age_s:g})"
-            )
+        age = wall - args.ts
+        if abs(age) > max_age_s:
+            when = (f"sent {age:.0f} s ago" if age > 0 else
+                    f"its ts is {-age:.0f} s ahead of the desk's clock (the sender's clock is "
+                    "off?)")
+            return Rejection(name, txid, "stale", f"{when} (limit {max_age_s:g})")
     return Command(name=name, txid=args.txid or obj["txid"], args=args,
                    received_mono=time.monotonic())
 
