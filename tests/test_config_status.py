@@ -96,3 +96,22 @@ def test_status_says_when_the_appliance_answers_off_the_contract(tmp_path):
     server.close()
     assert info["appliance"]["status"] is None
     assert "off the contract (learned_speech_s: Field required)" in status_cmd.render(info)
+
+
+def test_status_shows_damaged_records_instead_of_failing_with_a_bug(tmp_path, capsys):
+    """The records are files on the card; status is what a tech runs when something looks
+    wrong. A record with fields of the wrong type (a worn card, a hand edit) ended status with
+    "internal error", exit 70."""
+    live, state, run = make_desk(tmp_path)
+    (state / "config-apply.json").write_text(json.dumps(
+        {"at": [], "source": None, "hash": 5, "txid": [1]}))
+    (state / "config-fault.json").write_text(json.dumps(
+        {"message": 7, "at": None, "problems": [1, {"line": "x", "key": "a.b"}]}))
+    (live.parent / "deskcue.toml.trial").write_text(json.dumps(
+        {"txid": "t1", "deadline_mono": "soon", "starts": [1]}))
+    assert deskcue(["status", "--config", str(live), "--runtime-dir", str(run)]) == 1
+    out, err = capsys.readouterr()
+    assert "internal error" not in err
+    assert "last apply:    None at [] (clock not synced), hash 5" in out
+    assert "config fault:  7 [None]" in out and "line x: a.b: None" in out
+    assert "trial:         MQTT config t1 (start [1], judged at the next start)" in out

@@ -34,7 +34,7 @@ from firmware.flashing.records import (
     last_good_path,
     settings_hash,
 )
-from firmware.flashing.trial import trial_info
+from firmware.flashing.trial import trial_damage, trial_info
 from firmware.platform.control_socket import appliance_state
 from firmware.platform.host import boot_id
 
@@ -59,10 +59,12 @@ def collect(config_path: Path | None, *, state_dir: Path | None = None,
                 out["config"]["last_good_hash"] = settings_hash(load_settings(good))
         trial = trial_info(config_path)
         if trial:
-            left = float(trial.get("deadline_mono", 0)) - time.monotonic()
             out["trial"] = {k: trial.get(k) for k in ("txid", "hash", "at", "starts")}
-            out["trial"]["seconds_left"] = round(left, 1) if trial.get(
-                "boot_id") == boot_id() else None
+            deadline = trial.get("deadline_mono")
+            # a damaged marker is judged (rolled back) at the next start; shown, not trusted
+            out["trial"]["seconds_left"] = round(deadline - time.monotonic(), 1) if (
+                trial_damage(trial) is None and trial.get("boot_id") == boot_id()
+                and isinstance(deadline, (int, float))) else None
     base = settings or Settings()
     out["desk"] = f"{base.device.site}/{base.device.desk}"
     state = Path(state_dir or base.device.state_dir)
@@ -100,9 +102,11 @@ def render(info: dict[str, Any]) -> str:
         lines.append("config:        the shipped default (no --config, no /etc/deskcue)")
     if info.get("state_unreadable"):
         lines.append(f"state:         cannot read {info['state_unreadable']}: run with sudo")
+    # The records come from the card: a damaged one (a worn card, a hand edit) is shown as
+    # it is, never a crash of the command a tech runs to find out what is wrong.
     a = info.get("last_apply") or {}
     if a:
-        when = a.get("at", "?") + ("" if a.get("clock_synced") else " (clock not synced)")
+        when = f"{a.get('at', '?')}" + ("" if a.get("clock_synced") else " (clock not synced)")
         extra = f", txid {a['txid']}" if a.get("txid") else ""
         if a.get("confirmed_at"):
             extra += f", confirmed healthy {a['confirmed_at']}"
@@ -123,7 +127,9 @@ def render(info: dict[str, Any]) -> str:
     f = info.get("config_fault")
     if f:
         lines.append(f"config fault:  {f.get('message')} [{f.get('at')}]")
-        lines += [f"                 {_problem(p)}" for p in f.get("problems", [])]
+        problems = f.get("problems")
+        lines += [f"                 {_problem(p)}"
+                  for p in (problems if isinstance(problems, list) else [])]
         lines.append("               (clear it with `deskcue config ack` once read)")
     else:
         lines.append("config fault:  none")
@@ -145,7 +151,9 @@ def _json(value: Any) -> Any:
     return value.to_json() if isinstance(value, Payload) else str(value)
 
 
-def _problem(p: dict[str, Any]) -> str:
+def _problem(p: Any) -> str:
+    if not isinstance(p, dict):
+        return str(p)
     where = f"line {p['line']}: " if p.get("line") else ""
     return f"{where}{p.get('key') or '(file)'}: {p.get('message')}"
 
