@@ -323,6 +323,29 @@ def test_analyze_plot_and_report_to_one_file_is_refused(capsys, tmp_path):
     assert code == 2 and "name the same file" in line and not out.exists()
 
 
+def _small_files_only() -> None:
+    """In the child: files may not grow past 4 kB (EFBIG: a full card as a write meets it)."""
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+
+@pytest.mark.parametrize("option", ["--features", "--report"])
+def test_analyze_output_that_cannot_be_written_names_the_file(tmp_path, option):
+    """A full card fails a write or a flush with an OSError without a file name: the line
+    was "deskcue: [Errno 27] File too large", naming none of the outputs."""
+    wav = small_wav(tmp_path / "call.wav")
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+    proc = subprocess.run([sys.executable, "-m", "firmware.cli", "analyze", str(wav), option,
+                           str(out)], capture_output=True, text=True, env=env, timeout=60,
+                          stdin=subprocess.DEVNULL, preexec_fn=_small_files_only)
+    assert proc.returncode == 1
+    one_line(proc.stderr, f"{out}: file too large")
+
+
 def test_plot_without_matplotlib_says_what_to_install(capsys, monkeypatch, tmp_path):
     wav = small_wav(tmp_path / "call.wav")
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError

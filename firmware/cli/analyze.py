@@ -11,6 +11,7 @@ stderr says so, with how much speech was heard and how much is needed."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -65,6 +66,19 @@ def analyze_blocks(settings: Settings, samples: np.ndarray, rate: int,
     n = max(1, int(block_s * rate))
     cuts = (samples[i:i + n] for i in range(0, samples.shape[0], n))
     yield from analyze_stream(settings, cuts, rate, samples.shape[1])
+
+
+@contextlib.contextmanager
+def naming(path: Path | str | None) -> Iterator[None]:
+    """An error writing ``path`` names it: a full card's ENOSPC (or EIO) comes from a write or
+    a flush without a file name, and "[Errno 28] No space left on device" does not say which
+    of the outputs (or standard output) it was."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None or exc.errno is None or path is None:
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
 
 
 def _num(v: float, digits: int) -> str:
@@ -170,7 +184,8 @@ def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
                         caller_measures=feat_file is not None):
                     bar.update(rec.frames_read / rec.rate)
                     if feat_file is not None:
-                        write_features(feat_file, pipe, feats, first)
+                        with naming(features_path):
+                            write_features(feat_file, pipe, feats, first)
                         first = False
                     for ev in events:
                         seq = None
@@ -178,14 +193,16 @@ def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
                             env = stamper.stamp(ev.type, ev.data, stream_s=ev.stream_s)
                             seq = env.seq
                             if events_out is not None:
-                                events_out.write(json.dumps(env.to_json()) + "\n")
+                                with naming("standard output"):
+                                    events_out.write(json.dumps(env.to_json()) + "\n")
                         if drawing and (kept := _report_event(ev, seq)) is not None:
                             call.events.append(kept)
                     if drawing:
                         _keep_for_report(call, pipe, feats)
         finally:
             if feat_file is not None:
-                feat_file.close()
+                with naming(features_path):
+                    feat_file.close()
         if rec.cut_short:
             print(f"deskcue: warning: {rec.cut_short}; analysed what is there", file=err)
     if pipe is None:
@@ -197,9 +214,11 @@ def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
 
         png = figure_png(call)  # drawn once for both
         if plot_path is not None:
-            render(plot_path, call, png=png)
+            with naming(plot_path):
+                render(plot_path, call, png=png)
         if report_path is not None:
-            write_report(report_path, call, png=png)
+            with naming(report_path):
+                write_report(report_path, call, png=png)
     if call.learned_at_s is None:
         print(f"deskcue: note: {call.warmup_note()}; start from a known usual voice with "
               "--usual-from (the desk's state directory or an earlier recording of the same "

@@ -188,7 +188,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             code = int(args.func(args, None) if args.func.__code__.co_argcount >= 2
                        else args.func(args))
-        sys.stdout.flush()  # a reader that went away shows here, not as a warning at exit
+        try:  # a reader that went away, or a full disk, shows here, not as a warning at exit
+            sys.stdout.flush()
+        except OSError as exc:
+            if exc.filename is not None or exc.errno is None:
+                raise
+            raise OSError(exc.errno, exc.strerror, "standard output") from exc
         return code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
