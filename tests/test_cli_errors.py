@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from broker import dead_port
 
 from firmware import errors
 from firmware.cli.main import main as deskcue
@@ -237,6 +238,28 @@ def test_every_help_says_what_the_command_does_in_a_user_s_words():
         for action in parser._actions:
             if not isinstance(action, argparse._SubParsersAction):  # its verbs have their help
                 assert action.help, f"{' '.join(words)} --help: {action.dest} is not explained"
+
+
+@pytest.mark.parametrize(("verb", "option", "value"), [
+    ("selftest", "--seconds", "0"), ("selftest", "--seconds", "-1"),
+    ("selftest", "--seconds", "nan"), ("monitor", "--seconds", "-1"),
+    ("monitor", "--seconds", "nan"), ("monitor", "--width", "0"),
+    ("monitor", "--events", "-1"), ("monitor", "--port", "99999"),
+])
+def test_a_number_an_option_cannot_mean_is_a_usage_error(tmp_path, capsys, verb, option,
+                                                          value):
+    """`selftest --seconds 0` listened to nothing and FAILed "no audio at all from ...",
+    sending a tech to check the cable; `monitor --seconds -1` or `nan` was an internal error
+    (exit 70); `--width 0` drew a garbled view."""
+    wav = small_wav(tmp_path / "call.wav")
+    with dead_port() as port:  # no broker is ever reached, whatever the code does
+        where = {"selftest": ["--pins", "mock", "--source", str(wav), "--yes", "--skip",
+                              "broker"],
+                 "monitor": ["--host", "127.0.0.1", "--once", "--port", str(port)]}[verb]
+        with pytest.raises(SystemExit) as exit_:
+            deskcue([verb, *where, f"{option}={value}"])
+    assert exit_.value.code == 2
+    assert f"argument {option}: {value}" in capsys.readouterr().err
 
 
 # -- config flash -------------------------------------------------------------------------------

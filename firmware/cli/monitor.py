@@ -36,6 +36,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
+from firmware.cli.args import number_in
 from firmware.config.load import load_settings
 from firmware.config.mqtt import MqttSettings, TlsSettings
 from firmware.contract.commands import CommandResult
@@ -459,7 +460,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--config", type=Path, help="take broker, TLS and credentials from this config")
     p.add_argument("--host", help="broker host (default: config or localhost)")
-    p.add_argument("--port", type=int, help="broker port (default: config or 1883)")
+    p.add_argument("--port", type=number_in(1, 65535, whole=True),
+                   help="broker port (default: config or 1883)")
     p.add_argument("--prefix", help="topic prefix (default: config or deskcue)")
     p.add_argument("--tls", action="store_true", help="connect with TLS (CA verified)")
     p.add_argument("--ca-file", type=Path, help="CA bundle for the broker's certificate")
@@ -469,13 +471,14 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="collect for --seconds, print, exit")
     p.add_argument(
         "--seconds",
-        type=float,
+        type=number_in(0.0),
         help="how long to collect (--once: default 1.5) or to run (default: until Ctrl-C)",
     )
-    p.add_argument("--events", type=int, default=10,
+    p.add_argument("--events", type=number_in(0, whole=True), default=10,
                    help="last events shown (default 10; fewer when the terminal is short)")
-    p.add_argument("--width", type=int,
-                   help="columns to lay out for (default: the terminal's; unlimited when piped)")
+    p.add_argument("--width", type=number_in(30, whole=True),
+                   help="columns to lay out for, at least 30 (default: the terminal's; "
+                   "unlimited when piped)")
     p.set_defaults(func=main, needs_settings=False)
     return p
 

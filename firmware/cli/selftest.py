@@ -49,6 +49,7 @@ from firmware.audio.source import (
     list_input_devices,
     open_pyaudio,
 )
+from firmware.cli.args import number_in
 from firmware.config.audio import AudioSettings
 from firmware.config.indicator import IndicatorSettings
 from firmware.config.load import load_settings
@@ -503,8 +504,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "are skipped (their pins are still checked)")
     p.add_argument("--broker", type=_parse_broker, metavar="HOST:PORT",
                    help="broker to test instead of the config's mqtt.host:mqtt.port")
-    p.add_argument("--seconds", type=float, default=8.0,
-                   help="seconds of audio to listen to (default 8)")
+    p.add_argument("--seconds", type=number_in(0.0, 600.0, above=True), default=8.0,
+                   help="seconds of audio to listen to (default 8; at most 600)")
     p.add_argument("--skip", action="append", default=[],
                    choices=("led", "motor", "button", "audio", "broker"),
                    help="leave a step out (repeatable)")
