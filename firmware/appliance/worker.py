@@ -457,6 +457,12 @@ class Appliance:
             if self.indicator is not None:
                 self.indicator.buzz("identify")
             return True, {"seconds": seconds}
+        if cmd.name == "config_ack" and cmd.source == "cli":
+            # `deskcue config ack` has removed the fault record: the light follows now, not
+            # at the next restart (the record is what it acknowledged, so it decides).
+            if pending_fault(self.settings.device.state_dir) is None:
+                self._clear_fault("config")
+            return True, {"config_fault": self.faults.get("config")}
         if cmd.name == "status":
             return True, self.status(supervisor=cmd.source == "mqtt").to_json()
         if cmd.name == "_report" and cmd.source == "link":

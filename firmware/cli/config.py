@@ -11,7 +11,9 @@ from typing import Any
 
 from firmware.config import schema as config_schema
 from firmware.config.checks import CheckResult, check_file, resolve_desk_text
-from firmware.config.load import read_config_text
+from firmware.config.load import load_settings, read_config_text
+from firmware.config.settings import Settings
+from firmware.errors import ConfigError, NotRunning
 from firmware.flashing.card import flash_to_boot, import_from_boot
 from firmware.flashing.install import ApplyResult, apply_text
 from firmware.flashing.records import (
@@ -25,6 +27,7 @@ from firmware.flashing.records import (
 )
 from firmware.flashing.trial import rollback
 from firmware.link.acl import DEFAULT_USER_FORMAT, desk_account, mosquitto_acl, passwords_script
+from firmware.platform.control_socket import request
 from firmware.platform.host import clock_is_synced
 
 HERE_NOTE = ("{n} warning(s) name files or directories that are unusable on this machine; the "
@@ -103,9 +106,39 @@ def _cmd_apply(a: argparse.Namespace, _s: Any = None) -> int:
 
 
 def _cmd_ack(a: argparse.Namespace, _s: Any = None) -> int:
-    state = a.state or state_dir_of(a.etc / CONFIG_NAME)
-    print("config fault cleared" if clear_fault(state) else "no config fault pending")
+    config = a.etc / CONFIG_NAME
+    state = a.state or state_dir_of(config)
+    cleared = clear_fault(state)
+    print("config fault cleared" if cleared else "no config fault pending")
+    # The running appliance shows the fault it read at its start: tell it, so that the red
+    # blink ends now (what docs/field-tech.md promises), not at the next restart.
+    restart = "restart the appliance to clear its light: sudo systemctl restart deskcue"
+    try:
+        reply = request(_runtime_dir(config), {"cmd": "config_ack"})
+    except NotRunning:
+        return 0
+    except PermissionError as exc:
+        print(f"cannot tell the running appliance ({exc.filename}: permission denied); "
+              f"{restart}")
+        return 0
+    data = reply.get("data") if reply is not None and reply.get("ok") else None
+    if not isinstance(data, dict):
+        print(f"the running appliance did not take it; {restart}")
+    elif data.get("config_fault"):
+        print(f"the running appliance still shows a config fault ({data['config_fault']}): "
+              f"it reads its own state directory; {restart}")
+    elif cleared:
+        print("the desk's light no longer shows it")
     return 0
+
+
+def _runtime_dir(config: Path) -> Path:
+    """The runtime directory (the appliance's control socket) the config names, else the
+    default one."""
+    try:
+        return Path(load_settings(config).device.runtime_dir)
+    except ConfigError:
+        return Path(Settings().device.runtime_dir)
 
 
 def _cmd_reset_replay(a: argparse.Namespace, _s: Any = None) -> int:
