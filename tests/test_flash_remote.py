@@ -317,6 +317,27 @@ def test_sign_cli_makes_a_payload_the_desk_accepts(desk, tmp_path, capsys):
     assert payload["txid"] == "cli-1" and desk.push(payload).ok
 
 
+@pytest.mark.parametrize(("option", "value"), [
+    ("--txid", "cfg 7"), ("--txid", "x" * 65), ("--issued", "-1"), ("--key-id", "k" * 65),
+])
+def test_sign_cli_refuses_a_payload_every_desk_refuses(desk, tmp_path, capsys, option, value):
+    """It printed the payload, exit 0: the desk then answered `malformed` with no txid to
+    match (a txid it cannot read), or `invalid_args` (a negative issued)."""
+    from firmware.cli.main import main as deskcue
+
+    src = tmp_path / "new.toml"
+    src.write_text(desk.config(NEW_EXTRA))
+    args = {"--txid": "cli-1", "--issued": "5000", option: value}
+    code = deskcue(["config", "sign", str(src), "--key", str(tmp_path / "ops.pem"),
+                    *[w for kv in args.items() for w in kv]])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert f"deskcue: config sign: {option} " in err and "every desk would refuse" in err
+    payload = desk.payload(desk.config(NEW_EXTRA), txid=args["--txid"],
+                           issued=int(args["--issued"]), key_id=args.get("--key-id"))
+    assert not desk.push(payload).ok, "the desk refuses it, as said"
+
+
 @pytest.mark.parametrize("damage", [
     "not JSON", "a list", "starts is text", "deadline_mono is null", "max_starts is null",
     "healthy_s is text", "boot_id is missing",

@@ -9,10 +9,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from firmware.config import schema as config_schema
 from firmware.config.checks import CheckResult, check_file, resolve_desk_text
 from firmware.config.load import load_settings, read_config_text
 from firmware.config.settings import Settings
+from firmware.contract.commands import ConfigCommandArgs
 from firmware.errors import ConfigError, NotRunning
 from firmware.flashing.card import flash_to_boot, import_from_boot
 from firmware.flashing.install import ApplyResult, apply_text
@@ -200,6 +203,17 @@ def _cmd_sign(a: argparse.Namespace, _s: Any = None) -> int:
         return 1
     issued = a.issued if a.issued is not None else int(time.time())
     txid = a.txid or f"cfg-{issued}"
+    # The desk checks the payload against this model before anything else: a txid it cannot
+    # read is answered `malformed` with no txid to match, a negative issued `invalid_args`.
+    try:
+        ConfigCommandArgs(txid=txid, issued=issued, config=resolved, key_id=a.key_id)
+    except ValidationError as exc:
+        options = {"txid": "--txid", "issued": "--issued", "key_id": "--key-id"}
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else ""
+            print(f"deskcue: config sign: {options.get(field, field)} {err['input']!r}: "
+                  f"{err['msg']}; every desk would refuse this payload", file=sys.stderr)
+        return 2
     payload = sign_config(load_private_key(a.key), resolved, txid=txid, issued=issued,
                           key_id=a.key_id)
     print(json.dumps(payload))
