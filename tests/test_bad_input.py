@@ -250,3 +250,26 @@ def test_sigterm_stops_cleanly_and_leaves_the_light_dark(tmp_path, demo_wav):
     saved = make_usual_voice(load_settings(cfg))
     saved.load(json.loads((tmp_path / "s" / "baseline.json").read_text()))
     assert saved.learned and saved.speech_s > 0
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_or_inf_in_a_float_recording_is_read_as_silence_and_said(tmp_path, bad):
+    """One NaN (or Inf) sample in a float WAV stayed in the filters' state: every loudness
+    after it was NaN, so no cue could fire for the rest of the recording, and nothing said
+    why (a numpy RuntimeWarning at most)."""
+    import soundfile as sf
+
+    rate = 16000
+    t = np.arange(rate * 4) / rate
+    x = (0.1 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)[:, None]
+    x[rate:rate + 10] = bad  # 1 s in
+    wav = tmp_path / "float.wav"
+    sf.write(wav, x, rate, subtype="FLOAT")
+    csv = tmp_path / "f.csv"
+    proc = deskcue("analyze", str(wav), "--features", str(csv))
+    assert proc.returncode == 0, proc.stderr
+    assert "RuntimeWarning" not in proc.stderr
+    assert f"deskcue: warning: {wav}: 10 frame(s) held NaN or infinite samples" in proc.stderr
+    rows = [line.split(",") for line in csv.read_text().splitlines()[1:]]
+    late = [float(r[4]) for r in rows if float(r[0]) > 3.5]  # short-term loudness, LUFS
+    assert late and all(np.isfinite(late)), "the measures after the bad samples are numbers"

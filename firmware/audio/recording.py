@@ -101,7 +101,8 @@ class Recording:
 
     Attributes: ``rate`` (Hz), ``channels`` (1 or 2), ``frames`` (frames the file's header
     promises; 0 if it does not say), ``frames_read`` (so far), ``kind`` (e.g. "WAV µ-law"),
-    ``cut_short`` (None, or why the file ended before its header said it would).
+    ``cut_short`` (None, or why the file ended before its header said it would),
+    ``nonfinite`` (frames with NaN or infinite samples in a float file, read as silence).
     """
 
     def __init__(self, path: Path | str):
@@ -122,6 +123,8 @@ class Recording:
         self.channels: int = int(self._sf.channels)
         self.kind = f"{self._sf.format} {self._sf.subtype}"
         self.frames_read = 0
+        self.nonfinite = 0  # frames with a NaN or infinite sample, read as silence
+        self._float = self._sf.subtype in ("FLOAT", "DOUBLE")
         self.cut_short: str | None = None
         self._error: str | None = None
         promised = None
@@ -180,10 +183,24 @@ class Recording:
         except (sf.SoundFileError, RuntimeError) as exc:  # e.g. "flac decoder lost sync"
             self._error = str(exc).rsplit(":", 1)[-1].strip().rstrip(".").lower()
             block = np.zeros((0, self.channels), np.float32)
+        if self._float and not np.isfinite(block).all():
+            # A float file can hold NaN or Inf (a broken export): one such sample would stay in
+            # every filter's state and leave the rest of the recording without a measure.
+            bad = ~np.isfinite(block)
+            self.nonfinite += int(bad.any(axis=1).sum())
+            block[bad] = 0.0
         self.frames_read += block.shape[0]
         if block.shape[0] == 0 and self.cut_short is None:
             self._note_end()
         return block
+
+    @property
+    def nonfinite_note(self) -> str | None:
+        """What was read as silence because it was not a number (None if nothing was)."""
+        if not self.nonfinite:
+            return None
+        return (f"{self.path}: {self.nonfinite} frame(s) held NaN or infinite samples (a "
+                "damaged float recording); read as silence")
 
     def blocks(self, frames: int) -> Iterator[np.ndarray]:
         """Every block of ``frames`` frames (the last may be shorter), to the end."""

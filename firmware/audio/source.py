@@ -259,6 +259,8 @@ class WavFileSource:
         if block.shape[0] == 0:
             if self._rec.cut_short:
                 log.warning("%s; played what is there", self._rec.cut_short)
+            if self._rec.nonfinite_note:
+                log.warning("%s", self._rec.nonfinite_note)
             raise EndOfStream
         self._pos += block.shape[0]
         return block

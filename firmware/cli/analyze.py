@@ -205,6 +205,8 @@ def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
                     feat_file.close()
         if rec.cut_short:
             print(f"deskcue: warning: {rec.cut_short}; analysed what is there", file=err)
+        if rec.nonfinite_note:
+            print(f"deskcue: warning: {rec.nonfinite_note}", file=err)
     if pipe is None:
         return 0
     _settle(call, pipe)
