@@ -366,3 +366,27 @@ def test_a_damaged_trial_marker_rolls_back_at_start(desk, damage):
     assert desk.live.read_text() == desk.old and not marker.exists()
     assert "trial record" in pending_fault(desk.state)
     assert TrialWatch(desk.live).state == "none"
+
+
+@pytest.mark.parametrize("last_good", ["[device\nsite =", "[device]\nold_key = 1\n", b"\xff\xfe"])
+def test_a_last_good_config_that_cannot_run_is_never_rolled_back_to(desk, capsys, last_good):
+    """A last good config damaged on the card, or from a firmware whose keys this one does not
+    know: rolling back to it put it live, and every later start ended with a config error
+    (exit 2), the desk dark for good. The config running now starts, so it stays."""
+    from firmware.cli.main import main as deskcue
+
+    new = desk.config(NEW_EXTRA)
+    desk.push(desk.payload(new), now_mono=100.0)
+    good = last_good_path(desk.live)
+    if isinstance(last_good, bytes):
+        good.write_bytes(last_good)
+    else:
+        good.write_text(last_good)
+    check = startup_check(desk.live, now_mono=101.0, boot_id="another-boot")
+    assert check.action == "none" and "last good config" in check.message
+    assert desk.live.read_text() == new and not trial_path(desk.live).exists()
+    load_settings(desk.live)  # the desk still starts
+    assert deskcue(["config", "rollback", "--etc", str(desk.etc)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"deskcue: {desk.live}: nothing rolled back: ") and str(good) in err
+    assert desk.live.read_text() == new

@@ -28,7 +28,7 @@ from firmware.flashing.records import (
     reset_replay,
     state_dir_of,
 )
-from firmware.flashing.trial import rollback
+from firmware.flashing.trial import last_good_problem, rollback
 from firmware.link.acl import DEFAULT_USER_FORMAT, desk_account, mosquitto_acl, passwords_script
 from firmware.platform.control_socket import request
 from firmware.platform.host import clock_is_synced
@@ -171,7 +171,8 @@ def _cmd_reset_replay(a: argparse.Namespace, _s: Any = None) -> int:
 def _cmd_rollback(a: argparse.Namespace, _s: Any = None) -> int:
     config = a.etc / CONFIG_NAME
     if not rollback(config, "rolled back by hand", state_dir=a.state, fault=False):
-        print(f"no last good config next to {config}", file=sys.stderr)
+        why = last_good_problem(config) or "it could not be put back"
+        print(f"deskcue: {config}: nothing rolled back: {why}", file=sys.stderr)
         return 1
     print(f"{config}: last good config restored; restart the appliance: "
           "systemctl restart deskcue")

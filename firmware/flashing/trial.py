@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from firmware.config.load import parse_settings
-from firmware.config.settings import Settings
 from firmware.errors import ConfigError
 from firmware.flashing.records import (
     APPLY_FILE,
@@ -82,17 +81,13 @@ def rollback(config_path: Path, reason: str, *, now: float | None = None,
     good = last_good_path(config_path)
     trial = trial_info(config_path) or {}
     with locked_dir(config_path.parent):
-        try:
-            text = good.read_text(encoding="utf-8")
-        except (FileNotFoundError, UnicodeDecodeError):
-            log.error("cannot roll back %s: no last good config", config_path)
+        text, why = _last_good(good)
+        if text is None:
+            log.error("cannot roll back %s: %s", config_path, why)
             return False
+        restored = parse_settings(text, good)
         atomic_write(config_path, text.encode("utf-8"))
         remove_file(trial_path(config_path))
-    try:
-        restored = parse_settings(text, good)
-    except ConfigError:
-        restored = Settings()
     state = state_dir or Path(restored.device.state_dir)
     txid = trial.get("txid")
     msg = (f"MQTT config {txid} rolled back: {reason}" if txid
@@ -104,6 +99,28 @@ def rollback(config_path: Path, reason: str, *, now: float | None = None,
     record_apply(state, restored, text, "rollback", now, rolled_back_txid=txid, reason=reason)
     log.error("%s; running the last good config again", msg)
     return True
+
+
+def _last_good(good: Path) -> tuple[str | None, str]:
+    """The last good config's text, or None and why it cannot be put back. A file that is not
+    a config this firmware runs (damaged on the card, or from a version whose keys this one
+    does not know) is never installed: at the next start it would stop the desk for good."""
+    try:
+        text = good.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, f"no last good config ({good.name})"
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"the last good config {good} cannot be read ({exc})"
+    try:
+        parse_settings(text, good)
+    except ConfigError as exc:
+        return None, f"the last good config {good} is not usable ({exc})"
+    return text, ""
+
+
+def last_good_problem(config_path: Path) -> str | None:
+    """Why `rollback` could not put the last good config back (None if it could)."""
+    return _last_good(last_good_path(config_path))[1] or None
 
 
 @dataclass(frozen=True)
@@ -144,7 +161,8 @@ def startup_check(config_path: Path, *, now_mono: float | None = None,
         if rollback(config_path, why, now=now):
             return StartupCheck("rolled_back", why)
         remove_file(trial_path(config_path))
-        return StartupCheck("none", f"{why}, but there is no last good config to restore")
+        return StartupCheck("none", f"{why}, but "
+                            f"{last_good_problem(config_path) or 'it could not be put back'}")
     now_mono = time.monotonic() if now_mono is None else now_mono
     boot_id = current_boot_id() if boot_id is None else boot_id
     starts = int(trial.get("starts", 0)) + 1
@@ -159,7 +177,8 @@ def startup_check(config_path: Path, *, now_mono: float | None = None,
         if rollback(config_path, reason, now=now):
             return StartupCheck("rolled_back", reason)
         remove_file(trial_path(config_path))
-        return StartupCheck("none", f"{reason}, but there is no last good config to restore")
+        return StartupCheck("none", f"{reason}, but "
+                            f"{last_good_problem(config_path) or 'it could not be put back'}")
     trial["starts"] = starts
     write_json(trial_path(config_path), trial)
     return StartupCheck("trial", f"config {trial.get('txid')} on trial (start {starts})",
