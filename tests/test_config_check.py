@@ -153,6 +153,37 @@ def test_site_file_problems_point_at_the_shared_part_or_the_desk_table():
     assert len(r.problems) == 2
 
 
+SHARED_ID = """\
+[device]
+site = "lyon"
+
+[desks.d01]
+[desks.d02]
+device = { desk = "d01" }   # copied from d01's line and not changed
+[desks.d03]
+mqtt = { client_id = "front" }
+[desks.d04]
+mqtt = { client_id = "front" }
+[desks.d05]
+"""
+
+
+def test_site_file_desks_that_take_one_identity_are_problems():
+    """Two desk tables resolving to one MQTT identity checked OK: two boxes would throw each
+    other off the broker (docs/field-tech.md, "Two boxes with one identity")."""
+    r = check_text(SHARED_ID, "site.toml")
+    got = {(p.key, p.line): p.message for p in r.problems}
+    assert set(got) == {("desks.d01", 4), ("desks.d02", 5), ("desks.d03", 7),
+                        ("desks.d04", 9)}, got
+    assert "takes the MQTT subtree deskcue/lyon/d01, as desks.d02 does" in got["desks.d01", 4]
+    assert "its own device.desk" in got["desks.d02", 5]
+    assert "takes the MQTT client id front, as desks.d03 does" in got["desks.d04", 9]
+    assert "its own mqtt.client_id" in got["desks.d04", 9]
+    # flashing one of them from the file is refused too; d05 alone is fine
+    assert not check_text(SHARED_ID, "site.toml", desk="d02").ok
+    assert check_text(SHARED_ID, "site.toml", desk="d05").ok
+
+
 def test_site_file_desk_selection():
     text = SITE.replace("threshold_db = 99", "threshold_db = 8").replace(
         '"middle"', '"right"\ncaller_channel = "left"')

@@ -292,9 +292,57 @@ def _check_text(text: str, source: str, desk: str | None, here: bool) -> CheckRe
         hosts += [_relocate(h, name, desks[name], lines) for h in hs]
         if settings is not None:
             configs[name] = settings
+    problems += _shared_identities(data, names, text, lines)
     return CheckResult(source, _unique(problems), _unique(warns),
                        configs if not problems else {}, site_file=True,
                        host_warnings=_unique(hosts))
+
+
+def _identity(s: Settings) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """What two desks on one broker must not share: the topic subtree and the client id."""
+    m, d = s.mqtt, s.device
+    return ((m.host, m.port, m.topic_prefix, d.site, d.desk),
+            (m.host, m.port, m.client_id or f"deskcue-{d.site}-{d.desk}"))
+
+
+def _shared_identities(data: dict[str, Any], names: list[str], text: str,
+                       lines: dict[tuple[str, ...], int]) -> list[ConfigProblem]:
+    """Desks of a site file that would take one identity on the broker (a desk table that
+    sets device.desk or mqtt.client_id to another desk's): the two boxes would throw each
+    other off the broker and mix their events. Judged against every desk of the file, also
+    when one is checked (`--desk`), since the others are flashed from the same file."""
+    subtrees: dict[tuple[Any, ...], list[str]] = {}
+    clients: dict[tuple[Any, ...], list[str]] = {}
+    for name, over in data[DESKS_KEY].items():
+        if not isinstance(over, dict) or not re.match(TOPIC_SAFE, name):
+            continue
+        try:
+            settings = Settings.model_validate(desk_data(data, name))
+        except Exception:  # noqa: BLE001 - its own problems are reported for it
+            continue
+        subtree, client = _identity(settings)
+        subtrees.setdefault(subtree, []).append(name)
+        clients.setdefault(client, []).append(name)
+    out = []
+    for groups, what, fix in (
+            (subtrees, "the MQTT subtree {}/{}/{}", "device.desk"),
+            (clients, "the MQTT client id {}", "mqtt.client_id")):
+        for key, group in groups.items():
+            if len(group) < 2 or (groups is clients and any(
+                    len(g) > 1 and set(group) <= set(g) for g in subtrees.values())):
+                continue  # told once: desks sharing a subtree share its default client id
+            for name in group:
+                if name not in names:
+                    continue
+                others = ", ".join(f"desks.{o}" for o in group if o != name)
+                where = (DESKS_KEY, name)
+                out.append(ConfigProblem(
+                    ".".join(where), key_line(text, where, lines),
+                    f"takes {what.format(*key[-3:] if groups is subtrees else key[-1:])}, as "
+                    f"{others} does: two boxes with one identity throw each other off the "
+                    f"broker; give each desk its own {fix} (or leave it out: the desk table's "
+                    "name is used)"))
+    return out
 
 
 def _unique(items: list[ConfigProblem]) -> list[ConfigProblem]:
