@@ -262,6 +262,22 @@ def test_a_number_an_option_cannot_mean_is_a_usage_error(tmp_path, capsys, verb,
     assert f"argument {option}: {value}" in capsys.readouterr().err
 
 
+def test_flash_onto_a_card_that_fills_up_names_the_card_file_and_leaves_no_litter(tmp_path):
+    """A card that fills during the write: the line named nothing ("[Errno 27] File too
+    large"), and a half-written deskcue.toml.tmp stayed on the card."""
+    boot = tmp_path / "boot"
+    boot.mkdir()
+    big = tmp_path / "d.toml"
+    big.write_text(DESK_TOML + "# a long comment\n" * 400)  # over the 4 kB the child may write
+    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+    proc = subprocess.run([sys.executable, "-m", "firmware.cli", "config", "flash", str(big),
+                           "--boot", str(boot)], capture_output=True, text=True, env=env,
+                          timeout=60, stdin=subprocess.DEVNULL, preexec_fn=_small_files_only)
+    assert proc.returncode == 1
+    one_line(proc.stderr, f"{boot / 'deskcue.toml'}: file too large")
+    assert list(boot.iterdir()) == []
+
+
 # -- config flash -------------------------------------------------------------------------------
 def test_flash_of_a_missing_file(tmp_path):
     boot = tmp_path / "boot"

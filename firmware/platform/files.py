@@ -49,18 +49,28 @@ def atomic_write(path: Path, data: bytes, *, hook: Hook | None = None, step: str
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as f:
-        half = len(data) // 2
-        f.write(data[:half])
-        if hook and step:
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "wb") as f:
+            half = len(data) // 2
+            f.write(data[:half])
+            if hook and step:
+                f.flush()
+                hook(step + ".partial")
+            f.write(data[half:])
             f.flush()
-            hook(step + ".partial")
-        f.write(data[half:])
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except OSError as exc:
+        # Nothing was replaced. The half-written temporary file would only take space on a
+        # card that is full already, and the error names the file the caller asked for (a
+        # write error carries no name; "deskcue.toml.tmp: permission denied" is ours).
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if exc.errno is None or exc.filename not in (None, tmp, str(tmp), os.fsencode(tmp)):
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     fsync_dir(path.parent)
     _same_owner_as_dir(path)
     if hook and step:
