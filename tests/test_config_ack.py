@@ -4,18 +4,14 @@ when the tech acknowledges it (docs/field-tech.md), not at the next restart."""
 from __future__ import annotations
 
 import json
-import threading
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
-from broker import HANG_S, wait_until
+from broker import HANG_S
+from quiet_desk import desk_config, quiet_wav, running_desk
 
-from firmware.appliance.assemble import build_appliance
 from firmware.cli.main import main as deskcue
-from firmware.config.load import load_settings
 from firmware.platform.control_socket import appliance_state
 
 FAULT = {"source": "card", "message": "card config deskcue.toml refused: 1 problem(s)",
@@ -24,33 +20,13 @@ FAULT = {"source": "card", "message": "card config deskcue.toml refused: 1 probl
 
 @pytest.fixture
 def desk(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
-    """A desk (mock pins, no broker) with a refused card config pending, playing 120 s of
-    quiet noise in real time; its config directory and runtime directory."""
-    etc, state, run = tmp_path / "etc", tmp_path / "state", tmp_path / "run"
-    etc.mkdir()
-    state.mkdir()
-    (etc / "deskcue.toml").write_text(
-        f'[device]\nstate_dir = "{state}"\nruntime_dir = "{run}"\n[mqtt]\nenabled = false\n')
-    (state / "config-fault.json").write_text(json.dumps(FAULT))
-    wav = tmp_path / "quiet.wav"
-    x = (np.random.default_rng(0).standard_normal(16000 * 120) * 0.001 * 32767).astype("<i2")
-    with wave.open(str(wav), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(x.tobytes())
-    app = build_appliance(load_settings(etc / "deskcue.toml"), recording=wav, pins="mock",
-                          config_path=etc / "deskcue.toml")
-    stop = threading.Event()
-    th = threading.Thread(target=app.run, args=(stop,), daemon=True)
-    th.start()
-    try:
-        wait_until(lambda: (appliance_state(run)[1] or {}).get("stream_s", 0) > 0,
-                   alive=th.is_alive)
-        yield etc, run
-    finally:
-        stop.set()
-        th.join(HANG_S)
+    """A running desk with a refused card config pending; its config and runtime
+    directories."""
+    config = desk_config(tmp_path)
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "config-fault.json").write_text(json.dumps(FAULT))
+    with running_desk(config, quiet_wav(tmp_path / "quiet.wav")) as run:
+        yield config.parent, run
 
 
 def live_status(run: Path) -> dict:

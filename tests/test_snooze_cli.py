@@ -3,47 +3,23 @@ snooze to its ``snooze.max_min``), and refuses minutes no desk takes before send
 
 from __future__ import annotations
 
-import threading
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
-from broker import HANG_S, wait_until
+from broker import HANG_S
+from quiet_desk import desk_config, quiet_wav, running_desk
 
-from firmware.appliance.assemble import build_appliance
 from firmware.cli.main import main as deskcue
-from firmware.config.settings import Settings
 from firmware.platform.control_socket import appliance_state
 
 
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Iterator[Path]:
-    """A desk (mock pins, no broker) playing 120 s of quiet noise in real time, so that it is
-    still running when the test is done; its runtime directory."""
-    wav = tmp_path / "quiet.wav"
-    x = (np.random.default_rng(0).standard_normal(16000 * 120) * 0.001 * 32767).astype("<i2")
-    with wave.open(str(wav), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(x.tobytes())
-    run = tmp_path / "run"
-    settings = Settings.model_validate({
-        "device": {"state_dir": str(tmp_path / "state"), "runtime_dir": str(run)},
-        "mqtt": {"enabled": False}, "snooze": {"max_min": 30.0}})
-    app = build_appliance(settings, recording=wav, pins="mock")
-    stop = threading.Event()
-    th = threading.Thread(target=app.run, args=(stop,), daemon=True)
-    th.start()
-    try:
-        wait_until(lambda: (appliance_state(run)[1] or {}).get("stream_s", 0) > 0,
-                   alive=th.is_alive)
+    """A running desk whose snooze.max_min is 30; its runtime directory."""
+    config = desk_config(tmp_path, "[snooze]\nmax_min = 30.0\n")
+    with running_desk(config, quiet_wav(tmp_path / "quiet.wav")) as run:
         yield run
-    finally:
-        stop.set()
-        th.join(HANG_S)
 
 
 def snoozed(run: Path) -> bool:

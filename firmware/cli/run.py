@@ -12,6 +12,7 @@ from types import FrameType
 
 from firmware.appliance.assemble import build_appliance, settings_after_trial_check, with_dirs
 from firmware.config.settings import Settings
+from firmware.platform.control_socket import SOCKET_NAME, listening
 from firmware.platform.memory import keep_freed_memory
 
 log = logging.getLogger("deskcue")
@@ -35,6 +36,15 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     if args.config is not None:
         settings = settings_after_trial_check(args.config, settings)
     settings = with_dirs(settings, state_dir=args.state_dir, runtime_dir=args.runtime_dir)
+    runtime = settings.device.runtime_dir
+    if listening(runtime):
+        # Two appliances on one desk share its control socket, outbox, pins and broker
+        # identity: each would throw the other off the broker, and the second, ending,
+        # would leave the first unreachable by `deskcue status` and `deskcue snooze`.
+        print(f"deskcue: another deskcue runs on this desk (it answers on {runtime / SOCKET_NAME}"
+              "): stop it first (sudo systemctl stop deskcue), or give this one its own "
+              "--runtime-dir and --state-dir", file=sys.stderr)
+        return 1
     app = build_appliance(settings, recording=args.source, fast=args.fast, pins=args.pins,
                           config_path=args.config)
     stop = threading.Event()

@@ -69,6 +69,20 @@ class ControlServer:
                 self.path.unlink()
 
 
+def listening(runtime_dir: Path) -> bool:
+    """True when a process listens on the control socket (a socket file left by one that
+    ended refuses the connection). One this user may not talk to counts as listening."""
+    path = Path(runtime_dir) / SOCKET_NAME
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(str(path))
+        except PermissionError:
+            return True
+        except OSError:
+            return False
+    return True
+
+
 def send(runtime_dir: Path, message: dict[str, Any]) -> None:
     """Send one message; `NotRunning` (an `OSError`) when no appliance listens."""
     path = Path(runtime_dir) / SOCKET_NAME
