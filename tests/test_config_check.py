@@ -192,3 +192,13 @@ def test_site_file_desk_selection():
     s = r.configs["d02"]
     assert (s.device.site, s.device.desk, s.audio.agent_channel) == ("lyon", "d02", "right")
     assert not check_text(text, "site.toml", desk="d09").ok
+
+
+def test_a_snooze_longer_than_the_longest_allowed_is_a_warning():
+    """default_min above max_min checked OK without a word; every press then snoozed max_min,
+    not the default the tech had written."""
+    r = check_text("[snooze]\ndefault_min = 200\nmax_min = 30\n", "d.toml")
+    assert r.ok
+    assert [(w.key, w.line) for w in r.warnings] == [("snooze.default_min", 2)]
+    assert "a button press snoozes 30 min" in r.warnings[0].message
+    assert not check_text("[snooze]\ndefault_min = 30\nmax_min = 30\n", "d.toml").warnings

@@ -155,6 +155,10 @@ RULES: list[Rule] = [
     Rule("indicator.led",
          lambda s: s.indicator.led == "none" and s.indicator.motor_pin is None,
          lambda s: "no LED and no motor: the agent gets no cue at all"),
+    Rule("snooze.default_min",
+         lambda s: s.snooze.default_min > s.snooze.max_min,
+         lambda s: f"{s.snooze.default_min:g} min is above snooze.max_min "
+         f"({s.snooze.max_min:g}): a button press snoozes {s.snooze.max_min:g} min"),
 ]
 
 
