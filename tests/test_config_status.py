@@ -75,7 +75,11 @@ def test_status_asks_the_running_appliance(tmp_path):
     t.join()
     server.close()
     assert info["appliance"] == {"state": "running", "status": STATUS}
-    assert "display:      ready" in status_cmd.render(info)
+    text = status_cmd.render(info)
+    assert "  display:" in text and "ready" in text
+    # every value stands apart from its name (long names ran into their values)
+    rows = [ln for ln in text.splitlines() if ln.startswith("  ") and ":" in ln]
+    assert rows and all(ln.split(":", 1)[1].startswith(" ") for ln in rows), rows
 
 
 def test_status_says_when_the_appliance_answers_off_the_contract(tmp_path):

@@ -137,8 +137,10 @@ def render(info: dict[str, Any]) -> str:
     lines.append(f"appliance:     {ap['state']}")
     st: ApplianceStatus | None = ap.get("status")
     if st is not None:
-        for key in type(st).model_fields:
-            lines.append(f"  {key + ':':<14}{getattr(st, key)}")
+        fields = type(st).model_fields
+        width = max(len(k) for k in fields) + 2  # "learned_speech_s:15.6" ran together
+        for key in fields:
+            lines.append(f"  {key + ':':<{width}}{getattr(st, key)}")
     elif ap.get("status_problem"):
         lines.append(f"  ({ap['status_problem']})")
     elif ap["state"] == "running":
