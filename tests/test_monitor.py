@@ -78,6 +78,11 @@ def test_state_and_render() -> None:
         assert text in row1, text
     assert "offline" in row2
     assert "+9.1 dB above your usual for 1.0 s" in screen
+    # under 130 columns: short words, none of them the word the state column uses for offline
+    from firmware.cli.monitor import NARROW, _notes
+
+    notes = _notes(d1, NARROW)
+    assert "miss 1" in notes and "bad 1" in notes and "off" not in notes, notes
     assert "laughter_burst" in screen and "(replayed)" in screen
 
     end_cue = st.stamp("raised_voice.ended", EVENT_EXAMPLES["raised_voice.ended"],

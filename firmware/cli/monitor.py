@@ -300,7 +300,8 @@ def _call(view: DeskView, now: float, short: bool = False) -> str:
 
 def _notes(view: DeskView, layout: Layout) -> str:
     counts = [("missing", "miss", view.missing), ("replayed", "rep", view.replayed),
-              ("dup", "dup", view.duplicates), ("off-contract", "off", view.off_contract)]
+              ("dup", "dup", view.duplicates), ("off-contract", "bad", view.off_contract)]
+    # ("bad", not "off": the STATE column says "off" for a desk that is offline)
     if not layout.outbox and view.telemetry is not None:
         counts.append(("outbox", "outbox", view.telemetry.outbox.depth))
     bits = [f"fault: {why}" for why in view.faults.values()]  # first: it needs a person
