@@ -422,8 +422,10 @@ def summary(steps: list[Step], title: str) -> tuple[str, int]:
 
 def _parse_broker(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
-        raise argparse.ArgumentTypeError("expected HOST:PORT")
+    # An empty host or port 0 fell back to the config's broker, which then PASSed as if the
+    # broker asked for had been tested.
+    if not sep or not host.strip("[]") or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text}: expected HOST:PORT, a port from 1 to 65535")
     return host.strip("[]"), int(port)
 
 
