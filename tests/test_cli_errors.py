@@ -215,6 +215,16 @@ def test_a_reader_that_went_away_is_not_an_error(desk_toml, command):
     assert proc.returncode == 141 and proc.stderr == ""
 
 
+def test_a_command_started_with_standard_output_closed_still_works(desk_toml):
+    """`deskcue config check d.toml >&-`: Python gives no sys.stdout; print writes nothing,
+    and the flush at the end must not turn that into an internal error."""
+    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+    proc = subprocess.run([sys.executable, "-m", "firmware.cli", "config", "check",
+                           str(desk_toml)], stderr=subprocess.PIPE, text=True, env=env,
+                          timeout=60, stdin=subprocess.DEVNULL, preexec_fn=lambda: os.close(1))
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+
+
 def _parsers(parser, path=("deskcue",)):
     """Every (command words, parser) under ``parser``, itself first."""
     yield path, parser

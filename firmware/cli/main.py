@@ -189,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
             code = int(args.func(args, None) if args.func.__code__.co_argcount >= 2
                        else args.func(args))
         try:  # a reader that went away, or a full disk, shows here, not as a warning at exit
-            sys.stdout.flush()
+            if sys.stdout is not None:  # None: started with standard output closed
+                sys.stdout.flush()
         except OSError as exc:
             if exc.filename is not None or exc.errno is None:
                 raise
@@ -215,7 +216,7 @@ def _stdout_gone() -> bool:
         poll = select.poll()
         poll.register(sys.stdout.fileno(), select.POLLOUT)
         return any(events & select.POLLERR for _fd, events in poll.poll(0))
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):  # closed, or None (started without one)
         return False
 
 
