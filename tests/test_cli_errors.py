@@ -398,6 +398,18 @@ def test_analyze_output_that_cannot_be_written_names_the_file(tmp_path, option):
     one_line(proc.stderr, f"{out}: file too large")
 
 
+def test_a_recording_whose_name_is_not_utf8_gets_its_plot_and_report(tmp_path, capsys):
+    """A Latin-1 file name (a Windows share, a USB stick): the plot's title could not be
+    drawn, and the whole analysis ended in an internal error (exit 70) of several lines."""
+    wav = small_wav(tmp_path / os.fsdecode(b"appel-r\xe9clamation.wav"))
+    plot, report = tmp_path / "p.png", tmp_path / "r.html"
+    code = deskcue(["analyze", str(wav), "--plot", str(plot), "--report", str(report)])
+    err = capsys.readouterr().err
+    assert code == 0 and "internal error" not in err, err
+    assert plot.stat().st_size > 0
+    assert "appel-r\ufffdclamation.wav" in report.read_text(encoding="utf-8")
+
+
 def test_plot_without_matplotlib_says_what_to_install(capsys, monkeypatch, tmp_path):
     wav = small_wav(tmp_path / "call.wav")
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
