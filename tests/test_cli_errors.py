@@ -292,6 +292,17 @@ def test_flash_onto_a_card_that_fills_up_names_the_card_file_and_leaves_no_litte
 
 
 # -- config flash -------------------------------------------------------------------------------
+def test_flash_a_site_file_whose_name_is_not_utf8(capsys, tmp_path):
+    """The resolved desk file names its site file in a comment; a Latin-1 name could not be
+    written into it: internal error, exit 70 (also `config apply`)."""
+    site = tmp_path / os.fsdecode(b"site-lyon-\xe9t\xe9.toml")
+    site.write_text('[device]\nsite = "lyon"\n[desks.d01]\n')
+    boot = tmp_path / "boot"
+    boot.mkdir()
+    assert deskcue(["config", "flash", str(site), "--desk", "d01", "--boot", str(boot)]) == 0
+    assert "site-lyon-\ufffdt\ufffd.toml" in (boot / "deskcue.toml").read_text(encoding="utf-8")
+
+
 def test_flash_of_a_missing_file(tmp_path):
     boot = tmp_path / "boot"
     boot.mkdir()
