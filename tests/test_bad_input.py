@@ -273,3 +273,32 @@ def test_nan_or_inf_in_a_float_recording_is_read_as_silence_and_said(tmp_path, b
     rows = [line.split(",") for line in csv.read_text().splitlines()[1:]]
     late = [float(r[4]) for r in rows if float(r[0]) > 3.5]  # short-term loudness, LUFS
     assert late and all(np.isfinite(late)), "the measures after the bad samples are numbers"
+
+
+def test_a_source_whose_name_is_not_utf8_still_goes_online(tmp_path, broker):
+    """`deskcue run --source` with a Latin-1 file name: the info payload (audio_device
+    "file:<name>") could not be encoded, the link's on_connect failed, and the desk never
+    said online nor listened for commands for the whole run."""
+    from quiet_desk import quiet_wav
+
+    from firmware.appliance.assemble import build_appliance
+
+    wav = quiet_wav(tmp_path / os.fsdecode(b"appel-r\xe9clamation.wav"))
+    settings = Settings.model_validate({
+        "device": {"site": "t", "desk": "d", "state_dir": str(tmp_path / "s"),
+                   "runtime_dir": str(tmp_path / "r")},
+        "mqtt": {"host": broker.host, "port": broker.port}})
+    sub = Subscriber(broker, "deskcue/t/d/#", qos=1).connect()
+    app = build_appliance(settings, recording=wav, pins="mock")
+    stop = threading.Event()
+    th = threading.Thread(target=app.run, args=(stop,))
+    th.start()
+    try:
+        wait_until(lambda: any(m.payload == b"online" for m in sub.on("status")),
+                   alive=th.is_alive)
+        info = sub.on("info")[-1].json()
+        assert info["audio_device"] == "file:appel-r\ufffdclamation.wav"
+    finally:
+        stop.set()
+        th.join(HANG_S)
+        sub.close()

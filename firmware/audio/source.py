@@ -22,6 +22,7 @@ import numpy as np
 
 from firmware.audio.recording import Recording, read_whole
 from firmware.errors import AudioError
+from firmware.platform.files import printable_name
 
 log = logging.getLogger("deskcue")
 
@@ -219,7 +220,7 @@ class WavFileSource:
         self._rec = Recording(path)
         self.rate = self._rec.rate
         self.channels = self._rec.channels
-        self.name = f"file:{Path(path).name}"
+        self.name = f"file:{printable_name(path)}"  # in the info payload: UTF-8
         self.realtime = realtime
         self.frames_per_block = max(1, int(round(block_s * self.rate)))
         self.overflows = 0

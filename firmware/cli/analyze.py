@@ -27,7 +27,7 @@ from firmware.audio.recording import Recording
 from firmware.config.settings import Settings
 from firmware.errors import ReportError
 from firmware.link.envelope import EventStamper
-from firmware.platform.files import read_json
+from firmware.platform.files import printable_name, read_json
 from firmware.platform.memory import keep_freed_memory
 from firmware.policy.cue_policy import PolicyEvent
 from firmware.policy.usual_voice import UsualVoice, semitones
@@ -81,14 +81,6 @@ def naming(path: Path | str | None) -> Iterator[None]:
         raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
 
 
-def shown(path: Path) -> str:
-    """A file's name as text for the plot, the report and the progress bar: a name that is
-    not UTF-8 (a Latin-1 "appel_r\xe9clamation.wav" from a Windows share) keeps its
-    undecodable bytes as surrogates, which no font draws and no UTF-8 file holds; each
-    becomes U+FFFD instead."""
-    return path.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-
-
 def _num(v: float, digits: int) -> str:
     """A CSV number; empty where there is no value (NaN)."""
     return f"{v:.{digits}f}" if np.isfinite(v) else ""
@@ -140,7 +132,7 @@ def usual_from(settings: Settings, source: Path) -> tuple[UsualVoice, str]:
             usual.load(data)
         except (KeyError, TypeError, ValueError) as exc:
             raise ReportError(f"--usual-from: {path}: not a usable baseline ({exc})") from None
-        return usual, f"{shown(path)} ({usual.speech_s:.1f} s of speech learned)"
+        return usual, f"{printable_name(path)} ({usual.speech_s:.1f} s of speech learned)"
     usual = make_usual_voice(settings)
     with Recording(path) as rec:
         blocks = rec.blocks(max(1, int(BLOCK_S * rec.rate)))
@@ -151,7 +143,7 @@ def usual_from(settings: Settings, source: Path) -> tuple[UsualVoice, str]:
         raise ReportError(
             f"--usual-from: {path}: too little of the agent's speech to learn the usual voice "
             f"from (heard {u.heard_s:.1f} s, needs {u.warmup_speech_s:.1f} s)")
-    return u, f"{shown(path)} (analysed first: {u.heard_s:.1f} s of the agent's speech)"
+    return u, f"{printable_name(path)} (analysed first: {u.heard_s:.1f} s of the agent's speech)"
 
 
 def _report_event(ev: PolicyEvent, seq: int | None) -> ReportEvent | None:
@@ -179,11 +171,11 @@ def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
     drawing = plot_path is not None or report_path is not None
     pipe = None
     with Recording(audio) as rec:
-        call = CallRecord(name=shown(audio), duration_s=rec.duration_s, channels=(),
+        call = CallRecord(name=printable_name(audio), duration_s=rec.duration_s, channels=(),
                           thresholds=Thresholds.from_settings(settings), usual_from=usual_source)
         feat_file = open(features_path, "w", encoding="utf-8") if features_path else None  # noqa: SIM115
         try:
-            with Progress(f"analyze {shown(audio)}", rec.duration_s,
+            with Progress(f"analyze {printable_name(audio)}", rec.duration_s,
                           stream=progress_to) as bar:
                 block_s = BLOCK_S if feat_file is None else FEATURES_BLOCK_S
                 blocks = rec.blocks(max(1, int(block_s * rec.rate)))

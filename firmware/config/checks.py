@@ -44,6 +44,7 @@ from firmware.config.section import TOPIC_SAFE
 from firmware.config.settings import Settings
 from firmware.config.usable import desk_problems, host_problems
 from firmware.errors import ConfigError, ConfigProblem
+from firmware.platform.files import printable_name
 
 log = logging.getLogger("deskcue.config")
 
@@ -378,8 +379,6 @@ def resolve_desk_text(text: str, source: str, desk: str | None, *, here: bool = 
     if not result.ok:
         return text, result
     data = desk_data(parse_toml(text, source), desk)
-    # a file name that is not UTF-8 (Latin-1 from a Windows share) cannot go into a UTF-8 file
-    name = Path(source).name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    out = dump_toml(data, [f"desk {desk}, resolved from site file {name}",
+    out = dump_toml(data, [f"desk {desk}, resolved from site file {printable_name(source)}",
                            "by `deskcue config flash`; edit the site file, not this one."])
     return out, check_text(out, f"{source} [desk {desk}]", here=here)

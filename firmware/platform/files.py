@@ -39,6 +39,13 @@ def _same_owner_as_dir(path: Path) -> None:
         os.chown(path, st.st_uid, st.st_gid)
 
 
+def printable_name(path: Path | str) -> str:
+    """A file's name as text that can go into UTF-8 (a report, a config comment, an MQTT
+    payload): a name that is not UTF-8 (Latin-1 from a Windows share) keeps its undecodable
+    bytes as surrogates, which no UTF-8 encoder or font takes; each becomes U+FFFD."""
+    return Path(path).name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def atomic_write(path: Path, data: bytes, *, hook: Hook | None = None, step: str = "",
                  mode: int = 0o644) -> None:
     """Replace ``path`` with ``data``: temporary file, fsync, rename, directory fsync.
