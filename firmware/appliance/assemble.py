@@ -8,6 +8,7 @@ parameter, so the demo, the tests and `deskcue run` assemble the same desk.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,10 @@ from firmware.appliance.worker import Appliance
 from firmware.audio.source import PyAudioSource, WavFileSource
 from firmware.config.load import load_settings
 from firmware.config.settings import Settings
+from firmware.errors import ConfigError
+from firmware.flashing.records import clear_fault, fault_record, record_fault
 from firmware.flashing.remote import mqtt_extra_commands
-from firmware.flashing.trial import startup_check
+from firmware.flashing.trial import last_good_settings, startup_check
 from firmware.indicator.desk import Indicator
 from firmware.indicator.pins import pin_factory
 from firmware.link.home_assistant import discovery_messages
@@ -100,4 +103,46 @@ def settings_after_trial_check(config: Path, settings: Settings) -> Settings:
         return load_settings(config)
     if check.message:
         log.info("%s", check.message)
+    return settings
+
+
+# `record_fault`'s source for a live config that could not be used at a start
+UNUSABLE_LIVE = "live"
+
+
+def settings_for_run(config: Path | None, *, state_dir: Path | None = None,
+                     runtime_dir: Path | None = None) -> Settings:
+    """The settings `deskcue run` starts on: the config at ``config`` (None: the shipped
+    default) after its trial check, with the directories given on the command line.
+
+    On an installed desk a live config that cannot be used (edited by hand, damaged or lost on
+    the card) does not leave the desk dark: it runs on the last good config that the last
+    install kept beside it, and records a config fault naming every problem, which shows the
+    fault pattern and goes to the supervisor like a refused config. The file is left as it is
+    for the tech to mend; once it loads again, the fault it caused is cleared at the next
+    start. Without a usable last good config (a config given by hand, a desk never installed
+    onto) the `ConfigError` is raised: the command says what is wrong and stops.
+    """
+    if config is None:
+        return with_dirs(Settings(), state_dir=state_dir, runtime_dir=runtime_dir)
+    try:
+        settings = settings_after_trial_check(config, load_settings(config))
+    except ConfigError as exc:
+        good = last_good_settings(config)
+        if good is None:
+            raise
+        settings = with_dirs(good, state_dir=state_dir, runtime_dir=runtime_dir)
+        message = (f"{exc}; the desk runs on its last good config until it is mended "
+                   f"(deskcue config check {config} lists every problem)")
+        log.error("config %s", message)
+        try:
+            record_fault(Path(settings.device.state_dir), UNUSABLE_LIVE, message, exc.problems,
+                         time.time())
+        except OSError as err:  # a read-only card: the log line above is what is left
+            log.warning("cannot record the config fault: %s", err)
+        return settings
+    settings = with_dirs(settings, state_dir=state_dir, runtime_dir=runtime_dir)
+    state = Path(settings.device.state_dir)
+    if (fault_record(state) or {}).get("source") == UNUSABLE_LIVE:
+        clear_fault(state)  # the file was mended: what it was faulted for is gone
     return settings

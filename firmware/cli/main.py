@@ -120,7 +120,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "selftest": ("selftest", "check this desk's LED, motor, button, headset tap and broker"),
     "status": ("status", "which config this desk runs, and how the appliance is"),
 }
-NEEDS_SETTINGS = {"run", "analyze"}
+NEEDS_SETTINGS = {"analyze"}  # `run` loads its own (a bad config must not stop it)
 
 
 def _chosen_verb(argv: list[str]) -> str | None:

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from firmware.appliance.assemble import build_appliance, settings_after_trial_check, with_dirs
+from firmware.appliance.assemble import build_appliance, settings_for_run
 from firmware.config.settings import Settings
 from firmware.platform.control_socket import SOCKET_NAME, listening
 from firmware.platform.memory import keep_freed_memory
@@ -31,11 +31,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runtime-dir", type=Path, help="override device.runtime_dir")
 
 
-def main(args: argparse.Namespace, settings: Settings) -> int:
+def main(args: argparse.Namespace, _settings: Settings | None = None) -> int:
     keep_freed_memory()
-    if args.config is not None:
-        settings = settings_after_trial_check(args.config, settings)
-    settings = with_dirs(settings, state_dir=args.state_dir, runtime_dir=args.runtime_dir)
+    # Loaded here, not by the command line's entry point: a config that cannot be used runs
+    # the desk on its last good one instead of stopping it (see `settings_for_run`).
+    settings = settings_for_run(args.config, state_dir=args.state_dir,
+                                runtime_dir=args.runtime_dir)
     runtime = settings.device.runtime_dir
     if listening(runtime):
         # Two appliances on one desk share its control socket, outbox, pins and broker

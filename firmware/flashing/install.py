@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from firmware.config.checks import resolve_desk_text
-from firmware.errors import ConfigProblem
+from firmware.config.load import parse_settings
+from firmware.errors import ConfigError, ConfigProblem
 from firmware.flashing.records import (
     clear_fault,
     last_good_path,
@@ -45,11 +46,22 @@ def install_text(config_path: Path, text: str, *, keep_previous: bool, fallback:
     if keep_previous:
         previous = live.read_bytes() if live.exists() else (
             fallback.encode("utf-8") if fallback is not None else None)
-        if previous is not None:
+        # A live file that is no usable config (edited by hand, damaged on the card) is not
+        # what the desk ran on; the last good config it ran on instead stays.
+        if previous is not None and _runnable(previous, live):
             atomic_write(last_good_path(live), previous, hook=hook, step="last_good")
     if before_live is not None:
         before_live()
     atomic_write(live, text.encode("utf-8"), hook=hook, step="live")
+
+
+def _runnable(data: bytes, path: Path) -> bool:
+    """Whether ``data`` is a config this firmware runs."""
+    try:
+        parse_settings(data.decode("utf-8"), path)
+    except (ConfigError, UnicodeDecodeError):
+        return False
+    return True
 
 
 def live_text(config_path: Path) -> str | None:

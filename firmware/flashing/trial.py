@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware.config.load import parse_settings
+from firmware.config.settings import Settings
 from firmware.errors import ConfigError
 from firmware.flashing.records import (
     APPLY_FILE,
@@ -116,6 +117,14 @@ def _last_good(good: Path) -> tuple[str | None, str]:
     except ConfigError as exc:
         return None, f"the last good config {good} is not usable ({exc})"
     return text, ""
+
+
+def last_good_settings(config_path: Path) -> Settings | None:
+    """The last good config kept beside ``config_path``, as settings; None when there is
+    none this firmware can run."""
+    good = last_good_path(config_path)
+    text, _why = _last_good(good)
+    return None if text is None else parse_settings(text, good)
 
 
 def last_good_problem(config_path: Path) -> str | None:

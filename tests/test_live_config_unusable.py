@@ -1,0 +1,106 @@
+"""A live config that cannot be used (edited by hand on an installed desk, damaged or lost on
+its card) does not leave the desk dark: the appliance runs on its last good config, keeps the
+file for the tech to mend, and reports a config fault over MQTT (real mosquitto, mock pins, a
+WAV); once the file is mended the fault is gone at the next start. With no last good config
+to fall back on, the command stops with the config error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from broker import HANG_S, Subscriber, wait_until
+from test_flash_e2e import BASE, desk_config
+from tone import tone_wav
+
+from firmware.appliance.assemble import settings_for_run
+from firmware.flashing.install import apply_text
+from firmware.flashing.records import fault_record, last_good_path, pending_fault
+
+ROOT = Path(__file__).resolve().parent.parent
+TYPO = '\n[cues.raised_voice]\nthreshold_db = "loud"\n'  # a hand edit: text where a number goes
+
+
+def run(live: Path, audio: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "firmware.cli", "run", "--config", str(live), "--source",
+         str(audio), "--fast", "--pins", "mock"],
+        cwd=ROOT, capture_output=True, text=True, timeout=HANG_S)
+
+
+def test_a_hand_edited_typo_runs_the_last_good_config_and_tells_the_supervisor(
+        tmp_path, broker):
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    live = etc / "deskcue.toml"
+    good = desk_config(tmp_path, broker.port)
+    last_good_path(live).write_text(good)  # what the last install kept
+    live.write_text(good + TYPO)
+    state = tmp_path / "state"
+    sub = Subscriber(broker, f"{BASE}/#", qos=1, check_schema=False).connect()
+    try:
+        done = run(live, tone_wav(tmp_path / "call.wav", 2.0))
+        assert done.returncode == 0, done.stderr
+        assert "threshold_db" in done.stderr and "last good config" in done.stderr
+        # the desk ran on the last good config: it reached the broker that one names
+        wait_until(lambda: [e for e in sub.events() if e["type"] == "fault"])
+        fault = [e for e in sub.events() if e["type"] == "fault"][-1]["data"]["fault"]
+        assert "threshold_db" in fault and "last good config" in fault
+        assert "threshold_db" in (pending_fault(state) or "")
+        assert live.read_text() == good + TYPO  # the tech's file is theirs to mend
+
+        live.write_text(good)  # mended
+        done = run(live, tone_wav(tmp_path / "call2.wav", 1.0))
+        assert done.returncode == 0, done.stderr
+        assert pending_fault(state) is None
+    finally:
+        sub.close()
+
+
+def test_without_a_last_good_config_the_error_stops_the_command(tmp_path):
+    """A config given by hand, or a desk never installed onto: nothing to fall back on, so
+    the command says what is wrong (exit 2) instead of running on something else."""
+    live = tmp_path / "deskcue.toml"
+    live.write_text('[device]\ndesk = "d07"\nsite = \n')  # cut short
+    done = run(live, tone_wav(tmp_path / "call.wav", 1.0))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[-1].startswith(f"deskcue: config error: {live}: line 3")
+    assert not (tmp_path / "state").exists()
+
+
+def test_a_lost_live_file_runs_the_last_good_config(tmp_path):
+    live = tmp_path / "deskcue.toml"
+    state = tmp_path / "state"
+    last_good_path(live).write_text(f'[device]\nstate_dir = "{state}"\ndesk = "d07"\n'
+                                    '[mqtt]\nenabled = false\n')
+    settings = settings_for_run(live, runtime_dir=tmp_path / "run")
+    assert settings.device.desk == "d07" and settings.device.runtime_dir == tmp_path / "run"
+    rec = fault_record(state)
+    assert rec is not None and rec["source"] == "live" and "last good config" in rec["message"]
+    assert not live.exists()
+
+
+def test_a_fault_of_another_kind_stays_when_the_live_config_loads(tmp_path):
+    live = tmp_path / "deskcue.toml"
+    state = tmp_path / "state"
+    live.write_text(f'[device]\nstate_dir = "{state}"\n[mqtt]\nenabled = false\n')
+    from firmware.flashing.records import record_fault
+
+    record_fault(state, "rollback", "MQTT config c1 rolled back: not healthy", [], 0.0)
+    settings_for_run(live)
+    assert "rolled back" in (pending_fault(state) or "")
+
+
+def test_an_install_over_an_unusable_live_file_keeps_the_last_good_config(tmp_path):
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    live = etc / "deskcue.toml"
+    good = f'[device]\nstate_dir = "{tmp_path / "state"}"\n[mqtt]\nenabled = false\n'
+    last_good_path(live).write_text(good)
+    live.write_text(good + TYPO)
+    new = good + '[cues.raised_voice]\nthreshold_db = 9.0\n'
+    result = apply_text(new, source="local", config_path=live)
+    assert result.status == "applied", result
+    assert live.read_text() == new
+    assert last_good_path(live).read_text() == good  # not the file the desk could not run
