@@ -128,8 +128,12 @@ def send_reply(reply_to: str, ok: bool, data: dict[str, Any]) -> None:
     """Answer a control-socket request that carried ``reply_to`` (for the appliance).
 
     The appliance calls this for a ``{"cmd": "status", "reply_to": "@..."}`` message from its
-    control socket; errors are ignored (the asker may have given up).
+    control socket; errors are ignored (the asker may have given up). Only an abstract name
+    (``@...``, what `request` binds) is answered: a file path would let whoever may ask make
+    the appliance write to any datagram socket it can reach on the desk.
     """
+    if not reply_to.startswith("@"):
+        return
     payload = json.dumps({"ok": ok, "data": data}, default=str).encode("utf-8")
     with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
         s.sendto(payload[:65000], _abstract(reply_to))
