@@ -146,3 +146,23 @@ def test_passwords_script_makes_every_account(tmp_path):
     text = (tmp_path / "creds" / "lyon-d01.credentials").read_text()
     assert text.startswith('username = "lyon-d01"\npassword = "') and len(text) > 40
     assert ((tmp_path / "creds" / "lyon-d01.credentials").stat().st_mode & 0o777) == 0o600
+
+
+@pytest.mark.parametrize("outputs, said", [
+    (["--script", "{dir}"], "--script {dir} is a directory"),
+    (["--out", "{dir}/none/acl"], "--out {dir}/none/acl: no directory {dir}/none"),
+    (["--out", "{dir}/x", "--script", "{dir}/x"], "--out and --script name the same file"),
+])
+def test_acl_outputs_that_cannot_be_written_are_refused_before_anything_is(
+        tmp_path, capsys, outputs, said):
+    """Not the ACL printed and then a failure: nothing is written, one line says why."""
+    from firmware.cli.main import main as deskcue
+
+    site = tmp_path / "site.toml"
+    site.write_text(SITE)
+    args = [o.format(dir=tmp_path) for o in outputs]
+    assert deskcue(["config", "acl", str(site), "--supervisor", "boss", *args]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1
+    assert err.startswith(f"deskcue: config acl: {said.format(dir=tmp_path)}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site.toml"]

@@ -328,7 +328,24 @@ def _register_install(csub: argparse._SubParsersAction) -> None:  # type: ignore
     sg.set_defaults(func=_cmd_sign, needs_settings=False)
 
 
+def _output_problem(outputs: dict[str, Path | None]) -> str | None:
+    """Why one of the files a command is to write cannot be written (None if each can be):
+    said before anything is printed or written, so a command never half-succeeds."""
+    named = {opt: path for opt, path in outputs.items() if path is not None}
+    for opt, path in named.items():
+        if path.is_dir():
+            return f"{opt} {path} is a directory: give a file name"
+        if not path.parent.is_dir():
+            return f"{opt} {path}: no directory {path.parent}"
+    if len({p.resolve() for p in named.values()}) < len(named):
+        return f"{' and '.join(named)} name the same file: give each its own"
+    return None
+
+
 def _cmd_acl(a: argparse.Namespace, _s: Any = None) -> int:
+    if (problem := _output_problem({"--out": a.out, "--script": a.script})) is not None:
+        print(f"deskcue: config acl: {problem}", file=sys.stderr)
+        return 2
     result = check_file(a.file)
     if not result.ok:
         for line in result.lines():
