@@ -445,6 +445,14 @@ def test_config_pointing_to_a_directory(capsys, tmp_path, command):
                                   "is a directory, not a file")
 
 
+@pytest.mark.parametrize("option", ["--state-dir", "--runtime-dir"])
+def test_run_with_a_file_for_a_directory_is_refused(capsys, tmp_path, a_file, option):
+    """Not a desk running with storage faults ("File exists") for its whole life."""
+    code, line = cli(capsys, "run", "--source", str(a_file), "--pins", "mock", option,
+                     str(a_file))
+    assert code == 2 and line == f"deskcue: run: {option} {a_file} is not a directory"
+
+
 def test_snooze_with_no_appliance_running(capsys, tmp_path):
     code, line = cli(capsys, "snooze", "--runtime-dir", str(tmp_path))
     assert code == 1 and line.startswith("deskcue: link: no running deskcue listens on")

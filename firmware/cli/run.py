@@ -32,6 +32,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, _settings: Settings | None = None) -> int:
+    for opt, path in (("--state-dir", args.state_dir), ("--runtime-dir", args.runtime_dir)):
+        if path is not None and path.exists() and not path.is_dir():
+            print(f"deskcue: run: {opt} {path} is not a directory", file=sys.stderr)
+            return 2
     keep_freed_memory()
     # Loaded here, not by the command line's entry point: a config that cannot be used runs
     # the desk on its last good one instead of stopping it (see `settings_for_run`).
