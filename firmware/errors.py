@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 __all__ = [
     "AudioError", "AudioFileNotFound", "AudioFormatError", "BootNotFound", "ConfigError",
@@ -139,12 +140,16 @@ class BootNotFound(FlashingError, FileNotFoundError):
     """The boot partition to flash onto is not there (the card is not mounted)."""
 
 
+# The command-result codes a signing error answers with (a subset of the contract's ErrorCode)
+SigningCode = Literal["unsigned", "no_key", "bad_key", "bad_signature"]
+
+
 class SigningError(FlashingError, ValueError):
     """A key file or signature that cannot be used; ``code`` is for the command result."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: SigningCode, message: str):
         super().__init__(message)
-        self.code = code
+        self.code: SigningCode = code
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""

@@ -236,3 +236,34 @@ def test_an_unhealthy_pushed_config_is_rolled_back_every_time(tmp_path, broker, 
         if app is not None and app.poll() is None:
             app.kill()
         sub.close()
+
+
+def test_every_refusal_reaches_the_supervisor_with_its_code(tmp_path, broker):
+    """A refusal whose code the contract did not list (a damaged replay record) was never
+    answered: the result failed its own model on the desk, and the supervisor waited for
+    nothing. The answer is published, and it validates against the contract."""
+    generate_keypair(tmp_path / "ops.pem", tmp_path / "keys.pub")
+    key = load_private_key(tmp_path / "ops.pem")
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    live = etc / "deskcue.toml"
+    live.write_text(desk_config(tmp_path, broker.port))
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "config-remote.json").write_bytes(b'{"issued": 10')  # damaged on the card
+    sub = Subscriber(broker, f"{BASE}/#", qos=1).connect()  # checks every payload's schema
+    app = run(live, tone_wav(tmp_path / "long.wav", 60.0))
+    try:
+        wait_until(lambda: any(m.payload == b"online" for m in sub.on("status")),
+                   alive=lambda: app.poll() is None)
+        new = desk_config(tmp_path, broker.port) + "# revision 1\n"
+        publish(broker, f"{BASE}/cmd/config", sign_config(key, new, txid="r1", issued=300))
+        result = wait_until(lambda: sub.on("cmd/config/result"),
+                            alive=lambda: app.poll() is None)[0].json()
+        assert result["txid"] == "r1" and not result["ok"]
+        assert result["error"]["code"] == "replay_record_damaged"
+        assert "reset-replay" in result["error"]["message"]
+    finally:
+        app.terminate()
+        app.wait(HANG_S)
+        sub.close()

@@ -166,7 +166,7 @@ ErrorCode = Literal[
     "busy", "failed",
     # config only
     "refused", "unsigned", "no_key", "bad_key", "bad_signature", "replayed", "invalid",
-    "wrong_desk",
+    "wrong_desk", "replay_record_damaged", "install_failed",
 ]
 
 
@@ -177,7 +177,8 @@ class CommandError(Payload):
         description="From the link: too_large, malformed, unknown_command, invalid_args, "
                     "stale, rate_limited, failed. From the desk: busy, failed; for config "
                     "also refused, unsigned, no_key, bad_key, bad_signature, replayed, "
-                    "invalid, wrong_desk.")]
+                    "invalid, wrong_desk, replay_record_damaged (a tech must run `deskcue "
+                    "config reset-replay` on the desk), install_failed (nothing changed).")]
     message: Annotated[str, Field(description="In words, for the supervisor.")]
 
 

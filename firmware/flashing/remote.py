@@ -15,7 +15,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -23,7 +23,7 @@ from firmware.config.checks import check_text
 from firmware.config.flash import keys_path
 from firmware.config.schema import dump_toml
 from firmware.config.settings import Settings
-from firmware.contract.commands import CommandArgs, ConfigCommandArgs
+from firmware.contract.commands import CommandArgs, ConfigCommandArgs, ErrorCode
 from firmware.errors import ConfigProblem, ReplayRecordDamaged, SigningError
 from firmware.flashing.install import install_text
 from firmware.flashing.records import (
@@ -69,7 +69,7 @@ class RemoteResult:
     """
 
     ok: bool
-    code: str
+    code: ErrorCode | Literal["ok"]
     message: str
     txid: str | None = None
     problems: list[ConfigProblem] = field(default_factory=list)
@@ -104,7 +104,7 @@ def apply_remote(payload: bytes | str | dict[str, Any], *, config_path: Path,
     flash = current.flash
     state = Path(current.device.state_dir)
 
-    def refuse(code: str, message: str, txid: str | None = None,
+    def refuse(code: ErrorCode, message: str, txid: str | None = None,
                problems: list[ConfigProblem] | None = None) -> RemoteResult:
         log.warning("cmd/config %s refused: %s", txid or "?", message)
         return RemoteResult(False, code, message, txid, problems or [])
