@@ -995,7 +995,7 @@ LAUGH_SOURCES = ("Deeply (phone, people)", "hedgewars (acted, own voice)",
                  "packages (effects, cartoon)")
 LOSS_STAGES = ("cued (hit)", "proposer: no scored window",
                "verifier: pitch too low, not verified", "verifier: every window rejected",
-               "policy: usual voice not learned yet", "policy: pitch not 3 st above usual",
+               "policy: usual voice not learned yet", "policy: pitch under the check (pitch_st)",
                "policy: cooldown, cap or snooze", "policy: decided, never judged")
 
 
