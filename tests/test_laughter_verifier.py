@@ -305,3 +305,55 @@ def _assert_pitch_is_not_read(w: VerifierWeights) -> None:
 
 def test_shipped_weights_do_not_read_the_pitch() -> None:
     _assert_pitch_is_not_read(VerifierWeights.load(DEFAULT_WEIGHTS))
+
+
+def _median_f0_hz(x: np.ndarray) -> float:
+    from dsp.pitch import PitchTracker
+
+    p = PitchTracker().process(x[None, : x.size // 160 * 160])
+    return float(np.median(p.f0_hz[0][p.voiced[0]]))
+
+
+def _level_db(x: np.ndarray) -> np.ndarray:
+    h = x[: x.size // 160 * 160].reshape(-1, 160)
+    return 10 * np.log10(np.mean(h * h, axis=1) + 1e-10)
+
+
+def test_the_raised_pitch_recipe_raises_the_pitch_and_keeps_the_tempo() -> None:
+    """``laughter_data.pitch_shift`` (the bench's and the training's raised-pitch speech):
+    F0 up by the semitones asked, same length, syllables where they were (plain resampling,
+    which raises the pitch as much, moves them)."""
+    from laughter_data import pitch_shift
+    from scipy.signal import resample_poly
+
+    x = syllables(16, 130.0)
+    for st in (2.0, 3.0):
+        y = pitch_shift(x, st)
+        assert y.size == x.size
+        assert abs(12 * np.log2(_median_f0_hz(y) / _median_f0_hz(x)) - st) <= 0.25
+        assert np.corrcoef(_level_db(x), _level_db(y))[0, 1] > 0.6
+    r = resample_poly(x, 1000, 1189)
+    r = np.concatenate([r, np.zeros(x.size - r.size)])
+    assert abs(12 * np.log2(_median_f0_hz(r) / _median_f0_hz(x)) - 3.0) <= 0.25
+    assert np.corrcoef(_level_db(x), _level_db(r))[0, 1] < 0.3
+    np.testing.assert_allclose(pitch_shift(x, 0.0), x, atol=1e-9)
+
+
+def test_raised_training_speech_is_the_speakers_own_after_an_unraised_warm_up() -> None:
+    """Raised-pitch negatives stay in their speaker's group (so held-out folds keep them
+    with the speaker), carry no laugh, and are raised only after the unraised warm-up."""
+    import train_laughter_verifier as T
+
+    sp = {g: [T.Item(f"{g}{i}", "speech", g, syllables(16, f0, seed=i)) for i in range(2)]
+          for g, f0 in (("spk:a", 120.0), ("spk:b", 200.0))}
+    sp["espeak:0"] = sp["spk:a"]  # synthetic voices are not raised
+    out = T.raised_streams(sp)
+    assert [g for _, g in out] == ["spk:a", "spk:b"]
+    for s, g in out:
+        assert np.isnan(s.onset_s) and s.speaker == g  # type: ignore[attr-defined]
+        n = int(s.warmup_s * FS)  # type: ignore[attr-defined]
+        x = s.audio  # type: ignore[attr-defined]
+        usual = _median_f0_hz(np.concatenate([it.audio for it in sp[g]]))
+        assert abs(12 * np.log2(_median_f0_hz(x[:n]) / usual)) <= 0.5
+        assert T.RAISED_ST[0] - 0.3 <= 12 * np.log2(_median_f0_hz(x[n:]) / usual) \
+            <= T.RAISED_ST[1] + 0.3

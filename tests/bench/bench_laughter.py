@@ -2,7 +2,8 @@
 ``--dev`` runs the synthetic development set instead, see ``dev_section``; ``--natural`` the
 recorded development set, see ``natural_section``; ``--two-stage`` the old detector, the
 two-stage cue with its learned verifier and YAMNet side by side on held-out development
-speakers, see ``two_stage_section``).
+speakers, see ``two_stage_section``, ending with false cues on laugh-free speech raised in
+pitch, see ``raised_section``; ``--raised`` that section alone).
 
 Data (read in place from ``../shared/data``, resampled to 16 kHz, never copied):
 
@@ -567,6 +568,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -993,7 +995,7 @@ LAUGH_SOURCES = ("Deeply (phone, people)", "hedgewars (acted, own voice)",
                  "packages (effects, cartoon)")
 LOSS_STAGES = ("cued (hit)", "proposer: no scored window",
                "verifier: pitch too low, not verified", "verifier: every window rejected",
-               "policy: usual voice not learned yet", "policy: pitch not 3 st above usual",
+               "policy: usual voice not learned yet", "policy: pitch under the check (pitch_st)",
                "policy: cooldown, cap or snooze", "policy: decided, never judged")
 
 
@@ -1050,19 +1052,12 @@ def two_stage_section() -> None:
     the model that did not see its group.  Laughs are the recorded ones (Deeply, hedgewars,
     Debian packages); the synthetic laughs are training data only.
     """
-    import tempfile
 
     import train_laughter_verifier as T
 
     t_start = time.time()
     ds, recs = T.dataset()
-    folds = list(range(T.N_FOLDS))
-    tmp = Path(tempfile.mkdtemp())
-    wpath = {}
-    for f in folds:
-        w = T.train(ds, [g for g in folds if g != f])
-        w.save(tmp / f"fold{f}.npz")
-        wpath[f] = str(tmp / f"fold{f}.npz")
+    wpath = _fold_models(ds)
     weights = {f: T.VerifierWeights.load(p) for f, p in wpath.items()}
     teacher = T.Teacher()
     sc_col = T._pulse_col("pulse_score")
@@ -1179,19 +1174,12 @@ def two_stage_section() -> None:
               + f"{sum(lost[src][st] for src in LAUGH_SOURCES):>6}")
 
     # ---- false cues per hour on all recorded development speech, through the policy
-    from laughter_data import natural_speech
-
-    spk_audio: dict[str, np.ndarray] = {}
-    for src, clips in natural_speech().items():
-        for c in clips:
-            spk_audio[f"{src}:{c.speaker}" if src == "codec2" else f"hw:{c.speaker}"] = c.audio
-    for g, its in by_speaker.items():
-        if not g.startswith(("codec2", "hw", "espeak")):  # FDA speakers, RAVDESS actors
-            spk_audio[g] = np.concatenate([it.audio for it in its])
+    spk_audio = _recorded_speech(by_speaker)
+    usuals = {g: learned_usual(x) for g, x in spk_audio.items()}
     n = {"old": 0, "two": 0, "yam": 0}
     total_h = 0.0
     for g, x in spk_audio.items():
-        usual = learned_usual(x)
+        usual = usuals[g]
         total_h += x.size / RATE_HZ / 3600
         n["old"] += len(_pipeline_cues(x, usual, None, False))
         n["two"] += len(_pipeline_cues(x, usual, wpath[T.fold_of(g)], True))
@@ -1217,6 +1205,124 @@ def two_stage_section() -> None:
           f"{cpu['n_verify'] - cpu['n_skip']} verified, {cpu['verify'] * 1000:.3f}; its 16 mel "
           f"columns in the shared spectrum {cpu['bands'] * 1000:.3f})   target <= 0.3 "
           f"{'ok' if cpu['total'] <= 3e-4 else 'MISSED'}")
+    raised_section(spk_audio, usuals, wpath, teacher)
+    print(f"   (wall time {time.time() - t_start:.0f} s)")
+
+
+def _fold_models(ds: object) -> dict[int, str]:
+    """One verifier per fold, trained on the other folds (operating point from inner grouped
+    cross-validation on them), saved to a temporary directory: fold -> weights path."""
+    import tempfile
+
+    import train_laughter_verifier as T
+
+    folds = list(range(T.N_FOLDS))
+    tmp = Path(tempfile.mkdtemp())
+    wpath = {}
+    for f in folds:
+        w = T.train(ds, [g for g in folds if g != f])  # type: ignore[arg-type]
+        w.save(tmp / f"fold{f}.npz")
+        wpath[f] = str(tmp / f"fold{f}.npz")
+    return wpath
+
+
+def _recorded_speech(by_speaker: dict[str, list[Any]]) -> dict[str, np.ndarray]:
+    """All recorded development speech, one stream per speaker group: codec2 recordings,
+    hedgewars voice packs, FDA speakers, RAVDESS actors (neutral)."""
+    from laughter_data import natural_speech
+
+    spk_audio: dict[str, np.ndarray] = {}
+    for src, clips in natural_speech().items():
+        for c in clips:
+            spk_audio[f"{src}:{c.speaker}" if src == "codec2" else f"hw:{c.speaker}"] = c.audio
+    for g, its in by_speaker.items():
+        if not g.startswith(("codec2", "hw", "espeak")):  # FDA speakers, RAVDESS actors
+            spk_audio[g] = np.concatenate([it.audio for it in its])
+    return spk_audio
+
+
+RAISED_ST = 3.0  # semitones the laugh-free speech is raised by, tempo kept
+RAISED_WARMUP_S = 40.0  # the speaker's own unraised speech before it
+
+
+def _median_f0_hz(x: np.ndarray) -> float:
+    """Median F0 (Hz) of the voiced hops of ``x`` (mono 16 kHz), NaN if none."""
+    p = PitchTracker().process(x[None, : x.size // 160 * 160])
+    f = p.f0_hz[0][p.voiced[0]]
+    return float(np.median(f)) if f.size else float("nan")
+
+
+def raised_section(spk_audio: dict[str, np.ndarray], usuals: dict[str, object],
+                   wpath: dict[int, str], teacher: object | None) -> None:
+    """False laughter cues on laugh-free speech raised in pitch (an excited agent): each
+    speaker's recorded development speech raised ``RAISED_ST`` semitones with its tempo kept
+    (``laughter_data.pitch_shift``), after ``RAISED_WARMUP_S`` of the same speaker's unraised
+    speech, the usual voice learned from the unraised speech first (as in section C); the
+    two-stage cue with the fold model that did not see the speaker.  Only cues after the
+    warm-up count.  A second row raises it by plain resampling (tempo 19 % faster, formants
+    moved the same): the verifier trains on the phase vocoder's raised speech (never the
+    held-out speaker's), so this row tells a response to raised pitch from one to the
+    vocoder's sound.  (Part of ``--two-stage``; alone with ``--raised``.)"""
+    from fractions import Fraction
+
+    import train_laughter_verifier as T
+    from laughter_data import pitch_shift
+    from scipy.signal import resample_poly
+
+    r = Fraction(int(round(1000 * 2 ** (RAISED_ST / 12))), 1000)
+    recipes = {"tempo kept (phase vocoder)": lambda x: pitch_shift(x, RAISED_ST),
+               "resampled (tempo 19 % faster)": lambda x: resample_poly(x, r.denominator,
+                                                                        r.numerator)}
+    print(f"\nE. false laughter cues on that speech raised {RAISED_ST:g} semitones, after "
+          f"{RAISED_WARMUP_S:.0f} s of the speaker's unraised speech (usual voice learned "
+          "unraised first; two-stage: the fold model that did not see the speaker)")
+    print(f"   {'':<34}{'old':>8}{'2-stage':>9}{'YAMNet':>8}   target")
+    for name, shifted in recipes.items():
+        n = {"old": 0, "two": 0, "yam": 0}
+        shift, where = [], []
+        total_h = 0.0
+        for g, x in spk_audio.items():
+            warm = loop_take(x, 0, int(RAISED_WARMUP_S * RATE_HZ))
+            y = shifted(x)
+            shift.append(12 * np.log2(_median_f0_hz(y) / _median_f0_hz(x)))
+            total_h += y.size / RATE_HZ / 3600
+            after = warm.size / RATE_HZ
+            s = np.concatenate([warm, y])
+            n["old"] += sum(e.data.at_s >= after
+                            for e in _pipeline_cues(s, usuals[g], None, False))
+            two = [e.data.at_s - after for e in _pipeline_cues(
+                s, usuals[g], wpath[T.fold_of(g)], True) if e.data.at_s >= after]
+            n["two"] += len(two)
+            if two:
+                where.append(f"{g} at {', '.join(f'{t:.1f}' for t in two)} s")
+            if teacher is not None:
+                ty, sy = _yamnet_track(teacher, s, after)
+                n["yam"] += len(_yamnet_decisions(ty, sy))
+        print(f"   {name}: {total_h * 60:.1f} min, measured median F0 shift "
+              f"{np.median(shift):.1f} st ({min(shift):.1f} to {max(shift):.1f} over "
+              f"{len(shift)} speakers)")
+        yam = f"{n['yam']:>8}" if teacher is not None else f"{'-':>8}"
+        print(f"   {'  false cues':<34}{n['old']:>8}{n['two']:>9}{yam}")
+        per_h = {m: v / total_h for m, v in n.items()}
+        yam = f"{per_h['yam']:>8.1f}" if teacher is not None else f"{'-':>8}"
+        print(f"   {'  per hour':<34}{per_h['old']:>8.1f}{per_h['two']:>9.1f}{yam}"
+              f"   <= 1 {'ok' if per_h['two'] <= 1 else 'MISSED'}")
+        if where:
+            print(f"     two-stage cues (s after the warm-up): {'; '.join(where)}")
+
+
+def raised_only() -> None:
+    """Section E alone (``--raised``; ~5 min): the fold models, then the raised speech."""
+    import train_laughter_verifier as T
+
+    t_start = time.time()
+    ds, _ = T.dataset()
+    wpath = _fold_models(ds)
+    _, by_speaker = T.load_items()
+    spk_audio = _recorded_speech(by_speaker)
+    usuals = {g: learned_usual(x) for g, x in spk_audio.items()}
+    teacher = T.Teacher() if "--no-yamnet" not in sys.argv[1:] else None
+    raised_section(spk_audio, usuals, wpath, teacher)
     print(f"   (wall time {time.time() - t_start:.0f} s)")
 
 
@@ -1272,6 +1378,9 @@ def main() -> None:
         return
     if "--natural" in sys.argv[1:]:
         natural_section()
+        return
+    if "--raised" in sys.argv[1:]:
+        raised_only()
         return
     if "--two-stage" in sys.argv[1:]:
         two_stage_section()

@@ -562,3 +562,40 @@ def laugh_in_speech(speech: np.ndarray, laugh: np.ndarray | None, rng: np.random
     y = random_channel(x, rng)
     y *= 0.5 / max(np.max(np.abs(y)), 1e-9) if np.max(np.abs(y)) > 0.5 else 1.0
     return LaughStream(y, onset, end, warmup_s, overlay, speaker, laugh_name)
+
+
+# ----------------------------------------------------------- raised-pitch speech, by recipe
+# An excited agent speaks higher without laughing.  Laugh-free speech raised in pitch with its
+# tempo kept is what the laughter cue's pitch check cannot tell from laughter by pitch alone.
+
+
+def pitch_shift(x: np.ndarray, st: float, n_fft: int = 512, hop: int = 128) -> np.ndarray:
+    """``x`` (mono 16 kHz) raised by ``st`` semitones with its tempo kept: a phase vocoder
+    stretches it by ``r = 2 ** (st / 12)`` (Hann frames of 32 ms every 8 ms, magnitudes
+    interpolated between frames, phases advanced by each bin's measured frequency), then it
+    is resampled by ``1 / r``.  The spectral envelope moves with the pitch (formants ``r``
+    higher too, as in a smaller voice).  Same length as ``x``."""
+    r = 2 ** (st / 12)
+    win = np.hanning(n_fft)
+    xp = np.concatenate([np.zeros(n_fft), x, np.zeros(n_fft)])
+    S = np.fft.rfft(np.lib.stride_tricks.sliding_window_view(xp, n_fft)[::hop] * win, axis=1)
+    t_out = np.arange(0, S.shape[0] - 1, 1 / r)
+    k = t_out.astype(int)
+    a = (t_out - k)[:, None]
+    mag = (1 - a) * np.abs(S[k]) + a * np.abs(S[k + 1])
+    omega = 2 * np.pi * hop * np.arange(S.shape[1]) / n_fft
+    dphi = np.angle(S[1:]) - np.angle(S[:-1]) - omega  # each bin's deviation, frame to frame
+    dphi -= 2 * np.pi * np.round(dphi / (2 * np.pi))
+    step = omega + dphi[k]  # phase advance of output frame i to i + 1
+    phase = np.angle(S[0]) + np.concatenate([np.zeros((1, S.shape[1])),
+                                             np.cumsum(step[:-1], axis=0)])
+    frames = np.fft.irfft(mag * np.exp(1j * phase), n_fft, axis=1) * win
+    n, m = frames.shape[0], n_fft // hop  # overlap-add: m frames cover each hop
+    out = np.zeros((n + m - 1, hop))
+    norm = np.zeros_like(out)
+    for j in range(m):
+        out[j:j + n] += frames[:, j * hop:(j + 1) * hop]
+        norm[j:j + n] += (win[j * hop:(j + 1) * hop] ** 2)[None]
+    y = (out / np.maximum(norm, 1e-3)).ravel()[int(n_fft * r):]
+    f = Fraction(1000, int(round(1000 * r)))
+    return resample_poly(y, f.numerator, f.denominator)[: x.size]

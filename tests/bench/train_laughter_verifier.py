@@ -11,7 +11,10 @@ Data (read in place, never copied into the repository; see ``laughter_data``):
   19 more recorded laughs of eight Debian packages, the 60 realistic synthetic laughs;
 * speech: FDA, RAVDESS neutral, codec2, hedgewars voice packs, espeak-ng voices;
 * other vocalisations: Deeply coughing, crying, screaming, sighing; scratch's coughs,
-  sneezes, screams, a baby's cry.
+  sneezes, screams, a baby's cry;
+* laugh-free raised-pitch speech: each recorded development speaker's speech raised 2-4
+  semitones with its tempo kept, after that speaker's unraised warm-up (``raised_streams``;
+  in the speaker's group; training negatives, counted for the operating point).
 
 Examples are the pulse detector's scored windows (every window it could propose), from each
 clip alone (the usual pitch unknown) and from laughter-inside-speech streams built by recipe
@@ -167,6 +170,7 @@ class DataSet:
     fold: np.ndarray
     source: np.ndarray  # "clip" | "stream" | "aug" (training-only streams)
     speech_s_by_fold: dict[int, float] = field(default_factory=dict)
+    raised_s_by_fold: dict[int, float] = field(default_factory=dict)  # raised-pitch speech
 
     def select(self, m: np.ndarray) -> DataSet:
         return DataSet(self.X[m], self.hard[m], self.teacher[m], self.fold[m], self.source[m])
@@ -303,6 +307,50 @@ def augment_streams(items: list[Item], by_speaker: dict[str, list[Item]],
     return out
 
 
+RAISED_ST = (2.0, 4.0)  # laugh-free speech raised by a seeded draw in this range (semitones,
+#   tempo kept), one draw per speaker: an excited agent's speech passes the policy's pitch
+#   check as ordinary speech does not, and the verifier had not been shown any
+RAISED_NEGATIVES = True  # False: train without them (``--no-raised``)
+RAISED_CHANNEL = False  # the raised streams as recorded: through ``random_channel`` (like the
+#   laugh streams) the held-out raised speech got more accepted windows, not fewer (bench E,
+#   phase vocoder: 4 -> 7 false cues with the channel, 8 with the raised speech also
+#   counted for the operating point; 4 -> 2 without the channel)
+RAISED_PER_SPEAKER = 1  # raised streams per speaker (2: no fewer accepted raised windows)
+RAISED_IN_OPERATING_POINT = True  # their held-out windows (those that could pass the pitch
+#   check) and hours count for the operating point with the speech at the usual pitch: the
+#   rate of accepted windows is then one of laugh-free speech at either pitch
+
+
+def raised_streams(by_speaker: dict[str, list[Item]], seed: int = SEED + 2
+                   ) -> list[tuple[object, str]]:
+    """Laugh-free raised-pitch speech for training only: per recorded development speaker
+    (not the espeak voices), the warm-up of the speaker's own unraised speech (``warmup_s``,
+    looped from a random point), then all of its speech from another random point raised
+    ``RAISED_ST`` with the tempo kept (``laughter_data.pitch_shift``), the whole through a
+    random channel.  In the speaker's group, so the grouped folds keep it with the speaker.
+    Returns ``(LaughStream, group)`` with no laugh (``onset_s`` NaN)."""
+    import laughter_data as d
+
+    rng = np.random.default_rng(seed)
+    out: list[tuple[object, str]] = []
+    for g in sorted(by_speaker):
+        if g.startswith("espeak"):
+            continue
+        sp = np.concatenate([c.audio for c in by_speaker[g]])
+        warm = warmup_s(sp)
+        for _ in range(RAISED_PER_SPEAKER):
+            st = float(rng.uniform(*RAISED_ST))
+            x0, x1 = (int(v) for v in rng.integers(sp.size, size=2))
+            w = np.take(sp, np.arange(x0, x0 + int(warm * RATE_HZ)), mode="wrap")
+            y = d.pitch_shift(np.roll(sp, -x1), st)
+            x = np.concatenate([w, y])
+            x = d.random_channel(x, rng) if RAISED_CHANNEL else x
+            x *= 0.5 / max(np.max(np.abs(x)), 1e-9) if np.max(np.abs(x)) > 0.5 else 1.0
+            out.append((d.LaughStream(x, float("nan"), float("nan"), warm, False, g,
+                                      f"raised {st:.2f} st"), g))
+    return out
+
+
 def collect(items: list[Item], streams: list[tuple[object, str]], teacher: Teacher | None,
             aug: list[tuple[object, str]] | None = None) -> tuple[DataSet, list[dict]]:
     """Windows of every clip and stream (and of the training-only ``aug`` streams), with
@@ -359,6 +407,33 @@ def collect(items: list[Item], streams: list[tuple[object, str]], teacher: Teach
     ds = DataSet(np.concatenate(X), np.concatenate(hard), np.concatenate(soft),
                  np.concatenate(fold), np.concatenate(source), dict(speech_s))
     return ds, records
+
+
+def collect_raised(streams: list[tuple[object, str]], teacher: Teacher | None) -> DataSet:
+    """Windows of the raised-pitch streams (``raised_streams``) after their warm-up, all
+    negatives, source ``"raised"``: training only, not counted for the operating point."""
+    X, soft, fold = [], [], []
+    secs: dict[int, float] = defaultdict(float)
+    for s, g in streams:
+        t, F = windows(s.audio)  # type: ignore[attr-defined]
+        keep = t >= s.warmup_s  # type: ignore[attr-defined]
+        secs[fold_of(g)] += s.audio.size / RATE_HZ - s.warmup_s  # type: ignore[attr-defined]
+        X.append(F[keep])
+        soft.append(teacher(s.audio, t[keep]) if teacher is not None  # type: ignore[attr-defined]
+                    else np.zeros(int(keep.sum())))
+        fold.append(np.full(int(keep.sum()), fold_of(g)))
+    n = sum(f.size for f in fold)
+    return DataSet(np.concatenate(X), np.zeros(n), np.concatenate(soft), np.concatenate(fold),
+                   np.full(n, "raised"), raised_s_by_fold=dict(secs))
+
+
+def join(a: DataSet, b: DataSet) -> DataSet:
+    """The windows of ``a`` then ``b`` (raised-pitch speech); the speech hours are ``a``'s,
+    the raised-pitch hours ``b``'s."""
+    return DataSet(np.concatenate([a.X, b.X]), np.concatenate([a.hard, b.hard]),
+                   np.concatenate([a.teacher, b.teacher]), np.concatenate([a.fold, b.fold]),
+                   np.concatenate([a.source, b.source]), dict(a.speech_s_by_fold),
+                   dict(b.raised_s_by_fold))
 
 
 # ------------------------------------------------------------------ model
@@ -437,10 +512,13 @@ def train(ds: DataSet, folds: list[int], *, mix: float = TEACHER_MIX, seed: int 
             break
         inner = d.fold != f
         wts = fit(d.X[inner], y[inner], seed=seed, epochs=epochs)
-        neg = (d.fold == f) & (d.hard == 0) & np.isin(d.source, ["clip", "stream"])
+        neg = (d.fold == f) & (d.hard == 0) & np.isin(
+            d.source, ["clip", "stream", "raised"] if RAISED_IN_OPERATING_POINT
+            else ["clip", "stream"])
         if GATE_AWARE:
             neg &= could_cue(d.X)
-        hours = ds.speech_s_by_fold.get(f, 0.0) / 3600
+        hours = (ds.speech_s_by_fold.get(f, 0.0) + RAISED_IN_OPERATING_POINT
+                 * ds.raised_s_by_fold.get(f, 0.0)) / 3600
         if hours > 0 and neg.any():
             thr.append(operating_point(wts.predict(d.X[neg]), hours))
     wts = fit(d.X, y, seed=seed, epochs=epochs)
@@ -477,25 +555,43 @@ def dataset(*, teacher: bool = True, cache: bool = True) -> tuple[DataSet, list[
     key = f"{SEED}-{N_FOLDS}-{teacher}-{PROPOSE}-{N_FEATURES}-r{RECIPE}"
     key += f"-a{AUG_PER_LAUGH}" if AUG_PER_LAUGH else ""
     cache_file = CACHE_DIR / f"verifier_windows_{key}.pkl"
+    ds = None
     if cache and cache_file.exists():
         with open(cache_file, "rb") as fh:
             k, fields, recs = pickle.load(fh)
         if k == key:
-            return DataSet(**fields), recs
-    items, by_speaker = load_items()
-    streams = build_streams(items, by_speaker)
-    ds, recs = collect(items, streams, Teacher() if teacher else None,
-                       augment_streams(items, by_speaker, AUG_PER_LAUGH))
+            ds = DataSet(**fields)
+    if ds is None:
+        items, by_speaker = load_items()
+        streams = build_streams(items, by_speaker)
+        ds, recs = collect(items, streams, Teacher() if teacher else None,
+                           augment_streams(items, by_speaker, AUG_PER_LAUGH))
+        if cache:
+            CACHE_DIR.mkdir(parents=True, exist_ok=True)
+            with open(cache_file, "wb") as fh:
+                # plain fields, not the class: the cache is read by the bench as well
+                pickle.dump((key, vars(ds), recs), fh)
+    if not RAISED_NEGATIVES:
+        return ds, recs
+    rkey = (f"{key}-raised{RAISED_ST[0]:g}-{RAISED_ST[1]:g}-c{RAISED_CHANNEL:d}"
+            f"-n{RAISED_PER_SPEAKER}-v2")
+    raised_file = CACHE_DIR / f"verifier_windows_{rkey}.pkl"
+    if cache and raised_file.exists():
+        with open(raised_file, "rb") as fh:
+            k, fields = pickle.load(fh)
+        if k == rkey:
+            return join(ds, DataSet(**fields)), recs
+    _, by_speaker = load_items()
+    raised = collect_raised(raised_streams(by_speaker), Teacher() if teacher else None)
     if cache:
         CACHE_DIR.mkdir(parents=True, exist_ok=True)
-        with open(cache_file, "wb") as fh:
-            # plain fields, not the class: the cache is read by the bench as well
-            pickle.dump((key, vars(ds), recs), fh)
-    return ds, recs
+        with open(raised_file, "wb") as fh:
+            pickle.dump((rkey, vars(raised)), fh)
+    return join(ds, raised), recs
 
 
 def main() -> None:
-    global AUG_PER_LAUGH
+    global AUG_PER_LAUGH, RAISED_NEGATIVES
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=str(ROOT / "dsp" / "laughter_verifier.npz"))
     ap.add_argument("--no-teacher", action="store_true",
@@ -504,8 +600,11 @@ def main() -> None:
     ap.add_argument("--no-cache", action="store_true")
     ap.add_argument("--aug", type=int, default=AUG_PER_LAUGH,
                     help="training-only recipe streams per laugh (AUG_PER_LAUGH)")
+    ap.add_argument("--no-raised", action="store_true",
+                    help="train without the laugh-free raised-pitch speech (RAISED_NEGATIVES)")
     a = ap.parse_args()
     AUG_PER_LAUGH = a.aug
+    RAISED_NEGATIVES = not a.no_raised
     ds, _ = dataset(teacher=not a.no_teacher, cache=not a.no_cache)
     w = train(ds, list(range(N_FOLDS)), mix=0.0 if a.no_teacher else a.teacher_mix)
     w.save(a.out)
