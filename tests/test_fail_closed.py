@@ -169,6 +169,25 @@ def test_reset_replay_never_lowers_a_sound_record(desk, capsys):
     assert desk.push(desk.payload(desk.config(), issued=8999)).code == "replayed"
 
 
+def test_a_config_issued_far_ahead_of_the_desk_s_clock_is_refused(desk, capsys):
+    """`config sign --issued` with an extra digit: accepted, every later config signed with
+    the right time would be a replay until a tech logs in to reset the record."""
+    import time
+
+    now = int(time.time())
+    slip = desk.payload(desk.config("\n[cues.raised_voice]\nhold_s = 1.5\n"), issued=now * 10)
+    r = desk.push(slip)
+    assert not r.ok and r.code == "invalid_args" and "ahead of the desk's clock" in r.message
+    assert desk.live.read_text() == desk.old
+    # a signer's clock an hour fast is still taken, and so is the next config signed now
+    assert desk.push(desk.payload(desk.config("\n[cues.raised_voice]\nhold_s = 2.0\n"),
+                                  issued=now + 3600)).ok
+    assert deskcue(["config", "sign", str(desk.live), "--key", str(desk.root / "ops.pem"),
+                    "--issued", str(now * 10)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "more than a day ahead of this machine's clock" in err
+
+
 # -- configs that would stop the desk: refused on every path with the same message --------------
 
 BREAKING = {

@@ -15,7 +15,7 @@ from firmware.config import schema as config_schema
 from firmware.config.checks import CheckResult, check_file, resolve_desk_text
 from firmware.config.load import load_settings, read_config_text
 from firmware.config.settings import Settings
-from firmware.contract.commands import ConfigCommandArgs
+from firmware.contract.commands import ISSUED_AHEAD_MAX_S, ConfigCommandArgs
 from firmware.errors import ConfigError, NotRunning
 from firmware.flashing.card import flash_to_boot, import_from_boot
 from firmware.flashing.install import ApplyResult, apply_text
@@ -203,6 +203,11 @@ def _cmd_sign(a: argparse.Namespace, _s: Any = None) -> int:
             print(line, file=sys.stderr)
         return 1
     issued = a.issued if a.issued is not None else int(time.time())
+    if issued > time.time() + ISSUED_AHEAD_MAX_S and clock_is_synced():
+        print(f"deskcue: config sign: --issued {issued} is more than a day ahead of this "
+              "machine's clock; every desk would refuse it (accepted, it would make every "
+              "config signed before it a replay)", file=sys.stderr)
+        return 2
     txid = a.txid or f"cfg-{issued}"
     # The desk checks the payload against this model before anything else: a txid it cannot
     # read is answered `malformed` with no txid to match, a negative issued `invalid_args`.

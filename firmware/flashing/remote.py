@@ -23,7 +23,12 @@ from firmware.config.checks import check_text
 from firmware.config.flash import keys_path
 from firmware.config.schema import dump_toml
 from firmware.config.settings import Settings
-from firmware.contract.commands import CommandArgs, ConfigCommandArgs, ErrorCode
+from firmware.contract.commands import (
+    ISSUED_AHEAD_MAX_S,
+    CommandArgs,
+    ConfigCommandArgs,
+    ErrorCode,
+)
 from firmware.errors import ConfigProblem, ReplayRecordDamaged, SigningError
 from firmware.flashing.install import install_text
 from firmware.flashing.records import (
@@ -38,7 +43,7 @@ from firmware.flashing.records import (
 )
 from firmware.flashing.signing import load_public_keys, verify
 from firmware.platform.files import Hook, locked_dir, write_json
-from firmware.platform.host import boot_id
+from firmware.platform.host import boot_id, clock_is_synced
 
 log = logging.getLogger("deskcue.config")
 
@@ -145,6 +150,11 @@ def apply_remote(payload: bytes | str | dict[str, Any], *, config_path: Path,
     if last is not None and cmd.issued <= last:
         return refuse("replayed", f"issued {cmd.issued} is not newer than the last accepted "
                       f"config ({last}); refused", cmd.txid)
+    if cmd.issued > now + ISSUED_AHEAD_MAX_S and clock_is_synced():
+        return refuse("invalid_args", f"issued {cmd.issued} is {cmd.issued - now:.0f} s ahead of "
+                      f"the desk's clock (at most {ISSUED_AHEAD_MAX_S} s): accepted, it would "
+                      "make every config signed before it a replay; sign it again with the "
+                      "right time", cmd.txid)
     result = check_text(cmd.config, f"cmd/config {cmd.txid}")
     if result.site_file:
         return refuse("invalid", "a site file cannot be pushed; push one desk's config",
