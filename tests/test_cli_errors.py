@@ -478,3 +478,15 @@ def test_demo_without_espeak_says_what_to_install(capsys, monkeypatch, tmp_path)
     code, line = cli(capsys, "demo", "--fast", "--cache-dir", str(tmp_path))
     assert code == 1 and line == ("deskcue: espeak-ng is not installed "
                                   "(apt-get install espeak-ng)")
+
+
+@pytest.mark.parametrize("argv, usage", [([], "deskcue [-h] [--version] [-v] COMMAND ..."),
+                                         (["config"], "deskcue config [-h] SUBCOMMAND ...")])
+def test_a_missing_command_is_named_as_the_usage_line_names_it(capsys, argv, usage):
+    """Not the parser's internal names ("required: config_command")."""
+    with pytest.raises(SystemExit) as exc:
+        deskcue(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and f"usage: {usage}" in err
+    what = usage.split()[-2]
+    assert err.splitlines()[-1].endswith(f"error: the following arguments are required: {what}")

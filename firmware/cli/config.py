@@ -230,7 +230,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``deskcue config {check,schema,flash,import,ack,keygen,sign}`` to ``sub``."""
     c = sub.add_parser("config", help="check, flash and import configs",
                        description="Check, flash and import configs (see docs/field-tech.md).")
-    csub = c.add_subparsers(dest="config_command", required=True)
+    csub = c.add_subparsers(dest="config_command", required=True, metavar="SUBCOMMAND")
 
     ck = csub.add_parser("check", help="validate a config file; list every problem and warning")
     ck.add_argument("file", type=Path,

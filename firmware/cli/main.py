@@ -147,7 +147,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="deskcue", description=DESCRIPTION, epilog=EPILOG)
     p.add_argument("--version", action="version", version=f"deskcue {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     chosen = _chosen_verb(argv) if argv is not None else None
     for verb, (_module, help_text) in VERBS.items():
         if argv is None or verb == chosen:
