@@ -296,3 +296,15 @@ def test_a_mono_recording_is_the_agent_alone(review_call, tmp_path):
     html = (tmp_path / "m.html").read_text(encoding="utf-8")
     assert "caller escalation fires at" not in html and "<td>agent</td>" in html
     assert len(parse(html).rows) == len(proc.stdout.splitlines()) + 2
+
+
+@pytest.mark.parametrize("span_s", [0.6, 2.0, 3.0, 4.5, 8.0, 11.9, 30.0, 59.0, 61.0, 300.0])
+def test_time_ticks_of_a_short_recording_read_apart(span_s):
+    """A plot of a few seconds put up to 12 ticks between whole seconds: as m:ss they read
+    0:00 0:00 0:01 0:01 ...; every tick the plot draws gets its own label."""
+    from firmware.report.plot import time_label, time_locator
+
+    ticks = [t for t in time_locator(span_s).tick_values(0.0, span_s) if 0.0 <= t <= span_s]
+    assert len(ticks) >= 3
+    labels = [time_label(span_s)(t) for t in ticks]
+    assert len(set(labels)) == len(labels), labels

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,26 @@ def _runs(t: np.ndarray, on: np.ndarray) -> list[tuple[float, float]]:
     starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     return [(float(t[a]) - 0.005, float(t[b - 1] - t[a]) + 0.01)
             for a, b in zip(starts, stops, strict=True)]
+
+
+def time_locator(span_s: float) -> Any:
+    """Where a row spanning ``span_s`` seconds puts its time ticks: about 12 to 24 a row,
+    never closer than a tenth of a second (what `time_label` can tell apart)."""
+    from matplotlib.ticker import MaxNLocator, MultipleLocator
+
+    if span_s >= 60:
+        return MultipleLocator(10 if span_s <= 240 else 30 if span_s <= 600 else 60)
+    if span_s < 1.2:
+        return MultipleLocator(0.1)
+    return MaxNLocator(12, steps=[1, 2, 5, 10])
+
+
+def time_label(span_s: float) -> Callable[[float], str]:
+    """How a row spanning ``span_s`` seconds labels its time ticks: ``m:ss``, with tenths
+    under 12 s, where up to 12 ticks fall between whole seconds (a 3 s call read
+    0:00 0:00 0:01 0:01 ...)."""
+    tenths = span_s < 12
+    return lambda t: mmss(t, tenths=tenths)
 
 
 def figure_png(call: CallRecord, *, row_s: float = ROW_S, dpi: int = 100) -> bytes:
@@ -187,12 +208,9 @@ def figure_png(call: CallRecord, *, row_s: float = ROW_S, dpi: int = 100) -> byt
                 mark_spans(ax, kind, t0, t1, f0_lim[1])
             ax.tick_params(labelsize=8)
             ax.grid(axis="x", color="0.85", lw=0.5)
-            if t1 - t0 >= 60:  # about 12 to 24 ticks a row
-                step = 10 if t1 - t0 <= 240 else 30 if t1 - t0 <= 600 else 60
-                ax.xaxis.set_major_locator(MultipleLocator(step))
-            else:
-                ax.xaxis.set_major_locator(MaxNLocator(12, steps=[1, 2, 5, 10]))
-            ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: mmss(x)))
+            ax.xaxis.set_major_locator(time_locator(t1 - t0))
+            label = time_label(t1 - t0)
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos, f=label: f(x)))
             last = k == len(kinds) - 1
             ax.tick_params(labelbottom=last)
             if last:
