@@ -372,13 +372,12 @@ def resolve_desk_text(text: str, source: str, desk: str | None, *, here: bool = 
         return text, result
     if desk is None:
         problem = ConfigProblem(DESKS_KEY, key_line(text, (DESKS_KEY,)),
-                                "this is a site file: name the desk to install "
-                                "(deskcue config flash FILE --desk NAME --boot DIR)")
+                                "this is a site file: name the desk with --desk NAME")
         return text, CheckResult(source, [problem] + result.problems, result.warnings,
                                  site_file=True)
     if not result.ok:
         return text, result
     data = desk_data(parse_toml(text, source), desk)
     out = dump_toml(data, [f"desk {desk}, resolved from site file {printable_name(source)}",
-                           "by `deskcue config flash`; edit the site file, not this one."])
+                           "by deskcue; edit the site file, not this one."])
     return out, check_text(out, f"{source} [desk {desk}]", here=here)
