@@ -490,3 +490,20 @@ def test_a_missing_command_is_named_as_the_usage_line_names_it(capsys, argv, usa
     assert exc.value.code == 2 and f"usage: {usage}" in err
     what = usage.split()[-2]
     assert err.splitlines()[-1].endswith(f"error: the following arguments are required: {what}")
+
+
+@pytest.mark.parametrize("verb", ["sign", "apply", "flash"])
+def test_a_site_file_without_desk_is_told_the_option_this_command_takes(capsys, tmp_path, verb):
+    site = tmp_path / "site.toml"
+    site.write_text('[device]\nsite = "lyon"\n[mqtt]\nenabled = false\n[desks.d01]\n')
+    generate_keypair(tmp_path / "k.pem", tmp_path / "k.pub")
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "boot").mkdir()
+    extra = {"sign": ["--key", str(tmp_path / "k.pem")],
+             "apply": ["--etc", str(tmp_path / "etc"), "--state", str(tmp_path / "state")],
+             "flash": ["--boot", str(tmp_path / "boot")]}[verb]
+    assert deskcue(["config", verb, str(site), *extra]) != 0
+    said = capsys.readouterr()
+    text = said.out + said.err
+    assert "this is a site file: name the desk with --desk NAME" in text
+    assert "--boot" not in text
