@@ -575,7 +575,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         settings = _settings(args)
     except (CredentialsError, ValueError, OSError) as exc:
-        print(f"deskcue monitor: {exc}", file=sys.stderr)
+        print(f"deskcue: monitor: {exc}", file=sys.stderr)
         return 2
     state = MonitorState(settings.topic_prefix)
     lock = threading.Lock()
@@ -584,7 +584,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         client = connect(settings, state, lock, changed)
     except (CredentialsError, OSError) as exc:  # BrokerError is an OSError
-        print(f"deskcue monitor: cannot use broker {where}: {exc}", file=sys.stderr)
+        print(f"deskcue: monitor: cannot use broker {where}: {exc}", file=sys.stderr)
         return 1
     try:
         if args.once:
