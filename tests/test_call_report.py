@@ -308,3 +308,27 @@ def test_time_ticks_of_a_short_recording_read_apart(span_s):
     assert len(ticks) >= 3
     labels = [time_label(span_s)(t) for t in ticks]
     assert len(set(labels)) == len(labels), labels
+
+
+def test_a_recording_cut_short_is_drawn_for_what_was_read(tmp_path, monkeypatch):
+    """A WAV whose header promises 10 s but holds 3 s (a copy that stopped): the plot and
+    the report cover the 3 s there are, not 7 s of nothing after them."""
+    import wave
+
+    import firmware.report.plot as plot
+    from firmware.cli.analyze import run_analyze
+
+    path = tmp_path / "cut.wav"
+    x = (np.random.default_rng(1).standard_normal(3 * 16000) * 1000).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(x.tobytes() + np.zeros(7 * 16000, "<i2").tobytes())
+    whole = path.read_bytes()
+    path.write_bytes(whole[:44 + x.nbytes])  # the header still says 10 s
+    kept = []
+    monkeypatch.setattr(plot, "render", lambda _path, call, **_kw: kept.append(call))
+    assert run_analyze(Settings(), path, events_out=None, features_path=None,
+                       plot_path=tmp_path / "unused.png") == 0
+    assert kept[0].duration_s == pytest.approx(3.0)

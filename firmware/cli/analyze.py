@@ -206,6 +206,7 @@ def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
                     feat_file.close()
         if rec.cut_short:
             print(f"deskcue: warning: {rec.cut_short}; analysed what is there", file=err)
+            call.duration_s = rec.frames_read / rec.rate  # what the report shows: what was read
         if rec.nonfinite_note:
             print(f"deskcue: warning: {rec.nonfinite_note}", file=err)
     if pipe is None:
