@@ -19,7 +19,9 @@
 #     /usr/lib/sysusers.d/deskcue.conf, then systemd-sysusers.
 #  5. /etc/deskcue (the service user's) and the empty secret files in /etc/credstore (root's):
 #     deskcue.tmpfiles as /usr/lib/tmpfiles.d/deskcue.conf, then systemd-tmpfiles --create.
-#  6. The shipped default config as /etc/deskcue/deskcue.toml, unless one is there already.
+#  6. The shipped default config as /etc/deskcue/deskcue.toml, unless one is there already,
+#     and as its last good config (deskcue.toml.last-good: what the desk runs on should
+#     the live file be edited into something it cannot use).
 #  7. deskcue.service and deskcue-config-import.service in /etc/systemd/system, enabled but
 #     not started (the desk needs its config and broker credentials first: see
 #     docs/field-tech.md §1); the field-tech guide as /usr/share/doc/deskcue/field-tech.md.
@@ -86,6 +88,8 @@ if [ ! -e "$root/etc/deskcue/deskcue.toml" ]; then
   uid="$(awk -F: '$1 == "deskcue" {print $3}' "$root/etc/passwd")"
   gid="$(awk -F: '$1 == "deskcue" {print $3}' "$root/etc/group")"
   install -m 0644 -o "$uid" -g "$gid" "$repo/config/deskcue.toml" "$root/etc/deskcue/deskcue.toml"
+  install -m 0644 -o "$uid" -g "$gid" "$repo/config/deskcue.toml" \
+    "$root/etc/deskcue/deskcue.toml.last-good"
 fi
 
 step "units deskcue.service and deskcue-config-import.service (enabled, not started)"

@@ -124,6 +124,10 @@ def test_the_install_script_installs_a_whole_desk_into_a_clean_root(tmp_path: Pa
     config = root / "etc/deskcue/deskcue.toml"
     assert config.read_bytes() == (REPO / "config/deskcue.toml").read_bytes()
     assert config.stat().st_uid == int(user[2])
+    # and as the last good config: a hand edit it cannot use runs the desk on the default
+    last_good = root / "etc/deskcue/deskcue.toml.last-good"
+    assert last_good.read_bytes() == config.read_bytes()
+    assert last_good.stat().st_uid == int(user[2])
     assert (root / "usr/share/doc/deskcue/field-tech.md").exists()  # the units' Documentation=
 
     # run again (an upgrade): the venv is reused, the desk's own config and secrets are kept
