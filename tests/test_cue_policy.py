@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from dsp.analyzer import HopFeatures
+from dsp.laughter import LaughterBurst
 from firmware.appliance.pipeline import make_usual_voice
 from firmware.config.settings import Settings
-from firmware.policy.cue_policy import CuePolicy
+from firmware.policy.cue_policy import CuePolicy, PolicyEvent
 
 USUAL = -30.0
 
@@ -200,3 +203,65 @@ def test_learning_and_ready_only_at_half_second_points_of_stream_time():
     ready = [e for e in fd.events if e.type == "usual_voice_learned"]
     warmup = fd.settings.baseline.warmup_speech_s
     assert len(ready) == 1 and ready[0].stream_s == np.ceil(warmup / 0.5) * 0.5
+
+
+def _laugh_after(speech_st: float, laugh_st: float, recent_s: float | None = None,
+                 pause_s: float = 0.0, block_hops: int | None = None) -> list[str]:
+    """The laughter events of a desk that learns its usual voice at 120 Hz, then speaks 8 s
+    at ``speech_st`` semitones above it, pauses ``pause_s`` (unvoiced), then makes a 1.2 s
+    laugh-like burst (verified by the analyzer, decided 0.5 s in) at ``laugh_st`` above it;
+    shipped config but ``recent_s``; fed in blocks of ``block_hops`` (None: per part)."""
+    settings = Settings() if recent_s is None else Settings.model_validate(
+        {"cues": {"laughter": {"recent_s": recent_s}}})
+    policy = CuePolicy(settings, make_usual_voice(settings))
+    rng = np.random.default_rng(5)
+    events: list[PolicyEvent] = []
+    hop = 0
+    parts = ((30.0, 0.0), (8.0, speech_st), (pause_s, None), (1.2, laugh_st), (2.0, 0.0))
+    for seconds, st in parts:
+        n = int(round(seconds * 100))
+        idx = np.arange(hop, hop + n)
+        voiced = np.full((1, n), st is not None)
+        loud = np.where(voiced, USUAL + rng.uniform(-0.5, 0.5, n), -70.0)
+        f0 = np.where(voiced, 120.0 * 2 ** ((st or 0.0) / 12)
+                      * (1 + 0.01 * rng.standard_normal((1, n))), 0.0)
+        f = HopFeatures(hop=idx, t=(idx + 0.5) * 0.01, level_dbfs=loud, loudness_m_lufs=loud,
+                        loudness_s_lufs=loud, voiced=voiced,
+                        noise_floor_dbfs=np.full((1, n), -80.0), f0_hz=f0)
+        bursts = None
+        if seconds == 1.2:
+            b: dict[str, Any] = dict(index=0, start_s=hop * 0.01, burst_count=6,
+                                     rhythm_hz=5.0, score=0.9)
+            bursts = [("decided", LaughterBurst(decided_at_s=(hop + 50.5) * 0.01, end_s=None,
+                                                duration_s=None, **b)),
+                      ("completed", LaughterBurst(decided_at_s=(hop + 50.5) * 0.01,
+                                                  end_s=(hop + n - 0.5) * 0.01,
+                                                  duration_s=1.2, **b))]
+        step = block_hops or max(n, 1)
+        for i in range(0, n, step):  # the bursts with the first block, as the analyzer hands
+            events += policy.process(f.slice(i, min(n, i + step)), bursts if i == 0 else None)
+        hop += n
+    events += policy.finish()
+    return [e.type for e in events if e.type.startswith("laughter")]
+
+
+def test_a_laugh_must_stand_above_the_agents_recent_speaking_pitch() -> None:
+    """Bursts 2.5 semitones above the usual pitch (the check: 2) cue after calm speech; the
+    same bursts after speech already raised to that pitch (an excited agent) do not, though
+    the usual pitch alone would let them through."""
+    assert Settings().cues.laughter.pitch_st == 2.0
+    assert _laugh_after(0.0, 2.5) == ["laughter.cue", "laughter_burst"]
+    assert _laugh_after(2.5, 2.5) == []
+    assert _laugh_after(2.5, 2.5, recent_s=0.0) == ["laughter.cue", "laughter_burst"]
+    # a laugh that does stand above the raised speech still cues
+    assert _laugh_after(2.5, 5.0) == ["laughter.cue", "laughter_burst"]
+
+
+def test_the_recent_speaking_pitch_does_not_depend_on_the_blocks() -> None:
+    """The recent pitch is read over ``recent_s`` before the bursts whatever the blocks: raised
+    speech 3.5 s before a laugh at its pitch holds the cue back in one block per part and in
+    blocks of 70 ms (the policy keeps that much of the agent's pitch history)."""
+    for block_hops in (None, 7):
+        assert _laugh_after(2.5, 2.5, pause_s=3.5, block_hops=block_hops) == []
+        assert _laugh_after(0.0, 2.5, pause_s=3.5, block_hops=block_hops) == [
+            "laughter.cue", "laughter_burst"]

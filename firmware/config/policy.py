@@ -131,10 +131,18 @@ class LaughterCue(Section):
         "measures; pitch is left to pitch_st); 0.5 is its operating point, higher asks for "
         "clearer laughter.")
     pitch_st: float = Field(
-        3.0, ge=0.0, le=24.0,
+        2.0, ge=0.0, le=24.0,
         description="The bursts' median pitch must be at least this many semitones above "
-        "the agent's usual pitch (laughter sits well above the speaking voice; read speech "
-        "with a laugh-like rhythm does not). Cues wait for the usual voice to be learned.")
+        "the agent's reference pitch: the usual pitch, or the agent's recent speaking pitch "
+        "when that is higher (see recent_s). Laughter sits above the speaking voice; read "
+        "speech with a laugh-like rhythm, and an excited agent's raised speech, do not. Cues "
+        "wait for the usual voice to be learned.")
+    recent_s: float = Field(
+        6.0, ge=0.0, le=20.0,
+        description="Seconds before the bursts' start whose pitched agent speech (at least "
+        "0.5 s of it, the bursts excluded) gives the recent speaking pitch, its median in "
+        "semitones; the reference for pitch_st is the higher of it and the usual pitch, so a "
+        "laugh must stand above what the agent was just saying. 0: the usual pitch only.")
     cooldown_s: float = Field(30.0, ge=0.0, le=3600.0, description="Seconds between cues.")
     max_per_hour: int = Field(4, ge=1, le=60, description="At most this many per rolling hour.")
 

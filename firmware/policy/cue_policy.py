@@ -44,6 +44,7 @@ from firmware.policy.usual_voice import RobustStat, UsualVoice, semitones
 CHUNK_HOPS = 5  # 50 ms: the policy's decision grid, aligned to absolute hop indices
 LEARN_HOPS = 50  # 0.5 s: the usual voice changes only at these points (absolute hops too)
 PITCH_WINDOW_HOPS = 50  # pitch is judged as the median of the last 0.5 s of voiced hops
+RECENT_MIN_HOPS = 50  # pitched hops (0.5 s) before bursts that make a recent speaking pitch
 
 
 def _nan_to_zero(x: np.ndarray) -> np.ndarray:
@@ -235,8 +236,8 @@ class CuePolicy:
         self._laugh_fired: list[float] = []
         self._laugh_cooldown_until = -np.inf
         self.laughter_flash_until_s = -np.inf
-        # the agent's raw pitch (semitones re 100 Hz) per run, (t, st), the last 4 s or more,
-        # to judge bursts
+        # the agent's raw pitch (semitones re 100 Hz) per run, (t, st), the last 4 s plus
+        # cues.laughter.recent_s or more, to judge bursts
         self._st_hist: deque[tuple[np.ndarray, np.ndarray]] = deque()
         # offered for learning since the last learning point, and whether a cue engaged then
         self._learn_cols: list[np.ndarray] = []
@@ -358,8 +359,9 @@ class CuePolicy:
         tagged += self._calls_and_caller(m, first, voiced, excess, pitch_tags, tagged)
         self.pitch_median.trim(self._interval_first)
         self.now_s = float(t[-1] + 0.005)
-        while len(self._st_hist) > 1 and self._st_hist[0][0][-1] < self.now_s - 4.1:
-            self._st_hist.popleft()  # bursts look back 4 s at most
+        keep_s = 4.1 + self.settings.cues.laughter.recent_s  # bursts look back this far at most
+        while len(self._st_hist) > 1 and self._st_hist[0][0][-1] < self.now_s - keep_s:
+            self._st_hist.popleft()
         if len(tagged) > 1:
             tagged.sort(key=lambda e: (e[0], e[1]))  # stable: a chunk's cue keeps its order
         return [e for _, _, e in tagged]
@@ -657,7 +659,10 @@ class CuePolicy:
 
     def _burst_pitch_up(self, b: LaughterBurst, pitch_st: float, since_s: float) -> bool:
         """Whether the burst's median pitch (hops from ``since_s`` on, s) is ``pitch_st``
-        above the agent's usual pitch."""
+        above the agent's reference pitch: the usual pitch, or the agent's recent speaking
+        pitch if higher (the median of the pitched hops in the ``cues.laughter.recent_s``
+        before the burst's start, none before ``since_s`` less that, at least
+        `RECENT_MIN_HOPS` of them), so that speech already raised does not pass."""
         usual = self.usual.usual_st if self.usual.ready else np.nan
         if not np.isfinite(usual) or not self._st_hist:
             return False
@@ -666,7 +671,18 @@ class CuePolicy:
         m = (st_t >= since_s) & (st_t >= b.start_s) & (st_t <= b.decided_at_s)
         v = st_v[m]
         v = v[np.isfinite(v)]
-        return v.size >= 3 and float(np.median(v)) - usual >= pitch_st
+        if v.size < 3:
+            return False
+        ref = usual
+        recent_s = self.settings.cues.laughter.recent_s
+        if recent_s > 0:
+            # the window starts at a fixed stream time (`_st_hist` holds it whatever the cuts)
+            lo = max(since_s, b.start_s) - recent_s
+            r = st_v[(st_t >= lo) & (st_t < b.start_s)]
+            r = r[np.isfinite(r)]
+            if r.size >= RECENT_MIN_HOPS:
+                ref = max(usual, float(np.median(r)))
+        return float(np.median(v)) - ref >= pitch_st
 
     def finish(self) -> list[PolicyEvent]:
         """Decide the last partial chunk (its end a learning point), then end active cues and

@@ -483,7 +483,9 @@ def targets(ds: DataSet, mix: float = TEACHER_MIX) -> np.ndarray:
 def could_cue(X: np.ndarray) -> np.ndarray:
     """Windows whose pitch could pass the policy's laughter check (``cues.laughter.pitch_st``
     above the usual pitch), as the verifier reads it: usual pitch known, median F0 of the
-    window's voiced hops that far above it."""
+    window's voiced hops that far above it.  The policy's reference may be higher (the
+    agent's recent speaking pitch, ``cues.laughter.recent_s``); a window that cannot pass
+    against the usual pitch cannot pass at all."""
     from firmware.config.policy import LaughterCue
 
     return (X[:, _pulse_col("usual_known")] == 1.0) & (
