@@ -454,6 +454,19 @@ def render(state: MonitorState, now: float | None = None, *, width: int | None =
 # -- command line ---------------------------------------------------------------------------------
 
 
+def _prefix(text: str) -> str:
+    """An argparse ``type``: a topic prefix as the desk's config allows it (a trailing ``/``
+    dropped); a wildcard or an empty level would make the subscription itself fail."""
+    prefix = text.rstrip("/")
+    try:
+        MqttSettings(topic_prefix=prefix)
+    except ValidationError:
+        raise argparse.ArgumentTypeError(
+            f"{text}: must be letters, digits, _ and -, up to four levels separated by /"
+        ) from None
+    return prefix
+
+
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``monitor`` subcommand to the `deskcue` CLI's subparsers."""
     p = subparsers.add_parser(
@@ -463,7 +476,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--host", help="broker host (default: config or localhost)")
     p.add_argument("--port", type=number_in(1, 65535, whole=True),
                    help="broker port (default: config or 1883)")
-    p.add_argument("--prefix", help="topic prefix (default: config or deskcue)")
+    p.add_argument("--prefix", type=_prefix, help="topic prefix (default: config or deskcue)")
     p.add_argument("--tls", action="store_true", help="connect with TLS (CA verified)")
     p.add_argument("--ca-file", type=Path, help="CA bundle for the broker's certificate")
     p.add_argument("--cert-file", type=Path, help="client certificate (PEM)")
