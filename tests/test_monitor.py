@@ -17,6 +17,7 @@ from firmware.cli.monitor import MonitorState, register, render
 from firmware.contract.desk import OutboxDepth, Telemetry
 from firmware.contract.events import CallStarted, Fault, RaisedVoiceStarted, TenseVoiceStarted
 from firmware.contract.examples import EVENT_EXAMPLES, EXAMPLES
+from firmware.contract.states import STATE_NAMES
 from firmware.link.envelope import EventStamper
 from firmware.link.mqtt_client import MqttLink
 
@@ -326,3 +327,42 @@ def test_the_shipped_telemetry_rate_keeps_the_monitors_levels_live() -> None:
     from firmware.config.mqtt import MqttSettings
 
     assert MqttSettings().telemetry_interval_s + monitor.REFRESH_S < monitor.LIVE_S
+
+
+def test_monitor_started_mid_call_and_mid_cue_shows_them_and_a_restarted_desk_clears_them(
+    broker: Broker, tmp_path: Path,
+) -> None:
+    """The monitor read cues and calls only from events: started during a call with a raised
+    voice, it showed the desk "idle" and "-"; and a desk that crashed mid-cue (its
+    ``raised_voice.ended`` never sent) stayed "raised_voice" on the screen for good, though
+    the desk said ``state/raised_voice OFF`` as soon as it was back."""
+    desk = MqttLink(settings_for(broker), site="site1", desk="desk8", state_dir=tmp_path / "a",
+                    states=STATE_NAMES)
+    desk.set_state("call", True)
+    desk.set_state("raised_voice", True)
+    desk.start()
+    wait_until(lambda: desk.connected)
+    assert desk.flush(HANG_S)
+    state, lock = MonitorState(), threading.Lock()
+    client = monitor.connect(settings_for(broker), state, lock)
+
+    def row() -> str:
+        with lock:
+            return next((line for line in render(state).splitlines()
+                         if line.startswith("site1/desk8")), "")
+
+    try:
+        wait_until(lambda: "raised_voice" in row() and "in call" in row())
+        (started,) = make_events(1)
+        desk.publish_event(started)
+        assert desk.flush(HANG_S)
+        wait_until(lambda: "raised_voice +9.0dB" in row())
+        desk.stop(drain_s=0)  # a crash mid-cue: the cue's end is never sent
+        again = MqttLink(settings_for(broker), site="site1", desk="desk8",
+                         state_dir=tmp_path / "b", states=STATE_NAMES)
+        again.start()  # back with no cue and no call: every state OFF at connect
+        wait_until(lambda: again.connected and "online" in row())
+        wait_until(lambda: "raised_voice" not in row() and " idle " in row())
+        again.stop()
+    finally:
+        client.close()

@@ -2,12 +2,14 @@
 
 Built only on MQTT: it subscribes to ``<prefix>/#`` and folds what arrives into a
 `MonitorState` (one `DeskView` per site/desk): the retained ``status`` and ``info``, the
-latest ``telemetry`` (agent and caller short-term loudness, LUFS), the cues active now (from
-``*.started`` / ``*.ended`` events), faults (``fault`` events), calls (``call.started`` /
-``call.ended``), and the last events. Every payload is parsed with its model from
-`firmware.contract`; one that does not parse is counted as "off-contract", never read with
-defaults. Events are de-duplicated by ``id``, and gaps in (``boot_id``, ``seq``) are counted
-as "missing" until a replay fills them.
+latest ``telemetry`` (agent and caller short-term loudness, LUFS), the cues active now and
+whether a call is on (from the retained ``state/<name>``, so a monitor started mid-call or
+mid-cue shows it at once and a desk that restarted clears a cue whose ``*.ended`` never came;
+and from ``*.started`` / ``*.ended`` events, which add the measurements), faults (``fault``
+events), calls (``call.started`` / ``call.ended``), and the last events. Every payload is
+parsed with its model from `firmware.contract`; one that does not parse is counted as
+"off-contract", never read with defaults. Events are de-duplicated by ``id``, and gaps in
+(``boot_id``, ``seq``) are counted as "missing" until a replay fills them.
 
 `screen` lays the state out for a terminal (pure, so tests check it): a layout chosen by the
 width (`layout_for`), desks most urgent first (`urgency`), as many as the height holds, cues
@@ -48,6 +50,7 @@ from firmware.contract.events import (
     Fault,
     TenseVoiceStarted,
 )
+from firmware.contract.states import STATE_NAMES, CueState
 from firmware.errors import CredentialsError
 from firmware.link.mqtt_client import SupervisorClient
 
@@ -66,9 +69,10 @@ class DeskView:
     info: Info | None = None
     telemetry: Telemetry | None = None
     telemetry_at: float | None = None
-    active_cues: dict[str, CueData] = field(default_factory=dict)
+    active_cues: dict[str, CueData | None] = field(default_factory=dict)  # None: from state/
     faults: dict[str, str] = field(default_factory=dict)  # kind -> what is wrong
-    in_call_since: float | None = None
+    in_call: bool = False
+    in_call_since: float | None = None  # None in a call: it began before the monitor saw it
     calls: int = 0
     last_call: CallEnded | None = None
     events: deque[EventEnvelope] = field(default_factory=lambda: deque(maxlen=20))
@@ -117,8 +121,9 @@ class MonitorState:
         if len(parts) < 3:
             return False
         suffix = "/".join(parts[2:])
-        if suffix not in ("status", "info", "telemetry", "events") and not (
-                suffix.startswith("cmd/") and suffix.endswith("/result")):
+        state = suffix[len("state/"):] if suffix.startswith("state/") else None
+        if suffix not in ("status", "info", "telemetry", "events") and state not in STATE_NAMES \
+                and not (suffix.startswith("cmd/") and suffix.endswith("/result")):
             return False
         view = self.desk(parts[0], parts[1])
         try:
@@ -130,6 +135,9 @@ class MonitorState:
             elif suffix == "telemetry":
                 view.telemetry = Telemetry.model_validate_json(payload)
                 view.telemetry_at = now
+            elif state is not None:
+                self._state(view, state, CueState.model_validate(
+                    payload.decode("utf-8", "replace").strip()).root == "ON")
             elif suffix == "events":
                 self._event(view, EventEnvelope.model_validate_json(payload), now)
             else:
@@ -138,6 +146,18 @@ class MonitorState:
             view.off_contract += 1
             return False
         return True
+
+    @staticmethod
+    def _state(view: DeskView, name: str, on: bool) -> None:
+        """The desk's own word on whether a cue or the call is active now."""
+        if name == "call":
+            view.in_call = on
+            if not on:
+                view.in_call_since = None
+        elif not on:
+            view.active_cues.pop(name, None)
+        elif name not in view.active_cues:
+            view.active_cues[name] = None  # its measurements come with its event
 
     def _event(self, view: DeskView, env: EventEnvelope, now: float) -> None:
         if env.id in self._ids:
@@ -158,9 +178,9 @@ class MonitorState:
                 else:
                     view.active_cues.pop(cue, None)
         if kind == "call.started":
-            view.in_call_since = env.ts
+            view.in_call, view.in_call_since = True, env.ts
         elif isinstance(data, CallEnded):
-            view.in_call_since = None
+            view.in_call, view.in_call_since = False, None
             view.calls += 1
             view.last_call = data
         elif isinstance(data, Fault):
@@ -263,12 +283,12 @@ def _level(view: DeskView, channel: str, now: float) -> Text:
     return Text(f"{value:.1f}", style="bold" if now - at <= LIVE_S else "dim")
 
 
-def _cue(cue: str, data: CueData, short: bool = False) -> str:
+def _cue(cue: str, data: CueData | None, short: bool = False) -> str:
     """A cue as it stands: pitch in semitones for the tense voice, else loudness in dB."""
     name = SHORT_CUE.get(cue, cue) if short else cue
     if isinstance(data, TenseVoiceStarted):
         return f"{name} +{data.st_above_usual:.1f}st"
-    if hasattr(data, "db_above_usual"):
+    if data is not None and hasattr(data, "db_above_usual"):
         return f"{name} +{data.db_above_usual:.1f}dB"
     return name
 
@@ -290,6 +310,8 @@ def _duration(seconds: float) -> str:
 def _call(view: DeskView, now: float, short: bool = False) -> str:
     if view.in_call_since is not None:
         return f"{'call' if short else 'in call'} {_duration(now - view.in_call_since)}"
+    if view.in_call:
+        return "call" if short else "in call"
     if short:
         return f"idle {view.calls}" if view.calls else "idle"
     if view.calls:
