@@ -9,8 +9,10 @@ import time
 import types
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 from broker import HANG_S, Broker, make_events, settings_for, wait_until
+from paho.mqtt.enums import CallbackAPIVersion
 
 from firmware.cli import monitor
 from firmware.cli.monitor import MonitorState, register, render
@@ -365,4 +367,38 @@ def test_monitor_started_mid_call_and_mid_cue_shows_them_and_a_restarted_desk_cl
         wait_until(lambda: "raised_voice" not in row() and " idle " in row())
         again.stop()
     finally:
+        client.close()
+
+
+def test_junk_under_the_prefix_lists_no_phantom_desks(broker: Broker) -> None:
+    """Each off-contract message under a new site/desk made a desk of its own: 3,000 junk
+    topics put "3001 desk(s)" and 3,000 rows of "?" on the supervisor's screen, one view
+    each kept in memory for as long as the monitor ran."""
+    state, lock = MonitorState(), threading.Lock()
+    client = monitor.connect(settings_for(broker), state, lock)
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    pub.connect(broker.host, broker.port)
+    pub.loop_start()
+    try:
+        for i in range(300):  # one publisher at QoS 1: delivered in this order
+            pub.publish(f"deskcue/junk{i}/x/events", b"garbage", qos=1)
+            pub.publish(f"deskcue/junk{i}/x/state/call", b"maybe", qos=1)
+        pub.publish("deskcue/site1/desk1/status", b"online", qos=1).wait_for_publish(HANG_S)
+        pub.publish("deskcue/site1/desk1/events", b"garbage", qos=1).wait_for_publish(HANG_S)
+
+        def seen() -> bool:
+            with lock:
+                view = state.desks.get(("site1", "desk1"))
+                return view is not None and view.off_contract == 1
+
+        wait_until(seen)
+        with lock:
+            assert list(state.desks) == [("site1", "desk1")]
+            assert state.stray == 600
+            out = render(state)
+        assert "1 desk(s)" in out and "600 off-contract from no known desk" in out
+        assert "junk" not in out
+    finally:
+        pub.disconnect()
+        pub.loop_stop()
         client.close()

@@ -102,6 +102,9 @@ class MonitorState:
         self.events: deque[tuple[DeskView, EventEnvelope]] = deque(maxlen=max_events)
         self._ids: OrderedDict[str, None] = OrderedDict()
         self.results: deque[tuple[DeskView, CommandResult]] = deque(maxlen=10)
+        self.stray = 0
+        """Off-contract messages under a site/desk nothing valid came from: counted here, so
+        a flood of junk topics costs no memory per topic and lists no phantom desks."""
 
     def desk(self, site: str, desk: str) -> DeskView:
         """The view of ``site``/``desk`` (created on first sight)."""
@@ -112,7 +115,8 @@ class MonitorState:
 
     def handle(self, topic: str, payload: bytes, now: float | None = None) -> bool:
         """Fold one message in; returns False for topics it does not know and for payloads
-        off the contract (counted per desk as ``off_contract``)."""
+        off the contract (counted per desk as ``off_contract``, or in `stray` while nothing
+        valid came from that site/desk)."""
         now = time.time() if now is None else now
         head = self.prefix + "/"
         if not topic.startswith(head):
@@ -125,26 +129,41 @@ class MonitorState:
         if suffix not in ("status", "info", "telemetry", "events") and state not in STATE_NAMES \
                 and not (suffix.startswith("cmd/") and suffix.endswith("/result")):
             return False
-        view = self.desk(parts[0], parts[1])
+        text = payload.decode("utf-8", "replace").strip()
+        parsed: Any
         try:
             if suffix == "status":
-                view.status = DeskStatus.model_validate(
-                    payload.decode("utf-8", "replace").strip()).root
+                parsed = DeskStatus.model_validate(text).root
             elif suffix == "info":
-                view.info = Info.model_validate_json(payload)
+                parsed = Info.model_validate_json(payload)
             elif suffix == "telemetry":
-                view.telemetry = Telemetry.model_validate_json(payload)
-                view.telemetry_at = now
+                parsed = Telemetry.model_validate_json(payload)
             elif state is not None:
-                self._state(view, state, CueState.model_validate(
-                    payload.decode("utf-8", "replace").strip()).root == "ON")
+                parsed = CueState.model_validate(text).root == "ON"
             elif suffix == "events":
-                self._event(view, EventEnvelope.model_validate_json(payload), now)
+                parsed = EventEnvelope.model_validate_json(payload)
             else:
-                self.results.append((view, CommandResult.model_validate_json(payload)))
+                parsed = CommandResult.model_validate_json(payload)
         except ValidationError:
-            view.off_contract += 1
+            known = self.desks.get((parts[0], parts[1]))
+            if known is None:
+                self.stray += 1
+            else:
+                known.off_contract += 1
             return False
+        view = self.desk(parts[0], parts[1])
+        if suffix == "status":
+            view.status = parsed
+        elif suffix == "info":
+            view.info = parsed
+        elif suffix == "telemetry":
+            view.telemetry, view.telemetry_at = parsed, now
+        elif state is not None:
+            self._state(view, state, parsed)
+        elif suffix == "events":
+            self._event(view, parsed, now)
+        else:
+            self.results.append((view, parsed))
         return True
 
     @staticmethod
@@ -428,7 +447,9 @@ def screen(state: MonitorState, now: float | None = None, *, width: int | None =
         f": {len(views)} desk(s), ",
         (f"{ranks.count(0)} {'cue/fault' if tiny else 'cueing or faulty'}",
          "bold red" if 0 in ranks else ""),
-        f", {ranks.count(3)} {'off' if tiny else 'offline'}")
+        f", {ranks.count(3)} {'off' if tiny else 'offline'}",
+        (f", {state.stray} {'bad' if tiny else 'off-contract from no known desk'}"
+         if state.stray else "", "yellow"))
     footer = Text("levels: short-term loudness, LUFS (dim: more than 3 s old)", style="dim")
     if layout.short:
         footer = Text(f"AGENT{'' if tiny else ', CALLR'}: short-term loudness, LUFS; "
