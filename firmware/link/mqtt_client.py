@@ -160,6 +160,19 @@ class _Bucket:
         return True
 
 
+# CONNACK reason codes (MQTT 5; paho maps 3.1.1's return codes onto them) that say this desk's
+# own settings are wrong, not that the broker is busy or away: retrying will not help until a
+# person changes the credentials, the client id or the broker's accounts.
+_REFUSED_FOR_CONFIG = {
+    0x84: "the broker does not speak this MQTT version (mqtt.protocol)",
+    0x85: "the broker refuses this client id (mqtt.client_id)",
+    0x86: "bad user name or password (the credentials file)",
+    0x87: "not authorized (the credentials file, or the broker's accounts)",
+    0x8A: "this client is banned by the broker",
+    0x8C: "the broker wants another authentication method",
+}
+
+
 def _reason_failed(reason_code: Any) -> bool:
     try:
         return bool(reason_code.is_failure)
@@ -224,6 +237,7 @@ class MqttLink:
         self._last_error = ""
         self._lock = threading.Lock()
         self._start_error: str | None = None  # why the client cannot be made (files, TLS)
+        self._refused: str | None = None  # why the broker refuses this desk's connection
         self._start_failures = 0
         self._next_start = 0.0
         self._info: dict[str, Any] | None = None
@@ -309,6 +323,14 @@ class MqttLink:
         cannot; None once it has started. The link retries with backoff until it works; the
         appliance shows this as its ``mqtt`` fault."""
         return self._start_error
+
+    @property
+    def refused(self) -> str | None:
+        """Why the broker refuses this desk's connection for a reason of its settings (bad
+        user name or password, not authorized, client id or protocol refused), while it does;
+        None once a connection is accepted. The link keeps retrying with backoff; the
+        appliance shows this as its ``mqtt`` fault (a broker that is down or busy is not)."""
+        return self._refused
 
     @property
     def identity_conflict(self) -> str | None:
@@ -556,8 +578,12 @@ class MqttLink:
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         try:
             if _reason_failed(rc):
+                why = _REFUSED_FOR_CONFIG.get(getattr(rc, "value", -1))
+                if why is not None:
+                    self._refused = f"broker refused the connection: {why}"
                 self._set_error(f"broker refused the connection: {rc}")
                 return
+            self._refused = None
             self._epoch += 1
             self._commands_ready = False
             # Before `connected`: whoever sees it true hands events over as live on this
