@@ -153,3 +153,28 @@ def test_a_broker_refusing_the_desks_password_is_a_fault_until_it_accepts(
         assert [f["active"] for f in got[:2]] == [True, False]
         assert "mqtt" not in app.faults and app.link.connected
         assert not sub.invalid, sub.invalid
+
+
+def test_a_broker_certificate_the_desk_cannot_verify_is_a_fault_until_it_can(
+        tmp_path, broker_factory, pki: Pki, running):
+    """A broker serving a certificate from another CA (or a wrong mqtt.tls.ca_file) left the
+    desk looking healthy, its events waiting in the outbox, with only a log line."""
+    broker: Broker = broker_factory(tls=(pki.rogue_server_cert, pki.rogue_server_key,
+                                         pki.rogue_ca))
+    broker.start()
+    settings = Settings.model_validate({
+        "device": {"site": "lyon", "desk": "d07", "state_dir": str(tmp_path / "state"),
+                   "runtime_dir": str(tmp_path / "run")},
+        "audio": {"channels": 1},
+        "mqtt": {"host": broker.host, "port": broker.port, "reconnect_min_s": 0.1,
+                 "reconnect_max_s": RECONNECT_MAX_S,
+                 "tls": {"enabled": True, "ca_file": str(pki.ca)}},
+    })
+    app = start_appliance(settings, tone_wav(tmp_path / "call.wav", 120.0), running)
+    wait_until(lambda: "mqtt" in app.faults)
+    assert "TLS certificate cannot be verified" in app.faults["mqtt"]
+    wait_until(lambda: app.status().display == "fault")
+
+    broker.tls = (pki.server_cert, pki.server_key, pki.ca)  # the broker's proper certificate
+    broker.restart()
+    wait_until(lambda: app.link.connected and "mqtt" not in app.faults)

@@ -79,6 +79,7 @@ import json
 import logging
 import queue
 import sqlite3
+import ssl
 import threading
 import time
 import uuid
@@ -327,7 +328,8 @@ class MqttLink:
     @property
     def refused(self) -> str | None:
         """Why the broker refuses this desk's connection for a reason of its settings (bad
-        user name or password, not authorized, client id or protocol refused), while it does;
+        user name or password, not authorized, client id or protocol refused, a TLS certificate
+        that cannot be verified), while it does;
         None once a connection is accepted. The link keeps retrying with backoff; the
         appliance shows this as its ``mqtt`` fault (a broker that is down or busy is not)."""
         return self._refused
@@ -638,6 +640,11 @@ class MqttLink:
     def _on_connect_fail(self, client: mqtt.Client, _u: Any) -> None:
         exc = getattr(client, "last_connect_error", None)
         where = f"{self.settings.host}:{self.settings.port}"
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            # Not the network: the CA file, the broker's certificate or its name is wrong,
+            # and no retry fixes that.
+            self._refused = ("the broker's TLS certificate cannot be verified: "
+                             f"{exc.verify_message} (mqtt.tls.ca_file, or the broker's name)")
         self._set_error(f"cannot connect to {where}" + (f": {exc}" if exc else ""))
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
