@@ -402,3 +402,24 @@ def test_junk_under_the_prefix_lists_no_phantom_desks(broker: Broker) -> None:
         pub.disconnect()
         pub.loop_stop()
         client.close()
+
+
+def test_the_monitor_says_when_it_has_lost_the_broker(broker: Broker) -> None:
+    """With its broker gone the monitor went on redrawing the last view with a ticking clock
+    and every desk still "online": nothing told the supervisor the screen had stopped."""
+    state, lock = MonitorState(), threading.Lock()
+    client = monitor.connect(settings_for(broker), state, lock)
+
+    def title() -> str:
+        with lock:
+            monitor.watch_broker(state, client)
+            return render(state).splitlines()[0]
+
+    try:
+        assert "BROKER LOST" not in title()
+        broker.stop()
+        wait_until(lambda: "BROKER LOST" in title())
+        broker.start()
+        wait_until(lambda: "BROKER LOST" not in title())
+    finally:
+        client.close()

@@ -103,6 +103,9 @@ class MonitorState:
         self._ids: OrderedDict[str, None] = OrderedDict()
         self.results: deque[tuple[DeskView, CommandResult]] = deque(maxlen=10)
         self.stray = 0
+        self.broker_lost_at: float | None = None
+        """When the monitor lost its broker (Unix s), while it has: what is shown is from
+        before then, however the clock ticks."""
         """Off-contract messages under a site/desk nothing valid came from: counted here, so
         a flood of junk topics costs no memory per topic and lists no phantom desks."""
 
@@ -450,6 +453,10 @@ def screen(state: MonitorState, now: float | None = None, *, width: int | None =
         f", {ranks.count(3)} {'off' if tiny else 'offline'}",
         (f", {state.stray} {'bad' if tiny else 'off-contract from no known desk'}"
          if state.stray else "", "yellow"))
+    if state.broker_lost_at is not None:
+        lost = time.strftime("%H:%M:%S", time.localtime(state.broker_lost_at))
+        title.append(f" - BROKER LOST at {lost}, reconnecting; shown: as it was then",
+                     style="bold white on red")
     footer = Text("levels: short-term loudness, LUFS (dim: more than 3 s old)", style="dim")
     if layout.short:
         footer = Text(f"AGENT{'' if tiny else ', CALLR'}: short-term loudness, LUFS; "
@@ -591,8 +598,16 @@ MIN_REDRAW_S = 0.2
 """And at most this often (s), however fast events arrive (a replay after an outage)."""
 
 
+def watch_broker(state: MonitorState, client: SupervisorClient) -> None:
+    """Note in ``state`` whether the monitor's own connection to the broker is up."""
+    if client.connected:
+        state.broker_lost_at = None
+    elif state.broker_lost_at is None:
+        state.broker_lost_at = time.time()
+
+
 def _run_live(args: argparse.Namespace, state: MonitorState, lock: threading.Lock,
-              changed: threading.Event) -> None:
+              changed: threading.Event, client: SupervisorClient) -> None:
     """Redraw until ``--seconds`` pass or Ctrl-C: a full-screen view on a terminal (resized
     with it), else a plain snapshot per tick."""
     deadline = None if args.seconds is None else time.monotonic() + args.seconds
@@ -606,6 +621,7 @@ def _run_live(args: argparse.Namespace, state: MonitorState, lock: threading.Loc
         while deadline is None or time.monotonic() < deadline:
             drawn = time.monotonic()
             with lock:
+                watch_broker(state, client)
                 if live is not None:
                     width, height = console.size
                     live.update(Group(*screen(state, width=args.width or width, height=height,
@@ -646,6 +662,7 @@ def main(args: argparse.Namespace) -> int:
         if args.once:
             time.sleep(1.5 if args.seconds is None else args.seconds)
             with lock:
+                watch_broker(state, client)
                 if sys.stdout.isatty():  # colour for a person; piped, plain text for a file
                     console = Console(highlight=False)
                     console.print(Group(*screen(state, width=args.width or console.width,
@@ -653,7 +670,7 @@ def main(args: argparse.Namespace) -> int:
                 else:
                     sys.stdout.write(render(state, width=args.width, events=args.events))
             return 0
-        _run_live(args, state, lock, changed)
+        _run_live(args, state, lock, changed, client)
         return 0
     except KeyboardInterrupt:
         return 0

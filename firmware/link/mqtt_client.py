@@ -1267,9 +1267,17 @@ class SupervisorClient:
         self._acks_lock = threading.Lock()  # a SUBACK can beat `subscribe` registering it
         self._topics: list[tuple[str, int]] = []
         self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
         self._started = False
+        self._up = False  # connected and accepted now (paho reconnects by itself)
+
+    @property
+    def connected(self) -> bool:
+        """True while the broker has accepted the connection; False once it is lost, until
+        paho's reconnect is accepted again."""
+        return self._up
 
     def connect(self, timeout: float = 5.0) -> SupervisorClient:
         """Connect and wait for the broker to accept; raises `BrokerError` (or OSError)."""
@@ -1322,10 +1330,14 @@ class SupervisorClient:
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         self._refused = str(rc) if _reason_failed(rc) else None
+        self._up = self._refused is None
         if self._refused is None:
             for topic, qos in self._topics:  # paho reconnected: subscribe again
                 client.subscribe(topic, qos=qos)
         self._connected.set()
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, _rc: Any, _p: Any) -> None:
+        self._up = False
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, mid: int, rcs: Any, _p: Any) -> None:
         with self._acks_lock:
