@@ -255,6 +255,7 @@ def test_every_help_says_what_the_command_does_in_a_user_s_words():
     ("selftest", "--seconds", "nan"), ("monitor", "--seconds", "-1"),
     ("monitor", "--seconds", "nan"), ("monitor", "--width", "0"),
     ("monitor", "--events", "-1"), ("monitor", "--port", "99999"),
+    ("monitor", "--prefix", "#"), ("monitor", "--prefix", "deskcue/+"),
     ("selftest", "--broker", "127.0.0.1:0"), ("selftest", "--broker", ":1883"),
     ("selftest", "--broker", "127.0.0.1:70000"),
 ])
@@ -263,7 +264,8 @@ def test_a_number_an_option_cannot_mean_is_a_usage_error(tmp_path, capsys, verb,
     """`selftest --seconds 0` listened to nothing and FAILed "no audio at all from ...",
     sending a tech to check the cable; `monitor --seconds -1` or `nan` was an internal error
     (exit 70); `--width 0` drew a garbled view; `selftest --broker 127.0.0.1:0` (or an empty
-    host) tested the config's broker instead and PASSed."""
+    host) tested the config's broker instead and PASSed; `monitor --prefix '#'` failed to
+    subscribe with an internal error (exit 70)."""
     wav = small_wav(tmp_path / "call.wav")
     with dead_port() as port:  # no broker is ever reached, whatever the code does
         where = {"selftest": ["--pins", "mock", "--source", str(wav), "--yes", "--skip",

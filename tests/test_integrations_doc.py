@@ -127,3 +127,15 @@ def test_state_values_map_to_the_contract(telegraf: dict[str, Any]) -> None:
     (enum,) = telegraf["processors"]["enum"]
     mapping = enum["mapping"][0]["value_mappings"]
     assert {CueState(v).root for v in mapping} == {"ON", "OFF"}
+
+
+def test_every_default_the_page_states_is_the_config_default() -> None:
+    """The topic table said telemetry came every 10 s; the desk sends it every 1 s by default,
+    so a Telegraf or Home Assistant set up from this page sized for a tenth of the traffic."""
+    from firmware.config.mqtt import MqttSettings
+
+    text = DOC.read_text(encoding="utf-8")
+    stated = re.findall(r"`mqtt\.(\w+)` \((?:default )?([0-9.]+) s\)", text)
+    assert stated
+    for key, value in stated:
+        assert float(value) == getattr(MqttSettings(), key), key

@@ -109,3 +109,72 @@ def test_a_missing_tls_ca_is_retried_until_it_is_there(tmp_path, broker_factory,
         assert link.start_error is None
     finally:
         link.stop(drain_s=0.0)
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_a_broker_refusing_the_desks_password_is_a_fault_until_it_accepts(
+        tmp_path, broker_factory, running, capsys, protocol):
+    """A wrong password (the broker's accounts changed, a credentials file from another desk)
+    left the desk looking healthy: no fault, a normal light, `deskcue status` "fault: None",
+    while every event waited in its outbox; only a log line said "Not authorized"."""
+    broker: Broker = broker_factory(users={"d07": "new", "sup": "s"})
+    broker.start()
+    creds = tmp_path / "mqtt-credentials"
+    creds.write_text("username = d07\npassword = old\n")
+    creds.chmod(0o600)
+    settings = Settings.model_validate({
+        "device": {"site": "lyon", "desk": "d07", "state_dir": str(tmp_path / "state"),
+                   "runtime_dir": str(tmp_path / "run")},
+        "audio": {"channels": 1},
+        "mqtt": {"host": broker.host, "port": broker.port, "reconnect_min_s": 0.1,
+                 "reconnect_max_s": RECONNECT_MAX_S, "credentials_file": str(creds),
+                 "protocol": protocol},
+    })
+    with Subscriber(broker, f"{BASE}/#", username="sup", password="s") as sub:
+        app = start_appliance(settings, tone_wav(tmp_path / "call.wav", 120.0), running)
+
+        wait_until(lambda: "mqtt" in app.faults)
+        assert "credentials file" in app.faults["mqtt"]
+        wait_until(lambda: app.status().display == "fault")
+        assert deskcue(["status", "--runtime-dir", str(tmp_path / "run"), "--state-dir",
+                        str(tmp_path / "state"), "--json"]) == 0
+        live = json.loads(capsys.readouterr().out)["appliance"]["status"]
+        assert "broker refused the connection" in live["fault"]
+
+        # the broker's admin gives the desk its password back: the link gets in by itself,
+        # the fault clears, and the supervisor hears both halves of it
+        broker.set_users({"d07": "old", "sup": "s"})
+
+        def fault_events() -> list[dict[str, Any]]:
+            return [e["data"] for e in sub.events() if e["type"] == "fault"
+                    and e["data"].get("kind") == "mqtt"]
+
+        got = wait_until(lambda: len(fault_events()) >= 2 and fault_events())
+        assert [f["active"] for f in got[:2]] == [True, False]
+        assert "mqtt" not in app.faults and app.link.connected
+        assert not sub.invalid, sub.invalid
+
+
+def test_a_broker_certificate_the_desk_cannot_verify_is_a_fault_until_it_can(
+        tmp_path, broker_factory, pki: Pki, running):
+    """A broker serving a certificate from another CA (or a wrong mqtt.tls.ca_file) left the
+    desk looking healthy, its events waiting in the outbox, with only a log line."""
+    broker: Broker = broker_factory(tls=(pki.rogue_server_cert, pki.rogue_server_key,
+                                         pki.rogue_ca))
+    broker.start()
+    settings = Settings.model_validate({
+        "device": {"site": "lyon", "desk": "d07", "state_dir": str(tmp_path / "state"),
+                   "runtime_dir": str(tmp_path / "run")},
+        "audio": {"channels": 1},
+        "mqtt": {"host": broker.host, "port": broker.port, "reconnect_min_s": 0.1,
+                 "reconnect_max_s": RECONNECT_MAX_S,
+                 "tls": {"enabled": True, "ca_file": str(pki.ca)}},
+    })
+    app = start_appliance(settings, tone_wav(tmp_path / "call.wav", 120.0), running)
+    wait_until(lambda: "mqtt" in app.faults)
+    assert "TLS certificate cannot be verified" in app.faults["mqtt"]
+    wait_until(lambda: app.status().display == "fault")
+
+    broker.tls = (pki.server_cert, pki.server_key, pki.ca)  # the broker's proper certificate
+    broker.restart()
+    wait_until(lambda: app.link.connected and "mqtt" not in app.faults)

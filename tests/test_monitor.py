@@ -9,14 +9,17 @@ import time
 import types
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 from broker import HANG_S, Broker, make_events, settings_for, wait_until
+from paho.mqtt.enums import CallbackAPIVersion
 
 from firmware.cli import monitor
 from firmware.cli.monitor import MonitorState, register, render
 from firmware.contract.desk import OutboxDepth, Telemetry
 from firmware.contract.events import CallStarted, Fault, RaisedVoiceStarted, TenseVoiceStarted
 from firmware.contract.examples import EVENT_EXAMPLES, EXAMPLES
+from firmware.contract.states import STATE_NAMES
 from firmware.link.envelope import EventStamper
 from firmware.link.mqtt_client import MqttLink
 
@@ -326,3 +329,97 @@ def test_the_shipped_telemetry_rate_keeps_the_monitors_levels_live() -> None:
     from firmware.config.mqtt import MqttSettings
 
     assert MqttSettings().telemetry_interval_s + monitor.REFRESH_S < monitor.LIVE_S
+
+
+def test_monitor_started_mid_call_and_mid_cue_shows_them_and_a_restarted_desk_clears_them(
+    broker: Broker, tmp_path: Path,
+) -> None:
+    """The monitor read cues and calls only from events: started during a call with a raised
+    voice, it showed the desk "idle" and "-"; and a desk that crashed mid-cue (its
+    ``raised_voice.ended`` never sent) stayed "raised_voice" on the screen for good, though
+    the desk said ``state/raised_voice OFF`` as soon as it was back."""
+    desk = MqttLink(settings_for(broker), site="site1", desk="desk8", state_dir=tmp_path / "a",
+                    states=STATE_NAMES)
+    desk.set_state("call", True)
+    desk.set_state("raised_voice", True)
+    desk.start()
+    wait_until(lambda: desk.connected)
+    assert desk.flush(HANG_S)
+    state, lock = MonitorState(), threading.Lock()
+    client = monitor.connect(settings_for(broker), state, lock)
+
+    def row() -> str:
+        with lock:
+            return next((line for line in render(state).splitlines()
+                         if line.startswith("site1/desk8")), "")
+
+    try:
+        wait_until(lambda: "raised_voice" in row() and "in call" in row())
+        (started,) = make_events(1)
+        desk.publish_event(started)
+        assert desk.flush(HANG_S)
+        wait_until(lambda: "raised_voice +9.0dB" in row())
+        desk.stop(drain_s=0)  # a crash mid-cue: the cue's end is never sent
+        again = MqttLink(settings_for(broker), site="site1", desk="desk8",
+                         state_dir=tmp_path / "b", states=STATE_NAMES)
+        again.start()  # back with no cue and no call: every state OFF at connect
+        wait_until(lambda: again.connected and "online" in row())
+        wait_until(lambda: "raised_voice" not in row() and " idle " in row())
+        again.stop()
+    finally:
+        client.close()
+
+
+def test_junk_under_the_prefix_lists_no_phantom_desks(broker: Broker) -> None:
+    """Each off-contract message under a new site/desk made a desk of its own: 3,000 junk
+    topics put "3001 desk(s)" and 3,000 rows of "?" on the supervisor's screen, one view
+    each kept in memory for as long as the monitor ran."""
+    state, lock = MonitorState(), threading.Lock()
+    client = monitor.connect(settings_for(broker), state, lock)
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    pub.connect(broker.host, broker.port)
+    pub.loop_start()
+    try:
+        for i in range(300):  # one publisher at QoS 1: delivered in this order
+            pub.publish(f"deskcue/junk{i}/x/events", b"garbage", qos=1)
+            pub.publish(f"deskcue/junk{i}/x/state/call", b"maybe", qos=1)
+        pub.publish("deskcue/site1/desk1/status", b"online", qos=1).wait_for_publish(HANG_S)
+        pub.publish("deskcue/site1/desk1/events", b"garbage", qos=1).wait_for_publish(HANG_S)
+
+        def seen() -> bool:
+            with lock:
+                view = state.desks.get(("site1", "desk1"))
+                return view is not None and view.off_contract == 1
+
+        wait_until(seen)
+        with lock:
+            assert list(state.desks) == [("site1", "desk1")]
+            assert state.stray == 600
+            out = render(state)
+        assert "1 desk(s)" in out and "600 off-contract from no known desk" in out
+        assert "junk" not in out
+    finally:
+        pub.disconnect()
+        pub.loop_stop()
+        client.close()
+
+
+def test_the_monitor_says_when_it_has_lost_the_broker(broker: Broker) -> None:
+    """With its broker gone the monitor went on redrawing the last view with a ticking clock
+    and every desk still "online": nothing told the supervisor the screen had stopped."""
+    state, lock = MonitorState(), threading.Lock()
+    client = monitor.connect(settings_for(broker), state, lock)
+
+    def title() -> str:
+        with lock:
+            monitor.watch_broker(state, client)
+            return render(state).splitlines()[0]
+
+    try:
+        assert "BROKER LOST" not in title()
+        broker.stop()
+        wait_until(lambda: "BROKER LOST" in title())
+        broker.start()
+        wait_until(lambda: "BROKER LOST" not in title())
+    finally:
+        client.close()

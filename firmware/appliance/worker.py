@@ -510,10 +510,13 @@ class Appliance:
                                    Fault(kind=kind, fault=why, active=True)))  # type: ignore[arg-type]
 
     def _check_link(self) -> None:
-        """A link that cannot start (credentials or TLS file missing or unusable) is the
-        ``mqtt`` fault until it starts: red blink, the status line, a ``fault`` event (stored in
+        """A link that cannot start (credentials or TLS file missing or unusable) or that the
+        broker refuses for its settings (wrong password, account not authorized) is the
+        ``mqtt`` fault until it works: red blink, the status line, a ``fault`` event (stored in
         the outbox, so the supervisor gets it once the link can publish)."""
-        why = getattr(self.link, "start_error", None) if self.link is not None else None
+        why = None
+        if self.link is not None:
+            why = getattr(self.link, "start_error", None) or getattr(self.link, "refused", None)
         if isinstance(why, str) and why:
             self._set_fault("mqtt", f"mqtt: {why}")
         elif "mqtt" in self.faults:

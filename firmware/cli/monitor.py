@@ -2,12 +2,14 @@
 
 Built only on MQTT: it subscribes to ``<prefix>/#`` and folds what arrives into a
 `MonitorState` (one `DeskView` per site/desk): the retained ``status`` and ``info``, the
-latest ``telemetry`` (agent and caller short-term loudness, LUFS), the cues active now (from
-``*.started`` / ``*.ended`` events), faults (``fault`` events), calls (``call.started`` /
-``call.ended``), and the last events. Every payload is parsed with its model from
-`firmware.contract`; one that does not parse is counted as "off-contract", never read with
-defaults. Events are de-duplicated by ``id``, and gaps in (``boot_id``, ``seq``) are counted
-as "missing" until a replay fills them.
+latest ``telemetry`` (agent and caller short-term loudness, LUFS), the cues active now and
+whether a call is on (from the retained ``state/<name>``, so a monitor started mid-call or
+mid-cue shows it at once and a desk that restarted clears a cue whose ``*.ended`` never came;
+and from ``*.started`` / ``*.ended`` events, which add the measurements), faults (``fault``
+events), calls (``call.started`` / ``call.ended``), and the last events. Every payload is
+parsed with its model from `firmware.contract`; one that does not parse is counted as
+"off-contract", never read with defaults. Events are de-duplicated by ``id``, and gaps in
+(``boot_id``, ``seq``) are counted as "missing" until a replay fills them.
 
 `screen` lays the state out for a terminal (pure, so tests check it): a layout chosen by the
 width (`layout_for`), desks most urgent first (`urgency`), as many as the height holds, cues
@@ -48,6 +50,7 @@ from firmware.contract.events import (
     Fault,
     TenseVoiceStarted,
 )
+from firmware.contract.states import STATE_NAMES, CueState
 from firmware.errors import CredentialsError
 from firmware.link.mqtt_client import SupervisorClient
 
@@ -66,9 +69,10 @@ class DeskView:
     info: Info | None = None
     telemetry: Telemetry | None = None
     telemetry_at: float | None = None
-    active_cues: dict[str, CueData] = field(default_factory=dict)
+    active_cues: dict[str, CueData | None] = field(default_factory=dict)  # None: from state/
     faults: dict[str, str] = field(default_factory=dict)  # kind -> what is wrong
-    in_call_since: float | None = None
+    in_call: bool = False
+    in_call_since: float | None = None  # None in a call: it began before the monitor saw it
     calls: int = 0
     last_call: CallEnded | None = None
     events: deque[EventEnvelope] = field(default_factory=lambda: deque(maxlen=20))
@@ -98,6 +102,12 @@ class MonitorState:
         self.events: deque[tuple[DeskView, EventEnvelope]] = deque(maxlen=max_events)
         self._ids: OrderedDict[str, None] = OrderedDict()
         self.results: deque[tuple[DeskView, CommandResult]] = deque(maxlen=10)
+        self.stray = 0
+        self.broker_lost_at: float | None = None
+        """When the monitor lost its broker (Unix s), while it has: what is shown is from
+        before then, however the clock ticks."""
+        """Off-contract messages under a site/desk nothing valid came from: counted here, so
+        a flood of junk topics costs no memory per topic and lists no phantom desks."""
 
     def desk(self, site: str, desk: str) -> DeskView:
         """The view of ``site``/``desk`` (created on first sight)."""
@@ -108,7 +118,8 @@ class MonitorState:
 
     def handle(self, topic: str, payload: bytes, now: float | None = None) -> bool:
         """Fold one message in; returns False for topics it does not know and for payloads
-        off the contract (counted per desk as ``off_contract``)."""
+        off the contract (counted per desk as ``off_contract``, or in `stray` while nothing
+        valid came from that site/desk)."""
         now = time.time() if now is None else now
         head = self.prefix + "/"
         if not topic.startswith(head):
@@ -117,27 +128,58 @@ class MonitorState:
         if len(parts) < 3:
             return False
         suffix = "/".join(parts[2:])
-        if suffix not in ("status", "info", "telemetry", "events") and not (
-                suffix.startswith("cmd/") and suffix.endswith("/result")):
+        state = suffix[len("state/"):] if suffix.startswith("state/") else None
+        if suffix not in ("status", "info", "telemetry", "events") and state not in STATE_NAMES \
+                and not (suffix.startswith("cmd/") and suffix.endswith("/result")):
             return False
-        view = self.desk(parts[0], parts[1])
+        text = payload.decode("utf-8", "replace").strip()
+        parsed: Any
         try:
             if suffix == "status":
-                view.status = DeskStatus.model_validate(
-                    payload.decode("utf-8", "replace").strip()).root
+                parsed = DeskStatus.model_validate(text).root
             elif suffix == "info":
-                view.info = Info.model_validate_json(payload)
+                parsed = Info.model_validate_json(payload)
             elif suffix == "telemetry":
-                view.telemetry = Telemetry.model_validate_json(payload)
-                view.telemetry_at = now
+                parsed = Telemetry.model_validate_json(payload)
+            elif state is not None:
+                parsed = CueState.model_validate(text).root == "ON"
             elif suffix == "events":
-                self._event(view, EventEnvelope.model_validate_json(payload), now)
+                parsed = EventEnvelope.model_validate_json(payload)
             else:
-                self.results.append((view, CommandResult.model_validate_json(payload)))
+                parsed = CommandResult.model_validate_json(payload)
         except ValidationError:
-            view.off_contract += 1
+            known = self.desks.get((parts[0], parts[1]))
+            if known is None:
+                self.stray += 1
+            else:
+                known.off_contract += 1
             return False
+        view = self.desk(parts[0], parts[1])
+        if suffix == "status":
+            view.status = parsed
+        elif suffix == "info":
+            view.info = parsed
+        elif suffix == "telemetry":
+            view.telemetry, view.telemetry_at = parsed, now
+        elif state is not None:
+            self._state(view, state, parsed)
+        elif suffix == "events":
+            self._event(view, parsed, now)
+        else:
+            self.results.append((view, parsed))
         return True
+
+    @staticmethod
+    def _state(view: DeskView, name: str, on: bool) -> None:
+        """The desk's own word on whether a cue or the call is active now."""
+        if name == "call":
+            view.in_call = on
+            if not on:
+                view.in_call_since = None
+        elif not on:
+            view.active_cues.pop(name, None)
+        elif name not in view.active_cues:
+            view.active_cues[name] = None  # its measurements come with its event
 
     def _event(self, view: DeskView, env: EventEnvelope, now: float) -> None:
         if env.id in self._ids:
@@ -158,9 +200,9 @@ class MonitorState:
                 else:
                     view.active_cues.pop(cue, None)
         if kind == "call.started":
-            view.in_call_since = env.ts
+            view.in_call, view.in_call_since = True, env.ts
         elif isinstance(data, CallEnded):
-            view.in_call_since = None
+            view.in_call, view.in_call_since = False, None
             view.calls += 1
             view.last_call = data
         elif isinstance(data, Fault):
@@ -263,12 +305,12 @@ def _level(view: DeskView, channel: str, now: float) -> Text:
     return Text(f"{value:.1f}", style="bold" if now - at <= LIVE_S else "dim")
 
 
-def _cue(cue: str, data: CueData, short: bool = False) -> str:
+def _cue(cue: str, data: CueData | None, short: bool = False) -> str:
     """A cue as it stands: pitch in semitones for the tense voice, else loudness in dB."""
     name = SHORT_CUE.get(cue, cue) if short else cue
     if isinstance(data, TenseVoiceStarted):
         return f"{name} +{data.st_above_usual:.1f}st"
-    if hasattr(data, "db_above_usual"):
+    if data is not None and hasattr(data, "db_above_usual"):
         return f"{name} +{data.db_above_usual:.1f}dB"
     return name
 
@@ -290,6 +332,8 @@ def _duration(seconds: float) -> str:
 def _call(view: DeskView, now: float, short: bool = False) -> str:
     if view.in_call_since is not None:
         return f"{'call' if short else 'in call'} {_duration(now - view.in_call_since)}"
+    if view.in_call:
+        return "call" if short else "in call"
     if short:
         return f"idle {view.calls}" if view.calls else "idle"
     if view.calls:
@@ -406,7 +450,13 @@ def screen(state: MonitorState, now: float | None = None, *, width: int | None =
         f": {len(views)} desk(s), ",
         (f"{ranks.count(0)} {'cue/fault' if tiny else 'cueing or faulty'}",
          "bold red" if 0 in ranks else ""),
-        f", {ranks.count(3)} {'off' if tiny else 'offline'}")
+        f", {ranks.count(3)} {'off' if tiny else 'offline'}",
+        (f", {state.stray} {'bad' if tiny else 'off-contract from no known desk'}"
+         if state.stray else "", "yellow"))
+    if state.broker_lost_at is not None:
+        lost = time.strftime("%H:%M:%S", time.localtime(state.broker_lost_at))
+        title.append(f" - BROKER LOST at {lost}, reconnecting; shown: as it was then",
+                     style="bold white on red")
     footer = Text("levels: short-term loudness, LUFS (dim: more than 3 s old)", style="dim")
     if layout.short:
         footer = Text(f"AGENT{'' if tiny else ', CALLR'}: short-term loudness, LUFS; "
@@ -454,6 +504,19 @@ def render(state: MonitorState, now: float | None = None, *, width: int | None =
 # -- command line ---------------------------------------------------------------------------------
 
 
+def _prefix(text: str) -> str:
+    """An argparse ``type``: a topic prefix as the desk's config allows it (a trailing ``/``
+    dropped); a wildcard or an empty level would make the subscription itself fail."""
+    prefix = text.rstrip("/")
+    try:
+        MqttSettings(topic_prefix=prefix)
+    except ValidationError:
+        raise argparse.ArgumentTypeError(
+            f"{text}: must be letters, digits, _ and -, up to four levels separated by /"
+        ) from None
+    return prefix
+
+
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``monitor`` subcommand to the `deskcue` CLI's subparsers."""
     p = subparsers.add_parser(
@@ -463,7 +526,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--host", help="broker host (default: config or localhost)")
     p.add_argument("--port", type=number_in(1, 65535, whole=True),
                    help="broker port (default: config or 1883)")
-    p.add_argument("--prefix", help="topic prefix (default: config or deskcue)")
+    p.add_argument("--prefix", type=_prefix, help="topic prefix (default: config or deskcue)")
     p.add_argument("--tls", action="store_true", help="connect with TLS (CA verified)")
     p.add_argument("--ca-file", type=Path, help="CA bundle for the broker's certificate")
     p.add_argument("--cert-file", type=Path, help="client certificate (PEM)")
@@ -535,8 +598,16 @@ MIN_REDRAW_S = 0.2
 """And at most this often (s), however fast events arrive (a replay after an outage)."""
 
 
+def watch_broker(state: MonitorState, client: SupervisorClient) -> None:
+    """Note in ``state`` whether the monitor's own connection to the broker is up."""
+    if client.connected:
+        state.broker_lost_at = None
+    elif state.broker_lost_at is None:
+        state.broker_lost_at = time.time()
+
+
 def _run_live(args: argparse.Namespace, state: MonitorState, lock: threading.Lock,
-              changed: threading.Event) -> None:
+              changed: threading.Event, client: SupervisorClient) -> None:
     """Redraw until ``--seconds`` pass or Ctrl-C: a full-screen view on a terminal (resized
     with it), else a plain snapshot per tick."""
     deadline = None if args.seconds is None else time.monotonic() + args.seconds
@@ -550,6 +621,7 @@ def _run_live(args: argparse.Namespace, state: MonitorState, lock: threading.Loc
         while deadline is None or time.monotonic() < deadline:
             drawn = time.monotonic()
             with lock:
+                watch_broker(state, client)
                 if live is not None:
                     width, height = console.size
                     live.update(Group(*screen(state, width=args.width or width, height=height,
@@ -590,6 +662,7 @@ def main(args: argparse.Namespace) -> int:
         if args.once:
             time.sleep(1.5 if args.seconds is None else args.seconds)
             with lock:
+                watch_broker(state, client)
                 if sys.stdout.isatty():  # colour for a person; piped, plain text for a file
                     console = Console(highlight=False)
                     console.print(Group(*screen(state, width=args.width or console.width,
@@ -597,7 +670,7 @@ def main(args: argparse.Namespace) -> int:
                 else:
                     sys.stdout.write(render(state, width=args.width, events=args.events))
             return 0
-        _run_live(args, state, lock, changed)
+        _run_live(args, state, lock, changed, client)
         return 0
     except KeyboardInterrupt:
         return 0

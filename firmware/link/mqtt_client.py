@@ -79,6 +79,7 @@ import json
 import logging
 import queue
 import sqlite3
+import ssl
 import threading
 import time
 import uuid
@@ -160,6 +161,19 @@ class _Bucket:
         return True
 
 
+# CONNACK reason codes (MQTT 5; paho maps 3.1.1's return codes onto them) that say this desk's
+# own settings are wrong, not that the broker is busy or away: retrying will not help until a
+# person changes the credentials, the client id or the broker's accounts.
+_REFUSED_FOR_CONFIG = {
+    0x84: "the broker does not speak this MQTT version (mqtt.protocol)",
+    0x85: "the broker refuses this client id (mqtt.client_id)",
+    0x86: "bad user name or password (the credentials file)",
+    0x87: "not authorized (the credentials file, or the broker's accounts)",
+    0x8A: "this client is banned by the broker",
+    0x8C: "the broker wants another authentication method",
+}
+
+
 def _reason_failed(reason_code: Any) -> bool:
     try:
         return bool(reason_code.is_failure)
@@ -224,6 +238,7 @@ class MqttLink:
         self._last_error = ""
         self._lock = threading.Lock()
         self._start_error: str | None = None  # why the client cannot be made (files, TLS)
+        self._refused: str | None = None  # why the broker refuses this desk's connection
         self._start_failures = 0
         self._next_start = 0.0
         self._info: dict[str, Any] | None = None
@@ -309,6 +324,15 @@ class MqttLink:
         cannot; None once it has started. The link retries with backoff until it works; the
         appliance shows this as its ``mqtt`` fault."""
         return self._start_error
+
+    @property
+    def refused(self) -> str | None:
+        """Why the broker refuses this desk's connection for a reason of its settings (bad
+        user name or password, not authorized, client id or protocol refused, a TLS certificate
+        that cannot be verified), while it does;
+        None once a connection is accepted. The link keeps retrying with backoff; the
+        appliance shows this as its ``mqtt`` fault (a broker that is down or busy is not)."""
+        return self._refused
 
     @property
     def identity_conflict(self) -> str | None:
@@ -556,8 +580,12 @@ class MqttLink:
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         try:
             if _reason_failed(rc):
+                why = _REFUSED_FOR_CONFIG.get(getattr(rc, "value", -1))
+                if why is not None:
+                    self._refused = f"broker refused the connection: {why}"
                 self._set_error(f"broker refused the connection: {rc}")
                 return
+            self._refused = None
             self._epoch += 1
             self._commands_ready = False
             # Before `connected`: whoever sees it true hands events over as live on this
@@ -612,6 +640,11 @@ class MqttLink:
     def _on_connect_fail(self, client: mqtt.Client, _u: Any) -> None:
         exc = getattr(client, "last_connect_error", None)
         where = f"{self.settings.host}:{self.settings.port}"
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            # Not the network: the CA file, the broker's certificate or its name is wrong,
+            # and no retry fixes that.
+            self._refused = ("the broker's TLS certificate cannot be verified: "
+                             f"{exc.verify_message} (mqtt.tls.ca_file, or the broker's name)")
         self._set_error(f"cannot connect to {where}" + (f": {exc}" if exc else ""))
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
@@ -1234,9 +1267,17 @@ class SupervisorClient:
         self._acks_lock = threading.Lock()  # a SUBACK can beat `subscribe` registering it
         self._topics: list[tuple[str, int]] = []
         self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
         self._started = False
+        self._up = False  # connected and accepted now (paho reconnects by itself)
+
+    @property
+    def connected(self) -> bool:
+        """True while the broker has accepted the connection; False once it is lost, until
+        paho's reconnect is accepted again."""
+        return self._up
 
     def connect(self, timeout: float = 5.0) -> SupervisorClient:
         """Connect and wait for the broker to accept; raises `BrokerError` (or OSError)."""
@@ -1289,10 +1330,14 @@ class SupervisorClient:
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         self._refused = str(rc) if _reason_failed(rc) else None
+        self._up = self._refused is None
         if self._refused is None:
             for topic, qos in self._topics:  # paho reconnected: subscribe again
                 client.subscribe(topic, qos=qos)
         self._connected.set()
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, _rc: Any, _p: Any) -> None:
+        self._up = False
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, mid: int, rcs: Any, _p: Any) -> None:
         with self._acks_lock:

@@ -3,7 +3,7 @@
 Each simulated desk is the project's own link (`MqttLink`: envelope stamping, a durable
 SQLite outbox in its own state directory, fsync per event, retained ``status``/``info``,
 telemetry, the command subscription) with the production defaults of ``[mqtt]`` (MQTT 5,
-keep-alive 30 s, one event in flight, telemetry every ``telemetry_interval_s`` = 10 s).
+keep-alive 30 s, one event in flight, telemetry every ``telemetry_interval_s``, 1 s).
 Desks are packed ``--per-process`` to a process (multiprocessing), so 500 fit on 2 cores.
 
 The supervisor's side consumes it all at once:
@@ -19,7 +19,7 @@ What the desks do (per desk, independently, seeded):
 * a cue every ``--cue-every`` s of floor time on average (exponential gaps; default 180 s),
   each a ``raised_voice.started`` and, 2-12 s later, its ``.ended``;
 * one cue in ten is a call going wrong: a burst of 5 cues, one a second;
-* telemetry every ``telemetry_interval_s`` (10 s, real time: not compressed).
+* telemetry every ``telemetry_interval_s`` (1 s, real time: not compressed).
 
 Events run ``--factor`` times faster than a real floor (default 10: one load minute is ten
 floor minutes of cues), so a one-minute run gives enough events for a 99th percentile; the
@@ -410,7 +410,8 @@ def main() -> int:
     args = ap.parse_args()
     print(f"floor bench: {args.seconds:g} s load per size, events x{args.factor:g} "
           f"(a cue every {args.cue_every:g} s of floor time per desk, 1 in 10 a burst of 5), "
-          f"telemetry every 10 s, {args.per_process} desks per process, "
+          f"telemetry every {MqttSettings().telemetry_interval_s:g} s, "
+          f"{args.per_process} desks per process, "
           f"{os.cpu_count()} cores", flush=True)
     header = (f"{'desks':>5} {'events':>6} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
               f"{'broker p50/p99 ms':>17} {'broker %':>8} {'monitor %':>9} {'desks %':>7} "
