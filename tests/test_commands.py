@@ -287,6 +287,37 @@ def test_a_fixed_payload_runs_every_time_a_repeated_txid_once(
     assert len(desk.executed) == 4 and results(sub)[-1] == results(sub)[-2]
 
 
+def test_a_txid_repeated_while_it_runs_is_answered_when_it_is_done(
+        broker: Broker, tmp_path: Path, supervisor: tuple[mqtt.Client, Subscriber]) -> None:
+    """The appliance answers between audio blocks, later than the link hands a command over:
+    a redelivery that comes meanwhile gets the same answer too, when there is one."""
+    pub, sub = supervisor
+    held: list[Command] = []
+
+    def handle(cmd: Command) -> None:
+        if cmd.name == "identify":
+            held.append(cmd)  # answered below, as the worker would, later
+        else:
+            link.publish_command_result(cmd, True, data=STATUS)
+
+    link = MqttLink(settings_for(broker), site="site1", desk="desk1",
+                    state_dir=tmp_path / "state", on_command=handle)
+    link.start()
+    try:
+        wait_until(lambda: link.commands_ready)
+        for _ in range(3):
+            pub.publish(f"{BASE}/cmd/identify", json.dumps({"txid": "z9", "seconds": 2}), qos=1)
+        pub.publish(f"{BASE}/cmd/status", json.dumps({"txid": "after"}), qos=1)
+        wait_until(lambda: [r["txid"] for r in results(sub)] == ["after"])
+        assert len(held) == 1, "run once"
+        link.publish_command_result(held[0], True, data={"seconds": 2})
+        wait_until(lambda: len(sub.messages) == 4)
+        got = [r for r in results(sub) if r["txid"] == "z9"]
+        assert len(got) == 3 and all(r == got[0] and r["ok"] for r in got)
+    finally:
+        link.stop(drain_s=0.0)
+
+
 def test_retained_command_is_ignored(
     broker: Broker, tmp_path: Path, supervisor: tuple[mqtt.Client, Subscriber]
 ) -> None:

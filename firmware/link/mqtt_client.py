@@ -276,6 +276,8 @@ class MqttLink:
         self._sub_mid: int | None = None  # the command subscription awaiting its SUBACK
         # (name, txid) -> its answer (None while running): a redelivery is answered, not run
         self._recent: OrderedDict[tuple[str, str], dict[str, Any] | None] = OrderedDict()
+        # (name, txid) -> redeliveries that came while it ran: each gets the answer when it comes
+        self._waiting: dict[tuple[str, str], int] = {}
 
         # identity (paho thread sets, worker acts)
         self._takeovers: deque[float] = deque()
@@ -501,7 +503,9 @@ class MqttLink:
         with self._lock:
             if (cmd.name, cmd.txid) in self._recent:
                 self._recent[cmd.name, cmd.txid] = payload
-        self._q.put(("result", cmd.name, payload))
+            repeats = self._waiting.pop((cmd.name, cmd.txid), 0)
+        for _ in range(1 + repeats):  # the command, and each redelivery that came meanwhile
+            self._q.put(("result", cmd.name, payload))
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every event handed over so far is acknowledged; True if it happened."""
@@ -794,6 +798,8 @@ class MqttLink:
             if key in self._recent:
                 cached = self._recent[key]
                 duplicate = True
+                if cached is None:  # still running: answered when its result comes
+                    self._waiting[key] = self._waiting.get(key, 0) + 1
             else:
                 duplicate = False
                 self._recent[key] = None
