@@ -111,6 +111,32 @@ def test_a_missing_tls_ca_is_retried_until_it_is_there(tmp_path, broker_factory,
         link.stop(drain_s=0.0)
 
 
+def test_a_moment_of_refusal_is_no_fault(tmp_path, broker_factory, running):
+    """A broker reloading its accounts refuses a desk for a moment: no red light, no fault
+    event, for less than mqtt.refused_fault_s."""
+    broker: Broker = broker_factory(users={"sup": "s"})  # the desk's account not there yet
+    broker.start()
+    creds = tmp_path / "mqtt-credentials"
+    creds.write_text("username = d07\npassword = pw\n")
+    creds.chmod(0o600)
+    settings = Settings.model_validate({
+        "device": {"site": "lyon", "desk": "d07", "state_dir": str(tmp_path / "state"),
+                   "runtime_dir": str(tmp_path / "run")},
+        "audio": {"channels": 1},
+        "mqtt": {"host": broker.host, "port": broker.port, "reconnect_min_s": 0.1,
+                 "reconnect_max_s": 0.2, "credentials_file": str(creds),
+                 "refused_fault_s": 3600.0},
+    })
+    with Subscriber(broker, f"{BASE}/#", username="sup", password="s") as sub:
+        app = start_appliance(settings, tone_wav(tmp_path / "call.wav", 120.0), running)
+        wait_until(lambda: "Not authorized" in app.link.last_error)  # refused at least once
+        broker.set_users({"d07": "pw", "sup": "s"})
+        wait_until(lambda: app.link.connected)
+        wait_until(lambda: any(m.payload == b"online" for m in sub.on("status")))
+        assert "mqtt" not in app.faults
+        assert not [e for e in sub.events() if e["type"] == "fault"]
+
+
 @pytest.mark.parametrize("protocol", ["5", "3.1.1"])
 def test_a_broker_refusing_the_desks_password_is_a_fault_until_it_accepts(
         tmp_path, broker_factory, running, capsys, protocol):
@@ -128,7 +154,7 @@ def test_a_broker_refusing_the_desks_password_is_a_fault_until_it_accepts(
         "audio": {"channels": 1},
         "mqtt": {"host": broker.host, "port": broker.port, "reconnect_min_s": 0.1,
                  "reconnect_max_s": RECONNECT_MAX_S, "credentials_file": str(creds),
-                 "protocol": protocol},
+                 "protocol": protocol, "refused_fault_s": 0.0},
     })
     with Subscriber(broker, f"{BASE}/#", username="sup", password="s") as sub:
         app = start_appliance(settings, tone_wav(tmp_path / "call.wav", 120.0), running)
@@ -167,7 +193,7 @@ def test_a_broker_certificate_the_desk_cannot_verify_is_a_fault_until_it_can(
                    "runtime_dir": str(tmp_path / "run")},
         "audio": {"channels": 1},
         "mqtt": {"host": broker.host, "port": broker.port, "reconnect_min_s": 0.1,
-                 "reconnect_max_s": RECONNECT_MAX_S,
+                 "reconnect_max_s": RECONNECT_MAX_S, "refused_fault_s": 0.0,
                  "tls": {"enabled": True, "ca_file": str(pki.ca)}},
     })
     app = start_appliance(settings, tone_wav(tmp_path / "call.wav", 120.0), running)

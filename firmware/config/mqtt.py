@@ -17,6 +17,7 @@ The matching TOML (every key optional; these are the defaults)::
     keepalive_s = 30
     reconnect_min_s = 1.0
     reconnect_max_s = 60.0
+    refused_fault_s = 30.0
     publish_laughter = true
     publish_snooze = false
     telemetry_interval_s = 1.0
@@ -132,6 +133,14 @@ class MqttSettings(Section):
         le=3600.0,
         description="Longest wait between reconnect attempts, seconds (the wait doubles from "
         "reconnect_min_s up to this).",
+    )
+    refused_fault_s: float = Field(
+        30.0,
+        ge=0.0,
+        le=3600.0,
+        description="Seconds the broker must keep refusing this desk for its settings (bad "
+        "user name or password, not authorized, client id) before that is the desk's mqtt "
+        "fault: a broker reloading its accounts refuses for a moment and is no fault.",
     )
     publish_laughter: bool = Field(
         True, description="Whether laughter-like burst events reach the supervisor."

@@ -239,6 +239,7 @@ class MqttLink:
         self._lock = threading.Lock()
         self._start_error: str | None = None  # why the client cannot be made (files, TLS)
         self._refused: str | None = None  # why the broker refuses this desk's connection
+        self._refused_since: float | None = None  # monotonic s of the first refusal in a row
         self._start_failures = 0
         self._next_start = 0.0
         self._info: dict[str, Any] | None = None
@@ -331,10 +332,20 @@ class MqttLink:
     def refused(self) -> str | None:
         """Why the broker refuses this desk's connection for a reason of its settings (bad
         user name or password, not authorized, client id or protocol refused, a TLS certificate
-        that cannot be verified), while it does;
-        None once a connection is accepted. The link keeps retrying with backoff; the
+        that cannot be verified), once it has done so for ``refused_fault_s`` in a row; None
+        before, and once a connection is accepted. The link keeps retrying with backoff; the
         appliance shows this as its ``mqtt`` fault (a broker that is down or busy is not)."""
+        since = self._refused_since
+        if self._refused is None or since is None \
+                or time.monotonic() - since < self.settings.refused_fault_s:
+            return None
         return self._refused
+
+    def _refuse(self, why: str) -> None:
+        """Note a refusal for the desk's settings (the paho thread), and when the run began."""
+        self._refused = why
+        if self._refused_since is None:
+            self._refused_since = time.monotonic()
 
     @property
     def identity_conflict(self) -> str | None:
@@ -586,10 +597,10 @@ class MqttLink:
             if _reason_failed(rc):
                 why = _REFUSED_FOR_CONFIG.get(getattr(rc, "value", -1))
                 if why is not None:
-                    self._refused = f"broker refused the connection: {why}"
+                    self._refuse(f"broker refused the connection: {why}")
                 self._set_error(f"broker refused the connection: {rc}")
                 return
-            self._refused = None
+            self._refused, self._refused_since = None, None
             self._epoch += 1
             self._commands_ready = False
             # Before `connected`: whoever sees it true hands events over as live on this
@@ -647,8 +658,8 @@ class MqttLink:
         if isinstance(exc, ssl.SSLCertVerificationError):
             # Not the network: the CA file, the broker's certificate or its name is wrong,
             # and no retry fixes that.
-            self._refused = ("the broker's TLS certificate cannot be verified: "
-                             f"{exc.verify_message} (mqtt.tls.ca_file, or the broker's name)")
+            self._refuse("the broker's TLS certificate cannot be verified: "
+                         f"{exc.verify_message} (mqtt.tls.ca_file, or the broker's name)")
         self._set_error(f"cannot connect to {where}" + (f": {exc}" if exc else ""))
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
