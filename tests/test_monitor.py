@@ -227,7 +227,8 @@ def test_monitor_says_clearly_when_the_broker_is_down(capsys: pytest.CaptureFixt
         args = parse_monitor_args(["--port", str(port), "--once", "--seconds", "0"])
         assert args.func(args) == 1
     err = capsys.readouterr().err
-    assert err.startswith("deskcue: monitor: cannot use broker") and err[-1] == "\n"
+    assert err.startswith(f"deskcue: monitor: cannot connect to localhost:{port}: ")
+    assert err[-1] == "\n" and err.count(f":{port}") == 1, err  # the broker named once
     assert err.count("\n") == 1
 
 

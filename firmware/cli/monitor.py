@@ -656,7 +656,9 @@ def main(args: argparse.Namespace) -> int:
     try:
         client = connect(settings, state, lock, changed)
     except (CredentialsError, OSError) as exc:  # BrokerError is an OSError
-        print(f"deskcue: monitor: cannot use broker {where}: {exc}", file=sys.stderr)
+        why = str(exc)  # the link's errors name the broker already; credentials' do not
+        print(f"deskcue: monitor: {why}" if where in why else
+              f"deskcue: monitor: cannot use broker {where}: {why}", file=sys.stderr)
         return 1
     try:
         if args.once:
