@@ -9,8 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from firmware.config.load import load_settings
 from firmware.contract.commands import SNOOZE_MAX_MIN
+from firmware.contract.events import Snooze
 from firmware.platform.control_socket import request
 
 REPLY_S = 3.0  # the worker answers between audio blocks (0.1 s on a desk)
@@ -53,8 +56,9 @@ def main(args: argparse.Namespace) -> int:
         why = error[-1] if isinstance(error, list) and error else error
         print(f"deskcue: snooze: the appliance refused it: {why}", file=sys.stderr)
         return 1
-    applied = data.get("minutes")
-    if not isinstance(applied, (int, float)):
+    try:  # the desk answers with its `snooze` event's payload
+        applied = Snooze.model_validate(data).minutes
+    except ValidationError:
         print("deskcue: snooze: the appliance answered without the minutes it applied",
               file=sys.stderr)
         return 1
