@@ -17,7 +17,13 @@ from broker import HANG_S, Subscriber, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
 from tone import tone_wav
 
-from firmware.flashing.records import RESTART_EXIT_CODE, last_apply, pending_fault, trial_path
+from firmware.flashing.records import (
+    REMOTE_FILE,
+    RESTART_EXIT_CODE,
+    last_apply,
+    pending_fault,
+    trial_path,
+)
 from firmware.flashing.signing import generate_keypair, load_private_key, sign_config
 from firmware.flashing.trial import trial_info
 
@@ -51,6 +57,17 @@ healthy_s = 5.0
 """
 
 
+def signed_desk(tmp: Path, port: int) -> tuple[Any, Path]:
+    """A supervisor's signing key (its public half is the desk's ``keys.pub``) and the desk's
+    live config ``tmp/etc/deskcue.toml`` naming the broker on ``port``."""
+    generate_keypair(tmp / "ops.pem", tmp / "keys.pub")
+    etc = tmp / "etc"
+    etc.mkdir()
+    live = etc / "deskcue.toml"
+    live.write_text(desk_config(tmp, port))
+    return load_private_key(tmp / "ops.pem"), live
+
+
 def run(live: Path, audio: Path, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "firmware.cli", "run", "--config", str(live), "--source",
@@ -71,13 +88,8 @@ def publish(broker, topic: str, payload: dict) -> None:
 
 def test_pushed_config_runs_on_trial_and_an_unhealthy_one_is_rolled_back(
         tmp_path, broker, refused_port):
-    generate_keypair(tmp_path / "ops.pem", tmp_path / "keys.pub")
-    key = load_private_key(tmp_path / "ops.pem")
-    etc = tmp_path / "etc"
-    etc.mkdir()
-    live = etc / "deskcue.toml"
-    old = desk_config(tmp_path, broker.port)
-    live.write_text(old)
+    key, live = signed_desk(tmp_path, broker.port)
+    old = live.read_text()
     new = desk_config(tmp_path, refused_port)  # a broker that is not there: never healthy
     sub = Subscriber(broker, f"{BASE}/#", qos=1, check_schema=False).connect()
     long_wav = tone_wav(tmp_path / "long.wav", 60.0)
@@ -157,12 +169,7 @@ def push_and_restart(live: Path, audio: Path, sub: Subscriber, broker: Any, key:
 def test_a_healthy_pushed_config_is_confirmed_every_time(tmp_path, broker):
     # A desk whose audio keeps flowing and whose broker answers confirms each pushed config;
     # repeated, since a trial that confirms only sometimes is a desk that rolls back at random.
-    generate_keypair(tmp_path / "ops.pem", tmp_path / "keys.pub")
-    key = load_private_key(tmp_path / "ops.pem")
-    etc = tmp_path / "etc"
-    etc.mkdir()
-    live = etc / "deskcue.toml"
-    live.write_text(desk_config(tmp_path, broker.port))
+    key, live = signed_desk(tmp_path, broker.port)
     sub = Subscriber(broker, f"{BASE}/#", qos=1, check_schema=False).connect()
     long_wav = tone_wav(tmp_path / "long.wav", 60.0)
     state = tmp_path / "state"
@@ -242,15 +249,10 @@ def test_every_refusal_reaches_the_supervisor_with_its_code(tmp_path, broker):
     """A refusal whose code the contract did not list (a damaged replay record) was never
     answered: the result failed its own model on the desk, and the supervisor waited for
     nothing. The answer is published, and it validates against the contract."""
-    generate_keypair(tmp_path / "ops.pem", tmp_path / "keys.pub")
-    key = load_private_key(tmp_path / "ops.pem")
-    etc = tmp_path / "etc"
-    etc.mkdir()
-    live = etc / "deskcue.toml"
-    live.write_text(desk_config(tmp_path, broker.port))
+    key, live = signed_desk(tmp_path, broker.port)
     state = tmp_path / "state"
     state.mkdir()
-    (state / "config-remote.json").write_bytes(b'{"issued": 10')  # damaged on the card
+    (state / REMOTE_FILE).write_bytes(b'{"issued": 10')  # damaged on the card
     sub = Subscriber(broker, f"{BASE}/#", qos=1).connect()  # checks every payload's schema
     app = run(live, tone_wav(tmp_path / "long.wav", 60.0))
     try:

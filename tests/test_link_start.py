@@ -111,22 +111,28 @@ def test_a_missing_tls_ca_is_retried_until_it_is_there(tmp_path, broker_factory,
         link.stop(drain_s=0.0)
 
 
+def desk_with_password(tmp_path: Path, broker: Broker, password: str,
+                       **mqtt: Any) -> Settings:
+    """A mono desk d07 of site lyon whose credentials file gives the broker ``password``."""
+    creds = tmp_path / "mqtt-credentials"
+    creds.write_text(f"username = d07\npassword = {password}\n")
+    creds.chmod(0o600)
+    return Settings.model_validate({
+        "device": {"site": "lyon", "desk": "d07", "state_dir": str(tmp_path / "state"),
+                   "runtime_dir": str(tmp_path / "run")},
+        "audio": {"channels": 1},
+        "mqtt": {"host": broker.host, "port": broker.port, "reconnect_min_s": 0.1,
+                 "credentials_file": str(creds), **mqtt},
+    })
+
+
 def test_a_moment_of_refusal_is_no_fault(tmp_path, broker_factory, running):
     """A broker reloading its accounts refuses a desk for a moment: no red light, no fault
     event, for less than mqtt.refused_fault_s."""
     broker: Broker = broker_factory(users={"sup": "s"})  # the desk's account not there yet
     broker.start()
-    creds = tmp_path / "mqtt-credentials"
-    creds.write_text("username = d07\npassword = pw\n")
-    creds.chmod(0o600)
-    settings = Settings.model_validate({
-        "device": {"site": "lyon", "desk": "d07", "state_dir": str(tmp_path / "state"),
-                   "runtime_dir": str(tmp_path / "run")},
-        "audio": {"channels": 1},
-        "mqtt": {"host": broker.host, "port": broker.port, "reconnect_min_s": 0.1,
-                 "reconnect_max_s": 0.2, "credentials_file": str(creds),
-                 "refused_fault_s": 3600.0},
-    })
+    settings = desk_with_password(tmp_path, broker, "pw", reconnect_max_s=0.2,
+                                  refused_fault_s=3600.0)
     with Subscriber(broker, f"{BASE}/#", username="sup", password="s") as sub:
         app = start_appliance(settings, tone_wav(tmp_path / "call.wav", 120.0), running)
         wait_until(lambda: "Not authorized" in app.link.last_error)  # refused at least once
@@ -145,17 +151,8 @@ def test_a_broker_refusing_the_desks_password_is_a_fault_until_it_accepts(
     while every event waited in its outbox; only a log line said "Not authorized"."""
     broker: Broker = broker_factory(users={"d07": "new", "sup": "s"})
     broker.start()
-    creds = tmp_path / "mqtt-credentials"
-    creds.write_text("username = d07\npassword = old\n")
-    creds.chmod(0o600)
-    settings = Settings.model_validate({
-        "device": {"site": "lyon", "desk": "d07", "state_dir": str(tmp_path / "state"),
-                   "runtime_dir": str(tmp_path / "run")},
-        "audio": {"channels": 1},
-        "mqtt": {"host": broker.host, "port": broker.port, "reconnect_min_s": 0.1,
-                 "reconnect_max_s": RECONNECT_MAX_S, "credentials_file": str(creds),
-                 "protocol": protocol, "refused_fault_s": 0.0},
-    })
+    settings = desk_with_password(tmp_path, broker, "old", reconnect_max_s=RECONNECT_MAX_S,
+                                  protocol=protocol, refused_fault_s=0.0)
     with Subscriber(broker, f"{BASE}/#", username="sup", password="s") as sub:
         app = start_appliance(settings, tone_wav(tmp_path / "call.wav", 120.0), running)
 

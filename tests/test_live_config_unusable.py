@@ -16,7 +16,7 @@ from tone import tone_wav
 
 from firmware.appliance.assemble import settings_for_run
 from firmware.flashing.install import apply_text
-from firmware.flashing.records import fault_record, last_good_path, pending_fault
+from firmware.flashing.records import fault_record, last_good_path, pending_fault, record_fault
 
 ROOT = Path(__file__).resolve().parent.parent
 TYPO = '\n[cues.raised_voice]\nthreshold_db = "loud"\n'  # a hand edit: text where a number goes
@@ -85,8 +85,6 @@ def test_a_fault_of_another_kind_stays_when_the_live_config_loads(tmp_path):
     live = tmp_path / "deskcue.toml"
     state = tmp_path / "state"
     live.write_text(f'[device]\nstate_dir = "{state}"\n[mqtt]\nenabled = false\n')
-    from firmware.flashing.records import record_fault
-
     record_fault(state, "rollback", "MQTT config c1 rolled back: not healthy", [], 0.0)
     settings_for_run(live)
     assert "rolled back" in (pending_fault(state) or "")
