@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 from dsp.analyzer import HopFeatures
 from firmware.appliance.pipeline import BASELINE_FILE, Pipeline, make_usual_voice
 from firmware.audio.recording import Recording
+from firmware.cli.args import same_file
 from firmware.config.settings import Settings
 from firmware.errors import ReportError
 from firmware.link.envelope import EventStamper
@@ -276,13 +276,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(analysed first); default: learn it from this recording")
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # one is not there yet: the same path then
-        return a.resolve() == b.resolve()
-
-
 def output_clash(args: argparse.Namespace) -> str | None:
     """Why the outputs would overwrite a recording read, or each other (None if they do not):
     each output is opened for writing, so the recording would be lost."""
@@ -293,11 +286,11 @@ def output_clash(args: argparse.Namespace) -> str | None:
         inputs.append(("the --usual-from file", args.usual_from))
     for i, (name, path) in enumerate(outputs):
         for what, source in inputs:
-            if _same_file(path, source):
+            if same_file(path, source):
                 return (f"{name} {path} is {what}; writing there would destroy it: give "
                         "another file name")
         for other, other_path in outputs[i + 1:]:
-            if _same_file(path, other_path):
+            if same_file(path, other_path):
                 return f"{name} and {other} name the same file {path}: give each its own"
     return None
 

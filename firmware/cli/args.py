@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 
 def number_in(lo: float, hi: float = math.inf, *, whole: bool = False,
@@ -26,3 +28,11 @@ def number_in(lo: float, hi: float = math.inf, *, whole: bool = False,
             raise argparse.ArgumentTypeError(f"{text}: must be {low}{high}")
         return value
     return parse
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (the same path, for one that is not there yet)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()

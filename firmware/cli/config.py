@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from firmware.cli.args import same_file
 from firmware.config import schema as config_schema
 from firmware.config.checks import CheckResult, check_file, resolve_desk_text
 from firmware.config.load import load_settings, read_config_text
@@ -342,7 +343,8 @@ def _output_problem(outputs: dict[str, Path | None]) -> str | None:
             return f"{opt} {path} is a directory: give a file name"
         if not path.parent.is_dir():
             return f"{opt} {path}: no directory {path.parent}"
-    if len({p.resolve() for p in named.values()}) < len(named):
+    paths = list(named.values())
+    if any(same_file(p, q) for i, p in enumerate(paths) for q in paths[i + 1:]):
         return f"{' and '.join(named)} name the same file: give each its own"
     return None
 
