@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import sys
 import zlib
 from collections import defaultdict
@@ -547,7 +548,9 @@ def digest(w: VerifierWeights) -> str:
 
 RECIPE = 4  # the windows' version (2: warm-ups long enough to learn the usual voice; 3: the
 #   summaries read the proposed train, ``span_hops``; 4: the usual pitch on a 5 s grid)
-CACHE_DIR = Path.home() / ".cache" / "deskcue-dev"
+# the same place as the development audio (``DESKCUE_DEV_CACHE``), so two worktrees can keep
+#   their windows apart
+CACHE_DIR = Path(os.environ.get("DESKCUE_DEV_CACHE", Path.home() / ".cache" / "deskcue-dev"))
 
 
 def dataset(*, teacher: bool = True, cache: bool = True) -> tuple[DataSet, list[dict]]:
