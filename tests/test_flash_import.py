@@ -4,6 +4,9 @@ why, line by line; a crash at any step never leaves a half-written config."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -218,3 +221,31 @@ def test_local_apply_and_manual_rollback(desk, tmp_path):
     assert deskcue(["config", "rollback", "--etc", str(desk["etc"])]) == 0
     assert desk["live"].read_text() == old
     assert last_apply(desk["state"])["source"] == "rollback"
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
+                    reason="drops root's permission override with setpriv")
+def test_rollback_without_write_access_names_the_directory_and_changes_nothing(desk, tmp_path):
+    """A tech who forgets sudo: one line naming the config directory (not an internal lock
+    file they never made) and what it needs; the live config untouched."""
+    src = tmp_path / "new.toml"
+    src.write_text(NEW.format(state=desk["state"]))
+    assert deskcue(["config", "apply", str(src), "--etc", str(desk["etc"])]) == 0
+    applied = desk["live"].read_text()
+    lock = desk["etc"] / ".deskcue-config.lock"
+    lock.unlink(missing_ok=True)  # as on a desk whose config came only from install.sh
+    desk["etc"].chmod(0o555)
+    try:
+        # root without CAP_DAC_OVERRIDE meets the owner's permission bits like any user
+        proc = subprocess.run(
+            ["setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner",
+             sys.executable, "-m", "firmware.cli.main", "config", "rollback",
+             "--etc", str(desk["etc"])],
+            capture_output=True, text=True, timeout=120)
+    finally:
+        desk["etc"].chmod(0o755)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"deskcue: {desk['etc']}: permission denied (installing a config there needs write "
+        "access: run it as root)"]
+    assert desk["live"].read_text() == applied

@@ -126,7 +126,13 @@ def remove_file(path: Path) -> None:
 def locked_dir(directory: Path) -> Iterator[None]:
     """Serialise installs into ``directory`` (the boot-time import vs. an MQTT apply)."""
     directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".deskcue-config.lock", "a") as f:
+    try:
+        f = open(directory / ".deskcue-config.lock", "a")  # noqa: SIM115 (closed below)
+    except PermissionError as exc:
+        # The lock file is ours, not the user's: name the directory they need to write to.
+        raise PermissionError(exc.errno, "permission denied (installing a config there needs "
+                                         "write access: run it as root)", str(directory)) from exc
+    with f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
