@@ -574,3 +574,27 @@ def test_stop_drains_pending_events_even_before_the_link_has_connected(
         assert link.stats()["outbox_depth"] == 0, "the drain delivered what was pending"
         wait_until(lambda: len(sub.events()) == 3)
     assert [e["seq"] for e in sub.events()] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("how", ["kill9", "stop"])
+def test_a_lost_connection_is_named_for_what_ended_it(
+        broker_factory: Any, tmp_path: Path, how: str) -> None:
+    """A broker killed or stopped (mosquitto sends no DISCONNECT on either) reads as a lost
+    connection in the log and the mqtt fault, not as paho's "Unspecified error"."""
+    b: Broker = broker_factory()
+    b.start()
+    link = make_link(b, tmp_path)
+    link.start()
+    try:
+        wait_until(lambda: link.connected)
+        if how == "kill9":
+            assert b.process is not None
+            os.kill(b.process.pid, signal.SIGKILL)
+            b.process.wait()
+        else:
+            b.stop()
+        wait_until(lambda: "disconnected from broker" in link.last_error)
+        assert link.last_error == ("disconnected from broker: connection lost (the network or "
+                                   "the broker dropped it)")
+    finally:
+        link.stop()

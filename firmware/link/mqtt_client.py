@@ -181,6 +181,21 @@ def _reason_failed(reason_code: Any) -> bool:
         return bool(reason_code)
 
 
+def _disconnect_reason(flags: Any, reason_code: Any) -> str:
+    """What ended the connection, in words a tech reading the log can act on.
+
+    paho reports a connection that dropped without the broker's DISCONNECT (a broker killed,
+    a cable pulled, a NAT timeout) as the reason code "Unspecified error"; the flags tell the
+    two apart.
+    """
+    from_broker = bool(getattr(flags, "is_disconnect_packet_from_server", True))
+    if not from_broker and str(reason_code) == "Unspecified error":
+        return "connection lost (the network or the broker dropped it)"
+    if from_broker:
+        return f"the broker ended it: {reason_code}"
+    return str(reason_code)
+
+
 class MqttLink:
     """The desk's MQTT link; see the module docstring for topics, threads and delivery.
 
@@ -662,7 +677,7 @@ class MqttLink:
                          f"{exc.verify_message} (mqtt.tls.ca_file, or the broker's name)")
         self._set_error(f"cannot connect to {where}" + (f": {exc}" if exc else ""))
 
-    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, flags: Any, rc: Any, _p: Any) -> None:
         try:
             was = self._connected
             self._handover_origin = ""
@@ -674,11 +689,12 @@ class MqttLink:
                 self._taken_over(_c)
                 if self._conflict_hold:
                     return
+            why = _disconnect_reason(flags, rc)
             if was:
-                self._set_error(f"disconnected from broker: {rc}")
+                self._set_error(f"disconnected from broker: {why}")
             elif not self._last_error:
                 # Closed before the CONNACK, e.g. a TLS 1.3 broker rejecting our certificate.
-                self._set_error(f"broker closed the connection before accepting it: {rc}")
+                self._set_error(f"broker closed the connection before accepting it: {why}")
         except Exception:  # noqa: BLE001
             log.exception("mqtt: on_disconnect failed")
 
