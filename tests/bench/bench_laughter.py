@@ -3,7 +3,8 @@
 recorded development set, see ``natural_section``; ``--two-stage`` the old detector, the
 two-stage cue with its learned verifier and YAMNet side by side on held-out development
 speakers, see ``two_stage_section``, ending with false cues on laugh-free speech raised in
-pitch, see ``raised_section``; ``--raised`` that section alone).
+pitch, see ``raised_section``; ``--raised`` that section alone; ``--restart`` laughs inside
+speech right after the appliance restarted, see ``restart_only``).
 
 Data (read in place from ``../shared/data``, resampled to 16 kHz, never copied):
 
@@ -1326,6 +1327,55 @@ def raised_only() -> None:
     print(f"   (wall time {time.time() - t_start:.0f} s)")
 
 
+RESTART_BEFORE_S = (30.0, 10.0, 3.0)  # the appliance restarted this long before a laugh
+
+
+def restart_only() -> None:
+    """Laughs inside speech right after a restart (``--restart``; ~8 min): the policy's usual
+    voice restored from the desk's state (learned from the stream's warm-up), the analyzer -
+    the verifier's own usual pitch, which its skip rule reads, and the policy's recent pitch -
+    starting afresh ``RESTART_BEFORE_S`` before the laugh.  The same streams as section B
+    (recorded laughs), the fold model that did not see the speaker.  Recall and the
+    verifier's losses against the same streams without a restart."""
+    import train_laughter_verifier as T
+
+    t_start = time.time()
+    ds, recs = T.dataset()
+    wpath = _fold_models(ds)
+    items, by_speaker = T.load_items()
+    streams = T.build_streams(items, by_speaker)
+    srecs = [r for r in recs if r["kind"] == "stream"]
+    assert len(srecs) == len(streams), "the cached windows are not of these streams"
+    print("laughs inside speech after a restart (the usual voice restored, the analyzer "
+          "afresh; held-out speakers, the streams of --two-stage section B)")
+    usuals: dict[int, object] = {}
+    print(f"   {'restart before the laugh':<26}{'streams':>8}{'cued':>12}"
+          f"{'none verified':>16}")
+    for before in RESTART_BEFORE_S:
+        n = 0
+        cued, unverified = [0, 0], [0, 0]  # restarted, not restarted
+        for (s, g), _rec in zip(streams, srecs, strict=True):
+            if s.laugh.startswith("synth") or np.isnan(s.onset_s):
+                continue
+            cut = int(max(s.onset_s - before, 0.0) * RATE_HZ)
+            usual = usuals.setdefault(id(s), learned_usual(s.audio[:int(s.warmup_s * RATE_HZ)]))
+            n += 1
+            lo, hi = s.onset_s - 0.5, s.end_s + 1.0
+            for k, (audio, t0) in enumerate(((s.audio[cut:], cut / RATE_HZ), (s.audio, 0.0))):
+                trace: dict = {}
+                cs = [(e.data.onset_s + t0, e.data.at_s + t0) for e in _pipeline_cues(
+                    audio, usual if k == 0 else None, wpath[T.fold_of(g)], True, trace=trace)]
+                cued[k] += any(lo <= a <= hi and o <= s.end_s for o, a in cs)
+                unverified[k] += not any(lo <= b.decided_at_s + t0 <= hi
+                                         and b.start_s + t0 <= s.end_s
+                                         for b in trace["decided"])
+        print(f"   {f'{before:.0f} s':<26}{n:>8}{f'{cued[0]} / {cued[1]}':>12}"
+              f"{f'{unverified[0]} / {unverified[1]}':>16}")
+    print("   (restarted / the same streams not restarted; none verified: laughs with no burst "
+          "the verifier passed - rejected, or skipped for a pitch below its own usual)")
+    print(f"   (wall time {time.time() - t_start:.0f} s)")
+
+
 def verifier_cpu(x: np.ndarray) -> dict[str, float]:
     """The verifier's own CPU seconds per second of audio, fed as the analyzer feeds it in
     100 ms blocks: its history and usual-pitch updates, its verifications, and the extra
@@ -1381,6 +1431,9 @@ def main() -> None:
         return
     if "--raised" in sys.argv[1:]:
         raised_only()
+        return
+    if "--restart" in sys.argv[1:]:
+        restart_only()
         return
     if "--two-stage" in sys.argv[1:]:
         two_stage_section()
