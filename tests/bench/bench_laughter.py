@@ -1073,6 +1073,7 @@ def two_stage_section() -> None:
                                             ("old", "two", "yam")}
     items, by_speaker = T.load_items()
     audio = {it.name: it.audio for it in items}
+    laugh_src: list[str] = []
     for r in recs:
         if r["kind"] != "clip" or r["name"].startswith(("synth", "espeak")):
             continue
@@ -1086,6 +1087,8 @@ def two_stage_section() -> None:
         _, ys = _yamnet_track(teacher, np.concatenate([x, np.zeros(RATE_HZ // 2)]), 0.0,
                               step=0.24)
         by["yam"][label].append(float(ys.max()) if ys.size else 0.0)
+        if label == "laughing":
+            laugh_src.append(_laugh_source(r["name"]))
     classes = ["speech"] + sorted(k for k in by["old"] if k not in ("laughing", "speech"))
     print(f"\nA. clip-level ROC AUC, recorded laughs (n={len(by['old']['laughing'])}) vs ... "
           "(held-out speakers; clip score: old = highest pulse score, two-stage = highest "
@@ -1097,6 +1100,12 @@ def two_stage_section() -> None:
                                                                              "yam")]
         print(f"   {k:<12}{len(by['old'][k]):>5}{a[0]:>8.3f}{a[1]:>9.3f}{a[2]:>8.3f}   "
               f">= {tgt} {'ok' if a[1] >= tgt else 'MISSED'}")
+    print("   vs speech, by laugh source (information: the target is for all laughs)")
+    src = np.array(laugh_src)
+    for name in LAUGH_SOURCES:
+        a = [auc(np.array(by[m]["laughing"])[src == name], np.array(by[m]["speech"]))
+             for m in ("old", "two", "yam")]
+        print(f"     {name:<32}{(src == name).sum():>3}{a[0]:>8.3f}{a[1]:>9.3f}{a[2]:>8.3f}")
 
     # ---- laughs inside speech (recorded laughs; same-speaker warm-up), through the policy
     streams = T.build_streams(items, by_speaker)
