@@ -1096,7 +1096,7 @@ def _decision_times(s: object, rec: dict, trace: dict, w: object, cue_s: float
         return steps, "proposer: first scored window late"
     if steps[1] > LATE_S:
         by = (tw - on <= LATE_S) & ~skip
-        best = f"{p[by].max():.2f}" if by.any() else "-"
+        best = f"{p[by].max():.2f}" if by.any() else "none verified, pitch too low"
         return steps, f"verifier: rejected the windows until then (best by {LATE_S} s: {best})"
     if steps[2] > LATE_S:
         return steps, "detector: an open event, the windows not asked"
