@@ -659,20 +659,28 @@ class CuePolicy:
 
     def _burst_pitch_up(self, b: LaughterBurst, pitch_st: float, since_s: float) -> bool:
         """Whether the burst's median pitch (hops from ``since_s`` on, s) is ``pitch_st``
-        above the agent's reference pitch: the usual pitch, or the agent's recent speaking
-        pitch if higher (the median of the pitched hops in the ``cues.laughter.recent_s``
-        before the burst's start, none before ``since_s`` less that, at least
-        `RECENT_MIN_HOPS` of them), so that speech already raised does not pass."""
+        above the agent's reference pitch (`_burst_pitch`), with at least 3 pitched hops."""
+        median, ref, n = self._burst_pitch(b, since_s)
+        return n >= 3 and median - ref >= pitch_st
+
+    def _burst_pitch(self, b: LaughterBurst, since_s: float) -> tuple[float, float, int]:
+        """The burst's median pitch (semitones re 100 Hz; its pitched hops from ``since_s``
+        on, s), the agent's reference pitch it is judged against, and how many pitched hops
+        the burst has (NaN, NaN, 0 before the usual pitch is known). The reference is the
+        usual pitch, or the agent's recent speaking pitch if higher (the median of the
+        pitched hops in the ``cues.laughter.recent_s`` before the burst's start, none before
+        ``since_s`` less that, at least `RECENT_MIN_HOPS` of them), so that speech already
+        raised does not pass."""
         usual = self.usual.usual_st if self.usual.ready else np.nan
         if not np.isfinite(usual) or not self._st_hist:
-            return False
+            return np.nan, np.nan, 0
         st_t = np.concatenate([h[0] for h in self._st_hist])
         st_v = np.concatenate([h[1] for h in self._st_hist])
         m = (st_t >= since_s) & (st_t >= b.start_s) & (st_t <= b.decided_at_s)
         v = st_v[m]
         v = v[np.isfinite(v)]
         if v.size < 3:
-            return False
+            return np.nan, usual, int(v.size)
         ref = usual
         recent_s = self.settings.cues.laughter.recent_s
         if recent_s > 0:
@@ -682,7 +690,7 @@ class CuePolicy:
             r = r[np.isfinite(r)]
             if r.size >= RECENT_MIN_HOPS:
                 ref = max(usual, float(np.median(r)))
-        return float(np.median(v)) - ref >= pitch_st
+        return float(np.median(v)), ref, int(v.size)
 
     def finish(self) -> list[PolicyEvent]:
         """Decide the last partial chunk (its end a learning point), then end active cues and

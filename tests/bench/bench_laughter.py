@@ -938,9 +938,12 @@ def _pipeline_cues(x: np.ndarray, usual: object | None, weights: str | None,
     shipped config) for a mono 16 kHz stream; ``usual``: a learned usual voice (copied) or
     None to learn it from the stream; ``weights``: verifier weights for the two-stage cue.
     Blocks of 1 s (results do not depend on the cut; CPU is measured separately).
-    ``trace``: if given, filled with the analyzer's decided bursts (``"decided"``) and, per
-    burst index, what the policy's pitch check said and whether the usual voice was learned
-    then (``"gate"``: ``(passed, usual_ready)``), for the breakdown of losses."""
+    ``trace``: if given, filled with the analyzer's decided bursts (``"decided"``), every
+    proposal the verifier was asked about (``"verified"``: ``(decision time s, score)``, 0
+    for one skipped for its pitch) and, per burst index, what the policy's pitch check said
+    (``"gate"``: a dict of ``ok`` (the pitch check passed), ``ready`` (usual voice learned),
+    ``median``, ``ref``, ``usual`` (semitones re 100 Hz), ``n`` (pitched hops) and ``held``
+    (cooldown, cap or snooze)), for the breakdowns of losses and of decision times."""
     from dataclasses import replace
 
     from dsp.analyzer import StreamAnalyzer
@@ -952,9 +955,10 @@ def _pipeline_cues(x: np.ndarray, usual: object | None, weights: str | None,
     pipe.analyzer = StreamAnalyzer(replace(pipe.analyzer.params, laughter_verifier=two_stage,
                                            laughter_weights=weights))
     if trace is not None:  # observe the two stages the bench cannot see from the events
-        trace["decided"], trace["gate"] = [], {}
+        trace["decided"], trace["gate"], trace["verified"] = [], {}, []
         take, pol = pipe.analyzer.take_bursts, pipe.policy
         gate = pol._burst_pitch_up
+        ver = pipe.analyzer._verifier
 
         def taken() -> list:
             out = take()
@@ -963,11 +967,27 @@ def _pipeline_cues(x: np.ndarray, usual: object | None, weights: str | None,
 
         def gated(b: LaughterBurst, st: float, since: float) -> bool:
             ok = gate(b, st, since)
-            trace["gate"][b.index] = (ok, bool(pol.usual.ready))
+            median, ref, n = pol._burst_pitch(b, since)
+            at = b.decided_at_s
+            held = (at < pol._laugh_cooldown_until or at < pol.snoozed_until_s
+                    or len(pol._laugh_fired) >= pol.settings.cues.laughter.max_per_hour)
+            trace["gate"][b.index] = {
+                "ok": ok, "ready": bool(pol.usual.ready), "median": median, "ref": ref,
+                "usual": pol.usual.usual_st if pol.usual.ready else np.nan, "n": n,
+                "held": held}
             return ok
 
         pipe.analyzer.take_bursts = taken  # type: ignore[method-assign]
         pol._burst_pitch_up = gated  # type: ignore[method-assign]
+        if ver is not None:
+            verify = ver.verify
+
+            def verified(k: int, pulse: np.ndarray, start: int) -> float:
+                sc = verify(k, pulse, start)
+                trace["verified"].append(((k + 2.5) * 0.01, sc))
+                return sc
+
+            ver.verify = verified  # type: ignore[method-assign]
     events = []
     for i in range(0, x.size, block):
         events += pipe.process(x[i:i + block, None]).events
@@ -1032,11 +1052,92 @@ def _loss_stage(s: object, rec: dict, trace: dict, hit: bool) -> str:
             X[:, T._pulse_col("st_median_above_usual")] < LaughterCue().pitch_st - SKIP_MARGIN_ST)
         return LOSS_STAGES[2] if skipped.all() else LOSS_STAGES[3]
     gates = [trace["gate"][b.index] for b in dec if b.index in trace["gate"]]
-    if gates and not any(ready for _, ready in gates):
+    if gates and not any(g["ready"] for g in gates):
         return LOSS_STAGES[4]
-    if gates and not any(ok for ok, _ in gates):
+    if gates and not any(g["ok"] for g in gates):
         return LOSS_STAGES[5]
     return LOSS_STAGES[6] if gates else LOSS_STAGES[7]
+
+
+LATE_S = 1.2  # the decision-time target: a cue within this after the laugh's onset
+TIME_STEPS = ("first scored window (proposal)", "first window the verifier accepts",
+              "first burst decided (analyzer)", "cue (policy)")
+
+
+def _decision_times(s: object, rec: dict, trace: dict, w: object, cue_s: float
+                    ) -> tuple[list[float], str]:
+    """Where the time of a hit went: seconds after the laugh's onset of ``TIME_STEPS`` (the
+    first scored window in the scoring window - every scored window is a proposal -, the
+    first one the fold model ``w`` accepts, asked or not, with the verifier's pitch skip, the
+    first burst the analyzer decided, the cue at ``cue_s``) and, if the cue came later than
+    ``LATE_S``, the step that made it late with what held it."""
+    import train_laughter_verifier as T
+
+    from dsp.laughter_verifier import SKIP_MARGIN_ST
+    from firmware.config.policy import LaughterCue
+
+    cfg = LaughterCue()
+    on = s.onset_s  # type: ignore[attr-defined]
+    lo, hi = on - 0.5, s.end_s + 1.0  # type: ignore[attr-defined]
+    t = rec["t"]
+    span = (t >= lo) & (t <= hi)
+    tw, X = t[span], rec["X"][span]
+    p = w.predict(X) if X.size else np.zeros(0)  # type: ignore[attr-defined]
+    skip = (X[:, T._pulse_col("usual_known")] == 1.0) & (
+        X[:, T._pulse_col("st_median_above_usual")] < cfg.pitch_st - SKIP_MARGIN_ST)
+    acc = tw[(p >= cfg.threshold) & ~skip]
+    dec = [b for b in trace["decided"] if lo <= b.decided_at_s <= hi
+           and b.start_s <= s.end_s]  # type: ignore[attr-defined]
+    steps = [tw[0] if tw.size else cue_s, acc[0] if acc.size else cue_s,
+             dec[0].decided_at_s if dec else cue_s, cue_s]
+    steps = [min(x, cue_s) - on for x in steps]
+    if steps[3] <= LATE_S:
+        return steps, ""
+    if steps[0] > LATE_S:
+        return steps, "proposer: first scored window late"
+    if steps[1] > LATE_S:
+        by = (tw - on <= LATE_S) & ~skip
+        best = f"{p[by].max():.2f}" if by.any() else "none verified, pitch too low"
+        return steps, f"verifier: rejected the windows until then (best by {LATE_S} s: {best})"
+    if steps[2] > LATE_S:
+        return steps, "detector: an open event, the windows not asked"
+    refused = [trace["gate"].get(b.index) for b in dec if b.decided_at_s < cue_s]
+    refused = [g for g in refused if g is not None]
+    why: Counter[str] = Counter()
+    for g in refused:
+        if not g["ready"]:
+            why["usual voice not learned"] += 1
+        elif g["n"] < 3:
+            why["< 3 pitched hops"] += 1
+        elif not g["ok"]:
+            ref = "recent pitch" if g["ref"] > g["usual"] + 1e-9 else "usual pitch"
+            why[f"pitch under the {ref} + pitch_st"] += 1
+        elif g["held"]:
+            why["cooldown, cap or snooze"] += 1
+    return steps, "policy: " + (", ".join(f"{k} x{v}" for k, v in why.items()) or "?")
+
+
+def _print_decision_times(timing: list[tuple[list[float], str, Any]]) -> None:
+    """Section B's breakdown of the two-stage cue's decision times (`_decision_times`)."""
+    if not timing:
+        return
+    st = np.array([x[0] for x in timing])
+    late = st[:, 3] > LATE_S
+    print(f"   where the two-stage cue's decision time goes ({len(timing)} hits, {late.sum()} "
+          f"decided later than {LATE_S} s; s after the laugh's onset, median / 90th "
+          "percentile; each step at or before the next):")
+    print(f"     {'':<40}{'all hits':>14}{'late hits':>14}")
+    for i, name in enumerate(TIME_STEPS):
+        cols = "".join(f"{np.median(v):>7.2f} /{np.percentile(v, 90):>5.2f}" if v.size
+                       else f"{'-':>14}" for v in (st[:, i], st[late, i]))
+        print(f"     {name:<40}{cols}")
+    if late.any():
+        print("   each late hit: source, proposal / accepted / decided / cue (s), what held it")
+        for steps, why, s in sorted((x for x in timing if x[0][3] > LATE_S),
+                                    key=lambda x: x[0][3]):
+            src = _laugh_source(s.laugh).split()[0]
+            print(f"     {src:<10}{'overlaid' if s.overlay else 'faded':<9}"
+                  + " / ".join(f"{v:.2f}" for v in steps) + f"   {why}")
 
 
 def two_stage_section() -> None:
@@ -1113,6 +1214,7 @@ def two_stage_section() -> None:
     assert len(srecs) == len(streams), "the cached windows are not of these streams"
     res: dict[str, dict[str, list]] = {m: defaultdict(list) for m in ("old", "two", "yam")}
     lost: dict[str, Counter] = defaultdict(Counter)  # source -> stage -> laughs (2-stage)
+    timing: list[tuple[list[float], str, Any]] = []  # per 2-stage hit: steps, why late, stream
     hours = 0.0
     n_pos = 0
     for (s, g), rec in zip(streams, srecs, strict=True):
@@ -1146,6 +1248,10 @@ def two_stage_section() -> None:
                 res[m]["false"].append(len(cs))
         if has:
             lost[_laugh_source(s.laugh)][_loss_stage(s, rec, trace, res["two"]["hit"][-1])] += 1
+            if res["two"]["hit"][-1]:
+                steps, why = _decision_times(s, rec, trace, weights[f],
+                                             s.onset_s + res["two"]["lat"][-1])
+                timing.append((steps, why, s))
     print(f"\nB. laughs inside speech: {n_pos} streams with a recorded laugh (cross-faded or "
           "overlaid; same-speaker warm-up of 24 s of active speech (30-75 s), speech, laugh, "
           f"speech; random EQ, phone band + mu-law, noise) and the same {n_pos} without it; "
@@ -1182,6 +1288,7 @@ def two_stage_section() -> None:
     for st in stages:
         print(f"     {st:<40}" + "".join(f"{lost[src][st]:>10}" for src in LAUGH_SOURCES)
               + f"{sum(lost[src][st] for src in LAUGH_SOURCES):>6}")
+    _print_decision_times(timing)
 
     # ---- false cues per hour on all recorded development speech, through the policy
     spk_audio = _recorded_speech(by_speaker)
