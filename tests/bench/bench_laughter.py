@@ -1201,12 +1201,13 @@ def two_stage_section() -> None:
                                                                              "yam")]
         print(f"   {k:<12}{len(by['old'][k]):>5}{a[0]:>8.3f}{a[1]:>9.3f}{a[2]:>8.3f}   "
               f">= {tgt} {'ok' if a[1] >= tgt else 'MISSED'}")
-    print("   vs speech, by laugh source (information: the target is for all laughs)")
+    print("   by laugh source, the two-stage cue (information: the targets are for all laughs)")
     src = np.array(laugh_src)
+    print(f"     {'':<32}{'n':>3}" + "".join(f"{k:>11}" for k in classes))
     for name in LAUGH_SOURCES:
-        a = [auc(np.array(by[m]["laughing"])[src == name], np.array(by[m]["speech"]))
-             for m in ("old", "two", "yam")]
-        print(f"     {name:<32}{(src == name).sum():>3}{a[0]:>8.3f}{a[1]:>9.3f}{a[2]:>8.3f}")
+        pos = np.array(by["two"]["laughing"])[src == name]
+        print(f"     {name:<32}{pos.size:>3}" + "".join(
+            f"{auc(pos, np.array(by['two'][k])):>11.3f}" for k in classes))
 
     # ---- laughs inside speech (recorded laughs; same-speaker warm-up), through the policy
     streams = T.build_streams(items, by_speaker)
