@@ -341,22 +341,30 @@ def test_the_raised_pitch_recipe_raises_the_pitch_and_keeps_the_tempo() -> None:
 
 def test_raised_training_speech_is_the_speakers_own_after_an_unraised_warm_up() -> None:
     """Raised-pitch negatives stay in their speaker's group (so held-out folds keep them
-    with the speaker), carry no laugh, and are raised only after the unraised warm-up."""
+    with the speaker), carry no laugh, and are raised only after the unraised warm-up; one
+    stream per speaker keeps the tempo (phase vocoder), one is resampled (faster too)."""
     import train_laughter_verifier as T
 
     sp = {g: [T.Item(f"{g}{i}", "speech", g, syllables(16, f0, seed=i)) for i in range(2)]
           for g, f0 in (("spk:a", 120.0), ("spk:b", 200.0))}
     sp["espeak:0"] = sp["spk:a"]  # synthetic voices are not raised
     out = T.raised_streams(sp)
-    assert [g for _, g in out] == ["spk:a", "spk:b"]
+    assert [g for _, g in out] == ["spk:a", "spk:a", "spk:b", "spk:b"]
     for s, g in out:
         assert np.isnan(s.onset_s) and s.speaker == g  # type: ignore[attr-defined]
         n = int(s.warmup_s * FS)  # type: ignore[attr-defined]
         x = s.audio  # type: ignore[attr-defined]
-        usual = _median_f0_hz(np.concatenate([it.audio for it in sp[g]]))
+        all_speech = np.concatenate([it.audio for it in sp[g]])
+        usual = _median_f0_hz(all_speech)
         assert abs(12 * np.log2(_median_f0_hz(x[:n]) / usual)) <= 0.5
-        assert T.RAISED_ST[0] - 0.3 <= 12 * np.log2(_median_f0_hz(x[n:]) / usual) \
-            <= T.RAISED_ST[1] + 0.3
+        st = 12 * np.log2(_median_f0_hz(x[n:]) / usual)
+        assert T.RAISED_ST[0] - 0.3 <= st <= T.RAISED_ST[1] + 0.3
+        faster = all_speech.size / (x.size - n)
+        if s.laugh.endswith("vocoder"):  # type: ignore[attr-defined]
+            assert faster == pytest.approx(1.0, abs=1e-3)
+        else:
+            assert s.laugh.endswith("resample")  # type: ignore[attr-defined]
+            assert 12 * np.log2(faster) == pytest.approx(st, abs=0.4)
 
 
 def _envelope_db(x: np.ndarray) -> np.ndarray:

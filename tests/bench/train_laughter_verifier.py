@@ -15,8 +15,9 @@ Data (read in place, never copied into the repository; see ``laughter_data``):
 * optionally (``--variants N``, none shipped), perturbed copies of the recorded laughs as
   more positives: pitch, formants, tempo, a laugh breaking into a phrase (``laugh_variants``);
 * laugh-free raised-pitch speech: each recorded development speaker's speech raised 2-4
-  semitones with its tempo kept, after that speaker's unraised warm-up (``raised_streams``;
-  in the speaker's group; training negatives, counted for the operating point).
+  semitones with its tempo kept, and again by plain resampling (faster too), after that
+  speaker's unraised warm-up (``raised_streams``; in the speaker's group; training
+  negatives, counted for the operating point).
 
 Examples are the pulse detector's scored windows (every window it could propose), from each
 clip alone (the usual pitch unknown) and from laughter-inside-speech streams built by recipe
@@ -322,6 +323,12 @@ RAISED_CHANNEL = False  # the raised streams as recorded: through ``random_chann
 #   counted for the operating point; 4 -> 2 without the channel)
 RAISED_WEIGHT = 1.0  # each raised-pitch window's weight among the negatives, re the others'
 #   (3 or 6 with the laughs' copies did not bring the raised-speech cues back down)
+RAISED_RECIPES = ("vocoder", "resample")  # one raised stream per speaker by each recipe:
+#   "vocoder" (tempo kept, ``laughter_data.pitch_shift``) and "resample" (plain resampling,
+#   faster too).  The vocoder's alone taught part of its own sound; with both (bench, seeds 14
+#   and 15): clip AUC vs speech 0.888 -> 0.892 and 0.888 -> 0.893, crying 0.887 -> 0.895 and
+#   0.879 -> 0.887, sighing 0.861 -> 0.855 and 0.852 -> 0.850, recall inside speech 44 -> 44
+#   and 37 -> 38 %, raised-speech cues 1 / 0 -> 1 / 0 and 1 / 1 -> 1 / 0
 RAISED_PER_SPEAKER = 1  # raised streams per speaker (2: no fewer accepted raised windows)
 RAISED_IN_OPERATING_POINT = True  # their held-out windows (those that could pass the pitch
 #   check) and hours count for the operating point with the speech at the usual pitch: the
@@ -333,8 +340,9 @@ def raised_streams(by_speaker: dict[str, list[Item]], seed: int = SEED + 2
     """Laugh-free raised-pitch speech for training only: per recorded development speaker
     (not the espeak voices), the warm-up of the speaker's own unraised speech (``warmup_s``,
     looped from a random point), then all of its speech from another random point raised
-    ``RAISED_ST`` with the tempo kept (``laughter_data.pitch_shift``), the whole through a
-    random channel.  In the speaker's group, so the grouped folds keep it with the speaker.
+    ``RAISED_ST``, once per recipe in ``RAISED_RECIPES``: with the tempo kept
+    (``laughter_data.pitch_shift``) or by resampling (faster too).  In the speaker's group,
+    so the grouped folds keep it with the speaker.
     Returns ``(LaughStream, group)`` with no laugh (``onset_s`` NaN)."""
     import laughter_data as d
 
@@ -345,16 +353,20 @@ def raised_streams(by_speaker: dict[str, list[Item]], seed: int = SEED + 2
             continue
         sp = np.concatenate([c.audio for c in by_speaker[g]])
         warm = warmup_s(sp)
-        for _ in range(RAISED_PER_SPEAKER):
+        for recipe in [r for _ in range(RAISED_PER_SPEAKER) for r in RAISED_RECIPES]:
             st = float(rng.uniform(*RAISED_ST))
             x0, x1 = (int(v) for v in rng.integers(sp.size, size=2))
             w = np.take(sp, np.arange(x0, x0 + int(warm * RATE_HZ)), mode="wrap")
-            y = d.pitch_shift(np.roll(sp, -x1), st)
+            if recipe == "vocoder":
+                y = d.pitch_shift(np.roll(sp, -x1), st)
+            else:  # resampled: faster as well as higher
+                q = Fraction(1000, int(round(1000 * 2 ** (st / 12))))
+                y = resample_poly(np.roll(sp, -x1), q.numerator, q.denominator)
             x = np.concatenate([w, y])
             x = d.random_channel(x, rng) if RAISED_CHANNEL else x
             x *= 0.5 / max(np.max(np.abs(x)), 1e-9) if np.max(np.abs(x)) > 0.5 else 1.0
             out.append((d.LaughStream(x, float("nan"), float("nan"), warm, False, g,
-                                      f"raised {st:.2f} st"), g))
+                                      f"raised {st:.2f} st, {recipe}"), g))
     return out
 
 
@@ -560,12 +572,13 @@ def join(a: DataSet, b: DataSet) -> DataSet:
 # ------------------------------------------------------------------ model
 def fit(X: np.ndarray, y: np.ndarray, *, hidden: int = HIDDEN, seed: int = SEED,
         epochs: int = EPOCHS, lr: float = 0.01, l2: float = L2,
-        neg_weight: np.ndarray | None = None) -> VerifierWeights:
+        neg_weight: np.ndarray | None = None, unused_inputs: tuple[str, ...] = UNUSED_INPUTS
+        ) -> VerifierWeights:
     """A one-hidden-layer tanh network by full-batch Adam on class-balanced cross-entropy
     with (soft) targets ``y`` in [0, 1]; seeded, deterministic.  ``propose_threshold`` and
     the output bias shift are set by the caller."""
     rng = np.random.default_rng(seed)
-    unused = [_pulse_col(c) for c in UNUSED_INPUTS]
+    unused = [_pulse_col(c) for c in unused_inputs]
     mean = X.mean(axis=0)
     scale = X.std(axis=0) + 1e-6
     mean[unused], scale[unused] = 0.0, 1.0
@@ -623,6 +636,42 @@ def operating_point(scores: np.ndarray, speech_hours: float, per_h: float = FALS
     return float(s[n]) if n < s.size else 0.0
 
 
+PRUNE_INPUTS = False  # leave out the inputs whose permutation costs the inner held-out
+#   folds nothing (``pruned_inputs``; about 15 of the 87): the held-out fold models got worse
+#   (clip AUC vs speech 0.888 -> 0.886, crying 0.887 -> 0.848, sighing 0.861 -> 0.850; from
+#   the cached windows, before the resampled raised speech), so all 87 stay
+
+
+def pruned_inputs(d: DataSet, y: np.ndarray, nw: np.ndarray, folds: list[int], *,
+                  seed: int, epochs: int) -> tuple[str, ...]:
+    """The inputs whose permutation does not lower the window-level AUC (laugh vs not, clips
+    and streams) of models trained on the other folds of ``folds``, averaged over ``folds``
+    each held out in turn: inner folds only, so the outer held-out fold never chooses."""
+    from dsp.laughter_verifier import FEATURE_NAMES
+
+    rng = np.random.default_rng(seed)
+    used = [i for i, nm in enumerate(FEATURE_NAMES) if nm not in UNUSED_INPUTS]
+    drop = np.zeros(len(FEATURE_NAMES))
+
+    def auc(s: np.ndarray, pos: np.ndarray) -> float:
+        r = np.empty(s.size)
+        r[np.argsort(s)] = np.arange(1, s.size + 1)
+        n1 = int(pos.sum())
+        return float((r[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * (s.size - n1)))
+
+    for f in folds:
+        inner = d.fold != f
+        wts = fit(d.X[inner], y[inner], seed=seed, epochs=epochs, neg_weight=nw[inner])
+        m = (d.fold == f) & np.isin(d.source, ["clip", "stream"])
+        X, pos = d.X[m], d.hard[m] > 0.5
+        base = auc(wts.predict(X), pos)
+        for i in used:
+            Xp = X.copy()
+            Xp[:, i] = rng.permutation(Xp[:, i])
+            drop[i] += base - auc(wts.predict(Xp), pos)
+    return tuple(FEATURE_NAMES[i] for i in used if drop[i] <= 0)
+
+
 def train(ds: DataSet, folds: list[int], *, mix: float = TEACHER_MIX, seed: int = SEED,
           epochs: int = EPOCHS) -> VerifierWeights:
     """A model on the windows of ``folds`` (proposals only: pulse score >= PROPOSE), its
@@ -631,13 +680,17 @@ def train(ds: DataSet, folds: list[int], *, mix: float = TEACHER_MIX, seed: int 
     d = ds.select(sel)
     y = targets(d, mix)
     nw = np.where(d.source == "raised", RAISED_WEIGHT, 1.0)
+    unused = UNUSED_INPUTS
+    if PRUNE_INPUTS and len(folds) >= 2:
+        unused += pruned_inputs(d, y, nw, folds, seed=seed, epochs=epochs)
     # inner cross-validation: each training fold held out in turn
     thr = []
     for f in folds:
         if len(folds) < 2:
             break
         inner = d.fold != f
-        wts = fit(d.X[inner], y[inner], seed=seed, epochs=epochs, neg_weight=nw[inner])
+        wts = fit(d.X[inner], y[inner], seed=seed, epochs=epochs, neg_weight=nw[inner],
+                  unused_inputs=unused)
         neg = (d.fold == f) & (d.hard == 0) & np.isin(
             d.source, ["clip", "stream", "raised"] if RAISED_IN_OPERATING_POINT
             else ["clip", "stream"])
@@ -647,7 +700,7 @@ def train(ds: DataSet, folds: list[int], *, mix: float = TEACHER_MIX, seed: int 
                  * ds.raised_s_by_fold.get(f, 0.0)) / 3600
         if hours > 0 and neg.any():
             thr.append(operating_point(wts.predict(d.X[neg]), hours))
-    wts = fit(d.X, y, seed=seed, epochs=epochs, neg_weight=nw)
+    wts = fit(d.X, y, seed=seed, epochs=epochs, neg_weight=nw, unused_inputs=unused)
     t = float(np.median(thr)) if thr else 0.5
     t = min(max(t, 1e-4), 1 - 1e-4)
     # shift the output bias so that 0.5 is the operating point
@@ -735,6 +788,7 @@ def _raised(key: str, teacher: bool, cache: bool) -> DataSet:
 
     rkey = (f"{key}-raised{RAISED_ST[0]:g}-{RAISED_ST[1]:g}-c{RAISED_CHANNEL:d}"
             f"-n{RAISED_PER_SPEAKER}-v2")
+    rkey += "" if RAISED_RECIPES == ("vocoder",) else f"-{'.'.join(RAISED_RECIPES)}"
     raised_file = CACHE_DIR / f"verifier_windows_{rkey}.pkl"
     if cache and raised_file.exists():
         with open(raised_file, "rb") as fh:
