@@ -341,19 +341,93 @@ def test_the_raised_pitch_recipe_raises_the_pitch_and_keeps_the_tempo() -> None:
 
 def test_raised_training_speech_is_the_speakers_own_after_an_unraised_warm_up() -> None:
     """Raised-pitch negatives stay in their speaker's group (so held-out folds keep them
-    with the speaker), carry no laugh, and are raised only after the unraised warm-up."""
+    with the speaker), carry no laugh, and are raised only after the unraised warm-up; one
+    stream per speaker keeps the tempo (phase vocoder), one is resampled (faster too)."""
     import train_laughter_verifier as T
 
     sp = {g: [T.Item(f"{g}{i}", "speech", g, syllables(16, f0, seed=i)) for i in range(2)]
           for g, f0 in (("spk:a", 120.0), ("spk:b", 200.0))}
     sp["espeak:0"] = sp["spk:a"]  # synthetic voices are not raised
     out = T.raised_streams(sp)
-    assert [g for _, g in out] == ["spk:a", "spk:b"]
+    assert [g for _, g in out] == ["spk:a", "spk:a", "spk:b", "spk:b"]
     for s, g in out:
         assert np.isnan(s.onset_s) and s.speaker == g  # type: ignore[attr-defined]
         n = int(s.warmup_s * FS)  # type: ignore[attr-defined]
         x = s.audio  # type: ignore[attr-defined]
-        usual = _median_f0_hz(np.concatenate([it.audio for it in sp[g]]))
+        all_speech = np.concatenate([it.audio for it in sp[g]])
+        usual = _median_f0_hz(all_speech)
         assert abs(12 * np.log2(_median_f0_hz(x[:n]) / usual)) <= 0.5
-        assert T.RAISED_ST[0] - 0.3 <= 12 * np.log2(_median_f0_hz(x[n:]) / usual) \
-            <= T.RAISED_ST[1] + 0.3
+        st = 12 * np.log2(_median_f0_hz(x[n:]) / usual)
+        assert T.RAISED_ST[0] - 0.3 <= st <= T.RAISED_ST[1] + 0.3
+        faster = all_speech.size / (x.size - n)
+        if s.laugh.endswith("vocoder"):  # type: ignore[attr-defined]
+            assert faster == pytest.approx(1.0, abs=1e-3)
+        else:
+            assert s.laugh.endswith("resample")  # type: ignore[attr-defined]
+            assert 12 * np.log2(faster) == pytest.approx(st, abs=0.4)
+
+
+def _envelope_db(x: np.ndarray) -> np.ndarray:
+    """The mean power spectrum (dB) smoothed over 470 Hz, 150-6000 Hz: where the formants
+    sit, not the harmonics."""
+    f = np.lib.stride_tricks.sliding_window_view(x, 512)[::128] * np.hanning(512)
+    p = 10 * np.log10(np.mean(np.abs(np.fft.rfft(f, axis=1)) ** 2, axis=0) + 1e-12)
+    return np.convolve(p, np.ones(15) / 15, "same")[5:192]
+
+
+def test_the_other_laughers_recipes_move_pitch_formants_and_tempo_as_asked() -> None:
+    """``laughter_data.shift_voice`` moves the pitch by the semitones asked, the formants
+    with it or not (a larger voice or the same one higher); ``time_stretch`` changes the
+    length and keeps the pitch."""
+    from laughter_data import shift_voice, time_stretch
+
+    x = syllables(16, 160.0)
+    e0 = _envelope_db(x)
+
+    def away_db(y: np.ndarray) -> float:
+        return float(np.mean(np.abs(_envelope_db(y) - e0)))
+
+    for st in (-4.0, 4.0):
+        kept, moved = shift_voice(x, st, 1.0), shift_voice(x, st)
+        for y in (kept, moved):
+            assert y.size == x.size
+            assert abs(12 * np.log2(_median_f0_hz(y) / _median_f0_hz(x)) - st) <= 0.4
+        assert away_db(kept) < 0.7 * away_db(moved)
+    warped = shift_voice(x, 0.0, 1.1)
+    assert abs(12 * np.log2(_median_f0_hz(warped) / _median_f0_hz(x))) <= 0.25
+    assert away_db(warped) > 2 * away_db(shift_voice(x, 0.0, 1.0))
+    for rate in (0.85, 1.2):
+        y = time_stretch(x, rate)
+        assert abs(y.size - x.size / rate) <= 1
+        assert abs(12 * np.log2(_median_f0_hz(y) / _median_f0_hz(x))) <= 0.25
+
+
+def test_copies_of_a_laugh_stay_in_its_group_and_a_speech_laugh_breaks_into_the_phrase(
+) -> None:
+    """``laugh_variants``: each laugh's copies (alone and in a stream) stay in the laugh's
+    group and its streams use speech of its fold; ``laugh_in_speech`` with
+    ``tail_overlap_s`` starts the laugh that long before the speech ends, the speech still
+    sounding under its first sounds."""
+    import train_laughter_verifier as T
+    from laughter_data import laugh_in_speech
+
+    sp = {g: [T.Item(f"{g}{i}", "speech", g, syllables(40, 120.0, seed=i)) for i in range(2)]
+          for g in ("spk:a", "spk:b", "spk:c", "spk:d", "spk:e")}
+    lx = laugh(seed=3)
+    items = [T.Item("pkg:x", "laughing", "pkg:x", lx), T.Item("s", "speech", "spk:a", lx)]
+    clips, streams = T.laugh_variants(items, sp, n=4)
+    assert len(clips) == len(streams) == 4
+    assert {g for _, g in clips} == {g for _, g in streams} == {"pkg:x"}
+    for s, _ in streams:
+        assert T.fold_of(s.speaker) == T.fold_of("pkg:x")
+        assert s.onset_s < s.end_s
+    speech = sp["spk:a"][0].audio
+    a = laugh_in_speech(speech, lx, np.random.default_rng(5), warmup_s=5.0)
+    b = laugh_in_speech(speech, lx, np.random.default_rng(5), warmup_s=5.0, tail_overlap_s=0.5)
+    shift = a.onset_s - b.onset_s  # 0.5 s less the cross-fade (20-50 ms) of ``a``
+    assert 0.44 <= shift <= 0.49
+    assert a.end_s - b.end_s == pytest.approx(shift, abs=1e-3)
+    i, j = int(a.end_s * FS) - lx.size, int(b.end_s * FS) - lx.size  # where each laugh starts
+    n = int(0.3 * FS)
+    under = b.audio[j:j + n] - a.audio[i:i + n]  # ``b``'s speech under the laugh's start
+    assert np.mean(under ** 2) > 0.1 * np.mean(a.audio[i:i + n] ** 2)

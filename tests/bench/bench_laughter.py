@@ -1378,9 +1378,10 @@ def raised_section(spk_audio: dict[str, np.ndarray], usuals: dict[str, object],
     speech, the usual voice learned from the unraised speech first (as in section C); the
     two-stage cue with the fold model that did not see the speaker.  Only cues after the
     warm-up count.  A second row raises it by plain resampling (tempo 19 % faster, formants
-    moved the same): the verifier trains on the phase vocoder's raised speech (never the
-    held-out speaker's), so this row tells a response to raised pitch from one to the
-    vocoder's sound.  (Part of ``--two-stage``; alone with ``--raised``.)"""
+    moved the same): the verifier trains on raised speech by both recipes, never the
+    held-out speaker's (until 2026-12-04 on the vocoder's only, when this row told a
+    response to raised pitch from one to the vocoder's sound).  (Part of ``--two-stage``;
+    alone with ``--raised``.)"""
     from fractions import Fraction
 
     import train_laughter_verifier as T

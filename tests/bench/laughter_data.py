@@ -522,12 +522,14 @@ class LaughStream:
 
 def laugh_in_speech(speech: np.ndarray, laugh: np.ndarray | None, rng: np.random.Generator, *,
                     speaker: str = "", laugh_name: str = "", warmup_s: float = 30.0,
-                    overlay: bool = False) -> LaughStream:
+                    overlay: bool = False, tail_overlap_s: float = 0.0) -> LaughStream:
     """Warm-up (``warmup_s`` of the speaker's looped ``speech``), 2-5 s more speech, the laugh
     (level-matched: active level -6..+3 dB re the speech's, cross-faded in over 20-50 ms, or
-    overlaid on 6-12 dB quieter continuing speech), 3 s of speech; the whole through
-    :func:`random_channel`.  With ``laugh=None`` the same stream without it (speech goes on
-    for as long as the laugh would have lasted)."""
+    overlaid on 6-12 dB quieter continuing speech, or with ``tail_overlap_s`` > 0 begun that
+    long before the speech ends, the speech fading out under it: a laugh that breaks into the
+    end of a phrase), 3 s of speech; the whole through :func:`random_channel`.  With
+    ``laugh=None`` the same stream without it (speech goes on for as long as the laugh would
+    have lasted)."""
     start = int(rng.integers(speech.size))
 
     def take(n: int) -> np.ndarray:
@@ -549,12 +551,17 @@ def laugh_in_speech(speech: np.ndarray, laugh: np.ndarray | None, rng: np.random
         lev = 10 * np.log10(np.mean(h * h, axis=1) * 2 + 1e-12)
         idx = np.flatnonzero(lev >= lev.max() - 30)
         first = float(idx[0] * 0.01) if idx.size else 0.0
+        n_in = min(fade, lx.size)  # samples of the speech before the laugh that it overlaps
         if overlay:
             under = take(lx.size) * 10 ** (-rng.uniform(6, 12) / 20)
             x = _xfade(x, lx + under, fade)
+        elif tail_overlap_s > 0:
+            n_in = min(int(tail_overlap_s * RATE_HZ), lx.size, x.size)
+            tail = x[x.size - n_in:] * np.cos(np.linspace(0, np.pi / 2, n_in))
+            x = np.concatenate([x[: x.size - n_in], tail + lx[:n_in], lx[n_in:]])
         else:
             x = _xfade(x, lx, fade)
-        onset = (n_warm + n_before - min(fade, lx.size)) / RATE_HZ + first
+        onset = (n_warm + n_before - n_in) / RATE_HZ + first
         end = (x.size) / RATE_HZ
     else:
         x = _xfade(x, take(lx_len), fade)
@@ -590,12 +597,87 @@ def pitch_shift(x: np.ndarray, st: float, n_fft: int = 512, hop: int = 128) -> n
     phase = np.angle(S[0]) + np.concatenate([np.zeros((1, S.shape[1])),
                                              np.cumsum(step[:-1], axis=0)])
     frames = np.fft.irfft(mag * np.exp(1j * phase), n_fft, axis=1) * win
-    n, m = frames.shape[0], n_fft // hop  # overlap-add: m frames cover each hop
+    y = _overlap_add(frames, win, hop)[int(n_fft * r):]
+    f = Fraction(1000, int(round(1000 * r)))
+    return resample_poly(y, f.numerator, f.denominator)[: x.size]
+
+
+def _overlap_add(frames: np.ndarray, win: np.ndarray, hop: int) -> np.ndarray:
+    """Windowed ``frames`` (``(n, n_fft)``, every ``hop`` samples) overlap-added and divided by
+    the summed squared window."""
+    n, m = frames.shape[0], win.size // hop  # m frames cover each hop
     out = np.zeros((n + m - 1, hop))
     norm = np.zeros_like(out)
     for j in range(m):
         out[j:j + n] += frames[:, j * hop:(j + 1) * hop]
         norm[j:j + n] += (win[j * hop:(j + 1) * hop] ** 2)[None]
-    y = (out / np.maximum(norm, 1e-3)).ravel()[int(n_fft * r):]
-    f = Fraction(1000, int(round(1000 * r)))
-    return resample_poly(y, f.numerator, f.denominator)[: x.size]
+    return (out / np.maximum(norm, 1e-3)).ravel()
+
+
+# ----------------------------------------------------------- laughs as other laughers, by recipe
+# Laughers differ in pitch, in the size of their vocal tract and in tempo.  Perturbed copies of
+# the development laughs (training positives only, in the laugh's own group) show the verifier
+# laughter at pitches and rates its few recorded laughers do not cover, where the raised-pitch
+# speech negatives alone taught it that a high voice is not laughter.
+
+
+def time_stretch(x: np.ndarray, rate: float, n_fft: int = 512, hop: int = 128) -> np.ndarray:
+    """``x`` (mono 16 kHz) played ``rate`` times as fast with its pitch and formants kept
+    (the phase vocoder of :func:`pitch_shift` without the resampling); length
+    ``x.size / rate``."""
+    r = 1.0 / rate
+    win = np.hanning(n_fft)
+    xp = np.concatenate([np.zeros(n_fft), x, np.zeros(n_fft)])
+    S = np.fft.rfft(np.lib.stride_tricks.sliding_window_view(xp, n_fft)[::hop] * win, axis=1)
+    t_out = np.arange(0, S.shape[0] - 1, 1 / r)
+    k = t_out.astype(int)
+    a = (t_out - k)[:, None]
+    mag = (1 - a) * np.abs(S[k]) + a * np.abs(S[k + 1])
+    omega = 2 * np.pi * hop * np.arange(S.shape[1]) / n_fft
+    dphi = np.angle(S[1:]) - np.angle(S[:-1]) - omega
+    dphi -= 2 * np.pi * np.round(dphi / (2 * np.pi))
+    phase = np.angle(S[0]) + np.concatenate([np.zeros((1, S.shape[1])),
+                                             np.cumsum((omega + dphi[k])[:-1], axis=0)])
+    frames = np.fft.irfft(mag * np.exp(1j * phase), n_fft, axis=1) * win
+    y = _overlap_add(frames, win, hop)[int(n_fft * r):]
+    return y[: int(round(x.size * r))]
+
+
+def _envelope_db(S: np.ndarray, n_fft: int, lifter: int) -> np.ndarray:
+    """The spectral envelope (dB) of each STFT frame: its log magnitude smoothed by keeping
+    the first ``lifter`` cepstral coefficients (below the shortest pitch period)."""
+    c = np.fft.irfft(20 * np.log10(np.abs(S) + 1e-9), n_fft, axis=1)
+    c[:, lifter:n_fft - lifter + 1] = 0.0
+    return np.fft.rfft(c, n_fft, axis=1).real
+
+
+def shift_voice(x: np.ndarray, st: float, formant_ratio: float | None = None,
+                n_fft: int = 512, hop: int = 128, lifter: int = 24) -> np.ndarray:
+    """``x`` (mono 16 kHz) with its pitch moved ``st`` semitones and its tempo kept, its
+    formants moved by ``formant_ratio`` (None: with the pitch, as :func:`pitch_shift`; 1: kept;
+    other values: a longer or shorter vocal tract, the warp of vocal-tract-length
+    perturbation).  The shifted sound's spectral envelope (cepstrum liftered at ``lifter``
+    coefficients, 1.5 ms: under the period of a 600 Hz voice) is replaced, frame by frame, by
+    the original's warped in frequency by ``formant_ratio`` (gain limited to +-30 dB).
+    Same length as ``x``."""
+    r = 2 ** (st / 12)
+    y = pitch_shift(x, st, n_fft, hop) if st else x
+    if formant_ratio is None or abs(formant_ratio - (r if st else 1.0)) < 1e-6:
+        return y
+    win = np.hanning(n_fft)
+
+    def stft(v: np.ndarray) -> np.ndarray:
+        vp = np.concatenate([np.zeros(n_fft), v, np.zeros(n_fft)])
+        return np.fft.rfft(np.lib.stride_tricks.sliding_window_view(vp, n_fft)[::hop] * win,
+                           axis=1)
+
+    Sx, Sy = stft(x), stft(y)
+    ex, ey = _envelope_db(Sx, n_fft, lifter), _envelope_db(Sy, n_fft, lifter)
+    bins = np.arange(Sx.shape[1], dtype=float)
+    src = np.clip(bins / formant_ratio, 0, bins[-1])  # target envelope: the original's, warped
+    i0 = np.minimum(src.astype(int), bins.size - 2)
+    a = src - i0
+    target = (1 - a) * ex[:, i0] + a * ex[:, i0 + 1]
+    gain = 10 ** (np.clip(target - ey, -30, 30) / 20)
+    out = _overlap_add(np.fft.irfft(Sy * gain, n_fft, axis=1) * win, win, hop)
+    return out[n_fft: n_fft + x.size]
