@@ -1380,18 +1380,21 @@ def raised_section(spk_audio: dict[str, np.ndarray], usuals: dict[str, object],
     warm-up count.  A second row raises it by plain resampling (tempo 19 % faster, formants
     moved the same): the verifier trains on raised speech by both recipes, never the
     held-out speaker's (until 2026-12-04 on the vocoder's only, when this row told a
-    response to raised pitch from one to the vocoder's sound).  (Part of ``--two-stage``;
-    alone with ``--raised``.)"""
+    response to raised pitch from one to the vocoder's sound).  A third row raises the pitch
+    and keeps the formants (``laughter_data.shift_voice``; a raised voice from the same vocal
+    tract), a recipe the verifier never trains on: it tells a response to raised pitch from
+    one to the training recipes' sound.  (Part of ``--two-stage``; alone with ``--raised``.)"""
     from fractions import Fraction
 
     import train_laughter_verifier as T
-    from laughter_data import pitch_shift
+    from laughter_data import pitch_shift, shift_voice
     from scipy.signal import resample_poly
 
     r = Fraction(int(round(1000 * 2 ** (RAISED_ST / 12))), 1000)
     recipes = {"tempo kept (phase vocoder)": lambda x: pitch_shift(x, RAISED_ST),
                "resampled (tempo 19 % faster)": lambda x: resample_poly(x, r.denominator,
-                                                                        r.numerator)}
+                                                                        r.numerator),
+               "formants kept (never trained on)": lambda x: shift_voice(x, RAISED_ST, 1.0)}
     print(f"\nE. false laughter cues on that speech raised {RAISED_ST:g} semitones, after "
           f"{RAISED_WARMUP_S:.0f} s of the speaker's unraised speech (usual voice learned "
           "unraised first; two-stage: the fold model that did not see the speaker)")
