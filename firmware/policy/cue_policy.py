@@ -666,7 +666,8 @@ class CuePolicy:
     def _burst_pitch(self, b: LaughterBurst, since_s: float) -> tuple[float, float, int]:
         """The burst's median pitch (semitones re 100 Hz; its pitched hops from ``since_s``
         on, s), the agent's reference pitch it is judged against, and how many pitched hops
-        the burst has (NaN, NaN, 0 before the usual pitch is known). The reference is the
+        the burst has (NaN, NaN, 0 before the usual pitch is known; a NaN median and the usual
+        pitch as the reference under 3 pitched hops). The reference is the
         usual pitch, or the agent's recent speaking pitch if higher (the median of the
         pitched hops in the ``cues.laughter.recent_s`` before the burst's start, none before
         ``since_s`` less that, at least `RECENT_MIN_HOPS` of them), so that speech already
