@@ -325,10 +325,8 @@ RAISED_WEIGHT = 1.0  # each raised-pitch window's weight among the negatives, re
 #   (3 or 6 with the laughs' copies did not bring the raised-speech cues back down)
 RAISED_RECIPES = ("vocoder", "resample")  # one raised stream per speaker by each recipe:
 #   "vocoder" (tempo kept, ``laughter_data.pitch_shift``) and "resample" (plain resampling,
-#   faster too).  The vocoder's alone taught part of its own sound; with both (bench, seeds 14
-#   and 15): clip AUC vs speech 0.888 -> 0.892 and 0.888 -> 0.893, crying 0.887 -> 0.895 and
-#   0.879 -> 0.887, sighing 0.861 -> 0.855 and 0.852 -> 0.850, recall inside speech 44 -> 44
-#   and 37 -> 38 %, raised-speech cues 1 / 0 -> 1 / 0 and 1 / 1 -> 1 / 0
+#   faster too), so the net learns raised speech rather than one recipe's sound (figures in
+#   docs/decisions.md)
 RAISED_PER_SPEAKER = 1  # raised streams per speaker (2: no fewer accepted raised windows)
 RAISED_IN_OPERATING_POINT = True  # their held-out windows (those that could pass the pitch
 #   check) and hours count for the operating point with the speech at the usual pitch: the
@@ -371,15 +369,8 @@ def raised_streams(by_speaker: dict[str, list[Item]], seed: int = SEED + 2
 
 
 LAUGH_VARIANTS = 0  # perturbed copies of each development laugh as training positives
-#   (``laugh_variants``; ``--variants N``).  None shipped: every mix of copies tried raised the
-#   held-out cues on raised-pitch speech (bench section E), the one false-cue row that moves
-#   (``bench_laughter.py --two-stage``, main -> copies; AUC vs speech, crying, sighing; recall
-#   inside speech; raised speech tempo kept / resampled):
-#   4 kinds below, recorded laughs: 0.888 -> 0.898, 0.887 -> 0.885, 0.861 -> 0.894; 44 -> 48 %;
-#   1 / 0 -> 3 / 2.  ("resample", "speech_laugh") x 2, RAISED_WEIGHT 3: 0.889, 0.908, 0.875;
-#   45 %; 1 / 3.  Copies of the synthetic laughs too, pitch moved only downwards, or tempo and
-#   speech-laughs alone: no better on held-out clips and raised speech (counted from the
-#   cached windows).
+#   (``laugh_variants``; ``--variants N``).  None shipped: every mix of copies tried let more
+#   held-out raised-pitch speech through (bench section E; figures in docs/decisions.md)
 VARIANT_KINDS = ("pitch", "pitch_formants_kept", "tempo", "speech_laugh")  # dealt in turn
 VARIANT_ST = (-5.0, 5.0)  # "pitch": moved by a draw in this range (semitones, tempo kept,
 #   the formants with it: a larger or smaller voice)
@@ -390,8 +381,7 @@ VARIANT_RESAMPLE = (0.84, 1.19)  # "resample": played this many times as fast by
 #   (pitch, formants and tempo together, +-3 semitones; no phase vocoder)
 VARIANT_TAIL_S = (0.3, 1.0)  # "speech_laugh": the laugh begins this long before a phrase ends
 VARIANT_SL_ST = (-3.0, 3.0)  # ... its pitch (and formants) moved by a draw in this range
-VARIANT_SYNTH = False  # the synthetic laughs' copies too (worse on held-out clips: 0.887 vs
-#   speech, 0.889 vs coughing, with the 4 kinds)
+VARIANT_SYNTH = False  # the synthetic laughs' copies too (worse on held-out clips)
 VARIANT_NEGATIVES = True  # the speech around the copy in its stream as negatives too
 VARIANT_SEED = SEED + 3  # the copies' draws
 VARIANT_WARMUP_S = 12.0  # speech before the variant's stream proper (the network reads no
