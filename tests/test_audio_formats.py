@@ -221,6 +221,26 @@ def test_an_untested_codec_in_a_wav_is_refused_by_name(tmp_path):
              f"sox {gsm} -b 16")
 
 
+@pytest.mark.parametrize("kind", ["aiff", "four_channels", "rate_4k"])
+def test_the_sox_line_of_a_refusal_runs_as_pasted_even_with_spaces_in_the_name(tmp_path, kind):
+    """A reviewer pastes the printed line into a shell: a recording called "call 12.wav"
+    must come out converted, not as a sox error about a file called "call"."""
+    src = tmp_path / f"call 12 ({kind}).{'aiff' if kind == 'aiff' else 'wav'}"
+    if kind == "aiff":
+        sox("-n", "-r", 16000, "-b", 16, src, "synth", 0.5, "sine", 440)
+    elif kind == "four_channels":
+        sf.write(src, np.zeros((8000, 4), np.float32), 16000, subtype="PCM_16")
+    else:
+        sf.write(src, np.zeros((2000, 1), np.float32), 4000, subtype="PCM_16")
+    line = one_line(deskcue("analyze", str(src), "--events"), 1, "sox ")
+    command = line[line.index("sox "):]
+    subprocess.run(["bash", "-c", command], cwd=tmp_path, check=True, capture_output=True)
+    made = [p for p in tmp_path.iterdir() if p != src]
+    assert len(made) == 1, made
+    with Recording(made[0]) as rec:
+        assert rec.channels in (1, 2) and rec.frames > 0
+
+
 @pytest.mark.parametrize(("content", "needle"), [
     (b"", "empty file (0 bytes)"),
     (b"this is not audio at all\n", "not a recording deskcue can read"),

@@ -30,6 +30,7 @@ import contextlib
 import errno
 import os
 import re
+import shlex
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,9 +53,18 @@ _PLACEHOLDER_BYTES = 0x7FFF0000
 _SIGNATURES = {b"RIFF": "WAV", b"RF64": "RF64", b"fLaC": "FLAC", b"OggS": "Ogg"}
 
 
+def sox_line(path: Path, suffix: str, options: tuple[str, ...] = (),
+             effects: tuple[str, ...] = ()) -> str:
+    """A sox command line a person can paste into a shell: ``path`` converted with
+    ``options`` and ``effects`` into ``<stem><suffix>.wav`` in the working directory. Names
+    are quoted: a recording called "call 12.wav" is one argument, not two."""
+    out = f"{path.with_suffix('').name}{suffix}.wav"
+    return shlex.join(["sox", str(path), *options, out, *effects])
+
+
 def convert_hint(path: Path) -> str:
     """The sox line that turns ``path`` into a 16-bit PCM WAV deskcue reads."""
-    return f"convert it: sox {path} -b 16 {path.with_suffix('').name}-16bit.wav"
+    return f"convert it: {sox_line(path, '-16bit', ('-b', '16'))}"
 
 
 def _open_regular(path: Path) -> int:
@@ -74,8 +84,9 @@ def _open_regular(path: Path) -> int:
         if stat.S_ISDIR(mode):
             raise AudioError(f"{path}: cannot read ({os.strerror(errno.EISDIR).lower()})")
         if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+            save = shlex.join(["cat", str(path)])
             raise AudioError(f"{path}: a pipe, not a file; deskcue reads recordings from files: "
-                             f"save the stream first (e.g. cat {path} > call.wav)")
+                             f"save the stream first (e.g. {save} > call.wav)")
         if not stat.S_ISREG(mode):
             raise AudioError(f"{path}: not a regular file (a device?); deskcue reads "
                              "recordings from files")
@@ -161,12 +172,12 @@ class Recording:
                 f"reads ({READS}); {convert_hint(p)}")
         if f.channels not in (1, 2):
             raise AudioFormatError(f"{p}: {f.channels} channels; need mono (agent) or stereo "
-                                   f"(agent + caller): sox {p} -c 2 {p.stem}-stereo.wav "
-                                   "remix 1 2 keeps the first two")
+                                   "(agent + caller); keep the first two: "
+                                   f"{sox_line(p, '-stereo', effects=('remix', '1', '2'))}")
         if not MIN_RATE_HZ <= f.samplerate <= MAX_RATE_HZ:
             raise AudioFormatError(f"{p}: sample rate {f.samplerate} Hz; need "
-                                   f"{MIN_RATE_HZ}-{MAX_RATE_HZ} Hz: sox {p} -r 16000 "
-                                   f"{p.stem}-16k.wav")
+                                   f"{MIN_RATE_HZ}-{MAX_RATE_HZ} Hz: "
+                                   f"{sox_line(p, '-16k', ('-r', '16000'))}")
 
     @property
     def duration_s(self) -> float:
