@@ -332,3 +332,25 @@ def test_a_recording_cut_short_is_drawn_for_what_was_read(tmp_path, monkeypatch)
     assert run_analyze(Settings(), path, events_out=None, features_path=None,
                        plot_path=tmp_path / "unused.png") == 0
     assert kept[0].duration_s == pytest.approx(3.0)
+
+
+def test_a_recording_without_a_voice_says_so_instead_of_an_empty_table(tmp_path):
+    """A muted headset's recording: the page says why there is nothing to list, not table
+    headers over no rows that read as a report that failed to fill in."""
+    import soundfile
+
+    silent = tmp_path / "muted.wav"
+    noise = np.random.default_rng(1).normal(0, 1e-4, (16000 * 5, 2)).astype(np.float32)
+    soundfile.write(silent, noise, 16000, subtype="PCM_16")
+    out = tmp_path / "muted.html"
+    proc = deskcue("analyze", str(silent), "--events", "--report", str(out))
+    assert proc.returncode == 0 and proc.stdout == "", proc.stderr
+    dom = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", out.as_uri()],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    page = parse(dom.stdout)
+    assert not page.rows
+    assert 'id="events"' not in dom.stdout and 'id="units"' not in dom.stdout
+    assert "No events: no voice was heard on either channel" in dom.stdout

@@ -210,7 +210,16 @@ def render_html(call: CallRecord, *, png: bytes | None = None) -> str:
     parts.append('<h2>Over time</h2><div class="plot"><img alt="loudness, pitch and cues over '
                  'time" src="data:image/png;base64,'
                  + base64.b64encode(png).decode("ascii") + '"></div>')
-    parts.append('<h2>Every event</h2><table class="events" id="events"><thead><tr>'
+    parts.append("<h2>Every event</h2>")
+    if not call.events:
+        # headers over no rows read as a page that failed to fill in
+        where = "either channel" if len(call.channels) > 1 else "the agent's channel"
+        parts.append(f'<p class="note" id="no-events">No events: no voice was heard on {where}, '
+                     "so no call started and no cue could fire (a silent or very short "
+                     "recording?).</p>"
+                     "</body></html>\n")
+        return "\n".join(parts)
+    parts.append('<table class="events" id="events"><thead><tr>'
                  '<th class="num">time</th><th>event</th><th>status</th><th>what</th>'
                  "<th>measurements</th></tr></thead><tbody>")
     # (number, unit, meaning) -> the event types it appears in: a name can mean slightly
