@@ -509,3 +509,31 @@ def test_a_site_file_without_desk_is_told_the_option_this_command_takes(capsys, 
     text = said.out + said.err
     assert "this is a site file: name the desk with --desk NAME" in text
     assert "--boot" not in text
+
+
+@pytest.mark.parametrize(("option", "name", "needle"), [
+    ("--plot", "out.svg", "ends in .svg, but it is written as a PNG image"),
+    ("--plot", "out.PDF", "ends in .PDF, but it is written as a PNG image"),
+    ("--report", "out.png", "ends in .png, but it is written as an HTML page"),
+    ("--features", "other-call.wav", "names a recording, but it is written as a CSV table"),
+    ("--features", "other-call.flac", "names a recording"),
+])
+def test_analyze_output_named_as_another_kind_of_file_is_refused(capsys, tmp_path, option,
+                                                                 name, needle):
+    """`--plot out.svg` wrote PNG bytes a browser will not open as an SVG, and
+    `--features other-call.wav` wrote a table over another recording."""
+    wav = small_wav(tmp_path / "call.wav")
+    out = small_wav(tmp_path / name)
+    before = out.read_bytes()
+    code, line = cli(capsys, "analyze", str(wav), option, str(out))
+    assert code == 2 and needle in line, line
+    assert out.read_bytes() == before
+
+
+@pytest.mark.parametrize(("option", "name"), [("--plot", "out.PNG"), ("--report", "r.htm"),
+                                              ("--features", "f.txt"),
+                                              ("--features", "call.2024-06-01")])
+def test_analyze_output_named_as_its_kind_or_unknown_is_written(capsys, tmp_path, option, name):
+    wav = small_wav(tmp_path / "call.wav")
+    code, _ = cli(capsys, "analyze", str(wav), option, str(tmp_path / name))
+    assert code == 0 and (tmp_path / name).stat().st_size > 0

@@ -295,12 +295,44 @@ def output_clash(args: argparse.Namespace) -> str | None:
     return None
 
 
+# What each output is written as, and the file name endings that say so.
+OUTPUT_KINDS = {"features": ("a CSV table", (".csv", ".txt", ".tsv")),
+                "plot": ("a PNG image", (".png",)),
+                "report": ("an HTML page", (".html", ".htm"))}
+# Endings that name something else: a PNG saved as out.svg is not an SVG a browser opens, and
+# --features call-2.wav would write a table over another recording.
+AUDIO_ENDINGS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".m4a",
+                 ".wma", ".gsm", ".au", ".raw")
+OTHER_ENDINGS = (".svg", ".pdf", ".jpg", ".jpeg", ".gif", ".webp", ".tif", ".tiff", ".bmp",
+                 ".eps", ".ps", ".json", ".xls", ".xlsx", ".ods", ".md", ".xml")
+KNOWN_ENDINGS = frozenset(AUDIO_ENDINGS + OTHER_ENDINGS
+                          + tuple(e for _, ends in OUTPUT_KINDS.values() for e in ends))
+
+
+def output_kind_clash(args: argparse.Namespace) -> str | None:
+    """Why an output's name ends in another kind of file (None if none does): deskcue writes
+    each output in one format whatever the name says, so the file would not open as what its
+    name promises, and a recording of that name would be lost. A name ending in anything
+    else (or nothing) is taken as given."""
+    for name, (kind, endings) in OUTPUT_KINDS.items():
+        path = getattr(args, name)
+        if path is None:
+            continue
+        end = path.suffix.lower()
+        if end in endings or end not in KNOWN_ENDINGS:
+            continue
+        what = "names a recording" if end in AUDIO_ENDINGS else f"ends in {path.suffix}"
+        return (f"--{name} {path} {what}, but it is written as {kind}: give a name "
+                f"ending in {endings[0]}")
+    return None
+
+
 def main(args: argparse.Namespace, settings: Settings) -> int:
     if not (args.events or args.features or args.plot or args.report):
         print("deskcue: analyze: nothing to do; give --events, --features CSV, --plot PNG or "
               "--report HTML", file=sys.stderr)
         return 2
-    if (clash := output_clash(args)) is not None:
+    if (clash := output_clash(args) or output_kind_clash(args)) is not None:
         print(f"deskcue: analyze: {clash}", file=sys.stderr)
         return 2
     keep_freed_memory()
