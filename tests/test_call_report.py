@@ -354,3 +354,18 @@ def test_a_recording_without_a_voice_says_so_instead_of_an_empty_table(tmp_path)
     assert not page.rows
     assert 'id="events"' not in dom.stdout and 'id="units"' not in dom.stdout
     assert "No events: no voice was heard on either channel" in dom.stdout
+
+
+@pytest.mark.parametrize("content", [b"garbage\n", b"\xff\xfe{", b'{"version": 2, "speech'])
+def test_usual_from_a_baseline_that_is_not_json_is_one_line_that_says_why(raised_clip,
+                                                                          tmp_path, content):
+    """A damaged copy of the desk's baseline.json: one refusal saying it is not JSON, not a
+    log line calling it "ignored" beside a refusal that does not say why."""
+    bad = tmp_path / "baseline.json"
+    bad.write_bytes(content)
+    proc = deskcue("analyze", str(raised_clip), "--events", "--usual-from", str(bad))
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"deskcue: --usual-from: {bad}: not a usable baseline (not "
+                               "the JSON a desk saves: "), lines[0]

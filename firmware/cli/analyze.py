@@ -27,7 +27,7 @@ from firmware.cli.args import same_file
 from firmware.config.settings import Settings
 from firmware.errors import ReportError
 from firmware.link.envelope import EventStamper
-from firmware.platform.files import printable_name, read_json
+from firmware.platform.files import printable_name
 from firmware.platform.memory import keep_freed_memory
 from firmware.policy.cue_policy import PolicyEvent
 from firmware.policy.usual_voice import UsualVoice, semitones
@@ -119,12 +119,21 @@ def usual_from(settings: Settings, source: Path) -> tuple[UsualVoice, str]:
     (analysed first, as `deskcue analyze` would, to learn it)."""
     path = source / BASELINE_FILE if source.is_dir() else source
     if path.suffix.lower() == ".json":
-        if not path.is_file():
+        if not path.exists():
             where = (f"{source}: no {BASELINE_FILE} in it" if source.is_dir()
                      else f"{path}: no such file")
             raise ReportError(f"--usual-from: {where} (give the desk's state directory, its "
                               f"{BASELINE_FILE} or a recording of the same agent)")
-        data = read_json(path)
+        # read here, not with read_json: its "unreadable; ignored" log line would stand beside
+        # this refusal and contradict it, and the refusal would lose why
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ReportError(f"--usual-from: {path}: cannot read "
+                              f"({(exc.strerror or str(exc)).lower()})") from None
+        except ValueError as exc:  # includes a file that is not UTF-8
+            raise ReportError(f"--usual-from: {path}: not a usable baseline (not the JSON a "
+                              f"desk saves: {exc})") from None
         usual = make_usual_voice(settings)
         try:
             if not isinstance(data, dict):
