@@ -537,3 +537,33 @@ def test_analyze_output_named_as_its_kind_or_unknown_is_written(capsys, tmp_path
     wav = small_wav(tmp_path / "call.wav")
     code, _ = cli(capsys, "analyze", str(wav), option, str(tmp_path / name))
     assert code == 0 and (tmp_path / name).stat().st_size > 0
+
+
+def test_analyze_features_to_standard_output_with_a_dash(tmp_path):
+    """`--features - | grep caller`: the CSV comes down the pipe; it used to go to a file
+    called "-" in the working directory, and the pipe got nothing."""
+    wav = small_wav(tmp_path / "call.wav")
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+    proc = subprocess.run([sys.executable, "-m", "firmware.cli", "analyze", str(wav),
+                           "--features", "-"], cwd=work, capture_output=True, text=True,
+                          env={**env, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+                          timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    rows = proc.stdout.splitlines()
+    assert rows[0].startswith("t,channel,level_dbfs,") and len(rows) > 90
+    assert list(work.iterdir()) == []
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--features", "-", "--events"], "would both write to standard output"),
+    (["--plot", "-"], "--plot -: a PNG image goes to a file"),
+    (["--report", "-"], "--report -: an HTML page goes to a file"),
+])
+def test_analyze_dash_where_standard_output_cannot_take_it(capsys, tmp_path, monkeypatch, args,
+                                                          needle):
+    wav = small_wav(tmp_path / "call.wav")
+    monkeypatch.chdir(tmp_path)  # were "-" taken as a file name, it lands here
+    code, line = cli(capsys, "analyze", str(wav), *args)
+    assert code == 2 and needle in line

@@ -39,6 +39,7 @@ from firmware.report.call import CallRecord, ReportEvent, Thresholds
 # reads the usual pitch once per block, so its values follow the blocks (`write_features`).
 BLOCK_S = 5.0
 FEATURES_BLOCK_S = 0.5
+STDOUT = Path("-")  # --features -: the CSV to standard output, for a pipe
 FEATURE_COLUMNS = ("t", "channel", "level_dbfs", "loudness_m_lufs", "loudness_s_lufs", "voiced",
                    "f0_hz", "voicing", "semitones", "rate_sps", "tilt_db", "laughter")
 
@@ -182,7 +183,10 @@ def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
     with Recording(audio) as rec:
         call = CallRecord(name=printable_name(audio), duration_s=rec.duration_s, channels=(),
                           thresholds=Thresholds.from_settings(settings), usual_from=usual_source)
-        feat_file = open(features_path, "w", encoding="utf-8") if features_path else None  # noqa: SIM115
+        to_stdout = features_path == STDOUT
+        feat_name = "standard output" if to_stdout else features_path
+        feat_file = (None if features_path is None else sys.stdout if to_stdout
+                     else open(features_path, "w", encoding="utf-8"))  # noqa: SIM115
         try:
             with Progress(f"analyze {printable_name(audio)}", rec.duration_s,
                           stream=progress_to) as bar:
@@ -194,7 +198,7 @@ def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
                         caller_measures=feat_file is not None):
                     bar.update(rec.frames_read / rec.rate)
                     if feat_file is not None:
-                        with naming(features_path):
+                        with naming(feat_name):
                             write_features(feat_file, pipe, feats, first)
                         first = False
                     for ev in events:
@@ -211,8 +215,8 @@ def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
                         _keep_for_report(call, pipe, feats)
         finally:
             if feat_file is not None:
-                with naming(features_path):
-                    feat_file.close()
+                with naming(feat_name):
+                    feat_file.flush() if to_stdout else feat_file.close()
         if rec.cut_short:
             print(f"deskcue: warning: {rec.cut_short}; analysed what is there", file=err)
             call.duration_s = rec.frames_read / rec.rate  # what the report shows: what was read
@@ -273,7 +277,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--events", action="store_true",
                    help="print the events the appliance would publish, one JSON per line")
     p.add_argument("--features", type=Path, metavar="CSV",
-                   help="write per-hop features (one row per hop and channel) to CSV")
+                   help="write per-hop features (one row per hop and channel) to CSV "
+                        "('-': standard output)")
     p.add_argument("--plot", type=Path, metavar="PNG",
                    help="draw loudness, pitch, the usual voice, thresholds and cues to a PNG")
     p.add_argument("--report", type=Path, metavar="HTML",
@@ -325,8 +330,11 @@ def output_kind_clash(args: argparse.Namespace) -> str | None:
     else (or nothing) is taken as given."""
     for name, (kind, endings) in OUTPUT_KINDS.items():
         path = getattr(args, name)
-        if path is None:
+        if path is None or (path == STDOUT and name == "features"):
             continue
+        if path == STDOUT:
+            return (f"--{name} -: {kind} goes to a file, not standard output: give a name "
+                    f"ending in {endings[0]}")
         end = path.suffix.lower()
         if end in endings or end not in KNOWN_ENDINGS:
             continue
@@ -340,6 +348,10 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     if not (args.events or args.features or args.plot or args.report):
         print("deskcue: analyze: nothing to do; give --events, --features CSV, --plot PNG or "
               "--report HTML", file=sys.stderr)
+        return 2
+    if args.events and args.features == STDOUT:
+        print("deskcue: analyze: --events and --features - would both write to standard "
+              "output, mixed: give --features a file name", file=sys.stderr)
         return 2
     if (clash := output_clash(args) or output_kind_clash(args)) is not None:
         print(f"deskcue: analyze: {clash}", file=sys.stderr)
