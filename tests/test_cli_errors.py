@@ -567,3 +567,17 @@ def test_analyze_dash_where_standard_output_cannot_take_it(capsys, tmp_path, mon
     monkeypatch.chdir(tmp_path)  # were "-" taken as a file name, it lands here
     code, line = cli(capsys, "analyze", str(wav), *args)
     assert code == 2 and needle in line
+
+
+@pytest.mark.parametrize("option", ["--plot", "--report"])
+def test_analyze_output_that_is_a_directory_is_refused_before_the_analysis(tmp_path, option,
+                                                                           demo_wav):
+    """`--report reports/` (a directory): the whole call was analysed and its events
+    printed, then "deskcue: reports: is a directory", naming no option."""
+    out = tmp_path / "reports"
+    out.mkdir()
+    proc = run("analyze", str(demo_wav), "--events", option, str(out))
+    assert proc.returncode == 1
+    assert proc.stdout == ""  # refused before a single event
+    one_line(proc.stderr, f"{option} {out} is a directory")
+    assert list(out.iterdir()) == []

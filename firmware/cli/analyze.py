@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -344,6 +345,26 @@ def output_kind_clash(args: argparse.Namespace) -> str | None:
     return None
 
 
+def output_unwritable(args: argparse.Namespace) -> str | None:
+    """Why an output could not be made (None if each can): checked before the analysis, which
+    takes minutes for a long call (and another for a --usual-from recording), not after it
+    with the events already printed. Missing directories are made when writing."""
+    for name in ("features", "plot", "report"):
+        path = getattr(args, name)
+        if path is None or path == STDOUT:
+            continue
+        if path.is_dir():
+            return f"--{name} {path} is a directory: give a file name (in it, or elsewhere)"
+        there = path.parent
+        while not there.exists() and there != there.parent:
+            there = there.parent
+        if not there.is_dir():
+            return f"--{name} {path}: {there} is a file, not a directory"
+        if not os.access(there, os.W_OK | os.X_OK):
+            return f"--{name} {path}: cannot write in {there} (permission denied)"
+    return None
+
+
 def main(args: argparse.Namespace, settings: Settings) -> int:
     if not (args.events or args.features or args.plot or args.report):
         print("deskcue: analyze: nothing to do; give --events, --features CSV, --plot PNG or "
@@ -356,6 +377,9 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     if (clash := output_clash(args) or output_kind_clash(args)) is not None:
         print(f"deskcue: analyze: {clash}", file=sys.stderr)
         return 2
+    if (why := output_unwritable(args)) is not None:
+        print(f"deskcue: analyze: {why}", file=sys.stderr)
+        return 1
     keep_freed_memory()
     if args.plot or args.report:  # said before a long analysis, not after it
         from firmware.report.plot import need_matplotlib
