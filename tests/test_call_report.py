@@ -369,3 +369,39 @@ def test_usual_from_a_baseline_that_is_not_json_is_one_line_that_says_why(raised
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith(f"deskcue: --usual-from: {bad}: not a usable baseline (not "
                                "the JSON a desk saves: "), lines[0]
+
+
+def test_usual_from_a_baseline_still_warming_up_says_when_cues_could_fire(
+        review_call, raised_clip, tmp_path):
+    """A desk's baseline.json saved before its warm-up ended: the report said only "started
+    from baseline.json", as if agent cues could fire from 0:00, and the plot drew no warm-up,
+    while the usual voice was in fact learned (and cues possible) only well into the call."""
+    import re
+
+    from firmware.appliance.pipeline import make_usual_voice
+    from firmware.audio.recording import Recording
+    from firmware.cli.analyze import BLOCK_S, analyze_stream
+
+    settings = Settings()
+    usual = make_usual_voice(settings)
+    with Recording(raised_clip) as rec:
+        for _ in analyze_stream(settings, rec.blocks(int(BLOCK_S * rec.rate)), rec.rate,
+                                rec.channels, usual):
+            pass
+    assert usual.speech_s > 0 and not usual.ready
+    saved = tmp_path / "baseline.json"
+    write_json(saved, usual.to_dict())
+    out = tmp_path / "call.html"
+    proc = deskcue("analyze", str(review_call), "--events", "--usual-from", str(saved),
+                   "--report", str(out))
+    assert proc.returncode == 0, proc.stderr
+    learned = [json.loads(ln)["stream_s"] for ln in proc.stdout.splitlines()
+               if json.loads(ln)["type"] == "usual_voice_learned"]
+    assert len(learned) == 1 and learned[0] > 10
+    page = out.read_text(encoding="utf-8")
+    rows = dict(re.findall(r"<tr><th>(.*?)</th><td>(.*?)</td></tr>", page))
+    assert rows["usual voice started from"].startswith("baseline.json")
+    from firmware.report.call import mmss
+
+    assert rows["usual voice learned"].startswith(f"at {mmss(learned[0])}")
+    assert f"could fire only from {mmss(learned[0])} on" in page

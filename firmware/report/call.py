@@ -227,12 +227,12 @@ class CallRecord:
 
     def warmup_note(self) -> str | None:
         """Why no agent cue could fire for part or all of the recording, in one sentence;
-        None when a known usual voice was given or it was learned at the very start."""
+        None when a known usual voice was given ready or it was learned at the very start."""
         need = self.thresholds.warmup_speech_s
         if self.learned_at_s is None:
             return (f"no cue for the agent could fire: the usual voice was not learned yet "
                     f"(heard {self.heard_s:.1f} s of the agent's speech, needs {need:.1f} s)")
-        if self.usual_from is None and self.learned_at_s > 0:
+        if self.learned_at_s > 0:  # learned here (from scratch, or a baseline still warming up)
             return (f"cues for the agent could fire only from {mmss(self.learned_at_s)} on, "
                     f"once {need:.1f} s of the agent's speech was heard")
         return None

@@ -161,9 +161,11 @@ def _summary_rows(call: CallRecord) -> list[tuple[str, str]]:
                      f"loudness {call.usual_lufs:.1f} LUFS{pitch}"))
     if call.usual_from:
         rows.append(("usual voice started from", call.usual_from))
-    elif call.learned_at_s is not None:
-        rows.append(("usual voice learned", f"at {mmss(call.learned_at_s)}, after "
-                     f"{th.warmup_speech_s:g} s of the agent's speech"))
+    if call.learned_at_s is not None:
+        # a --usual-from baseline saved before its warm-up ended is learned here too
+        if call.learned_at_s > 0 or not call.usual_from:
+            rows.append(("usual voice learned", f"at {mmss(call.learned_at_s)}, after "
+                         f"{th.warmup_speech_s:g} s of the agent's speech"))
     else:
         rows.append(("usual voice learned", f"not learned: heard {call.heard_s:.1f} s of the "
                      f"agent's speech, needs {th.warmup_speech_s:g} s"))

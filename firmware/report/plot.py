@@ -132,7 +132,7 @@ def figure_png(call: CallRecord, *, row_s: float = ROW_S, dpi: int = 100) -> byt
 
     spans = call.spans()
     held = call.held_back_spans()
-    learned = call.learned_at_s if call.usual_from is None else 0.0
+    learned = call.learned_at_s  # 0 for a known usual voice that was ready from the start
     warm_end = call.duration_s if learned is None else learned
     t_usual = np.append(usual[:, 0], call.duration_s) if usual.size else np.empty(0)
     if t_usual.size and call.usual_from is not None:
