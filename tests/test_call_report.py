@@ -405,3 +405,20 @@ def test_usual_from_a_baseline_still_warming_up_says_when_cues_could_fire(
 
     assert rows["usual voice learned"].startswith(f"at {mmss(learned[0])}")
     assert f"could fire only from {mmss(learned[0])} on" in page
+
+
+def test_the_usual_voice_is_drawn_from_when_it_was_learned(review_call, monkeypatch, tmp_path):
+    """The usual level and its thresholds were drawn from the end of the 5 s block the usual
+    voice was learned in: up to 5 s after the warm-up band ended and cues could fire."""
+    import firmware.report.plot as plot
+    from firmware.cli.analyze import run_analyze
+
+    kept = []
+    monkeypatch.setattr(plot, "render", lambda _path, call, **_kw: kept.append(call))
+    assert run_analyze(Settings(), review_call, events_out=None, features_path=None,
+                       plot_path=tmp_path / "unused.png") == 0
+    call = kept[0]
+    assert call.learned_at_s is not None and call.learned_at_s > 0
+    usual = call.tracks.usual
+    first = usual[np.isfinite(usual[:, 1])][0]
+    assert abs(first[0] - call.learned_at_s) < 0.011, (first[0], call.learned_at_s)

@@ -213,7 +213,9 @@ def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
                         if drawing and (kept := _report_event(ev, seq)) is not None:
                             call.events.append(kept)
                     if drawing:
-                        _keep_for_report(call, pipe, feats)
+                        learned = [ev.stream_s for ev in events
+                                   if ev.type == "usual_voice_learned"]
+                        _keep_for_report(call, pipe, feats, learned[0] if learned else None)
         finally:
             if feat_file is not None:
                 with naming(feat_name):
@@ -244,8 +246,11 @@ def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
     return 0
 
 
-def _keep_for_report(call: CallRecord, pipe: Pipeline, feats: HopFeatures) -> None:
-    """A block's measures, and the usual voice the cues were judged against after it."""
+def _keep_for_report(call: CallRecord, pipe: Pipeline, feats: HopFeatures,
+                     learned_at_s: float | None = None) -> None:
+    """A block's measures, and the usual voice the cues were judged against after it;
+    ``learned_at_s``: stream time (s) the usual voice was learned within this block, so that
+    its line and thresholds start there, not up to a block (5 s) later."""
     call.tracks.add(feats)
     u, pol = pipe.usual, pipe.policy
     ready = u.ready
@@ -253,6 +258,9 @@ def _keep_for_report(call: CallRecord, pipe: Pipeline, feats: HopFeatures) -> No
     need = pipe.settings.cues.caller_escalation.baseline_speech_s / 0.01
     caller = pol.caller_usual.median() if pol.caller_usual.weight >= need - 0.5 else np.nan
     t = float(feats.t[-1] + 0.005) if feats.n_hops else pipe.stream_s
+    if ready and learned_at_s is not None and learned_at_s < t:
+        call.tracks.add_usual(learned_at_s, u.usual_lufs,
+                              u.usual_f0_hz if np.isfinite(u.usual_st) else np.nan, caller)
     call.tracks.add_usual(t, u.usual_lufs if ready else np.nan,
                           u.usual_f0_hz if ready and np.isfinite(u.usual_st) else np.nan,
                           caller)
