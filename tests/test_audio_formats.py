@@ -292,6 +292,27 @@ def test_a_header_without_samples_is_an_error(two_seconds, tmp_path):
              "its header promises 2.0 s")
 
 
+@pytest.mark.parametrize("name", ["o16.wav", "pcm24.wav", "float32.wav", "alaw.wav"])
+def test_a_wav_whose_header_was_never_finished_is_analysed_whole(made, originals, name,
+                                                                 tmp_path):
+    """A recorder that lost power before writing its sizes leaves 0 in the data chunk's size
+    (and the RIFF size) with every sample after it: that was "no audio in it" for a whole call.
+    Now read as the header describes the samples, and said."""
+    data = bytearray((made / name).read_bytes())
+    at = data.index(b"data")
+    data[4:8] = data[at + 4:at + 8] = bytes(4)
+    broken = tmp_path / name
+    broken.write_bytes(bytes(data))
+    proc = deskcue("analyze", str(broken), "--events")
+    one_line(proc, 0, "warning:", str(broken), "header was never finished",
+             "read the 30.0 s of samples after it")
+    if name == "alaw.wav":
+        return  # its own samples, not the 16 kHz original's
+    got, want = features(broken), originals[16000]
+    for field in ("level_dbfs", "loudness_m_lufs", "voiced", "f0_hz"):
+        np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
+
+
 def test_a_flac_cut_short_is_analysed_up_to_where_it_breaks(two_seconds, tmp_path):
     flac = tmp_path / "whole.flac"
     sox(two_seconds, flac)

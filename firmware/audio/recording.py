@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import re
 import shlex
@@ -35,6 +36,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -98,6 +100,50 @@ def _open_regular(path: Path) -> int:
     return fd
 
 
+class _After(io.RawIOBase):
+    """A file read from byte ``offset`` on, as if it began there (libsndfile's RAW reader
+    starts at byte 0)."""
+
+    def __init__(self, f: io.BufferedReader, offset: int):
+        super().__init__()
+        self._f, self._offset = f, offset
+        f.seek(offset)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        return self._f.readinto(b)
+
+    def seek(self, pos: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_SET:
+            pos += self._offset
+        return self._f.seek(pos, whence) - self._offset
+
+    def tell(self) -> int:
+        return self._f.tell() - self._offset
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
+
+
+def _data_offset(head: bytes) -> int | None:
+    """Where a RIFF/WAVE file's ``data`` chunk's samples begin, from its first bytes."""
+    if head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
+        return None
+    pos = 12
+    while pos + 8 <= len(head):
+        size = int.from_bytes(head[pos + 4:pos + 8], "little")
+        if head[pos:pos + 4] == b"data":
+            return pos + 8
+        pos += 8 + size + (size & 1)
+    return None
+
+
 def _promised_frames(log: str, block_align: int) -> int | None:
     """Frames the WAV header's data chunk promised, from libsndfile's log of the header
     (``data : 128000 (should be 63979)`` when the file holds fewer bytes than it says)."""
@@ -138,10 +184,13 @@ class Recording:
         self._float = self._sf.subtype in ("FLOAT", "DOUBLE")
         self.cut_short: str | None = None
         self._error: str | None = None
+        self._after: _After | None = None  # the samples past an unfinished header
         promised = None
         if self._sf.format in ("WAV", "WAVEX", "RF64"):
             m = re.search(r"Block Align\s*:\s*(\d+)", self._sf.extra_info)
             promised = _promised_frames(self._sf.extra_info, int(m.group(1)) if m else 0)
+        if int(self._sf.frames) == 0 and self._sf.format in ("WAV", "WAVEX", "RF64"):
+            self._read_past_an_unfinished_header()
         self.frames: int = max(int(self._sf.frames), promised or 0)
         if self.frames > 0x7FFFFFFFFFFF:  # libsndfile's "unknown" (SF_COUNT_MAX)
             self.frames = 0
@@ -150,6 +199,32 @@ class Recording:
             promise = f"; cut short: its header promises {self.duration_s:.1f} s" if promised \
                 else ""
             raise AudioError(f"{self.path}: no audio in it (a header, no samples){promise}")
+
+    def _read_past_an_unfinished_header(self) -> None:
+        """A recorder that lost power before finishing its header leaves the data chunk's size
+        at 0 with the samples after it: read them as the header describes them (cut_short
+        says so), rather than call a whole call "no audio"."""
+        f = open(self.path, "rb")  # noqa: SIM115 (kept open for reading; closed in close())
+        try:
+            offset = _data_offset(f.read(1 << 16))
+            size = os.fstat(f.fileno()).st_size
+            m = re.search(r"Block Align\s*:\s*(\d+)", self._sf.extra_info)
+            align = int(m.group(1)) if m else 0
+            if offset is None or align <= 0 or size - offset < align:
+                f.close()
+                return
+            after = _After(f, offset)
+            raw = sf.SoundFile(after, format="RAW", samplerate=self._sf.samplerate,
+                               channels=self._sf.channels, subtype=self._sf.subtype,
+                               endian="LITTLE")
+        except BaseException:
+            f.close()
+            raise
+        self._sf.close()
+        self._sf, self._after = raw, after
+        self.cut_short = (f"{self.path}: its header was never finished (it says no samples: "
+                          f"a recorder that stopped?); read the {raw.frames / raw.samplerate:.1f} "
+                          "s of samples after it")
 
     def _unreadable(self, exc: BaseException) -> AudioError:
         """The error for a file libsndfile could not open."""
@@ -235,6 +310,8 @@ class Recording:
 
     def close(self) -> None:
         self._sf.close()
+        if self._after is not None:
+            self._after.close()
 
     def __enter__(self) -> Recording:
         return self
