@@ -58,7 +58,11 @@ def test_kill9_right_after_a_cue_is_shown_loses_no_event(desk, recordings):  # n
             run_until_cue_then_kill(cfg, recordings["cues"], env)
         assert sub.events() == []
         kept = [e for e in stored(state) if e["type"] == "raised_voice.started"]
-        assert len(kept) == KILLS, f"only {len(kept)} of {KILLS} shown cues were stored"
+        # Every killed run stored the cue it showed. With --fast the analysis runs ahead of
+        # the light, so a run may also have stored the recording's next cue before the kill.
+        assert len({e["boot_id"] for e in kept}) == KILLS, \
+            f"cues stored by only {len({e['boot_id'] for e in kept})} of {KILLS} killed runs"
+        kept_ids = {e["id"] for e in kept}
         broker.set_users(USERS)
         # A restart on calm speech (no cue of its own) delivers what the killed runs stored.
         p = subprocess.run(deskcue("run", "--config", str(cfg), "--source",
@@ -67,15 +71,15 @@ def test_kill9_right_after_a_cue_is_shown_loses_no_event(desk, recordings):  # n
         assert p.returncode == 0, p.stderr
         assert stored(state) == []
 
-        def cue_boots() -> set[str]:
-            return {e["boot_id"] for e in unique_in_order(sub.events())
+        def cue_ids() -> set[str]:
+            return {e["id"] for e in unique_in_order(sub.events())
                     if e["type"] == "raised_voice.started"}
-        wait_until(lambda: len(cue_boots()) >= KILLS)
+        wait_until(lambda: cue_ids() >= kept_ids)
     finally:
         sub.close()
     got = unique_in_order(sub.events())
     cues = [e for e in got if e["type"] == "raised_voice.started"]
-    assert len(cues) == KILLS, "one shown cue per killed run, each delivered once"
+    assert {e["id"] for e in cues} == kept_ids, "every stored cue delivered, none other"
     assert len({e["boot_id"] for e in cues}) == KILLS
     assert all(e.get("replayed") for e in cues)
     for boot in {e["boot_id"] for e in cues}:  # each killed run's events: in order, no gap
