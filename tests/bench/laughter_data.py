@@ -583,6 +583,14 @@ def pitch_shift(x: np.ndarray, st: float, n_fft: int = 512, hop: int = 128) -> n
     is resampled by ``1 / r``.  The spectral envelope moves with the pitch (formants ``r``
     higher too, as in a smaller voice).  Same length as ``x``."""
     r = 2 ** (st / 12)
+    y = _stretch(x, r, n_fft, hop)
+    f = Fraction(1000, int(round(1000 * r)))
+    return resample_poly(y, f.numerator, f.denominator)[: x.size]
+
+
+def _stretch(x: np.ndarray, r: float, n_fft: int, hop: int) -> np.ndarray:
+    """``x`` stretched ``r`` times longer by the phase vocoder :func:`pitch_shift` describes
+    (pitch and formants kept), its leading padding cut."""
     win = np.hanning(n_fft)
     xp = np.concatenate([np.zeros(n_fft), x, np.zeros(n_fft)])
     S = np.fft.rfft(np.lib.stride_tricks.sliding_window_view(xp, n_fft)[::hop] * win, axis=1)
@@ -597,9 +605,7 @@ def pitch_shift(x: np.ndarray, st: float, n_fft: int = 512, hop: int = 128) -> n
     phase = np.angle(S[0]) + np.concatenate([np.zeros((1, S.shape[1])),
                                              np.cumsum(step[:-1], axis=0)])
     frames = np.fft.irfft(mag * np.exp(1j * phase), n_fft, axis=1) * win
-    y = _overlap_add(frames, win, hop)[int(n_fft * r):]
-    f = Fraction(1000, int(round(1000 * r)))
-    return resample_poly(y, f.numerator, f.denominator)[: x.size]
+    return _overlap_add(frames, win, hop)[int(n_fft * r):]
 
 
 def _overlap_add(frames: np.ndarray, win: np.ndarray, hop: int) -> np.ndarray:
@@ -626,21 +632,7 @@ def time_stretch(x: np.ndarray, rate: float, n_fft: int = 512, hop: int = 128) -
     (the phase vocoder of :func:`pitch_shift` without the resampling); length
     ``x.size / rate``."""
     r = 1.0 / rate
-    win = np.hanning(n_fft)
-    xp = np.concatenate([np.zeros(n_fft), x, np.zeros(n_fft)])
-    S = np.fft.rfft(np.lib.stride_tricks.sliding_window_view(xp, n_fft)[::hop] * win, axis=1)
-    t_out = np.arange(0, S.shape[0] - 1, 1 / r)
-    k = t_out.astype(int)
-    a = (t_out - k)[:, None]
-    mag = (1 - a) * np.abs(S[k]) + a * np.abs(S[k + 1])
-    omega = 2 * np.pi * hop * np.arange(S.shape[1]) / n_fft
-    dphi = np.angle(S[1:]) - np.angle(S[:-1]) - omega
-    dphi -= 2 * np.pi * np.round(dphi / (2 * np.pi))
-    phase = np.angle(S[0]) + np.concatenate([np.zeros((1, S.shape[1])),
-                                             np.cumsum((omega + dphi[k])[:-1], axis=0)])
-    frames = np.fft.irfft(mag * np.exp(1j * phase), n_fft, axis=1) * win
-    y = _overlap_add(frames, win, hop)[int(n_fft * r):]
-    return y[: int(round(x.size * r))]
+    return _stretch(x, r, n_fft, hop)[: int(round(x.size * r))]
 
 
 def _envelope_db(S: np.ndarray, n_fft: int, lifter: int) -> np.ndarray:

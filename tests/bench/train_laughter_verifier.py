@@ -241,6 +241,18 @@ def warmup_s(speech: np.ndarray) -> float:
     return float(np.clip(WARMUP_ACTIVE_S / max(active, 1e-3), *WARMUP_S))
 
 
+def speakers_for(it: Item, by_speaker: dict[str, list[Item]]) -> list[str]:
+    """The speakers whose speech a laugh may sit in: its own group's if it has speech
+    (hedgewars), else those of its fold, of its sex when both are known (any of its fold when
+    none is)."""
+    if it.group in by_speaker:
+        return [it.group]
+    f = fold_of(it.group)
+    same = [s for s in sorted(by_speaker) if fold_of(s) == f]
+    return [s for s in same if not it.sex or not by_speaker[s][0].sex
+            or by_speaker[s][0].sex == it.sex] or same
+
+
 def build_streams(items: list[Item], by_speaker: dict[str, list[Item]], seed: int = SEED
                   ) -> list[tuple[object, str]]:
     """Per laugh: one cross-faded and one overlaid stream in the speech of a speaker of its
@@ -250,19 +262,11 @@ def build_streams(items: list[Item], by_speaker: dict[str, list[Item]], seed: in
     import laughter_data as d
 
     rng = np.random.default_rng(seed)
-    speakers = sorted(by_speaker)
     out = []
     for it in items:
         if it.label != "laughing":
             continue
-        f = fold_of(it.group)
-        if it.group in by_speaker:
-            cands = [it.group]
-        else:
-            cands = [s for s in speakers if fold_of(s) == f
-                     and (not it.sex or not by_speaker[s][0].sex
-                          or by_speaker[s][0].sex == it.sex)]
-            cands = cands or [s for s in speakers if fold_of(s) == f]
+        cands = speakers_for(it, by_speaker)
         spk = cands[int(rng.integers(len(cands)))]
         sp = np.concatenate([c.audio for c in by_speaker[spk]])
         warm = warmup_s(sp)
@@ -403,20 +407,12 @@ def laugh_variants(items: list[Item], by_speaker: dict[str, list[Item]],
     import laughter_data as d
 
     rng = np.random.default_rng(seed)
-    speakers = sorted(by_speaker)
     clips: list[tuple[np.ndarray, str]] = []
     streams: list[tuple[object, str]] = []
     for it in items:
         if it.label != "laughing" or (not VARIANT_SYNTH and it.name.startswith("synth")):
             continue
-        f = fold_of(it.group)
-        if it.group in by_speaker:
-            cands = [it.group]
-        else:
-            cands = [s for s in speakers if fold_of(s) == f
-                     and (not it.sex or not by_speaker[s][0].sex
-                          or by_speaker[s][0].sex == it.sex)]
-            cands = cands or [s for s in speakers if fold_of(s) == f]
+        cands = speakers_for(it, by_speaker)
         for i in range(n):
             kind = VARIANT_KINDS[i % len(VARIANT_KINDS)]
             tail = 0.0
