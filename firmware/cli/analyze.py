@@ -28,7 +28,7 @@ from firmware.cli.args import same_file
 from firmware.config.settings import Settings
 from firmware.errors import ReportError
 from firmware.link.envelope import EventStamper
-from firmware.platform.files import printable_name
+from firmware.platform.files import existing_ancestor, printable_name
 from firmware.platform.memory import keep_freed_memory
 from firmware.policy.cue_policy import PolicyEvent
 from firmware.policy.usual_voice import UsualVoice, semitones
@@ -363,9 +363,7 @@ def output_unwritable(args: argparse.Namespace) -> str | None:
             continue
         if path.is_dir():
             return f"--{name} {path} is a directory: give a file name (in it, or elsewhere)"
-        there = path.parent
-        while not there.exists() and there != there.parent:
-            there = there.parent
+        there = existing_ancestor(path.parent)
         if not there.is_dir():
             return f"--{name} {path}: {there} is a file, not a directory"
         if not os.access(there, os.W_OK | os.X_OK):

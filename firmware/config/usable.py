@@ -23,6 +23,7 @@ from pathlib import Path
 
 from firmware.config.audio import VoiceActivitySettings
 from firmware.config.settings import Settings
+from firmware.platform.files import existing_ancestor
 
 Finding = tuple[str, str]
 
@@ -59,9 +60,7 @@ def _dir_problem(path: Path) -> str | None:
         if not os.access(path, os.W_OK | os.X_OK):
             return f"{path} is not writable by this user"
         return None
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
+    parent = existing_ancestor(path.parent)
     if not parent.is_dir():
         return f"{path} cannot be made: {parent} is not a directory"
     if not os.access(parent, os.W_OK | os.X_OK):

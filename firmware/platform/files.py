@@ -122,6 +122,14 @@ def remove_file(path: Path) -> None:
         fsync_dir(path.parent)
 
 
+def existing_ancestor(path: Path) -> Path:
+    """``path`` itself if it exists, else its nearest ancestor that does (where a missing
+    directory would be made: whether that can happen depends on this one)."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
 @contextlib.contextmanager
 def locked_dir(directory: Path) -> Iterator[None]:
     """Serialise installs into ``directory`` (the boot-time import vs. an MQTT apply)."""
