@@ -103,11 +103,11 @@ class MonitorState:
         self._ids: OrderedDict[str, None] = OrderedDict()
         self.results: deque[tuple[DeskView, CommandResult]] = deque(maxlen=10)
         self.stray = 0
+        """Off-contract messages under a site/desk nothing valid came from: counted here, so
+        a flood of junk topics costs no memory per topic and lists no phantom desks."""
         self.broker_lost_at: float | None = None
         """When the monitor lost its broker (Unix s), while it has: what is shown is from
         before then, however the clock ticks."""
-        """Off-contract messages under a site/desk nothing valid came from: counted here, so
-        a flood of junk topics costs no memory per topic and lists no phantom desks."""
 
     def desk(self, site: str, desk: str) -> DeskView:
         """The view of ``site``/``desk`` (created on first sight)."""
