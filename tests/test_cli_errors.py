@@ -581,3 +581,39 @@ def test_analyze_output_that_is_a_directory_is_refused_before_the_analysis(tmp_p
     assert proc.stdout == ""  # refused before a single event
     one_line(proc.stderr, f"{option} {out} is a directory")
     assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--events", "--features", "/dev/stdout"],
+     "--events and --features /dev/stdout would both write to standard output"),
+    (["--features", "-", "--plot", "/dev/stdout"],
+     "--features - and --plot /dev/stdout would both write to standard output"),
+    (["--events", "--features", "{same}"],
+     "--events and --features {same} would both write to standard output"),
+])
+def test_analyze_two_outputs_to_the_same_stream_are_refused_before_the_analysis(tmp_path, args,
+                                                                                needle):
+    """`--events --features /dev/stdout` (or a file standard output is redirected to)
+    interleaved JSON lines and CSV rows on one stream; refused like `--features -`."""
+    wav = small_wav(tmp_path / "call.wav")
+    same = tmp_path / "out.txt"
+    with open(same, "wb") as out:  # the shell's `> out.txt`
+        env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+        proc = subprocess.run([sys.executable, "-m", "firmware.cli", "analyze", str(wav),
+                               *(a.format(same=same) for a in args)], stdout=out,
+                              stderr=subprocess.PIPE, text=True, env=env, timeout=60,
+                              stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2
+    one_line(proc.stderr, needle.format(same=same))
+    assert same.read_bytes() == b""  # nothing analysed, nothing written
+
+
+def test_analyze_features_to_dev_null_beside_events_is_not_a_clash(tmp_path):
+    """Standard output sent to /dev/null and --features /dev/null: nothing is mixed."""
+    wav = small_wav(tmp_path / "call.wav")
+    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+    proc = subprocess.run([sys.executable, "-m", "firmware.cli", "analyze", str(wav), "--events",
+                           "--features", os.devnull], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True, env=env, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr

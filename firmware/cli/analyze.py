@@ -318,6 +318,36 @@ def output_clash(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _is_stdout(path: Path) -> bool:
+    """Whether ``path`` is where standard output goes: /dev/stdout, /proc/self/fd/1, the tty
+    or the file the shell redirected it to (the same inode). /dev/null is never a clash:
+    nothing written there is mixed with anything."""
+    try:
+        out, there = os.fstat(sys.stdout.fileno()), os.stat(path)
+    except (OSError, ValueError, AttributeError):  # not there (yet), or no standard output
+        return False
+    null = os.stat(os.devnull)
+    return ((out.st_dev, out.st_ino) == (there.st_dev, there.st_ino)
+            and (there.st_dev, there.st_ino) != (null.st_dev, null.st_ino))
+
+
+def stdout_clash(args: argparse.Namespace) -> str | None:
+    """Why two outputs would go to standard output, interleaved (None if at most one does):
+    ``--events`` with ``--features -``, or an output named /dev/stdout or the file standard
+    output is redirected to - JSON lines and CSV rows (or PNG bytes) on one stream that no
+    reader can take apart. Checked before the analysis, as every refusal of the outputs."""
+    writers = ["--events"] if args.events else []
+    for name in ("features", "plot", "report"):
+        path = getattr(args, name)
+        if path is not None and ((path == STDOUT and name == "features") or _is_stdout(path)):
+            writers.append(f"--{name} {path}")
+    if len(writers) < 2:
+        return None
+    fix = writers[1].split()[0]
+    return (f"{writers[0]} and {writers[1]} would both write to standard output, mixed: give "
+            f"{fix} a file name")
+
+
 # What each output is written as, and the file name endings that say so.
 OUTPUT_KINDS = {"features": ("a CSV table", (".csv", ".txt", ".tsv")),
                 "plot": ("a PNG image", (".png",)),
@@ -376,11 +406,8 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         print("deskcue: analyze: nothing to do; give --events, --features CSV, --plot PNG or "
               "--report HTML", file=sys.stderr)
         return 2
-    if args.events and args.features == STDOUT:
-        print("deskcue: analyze: --events and --features - would both write to standard "
-              "output, mixed: give --features a file name", file=sys.stderr)
-        return 2
-    if (clash := output_clash(args) or output_kind_clash(args)) is not None:
+    if (clash := (stdout_clash(args) or output_clash(args)
+                  or output_kind_clash(args))) is not None:
         print(f"deskcue: analyze: {clash}", file=sys.stderr)
         return 2
     if (why := output_unwritable(args)) is not None:
