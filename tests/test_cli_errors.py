@@ -617,3 +617,29 @@ def test_analyze_features_to_dev_null_beside_events_is_not_a_clash(tmp_path):
                           stderr=subprocess.PIPE, text=True, env=env, timeout=60,
                           stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize(("command", "shown"), [
+    (["analyze", "{recording}", "--events"], b"q\xff.wav"),
+    (["analyze", "{tmp}/m\udcff.wav", "--events"], b"m\xff.wav"),
+    (["config", "check", "{tmp}/d\udcff.toml"], b"d\xff.toml"),
+    (["snooze", "--config", "{tmp}/d\udcff.toml"], b"d\xff.toml"),
+    (["analyze", "{wav}", "--features", "{tmp}/a\udcff"], b"a\xff is a directory"),
+])
+def test_a_name_that_is_not_utf8_is_printed_as_its_bytes(tmp_path, command, shown):
+    """`deskcue analyze $'q\\xff.wav'`: the error line said q\\udcff.wav, a name no shell
+    gives back (nor can paste into the sox line). The name's own bytes go out, as ls prints
+    them, whatever the command."""
+    recording = tmp_path / os.fsdecode(b"q\xff.wav")  # a Latin-1 name, as a Windows share gives
+    recording.write_bytes(b"not a recording\n")
+    (tmp_path / os.fsdecode(b"a\xff")).mkdir()
+    names = {"recording": str(recording), "tmp": str(tmp_path),
+             "wav": str(small_wav(tmp_path / "call.wav"))}
+    argv = [os.fsencode(a.format(**names)) for a in command]
+    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+    proc = subprocess.run([sys.executable, "-m", "firmware.cli", *argv], capture_output=True,
+                          env=env, timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode != 0
+    err = proc.stderr.splitlines()
+    assert err and all(b"\\udc" not in ln for ln in err), proc.stderr
+    assert any(shown in ln for ln in err), proc.stderr
