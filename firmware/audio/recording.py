@@ -17,8 +17,10 @@ Ogg            Vorbis, Opus
 
 Anything else - another container (AIFF, MP3 ...) or a codec whose effect on the measures
 nobody has checked (GSM 6.10, ADPCM ...) - is an `AudioFormatError` naming the format and
-the sox line that converts it. Only regular files are read: a FIFO or a device would block
-the reader where no signal can end it, so it is refused before a byte is read.
+the line that converts it (`convert_hint`: sox, or ffmpeg for what no sox reads; the file is
+known by its first bytes, so an MP3 called .wav is named as one). Only regular files are
+read: a FIFO or a device would block the reader where no signal can end it, so it is refused
+before a byte is read.
 
 A file cut short (a copy that stopped, a recorder that lost power) is read up to where it
 ends; `Recording.cut_short` then says how much the header promised and how much was there.
@@ -55,18 +57,84 @@ _PLACEHOLDER_BYTES = 0x7FFF0000
 _SIGNATURES = {b"RIFF": "WAV", b"RF64": "RF64", b"fLaC": "FLAC", b"OggS": "Ogg"}
 
 
+# Formats known by their first bytes that sox's base set (Debian's `sox` package) cannot read:
+# what each is, for the refusal, and how it converts. sox picks its reader by the file's name
+# (it only sniffs formats with a magic number: WAV, AIFF, FLAC, Ogg ...), so an MP3 - which has
+# none - is named to it with -t, also when it is called .wav.
+_MP3 = "an MP3 file"
+_FFMPEG_ONLY = {"mp4": "an MP4/M4A file (AAC or ALAC)", "wma": "a WMA file (ASF)",
+                "aac": "an AAC stream (ADTS)"}
+_ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
+
+
+def _mpeg_sync(head: bytes) -> str | None:
+    """"mp3" for an MPEG audio frame header (layer I-III), "aac" for an ADTS one, from its
+    first 4 bytes: 11 sync bits, then no reserved version, layer, bitrate or rate."""
+    if len(head) < 4 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
+        return None
+    version, layer = (head[1] >> 3) & 3, (head[1] >> 1) & 3
+    if layer == 0:  # ADTS: 12 sync bits, layer always 0, sampling index 0-12
+        return "aac" if head[1] & 0xF0 == 0xF0 and (head[2] >> 2) & 0xF <= 12 else None
+    if version == 1 or head[2] >> 4 == 0xF or (head[2] >> 2) & 3 == 3:
+        return None
+    return "mp3"
+
+
+def content_of(path: Path) -> str | None:
+    """What ``path``'s first bytes say it is, whatever its name ends in: "mp3" (an ID3 tag or
+    an MPEG audio frame), "mp4", "wma", "aac"; None for anything else (sox knows the rest
+    by their own magic numbers, or nobody here does)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return None
+    if head[:3] == b"ID3":
+        return "mp3"
+    if head[4:8] == b"ftyp":
+        return "mp4"
+    if head == _ASF_GUID:
+        return "wma"
+    return _mpeg_sync(head)
+
+
 def sox_line(path: Path, suffix: str, options: tuple[str, ...] = (),
              effects: tuple[str, ...] = ()) -> str:
     """A sox command line a person can paste into a shell: ``path`` converted with
     ``options`` and ``effects`` into ``<stem><suffix>.wav`` in the working directory. Names
-    are quoted: a recording called "call 12.wav" is one argument, not two."""
+    are quoted: a recording called "call 12.wav" is one argument, not two; an MP3 is named
+    as one (-t mp3), as sox goes by the name for a format without a magic number."""
     out = f"{path.with_suffix('').name}{suffix}.wav"
-    return shlex.join(["sox", str(path), *options, out, *effects])
+    kind = ["-t", "mp3"] if content_of(path) == "mp3" else []
+    return shlex.join(["sox", *kind, str(path), *options, out, *effects])
 
 
 def convert_hint(path: Path) -> str:
-    """The sox line that turns ``path`` into a 16-bit PCM WAV deskcue reads."""
-    return f"convert it: {sox_line(path, '-16bit', ('-b', '16'))}"
+    """The command that turns ``path`` into a 16-bit PCM WAV deskcue reads, and what it needs
+    beyond Debian's sox: sox for what it reads (an MP3 with its MP3 handler, a package of its
+    own), ffmpeg for what no sox reads (M4A, WMA, AAC). Every such hint is written here."""
+    kind = content_of(path)
+    if kind in _FFMPEG_ONLY:
+        out = f"{path.with_suffix('').name}-16bit.wav"
+        line = shlex.join(["ffmpeg", "-i", str(path), "-c:a", "pcm_s16le", out])
+        return f"convert it with ffmpeg (Debian package ffmpeg): {line}"
+    line = sox_line(path, "-16bit", ("-b", "16"))
+    if kind == "mp3":
+        return f"convert it with sox's MP3 reader (Debian package libsox-fmt-mp3): {line}"
+    return f"convert it: {line}"
+
+
+def _what_it_is(path: Path, *, misnamed_only: bool = False) -> str | None:
+    """``an MP3 file`` (or another kind deskcue refuses), with what its name says when that is
+    something else (``.wav``); None for other files, and with ``misnamed_only`` for a file
+    whose name already says what it is."""
+    kind = content_of(path)
+    what = _MP3 if kind == "mp3" else _FFMPEG_ONLY.get(kind or "")
+    if what is None:
+        return None
+    if path.suffix.lower() in (".mp3", ".mp2", ".m4a", ".mp4", ".aac", ".wma", ".asf"):
+        return None if misnamed_only else what
+    return f"{what}, though its name ends {f'in {path.suffix}' if path.suffix else 'in nothing'}"
 
 
 def _open_regular(path: Path) -> int:
@@ -233,6 +301,9 @@ class Recording:
         with open(p, "rb") as f:
             head = f.read(4)
         known = _SIGNATURES.get(head)
+        if (what := _what_it_is(p)) is not None:
+            return AudioFormatError(f"{p}: {what}: not a format deskcue reads ({READS}); "
+                                    f"{convert_hint(p)}")
         if known:
             return AudioFormatError(f"{p}: a {known} file cut short inside its header or damaged "
                                     f"(libsndfile: {why}); deskcue reads {READS}")
@@ -242,9 +313,11 @@ class Recording:
     def _check(self) -> None:
         f, p = self._sf, self.path
         if f.format not in CONTAINERS or f.subtype not in ENCODINGS:
+            what = _what_it_is(p, misnamed_only=True)
             raise AudioFormatError(
-                f"{p}: {f.format_info.split(' (')[0]} {f.subtype_info} is not a format deskcue "
-                f"reads ({READS}); {convert_hint(p)}")
+                f"{p}: {f.format_info.split(' (')[0]} {f.subtype_info}"
+                f"{f' ({what})' if what else ''} is not a format deskcue reads ({READS}); "
+                f"{convert_hint(p)}")
         if f.channels not in (1, 2):
             raise AudioFormatError(f"{p}: {f.channels} channels; need mono (agent) or stereo "
                                    "(agent + caller); keep the first two: "
