@@ -137,6 +137,63 @@ def _what_it_is(path: Path, *, misnamed_only: bool = False) -> str | None:
     return f"{what}, though its name ends {f'in {path.suffix}' if path.suffix else 'in nothing'}"
 
 
+# Clipping. A sample "at full scale" is at or within 1 LSB of the encoding's largest value:
+# |x| >= 1 - 2 LSB for PCM (the positive peak is 1 - 1 LSB; 16-bit LSB for float, Vorbis and
+# Opus, as a float export of a clipped 16-bit capture), the top code for µ-law and A-law
+# (their last step is 3 % of full scale: only the top code itself). It is clipping only in
+# runs of CLIP_RUN or more: speech touches full scale for a sample or two at a peak; a
+# waveform flattened by the converter stays there. Warned about above CLIP_SHARE (0.1 %) of
+# a channel's samples: there the loudest 5 % of voiced hops read 0.4 LU low, growing to
+# 1.3 LU at 0.3 % (tests/bench/bench_clipping.py; docs/decisions.md).
+CLIP_RUN = 3
+CLIP_SHARE = 0.001
+_LSB = {"PCM_U8": 2.0 ** -7, "PCM_16": 2.0 ** -15, "PCM_24": 2.0 ** -23, "PCM_32": 2.0 ** -31}
+_TOP_CODE = {"ULAW": 32124 / 32768, "ALAW": 32256 / 32768}
+
+
+def clip_level(subtype: str) -> float:
+    """The smallest |sample| (float, full scale 1.0) counted as at full scale for
+    libsndfile's ``subtype``."""
+    if subtype in _TOP_CODE:
+        return _TOP_CODE[subtype] - 2.0 ** -20
+    return 1.0 - 2 * _LSB.get(subtype, 2.0 ** -15)
+
+
+class ClipCount:
+    """Samples at full scale in runs of at least ``run``, per channel, over consecutive
+    blocks (a run across a block boundary is one run)."""
+
+    def __init__(self, channels: int, level: float, run: int = CLIP_RUN):
+        self.level = np.float32(level)
+        self.run = run
+        self._closed = np.zeros(channels, np.int64)  # samples in runs that ended
+        self._open = np.zeros(channels, np.int64)  # the run still going at the last block's end
+
+    def add(self, block: np.ndarray) -> None:
+        """Count a block of samples (frames, channels), after the previous one."""
+        n = block.shape[0]
+        if n == 0:
+            return
+        hot = np.abs(block) >= self.level
+        for c in np.flatnonzero(hot.any(axis=0) | (self._open > 0)):
+            edges = np.diff(hot[:, c].astype(np.int8), prepend=0, append=0)
+            starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+            lengths = stops - starts
+            if lengths.size and starts[0] == 0:
+                lengths[0] += self._open[c]
+            elif self._open[c] >= self.run:
+                self._closed[c] += self._open[c]
+            self._open[c] = 0
+            if lengths.size and stops[-1] == n:
+                self._open[c], lengths = lengths[-1], lengths[:-1]
+            self._closed[c] += int(lengths[lengths >= self.run].sum())
+
+    @property
+    def samples(self) -> np.ndarray:
+        """Samples at full scale in runs of ``run`` or more so far, per channel."""
+        return self._closed + np.where(self._open >= self.run, self._open, 0)
+
+
 def _open_regular(path: Path) -> int:
     """Open ``path`` for reading without blocking; its descriptor if it is a regular file.
 
@@ -249,6 +306,7 @@ class Recording:
         self.kind = f"{self._sf.format} {self._sf.subtype}"
         self.frames_read = 0
         self.nonfinite = 0  # frames with a NaN or infinite sample, read as silence
+        self.clipped = ClipCount(self.channels, clip_level(self._sf.subtype))
         self._float = self._sf.subtype in ("FLOAT", "DOUBLE")
         self.cut_short: str | None = None
         self._error: str | None = None
@@ -348,6 +406,7 @@ class Recording:
             bad = ~np.isfinite(block)
             self.nonfinite += int(bad.any(axis=1).sum())
             block[bad] = 0.0
+        self.clipped.add(block)
         self.frames_read += block.shape[0]
         if block.shape[0] == 0 and self.cut_short is None:
             self._note_end()
@@ -360,6 +419,29 @@ class Recording:
             return None
         return (f"{self.path}: {self.nonfinite} frame(s) held NaN or infinite samples (a "
                 "damaged float recording); read as silence")
+
+    def clipping_note(self, names: list[str] | None = None) -> str | None:
+        """That the recording is clipped, when over `CLIP_SHARE` of a channel's samples read
+        so far sit at full scale in runs of `CLIP_RUN` or more: its loudest passages then
+        read low (the raised-voice measure; pitch holds, tests/bench/bench_clipping.py).
+        ``names``: what each file channel is
+        (``"agent"``, ``"caller"``), said with its share; None when none is clipped so. Without
+        the file's name: the caller says which recording it is about."""
+        if not self.frames_read:
+            return None
+        share = self.clipped.samples / self.frames_read
+        if not (share > CLIP_SHARE).any():
+            return None
+        if self.channels == 1:
+            what = f"{100 * share[0]:.1f} % of its samples"
+        else:
+            sides = ("left", "right")
+            what = ", ".join(
+                f"{100 * v:.1f} % of the {names[c]}'s ({sides[c]})" if names and names[c]
+                else f"{100 * v:.1f} % of the {sides[c]} channel's" for c, v in enumerate(share))
+            what += " samples"
+        return (f"clipped: {what} sit at full scale (in runs of {CLIP_RUN} or more); "
+                "its loudest passages read low")
 
     def blocks(self, frames: int) -> Iterator[np.ndarray]:
         """Every block of ``frames`` frames (the last may be shorter), to the end."""

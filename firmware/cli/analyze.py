@@ -225,6 +225,10 @@ def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
             call.duration_s = rec.frames_read / rec.rate  # what the report shows: what was read
         if rec.nonfinite_note:
             print(f"deskcue: warning: {rec.nonfinite_note}", file=err)
+        if pipe is not None and (clipped := rec.clipping_note(
+                _file_channel_names(pipe, rec.channels))):
+            print(f"deskcue: warning: {rec.path}: {clipped}", file=err)
+            call.notes.append(clipped)
     if pipe is None:
         return 0
     _settle(call, pipe)
@@ -244,6 +248,15 @@ def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
               "--usual-from (the desk's state directory or an earlier recording of the same "
               "agent)", file=err)
     return 0
+
+
+def _file_channel_names(pipe: Pipeline, channels: int) -> list[str]:
+    """What each of the file's ``channels`` is (``agent``, ``caller``; "" for one not
+    analysed), in the file's order: the channel map may put the agent on the right."""
+    names = [""] * channels
+    for i, source in enumerate(pipe.order):
+        names[source] = pipe.channel_names[i]
+    return names
 
 
 def _keep_for_report(call: CallRecord, pipe: Pipeline, feats: HopFeatures,

@@ -183,6 +183,7 @@ class CallRecord:
     usual_lufs: float | None = None  # the usual level at the end, LUFS
     usual_f0_hz: float | None = None  # the usual pitch at the end, Hz
     usual_from: str | None = None  # where a known usual voice was taken from
+    notes: list[str] = field(default_factory=list)  # what makes the measures less sure
 
     @property
     def cues_fired(self) -> dict[str, int]:
