@@ -263,7 +263,8 @@ def _keep_for_report(call: CallRecord, pipe: Pipeline, feats: HopFeatures,
                      learned_at_s: float | None = None) -> None:
     """A block's measures, and the usual voice the cues were judged against after it;
     ``learned_at_s``: stream time (s) the usual voice was learned within this block, so that
-    its line and thresholds start there, not up to a block (5 s) later."""
+    its line and thresholds start there, not up to a block (5 s) later; the same for the
+    caller's start-of-call level and threshold, from where the policy completed it."""
     call.tracks.add(feats)
     u, pol = pipe.usual, pipe.policy
     ready = u.ready
@@ -271,12 +272,17 @@ def _keep_for_report(call: CallRecord, pipe: Pipeline, feats: HopFeatures,
     need = pipe.settings.cues.caller_escalation.baseline_speech_s / 0.01
     caller = pol.caller_usual.median() if pol.caller_usual.weight >= need - 0.5 else np.nan
     t = float(feats.t[-1] + 0.005) if feats.n_hops else pipe.stream_s
+    # and where in the block that level was complete, so the caller's lines start there too
+    known = pol.caller_level_known_s if np.isfinite(caller) else None
     if ready and learned_at_s is not None and learned_at_s < t:
         call.tracks.add_usual(learned_at_s, u.usual_lufs,
-                              u.usual_f0_hz if np.isfinite(u.usual_st) else np.nan, caller)
+                              u.usual_f0_hz if np.isfinite(u.usual_st) else np.nan,
+                              caller if known is not None and known <= learned_at_s else np.nan)
     call.tracks.add_usual(t, u.usual_lufs if ready else np.nan,
                           u.usual_f0_hz if ready and np.isfinite(u.usual_st) else np.nan,
                           caller)
+    if known is not None and known < t:
+        call.tracks.caller_from(known, caller)
 
 
 def _settle(call: CallRecord, pipe: Pipeline) -> None:
