@@ -643,3 +643,13 @@ def test_a_name_that_is_not_utf8_is_printed_as_its_bytes(tmp_path, command, show
     err = proc.stderr.splitlines()
     assert err and all(b"\\udc" not in ln for ln in err), proc.stderr
     assert any(shown in ln for ln in err), proc.stderr
+
+
+def test_analyze_features_into_a_directory_not_made_yet(tmp_path):
+    """`--features out/day1/f.csv` passed the check ("missing directories are made when
+    writing", as for --plot and --report), then failed: no such file or directory."""
+    wav = small_wav(tmp_path / "call.wav")
+    out = tmp_path / "out" / "day1" / "f.csv"
+    proc = run("analyze", str(wav), "--features", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text().startswith("t,channel,")

@@ -186,6 +186,8 @@ def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
                           thresholds=Thresholds.from_settings(settings), usual_from=usual_source)
         to_stdout = features_path == STDOUT
         feat_name = "standard output" if to_stdout else features_path
+        if features_path is not None and not to_stdout:  # made when writing, as for --plot
+            features_path.parent.mkdir(parents=True, exist_ok=True)
         feat_file = (None if features_path is None else sys.stdout if to_stdout
                      else open(features_path, "w", encoding="utf-8"))  # noqa: SIM115
         try:
