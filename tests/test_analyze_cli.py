@@ -64,3 +64,46 @@ def test_plot_is_a_png_of_a_sensible_size(analyzed):
 def test_nothing_to_do_is_an_error(demo_wav):
     proc = deskcue("analyze", str(demo_wav))
     assert proc.returncode == 2 and "nothing to do" in proc.stderr
+
+
+def write_pcm16(path, x, rate=16000):
+    import soundfile as sf
+
+    sf.write(path, x, rate, subtype="PCM_16")
+    return path
+
+
+def sine(amplitude, hz=200.0, seconds=3.0, rate=16000):
+    import numpy as np
+
+    t = np.arange(int(seconds * rate)) / rate
+    return np.clip(amplitude * np.sin(2 * np.pi * hz * t), -1.0, 1.0)
+
+
+def test_a_clipped_recording_is_said_to_be_with_its_share_per_channel(tmp_path):
+    """The agent's channel driven three times past full scale (31 of each 40 samples of a
+    200 Hz sine at 16 kHz then sit flat at full scale), the caller's clean: one warning line
+    with each channel's share, and the same in the report's notes. Its loudness was given
+    without a word."""
+    import numpy as np
+
+    wav = write_pcm16(tmp_path / "clipped.wav",
+                      np.stack([sine(3.0), sine(0.3, hz=150.0)], axis=1))
+    proc = deskcue("analyze", str(wav), "--events", "--report", str(tmp_path / "r.html"))
+    assert proc.returncode == 0, proc.stderr
+    warnings = [ln for ln in proc.stderr.splitlines() if ln.startswith("deskcue: warning:")]
+    assert warnings == [f"deskcue: warning: {wav}: clipped: 77.5 % of the agent's (left), "
+                        "0.0 % of the caller's (right) samples sit at full scale (in runs of 3 "
+                        "or more); its loudest passages read low"]
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert '<p class="note">Clipped: 77.5 % of the agent&#x27;s (left)' in page
+
+
+@pytest.mark.parametrize("amplitude", [0.5, 1.0])
+def test_a_clean_recording_or_one_peaking_at_full_scale_is_not_called_clipped(tmp_path,
+                                                                              amplitude):
+    """Normalised to full scale, a sine touches it one sample a peak: not clipping."""
+    wav = write_pcm16(tmp_path / "clean.wav", sine(amplitude))
+    proc = deskcue("analyze", str(wav), "--events")
+    assert proc.returncode == 0, proc.stderr
+    assert "clipped" not in proc.stderr and "warning" not in proc.stderr

@@ -29,6 +29,7 @@ import csv
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -219,6 +220,54 @@ def test_an_untested_codec_in_a_wav_is_refused_by_name(tmp_path):
     sox("-n", "-r", 8000, "-e", "gsm-full-rate", gsm, "synth", 0.5, "sine", 440)
     one_line(deskcue("analyze", str(gsm), "--events"), 1, "WAV GSM 6.10 is not a format",
              f"sox {gsm} -b 16")
+
+
+def sox_reads(kind: str) -> bool:
+    """Whether this machine's sox has a handler for ``kind`` (Debian's base set has no mp3)."""
+    out = subprocess.run(["sox", "-h"], capture_output=True, text=True).stdout
+    return kind in re.search(r"AUDIO FILE FORMATS: (.*)", out).group(1).split()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("name", ["call.wav", "call 2.mp3", "tagged.wav"])
+def test_an_mp3_is_refused_with_a_line_that_converts_it(tmp_path, name):
+    """An MP3 renamed .wav (or not) was refused with `sox call.wav -b 16 ...`, which Debian's
+    sox cannot run: it picks its reader by the name, and has no MP3 reader without
+    libsox-fmt-mp3. The file is known by its bytes (frame sync, or an ID3 tag first); the
+    line names the package and tells sox what the file is."""
+    src = tmp_path / name
+    t = np.arange(16000) / 16000
+    sf.write(src, (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32), 16000, format="MP3")
+    if name.startswith("tagged"):  # an empty ID3v2.4 tag in front, as taggers write
+        src.write_bytes(b"ID3\x04\x00\x00\x00\x00\x00\x00" + src.read_bytes())
+    line = one_line(deskcue("analyze", str(src), "--events"), 1, "MP3",
+                    "Debian package libsox-fmt-mp3")
+    command = line[line.index("sox "):]
+    assert command == shlex.join(["sox", "-t", "mp3", str(src), "-b", "16",
+                                  f"{src.stem}-16bit.wav"])
+    run = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True)
+    if sox_reads("mp3"):  # libsox-fmt-mp3 installed: the line converts it
+        assert run.returncode == 0, run.stderr
+        with Recording(tmp_path / f"{src.stem}-16bit.wav") as rec:
+            assert rec.frames > 0
+    else:  # without it, sox stops for that one reason, not for the file's name or form
+        assert "no handler for given file type `mp3'" in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize(("head", "what"), [
+    (b"\x00\x00\x00\x1cftypM4A \x00\x00\x02\x00M4A isommp42", "MP4/M4A"),
+    (bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c") + bytes(14), "WMA"),
+    (bytes.fromhex("fff15080"), "AAC"),
+])
+def test_a_format_sox_cannot_read_is_refused_with_the_ffmpeg_line(tmp_path, head, what):
+    """M4A, WMA or a raw AAC stream (as a phone or a meeting tool saves them): no sox
+    converts them, with or without extra handlers; ffmpeg does."""
+    src = tmp_path / "call 3.wav"
+    src.write_bytes(head + bytes(4000))
+    line = one_line(deskcue("analyze", str(src), "--events"), 1, what,
+                    "ffmpeg (Debian package ffmpeg)")
+    assert " sox " not in line
+    assert line.endswith(shlex.join(["ffmpeg", "-i", str(src), "-c:a", "pcm_s16le",
+                                     "call 3-16bit.wav"]))
 
 
 @pytest.mark.parametrize("kind", ["aiff", "four_channels", "rate_4k"])

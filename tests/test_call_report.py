@@ -422,3 +422,28 @@ def test_the_usual_voice_is_drawn_from_when_it_was_learned(review_call, monkeypa
     usual = call.tracks.usual
     first = usual[np.isfinite(usual[:, 1])][0]
     assert abs(first[0] - call.learned_at_s) < 0.011, (first[0], call.learned_at_s)
+
+
+def test_the_caller_threshold_is_drawn_from_when_the_start_of_call_level_is_known(
+        review_call, monkeypatch, tmp_path):
+    """The caller's start-of-call level and threshold were drawn from the end of the 5 s block
+    in which the caller's first `baseline_speech_s` of voice completed them: up to 5 s after
+    the caller cue could judge against them. Now from the hop that completed them."""
+    import firmware.report.plot as plot
+    from firmware.cli.analyze import run_analyze
+
+    kept = []
+    monkeypatch.setattr(plot, "render", lambda _path, call, **_kw: kept.append(call))
+    settings = Settings()
+    assert run_analyze(settings, review_call, events_out=None, features_path=None,
+                       plot_path=tmp_path / "unused.png") == 0
+    call = kept[0]
+    tr = call.tracks
+    need = int(round(settings.cues.caller_escalation.baseline_speech_s / 0.01))
+    # the call starts with the recording: the caller's first `need` voiced hops are the level
+    known_s = float(tr.t[np.flatnonzero(tr.voiced[1])[need - 1]]) + 0.005
+    usual = tr.usual
+    first = usual[np.isfinite(usual[:, 3])][0]
+    assert abs(first[0] - known_s) < 0.011, (first[0], known_s)
+    before = usual[usual[:, 0] < first[0]]
+    assert not np.isfinite(before[:, 3]).any()

@@ -581,3 +581,75 @@ def test_analyze_output_that_is_a_directory_is_refused_before_the_analysis(tmp_p
     assert proc.stdout == ""  # refused before a single event
     one_line(proc.stderr, f"{option} {out} is a directory")
     assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--events", "--features", "/dev/stdout"],
+     "--events and --features /dev/stdout would both write to standard output"),
+    (["--features", "-", "--plot", "/dev/stdout"],
+     "--features - and --plot /dev/stdout would both write to standard output"),
+    (["--events", "--features", "{same}"],
+     "--events and --features {same} would both write to standard output"),
+])
+def test_analyze_two_outputs_to_the_same_stream_are_refused_before_the_analysis(tmp_path, args,
+                                                                                needle):
+    """`--events --features /dev/stdout` (or a file standard output is redirected to)
+    interleaved JSON lines and CSV rows on one stream; refused like `--features -`."""
+    wav = small_wav(tmp_path / "call.wav")
+    same = tmp_path / "out.txt"
+    with open(same, "wb") as out:  # the shell's `> out.txt`
+        env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+        proc = subprocess.run([sys.executable, "-m", "firmware.cli", "analyze", str(wav),
+                               *(a.format(same=same) for a in args)], stdout=out,
+                              stderr=subprocess.PIPE, text=True, env=env, timeout=60,
+                              stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2
+    one_line(proc.stderr, needle.format(same=same))
+    assert same.read_bytes() == b""  # nothing analysed, nothing written
+
+
+def test_analyze_features_to_dev_null_beside_events_is_not_a_clash(tmp_path):
+    """Standard output sent to /dev/null and --features /dev/null: nothing is mixed."""
+    wav = small_wav(tmp_path / "call.wav")
+    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+    proc = subprocess.run([sys.executable, "-m", "firmware.cli", "analyze", str(wav), "--events",
+                           "--features", os.devnull], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True, env=env, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize(("command", "shown"), [
+    (["analyze", "{recording}", "--events"], b"q\xff.wav"),
+    (["analyze", "{tmp}/m\udcff.wav", "--events"], b"m\xff.wav"),
+    (["config", "check", "{tmp}/d\udcff.toml"], b"d\xff.toml"),
+    (["snooze", "--config", "{tmp}/d\udcff.toml"], b"d\xff.toml"),
+    (["analyze", "{wav}", "--features", "{tmp}/a\udcff"], b"a\xff is a directory"),
+])
+def test_a_name_that_is_not_utf8_is_printed_as_its_bytes(tmp_path, command, shown):
+    """`deskcue analyze $'q\\xff.wav'`: the error line said q\\udcff.wav, a name no shell
+    gives back (nor can paste into the sox line). The name's own bytes go out, as ls prints
+    them, whatever the command."""
+    recording = tmp_path / os.fsdecode(b"q\xff.wav")  # a Latin-1 name, as a Windows share gives
+    recording.write_bytes(b"not a recording\n")
+    (tmp_path / os.fsdecode(b"a\xff")).mkdir()
+    names = {"recording": str(recording), "tmp": str(tmp_path),
+             "wav": str(small_wav(tmp_path / "call.wav"))}
+    argv = [os.fsencode(a.format(**names)) for a in command]
+    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+    proc = subprocess.run([sys.executable, "-m", "firmware.cli", *argv], capture_output=True,
+                          env=env, timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode != 0
+    err = proc.stderr.splitlines()
+    assert err and all(b"\\udc" not in ln for ln in err), proc.stderr
+    assert any(shown in ln for ln in err), proc.stderr
+
+
+def test_analyze_features_into_a_directory_not_made_yet(tmp_path):
+    """`--features out/day1/f.csv` passed the check ("missing directories are made when
+    writing", as for --plot and --report), then failed: no such file or directory."""
+    wav = small_wav(tmp_path / "call.wav")
+    out = tmp_path / "out" / "day1" / "f.csv"
+    proc = run("analyze", str(wav), "--features", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text().startswith("t,channel,")

@@ -17,8 +17,10 @@ Ogg            Vorbis, Opus
 
 Anything else - another container (AIFF, MP3 ...) or a codec whose effect on the measures
 nobody has checked (GSM 6.10, ADPCM ...) - is an `AudioFormatError` naming the format and
-the sox line that converts it. Only regular files are read: a FIFO or a device would block
-the reader where no signal can end it, so it is refused before a byte is read.
+the line that converts it (`convert_hint`: sox, or ffmpeg for what no sox reads; the file is
+known by its first bytes, so an MP3 called .wav is named as one). Only regular files are
+read: a FIFO or a device would block the reader where no signal can end it, so it is refused
+before a byte is read.
 
 A file cut short (a copy that stopped, a recorder that lost power) is read up to where it
 ends; `Recording.cut_short` then says how much the header promised and how much was there.
@@ -55,18 +57,141 @@ _PLACEHOLDER_BYTES = 0x7FFF0000
 _SIGNATURES = {b"RIFF": "WAV", b"RF64": "RF64", b"fLaC": "FLAC", b"OggS": "Ogg"}
 
 
+# Formats known by their first bytes that sox's base set (Debian's `sox` package) cannot read:
+# what each is, for the refusal, and how it converts. sox picks its reader by the file's name
+# (it only sniffs formats with a magic number: WAV, AIFF, FLAC, Ogg ...), so an MP3 - which has
+# none - is named to it with -t, also when it is called .wav.
+_MP3 = "an MP3 file"
+_FFMPEG_ONLY = {"mp4": "an MP4/M4A file (AAC or ALAC)", "wma": "a WMA file (ASF)",
+                "aac": "an AAC stream (ADTS)"}
+_ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
+
+
+def _mpeg_sync(head: bytes) -> str | None:
+    """"mp3" for an MPEG audio frame header (layer I-III), "aac" for an ADTS one, from its
+    first 4 bytes: 11 sync bits, then no reserved version, layer, bitrate or rate."""
+    if len(head) < 4 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
+        return None
+    version, layer = (head[1] >> 3) & 3, (head[1] >> 1) & 3
+    if layer == 0:  # ADTS: 12 sync bits, layer always 0, sampling index 0-12
+        return "aac" if head[1] & 0xF0 == 0xF0 and (head[2] >> 2) & 0xF <= 12 else None
+    if version == 1 or head[2] >> 4 == 0xF or (head[2] >> 2) & 3 == 3:
+        return None
+    return "mp3"
+
+
+def content_of(path: Path) -> str | None:
+    """What ``path``'s first bytes say it is, whatever its name ends in: "mp3" (an ID3 tag or
+    an MPEG audio frame), "mp4", "wma", "aac"; None for anything else (sox knows the rest
+    by their own magic numbers, or nobody here does)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return None
+    if head[:3] == b"ID3":
+        return "mp3"
+    if head[4:8] == b"ftyp":
+        return "mp4"
+    if head == _ASF_GUID:
+        return "wma"
+    return _mpeg_sync(head)
+
+
 def sox_line(path: Path, suffix: str, options: tuple[str, ...] = (),
              effects: tuple[str, ...] = ()) -> str:
     """A sox command line a person can paste into a shell: ``path`` converted with
     ``options`` and ``effects`` into ``<stem><suffix>.wav`` in the working directory. Names
-    are quoted: a recording called "call 12.wav" is one argument, not two."""
+    are quoted: a recording called "call 12.wav" is one argument, not two; an MP3 is named
+    as one (-t mp3), as sox goes by the name for a format without a magic number."""
     out = f"{path.with_suffix('').name}{suffix}.wav"
-    return shlex.join(["sox", str(path), *options, out, *effects])
+    kind = ["-t", "mp3"] if content_of(path) == "mp3" else []
+    return shlex.join(["sox", *kind, str(path), *options, out, *effects])
 
 
 def convert_hint(path: Path) -> str:
-    """The sox line that turns ``path`` into a 16-bit PCM WAV deskcue reads."""
-    return f"convert it: {sox_line(path, '-16bit', ('-b', '16'))}"
+    """The command that turns ``path`` into a 16-bit PCM WAV deskcue reads, and what it needs
+    beyond Debian's sox: sox for what it reads (an MP3 with its MP3 handler, a package of its
+    own), ffmpeg for what no sox reads (M4A, WMA, AAC). Every such hint is written here."""
+    kind = content_of(path)
+    if kind in _FFMPEG_ONLY:
+        out = f"{path.with_suffix('').name}-16bit.wav"
+        line = shlex.join(["ffmpeg", "-i", str(path), "-c:a", "pcm_s16le", out])
+        return f"convert it with ffmpeg (Debian package ffmpeg): {line}"
+    line = sox_line(path, "-16bit", ("-b", "16"))
+    if kind == "mp3":
+        return f"convert it with sox's MP3 reader (Debian package libsox-fmt-mp3): {line}"
+    return f"convert it: {line}"
+
+
+def _what_it_is(path: Path, *, misnamed_only: bool = False) -> str | None:
+    """``an MP3 file`` (or another kind deskcue refuses), with what its name says when that is
+    something else (``.wav``); None for other files, and with ``misnamed_only`` for a file
+    whose name already says what it is."""
+    kind = content_of(path)
+    what = _MP3 if kind == "mp3" else _FFMPEG_ONLY.get(kind or "")
+    if what is None:
+        return None
+    if path.suffix.lower() in (".mp3", ".mp2", ".m4a", ".mp4", ".aac", ".wma", ".asf"):
+        return None if misnamed_only else what
+    return f"{what}, though its name ends {f'in {path.suffix}' if path.suffix else 'in nothing'}"
+
+
+# Clipping. A sample "at full scale" is at or within 1 LSB of the encoding's largest value:
+# |x| >= 1 - 2 LSB for PCM (the positive peak is 1 - 1 LSB; 16-bit LSB for float, Vorbis and
+# Opus, as a float export of a clipped 16-bit capture), the top code for µ-law and A-law
+# (their last step is 3 % of full scale: only the top code itself). It is clipping only in
+# runs of CLIP_RUN or more: speech touches full scale for a sample or two at a peak; a
+# waveform flattened by the converter stays there. Warned about above CLIP_SHARE (0.1 %) of
+# a channel's samples: there the loudest 5 % of voiced hops read 0.4 LU low, growing to
+# 1.3 LU at 0.3 % (tests/bench/bench_clipping.py; docs/decisions.md).
+CLIP_RUN = 3
+CLIP_SHARE = 0.001
+_LSB = {"PCM_U8": 2.0 ** -7, "PCM_16": 2.0 ** -15, "PCM_24": 2.0 ** -23, "PCM_32": 2.0 ** -31}
+_TOP_CODE = {"ULAW": 32124 / 32768, "ALAW": 32256 / 32768}
+
+
+def clip_level(subtype: str) -> float:
+    """The smallest |sample| (float, full scale 1.0) counted as at full scale for
+    libsndfile's ``subtype``."""
+    if subtype in _TOP_CODE:
+        return _TOP_CODE[subtype] - 2.0 ** -20
+    return 1.0 - 2 * _LSB.get(subtype, 2.0 ** -15)
+
+
+class ClipCount:
+    """Samples at full scale in runs of at least ``run``, per channel, over consecutive
+    blocks (a run across a block boundary is one run)."""
+
+    def __init__(self, channels: int, level: float, run: int = CLIP_RUN):
+        self.level = np.float32(level)
+        self.run = run
+        self._closed = np.zeros(channels, np.int64)  # samples in runs that ended
+        self._open = np.zeros(channels, np.int64)  # the run still going at the last block's end
+
+    def add(self, block: np.ndarray) -> None:
+        """Count a block of samples (frames, channels), after the previous one."""
+        n = block.shape[0]
+        if n == 0:
+            return
+        hot = np.abs(block) >= self.level
+        for c in np.flatnonzero(hot.any(axis=0) | (self._open > 0)):
+            edges = np.diff(hot[:, c].astype(np.int8), prepend=0, append=0)
+            starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+            lengths = stops - starts
+            if lengths.size and starts[0] == 0:
+                lengths[0] += self._open[c]
+            elif self._open[c] >= self.run:
+                self._closed[c] += self._open[c]
+            self._open[c] = 0
+            if lengths.size and stops[-1] == n:
+                self._open[c], lengths = lengths[-1], lengths[:-1]
+            self._closed[c] += int(lengths[lengths >= self.run].sum())
+
+    @property
+    def samples(self) -> np.ndarray:
+        """Samples at full scale in runs of ``run`` or more so far, per channel."""
+        return self._closed + np.where(self._open >= self.run, self._open, 0)
 
 
 def _open_regular(path: Path) -> int:
@@ -181,6 +306,7 @@ class Recording:
         self.kind = f"{self._sf.format} {self._sf.subtype}"
         self.frames_read = 0
         self.nonfinite = 0  # frames with a NaN or infinite sample, read as silence
+        self.clipped = ClipCount(self.channels, clip_level(self._sf.subtype))
         self._float = self._sf.subtype in ("FLOAT", "DOUBLE")
         self.cut_short: str | None = None
         self._error: str | None = None
@@ -233,6 +359,9 @@ class Recording:
         with open(p, "rb") as f:
             head = f.read(4)
         known = _SIGNATURES.get(head)
+        if (what := _what_it_is(p)) is not None:
+            return AudioFormatError(f"{p}: {what}: not a format deskcue reads ({READS}); "
+                                    f"{convert_hint(p)}")
         if known:
             return AudioFormatError(f"{p}: a {known} file cut short inside its header or damaged "
                                     f"(libsndfile: {why}); deskcue reads {READS}")
@@ -242,9 +371,11 @@ class Recording:
     def _check(self) -> None:
         f, p = self._sf, self.path
         if f.format not in CONTAINERS or f.subtype not in ENCODINGS:
+            what = _what_it_is(p, misnamed_only=True)
             raise AudioFormatError(
-                f"{p}: {f.format_info.split(' (')[0]} {f.subtype_info} is not a format deskcue "
-                f"reads ({READS}); {convert_hint(p)}")
+                f"{p}: {f.format_info.split(' (')[0]} {f.subtype_info}"
+                f"{f' ({what})' if what else ''} is not a format deskcue reads ({READS}); "
+                f"{convert_hint(p)}")
         if f.channels not in (1, 2):
             raise AudioFormatError(f"{p}: {f.channels} channels; need mono (agent) or stereo "
                                    "(agent + caller); keep the first two: "
@@ -275,6 +406,7 @@ class Recording:
             bad = ~np.isfinite(block)
             self.nonfinite += int(bad.any(axis=1).sum())
             block[bad] = 0.0
+        self.clipped.add(block)
         self.frames_read += block.shape[0]
         if block.shape[0] == 0 and self.cut_short is None:
             self._note_end()
@@ -287,6 +419,29 @@ class Recording:
             return None
         return (f"{self.path}: {self.nonfinite} frame(s) held NaN or infinite samples (a "
                 "damaged float recording); read as silence")
+
+    def clipping_note(self, names: list[str] | None = None) -> str | None:
+        """That the recording is clipped, when over `CLIP_SHARE` of a channel's samples read
+        so far sit at full scale in runs of `CLIP_RUN` or more: its loudest passages then
+        read low (the raised-voice measure; pitch holds, tests/bench/bench_clipping.py).
+        ``names``: what each file channel is
+        (``"agent"``, ``"caller"``), said with its share; None when none is clipped so. Without
+        the file's name: the caller says which recording it is about."""
+        if not self.frames_read:
+            return None
+        share = self.clipped.samples / self.frames_read
+        if not (share > CLIP_SHARE).any():
+            return None
+        if self.channels == 1:
+            what = f"{100 * share[0]:.1f} % of its samples"
+        else:
+            sides = ("left", "right")
+            what = ", ".join(
+                f"{100 * v:.1f} % of the {names[c]}'s ({sides[c]})" if names and names[c]
+                else f"{100 * v:.1f} % of the {sides[c]} channel's" for c, v in enumerate(share))
+            what += " samples"
+        return (f"clipped: {what} sit at full scale (in runs of {CLIP_RUN} or more); "
+                "its loudest passages read low")
 
     def blocks(self, frames: int) -> Iterator[np.ndarray]:
         """Every block of ``frames`` frames (the last may be shorter), to the end."""

@@ -186,6 +186,8 @@ def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
                           thresholds=Thresholds.from_settings(settings), usual_from=usual_source)
         to_stdout = features_path == STDOUT
         feat_name = "standard output" if to_stdout else features_path
+        if features_path is not None and not to_stdout:  # made when writing, as for --plot
+            features_path.parent.mkdir(parents=True, exist_ok=True)
         feat_file = (None if features_path is None else sys.stdout if to_stdout
                      else open(features_path, "w", encoding="utf-8"))  # noqa: SIM115
         try:
@@ -225,6 +227,10 @@ def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
             call.duration_s = rec.frames_read / rec.rate  # what the report shows: what was read
         if rec.nonfinite_note:
             print(f"deskcue: warning: {rec.nonfinite_note}", file=err)
+        if pipe is not None and (clipped := rec.clipping_note(
+                _file_channel_names(pipe, rec.channels))):
+            print(f"deskcue: warning: {rec.path}: {clipped}", file=err)
+            call.notes.append(clipped)
     if pipe is None:
         return 0
     _settle(call, pipe)
@@ -246,11 +252,21 @@ def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
     return 0
 
 
+def _file_channel_names(pipe: Pipeline, channels: int) -> list[str]:
+    """What each of the file's ``channels`` is (``agent``, ``caller``; "" for one not
+    analysed), in the file's order: the channel map may put the agent on the right."""
+    names = [""] * channels
+    for i, source in enumerate(pipe.order):
+        names[source] = pipe.channel_names[i]
+    return names
+
+
 def _keep_for_report(call: CallRecord, pipe: Pipeline, feats: HopFeatures,
                      learned_at_s: float | None = None) -> None:
     """A block's measures, and the usual voice the cues were judged against after it;
     ``learned_at_s``: stream time (s) the usual voice was learned within this block, so that
-    its line and thresholds start there, not up to a block (5 s) later."""
+    its line and thresholds start there, not up to a block (5 s) later; the same for the
+    caller's start-of-call level and threshold, from where the policy completed it."""
     call.tracks.add(feats)
     u, pol = pipe.usual, pipe.policy
     ready = u.ready
@@ -258,12 +274,17 @@ def _keep_for_report(call: CallRecord, pipe: Pipeline, feats: HopFeatures,
     need = pipe.settings.cues.caller_escalation.baseline_speech_s / 0.01
     caller = pol.caller_usual.median() if pol.caller_usual.weight >= need - 0.5 else np.nan
     t = float(feats.t[-1] + 0.005) if feats.n_hops else pipe.stream_s
+    # and where in the block that level was complete, so the caller's lines start there too
+    known = pol.caller_level_known_s if np.isfinite(caller) else None
     if ready and learned_at_s is not None and learned_at_s < t:
         call.tracks.add_usual(learned_at_s, u.usual_lufs,
-                              u.usual_f0_hz if np.isfinite(u.usual_st) else np.nan, caller)
+                              u.usual_f0_hz if np.isfinite(u.usual_st) else np.nan,
+                              caller if known is not None and known <= learned_at_s else np.nan)
     call.tracks.add_usual(t, u.usual_lufs if ready else np.nan,
                           u.usual_f0_hz if ready and np.isfinite(u.usual_st) else np.nan,
                           caller)
+    if known is not None and known < t:
+        call.tracks.caller_from(known, caller)
 
 
 def _settle(call: CallRecord, pipe: Pipeline) -> None:
@@ -316,6 +337,36 @@ def output_clash(args: argparse.Namespace) -> str | None:
             if same_file(path, other_path):
                 return f"{name} and {other} name the same file {path}: give each its own"
     return None
+
+
+def _is_stdout(path: Path) -> bool:
+    """Whether ``path`` is where standard output goes: /dev/stdout, /proc/self/fd/1, the tty
+    or the file the shell redirected it to (the same inode). /dev/null is never a clash:
+    nothing written there is mixed with anything."""
+    try:
+        out, there = os.fstat(sys.stdout.fileno()), os.stat(path)
+    except (OSError, ValueError, AttributeError):  # not there (yet), or no standard output
+        return False
+    null = os.stat(os.devnull)
+    return ((out.st_dev, out.st_ino) == (there.st_dev, there.st_ino)
+            and (there.st_dev, there.st_ino) != (null.st_dev, null.st_ino))
+
+
+def stdout_clash(args: argparse.Namespace) -> str | None:
+    """Why two outputs would go to standard output, interleaved (None if at most one does):
+    ``--events`` with ``--features -``, or an output named /dev/stdout or the file standard
+    output is redirected to - JSON lines and CSV rows (or PNG bytes) on one stream that no
+    reader can take apart. Checked before the analysis, as every refusal of the outputs."""
+    writers = ["--events"] if args.events else []
+    for name in ("features", "plot", "report"):
+        path = getattr(args, name)
+        if path is not None and ((path == STDOUT and name == "features") or _is_stdout(path)):
+            writers.append(f"--{name} {path}")
+    if len(writers) < 2:
+        return None
+    fix = writers[1].split()[0]
+    return (f"{writers[0]} and {writers[1]} would both write to standard output, mixed: give "
+            f"{fix} a file name")
 
 
 # What each output is written as, and the file name endings that say so.
@@ -376,11 +427,8 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         print("deskcue: analyze: nothing to do; give --events, --features CSV, --plot PNG or "
               "--report HTML", file=sys.stderr)
         return 2
-    if args.events and args.features == STDOUT:
-        print("deskcue: analyze: --events and --features - would both write to standard "
-              "output, mixed: give --features a file name", file=sys.stderr)
-        return 2
-    if (clash := output_clash(args) or output_kind_clash(args)) is not None:
+    if (clash := (stdout_clash(args) or output_clash(args)
+                  or output_kind_clash(args))) is not None:
         print(f"deskcue: analyze: {clash}", file=sys.stderr)
         return 2
     if (why := output_unwritable(args)) is not None:

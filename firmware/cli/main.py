@@ -35,8 +35,10 @@ The same table is in docs/field-tech.md.
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
 import importlib
+import io
 import logging
 import os
 import select
@@ -98,6 +100,35 @@ def error_line(exc: BaseException) -> tuple[str, int]:
         return describe_os_error(exc), EXIT_FAILED
     return (f"internal error: {type(exc).__name__}: {exc} (run with -v for details)",
             EXIT_INTERNAL)
+
+NAME_BYTES = "deskcue-name-bytes"
+
+
+def _name_bytes(exc: UnicodeError) -> tuple[str | bytes, int]:
+    """An encoding error handler: a file name's bytes that were not UTF-8 (kept as surrogates
+    U+DC80-U+DCFF when the name was decoded) go out as those bytes, so that a terminal shows
+    the name as ``ls`` does and a pasted line names the file again; anything else the stream
+    cannot encode becomes a backslash escape, as Python does for stderr by default."""
+    if isinstance(exc, UnicodeEncodeError):
+        bad = exc.object[exc.start:exc.end]
+        if all("\udc80" <= c <= "\udcff" for c in bad):
+            return bytes(ord(c) - 0xDC00 for c in bad), exc.end
+    return codecs.backslashreplace_errors(exc)
+
+
+codecs.register_error(NAME_BYTES, _name_bytes)
+
+
+def names_as_given() -> None:
+    """Every line deskcue prints on its own stderr (an error, a warning, a log line, argparse's
+    usage error) or stdout gives file names back byte for byte: Python's default writes a
+    Latin-1 ``q\\xff.wav`` as ``q\\udcff.wav`` on stderr (and stops with an error on stdout
+    under a UTF-8 locale outside Python's UTF-8 mode). Only the process's own streams are
+    changed (a test's captured ones stay as they are)."""
+    for stream, own in ((sys.stderr, sys.__stderr__), (sys.stdout, sys.__stdout__)):
+        if stream is not None and stream is own and isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors=NAME_BYTES)
+
 
 DESCRIPTION = ("deskcue measures the agent's voice on the desk (level, pitch, laughter-like "
                "bursts, against their own usual voice), cues the agent with a light and a "
@@ -171,6 +202,7 @@ def _describe(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    names_as_given()
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv).parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,

@@ -231,6 +231,9 @@ class CuePolicy:
         self.caller_cue = SustainedCue("caller", _sustained(ce))
         self.caller_usual = RobustStat(lo=-90.0, hi=0.0, step=0.25, decay=1.0)
         self.caller_pitch = RobustStat(lo=-24.0, hi=36.0, step=0.25, decay=1.0)
+        # stream time (s, the end of the hop) the caller's start-of-call level of the call in
+        # progress was complete; None until then (a plot draws the caller threshold from it)
+        self.caller_level_known_s: float | None = None
         self._bursts: list[tuple[str, LaughterBurst]] = []
         self._laugh_cued: dict[int, float] = {}  # burst index -> stream time it was cued
         self._laugh_fired: list[float] = []
@@ -490,6 +493,7 @@ class CuePolicy:
                 if s.starts:
                     self.caller_usual.clear()
                     self.caller_pitch.clear()
+                    self.caller_level_known_s = None
                 stop = s.stop
                 if s.ends:  # the chunk that finds the end is not the caller's
                     stop = max(s.start, stop - (first + stop) % CHUNK_HOPS)
@@ -578,6 +582,7 @@ class CuePolicy:
             if take.size < need - have:
                 return []
             done = lo + int(take[-1])  # the hop that completed the baseline: its chunk is
+            self.caller_level_known_s = float(m[_T, done]) + 0.005
             start = done + CHUNK_HOPS - (first + done) % CHUNK_HOPS  # not judged yet
             if start >= hi:
                 return []

@@ -138,6 +138,20 @@ class Tracks:
         and pitch (Hz), the caller's start-of-call level (LUFS); NaN where not known."""
         self._usual.append((t_s, usual_lufs, usual_f0_hz, caller_lufs))
 
+    def caller_from(self, t_s: float, caller_lufs: float) -> None:
+        """The caller's start-of-call level known from stream time ``t_s`` (s) on, inside a
+        block whose row came later (or, the policy deciding in 50 ms chunks, just before the
+        last row): a row at ``t_s`` with the agent's values of the row before it, and the
+        level in the rows after it that did not have one. Once per level (idempotent)."""
+        rows = self._usual
+        if any(r[0] == t_s and np.isfinite(r[3]) for r in rows):
+            return
+        i = next((k for k, r in enumerate(rows) if r[0] > t_s), len(rows))
+        before = rows[i - 1] if i else (t_s, np.nan, np.nan, np.nan)
+        rows[i:] = [(r[0], r[1], r[2], caller_lufs if np.isnan(r[3]) else r[3])
+                    for r in rows[i:]]
+        rows.insert(i, (t_s, before[1], before[2], caller_lufs))
+
     def _join(self, parts: list[np.ndarray], axis: int = -1) -> np.ndarray:
         return np.concatenate(parts, axis=axis) if parts else np.empty((0, 0))
 
@@ -183,6 +197,7 @@ class CallRecord:
     usual_lufs: float | None = None  # the usual level at the end, LUFS
     usual_f0_hz: float | None = None  # the usual pitch at the end, Hz
     usual_from: str | None = None  # where a known usual voice was taken from
+    notes: list[str] = field(default_factory=list)  # what makes the measures less sure
 
     @property
     def cues_fired(self) -> dict[str, int]:

@@ -203,9 +203,9 @@ def render_html(call: CallRecord, *, png: bytes | None = None) -> str:
              f"{datetime.date.today().isoformat()}. Every number is a measurement of sound "
              "against the speaker's own usual voice; the audio itself is not in this report."
              "</p>"]
-    note = call.warmup_note()
-    if note:
-        parts.append(f'<p class="note">{esc(note[:1].upper() + note[1:])}.</p>')
+    for note in [call.warmup_note(), *call.notes]:
+        if note:
+            parts.append(f'<p class="note">{esc(note[:1].upper() + note[1:])}.</p>')
     parts.append('<h2>Summary</h2><table class="summary" id="summary">')
     parts += [f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in _summary_rows(call)]
     parts.append("</table>")

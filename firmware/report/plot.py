@@ -5,7 +5,8 @@ the same time scale (at most 30 rows: longer recordings get longer rows). Each r
 agent's loudness with their usual level and the raised-voice threshold, the agent's pitch
 with their usual pitch and the tense-voice threshold, and (stereo) the caller's loudness
 with their start-of-call level and threshold.
-The thresholds follow the usual voice as it was learned (a step per block). A cue is a band
+The thresholds follow the usual voice as it was learned (a step per block; the agent's
+and the caller's lines start where each level was first known). A cue is a band
 from the evidence's onset to where it last held, with a mark where it fired; a passage due
 for a cue but held back (cooldown, snooze, hourly cap) is a hatched band that says why; the
 stretch before the usual voice was learned is shaded (no agent cue can fire there). One
