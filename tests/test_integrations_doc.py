@@ -139,3 +139,21 @@ def test_every_default_the_page_states_is_the_config_default() -> None:
     assert stated
     for key, value in stated:
         assert float(value) == getattr(MqttSettings(), key), key
+
+
+def test_telegraf_times_events_by_their_ts_and_keeps_their_boot(
+        telegraf: dict[str, Any]) -> None:
+    """Events come late by design (replayed from the desk's outbox after a broker outage,
+    queued by the broker while Telegraf was away): stamped on arrival, as the recipe had them,
+    a cue of 10:02 was drawn at 10:40, and a QoS 1 duplicate drew it twice. Read from the
+    envelope's ``ts`` (Unix seconds with a fraction: Telegraf's "unix" format), a late event
+    lands where it happened and a duplicate overwrites its own point. The page also promises
+    gaps by (``boot_id``, ``seq``), so ``boot_id`` must be kept, as a tag to group by."""
+    (events,) = [p for p in telegraf["inputs"]["mqtt_consumer"]
+                 if channel_for(p["topics"][0]) == "events"]
+    (spec,) = events["json_v2"]
+    sample = event_example("raised_voice.started").to_json()
+    assert isinstance(walk(sample, spec["timestamp_path"]), float)
+    assert spec["timestamp_format"] == "unix"
+    assert "boot_id" in {t["path"] for t in spec.get("tag", [])}
+    assert "seq" in {f["path"] for f in spec.get("field", [])}
