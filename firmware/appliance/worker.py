@@ -471,10 +471,11 @@ class Appliance:
         return False, {"error": f"unknown command {cmd.name!r}"}
 
     # -- display and faults ------------------------------------------------------------------
-    def _display(self, *, reveal_snooze: bool = True) -> str:
+    def _display(self, *, reveal_snooze: bool = True, reveal_laughter: bool = True) -> str:
         if time.monotonic() < self.identify_until:
             return "identify"
-        policy = (self.pipeline.policy.shown(reveal_snooze=reveal_snooze).value
+        policy = (self.pipeline.policy.shown(reveal_snooze=reveal_snooze,
+                                             reveal_laughter=reveal_laughter).value
                   if self.pipeline is not None else "off")
         if self.fault:
             # A storage fault leaves the desk working: its cues still show over the red blink.
@@ -604,19 +605,23 @@ class Appliance:
         """The live state (`deskcue status`, MQTT ``cmd/status``, telemetry).
 
         ``supervisor``: for a supervisor (MQTT): unless ``mqtt.publish_snooze``, the agent's
-        snooze is not in it (``snoozed`` left out, ``display`` as if not snoozed).
+        snooze is not in it (``snoozed`` left out, ``display`` as if not snoozed); unless
+        ``mqtt.publish_laughter``, neither is the laughter-like cue (not counted in ``cues``,
+        ``display`` as without its flash).
         """
         usual = self.usual
         reveal = not supervisor or self.settings.mqtt.publish_snooze
+        laughter = not supervisor or self.settings.mqtt.publish_laughter
         snoozed = bool(self.pipeline and self.pipeline.policy.snoozed)
         return ApplianceStatus(
-            display=self._display(reveal_snooze=reveal),  # type: ignore[arg-type]
+            display=self._display(reveal_snooze=reveal,  # type: ignore[arg-type]
+                                  reveal_laughter=laughter),
             fault=self.fault,
             stream_s=round(float(self.stream_s), 2),
             usual_lufs=round(float(usual.usual_lufs), 2) if usual.ready else None,
             learned_speech_s=round(float(usual.speech_s), 1),
             snoozed=snoozed if reveal else None,
-            cues=dict(self.cue_counts),
+            cues={k: n for k, n in self.cue_counts.items() if laughter or k != "laughter"},
             input_overflows=int(self.source.overflows) if self.source else 0,
             level_lufs={k: round(v, 1) for k, v in self._last_level.items()},  # type: ignore[misc]
             uptime_s=round(time.monotonic() - self._started, 1),
