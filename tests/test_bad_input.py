@@ -169,6 +169,51 @@ def test_audio_fault_shows_fault_pattern_and_status_while_running(tmp_path, brok
     assert not th.is_alive()
 
 
+def test_a_desk_without_audio_still_says_who_it_is(tmp_path, broker):
+    """`info` went out only once an audio source opened: a desk started without its tap left
+    the broker's retained `info` from its previous run, so supervisors read the old boot id
+    (not the one in this run's fault event) and the old config hash, just when a tech wanted
+    to know what the faulty desk runs. The contract says `audio_device` is null while no
+    source is open."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from firmware.appliance.assemble import make_link
+    from firmware.contract.examples import EXAMPLES
+
+    settings = Settings.model_validate({
+        "device": {"site": "t", "desk": "d", "state_dir": str(tmp_path / "s"),
+                   "runtime_dir": str(tmp_path / "r")},
+        "mqtt": {"host": broker.host, "port": broker.port, "reconnect_min_s": 0.1}})
+    old = EXAMPLES["info"].to_json()  # what the desk's previous run left
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    pub.connect(broker.host, broker.port)
+    pub.loop_start()
+    pub.publish("deskcue/t/d/info", json.dumps(old), qos=1, retain=True).wait_for_publish(10)
+    pub.disconnect()
+    pub.loop_stop()
+
+    def open_source():
+        raise AudioError("no capture device matches audio.device = 'usb'")
+
+    app = Appliance(settings, open_source=open_source, retry_s=0.2)
+    app.link = make_link(settings, app)
+    sub = Subscriber(broker, "deskcue/t/d/#", qos=1).connect()
+    stop = threading.Event()
+    th = threading.Thread(target=app.run, args=(stop,))
+    th.start()
+    try:
+        fault = wait_until(lambda: [e for e in sub.events() if e["type"] == "fault"])[0]
+        info = wait_until(lambda: [m.json() for m in sub.on("info") if not m.retain])[-1]
+        assert info["boot_id"] == fault["boot_id"] != old["boot_id"]
+        assert info["audio_device"] is None and info["config_hash"] != old["config_hash"]
+    finally:
+        stop.set()
+        th.join(HANG_S)
+        sub.close()
+    assert not th.is_alive()
+
+
 class StallingSource:
     """A capture device that goes silent after ``blocks`` blocks, like an unplugged tap."""
 

@@ -229,6 +229,9 @@ class Appliance:
         control = ControlServer(self.settings.device.runtime_dir)
         if self.link is not None:
             self.link.start()
+        # Who this desk is goes out at once, audio or not (audio_device null until a source
+        # opens): a desk whose tap is missing must not leave its previous run's info standing.
+        self._publish_info()
         self._config_start()
         self.notifier.ready("starting")
         try:
@@ -295,6 +298,7 @@ class Appliance:
             except AudioError as exc:
                 self._set_fault("audio", f"audio: {exc}")
                 self._close_source()
+                self._publish_info()
                 continue
             if block is None:
                 if time.monotonic() - last_audio > s.audio.no_audio_fault_s:
@@ -302,6 +306,7 @@ class Appliance:
                                     f"{s.audio.no_audio_fault_s:.0f} s")
                     # unplugged or stalled: close it and open it again (every retry_s)
                     self._close_source()
+                    self._publish_info()
                     next_retry = time.monotonic() + self.retry_s
             else:
                 last_audio = time.monotonic()
