@@ -347,3 +347,28 @@ def test_a_source_whose_name_is_not_utf8_still_goes_online(tmp_path, broker):
         stop.set()
         th.join(HANG_S)
         sub.close()
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_info_says_a_mono_input_is_mono(tmp_path, broker, channels):
+    """`info.channel_map.agent` offers `mono`, but the desk said `left` (the config's
+    audio.agent_channel) on a mono tap, and `left`/`right` for a mono recording played on a
+    stereo config, where there is no left, right or caller at all."""
+    from gpiozero.pins.mock import MockFactory, MockPWMPin
+    from tone import tone_wav
+
+    from firmware.appliance.assemble import build_appliance
+
+    settings = Settings.model_validate({
+        "device": {"site": "t", "desk": "d", "state_dir": str(tmp_path / "s"),
+                   "runtime_dir": str(tmp_path / "r")},
+        "audio": {"channels": channels},
+        "mqtt": {"host": broker.host, "port": broker.port, "reconnect_min_s": 0.1}})
+    app = build_appliance(settings, recording=tone_wav(tmp_path / "mono.wav", 2.0), fast=True,
+                          factory=MockFactory(pin_class=MockPWMPin))
+    with Subscriber(broker, "deskcue/t/d/#", qos=1) as sub:
+        assert app.run(threading.Event()) == 0
+        wait_until(lambda: any(m.payload == b"offline" for m in sub.on("status")))
+        maps = [m.json()["channel_map"] for m in sub.on("info")
+                if m.json()["audio_device"] is not None]
+    assert maps and all(c == {"agent": "mono", "caller": "none"} for c in maps), maps

@@ -590,17 +590,24 @@ class Appliance:
 
     def info(self) -> Info:
         """The retained ``info`` document."""
-        a = self.settings.audio
         applied = last_apply(self.settings.device.state_dir)
         return Info(
             firmware=__version__,
             config_hash=settings_hash(self.settings),
             boot_id=self.stamper.boot_id,
             audio_device=self.source.name if self.source else None,
-            channel_map=ChannelMap(agent=a.agent_channel,
-                                   caller=a.caller_channel if a.channels == 2 else "none"),
+            channel_map=self._channel_map(),
             config_apply=_config_apply(applied),
         )
+
+    def _channel_map(self) -> ChannelMap:
+        """Whom each channel carries, as analysed: the open source's channels decide (a mono
+        one is the agent alone, whatever the config's map says), else audio.channels."""
+        a = self.settings.audio
+        channels = self.source.channels if self.source is not None else a.channels
+        if channels == 1:
+            return ChannelMap(agent="mono", caller="none")
+        return ChannelMap(agent=a.agent_channel, caller=a.caller_channel)
 
     def _publish_info(self) -> None:
         if self.link is not None:
