@@ -169,6 +169,51 @@ def test_audio_fault_shows_fault_pattern_and_status_while_running(tmp_path, brok
     assert not th.is_alive()
 
 
+def test_a_desk_without_audio_still_says_who_it_is(tmp_path, broker):
+    """`info` went out only once an audio source opened: a desk started without its tap left
+    the broker's retained `info` from its previous run, so supervisors read the old boot id
+    (not the one in this run's fault event) and the old config hash, just when a tech wanted
+    to know what the faulty desk runs. The contract says `audio_device` is null while no
+    source is open."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from firmware.appliance.assemble import make_link
+    from firmware.contract.examples import EXAMPLES
+
+    settings = Settings.model_validate({
+        "device": {"site": "t", "desk": "d", "state_dir": str(tmp_path / "s"),
+                   "runtime_dir": str(tmp_path / "r")},
+        "mqtt": {"host": broker.host, "port": broker.port, "reconnect_min_s": 0.1}})
+    old = EXAMPLES["info"].to_json()  # what the desk's previous run left
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    pub.connect(broker.host, broker.port)
+    pub.loop_start()
+    pub.publish("deskcue/t/d/info", json.dumps(old), qos=1, retain=True).wait_for_publish(10)
+    pub.disconnect()
+    pub.loop_stop()
+
+    def open_source():
+        raise AudioError("no capture device matches audio.device = 'usb'")
+
+    app = Appliance(settings, open_source=open_source, retry_s=0.2)
+    app.link = make_link(settings, app)
+    sub = Subscriber(broker, "deskcue/t/d/#", qos=1).connect()
+    stop = threading.Event()
+    th = threading.Thread(target=app.run, args=(stop,))
+    th.start()
+    try:
+        fault = wait_until(lambda: [e for e in sub.events() if e["type"] == "fault"])[0]
+        info = wait_until(lambda: [m.json() for m in sub.on("info") if not m.retain])[-1]
+        assert info["boot_id"] == fault["boot_id"] != old["boot_id"]
+        assert info["audio_device"] is None and info["config_hash"] != old["config_hash"]
+    finally:
+        stop.set()
+        th.join(HANG_S)
+        sub.close()
+    assert not th.is_alive()
+
+
 class StallingSource:
     """A capture device that goes silent after ``blocks`` blocks, like an unplugged tap."""
 
@@ -302,3 +347,28 @@ def test_a_source_whose_name_is_not_utf8_still_goes_online(tmp_path, broker):
         stop.set()
         th.join(HANG_S)
         sub.close()
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_info_says_a_mono_input_is_mono(tmp_path, broker, channels):
+    """`info.channel_map.agent` offers `mono`, but the desk said `left` (the config's
+    audio.agent_channel) on a mono tap, and `left`/`right` for a mono recording played on a
+    stereo config, where there is no left, right or caller at all."""
+    from gpiozero.pins.mock import MockFactory, MockPWMPin
+    from tone import tone_wav
+
+    from firmware.appliance.assemble import build_appliance
+
+    settings = Settings.model_validate({
+        "device": {"site": "t", "desk": "d", "state_dir": str(tmp_path / "s"),
+                   "runtime_dir": str(tmp_path / "r")},
+        "audio": {"channels": channels},
+        "mqtt": {"host": broker.host, "port": broker.port, "reconnect_min_s": 0.1}})
+    app = build_appliance(settings, recording=tone_wav(tmp_path / "mono.wav", 2.0), fast=True,
+                          factory=MockFactory(pin_class=MockPWMPin))
+    with Subscriber(broker, "deskcue/t/d/#", qos=1) as sub:
+        assert app.run(threading.Event()) == 0
+        wait_until(lambda: any(m.payload == b"offline" for m in sub.on("status")))
+        maps = [m.json()["channel_map"] for m in sub.on("info")
+                if m.json()["audio_device"] is not None]
+    assert maps and all(c == {"agent": "mono", "caller": "none"} for c in maps), maps

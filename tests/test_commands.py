@@ -335,6 +335,32 @@ def test_retained_command_is_ignored(
     d.link.stop(drain_s=0.0)
 
 
+def test_a_command_sent_retained_runs_once_when_sent_and_never_again(
+    broker: Broker, tmp_path: Path, supervisor: tuple[mqtt.Client, Subscriber]
+) -> None:
+    """What docs/integrations.md says of a command published with retain set by mistake: the
+    broker hands it to the listening desk live (without the retain flag: MQTT clears it on live
+    delivery), so it runs, once; the copy the broker keeps is ignored, unanswered, when a desk
+    connects later."""
+    pub, sub = supervisor
+    first = Desk(broker, tmp_path / "state")
+    first.link.start()
+    wait_until(lambda: first.link.commands_ready)
+    pub.publish(f"{BASE}/cmd/identify", json.dumps({"txid": "kept", "seconds": 2}), qos=1,
+                retain=True).wait_for_publish(2)
+    wait_until(lambda: results(sub))
+    assert [c.txid for c in first.executed] == ["kept"] and results(sub)[0]["ok"]
+    first.link.stop(drain_s=0.0)
+    again = Desk(broker, tmp_path / "state")
+    again.link.start()
+    try:
+        wait_until(lambda: again.link.stats()["commands_ignored"] == 1)
+        assert again.executed == [] and len(sub.messages) == 1
+    finally:
+        again.link.stop(drain_s=0.0)
+        pub.publish(f"{BASE}/cmd/identify", b"", qos=1, retain=True).wait_for_publish(2)
+
+
 def answered(sub: Subscriber, txid: str) -> bool:
     return any(m.json()["txid"] == txid for m in sub.messages)
 

@@ -145,3 +145,18 @@ def test_an_event_off_the_contract_fails_where_it_is_made() -> None:
 
 def test_examples_are_payloads() -> None:
     assert all(isinstance(m, Payload) for m in EVENT_EXAMPLES.values())
+
+
+@pytest.mark.parametrize("now", [1_796_419_257.6139, 1_796_419_265.6109, 1_796_419_259.9996,
+                                 1_796_419_200.0, 1_796_419_200.0004])
+def test_ts_iso_is_ts_in_words(now: float) -> None:
+    """`ts_iso` is `ts` written as UTC ISO 8601: a consumer reading either gets the same
+    millisecond (rounding one and cutting the other disagreed in about half the events)."""
+    import datetime
+
+    env = EventStamper(boot_id="f" * 32, wall_clock=lambda: now).stamp(
+        "recalibrate", {"warmup_speech_s": 20.0}, stream_s=1.0)
+    iso = datetime.datetime.strptime(env.ts_iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.UTC)
+    assert round(iso.timestamp(), 3) == env.ts
+    assert env.ts == pytest.approx(now, abs=0.0005)

@@ -139,3 +139,99 @@ def test_every_default_the_page_states_is_the_config_default() -> None:
     assert stated
     for key, value in stated:
         assert float(value) == getattr(MqttSettings(), key), key
+
+
+def test_telegraf_times_events_by_their_ts_and_keeps_their_boot(
+        telegraf: dict[str, Any]) -> None:
+    """Events come late by design (replayed from the desk's outbox after a broker outage,
+    queued by the broker while Telegraf was away): stamped on arrival, as the recipe had them,
+    a cue of 10:02 was drawn at 10:40, and a QoS 1 duplicate drew it twice. Read from the
+    envelope's ``ts`` (Unix seconds with a fraction: Telegraf's "unix" format), a late event
+    lands where it happened and a duplicate overwrites its own point. The page also promises
+    gaps by (``boot_id``, ``seq``), so ``boot_id`` must be kept, as a tag to group by."""
+    (events,) = [p for p in telegraf["inputs"]["mqtt_consumer"]
+                 if channel_for(p["topics"][0]) == "events"]
+    (spec,) = events["json_v2"]
+    sample = event_example("raised_voice.started").to_json()
+    assert isinstance(walk(sample, spec["timestamp_path"]), float)
+    assert spec["timestamp_format"] == "unix"
+    assert "boot_id" in {t["path"] for t in spec.get("tag", [])}
+    assert "seq" in {f["path"] for f in spec.get("field", [])}
+
+
+def _retained_configs(broker: Any, user: str, password: str, node: str) -> set[str]:
+    """Topics of the non-empty discovery configs the broker keeps for ``node``, read as
+    ``user``: subscribe, then a marker through the broker; mosquitto sends a new subscription's
+    retained messages before it handles that marker."""
+    import threading
+
+    import paho.mqtt.client as mqtt
+    from broker import HANG_S
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    found: set[str] = set()
+    done, subscribed = threading.Event(), threading.Event()
+
+    def on_message(_c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic == "homeassistant/status":
+            done.set()
+        elif msg.payload:
+            found.add(msg.topic)
+
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    c.username_pw_set(user, password)
+    c.on_message = on_message
+    c.on_subscribe = lambda *_a: subscribed.set()
+    c.connect(broker.host, broker.port)
+    c.loop_start()
+    try:
+        c.subscribe([(f"homeassistant/+/{node}/+/config", 1), ("homeassistant/status", 1)])
+        assert subscribed.wait(HANG_S)
+        c.publish("homeassistant/status", "online", qos=1)
+        assert done.wait(HANG_S)
+    finally:
+        c.disconnect()
+        c.loop_stop()
+    return found
+
+
+def test_the_clear_discovery_recipe_clears_under_the_generated_acl(tmp_path: Path) -> None:
+    """The page's command that removes a desk from Home Assistant, run as written against a
+    broker with the ACL `deskcue config acl` writes. Run as a supervisor (Home Assistant's
+    account), mosquitto let it read the configs and silently dropped its clears: exit 27, the
+    status the page calls success, and the device still there."""
+    import shlex
+    import subprocess
+
+    from broker import Broker
+
+    from firmware.config.settings import Settings
+    from firmware.link.acl import desk_account, mosquitto_acl
+    from firmware.link.home_assistant import discovery_messages
+
+    (line,) = [ln for ln in DOC.read_text(encoding="utf-8").splitlines()
+               if "--remove-retained" in ln]
+    (command,) = re.findall(r"`(mosquitto_sub [^`]*)`", line)
+    account = desk_account("deskcue", "site1", "desk1")
+    users = {account.username: "desk-pw", "ha": "ha-pw"}
+    acl = mosquitto_acl([account], ["ha"], home_assistant=True)
+    settings = Settings.model_validate({"mqtt": {"home_assistant": {"enabled": True}}})
+    with Broker(tmp_path / "broker", users=users, acl=acl) as broker:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        desk = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        desk.username_pw_set(account.username, users[account.username])
+        desk.connect(broker.host, broker.port)
+        desk.loop_start()
+        for topic, payload in discovery_messages(settings):
+            desk.publish(topic, payload, qos=1, retain=True).wait_for_publish(10)
+        desk.disconnect()
+        desk.loop_stop()
+        node = account.discovery_node
+        assert len(_retained_configs(broker, "ha", "ha-pw", node)) == 11
+        argv = shlex.split(command.replace("-h broker", f"-h {broker.host} -p {broker.port}"))
+        argv = [users[account.username] if a == "$DESK_PASSWORD" else a for a in argv]
+        done = subprocess.run(argv, capture_output=True, timeout=60)
+        assert done.returncode == 27, done.stderr  # the page: mosquitto_sub's -W timeout
+        assert _retained_configs(broker, "ha", "ha-pw", node) == set()

@@ -140,3 +140,49 @@ def test_with_publish_snooze_on_the_supervisor_sees_the_snooze(
             assert t["snoozed"] is True and t["display"] == "snoozed", t
         status = command(sub, "status", "s1")["data"]
         assert status["snoozed"] is True and status["display"] == "snoozed", status
+
+
+def test_with_publish_laughter_off_no_supervisor_learns_of_a_laughter_cue(
+        tmp_path: Path, broker: Broker) -> None:
+    """`mqtt.publish_laughter = false` kept the `laughter_burst` event and `state/laughter`
+    home, but telemetry and the `cmd/status` result still counted the cue (`cues.laughter`)
+    and showed the light's `display = "laughter"`, and `call.ended` counted it among the
+    call's cues: a supervisor learned of every laughter-like cue all the same. The desk itself
+    still shows and counts it."""
+    from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+    from firmware.demo.recording import demo_recording
+
+    wav, _ = demo_recording(tmp_path, laugh=True)
+    data = desk_settings(tmp_path, broker, None).model_dump(mode="json")
+    data["audio"]["channels"] = 2
+    data["mqtt"]["publish_laughter"] = False
+    settings = Settings.model_validate(data)
+    app = build_appliance(settings, recording=wav, fast=True,
+                          factory=MockFactory(pin_class=MockPWMPin))
+    seen: list[tuple[Any, Any]] = []  # (the desk's own status, a supervisor's) at the flash
+    assert app.indicator is not None
+    show = app.indicator.show
+
+    def watched(want: str, **kw: Any) -> None:
+        if want == "laughter":  # on the worker's thread, as it changes the light
+            seen.append((app.status(), app.status(supervisor=True)))
+        show(want, **kw)
+
+    app.indicator.show = watched  # type: ignore[method-assign]
+    with Subscriber(broker, f"{BASE}/#") as sub:
+        assert app.run(threading.Event()) == 0
+        wait_until(lambda: any(m.payload == b"offline" for m in sub.on("status")))
+        assert seen, "the recording's laughter-like burst made no cue: nothing was tested"
+        mine, theirs = seen[0]
+        assert mine.display == "laughter" and mine.cues.get("laughter") == 1
+        assert theirs.display != "laughter" and "laughter" not in theirs.cues, theirs
+        events = sub.events()
+        (ended,) = [e for e in events if e["type"] == "call.ended"]
+        assert "laughter" not in ended["data"]["cues"], ended
+        assert not [e for e in events if "laugh" in e["type"]]
+        assert not sub.on("state/laughter")
+        for m in sub.on("telemetry"):
+            t = m.json()
+            assert "laughter" not in t["cues"] and t["display"] != "laughter", t
+    assert app.status().cues.get("laughter") == 1  # the desk keeps its own count

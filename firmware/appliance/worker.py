@@ -229,6 +229,9 @@ class Appliance:
         control = ControlServer(self.settings.device.runtime_dir)
         if self.link is not None:
             self.link.start()
+        # Who this desk is goes out at once, audio or not (audio_device null until a source
+        # opens): a desk whose tap is missing must not leave its previous run's info standing.
+        self._publish_info()
         self._config_start()
         self.notifier.ready("starting")
         try:
@@ -295,6 +298,7 @@ class Appliance:
             except AudioError as exc:
                 self._set_fault("audio", f"audio: {exc}")
                 self._close_source()
+                self._publish_info()
                 continue
             if block is None:
                 if time.monotonic() - last_audio > s.audio.no_audio_fault_s:
@@ -302,6 +306,7 @@ class Appliance:
                                     f"{s.audio.no_audio_fault_s:.0f} s")
                     # unplugged or stalled: close it and open it again (every retry_s)
                     self._close_source()
+                    self._publish_info()
                     next_retry = time.monotonic() + self.retry_s
             else:
                 last_audio = time.monotonic()
@@ -471,10 +476,11 @@ class Appliance:
         return False, {"error": f"unknown command {cmd.name!r}"}
 
     # -- display and faults ------------------------------------------------------------------
-    def _display(self, *, reveal_snooze: bool = True) -> str:
+    def _display(self, *, reveal_snooze: bool = True, reveal_laughter: bool = True) -> str:
         if time.monotonic() < self.identify_until:
             return "identify"
-        policy = (self.pipeline.policy.shown(reveal_snooze=reveal_snooze).value
+        policy = (self.pipeline.policy.shown(reveal_snooze=reveal_snooze,
+                                             reveal_laughter=reveal_laughter).value
                   if self.pipeline is not None else "off")
         if self.fault:
             # A storage fault leaves the desk working: its cues still show over the red blink.
@@ -584,17 +590,24 @@ class Appliance:
 
     def info(self) -> Info:
         """The retained ``info`` document."""
-        a = self.settings.audio
         applied = last_apply(self.settings.device.state_dir)
         return Info(
             firmware=__version__,
             config_hash=settings_hash(self.settings),
             boot_id=self.stamper.boot_id,
             audio_device=self.source.name if self.source else None,
-            channel_map=ChannelMap(agent=a.agent_channel,
-                                   caller=a.caller_channel if a.channels == 2 else "none"),
+            channel_map=self._channel_map(),
             config_apply=_config_apply(applied),
         )
+
+    def _channel_map(self) -> ChannelMap:
+        """Whom each channel carries, as analysed: the open source's channels decide (a mono
+        one is the agent alone, whatever the config's map says), else audio.channels."""
+        a = self.settings.audio
+        channels = self.source.channels if self.source is not None else a.channels
+        if channels == 1:
+            return ChannelMap(agent="mono", caller="none")
+        return ChannelMap(agent=a.agent_channel, caller=a.caller_channel)
 
     def _publish_info(self) -> None:
         if self.link is not None:
@@ -604,19 +617,23 @@ class Appliance:
         """The live state (`deskcue status`, MQTT ``cmd/status``, telemetry).
 
         ``supervisor``: for a supervisor (MQTT): unless ``mqtt.publish_snooze``, the agent's
-        snooze is not in it (``snoozed`` left out, ``display`` as if not snoozed).
+        snooze is not in it (``snoozed`` left out, ``display`` as if not snoozed); unless
+        ``mqtt.publish_laughter``, neither is the laughter-like cue (not counted in ``cues``,
+        ``display`` as without its flash).
         """
         usual = self.usual
         reveal = not supervisor or self.settings.mqtt.publish_snooze
+        laughter = not supervisor or self.settings.mqtt.publish_laughter
         snoozed = bool(self.pipeline and self.pipeline.policy.snoozed)
         return ApplianceStatus(
-            display=self._display(reveal_snooze=reveal),  # type: ignore[arg-type]
+            display=self._display(reveal_snooze=reveal,  # type: ignore[arg-type]
+                                  reveal_laughter=laughter),
             fault=self.fault,
             stream_s=round(float(self.stream_s), 2),
             usual_lufs=round(float(usual.usual_lufs), 2) if usual.ready else None,
             learned_speech_s=round(float(usual.speech_s), 1),
             snoozed=snoozed if reveal else None,
-            cues=dict(self.cue_counts),
+            cues={k: n for k, n in self.cue_counts.items() if laughter or k != "laughter"},
             input_overflows=int(self.source.overflows) if self.source else 0,
             level_lufs={k: round(v, 1) for k, v in self._last_level.items()},  # type: ignore[misc]
             uptime_s=round(time.monotonic() - self._started, 1),

@@ -143,7 +143,10 @@ class MqttSettings(Section):
         "fault: a broker reloading its accounts refuses for a moment and is no fault.",
     )
     publish_laughter: bool = Field(
-        True, description="Whether laughter-like burst events reach the supervisor."
+        True, description="Whether supervisors learn of laughter-like cues: the laughter_burst "
+        "event, state/laughter, their count in telemetry, the cmd/status result and call.ended, "
+        "and `display = laughter` during the flash. Off, they stay on the desk (its light and "
+        "`deskcue status`)."
     )
     publish_snooze: bool = Field(
         False,

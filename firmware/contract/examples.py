@@ -91,7 +91,7 @@ EVENT_EXAMPLES: dict[str, Payload] = {
         short=False),
     "snooze": Snooze(minutes=15.0, until_s=960.0, source="mqtt"),
     "recalibrate": Recalibrate(warmup_speech_s=20.0),
-    "usual_voice_learned": UsualVoiceLearned(usual_lufs=-27.0, spread_db=3.1, speech_s=20.0,
+    "usual_voice_learned": UsualVoiceLearned(usual_lufs=-27.0, spread_db=3.1, speech_s=15.1,
                                              usual_f0_hz=118.5, usual_rate_sps=4.1),
     "fault": Fault(kind="audio", fault="audio: nothing from tap for 3 s", active=True),
     "outbox_dropped": OutboxDropped(

@@ -84,7 +84,9 @@ def mosquitto_acl(desks: list[DeskAccount], supervisors: list[str], *,
         lines += ["", f"# desk {d.site}/{d.desk}", f"user {d.username}"]
         lines += [f"topic write {d.base}/{suffix}" for suffix in DESK_PUBLISHES]
         lines += [f"topic read {d.base}/{suffix}" for suffix in DESK_READS]
-        lines.append(f"topic write {discovery_prefix}/+/{d.discovery_node}/#")
+        # readwrite: clearing a desk's configs (docs/integrations.md) reads which are there
+        # and writes each one empty; no other account may write them
+        lines.append(f"topic readwrite {discovery_prefix}/+/{d.discovery_node}/#")
     return "\n".join(lines) + "\n"
 
 

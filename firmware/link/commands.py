@@ -37,9 +37,11 @@ twice, or ``NaN``/``Infinity`` is refused. Nothing is coerced: a command runs wi
 values that were sent, or not at all (``invalid_args``, naming the field).
 
 Retained commands are ignored without an answer (a command must never run again because a
-broker kept it); stale ones (``ts`` further than ``command_max_age_s`` from the desk's clock,
-either way; judged only when the desk's clock is synced) get a ``stale`` error. Oversized,
-malformed or unknown ones get an error result whenever a result topic can be named.
+broker kept it): the copy a broker hands over at connect. A command published retained reaches
+a desk that is listening live, without the flag, and runs once. Stale ones (``ts`` further
+than ``command_max_age_s`` from the desk's clock, either way; judged only when the desk's
+clock is synced) get a ``stale`` error. Oversized, malformed or unknown ones get an error
+result whenever a result topic can be named.
 `parse_command` never raises.
 """
 

@@ -38,15 +38,17 @@ class EventStamper:
         ``data`` is the contract's model for the type (a mapping is validated into it, so an
         off-contract event fails here, at its producer, with a `pydantic.ValidationError`).
         """
-        now = float(self.wall_clock())
+        # One millisecond count for both stamps: rounding ts and cutting ts_iso told
+        # consumers two different times in about half the events.
+        ms = round(float(self.wall_clock()) * 1000)
+        sec, milli = divmod(ms, 1000)
         env = EventEnvelope(
             schema_version=SCHEMA_VERSION,
             id=uuid.uuid5(uuid.NAMESPACE_OID, f"{self.boot_id}/{self.seq + 1}").hex,
             boot_id=self.boot_id,
             seq=self.seq + 1,
-            ts=round(now, 3),
-            ts_iso=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
-            + f".{int((now % 1) * 1000):03d}Z",
+            ts=ms / 1000,
+            ts_iso=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{milli:03d}Z",
             clock_synced=bool(self.synced()),
             stream_s=round(float(stream_s), 3),
             type=event_type,  # type: ignore[arg-type]

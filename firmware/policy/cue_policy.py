@@ -285,16 +285,18 @@ class CuePolicy:
         """What the desk light shows."""
         return self.shown(reveal_snooze=True)
 
-    def shown(self, *, reveal_snooze: bool) -> Display:
+    def shown(self, *, reveal_snooze: bool, reveal_laughter: bool = True) -> Display:
         """What the desk light shows; without ``reveal_snooze``, what it would show were the
-        cues not snoozed (for supervisors who may not learn of the agent's snooze)."""
+        cues not snoozed (for supervisors who may not learn of the agent's snooze); without
+        ``reveal_laughter``, what it would show without the laughter-like cue's flash (for
+        supervisors where ``mqtt.publish_laughter`` is off)."""
         if self.raised.phase.value == "active":
             return Display.RAISED_VOICE
         if self.tense.phase.value == "active":
             return Display.TENSE_VOICE
         if self.snoozed and reveal_snooze:
             return Display.SNOOZED
-        if self.now_s < self.laughter_flash_until_s:
+        if self.now_s < self.laughter_flash_until_s and reveal_laughter:
             return Display.LAUGHTER
         if self.caller_cue.phase.value == "active":
             return Display.CALLER_ESCALATION
@@ -504,9 +506,13 @@ class CuePolicy:
                     end_s = float(t[s.stop]) + 0.005
                     out += [((first + s.stop) // CHUNK_HOPS, 2, self._event(tr, np.nan))
                             for tr in self.caller_cue.finish(end_s)]
+        # The call summary is published: a laughter-like cue counts in it only where
+        # supervisors may hear of laughter at all (mqtt.publish_laughter).
+        laughter = self.settings.mqtt.publish_laughter
         cues_at = [(min(t.size - 1, (c + 1) * CHUNK_HOPS - 1 - first), e.type.rsplit(".", 1)[0])
                    for c, _, e in tagged + out
-                   if e.type.endswith((".started", ".cue")) and not e.type.startswith("call.")]
+                   if e.type.endswith((".started", ".cue")) and not e.type.startswith("call.")
+                   and (laughter or e.type != "laughter.cue")]
         for ce in self.calls.step(t, voiced[0], caller_voiced, excess, cues_at=cues_at,
                                   pitch_max_at=pitch_tags, plan=plan):
             if ce.type == "call.started":  # stamped at the start of its first hop
