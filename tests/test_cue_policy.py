@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 
 from dsp.analyzer import HopFeatures
 from dsp.laughter import LaughterBurst
@@ -148,6 +149,15 @@ def test_snooze_is_capped_and_zero_cancels():
     assert fd.policy.snooze(10_000, source="cli").data.minutes == 120.0
     fd.policy.snooze(0, source="cli")
     assert not fd.policy.snoozed
+
+
+def test_a_short_snooze_is_answered_as_applied_not_as_a_cancel():
+    # 0 minutes means "cancelled" to whoever reads the event: a snooze of a few seconds must
+    # not read as 0, and what it says must be what the desk applied
+    fd = warmed()
+    ev = fd.policy.snooze(0.001, source="mqtt")
+    assert fd.policy.snoozed and ev.data.minutes > 0
+    assert ev.data.until_s - fd.policy.now_s == pytest.approx(60.0 * ev.data.minutes, abs=1e-3)
 
 
 def test_cued_passages_are_left_out_of_the_baseline():

@@ -264,8 +264,9 @@ class CuePolicy:
         # The agent's own snooze is private unless the site says otherwise; one sent over
         # MQTT is the supervisor's act. Decided here, before stamping, so `seq` has no gaps.
         publish = source == "mqtt" or self.settings.mqtt.publish_snooze
+        # the minutes as applied, not rounded: 0 reads as a cancel to whoever receives it
         return PolicyEvent("snooze", self.now_s, Snooze(
-            minutes=round(m, 2), until_s=round(self.snoozed_until_s, 3),
+            minutes=m, until_s=round(self.snoozed_until_s, 3),
             source=source), publish=publish)  # type: ignore[arg-type]
 
     def recalibrate(self) -> PolicyEvent:
