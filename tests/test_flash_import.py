@@ -249,3 +249,22 @@ def test_rollback_without_write_access_names_the_directory_and_changes_nothing(d
         f"deskcue: {desk['etc']}: permission denied (installing a config there needs write "
         "access: run it as root)"]
     assert desk["live"].read_text() == applied
+
+
+@pytest.mark.parametrize("left", ["", "\n\n", "#:schema ../schema.json\n# One desk's config\n"])
+def test_a_card_file_cut_short_to_nothing_is_refused_not_run_as_the_defaults(desk, left):
+    """A copy onto the FAT card cut short by pulling the card (or a power cut) leaves an empty
+    file, or only its opening comments. Installed, it would turn lyon/d07 into the shipped
+    default's site1/desk1 on localhost: a desk dark to its supervisor. The real import command
+    refuses it, says why in the note, and the live config stays."""
+    before = desk["live"].read_bytes()
+    drop(desk, left)
+    proc = subprocess.run(
+        [sys.executable, "-m", "firmware.cli.main", "config", "import",
+         "--boot", str(desk["boot"]), "--etc", str(desk["etc"])],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert desk["live"].read_bytes() == before
+    (note,) = desk["boot"].glob("deskcue.toml.rejected-*.result.txt")
+    assert "sets no setting" in note.read_text() and "cut short" in note.read_text()
+    assert pending_fault(desk["state"])

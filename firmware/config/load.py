@@ -353,6 +353,13 @@ def parse_toml(text: str, source: Path | str = "<config>") -> dict[str, object]:
         raise ConfigError(source, [ConfigProblem(
             "", None, f"tables or arrays nested more than {MAX_DEPTH} levels deep; a deskcue "
             "config needs at most 4")])
+    if not data:
+        # Every key is optional, but a file that sets none is what a copy cut short leaves
+        # (a card pulled or a power cut mid-write): run, it would give the desk the shipped
+        # default's identity and broker and leave it dark to its supervisor.
+        raise ConfigError(source, [ConfigProblem(
+            "", None, "the file sets no setting (it is empty, or only comments): a copy cut "
+            "short? Copy the desk's config again (for the defaults, copy config/deskcue.toml)")])
     return data
 
 
