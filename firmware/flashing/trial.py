@@ -34,6 +34,7 @@ from firmware.flashing.records import (
     trial_path,
 )
 from firmware.platform.files import (
+    Hook,
     atomic_write,
     locked_dir,
     read_json_object,
@@ -72,14 +73,26 @@ def trial_damage(trial: dict[str, Any]) -> str | None:
     return None
 
 
+ROLLBACK_STEPS = ("recorded", "live.partial", "live.written", "trial_ended")
+"""The steps `rollback` reports to its ``hook`` (crash tests)."""
+
+
 def rollback(config_path: Path, reason: str, *, now: float | None = None,
-             state_dir: Path | None = None, fault: bool = True) -> bool:
+             state_dir: Path | None = None, fault: bool = True,
+             hook: Hook | None = None) -> bool:
     """Put the last good config back live, end the trial and (``fault``) record a fault.
 
     Returns False when there is no last good config to go back to (nothing is changed then).
+    With a trial on, the records (the fault and the apply record) are written first: a crash
+    after them leaves the trial in place and the next start rolls back again, whereas a crash
+    after the live file but before the trial ended would leave a trial record that the next
+    start takes for an unfinished install, and a rollback nobody is told of. Without one (a
+    rollback by hand), the records follow the live file, so they never claim a rollback
+    that could not be written.
     """
     now = time.time() if now is None else now
     good = last_good_path(config_path)
+    on_trial = trial_path(config_path).exists()
     trial = trial_info(config_path) or {}
     with locked_dir(config_path.parent):
         text, why = _last_good(good)
@@ -87,17 +100,29 @@ def rollback(config_path: Path, reason: str, *, now: float | None = None,
             log.error("cannot roll back %s: %s", config_path, why)
             return False
         restored = parse_settings(text, good)
-        atomic_write(config_path, text.encode("utf-8"))
+        state = state_dir or Path(restored.device.state_dir)
+        txid = trial.get("txid")
+        msg = (f"MQTT config {txid} rolled back: {reason}" if txid
+               else f"config rolled back: {reason}")
+
+        def record() -> None:
+            if fault:
+                record_fault(state, "rollback", msg, [], now, txid=txid)
+            else:
+                clear_fault(state)
+            record_apply(state, restored, text, "rollback", now, rolled_back_txid=txid,
+                         reason=reason)
+            if hook:
+                hook("recorded")
+
+        if on_trial:
+            record()
+        atomic_write(config_path, text.encode("utf-8"), hook=hook, step="live")
         remove_file(trial_path(config_path))
-    state = state_dir or Path(restored.device.state_dir)
-    txid = trial.get("txid")
-    msg = (f"MQTT config {txid} rolled back: {reason}" if txid
-           else f"config rolled back: {reason}")
-    if fault:
-        record_fault(state, "rollback", msg, [], now, txid=txid)
-    else:
-        clear_fault(state)
-    record_apply(state, restored, text, "rollback", now, rolled_back_txid=txid, reason=reason)
+        if hook:
+            hook("trial_ended")
+        if not on_trial:
+            record()
     log.error("%s; running the last good config again", msg)
     return True
 
