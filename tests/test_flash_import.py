@@ -268,3 +268,47 @@ def test_a_card_file_cut_short_to_nothing_is_refused_not_run_as_the_defaults(des
     (note,) = desk["boot"].glob("deskcue.toml.rejected-*.result.txt")
     assert "sets no setting" in note.read_text() and "cut short" in note.read_text()
     assert pending_fault(desk["state"])
+
+
+@pytest.fixture
+def read_only_card(tmp_path: Path):
+    """A boot partition mounted read-only (a failing card, which the kernel turns read-only,
+    or a read-only mount): a small tmpfs, remounted read-only once ``deskcue.toml`` is on it."""
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("mounts a tmpfs (root only)")
+    boot = tmp_path / "rocard"
+    boot.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(boot)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("this machine does not let us mount a tmpfs")
+
+    def make_read_only() -> None:
+        subprocess.run(["mount", "-o", "remount,ro", str(boot)], check=True)
+
+    try:
+        yield boot, make_read_only
+    finally:
+        subprocess.run(["umount", str(boot)], check=True)
+
+
+def test_a_read_only_card_changes_nothing_and_says_so_not_installed_again_at_every_boot(
+        desk, tmp_path, read_only_card):
+    """The import cannot move a card file aside on a read-only boot partition. Installed all
+    the same, it was installed again at every boot, undoing every config applied since (by
+    hand or over MQTT) behind the tech's back. It is refused, changing nothing, with a fault
+    that says what the tech does."""
+    boot, make_read_only = read_only_card
+    (boot / "deskcue.toml").write_text(NEW.format(state=desk["state"]))
+    make_read_only()
+    before = desk["live"].read_bytes()
+    proc = subprocess.run(
+        [sys.executable, "-m", "firmware.cli.main", "config", "import",
+         "--boot", str(boot), "--etc", str(desk["etc"])],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert desk["live"].read_bytes() == before
+    said = proc.stdout + proc.stderr
+    assert "read-only" in said and "nothing was changed" in said, said
+    assert "deskcue config apply" in said, said
+    fault = pending_fault(desk["state"])
+    assert fault and "read-only" in fault, fault

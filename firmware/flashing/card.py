@@ -17,7 +17,7 @@ from pathlib import Path
 
 from firmware.config.checks import CheckResult, resolve_desk_text
 from firmware.config.load import load_settings, read_config_text
-from firmware.errors import BootNotFound, ConfigError
+from firmware.errors import BootNotFound, ConfigError, ConfigProblem
 from firmware.flashing.install import ApplyResult, apply_text
 from firmware.flashing.records import (
     CONFIG_NAME,
@@ -95,6 +95,22 @@ def import_from_boot(boot_dirs: list[Path] | tuple[Path, ...], config_path: Path
     if boot_file is None:
         return ApplyResult("absent", "card", message="no deskcue.toml on the boot partition")
     previous_hash = _current_hash(config_path)
+    stuck = _cannot_move_aside(boot_file.parent)
+    if stuck is not None:
+        # Installed, a file that cannot be moved aside would be installed again at every
+        # boot, undoing whatever was applied since (by hand or over MQTT).
+        problem = ConfigProblem("", None, (
+            f"{stuck}, so {boot_file.name} cannot be marked as imported and would be "
+            "installed again at every boot; nothing was changed: in a laptop, take the file off "
+            "the card (and check the card: a failing card turns read-only), then install the "
+            "config with `sudo deskcue config apply FILE`"))
+        msg = f"card config {boot_file.name} refused: {problem}"
+        try:
+            record_fault(state_dir or state_dir_of(config_path), "card", msg, [problem], now,
+                         file=str(boot_file))
+        except OSError as err:
+            log.error("cannot record the config fault: %s", err)
+        return ApplyResult("rejected", "card", file=boot_file, problems=[problem], message=msg)
     try:
         text: str | None = read_config_text(boot_file)
     except ConfigError as exc:
@@ -120,6 +136,19 @@ def import_from_boot(boot_dirs: list[Path] | tuple[Path, ...], config_path: Path
     hook("moved_aside")
     result.moved_to, result.note = aside, note
     return result
+
+
+def _cannot_move_aside(boot_dir: Path) -> str | None:
+    """Why the card file in ``boot_dir`` cannot be renamed and a note written beside it
+    (None when it can)."""
+    try:
+        if os.statvfs(boot_dir).f_flag & os.ST_RDONLY:
+            return f"the card's boot partition {boot_dir} is mounted read-only"
+    except OSError:
+        pass
+    if not os.access(boot_dir, os.W_OK):
+        return f"{boot_dir} cannot be written by this user"
+    return None
 
 
 def _current_hash(config_path: Path) -> str | None:
