@@ -444,3 +444,40 @@ def test_a_rollback_killed_at_any_step_still_reaches_the_tech_and_the_supervisor
     assert rec["hash"] == settings_hash(load_settings(desk.live))
     fault = pending_fault(desk.state)
     assert fault and "MQTT config c9 rolled back" in fault, fault
+
+
+def test_a_rollback_the_full_card_cannot_take_is_a_fault_not_a_crash_loop(desk, tmp_path):
+    """The trial of a pushed config runs out on a card that takes no write (full, or turned
+    read-only: the desk's process limited to files of 0 bytes, every write failing as it
+    would). The rollback cannot be written; the desk must not die of it (systemd would
+    restart it into the same failure every few seconds, the light dark in between): it goes
+    on, shows the config fault and says what the tech does."""
+    import resource
+    import subprocess
+    import sys
+
+    from tone import tone_wav
+
+    off = "\n[mqtt]\nenabled = false\n"
+    desk.old = desk.config(off)
+    desk.live.write_text(desk.old)
+    assert desk.push(desk.payload(desk.config(off + NEW_EXTRA), txid="c7")).ok
+    trial = trial_info(desk.live)
+    pushed = desk.live.read_text()
+    wav = tone_wav(tmp_path / "short.wav", 3.0)
+    (tmp_path / "run").mkdir()
+
+    def full_card() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "firmware.cli", "run", "--config", str(desk.live), "--source",
+         str(wav), "--fast", "--pins", "mock", "--runtime-dir", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        preexec_fn=full_card)
+    said = proc.stdout + proc.stderr
+    assert proc.returncode == 0, said
+    assert "config: MQTT config c7 could not be rolled back" in said, said
+    assert "free space on the card" in said, said
+    # nothing half done: the pushed config and its trial are as they were, for the next start
+    assert desk.live.read_text() == pushed and trial_info(desk.live) == trial

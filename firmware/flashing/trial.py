@@ -242,8 +242,9 @@ class TrialWatch:
 
     Call `tick` from the analysis loop. Healthy = ``healthy_s`` seconds of audio (stream time)
     with no fault, and the broker connected when one is required. Returns ``"none"`` (no trial),
-    ``"pending"``, ``"confirmed"`` (trial ended, keep running) or ``"rollback"`` (the last good
-    config is live again: exit with `RESTART_EXIT_CODE` to run it).
+    ``"pending"``, ``"confirmed"`` (trial ended, keep running), ``"rollback"`` (the last good
+    config is live again: exit with `RESTART_EXIT_CODE` to run it) or ``"failed"`` (the card
+    took neither: keep running and show `problem` as a fault).
     """
 
     def __init__(self, config_path: Path | None, *,
@@ -253,6 +254,8 @@ class TrialWatch:
         self.trial = trial_info(self.config_path) if self.config_path is not None else None
         self._healthy_since: float | None = None
         self.state = "pending" if self.trial else "none"
+        self.problem = ""
+        """Why the trial could not be ended (state ``failed``), as a fault line."""
 
     @property
     def active(self) -> bool:
@@ -272,11 +275,27 @@ class TrialWatch:
         # `is None`, not truthiness: a desk healthy from its first tick starts at stream time 0.0.
         since = self._healthy_since
         healthy_for = audio_s - since if ok and since is not None else -1.0
-        if healthy_for >= float(self.trial["healthy_s"]):
-            confirm_trial(self.config_path)
-            self.state = "confirmed"
-        elif self.clock() > float(self.trial["deadline_mono"]):
-            why = fault or ("broker not connected" if broker_connected is False else "no audio")
-            rollback(self.config_path, f"not healthy within {self.trial['trial_s']} s ({why})")
-            self.state = "rollback"
+        try:
+            if healthy_for >= float(self.trial["healthy_s"]):
+                confirm_trial(self.config_path)
+                self.state = "confirmed"
+            elif self.clock() > float(self.trial["deadline_mono"]):
+                why = fault or ("broker not connected" if broker_connected is False
+                                else "no audio")
+                rollback(self.config_path,
+                         f"not healthy within {self.trial['trial_s']} s ({why})")
+                self.state = "rollback"
+        except OSError as exc:
+            # A card that takes no write (full, or turned read-only): dying of it would only
+            # restart the desk into the same failure, dark in between. The desk goes on as it
+            # is and says why; the next start judges the trial again.
+            what = "confirmed" if healthy_for >= float(self.trial["healthy_s"]) \
+                else "rolled back"
+            where = self.trial.get("state_dir") or "/var/lib/deskcue"
+            self.problem = (
+                f"config: MQTT config {self.trial.get('txid')} could not be {what} "
+                f"({exc.strerror or exc}: {exc.filename}): free space on the card "
+                f"(df -h {where}) or replace it if it turned read-only, then restart "
+                "deskcue (sudo systemctl restart deskcue)")
+            self.state = "failed"
         return self.state
