@@ -102,3 +102,27 @@ def test_an_install_over_an_unusable_live_file_keeps_the_last_good_config(tmp_pa
     assert result.status == "applied", result
     assert live.read_text() == new
     assert last_good_path(live).read_text() == good  # not the file the desk could not run
+
+
+def test_status_on_an_unusable_live_file_shows_the_desk_it_runs_as(tmp_path):
+    """`deskcue status` is what a tech runs when the light blinks red. With the live file
+    unusable the desk runs its last good config: status must show that desk, its config
+    fault and its records, not the shipped default's site1/desk1 and its /var/lib/deskcue."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    live = etc / "deskcue.toml"
+    state = tmp_path / "state"
+    good = (f'[device]\nsite = "lyon"\ndesk = "d07"\nstate_dir = "{state}"\n'
+            f'runtime_dir = "{tmp_path / "run"}"\n[mqtt]\nenabled = false\n')
+    last_good_path(live).write_text(good)
+    live.write_text(good[:40])  # cut short on the card
+    done = run(live, tone_wav(tmp_path / "call.wav", 1.0))
+    assert done.returncode == 0, done.stderr
+    shown = subprocess.run(
+        [sys.executable, "-m", "firmware.cli", "status", "--config", str(live)],
+        cwd=ROOT, capture_output=True, text=True, timeout=HANG_S)
+    assert shown.returncode == 1, shown.stdout + shown.stderr
+    out = shown.stdout
+    assert out.splitlines()[0].split() == ["desk:", "lyon/d07", "(its", "last", "good",
+                                           "config)"], out
+    assert "NOT USABLE" in out and "last good config" in out.split("config fault:")[1], out

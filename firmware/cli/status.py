@@ -34,7 +34,7 @@ from firmware.flashing.records import (
     last_good_path,
     settings_hash,
 )
-from firmware.flashing.trial import trial_damage, trial_info
+from firmware.flashing.trial import last_good_settings, trial_damage, trial_info
 from firmware.platform.control_socket import appliance_state
 from firmware.platform.host import boot_id
 
@@ -65,6 +65,12 @@ def collect(config_path: Path | None, *, state_dir: Path | None = None,
             out["trial"]["seconds_left"] = round(deadline - time.monotonic(), 1) if (
                 trial_damage(trial) is None and trial.get("boot_id") == boot_id()
                 and isinstance(deadline, (int, float))) else None
+    if settings is None and config_path is not None:
+        # An unusable live file: the desk runs its last good config (`settings_for_run`), so
+        # that config names the desk, its records and its control socket.
+        settings = last_good_settings(config_path)
+        if settings is not None:
+            out["desk_from"] = "last_good"
     base = settings or Settings()
     out["desk"] = f"{base.device.site}/{base.device.desk}"
     state = Path(state_dir or base.device.state_dir)
@@ -87,7 +93,8 @@ def collect(config_path: Path | None, *, state_dir: Path | None = None,
 
 def render(info: dict[str, Any]) -> str:
     """The human-readable form of `collect`'s dict."""
-    lines = [f"desk:          {info['desk']}"]
+    lines = [f"desk:          {info['desk']}"
+             + (" (its last good config)" if info.get("desk_from") == "last_good" else "")]
     c = info.get("config")
     if c:
         if c.get("valid"):
