@@ -126,3 +126,35 @@ def test_status_on_an_unusable_live_file_shows_the_desk_it_runs_as(tmp_path):
     assert out.splitlines()[0].split() == ["desk:", "lyon/d07", "(its", "last", "good",
                                            "config)"], out
     assert "NOT USABLE" in out and "last good config" in out.split("config fault:")[1], out
+
+
+def test_a_damaged_config_fault_record_is_still_a_fault(tmp_path):
+    """A card damaged under config-fault.json (a refused or rolled-back config nobody has
+    read yet): the fault is not dropped as if there were none. The desk shows it, status
+    shows it and says how to find out what it was, and `config ack` clears it."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    live = etc / "deskcue.toml"
+    state = tmp_path / "state"
+    state.mkdir()
+    live.write_text(f'[device]\nsite = "lyon"\ndesk = "d07"\nstate_dir = "{state}"\n'
+                    f'runtime_dir = "{tmp_path / "run"}"\n[mqtt]\nenabled = false\n')
+    (state / "config-fault.json").write_bytes(b'{\n "at": "2026-12-0\x00\x00\x00')
+    done = run(live, tone_wav(tmp_path / "call.wav", 1.0))
+    assert done.returncode == 0, done.stderr
+    assert "config fault record" in done.stderr and "damaged" in done.stderr, done.stderr
+
+    def status() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "firmware.cli", "status", "--config", str(live)],
+            cwd=ROOT, capture_output=True, text=True, timeout=HANG_S)
+
+    shown = status()
+    assert shown.returncode == 1, shown.stdout + shown.stderr
+    fault_line = shown.stdout.split("config fault:")[1].splitlines()[0]
+    assert "damaged" in fault_line and "journalctl" in fault_line, shown.stdout
+    ack = subprocess.run(
+        [sys.executable, "-m", "firmware.cli", "config", "ack", "--etc", str(etc)],
+        cwd=ROOT, capture_output=True, text=True, timeout=HANG_S)
+    assert ack.returncode == 0 and "config fault cleared" in ack.stdout, ack.stdout
+    assert status().returncode == 0
