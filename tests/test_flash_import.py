@@ -312,3 +312,19 @@ def test_a_read_only_card_changes_nothing_and_says_so_not_installed_again_at_eve
     assert "deskcue config apply" in said, said
     fault = pending_fault(desk["state"])
     assert fault and "read-only" in fault, fault
+
+
+def test_a_site_file_on_the_card_says_how_to_make_the_desk_file(desk):
+    """A tech copies the whole site file onto the card. The card has no --desk option, so the
+    note says how to write the desk's own file instead."""
+    before = desk["live"].read_bytes()
+    drop(desk, '[device]\nsite = "lyon"\n[mqtt]\nenabled = false\n[desks.d07]\n')
+    proc = subprocess.run(
+        [sys.executable, "-m", "firmware.cli.main", "config", "import",
+         "--boot", str(desk["boot"]), "--etc", str(desk["etc"])],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert desk["live"].read_bytes() == before
+    (note,) = desk["boot"].glob("deskcue.toml.rejected-*.result.txt")
+    text = note.read_text()
+    assert "site file" in text and "deskcue config flash SITE.toml --desk NAME" in text, text

@@ -37,6 +37,11 @@ IMPORT_STEPS = ("read", "checked", "last_good.partial", "last_good.written", "li
 
 
 
+CARD_SITE_FILE = ("a card takes one desk's file: write it with `deskcue config flash SITE.toml "
+                  "--desk NAME --boot BOOT`")
+"""What the card's note tells a tech who copied a whole site file onto the card."""
+
+
 def find_boot_file(boot_dirs: list[Path] | tuple[Path, ...]) -> Path | None:
     """The first ``deskcue.toml`` waiting in one of ``boot_dirs``."""
     for d in boot_dirs:
@@ -125,7 +130,8 @@ def import_from_boot(boot_dirs: list[Path] | tuple[Path, ...], config_path: Path
         result = ApplyResult("rejected", "card", problems=[problem], message=msg)
     else:
         result = apply_text(text, source="card", config_path=config_path, state_dir=state_dir,
-                            origin=str(boot_file), now=now, hook=hook)
+                            origin=str(boot_file), now=now, hook=hook,
+                            name_the_desk=CARD_SITE_FILE)
     result.file = boot_file
     aside = _aside_name(boot_file, "applied" if result.ok else "rejected", now)
     note = aside.with_name(aside.name + ".result.txt")
