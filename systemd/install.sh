@@ -108,5 +108,5 @@ cat <<EOF
 deskcue is installed: 'deskcue' runs $venv/bin/deskcue. Next (docs/field-tech.md §1):
   1. the broker's credentials into /etc/credstore/deskcue-mqtt (root only)
   2. the desk's config: sudo deskcue config apply d07.toml (or flash it on the SD card)
-  3. sudo systemctl start deskcue, then: sudo systemctl stop deskcue && deskcue selftest
+  3. sudo systemctl start deskcue, then: sudo systemctl stop deskcue && sudo deskcue selftest
 EOF

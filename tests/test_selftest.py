@@ -207,3 +207,37 @@ def test_cli_end_to_end_and_a_dead_broker_fails(tmp_path, broker, capsys):
         assert deskcue(base + ["--broker", f"127.0.0.1:{port}"]) == 1
     out = capsys.readouterr().out
     assert "FAIL  broker" in out and "RESULT: FAIL" in out
+
+
+def test_run_by_hand_on_the_desk_it_uses_the_desks_broker_credentials(tmp_path):
+    """docs/field-tech.md §1 puts the broker's user name and password in the file systemd
+    hands to the service (/etc/credstore/deskcue-mqtt); §3 has the tech stop the service and
+    run the self-test by hand, outside systemd. The self-test must log in as the desk does,
+    not connect anonymously and FAIL with "Not authorized" on a broker with accounts, sending
+    the tech to check a credentials file that is right. (The credstore is the test's own:
+    DESKCUE_CREDSTORE, set for every test by conftest.py.)"""
+    import os
+    import subprocess
+    import sys
+
+    from broker import Broker
+
+    credstore = Path(os.environ["DESKCUE_CREDSTORE"])
+    credstore.mkdir(exist_ok=True)
+    (credstore / "deskcue-mqtt").write_text("username = lyon-d07\npassword = s3cret\n")
+    (credstore / "deskcue-mqtt").chmod(0o600)
+    cfg = tmp_path / "deskcue.toml"
+    try:
+        with Broker(tmp_path / "broker", users={"lyon-d07": "s3cret"}).start() as b:
+            cfg.write_text(f'[device]\nsite = "lyon"\ndesk = "d07"\nstate_dir = "{tmp_path}/s"\n'
+                           f'runtime_dir = "{tmp_path}/r"\n'
+                           f'[mqtt]\nhost = "127.0.0.1"\nport = {b.port}\n')
+            env = {k: v for k, v in os.environ.items() if k != "CREDENTIALS_DIRECTORY"}
+            proc = subprocess.run(
+                [sys.executable, "-m", "firmware.cli", "selftest", "--config", str(cfg),
+                 "--pins", "mock", "--yes", "--skip", "audio"],
+                capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, env=env)
+    finally:
+        (credstore / "deskcue-mqtt").unlink()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "PASS  broker" in proc.stdout, proc.stdout
