@@ -328,3 +328,22 @@ def test_a_site_file_on_the_card_says_how_to_make_the_desk_file(desk):
     (note,) = desk["boot"].glob("deskcue.toml.rejected-*.result.txt")
     text = note.read_text()
     assert "site file" in text and "deskcue config flash SITE.toml --desk NAME" in text, text
+
+
+def test_a_card_file_ending_in_zeros_says_it_was_cut_short(desk):
+    """A card pulled before the copy reached it (or a power cut) leaves the file its full
+    length but zeros from some point on. A TOML syntax error at a line the tech finds whole
+    on the laptop's copy sends them looking for a typo that is not there: the note says the
+    file was cut short and to copy it again."""
+    before = desk["live"].read_bytes()
+    whole = NEW.format(state=desk["state"]).encode()
+    (desk["boot"] / "deskcue.toml").write_bytes(whole[:50] + b"\0" * (len(whole) - 50))
+    proc = subprocess.run(
+        [sys.executable, "-m", "firmware.cli.main", "config", "import",
+         "--boot", str(desk["boot"]), "--etc", str(desk["etc"])],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert desk["live"].read_bytes() == before
+    (note,) = desk["boot"].glob("deskcue.toml.rejected-*.result.txt")
+    text = note.read_text()
+    assert "line 4: (file): zero bytes from here on" in text and "copy it again" in text, text

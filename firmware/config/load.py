@@ -297,13 +297,22 @@ with one problem instead of ending in a `RecursionError`."""
 
 
 def text_problems(text: str) -> list[ConfigProblem]:
-    """Problems with the text itself, before TOML parsing: a byte-order mark, or a carriage
-    return not followed by a line feed (old Mac line endings; TOML lines end in LF or CRLF).
+    """Problems with the text itself, before TOML parsing: zero bytes (a copy cut short), a
+    byte-order mark, or a carriage return not followed by a line feed (old Mac line endings;
+    TOML lines end in LF or CRLF).
 
     Every path reads a config the same way (`read_config_text`, no newline translation), so a
     file `deskcue config check` accepts is one the desk accepts.
     """
     problems = []
+    nul = text.find("\0")
+    if nul >= 0:
+        # What a copy cut short leaves on a FAT card: the file at its full length, zeros
+        # where the data never arrived. A syntax error at that line would send the tech
+        # looking for a typo in a copy that is whole on their laptop.
+        return [ConfigProblem("", text.count("\n", 0, nul) + 1, "zero bytes from here on: "
+                              "the copy was cut short (a power cut, or the card pulled before "
+                              "it was ejected); copy it again")]
     if text.startswith("\ufeff"):
         problems.append(ConfigProblem("", 1, "the file starts with a byte-order mark (BOM): "
                                       "save it as UTF-8 without BOM"))
