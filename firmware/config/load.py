@@ -210,8 +210,51 @@ def _problems_from_validation(exc: ValidationError, text: str) -> list[ConfigPro
             shown = repr(err["input"])
             if len(shown) < 60 and not isinstance(err["input"], dict):
                 msg += f" (got {shown})"
+            if path and path[-1].endswith("_pin"):
+                msg += _pin_hint(path[-1], err["input"])
         problems.append(ConfigProblem(".".join(path), key_line(text, path, lines), msg))
     return problems
+
+
+# The Raspberry Pi's 40-pin header: physical pin -> BCM GPIO number (the others are power
+# or ground).
+_HEADER_TO_BCM = {3: 2, 5: 3, 7: 4, 8: 14, 10: 15, 11: 17, 12: 18, 13: 27, 15: 22, 16: 23,
+                  18: 24, 19: 10, 21: 9, 22: 25, 23: 11, 24: 8, 26: 7, 27: 0, 28: 1, 29: 5,
+                  31: 6, 32: 12, 33: 13, 35: 19, 36: 16, 37: 26, 38: 20, 40: 21}
+_POWER_PINS = {1: "a 3.3 V", 2: "a 5 V", 4: "a 5 V", 17: "a 3.3 V"}
+_PIN_NAME = re.compile(r"\s*(?:GPIO|BCM|IO)\s*-?\s*(\d{1,2})\s*", re.IGNORECASE)
+_BOARD_NAME = re.compile(r"\s*(?:BOARD|PIN|P1-?)\s*-?\s*(\d{1,2})\s*", re.IGNORECASE)
+
+
+def _pin_hint(key: str, value: object) -> str:
+    """What to write instead of ``value`` for a pin (pins are BCM GPIO numbers, 0-27): a
+    pin's printed name (``"GPIO17"``) as its number, a physical header pin as its GPIO."""
+    if isinstance(value, str):
+        m = _PIN_NAME.fullmatch(value)
+        if m:
+            return f"; write the number alone: {key} = {int(m.group(1))}"
+        m = _BOARD_NAME.fullmatch(value)
+        if m:
+            return _header_hint(key, int(m.group(1)))
+        if value.strip().lower() == "none" and key not in ("motor_pin", "button_pin"):
+            return '; an LED pin cannot be "none": set led = "none" for a desk without a light'
+        return ""
+    if isinstance(value, bool) or not isinstance(value, int) or not 27 < value <= 40:
+        return ""
+    return _header_hint(key, value)
+
+
+def _header_hint(key: str, value: int) -> str:
+    """The GPIO a physical header pin ``value`` carries, as what to write for ``key``."""
+    if not 1 <= value <= 40:
+        return ""
+    if value in _HEADER_TO_BCM:
+        gpio = _HEADER_TO_BCM[value]
+        return (f"; pins are BCM GPIO numbers, not the header's: physical pin {value} is "
+                f"GPIO{gpio}: {key} = {gpio}")
+    kind = _POWER_PINS.get(value, "a ground")
+    return (f"; pins are BCM GPIO numbers, not the header's: physical pin {value} is {kind} "
+            "pin, no GPIO (README: Wiring)")
 
 
 _TYPE_ERRORS = {
