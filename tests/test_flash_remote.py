@@ -481,3 +481,48 @@ def test_a_rollback_the_full_card_cannot_take_is_a_fault_not_a_crash_loop(desk, 
     assert "free space on the card" in said, said
     # nothing half done: the pushed config and its trial are as they were, for the next start
     assert desk.live.read_text() == pushed and trial_info(desk.live) == trial
+
+
+def test_a_push_killed_before_its_apply_record_is_recorded_at_the_next_start(desk, tmp_path):
+    """kill -9 (or a power cut) after a pushed config went live on trial but before its apply
+    record: the desk restarts onto it on trial, but `deskcue status` and the retained info's
+    config_apply went on naming the config before it (or none), even once it was confirmed.
+    The next start records the apply from the trial record."""
+    import os
+    import subprocess
+    import sys
+
+    from tone import tone_wav
+
+    off = "\n[mqtt]\nenabled = false\n"
+    desk.old = desk.config(off)
+    desk.live.write_text(desk.old)
+    payload = desk.payload(desk.config(off + NEW_EXTRA), txid="c5")
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 0
+        try:
+            def crash(s: str) -> None:
+                if s == "live.written":
+                    os._exit(99)
+
+            apply_remote(json.dumps(payload), config_path=desk.live,
+                         current=load_settings(desk.live), credentials_dir=None, hook=crash)
+        except BaseException:
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 99
+    assert trial_info(desk.live)["txid"] == "c5" and last_apply(desk.state) == {}
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "firmware.cli", "run", "--config", str(desk.live), "--source",
+         str(tone_wav(tmp_path / "short.wav", 1.0)), "--fast", "--pins", "mock",
+         "--runtime-dir", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert trial_info(desk.live) is not None  # still on trial: 1 s of audio proves nothing
+    rec = last_apply(desk.state)
+    assert rec.get("source") == "mqtt" and rec.get("txid") == "c5", rec
+    assert rec.get("trial") is True and rec["hash"] == settings_hash(load_settings(desk.live))
+    assert rec.get("at") == trial_info(desk.live)["at"]

@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -215,8 +216,33 @@ def startup_check(config_path: Path, *, now_mono: float | None = None,
                             f"{last_good_problem(config_path) or 'it could not be put back'}")
     trial["starts"] = starts
     write_json(trial_path(config_path), trial)
+    _record_install(config_path, trial)
     return StartupCheck("trial", f"config {trial.get('txid')} on trial (start {starts})",
                         float(trial["deadline_mono"]) - now_mono)
+
+
+def _record_install(config_path: Path, trial: dict[str, Any]) -> None:
+    """The apply record of the config on trial, when the install was cut short (kill -9, a
+    power cut) between the live file and its record: without it `deskcue status` and the
+    retained ``info`` would name the config before it, even once this one is confirmed."""
+    state = Path(trial.get("state_dir") or state_dir_of(config_path))
+    if last_apply(state).get("txid") == trial.get("txid"):
+        return
+    try:
+        text = config_path.read_text(encoding="utf-8")
+        settings = parse_settings(text, config_path)
+    except (OSError, UnicodeDecodeError, ConfigError):
+        return  # judged by the trial as it is; nothing sound to record
+    extra = {"txid": trial.get("txid"), "trial": True}
+    if isinstance(trial.get("key"), str):
+        extra["key"] = trial["key"]
+    try:  # when it was installed, not now
+        at = datetime.fromisoformat(str(trial.get("at"))).timestamp()
+    except ValueError:
+        at = time.time()
+    record_apply(state, settings, text, "mqtt", at, **extra)
+    log.info("config %s: its apply record, cut short at install, written from its trial "
+             "record", trial.get("txid"))
 
 
 def confirm_trial(config_path: Path, *, now: float | None = None) -> bool:
