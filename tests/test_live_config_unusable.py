@@ -158,3 +158,20 @@ def test_a_damaged_config_fault_record_is_still_a_fault(tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=HANG_S)
     assert ack.returncode == 0 and "config fault cleared" in ack.stdout, ack.stdout
     assert status().returncode == 0
+
+
+def test_status_says_when_the_last_good_config_is_unusable_too(tmp_path):
+    """The live file and the last good config both damaged on the card: the desk cannot run
+    (`deskcue run` stops with the config error, over and over under systemd). Status said
+    nothing of the last good config, so the tech could not tell why the fallback failed."""
+    live = tmp_path / "deskcue.toml"
+    live.write_text('[device]\nsite = "ly')
+    last_good_path(live).write_bytes(b"\0\0\0\0")
+    shown = subprocess.run(
+        [sys.executable, "-m", "firmware.cli", "status", "--config", str(live),
+         "--state-dir", str(tmp_path / "s"), "--runtime-dir", str(tmp_path / "r")],
+        cwd=ROOT, capture_output=True, text=True, timeout=HANG_S)
+    assert shown.returncode == 1
+    lines = shown.stdout.splitlines()
+    at = next(i for i, ln in enumerate(lines) if ln.startswith("last good:"))
+    assert "NOT USABLE" in lines[at] and "zero bytes" in lines[at + 1], shown.stdout

@@ -10,7 +10,6 @@ socket (see `send_reply`), its live status is shown too.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
@@ -55,8 +54,11 @@ def collect(config_path: Path | None, *, state_dir: Path | None = None,
             out["config"].update(valid=False, problems=[str(p) for p in exc.problems])
         good = last_good_path(config_path)
         if good.exists():
-            with contextlib.suppress(ConfigError):
+            try:
                 out["config"]["last_good_hash"] = settings_hash(load_settings(good))
+            except ConfigError as exc:
+                # what the desk falls back on when the live file is unusable: why it cannot
+                out["config"]["last_good_problems"] = [str(p) for p in exc.problems]
         trial = trial_info(config_path)
         if trial:
             out["trial"] = {k: trial.get(k) for k in ("txid", "hash", "at", "starts")}
@@ -105,6 +107,9 @@ def render(info: dict[str, Any]) -> str:
         if c.get("last_good_hash"):
             lines.append(f"last good:     {c['path']}{LAST_GOOD_SUFFIX} "
                          f"(hash {c['last_good_hash']})")
+        elif c.get("last_good_problems"):
+            lines.append(f"last good:     {c['path']}{LAST_GOOD_SUFFIX} NOT USABLE:")
+            lines += [f"                 {p}" for p in c["last_good_problems"]]
     else:
         lines.append("config:        the shipped default (no --config, no /etc/deskcue)")
     if info.get("state_unreadable"):
