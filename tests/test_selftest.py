@@ -241,3 +241,30 @@ def test_run_by_hand_on_the_desk_it_uses_the_desks_broker_credentials(tmp_path):
         (credstore / "deskcue-mqtt").unlink()
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "PASS  broker" in proc.stdout, proc.stdout
+
+
+def test_a_broker_that_refuses_the_desks_account_says_where_to_look(tmp_path):
+    """A wrong password: the broker step's FAIL names what to check (the credentials file,
+    the broker's accounts), as the running desk's fault does, not only the broker's words."""
+    import os
+    import subprocess
+    import sys
+
+    from broker import Broker
+
+    creds = tmp_path / "mqtt-creds"
+    creds.write_text("username = lyon-d07\npassword = wrong\n")
+    creds.chmod(0o600)
+    cfg = tmp_path / "deskcue.toml"
+    with Broker(tmp_path / "broker", users={"lyon-d07": "s3cret"}).start() as b:
+        cfg.write_text(f'[device]\nsite = "lyon"\ndesk = "d07"\nstate_dir = "{tmp_path}/s"\n'
+                       f'runtime_dir = "{tmp_path}/r"\n[mqtt]\nhost = "127.0.0.1"\n'
+                       f'port = {b.port}\ncredentials_file = "{creds}"\n')
+        proc = subprocess.run(
+            [sys.executable, "-m", "firmware.cli", "selftest", "--config", str(cfg),
+             "--pins", "mock", "--yes", "--skip", "audio"],
+            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+            env=dict(os.environ))
+    assert proc.returncode == 1
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("  FAIL  broker"))
+    assert "the credentials file" in line, line
