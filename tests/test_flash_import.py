@@ -347,3 +347,26 @@ def test_a_card_file_ending_in_zeros_says_it_was_cut_short(desk):
     (note,) = desk["boot"].glob("deskcue.toml.rejected-*.result.txt")
     text = note.read_text()
     assert "line 4: (file): zero bytes from here on" in text and "copy it again" in text, text
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root's commands on a desk (sudo)")
+def test_a_config_command_run_with_sudo_leaves_every_file_to_the_service_user(desk, tmp_path):
+    """/etc/deskcue belongs to the service user, which installs configs pushed over MQTT
+    there. `sudo deskcue config apply` (field-tech.md §1) made the directory's lock file as
+    root's, 0644: from then on the service could not take the lock, and every pushed config
+    was refused `install_failed` (permission denied). What root writes there stays the
+    owner's."""
+    owner = 65534  # nobody: any user but root
+    os.chown(desk["etc"], owner, owner)
+    os.chown(desk["live"], owner, owner)
+    os.chown(desk["state"], owner, owner)
+    src = tmp_path / "new.toml"
+    src.write_text(NEW.format(state=desk["state"]))
+    proc = subprocess.run(
+        [sys.executable, "-m", "firmware.cli.main", "config", "apply", str(src),
+         "--etc", str(desk["etc"])],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for d in (desk["etc"], desk["state"]):
+        for f in d.iterdir():
+            assert f.stat().st_uid == owner, f"{f} is root's"
