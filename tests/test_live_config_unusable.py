@@ -175,3 +175,34 @@ def test_status_says_when_the_last_good_config_is_unusable_too(tmp_path):
     lines = shown.stdout.splitlines()
     at = next(i for i, ln in enumerate(lines) if ln.startswith("last good:"))
     assert "NOT USABLE" in lines[at] and "zero bytes" in lines[at + 1], shown.stdout
+
+
+def test_status_without_sudo_says_to_use_it(tmp_path):
+    """A tech who forgets sudo: the state directory is the service user's (0750). Status
+    shows what it can and says to run it with sudo; it does not stop on the first record it
+    cannot read. (Root without its permission override meets the owner's bits like any
+    user: setpriv.)"""
+    import os
+    import shutil
+
+    import pytest
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("drops root's permission override with setpriv")
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    live = etc / "deskcue.toml"
+    state = tmp_path / "state"
+    state.mkdir()
+    live.write_text(f'[device]\nsite = "lyon"\ndesk = "d07"\nstate_dir = "{state}"\n'
+                    f'runtime_dir = "{tmp_path / "run"}"\n[mqtt]\nenabled = false\n')
+    record_fault(state, "card", "card config deskcue.toml refused: 1 problem(s)", [], 0.0)
+    os.chown(state, 65534, 65534)  # the service user's
+    state.chmod(0o750)
+    shown = subprocess.run(
+        ["setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner",
+         sys.executable, "-m", "firmware.cli", "status", "--config", str(live)],
+        cwd=ROOT, capture_output=True, text=True, timeout=HANG_S)
+    assert "Traceback" not in shown.stderr and "deskcue: " not in shown.stderr, shown.stderr
+    assert f"state:         cannot read {state}: run with sudo" in shown.stdout, shown.stdout
+    assert shown.stdout.startswith("desk:          lyon/d07"), shown.stdout

@@ -99,7 +99,11 @@ def fault_record(state_dir: Path) -> dict[str, Any] | None:
     """
     path = Path(state_dir) / FAULT_FILE
     rec = read_json_object(path)
-    if rec is None and path.is_file() and os.access(path, os.R_OK):
+    try:
+        damaged = rec is None and path.is_file() and os.access(path, os.R_OK)
+    except OSError:  # a state directory this user cannot read (no sudo): nothing known
+        damaged = False
+    if damaged:
         return {"source": "damaged", "message": (
             f"the config fault record {path} is damaged: a config was refused or rolled back "
             "and which is lost; `journalctl -u deskcue -u deskcue-config-import` tells, "
