@@ -126,8 +126,11 @@ def credentials_path(settings: MqttSettings) -> Path | None:
         # Outside the unit (`deskcue selftest` with the service stopped): the desk logs in as
         # the service does, not anonymously, which a broker with accounts refuses.
         stored = credstore() / CREDSTORE_FILE
-        if stored.is_file():
-            return stored
+        try:
+            if stored.is_file():
+                return stored
+        except PermissionError:
+            return stored  # root's: reading it says to run the command with sudo
     return None
 
 
