@@ -17,7 +17,8 @@
 #     what the units run.
 #  4. The service user `deskcue`, in the groups audio and gpio: deskcue.sysusers installed as
 #     /usr/lib/sysusers.d/deskcue.conf, then systemd-sysusers.
-#  5. /etc/deskcue (the service user's) and the empty secret files in /etc/credstore (root's):
+#  5. /etc/deskcue and /var/lib/deskcue (the service user's) and the empty secret files in
+#     /etc/credstore (root's):
 #     deskcue.tmpfiles as /usr/lib/tmpfiles.d/deskcue.conf, then systemd-tmpfiles --create.
 #  6. The shipped default config as /etc/deskcue/deskcue.toml, unless one is there already,
 #     and as its last good config (deskcue.toml.last-good: what the desk runs on should
@@ -75,7 +76,7 @@ step "/usr/local/bin/deskcue -> $venv/bin/deskcue"
 install -d "$root/usr/local/bin"
 ln -sfn "$venv/bin/deskcue" "$root/usr/local/bin/deskcue"
 
-step "service user deskcue (groups audio, gpio), /etc/deskcue and the secret files"
+step "service user deskcue (groups audio, gpio), /etc/deskcue, /var/lib/deskcue and the secret files"
 install -d "$root/etc"
 install -D -m 0644 "$here/deskcue.sysusers" "$root/usr/lib/sysusers.d/deskcue.conf"
 install -D -m 0644 "$here/deskcue.tmpfiles" "$root/usr/lib/tmpfiles.d/deskcue.conf"
@@ -108,5 +109,5 @@ cat <<EOF
 deskcue is installed: 'deskcue' runs $venv/bin/deskcue. Next (docs/field-tech.md §1):
   1. the broker's credentials into /etc/credstore/deskcue-mqtt (root only)
   2. the desk's config: sudo deskcue config apply d07.toml (or flash it on the SD card)
-  3. sudo systemctl start deskcue, then: sudo systemctl stop deskcue && deskcue selftest
+  3. sudo systemctl start deskcue, then: sudo systemctl stop deskcue && sudo deskcue selftest
 EOF

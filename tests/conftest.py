@@ -28,7 +28,7 @@ if str(TESTS_DIR) not in sys.path:
 # shipped broker port is refused and fails the test that did it.
 
 GUARD_DIR = TESTS_DIR / "hermetic"
-REAL_DESK_PATHS = ("/var/lib/deskcue", "/run/deskcue", "/etc/deskcue", "/boot")
+REAL_DESK_PATHS = ("/var/lib/deskcue", "/run/deskcue", "/etc/deskcue", "/etc/credstore", "/boot")
 REAL_BROKER_PORTS = (1883, 8883)
 _SYSTEMD_VARS = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "CREDENTIALS_DIRECTORY",
                  "RUNTIME_DIRECTORY", "STATE_DIRECTORY", "CONFIGURATION_DIRECTORY",
@@ -73,6 +73,9 @@ def pytest_configure(config: pytest.Config) -> None:
                                                   "/dev/shm"]),
         "DESKCUE_TEST_FORBIDDEN_PORTS": ",".join(map(str, REAL_BROKER_PORTS)),
         "DESKCUE_TEST_GUARD_LOG": str(base / "hermetic-guard.jsonl"),
+        # where a command run by hand finds the desk's secrets (firmware.link.credentials):
+        # the session's own, never this machine's /etc/credstore
+        "DESKCUE_CREDSTORE": str(base / "credstore"),
     })
     tempfile.tempdir = str(tmp)
     # Hypothesis keeps its example database and caches under the session too, not in the

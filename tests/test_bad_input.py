@@ -94,7 +94,9 @@ def test_unknown_audio_device_lists_what_exists(tmp_path):
     proc = deskcue("run", "--config", str(cfg),
                    env={"ALSA_CONFIG_PATH": os.environ["ALSA_CONFIG_PATH"]})
     del tap
-    one_line_error(proc, "no-such-card", "deskcue_tap")
+    # what is wrong, what there is, and what the tech does about it
+    one_line_error(proc, "no-such-card", "deskcue_tap", "plugged in",
+                   "set audio.device to a part of one of these names")
 
 
 @pytest.mark.parametrize("kind", ["aiff", "text", "three_channels", "missing"])

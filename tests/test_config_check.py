@@ -202,3 +202,42 @@ def test_a_snooze_longer_than_the_longest_allowed_is_a_warning():
     assert [(w.key, w.line) for w in r.warnings] == [("snooze.default_min", 2)]
     assert "a button press snoozes 30 min" in r.warnings[0].message
     assert not check_text("[snooze]\ndefault_min = 30\nmax_min = 30\n", "d.toml").warnings
+
+
+def test_every_pin_clash_at_once(tmp_path):
+    """Two legs wired to one pin and the motor on another leg's pin: the tech hears of both
+    clashes in one check, not one per round trip to the laptop."""
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "d07.toml"
+    cfg.write_text("[indicator]\nred_pin = 17\ngreen_pin = 17\nblue_pin = 22\nmotor_pin = 22\n")
+    proc = subprocess.run([sys.executable, "-m", "firmware.cli.main", "config", "check",
+                           str(cfg)], capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1
+    out = proc.stdout + proc.stderr
+    assert "green_pin and red_pin both use GPIO17" in out, out
+    assert "blue_pin and motor_pin both use GPIO22" in out, out
+
+
+def test_a_pin_given_as_the_headers_number_or_a_name_says_the_bcm_number(tmp_path):
+    """Pins are BCM GPIO numbers. A tech who counted the header's physical pins (40 of them)
+    or wrote the pin's printed name is told the number to write, not only the range."""
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "d07.toml"
+    cfg.write_text('[indicator]\nred_pin = "GPIO17"\ngreen_pin = 40\nblue_pin = 22\n'
+                   'motor_pin = 18\nbutton_pin = 34\n')
+    proc = subprocess.run([sys.executable, "-m", "firmware.cli.main", "config", "check",
+                           str(cfg)], capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1
+    lines = (proc.stdout + proc.stderr).splitlines()
+    red = next(ln for ln in lines if "indicator.red_pin" in ln)
+    assert "write the number alone: red_pin = 17" in red, red
+    green = next(ln for ln in lines if "indicator.green_pin" in ln)
+    assert "physical pin 40 is GPIO21: green_pin = 21" in green, green
+    button = next(ln for ln in lines if "indicator.button_pin" in ln)
+    assert "physical pin 34 is a ground pin" in button, button

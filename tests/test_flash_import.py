@@ -249,3 +249,124 @@ def test_rollback_without_write_access_names_the_directory_and_changes_nothing(d
         f"deskcue: {desk['etc']}: permission denied (installing a config there needs write "
         "access: run it as root)"]
     assert desk["live"].read_text() == applied
+
+
+@pytest.mark.parametrize("left", ["", "\n\n", "#:schema ../schema.json\n# One desk's config\n"])
+def test_a_card_file_cut_short_to_nothing_is_refused_not_run_as_the_defaults(desk, left):
+    """A copy onto the FAT card cut short by pulling the card (or a power cut) leaves an empty
+    file, or only its opening comments. Installed, it would turn lyon/d07 into the shipped
+    default's site1/desk1 on localhost: a desk dark to its supervisor. The real import command
+    refuses it, says why in the note, and the live config stays."""
+    before = desk["live"].read_bytes()
+    drop(desk, left)
+    proc = subprocess.run(
+        [sys.executable, "-m", "firmware.cli.main", "config", "import",
+         "--boot", str(desk["boot"]), "--etc", str(desk["etc"])],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert desk["live"].read_bytes() == before
+    (note,) = desk["boot"].glob("deskcue.toml.rejected-*.result.txt")
+    assert "sets no setting" in note.read_text() and "cut short" in note.read_text()
+    assert pending_fault(desk["state"])
+
+
+@pytest.fixture
+def read_only_card(tmp_path: Path):
+    """A boot partition mounted read-only (a failing card, which the kernel turns read-only,
+    or a read-only mount): a small tmpfs, remounted read-only once ``deskcue.toml`` is on it."""
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("mounts a tmpfs (root only)")
+    boot = tmp_path / "rocard"
+    boot.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(boot)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("this machine does not let us mount a tmpfs")
+
+    def make_read_only() -> None:
+        subprocess.run(["mount", "-o", "remount,ro", str(boot)], check=True)
+
+    try:
+        yield boot, make_read_only
+    finally:
+        subprocess.run(["umount", str(boot)], check=True)
+
+
+def test_a_read_only_card_changes_nothing_and_says_so_not_installed_again_at_every_boot(
+        desk, tmp_path, read_only_card):
+    """The import cannot move a card file aside on a read-only boot partition. Installed all
+    the same, it was installed again at every boot, undoing every config applied since (by
+    hand or over MQTT) behind the tech's back. It is refused, changing nothing, with a fault
+    that says what the tech does."""
+    boot, make_read_only = read_only_card
+    (boot / "deskcue.toml").write_text(NEW.format(state=desk["state"]))
+    make_read_only()
+    before = desk["live"].read_bytes()
+    proc = subprocess.run(
+        [sys.executable, "-m", "firmware.cli.main", "config", "import",
+         "--boot", str(boot), "--etc", str(desk["etc"])],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert desk["live"].read_bytes() == before
+    said = proc.stdout + proc.stderr
+    assert "read-only" in said and "nothing was changed" in said, said
+    assert "deskcue config apply" in said, said
+    fault = pending_fault(desk["state"])
+    assert fault and "read-only" in fault, fault
+
+
+def test_a_site_file_on_the_card_says_how_to_make_the_desk_file(desk):
+    """A tech copies the whole site file onto the card. The card has no --desk option, so the
+    note says how to write the desk's own file instead."""
+    before = desk["live"].read_bytes()
+    drop(desk, '[device]\nsite = "lyon"\n[mqtt]\nenabled = false\n[desks.d07]\n')
+    proc = subprocess.run(
+        [sys.executable, "-m", "firmware.cli.main", "config", "import",
+         "--boot", str(desk["boot"]), "--etc", str(desk["etc"])],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert desk["live"].read_bytes() == before
+    (note,) = desk["boot"].glob("deskcue.toml.rejected-*.result.txt")
+    text = note.read_text()
+    assert "site file" in text and "deskcue config flash SITE.toml --desk NAME" in text, text
+
+
+def test_a_card_file_ending_in_zeros_says_it_was_cut_short(desk):
+    """A card pulled before the copy reached it (or a power cut) leaves the file its full
+    length but zeros from some point on. A TOML syntax error at a line the tech finds whole
+    on the laptop's copy sends them looking for a typo that is not there: the note says the
+    file was cut short and to copy it again."""
+    before = desk["live"].read_bytes()
+    whole = NEW.format(state=desk["state"]).encode()
+    (desk["boot"] / "deskcue.toml").write_bytes(whole[:50] + b"\0" * (len(whole) - 50))
+    proc = subprocess.run(
+        [sys.executable, "-m", "firmware.cli.main", "config", "import",
+         "--boot", str(desk["boot"]), "--etc", str(desk["etc"])],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert desk["live"].read_bytes() == before
+    (note,) = desk["boot"].glob("deskcue.toml.rejected-*.result.txt")
+    text = note.read_text()
+    assert "line 4: (file): zero bytes from here on" in text and "copy it again" in text, text
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root's commands on a desk (sudo)")
+def test_a_config_command_run_with_sudo_leaves_every_file_to_the_service_user(desk, tmp_path):
+    """/etc/deskcue belongs to the service user, which installs configs pushed over MQTT
+    there. `sudo deskcue config apply` (field-tech.md §1) made the directory's lock file as
+    root's, 0644: from then on the service could not take the lock, and every pushed config
+    was refused `install_failed` (permission denied). What root writes there stays the
+    owner's."""
+    owner = 65534  # nobody: any user but root
+    os.chown(desk["etc"], owner, owner)
+    os.chown(desk["live"], owner, owner)
+    os.chown(desk["state"], owner, owner)
+    src = tmp_path / "new.toml"
+    src.write_text(NEW.format(state=desk["state"]))
+    proc = subprocess.run(
+        [sys.executable, "-m", "firmware.cli.main", "config", "apply", str(src),
+         "--etc", str(desk["etc"])],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for d in (desk["etc"], desk["state"]):
+        for f in d.iterdir():
+            assert f.stat().st_uid == owner, f"{f} is root's"

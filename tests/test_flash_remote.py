@@ -24,7 +24,13 @@ from firmware.flashing.signing import (
     sign_config,
     signed_message,
 )
-from firmware.flashing.trial import TrialWatch, startup_check, trial_info
+from firmware.flashing.trial import (
+    ROLLBACK_STEPS,
+    TrialWatch,
+    rollback,
+    startup_check,
+    trial_info,
+)
 
 BASE = """\
 [device]
@@ -390,3 +396,133 @@ def test_a_last_good_config_that_cannot_run_is_never_rolled_back_to(desk, capsys
     err = capsys.readouterr().err
     assert err.startswith(f"deskcue: {desk.live}: nothing rolled back: ") and str(good) in err
     assert desk.live.read_text() == new
+
+
+@pytest.mark.parametrize("step", ROLLBACK_STEPS)
+def test_a_rollback_killed_at_any_step_still_reaches_the_tech_and_the_supervisor(
+        desk, tmp_path, step):
+    """kill -9 (or a power cut) part way through a rollback: at the next start the desk runs
+    the last good config, its apply record says rollback, and the fault that tells the
+    supervisor and the tech that the pushed config was rolled back, and why, is there. (Cut
+    between putting the last good config live and ending the trial, the next start took the
+    leftover trial record for an unfinished install and forgot the rollback: `status` showed
+    the pushed config on trial, hash and all, and no fault.)"""
+    import os
+    import subprocess
+    import sys
+
+    from tone import tone_wav
+
+    off = "\n[mqtt]\nenabled = false\n"
+    desk.old = desk.config(off)
+    desk.live.write_text(desk.old)
+    assert desk.push(desk.payload(desk.config(off + NEW_EXTRA), txid="c9")).ok
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 0
+        try:
+            def crash(s: str) -> None:
+                if s == step:
+                    os._exit(99)
+
+            rollback(desk.live, "not healthy within 60.0 s (no audio)", hook=crash)
+        except BaseException:
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 99, f"step {step} never reached"
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "firmware.cli", "run", "--config", str(desk.live), "--source",
+         str(tone_wav(tmp_path / "short.wav", 1.0)), "--fast", "--pins", "mock",
+         "--runtime-dir", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert desk.live.read_text() == desk.old and not trial_path(desk.live).exists()
+    rec = last_apply(desk.state)
+    assert rec["source"] == "rollback" and rec["rolled_back_txid"] == "c9", rec
+    assert rec["hash"] == settings_hash(load_settings(desk.live))
+    fault = pending_fault(desk.state)
+    assert fault and "MQTT config c9 rolled back" in fault, fault
+
+
+def test_a_rollback_the_full_card_cannot_take_is_a_fault_not_a_crash_loop(desk, tmp_path):
+    """The trial of a pushed config runs out on a card that takes no write (full, or turned
+    read-only: the desk's process limited to files of 0 bytes, every write failing as it
+    would). The rollback cannot be written; the desk must not die of it (systemd would
+    restart it into the same failure every few seconds, the light dark in between): it goes
+    on, shows the config fault and says what the tech does."""
+    import resource
+    import subprocess
+    import sys
+
+    from tone import tone_wav
+
+    off = "\n[mqtt]\nenabled = false\n"
+    desk.old = desk.config(off)
+    desk.live.write_text(desk.old)
+    assert desk.push(desk.payload(desk.config(off + NEW_EXTRA), txid="c7")).ok
+    trial = trial_info(desk.live)
+    pushed = desk.live.read_text()
+    wav = tone_wav(tmp_path / "short.wav", 3.0)
+    (tmp_path / "run").mkdir()
+
+    def full_card() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "firmware.cli", "run", "--config", str(desk.live), "--source",
+         str(wav), "--fast", "--pins", "mock", "--runtime-dir", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        preexec_fn=full_card)
+    said = proc.stdout + proc.stderr
+    assert proc.returncode == 0, said
+    assert "config: MQTT config c7 could not be rolled back" in said, said
+    assert "free space on the card" in said, said
+    # nothing half done: the pushed config and its trial are as they were, for the next start
+    assert desk.live.read_text() == pushed and trial_info(desk.live) == trial
+
+
+def test_a_push_killed_before_its_apply_record_is_recorded_at_the_next_start(desk, tmp_path):
+    """kill -9 (or a power cut) after a pushed config went live on trial but before its apply
+    record: the desk restarts onto it on trial, but `deskcue status` and the retained info's
+    config_apply went on naming the config before it (or none), even once it was confirmed.
+    The next start records the apply from the trial record."""
+    import os
+    import subprocess
+    import sys
+
+    from tone import tone_wav
+
+    off = "\n[mqtt]\nenabled = false\n"
+    desk.old = desk.config(off)
+    desk.live.write_text(desk.old)
+    payload = desk.payload(desk.config(off + NEW_EXTRA), txid="c5")
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 0
+        try:
+            def crash(s: str) -> None:
+                if s == "live.written":
+                    os._exit(99)
+
+            apply_remote(json.dumps(payload), config_path=desk.live,
+                         current=load_settings(desk.live), credentials_dir=None, hook=crash)
+        except BaseException:
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 99
+    assert trial_info(desk.live)["txid"] == "c5" and last_apply(desk.state) == {}
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "firmware.cli", "run", "--config", str(desk.live), "--source",
+         str(tone_wav(tmp_path / "short.wav", 1.0)), "--fast", "--pins", "mock",
+         "--runtime-dir", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert trial_info(desk.live) is not None  # still on trial: 1 s of audio proves nothing
+    rec = last_apply(desk.state)
+    assert rec.get("source") == "mqtt" and rec.get("txid") == "c5", rec
+    assert rec.get("trial") is True and rec["hash"] == settings_hash(load_settings(desk.live))
+    assert rec.get("at") == trial_info(desk.live)["at"]

@@ -129,6 +129,19 @@ def test_the_install_script_installs_a_whole_desk_into_a_clean_root(tmp_path: Pa
     assert last_good.read_bytes() == config.read_bytes()
     assert last_good.stat().st_uid == int(user[2])
     assert (root / "usr/share/doc/deskcue/field-tech.md").exists()  # the units' Documentation=
+    # Every directory the card import may write under its ProtectSystem=strict sandbox
+    # exists from the install on, not only once deskcue.service has run (its StateDirectory=
+    # makes /var/lib/deskcue): a "-" path that is missing is left read-only, and the first
+    # boot's import could not record what it installed or refused. (The boot partition is
+    # the Pi's, not the install's.)
+    import_unit = (SCRIPT.parent / "deskcue-config-import.service").read_text()
+    writable = re.search(r"^ReadWritePaths=(.*)$", import_unit, re.M)
+    assert writable is not None
+    for path in writable.group(1).split():
+        path = path.lstrip("-")
+        if not path.startswith("/boot"):
+            assert (root / path.lstrip("/")).is_dir(), f"{path} is not made by the install"
+    assert stat.S_IMODE((root / "var/lib/deskcue").stat().st_mode) == 0o750
 
     # run again (an upgrade): the venv is reused, the desk's own config and secrets are kept
     config.write_text('[device]\nsite = "lyon"\ndesk = "d07"\n')

@@ -207,3 +207,98 @@ def test_cli_end_to_end_and_a_dead_broker_fails(tmp_path, broker, capsys):
         assert deskcue(base + ["--broker", f"127.0.0.1:{port}"]) == 1
     out = capsys.readouterr().out
     assert "FAIL  broker" in out and "RESULT: FAIL" in out
+
+
+def test_run_by_hand_on_the_desk_it_uses_the_desks_broker_credentials(tmp_path):
+    """docs/field-tech.md §1 puts the broker's user name and password in the file systemd
+    hands to the service (/etc/credstore/deskcue-mqtt); §3 has the tech stop the service and
+    run the self-test by hand, outside systemd. The self-test must log in as the desk does,
+    not connect anonymously and FAIL with "Not authorized" on a broker with accounts, sending
+    the tech to check a credentials file that is right. (The credstore is the test's own:
+    DESKCUE_CREDSTORE, set for every test by conftest.py.)"""
+    import os
+    import subprocess
+    import sys
+
+    from broker import Broker
+
+    credstore = Path(os.environ["DESKCUE_CREDSTORE"])
+    credstore.mkdir(exist_ok=True)
+    (credstore / "deskcue-mqtt").write_text("username = lyon-d07\npassword = s3cret\n")
+    (credstore / "deskcue-mqtt").chmod(0o600)
+    cfg = tmp_path / "deskcue.toml"
+    try:
+        with Broker(tmp_path / "broker", users={"lyon-d07": "s3cret"}).start() as b:
+            cfg.write_text(f'[device]\nsite = "lyon"\ndesk = "d07"\nstate_dir = "{tmp_path}/s"\n'
+                           f'runtime_dir = "{tmp_path}/r"\n'
+                           f'[mqtt]\nhost = "127.0.0.1"\nport = {b.port}\n')
+            env = {k: v for k, v in os.environ.items() if k != "CREDENTIALS_DIRECTORY"}
+            proc = subprocess.run(
+                [sys.executable, "-m", "firmware.cli", "selftest", "--config", str(cfg),
+                 "--pins", "mock", "--yes", "--skip", "audio"],
+                capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, env=env)
+    finally:
+        (credstore / "deskcue-mqtt").unlink()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "PASS  broker" in proc.stdout, proc.stdout
+
+
+def test_a_broker_that_refuses_the_desks_account_says_where_to_look(tmp_path):
+    """A wrong password: the broker step's FAIL names what to check (the credentials file,
+    the broker's accounts), as the running desk's fault does, not only the broker's words."""
+    import os
+    import subprocess
+    import sys
+
+    from broker import Broker
+
+    creds = tmp_path / "mqtt-creds"
+    creds.write_text("username = lyon-d07\npassword = wrong\n")
+    creds.chmod(0o600)
+    cfg = tmp_path / "deskcue.toml"
+    with Broker(tmp_path / "broker", users={"lyon-d07": "s3cret"}).start() as b:
+        cfg.write_text(f'[device]\nsite = "lyon"\ndesk = "d07"\nstate_dir = "{tmp_path}/s"\n'
+                       f'runtime_dir = "{tmp_path}/r"\n[mqtt]\nhost = "127.0.0.1"\n'
+                       f'port = {b.port}\ncredentials_file = "{creds}"\n')
+        proc = subprocess.run(
+            [sys.executable, "-m", "firmware.cli", "selftest", "--config", str(cfg),
+             "--pins", "mock", "--yes", "--skip", "audio"],
+            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+            env=dict(os.environ))
+    assert proc.returncode == 1
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("  FAIL  broker"))
+    assert "the credentials file" in line, line
+
+
+def test_run_by_hand_without_sudo_it_says_to_use_sudo(tmp_path):
+    """/etc/credstore is root's (0700): the self-test run without sudo cannot read the desk's
+    credentials, and its broker step says to run it with sudo rather than failing with a bare
+    PermissionError. (Root without its permission override meets the owner's bits like any
+    user: setpriv; the credstore is the test's own, DESKCUE_CREDSTORE.)"""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("drops root's permission override with setpriv")
+    credstore = tmp_path / "credstore"
+    credstore.mkdir()
+    (credstore / "deskcue-mqtt").write_text("username = lyon-d07\npassword = s3cret\n")
+    (credstore / "deskcue-mqtt").chmod(0o600)
+    os.chown(credstore / "deskcue-mqtt", 65534, 65534)
+    os.chown(credstore, 65534, 65534)  # someone else's, as root's is to a tech's own user
+    credstore.chmod(0o700)
+    cfg = tmp_path / "deskcue.toml"
+    cfg.write_text(f'[device]\nsite = "lyon"\ndesk = "d07"\nstate_dir = "{tmp_path}/s"\n'
+                   f'runtime_dir = "{tmp_path}/r"\n[mqtt]\nhost = "127.0.0.1"\nport = 9\n')
+    env = {k: v for k, v in os.environ.items() if k != "CREDENTIALS_DIRECTORY"}
+    env["DESKCUE_CREDSTORE"] = str(credstore)
+    proc = subprocess.run(
+        ["setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner",
+         sys.executable, "-m", "firmware.cli", "selftest", "--config", str(cfg),
+         "--pins", "mock", "--yes", "--skip", "audio"],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, env=env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("  FAIL  broker"))
+    assert "permission denied" in line and "run the command with sudo" in line, line

@@ -406,9 +406,12 @@ class Appliance:
             return RESTART_EXIT_CODE
         if self.trial is not None and self.trial.active:
             connected = getattr(self.link, "connected", None) if self.link is not None else None
-            if self.trial.tick(audio_s=self.stream_s, fault=self.fault,
-                               broker_connected=connected) == "rollback":
+            verdict = self.trial.tick(audio_s=self.stream_s, fault=self.fault,
+                                      broker_connected=connected)
+            if verdict == "rollback":
                 return RESTART_EXIT_CODE
+            if verdict == "failed":
+                self._set_fault("config", self.trial.problem)
         return None
 
     def _install_config(self, cmd: LocalCommand) -> tuple[bool, dict[str, Any]]:

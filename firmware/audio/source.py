@@ -99,7 +99,8 @@ def choose_device(devices: list[DeviceInfo], wanted: str, default_index: int | N
     if not hits:
         names = ", ".join(repr(d.name) for d in devices)
         raise AudioError(f"no capture device matches audio.device = {wanted!r}; "
-                         f"available: {names}")
+                         f"available: {names}; check the headset tap is plugged in, or set "
+                         "audio.device to a part of one of these names")
     return hits[0]
 
 

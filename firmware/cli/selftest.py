@@ -20,7 +20,7 @@ that did not follow FAILs. With ``--yes`` nobody is asked, so those three are SK
 
 Run it with the appliance stopped (it needs the pins and the capture device)::
 
-    sudo systemctl stop deskcue && deskcue selftest --config /etc/deskcue/deskcue.toml
+    sudo systemctl stop deskcue && sudo deskcue selftest --config /etc/deskcue/deskcue.toml
 
 Non-interactive (CI, a bench): ``--pins mock --source FILE.wav --yes --broker HOST:PORT``.
 """

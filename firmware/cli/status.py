@@ -10,7 +10,6 @@ socket (see `send_reply`), its live status is shown too.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
@@ -34,7 +33,7 @@ from firmware.flashing.records import (
     last_good_path,
     settings_hash,
 )
-from firmware.flashing.trial import trial_damage, trial_info
+from firmware.flashing.trial import last_good_settings, trial_damage, trial_info
 from firmware.platform.control_socket import appliance_state
 from firmware.platform.host import boot_id
 
@@ -55,8 +54,11 @@ def collect(config_path: Path | None, *, state_dir: Path | None = None,
             out["config"].update(valid=False, problems=[str(p) for p in exc.problems])
         good = last_good_path(config_path)
         if good.exists():
-            with contextlib.suppress(ConfigError):
+            try:
                 out["config"]["last_good_hash"] = settings_hash(load_settings(good))
+            except ConfigError as exc:
+                # what the desk falls back on when the live file is unusable: why it cannot
+                out["config"]["last_good_problems"] = [str(p) for p in exc.problems]
         trial = trial_info(config_path)
         if trial:
             out["trial"] = {k: trial.get(k) for k in ("txid", "hash", "at", "starts")}
@@ -65,6 +67,12 @@ def collect(config_path: Path | None, *, state_dir: Path | None = None,
             out["trial"]["seconds_left"] = round(deadline - time.monotonic(), 1) if (
                 trial_damage(trial) is None and trial.get("boot_id") == boot_id()
                 and isinstance(deadline, (int, float))) else None
+    if settings is None and config_path is not None:
+        # An unusable live file: the desk runs its last good config (`settings_for_run`), so
+        # that config names the desk, its records and its control socket.
+        settings = last_good_settings(config_path)
+        if settings is not None:
+            out["desk_from"] = "last_good"
     base = settings or Settings()
     out["desk"] = f"{base.device.site}/{base.device.desk}"
     state = Path(state_dir or base.device.state_dir)
@@ -87,7 +95,8 @@ def collect(config_path: Path | None, *, state_dir: Path | None = None,
 
 def render(info: dict[str, Any]) -> str:
     """The human-readable form of `collect`'s dict."""
-    lines = [f"desk:          {info['desk']}"]
+    lines = [f"desk:          {info['desk']}"
+             + (" (its last good config)" if info.get("desk_from") == "last_good" else "")]
     c = info.get("config")
     if c:
         if c.get("valid"):
@@ -98,6 +107,9 @@ def render(info: dict[str, Any]) -> str:
         if c.get("last_good_hash"):
             lines.append(f"last good:     {c['path']}{LAST_GOOD_SUFFIX} "
                          f"(hash {c['last_good_hash']})")
+        elif c.get("last_good_problems"):
+            lines.append(f"last good:     {c['path']}{LAST_GOOD_SUFFIX} NOT USABLE:")
+            lines += [f"                 {p}" for p in c["last_good_problems"]]
     else:
         lines.append("config:        the shipped default (no --config, no /etc/deskcue)")
     if info.get("state_unreadable"):

@@ -363,16 +363,20 @@ def check_file(path: Path, desk: str | None = None, *, here: bool = True) -> Che
     return check_text(text, str(path), desk, here=here)
 
 
-def resolve_desk_text(text: str, source: str, desk: str | None, *, here: bool = True
-                      ) -> tuple[str, CheckResult]:
+NAME_THE_DESK = "name the desk with --desk NAME"
+"""What a command that takes ``--desk`` tells a tech who gave it a site file."""
+
+
+def resolve_desk_text(text: str, source: str, desk: str | None, *, here: bool = True,
+                      name_the_desk: str = NAME_THE_DESK) -> tuple[str, CheckResult]:
     """The desk file to install from ``text``: itself for a desk file, or ``desk``'s resolved
-    config for a site file (a problem when no ``desk`` is named)."""
+    config for a site file (a problem saying ``name_the_desk`` when no ``desk`` is named)."""
     result = check_text(text, source, desk, here=here)
     if not result.site_file:
         return text, result
     if desk is None:
         problem = ConfigProblem(DESKS_KEY, key_line(text, (DESKS_KEY,)),
-                                "this is a site file: name the desk with --desk NAME")
+                                f"this is a site file: {name_the_desk}")
         return text, CheckResult(source, [problem] + result.problems, result.warnings,
                                  site_file=True)
     if not result.ok:

@@ -41,11 +41,15 @@ class IndicatorSettings(Section):
             names += ["red_pin", "green_pin", "blue_pin"]
         elif self.led == "single":
             names += ["led_pin"]
+        clashes = []
         for name in names:
             pin = getattr(self, name)
             if pin is None:
                 continue
             if pin in used:
-                raise ValueError(f"{name} and {used[pin]} both use GPIO{pin}")
-            used[pin] = name
+                clashes.append(f"{name} and {used[pin]} both use GPIO{pin}")
+            else:
+                used[pin] = name
+        if clashes:  # all at once: a tech fixes the wiring or the file in one go
+            raise ValueError("; ".join(clashes))
         return self

@@ -210,8 +210,51 @@ def _problems_from_validation(exc: ValidationError, text: str) -> list[ConfigPro
             shown = repr(err["input"])
             if len(shown) < 60 and not isinstance(err["input"], dict):
                 msg += f" (got {shown})"
+            if path and path[-1].endswith("_pin"):
+                msg += _pin_hint(path[-1], err["input"])
         problems.append(ConfigProblem(".".join(path), key_line(text, path, lines), msg))
     return problems
+
+
+# The Raspberry Pi's 40-pin header: physical pin -> BCM GPIO number (the others are power
+# or ground).
+_HEADER_TO_BCM = {3: 2, 5: 3, 7: 4, 8: 14, 10: 15, 11: 17, 12: 18, 13: 27, 15: 22, 16: 23,
+                  18: 24, 19: 10, 21: 9, 22: 25, 23: 11, 24: 8, 26: 7, 27: 0, 28: 1, 29: 5,
+                  31: 6, 32: 12, 33: 13, 35: 19, 36: 16, 37: 26, 38: 20, 40: 21}
+_POWER_PINS = {1: "a 3.3 V", 2: "a 5 V", 4: "a 5 V", 17: "a 3.3 V"}
+_PIN_NAME = re.compile(r"\s*(?:GPIO|BCM|IO)\s*-?\s*(\d{1,2})\s*", re.IGNORECASE)
+_BOARD_NAME = re.compile(r"\s*(?:BOARD|PIN|P1-?)\s*-?\s*(\d{1,2})\s*", re.IGNORECASE)
+
+
+def _pin_hint(key: str, value: object) -> str:
+    """What to write instead of ``value`` for a pin (pins are BCM GPIO numbers, 0-27): a
+    pin's printed name (``"GPIO17"``) as its number, a physical header pin as its GPIO."""
+    if isinstance(value, str):
+        m = _PIN_NAME.fullmatch(value)
+        if m:
+            return f"; write the number alone: {key} = {int(m.group(1))}"
+        m = _BOARD_NAME.fullmatch(value)
+        if m:
+            return _header_hint(key, int(m.group(1)))
+        if value.strip().lower() == "none" and key not in ("motor_pin", "button_pin"):
+            return '; an LED pin cannot be "none": set led = "none" for a desk without a light'
+        return ""
+    if isinstance(value, bool) or not isinstance(value, int) or not 27 < value <= 40:
+        return ""
+    return _header_hint(key, value)
+
+
+def _header_hint(key: str, value: int) -> str:
+    """The GPIO a physical header pin ``value`` carries, as what to write for ``key``."""
+    if not 1 <= value <= 40:
+        return ""
+    if value in _HEADER_TO_BCM:
+        gpio = _HEADER_TO_BCM[value]
+        return (f"; pins are BCM GPIO numbers, not the header's: physical pin {value} is "
+                f"GPIO{gpio}: {key} = {gpio}")
+    kind = _POWER_PINS.get(value, "a ground")
+    return (f"; pins are BCM GPIO numbers, not the header's: physical pin {value} is {kind} "
+            "pin, no GPIO (README: Wiring)")
 
 
 _TYPE_ERRORS = {
@@ -297,13 +340,22 @@ with one problem instead of ending in a `RecursionError`."""
 
 
 def text_problems(text: str) -> list[ConfigProblem]:
-    """Problems with the text itself, before TOML parsing: a byte-order mark, or a carriage
-    return not followed by a line feed (old Mac line endings; TOML lines end in LF or CRLF).
+    """Problems with the text itself, before TOML parsing: zero bytes (a copy cut short), a
+    byte-order mark, or a carriage return not followed by a line feed (old Mac line endings;
+    TOML lines end in LF or CRLF).
 
     Every path reads a config the same way (`read_config_text`, no newline translation), so a
     file `deskcue config check` accepts is one the desk accepts.
     """
     problems = []
+    nul = text.find("\0")
+    if nul >= 0:
+        # What a copy cut short leaves on a FAT card: the file at its full length, zeros
+        # where the data never arrived. A syntax error at that line would send the tech
+        # looking for a typo in a copy that is whole on their laptop.
+        return [ConfigProblem("", text.count("\n", 0, nul) + 1, "zero bytes from here on: "
+                              "the copy was cut short (a power cut, or the card pulled before "
+                              "it was ejected); copy it again")]
     if text.startswith("\ufeff"):
         problems.append(ConfigProblem("", 1, "the file starts with a byte-order mark (BOM): "
                                       "save it as UTF-8 without BOM"))
@@ -353,6 +405,13 @@ def parse_toml(text: str, source: Path | str = "<config>") -> dict[str, object]:
         raise ConfigError(source, [ConfigProblem(
             "", None, f"tables or arrays nested more than {MAX_DEPTH} levels deep; a deskcue "
             "config needs at most 4")])
+    if not data:
+        # Every key is optional, but a file that sets none is what a copy cut short leaves
+        # (a card pulled or a power cut mid-write): run, it would give the desk the shipped
+        # default's identity and broker and leave it dark to its supervisor.
+        raise ConfigError(source, [ConfigProblem(
+            "", None, "the file sets no setting (it is empty, or only comments): a copy cut "
+            "short? Copy the desk's config again (for the defaults, copy config/deskcue.toml)")])
     return data
 
 

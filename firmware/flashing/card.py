@@ -17,7 +17,7 @@ from pathlib import Path
 
 from firmware.config.checks import CheckResult, resolve_desk_text
 from firmware.config.load import load_settings, read_config_text
-from firmware.errors import BootNotFound, ConfigError
+from firmware.errors import BootNotFound, ConfigError, ConfigProblem
 from firmware.flashing.install import ApplyResult, apply_text
 from firmware.flashing.records import (
     CONFIG_NAME,
@@ -35,6 +35,11 @@ log = logging.getLogger("deskcue.config")
 IMPORT_STEPS = ("read", "checked", "last_good.partial", "last_good.written", "live.partial",
                 "live.written", "installed", "recorded", "note.written", "moved_aside")
 
+
+
+CARD_SITE_FILE = ("a card takes one desk's file: write it with `deskcue config flash SITE.toml "
+                  "--desk NAME --boot BOOT`")
+"""What the card's note tells a tech who copied a whole site file onto the card."""
 
 
 def find_boot_file(boot_dirs: list[Path] | tuple[Path, ...]) -> Path | None:
@@ -95,6 +100,22 @@ def import_from_boot(boot_dirs: list[Path] | tuple[Path, ...], config_path: Path
     if boot_file is None:
         return ApplyResult("absent", "card", message="no deskcue.toml on the boot partition")
     previous_hash = _current_hash(config_path)
+    stuck = _cannot_move_aside(boot_file.parent)
+    if stuck is not None:
+        # Installed, a file that cannot be moved aside would be installed again at every
+        # boot, undoing whatever was applied since (by hand or over MQTT).
+        problem = ConfigProblem("", None, (
+            f"{stuck}, so {boot_file.name} cannot be marked as imported and would be "
+            "installed again at every boot; nothing was changed: in a laptop, take the file off "
+            "the card (and check the card: a failing card turns read-only), then install the "
+            "config with `sudo deskcue config apply FILE`"))
+        msg = f"card config {boot_file.name} refused: {problem}"
+        try:
+            record_fault(state_dir or state_dir_of(config_path), "card", msg, [problem], now,
+                         file=str(boot_file))
+        except OSError as err:
+            log.error("cannot record the config fault: %s", err)
+        return ApplyResult("rejected", "card", file=boot_file, problems=[problem], message=msg)
     try:
         text: str | None = read_config_text(boot_file)
     except ConfigError as exc:
@@ -109,7 +130,8 @@ def import_from_boot(boot_dirs: list[Path] | tuple[Path, ...], config_path: Path
         result = ApplyResult("rejected", "card", problems=[problem], message=msg)
     else:
         result = apply_text(text, source="card", config_path=config_path, state_dir=state_dir,
-                            origin=str(boot_file), now=now, hook=hook)
+                            origin=str(boot_file), now=now, hook=hook,
+                            name_the_desk=CARD_SITE_FILE)
     result.file = boot_file
     aside = _aside_name(boot_file, "applied" if result.ok else "rejected", now)
     note = aside.with_name(aside.name + ".result.txt")
@@ -120,6 +142,19 @@ def import_from_boot(boot_dirs: list[Path] | tuple[Path, ...], config_path: Path
     hook("moved_aside")
     result.moved_to, result.note = aside, note
     return result
+
+
+def _cannot_move_aside(boot_dir: Path) -> str | None:
+    """Why the card file in ``boot_dir`` cannot be renamed and a note written beside it
+    (None when it can)."""
+    try:
+        if os.statvfs(boot_dir).f_flag & os.ST_RDONLY:
+            return f"the card's boot partition {boot_dir} is mounted read-only"
+    except OSError:
+        pass
+    if not os.access(boot_dir, os.W_OK):
+        return f"{boot_dir} cannot be written by this user"
+    return None
 
 
 def _current_hash(config_path: Path) -> str | None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from firmware.config.checks import resolve_desk_text
+from firmware.config.checks import NAME_THE_DESK, resolve_desk_text
 from firmware.config.load import parse_settings
 from firmware.errors import ConfigError, ConfigProblem
 from firmware.flashing.records import (
@@ -93,7 +93,8 @@ class ApplyResult:
 
 def apply_text(text: str, *, source: str, config_path: Path, state_dir: Path | None = None,
                desk: str | None = None, origin: str = "<config>", now: float | None = None,
-               hook: Hook | None = None, extra: dict[str, Any] | None = None) -> ApplyResult:
+               hook: Hook | None = None, extra: dict[str, Any] | None = None,
+               name_the_desk: str = NAME_THE_DESK) -> ApplyResult:
     """Validate ``text`` and install it as the live config, keeping the last good one.
 
     A bad config changes nothing on disk except the fault record. ``state_dir`` None = the
@@ -103,7 +104,7 @@ def apply_text(text: str, *, source: str, config_path: Path, state_dir: Path | N
     now = time.time() if now is None else now
     hook = hook or (lambda step: None)
     hook("read")
-    resolved, result = resolve_desk_text(text, origin, desk)
+    resolved, result = resolve_desk_text(text, origin, desk, name_the_desk=name_the_desk)
     hook("checked")
     if not result.ok:
         msg = (f"{source} config {Path(origin).name} refused: {len(result.problems)} "

@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,8 +92,23 @@ def last_apply(state_dir: Path) -> dict[str, Any]:
 
 
 def fault_record(state_dir: Path) -> dict[str, Any] | None:
-    """The pending config fault (what was rejected or rolled back, with its problems)."""
-    return read_json_object(Path(state_dir) / FAULT_FILE)
+    """The pending config fault (what was rejected or rolled back, with its problems).
+
+    A record the card damaged is still a pending fault, one that says what is known: a
+    refusal or rollback nobody has acknowledged must not look like none.
+    """
+    path = Path(state_dir) / FAULT_FILE
+    rec = read_json_object(path)
+    try:
+        damaged = rec is None and path.is_file() and os.access(path, os.R_OK)
+    except OSError:  # a state directory this user cannot read (no sudo): nothing known
+        damaged = False
+    if damaged:
+        return {"source": "damaged", "message": (
+            f"the config fault record {path} is damaged: a config was refused or rolled back "
+            "and which is lost; `journalctl -u deskcue -u deskcue-config-import` tells, "
+            "`sudo deskcue config ack` clears it once read")}
+    return rec
 
 
 def pending_fault(state_dir: Path) -> str | None:

@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from firmware.flashing.records import (
     trial_path,
 )
 from firmware.platform.files import (
+    Hook,
     atomic_write,
     locked_dir,
     read_json_object,
@@ -72,14 +74,26 @@ def trial_damage(trial: dict[str, Any]) -> str | None:
     return None
 
 
+ROLLBACK_STEPS = ("recorded", "live.partial", "live.written", "trial_ended")
+"""The steps `rollback` reports to its ``hook`` (crash tests)."""
+
+
 def rollback(config_path: Path, reason: str, *, now: float | None = None,
-             state_dir: Path | None = None, fault: bool = True) -> bool:
+             state_dir: Path | None = None, fault: bool = True,
+             hook: Hook | None = None) -> bool:
     """Put the last good config back live, end the trial and (``fault``) record a fault.
 
     Returns False when there is no last good config to go back to (nothing is changed then).
+    With a trial on, the records (the fault and the apply record) are written first: a crash
+    after them leaves the trial in place and the next start rolls back again, whereas a crash
+    after the live file but before the trial ended would leave a trial record that the next
+    start takes for an unfinished install, and a rollback nobody is told of. Without one (a
+    rollback by hand), the records follow the live file, so they never claim a rollback
+    that could not be written.
     """
     now = time.time() if now is None else now
     good = last_good_path(config_path)
+    on_trial = trial_path(config_path).exists()
     trial = trial_info(config_path) or {}
     with locked_dir(config_path.parent):
         text, why = _last_good(good)
@@ -87,17 +101,29 @@ def rollback(config_path: Path, reason: str, *, now: float | None = None,
             log.error("cannot roll back %s: %s", config_path, why)
             return False
         restored = parse_settings(text, good)
-        atomic_write(config_path, text.encode("utf-8"))
+        state = state_dir or Path(restored.device.state_dir)
+        txid = trial.get("txid")
+        msg = (f"MQTT config {txid} rolled back: {reason}" if txid
+               else f"config rolled back: {reason}")
+
+        def record() -> None:
+            if fault:
+                record_fault(state, "rollback", msg, [], now, txid=txid)
+            else:
+                clear_fault(state)
+            record_apply(state, restored, text, "rollback", now, rolled_back_txid=txid,
+                         reason=reason)
+            if hook:
+                hook("recorded")
+
+        if on_trial:
+            record()
+        atomic_write(config_path, text.encode("utf-8"), hook=hook, step="live")
         remove_file(trial_path(config_path))
-    state = state_dir or Path(restored.device.state_dir)
-    txid = trial.get("txid")
-    msg = (f"MQTT config {txid} rolled back: {reason}" if txid
-           else f"config rolled back: {reason}")
-    if fault:
-        record_fault(state, "rollback", msg, [], now, txid=txid)
-    else:
-        clear_fault(state)
-    record_apply(state, restored, text, "rollback", now, rolled_back_txid=txid, reason=reason)
+        if hook:
+            hook("trial_ended")
+        if not on_trial:
+            record()
     log.error("%s; running the last good config again", msg)
     return True
 
@@ -190,8 +216,33 @@ def startup_check(config_path: Path, *, now_mono: float | None = None,
                             f"{last_good_problem(config_path) or 'it could not be put back'}")
     trial["starts"] = starts
     write_json(trial_path(config_path), trial)
+    _record_install(config_path, trial)
     return StartupCheck("trial", f"config {trial.get('txid')} on trial (start {starts})",
                         float(trial["deadline_mono"]) - now_mono)
+
+
+def _record_install(config_path: Path, trial: dict[str, Any]) -> None:
+    """The apply record of the config on trial, when the install was cut short (kill -9, a
+    power cut) between the live file and its record: without it `deskcue status` and the
+    retained ``info`` would name the config before it, even once this one is confirmed."""
+    state = Path(trial.get("state_dir") or state_dir_of(config_path))
+    if last_apply(state).get("txid") == trial.get("txid"):
+        return
+    try:
+        text = config_path.read_text(encoding="utf-8")
+        settings = parse_settings(text, config_path)
+    except (OSError, UnicodeDecodeError, ConfigError):
+        return  # judged by the trial as it is; nothing sound to record
+    extra = {"txid": trial.get("txid"), "trial": True}
+    if isinstance(trial.get("key"), str):
+        extra["key"] = trial["key"]
+    try:  # when it was installed, not now
+        at = datetime.fromisoformat(str(trial.get("at"))).timestamp()
+    except ValueError:
+        at = time.time()
+    record_apply(state, settings, text, "mqtt", at, **extra)
+    log.info("config %s: its apply record, cut short at install, written from its trial "
+             "record", trial.get("txid"))
 
 
 def confirm_trial(config_path: Path, *, now: float | None = None) -> bool:
@@ -217,8 +268,9 @@ class TrialWatch:
 
     Call `tick` from the analysis loop. Healthy = ``healthy_s`` seconds of audio (stream time)
     with no fault, and the broker connected when one is required. Returns ``"none"`` (no trial),
-    ``"pending"``, ``"confirmed"`` (trial ended, keep running) or ``"rollback"`` (the last good
-    config is live again: exit with `RESTART_EXIT_CODE` to run it).
+    ``"pending"``, ``"confirmed"`` (trial ended, keep running), ``"rollback"`` (the last good
+    config is live again: exit with `RESTART_EXIT_CODE` to run it) or ``"failed"`` (the card
+    took neither: keep running and show `problem` as a fault).
     """
 
     def __init__(self, config_path: Path | None, *,
@@ -228,6 +280,8 @@ class TrialWatch:
         self.trial = trial_info(self.config_path) if self.config_path is not None else None
         self._healthy_since: float | None = None
         self.state = "pending" if self.trial else "none"
+        self.problem = ""
+        """Why the trial could not be ended (state ``failed``), as a fault line."""
 
     @property
     def active(self) -> bool:
@@ -247,11 +301,27 @@ class TrialWatch:
         # `is None`, not truthiness: a desk healthy from its first tick starts at stream time 0.0.
         since = self._healthy_since
         healthy_for = audio_s - since if ok and since is not None else -1.0
-        if healthy_for >= float(self.trial["healthy_s"]):
-            confirm_trial(self.config_path)
-            self.state = "confirmed"
-        elif self.clock() > float(self.trial["deadline_mono"]):
-            why = fault or ("broker not connected" if broker_connected is False else "no audio")
-            rollback(self.config_path, f"not healthy within {self.trial['trial_s']} s ({why})")
-            self.state = "rollback"
+        try:
+            if healthy_for >= float(self.trial["healthy_s"]):
+                confirm_trial(self.config_path)
+                self.state = "confirmed"
+            elif self.clock() > float(self.trial["deadline_mono"]):
+                why = fault or ("broker not connected" if broker_connected is False
+                                else "no audio")
+                rollback(self.config_path,
+                         f"not healthy within {self.trial['trial_s']} s ({why})")
+                self.state = "rollback"
+        except OSError as exc:
+            # A card that takes no write (full, or turned read-only): dying of it would only
+            # restart the desk into the same failure, dark in between. The desk goes on as it
+            # is and says why; the next start judges the trial again.
+            what = "confirmed" if healthy_for >= float(self.trial["healthy_s"]) \
+                else "rolled back"
+            where = self.trial.get("state_dir") or "/var/lib/deskcue"
+            self.problem = (
+                f"config: MQTT config {self.trial.get('txid')} could not be {what} "
+                f"({exc.strerror or exc}: {exc.filename}): free space on the card "
+                f"(df -h {where}) or replace it if it turned read-only, then restart "
+                "deskcue (sudo systemctl restart deskcue)")
+            self.state = "failed"
         return self.state

@@ -10,7 +10,10 @@ Where it is looked for, first match wins:
 1. ``mqtt.credentials_file`` from the config (a path, not the secret itself);
 2. ``$CREDENTIALS_DIRECTORY/mqtt``: systemd's ``LoadCredential=mqtt:/etc/deskcue/mqtt`` (or
    ``LoadCredentialEncrypted=``) puts it there, readable only by the service;
-3. none: connect without a username (anonymous, or identified by a client certificate).
+3. outside systemd (a command run by hand on the desk, such as ``deskcue selftest``):
+   ``/etc/credstore/deskcue-mqtt``, the file the unit loads as ``mqtt`` (root's: ``sudo``);
+   ``$DESKCUE_CREDSTORE`` names another directory (tests);
+4. none: connect without a username (anonymous, or identified by a client certificate).
 
 The client certificate's key may likewise come from ``$CREDENTIALS_DIRECTORY/mqtt.key`` when
 ``mqtt.tls.key_file`` is not set. `Secret` never shows its value in ``repr``/``str``/logs.
@@ -102,13 +105,32 @@ def _credentials_dir() -> Path | None:
     return Path(d) if d else None
 
 
+CREDSTORE_FILE = "deskcue-mqtt"
+"""The file in /etc/credstore that deskcue.service loads as its credential ``mqtt``."""
+
+
+def credstore() -> Path:
+    """Where the desk's secrets are kept (``$DESKCUE_CREDSTORE``, default /etc/credstore)."""
+    return Path(os.environ.get("DESKCUE_CREDSTORE") or "/etc/credstore")
+
+
 def credentials_path(settings: MqttSettings) -> Path | None:
-    """The credentials file that applies (config first, then systemd's), or None."""
+    """The credentials file that applies (config first, then systemd's, then the file systemd
+    loads it from, for a command run by hand on the desk), or None."""
     if settings.credentials_file is not None:
         return Path(settings.credentials_file)
     d = _credentials_dir()
     if d is not None and (d / CREDENTIAL_NAME).is_file():
         return d / CREDENTIAL_NAME
+    if d is None:
+        # Outside the unit (`deskcue selftest` with the service stopped): the desk logs in as
+        # the service does, not anonymously, which a broker with accounts refuses.
+        stored = credstore() / CREDSTORE_FILE
+        try:
+            if stored.is_file():
+                return stored
+        except PermissionError:
+            return stored  # root's: reading it says to run the command with sudo
     return None
 
 
@@ -125,6 +147,9 @@ def load_credentials(settings: MqttSettings) -> Credentials:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise CredentialsError(f"credentials file {path} not found") from None
+    except PermissionError:
+        raise CredentialsError(f"cannot read credentials file {path}: permission denied (it "
+                               "is root's: run the command with sudo)") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise CredentialsError(f"cannot read credentials file {path}: {exc}") from None
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):

@@ -1362,7 +1362,9 @@ class SupervisorClient:
         self.close()
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
-        self._refused = str(rc) if _reason_failed(rc) else None
+        # a refusal for this client's settings says which setting, as the desk's fault does
+        self._refused = (_REFUSED_FOR_CONFIG.get(getattr(rc, "value", -1), str(rc))
+                         if _reason_failed(rc) else None)
         self._up = self._refused is None
         if self._refused is None:
             for topic, qos in self._topics:  # paho reconnected: subscribe again

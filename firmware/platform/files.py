@@ -134,8 +134,12 @@ def existing_ancestor(path: Path) -> Path:
 def locked_dir(directory: Path) -> Iterator[None]:
     """Serialise installs into ``directory`` (the boot-time import vs. an MQTT apply)."""
     directory.mkdir(parents=True, exist_ok=True)
+    lock = directory / ".deskcue-config.lock"
     try:
-        f = open(directory / ".deskcue-config.lock", "a")  # noqa: SIM115 (closed below)
+        f = open(lock, "a")  # noqa: SIM115 (closed below)
+        # Made by root (`sudo deskcue config apply`, the card import), the lock would be
+        # root's: the service user, who owns the directory, could then never take it again.
+        _same_owner_as_dir(lock)
     except PermissionError as exc:
         # The lock file is ours, not the user's: name the directory they need to write to.
         raise PermissionError(exc.errno, "permission denied (installing a config there needs "
