@@ -29,19 +29,11 @@ Inputs (every one explains itself; see :func:`window_features`)
   voiced speech), updated on a fixed 5 s grid of absolute hops so that it does not depend on
   block cuts; it is "known" after 8 s of voiced pitch.  (It mirrors the firmware's usual voice
   but lives here because data flows one way: the analyzer cannot read the policy's state.)
-* **the shape relative to the speaker's usual shape**: the train's shape (above) minus the
-  usual shape, a forgetting mean (half-life 15 min of voiced speech) of the voiced hops'
-  shape (dB re each hop's level), learned on the usual pitch's 5 s grid; shrunk towards
-  :data:`SHAPE_PRIOR` (the development speakers' mean) as if that were 5 s of voiced hops, so
-  a clip alone reads the shape re the prior.  It removes the speaker's and the channel's
-  long-term tilt (cepstral mean normalisation's idea).  The training script's
-  ``SHAPE_INPUTS`` chooses which shape the network reads.
 
-Model: standardised features -> one hidden layer (8 tanh units) -> logistic output; 889
+Model: standardised features -> one hidden layer (8 tanh units) -> logistic output; 761
 parameters, weights in ``dsp/laughter_verifier.npz`` (made by
 ``tests/bench/train_laughter_verifier.py``, seeded, from development audio).  The shipped
-weights give the six pitch inputs and the 16 raw shape inputs no weight (713 non-zero): the
-network reads the shape re the usual shape; the pitch is read here only to
+weights give the six pitch inputs no weight (713 non-zero): the pitch is read here only to
 skip proposals that could not cue, and the policy's pitch check decides (the training
 recipe puts laughs in strangers' speech, so a learned pitch response was the recipe's).
 The output is a probability-like score in [0, 1]; the training script shifts the output bias
@@ -83,14 +75,6 @@ USUAL_GRID_HOPS = 500  # the usual pitch is refreshed on absolute 5 s boundaries
 #   moves over minutes; each refresh costs ~0.1 ms)
 USUAL_HALF_LIFE_HOPS = 90_000  # 15 min of voiced speech, as the firmware's usual voice
 USUAL_MIN_HOPS = 800  # 8 s of voiced pitch before the usual is "known"
-# Usual spectral shape: a forgetting mean of the voiced hops' mel shape (dB re the hop's
-#   level), learned on the same 5 s grid as the usual pitch and shrunk towards SHAPE_PRIOR
-SHAPE_HALF_LIFE_HOPS = USUAL_HALF_LIFE_HOPS  # 15 min of voiced speech
-SHAPE_PRIOR_HOPS = 500  # the prior counts as 5 s of voiced hops (a clip alone: the prior)
-# mean voiced-hop shape of the development speakers (dB re the hop's level, 16 mel bands;
-#   ``train_laughter_verifier.py --shape-prior``)
-SHAPE_PRIOR = np.array([8.97, 13.31, 16.8, 10.68, 6.98, 3.41, 1.21, 1.69, 0.46, 1.52, -0.44,
-                        -1.21, -8.64, -18.01, -19.53, -17.21])
 MIN_SPAN_HOPS = 30  # the train's summaries read at least its last 0.3 s
 SKIP_MARGIN_ST = 1.5  # proposals this far below the policy's pitch check are not verified
 HISTORY_HOPS = WINDOW_HOPS + 8
@@ -135,7 +119,6 @@ FEATURE_NAMES = (
     + PULSE_NAMES
     + ("usual_known", "st_median_above_usual", "st_p90_above_usual", "f0_voiced_share",
        "st_median", "st_iqr", "share_3st_above_usual")
-    + tuple(f"shape_re_usual_{i}" for i in range(N_MEL))
 )
 N_FEATURES = len(FEATURE_NAMES)
 
@@ -148,8 +131,8 @@ def span_hops(k: int, start: int) -> int:
 
 
 def window_features(mel: np.ndarray, periodicity: np.ndarray, st: np.ndarray,
-                    usual_st: float, pulse: np.ndarray, span: int = WINDOW_HOPS,
-                    usual_shape: np.ndarray | None = None) -> np.ndarray:
+                    usual_st: float, pulse: np.ndarray, span: int = WINDOW_HOPS
+                    ) -> np.ndarray:
     """The verifier's input vector for one proposal.
 
     Args:
@@ -162,8 +145,6 @@ def window_features(mel: np.ndarray, periodicity: np.ndarray, st: np.ndarray,
         span: the last ``span`` hops are the proposed train (:func:`span_hops`): the
             spectral shape, its spread and change, the periodicity, breathiness and pitch
             are read over these; the modulation over the whole second.
-        usual_shape: the speaker's usual spectral shape (dB re the hop's level, ``(16,)``,
-            :meth:`LaughterVerifier.usual_shape`); ``None``: :data:`SHAPE_PRIOR`.
 
     Returns:
         ``(N_FEATURES,)`` float64 in :data:`FEATURE_NAMES` order (dB, semitones, 0-1 shares;
@@ -171,8 +152,7 @@ def window_features(mel: np.ndarray, periodicity: np.ndarray, st: np.ndarray,
     """
     st = st[st.size - span:]
     sv = np.sort(st[np.isfinite(st)])
-    return _features_db(mel_db(mel), periodicity, sv, usual_st, pulse, span,
-                        SHAPE_PRIOR if usual_shape is None else usual_shape)
+    return _features_db(mel_db(mel), periodicity, sv, usual_st, pulse, span)
 
 
 def mel_db(mel: np.ndarray) -> np.ndarray:
@@ -183,7 +163,7 @@ def mel_db(mel: np.ndarray) -> np.ndarray:
 
 
 def _features_db(db: np.ndarray, periodicity: np.ndarray, sv: np.ndarray, usual_st: float,
-                 pulse: np.ndarray, span: int, usual_shape: np.ndarray) -> np.ndarray:
+                 pulse: np.ndarray, span: int) -> np.ndarray:
     """:func:`window_features` from the bands in dB, ``(100, 16)``, and the span's voiced
     hops' F0 in semitones, sorted (``sv``).  Written for few numpy calls: it runs on every proposal,
     several times per second of speech, and each call costs about a microsecond whatever its
@@ -253,7 +233,6 @@ def _features_db(db: np.ndarray, periodicity: np.ndarray, sv: np.ndarray, usual_
     else:
         out[86] = out[87] = out[88] = out[92] = 0.0
     out[89] = n_v / n
-    np.subtract(out[0:16], usual_shape, out=out[93:109])
     return out
 
 
@@ -368,11 +347,6 @@ class LaughterVerifier:
         self._fqueue: list[np.ndarray] = []  # pushed F0 rows not yet in the history
         self._urows: list[np.ndarray] = []  # F0 rows since the last usual-pitch boundary
         self._u_k0 = -4  # absolute hop of their first row
-        self._srows: list[np.ndarray] = []  # spectrum rows since the last boundary
-        self._s_k0 = -self.delay_hops  # absolute hop of their first row
-        self._shape_sum = np.zeros(N_MEL)  # forgetting sum of the voiced hops' shapes (dB)
-        self._shape_n = 0.0  # and their forgetting count
-        self._shape: dict[int, np.ndarray] = {0: SHAPE_PRIOR}  # boundary hop -> usual shape
 
     @staticmethod
     def _room(bufs: list[np.ndarray], used: int, m: int) -> tuple[list[np.ndarray], int]:
@@ -412,7 +386,6 @@ class LaughterVerifier:
         n = mel.shape[0]
         if n:
             self._queue.append((mel, periodicity))
-            self._srows.append(mel)
             self._queued += n
             self._mk0 += n
             if self._queued >= _ROOM_HOPS // 2:
@@ -462,15 +435,9 @@ class LaughterVerifier:
         nxt = self._chunk_k0 + USUAL_GRID_HOPS
         if len(self._usual) > 1:
             self._usual = {b: u for b, u in self._usual.items() if b >= self._chunk_k0}
-            self._shape = {b: u for b, u in self._shape.items() if b >= self._chunk_k0}
-        srows = self._srows[0] if len(self._srows) == 1 else np.concatenate(self._srows)
-        spos = self._s_k0  # absolute hop of srows[0] (spectrum rows run ahead of F0's)
         while nxt <= self._fk0:
             c = rows[nxt - USUAL_GRID_HOPS - pos:nxt - pos]
-            v = c > 0.0
-            self._shape[nxt] = self._learn_shape(
-                srows[nxt - USUAL_GRID_HOPS - spos:nxt - spos][v], self._shape[self._chunk_k0])
-            c = c[v]
+            c = c[c > 0.0]
             if c.size:  # (an interval without voiced pitch changes nothing)
                 c = 12.0 * np.log2(c / ST_REF_HZ)
                 self._hist *= 0.5 ** (c.size / USUAL_HALF_LIFE_HOPS)
@@ -487,36 +454,12 @@ class LaughterVerifier:
             nxt += USUAL_GRID_HOPS
         self._urows = [rows[self._chunk_k0 - pos:]]
         self._u_k0 = self._chunk_k0
-        self._srows = [srows[self._chunk_k0 - spos:]]
-        self._s_k0 = self._chunk_k0
-
-    def _learn_shape(self, mel: np.ndarray, last: np.ndarray) -> np.ndarray:
-        """The usual shape after one grid interval whose voiced hops' mel rows are ``mel``
-        (``last``: the usual shape before it, kept if there are none)."""
-        if not mel.shape[0]:
-            return last
-        db = mel_db(mel)
-        db -= (db @ _LEV_BAL[:, :1])  # dB re the hop's level, as the train's shape
-        f = 0.5 ** (mel.shape[0] / SHAPE_HALF_LIFE_HOPS)
-        self._shape_sum *= f
-        self._shape_sum += db.sum(axis=0)
-        self._shape_n = self._shape_n * f + mel.shape[0]
-        return (SHAPE_PRIOR * SHAPE_PRIOR_HOPS + self._shape_sum) / (
-            SHAPE_PRIOR_HOPS + self._shape_n)
 
     def usual_st(self, k: int) -> float:
         """Usual pitch (semitones re 100 Hz) for a proposal at hop ``k``: as of the last grid
         boundary at or before hop ``k - 1`` (NaN if not known yet)."""
         b = max(k - 1, 0) // USUAL_GRID_HOPS * USUAL_GRID_HOPS
         return self._usual.get(b, np.nan)
-
-    def usual_shape(self, k: int) -> np.ndarray:
-        """Usual spectral shape (dB re the hop's level, ``(16,)``) for a proposal at hop
-        ``k``: as of the last grid boundary at or before hop ``k - 1``; :data:`SHAPE_PRIOR`
-        before any voiced hop (shrunk towards it while there are few: it counts as
-        SHAPE_PRIOR_HOPS voiced hops)."""
-        b = max(k - 1, 0) // USUAL_GRID_HOPS * USUAL_GRID_HOPS
-        return self._shape.get(b, SHAPE_PRIOR)
 
     def _voiced_st(self, k: int, span: int) -> np.ndarray:
         """Semitones re 100 Hz of the voiced hops among the last ``span`` F0 rows of a
@@ -535,7 +478,7 @@ class LaughterVerifier:
         i = k - (self._mk0 - self._n)  # row of hop k in the spectrum history
         db = mel_db(self._mel[i - WINDOW_HOPS + 1:i + 1])
         per = self._per[i - WINDOW_HOPS + 1:i + 1]
-        return _features_db(db, per, sv, usual, pulse, span, self.usual_shape(k))
+        return _features_db(db, per, sv, usual, pulse, span)
 
     def features(self, k: int, pulse: np.ndarray, start: int) -> np.ndarray:
         """The input vector for a proposal whose newest spectrum row is hop ``k`` and whose

@@ -17,9 +17,6 @@ from dsp.laughter_verifier import (
     FEATURE_NAMES,
     N_FEATURES,
     PULSE_NAMES,
-    SHAPE_PRIOR,
-    SHAPE_PRIOR_HOPS,
-    USUAL_GRID_HOPS,
     USUAL_MIN_HOPS,
     LaughterVerifier,
     VerifierWeights,
@@ -78,12 +75,6 @@ def test_features_shape_units_and_pitch_relative_to_usual() -> None:
     # level-free: the spectral shape is re the window's mean level
     louder = window_features(mel * 100, per, st, 10.0, pulse)
     np.testing.assert_allclose(louder[:16], f[:16], atol=1e-3)  # (up to the -100 dB floor)
-    # the shape re the usual shape: the prior's when none is given
-    re_usual = [FEATURE_NAMES.index(f"shape_re_usual_{i}") for i in range(16)]
-    np.testing.assert_allclose(f[re_usual], f[:16] - SHAPE_PRIOR, atol=1e-12)
-    tilt = np.linspace(-6.0, 6.0, 16)
-    g = window_features(mel, per, st, 10.0, pulse, usual_shape=tilt)
-    np.testing.assert_allclose(g[re_usual], f[:16] - tilt, atol=1e-12)
 
 
 def test_the_summaries_read_the_proposed_train_and_the_modulation_the_whole_second() -> None:
@@ -237,7 +228,7 @@ def test_streamed_features_equal_those_of_the_whole_history(max_block: int) -> N
         hz = np.where(q >= 0, (f0 * voiced)[np.clip(q, 0, None)], 0.0)
         st = np.where(hz > 0, 12 * np.log2(np.maximum(hz, 1e-9) / 100.0), np.nan)
         want = window_features(rows_mel, rows_per, st, v.usual_st(k), pulse,
-                               span_hops(k, k - 20 - k % 90), v.usual_shape(k))
+                               span_hops(k, k - 20 - k % 90))
         np.testing.assert_allclose(f, want, rtol=1e-9, atol=1e-9, err_msg=f"hop {k}")
 
 
@@ -267,53 +258,6 @@ def test_usual_pitch_is_learned_on_a_grid_and_known_after_8_s_of_voice() -> None
     assert late == [b.usual_st(k) for k in (n - 150, n - 10)]
     assert np.isfinite(late[1]) and abs(late[1] - 12.0) <= 0.5
     assert USUAL_MIN_HOPS <= 1000
-
-
-def test_usual_shape_is_the_voiced_hops_shape_learned_on_a_grid_and_reset() -> None:
-    """The usual spectral shape is the mean voiced-hop shape (dB re the hop's level), shrunk
-    towards SHAPE_PRIOR as if the prior were SHAPE_PRIOR_HOPS voiced hops; it changes only on
-    the 5 s grid of absolute hops (the same whatever the block cuts), unvoiced hops do not
-    move it, and reset forgets it."""
-    n = 3 * USUAL_GRID_HOPS + 37
-    tilt = np.linspace(9.0, -9.0, 16)  # a voice's shape (dB re its level)
-    other = -tilt  # the unvoiced hops' (breath, noise): not learned
-    rng = np.random.default_rng(4)
-    voiced = rng.uniform(0, 1, n) < 0.5
-    level = rng.uniform(-60, -20, n)  # dB; the shape is re each hop's level
-    shape = np.where(voiced[:, None], tilt, other)
-    # F0 row r is hop r - 4, spectrum row r hop r - 2: the spectrum rows of the voiced hops
-    hop_voiced = np.concatenate([voiced[4:], np.zeros(4, bool)])
-    shape = np.where(np.concatenate([[False, False], hop_voiced[:-2]])[:, None], tilt, other)
-    mel = 10 ** ((level[:, None] + shape) / 10)
-    f0 = np.full(n, 200.0)
-
-    g = USUAL_GRID_HOPS
-    ks = (1, g, g + 1, 2 * g + 1, 3 * g + 1, n - 3)
-
-    def run(block: int) -> tuple[LaughterVerifier, dict[int, np.ndarray]]:
-        """The usual shape each proposal hop in ``ks`` would read, asked as soon as the
-        spectrum row of that hop has been pushed (as the detector asks)."""
-        v = LaughterVerifier(weights=_constant(0.5))
-        got: dict[int, np.ndarray] = {}
-        for i in range(0, n, block):
-            v.push(mel[i:i + block], np.zeros(min(block, n - i)), f0[i:i + block],
-                   voiced[i:i + block])
-            for k in ks:  # spectrum row r is hop r - 2
-                if k not in got and k <= min(n, i + block) - 3:
-                    got[k] = v.usual_shape(k).copy()
-        return v, got
-
-    (v, a), (_, b) = run(10), run(7 * g // 5 + 3)
-    for k in ks:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=f"hop {k}")
-    np.testing.assert_array_equal(a[g], SHAPE_PRIOR)  # before the first boundary
-    for m in (1, 2, 3):  # boundary m * g: hops 0 .. m * g - 1 learned
-        nv = np.count_nonzero(voiced[4:m * g + 4])  # hops 0 .. m g - 1 (F0 rows 4 ..)
-        want = (SHAPE_PRIOR * SHAPE_PRIOR_HOPS + tilt * nv) / (SHAPE_PRIOR_HOPS + nv)
-        np.testing.assert_allclose(a[m * g + 1], want, atol=0.05)
-    assert np.abs(a[n - 3] - tilt).max() < np.abs(SHAPE_PRIOR - tilt).max() / 2
-    v.reset()
-    np.testing.assert_array_equal(v.usual_shape(n - 3), SHAPE_PRIOR)
 
 
 def test_training_is_seeded_and_reproducible_and_learns_a_tiny_set() -> None:
@@ -361,18 +305,6 @@ def _assert_pitch_is_not_read(w: VerifierWeights) -> None:
 
 def test_shipped_weights_do_not_read_the_pitch() -> None:
     _assert_pitch_is_not_read(VerifierWeights.load(DEFAULT_WEIGHTS))
-
-
-def test_shipped_weights_read_the_shape_as_the_training_script_says() -> None:
-    """The network reads the raw shape or the shape re the usual (or both) as
-    ``SHAPE_INPUTS`` says; the other carries no weight."""
-    import train_laughter_verifier as T
-
-    w = VerifierWeights.load(DEFAULT_WEIGHTS)
-    for name in ("shape_", "shape_re_usual_"):
-        rows = w.w1[[FEATURE_NAMES.index(f"{name}{i}") for i in range(16)]]
-        unused = f"{name}0" in T.UNUSED_INPUTS
-        assert (rows == 0).all() if unused else (rows != 0).any()
 
 
 def _median_f0_hz(x: np.ndarray) -> float:

@@ -70,7 +70,7 @@ from dsp.laughter_verifier import (  # noqa: E402
 RATE_HZ = 16_000
 N_FOLDS = 4
 SEED = 14
-HIDDEN = 8  # 109 x 8 + 8 + 8 + 1 = 889 parameters; 16 or 32 units, or the log-mel patch
+HIDDEN = 8  # 93 x 8 + 8 + 8 + 1 = 761 parameters; 16 or 32 units, or the log-mel patch
 #   itself as 160 more inputs, did no better on held-out speakers
 L2 = 1e-2
 EPOCHS = 300
@@ -95,12 +95,6 @@ UNUSED_INPUTS = ("usual_known", "st_median_above_usual", "st_p90_above_usual",
 #   (nested grouped CV, selection never saw the outer held-out folds): clip AUC vs speech
 #   0.881 -> 0.882, vs coughing 0.873 -> 0.893, crying 0.857 -> 0.876, sighing 0.863 -> 0.871,
 #   accepted windows in laugh-free speech 13 -> 12, recall inside speech 40 -> 39 %
-SHAPE_INPUTS = "re_usual"  # which spectral-shape inputs the network reads: "raw" (each loud
-#   hop's mel shape, dB re its level, averaged over the train), "re_usual" (the same minus the
-#   agent's usual voiced shape, ``LaughterVerifier.usual_shape``), or "both"
-_SHAPE_UNUSED = {"raw": tuple(f"shape_re_usual_{i}" for i in range(16)),
-                 "re_usual": tuple(f"shape_{i}" for i in range(16)), "both": ()}
-UNUSED_INPUTS += _SHAPE_UNUSED[SHAPE_INPUTS]
 YAMNET = ROOT.parent / "shared" / "models" / "yamnet" / "yamnet.tflite"
 LAUGH_CLASSES = [13, 15, 16, 17, 18]  # Laughter, Giggle, Snicker, Belly laugh, Chuckle
 SCORE_COL = PULSE_NAMES.index("pulse_score")
@@ -120,22 +114,6 @@ class _Recorder(LaughterVerifier):
     def verify(self, k: int, pulse: np.ndarray, start: int) -> float:
         self.rows.append((k, self.features(k, pulse, start)))
         return 0.0
-
-
-def shape_prior() -> np.ndarray:
-    """The verifier's ``SHAPE_PRIOR``: the mean over the development speakers (every speech
-    group, each weighted alike) of their usual voiced-hop shape (dB re the hop's level) as
-    the verifier learns it over all of their speech."""
-    items, by_speaker = load_items()
-    out = []
-    for g in sorted(by_speaker):
-        rec = _Recorder()
-        det = LaughterDetector(verifier=rec)
-        x = np.concatenate([it.audio for it in by_speaker[g]])
-        det.process(np.concatenate([x, np.zeros((-x.size) % 160 + 160 * 500)]))
-        if rec._shape_n > 0:
-            out.append(rec._shape_sum / rec._shape_n)
-    return np.mean(out, axis=0)
 
 
 def windows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -730,9 +708,8 @@ def digest(w: VerifierWeights) -> str:
     return h.hexdigest()
 
 
-RECIPE = 5  # the windows' version (2: warm-ups long enough to learn the usual voice; 3: the
-#   summaries read the proposed train, ``span_hops``; 4: the usual pitch on a 5 s grid; 5: the
-#   shape re the usual shape)
+RECIPE = 4  # the windows' version (2: warm-ups long enough to learn the usual voice; 3: the
+#   summaries read the proposed train, ``span_hops``; 4: the usual pitch on a 5 s grid)
 # the same place as the development audio (``DESKCUE_DEV_CACHE``), so two worktrees can keep
 #   their windows apart
 CACHE_DIR = Path(os.environ.get("DESKCUE_DEV_CACHE", Path.home() / ".cache" / "deskcue-dev"))
@@ -827,12 +804,7 @@ def main() -> None:
                     help="train without the laugh-free raised-pitch speech (RAISED_NEGATIVES)")
     ap.add_argument("--variants", type=int, default=LAUGH_VARIANTS,
                     help="perturbed copies of each laugh, training positives (LAUGH_VARIANTS)")
-    ap.add_argument("--shape-prior", action="store_true",
-                    help="print the verifier's SHAPE_PRIOR from the development speech")
     a = ap.parse_args()
-    if a.shape_prior:
-        print(np.array2string(shape_prior(), precision=2, separator=", ", max_line_width=90))
-        return
     AUG_PER_LAUGH = a.aug
     LAUGH_VARIANTS = a.variants
     RAISED_NEGATIVES = not a.no_raised
