@@ -90,14 +90,13 @@ ErrorCode = Literal[
 class Command:
     """A validated command for the appliance: ``name``, ``txid`` and typed ``args``.
 
-    ``args`` is one of `SnoozeArgs`, `IdentifyArgs`, `RecalibrateArgs`, `StatusArgs`;
-    ``received_mono`` is `time.monotonic` at arrival.
+    ``args`` is one of `SnoozeArgs`, `IdentifyArgs`, `RecalibrateArgs`, `StatusArgs`, or
+    `ConfigCommandArgs` where the link was given the ``config`` command.
     """
 
     name: str
     txid: str
     args: CommandArgs
-    received_mono: float
 
 
 @dataclass(frozen=True)
@@ -220,8 +219,7 @@ def parse_command(
                     f"its ts is {-age:.0f} s ahead of the desk's clock (the sender's clock is "
                     "off?)")
             return Rejection(name, txid, "stale", f"{when} (limit {max_age_s:g})")
-    return Command(name=name, txid=args.txid or obj["txid"], args=args,
-                   received_mono=time.monotonic())
+    return Command(name=name, txid=args.txid or obj["txid"], args=args)
 
 
 def new_txid() -> str:
