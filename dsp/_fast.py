@@ -1,6 +1,6 @@
 """Cheap building blocks for the per-block hot paths (results identical to the usual calls).
 
-The analyzer runs on 50 ms blocks, so a stage call handles a few hops and the fixed cost of
+The appliance analyses 100 ms blocks (ten 10 ms hops per stage call), so the fixed cost of
 each numpy/scipy call (argument checks, axis normalisation, view construction) dominates.
 These helpers give the same arrays as ``sliding_window_view`` / ``as_strided`` and the same
 filter output as ``scipy.signal.sosfilt`` / ``lfilter`` (the same C routines on the same

@@ -70,8 +70,8 @@ linear ramp:
    around it, is at least that of the calls (-10 -> 0 dB).  Between laugh calls there is
    aspiration (/h/, breath: turbulence noise, brighter than a vowel) or a silent pause;
    between syllables of speech there is often a nasal, a liquid or a stop closure's voice
-   bar, whose low frequencies outlast the high ones.  Added in round 4, chosen on recorded
-   development speech (see ``tests/bench/bench_laughter.py``).
+   bar, whose low frequencies outlast the high ones (its ramp was chosen on recorded
+   development speech: ``tests/bench/bench_laughter.py``).
 
 The score is the weakest of the five (all five properties must hold; 0.5 means each holds at
 least half-way).  It is set at each pulse and held until the next pulse or until the train
@@ -81,10 +81,10 @@ Burst events: a train whose score reaches ``threshold`` starts an event, whose s
 onset of the first pulse evaluated.  It is *decided* at that hop, i.e. about two intervals plus
 the 30 ms peak confirmation and the measures' 20 ms look-ahead after the onset of the first
 burst: within 0.6 s at 4 bursts/s only if the first call peaks within ~50 ms of its onset (a
-long or double-humped first call, common in real laughs, makes it later; see the bench
-history).  The event goes on while each new pulse keeps the score at or above ``release``
-(hysteresis) and ends when the train ends or a pulse breaks the pattern.  Cooldown, caps and
-snooze are firmware policy.
+long or double-humped first call, common in real laughs, makes it later;
+``tests/bench/bench_laughter.py`` measures it).  The event goes on while each new pulse keeps
+the score at or above ``release`` (hysteresis) and ends when the train ends or a pulse breaks
+the pattern.  Cooldown, caps and snooze are firmware policy.
 """
 
 from __future__ import annotations

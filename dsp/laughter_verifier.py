@@ -1,10 +1,10 @@
 """Second stage of the laughter cue: a small learned verifier of the pulse detector's proposals.
 
 The pulse detector (:mod:`dsp.laughter`) is kept as a cheap, explainable, high-recall
-*proposer*: every time it scores a window of three or four pulses at or above its (lowered)
-proposal threshold, it asks this verifier whether the proposed train, read within the last
-second of sound, is laughter-like.
-Only then is a burst event opened.  The verifier describes sound, not feelings.
+*proposer*: every time it scores a window of three or four pulses at or above its
+proposal threshold (0 in the shipped weights: every scored window), it asks this verifier
+whether the proposed train, read within the last second of sound, is laughter-like. Only then
+is a burst event opened.  The verifier describes sound, not feelings.
 
 Inputs (every one explains itself; see :func:`window_features`)
 ---------------------------------------------------------------

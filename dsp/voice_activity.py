@@ -1,5 +1,10 @@
 """Per-hop level (dBFS) and a streaming voice-activity decision against a tracked noise floor.
 
+Level is the RMS of each 10 ms hop in dBFS re a full-scale square wave, floored at -120 dBFS.
+The decision is causal (no look-ahead, so no ``delay_hops``), one bool per hop, taken on the level
+smoothed over the last few hops; every window is in seconds of stream (hops x 0.01 s), and
+results do not depend on how the stream is cut into blocks.
+
 Per block, the costs are the 8 s floor window's minimum and maximum (one reduction each) and,
 every 0.5 s of stream, its lower quartile: a partition of the two order statistics numpy's
 ``nanquantile`` would interpolate (`lower_quartile`), the same numbers at a sixth of its cost.

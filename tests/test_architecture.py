@@ -29,11 +29,20 @@ CONFINED: dict[str, tuple[str, ...]] = {
     "pyaudio": ("firmware.audio",),
     "paho": ("firmware.link.mqtt_client",),
     "gpiozero": ("firmware.indicator",),
-    "matplotlib": ("firmware.report",),
+    "matplotlib": ("firmware.report.plot",),
     "cryptography": ("firmware.flashing.signing",),
     "argparse": ("firmware.cli",),
     "soundfile": ("firmware.audio",),
     "rich": ("firmware.cli",),
+    "scipy": ("dsp", "firmware.demo"),
+    "dsp": ("dsp", "firmware.policy", "firmware.report", "firmware.appliance", "firmware.cli"),
+}
+# Packages a module may import at its top only where named: elsewhere only inside a function,
+# so that loading the module does not load them (matplotlib only when drawing; rich only when
+# a progress bar is drawn, or in the monitor, whose module is loaded only when it runs).
+TOP_LEVEL_ONLY_IN: dict[str, tuple[str, ...]] = {
+    "matplotlib": (),
+    "rich": ("firmware.cli.monitor",),
 }
 # What may be imported inside a function: heavy packages, and the modules that pull them in,
 # so that a command loads only what it needs (`deskcue --help` loads none of them).
@@ -127,6 +136,15 @@ def test_packages_are_confined_to_their_room(package):
     bad = [str(i) for i in FIRMWARE + DSP if _under(i.target, package)
            and not any(_under(i.module, a) for a in allowed)]
     assert not bad, f"{package} is for {', '.join(allowed)} only:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("package", sorted(TOP_LEVEL_ONLY_IN))
+def test_packages_load_only_when_used(package):
+    allowed = TOP_LEVEL_ONLY_IN[package]
+    bad = [str(i) for i in FIRMWARE + DSP if _under(i.target, package) and not i.nested
+           and not any(_under(i.module, a) for a in allowed)]
+    assert not bad, (f"{package} is imported inside the function that uses it, except in "
+                     f"{', '.join(allowed) or 'no module'}:\n" + "\n".join(bad))
 
 
 def test_late_imports_only_defer_heavy_packages():

@@ -1,1 +1,2 @@
-"""The composition root: wires audio, analysis, policy, indicator and link into the running desk."""
+"""The running desk: the pipeline (channel map, resampler, analyzer, policy), the worker thread
+that runs it, and the composition root (`assemble`) that builds the desk from its settings."""

@@ -1,1 +1,2 @@
-"""Audio sources: capture through PyAudio or a recording, as blocks of int16 per channel."""
+"""Audio sources: capture through PyAudio or a recording, as float32 blocks shaped (frames,
+channels) in [-1, 1) at the source's own rate (Hz)."""

@@ -5,43 +5,8 @@ file (``credentials_file``) or from systemd credentials (``$CREDENTIALS_DIRECTOR
 `firmware.link.credentials`. There is deliberately no option to skip certificate verification: a
 desk either verifies its broker or does not use TLS at all.
 
-The matching TOML (every key optional; these are the defaults)::
-
-    [mqtt]
-    enabled = true
-    host = "localhost"
-    port = 1883
-    topic_prefix = "deskcue"
-    protocol = "5"
-    client_id = ""
-    keepalive_s = 30
-    reconnect_min_s = 1.0
-    reconnect_max_s = 60.0
-    refused_fault_s = 30.0
-    publish_laughter = true
-    publish_snooze = false
-    telemetry_interval_s = 1.0
-    telemetry_expiry_s = 30
-    outbox_max_events = 10000
-    outbox_max_age_h = 72.0
-    outbox_inflight = 1
-    stop_drain_s = 2.0
-    command_max_bytes = 1024
-    command_max_age_s = 60.0
-    identity_window_s = 300.0
-    identity_backoff_min_s = 30.0
-    identity_backoff_max_s = 1800.0
-    # credentials_file = "/etc/deskcue/mqtt-credentials"
-
-    [mqtt.tls]
-    enabled = false
-    # ca_file = "/etc/deskcue/broker-ca.pem"
-    # cert_file = "/etc/deskcue/desk.pem"
-    # key_file = "/etc/deskcue/desk.key"
-
-    [mqtt.home_assistant]
-    enabled = false
-    discovery_prefix = "homeassistant"
+Every key and its default, with its description: the ``[mqtt]`` tables of
+``config/deskcue.toml``, generated from these models (`firmware.config.schema`).
 """
 
 from __future__ import annotations

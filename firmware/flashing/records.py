@@ -158,9 +158,6 @@ def record_apply(state_dir: Path, settings: Settings, text: str, source: str, no
 
 # -- anti-replay: the highest ``issued`` accepted over MQTT ------------------------------------
 
-RESET_REPLAY_HINT = "sudo deskcue config reset-replay"
-
-
 def last_issued(state_dir: Path) -> int | None:
     """The highest ``issued`` accepted over MQTT; None when this desk never accepted one.
 

@@ -164,7 +164,6 @@ class StartupCheck:
 
     action: str
     message: str = ""
-    remaining_s: float = 0.0
 
 
 def startup_check(config_path: Path, *, now_mono: float | None = None,
@@ -217,8 +216,7 @@ def startup_check(config_path: Path, *, now_mono: float | None = None,
     trial["starts"] = starts
     write_json(trial_path(config_path), trial)
     _record_install(config_path, trial)
-    return StartupCheck("trial", f"config {trial.get('txid')} on trial (start {starts})",
-                        float(trial["deadline_mono"]) - now_mono)
+    return StartupCheck("trial", f"config {trial.get('txid')} on trial (start {starts})")
 
 
 def _record_install(config_path: Path, trial: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ and is answered on ``.../cmd/<name>/result``::
 Allowed commands (anything else is ``unknown_command``):
 
 =============  =====================================  ==========================================
-name           arguments                              effect (carried out by the engine)
+name           arguments                              effect (carried out by the appliance)
 =============  =====================================  ==========================================
 snooze         ``minutes`` (0 <= m <= 480, optional;  silence cues for that long, capped at the
                none = the configured default;         desk's ``snooze.max_min``; the result
@@ -28,6 +28,9 @@ snooze         ``minutes`` (0 <= m <= 480, optional;  silence cues for that long
 identify       ``seconds`` (0 < s <= 120, default 10) blink so a technician can find the desk
 recalibrate    none                                   re-learn the agent's usual voice
 status         none                                   answer with the current state
+config         a signed config (``txid``, ``issued``,  install it on trial, if a key the desk
+               ``config``, ``signature``; added by    trusts signed it
+               `firmware.flashing.remote`)
 =============  =====================================  ==========================================
 
 Arguments are checked strictly against the contract's models
@@ -85,16 +88,15 @@ ErrorCode = Literal[
 
 @dataclass(frozen=True)
 class Command:
-    """A validated command for the engine: ``name``, ``txid`` and typed ``args``.
+    """A validated command for the appliance: ``name``, ``txid`` and typed ``args``.
 
-    ``args`` is one of `SnoozeArgs`, `IdentifyArgs`, `RecalibrateArgs`, `StatusArgs`;
-    ``received_mono`` is `time.monotonic` at arrival.
+    ``args`` is one of `SnoozeArgs`, `IdentifyArgs`, `RecalibrateArgs`, `StatusArgs`, or
+    `ConfigCommandArgs` where the link was given the ``config`` command.
     """
 
     name: str
     txid: str
     args: CommandArgs
-    received_mono: float
 
 
 @dataclass(frozen=True)
@@ -217,8 +219,7 @@ def parse_command(
                     f"its ts is {-age:.0f} s ahead of the desk's clock (the sender's clock is "
                     "off?)")
             return Rejection(name, txid, "stale", f"{when} (limit {max_age_s:g})")
-    return Command(name=name, txid=args.txid or obj["txid"], args=args,
-                   received_mono=time.monotonic())
+    return Command(name=name, txid=args.txid or obj["txid"], args=args)
 
 
 def new_txid() -> str:

@@ -28,7 +28,7 @@ flood is dropped unanswered, so that a flood costs bounded memory. Each outcome 
 ``announce`` (topic, payload) pairs, e.g. Home Assistant discovery configs
 (`firmware.link.home_assistant`), are published retained (QoS 1) at every connect.
 
-Use from the engine::
+Use from the appliance (`firmware.appliance.worker`)::
 
     link = MqttLink(settings.mqtt, site=..., desk=..., state_dir=..., on_command=handler,
                     on_dropped=report_drop)
@@ -203,7 +203,7 @@ class MqttLink:
     must not block (queue it and answer later with `publish_command_result`); an exception it
     raises becomes an error result. ``on_dropped(data)`` is called on the link's thread with
     the ``data`` of an ``outbox_dropped`` event whenever the outbox bounds drop events: the
-    engine stamps it (``stamper.stamp("outbox_dropped", data, ...)``) and publishes it.
+    appliance stamps it (``stamper.stamp("outbox_dropped", data, ...)``) and publishes it.
     ``extra_commands`` adds commands beyond the built-in allow-list: name -> (args model, a
     `CommandArgs` subclass; largest payload in bytes), e.g. a signed ``config``.
     ``command_rate`` is (commands a second, burst) run before the rest are answered

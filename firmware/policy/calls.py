@@ -71,11 +71,6 @@ class CallTracker:
             self.call.max_pitch_above_usual_st = max(self.call.max_pitch_above_usual_st,
                                                      st_above_usual)
 
-    def note_cue(self, cue: str) -> None:
-        """Count a cue that started during the current call."""
-        if self.call is not None:
-            self.call.cues[cue] += 1
-
     def plan(self, t: np.ndarray, active: np.ndarray) -> list[CallStretch]:
         """Where calls run, start and end over hops at stream times ``t`` with per-hop
         activity (either channel voiced), from the current state, without changing it."""
@@ -122,7 +117,7 @@ class CallTracker:
 
         ``cues_at``: cues that started in this run, as (hop index within the run, cue) in
         stream order; each counts in the call in progress after that hop (a call that starts
-        at or before it and has not been found ended by then), as `note_cue` would after it.
+        at or before it and has not been found ended by then).
         ``pitch_max_at``: (hop index, largest pitch above usual, semitones) of stretches of
         the agent's speech, counted like ``cues_at`` (instead of, or besides,
         ``pitch_above_usual_st`` per hop). ``plan``: what `plan` gave for these hops, if the

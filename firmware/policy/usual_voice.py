@@ -1,8 +1,9 @@
 """The agent's usual voice: robust rolling statistics of their own speech, kept across restarts.
 
-Each measure (momentary loudness in LUFS, later pitch in semitones ...) keeps an exponentially
-forgetting histogram of its values over voiced hops. The usual value is the histogram's median,
-the spread its MAD, both insensitive to the odd loud word. Learning lags the stream by
+Each measure (momentary loudness in LUFS, pitch in semitones re 100 Hz, speaking rate in
+syllable-like nuclei per second, alpha ratio in dB) keeps an exponentially forgetting
+histogram of its values over voiced hops. The usual value is the histogram's median, the
+spread its MAD, both insensitive to the odd loud word. Learning lags the stream by
 ``lag_s`` of speech: hops waiting in that lag are dropped when a cue engages, so a passage that
 earned a cue never teaches the baseline that it is usual. The cue policy offers speech only at
 its learning points (every 0.5 s of stream time, aligned to absolute hops), so the usual voice

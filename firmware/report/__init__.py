@@ -1,1 +1,2 @@
-"""What a reviewer reads about a recording: plots (and reports) of features and cues."""
+"""What a reviewer reads about a recording: what `deskcue analyze` gathers (`call`), the plot
+(`plot`) and the self-contained HTML call report (`html`)."""
