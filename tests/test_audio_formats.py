@@ -472,3 +472,30 @@ def test_memory_does_not_grow_with_the_recording(demo_wav, tmp_path):
         assert code == 0, err
         rss[minutes] = mb
     assert rss[8] - rss[1] < 5.0, rss
+
+
+def test_clipped_samples_are_counted_the_same_however_the_recording_is_cut():
+    # runs of full-scale samples that cross block boundaries count once, and only when long
+    # enough; compared with a count over the whole signal at once
+    from firmware.audio.recording import ClipCount
+
+    def direct(x: np.ndarray, level: float, run: int) -> list[int]:
+        out = []
+        for c in range(x.shape[1]):
+            hot = np.concatenate(([0], (np.abs(x[:, c]) >= level).astype(np.int8), [0]))
+            edges = np.diff(hot)
+            lengths = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+            out.append(int(lengths[lengths >= run].sum()))
+        return out
+
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        n = int(rng.integers(1, 400))
+        x = ((rng.random((n, 2)) * 2 - 1) * 0.5).astype(np.float32)
+        for _ in range(int(rng.integers(0, 8))):
+            a = int(rng.integers(0, n))
+            x[a:a + int(rng.integers(1, 12)), int(rng.integers(0, 2))] = rng.choice([1.0, -1.0])
+        count = ClipCount(2, 0.99)
+        for block in np.split(x, np.sort(rng.integers(0, n + 1, int(rng.integers(0, 6))))):
+            count.add(block)
+        assert count.samples.tolist() == direct(x, 0.99, 3)

@@ -171,20 +171,35 @@ class ClipCount:
 
     def add(self, block: np.ndarray) -> None:
         """Count a block of samples (frames, channels), after the previous one."""
-        n = block.shape[0]
+        n, channels = block.shape
         if n == 0:
             return
-        hot = np.abs(block) >= self.level
-        for c in np.flatnonzero(hot.any(axis=0) | (self._open > 0)):
-            edges = np.diff(hot[:, c].astype(np.int8), prepend=0, append=0)
-            starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-            lengths = stops - starts
-            if lengths.size and starts[0] == 0:
+        # Over the interleaved samples at once (reductions along the frames of a (n, 2) array
+        # run two elements at a time): a block that never reaches full scale costs two
+        # reductions and no temporary.
+        flat = block.reshape(-1)
+        if flat.max() < self.level and flat.min() > -self.level:
+            if not self._open.any():
+                return
+            frame, chan = np.zeros(0, np.intp), np.zeros(0, np.intp)
+        else:
+            frame, chan = np.divmod(np.flatnonzero(np.abs(flat) >= self.level), channels)
+        for c in range(channels):
+            hot = frame[chan == c]
+            if hot.size == 0:
+                if self._open[c] >= self.run:
+                    self._closed[c] += self._open[c]
+                self._open[c] = 0
+                continue
+            breaks = np.flatnonzero(np.diff(hot) != 1)
+            starts = hot[np.concatenate(([0], breaks + 1))]
+            lengths = hot[np.concatenate((breaks, [hot.size - 1]))] + 1 - starts
+            if starts[0] == 0:
                 lengths[0] += self._open[c]
             elif self._open[c] >= self.run:
                 self._closed[c] += self._open[c]
             self._open[c] = 0
-            if lengths.size and stops[-1] == n:
+            if hot[-1] == n - 1:  # the last run goes on into the next block
                 self._open[c], lengths = lengths[-1], lengths[:-1]
             self._closed[c] += int(lengths[lengths >= self.run].sum())
 
