@@ -302,3 +302,25 @@ def test_run_by_hand_without_sudo_it_says_to_use_sudo(tmp_path):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("  FAIL  broker"))
     assert "permission denied" in line and "run the command with sudo" in line, line
+
+
+def test_a_run_where_every_step_was_skipped_is_no_pass(tmp_path):
+    """Every step left out (--skip for audio and broker, mock pins and --yes for the rest):
+    nothing was tested, so the verdict is not PASS and the exit code is not 0; a script doing
+    `deskcue selftest && ship` must not ship a desk nobody checked."""
+    import os
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "deskcue.toml"
+    cfg.write_text(f'[device]\nstate_dir = "{tmp_path}/s"\nruntime_dir = "{tmp_path}/r"\n'
+                   '[mqtt]\nhost = "127.0.0.1"\nport = 9\n')
+    proc = subprocess.run(
+        [sys.executable, "-m", "firmware.cli", "selftest", "--config", str(cfg),
+         "--pins", "mock", "--yes", "--skip", "audio", "--skip", "broker"],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        env=dict(os.environ))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    result = proc.stdout.strip().splitlines()[-1]
+    assert result == "RESULT: NOT TESTED (0 passed, 0 failed, 5 skipped)", proc.stdout
+    assert "PASS" not in result
