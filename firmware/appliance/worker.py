@@ -39,7 +39,12 @@ from firmware.contract.desk import (
 )
 from firmware.contract.events import EventEnvelope, Fault, OutboxDropped
 from firmware.errors import AudioError
-from firmware.flashing.records import RESTART_EXIT_CODE, last_apply, pending_fault, settings_hash
+from firmware.flashing.records import (
+    RESTART_EXIT_CODE,
+    last_apply_shown,
+    pending_fault,
+    settings_hash,
+)
 from firmware.flashing.remote import apply_remote, command_reply
 from firmware.flashing.trial import TrialWatch
 from firmware.link.commands import Command
@@ -593,14 +598,16 @@ class Appliance:
 
     def info(self) -> Info:
         """The retained ``info`` document."""
-        applied = last_apply(self.settings.device.state_dir)
+        applied, problem = last_apply_shown(self.settings.device.state_dir)
+        config_apply, off_contract = _config_apply(applied)
         return Info(
             firmware=__version__,
             config_hash=settings_hash(self.settings),
             boot_id=self.stamper.boot_id,
             audio_device=self.source.name if self.source else None,
             channel_map=self._channel_map(),
-            config_apply=_config_apply(applied),
+            config_apply=config_apply,
+            config_apply_problem=problem or off_contract,
         )
 
     def _channel_map(self) -> ChannelMap:
@@ -676,13 +683,16 @@ def _json(data: Payload | None) -> dict[str, Any]:
     return data.to_json() if data is not None else {}
 
 
-def _config_apply(record: dict[str, Any]) -> ConfigApply | None:
-    """The last-apply record for ``info``; None when there is none or it is not readable as
-    the contract has it (an old record must not stop the appliance; the log says so)."""
+def _config_apply(record: dict[str, Any]) -> tuple[ConfigApply | None, str | None]:
+    """The last-apply record for ``info``, or None and why: None with no reason when there is
+    none; None and the reason when it is not readable as the contract has it (an old record
+    must not stop the appliance, nor read as no apply at all)."""
     if not record:
-        return None
+        return None, None
     try:
-        return ConfigApply.model_validate(record)
+        return ConfigApply.model_validate(record), None
     except ValidationError as exc:
-        log.warning("config apply record not reported in info: %s", exc.errors()[0]["msg"])
-        return None
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(record)"
+        log.warning("config apply record not reported in info: %s: %s", where, first["msg"])
+        return None, f"the config apply record is off the contract ({where}: {first['msg']})"
