@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -49,6 +49,7 @@ from firmware.flashing.remote import apply_remote, command_reply
 from firmware.flashing.trial import TrialWatch
 from firmware.link.commands import Command
 from firmware.link.envelope import EventStamper
+from firmware.link.home_assistant import discovery_messages
 from firmware.link.states import state_change
 from firmware.platform.control_socket import ControlServer, send_reply
 from firmware.platform.files import read_json, remove_file, write_json
@@ -95,6 +96,7 @@ class Link(Protocol):
                                data: Payload | Mapping[str, Any] | None = None,
                                error: str | tuple[str, str] | None = None) -> None: ...
     def set_state(self, name: str, active: bool) -> None: ...
+    def set_announce(self, announce: Sequence[tuple[str, str]]) -> None: ...
     def stop(self) -> None: ...
 
 
@@ -137,6 +139,7 @@ class Appliance:
         self.retry_s = retry_s
         self.on_event = on_event
         self.stamper = EventStamper()
+        self._announced_channels: int = settings.audio.channels  # what the link announces first
         self.commands: queue.Queue[LocalCommand] = queue.Queue(maxsize=256)
         self.usual = self._load_usual()
         self.pipeline: Pipeline | None = None
@@ -622,6 +625,21 @@ class Appliance:
     def _publish_info(self) -> None:
         if self.link is not None:
             self.link.set_info(self.info())
+            self._announce_discovery()
+
+    def _announce_discovery(self) -> None:
+        """Home Assistant discovery for the channels as analysed, as ``info.channel_map``: a
+        mono source on a stereo config has no caller level, so its entity is removed. The
+        link starts with the config's channels (`make_link`); this re-sends the configs when
+        a source with other channels opens. A closed source (unplugged) keeps what was last
+        analysed: the entities do not come and go with each retry."""
+        analysed = (self.source.channels if self.source is not None
+                    else self.pipeline.source_channels if self.pipeline is not None
+                    else self.settings.audio.channels)
+        if self.link is None or analysed == self._announced_channels:
+            return
+        self._announced_channels = analysed
+        self.link.set_announce(discovery_messages(self.settings, channels=analysed))
 
     def status(self, *, supervisor: bool = False) -> ApplianceStatus:
         """The live state (`deskcue status`, MQTT ``cmd/status``, telemetry).
