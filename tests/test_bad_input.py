@@ -343,6 +343,10 @@ def test_a_source_whose_name_is_not_utf8_still_goes_online(tmp_path, broker):
     try:
         wait_until(lambda: any(m.payload == b"online" for m in sub.on("status")),
                    alive=th.is_alive)
+        # The first info (sent at start) has no device yet; online can come before the one
+        # sent once the file is open, on a loaded machine.
+        wait_until(lambda: sub.on("info")[-1].json()["audio_device"] is not None,
+                   alive=th.is_alive)
         info = sub.on("info")[-1].json()
         assert info["audio_device"] == "file:appel-r\ufffdclamation.wav"
     finally:

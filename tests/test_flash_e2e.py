@@ -269,3 +269,29 @@ def test_every_refusal_reaches_the_supervisor_with_its_code(tmp_path, broker):
         app.terminate()
         app.wait(HANG_S)
         sub.close()
+
+
+def test_a_damaged_apply_record_is_reported_damaged_not_none(tmp_path, broker):
+    """config-apply.json cut short on the card (a power cut while it was written, a worn
+    card): the retained ``info`` and `deskcue status` said no config apply was recorded, and
+    a tech believed none was ever applied. Both say the record is damaged; the desk runs."""
+    _, live = signed_desk(tmp_path, broker.port)
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "config-apply.json").write_bytes(b'{\n "at": "2026-12-0\x00\x00\x00')
+    sub = Subscriber(broker, f"{BASE}/#", qos=1).connect()
+    try:
+        app = run(live, tone_wav(tmp_path / "call.wav", 1.0), "--fast")
+        assert app.wait(HANG_S) == 0, app.stdout.read() if app.stdout else ""
+        wait_until(lambda: sub.on("info"))
+        info = sub.on("info")[-1].json()
+    finally:
+        sub.close()  # checks every message against the contract
+    assert info["config_apply"] is None
+    assert "config-apply.json" in info["config_apply_problem"]
+    assert "damaged" in info["config_apply_problem"]
+    shown = subprocess.run(
+        [sys.executable, "-m", "firmware.cli", "status", "--config", str(live)],
+        cwd=ROOT, capture_output=True, text=True, timeout=HANG_S)
+    line = next(ln for ln in shown.stdout.splitlines() if ln.startswith("last apply:"))
+    assert "damaged" in line and "none recorded" not in line, shown.stdout

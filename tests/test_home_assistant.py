@@ -83,6 +83,10 @@ def test_what_the_desk_does_not_have_is_removed() -> None:
     messages = dict(discovery_messages(s))
     removed = sorted(t.split("/")[3] for t, p in messages.items() if p == "")
     assert removed == ["caller_level", "laughter"]
+    ignored = settings().model_copy(update={"audio": Settings().audio.model_copy(
+        update={"caller_channel": "none"})})  # stereo, the caller's channel not analysed
+    assert dict(discovery_messages(ignored))[next(
+        t for t, _ in messages.items() if "/caller_level/" in t)] == ""
     assert "laughter" not in state_names(s.mqtt)
     assert "laughter" in state_names(Settings().mqtt)
 
@@ -156,3 +160,44 @@ def test_the_desk_announces_itself_and_its_states_under_its_acl(
         late.close()
     finally:
         link.stop(drain_s=0.0)
+
+
+def test_a_mono_source_on_a_stereo_config_removes_the_callers_level(
+        broker: Broker, tmp_path: Path) -> None:
+    """A desk configured for a stereo tap (audio.channels = 2) that opens a mono source
+    analyses the agent alone: info's channel_map says caller none, and no caller level ever
+    arrives. Home Assistant must not keep a "Caller level" entity for it: once the source is
+    open, its discovery config is removed (an empty retained payload), the agent's stays."""
+    from tone import tone_wav
+
+    state, run = tmp_path / "state", tmp_path / "run"
+    live = tmp_path / "deskcue.toml"
+    live.write_text(f'[device]\nsite = "lyon"\ndesk = "d01"\nstate_dir = "{state}"\n'
+                    f'runtime_dir = "{run}"\n[audio]\nchannels = 2\n'
+                    f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\n'
+                    '[mqtt.home_assistant]\nenabled = true\n')
+    node = desk_account("deskcue", "lyon", "d01").discovery_node
+    caller = f"homeassistant/sensor/{node}/caller_level/config"
+    agent = f"homeassistant/sensor/{node}/agent_level/config"
+    ha = Subscriber(broker, "homeassistant/#", qos=1).connect()
+    desk = Subscriber(broker, "deskcue/lyon/d01/info", qos=1).connect()  # checks the schema
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "firmware.cli", "run", "--config", str(live), "--source",
+             str(tone_wav(tmp_path / "mono.wav", 1.0)), "--pins", "mock", "--fast"],
+            cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        wait_until(lambda: any(m.json()["audio_device"] for m in desk.messages))
+        wait_until(lambda: [m.payload for m in ha.messages if m.topic == caller][-1:] == [b""])
+    finally:
+        ha.close()
+        desk.close()
+    assert [m.json()["channel_map"] for m in desk.messages if m.json()["audio_device"]][-1] \
+        == {"agent": "mono", "caller": "none"}
+    late = Subscriber(broker, "homeassistant/#", qos=1).connect()
+    try:
+        wait_until(lambda: any(m.topic == agent for m in late.messages))
+        retained = {m.topic for m in late.messages if m.retain}
+    finally:
+        late.close()
+    assert agent in retained and caller not in retained, sorted(retained)

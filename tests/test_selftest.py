@@ -302,3 +302,57 @@ def test_run_by_hand_without_sudo_it_says_to_use_sudo(tmp_path):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("  FAIL  broker"))
     assert "permission denied" in line and "run the command with sudo" in line, line
+
+
+def test_a_run_where_every_step_was_skipped_is_no_pass(tmp_path):
+    """Every step left out (--skip for audio and broker, mock pins and --yes for the rest):
+    nothing was tested, so the verdict is not PASS and the exit code is not 0; a script doing
+    `deskcue selftest && ship` must not ship a desk nobody checked."""
+    import os
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "deskcue.toml"
+    cfg.write_text(f'[device]\nstate_dir = "{tmp_path}/s"\nruntime_dir = "{tmp_path}/r"\n'
+                   '[mqtt]\nhost = "127.0.0.1"\nport = 9\n')
+    proc = subprocess.run(
+        [sys.executable, "-m", "firmware.cli", "selftest", "--config", str(cfg),
+         "--pins", "mock", "--yes", "--skip", "audio", "--skip", "broker"],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        env=dict(os.environ))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    result = proc.stdout.strip().splitlines()[-1]
+    assert result == "RESULT: NOT TESTED (0 passed, 0 failed, 5 skipped)", proc.stdout
+    assert "PASS" not in result
+
+
+@pytest.mark.parametrize("encoded", [
+    pytest.param(b"\xef\xbb\xbfusername = lyon-d07\npassword = s3cret\n", id="utf8-bom"),
+    pytest.param(b"username = lyon-d07\r\npassword = s3cret\r\n", id="crlf"),
+    pytest.param(b"\xef\xbb\xbfusername = lyon-d07\r\npassword = s3cret\r\n", id="bom-crlf"),
+])
+def test_a_credentials_file_saved_by_windows_notepad_logs_in(tmp_path, encoded):
+    """Notepad saves UTF-8 with a byte-order mark and CRLF line ends: neither is visible in
+    an editor on the desk, and neither can belong to a user name or password. The desk logs
+    in with such a file as with a plain one, instead of "line 1: expected username"."""
+    import os
+    import subprocess
+    import sys
+
+    from broker import Broker
+
+    creds = tmp_path / "mqtt-creds"
+    creds.write_bytes(encoded)
+    creds.chmod(0o600)
+    cfg = tmp_path / "deskcue.toml"
+    with Broker(tmp_path / "broker", users={"lyon-d07": "s3cret"}).start() as b:
+        cfg.write_text(f'[device]\nsite = "lyon"\ndesk = "d07"\nstate_dir = "{tmp_path}/s"\n'
+                       f'runtime_dir = "{tmp_path}/r"\n[mqtt]\nhost = "127.0.0.1"\n'
+                       f'port = {b.port}\ncredentials_file = "{creds}"\n')
+        proc = subprocess.run(
+            [sys.executable, "-m", "firmware.cli", "selftest", "--config", str(cfg),
+             "--pins", "mock", "--yes", "--skip", "audio"],
+            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+            env=dict(os.environ))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "PASS  broker" in proc.stdout, proc.stdout

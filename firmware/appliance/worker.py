@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,11 +39,17 @@ from firmware.contract.desk import (
 )
 from firmware.contract.events import EventEnvelope, Fault, OutboxDropped
 from firmware.errors import AudioError
-from firmware.flashing.records import RESTART_EXIT_CODE, last_apply, pending_fault, settings_hash
+from firmware.flashing.records import (
+    RESTART_EXIT_CODE,
+    last_apply_shown,
+    pending_fault,
+    settings_hash,
+)
 from firmware.flashing.remote import apply_remote, command_reply
 from firmware.flashing.trial import TrialWatch
 from firmware.link.commands import Command
 from firmware.link.envelope import EventStamper
+from firmware.link.home_assistant import discovery_messages
 from firmware.link.states import state_change
 from firmware.platform.control_socket import ControlServer, send_reply
 from firmware.platform.files import read_json, remove_file, write_json
@@ -90,6 +96,7 @@ class Link(Protocol):
                                data: Payload | Mapping[str, Any] | None = None,
                                error: str | tuple[str, str] | None = None) -> None: ...
     def set_state(self, name: str, active: bool) -> None: ...
+    def set_announce(self, announce: Sequence[tuple[str, str]]) -> None: ...
     def stop(self) -> None: ...
 
 
@@ -132,6 +139,7 @@ class Appliance:
         self.retry_s = retry_s
         self.on_event = on_event
         self.stamper = EventStamper()
+        self._announced_channels: int = settings.audio.channels  # what the link announces first
         self.commands: queue.Queue[LocalCommand] = queue.Queue(maxsize=256)
         self.usual = self._load_usual()
         self.pipeline: Pipeline | None = None
@@ -593,14 +601,16 @@ class Appliance:
 
     def info(self) -> Info:
         """The retained ``info`` document."""
-        applied = last_apply(self.settings.device.state_dir)
+        applied, problem = last_apply_shown(self.settings.device.state_dir)
+        config_apply, off_contract = _config_apply(applied)
         return Info(
             firmware=__version__,
             config_hash=settings_hash(self.settings),
             boot_id=self.stamper.boot_id,
             audio_device=self.source.name if self.source else None,
             channel_map=self._channel_map(),
-            config_apply=_config_apply(applied),
+            config_apply=config_apply,
+            config_apply_problem=problem or off_contract,
         )
 
     def _channel_map(self) -> ChannelMap:
@@ -615,6 +625,21 @@ class Appliance:
     def _publish_info(self) -> None:
         if self.link is not None:
             self.link.set_info(self.info())
+            self._announce_discovery()
+
+    def _announce_discovery(self) -> None:
+        """Home Assistant discovery for the channels as analysed, as ``info.channel_map``: a
+        mono source on a stereo config has no caller level, so its entity is removed. The
+        link starts with the config's channels (`make_link`); this re-sends the configs when
+        a source with other channels opens. A closed source (unplugged) keeps what was last
+        analysed: the entities do not come and go with each retry."""
+        analysed = (self.source.channels if self.source is not None
+                    else self.pipeline.source_channels if self.pipeline is not None
+                    else self.settings.audio.channels)
+        if self.link is None or analysed == self._announced_channels:
+            return
+        self._announced_channels = analysed
+        self.link.set_announce(discovery_messages(self.settings, channels=analysed))
 
     def status(self, *, supervisor: bool = False) -> ApplianceStatus:
         """The live state (`deskcue status`, MQTT ``cmd/status``, telemetry).
@@ -676,13 +701,16 @@ def _json(data: Payload | None) -> dict[str, Any]:
     return data.to_json() if data is not None else {}
 
 
-def _config_apply(record: dict[str, Any]) -> ConfigApply | None:
-    """The last-apply record for ``info``; None when there is none or it is not readable as
-    the contract has it (an old record must not stop the appliance; the log says so)."""
+def _config_apply(record: dict[str, Any]) -> tuple[ConfigApply | None, str | None]:
+    """The last-apply record for ``info``, or None and why: None with no reason when there is
+    none; None and the reason when it is not readable as the contract has it (an old record
+    must not stop the appliance, nor read as no apply at all)."""
     if not record:
-        return None
+        return None, None
     try:
-        return ConfigApply.model_validate(record)
+        return ConfigApply.model_validate(record), None
     except ValidationError as exc:
-        log.warning("config apply record not reported in info: %s", exc.errors()[0]["msg"])
-        return None
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(record)"
+        log.warning("config apply record not reported in info: %s: %s", where, first["msg"])
+        return None, f"the config apply record is off the contract ({where}: {first['msg']})"

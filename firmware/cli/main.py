@@ -10,7 +10,8 @@ exit  what                                        the line on stderr
 ====  ==========================================  ==============================================
 0     done
 1     the command's own verdict is "no" (config   its own report (problems with key and line,
-      check, selftest FAIL, import refused ...)   the selftest table ...)
+      check, selftest FAIL or NOT TESTED (every   the selftest table ...)
+      step skipped), import refused ...)
 1     `AudioError`                                ``deskcue: audio: FILE-or-device: problem``
 1     `LinkError` (credentials, TLS, outbox,      ``deskcue: link: problem``
       no running appliance)

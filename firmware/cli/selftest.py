@@ -1,6 +1,8 @@
 """`deskcue selftest`: in a minute, does this desk's LED, motor, headset tap and broker work?
 
-Steps, each PASS, FAIL or SKIP, then a summary and exit code (0 = nothing failed):
+Steps, each PASS, FAIL or SKIP, then a summary and exit code: 0 when nothing failed and at
+least one step passed; 1 when a step failed, or when every step was skipped (RESULT: NOT
+TESTED: nothing was checked, so nothing can be said to work):
 
 1. **LED**: shows red, green, blue and white in turn (a single LED blinks) and checks every
    pin took the value it was given; the tech confirms the colours.
@@ -409,15 +411,23 @@ def run_selftest(settings: Settings, *, factory: Any, open_source: Callable[[], 
     return steps
 
 
+NOT_TESTED = "NOT TESTED"
+
+
 def summary(steps: list[Step], title: str) -> tuple[str, int]:
-    """The summary text and the exit code (1 if any step failed)."""
+    """The summary text and the exit code: 1 if any step failed or none passed, else 0.
+
+    A run with no PASS at all (every step skipped) checked nothing: it is NOT TESTED and
+    exits 1 like a FAIL, so `deskcue selftest && ...` never goes on for a desk nobody
+    checked. Some passes with some skips is still a PASS: the skips say what was left out.
+    """
     n = {k: sum(1 for s in steps if s.status == k) for k in (PASS, FAIL, SKIP)}
     width = max(len(s.name) for s in steps)
     lines = [f"deskcue self-test: {title}"]
     lines += [f"  {s.status}  {s.name:<{width}}  {s.detail}" for s in steps]
-    verdict = FAIL if n[FAIL] else PASS
+    verdict = FAIL if n[FAIL] else PASS if n[PASS] else NOT_TESTED
     lines.append(f"RESULT: {verdict} ({n[PASS]} passed, {n[FAIL]} failed, {n[SKIP]} skipped)")
-    return "\n".join(lines), 1 if n[FAIL] else 0
+    return "\n".join(lines), 0 if verdict == PASS else 1
 
 
 def _parse_broker(text: str) -> tuple[str, int]:

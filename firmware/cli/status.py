@@ -29,7 +29,7 @@ from firmware.flashing.records import (
     DEFAULT_ETC,
     LAST_GOOD_SUFFIX,
     fault_record,
-    last_apply,
+    last_apply_shown,
     last_good_path,
     settings_hash,
 )
@@ -78,7 +78,9 @@ def collect(config_path: Path | None, *, state_dir: Path | None = None,
     state = Path(state_dir or base.device.state_dir)
     if state.exists() and not os.access(state, os.R_OK | os.X_OK):
         out["state_unreadable"] = str(state)
-    out["last_apply"] = last_apply(state)
+    out["last_apply"], damaged = last_apply_shown(state)
+    if damaged:
+        out["last_apply_damaged"] = damaged
     out["config_fault"] = fault_record(state)
     running, live = appliance_state(Path(runtime_dir or base.device.runtime_dir), timeout)
     out["appliance"] = {"state": running, "status": None}
@@ -128,6 +130,8 @@ def render(info: dict[str, Any]) -> str:
             extra += f", rolled back {a['rolled_back_txid']}: {a.get('reason', '')}"
         lines.append(f"last apply:    {a.get('source', '?')} at {when}, hash "
                      f"{a.get('hash', '?')}{extra}")
+    elif info.get("last_apply_damaged"):
+        lines.append(f"last apply:    {info['last_apply_damaged']}")
     else:
         lines.append("last apply:    none recorded")
     t = info.get("trial")

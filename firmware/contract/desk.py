@@ -65,7 +65,12 @@ class Info(Payload):
                                                           "null while none is open.")]
     channel_map: Annotated[ChannelMap, Field(description="Which channel carries whom.")]
     config_apply: Annotated[ConfigApply | None, Field(
-        description="The last config apply; null if none is recorded.")]
+        description="The last config apply; null if none is recorded or the record cannot "
+                    "be read (then config_apply_problem says why).")]
+    config_apply_problem: Annotated[str | Absent, Field(
+        description="Why config_apply is null although a record is on the desk: it is "
+                    "damaged (cut short by a power cut, a worn card) or off this contract. "
+                    "Absent when config_apply is given or none was ever recorded.")] = None
 
 
 LevelByChannel = Annotated[dict[Literal["agent", "caller"], float], Field(

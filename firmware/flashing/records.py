@@ -83,12 +83,32 @@ def state_dir_of(config_path: Path, default: Path = DEFAULT_STATE) -> Path:
 
 def last_apply(state_dir: Path) -> dict[str, Any]:
     """The last apply: ``hash``, ``source`` (card, mqtt, local, rollback), ``at`` (UTC ISO),
-    ``clock_synced``, and ``txid``/``trial``/``confirmed_at`` for MQTT; {} when none yet.
-
-    For `Appliance.info` (retained ``info`` message) and `deskcue status`.
+    ``clock_synced``, and ``txid``/``trial``/``confirmed_at`` for MQTT; {} when none yet or
+    the record is damaged (`last_apply_shown` tells the two apart).
     """
     data = read_json_object(Path(state_dir) / APPLY_FILE)
     return data or {}
+
+
+def last_apply_shown(state_dir: Path) -> tuple[dict[str, Any], str | None]:
+    """`last_apply` and, when the record is there but damaged (cut short by a power cut, a
+    worn card), what to tell a tech instead: for `Appliance.info` (retained ``info``) and
+    `deskcue status`, where a damaged record must not read as "no config ever applied".
+    """
+    path = Path(state_dir) / APPLY_FILE
+    rec = read_json_object(path)
+    if rec is not None:
+        return rec, None
+    try:
+        damaged = path.is_file() and os.access(path, os.R_OK)
+    except OSError:  # a state directory this user cannot read (no sudo): nothing known
+        damaged = False
+    if not damaged:
+        return {}, None
+    return {}, (f"the config apply record {path} is damaged: which config was applied last, "
+                "from where and when is lost (the config hash shows what runs); "
+                "`journalctl -u deskcue -u deskcue-config-import` tells, and the next apply "
+                "writes a fresh record")
 
 
 def fault_record(state_dir: Path) -> dict[str, Any] | None:

@@ -1,6 +1,7 @@
 """Broker secrets: read from a credentials file or systemd credentials, never from the config.
 
-A credentials file has ``key = value`` lines (``#`` starts a comment; values may be quoted)::
+A credentials file has ``key = value`` lines (``#`` starts a comment; values may be quoted;
+a byte-order mark and CRLF line ends, as Windows Notepad saves, are accepted)::
 
     username = site1-desk1
     password = s3cret
@@ -74,7 +75,12 @@ class Credentials:
 
 
 def parse_credentials(text: str, source: str = "<credentials>") -> Credentials:
-    """Parse ``key = value`` lines (keys: username, password); raise on anything else."""
+    """Parse ``key = value`` lines (keys: username, password); raise on anything else.
+
+    A leading UTF-8 byte-order mark (Windows Notepad writes one) is dropped, and lines may
+    end in CRLF: neither shows in an editor and neither can be part of a name or password.
+    """
+    text = text.removeprefix("\ufeff")
     values: dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()

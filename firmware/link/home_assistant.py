@@ -2,7 +2,9 @@
 
 `discovery_configs` lists every entity's config topic with its config, or None for an entity
 this desk must not show (its config topic is then cleared, so switching ``publish_laughter``
-off, or moving to a mono input, removes the entity from Home Assistant too);
+off, or a mono input, removes the entity from Home Assistant too). Whether there is a caller
+follows the source as analysed (``channels``, from the appliance once a source is open), not
+only ``audio.channels``: a mono source on a stereo config has no caller level to show;
 `discovery_messages` is the same as (topic, payload) pairs for `MqttLink`'s ``announce``.
 Nothing is published unless ``mqtt.home_assistant.enabled``.
 
@@ -33,10 +35,11 @@ MODEL = "deskcue desk cue (voice level and pitch against the agent's usual)"
 IDENTIFY_S = 10.0  # how long the identify button blinks the light, s
 
 
-def discovery_configs(settings: Settings,
-                      firmware_version: str = __version__) -> dict[str, HaConfig | None]:
+def discovery_configs(settings: Settings, firmware_version: str = __version__, *,
+                      channels: int | None = None) -> dict[str, HaConfig | None]:
     """Config topic -> the entity's config, or None where the entity must be removed; empty
-    when discovery is off."""
+    when discovery is off. ``channels``: the analysed source's channel count (default
+    ``audio.channels``, before any source is open)."""
     m, d = settings.mqtt, settings.device
     ha = m.home_assistant
     if not (m.enabled and ha.enabled):
@@ -48,7 +51,10 @@ def discovery_configs(settings: Settings,
     origin = HaOrigin(name="deskcue", sw_version=firmware_version)
     availability = f"{base}/status"
     states = state_names(m)
-    has_caller = settings.audio.channels == 2
+    # as `firmware.appliance.pipeline.channel_order` analyses: a caller only on a stereo
+    # source whose caller channel is not "none"
+    has_caller = ((settings.audio.channels if channels is None else channels) == 2
+                  and settings.audio.caller_channel != "none")
 
     def uid(object_id: str) -> str:
         return f"{node}_{object_id}"
@@ -104,13 +110,14 @@ def discovery_configs(settings: Settings,
             for (component, object_id), config in entities.items()}
 
 
-def discovery_messages(settings: Settings,
-                       firmware_version: str = __version__) -> list[tuple[str, str]]:
+def discovery_messages(settings: Settings, firmware_version: str = __version__, *,
+                       channels: int | None = None) -> list[tuple[str, str]]:
     """(topic, payload) of every discovery config, retained at each connect; an empty payload
-    removes an entity this desk does not have."""
+    removes an entity this desk does not have. ``channels`` as in `discovery_configs`."""
     return [(topic, json.dumps(config.to_json(), separators=(",", ":"))
              if config is not None else "")
-            for topic, config in discovery_configs(settings, firmware_version).items()]
+            for topic, config in discovery_configs(settings, firmware_version,
+                                                   channels=channels).items()]
 
 
 def _command(args: IdentifyArgs | RecalibrateArgs | SnoozeArgs) -> str:

@@ -26,7 +26,8 @@ flood is dropped unanswered, so that a flood costs bounded memory. Each outcome 
 `stats` (``commands``, ``commands_rate_limited``, ``commands_dropped``).
 
 ``announce`` (topic, payload) pairs, e.g. Home Assistant discovery configs
-(`firmware.link.home_assistant`), are published retained (QoS 1) at every connect.
+(`firmware.link.home_assistant`), are published retained (QoS 1) at every connect;
+`set_announce` replaces them (those that changed go out at once).
 
 Use from the appliance (`firmware.appliance.worker`)::
 
@@ -501,6 +502,18 @@ class MqttLink:
         if self.settings.enabled and not self._stopped:
             self._q.put(("info",))
 
+    def set_announce(self, announce: Sequence[tuple[str, str]]) -> None:
+        """Replace the ``announce`` messages (e.g. discovery when the analysed channels
+        change): the ones that changed are published now if connected (an empty payload
+        removes a retained one), and all of them at every connect."""
+        new = list(announce)
+        with self._lock:
+            old = dict(self._announce)
+            self._announce = new
+        changed = frozenset(t for t, p in new if old.get(t) != p)
+        if changed and self.settings.enabled and not self._stopped:
+            self._q.put(("announce", changed))
+
     def set_state(self, name: str, active: bool) -> None:
         """Set ``state/<name>`` (``ON``/``OFF``, retained); sent now if connected, and again at
         every connect. A name not given as one of ``states`` is ignored (e.g. laughter where
@@ -635,8 +648,7 @@ class MqttLink:
                                                 retain=True).mid
             for name in list(self._states):
                 self._publish_state(client, name)
-            for topic, payload in self._announce:
-                client.publish(topic, payload, qos=1, retain=True)
+            self._publish_announce(client)
             # "online" waits for the SUBACK (`_on_subscribe`): a supervisor that sends a command
             # as soon as it sees the desk online must find it listening.
             rc, self._sub_mid = client.subscribe(self.topic("cmd/+"), qos=1)
@@ -1053,6 +1065,9 @@ class MqttLink:
         elif kind == "state":
             if self._client is not None and self._connected:
                 self._publish_state(self._client, item[1])
+        elif kind == "announce":
+            if self._client is not None and self._connected:
+                self._publish_announce(self._client, item[1])
         elif kind == "conflict":
             self._hold_off(float(item[1]))
         elif kind == "flush":
@@ -1065,6 +1080,15 @@ class MqttLink:
         with self._lock:
             payload = CueState("ON" if self._states[name] else "OFF").root
             client.publish(self.topic(f"state/{name}"), payload, qos=1, retain=True)
+
+    def _publish_announce(self, client: mqtt.Client,
+                          topics: frozenset[str] | None = None) -> None:
+        """Publish the ``announce`` messages (those on ``topics``; all when None), retained."""
+        # Under the lock: a change and a connect's re-send cannot reach paho out of order.
+        with self._lock:
+            for topic, payload in self._announce:
+                if topics is None or topic in topics:
+                    client.publish(topic, payload, qos=1, retain=True)
 
     def _hold_off(self, hold: float) -> None:
         """Drop the client until ``hold`` s from now (`_maintain` makes a new one); events in
