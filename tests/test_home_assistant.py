@@ -82,11 +82,13 @@ def test_what_the_desk_does_not_have_is_removed() -> None:
         update={"audio": Settings().audio.model_copy(update={"channels": 1})})
     messages = dict(discovery_messages(s))
     removed = sorted(t.split("/")[3] for t, p in messages.items() if p == "")
-    assert removed == ["caller_level", "laughter"]
+    # no caller analysed: neither the caller's level nor a caller escalation that cannot fire
+    assert removed == ["caller", "caller_level", "laughter"]
     ignored = settings().model_copy(update={"audio": Settings().audio.model_copy(
         update={"caller_channel": "none"})})  # stereo, the caller's channel not analysed
-    assert dict(discovery_messages(ignored))[next(
-        t for t, _ in messages.items() if "/caller_level/" in t)] == ""
+    for entity in ("/caller_level/", "/caller/"):
+        assert dict(discovery_messages(ignored))[next(
+            t for t, _ in messages.items() if entity in t)] == ""
     assert "laughter" not in state_names(s.mqtt)
     assert "laughter" in state_names(Settings().mqtt)
 

@@ -2,7 +2,8 @@
 
 `discovery_configs` lists every entity's config topic with its config, or None for an entity
 this desk must not show (its config topic is then cleared, so switching ``publish_laughter``
-off, or a mono input, removes the entity from Home Assistant too). Whether there is a caller
+off, or a mono input, removes the entity from Home Assistant too: with no caller analysed,
+neither the caller's level nor the caller escalation is shown). Whether there is a caller
 follows the source as analysed (``channels``, from the appliance once a source is open), not
 only ``audio.channels``: a mono source on a stereo config has no caller level to show;
 `discovery_messages` is the same as (topic, payload) pairs for `MqttLink`'s ``announce``.
@@ -88,7 +89,10 @@ def discovery_configs(settings: Settings, firmware_version: str = __version__, *
                                                  "mdi:volume-high"),
         ("binary_sensor", "tense_voice"): state("tense_voice", "Tense voice",
                                                 "mdi:chart-bell-curve-cumulative"),
-        ("binary_sensor", "caller"): state("caller", "Caller escalation", "mdi:phone-alert"),
+        # the caller's escalation cannot fire where no caller is analysed (its state topic
+        # stays, OFF, as on every desk: the contract has it)
+        ("binary_sensor", "caller"): (state("caller", "Caller escalation", "mdi:phone-alert")
+                                      if has_caller else None),
         ("binary_sensor", "laughter"): state("laughter", "Laughter-like bursts",
                                              "mdi:waveform"),
         ("binary_sensor", "call"): state("call", "Call active", "mdi:phone-in-talk"),
