@@ -57,6 +57,15 @@ def drop(desk: dict[str, Path], text: str) -> Path:
     return card
 
 
+def import_card(desk: dict[str, Path], boot: Path | None = None
+                ) -> subprocess.CompletedProcess[str]:
+    """The real `deskcue config import` of ``boot`` (the desk's card) into the desk's /etc."""
+    return subprocess.run(
+        [sys.executable, "-m", "firmware.cli.main", "config", "import",
+         "--boot", str(boot or desk["boot"]), "--etc", str(desk["etc"])],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+
 def test_good_card_import_applies_and_is_reported(desk):
     old_text = desk["live"].read_text()
     drop(desk, NEW)
@@ -259,10 +268,7 @@ def test_a_card_file_cut_short_to_nothing_is_refused_not_run_as_the_defaults(des
     refuses it, says why in the note, and the live config stays."""
     before = desk["live"].read_bytes()
     drop(desk, left)
-    proc = subprocess.run(
-        [sys.executable, "-m", "firmware.cli.main", "config", "import",
-         "--boot", str(desk["boot"]), "--etc", str(desk["etc"])],
-        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    proc = import_card(desk)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert desk["live"].read_bytes() == before
     (note,) = desk["boot"].glob("deskcue.toml.rejected-*.result.txt")
@@ -301,10 +307,7 @@ def test_a_read_only_card_changes_nothing_and_says_so_not_installed_again_at_eve
     (boot / "deskcue.toml").write_text(NEW.format(state=desk["state"]))
     make_read_only()
     before = desk["live"].read_bytes()
-    proc = subprocess.run(
-        [sys.executable, "-m", "firmware.cli.main", "config", "import",
-         "--boot", str(boot), "--etc", str(desk["etc"])],
-        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    proc = import_card(desk, boot)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert desk["live"].read_bytes() == before
     said = proc.stdout + proc.stderr
@@ -319,10 +322,7 @@ def test_a_site_file_on_the_card_says_how_to_make_the_desk_file(desk):
     note says how to write the desk's own file instead."""
     before = desk["live"].read_bytes()
     drop(desk, '[device]\nsite = "lyon"\n[mqtt]\nenabled = false\n[desks.d07]\n')
-    proc = subprocess.run(
-        [sys.executable, "-m", "firmware.cli.main", "config", "import",
-         "--boot", str(desk["boot"]), "--etc", str(desk["etc"])],
-        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    proc = import_card(desk)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert desk["live"].read_bytes() == before
     (note,) = desk["boot"].glob("deskcue.toml.rejected-*.result.txt")
@@ -338,10 +338,7 @@ def test_a_card_file_ending_in_zeros_says_it_was_cut_short(desk):
     before = desk["live"].read_bytes()
     whole = NEW.format(state=desk["state"]).encode()
     (desk["boot"] / "deskcue.toml").write_bytes(whole[:50] + b"\0" * (len(whole) - 50))
-    proc = subprocess.run(
-        [sys.executable, "-m", "firmware.cli.main", "config", "import",
-         "--boot", str(desk["boot"]), "--etc", str(desk["etc"])],
-        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    proc = import_card(desk)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert desk["live"].read_bytes() == before
     (note,) = desk["boot"].glob("deskcue.toml.rejected-*.result.txt")

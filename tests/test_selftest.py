@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 import threading
 import wave
 from pathlib import Path
@@ -209,6 +212,29 @@ def test_cli_end_to_end_and_a_dead_broker_fails(tmp_path, broker, capsys):
     assert "FAIL  broker" in out and "RESULT: FAIL" in out
 
 
+def desk_config(tmp_path: Path, port: int, creds: Path | None = None) -> Path:
+    """lyon/d07's config for a broker on 127.0.0.1:``port`` (``creds``: its credentials file;
+    else the credstore's, as a desk run by hand reads it)."""
+    cfg = tmp_path / "deskcue.toml"
+    cfg.write_text(f'[device]\nsite = "lyon"\ndesk = "d07"\nstate_dir = "{tmp_path}/s"\n'
+                   f'runtime_dir = "{tmp_path}/r"\n[mqtt]\nhost = "127.0.0.1"\nport = {port}\n'
+                   + (f'credentials_file = "{creds}"\n' if creds else ""))
+    return cfg
+
+
+def selftest_process(cfg: Path, *skip: str, env: dict[str, str] | None = None,
+                     prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    """The real `deskcue selftest --pins mock --yes` of ``cfg``, skipping ``skip`` (default
+    audio), as a tech runs it by hand: outside systemd (no CREDENTIALS_DIRECTORY)."""
+    env = dict(os.environ if env is None else env)
+    env.pop("CREDENTIALS_DIRECTORY", None)
+    skips = [a for step in (skip or ("audio",)) for a in ("--skip", step)]
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "firmware.cli", "selftest", "--config", str(cfg),
+         "--pins", "mock", "--yes", *skips],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, env=env)
+
+
 def test_run_by_hand_on_the_desk_it_uses_the_desks_broker_credentials(tmp_path):
     """docs/field-tech.md §1 puts the broker's user name and password in the file systemd
     hands to the service (/etc/credstore/deskcue-mqtt); §3 has the tech stop the service and
@@ -216,27 +242,15 @@ def test_run_by_hand_on_the_desk_it_uses_the_desks_broker_credentials(tmp_path):
     not connect anonymously and FAIL with "Not authorized" on a broker with accounts, sending
     the tech to check a credentials file that is right. (The credstore is the test's own:
     DESKCUE_CREDSTORE, set for every test by conftest.py.)"""
-    import os
-    import subprocess
-    import sys
-
     from broker import Broker
 
     credstore = Path(os.environ["DESKCUE_CREDSTORE"])
     credstore.mkdir(exist_ok=True)
     (credstore / "deskcue-mqtt").write_text("username = lyon-d07\npassword = s3cret\n")
     (credstore / "deskcue-mqtt").chmod(0o600)
-    cfg = tmp_path / "deskcue.toml"
     try:
         with Broker(tmp_path / "broker", users={"lyon-d07": "s3cret"}).start() as b:
-            cfg.write_text(f'[device]\nsite = "lyon"\ndesk = "d07"\nstate_dir = "{tmp_path}/s"\n'
-                           f'runtime_dir = "{tmp_path}/r"\n'
-                           f'[mqtt]\nhost = "127.0.0.1"\nport = {b.port}\n')
-            env = {k: v for k, v in os.environ.items() if k != "CREDENTIALS_DIRECTORY"}
-            proc = subprocess.run(
-                [sys.executable, "-m", "firmware.cli", "selftest", "--config", str(cfg),
-                 "--pins", "mock", "--yes", "--skip", "audio"],
-                capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, env=env)
+            proc = selftest_process(desk_config(tmp_path, b.port))
     finally:
         (credstore / "deskcue-mqtt").unlink()
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -246,25 +260,13 @@ def test_run_by_hand_on_the_desk_it_uses_the_desks_broker_credentials(tmp_path):
 def test_a_broker_that_refuses_the_desks_account_says_where_to_look(tmp_path):
     """A wrong password: the broker step's FAIL names what to check (the credentials file,
     the broker's accounts), as the running desk's fault does, not only the broker's words."""
-    import os
-    import subprocess
-    import sys
-
     from broker import Broker
 
     creds = tmp_path / "mqtt-creds"
     creds.write_text("username = lyon-d07\npassword = wrong\n")
     creds.chmod(0o600)
-    cfg = tmp_path / "deskcue.toml"
     with Broker(tmp_path / "broker", users={"lyon-d07": "s3cret"}).start() as b:
-        cfg.write_text(f'[device]\nsite = "lyon"\ndesk = "d07"\nstate_dir = "{tmp_path}/s"\n'
-                       f'runtime_dir = "{tmp_path}/r"\n[mqtt]\nhost = "127.0.0.1"\n'
-                       f'port = {b.port}\ncredentials_file = "{creds}"\n')
-        proc = subprocess.run(
-            [sys.executable, "-m", "firmware.cli", "selftest", "--config", str(cfg),
-             "--pins", "mock", "--yes", "--skip", "audio"],
-            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-            env=dict(os.environ))
+        proc = selftest_process(desk_config(tmp_path, b.port, creds))
     assert proc.returncode == 1
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("  FAIL  broker"))
     assert "the credentials file" in line, line
@@ -275,10 +277,7 @@ def test_run_by_hand_without_sudo_it_says_to_use_sudo(tmp_path):
     credentials, and its broker step says to run it with sudo rather than failing with a bare
     PermissionError. (Root without its permission override meets the owner's bits like any
     user: setpriv; the credstore is the test's own, DESKCUE_CREDSTORE.)"""
-    import os
     import shutil
-    import subprocess
-    import sys
 
     if os.geteuid() != 0 or not shutil.which("setpriv"):
         pytest.skip("drops root's permission override with setpriv")
@@ -289,16 +288,9 @@ def test_run_by_hand_without_sudo_it_says_to_use_sudo(tmp_path):
     os.chown(credstore / "deskcue-mqtt", 65534, 65534)
     os.chown(credstore, 65534, 65534)  # someone else's, as root's is to a tech's own user
     credstore.chmod(0o700)
-    cfg = tmp_path / "deskcue.toml"
-    cfg.write_text(f'[device]\nsite = "lyon"\ndesk = "d07"\nstate_dir = "{tmp_path}/s"\n'
-                   f'runtime_dir = "{tmp_path}/r"\n[mqtt]\nhost = "127.0.0.1"\nport = 9\n')
-    env = {k: v for k, v in os.environ.items() if k != "CREDENTIALS_DIRECTORY"}
-    env["DESKCUE_CREDSTORE"] = str(credstore)
-    proc = subprocess.run(
-        ["setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner",
-         sys.executable, "-m", "firmware.cli", "selftest", "--config", str(cfg),
-         "--pins", "mock", "--yes", "--skip", "audio"],
-        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, env=env)
+    proc = selftest_process(
+        desk_config(tmp_path, 9), env={**os.environ, "DESKCUE_CREDSTORE": str(credstore)},
+        prefix=("setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner"))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("  FAIL  broker"))
     assert "permission denied" in line and "run the command with sudo" in line, line
@@ -308,18 +300,7 @@ def test_a_run_where_every_step_was_skipped_is_no_pass(tmp_path):
     """Every step left out (--skip for audio and broker, mock pins and --yes for the rest):
     nothing was tested, so the verdict is not PASS and the exit code is not 0; a script doing
     `deskcue selftest && ship` must not ship a desk nobody checked."""
-    import os
-    import subprocess
-    import sys
-
-    cfg = tmp_path / "deskcue.toml"
-    cfg.write_text(f'[device]\nstate_dir = "{tmp_path}/s"\nruntime_dir = "{tmp_path}/r"\n'
-                   '[mqtt]\nhost = "127.0.0.1"\nport = 9\n')
-    proc = subprocess.run(
-        [sys.executable, "-m", "firmware.cli", "selftest", "--config", str(cfg),
-         "--pins", "mock", "--yes", "--skip", "audio", "--skip", "broker"],
-        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-        env=dict(os.environ))
+    proc = selftest_process(desk_config(tmp_path, 9), "audio", "broker")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     result = proc.stdout.strip().splitlines()[-1]
     assert result == "RESULT: NOT TESTED (0 passed, 0 failed, 5 skipped)", proc.stdout
@@ -335,24 +316,12 @@ def test_a_credentials_file_saved_by_windows_notepad_logs_in(tmp_path, encoded):
     """Notepad saves UTF-8 with a byte-order mark and CRLF line ends: neither is visible in
     an editor on the desk, and neither can belong to a user name or password. The desk logs
     in with such a file as with a plain one, instead of "line 1: expected username"."""
-    import os
-    import subprocess
-    import sys
-
     from broker import Broker
 
     creds = tmp_path / "mqtt-creds"
     creds.write_bytes(encoded)
     creds.chmod(0o600)
-    cfg = tmp_path / "deskcue.toml"
     with Broker(tmp_path / "broker", users={"lyon-d07": "s3cret"}).start() as b:
-        cfg.write_text(f'[device]\nsite = "lyon"\ndesk = "d07"\nstate_dir = "{tmp_path}/s"\n'
-                       f'runtime_dir = "{tmp_path}/r"\n[mqtt]\nhost = "127.0.0.1"\n'
-                       f'port = {b.port}\ncredentials_file = "{creds}"\n')
-        proc = subprocess.run(
-            [sys.executable, "-m", "firmware.cli", "selftest", "--config", str(cfg),
-             "--pins", "mock", "--yes", "--skip", "audio"],
-            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-            env=dict(os.environ))
+        proc = selftest_process(desk_config(tmp_path, b.port, creds))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "PASS  broker" in proc.stdout, proc.stdout
