@@ -128,17 +128,23 @@ def test_status_on_an_unusable_live_file_shows_the_desk_it_runs_as(tmp_path):
     assert "NOT USABLE" in out and "last good config" in out.split("config fault:")[1], out
 
 
+def lyon_desk(tmp_path: Path) -> tuple[Path, Path]:
+    """lyon/d07's live config (no broker) and its empty state directory."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    state = tmp_path / "state"
+    state.mkdir()
+    live = etc / "deskcue.toml"
+    live.write_text(f'[device]\nsite = "lyon"\ndesk = "d07"\nstate_dir = "{state}"\n'
+                    f'runtime_dir = "{tmp_path / "run"}"\n[mqtt]\nenabled = false\n')
+    return live, state
+
+
 def test_a_damaged_config_fault_record_is_still_a_fault(tmp_path):
     """A card damaged under config-fault.json (a refused or rolled-back config nobody has
     read yet): the fault is not dropped as if there were none. The desk shows it, status
     shows it and says how to find out what it was, and `config ack` clears it."""
-    etc = tmp_path / "etc"
-    etc.mkdir()
-    live = etc / "deskcue.toml"
-    state = tmp_path / "state"
-    state.mkdir()
-    live.write_text(f'[device]\nsite = "lyon"\ndesk = "d07"\nstate_dir = "{state}"\n'
-                    f'runtime_dir = "{tmp_path / "run"}"\n[mqtt]\nenabled = false\n')
+    live, state = lyon_desk(tmp_path)
     (state / "config-fault.json").write_bytes(b'{\n "at": "2026-12-0\x00\x00\x00')
     done = run(live, tone_wav(tmp_path / "call.wav", 1.0))
     assert done.returncode == 0, done.stderr
@@ -154,7 +160,7 @@ def test_a_damaged_config_fault_record_is_still_a_fault(tmp_path):
     fault_line = shown.stdout.split("config fault:")[1].splitlines()[0]
     assert "damaged" in fault_line and "journalctl" in fault_line, shown.stdout
     ack = subprocess.run(
-        [sys.executable, "-m", "firmware.cli", "config", "ack", "--etc", str(etc)],
+        [sys.executable, "-m", "firmware.cli", "config", "ack", "--etc", str(live.parent)],
         cwd=ROOT, capture_output=True, text=True, timeout=HANG_S)
     assert ack.returncode == 0 and "config fault cleared" in ack.stdout, ack.stdout
     assert status().returncode == 0
@@ -189,13 +195,7 @@ def test_status_without_sudo_says_to_use_it(tmp_path):
 
     if os.geteuid() != 0 or not shutil.which("setpriv"):
         pytest.skip("drops root's permission override with setpriv")
-    etc = tmp_path / "etc"
-    etc.mkdir()
-    live = etc / "deskcue.toml"
-    state = tmp_path / "state"
-    state.mkdir()
-    live.write_text(f'[device]\nsite = "lyon"\ndesk = "d07"\nstate_dir = "{state}"\n'
-                    f'runtime_dir = "{tmp_path / "run"}"\n[mqtt]\nenabled = false\n')
+    live, state = lyon_desk(tmp_path)
     record_fault(state, "card", "card config deskcue.toml refused: 1 problem(s)", [], 0.0)
     os.chown(state, 65534, 65534)  # the service user's
     state.chmod(0o750)
