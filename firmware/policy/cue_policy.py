@@ -124,7 +124,7 @@ class TrailingMedian:
 
 
 class Display(Enum):
-    """What the desk light should show, most urgent last."""
+    """What the desk light should show (`CuePolicy.shown` decides which wins)."""
 
     WARMING = "warming"  # learning the usual voice; no cue can fire yet
     READY = "ready"
@@ -291,12 +291,14 @@ class CuePolicy:
         cues not snoozed (for supervisors who may not learn of the agent's snooze); without
         ``reveal_laughter``, what it would show without the laughter-like cue's flash (for
         supervisors where ``mqtt.publish_laughter`` is off)."""
+        # A snooze silences a cue already showing too: the agent presses it because the
+        # light is on, and a cue left running would go on until the passage ends.
+        if self.snoozed and reveal_snooze:
+            return Display.SNOOZED
         if self.raised.phase.value == "active":
             return Display.RAISED_VOICE
         if self.tense.phase.value == "active":
             return Display.TENSE_VOICE
-        if self.snoozed and reveal_snooze:
-            return Display.SNOOZED
         if self.now_s < self.laughter_flash_until_s and reveal_laughter:
             return Display.LAUGHTER
         if self.caller_cue.phase.value == "active":
