@@ -365,7 +365,7 @@ class Appliance:
         if change is not None and self.link is not None:
             self.link.set_state(*change)
         buzz = CUE_BUZZ.get(ev.type)
-        if buzz and self.indicator is not None:
+        if buzz and ev.buzz and self.indicator is not None:
             self.indicator.buzz(buzz, after=self._durable_gate())
 
     def _durable_gate(self) -> Callable[[], bool] | None:
