@@ -53,3 +53,21 @@ def test_it_says_the_minutes_the_desk_applied(
     assert deskcue(["snooze", "--runtime-dir", str(run_dir), "--cancel"]) == 0
     assert capsys.readouterr().out == "snooze cancelled\n"
     assert not snoozed(run_dir)
+
+
+def test_status_says_how_long_the_snooze_still_runs(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`deskcue status` said only "snoozed: True": an agent who snoozed could not see when
+    the cues come back."""
+    assert deskcue(["snooze", "--runtime-dir", str(run_dir), "--minutes", "2"]) == 0
+    status = appliance_state(run_dir, timeout=HANG_S)[1]
+    assert status is not None
+    assert 110.0 < status["snooze_left_s"] <= 120.0, status
+    capsys.readouterr()
+    assert deskcue(["status", "--runtime-dir", str(run_dir), "--state-dir",
+                    str(run_dir.parent / "state")]) == 0
+    assert "snooze_left_s:" in capsys.readouterr().out
+    assert deskcue(["snooze", "--runtime-dir", str(run_dir), "--cancel"]) == 0
+    status = appliance_state(run_dir, timeout=HANG_S)[1]
+    assert status is not None and "snooze_left_s" not in status

@@ -652,7 +652,10 @@ class Appliance:
         usual = self.usual
         reveal = not supervisor or self.settings.mqtt.publish_snooze
         laughter = not supervisor or self.settings.mqtt.publish_laughter
-        snoozed = bool(self.pipeline and self.pipeline.policy.snoozed)
+        policy = self.pipeline.policy if self.pipeline is not None else None
+        snoozed = bool(policy and policy.snoozed)
+        left = (round(policy.snoozed_until_s - policy.now_s, 1)
+                if policy is not None and snoozed and reveal else None)
         return ApplianceStatus(
             display=self._display(reveal_snooze=reveal,  # type: ignore[arg-type]
                                   reveal_laughter=laughter),
@@ -661,6 +664,7 @@ class Appliance:
             usual_lufs=round(float(usual.usual_lufs), 2) if usual.ready else None,
             learned_speech_s=round(float(usual.speech_s), 1),
             snoozed=snoozed if reveal else None,
+            snooze_left_s=left,
             cues={k: n for k, n in self.cue_counts.items() if laughter or k != "laughter"},
             input_overflows=int(self.source.overflows) if self.source else 0,
             level_lufs={k: round(v, 1) for k, v in self._last_level.items()},  # type: ignore[misc]
