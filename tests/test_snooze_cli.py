@@ -71,3 +71,15 @@ def test_status_says_how_long_the_snooze_still_runs(
     assert deskcue(["snooze", "--runtime-dir", str(run_dir), "--cancel"]) == 0
     status = appliance_state(run_dir, timeout=HANG_S)[1]
     assert status is not None and "snooze_left_s" not in status
+
+
+def test_cancel_with_minutes_is_a_usage_error(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--cancel --minutes 5` cancelled, silently dropping the 5 minutes asked for."""
+    assert deskcue(["snooze", "--runtime-dir", str(run_dir), "--minutes", "5"]) == 0
+    with pytest.raises(SystemExit) as exit_:
+        deskcue(["snooze", "--runtime-dir", str(run_dir), "--cancel", "--minutes", "5"])
+    assert exit_.value.code == 2
+    assert "--cancel" in capsys.readouterr().err
+    assert snoozed(run_dir)  # nothing was sent
