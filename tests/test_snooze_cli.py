@@ -83,3 +83,20 @@ def test_cancel_with_minutes_is_a_usage_error(
     assert exit_.value.code == 2
     assert "--cancel" in capsys.readouterr().err
     assert snoozed(run_dir)  # nothing was sent
+
+
+def test_a_snooze_outlives_a_restart_of_the_desk(tmp_path: Path) -> None:
+    """A restart (a config pushed over MQTT restarts the service) silently ended the agent's
+    snooze: the cues came back minutes before the time the agent had been told."""
+    config = desk_config(tmp_path)
+    wav = quiet_wav(tmp_path / "quiet.wav")
+    with running_desk(config, wav) as run:
+        assert deskcue(["snooze", "--runtime-dir", str(run), "--minutes", "5"]) == 0
+        assert snoozed(run)
+    with running_desk(config, wav) as run:
+        status = appliance_state(run, timeout=HANG_S)[1]
+        assert status is not None and status["snoozed"], status
+        assert 280.0 < status["snooze_left_s"] <= 300.0, status
+        assert deskcue(["snooze", "--runtime-dir", str(run), "--cancel"]) == 0
+    with running_desk(config, wav) as run:  # and a cancel outlives it too
+        assert not snoozed(run)
