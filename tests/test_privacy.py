@@ -113,6 +113,7 @@ def test_by_default_the_agents_snooze_never_reaches_a_supervisor(
             assert "snoozed" not in t and t["display"] != "snoozed", t
         status = command(sub, "status", "s1")["data"]
         assert "snoozed" not in status and status["display"] != "snoozed", status
+        assert "snooze_left_s" not in status, status
         assert not any(b"snooze" in m.payload for m in sub.messages
                        if not m.topic.endswith("/result"))
 

@@ -53,3 +53,50 @@ def test_it_says_the_minutes_the_desk_applied(
     assert deskcue(["snooze", "--runtime-dir", str(run_dir), "--cancel"]) == 0
     assert capsys.readouterr().out == "snooze cancelled\n"
     assert not snoozed(run_dir)
+
+
+def test_status_says_how_long_the_snooze_still_runs(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`deskcue status` said only "snoozed: True": an agent who snoozed could not see when
+    the cues come back."""
+    assert deskcue(["snooze", "--runtime-dir", str(run_dir), "--minutes", "2"]) == 0
+    status = appliance_state(run_dir, timeout=HANG_S)[1]
+    assert status is not None
+    assert 110.0 < status["snooze_left_s"] <= 120.0, status
+    capsys.readouterr()
+    assert deskcue(["status", "--runtime-dir", str(run_dir), "--state-dir",
+                    str(run_dir.parent / "state")]) == 0
+    assert "snooze_left_s:" in capsys.readouterr().out
+    assert deskcue(["snooze", "--runtime-dir", str(run_dir), "--cancel"]) == 0
+    status = appliance_state(run_dir, timeout=HANG_S)[1]
+    assert status is not None and "snooze_left_s" not in status
+
+
+def test_cancel_with_minutes_is_a_usage_error(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--cancel --minutes 5` cancelled, silently dropping the 5 minutes asked for."""
+    assert deskcue(["snooze", "--runtime-dir", str(run_dir), "--minutes", "5"]) == 0
+    with pytest.raises(SystemExit) as exit_:
+        deskcue(["snooze", "--runtime-dir", str(run_dir), "--cancel", "--minutes", "5"])
+    assert exit_.value.code == 2
+    assert "--cancel" in capsys.readouterr().err
+    assert snoozed(run_dir)  # nothing was sent
+
+
+def test_a_snooze_outlives_a_restart_of_the_desk(tmp_path: Path) -> None:
+    """A restart (a config pushed over MQTT restarts the service) silently ended the agent's
+    snooze: the cues came back minutes before the time the agent had been told."""
+    config = desk_config(tmp_path)
+    wav = quiet_wav(tmp_path / "quiet.wav")
+    with running_desk(config, wav) as run:
+        assert deskcue(["snooze", "--runtime-dir", str(run), "--minutes", "5"]) == 0
+        assert snoozed(run)
+    with running_desk(config, wav) as run:
+        status = appliance_state(run, timeout=HANG_S)[1]
+        assert status is not None and status["snoozed"], status
+        assert 280.0 < status["snooze_left_s"] <= 300.0, status
+        assert deskcue(["snooze", "--runtime-dir", str(run), "--cancel"]) == 0
+    with running_desk(config, wav) as run:  # and a cancel outlives it too
+        assert not snoozed(run)

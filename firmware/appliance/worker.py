@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import math
 import queue
 import threading
 import time
@@ -23,7 +24,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from firmware import __version__
-from firmware.appliance.pipeline import BASELINE_FILE, Pipeline, make_usual_voice
+from firmware.appliance.pipeline import BASELINE_FILE, SNOOZE_FILE, Pipeline, make_usual_voice
 from firmware.audio.source import EndOfStream
 from firmware.config.settings import Settings
 from firmware.contract.base import Payload
@@ -55,7 +56,7 @@ from firmware.platform.control_socket import ControlServer, send_reply
 from firmware.platform.files import read_json, remove_file, write_json
 from firmware.platform.host import soc_temperature_c
 from firmware.platform.systemd import Notifier
-from firmware.policy.cue_policy import PolicyEvent
+from firmware.policy.cue_policy import CuePolicy, PolicyEvent
 from firmware.policy.usual_voice import UsualVoice
 
 log = logging.getLogger("deskcue")
@@ -179,6 +180,37 @@ class Appliance:
                 usual = make_usual_voice(self.settings)
         return usual
 
+    @property
+    def snooze_path(self) -> Path:
+        return self.settings.device.state_dir / SNOOZE_FILE
+
+    def _save_snooze(self, policy: CuePolicy) -> None:
+        """Keep when the snooze ends (wall clock, s since the epoch), so that a restart (a
+        config pushed over MQTT restarts the service) does not end it early; none kept when
+        not snoozed. The card only: nothing of it is published."""
+        if not self.persist:
+            return
+        try:
+            if policy.snoozed:
+                left = policy.snoozed_until_s - policy.now_s
+                write_json(self.snooze_path, {"until": time.time() + left})
+            else:
+                remove_file(self.snooze_path)
+        except OSError as exc:
+            log.warning("cannot keep the snooze in %s: %s", self.snooze_path, exc)
+
+    def _restore_snooze(self, policy: CuePolicy) -> None:
+        """Carry a snooze kept by `_save_snooze` into a new stream, for what is left of it."""
+        if not self.persist:
+            return
+        data = read_json(self.snooze_path, move_aside=True)
+        until = data.get("until") if isinstance(data, dict) else None
+        if not isinstance(until, (int, float)) or isinstance(until, bool):
+            return
+        left = min(float(until) - time.time(), 60.0 * self.settings.snooze.max_min)
+        if math.isfinite(left) and left > 0:
+            policy.snoozed_until_s = policy.now_s + left
+
     def save_usual(self) -> None:
         """Save the usual voice; with nothing learned (e.g. just recalibrated) remove the saved
         one instead, so that a restart neither restores a non-finite baseline nor a forgotten
@@ -263,6 +295,7 @@ class Appliance:
             # different format starts a new one (stream time restarts at 0).
             p = self.pipeline = Pipeline(self.settings, source_rate=self.source.rate,
                                          source_channels=self.source.channels, usual=self.usual)
+            self._restore_snooze(p.policy)
         self._publish_info()
         log.info("listening on %s (%d Hz, %d ch, channels %s)", self.source.name,
                  self.source.rate, self.source.channels, list(p.channel_names))
@@ -365,7 +398,7 @@ class Appliance:
         if change is not None and self.link is not None:
             self.link.set_state(*change)
         buzz = CUE_BUZZ.get(ev.type)
-        if buzz and self.indicator is not None:
+        if buzz and ev.buzz and self.indicator is not None:
             self.indicator.buzz(buzz, after=self._durable_gate())
 
     def _durable_gate(self) -> Callable[[], bool] | None:
@@ -454,6 +487,7 @@ class Appliance:
                 return False, {"error": ("invalid_args", f"minutes must be a number from 0 to "
                                                          f"{SNOOZE_MAX_MIN:g}")}
             ev = policy.snooze(minutes, source=cmd.source)
+            self._save_snooze(policy)
             self._emit(ev)
             return True, _json(ev.data)
         if cmd.name == "recalibrate":
@@ -652,7 +686,10 @@ class Appliance:
         usual = self.usual
         reveal = not supervisor or self.settings.mqtt.publish_snooze
         laughter = not supervisor or self.settings.mqtt.publish_laughter
-        snoozed = bool(self.pipeline and self.pipeline.policy.snoozed)
+        policy = self.pipeline.policy if self.pipeline is not None else None
+        snoozed = bool(policy and policy.snoozed)
+        left = (round(policy.snoozed_until_s - policy.now_s, 1)
+                if policy is not None and snoozed and reveal else None)
         return ApplianceStatus(
             display=self._display(reveal_snooze=reveal,  # type: ignore[arg-type]
                                   reveal_laughter=laughter),
@@ -661,6 +698,7 @@ class Appliance:
             usual_lufs=round(float(usual.usual_lufs), 2) if usual.ready else None,
             learned_speech_s=round(float(usual.speech_s), 1),
             snoozed=snoozed if reveal else None,
+            snooze_left_s=left,
             cues={k: n for k, n in self.cue_counts.items() if laughter or k != "laughter"},
             input_overflows=int(self.source.overflows) if self.source else 0,
             level_lufs={k: round(v, 1) for k, v in self._last_level.items()},  # type: ignore[misc]

@@ -1,8 +1,9 @@
 """`deskcue demo`: the whole appliance on a built-in default, on any machine.
 
-A recording made on the spot (espeak-ng: calm speech, a raised-voice passage, calm again),
-gpiozero mock pins whose changes are printed live, and a local broker (a private mosquitto
-when none listens on localhost:1883) with a subscriber that prints what a supervisor receives.
+A recording made on the spot (espeak-ng: calm speech, a laugh-like burst, a raised-voice
+passage, calm again), gpiozero mock pins whose changes are printed live, and a local broker (a
+private mosquitto when none listens on localhost:1883) with a subscriber that prints what a
+supervisor receives.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from firmware.config.mqtt import MqttSettings
 from firmware.config.settings import Settings
 from firmware.contract.events import EventEnvelope
 from firmware.demo.local_broker import LocalBroker, port_open
-from firmware.demo.recording import demo_recording
+from firmware.demo.recording import Recording, demo_recording
 from firmware.link.mqtt_client import SupervisorClient
 
 log = logging.getLogger("deskcue.demo")
@@ -63,13 +64,24 @@ class Subscriber:
         self.client.close()
 
 
+def recording_line(source: Path, rec: Recording) -> str:
+    """What the demo recording at ``source`` holds: its length (s), channels and the
+    passages the desk will cue on (s)."""
+    parts = [f"{rec.samples.shape[0] / rec.rate:.0f} s", "agent left, caller right"]
+    for tag, what in (("laugh", "laugh-like burst"), ("raised", "raised-voice passage")):
+        try:
+            a, b = rec.span(tag)
+        except KeyError:
+            continue
+        parts.append(f"{what} {a:.1f}-{b:.1f} s")
+    return f"recording: {source} ({'; '.join(parts)})"
+
+
 def main(args: argparse.Namespace, _settings: Settings | None = None) -> int:
     if args.source is None:
         print("making the demo call recording with espeak-ng ...", flush=True)
         source, rec = demo_recording(args.cache_dir)
-        a, b = rec.span("raised")
-        print(f"recording: {source} ({rec.samples.shape[0] / rec.rate:.0f} s; agent left, "
-              f"caller right; raised-voice passage {a:.1f}-{b:.1f} s)", flush=True)
+        print(recording_line(source, rec), flush=True)
     else:
         source = args.source
     broker = None

@@ -32,10 +32,11 @@ def minutes_arg(text: str) -> float:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--minutes", type=minutes_arg,
-                   help=f"how long, 0-{SNOOZE_MAX_MIN:g} min (default from the config; the "
-                        "desk cuts it to its snooze.max_min)")
-    p.add_argument("--cancel", action="store_true", help="end a snooze now")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--minutes", type=minutes_arg,
+                     help=f"how long, 0-{SNOOZE_MAX_MIN:g} min (default from the config; the "
+                          "desk cuts it to its snooze.max_min)")
+    how.add_argument("--cancel", action="store_true", help="end a snooze now")
     p.add_argument("--config", type=Path, help="config file (for runtime_dir)")
     p.add_argument("--runtime-dir", type=Path, help="where the appliance's socket is")
 

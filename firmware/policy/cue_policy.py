@@ -38,7 +38,7 @@ from firmware.contract.events import (
     LaughterBurst as LaughterBurstData,
 )
 from firmware.policy.calls import CallTracker
-from firmware.policy.sustained import CueTransition, SustainedCue, SustainedParams
+from firmware.policy.sustained import CueTransition, Phase, SustainedCue, SustainedParams
 from firmware.policy.usual_voice import RobustStat, UsualVoice, semitones
 
 CHUNK_HOPS = 5  # 50 ms: the policy's decision grid, aligned to absolute hop indices
@@ -124,7 +124,7 @@ class TrailingMedian:
 
 
 class Display(Enum):
-    """What the desk light should show, most urgent last."""
+    """What the desk light should show (`CuePolicy.shown` decides which wins)."""
 
     WARMING = "warming"  # learning the usual voice; no cue can fire yet
     READY = "ready"
@@ -146,6 +146,9 @@ class PolicyEvent:
     stream_s: float
     data: EventData | CueSuppressed | None
     publish: bool = True  # False: for the desk only (the indicator), never published
+    # False: a cue that starts while the agent's other cue (raised or tense) is showing; the
+    # motor stays still, since the agent already felt the buzz for this passage
+    buzz: bool = True
 
 
 def _chunk_ending(stream_s: float) -> int:
@@ -189,6 +192,15 @@ _CH_STRIDE = 5
 _C_LOUD, _C_ST, _C_VOICED = _LOUD + _CH_STRIDE, _ST + _CH_STRIDE, _VOICED + _CH_STRIDE
 _T = 2 * _CH_STRIDE
 _OFFER = slice(_LOUD, _ALPHA + 1)
+
+
+def _active_at(cue: SustainedCue, t: float) -> bool:
+    """Whether ``cue`` (already stepped past stream time ``t``, s) was active at ``t``."""
+    if cue.fired_s > t:
+        return False
+    if cue.phase is Phase.ACTIVE:
+        return True
+    return t < cue.cooldown_until_s - cue.p.cooldown_s  # before its last end
 
 
 def _hop_matrix(f: HopFeatures) -> np.ndarray:
@@ -291,12 +303,14 @@ class CuePolicy:
         cues not snoozed (for supervisors who may not learn of the agent's snooze); without
         ``reveal_laughter``, what it would show without the laughter-like cue's flash (for
         supervisors where ``mqtt.publish_laughter`` is off)."""
+        # A snooze silences a cue already showing too: the agent presses it because the
+        # light is on, and a cue left running would go on until the passage ends.
+        if self.snoozed and reveal_snooze:
+            return Display.SNOOZED
         if self.raised.phase.value == "active":
             return Display.RAISED_VOICE
         if self.tense.phase.value == "active":
             return Display.TENSE_VOICE
-        if self.snoozed and reveal_snooze:
-            return Display.SNOOZED
         if self.now_s < self.laughter_flash_until_s and reveal_laughter:
             return Display.LAUGHTER
         if self.caller_cue.phase.value == "active":
@@ -403,7 +417,16 @@ class CuePolicy:
                 changes = (self.raised.engaged_changes, changes[1])
         if ready and np.isfinite(usual_st) and self.settings.cues.tense_voice.enabled:
             for tr in self._tense(m, first, a, b, usual_st, excess):
-                tagged.append((_chunk_ending(tr.stream_s), 1, self._event(tr, u.usual_lufs)))
+                ev = self._event(tr, u.usual_lufs)
+                ev.buzz = not (tr.kind == "started" and _active_at(self.raised, tr.stream_s))
+                tagged.append((_chunk_ending(tr.stream_s), 1, ev))
+            # One buzz a passage: a raised voice starting while the tense cue already shows
+            # is seen (amber outranks violet), not felt again. Decided once tense has been
+            # stepped over the same hops; on a tie, raised buzzes and tense does not.
+            for _, _, ev in tagged:
+                if (ev.type == "raised_voice.started" and self.tense.fired_s < ev.stream_s
+                        and _active_at(self.tense, ev.stream_s)):
+                    ev.buzz = False
             changes = (changes[0], self.tense.engaged_changes)
         # The last hop of each chunk here (the stream's last chunk may be partial).
         ends = np.arange((CHUNK_HOPS - 1 - (first + a)) % CHUNK_HOPS, b - a, CHUNK_HOPS)
