@@ -100,3 +100,18 @@ def test_a_snooze_outlives_a_restart_of_the_desk(tmp_path: Path) -> None:
         assert deskcue(["snooze", "--runtime-dir", str(run), "--cancel"]) == 0
     with running_desk(config, wav) as run:  # and a cancel outlives it too
         assert not snoozed(run)
+
+
+def test_a_snooze_kept_in_another_boot_is_not_taken_up(tmp_path: Path) -> None:
+    """A snooze ends with the boot it was pressed in: its end is kept on this boot's
+    monotonic clock (a Pi boots in the past until its clock syncs, so a wall-clock end could
+    come hours late)."""
+    import json
+
+    config = desk_config(tmp_path)
+    state = tmp_path / "state"
+    state.mkdir(exist_ok=True)
+    (state / "snooze.json").write_text(json.dumps({"boot_id": "another-boot",
+                                                   "until_mono": 1e12}))
+    with running_desk(config, quiet_wav(tmp_path / "quiet.wav")) as run:
+        assert not snoozed(run)

@@ -54,7 +54,7 @@ from firmware.link.home_assistant import discovery_messages
 from firmware.link.states import state_change
 from firmware.platform.control_socket import ControlServer, send_reply
 from firmware.platform.files import read_json, remove_file, write_json
-from firmware.platform.host import soc_temperature_c
+from firmware.platform.host import boot_id, soc_temperature_c
 from firmware.platform.systemd import Notifier
 from firmware.policy.cue_policy import CuePolicy, PolicyEvent
 from firmware.policy.usual_voice import UsualVoice
@@ -185,29 +185,35 @@ class Appliance:
         return self.settings.device.state_dir / SNOOZE_FILE
 
     def _save_snooze(self, policy: CuePolicy) -> None:
-        """Keep when the snooze ends (wall clock, s since the epoch), so that a restart (a
-        config pushed over MQTT restarts the service) does not end it early; none kept when
-        not snoozed. The card only: nothing of it is published."""
+        """Keep when the snooze ends, so that a restart of the service (a config pushed over
+        MQTT restarts it) does not end it early; none kept when not snoozed. On the monotonic
+        clock of this boot: a Pi has no clock of its own and boots in the past until it syncs,
+        so a wall-clock end could come hours late; a reboot ends the snooze. The card only:
+        nothing of it is published."""
         if not self.persist:
             return
         try:
             if policy.snoozed:
                 left = policy.snoozed_until_s - policy.now_s
-                write_json(self.snooze_path, {"until": time.time() + left})
+                write_json(self.snooze_path, {"boot_id": boot_id(),
+                                              "until_mono": time.monotonic() + left})
             else:
                 remove_file(self.snooze_path)
         except OSError as exc:
             log.warning("cannot keep the snooze in %s: %s", self.snooze_path, exc)
 
     def _restore_snooze(self, policy: CuePolicy) -> None:
-        """Carry a snooze kept by `_save_snooze` into a new stream, for what is left of it."""
+        """Carry a snooze kept by `_save_snooze` in this boot into a new stream, for what is
+        left of it."""
         if not self.persist:
             return
         data = read_json(self.snooze_path, move_aside=True)
-        until = data.get("until") if isinstance(data, dict) else None
+        if not isinstance(data, dict) or data.get("boot_id") != boot_id():
+            return
+        until = data.get("until_mono")
         if not isinstance(until, (int, float)) or isinstance(until, bool):
             return
-        left = min(float(until) - time.time(), 60.0 * self.settings.snooze.max_min)
+        left = min(float(until) - time.monotonic(), 60.0 * self.settings.snooze.max_min)
         if math.isfinite(left) and left > 0:
             policy.snoozed_until_s = policy.now_s + left
 
