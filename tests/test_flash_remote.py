@@ -4,6 +4,8 @@ it is rolled back when the appliance does not come back healthy in time."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -398,6 +400,18 @@ def test_a_last_good_config_that_cannot_run_is_never_rolled_back_to(desk, capsys
     assert desk.live.read_text() == new
 
 
+def run_desk_on_a_second_of_tone(desk, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """The real `deskcue run` of the desk's live config on 1 s of tone, as fast as it goes:
+    what the next start does with what a killed one left."""
+    from tone import tone_wav
+
+    return subprocess.run(
+        [sys.executable, "-m", "firmware.cli", "run", "--config", str(desk.live), "--source",
+         str(tone_wav(tmp_path / "short.wav", 1.0)), "--fast", "--pins", "mock",
+         "--runtime-dir", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+
 @pytest.mark.parametrize("step", ROLLBACK_STEPS)
 def test_a_rollback_killed_at_any_step_still_reaches_the_tech_and_the_supervisor(
         desk, tmp_path, step):
@@ -408,10 +422,7 @@ def test_a_rollback_killed_at_any_step_still_reaches_the_tech_and_the_supervisor
     leftover trial record for an unfinished install and forgot the rollback: `status` showed
     the pushed config on trial, hash and all, and no fault.)"""
     import os
-    import subprocess
-    import sys
 
-    from tone import tone_wav
 
     off = "\n[mqtt]\nenabled = false\n"
     desk.old = desk.config(off)
@@ -432,11 +443,7 @@ def test_a_rollback_killed_at_any_step_still_reaches_the_tech_and_the_supervisor
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 99, f"step {step} never reached"
 
-    proc = subprocess.run(
-        [sys.executable, "-m", "firmware.cli", "run", "--config", str(desk.live), "--source",
-         str(tone_wav(tmp_path / "short.wav", 1.0)), "--fast", "--pins", "mock",
-         "--runtime-dir", str(tmp_path / "run")],
-        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    proc = run_desk_on_a_second_of_tone(desk, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert desk.live.read_text() == desk.old and not trial_path(desk.live).exists()
     rec = last_apply(desk.state)
@@ -489,10 +496,7 @@ def test_a_push_killed_before_its_apply_record_is_recorded_at_the_next_start(des
     config_apply went on naming the config before it (or none), even once it was confirmed.
     The next start records the apply from the trial record."""
     import os
-    import subprocess
-    import sys
 
-    from tone import tone_wav
 
     off = "\n[mqtt]\nenabled = false\n"
     desk.old = desk.config(off)
@@ -515,11 +519,7 @@ def test_a_push_killed_before_its_apply_record_is_recorded_at_the_next_start(des
     assert os.waitstatus_to_exitcode(status) == 99
     assert trial_info(desk.live)["txid"] == "c5" and last_apply(desk.state) == {}
 
-    proc = subprocess.run(
-        [sys.executable, "-m", "firmware.cli", "run", "--config", str(desk.live), "--source",
-         str(tone_wav(tmp_path / "short.wav", 1.0)), "--fast", "--pins", "mock",
-         "--runtime-dir", str(tmp_path / "run")],
-        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    proc = run_desk_on_a_second_of_tone(desk, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert trial_info(desk.live) is not None  # still on trial: 1 s of audio proves nothing
     rec = last_apply(desk.state)
