@@ -423,7 +423,6 @@ def test_a_rollback_killed_at_any_step_still_reaches_the_tech_and_the_supervisor
     the pushed config on trial, hash and all, and no fault.)"""
     import os
 
-
     off = "\n[mqtt]\nenabled = false\n"
     desk.old = desk.config(off)
     desk.live.write_text(desk.old)
@@ -496,7 +495,6 @@ def test_a_push_killed_before_its_apply_record_is_recorded_at_the_next_start(des
     config_apply went on naming the config before it (or none), even once it was confirmed.
     The next start records the apply from the trial record."""
     import os
-
 
     off = "\n[mqtt]\nenabled = false\n"
     desk.old = desk.config(off)
