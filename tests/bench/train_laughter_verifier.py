@@ -48,6 +48,7 @@ import os
 import sys
 import zlib
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -745,49 +746,48 @@ def dataset(*, teacher: bool = True, cache: bool = True) -> tuple[DataSet, list[
     return ds, recs
 
 
-def _variants(key: str, cache: bool) -> DataSet:
-    """``laugh_variants``' windows (``collect_variants``), cached like the others."""
+def _cached(key: str, cache: bool, build: Callable[[], DataSet]) -> DataSet:
+    """The windows ``build`` makes, kept in ``CACHE_DIR`` under ``key`` between runs."""
     import pickle
 
+    path = CACHE_DIR / f"verifier_windows_{key}.pkl"
+    if cache and path.exists():
+        with open(path, "rb") as fh:
+            k, fields = pickle.load(fh)
+        if k == key:
+            return DataSet(**fields)
+    ds = build()
+    if cache:
+        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as fh:
+            pickle.dump((key, vars(ds)), fh)
+    return ds
+
+
+def _variants(key: str, cache: bool) -> DataSet:
+    """``laugh_variants``' windows (``collect_variants``), cached like the others."""
     settings = (LAUGH_VARIANTS, VARIANT_KINDS, VARIANT_ST, VARIANT_VTLP, VARIANT_TEMPO,
                 VARIANT_RESAMPLE, VARIANT_TAIL_S, VARIANT_SL_ST, VARIANT_SYNTH,
                 VARIANT_NEGATIVES, VARIANT_SEED, VARIANT_WARMUP_S)
     vkey = f"{key}-var{LAUGH_VARIANTS}-{hashlib.sha256(repr(settings).encode()).hexdigest()[:12]}"
-    var_file = CACHE_DIR / f"verifier_windows_{vkey}.pkl"
-    if cache and var_file.exists():
-        with open(var_file, "rb") as fh:
-            k, fields = pickle.load(fh)
-        if k == vkey:
-            return DataSet(**fields)
-    items, by_speaker = load_items()
-    var = collect_variants(*laugh_variants(items, by_speaker, LAUGH_VARIANTS, VARIANT_SEED))
-    if cache:
-        CACHE_DIR.mkdir(parents=True, exist_ok=True)
-        with open(var_file, "wb") as fh:
-            pickle.dump((vkey, vars(var)), fh)
-    return var
+
+    def build() -> DataSet:
+        items, by_speaker = load_items()
+        return collect_variants(*laugh_variants(items, by_speaker, LAUGH_VARIANTS,
+                                                VARIANT_SEED))
+    return _cached(vkey, cache, build)
 
 
 def _raised(key: str, teacher: bool, cache: bool) -> DataSet:
     """``raised_streams``' windows (``collect_raised``), cached like the others."""
-    import pickle
-
     rkey = (f"{key}-raised{RAISED_ST[0]:g}-{RAISED_ST[1]:g}-c{RAISED_CHANNEL:d}"
             f"-n{RAISED_PER_SPEAKER}-v2")
     rkey += "" if RAISED_RECIPES == ("vocoder",) else f"-{'.'.join(RAISED_RECIPES)}"
-    raised_file = CACHE_DIR / f"verifier_windows_{rkey}.pkl"
-    if cache and raised_file.exists():
-        with open(raised_file, "rb") as fh:
-            k, fields = pickle.load(fh)
-        if k == rkey:
-            return DataSet(**fields)
-    _, by_speaker = load_items()
-    raised = collect_raised(raised_streams(by_speaker), Teacher() if teacher else None)
-    if cache:
-        CACHE_DIR.mkdir(parents=True, exist_ok=True)
-        with open(raised_file, "wb") as fh:
-            pickle.dump((rkey, vars(raised)), fh)
-    return raised
+
+    def build() -> DataSet:
+        _, by_speaker = load_items()
+        return collect_raised(raised_streams(by_speaker), Teacher() if teacher else None)
+    return _cached(rkey, cache, build)
 
 
 def main() -> None:
