@@ -66,6 +66,16 @@ def import_card(desk: dict[str, Path], boot: Path | None = None
         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
 
 
+def refused_note(desk: dict[str, Path], before: bytes) -> str:
+    """The real card import of what is on the card, refused: exit 1, the live config still
+    ``before``; the note it left beside the card file."""
+    proc = import_card(desk)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert desk["live"].read_bytes() == before
+    (note,) = desk["boot"].glob("deskcue.toml.rejected-*.result.txt")
+    return note.read_text()
+
+
 def test_good_card_import_applies_and_is_reported(desk):
     old_text = desk["live"].read_text()
     drop(desk, NEW)
@@ -268,11 +278,8 @@ def test_a_card_file_cut_short_to_nothing_is_refused_not_run_as_the_defaults(des
     refuses it, says why in the note, and the live config stays."""
     before = desk["live"].read_bytes()
     drop(desk, left)
-    proc = import_card(desk)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert desk["live"].read_bytes() == before
-    (note,) = desk["boot"].glob("deskcue.toml.rejected-*.result.txt")
-    assert "sets no setting" in note.read_text() and "cut short" in note.read_text()
+    text = refused_note(desk, before)
+    assert "sets no setting" in text and "cut short" in text, text
     assert pending_fault(desk["state"])
 
 
@@ -322,11 +329,7 @@ def test_a_site_file_on_the_card_says_how_to_make_the_desk_file(desk):
     note says how to write the desk's own file instead."""
     before = desk["live"].read_bytes()
     drop(desk, '[device]\nsite = "lyon"\n[mqtt]\nenabled = false\n[desks.d07]\n')
-    proc = import_card(desk)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert desk["live"].read_bytes() == before
-    (note,) = desk["boot"].glob("deskcue.toml.rejected-*.result.txt")
-    text = note.read_text()
+    text = refused_note(desk, before)
     assert "site file" in text and "deskcue config flash SITE.toml --desk NAME" in text, text
 
 
@@ -338,11 +341,7 @@ def test_a_card_file_ending_in_zeros_says_it_was_cut_short(desk):
     before = desk["live"].read_bytes()
     whole = NEW.format(state=desk["state"]).encode()
     (desk["boot"] / "deskcue.toml").write_bytes(whole[:50] + b"\0" * (len(whole) - 50))
-    proc = import_card(desk)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert desk["live"].read_bytes() == before
-    (note,) = desk["boot"].glob("deskcue.toml.rejected-*.result.txt")
-    text = note.read_text()
+    text = refused_note(desk, before)
     assert "line 4: (file): zero bytes from here on" in text and "copy it again" in text, text
 
 
