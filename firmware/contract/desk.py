@@ -126,9 +126,9 @@ class ApplianceStatus(Payload):
                     "receive (cmd/status) unless mqtt.publish_snooze.")] = None
     snooze_left_s: Annotated[Annotated[float, Field(ge=0)] | Absent, Field(
         description="How much longer the snooze runs, s of audio (it does not run "
-                          "down while no audio comes); left out when not snoozed, and of "
-                          "what supervisors receive (cmd/status) unless "
-                          "mqtt.publish_snooze.")] = None
+                    "down while no audio comes); left out when not snoozed, and of "
+                    "what supervisors receive (cmd/status) unless "
+                    "mqtt.publish_snooze.")] = None
     cues: CueCounts
     input_overflows: Annotated[int, Field(ge=0, description="Audio blocks dropped because "
                                                             "analysis fell behind, count.")]
