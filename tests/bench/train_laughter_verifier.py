@@ -790,6 +790,98 @@ def _raised(key: str, teacher: bool, cache: bool) -> DataSet:
     return _cached(rkey, cache, build)
 
 
+# ------------------------------------------------------------------ hop-level data
+class _HopRecorder(_Recorder):
+    """A recorder that also keeps every pushed spectrum row (mel dB, periodicity) and each
+    proposal's train start."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mel_rows: list[np.ndarray] = []
+        self.per_rows: list[np.ndarray] = []
+        self.starts: list[int] = []
+
+    def push(self, mel: np.ndarray, periodicity: np.ndarray, f0_hz: np.ndarray,
+             voiced: np.ndarray) -> None:
+        self.mel_rows.append(np.array(mel))
+        self.per_rows.append(np.array(periodicity))
+        super().push(mel, periodicity, f0_hz, voiced)
+
+    def verify(self, k: int, pulse: np.ndarray, start: int) -> float:
+        self.starts.append(start)
+        return super().verify(k, pulse, start)
+
+
+def hop_windows(x: np.ndarray) -> dict:
+    """``windows`` with the hops: decision times ``t`` (s), features ``X``, decision hops
+    ``k``, train starts ``start``, and every hop's mel dB ``db`` (float32, row ``h + 2`` is
+    hop ``h``) and periodicity ``per``."""
+    from dsp.laughter_verifier import mel_db
+
+    rec = _HopRecorder()
+    det = LaughterDetector(verifier=rec)
+    x = np.concatenate([x, np.zeros(int(0.6 * RATE_HZ))])
+    x = np.concatenate([x, np.zeros((-x.size) % 160)])
+    det.process(x)
+    k = np.array([r[0] for r in rec.rows], dtype=int)
+    F = np.stack([r[1] for r in rec.rows]) if rec.rows else np.zeros((0, N_FEATURES))
+    db = mel_db(np.concatenate(rec.mel_rows)).astype(np.float32)
+    return {"t": (k + 2 + 0.5) * 0.01, "X": F, "k": k, "start": np.array(rec.starts, dtype=int),
+            "db": db, "per": np.concatenate(rec.per_rows).astype(np.float32)}
+
+
+def hop_dataset(cache: bool = True) -> list[dict]:
+    """Per clip and stream, in ``dataset()``'s window order (clips, streams, raised streams),
+    the kept windows' hops ``k`` and train starts, their features (to check the order), and
+    the hops' mel dB and periodicity from 1.3 s before the first kept window, with what the
+    hop labels need (kind, label, fold, laugh onset and end, warm-up)."""
+    import pickle
+
+    key = f"hops-{SEED}-{N_FOLDS}-{PROPOSE}-{N_FEATURES}-r{RECIPE}-{'.'.join(RAISED_RECIPES)}"
+    path = CACHE_DIR / f"verifier_{key}.pkl"
+    if cache and path.exists():
+        with open(path, "rb") as fh:
+            k, out = pickle.load(fh)
+        if k == key:
+            return out
+    items, by_speaker = load_items()
+    out = []
+
+    def add(w: dict, keep: np.ndarray, meta: dict) -> None:
+        h0 = max(int(w["k"][keep].min()) - 130, -2) if keep.any() else -2
+        out.append({**meta, "k": w["k"][keep], "start": w["start"][keep], "X": w["X"][keep],
+                    "h0": h0, "db": w["db"][h0 + 2:], "per": w["per"][h0 + 2:]})
+
+    for it in items:
+        w = hop_windows(it.audio)
+        add(w, np.ones(w["k"].size, bool), {"kind": "clip", "label": it.label, "name": it.name,
+                                            "fold": fold_of(it.group), "group": it.group})
+    for s, g in build_streams(items, by_speaker):
+        w = hop_windows(s.audio)  # type: ignore[attr-defined]
+        t = w["t"]
+        late = t >= s.warmup_s - 10.0  # type: ignore[attr-defined]
+        if np.isnan(s.onset_s):  # type: ignore[attr-defined]
+            keep = late
+        else:
+            pos = (t >= s.onset_s + 0.2) & (t <= s.end_s + 0.1)  # type: ignore[attr-defined]
+            neg = (t < s.onset_s) | (t > s.end_s + 1.0)  # type: ignore[attr-defined]
+            keep = (pos | neg) & late
+        add(w, keep, {"kind": "stream", "label": "speech", "fold": fold_of(g), "group": g,
+                      **{a: getattr(s, a) for a in ("onset_s", "end_s", "warmup_s", "laugh")}})
+    if RAISED_NEGATIVES:
+        for s, g in raised_streams(by_speaker):
+            w = hop_windows(s.audio)  # type: ignore[attr-defined]
+            keep = w["t"] >= s.warmup_s  # type: ignore[attr-defined]
+            add(w, keep, {"kind": "raised", "label": "speech", "fold": fold_of(g), "group": g,
+                          "onset_s": np.nan, "end_s": np.nan,
+                          "warmup_s": s.warmup_s})  # type: ignore[attr-defined]
+    if cache:
+        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as fh:
+            pickle.dump((key, out), fh)
+    return out
+
+
 def main() -> None:
     global AUG_PER_LAUGH, RAISED_NEGATIVES, LAUGH_VARIANTS
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
