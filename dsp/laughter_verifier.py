@@ -236,52 +236,6 @@ def _features_db(db: np.ndarray, periodicity: np.ndarray, sv: np.ndarray, usual_
     return out
 
 
-HOP_LAGS = (3, 6)  # each hop's inputs also read the hops this many hops earlier (causal:
-#   a verification at hop k reads hops up to k only, so scores do not depend on block cuts)
-HOP_CTX = HOP_LAGS[-1]
-N_HOP_INPUTS = (N_MEL + 1) * (1 + len(HOP_LAGS)) + len(HOP_LAGS)
-HOP_TOP_K = 10  # the hop scores' top-k mean over the train
-
-
-def hop_inputs(db: np.ndarray, periodicity: np.ndarray) -> np.ndarray:
-    """Per-hop inputs of the hop-level laughter model, for hops ``HOP_CTX .. n - 1``.
-
-    Args:
-        db: mel bands in dB of ``n`` consecutive hops, ``(n, 16)``.
-        periodicity: the pitch tracker's periodicity (0-1) of the same hops, ``(n,)``.
-
-    Returns:
-        ``(n - HOP_CTX, N_HOP_INPUTS)``: for the hop and for the hops ``HOP_LAGS`` earlier,
-        the band shape (dB re that hop's level) and the periodicity; then the hop's level
-        change since each of those hops (dB, clipped to +-30).  Nothing reads the level
-        itself, so the inputs do not depend on how loud the speaker is.
-    """
-    n = db.shape[0]
-    c = HOP_CTX
-    lev = db @ _LEV_BAL[:, 0]
-    out = np.empty((n - c, N_HOP_INPUTS))
-    w = N_MEL + 1
-    for i, lag in enumerate((0, *HOP_LAGS)):  # (three slices, not a loop over hops)
-        np.subtract(db[c - lag:n - lag], lev[c - lag:n - lag, None],
-                    out=out[:, w * i:w * i + N_MEL])
-        out[:, w * i + N_MEL] = periodicity[c - lag:n - lag]
-    for i, lag in enumerate(HOP_LAGS):
-        out[:, w * (1 + len(HOP_LAGS)) + i] = lev[c:] - lev[c - lag:n - lag]
-    np.clip(out[:, w * (1 + len(HOP_LAGS)):], -30.0, 30.0,
-            out=out[:, w * (1 + len(HOP_LAGS)):])
-    return out
-
-
-def hop_aggregates(p: np.ndarray, loud: np.ndarray) -> np.ndarray:
-    """The train's summaries of its hops' laughter scores ``p`` (0-1): mean over the loud
-    hops (``loud``, boolean), mean of the ``HOP_TOP_K`` highest, share of loud hops >= 0.5."""
-    n_loud = max(float(np.count_nonzero(loud)), 1.0)
-    k = min(HOP_TOP_K, p.size)
-    top = np.partition(p, p.size - k)[p.size - k:]
-    return np.array([float(p @ loud) / n_loud, float(top.mean()),
-                     float(np.count_nonzero(loud & (p >= 0.5))) / n_loud])
-
-
 def _quantile(s: np.ndarray, q: float) -> float:
     """Quantile ``q`` of the sorted values ``s`` by linear interpolation (numpy's default)."""
     pos = q * (s.size - 1)
