@@ -130,6 +130,24 @@ def test_acl_refuses_shared_usernames():
         mosquitto_acl([a, b], ["boss"])
 
 
+def test_acl_refuses_desks_that_share_a_home_assistant_node(tmp_path):
+    # The discovery node turns "-" into "_": desks d-1 and d_1 of one site both got
+    # `topic readwrite homeassistant/+/deskcue_lyon_d_1/#`, so either could rewrite the
+    # other's discovery configs, e.g. point its "Identify" button at another desk's
+    # cmd/recalibrate, which Home Assistant then sends with the supervisor's account.
+    site = tmp_path / "site.toml"
+    site.write_text(SITE + "[desks.d-1]\n[desks.d_1]\n")
+    proc = subprocess.run([sys.executable, "-m", "firmware.cli", "config", "acl", str(site),
+                           "--supervisor", "boss"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert "lyon/d-1 and lyon/d_1" in proc.stderr and "deskcue_lyon_d_1" in proc.stderr
+    a = desk_account("deskcue", "a_b", "c")
+    b = desk_account("deskcue", "a", "b_c")
+    with pytest.raises(ValueError, match="deskcue_a_b_c"):
+        mosquitto_acl([a, b], ["boss"])
+
+
 def test_passwords_script_makes_every_account(tmp_path):
     # The recipe runs as written: a password file mosquitto accepts, one file per desk.
     desks = [desk_account("deskcue", "lyon", d) for d in ("d01", "d02")]

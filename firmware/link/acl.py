@@ -59,12 +59,22 @@ def mosquitto_acl(desks: list[DeskAccount], supervisors: list[str], *,
     there, so a supervisor account can serve Home Assistant.
 
     Raises ValueError for a username used twice (two desks sharing credentials could not be
-    told apart by the broker) or one both desk and supervisor.
+    told apart by the broker) or one both desk and supervisor, and for two desks with one
+    Home Assistant discovery node (``d-1`` and ``d_1``): each could rewrite the other's
+    discovery configs, and with them the topics Home Assistant sends commands to.
     """
     names = [d.username for d in desks] + list(supervisors)
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise ValueError(f"username used more than once: {', '.join(twice)}")
+    nodes: dict[str, DeskAccount] = {}
+    for d in desks:
+        other = nodes.setdefault(d.discovery_node, d)
+        if other is not d:
+            raise ValueError(
+                f"desks {other.site}/{other.desk} and {d.site}/{d.desk} share the Home "
+                f"Assistant discovery node {d.discovery_node} (\"-\" reads as \"_\" there): "
+                "each could rewrite the other's discovery configs; rename one of them")
     bad = sorted(n for n in names if not n or any(c.isspace() for c in n))
     if bad:
         raise ValueError(f"usernames may not be empty or contain spaces: {bad!r}")
