@@ -123,6 +123,26 @@ def test_the_real_desk_link_works_under_its_acl(site_broker, tmp_path):
         sup.close()
 
 
+def test_the_desks_own_self_test_passes_under_its_acl(site_broker, tmp_path):
+    # field-tech.md §3: `deskcue selftest` checks the broker with the desk's own account by a
+    # round trip on <prefix>/<site>/<desk>/selftest; the ACL granted neither the write nor
+    # the read there, so on a site that used it the broker step always failed ("never came
+    # back") and sent techs looking for a fault that was not there.
+    creds = tmp_path / "d01.credentials"
+    creds.write_text('username = "lyon-d01"\npassword = "pw1"\n')
+    creds.chmod(0o600)
+    cfg = tmp_path / "d01.toml"
+    cfg.write_text(f'[device]\nsite = "lyon"\ndesk = "d01"\nstate_dir = "{tmp_path}/state"\n'
+                   f'runtime_dir = "{tmp_path}/run"\n[mqtt]\nhost = "{site_broker.host}"\n'
+                   f'port = {site_broker.port}\ncredentials_file = "{creds}"\n')
+    proc = subprocess.run([sys.executable, "-m", "firmware.cli", "selftest", "--config",
+                           str(cfg), "--pins", "mock", "--yes", "--skip", "audio"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "PASS  broker" in proc.stdout
+
+
 def test_acl_refuses_shared_usernames():
     a = desk_account("deskcue", "lyon", "d01", "{site}")
     b = desk_account("deskcue", "lyon", "d02", "{site}")

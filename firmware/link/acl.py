@@ -2,9 +2,10 @@
 
 Each desk connects with its own username and may publish only what a desk publishes under
 ``<prefix>/<site>/<desk>/`` (``status`` with its last will, ``info``, ``events``,
-``telemetry``, command results and its Home Assistant discovery entries) and read only its own
-commands. Supervisors read the whole site and may send commands; nothing else is allowed, so a
-desk whose credentials leak cannot impersonate, command or eavesdrop on another desk.
+``telemetry``, command results, the self-test's round trip and its Home Assistant discovery
+entries) and read only its own commands, info and self-test. Supervisors read the whole site
+and may send commands; nothing else is allowed, so a desk whose credentials leak cannot
+impersonate, command or eavesdrop on another desk.
 
 The matching password file is made on the broker with ``mosquitto_passwd``;
 `passwords_script` writes a shell recipe that makes it and one credentials file per desk (to
@@ -16,9 +17,11 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-DESK_PUBLISHES = ("status", "info", "events", "telemetry", "cmd/+/result", "state/#")
+# `selftest`: `deskcue selftest` checks the broker by a round trip there, with the desk's account.
+DESK_PUBLISHES = ("status", "info", "events", "telemetry", "cmd/+/result", "state/#",
+                  "selftest")
 # A desk reads its own retained info to notice another device holding its identity.
-DESK_READS = ("cmd/+", "info")
+DESK_READS = ("cmd/+", "info", "selftest")
 DEFAULT_USER_FORMAT = "{site}-{desk}"
 
 
