@@ -206,5 +206,12 @@ def ssl_context(files: TlsFiles) -> ssl.SSLContext:
                 str(files.cert_file), str(files.key_file) if files.key_file else None
             )
     except (OSError, ssl.SSLError) as exc:
+        if files.cert_file is not None and files.key_file is None and isinstance(
+                exc, ssl.SSLError):
+            raise CredentialsError(
+                f"mqtt.tls.cert_file: {files.cert_file} holds no private key for its "
+                "certificate, and none is given elsewhere: set mqtt.tls.key_file, or give the "
+                f"service the credential {KEY_CREDENTIAL_NAME} (docs/field-tech.md §1)"
+            ) from None
         raise CredentialsError(f"TLS files unusable: {exc}") from None
     return ctx
