@@ -9,7 +9,9 @@ impersonate, command or eavesdrop on another desk.
 
 The matching password file is made on the broker with ``mosquitto_passwd``;
 `passwords_script` writes a shell recipe that makes it and one credentials file per desk (to
-install on that desk as ``/etc/deskcue/mqtt-credentials`` or a systemd credential).
+install on that desk as ``/etc/credstore/deskcue-mqtt``, root's, mode 0600, which the unit
+loads as its credential ``mqtt``; not in ``/etc/deskcue``, which the service may write and
+anyone may list).
 """
 
 from __future__ import annotations

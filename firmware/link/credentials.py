@@ -9,8 +9,9 @@ a byte-order mark and CRLF line ends, as Windows Notepad saves, are accepted)::
 Where it is looked for, first match wins:
 
 1. ``mqtt.credentials_file`` from the config (a path, not the secret itself);
-2. ``$CREDENTIALS_DIRECTORY/mqtt``: systemd's ``LoadCredential=mqtt:/etc/deskcue/mqtt`` (or
-   ``LoadCredentialEncrypted=``) puts it there, readable only by the service;
+2. ``$CREDENTIALS_DIRECTORY/mqtt``: the unit's ``LoadCredential=mqtt:deskcue-mqtt`` copies
+   ``/etc/credstore/deskcue-mqtt`` there (or ``LoadCredentialEncrypted=``), readable only by
+   the service;
 3. outside systemd (a command run by hand on the desk, such as ``deskcue selftest``):
    ``/etc/credstore/deskcue-mqtt``, the file the unit loads as ``mqtt`` (root's: ``sudo``);
    ``$DESKCUE_CREDSTORE`` names another directory (tests);
