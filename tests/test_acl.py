@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import subprocess
 import sys
 import time
@@ -27,6 +29,14 @@ host = "127.0.0.1"
 [desks.d02]
 """
 USERS = {"lyon-d01": "pw1", "lyon-d02": "pw2", "boss": "pw3"}
+
+
+def _has_user(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 @pytest.fixture
@@ -148,6 +158,28 @@ def test_acl_refuses_shared_usernames():
     b = desk_account("deskcue", "lyon", "d02", "{site}")
     with pytest.raises(ValueError, match="more than once: lyon"):
         mosquitto_acl([a, b], ["boss"])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the recipe runs as root on the broker")
+@pytest.mark.skipif(not _has_user("mosquitto"), reason="no mosquitto user (Debian's package)")
+def test_passwords_script_leaves_the_password_file_to_the_brokers_user(tmp_path):
+    # Run as root (umask 077), the recipe left the password file root's and 0600; Debian's
+    # mosquitto reads it after dropping to its user `mosquitto`, so it refused to start:
+    # 'Error: Unable to open pwfile'. (The test broker keeps root as its user, so the other
+    # tests never saw it.)
+    desks = [desk_account("deskcue", "lyon", "d01")]
+    script = tmp_path / "accounts.sh"
+    passwd = tmp_path / "passwd"
+    script.write_text(passwords_script(desks, ["boss"], passwd_file=str(passwd),
+                                       out_dir=str(tmp_path / "creds")))
+    proc = subprocess.run(["sh", str(script)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    broker_user = pwd.getpwnam("mosquitto")
+    st = passwd.stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (
+        broker_user.pw_uid, broker_user.pw_gid, 0o600)
+    creds = tmp_path / "creds" / "lyon-d01.credentials"
+    assert creds.stat().st_uid == 0 and creds.stat().st_mode & 0o777 == 0o600
 
 
 def test_acl_refuses_desks_that_share_a_home_assistant_node(tmp_path):

@@ -109,7 +109,8 @@ def passwords_script(desks: list[DeskAccount], supervisors: list[str], *,
                      passwd_file: str = "/etc/mosquitto/deskcue.passwd",
                      out_dir: str = "desk-credentials") -> str:
     """A shell recipe that adds every account to ``passwd_file`` with a fresh random password
-    and writes each desk's credentials file into ``out_dir`` (mode 0600).
+    and writes each desk's credentials file into ``out_dir`` (mode 0600). The password file is
+    left to the user ``mosquitto`` where there is one: the broker reads it as that user.
 
     Run it on the broker host; carry each desk's file to that desk only.
     """
@@ -134,6 +135,12 @@ def passwords_script(desks: list[DeskAccount], supervisors: list[str], *,
                   f'mosquitto_passwd -b "$passwd_file" {q(user)} "$pw"',
                   f'printf \'username = "%s"\\npassword = "%s"\\n\' {q(user)} "$pw" > '
                   f'"$out"/{q("supervisor-" + user + ".credentials")}']
-    lines += ["", 'echo "accounts added to $passwd_file; credentials files in $out/"',
+    lines += ["",
+              "# mosquitto reads the file after dropping to its own user (Debian's: mosquitto);",
+              "# root's and 0600, it would not start: 'Unable to open pwfile'.",
+              "if id -u mosquitto >/dev/null 2>&1; then",
+              '  chown mosquitto:mosquitto "$passwd_file"',
+              "fi",
+              'echo "accounts added to $passwd_file; credentials files in $out/"',
               'echo "reload the broker: systemctl reload mosquitto (or kill -HUP)"']
     return "\n".join(lines) + "\n"
