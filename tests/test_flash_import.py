@@ -404,3 +404,38 @@ def test_a_config_command_run_with_sudo_follows_no_link_the_service_user_planted
     assert desk["live"].read_text() == NEW.format(state=desk["state"])
     assert not desk["live"].is_symlink()
     assert last_good_path(desk["live"]).read_text() == OLD.format(state=desk["state"])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root's commands on a desk (sudo)")
+def test_a_config_root_can_use_but_the_service_user_cannot_is_refused(desk, tmp_path):
+    """The card import and `sudo deskcue config apply` check the files a config names as
+    root, who reads anything; the desk runs as its service user. A config naming a
+    credentials file in root's credential store (where field-tech.md §1 keeps it, for
+    systemd to hand over) was installed, and the desk then could not log in to its broker."""
+    owner = 65534  # nobody: the service user, owner of the state directory
+    for p in (desk["etc"], desk["live"], desk["state"]):
+        os.chown(p, owner, owner)
+    store = tmp_path / "credstore"
+    store.mkdir(mode=0o700)
+    secret = store / "deskcue-mqtt"
+    secret.write_text('username = "lyon-d07"\npassword = "pw"\n')
+    secret.chmod(0o600)
+    src = tmp_path / "new.toml"
+    src.write_text(NEW.format(state=desk["state"]) + f'\n[mqtt]\ncredentials_file = "{secret}"\n')
+    before = desk["live"].read_bytes()
+    proc = subprocess.run(
+        [sys.executable, "-m", "firmware.cli.main", "config", "apply", str(src),
+         "--etc", str(desk["etc"])],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    said = proc.stdout + proc.stderr
+    assert f"mqtt.credentials_file: {secret} cannot be read by the user the desk runs as" in said
+    assert desk["live"].read_bytes() == before
+    # readable by that user (its own file, in a directory it may enter): installed
+    store.chmod(0o711)
+    os.chown(secret, owner, owner)
+    proc = subprocess.run(
+        [sys.executable, "-m", "firmware.cli.main", "config", "apply", str(src),
+         "--etc", str(desk["etc"])],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
