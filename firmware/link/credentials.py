@@ -18,7 +18,8 @@ Where it is looked for, first match wins:
 4. none: connect without a username (anonymous, or identified by a client certificate).
 
 The client certificate's key may likewise come from ``$CREDENTIALS_DIRECTORY/mqtt.key`` when
-``mqtt.tls.key_file`` is not set. `Secret` never shows its value in ``repr``/``str``/logs.
+``mqtt.tls.key_file`` is not set (outside systemd: ``/etc/credstore/deskcue-mqtt.key``).
+`Secret` never shows its value in ``repr``/``str``/logs.
 """
 
 from __future__ import annotations
@@ -114,6 +115,9 @@ def _credentials_dir() -> Path | None:
 
 CREDSTORE_FILE = "deskcue-mqtt"
 """The file in /etc/credstore that deskcue.service loads as its credential ``mqtt``."""
+KEY_CREDSTORE_FILE = "deskcue-mqtt.key"
+"""The client certificate's key in /etc/credstore, loaded as ``mqtt.key`` by the drop-in in
+docs/field-tech.md §1."""
 
 
 def credstore() -> Path:
@@ -183,6 +187,15 @@ def tls_files(settings: MqttSettings) -> TlsFiles | None:
         d = _credentials_dir()
         if d is not None and (d / KEY_CREDENTIAL_NAME).is_file():
             key = d / KEY_CREDENTIAL_NAME
+        elif d is None:
+            # Outside the unit, as for the password: the file the unit's drop-in loads.
+            stored = credstore() / KEY_CREDSTORE_FILE
+            try:
+                if stored.is_file():
+                    key = stored
+            except PermissionError:
+                raise CredentialsError(f"cannot read {stored}: permission denied (it is "
+                                       "root's: run the command with sudo)") from None
     for what, p in (("ca_file", tls.ca_file), ("cert_file", tls.cert_file), ("key_file", key)):
         if p is not None and not Path(p).is_file():
             raise CredentialsError(f"mqtt.tls.{what}: {p} not found")
