@@ -533,6 +533,22 @@ def test_extra_commands_extend_the_allow_list(
     link.stop(drain_s=0.0)
 
 
+def test_the_broker_never_hands_the_desk_a_packet_larger_than_it_takes(
+        desk: Desk, supervisor: tuple[mqtt.Client, Subscriber]) -> None:
+    """A payload is refused `too_large` only once it is in the desk's memory: a 60 MB one to
+    cmd/snooze took the appliance from 98 to 274 MB resident, so one near 150 MB, retained,
+    would have the kernel kill it (MemoryMax=512M) at every reconnect. The desk tells an
+    MQTT 5 broker the largest packet it takes; a larger one never reaches it."""
+    pub, sub = supervisor
+    pub.publish(f"{BASE}/cmd/status", b"x" * 2_000_000, qos=1).wait_for_publish(10)
+    pub.publish(f"{BASE}/cmd/status", b"x" * 4096, qos=1)  # over the limit, still answered
+    pub.publish(f"{BASE}/cmd/status", json.dumps({"txid": "after"}), qos=1)
+    wait_until(lambda: answered(sub, "after"))
+    assert [(r["txid"], r["ok"]) for r in results(sub)] == [(None, False), ("after", True)]
+    assert results(sub)[0]["error"]["code"] == "too_large"
+    assert desk.link.stats()["commands"] == 2
+
+
 def test_every_command_refusal_is_listed_for_field_techs(
         desk: Desk, supervisor: tuple[mqtt.Client, Subscriber]) -> None:
     """The messages a supervisor can get are the ones docs/field-tech.md explains."""

@@ -366,3 +366,76 @@ def test_a_config_command_run_with_sudo_leaves_every_file_to_the_service_user(de
     for d in (desk["etc"], desk["state"]):
         for f in d.iterdir():
             assert f.stat().st_uid == owner, f"{f} is root's"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root's commands on a desk (sudo)")
+def test_a_config_command_run_with_sudo_follows_no_link_the_service_user_planted(desk, tmp_path):
+    """/etc/deskcue and the state directory belong to the service user, a network-facing
+    process. Links it leaves there under the names root writes (the lock, a temporary
+    file) must not make `sudo deskcue config apply` hand root's files to it: the lock was
+    opened through the link and chowned to the service user, and the temporary file was
+    written, chmodded 0644 and chowned through it (/etc/shadow would have become theirs)."""
+    owner = 65534  # nobody: any user but root
+    for p in (desk["etc"], desk["live"], desk["state"]):
+        os.chown(p, owner, owner)
+    victims = {}
+    for name in (".deskcue-config.lock", "deskcue.toml.tmp", "deskcue.toml.last-good.tmp"):
+        victim = tmp_path / f"root-only-{name.strip('.')}"
+        victim.write_text("root's secret\n")
+        victim.chmod(0o600)
+        (desk["etc"] / name).symlink_to(victim)
+        victims[victim] = name
+    state_victim = tmp_path / "root-only-record"
+    state_victim.write_text("root's secret\n")
+    state_victim.chmod(0o600)
+    (desk["state"] / "config-apply.json.tmp").symlink_to(state_victim)
+    victims[state_victim] = "config-apply.json.tmp"
+    src = tmp_path / "new.toml"
+    src.write_text(NEW.format(state=desk["state"]))
+    proc = subprocess.run(
+        [sys.executable, "-m", "firmware.cli.main", "config", "apply", str(src),
+         "--etc", str(desk["etc"])],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for victim, name in victims.items():
+        st = victim.stat()
+        got = (st.st_uid, st.st_mode & 0o777, victim.read_text())
+        assert got == (0, 0o600, "root's secret\n"), f"root wrote through the link {name}"
+    assert desk["live"].read_text() == NEW.format(state=desk["state"])
+    assert not desk["live"].is_symlink()
+    assert last_good_path(desk["live"]).read_text() == OLD.format(state=desk["state"])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root's commands on a desk (sudo)")
+def test_a_config_root_can_use_but_the_service_user_cannot_is_refused(desk, tmp_path):
+    """The card import and `sudo deskcue config apply` check the files a config names as
+    root, who reads anything; the desk runs as its service user. A config naming a
+    credentials file in root's credential store (where field-tech.md §1 keeps it, for
+    systemd to hand over) was installed, and the desk then could not log in to its broker."""
+    owner = 65534  # nobody: the service user, owner of the state directory
+    for p in (desk["etc"], desk["live"], desk["state"]):
+        os.chown(p, owner, owner)
+    store = tmp_path / "credstore"
+    store.mkdir(mode=0o700)
+    secret = store / "deskcue-mqtt"
+    secret.write_text('username = "lyon-d07"\npassword = "pw"\n')
+    secret.chmod(0o600)
+    src = tmp_path / "new.toml"
+    src.write_text(NEW.format(state=desk["state"]) + f'\n[mqtt]\ncredentials_file = "{secret}"\n')
+    before = desk["live"].read_bytes()
+    proc = subprocess.run(
+        [sys.executable, "-m", "firmware.cli.main", "config", "apply", str(src),
+         "--etc", str(desk["etc"])],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    said = proc.stdout + proc.stderr
+    assert f"mqtt.credentials_file: {secret} cannot be read by the user the desk runs as" in said
+    assert desk["live"].read_bytes() == before
+    # readable by that user (its own file, in a directory it may enter): installed
+    store.chmod(0o711)
+    os.chown(secret, owner, owner)
+    proc = subprocess.run(
+        [sys.executable, "-m", "firmware.cli.main", "config", "apply", str(src),
+         "--etc", str(desk["etc"])],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

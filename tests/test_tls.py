@@ -126,6 +126,39 @@ def test_client_key_from_systemd_credentials(
     assert files is not None and files.key_file == creds_dir / "mqtt.key"
 
 
+def test_a_command_run_by_hand_takes_the_client_key_the_unit_would_load(
+    pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Outside the unit (`sudo deskcue selftest`, field-tech.md §3) the password is read from
+    # /etc/credstore/deskcue-mqtt, the file the unit loads; the client key was not read from
+    # /etc/credstore/deskcue-mqtt.key, where field-tech.md §1 puts it for the unit, so the
+    # self-test failed the broker step on a desk whose service logged in fine.
+    store = tmp_path / "credstore"
+    store.mkdir()
+    (store / "deskcue-mqtt.key").write_bytes(pki.client_key.read_bytes())
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    monkeypatch.setenv("DESKCUE_CREDSTORE", str(store))
+    s = MqttSettings(tls=TlsSettings(enabled=True, ca_file=pki.ca, cert_file=pki.client_cert))
+    files = tls_files(s)
+    assert files is not None and files.key_file == store / "deskcue-mqtt.key"
+
+
+def test_a_client_certificate_without_its_key_says_where_the_key_is_looked_for(
+    broker: Broker, pki: Pki, tmp_path: Path, links: list[MqttLink],
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The shipped unit loads no `mqtt.key` credential, so a desk given only cert_file (the
+    # config's description says the key may come from that credential) had the fault
+    # "TLS files unusable: [SSL] PEM lib (_ssl.c:3926)", which names neither the key nor
+    # where it is looked for.
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))  # the unit's: no mqtt.key
+    link = start_link(broker, tmp_path, links, tls=TlsSettings(
+        enabled=True, ca_file=pki.ca, cert_file=pki.client_cert))
+    assert not link.connected
+    assert str(pki.client_cert) in link.last_error
+    assert "mqtt.tls.key_file" in link.last_error and "mqtt.key" in link.last_error
+
+
 def test_credentials_file_parsing_never_echoes_secrets() -> None:
     c = parse_credentials('# desk 1\nusername = desk1\npassword = "a b=c"\n')
     assert c.username == "desk1" and c.password == Secret("a b=c")

@@ -18,6 +18,7 @@ and the MQTT path print the same messages.
 from __future__ import annotations
 
 import os
+import pwd
 import ssl
 from pathlib import Path
 
@@ -82,6 +83,42 @@ def _file_problem(path: Path) -> str | None:
     return None
 
 
+def _allows(st: os.stat_result, uid: int, gids: set[int], bit: int) -> bool:
+    """Whether mode ``st`` grants ``bit`` (4 read, 1 search) to user ``uid`` in ``gids``."""
+    if st.st_uid == uid:
+        return bool(st.st_mode & (bit << 6))
+    if st.st_gid in gids:
+        return bool(st.st_mode & (bit << 3))
+    return bool(st.st_mode & bit)
+
+
+def _service_user_problem(path: Path, state_dir: Path) -> str | None:
+    """Run as root (the card import, ``sudo deskcue config apply``), whether the user the desk
+    runs as, the owner of its state directory, cannot read ``path``: root reads anything, so
+    its own check passes a file in root's credential store that the service never can. Judged
+    from the modes of the file and the directory it is in (not ACLs, not further up)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        uid = state_dir.stat().st_uid
+        if uid == 0:
+            return None
+        try:
+            entry = pwd.getpwuid(uid)
+            name, gids = entry.pw_name, set(os.getgrouplist(entry.pw_name, entry.pw_gid))
+        except KeyError:
+            name, gids = str(uid), {state_dir.stat().st_gid}
+        real = Path(os.path.realpath(path))
+        if _allows(real.parent.stat(), uid, gids, 1) and _allows(real.stat(), uid, gids, 4):
+            return None
+    except OSError:
+        return None  # what cannot be judged is left to the checks that open the file
+    return (f"{path} cannot be read by the user the desk runs as ({name}, owner of "
+            f"{state_dir}), only by root: make it readable to {name}, or for the broker's "
+            "password leave mqtt.credentials_file out (the unit hands /etc/credstore/"
+            "deskcue-mqtt to the desk itself)")
+
+
 def host_problems(settings: Settings) -> list[Finding]:
     """The directories and files ``settings`` names that are unusable on this machine."""
     out: list[Finding] = []
@@ -91,8 +128,10 @@ def host_problems(settings: Settings) -> list[Finding]:
     m = settings.mqtt
     if not m.enabled:
         return out
+    state = Path(settings.device.state_dir)
     if m.credentials_file is not None:
-        why = _file_problem(Path(m.credentials_file))
+        why = _file_problem(Path(m.credentials_file)) or _service_user_problem(
+            Path(m.credentials_file), state)
         if why:
             out.append(("mqtt.credentials_file", why))
     tls = m.tls
@@ -103,7 +142,7 @@ def host_problems(settings: Settings) -> list[Finding]:
     for name, path in files.items():
         if path is None:
             continue
-        why = _file_problem(Path(path))
+        why = _file_problem(Path(path)) or _service_user_problem(Path(path), state)
         if why:
             out.append((f"mqtt.tls.{name}", why))
             missing = True

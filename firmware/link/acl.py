@@ -2,13 +2,16 @@
 
 Each desk connects with its own username and may publish only what a desk publishes under
 ``<prefix>/<site>/<desk>/`` (``status`` with its last will, ``info``, ``events``,
-``telemetry``, command results and its Home Assistant discovery entries) and read only its own
-commands. Supervisors read the whole site and may send commands; nothing else is allowed, so a
-desk whose credentials leak cannot impersonate, command or eavesdrop on another desk.
+``telemetry``, command results, the self-test's round trip and its Home Assistant discovery
+entries) and read only its own commands, info and self-test. Supervisors read the whole site
+and may send commands; nothing else is allowed, so a desk whose credentials leak cannot
+impersonate, command or eavesdrop on another desk.
 
 The matching password file is made on the broker with ``mosquitto_passwd``;
 `passwords_script` writes a shell recipe that makes it and one credentials file per desk (to
-install on that desk as ``/etc/deskcue/mqtt-credentials`` or a systemd credential).
+install on that desk as ``/etc/credstore/deskcue-mqtt``, root's, mode 0600, which the unit
+loads as its credential ``mqtt``; not in ``/etc/deskcue``, which the service may write and
+anyone may list).
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-DESK_PUBLISHES = ("status", "info", "events", "telemetry", "cmd/+/result", "state/#")
+# `selftest`: `deskcue selftest` checks the broker by a round trip there, with the desk's account.
+DESK_PUBLISHES = ("status", "info", "events", "telemetry", "cmd/+/result", "state/#",
+                  "selftest")
 # A desk reads its own retained info to notice another device holding its identity.
-DESK_READS = ("cmd/+", "info")
+DESK_READS = ("cmd/+", "info", "selftest")
 DEFAULT_USER_FORMAT = "{site}-{desk}"
 
 
@@ -59,12 +64,22 @@ def mosquitto_acl(desks: list[DeskAccount], supervisors: list[str], *,
     there, so a supervisor account can serve Home Assistant.
 
     Raises ValueError for a username used twice (two desks sharing credentials could not be
-    told apart by the broker) or one both desk and supervisor.
+    told apart by the broker) or one both desk and supervisor, and for two desks with one
+    Home Assistant discovery node (``d-1`` and ``d_1``): each could rewrite the other's
+    discovery configs, and with them the topics Home Assistant sends commands to.
     """
     names = [d.username for d in desks] + list(supervisors)
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise ValueError(f"username used more than once: {', '.join(twice)}")
+    nodes: dict[str, DeskAccount] = {}
+    for d in desks:
+        other = nodes.setdefault(d.discovery_node, d)
+        if other is not d:
+            raise ValueError(
+                f"desks {other.site}/{other.desk} and {d.site}/{d.desk} share the Home "
+                f"Assistant discovery node {d.discovery_node} (\"-\" reads as \"_\" there): "
+                "each could rewrite the other's discovery configs; rename one of them")
     bad = sorted(n for n in names if not n or any(c.isspace() for c in n))
     if bad:
         raise ValueError(f"usernames may not be empty or contain spaces: {bad!r}")
@@ -94,7 +109,8 @@ def passwords_script(desks: list[DeskAccount], supervisors: list[str], *,
                      passwd_file: str = "/etc/mosquitto/deskcue.passwd",
                      out_dir: str = "desk-credentials") -> str:
     """A shell recipe that adds every account to ``passwd_file`` with a fresh random password
-    and writes each desk's credentials file into ``out_dir`` (mode 0600).
+    and writes each desk's credentials file into ``out_dir`` (mode 0600). The password file is
+    left to the user ``mosquitto`` where there is one: the broker reads it as that user.
 
     Run it on the broker host; carry each desk's file to that desk only.
     """
@@ -119,6 +135,12 @@ def passwords_script(desks: list[DeskAccount], supervisors: list[str], *,
                   f'mosquitto_passwd -b "$passwd_file" {q(user)} "$pw"',
                   f'printf \'username = "%s"\\npassword = "%s"\\n\' {q(user)} "$pw" > '
                   f'"$out"/{q("supervisor-" + user + ".credentials")}']
-    lines += ["", 'echo "accounts added to $passwd_file; credentials files in $out/"',
+    lines += ["",
+              "# mosquitto reads the file after dropping to its own user (Debian's: mosquitto);",
+              "# root's and 0600, it would not start: 'Unable to open pwfile'.",
+              "if id -u mosquitto >/dev/null 2>&1; then",
+              '  chown mosquitto:mosquitto "$passwd_file"',
+              "fi",
+              'echo "accounts added to $passwd_file; credentials files in $out/"',
               'echo "reload the broker: systemctl reload mosquitto (or kill -HUP)"']
     return "\n".join(lines) + "\n"

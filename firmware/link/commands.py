@@ -44,7 +44,8 @@ broker kept it): the copy a broker hands over at connect. A command published re
 a desk that is listening live, without the flag, and runs once. Stale ones (``ts`` further
 than ``command_max_age_s`` from the desk's clock, either way; judged only when the desk's
 clock is synced) get a ``stale`` error. Oversized, malformed or unknown ones get an error
-result whenever a result topic can be named.
+result whenever a result topic can be named (over MQTT 5 a payload more than 64 KiB over the
+limit never reaches the desk: `firmware.link.mqtt_client` asks the broker not to send it).
 `parse_command` never raises.
 """
 

@@ -9,15 +9,17 @@ a byte-order mark and CRLF line ends, as Windows Notepad saves, are accepted)::
 Where it is looked for, first match wins:
 
 1. ``mqtt.credentials_file`` from the config (a path, not the secret itself);
-2. ``$CREDENTIALS_DIRECTORY/mqtt``: systemd's ``LoadCredential=mqtt:/etc/deskcue/mqtt`` (or
-   ``LoadCredentialEncrypted=``) puts it there, readable only by the service;
+2. ``$CREDENTIALS_DIRECTORY/mqtt``: the unit's ``LoadCredential=mqtt:deskcue-mqtt`` copies
+   ``/etc/credstore/deskcue-mqtt`` there (or ``LoadCredentialEncrypted=``), readable only by
+   the service;
 3. outside systemd (a command run by hand on the desk, such as ``deskcue selftest``):
    ``/etc/credstore/deskcue-mqtt``, the file the unit loads as ``mqtt`` (root's: ``sudo``);
    ``$DESKCUE_CREDSTORE`` names another directory (tests);
 4. none: connect without a username (anonymous, or identified by a client certificate).
 
 The client certificate's key may likewise come from ``$CREDENTIALS_DIRECTORY/mqtt.key`` when
-``mqtt.tls.key_file`` is not set. `Secret` never shows its value in ``repr``/``str``/logs.
+``mqtt.tls.key_file`` is not set (outside systemd: ``/etc/credstore/deskcue-mqtt.key``).
+`Secret` never shows its value in ``repr``/``str``/logs.
 """
 
 from __future__ import annotations
@@ -113,6 +115,9 @@ def _credentials_dir() -> Path | None:
 
 CREDSTORE_FILE = "deskcue-mqtt"
 """The file in /etc/credstore that deskcue.service loads as its credential ``mqtt``."""
+KEY_CREDSTORE_FILE = "deskcue-mqtt.key"
+"""The client certificate's key in /etc/credstore, loaded as ``mqtt.key`` by the drop-in in
+docs/field-tech.md §1."""
 
 
 def credstore() -> Path:
@@ -182,6 +187,15 @@ def tls_files(settings: MqttSettings) -> TlsFiles | None:
         d = _credentials_dir()
         if d is not None and (d / KEY_CREDENTIAL_NAME).is_file():
             key = d / KEY_CREDENTIAL_NAME
+        elif d is None:
+            # Outside the unit, as for the password: the file the unit's drop-in loads.
+            stored = credstore() / KEY_CREDSTORE_FILE
+            try:
+                if stored.is_file():
+                    key = stored
+            except PermissionError:
+                raise CredentialsError(f"cannot read {stored}: permission denied (it is "
+                                       "root's: run the command with sudo)") from None
     for what, p in (("ca_file", tls.ca_file), ("cert_file", tls.cert_file), ("key_file", key)):
         if p is not None and not Path(p).is_file():
             raise CredentialsError(f"mqtt.tls.{what}: {p} not found")
@@ -206,5 +220,12 @@ def ssl_context(files: TlsFiles) -> ssl.SSLContext:
                 str(files.cert_file), str(files.key_file) if files.key_file else None
             )
     except (OSError, ssl.SSLError) as exc:
+        if files.cert_file is not None and files.key_file is None and isinstance(
+                exc, ssl.SSLError):
+            raise CredentialsError(
+                f"mqtt.tls.cert_file: {files.cert_file} holds no private key for its "
+                "certificate, and none is given elsewhere: set mqtt.tls.key_file, or give the "
+                f"service the credential {KEY_CREDENTIAL_NAME} (docs/field-tech.md §1)"
+            ) from None
         raise CredentialsError(f"TLS files unusable: {exc}") from None
     return ctx

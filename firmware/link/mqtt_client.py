@@ -126,6 +126,10 @@ _COMMAND_BURST = 40.0
 _REFUSAL_RATE_PER_S = 20.0  # ... and rate_limited answers beyond this (burst 40) are not sent,
 _REFUSAL_BURST = 40.0  # so that a flood costs bounded memory and bandwidth (counted, dropped)
 _SESSION_TAKEN_OVER = 0x8E  # MQTT 5 DISCONNECT reason: another client connected with our id
+# Room above the largest command payload for the topic, the properties and the desk's own
+# retained info, which it reads back: a packet up to this much larger is still answered
+# too_large, a larger one is never sent to the desk at all (MQTT 5 Maximum Packet Size).
+_PACKET_SLACK = 64 * 1024
 _TAKEOVERS_FOR_CONFLICT = 2  # one alone can be our own half-open connection being replaced
 
 
@@ -445,6 +449,7 @@ class MqttLink:
                 s.port,
                 keepalive=s.keepalive_s,
                 clean_start=True if self._v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+                properties=self._connect_properties(),
             )
             client.loop_start()
         except (CredentialsError, OSError, ValueError) as exc:
@@ -614,6 +619,23 @@ class MqttLink:
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
         return client
+
+    def max_packet_bytes(self) -> int:
+        """The largest packet this desk takes from the broker, bytes: the largest command
+        payload it accepts plus `_PACKET_SLACK`."""
+        largest = max([self.settings.command_max_bytes, *self._command_limits.values()])
+        return largest + _PACKET_SLACK
+
+    def _connect_properties(self) -> Properties | None:
+        """MQTT 5 CONNECT properties: the Maximum Packet Size, so that a payload no command
+        takes (a broker allows 256 MB by default) is dropped by the broker, not read into
+        the desk's memory first. MQTT 3.1.1 has no such property: the broker's
+        ``max_packet_size`` bounds it there (docs/field-tech.md)."""
+        if not self._v5:
+            return None
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.MaximumPacketSize = self.max_packet_bytes()
+        return props
 
     def _set_error(self, message: str) -> None:
         if message and message != self._last_error:

@@ -7,6 +7,7 @@ back tolerantly (a damaged record is logged and treated as absent, or moved asid
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import logging
@@ -30,13 +31,31 @@ def fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
-def _same_owner_as_dir(path: Path) -> None:
-    """When root writes into a directory owned by the service user, keep the file theirs."""
+def _same_owner_as_dir(fd: int, directory: Path) -> None:
+    """When root writes into a directory owned by the service user, keep the open file ``fd``
+    theirs (by descriptor: a path there may be a link its owner made to a file of root's)."""
     if os.geteuid() != 0:
         return
     with contextlib.suppress(OSError):
-        st = path.parent.stat()
-        os.chown(path, st.st_uid, st.st_gid)
+        st = directory.stat()
+        os.fchown(fd, st.st_uid, st.st_gid)
+
+
+# Root (`sudo deskcue config apply`, the card import) writes into directories the service
+# user owns: whatever it opens there by name must not follow a link that user left.
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _open_own(path: Path, flags: int, mode: int) -> int:
+    """Open ``path`` with ``flags`` (which include O_NOFOLLOW); a link in its place is
+    removed first and the file made anew (never opened through it)."""
+    try:
+        return os.open(path, flags, mode)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+    os.unlink(path)
+    return os.open(path, flags | os.O_CREAT | os.O_EXCL, mode)
 
 
 def printable_name(path: Path | str) -> str:
@@ -57,7 +76,9 @@ def atomic_write(path: Path, data: bytes, *, hook: Hook | None = None, step: str
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()  # left by a crash, or a link: the new file is made, never reused
+        fd = os.open(tmp, _NEW_FILE, mode)
         with os.fdopen(fd, "wb") as f:
             half = len(data) // 2
             f.write(data[:half])
@@ -67,7 +88,8 @@ def atomic_write(path: Path, data: bytes, *, hook: Hook | None = None, step: str
             f.write(data[half:])
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, mode)
+            os.fchmod(f.fileno(), mode)
+            _same_owner_as_dir(f.fileno(), path.parent)
         os.replace(tmp, path)
     except OSError as exc:
         # Nothing was replaced. The half-written temporary file would only take space on a
@@ -79,7 +101,6 @@ def atomic_write(path: Path, data: bytes, *, hook: Hook | None = None, step: str
             raise
         raise OSError(exc.errno, exc.strerror, str(path)) from exc
     fsync_dir(path.parent)
-    _same_owner_as_dir(path)
     if hook and step:
         hook(step + ".written")
 
@@ -136,10 +157,11 @@ def locked_dir(directory: Path) -> Iterator[None]:
     directory.mkdir(parents=True, exist_ok=True)
     lock = directory / ".deskcue-config.lock"
     try:
-        f = open(lock, "a")  # noqa: SIM115 (closed below)
+        f = os.fdopen(_open_own(lock, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+                                | os.O_CLOEXEC, 0o644), "a")
         # Made by root (`sudo deskcue config apply`, the card import), the lock would be
         # root's: the service user, who owns the directory, could then never take it again.
-        _same_owner_as_dir(lock)
+        _same_owner_as_dir(f.fileno(), directory)
     except PermissionError as exc:
         # The lock file is ours, not the user's: name the directory they need to write to.
         raise PermissionError(exc.errno, "permission denied (installing a config there needs "
