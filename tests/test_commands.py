@@ -287,6 +287,40 @@ def test_a_fixed_payload_runs_every_time_a_repeated_txid_once(
     assert len(desk.executed) == 4 and results(sub)[-1] == results(sub)[-2]
 
 
+def test_a_config_under_a_txid_already_refused_is_still_judged(
+        broker: Broker, tmp_path: Path, supervisor: tuple[mqtt.Client, Subscriber]) -> None:
+    """`deskcue config sign` makes guessable txids. Junk sent first under the next one (by any
+    account that may send commands) was answered, and the real signed config under that txid
+    then got the junk's cached refusal, never checked. A config is one command only as its
+    signed content: a different payload under the same txid is judged on its own; the same
+    payload again (a QoS 1 redelivery) is still answered from the first run."""
+    pub, sub = supervisor
+    judged: list[Command] = []
+
+    def handle(cmd: Command) -> None:
+        judged.append(cmd)
+        ok = cmd.args.signature == "real"  # type: ignore[attr-defined]
+        link.publish_command_result(cmd, ok, data={"hash": "c0ffee"} if ok else None,
+                                    error=None if ok else ("bad_signature", "no"))
+
+    link = MqttLink(settings_for(broker), site="site1", desk="desk1",
+                    state_dir=tmp_path / "state", on_command=handle,
+                    extra_commands={"config": (ALL_ARG_MODELS["config"], 65536)})
+    link.start()
+    try:
+        wait_until(lambda: link.commands_ready)
+        junk = {"txid": "cfg-1767225600", "issued": 1767225600, "config": "x",
+                "signature": "AA=="}
+        real = {**junk, "config": "[device]\n", "signature": "real"}
+        for payload in (junk, real, real, {**real, "ts": time.time()}):
+            pub.publish(f"{BASE}/cmd/config", json.dumps(payload), qos=1)
+        wait_until(lambda: len(sub.messages) == 4)
+        assert [c.args.signature for c in judged] == ["AA==", "real"]  # type: ignore[attr-defined]
+        assert [r["ok"] for r in results(sub)] == [False, True, True, True]
+    finally:
+        link.stop(drain_s=0.0)
+
+
 def test_a_txid_repeated_while_it_runs_is_answered_when_it_is_done(
         broker: Broker, tmp_path: Path, supervisor: tuple[mqtt.Client, Subscriber]) -> None:
     """The appliance answers between audio blocks, later than the link hands a command over:

@@ -55,13 +55,13 @@ One MQTT subtree per desk, `deskcue/{site}/{desk}/...` (the first level is the c
   that subscribes at any time learns the current state at once.
 * `cmd/{name}` - allow-listed commands (`snooze`, `identify`, `recalibrate`, `status`, and
   `config` where remote config is on), answered on `cmd/{name}/result` with the command's
-  `txid`. A repeat with the same `txid` runs once; a command without one gets a fresh id from
-  the desk (`desk:` and 16 hex digits), so a fixed payload such as a dashboard button's runs
-  every time (`config` alone requires a `txid`: its signature covers it). A command sent
-  retained runs once, live; the copy the broker keeps is ignored at later connects. Stale
-  (`ts` older than `mqtt.command_max_age_s`), oversized, malformed or unknown ones get an
-  error result; over MQTT 5 a payload more than 64 KiB over the largest the desk takes is
-  never sent to it (its CONNECT's Maximum Packet Size) and gets none.
+  `txid`. A repeat with the same `txid` and arguments runs once; a command without one gets
+  a fresh id from the desk (`desk:` and 16 hex digits), so a fixed payload such as a
+  dashboard button's runs every time (`config` alone requires a `txid`: its signature covers
+  it). A command sent retained runs once, live; the copy the broker keeps is ignored at
+  later connects. Stale (`ts` older than `mqtt.command_max_age_s`), oversized, malformed or
+  unknown ones get an error result; over MQTT 5 a payload more than 64 KiB over the largest
+  the desk takes is never sent to it (its CONNECT's Maximum Packet Size) and gets none.
 
 With `mqtt.home_assistant.enabled`, the desk also publishes retained Home Assistant MQTT
 discovery configs on `homeassistant/{component}/deskcue_{site}_{desk}/{object_id}/config`

@@ -50,8 +50,8 @@ class CommandArgs(Payload):
 
     txid: Annotated[str, Field(pattern=TXID_PATTERN)] | Absent = Field(
         None, description="Transaction id, echoed in the result; a repeat with the same txid "
-                          "runs once. Left out: the desk makes a fresh one, so a fixed payload "
-                          "(a dashboard button) runs every time it is sent.")
+                          "and arguments runs once. Left out: the desk makes a fresh one, so "
+                          "a fixed payload (a dashboard button) runs every time it is sent.")
     ts: Annotated[float, Field(ge=0)] | Absent = Field(
         None, description="When the command was sent, Unix seconds (judged for staleness).")
 

@@ -6,7 +6,9 @@ transaction id, optional send time and the command's own arguments, e.g.::
     deskcue/site1/desk1/cmd/snooze   {"txid": "a1", "ts": 1767225600.0, "minutes": 10}
     deskcue/site1/desk1/cmd/identify {"seconds": 10}
 
-A repeat with the same ``txid`` runs once (its result is sent again). A command without one
+A repeat with the same ``txid`` and arguments runs once (its result is sent again; the
+same txid with other arguments is another command: a txid taken first by someone else
+must not answer for the real one). A command without one
 gets a fresh id from the desk (``desk:`` and 16 hex digits, echoed in the result), so a fixed
 payload, such as a dashboard button's, runs every time; ``config`` alone requires a txid, as
 its signature covers it.

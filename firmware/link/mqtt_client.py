@@ -76,6 +76,7 @@ rare duplicate by ``id`` and spot gaps by (``boot_id``, ``seq``); a broker refus
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import queue
@@ -201,6 +202,16 @@ def _disconnect_reason(flags: Any, reason_code: Any) -> str:
     return str(reason_code)
 
 
+def _run_once_key(cmd: Command) -> tuple[str, str, str]:
+    """What makes a command the same command for run-once: its name, its txid and its
+    arguments (``ts`` left out: a sender's retry may stamp it anew). A txid alone would let
+    anyone who may send commands take one first - `deskcue config sign`'s are guessable - and
+    the real command under it would get that one's answer without being run."""
+    args = cmd.args.model_dump(mode="json", exclude={"txid", "ts"})
+    digest = hashlib.sha256(json.dumps(args, sort_keys=True).encode()).hexdigest()
+    return cmd.name, cmd.txid, digest
+
+
 class MqttLink:
     """The desk's MQTT link; see the module docstring for topics, threads and delivery.
 
@@ -295,10 +306,10 @@ class MqttLink:
         self._command_bucket = _Bucket(*command_rate)
         self._refusal_bucket = _Bucket(_REFUSAL_RATE_PER_S, _REFUSAL_BURST)
         self._sub_mid: int | None = None  # the command subscription awaiting its SUBACK
-        # (name, txid) -> its answer (None while running): a redelivery is answered, not run
-        self._recent: OrderedDict[tuple[str, str], dict[str, Any] | None] = OrderedDict()
-        # (name, txid) -> redeliveries that came while it ran: each gets the answer when it comes
-        self._waiting: dict[tuple[str, str], int] = {}
+        # `_run_once_key` -> its answer (None while running): a redelivery is answered, not run
+        self._recent: OrderedDict[tuple[str, str, str], dict[str, Any] | None] = OrderedDict()
+        # `_run_once_key` -> redeliveries that came while it ran: each gets the answer then
+        self._waiting: dict[tuple[str, str, str], int] = {}
 
         # identity (paho thread sets, worker acts)
         self._takeovers: deque[float] = deque()
@@ -544,10 +555,11 @@ class MqttLink:
         """
         err = (("failed", error) if isinstance(error, str) else error) if not ok else None
         payload = result_payload(cmd.name, cmd.txid, ok, data=data, error=err)
+        key = _run_once_key(cmd)
         with self._lock:
-            if (cmd.name, cmd.txid) in self._recent:
-                self._recent[cmd.name, cmd.txid] = payload
-            repeats = self._waiting.pop((cmd.name, cmd.txid), 0)
+            if key in self._recent:
+                self._recent[key] = payload
+            repeats = self._waiting.pop(key, 0)
         for _ in range(1 + repeats):  # the command, and each redelivery that came meanwhile
             self._q.put(("result", cmd.name, payload))
 
@@ -855,7 +867,7 @@ class MqttLink:
             self._q.put(("result", name, result_payload(name, parsed.txid, False, error=error)))
             return
         with self._lock:
-            key = (name, parsed.txid)
+            key = _run_once_key(parsed)
             if key in self._recent:
                 cached = self._recent[key]
                 duplicate = True
