@@ -106,6 +106,37 @@ host = "broker.example"
     assert "TLS is off" in out and "OK, 4 warning(s)" in out
 
 
+def test_a_password_file_or_client_key_others_can_read_is_a_warning(tmp_path: Path):
+    """The run warned of a readable password file only in its log, and of the key not at
+    all; `config check` (and so the card import's note and an MQTT push's answer) said
+    nothing of either."""
+    creds, key, cert = tmp_path / "mqtt.cred", tmp_path / "client.key", tmp_path / "c.pem"
+    for f in (creds, key, cert):
+        f.write_text("x\n")
+    text = f"""\
+[mqtt]
+host = "localhost"
+port = 8883
+credentials_file = "{creds}"
+
+[mqtt.tls]
+enabled = true
+cert_file = "{cert}"
+key_file = "{key}"
+"""
+    creds.chmod(0o640)
+    key.chmod(0o604)
+    warned = {w.key: (w.line, w.message) for w in check_text(text, here=False).warnings}
+    assert warned == {
+        "mqtt.credentials_file": (4, f"{creds} can be read or written by others (mode 640): "
+                                     "chmod 600 it, owned by the desk's user"),
+        "mqtt.tls.key_file": (9, f"{key} can be read or written by others (mode 604): "
+                                 "chmod 600 it, owned by the desk's user")}
+    creds.chmod(0o600)
+    key.chmod(0o400)
+    assert not check_text(text, here=False).warnings
+
+
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "::1"])
 def test_loopback_broker_without_tls_is_fine(host):
     assert not check_text(f'[mqtt]\nhost = "{host}"\n').warnings

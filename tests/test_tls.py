@@ -126,6 +126,25 @@ def test_client_key_from_systemd_credentials(
     assert files is not None and files.key_file == creds_dir / "mqtt.key"
 
 
+def test_a_client_key_others_can_read_is_used_and_warned_about(
+    pki: Pki, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As the password file already was: the key is the desk's secret, said by path only."""
+    key = tmp_path / "client.key"
+    key.write_bytes(pki.client_key.read_bytes())
+    s = MqttSettings(tls=TlsSettings(enabled=True, ca_file=pki.ca, cert_file=pki.client_cert,
+                                     key_file=key))
+    for mode, warned in ((0o600, False), (0o644, True)):
+        key.chmod(mode)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            files = tls_files(s)
+        assert files is not None and files.key_file == key
+        said = [r.getMessage() for r in caplog.records]
+        assert (said == [f"TLS client key {key} is readable by others; chmod 600 it"]) is warned
+        assert "PRIVATE KEY" not in " ".join(said)
+
+
 def test_a_command_run_by_hand_takes_the_client_key_the_unit_would_load(
     pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

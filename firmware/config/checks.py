@@ -42,7 +42,7 @@ from firmware.config.load import (
 from firmware.config.schema import dump_toml
 from firmware.config.section import TOPIC_SAFE
 from firmware.config.settings import Settings
-from firmware.config.usable import desk_problems, host_problems
+from firmware.config.usable import desk_problems, host_problems, secret_warnings
 from firmware.errors import ConfigError, ConfigProblem
 from firmware.platform.files import printable_name
 
@@ -229,7 +229,7 @@ def _check_one(data: dict[str, Any], text: str, source: str, here: bool
         return [ConfigProblem(k, key_line(text, tuple(k.split(".")), lines), m)
                 for k, m in findings]
 
-    warns = located(warnings_for(settings))
+    warns = located(warnings_for(settings) + secret_warnings(settings))
     problems = located(desk_problems(settings))
     host = located(host_problems(settings))
     if here:

@@ -119,6 +119,31 @@ def _service_user_problem(path: Path, state_dir: Path) -> str | None:
             "deskcue-mqtt to the desk itself)")
 
 
+def secret_warnings(settings: Settings) -> list[Finding]:
+    """The broker password file and the TLS client key that ``settings`` names, where they
+    exist here and their group or others may read them (``chmod 600``): the desk uses them
+    (the service alone may need them), but they should be its secrets. Warnings, not
+    problems: a file made readable on purpose must not stop the desk."""
+    m = settings.mqtt
+    if not m.enabled:
+        return []
+    secrets = {"mqtt.credentials_file": m.credentials_file}
+    if m.tls.enabled:
+        secrets["mqtt.tls.key_file"] = m.tls.key_file
+    out: list[Finding] = []
+    for key, path in secrets.items():
+        if path is None:
+            continue
+        try:
+            mode = Path(path).stat().st_mode
+        except OSError:
+            continue  # absent or unreadable: `host_problems` says so
+        if mode & 0o077:
+            out.append((key, f"{path} can be read or written by others (mode "
+                        f"{mode & 0o777:03o}): chmod 600 it, owned by the desk's user"))
+    return out
+
+
 def host_problems(settings: Settings) -> list[Finding]:
     """The directories and files ``settings`` names that are unusable on this machine."""
     out: list[Finding] = []

@@ -24,6 +24,7 @@ The client certificate's key may likewise come from ``$CREDENTIALS_DIRECTORY/mqt
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import ssl
@@ -199,6 +200,9 @@ def tls_files(settings: MqttSettings) -> TlsFiles | None:
     for what, p in (("ca_file", tls.ca_file), ("cert_file", tls.cert_file), ("key_file", key)):
         if p is not None and not Path(p).is_file():
             raise CredentialsError(f"mqtt.tls.{what}: {p} not found")
+    with contextlib.suppress(OSError):
+        if key is not None and Path(key).stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            log.warning("TLS client key %s is readable by others; chmod 600 it", key)
     return TlsFiles(tls.ca_file, tls.cert_file, key)
 
 
