@@ -202,7 +202,8 @@ class Broker:
     broker does; off by default, so a restart loses everything). ``users`` (name -> password)
     turns off anonymous access; ``tls`` = (cert, key, ca) serves
     TLS; ``require_certificate`` makes clients present a certificate signed by that CA (its CN
-    becomes the username).
+    becomes the username). ``max_queued_messages``: QoS 1 messages the broker holds for a client
+    beyond those in flight (beyond it drops them); large unless a test wants a stock broker's.
     """
 
     workdir: Path
@@ -212,6 +213,7 @@ class Broker:
     require_certificate: bool = False
     acl: str | None = None
     persistence: bool = False
+    max_queued_messages: int = 100000  # mosquitto's own default is 1000
     process: subprocess.Popen[bytes] | None = None
 
     host: str = "127.0.0.1"
@@ -236,7 +238,7 @@ class Broker:
             "log_dest stderr",
             "log_type error",
             "log_type warning",
-            "max_queued_messages 100000",
+            f"max_queued_messages {self.max_queued_messages}",
         ]
         if self.users is None:
             lines.append("allow_anonymous true")

@@ -598,3 +598,39 @@ def test_a_lost_connection_is_named_for_what_ended_it(
                                    "the broker dropped it)")
     finally:
         link.stop()
+
+
+def test_reconnect_waits_are_jittered_so_a_floor_does_not_come_back_in_step(
+        tmp_path: Path) -> None:
+    """Desks that lost one broker at one moment must not retry it at the same moments: each
+    wait is drawn between half and all of the backoff. Without jitter no wait can be shorter
+    than the backoff (paho sleeps until then, a busy machine only makes it later), so a wait
+    well under it is a wait the jitter shortened."""
+    import socket
+
+    from firmware.config.mqtt import MqttSettings
+
+    accepts: list[float] = []
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        server.settimeout(HANG_S)
+
+        def accept_and_close() -> None:
+            # What the desk sees of a broker going down: the connection closes before a CONNACK.
+            for _ in range(9):
+                conn, _ = server.accept()
+                accepts.append(time.monotonic())
+                conn.close()
+
+        t = threading.Thread(target=accept_and_close, daemon=True)
+        t.start()
+        settings = MqttSettings(host="127.0.0.1", port=server.getsockname()[1],
+                                reconnect_min_s=0.5, reconnect_max_s=0.5)
+        link = MqttLink(settings, site="site1", desk="desk1", state_dir=tmp_path / "state")
+        _LINKS.append(link)
+        link.start()
+        t.join(HANG_S)
+        assert not t.is_alive()
+    waits = [b - a for a, b in zip(accepts, accepts[1:], strict=False)]
+    assert min(waits) < 0.45, f"every wait was the full backoff: {waits}"

@@ -90,7 +90,11 @@ class MqttSettings(Section):
     )
     keepalive_s: int = Field(30, ge=5, le=600, description="MQTT keep-alive interval, seconds.")
     reconnect_min_s: float = Field(
-        1.0, ge=0.1, le=60.0, description="First wait before reconnecting to the broker, seconds."
+        1.0,
+        ge=0.1,
+        le=60.0,
+        description="First wait before reconnecting to the broker, seconds (each wait is drawn "
+        "between half and all of its value, so that a floor's desks do not all come back at once).",
     )
     reconnect_max_s: float = Field(
         60.0,

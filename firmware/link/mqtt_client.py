@@ -80,6 +80,7 @@ import hashlib
 import json
 import logging
 import queue
+import random
 import sqlite3
 import ssl
 import threading
@@ -132,12 +133,39 @@ _SESSION_TAKEN_OVER = 0x8E  # MQTT 5 DISCONNECT reason: another client connected
 # too_large, a larger one is never sent to the desk at all (MQTT 5 Maximum Packet Size).
 _PACKET_SLACK = 64 * 1024
 _TAKEOVERS_FOR_CONFLICT = 2  # one alone can be our own half-open connection being replaced
+_JITTER = random.SystemRandom()  # no state to share with a forked process or a twin desk
 
 
 class _Client(mqtt.Client):
-    """paho's client, keeping the exception of the last failed connection attempt."""
+    """paho's client, keeping the exception of the last failed connection attempt, and
+    drawing each wait before it reconnects with jitter (`set_backoff`, `failed`)."""
 
     last_connect_error: BaseException | None = None
+    _backoff = (1.0, 60.0)
+    _failures = 0
+
+    def set_backoff(self, first_s: float, longest_s: float) -> None:
+        """Back off from ``first_s`` doubling up to ``longest_s`` (seconds), each wait drawn
+        between half and all of that (paho's own backoff has no jitter)."""
+        self._backoff = (first_s, longest_s)
+        self._failures = 0
+        self.reconnect_delay_set(first_s, first_s)  # type: ignore[arg-type]
+
+    def failed(self) -> float:
+        """A connection attempt failed or a connection ended: set and return the next wait
+        (s). Desks that lost one broker at one moment would otherwise all retry it at the same
+        moments, and come back in one burst however long it was away."""
+        first, longest = self._backoff
+        self._failures += 1
+        full = min(first * 2.0 ** min(self._failures - 1, 32), longest)
+        wait = _JITTER.uniform(full / 2.0, full)
+        # paho waits its "min_delay" next: its own doubling restarts from each value set here
+        self.reconnect_delay_set(wait, wait)  # type: ignore[arg-type]
+        return wait
+
+    def succeeded(self) -> None:
+        """The broker accepted the connection: the next loss backs off from the start."""
+        self._failures = 0
 
     def reconnect(self) -> MQTTErrorCode:
         """paho's reconnect, remembering why it failed (paho's loop only retries)."""
@@ -434,7 +462,9 @@ class MqttLink:
         """Start the worker and the background connection; returns at once, never raises.
 
         A broker that is down, unreachable or refusing is retried with backoff
-        (``reconnect_min_s`` doubling up to ``reconnect_max_s``); `last_error` says why.
+        (``reconnect_min_s`` doubling up to ``reconnect_max_s``, each wait drawn between half
+        and all of that, so that a floor's desks do not all come back at one moment);
+        `last_error` says why.
         """
         if self._started:
             return
@@ -612,7 +642,7 @@ class MqttLink:
             clean_session=None if self._v5 else True,  # MQTT 5 sets clean start per connect
         )
         client.suppress_exceptions = True
-        client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)  # type: ignore[arg-type]
+        client.set_backoff(s.reconnect_min_s, s.reconnect_max_s)
         client.max_inflight_messages_set(s.outbox_inflight + 16)
         client.connect_timeout = 5.0
         creds = load_credentials(s)
@@ -663,6 +693,8 @@ class MqttLink:
                 self._set_error(f"broker refused the connection: {rc}")
                 return
             self._refused, self._refused_since = None, None
+            if isinstance(client, _Client):
+                client.succeeded()
             self._epoch += 1
             self._commands_ready = False
             # Before `connected`: whoever sees it true hands events over as live on this
@@ -714,6 +746,8 @@ class MqttLink:
             log.exception("mqtt: on_subscribe failed")
 
     def _on_connect_fail(self, client: mqtt.Client, _u: Any) -> None:
+        if isinstance(client, _Client):
+            client.failed()
         exc = getattr(client, "last_connect_error", None)
         where = f"{self.settings.host}:{self.settings.port}"
         if isinstance(exc, ssl.SSLCertVerificationError):
@@ -725,6 +759,8 @@ class MqttLink:
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, flags: Any, rc: Any, _p: Any) -> None:
         try:
+            if isinstance(_c, _Client):
+                _c.failed()
             was = self._connected
             self._handover_origin = ""
             self._connected = False

@@ -13,14 +13,25 @@ def boot_id() -> str:
         return "unknown"
 
 
-def clock_is_synced() -> bool:
-    """True when systemd-timesyncd has synchronised the clock (its marker file exists).
+TIMESYNC_DIR = Path("/run/systemd/timesync")
+"""systemd-timesyncd's runtime directory: there while it runs; ``synchronized`` in it once it
+has synced the clock in this boot."""
 
-    Any wall time after 2025 is also taken as synced on machines without timesyncd (a Pi
-    without RTC boots in the past); this is a heuristic, stated in the envelope.
+
+def clock_is_synced() -> bool:
+    """True when the wall clock can be trusted: systemd-timesyncd has synchronised it (its
+    marker file exists).
+
+    While timesyncd runs but has not synced, False whatever the year: at boot it sets the
+    clock to when it last saved it (the last shutdown), so a Pi without a real-time clock
+    shows a recent year hours or days behind. Only where no timesyncd runs (another NTP
+    client, a container) is any wall time after 2025 taken as synced: a heuristic, stated in
+    the envelope.
     """
-    if Path("/run/systemd/timesync/synchronized").exists():
+    if (TIMESYNC_DIR / "synchronized").exists():
         return True
+    if TIMESYNC_DIR.is_dir():
+        return False
     return time.time() > 1_735_689_600  # 2025-01-01T00:00:00Z
 
 

@@ -8,7 +8,7 @@ Desks are packed ``--per-process`` to a process (multiprocessing), so 500 fit on
 
 The supervisor's side consumes it all at once:
 
-* ``deskcue monitor`` as its own process (subscribed to ``deskcue/#`` at QoS 1, redrawing
+* ``deskcue monitor`` as its own process (subscribed to ``deskcue/#``, events at QoS 1, redrawing
   every second), its CPU read from ``/proc/<pid>/stat``;
 * a plain QoS 1 subscriber on ``deskcue/+/+/events`` timing each event from its envelope's
   ``ts`` (stamped just before `MqttLink.publish_event`, so the figure covers the queue hand
