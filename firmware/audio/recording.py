@@ -299,7 +299,8 @@ class Recording:
     Attributes: ``rate`` (Hz), ``channels`` (1 or 2), ``frames`` (frames the file's header
     promises; 0 if it does not say), ``frames_read`` (so far), ``kind`` (e.g. "WAV µ-law"),
     ``cut_short`` (None, or why the file ended before its header said it would),
-    ``nonfinite`` (frames with NaN or infinite samples in a float file, read as silence).
+    ``nonfinite`` (frames with NaN or infinite samples in a float file, read as silence),
+    ``overs`` (samples beyond full scale in a float file, read as full scale).
     """
 
     def __init__(self, path: Path | str):
@@ -321,6 +322,8 @@ class Recording:
         self.kind = f"{self._sf.format} {self._sf.subtype}"
         self.frames_read = 0
         self.nonfinite = 0  # frames with a NaN or infinite sample, read as silence
+        self.overs = 0  # samples beyond full scale (|x| > 1) in a float file, read as +-1
+        self.overs_peak = 0.0  # the largest |x| among them
         self.clipped = ClipCount(self.channels, clip_level(self._sf.subtype))
         self._float = self._sf.subtype in ("FLOAT", "DOUBLE")
         self.cut_short: str | None = None
@@ -421,11 +424,29 @@ class Recording:
             bad = ~np.isfinite(block)
             self.nonfinite += int(bad.any(axis=1).sum())
             block[bad] = 0.0
+        if self._float and block.size and (block.max() > 1.0 or block.min() < -1.0):
+            # ... or any finite number: a sample at 1e5 puts the pitch tracker's running peak
+            # (which decays 1 dB/s) 100 dB above full scale, blind to a voice for minutes, and
+            # near float32's limit the resampler overflows to inf. A capture cannot go past
+            # full scale: read them as full scale (the clipping count sees them there).
+            over = np.abs(block) > 1.0
+            self.overs += int(over.sum())
+            self.overs_peak = max(self.overs_peak, float(np.abs(block[over]).max()))
+            np.clip(block, -1.0, 1.0, out=block)
         self.clipped.add(block)
         self.frames_read += block.shape[0]
         if block.shape[0] == 0 and self.cut_short is None:
             self._note_end()
         return block
+
+    @property
+    def overs_note(self) -> str | None:
+        """What was read as full scale because a float file went past it (None if nothing
+        did)."""
+        if not self.overs:
+            return None
+        return (f"{self.path}: {self.overs} sample(s) beyond full scale (up to "
+                f"{self.overs_peak:.3g}); read as full scale")
 
     @property
     def nonfinite_note(self) -> str | None:
