@@ -265,6 +265,8 @@ class WavFileSource:
                 log.warning("%s", self._rec.nonfinite_note)
             if self._rec.overs_note:
                 log.warning("%s", self._rec.overs_note)
+            if self._rec.unread_note:
+                log.warning("%s", self._rec.unread_note)
             raise EndOfStream
         self._pos += block.shape[0]
         return block

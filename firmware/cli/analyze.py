@@ -229,6 +229,8 @@ def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
             print(f"deskcue: warning: {rec.nonfinite_note}", file=err)
         if rec.overs_note:
             print(f"deskcue: warning: {rec.overs_note}", file=err)
+        if rec.unread_note:
+            print(f"deskcue: warning: {rec.unread_note}", file=err)
         if pipe is not None and (clipped := rec.clipping_note(
                 _file_channel_names(pipe, rec.channels))):
             print(f"deskcue: warning: {rec.path}: {clipped}", file=err)
