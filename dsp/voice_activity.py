@@ -1,6 +1,7 @@
 """Per-hop level (dBFS) and a streaming voice-activity decision against a tracked noise floor.
 
-Level is the RMS of each 10 ms hop in dBFS re a full-scale square wave, floored at -120 dBFS.
+Level is the RMS of each 10 ms hop in dBFS re a full-scale square wave, floored at -120 dBFS;
+the analyzer takes it about the audio's DC offset (`HopLevel`: an offset is no sound).
 The decision is causal (no look-ahead, so no ``delay_hops``), one bool per hop, taken on the level
 smoothed over the last few hops; every window is in seconds of stream (hops x 0.01 s), and
 results do not depend on how the stream is cut into blocks.
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dsp._fast import windows
+from dsp._fast import lfilter_zi, windows
 
 SILENCE_DBFS = -120.0
 UNKNOWN_SWING_DB = 100.0  # the noise's swing before any was measured: the full margin applies
@@ -32,6 +33,49 @@ def hop_level_dbfs(x: np.ndarray, hop: int) -> np.ndarray:
     ms = np.einsum("chs,chs->ch", frames, frames) / hop
     with np.errstate(divide="ignore"):
         return np.maximum(10.0 * np.log10(ms), SILENCE_DBFS)
+
+
+class HopLevel:
+    """Streaming `hop_level_dbfs` of the audio less its DC offset (dBFS, floor -120 dBFS).
+
+    DC is no sound, but in an RMS it stands as a floor under everything: a tap whose converter
+    is offset by 1 % of full scale reads -40 dBFS in every pause, above a quiet voice, and
+    voice activity hears nothing. The offset is tracked as the hops' means low-passed over
+    hops (``dc_time_s``, 0.1 s; the stream taken as preceded by its first hop's mean, so a
+    steady offset gives no step at the start), and each hop's level is its RMS about it: a
+    voice keeps its whole level (its own within-hop mean included), at the cost of one more
+    reduction per block rather than a filter over every sample. ``process`` takes
+    ``(n_channels, n)`` with ``n`` a multiple of ``hop`` and returns ``(n_channels, n // hop)``;
+    the state is carried across calls, so results do not depend on the block cuts.
+    """
+
+    def __init__(self, *, n_channels: int, hop: int = 160, rate: int = 16000,
+                 dc_time_s: float = 0.1):
+        self.hop, self.n_channels = hop, n_channels
+        a = 1.0 - float(np.exp(-hop / rate / dc_time_s))
+        self._b, self._a = np.array([a]), np.array([1.0, a - 1.0])
+        self._zi: np.ndarray | None = None  # (n_channels, 1), set from the first hop
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        c, n = x.shape
+        frames = x[:, : n - n % self.hop].reshape(c, -1, self.hop)
+        if frames.shape[1] == 0:
+            return np.zeros((c, 0))
+        ms = np.einsum("chs,chs->ch", frames, frames)
+        ms /= self.hop
+        mean = np.add.reduce(frames, axis=2)
+        mean /= self.hop
+        if self._zi is None:  # an endless first hop before the stream: the offset its mean
+            self._zi = -self._a[1] * mean[:, :1]
+        dc, self._zi = lfilter_zi(self._b, self._a, mean, self._zi)
+        # mean((x - dc)^2) over the hop = ms - dc (2 mean - dc), >= 0 up to rounding
+        mean *= 2.0
+        mean -= dc
+        mean *= dc
+        ms -= mean
+        np.maximum(ms, 0.0, out=ms)
+        with np.errstate(divide="ignore"):
+            return np.maximum(10.0 * np.log10(ms), SILENCE_DBFS)
 
 
 def lower_quartile(x: np.ndarray) -> np.ndarray:
