@@ -8,7 +8,7 @@ Stages and what they share (delay in hops):
 
 - level, K-weighted loudness, voice activity (0);
 - one 32 ms spectrum per hop and channel, `HopSpectrum` (2), read by the voice measures and
-  the laughter detector;
+  the laughter detector, of the audio less the DC offset the level tracks;
 - the pitch tracker (4); its periodicity before the path search (2) is the laughter
   detector's voicing;
 - the laughter detector on the agent channel (2), from the spectrum and that periodicity,
@@ -230,7 +230,8 @@ class StreamAnalyzer:
         seen = self._hops_in
         self._base_rows.push(self._run_no_delay(x))
         ns = self._n_spec
-        bands = self._spectrum.process(x[:ns])  # (ns, h, bands), delay 2
+        # (the window leaks a DC offset into the lowest bins, which the laughter level reads)
+        bands = self._spectrum.process(self._level.remove(x[:ns]))  # (ns, h, bands), delay 2
         pitch = self._pitch.process(x)  # delay 4; periodicity delay 2
         assert pitch.periodicity is not None
         vm = self._measures.process_bands(bands, pitch if ns == self.n_channels else PitchFrames(

@@ -41,41 +41,65 @@ class HopLevel:
     DC is no sound, but in an RMS it stands as a floor under everything: a tap whose converter
     is offset by 1 % of full scale reads -40 dBFS in every pause, above a quiet voice, and
     voice activity hears nothing. The offset is tracked as the hops' means low-passed over
-    hops (``dc_time_s``, 0.1 s; the stream taken as preceded by its first hop's mean, so a
-    steady offset gives no step at the start), and each hop's level is its RMS about it: a
-    voice keeps its whole level (its own within-hop mean included), at the cost of one more
-    reduction per block rather than a filter over every sample. ``process`` takes
-    ``(n_channels, n)`` with ``n`` a multiple of ``hop`` and returns ``(n_channels, n // hop)``;
-    the state is carried across calls, so results do not depend on the block cuts.
+    hops (``dc_time_s``, 0.5 s; the stream is preceded by silence, so a steady offset settles
+    within ~1.5 s), and each hop's level is its RMS about it: a voice keeps its whole level,
+    its own within-hop mean included, and infrasound (a cough's thump) is still heard, while
+    the cost is one more reduction per block rather than a filter over every sample.
+    ``process`` takes ``(n_channels, n)`` with ``n`` a multiple of ``hop`` and returns the
+    levels ``(n_channels, n // hop)``; `remove` then takes the offset out of that block's audio
+    (for a spectrum). The state is carried across calls: results do not depend on the cuts.
     """
 
     def __init__(self, *, n_channels: int, hop: int = 160, rate: int = 16000,
-                 dc_time_s: float = 0.1):
+                 dc_time_s: float = 0.5):
         self.hop, self.n_channels = hop, n_channels
         a = 1.0 - float(np.exp(-hop / rate / dc_time_s))
+        # the low-pass runs on hop sums (hop x mean): the offset comes out x hop
         self._b, self._a = np.array([a]), np.array([1.0, a - 1.0])
-        self._zi: np.ndarray | None = None  # (n_channels, 1), set from the first hop
+        self._zi = np.zeros((n_channels, 1))  # the filter's state: silence before the stream
+        self._ones = np.ones(hop)
+        # `remove`: the offset across a hop as [start, end - start] @ this (2, hop), / hop
+        self._basis = np.vstack([np.ones(hop), np.arange(1, hop + 1) / hop]) / hop
+        # the offset (x hop) at the end of the last hop, and at the start and end of each hop
+        # of the last block
+        self._end = np.zeros((n_channels, 1))
+        self._ends = np.zeros((n_channels, 0, 2))
 
     def process(self, x: np.ndarray) -> np.ndarray:
         c, n = x.shape
-        frames = x[:, : n - n % self.hop].reshape(c, -1, self.hop)
-        if frames.shape[1] == 0:
+        h = n // self.hop
+        frames = x[:, : h * self.hop].reshape(c, h, self.hop)
+        if h == 0:
+            self._ends = np.zeros((c, 0, 2))
             return np.zeros((c, 0))
-        ms = np.einsum("chs,chs->ch", frames, frames)
-        ms /= self.hop
-        mean = np.add.reduce(frames, axis=2)
-        mean /= self.hop
-        if self._zi is None:  # an endless first hop before the stream: the offset its mean
-            self._zi = -self._a[1] * mean[:, :1]
-        dc, self._zi = lfilter_zi(self._b, self._a, mean, self._zi)
-        # mean((x - dc)^2) over the hop = ms - dc (2 mean - dc), >= 0 up to rounding
-        mean *= 2.0
-        mean -= dc
-        mean *= dc
-        ms -= mean
-        np.maximum(ms, 0.0, out=ms)
+        s2 = np.einsum("chs,chs->ch", frames, frames)
+        s1 = frames @ self._ones
+        dc, self._zi = lfilter_zi(self._b, self._a, s1, self._zi)  # x hop
+        ends = self._ends = np.empty((c, h, 2))
+        ends[:, 0, 0] = self._end[:, 0]
+        ends[:, 1:, 0] = dc[:, :-1]
+        np.subtract(dc, ends[:, :, 0], out=ends[:, :, 1])
+        self._end = dc[:, -1:]
+        # hop x mean((x - dc)^2) = s2 - dc (2 s1 - hop dc) / hop^2 (dc x hop here), >= 0 up
+        # to rounding
+        s1 *= 2.0
+        s1 -= dc
+        s1 *= dc
+        s1 /= self.hop
+        s2 -= s1
+        s2 /= self.hop
+        np.maximum(s2, 0.0, out=s2)
         with np.errstate(divide="ignore"):
-            return np.maximum(10.0 * np.log10(ms), SILENCE_DBFS)
+            return np.maximum(10.0 * np.log10(s2), SILENCE_DBFS)
+
+    def remove(self, x: np.ndarray) -> np.ndarray:
+        """The first ``k`` channels ``x`` (k, h * hop) of the block `process` was given last,
+        less their offset: across each hop it ramps from the previous hop's to its own (a step
+        at every hop boundary would be a click in the spectrum)."""
+        k = x.shape[0]
+        h = self._ends.shape[1]
+        out = x[:, : h * self.hop].reshape(k, h, self.hop) - self._ends[:k] @ self._basis
+        return out.reshape(k, h * self.hop)
 
 
 def lower_quartile(x: np.ndarray) -> np.ndarray:
