@@ -8,7 +8,7 @@ Stages and what they share (delay in hops):
 
 - level, K-weighted loudness, voice activity (0);
 - one 32 ms spectrum per hop and channel, `HopSpectrum` (2), read by the voice measures and
-  the laughter detector;
+  the laughter detector, of the audio less the DC offset the level tracks;
 - the pitch tracker (4); its periodicity before the path search (2) is the laughter
   detector's voicing;
 - the laughter detector on the agent channel (2), from the spectrum and that periodicity,
@@ -31,7 +31,7 @@ from dsp.laughter import LaughterBurst, LaughterDetector
 from dsp.laughter_verifier import LaughterVerifier
 from dsp.loudness import KWeightedEnergy, WindowedLoudness, power_to_lufs
 from dsp.pitch import PitchFrames, PitchTracker
-from dsp.voice_activity import VoiceActivity, VoiceActivityParams, hop_level_dbfs
+from dsp.voice_activity import HopLevel, VoiceActivity, VoiceActivityParams
 from dsp.voice_measures import VoiceMeasures
 
 RATE = 16000
@@ -44,7 +44,8 @@ class HopFeatures:
     """Features of consecutive hops; arrays are (n_channels, H) unless noted.
 
     - ``hop``: absolute hop index (H,); ``t``: hop centre in stream seconds (H,).
-    - ``level_dbfs``: RMS level of the hop, dBFS re full-scale square, floor -120.
+    - ``level_dbfs``: RMS level of the hop about the audio's DC offset (`HopLevel`), dBFS re
+      full-scale square, floor -120.
     - ``loudness_m_lufs`` / ``loudness_s_lufs``: momentary (400 ms) / short-term (3 s)
       K-weighted loudness of the channel alone, window ending at the hop's end, LUFS.
     - ``voiced``: voice activity (bool); ``noise_floor_dbfs``: tracked noise floor.
@@ -149,6 +150,7 @@ class StreamAnalyzer:
         self.n_channels = c
         self._pending = np.zeros((c, 0))
         self._hops_in = 0
+        self._level = HopLevel(n_channels=c, hop=HOP, rate=RATE)
         self._kw = KWeightedEnergy(rate=RATE, hop=HOP, n_channels=c)
         self._mom = WindowedLoudness(window_hops=40, hop=HOP, n_channels=c)
         self._short = WindowedLoudness(window_hops=300, hop=HOP, n_channels=c)
@@ -228,7 +230,8 @@ class StreamAnalyzer:
         seen = self._hops_in
         self._base_rows.push(self._run_no_delay(x))
         ns = self._n_spec
-        bands = self._spectrum.process(x[:ns])  # (ns, h, bands), delay 2
+        # (the window leaks a DC offset into the lowest bins, which the laughter level reads)
+        bands = self._spectrum.process(self._level.remove(x[:ns]))  # (ns, h, bands), delay 2
         pitch = self._pitch.process(x)  # delay 4; periodicity delay 2
         assert pitch.periodicity is not None
         vm = self._measures.process_bands(bands, pitch if ns == self.n_channels else PitchFrames(
@@ -283,7 +286,7 @@ class StreamAnalyzer:
         self._hops_in += n_hops
         out = np.empty((len(self._BASE), c, n_hops))
         level = out[0]
-        level[...] = hop_level_dbfs(x, HOP)
+        level[...] = self._level.process(x)
         energy = self._kw.process(x)
         ms = out[1:3]
         ms[0] = self._mom.mean_square(energy)

@@ -33,7 +33,8 @@ How the score is built (every measure explains itself)
 Per hop:
 
 * **level** ``e`` in dBFS re a full-scale square wave, from the Hann-windowed 32 ms frame
-  centred on the hop;
+  centred on the hop, of the audio less its DC offset (as `dsp.voice_activity.HopLevel`
+  tracks it: the window leaks DC into the lowest bins, and an offset is no sound);
 * **voicing** ``v`` in [0, 1]: the periodicity of the hop, the highest normalised
   autocorrelation ``R`` of a 40 ms frame centred on it at lags of F0 60-500 Hz, signal
   low-passed to 3.3 kHz (Boersma's measure, computed by the pitch tracker; a giggle above
@@ -97,6 +98,7 @@ import numpy as np
 from dsp.hop_spectrum import HopSpectrum, band_matrix, mean_square_column
 from dsp.laughter_verifier import LaughterVerifier
 from dsp.pitch import PitchTracker
+from dsp.voice_activity import HopLevel
 
 __all__ = ["LaughterBurst", "LaughterDetector", "LaughterFrames"]
 
@@ -281,6 +283,7 @@ class LaughterDetector:
         # its spectrum and pitch tracker instead (`process_hops`).
         self._spectrum: HopSpectrum | None = None
         self._pitch: PitchTracker | None = None
+        self._dc: HopLevel | None = None  # the spectrum reads the audio less its DC, as there
         self.reset()
 
     # ------------------------------------------------------------------ state
@@ -289,6 +292,7 @@ class LaughterDetector:
         if self._spectrum is not None and self._pitch is not None:
             self._spectrum.reset()
             self._pitch.reset()
+        self._dc = HopLevel(n_channels=1)
         if self.verifier is not None:
             self.verifier.reset()
         self._k0 = -self.delay_hops  # absolute hop of the next measures row
@@ -503,7 +507,9 @@ class LaughterDetector:
             self._pitch = PitchTracker(n_channels=1)
             assert self._pitch.frame_lookahead_hops == self.delay_hops
         x = x[None, :]
-        bands = self._spectrum.process(x)[0]
+        assert self._dc is not None
+        self._dc.process(x)
+        bands = self._spectrum.process(self._dc.remove(x))[0]
         pitch = self._pitch.process(x)
         periodicity = pitch.periodicity
         assert periodicity is not None

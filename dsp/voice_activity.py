@@ -1,6 +1,7 @@
 """Per-hop level (dBFS) and a streaming voice-activity decision against a tracked noise floor.
 
-Level is the RMS of each 10 ms hop in dBFS re a full-scale square wave, floored at -120 dBFS.
+Level is the RMS of each 10 ms hop in dBFS re a full-scale square wave, floored at -120 dBFS;
+the analyzer takes it about the audio's DC offset (`HopLevel`: an offset is no sound).
 The decision is causal (no look-ahead, so no ``delay_hops``), one bool per hop, taken on the level
 smoothed over the last few hops; every window is in seconds of stream (hops x 0.01 s), and
 results do not depend on how the stream is cut into blocks.
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dsp._fast import windows
+from dsp._fast import lfilter_zi, windows
 
 SILENCE_DBFS = -120.0
 UNKNOWN_SWING_DB = 100.0  # the noise's swing before any was measured: the full margin applies
@@ -32,6 +33,73 @@ def hop_level_dbfs(x: np.ndarray, hop: int) -> np.ndarray:
     ms = np.einsum("chs,chs->ch", frames, frames) / hop
     with np.errstate(divide="ignore"):
         return np.maximum(10.0 * np.log10(ms), SILENCE_DBFS)
+
+
+class HopLevel:
+    """Streaming `hop_level_dbfs` of the audio less its DC offset (dBFS, floor -120 dBFS).
+
+    DC is no sound, but in an RMS it stands as a floor under everything: a tap whose converter
+    is offset by 1 % of full scale reads -40 dBFS in every pause, above a quiet voice, and
+    voice activity hears nothing. The offset is tracked as the hops' means low-passed over
+    hops (``dc_time_s``, 0.5 s; the stream is preceded by silence, so a steady offset settles
+    within ~1.5 s), and each hop's level is its RMS about it: a voice keeps its whole level,
+    its own within-hop mean included, and infrasound (a cough's thump) is still heard, while
+    the cost is one more reduction per block rather than a filter over every sample.
+    ``process`` takes ``(n_channels, n)`` with ``n`` a multiple of ``hop`` and returns the
+    levels ``(n_channels, n // hop)``; `remove` then takes the offset out of that block's audio
+    (for a spectrum). The state is carried across calls: results do not depend on the cuts.
+    """
+
+    def __init__(self, *, n_channels: int, hop: int = 160, rate: int = 16000,
+                 dc_time_s: float = 0.5):
+        self.hop, self.n_channels = hop, n_channels
+        a = 1.0 - float(np.exp(-hop / rate / dc_time_s))
+        # the low-pass runs on hop sums (hop x mean): the offset comes out x hop
+        self._b, self._a = np.array([a]), np.array([1.0, a - 1.0])
+        self._zi = np.zeros((n_channels, 1))  # the filter's state: silence before the stream
+        self._ones = np.ones(hop)
+        # `remove`: the offset across a hop as [start, end - start] @ this (2, hop), / hop
+        self._basis = np.vstack([np.ones(hop), np.arange(1, hop + 1) / hop]) / hop
+        # the offset (x hop) at the end of the last hop, and at the start and end of each hop
+        # of the last block
+        self._end = np.zeros((n_channels, 1))
+        self._ends = np.zeros((n_channels, 0, 2))
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        c, n = x.shape
+        h = n // self.hop
+        frames = x[:, : h * self.hop].reshape(c, h, self.hop)
+        if h == 0:
+            self._ends = np.zeros((c, 0, 2))
+            return np.zeros((c, 0))
+        s2 = np.einsum("chs,chs->ch", frames, frames)
+        s1 = frames @ self._ones
+        dc, self._zi = lfilter_zi(self._b, self._a, s1, self._zi)  # x hop
+        ends = self._ends = np.empty((c, h, 2))
+        ends[:, 0, 0] = self._end[:, 0]
+        ends[:, 1:, 0] = dc[:, :-1]
+        np.subtract(dc, ends[:, :, 0], out=ends[:, :, 1])
+        self._end = dc[:, -1:]
+        # hop x mean((x - dc)^2) = s2 - dc (2 s1 - hop dc) / hop^2 (dc x hop here), >= 0 up
+        # to rounding
+        s1 *= 2.0
+        s1 -= dc
+        s1 *= dc
+        s1 /= self.hop
+        s2 -= s1
+        s2 /= self.hop
+        np.maximum(s2, 0.0, out=s2)
+        with np.errstate(divide="ignore"):
+            return np.maximum(10.0 * np.log10(s2), SILENCE_DBFS)
+
+    def remove(self, x: np.ndarray) -> np.ndarray:
+        """The first ``k`` channels ``x`` (k, h * hop) of the block `process` was given last,
+        less their offset: across each hop it ramps from the previous hop's to its own (a step
+        at every hop boundary would be a click in the spectrum)."""
+        k = x.shape[0]
+        h = self._ends.shape[1]
+        out = x[:, : h * self.hop].reshape(k, h, self.hop) - self._ends[:k] @ self._basis
+        return out.reshape(k, h * self.hop)
 
 
 def lower_quartile(x: np.ndarray) -> np.ndarray:

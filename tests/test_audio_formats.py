@@ -334,6 +334,40 @@ def test_a_wav_cut_mid_sample_is_analysed_up_to_its_end(two_seconds, tmp_path):
     assert len(rows) == 2 * 100  # 1 s of 10 ms hops, both channels
 
 
+def test_a_wav_whose_header_promises_less_than_follows_says_so_with_the_line_that_reads_all(
+        two_seconds, tmp_path):
+    """A recorder that updates its header as it goes and stopped (or a header patched by
+    hand) leaves a data size short of the samples after it: libsndfile reads what the header
+    says and stops, so 0.5 s of a 2 s call was analysed and nothing said the rest was
+    skipped. Said now, with the sox line that reads the whole file."""
+    data = bytearray(two_seconds.read_bytes())
+    at = data.index(b"data")
+    data[at + 4:at + 8] = (4 * 8000).to_bytes(4, "little")  # 0.5 s of 16 kHz stereo 16-bit
+    short = tmp_path / "call 12.wav"
+    short.write_bytes(bytes(data))
+    proc = deskcue("analyze", str(short), "--features", str(tmp_path / "f.csv"))
+    line = one_line(proc, 0, "warning:", str(short), "its header says 0.5 s of samples",
+                    "1.5 s more follow them", "read the 0.5 s it describes",
+                    "sox --ignore-length")
+    with open(tmp_path / "f.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == 2 * 50
+    command = line[line.index("sox "):]
+    subprocess.run(["bash", "-c", command], cwd=tmp_path, check=True, capture_output=True)
+    with Recording(tmp_path / "call 12-whole.wav") as rec:
+        assert rec.frames == 2 * 16000
+
+
+def test_a_wav_with_a_chunk_after_its_samples_is_not_called_short(two_seconds, tmp_path):
+    """A LIST chunk (tags) after the data chunk is ordinary: no warning."""
+    data = two_seconds.read_bytes()
+    tags = b"LIST" + (12).to_bytes(4, "little") + b"INFOISFT" + (0).to_bytes(4, "little")
+    tagged = tmp_path / "tagged.wav"
+    riff = len(data) - 8 + len(tags)
+    tagged.write_bytes(data[:4] + riff.to_bytes(4, "little") + data[8:] + tags)
+    proc = deskcue("analyze", str(tagged), "--events")
+    assert proc.returncode == 0 and "warning" not in proc.stderr, proc.stderr
+
+
 def test_a_header_without_samples_is_an_error(two_seconds, tmp_path):
     cut = tmp_path / "header.wav"
     cut.write_bytes(two_seconds.read_bytes()[:44])

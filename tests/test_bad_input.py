@@ -322,6 +322,33 @@ def test_nan_or_inf_in_a_float_recording_is_read_as_silence_and_said(tmp_path, b
     assert late and all(np.isfinite(late)), "the measures after the bad samples are numbers"
 
 
+@pytest.mark.parametrize("big, rate", [(1e5, 16000), (3e38, 48000)])
+def test_samples_beyond_full_scale_in_a_float_recording_are_read_as_full_scale(tmp_path, big,
+                                                                                rate):
+    """A float WAV can hold any finite number. Three samples at 1e5 (+100 dBFS) set the
+    pitch tracker's running peak 120 dB above a -20 dBFS voice, which decays 1 dB/s: no pitch
+    for two minutes; at 3e38 the float32 resampler overflowed to inf and every loudness after
+    it was NaN. A 16-bit capture cannot go past full scale: read them as full scale, and say
+    so."""
+    import soundfile as sf
+
+    t = np.arange(rate * 4) / rate
+    x = (0.1 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)[:, None]
+    x[rate:rate + 3] = big  # 1 s in
+    wav = tmp_path / "float.wav"
+    sf.write(wav, x, rate, subtype="FLOAT")
+    csv = tmp_path / "f.csv"
+    proc = deskcue("analyze", str(wav), "--features", str(csv))
+    assert proc.returncode == 0, proc.stderr
+    assert "RuntimeWarning" not in proc.stderr
+    assert (f"deskcue: warning: {wav}: 3 sample(s) beyond full scale (up to {big:.3g}); read "
+            "as full scale") in proc.stderr
+    rows = [line.split(",") for line in csv.read_text().splitlines()[1:]]
+    late = [(float(r[4]), float(r[6])) for r in rows if float(r[0]) > 2.0]
+    assert late and all(np.isfinite(s) for s, _ in late), "loudness after the glitch"
+    assert np.median([f0 for _, f0 in late]) == pytest.approx(200.0, rel=0.01), "pitch too"
+
+
 def test_a_source_whose_name_is_not_utf8_still_goes_online(tmp_path, broker):
     """`deskcue run --source` with a Latin-1 file name: the info payload (audio_device
     "file:<name>") could not be encoded, the link's on_connect failed, and the desk never

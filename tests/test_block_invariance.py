@@ -12,7 +12,7 @@ from dsp.laughter import LaughterBurst
 from dsp.resample import StreamResampler
 from firmware.appliance.pipeline import Pipeline, make_usual_voice
 from firmware.config.settings import Settings
-from firmware.demo.voice_synth import formants, glottal
+from firmware.demo.voice_synth import formants, glottal, laugh
 from firmware.policy.cue_policy import CuePolicy
 
 
@@ -265,3 +265,66 @@ def test_pipeline_analyses_the_configured_channels(agent, caller):
         alone = levels(Pipeline(Settings(), source_rate=rate, source_channels=1),
                        x[:, side[name]:side[name] + 1])
         np.testing.assert_array_equal(got[row], alone[0])
+
+
+# -- the whole pipeline, from 1-sample blocks to one block of 20 s ---------------------------
+
+def _awkward_cuts(n: int, rng: np.random.Generator, rate: int) -> list[tuple[int, int]]:
+    """Runs of 1-sample blocks, odd-length blocks (3 to 999 samples) and blocks of up to 20 s,
+    in random order: every cut a stage can meet, a partial hop carried, many hops at once."""
+    cuts, i = [], 0
+    while i < n:
+        kind = rng.integers(3)
+        if kind == 0:  # 0.1 s one sample at a time
+            run = [1] * (rate // 10)
+        elif kind == 1:
+            run = list(2 * rng.integers(1, 500, size=20) + 1)
+        else:
+            run = [int(rng.integers(rate, 20 * rate))]
+        for k in run:
+            if i >= n:
+                break
+            cuts.append((i, min(n, i + int(k))))
+            i += int(k)
+    return cuts
+
+
+@pytest.mark.parametrize("rate", [44100, 48000])
+def test_everything_the_pipeline_gives_is_independent_of_block_sizes(rate):
+    """Features, every event (laughter bursts through the verifier, raised voice, calls) and
+    the learned usual voice are the same for one block and for blocks of 1 sample to 20 s,
+    through the resampler (rational at 44.1 kHz, the decimating product at 48 kHz)."""
+    from synth_voice import resample
+
+    fs = 16000
+    env = np.abs(speechlike(36.0, fs, 1))
+    vowel = formants(glottal(np.full(env.shape[1], 120.0)), (700.0, 1200.0))
+    calm = env * vowel / np.abs(vowel).max()
+    laugh_ = np.vstack([laugh(seed=1), np.zeros(laugh(seed=1).size)])
+    x16 = np.concatenate([calm, laugh_, np.zeros((2, fs)), calm[:, :6 * fs] * 5, laugh_ * 0.7,
+                          calm[:, :3 * fs]], axis=1)
+    x = np.stack([resample(x16[0], fs, rate), resample(x16[1], fs, rate)], axis=1)
+    x = x.astype(np.float32)  # as the reader hands it over
+
+    def run(cuts: list[tuple[int, int]]) -> tuple[HopFeatures, list, dict]:
+        p = Pipeline(Settings(), source_rate=rate, source_channels=2, caller_measures=True)
+        steps = [p.process(x[s:e]) for s, e in cuts] + [p.finish()]
+        feats = HopFeatures.concat([s.features for s in steps])
+        events = [(e.type, e.stream_s, e.data) for s in steps for e in s.events]
+        return feats, events, p.usual.to_dict()
+
+    whole, whole_events, whole_usual = run([(0, x.shape[0])])
+    types = [e[0] for e in whole_events]
+    for t in ("usual_voice_learned", "laughter.cue", "laughter_burst", "raised_voice.started",
+              "call.ended"):
+        assert t in types, t
+    cut, cut_events, cut_usual = run(_awkward_cuts(x.shape[0], np.random.default_rng(rate), rate))
+    assert cut.n_hops == whole.n_hops
+    for f in fields(HopFeatures):
+        a, b = getattr(whole, f.name), getattr(cut, f.name)
+        if a.dtype == bool:
+            np.testing.assert_array_equal(b, a, err_msg=f.name)
+        else:  # the pitch tracker's voicing differs in the last bits (its running peak)
+            np.testing.assert_allclose(b, a, rtol=0, atol=1e-9, err_msg=f.name)
+    assert cut_events == whole_events
+    assert whole_usual["speech_s"] > 0 and cut_usual == whole_usual

@@ -140,3 +140,31 @@ def test_a_click_does_not_silence_a_quiet_voice(click_s: float) -> None:
     assert heard > 0.9, f"{100 * heard:.0f} % of the syllables after the click heard as speech"
     before = slice(400, 1200)
     assert voiced[0, before][syllables[before] > 0].mean() > 0.9
+
+
+SETTLE_S = 4.0  # the offset tracked from silence (1.5 s), then the 3 s peak window
+
+
+@pytest.mark.parametrize(("level_dbfs", "dc"), [(-62.0, 0.003), (LOUD_DBFS, 0.03)],
+                         ids=["quiet", "loud"])
+def test_a_dc_offset_on_the_tap_changes_no_voice_activity(level_dbfs: float, dc: float) -> None:
+    """A tap whose converter adds a DC offset (-50 dBFS, 100 LSB, under a quiet agent; -30 dBFS
+    under a loud one): DC is no sound, so voice activity and the usual voice are what they are
+    without it, once the offset is tracked (4 s). The hop level was the RMS with the DC in
+    it, so the offset stood as a noise floor above the voice: no speech, no call, no usual
+    voice."""
+    parts: list[np.ndarray] = []
+    for u in _speech(level_dbfs, range(100, 112)):
+        parts += [u, np.zeros(int(0.8 * RATE))]
+    x = _with_noise(np.concatenate(parts), 1)
+
+    def run(offset: float) -> tuple[np.ndarray, Pipeline]:
+        pipe = Pipeline(Settings(), source_rate=RATE, source_channels=1)
+        voiced = pipe.process(x + offset).features.voiced[0]
+        return voiced, pipe
+
+    (plain, _), (offset, pipe) = run(0.0), run(dc)
+    settled = int(SETTLE_S / 0.01)
+    assert plain.mean() > 0.3
+    assert (offset[settled:] == plain[settled:]).mean() > 0.99
+    assert pipe.usual.heard_s > 15.0

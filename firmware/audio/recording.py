@@ -24,6 +24,8 @@ before a byte is read.
 
 A file cut short (a copy that stopped, a recorder that lost power) is read up to where it
 ends; `Recording.cut_short` then says how much the header promised and how much was there.
+A WAV whose header counts fewer samples than follow it is read as its header says;
+`Recording.unread_note` says how much more there is and the sox line that reads it all.
 """
 
 from __future__ import annotations
@@ -299,7 +301,9 @@ class Recording:
     Attributes: ``rate`` (Hz), ``channels`` (1 or 2), ``frames`` (frames the file's header
     promises; 0 if it does not say), ``frames_read`` (so far), ``kind`` (e.g. "WAV µ-law"),
     ``cut_short`` (None, or why the file ended before its header said it would),
-    ``nonfinite`` (frames with NaN or infinite samples in a float file, read as silence).
+    ``nonfinite`` (frames with NaN or infinite samples in a float file, read as silence),
+    ``overs`` (samples beyond full scale in a float file, read as full scale),
+    ``unread_note`` (None, or that more bytes follow the samples the WAV header counts).
     """
 
     def __init__(self, path: Path | str):
@@ -321,15 +325,20 @@ class Recording:
         self.kind = f"{self._sf.format} {self._sf.subtype}"
         self.frames_read = 0
         self.nonfinite = 0  # frames with a NaN or infinite sample, read as silence
+        self.overs = 0  # samples beyond full scale (|x| > 1) in a float file, read as +-1
+        self.overs_peak = 0.0  # the largest |x| among them
         self.clipped = ClipCount(self.channels, clip_level(self._sf.subtype))
         self._float = self._sf.subtype in ("FLOAT", "DOUBLE")
         self.cut_short: str | None = None
         self._error: str | None = None
         self._after: _After | None = None  # the samples past an unfinished header
         promised = None
+        self.unread_note: str | None = None
         if self._sf.format in ("WAV", "WAVEX", "RF64"):
             m = re.search(r"Block Align\s*:\s*(\d+)", self._sf.extra_info)
-            promised = _promised_frames(self._sf.extra_info, int(m.group(1)) if m else 0)
+            align = int(m.group(1)) if m else 0
+            promised = _promised_frames(self._sf.extra_info, align)
+            self.unread_note = self._samples_past_the_data_chunk(align)
         if int(self._sf.frames) == 0 and self._sf.format in ("WAV", "WAVEX", "RF64"):
             self._read_past_an_unfinished_header()
         self.frames: int = max(int(self._sf.frames), promised or 0)
@@ -340,6 +349,44 @@ class Recording:
             promise = f"; cut short: its header promises {self.duration_s:.1f} s" if promised \
                 else ""
             raise AudioError(f"{self.path}: no audio in it (a header, no samples){promise}")
+
+    def _samples_past_the_data_chunk(self, align: int) -> str | None:
+        """Why the bytes after the data chunk are not read, when they are no chunk (a recorder
+        that updates its header as it goes and stopped, a header patched by hand): libsndfile
+        reads the samples the header counts and stops there, silently. Chunks after the data
+        (tags) are skipped; less than a hop's worth of bytes, or zero padding (a writer
+        rounding the file to a sector), is nothing to say."""
+        if align <= 0 or int(self._sf.frames) == 0:
+            return None
+        with open(self.path, "rb") as f:
+            head = f.read(1 << 16)
+            offset = _data_offset(head)
+            if offset is None or head[:4] != b"RIFF":  # (RF64 keeps its sizes elsewhere)
+                return None
+            size = int.from_bytes(head[offset - 4:offset], "little")
+            end = os.fstat(f.fileno()).st_size
+            pos = offset + size + (size & 1)
+            while pos + 8 <= end:
+                f.seek(pos)
+                chunk = f.read(8)
+                n = int.from_bytes(chunk[4:], "little")
+                if not all(0x20 <= c <= 0x7E for c in chunk[:4]) or pos + 8 + n > end:
+                    break
+                pos += 8 + n + (n & 1)
+            rate = int(self._sf.samplerate)
+            extra = (end - pos) // align
+            if extra < rate // 100:
+                return None
+            if end - pos <= 1 << 16:
+                f.seek(pos)
+                if not f.read().strip(b"\0"):
+                    return None
+        said = int(self._sf.frames) / rate
+        whole = shlex.join(["sox", "--ignore-length", str(self.path),
+                            f"{self.path.with_suffix('').name}-whole.wav"])
+        return (f"{self.path}: its header says {said:.1f} s of samples, but {extra / rate:.1f} s "
+                "more follow them (a recorder that stopped before updating its header?); read "
+                f"the {said:.1f} s it describes; if the rest is audio, this reads it all: {whole}")
 
     def _read_past_an_unfinished_header(self) -> None:
         """A recorder that lost power before finishing its header leaves the data chunk's size
@@ -421,11 +468,29 @@ class Recording:
             bad = ~np.isfinite(block)
             self.nonfinite += int(bad.any(axis=1).sum())
             block[bad] = 0.0
+        if self._float and block.size and (block.max() > 1.0 or block.min() < -1.0):
+            # ... or any finite number: a sample at 1e5 puts the pitch tracker's running peak
+            # (which decays 1 dB/s) 100 dB above full scale, blind to a voice for minutes, and
+            # near float32's limit the resampler overflows to inf. A capture cannot go past
+            # full scale: read them as full scale (the clipping count sees them there).
+            over = np.abs(block) > 1.0
+            self.overs += int(over.sum())
+            self.overs_peak = max(self.overs_peak, float(np.abs(block[over]).max()))
+            np.clip(block, -1.0, 1.0, out=block)
         self.clipped.add(block)
         self.frames_read += block.shape[0]
         if block.shape[0] == 0 and self.cut_short is None:
             self._note_end()
         return block
+
+    @property
+    def overs_note(self) -> str | None:
+        """What was read as full scale because a float file went past it (None if nothing
+        did)."""
+        if not self.overs:
+            return None
+        return (f"{self.path}: {self.overs} sample(s) beyond full scale (up to "
+                f"{self.overs_peak:.3g}); read as full scale")
 
     @property
     def nonfinite_note(self) -> str | None:

@@ -263,6 +263,10 @@ class WavFileSource:
                 log.warning("%s; played what is there", self._rec.cut_short)
             if self._rec.nonfinite_note:
                 log.warning("%s", self._rec.nonfinite_note)
+            if self._rec.overs_note:
+                log.warning("%s", self._rec.overs_note)
+            if self._rec.unread_note:
+                log.warning("%s", self._rec.unread_note)
             raise EndOfStream
         self._pos += block.shape[0]
         return block

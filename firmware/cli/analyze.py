@@ -227,6 +227,10 @@ def run_analyze(settings: Settings, audio: Path, *, events_out: TextIO | None,
             call.duration_s = rec.frames_read / rec.rate  # what the report shows: what was read
         if rec.nonfinite_note:
             print(f"deskcue: warning: {rec.nonfinite_note}", file=err)
+        if rec.overs_note:
+            print(f"deskcue: warning: {rec.overs_note}", file=err)
+        if rec.unread_note:
+            print(f"deskcue: warning: {rec.unread_note}", file=err)
         if pipe is not None and (clipped := rec.clipping_note(
                 _file_channel_names(pipe, rec.channels))):
             print(f"deskcue: warning: {rec.path}: {clipped}", file=err)

@@ -591,6 +591,7 @@ from laughter_data import (  # noqa: E402
 from dsp.hop_spectrum import HopSpectrum  # noqa: E402
 from dsp.laughter import LaughterBurst, LaughterDetector  # noqa: E402
 from dsp.pitch import PitchTracker  # noqa: E402
+from dsp.voice_activity import HopLevel  # noqa: E402
 
 BLOCK = 1600  # 100 ms blocks, as the firmware feeds the analyzer
 TAIL_S = 0.6  # silence appended to every clip so that trains at its end are completed
@@ -607,11 +608,13 @@ def run(x: np.ndarray) -> tuple[np.ndarray, list[LaughterBurst], list[LaughterBu
     # The front end the analyzer shares (spectrum, pitch periodicity) is run here as the
     # analyzer runs it; only the detector's own work is timed (bench_analyzer times the rest).
     spectrum = HopSpectrum(bands=LaughterDetector.band_weights)
+    level = HopLevel(n_channels=1)
     pitch = PitchTracker()
     scores, decided, completed = [], [], []
     for i in range(0, x.size, BLOCK):
         b = x[None, i : i + BLOCK]
-        bands = spectrum.process(b)[0]
+        level.process(b)
+        bands = spectrum.process(level.remove(b))[0]
         periodicity = pitch.process(b).periodicity[0]
         t0 = time.process_time()
         r = det.process_hops(bands[:, 0], periodicity, bands[:, 1:])
@@ -1524,13 +1527,15 @@ def verifier_cpu(x: np.ndarray) -> dict[str, float]:
     v = Timed(min_st_above_usual=LaughterCue().pitch_st)  # as the appliance runs it
     det = LaughterDetector(verifier=v)
     spectrum = HopSpectrum(bands=np.hstack([LaughterDetector.band_weights, v.band_weights]))
+    level = HopLevel(n_channels=1)
     pitch = PitchTracker()
     nb = LaughterDetector.band_weights.shape[1]
     x = np.concatenate([x, np.zeros((-x.size) % BLOCK)])
     power = np.zeros((BLOCK // 160, 257))
     for i in range(0, x.size, BLOCK):
         b = x[None, i:i + BLOCK]
-        bands = spectrum.process(b)[0]
+        level.process(b)
+        bands = spectrum.process(level.remove(b))[0]
         p = pitch.process(b)
         v.push(bands[:, nb:], p.periodicity[0], p.f0_hz[0], p.voiced[0])
         det.process_hops(bands[:, 0], p.periodicity[0], bands[:, 1:nb])
