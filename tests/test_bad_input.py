@@ -299,25 +299,31 @@ def test_sigterm_stops_cleanly_and_leaves_the_light_dark(tmp_path, demo_wav):
     assert saved.learned and saved.speech_s > 0
 
 
-@pytest.mark.parametrize("bad", [np.nan, np.inf])
-def test_nan_or_inf_in_a_float_recording_is_read_as_silence_and_said(tmp_path, bad):
-    """One NaN (or Inf) sample in a float WAV stayed in the filters' state: every loudness
-    after it was NaN, so no cue could fire for the rest of the recording, and nothing said
-    why (a numpy RuntimeWarning at most)."""
+def analyze_a_float_tone_with_a_glitch(tmp_path, rate, value, n):
+    """`deskcue analyze --features` of 4 s of a 200 Hz tone at amplitude 0.1 in a float WAV
+    whose ``n`` samples 1 s in are ``value``: (the WAV, the finished process, the CSV's
+    rows)."""
     import soundfile as sf
 
-    rate = 16000
     t = np.arange(rate * 4) / rate
     x = (0.1 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)[:, None]
-    x[rate:rate + 10] = bad  # 1 s in
+    x[rate:rate + n] = value
     wav = tmp_path / "float.wav"
     sf.write(wav, x, rate, subtype="FLOAT")
     csv = tmp_path / "f.csv"
     proc = deskcue("analyze", str(wav), "--features", str(csv))
     assert proc.returncode == 0, proc.stderr
     assert "RuntimeWarning" not in proc.stderr
+    return wav, proc, [line.split(",") for line in csv.read_text().splitlines()[1:]]
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_or_inf_in_a_float_recording_is_read_as_silence_and_said(tmp_path, bad):
+    """One NaN (or Inf) sample in a float WAV stayed in the filters' state: every loudness
+    after it was NaN, so no cue could fire for the rest of the recording, and nothing said
+    why (a numpy RuntimeWarning at most)."""
+    wav, proc, rows = analyze_a_float_tone_with_a_glitch(tmp_path, 16000, bad, 10)
     assert f"deskcue: warning: {wav}: 10 frame(s) held NaN or infinite samples" in proc.stderr
-    rows = [line.split(",") for line in csv.read_text().splitlines()[1:]]
     late = [float(r[4]) for r in rows if float(r[0]) > 3.5]  # short-term loudness, LUFS
     assert late and all(np.isfinite(late)), "the measures after the bad samples are numbers"
 
@@ -330,20 +336,9 @@ def test_samples_beyond_full_scale_in_a_float_recording_are_read_as_full_scale(t
     for two minutes; at 3e38 the float32 resampler overflowed to inf and every loudness after
     it was NaN. A 16-bit capture cannot go past full scale: read them as full scale, and say
     so."""
-    import soundfile as sf
-
-    t = np.arange(rate * 4) / rate
-    x = (0.1 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)[:, None]
-    x[rate:rate + 3] = big  # 1 s in
-    wav = tmp_path / "float.wav"
-    sf.write(wav, x, rate, subtype="FLOAT")
-    csv = tmp_path / "f.csv"
-    proc = deskcue("analyze", str(wav), "--features", str(csv))
-    assert proc.returncode == 0, proc.stderr
-    assert "RuntimeWarning" not in proc.stderr
+    wav, proc, rows = analyze_a_float_tone_with_a_glitch(tmp_path, rate, big, 3)
     assert (f"deskcue: warning: {wav}: 3 sample(s) beyond full scale (up to {big:.3g}); read "
             "as full scale") in proc.stderr
-    rows = [line.split(",") for line in csv.read_text().splitlines()[1:]]
     late = [(float(r[4]), float(r[6])) for r in rows if float(r[0]) > 2.0]
     assert late and all(np.isfinite(s) for s, _ in late), "loudness after the glitch"
     assert np.median([f0 for _, f0 in late]) == pytest.approx(200.0, rel=0.01), "pitch too"

@@ -345,6 +345,18 @@ def test_a_card_file_ending_in_zeros_says_it_was_cut_short(desk):
     assert "line 4: (file): zero bytes from here on" in text and "copy it again" in text, text
 
 
+def apply_as_root(desk, tmp_path) -> None:
+    """`sudo deskcue config apply` of the NEW config on ``desk``, in its own process; it
+    must succeed."""
+    src = tmp_path / "new.toml"
+    src.write_text(NEW.format(state=desk["state"]))
+    proc = subprocess.run(
+        [sys.executable, "-m", "firmware.cli.main", "config", "apply", str(src),
+         "--etc", str(desk["etc"])],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="root's commands on a desk (sudo)")
 def test_a_config_command_run_with_sudo_leaves_every_file_to_the_service_user(desk, tmp_path):
     """/etc/deskcue belongs to the service user, which installs configs pushed over MQTT
@@ -356,13 +368,7 @@ def test_a_config_command_run_with_sudo_leaves_every_file_to_the_service_user(de
     os.chown(desk["etc"], owner, owner)
     os.chown(desk["live"], owner, owner)
     os.chown(desk["state"], owner, owner)
-    src = tmp_path / "new.toml"
-    src.write_text(NEW.format(state=desk["state"]))
-    proc = subprocess.run(
-        [sys.executable, "-m", "firmware.cli.main", "config", "apply", str(src),
-         "--etc", str(desk["etc"])],
-        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    apply_as_root(desk, tmp_path)
     for d in (desk["etc"], desk["state"]):
         for f in d.iterdir():
             assert f.stat().st_uid == owner, f"{f} is root's"
@@ -390,13 +396,7 @@ def test_a_config_command_run_with_sudo_follows_no_link_the_service_user_planted
     state_victim.chmod(0o600)
     (desk["state"] / "config-apply.json.tmp").symlink_to(state_victim)
     victims[state_victim] = "config-apply.json.tmp"
-    src = tmp_path / "new.toml"
-    src.write_text(NEW.format(state=desk["state"]))
-    proc = subprocess.run(
-        [sys.executable, "-m", "firmware.cli.main", "config", "apply", str(src),
-         "--etc", str(desk["etc"])],
-        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    apply_as_root(desk, tmp_path)
     for victim, name in victims.items():
         st = victim.stat()
         got = (st.st_uid, st.st_mode & 0o777, victim.read_text())
