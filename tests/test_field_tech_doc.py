@@ -80,3 +80,10 @@ def test_the_signing_refusals_are_quoted_as_the_desk_says_them(tmp_path: Path) -
         parse_public_keys("\nnot-a-key\n", "/x")
     except SigningError as exc:
         assert exc.code == "bad_key" and f"`{exc}`" in GUIDE, str(exc)
+
+
+def test_the_outbox_dropped_event_has_a_troubleshooting_row() -> None:
+    from firmware.contract.events import EVENT_DATA
+
+    assert "outbox_dropped" in EVENT_DATA
+    assert any(r.startswith("| an `outbox_dropped` event") for r in ROWS)
