@@ -552,3 +552,20 @@ def test_every_remote_config_refusal_is_quoted_for_field_techs(desk):
     results.append(desk.push(desk.payload(desk.config(NEW_EXTRA))))
     for r in results:
         assert quoted(r) in guide, quoted(r)
+
+
+def test_a_rollback_for_the_broker_says_what_the_link_last_met(desk):
+    """`rolled back: not healthy within 60 s (broker not connected)` left the supervisor to
+    guess whether the pushed config named a wrong host or port or the broker was down: the
+    config it names is gone from the desk by then. The reason carries the link's last error."""
+    desk.push(desk.payload(desk.config(NEW_EXTRA)), now_mono=100.0)
+    clock = Clock(100.0)
+    watch = TrialWatch(desk.live, clock=clock)
+    why = "cannot connect to broker.example:1884: [Errno 111] Connection refused"
+    for i in range(200):
+        clock.t = 100.0 + i
+        if watch.tick(audio_s=float(i), fault=None, broker_connected=False,
+                      broker_error=why) != "pending":
+            break
+    assert watch.state == "rollback"
+    assert f"(broker not connected: {why})" in pending_fault(desk.state)

@@ -453,8 +453,10 @@ class Appliance:
             return RESTART_EXIT_CODE
         if self.trial is not None and self.trial.active:
             connected = getattr(self.link, "connected", None) if self.link is not None else None
+            error = getattr(self.link, "last_error", "") if self.link is not None else ""
             verdict = self.trial.tick(audio_s=self.stream_s, fault=self.fault,
-                                      broker_connected=connected)
+                                      broker_connected=connected,
+                                      broker_error=error if isinstance(error, str) else "")
             if verdict == "rollback":
                 return RESTART_EXIT_CODE
             if verdict == "failed":
