@@ -286,6 +286,8 @@ def test_full_card_mid_run_then_writable_again(gated, tmp_path: Path) -> None:  
         file_size_limit(p1.proc.pid, 0)
         p1.send("publish 3", "stored 9")
         assert storage().startswith("storage 0 6 storage: outbox not durable")
+        # which file on which card, for the tech who reads it in `deskcue status`
+        assert f"({state / 'outbox.db'}: " in storage(), storage()
         gated_restart(broker, sub, USERS, "sub")
         wait_until(lambda: len(unique_in_order(sub.events())) >= 9)  # delivered from memory
         file_size_limit(p1.proc.pid, resource.RLIM_INFINITY)

@@ -1062,7 +1062,8 @@ class MqttLink:
         own rowids (so acknowledgements of events in flight still match)."""
         box = self._outbox
         trouble = storage_trouble(exc)
-        log.error("mqtt: outbox failed (%s: %s)", trouble, exc)
+        log.error("mqtt: outbox %s failed (%s: %s)", box.path if box is not None else "?",
+                  trouble, exc)
         if box is None or trouble == "transient":
             time.sleep(_TICK_S / 5)
             return
@@ -1088,7 +1089,7 @@ class MqttLink:
                     + (f", {lost} unreadable" if lost else "") + ")")
             return
         box.close()
-        self._storage_lost(str(exc), rows)
+        self._storage_lost(f"{box.path or self.state_dir / OUTBOX_FILE}: {exc}", rows)
 
     def _retry_storage(self) -> None:
         """Move an outbox kept in memory back to the state directory, once it can be written."""
