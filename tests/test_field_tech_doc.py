@@ -87,3 +87,7 @@ def test_the_outbox_dropped_event_has_a_troubleshooting_row() -> None:
 
     assert "outbox_dropped" in EVENT_DATA
     assert any(r.startswith("| an `outbox_dropped` event") for r in ROWS)
+
+
+def test_dropped_input_blocks_have_a_troubleshooting_row() -> None:
+    assert any("`input_overflows` rising" in r and "audio block(s)" in r for r in ROWS)

@@ -138,6 +138,8 @@ class Appliance:
         self.persist = persist
         self.exit_on_audio_error = exit_on_audio_error
         self.retry_s = retry_s
+        self._overflows_source: Any = None  # the source whose dropped blocks were last said
+        self._overflows_logged = 0
         self.on_event = on_event
         self.stamper = EventStamper()
         self._announced_channels: int = settings.audio.channels  # what the link announces first
@@ -633,6 +635,7 @@ class Appliance:
         """Publish periodic telemetry; returns the CPU reading the next load figure starts at."""
         now_cpu = (time.process_time(), time.monotonic())
         load = (now_cpu[0] - last_cpu[0]) / max(now_cpu[1] - last_cpu[1], 1e-6)
+        self._log_overflows(load)
         if self.link is not None:
             st = self.status(supervisor=True)
             self.link.publish_telemetry(TelemetryReading(
@@ -640,6 +643,23 @@ class Appliance:
                 cpu_load=round(load, 4), soc_temp_c=st.soc_temp_c, uptime_s=st.uptime_s,
                 display=st.display, stream_s=st.stream_s, snoozed=st.snoozed))
         return now_cpu
+
+    def _log_overflows(self, load: float) -> None:
+        """Say in the journal when audio blocks were dropped since the last telemetry (the
+        analysis fell behind): counted in status and telemetry, a support engineer greps the
+        log for why cues were missed. ``load``: CPU seconds per second since then."""
+        source = self.source
+        now = int(getattr(source, "overflows", 0)) if source is not None else 0
+        seen = self._overflows_logged if source is self._overflows_source else 0
+        self._overflows_source, self._overflows_logged = source, now
+        if source is None or now <= seen:
+            return
+        temp = soc_temperature_c()
+        log.warning("audio: %d audio block(s) from %s dropped: the analysis fell behind "
+                    "(cpu load %.2f, SoC %s), so cues may be missed; look for throttling "
+                    "(vcgencmd get_throttled; a hot or underpowered Pi) or another busy "
+                    "process (top)", now - seen, source.name, load,
+                    "unknown" if temp is None else f"{temp:.0f} C")
 
     def info(self) -> Info:
         """The retained ``info`` document."""
