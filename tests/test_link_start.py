@@ -196,6 +196,9 @@ def test_a_broker_certificate_the_desk_cannot_verify_is_a_fault_until_it_can(
     app = start_appliance(settings, tone_wav(tmp_path / "call.wav", 120.0), running)
     wait_until(lambda: "mqtt" in app.faults)
     assert "TLS certificate cannot be verified" in app.faults["mqtt"]
+    # the CA file by path and the name the certificate must carry: what to compare
+    assert f"mqtt.tls.ca_file {pki.ca}" in app.faults["mqtt"], app.faults["mqtt"]
+    assert f"mqtt.host {broker.host}" in app.faults["mqtt"], app.faults["mqtt"]
     wait_until(lambda: app.status().display == "fault")
 
     broker.tls = (pki.server_cert, pki.server_key, pki.ca)  # the broker's proper certificate

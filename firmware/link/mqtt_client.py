@@ -784,8 +784,11 @@ class MqttLink:
         if isinstance(exc, ssl.SSLCertVerificationError):
             # Not the network: the CA file, the broker's certificate or its name is wrong,
             # and no retry fixes that.
+            ca = self.settings.tls.ca_file
             self._refuse("the broker's TLS certificate cannot be verified: "
-                         f"{exc.verify_message} (mqtt.tls.ca_file, or the broker's name)")
+                         f"{exc.verify_message} (mqtt.tls.ca_file "
+                         f"{ca if ca is not None else 'not set: the system CAs'}, or "
+                         f"mqtt.host {self.settings.host}, a name the certificate must carry)")
         self._set_error(f"cannot connect to {where}" + (f": {exc}" if exc else ""))
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, flags: Any, rc: Any, _p: Any) -> None:
