@@ -1029,8 +1029,8 @@ class MqttLink:
             if self._outbox.recovered is not None:
                 kept, lost = self._outbox.salvaged
                 self._storage_incident = (
-                    f"storage: {OUTBOX_FILE} was unreadable; moved aside to "
-                    f"{self._outbox.recovered.name} and a fresh one started"
+                    f"storage: {self.state_dir / OUTBOX_FILE} was unreadable; moved aside to "
+                    f"{self._outbox.recovered} and a fresh one started"
                     + (f" ({kept} pending event(s) carried over, {lost} lost)"
                        if kept or lost else ""))
         assert self._outbox is not None
@@ -1083,11 +1083,13 @@ class MqttLink:
                 fresh.adopt(rows)
                 fresh.continue_after(self._cursor)
             except (OSError, OutboxLocked, sqlite3.Error) as exc2:
-                self._storage_lost(f"{OUTBOX_FILE} damaged and no fresh one: {exc2}", rows)
+                self._storage_lost(f"{self.state_dir / OUTBOX_FILE} damaged and no fresh one: "
+                                   f"{exc2}", rows)
             else:
                 self._outbox = fresh
                 self._storage_incident = (
-                    f"storage: {OUTBOX_FILE} was damaged ({exc}); moved aside to {aside.name} "
+                    f"storage: {self.state_dir / OUTBOX_FILE} was damaged ({exc}); moved aside "
+                    f"to {aside} "
                     f"and a fresh one started ({len(rows)} pending event(s) carried over"
                     + (f", {lost} unreadable" if lost else "") + ")")
             return
