@@ -202,7 +202,10 @@ class Appliance:
             else:
                 remove_file(self.snooze_path)
         except OSError as exc:
-            log.warning("cannot keep the snooze in %s: %s", self.snooze_path, exc)
+            log.warning("cannot keep the snooze in %s (%s): it holds until deskcue restarts, "
+                        "which would end it early; free space on the card (df -h %s) or "
+                        "replace it if it turned read-only", self.snooze_path,
+                        exc.strerror or exc, self.snooze_path.parent)
 
     def _restore_snooze(self, policy: CuePolicy) -> None:
         """Carry a snooze kept by `_save_snooze` in this boot into a new stream, for what is
@@ -231,7 +234,10 @@ class Appliance:
             else:
                 remove_file(self.baseline_path)
         except OSError as exc:
-            log.warning("cannot save the usual-voice baseline to %s: %s", self.baseline_path, exc)
+            log.warning("cannot save the usual-voice baseline to %s (%s): a restart would "
+                        "learn the agent's usual voice afresh; free space on the card (df -h "
+                        "%s) or replace it if it turned read-only", self.baseline_path,
+                        exc.strerror or exc, self.baseline_path.parent)
 
     # -- commands from other threads ---------------------------------------------------------
     def submit(self, cmd: LocalCommand) -> None:

@@ -1,5 +1,6 @@
-"""Audio blocks the analysis could not keep up with are said in the journal, not only
-counted: a desk that misses cues because its CPU throttles is found by grepping the log."""
+"""What a support engineer greps the journal for says what happened, what it costs and what
+to do: audio blocks the analysis could not keep up with (a desk that misses cues because its
+CPU throttles), and state files the card no longer takes."""
 
 from __future__ import annotations
 
@@ -48,3 +49,29 @@ def test_dropped_input_blocks_are_logged_once_per_rise(
     finally:
         stop.set()
         thread.join(30)
+
+
+def test_a_state_file_the_card_cannot_take_is_logged_with_what_a_restart_loses(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """`cannot save the usual-voice baseline to X: [Errno 21] ...` said what failed, not what
+    it costs (a restart learns the voice afresh) nor what to do (the card)."""
+    from firmware.appliance.worker import BASELINE_FILE, Appliance
+    from firmware.errors import AudioError
+
+    state = tmp_path / "state"
+    settings = Settings.model_validate({
+        "device": {"site": "lyon", "desk": "d07", "state_dir": str(state),
+                   "runtime_dir": str(tmp_path / "run")},
+        "mqtt": {"enabled": False},
+    })
+
+    def no_audio() -> None:
+        raise AudioError("none in this test")
+
+    app = Appliance(settings, open_source=no_audio, persist=True)
+    (state / BASELINE_FILE).mkdir(parents=True)  # a path the desk cannot replace or remove
+    with caplog.at_level(logging.WARNING):
+        app.save_usual()
+    line = next(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert str(state / BASELINE_FILE) in line and "restart" in line, line
+    assert f"df -h {state}" in line, line
