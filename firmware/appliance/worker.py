@@ -140,6 +140,9 @@ class Appliance:
         self.retry_s = retry_s
         self._overflows_source: Any = None  # the source whose dropped blocks were last said
         self._overflows_logged = 0
+        self._overflows_next_log = 0.0  # time.monotonic() before which no new line is logged
+        self.overflow_log_every_s = 60.0
+        """Least time between two log lines about dropped audio blocks, s."""
         self.on_event = on_event
         self.stamper = EventStamper()
         self._announced_channels: int = settings.audio.channels  # what the link announces first
@@ -657,9 +660,15 @@ class Appliance:
         source = self.source
         now = int(getattr(source, "overflows", 0)) if source is not None else 0
         seen = self._overflows_logged if source is self._overflows_source else 0
-        self._overflows_source, self._overflows_logged = source, now
         if source is None or now <= seen:
+            self._overflows_source, self._overflows_logged = source, now
             return
+        # At most one line a `overflow_log_every_s` (telemetry runs every second): a desk
+        # that stays overloaded says so with the count since its last line, not every tick.
+        if time.monotonic() < self._overflows_next_log and source is self._overflows_source:
+            return
+        self._overflows_source, self._overflows_logged = source, now
+        self._overflows_next_log = time.monotonic() + self.overflow_log_every_s
         temp = soc_temperature_c()
         log.warning("audio: %d audio block(s) from %s dropped: the analysis fell behind "
                     "(cpu load %.2f, SoC %s), so cues may be missed; look for throttling "
