@@ -136,6 +136,7 @@ def test_pushed_config_runs_on_trial_and_an_unhealthy_one_is_rolled_back(
             reader.join(HANG_S)
             assert app.returncode == RESTART_EXIT_CODE, "".join(said)
             assert "broker not connected" in pending_fault(state)
+            assert f":{refused_port}" in pending_fault(state)  # where it could not connect
         assert not trial_path(live).exists()
         assert last_apply(state)["source"] == "rollback"
 

@@ -4,6 +4,7 @@ it is rolled back when the appliance does not come back healthy in time."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -524,3 +525,47 @@ def test_a_push_killed_before_its_apply_record_is_recorded_at_the_next_start(des
     assert rec.get("source") == "mqtt" and rec.get("txid") == "c5", rec
     assert rec.get("trial") is True and rec["hash"] == settings_hash(load_settings(desk.live))
     assert rec.get("at") == trial_info(desk.live)["at"]
+
+
+def test_every_remote_config_refusal_is_quoted_for_field_techs(desk):
+    """docs/field-tech.md §6 quotes each refusal as the desk words it (numbers as examples)."""
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "field-tech.md").read_text()
+
+    def quoted(r: RemoteResult) -> str:
+        assert not r.ok
+        text = re.sub(r"issued \d+ is not newer than the last accepted config \(\d+\)",
+                      "issued N is not newer than the last accepted config (M)", r.message)
+        text = re.sub(r"^\d+ problem\(s\)", "N problem(s)", text)
+        return f"`{r.code}`: `{text}`"
+
+    accepted = desk.payload(desk.config(NEW_EXTRA))
+    assert desk.push(accepted).ok
+    desk.live.write_text(desk.old)
+    trial_path(desk.live).unlink()
+    results = [
+        desk.push(accepted),
+        desk.push(desk.payload(desk.config().replace('desk = "d07"', 'desk = "d08"'))),
+        desk.push(desk.payload(desk.config("\n[audio]\nchannels = 3\n"))),
+        desk.push(desk.payload(desk.config("#" + "x" * 70000 + "\n"))),
+    ]
+    desk.live.write_text(desk.old + "remote = false\n")
+    results.append(desk.push(desk.payload(desk.config(NEW_EXTRA))))
+    for r in results:
+        assert quoted(r) in guide, quoted(r)
+
+
+def test_a_rollback_for_the_broker_says_what_the_link_last_met(desk):
+    """`rolled back: not healthy within 60 s (broker not connected)` left the supervisor to
+    guess whether the pushed config named a wrong host or port or the broker was down: the
+    config it names is gone from the desk by then. The reason carries the link's last error."""
+    desk.push(desk.payload(desk.config(NEW_EXTRA)), now_mono=100.0)
+    clock = Clock(100.0)
+    watch = TrialWatch(desk.live, clock=clock)
+    why = "cannot connect to broker.example:1884: [Errno 111] Connection refused"
+    for i in range(200):
+        clock.t = 100.0 + i
+        if watch.tick(audio_s=float(i), fault=None, broker_connected=False,
+                      broker_error=why) != "pending":
+            break
+    assert watch.state == "rollback"
+    assert f"(broker not connected: {why})" in pending_fault(desk.state)

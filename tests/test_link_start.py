@@ -196,8 +196,39 @@ def test_a_broker_certificate_the_desk_cannot_verify_is_a_fault_until_it_can(
     app = start_appliance(settings, tone_wav(tmp_path / "call.wav", 120.0), running)
     wait_until(lambda: "mqtt" in app.faults)
     assert "TLS certificate cannot be verified" in app.faults["mqtt"]
+    # the CA file by path and the name the certificate must carry: what to compare
+    assert f"mqtt.tls.ca_file {pki.ca}" in app.faults["mqtt"], app.faults["mqtt"]
+    assert f"mqtt.host {broker.host}" in app.faults["mqtt"], app.faults["mqtt"]
     wait_until(lambda: app.status().display == "fault")
 
     broker.tls = (pki.server_cert, pki.server_key, pki.ca)  # the broker's proper certificate
     broker.restart()
     wait_until(lambda: app.link.connected and "mqtt" not in app.faults)
+
+
+def test_a_refused_login_names_the_credentials_file_and_user_never_the_password(
+        tmp_path, broker_factory, running):
+    """`not authorized (the credentials file, ...)` sent a tech hunting for which file (the
+    config's, systemd's credential, or /etc/credstore's) and as whom the desk logged in; and
+    a desk with no credentials file at all, logging in anonymously, was told the same."""
+    broker: Broker = broker_factory(users={"d07": "new", "sup": "s"})
+    broker.start()
+    settings = desk_with_password(tmp_path, broker, "old-secret", refused_fault_s=0.0,
+                                  reconnect_max_s=RECONNECT_MAX_S)
+    app = start_appliance(settings, tone_wav(tmp_path / "call.wav", 120.0), running)
+    wait_until(lambda: "mqtt" in app.faults)
+    fault = app.faults["mqtt"]
+    assert str(settings.mqtt.credentials_file) in fault and "'d07'" in fault, fault
+    assert "old-secret" not in fault
+
+    anonymous = Settings.model_validate({
+        "device": {"site": "lyon", "desk": "d08", "state_dir": str(tmp_path / "state8"),
+                   "runtime_dir": str(tmp_path / "run8")},
+        "audio": {"channels": 1},
+        "mqtt": {"host": broker.host, "port": broker.port, "reconnect_min_s": 0.1,
+                 "reconnect_max_s": RECONNECT_MAX_S, "refused_fault_s": 0.0},
+    })
+    app = start_appliance(anonymous, tone_wav(tmp_path / "call8.wav", 120.0), running)
+    wait_until(lambda: "mqtt" in app.faults)
+    fault = app.faults["mqtt"]
+    assert "anonymously" in fault and "/deskcue-mqtt" in fault, fault

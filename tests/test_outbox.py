@@ -165,3 +165,25 @@ def test_memory_fallback() -> None:
         assert not box.durable
         box.put(make_events(1)[0])
         assert len(box) == 1
+
+
+def test_a_drop_is_logged_with_the_file_the_bound_and_what_to_do(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """`outbox: dropped 5 event(s) (max_events), 5 dropped in all` told a support engineer
+    grepping the journal neither which file, nor which setting was reached, nor why events
+    piled up (the broker out of reach) and what to look at."""
+    clock = Clock()
+    with make_box(tmp_path / "o.db", clock, max_events=10, max_age_s=3600.0) as box:
+        for e in make_events(15):
+            box.put(e)
+        with caplog.at_level("WARNING", logger="firmware.link.outbox"):
+            box.enforce()
+            clock.advance(7200.0)
+            box.enforce()
+    lines = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(lines) == 2, lines
+    count, age = lines
+    for line in lines:
+        assert str(tmp_path / "o.db") in line and "broker" in line, line
+    assert "mqtt.outbox_max_events = 10" in count and "5 " in count, count
+    assert "mqtt.outbox_max_age_h = 1" in age, age

@@ -135,7 +135,9 @@ def test_damaged_page_file_moved_aside_readable_events_go_on(broker, tmp_path, p
     finally:
         link.stop(drain_s=5.0)
         sub.close()
-    assert "moved aside to outbox.db.corrupt-" in str(link.storage_fault)
+    # by path: the tech copies it off the card from there
+    assert f"storage: {state / 'outbox.db'} was " in str(link.storage_fault)
+    assert f"moved aside to {state / 'outbox.db.corrupt-'}" in str(link.storage_fault)
     assert len(list(state.glob("outbox.db.corrupt-*"))) == 1
     seqs = [e["seq"] for e in unique_in_order(sub.events())]
     assert seqs[-1] == 100 and seqs == sorted(seqs), "what could be read, in order, then on"
@@ -206,7 +208,8 @@ def test_garbage_outbox_file_is_moved_aside_and_a_fresh_one_started(desk, record
     got = unique_in_order(sub.events())
     assert [e["id"] for e in got] == [e["id"] for e in emitted]
     faults = storage_faults(got)
-    assert len(faults) == 1 and "moved aside to outbox.db.corrupt-" in faults[0]["fault"]
+    assert len(faults) == 1 and f"moved aside to {state / 'outbox.db.corrupt-'}" in \
+        faults[0]["fault"]
     aside = list(state.glob("outbox.db.corrupt-*"))
     assert [p.read_bytes() for p in aside if p.name.count("-") == 1] == [garbage], "kept"
     assert [e["type"] for e in got].count("raised_voice.started") == 2
@@ -286,6 +289,8 @@ def test_full_card_mid_run_then_writable_again(gated, tmp_path: Path) -> None:  
         file_size_limit(p1.proc.pid, 0)
         p1.send("publish 3", "stored 9")
         assert storage().startswith("storage 0 6 storage: outbox not durable")
+        # which file on which card, for the tech who reads it in `deskcue status`
+        assert f"({state / 'outbox.db'}: " in storage(), storage()
         gated_restart(broker, sub, USERS, "sub")
         wait_until(lambda: len(unique_in_order(sub.events())) >= 9)  # delivered from memory
         file_size_limit(p1.proc.pid, resource.RLIM_INFINITY)

@@ -138,6 +138,11 @@ class Appliance:
         self.persist = persist
         self.exit_on_audio_error = exit_on_audio_error
         self.retry_s = retry_s
+        self._overflows_source: Any = None  # the source whose dropped blocks were last said
+        self._overflows_logged = 0
+        self._overflows_next_log = 0.0  # time.monotonic() before which no new line is logged
+        self.overflow_log_every_s = 60.0
+        """Least time between two log lines about dropped audio blocks, s."""
         self.on_event = on_event
         self.stamper = EventStamper()
         self._announced_channels: int = settings.audio.channels  # what the link announces first
@@ -200,7 +205,10 @@ class Appliance:
             else:
                 remove_file(self.snooze_path)
         except OSError as exc:
-            log.warning("cannot keep the snooze in %s: %s", self.snooze_path, exc)
+            log.warning("cannot keep the snooze in %s (%s): it holds until deskcue restarts, "
+                        "which would end it early; free space on the card (df -h %s) or "
+                        "replace it if it turned read-only", self.snooze_path,
+                        exc.strerror or exc, self.snooze_path.parent)
 
     def _restore_snooze(self, policy: CuePolicy) -> None:
         """Carry a snooze kept by `_save_snooze` in this boot into a new stream, for what is
@@ -229,7 +237,10 @@ class Appliance:
             else:
                 remove_file(self.baseline_path)
         except OSError as exc:
-            log.warning("cannot save the usual-voice baseline to %s: %s", self.baseline_path, exc)
+            log.warning("cannot save the usual-voice baseline to %s (%s): a restart would "
+                        "learn the agent's usual voice afresh; free space on the card (df -h "
+                        "%s) or replace it if it turned read-only", self.baseline_path,
+                        exc.strerror or exc, self.baseline_path.parent)
 
     # -- commands from other threads ---------------------------------------------------------
     def submit(self, cmd: LocalCommand) -> None:
@@ -453,8 +464,10 @@ class Appliance:
             return RESTART_EXIT_CODE
         if self.trial is not None and self.trial.active:
             connected = getattr(self.link, "connected", None) if self.link is not None else None
+            error = getattr(self.link, "last_error", "") if self.link is not None else ""
             verdict = self.trial.tick(audio_s=self.stream_s, fault=self.fault,
-                                      broker_connected=connected)
+                                      broker_connected=connected,
+                                      broker_error=error if isinstance(error, str) else "")
             if verdict == "rollback":
                 return RESTART_EXIT_CODE
             if verdict == "failed":
@@ -631,6 +644,7 @@ class Appliance:
         """Publish periodic telemetry; returns the CPU reading the next load figure starts at."""
         now_cpu = (time.process_time(), time.monotonic())
         load = (now_cpu[0] - last_cpu[0]) / max(now_cpu[1] - last_cpu[1], 1e-6)
+        self._log_overflows(load)
         if self.link is not None:
             st = self.status(supervisor=True)
             self.link.publish_telemetry(TelemetryReading(
@@ -638,6 +652,29 @@ class Appliance:
                 cpu_load=round(load, 4), soc_temp_c=st.soc_temp_c, uptime_s=st.uptime_s,
                 display=st.display, stream_s=st.stream_s, snoozed=st.snoozed))
         return now_cpu
+
+    def _log_overflows(self, load: float) -> None:
+        """Say in the journal when audio blocks were dropped since the last telemetry (the
+        analysis fell behind): counted in status and telemetry, a support engineer greps the
+        log for why cues were missed. ``load``: CPU seconds per second since then."""
+        source = self.source
+        now = int(getattr(source, "overflows", 0)) if source is not None else 0
+        seen = self._overflows_logged if source is self._overflows_source else 0
+        if source is None or now <= seen:
+            self._overflows_source, self._overflows_logged = source, now
+            return
+        # At most one line a `overflow_log_every_s` (telemetry runs every second): a desk
+        # that stays overloaded says so with the count since its last line, not every tick.
+        if time.monotonic() < self._overflows_next_log and source is self._overflows_source:
+            return
+        self._overflows_source, self._overflows_logged = source, now
+        self._overflows_next_log = time.monotonic() + self.overflow_log_every_s
+        temp = soc_temperature_c()
+        log.warning("audio: %d audio block(s) from %s dropped: the analysis fell behind "
+                    "(cpu load %.2f, SoC %s), so cues may be missed; look for throttling "
+                    "(vcgencmd get_throttled; a hot or underpowered Pi) or another busy "
+                    "process (top)", now - seen, source.name, load,
+                    "unknown" if temp is None else f"{temp:.0f} C")
 
     def info(self) -> Info:
         """The retained ``info`` document."""

@@ -287,8 +287,10 @@ class TrialWatch:
         return self.state == "pending"
 
     def tick(self, *, audio_s: float, fault: str | None,
-             broker_connected: bool | None = None) -> str:
-        """Feed the appliance's health; see the class docstring for the answers."""
+             broker_connected: bool | None = None, broker_error: str = "") -> str:
+        """Feed the appliance's health; see the class docstring for the answers.
+        ``broker_error``: the link's last connection problem, said in a rollback for the
+        broker (a wrong host or port in the config on trial, or the broker down)."""
         if self.state != "pending" or self.trial is None or self.config_path is None:
             return self.state
         ok = fault is None and broker_connected is not False
@@ -304,8 +306,9 @@ class TrialWatch:
                 confirm_trial(self.config_path)
                 self.state = "confirmed"
             elif self.clock() > float(self.trial["deadline_mono"]):
-                why = fault or ("broker not connected" if broker_connected is False
-                                else "no audio")
+                broker = f"broker not connected: {broker_error}" if broker_error \
+                    else "broker not connected"
+                why = fault or (broker if broker_connected is False else "no audio")
                 rollback(self.config_path,
                          f"not healthy within {self.trial['trial_s']} s ({why})")
                 self.state = "rollback"

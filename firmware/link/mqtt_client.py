@@ -79,6 +79,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import queue
 import random
 import sqlite3
@@ -112,7 +113,15 @@ from firmware.link.commands import (
     read_txid,
     result_payload,
 )
-from firmware.link.credentials import load_credentials, ssl_context, tls_files
+from firmware.link.credentials import (
+    CREDENTIAL_NAME,
+    CREDSTORE_FILE,
+    Credentials,
+    credstore,
+    load_credentials,
+    ssl_context,
+    tls_files,
+)
 from firmware.link.outbox import Outbox, storage_trouble
 from firmware.platform.host import clock_is_synced
 
@@ -201,11 +210,31 @@ class _Bucket:
 _REFUSED_FOR_CONFIG = {
     0x84: "the broker does not speak this MQTT version (mqtt.protocol)",
     0x85: "the broker refuses this client id (mqtt.client_id)",
-    0x86: "bad user name or password (the credentials file)",
-    0x87: "not authorized (the credentials file, or the broker's accounts)",
+    0x86: "bad user name or password ({login})",
+    0x87: "not authorized ({login}; or the broker's accounts and ACL)",
     0x8A: "this client is banned by the broker",
     0x8C: "the broker wants another authentication method",
 }
+
+
+def login_words(creds: Credentials) -> str:
+    """How the desk logged in, for a refusal: the user and the credentials file by path
+    (never the password), or that it logged in anonymously and where a file belongs."""
+    if creds.source == "none":
+        return (f"logged in anonymously: no credentials file; put one at "
+                f"{credstore() / CREDSTORE_FILE} or name it in mqtt.credentials_file")
+    source = creds.source
+    if Path(source).name == CREDENTIAL_NAME and os.environ.get("CREDENTIALS_DIRECTORY"):
+        source += f", systemd's copy of {credstore() / CREDSTORE_FILE}"
+    if creds.username is None:
+        return f"logged in anonymously: the credentials file {source} names no user"
+    return f"user {creds.username!r} from the credentials file {source}"
+
+
+def _refusal(reason_code: Any, login: str) -> str | None:
+    """A refusal for the desk's settings in words, or None for any other reason code."""
+    why = _REFUSED_FOR_CONFIG.get(getattr(reason_code, "value", -1))
+    return why.format(login=login) if why is not None else None
 
 
 def _reason_failed(reason_code: Any) -> bool:
@@ -295,6 +324,7 @@ class MqttLink:
         self._commands_ready = False
         self._epoch = 0
         self._last_error = ""
+        self._login = ""  # how the client logs in, in words (`login_words`)
         self._lock = threading.Lock()
         self._start_error: str | None = None  # why the client cannot be made (files, TLS)
         self._refused: str | None = None  # why the broker refuses this desk's connection
@@ -646,6 +676,7 @@ class MqttLink:
         client.max_inflight_messages_set(s.outbox_inflight + 16)
         client.connect_timeout = 5.0
         creds = load_credentials(s)
+        self._login = login_words(creds)
         if creds.username is not None:
             client.username_pw_set(
                 creds.username, creds.password.reveal() if creds.password else None
@@ -687,7 +718,7 @@ class MqttLink:
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         try:
             if _reason_failed(rc):
-                why = _REFUSED_FOR_CONFIG.get(getattr(rc, "value", -1))
+                why = _refusal(rc, self._login)
                 if why is not None:
                     self._refuse(f"broker refused the connection: {why}")
                 self._set_error(f"broker refused the connection: {rc}")
@@ -753,8 +784,11 @@ class MqttLink:
         if isinstance(exc, ssl.SSLCertVerificationError):
             # Not the network: the CA file, the broker's certificate or its name is wrong,
             # and no retry fixes that.
+            ca = self.settings.tls.ca_file
             self._refuse("the broker's TLS certificate cannot be verified: "
-                         f"{exc.verify_message} (mqtt.tls.ca_file, or the broker's name)")
+                         f"{exc.verify_message} (mqtt.tls.ca_file "
+                         f"{ca if ca is not None else 'not set: the system CAs'}, or "
+                         f"mqtt.host {self.settings.host}, a name the certificate must carry)")
         self._set_error(f"cannot connect to {where}" + (f": {exc}" if exc else ""))
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, flags: Any, rc: Any, _p: Any) -> None:
@@ -995,8 +1029,8 @@ class MqttLink:
             if self._outbox.recovered is not None:
                 kept, lost = self._outbox.salvaged
                 self._storage_incident = (
-                    f"storage: {OUTBOX_FILE} was unreadable; moved aside to "
-                    f"{self._outbox.recovered.name} and a fresh one started"
+                    f"storage: {self.state_dir / OUTBOX_FILE} was unreadable; moved aside to "
+                    f"{self._outbox.recovered} and a fresh one started"
                     + (f" ({kept} pending event(s) carried over, {lost} lost)"
                        if kept or lost else ""))
         assert self._outbox is not None
@@ -1031,7 +1065,8 @@ class MqttLink:
         own rowids (so acknowledgements of events in flight still match)."""
         box = self._outbox
         trouble = storage_trouble(exc)
-        log.error("mqtt: outbox failed (%s: %s)", trouble, exc)
+        log.error("mqtt: outbox %s failed (%s: %s)", box.path if box is not None else "?",
+                  trouble, exc)
         if box is None or trouble == "transient":
             time.sleep(_TICK_S / 5)
             return
@@ -1048,16 +1083,18 @@ class MqttLink:
                 fresh.adopt(rows)
                 fresh.continue_after(self._cursor)
             except (OSError, OutboxLocked, sqlite3.Error) as exc2:
-                self._storage_lost(f"{OUTBOX_FILE} damaged and no fresh one: {exc2}", rows)
+                self._storage_lost(f"{self.state_dir / OUTBOX_FILE} damaged and no fresh one: "
+                                   f"{exc2}", rows)
             else:
                 self._outbox = fresh
                 self._storage_incident = (
-                    f"storage: {OUTBOX_FILE} was damaged ({exc}); moved aside to {aside.name} "
+                    f"storage: {self.state_dir / OUTBOX_FILE} was damaged ({exc}); moved aside "
+                    f"to {aside} "
                     f"and a fresh one started ({len(rows)} pending event(s) carried over"
                     + (f", {lost} unreadable" if lost else "") + ")")
             return
         box.close()
-        self._storage_lost(str(exc), rows)
+        self._storage_lost(f"{box.path or self.state_dir / OUTBOX_FILE}: {exc}", rows)
 
     def _retry_storage(self) -> None:
         """Move an outbox kept in memory back to the state directory, once it can be written."""
@@ -1382,6 +1419,7 @@ class SupervisorClient:
                                    protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311)
         self._client.suppress_exceptions = True
         creds = load_credentials(settings)  # CredentialsError: the caller says why
+        self._login = login_words(creds)
         if creds.username is not None:
             self._client.username_pw_set(creds.username,
                                          creds.password.reveal() if creds.password else None)
@@ -1457,7 +1495,7 @@ class SupervisorClient:
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         # a refusal for this client's settings says which setting, as the desk's fault does
-        self._refused = (_REFUSED_FOR_CONFIG.get(getattr(rc, "value", -1), str(rc))
+        self._refused = ((_refusal(rc, self._login) or str(rc))
                          if _reason_failed(rc) else None)
         self._up = self._refused is None
         if self._refused is None:

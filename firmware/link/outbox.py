@@ -559,8 +559,14 @@ class Outbox:
             self._db.execute("ROLLBACK")
             raise
         self._count -= n
+        bound = (f"more than mqtt.outbox_max_events = {self.max_events} waiting"
+                 if reason == "max_events"
+                 else f"older than mqtt.outbox_max_age_h = {self.max_age_s / 3600.0:g}")
         log.warning(
-            "outbox: dropped %d event(s) (%s), %d dropped in all", n, reason, self.dropped_total
+            "outbox %s: dropped the %d oldest event(s), %s (%d dropped in all): the broker has "
+            "not taken them for that long; the supervisor gets an outbox_dropped event once it "
+            "does. Check the desk's link to the broker (`deskcue status`, its mqtt fault)",
+            self.path or "in memory", n, bound, self.dropped_total,
         )
         return dropped
 
