@@ -7,11 +7,13 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from broker import make_events
 
-from firmware.link.outbox import Outbox, OutboxLocked
+from firmware.link.envelope import EventStamper
+from firmware.link.outbox import REPORT_LOST_S, Dropped, Outbox, OutboxLocked
 
 
 class Clock:
@@ -107,8 +109,55 @@ def test_count_bound_drops_oldest_and_reports(tmp_path: Path) -> None:
             "ranges": [{"boot_id": "b" * 32, "first_seq": 1, "last_seq": 6, "count": 6}],
         }
         assert box.take_unreported() is None
+        box.put(report_event(report))
     with make_box(tmp_path / "o.db", clock, max_events=10) as box:
-        assert box.unreported is None, "a taken report stays taken"
+        assert box.unreported is None, "a report stored as its event stays reported"
+
+
+def report_event(report: Dropped, seq: int = 100) -> dict[str, Any]:
+    """The ``outbox_dropped`` event envelope the appliance makes of ``report``."""
+    stamper = EventStamper(boot_id="c" * 32, seq=seq - 1, wall_clock=lambda: 1_767_225_600.0)
+    return stamper.stamp("outbox_dropped", report.as_event_data(), stream_s=1.0).to_json()
+
+
+def test_a_report_taken_but_never_stored_as_its_event_is_not_lost(tmp_path: Path) -> None:
+    """The note of unreported drops was deleted when the report was taken, before the
+    appliance had made and stored its event: a power cut or a stop in between (a pushed
+    config restarts the service) lost the report for good. It now leaves the note only with
+    its event, in one transaction; drops that come meanwhile join it."""
+    clock = Clock()
+    path = tmp_path / "o.db"
+    with make_box(path, clock, max_events=4) as box:
+        for e in make_events(6):
+            box.put(e)
+        box.enforce()  # seq 1-2 dropped
+        taken = box.take_unreported()
+        assert taken is not None and taken.count == 2
+        assert box.take_unreported() is None, "one report at a time"
+        for e in make_events(2, start_seq=7):
+            box.put(e)
+        box.enforce()  # seq 3-4 dropped while the report is on its way
+    # the power went before the report's event was stored: both come back, as one
+    with make_box(path, clock, max_events=4) as box:
+        again = box.take_unreported()
+        assert again is not None and again.count == 4 and again.ranges == [
+            {"boot_id": "b" * 32, "first_seq": 1, "last_seq": 4, "count": 4}]
+        box.put(report_event(again))
+        assert box.unreported is None
+        # an event lost on its way (never stored) is taken again after REPORT_LOST_S
+        for e in make_events(2, start_seq=9):
+            box.put(e)
+        box.enforce()  # seq 5-7 dropped (the stored report is one of the rows kept)
+        lost = box.take_unreported()
+        assert lost is not None and lost.count == 3
+        clock.advance(REPORT_LOST_S - 1)
+        assert box.take_unreported() is None
+        clock.advance(2)
+        retaken = box.take_unreported()
+        assert retaken is not None and retaken.as_event_data() == lost.as_event_data()
+    with make_box(path, clock, max_events=4) as box:
+        stored = box.take_unreported()
+        assert stored is not None and stored.count == 3, "still there until its event is"
 
 
 def test_age_bound_same_boot_uses_monotonic_clock(tmp_path: Path) -> None:

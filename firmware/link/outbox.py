@@ -11,6 +11,9 @@ oldest events are dropped; drops are merged into one persistent, not-yet-reporte
 report (how many, why, which boot ids and sequence numbers) and a persistent total, so the
 link can tell the supervisor exactly which events will never arrive once it can reach them
 (`take_unreported`), without a report per drop feeding more drops while the broker is away.
+A report taken stays in that note until its ``outbox_dropped`` event is stored here (in the
+same transaction): a power cut or a stop before then reports it again at the next start, never
+loses it.
 
 Age is only judged when it can be trusted. A Pi without a real-time clock boots with a wrong
 wall clock, so an event stored in the same kernel boot is aged by the monotonic clock; one from
@@ -160,6 +163,9 @@ _SALVAGE_SQL = (
     "SELECT id, CAST(event_id AS BLOB), boot_id, seq, CAST(payload AS BLOB), CAST(origin AS BLOB),"
     " stored_wall, stored_mono, kernel_boot, stored_synced FROM outbox"
 )
+REPORT_LOST_S = 300.0
+"""A report taken longer ago than this (s) whose ``outbox_dropped`` event was never stored is
+taken as lost on its way (the appliance stores a report within a block): taken again."""
 _SALVAGE_IDS = 100_000  # how far back a damaged table is searched one rowid at a time
 
 
@@ -208,6 +214,10 @@ class Outbox:
         self.recovered: Path | None = None  # where a damaged file was moved at open
         self.salvaged = (0, 0)  # rows carried from it into the fresh file, rows lost
         self._new_set_aside = 0
+        # A report taken (`take_unreported`) whose outbox_dropped event is not stored yet, and
+        # when (monotonic s): it stays in the persistent note until then.
+        self._reporting: Dropped | None = None
+        self._reporting_since = 0.0
         if self.path is None:
             self._db = self._open(":memory:")
             self._load()
@@ -242,6 +252,7 @@ class Outbox:
         self.set_aside_total = int(row[0]) if row else 0
         row = self._db.execute("SELECT value FROM meta WHERE key = 'unreported'").fetchone()
         self._unreported = None
+        self._reporting = None
         if row:
             try:
                 self._unreported = Dropped.from_event_data(json.loads(row[0]))
@@ -303,6 +314,21 @@ class Outbox:
         ``origin`` tags who stored it when (the link uses it to tell live from replayed).
         """
         payload = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
+        if self._reporting is not None and envelope.get("type") == "outbox_dropped":
+            # The report is stored as an event: out of the note, in the same transaction.
+            self._db.execute("BEGIN")
+            try:
+                rowid = self._insert(envelope, payload, origin)
+                self._write_note(self._unreported)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._reporting = None
+            return rowid
+        return self._insert(envelope, payload, origin)
+
+    def _insert(self, envelope: dict[str, Any], payload: str, origin: str) -> int | None:
         cur = self._db.execute(
             "INSERT OR IGNORE INTO outbox (event_id, boot_id, seq, payload, origin, stored_wall,"
             " stored_mono, kernel_boot, stored_synced) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -551,7 +577,7 @@ class Outbox:
             dropped = Dropped(count=n, reasons={reason: n}, ranges=ranges, total=total)
             unreported = dropped if self._unreported is None else self._unreported.merge(dropped)
             self._set_meta("dropped_total", total)
-            self._set_meta("unreported", json.dumps(unreported.as_event_data()))
+            self._write_note(self._reporting, unreported)
             self._db.execute("COMMIT")
             self.dropped_total = total
             self._unreported = unreported
@@ -583,12 +609,33 @@ class Outbox:
         return self._unreported
 
     def take_unreported(self) -> Dropped | None:
-        """Return the drops not yet reported and mark them reported."""
+        """Return the drops not yet reported, for an ``outbox_dropped`` event. They stay in the
+        persistent note until that event is `put` here; until then (or `REPORT_LOST_S`) no new
+        report is taken. A report whose event never came (a handler that lost it) is taken
+        again with what was dropped since: at least once, never lost."""
+        if self._reporting is not None:
+            if self._mono() - self._reporting_since < REPORT_LOST_S:
+                return None
+            self._unreported = (self._reporting if self._unreported is None
+                                else self._reporting.merge(self._unreported))
+            self._reporting = None
         report = self._unreported
         if report is not None:
-            self._db.execute("DELETE FROM meta WHERE key = 'unreported'")
+            self._reporting, self._reporting_since = report, self._mono()
             self._unreported = None
         return report
+
+    def _write_note(self, *parts: Dropped | None) -> None:
+        """Persist the drops not yet stored as an event (``parts`` merged: the report taken,
+        the drops since); no note when there are none."""
+        note: Dropped | None = None
+        for part in parts:
+            if part is not None:
+                note = part if note is None else note.merge(part)
+        if note is None:
+            self._db.execute("DELETE FROM meta WHERE key = 'unreported'")
+        else:
+            self._set_meta("unreported", json.dumps(note.as_event_data()))
 
     def note_lost(self, envelope: dict[str, Any], reason: str = "storage_error") -> None:
         """Count an event that could not be stored at all (best effort: the disk may be bad)."""
@@ -600,7 +647,7 @@ class Outbox:
         self._unreported = lost if self._unreported is None else self._unreported.merge(lost)
         with contextlib.suppress(sqlite3.Error):
             self._set_meta("dropped_total", self.dropped_total)
-            self._set_meta("unreported", json.dumps(self._unreported.as_event_data()))
+            self._write_note(self._reporting, self._unreported)
 
     def close(self) -> None:
         """Close the database and release the lock (idempotent)."""
