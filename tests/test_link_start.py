@@ -72,7 +72,7 @@ def test_missing_credentials_are_a_fault_until_the_file_appears(tmp_path, broker
         assert str(creds) in app.faults["mqtt"] and "not found" in app.faults["mqtt"]
         wait_until(lambda: app.status().display == "fault", timeout=RETRY_BOUND_S)
         assert deskcue(["status", "--runtime-dir", str(tmp_path / "run"), "--state-dir",
-                        str(tmp_path / "state"), "--json"]) == 0
+                        str(tmp_path / "state"), "--json"]) == 1, "a fault: needs a look"
         live = json.loads(capsys.readouterr().out)["appliance"]["status"]
         assert str(creds) in live["fault"]
 
@@ -160,7 +160,7 @@ def test_a_broker_refusing_the_desks_password_is_a_fault_until_it_accepts(
         assert "credentials file" in app.faults["mqtt"]
         wait_until(lambda: app.status().display == "fault")
         assert deskcue(["status", "--runtime-dir", str(tmp_path / "run"), "--state-dir",
-                        str(tmp_path / "state"), "--json"]) == 0
+                        str(tmp_path / "state"), "--json"]) == 1, "a fault: needs a look"
         live = json.loads(capsys.readouterr().out)["appliance"]["status"]
         assert "broker refused the connection" in live["fault"]
 

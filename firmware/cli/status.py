@@ -4,7 +4,8 @@ Read from the files the appliance and the config tools keep (no root needed beyo
 them): the live config and its hash, the last apply (source: card, mqtt, local or rollback;
 time; MQTT txid), a config on trial, a pending config fault with its problems, and whether
 the appliance is running. When the appliance answers a ``status`` request on its control
-socket (see `send_reply`), its live status is shown too.
+socket (see `send_reply`), its live status is shown too. Exit status 1 when the config is
+unusable, a config fault is pending or the running appliance shows a fault; else 0.
 """
 
 from __future__ import annotations
@@ -183,14 +184,19 @@ def main(args: argparse.Namespace, _settings: Any = None) -> int:
         config = DEFAULT_CONFIG
     info = collect(config, state_dir=args.state_dir, runtime_dir=args.runtime_dir)
     print(json.dumps(info, indent=1, default=_json) if args.json else render(info))
+    # 1 when the desk needs a look, so a script over many desks can ask `deskcue status ||`:
+    # its config is unusable, a config fault is pending, or the running desk shows a fault.
     c = info.get("config")
-    return 1 if (c and not c.get("valid")) or info.get("config_fault") else 0
+    live: ApplianceStatus | None = info["appliance"].get("status")
+    needs_a_look = ((c and not c.get("valid")) or info.get("config_fault")
+                    or (live is not None and live.fault))
+    return 1 if needs_a_look else 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``deskcue status`` to the command's subparsers."""
     p = sub.add_parser("status", help="the config in use, its last apply, faults, and the "
-                       "running appliance's status")
+                       "running appliance's status (exit 1 when any of them needs a look)")
     p.add_argument("--config", type=Path,
                    help=f"config file (default {DEFAULT_CONFIG} if it exists)")
     p.add_argument("--state-dir", type=Path, help="override device.state_dir")
