@@ -136,6 +136,10 @@ def test_a_moment_of_refusal_is_no_fault(tmp_path, broker_factory, running):
     with Subscriber(broker, f"{BASE}/#", username="sup", password="s") as sub:
         app = start_appliance(settings, tone_wav(tmp_path / "call.wav", 120.0), running)
         wait_until(lambda: "Not authorized" in app.link.last_error)  # refused at least once
+        # the first log line already says who logged in, and from which file (the fault's
+        # words came only after refused_fault_s)
+        assert str(tmp_path / "mqtt-credentials") in app.link.last_error
+        assert "user 'd07'" in app.link.last_error
         broker.set_users({"d07": "pw", "sup": "s"})
         wait_until(lambda: app.link.connected)
         wait_until(lambda: any(m.payload == b"online" for m in sub.on("status")))

@@ -721,7 +721,9 @@ class MqttLink:
                 why = _refusal(rc, self._login)
                 if why is not None:
                     self._refuse(f"broker refused the connection: {why}")
-                self._set_error(f"broker refused the connection: {rc}")
+                # the log's first line says it in words too: the fault waits refused_fault_s
+                self._set_error(f"broker refused the connection: {rc}"
+                                + (f": {why}" if why is not None else ""))
                 return
             self._refused, self._refused_since = None, None
             if isinstance(client, _Client):
