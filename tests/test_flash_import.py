@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from crash import died_at
 
 from firmware.cli.main import main as deskcue
 from firmware.config.load import load_settings
@@ -142,20 +143,7 @@ def test_same_config_again_keeps_the_last_good(desk):
 
 def _crash_at(step: str, desk: dict[str, Path]) -> int:
     """Run the import in a forked child that dies (os._exit) at ``step``; its exit status."""
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        code = 0
-        try:
-            def hook(s: str) -> None:
-                if s == step:
-                    os._exit(99)
-
-            import_from_boot([desk["boot"]], desk["live"], hook=hook)
-        except BaseException:
-            code = 1
-        os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
+    return died_at(step, lambda hook: import_from_boot([desk["boot"]], desk["live"], hook=hook))
 
 
 @pytest.mark.parametrize("step", IMPORT_STEPS)

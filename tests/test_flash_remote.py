@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from crash import DIED, died_at
 
 from firmware.config.load import load_settings
 from firmware.flashing.records import (
@@ -422,26 +423,14 @@ def test_a_rollback_killed_at_any_step_still_reaches_the_tech_and_the_supervisor
     between putting the last good config live and ending the trial, the next start took the
     leftover trial record for an unfinished install and forgot the rollback: `status` showed
     the pushed config on trial, hash and all, and no fault.)"""
-    import os
 
     off = "\n[mqtt]\nenabled = false\n"
     desk.old = desk.config(off)
     desk.live.write_text(desk.old)
     assert desk.push(desk.payload(desk.config(off + NEW_EXTRA), txid="c9")).ok
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        code = 0
-        try:
-            def crash(s: str) -> None:
-                if s == step:
-                    os._exit(99)
-
-            rollback(desk.live, "not healthy within 60.0 s (no audio)", hook=crash)
-        except BaseException:
-            code = 1
-        os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 99, f"step {step} never reached"
+    died = died_at(step, lambda hook: rollback(
+        desk.live, "not healthy within 60.0 s (no audio)", hook=hook))
+    assert died == DIED, f"step {step} never reached"
 
     proc = run_desk_on_a_second_of_tone(desk, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -495,27 +484,15 @@ def test_a_push_killed_before_its_apply_record_is_recorded_at_the_next_start(des
     record: the desk restarts onto it on trial, but `deskcue status` and the retained info's
     config_apply went on naming the config before it (or none), even once it was confirmed.
     The next start records the apply from the trial record."""
-    import os
 
     off = "\n[mqtt]\nenabled = false\n"
     desk.old = desk.config(off)
     desk.live.write_text(desk.old)
     payload = desk.payload(desk.config(off + NEW_EXTRA), txid="c5")
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        code = 0
-        try:
-            def crash(s: str) -> None:
-                if s == "live.written":
-                    os._exit(99)
-
-            apply_remote(json.dumps(payload), config_path=desk.live,
-                         current=load_settings(desk.live), credentials_dir=None, hook=crash)
-        except BaseException:
-            code = 1
-        os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 99
+    died = died_at("live.written", lambda hook: apply_remote(
+        json.dumps(payload), config_path=desk.live, current=load_settings(desk.live),
+        credentials_dir=None, hook=hook))
+    assert died == DIED
     assert trial_info(desk.live)["txid"] == "c5" and last_apply(desk.state) == {}
 
     proc = run_desk_on_a_second_of_tone(desk, tmp_path)
