@@ -197,18 +197,12 @@ class Appliance:
         nothing of it is published."""
         if not self.persist:
             return
-        try:
-            if policy.snoozed:
-                left = policy.snoozed_until_s - policy.now_s
-                write_json(self.snooze_path, {"boot_id": boot_id(),
-                                              "until_mono": time.monotonic() + left})
-            else:
-                remove_file(self.snooze_path)
-        except OSError as exc:
-            log.warning("cannot keep the snooze in %s (%s): it holds until deskcue restarts, "
-                        "which would end it early; free space on the card (df -h %s) or "
-                        "replace it if it turned read-only", self.snooze_path,
-                        exc.strerror or exc, self.snooze_path.parent)
+        data = None
+        if policy.snoozed:
+            left = policy.snoozed_until_s - policy.now_s
+            data = {"boot_id": boot_id(), "until_mono": time.monotonic() + left}
+        self._keep(self.snooze_path, data, "cannot keep the snooze in",
+                   "it holds until deskcue restarts, which would end it early")
 
     def _restore_snooze(self, policy: CuePolicy) -> None:
         """Carry a snooze kept by `_save_snooze` in this boot into a new stream, for what is
@@ -231,16 +225,23 @@ class Appliance:
         one."""
         if not self.persist:
             return
+        self._keep(self.baseline_path, self.usual.to_dict() if self.usual.learned else None,
+                   "cannot save the usual-voice baseline to",
+                   "a restart would learn the agent's usual voice afresh")
+
+    @staticmethod
+    def _keep(path: Path, data: dict[str, Any] | None, failed: str, cost: str) -> None:
+        """Write ``data`` to the state file ``path``, or remove the file for None; a card that
+        cannot take it is logged (``failed`` the path, the error; ``cost``: what a restart
+        then loses), never raised: the desk goes on."""
         try:
-            if self.usual.learned:
-                write_json(self.baseline_path, self.usual.to_dict())
+            if data is not None:
+                write_json(path, data)
             else:
-                remove_file(self.baseline_path)
+                remove_file(path)
         except OSError as exc:
-            log.warning("cannot save the usual-voice baseline to %s (%s): a restart would "
-                        "learn the agent's usual voice afresh; free space on the card (df -h "
-                        "%s) or replace it if it turned read-only", self.baseline_path,
-                        exc.strerror or exc, self.baseline_path.parent)
+            log.warning("%s %s (%s): %s; free space on the card (df -h %s) or replace it if it "
+                        "turned read-only", failed, path, exc.strerror or exc, cost, path.parent)
 
     # -- commands from other threads ---------------------------------------------------------
     def submit(self, cmd: LocalCommand) -> None:
