@@ -511,10 +511,15 @@ class Appliance:
             self._emit(ev)
             return True, _json(ev.data)
         if cmd.name == "recalibrate":
+            # Forgotten on the card at once, not at the next periodic save: a recalibrate
+            # is how a desk that changes hands forgets the previous agent's usual voice, and
+            # a power cut before that save would bring it back.
             if policy is None:
                 self.usual.reset()
+                self.save_usual()
                 return True, {"warmup_speech_s": float(self.usual.warmup_speech_s)}
             ev = policy.recalibrate()
+            self.save_usual()
             self._emit(ev)
             return True, _json(ev.data)
         if cmd.name == "identify":

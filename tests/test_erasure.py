@@ -1,0 +1,96 @@
+"""What the desk keeps about an agent, and that forgetting it forgets it on the card too.
+
+The whole desk on real parts: a recording played in real time, gpiozero mock pins, the MQTT
+link to a real mosquitto and a supervisor subscribed to the desk's subtree.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from broker import Broker, Subscriber, wait_until
+from tone import tone_wav
+
+from firmware.appliance.assemble import build_appliance
+from firmware.appliance.pipeline import make_usual_voice
+from firmware.appliance.worker import BASELINE_FILE, Appliance
+from firmware.config.settings import Settings
+from firmware.errors import AudioError
+
+BASE = "deskcue/lyon/d07"
+
+
+def desk_settings(tmp: Path, broker: Broker, **baseline: Any) -> Settings:
+    return Settings.model_validate({
+        "device": {"site": "lyon", "desk": "d07", "state_dir": str(tmp / "state"),
+                   "runtime_dir": str(tmp / "run")},
+        "audio": {"channels": 1}, "baseline": baseline,
+        "mqtt": {"host": broker.host, "port": broker.port, "reconnect_min_s": 0.1,
+                 "reconnect_max_s": 0.5}})
+
+
+def previous_agents_voice(state_dir: Path, usual_lufs: float = -27.0) -> dict[str, Any]:
+    """A learned usual voice (30 s of speech at ``usual_lufs``), saved in ``state_dir`` as a
+    desk saves it: what the agent who sat here before left on the card."""
+    usual = make_usual_voice(Settings())
+    for _ in range(600):
+        usual.offer(np.full(5, usual_lufs), np.ones(5, dtype=bool))
+    data = usual.to_dict()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / BASELINE_FILE).write_text(json.dumps(data))
+    return data
+
+
+@pytest.fixture
+def running(tmp_path: Path, broker: Broker, request: pytest.FixtureRequest
+            ) -> Iterator[Appliance]:
+    from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+    settings: Settings = request.param(tmp_path, broker)
+    app = build_appliance(settings, recording=tone_wav(tmp_path / "call.wav", 300.0),
+                          factory=MockFactory(pin_class=MockPWMPin))
+    stop = threading.Event()
+    worker = threading.Thread(target=app.run, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        yield app
+    finally:
+        stop.set()
+        worker.join(30)
+
+
+def _previous_agent_no_periodic_save(tmp: Path, broker: Broker) -> Settings:
+    previous_agents_voice(tmp / "state")
+    # the periodic save an hour away: only what recalibrate itself does can remove the file
+    return desk_settings(tmp, broker, save_interval_s=3600.0)
+
+
+@pytest.mark.parametrize("running", [_previous_agent_no_periodic_save], indirect=True)
+def test_recalibrate_forgets_the_usual_voice_on_the_card_at_once(
+        tmp_path: Path, broker: Broker, running: Appliance) -> None:
+    """A desk changes hands: the supervisor (or Home Assistant's button) recalibrates it. The
+    previous agent's usual voice stayed in ``baseline.json`` until the next periodic save (a
+    minute by default, up to an hour): a power cut in between, and the new agent's desk came
+    back with the previous agent's voice, cueing the new agent against it."""
+    state = tmp_path / "state"
+    with Subscriber(broker, f"{BASE}/#") as sub:
+        wait_until(lambda: running.pipeline is not None and sub.on("status"))
+        assert running.usual.learned  # the previous agent's voice was restored
+        sub.client.publish(f"{BASE}/cmd/recalibrate", json.dumps({"txid": "r1"}), qos=1)
+        (result,) = wait_until(lambda: sub.on("cmd/recalibrate/result"))
+        assert result.json()["ok"]
+        assert not (state / BASELINE_FILE).exists(), (
+            "the previous agent's usual voice is still on the card after recalibrate")
+
+    def no_source() -> Any:
+        raise AudioError("no audio in this test")
+
+    # what a restart after a power cut would start from
+    after = Appliance(desk_settings(tmp_path, broker), open_source=no_source)
+    assert not after.usual.learned
