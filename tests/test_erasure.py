@@ -94,3 +94,30 @@ def test_recalibrate_forgets_the_usual_voice_on_the_card_at_once(
     # what a restart after a power cut would start from
     after = Appliance(desk_settings(tmp_path, broker), open_source=no_source)
     assert not after.usual.learned
+
+
+def _desk(tmp: Path, broker: Broker) -> Settings:
+    return desk_settings(tmp, broker)
+
+
+@pytest.mark.parametrize("running", [_desk], indirect=True)
+def test_a_delivered_event_leaves_no_copy_on_the_card(
+        tmp_path: Path, broker: Broker, running: Appliance) -> None:
+    """The outbox keeps an event until the broker has it. SQLite deleted the row but left
+    its bytes in the database's free pages and in its write-ahead log, where `strings
+    outbox.db-wal` read every event the desk ever sent (cue measurements, the agent's usual
+    pitch) long after delivery: on a card that leaves the site, or for whoever reads it."""
+    with Subscriber(broker, f"{BASE}/#") as sub:
+        wait_until(lambda: running.pipeline is not None and sub.on("status"))
+        for i, (name, args) in enumerate([("snooze", {"minutes": 5}), ("recalibrate", {}),
+                                          ("snooze", {"minutes": 0})]):
+            sub.client.publish(f"{BASE}/cmd/{name}", json.dumps({"txid": f"t{i}", **args}),
+                               qos=1)
+        events = wait_until(lambda: len(sub.events()) >= 3 and sub.events())
+    ids = [e["id"].encode() for e in events]
+    wait_until(lambda: (depth := running.status().outbox) is not None and depth.depth == 0)
+    state = tmp_path / "state"
+    for f in state.iterdir():
+        if f.is_file():
+            raw = f.read_bytes()
+            assert not [i for i in ids if i in raw], f"delivered events still in {f.name}"
