@@ -20,6 +20,7 @@ from tone import tone_wav
 from firmware.appliance.assemble import build_appliance
 from firmware.appliance.pipeline import make_usual_voice
 from firmware.appliance.worker import BASELINE_FILE, Appliance
+from firmware.cli.main import main as deskcue
 from firmware.config.settings import Settings
 from firmware.errors import AudioError
 
@@ -121,3 +122,32 @@ def test_a_delivered_event_leaves_no_copy_on_the_card(
         if f.is_file():
             raw = f.read_bytes()
             assert not [i for i in ids if i in raw], f"delivered events still in {f.name}"
+
+
+@pytest.mark.parametrize("running", [_previous_agent_no_periodic_save], indirect=True)
+def test_deskcue_recalibrate_at_the_desk_forgets_the_usual_voice(
+        tmp_path: Path, broker: Broker, running: Appliance,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A tech handing a desk to a new agent may have no supervisor's broker account: the
+    desk itself forgets the previous agent's usual voice, in memory and on the card."""
+    with Subscriber(broker, f"{BASE}/#") as sub:
+        wait_until(lambda: running.pipeline is not None and sub.on("status"))
+        assert running.usual.learned
+        capsys.readouterr()
+        assert deskcue(["recalibrate", "--runtime-dir", str(tmp_path / "run")]) == 0
+        assert "forgotten" in capsys.readouterr().out
+        assert not running.usual.learned
+        assert not (tmp_path / "state" / BASELINE_FILE).exists()
+        wait_until(lambda: [e for e in sub.events() if e["type"] == "recalibrate"])
+
+
+def test_deskcue_recalibrate_with_the_desk_stopped_removes_the_saved_voice(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    state = tmp_path / "state"
+    previous_agents_voice(state)
+    args = ["recalibrate", "--state-dir", str(state), "--runtime-dir", str(tmp_path / "run")]
+    assert deskcue(args) == 0
+    assert f"removed {state / BASELINE_FILE}" in capsys.readouterr().out
+    assert not (state / BASELINE_FILE).exists()
+    assert deskcue(args) == 0  # nothing left to forget is no error
+    assert "no usual voice kept" in capsys.readouterr().out
