@@ -24,8 +24,9 @@ import numpy as np
 from pydantic import ValidationError
 
 from firmware import __version__
-from firmware.appliance.pipeline import BASELINE_FILE, SNOOZE_FILE, Pipeline, make_usual_voice
+from firmware.appliance.pipeline import Pipeline, make_usual_voice
 from firmware.audio.source import EndOfStream
+from firmware.config.device import BASELINE_FILE, SNOOZE_FILE
 from firmware.config.settings import Settings
 from firmware.contract.base import Payload
 from firmware.contract.commands import IDENTIFY_DEFAULT_S, IDENTIFY_MAX_S, SNOOZE_MAX_MIN

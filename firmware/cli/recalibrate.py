@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from firmware.config.device import BASELINE_FILE
 from firmware.config.load import load_settings
 from firmware.errors import NotRunning
 from firmware.platform.control_socket import request
@@ -36,8 +37,6 @@ def main(args: argparse.Namespace) -> int:
     try:
         reply = request(runtime, {"cmd": "recalibrate"}, timeout=REPLY_S)
     except NotRunning:
-        from firmware.appliance.pipeline import BASELINE_FILE  # numpy, scipy: only here
-
         saved = state / BASELINE_FILE
         if not saved.exists():
             print(f"no usual voice kept in {state}: the desk learns afresh when it starts")
