@@ -19,7 +19,7 @@ from tone import tone_wav
 
 from firmware.appliance.assemble import build_appliance
 from firmware.appliance.pipeline import make_usual_voice
-from firmware.appliance.worker import BASELINE_FILE, Appliance
+from firmware.appliance.worker import BASELINE_FILE, SNOOZE_FILE, Appliance
 from firmware.cli.main import main as deskcue
 from firmware.config.settings import Settings
 from firmware.errors import AudioError
@@ -151,3 +151,38 @@ def test_deskcue_recalibrate_with_the_desk_stopped_removes_the_saved_voice(
     assert not (state / BASELINE_FILE).exists()
     assert deskcue(args) == 0  # nothing left to forget is no error
     assert "no usual voice kept" in capsys.readouterr().out
+
+
+def _desk_with_a_snooze_from_an_earlier_boot(tmp: Path, broker: Broker) -> Settings:
+    state = tmp / "state"
+    state.mkdir(parents=True, exist_ok=True)
+    (state / SNOOZE_FILE).write_text(json.dumps({"boot_id": "an-earlier-boot",
+                                                 "until_mono": 1e9}))
+    return desk_settings(tmp, broker)
+
+
+@pytest.mark.parametrize("running", [_desk_with_a_snooze_from_an_earlier_boot], indirect=True)
+def test_a_snooze_that_ended_is_not_kept_on_the_card(
+        tmp_path: Path, running: Appliance, capsys: pytest.CaptureFixture[str]) -> None:
+    """``snooze.json`` is kept while a snooze runs, so that a restart does not end it early;
+    "none kept when not snoozed". But it stayed after the snooze ran out, and one from an
+    earlier boot (ended by the reboot) stayed for good: its time stamp said when the agent
+    last snoozed, for anyone reading the card."""
+    snooze = tmp_path / "state" / SNOOZE_FILE
+    wait_until(lambda: running.pipeline is not None)
+    status = ["status", "--runtime-dir", str(tmp_path / "run"), "--state-dir",
+              str(tmp_path / "state"), "--json"]
+
+    def local_status() -> dict[str, Any]:
+        capsys.readouterr()
+        deskcue(status)
+        got = json.loads(capsys.readouterr().out)["appliance"]["status"]
+        return got if isinstance(got, dict) else {}
+
+    wait_until(lambda: "snoozed" in local_status())
+    assert not snooze.exists(), "a snooze ended by a reboot is still on the card"
+    capsys.readouterr()
+    assert deskcue(["snooze", "--runtime-dir", str(tmp_path / "run"), "--minutes", "0.02"]) == 0
+    assert snooze.exists()  # while it runs (1.2 s of audio)
+    wait_until(lambda: local_status().get("snoozed") is False)
+    assert not snooze.exists(), "a snooze that ran out is still on the card"
