@@ -80,6 +80,11 @@ def test_a_call_publishes_measurements_not_a_recording_nor_a_track_nor_a_feeling
         if text.startswith(("{", "[")):
             assert numbers_in_a_row(json.loads(text)) <= 2, (m.topic, text)
     assert len(sub.on("telemetry")) <= took / 1.0 + 2
+    # and what stays on the card is the usual voice and the outbox, no recording
+    kept = {f.name: f.stat().st_size for f in (tmp_path / "state").iterdir()}
+    assert set(kept) <= {"baseline.json", "outbox.db", "outbox.db-wal", "outbox.db-shm",
+                         "outbox.db.lock"}, kept
+    assert sum(kept.values()) < 256 * 1024, kept  # the call's audio alone is 5 MB
 
 
 def test_a_private_snooze_hides_no_loud_passage_from_the_call_summary(
