@@ -40,6 +40,7 @@ def loaded(*argv: str) -> dict[str, object]:
     ("config", "--help"),
     ("status", "--help"),
     ("snooze", "--help"),
+    ("recalibrate", "--help"),
 ])
 def test_light_commands_import_no_heavy_package(argv):
     got = loaded(*argv)

@@ -273,7 +273,7 @@ def test_a_floor_fits_the_terminal_most_urgent_desks_first(width: int, height: i
     assert names[3].startswith("f/calm")
     assert not any(n.startswith("f/a-off") for n in names)  # 32 desks do not fit
     more = next(line for line in lines if line.startswith("... "))
-    assert more == f"... {32 - len(names)} more: {27 - len(names)} calm, 5 offline"
+    assert more == f"... {32 - len(names)} more: {27 - len(names)} no cue, 5 offline"
     raised = rows(screen)[1]
     assert "-14.3" in raised and "raised +11.2dB" in raised
     assert "LAST EVENTS" in screen and "laugh" in screen

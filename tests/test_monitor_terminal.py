@@ -166,7 +166,7 @@ def test_monitor_in_80x24_shows_the_cueing_desk_first_with_its_level_now(
         assert re.search(r"\x1b\[[0-9;]*3[0-9;]*m[^\x1b]*raised \+", styled), styled
         assert re.search(r"\x1b\[[0-9;]*\b1m[^\x1b]*" + re.escape(row.split()[2]), styled), styled
         # the five offline desks are counted, not drawn, as they rank last
-        assert any(re.match(r"\.\.\. \d+ more: \d+ calm, 5 offline", line) for line in lines)
+        assert any(re.match(r"\.\.\. \d+ more: \d+ no cue, 5 offline", line) for line in lines)
 
         stop.set()
         worker.join(HANG_S)

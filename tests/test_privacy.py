@@ -8,6 +8,7 @@ everything under the desk's subtree. `deskcue status` on the desk still shows th
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -187,3 +188,27 @@ def test_with_publish_laughter_off_no_supervisor_learns_of_a_laughter_cue(
             t = m.json()
             assert "laughter" not in t["cues"] and t["display"] != "laughter", t
     assert app.status().cues.get("laughter") == 1  # the desk keeps its own count
+
+
+@pytest.mark.parametrize("desk", [None], indirect=True)
+def test_by_default_the_agents_snooze_leaves_no_line_in_the_journal(
+        tmp_path: Path, broker: Broker, desk: tuple[Appliance, Any],
+        capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    """The service's log lines go to the journal, which keeps weeks of them and which sites
+    often ship to a central log server; it said ``LED -> snoozed (steady dim blue)`` at every
+    snooze and ``LED -> ready`` when it ended: a dated record of each snooze that no supervisor
+    may otherwise learn of, kept longer than anything the desk itself keeps."""
+    app, factory = desk
+    caplog.set_level(logging.DEBUG)
+    press_snooze_button(app, factory, tmp_path, capsys)
+    indicator = app.indicator
+    assert indicator is not None
+    wait_until(lambda: indicator.current == "snoozed")  # the light worker has shown it
+    capsys.readouterr()
+    assert deskcue(["snooze", "--runtime-dir", str(tmp_path / "run"), "--cancel"]) == 0
+    wait_until(lambda: indicator.current != "snoozed")
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert not [m for m in said if "snooze" in m.lower()], said
+    # nor for its end: the light going back to what it showed before is no news either
+    led = [m for m in said if m.startswith("LED -> ")]
+    assert all(a != b for a, b in zip(led, led[1:], strict=False)), led

@@ -86,7 +86,8 @@ def build_appliance(settings: Settings, *, recording: Path | None = None, fast: 
     app.config_path = config_path
     app.link = make_link(settings, app) if link == "auto" else link
     app.indicator = Indicator(settings.indicator, pin_factory=factory or pin_factory(pins),
-                              on_button=app.on_button)
+                              on_button=app.on_button,
+                              unlogged=() if settings.mqtt.publish_snooze else ("snoozed",))
     return app
 
 

@@ -19,8 +19,6 @@ from firmware.policy.cue_policy import CuePolicy, PolicyEvent
 from firmware.policy.usual_voice import UsualVoice
 
 CHANNEL_NAMES = ("agent", "caller")
-BASELINE_FILE = "baseline.json"  # the usual voice, saved in the state directory
-SNOOZE_FILE = "snooze.json"  # when the agent's snooze ends, kept across restarts
 
 
 def channel_order(audio: AudioSettings, source_channels: int) -> list[int]:

@@ -24,8 +24,9 @@ import numpy as np
 from pydantic import ValidationError
 
 from firmware import __version__
-from firmware.appliance.pipeline import BASELINE_FILE, SNOOZE_FILE, Pipeline, make_usual_voice
+from firmware.appliance.pipeline import Pipeline, make_usual_voice
 from firmware.audio.source import EndOfStream
+from firmware.config.device import BASELINE_FILE, SNOOZE_FILE
 from firmware.config.settings import Settings
 from firmware.contract.base import Payload
 from firmware.contract.commands import IDENTIFY_DEFAULT_S, IDENTIFY_MAX_S, SNOOZE_MAX_MIN
@@ -164,6 +165,7 @@ class Appliance:
         self.config_path: Path | None = None
         self.trial: Any = None
         self.restart_requested = False
+        self._snooze_kept = False  # snooze.json written for a snooze that may still run
 
     # -- state ----------------------------------------------------------------------------
     @property
@@ -203,6 +205,7 @@ class Appliance:
             data = {"boot_id": boot_id(), "until_mono": time.monotonic() + left}
         self._keep(self.snooze_path, data, "cannot keep the snooze in",
                    "it holds until deskcue restarts, which would end it early")
+        self._snooze_kept = data is not None
 
     def _restore_snooze(self, policy: CuePolicy) -> None:
         """Carry a snooze kept by `_save_snooze` in this boot into a new stream, for what is
@@ -210,14 +213,18 @@ class Appliance:
         if not self.persist:
             return
         data = read_json(self.snooze_path, move_aside=True)
-        if not isinstance(data, dict) or data.get("boot_id") != boot_id():
-            return
-        until = data.get("until_mono")
-        if not isinstance(until, (int, float)) or isinstance(until, bool):
-            return
-        left = min(float(until) - time.monotonic(), 60.0 * self.settings.snooze.max_min)
+        left = 0.0
+        if isinstance(data, dict) and data.get("boot_id") == boot_id():
+            until = data.get("until_mono")
+            if isinstance(until, (int, float)) and not isinstance(until, bool):
+                left = min(float(until) - time.monotonic(), 60.0 * self.settings.snooze.max_min)
         if math.isfinite(left) and left > 0:
             policy.snoozed_until_s = policy.now_s + left
+            self._snooze_kept = True
+        elif data is not None:
+            # ended (ran out, or by a reboot): its time stamp would say when the agent last
+            # snoozed, for as long as the card lasts
+            self._save_snooze(policy)
 
     def save_usual(self) -> None:
         """Save the usual voice; with nothing learned (e.g. just recalibrated) remove the saved
@@ -395,6 +402,9 @@ class Appliance:
         """What the worker does between blocks (or while the audio is away): run commands,
         follow the link's faults, refresh the light, watch a config on trial; the exit code
         when the appliance must stop (a rollback or a new config), else None."""
+        policy = self.pipeline.policy if self.pipeline is not None else None
+        if self._snooze_kept and policy is not None and not policy.snoozed:
+            self._save_snooze(policy)  # it ran out: not kept a moment longer than it runs
         self._commands(control)
         self._check_link()
         self._refresh_display()
@@ -511,10 +521,15 @@ class Appliance:
             self._emit(ev)
             return True, _json(ev.data)
         if cmd.name == "recalibrate":
+            # Forgotten on the card at once, not at the next periodic save: a recalibrate
+            # is how a desk that changes hands forgets the previous agent's usual voice, and
+            # a power cut before that save would bring it back.
             if policy is None:
                 self.usual.reset()
+                self.save_usual()
                 return True, {"warmup_speech_s": float(self.usual.warmup_speech_s)}
             ev = policy.recalibrate()
+            self.save_usual()
             self._emit(ev)
             return True, _json(ev.data)
         if cmd.name == "identify":

@@ -22,9 +22,10 @@ from typing import TextIO
 import numpy as np
 
 from dsp.analyzer import HopFeatures
-from firmware.appliance.pipeline import BASELINE_FILE, Pipeline, make_usual_voice
+from firmware.appliance.pipeline import Pipeline, make_usual_voice
 from firmware.audio.recording import Recording
 from firmware.cli.args import same_file
+from firmware.config.device import BASELINE_FILE
 from firmware.config.settings import Settings
 from firmware.errors import ReportError
 from firmware.link.envelope import EventStamper

@@ -1,4 +1,5 @@
-"""The `deskcue` command: run, analyze, snooze, demo, monitor, config, selftest, status.
+"""The `deskcue` command: run, analyze, snooze, recalibrate, demo, monitor, config, selftest,
+status.
 
 Every error deskcue raises on purpose is a `firmware.errors.DeskcueError`; `main` turns each
 family into one line on stderr and an exit code. Only an exception outside that tree (or a
@@ -146,6 +147,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "run": ("run", "run the appliance (the service's main job)"),
     "analyze": ("analyze", "analyse a recording as fast as possible"),
     "snooze": ("snooze", "snooze the cues of the running appliance"),
+    "recalibrate": ("recalibrate", "forget the agent's usual voice (a desk changing hands)"),
     "demo": ("demo", "set up and run the appliance on the bundled recording"),
     "monitor": ("monitor", "live view of every desk on a broker (supervisor's terminal)"),
     "config": ("config", "check, flash and import configs"),

@@ -221,7 +221,7 @@ class MonitorState:
 
 RECENT_S = 60.0
 """A desk with a notable event (not a call starting or ending) received this recently (s)
-ranks above the calm ones."""
+ranks above those with no cue."""
 LIVE_S = 3.0
 """A level older than this (s) is dimmed: it is no longer "now" (telemetry comes every
 ``mqtt.telemetry_interval_s``, 1 s by default)."""
@@ -273,7 +273,8 @@ def layout_for(width: int | None) -> Layout:
 
 def urgency(view: DeskView, now: float) -> int:
     """0 a cue or fault now, 1 a cue, fault or other notable event (not a call starting or
-    ending) in the last `RECENT_S`, 2 calm, 3 offline."""
+    ending) in the last `RECENT_S`, 2 no cue (said of the desk's sound, never "calm": a
+    word for how the agent feels), 3 offline."""
     if view.status == "offline":
         return 3
     if view.active_cues or view.faults:
@@ -434,7 +435,7 @@ def screen(state: MonitorState, now: float | None = None, *, width: int | None =
            height: int | None = None, events: int = 10) -> list[Text]:
     """The monitor screen as styled lines, each at most ``width`` columns, at most ``height``
     lines (None: no limit). Desks most urgent first (`urgency`), then by name; when they do
-    not all fit, the calm and offline ones are counted on one line instead."""
+    not all fit, those with no cue and the offline ones are counted on one line instead."""
     now = time.time() if now is None else now
     layout = layout_for(width)
     views = sorted(state.desks.values(), key=lambda v: (urgency(v, now), v.name))
@@ -478,7 +479,7 @@ def screen(state: MonitorState, now: float | None = None, *, width: int | None =
     if shown_desks < len(views):
         hidden = ranks[shown_desks:]
         kinds = ", ".join(f"{hidden.count(rank)} {word}" for rank, word in enumerate(
-            ("cueing or faulty", "recent", "calm", "offline")) if rank in hidden)
+            ("cueing or faulty", "recent", "no cue", "offline")) if rank in hidden)
         lines.append(Text(f"... {len(hidden)} more: {kinds}", style="italic"))
     if not views:
         lines.append(Text("(no desk has published yet)"))

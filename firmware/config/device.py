@@ -9,6 +9,9 @@ from pydantic import Field
 
 from firmware.config.section import TOPIC_SAFE, Section
 
+BASELINE_FILE = "baseline.json"  # the agent's usual voice, in the state directory
+SNOOZE_FILE = "snooze.json"  # when the agent's snooze ends, kept across restarts
+
 
 class DeviceSettings(Section):
     """Who this desk is and where it keeps its state."""

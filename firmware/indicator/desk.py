@@ -14,7 +14,7 @@ import contextlib
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,10 +80,16 @@ class Indicator:
     """
 
     def __init__(self, settings: IndicatorSettings, *, pin_factory: Any = None,
-                 on_button: Callable[[str], None] | None = None):
+                 on_button: Callable[[str], None] | None = None,
+                 unlogged: Collection[str] = ()):
         from gpiozero import PWMLED, RGBLED, Button, PWMOutputDevice
 
         self.s = settings
+        # Light patterns shown but not logged (the journal keeps weeks of lines and is often
+        # shipped off the desk): the agent's own snooze where it is private. `_logged` is the
+        # last pattern logged, so the light going back to it after one of these is no line.
+        self._unlogged = frozenset(unlogged)
+        self._logged = "off"
         kw = {"pin_factory": pin_factory}
         self.led: Any = None
         self.rgb = settings.led == "rgb"
@@ -154,7 +160,9 @@ class Indicator:
             return
         self.current = name
         pat = LIGHTS[name]
-        log.info("LED -> %s", pat.label)
+        if name not in self._unlogged and name != self._logged:
+            self._logged = name
+            log.info("LED -> %s", pat.label)
         if self.led is None:
             return
         b = self.s.brightness
@@ -208,4 +216,5 @@ class Indicator:
                     dev.off() if hasattr(dev, "off") else None
                 with contextlib.suppress(Exception):
                     dev.close()
+        self._logged = "off"
         log.info("LED -> dark")

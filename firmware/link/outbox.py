@@ -299,6 +299,9 @@ class Outbox:
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
+            # A delivered event is gone from the card, not only from the table: its bytes
+            # are zeroed in the freed pages (and `remove` empties the log once all are sent).
+            db.execute("PRAGMA secure_delete=ON")
             db.executescript(_SCHEMA)
             db.execute("SELECT COUNT(*) FROM outbox").fetchone()
         except sqlite3.DatabaseError:
@@ -512,6 +515,11 @@ class Outbox:
             self._db.execute("COMMIT")
         finally:
             self._db.execute("PRAGMA synchronous=FULL")
+        if n and n == self._count:
+            # Nothing left to send: copy the zeroed pages into the database and cut the
+            # write-ahead log to nothing, or it keeps each delivered event's bytes (as first
+            # written) until the log wraps, hundreds of events later.
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._count -= n
         return n
 
