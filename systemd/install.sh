@@ -140,6 +140,12 @@ if [ -z "$root" ] && systemctl is-active --quiet deskcue.service; then
   trap 'step "deskcue.service started again"; systemctl start deskcue.service' EXIT
 fi
 "$root$venv/bin/python" -m pip install -q "$src"
+if [ -f "$src" ]; then
+  # pip takes a wheel whose version is installed already as installed ("already installed
+  # with the same version"), whatever code it holds: an upgrade or a downgrade between two
+  # builds of one version would change nothing. A directory is always built and installed.
+  "$root$venv/bin/python" -m pip install -q --no-deps --force-reinstall "$src"
+fi
 
 step "/usr/local/bin/deskcue -> $venv/bin/deskcue"
 install -d "$root/usr/local/bin"

@@ -294,3 +294,37 @@ def test_remove_keeps_the_desks_data_and_purge_leaves_no_secret(tmp_path: Path) 
         assert not os.path.lexists(root / gone), gone
     assert other.read_text() == "x\n" and (root / "boot/firmware/config.txt").exists()
     assert not [p for p in root.rglob("*deskcue*") if p.name not in ("passwd", "group")]
+
+
+@needs_systemd
+@pytest.mark.skipif(os.geteuid() != 0, reason="the install runs as root (it makes a user)")
+def test_an_upgrade_from_a_wheel_of_the_same_version_replaces_the_code(tmp_path: Path) -> None:
+    """Every build so far is version 0.1.0 (pyproject.toml): `install.sh --from WHEEL` over a
+    desk runs pip on a wheel of the version it has, which pip alone skips."""
+    env = offline_env(tmp_path)
+    root = tmp_path / "root"
+    # An earlier build as pip sees it: a deskcue 0.1.0 wheel whose firmware says which it is
+    old_src = tmp_path / "old-src"
+    (old_src / "firmware").mkdir(parents=True)
+    (old_src / "firmware/__init__.py").write_text('BUILD = "old"\n')
+    (old_src / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "deskcue"\nversion = "0.1.0"\n'
+        '[tool.setuptools]\npackages = ["firmware"]\n')
+    version = re.search(r'^version = "(.*)"$', (REPO / "pyproject.toml").read_text(), re.M)
+    assert version is not None and version.group(1) == "0.1.0"
+    wheels = {}
+    for name, src in (("old", old_src), ("new", REPO)):
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
+                        str(tmp_path / name), str(src)], env=env, cwd=tmp_path, check=True,
+                       capture_output=True, timeout=300)
+        (wheel,) = (tmp_path / name).glob("deskcue-0.1.0-*.whl")
+        wheels[name] = wheel
+    run_install(root, env, tmp_path, "--from", str(wheels["old"]))
+    venv_python = root / "opt/deskcue/bin/python"
+    probe = ["-c", "import firmware; print(getattr(firmware, 'BUILD', 'new'))"]
+    assert subprocess.run([venv_python, *probe], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, check=True).stdout.strip() == "old"
+    run_install(root, env, tmp_path, "--from", str(wheels["new"]))
+    assert subprocess.run([venv_python, *probe], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, check=True).stdout.strip() == "new"
