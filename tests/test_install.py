@@ -284,6 +284,11 @@ def test_remove_keeps_the_desks_data_and_purge_leaves_no_secret(tmp_path: Path) 
     assert (root / "etc/deskcue/deskcue.toml").read_text() == DESK_CONFIG
     assert (root / "etc/credstore/deskcue-mqtt").read_text() == CREDENTIALS
     assert (state / "outbox.db").exists() and dropin.exists()
+    # and a reinstall takes the desk back as it was
+    run_install(root, env, tmp_path)
+    assert (root / "etc/deskcue/deskcue.toml").read_text() == DESK_CONFIG
+    assert (root / "etc/credstore/deskcue-mqtt").read_text() == CREDENTIALS
+    assert (root / "etc/systemd/system/multi-user.target.wants/deskcue.service").is_symlink()
 
     purged = run_install(root, env, tmp_path, "--purge")
     assert "account on the broker" in purged.stdout
