@@ -85,7 +85,8 @@ if ((remove)); then
     systemctl --root="$root" disable "${units[@]}" 2>/dev/null || true
   fi
   for unit in "${units[@]}"; do
-    rm -f "$root/etc/systemd/system/$unit"
+    # /usr/lib/systemd/system: where the hand-written install of earlier versions allowed them
+    rm -f "$root/etc/systemd/system/$unit" "$root/usr/lib/systemd/system/$unit"
   done
   step "$venv, /usr/local/bin/deskcue, the user's and directories' definitions, the guide"
   if [ "$(readlink "$root/usr/local/bin/deskcue" 2>/dev/null)" = "$venv/bin/deskcue" ]; then

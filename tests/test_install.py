@@ -271,12 +271,17 @@ def test_remove_keeps_the_desks_data_and_purge_leaves_no_secret(tmp_path: Path) 
     other = root / "etc/credstore/other-service"  # another service's secret: not deskcue's
     other.write_text("x\n")
 
+    # a unit copied by hand where the install of earlier versions allowed it
+    (root / "usr/lib/systemd/system").mkdir(parents=True, exist_ok=True)
+    shutil.copy(SCRIPT.parent / "deskcue.service", root / "usr/lib/systemd/system")
+
     removed = run_install(root, env, tmp_path, "--remove")
     assert "kept" in removed.stdout
     for gone in ("opt/deskcue", "usr/local/bin/deskcue", "usr/lib/tmpfiles.d/deskcue.conf",
                  "usr/lib/sysusers.d/deskcue.conf", "usr/share/doc/deskcue",
                  "etc/systemd/system/deskcue.service",
                  "etc/systemd/system/deskcue-config-import.service",
+                 "usr/lib/systemd/system/deskcue.service",
                  "etc/systemd/system/multi-user.target.wants/deskcue.service",
                  "etc/systemd/system/multi-user.target.wants/deskcue-config-import.service"):
         assert not os.path.lexists(root / gone), gone
