@@ -188,6 +188,13 @@ def test_a_healthy_pushed_config_is_confirmed_every_time(tmp_path, broker):
             rec = last_apply(state)
             assert rec["txid"] == f"h{i}" and rec["trial"] is False and "confirmed_at" in rec
             assert live.read_text() == new and pending_fault(state) is None
+            # and the supervisor reads it in the retained info, without waiting for the desk
+            # to connect again (field-tech §4: push the next config once it says so)
+            wait_until(lambda n=i: any(
+                (m.json().get("config_apply") or {}).get("txid") == f"h{n}"
+                and m.json()["config_apply"].get("trial") is False
+                and "confirmed_at" in m.json()["config_apply"] for m in sub.on("info")),
+                alive=lambda a=app: a.poll() is None)
             app.terminate()
             assert app.wait(HANG_S) == 0, app.stdout.read()
     finally:

@@ -183,3 +183,158 @@ def test_the_readmes_first_two_commands_exist() -> None:
         "bash .ci/demo", "bash .ci/run"]
     for name in ("demo", "run", "setup"):
         assert (REPO / ".ci" / name).is_file()
+
+
+def run_install(root: Path, env: dict[str, str], cwd: Path, *args: str
+                ) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(["bash", str(SCRIPT), "--root", str(root), *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+# A desk's own config, as `sudo deskcue config apply d07.toml` left it on desks installed by
+# hand (docs/field-tech.md §1 up to commit 5183c61): no deskcue.toml.last-good beside it.
+DESK_CONFIG = '[device]\nsite = "lyon"\ndesk = "d07"\n\n[mqtt]\nhost = "broker.lyon"\n'
+CREDENTIALS = "username = lyon-d07\npassword = pw\n"
+
+
+@needs_systemd
+@pytest.mark.skipif(os.geteuid() != 0, reason="the install runs as root (it makes a user)")
+def test_an_upgrade_over_a_desk_installed_by_hand_by_an_earlier_version(tmp_path: Path) -> None:
+    """The hand-written install of docs/field-tech.md §1 before install.sh (commit 5183c61):
+    `python3 -m venv /opt/deskcue` (no --system-site-packages), pip, the link, the units;
+    the desk's config applied; secrets and a drop-in written by the tech. install.sh over it
+    upgrades it into what a fresh install makes, and keeps what is the desk's own."""
+    env = offline_env(tmp_path)
+    root = tmp_path / "root"
+    venv = root / "opt/deskcue"
+    subprocess.run([env["PYTHON"], "-m", "venv", str(venv)], env=env, check=True, timeout=300)
+    assert "include-system-site-packages = false" in (venv / "pyvenv.cfg").read_text()
+    (root / "usr/local/bin").mkdir(parents=True)
+    (root / "usr/local/bin/deskcue").symlink_to("/opt/deskcue/bin/deskcue")
+    (root / "etc/deskcue").mkdir(parents=True)
+    config = root / "etc/deskcue/deskcue.toml"
+    config.write_text(DESK_CONFIG)
+    (root / "etc/credstore").mkdir(mode=0o700)
+    secret = root / "etc/credstore/deskcue-mqtt"
+    secret.write_text(CREDENTIALS)
+    secret.chmod(0o600)
+    dropin = root / "etc/systemd/system/deskcue.service.d/client-key.conf"
+    dropin.parent.mkdir(parents=True)
+    dropin.write_text("[Service]\nLoadCredential=mqtt.key:deskcue-mqtt.key\n")
+
+    run_install(root, env, tmp_path)
+
+    # the venv sees Debian's python3-lgpio now, and is the same venv
+    assert "include-system-site-packages = true" in (venv / "pyvenv.cfg").read_text()
+    # the desk's own config is kept, and is its last good config from now on
+    assert config.read_text() == DESK_CONFIG
+    last_good = root / "etc/deskcue/deskcue.toml.last-good"
+    assert last_good.read_text() == DESK_CONFIG
+    # the secrets and the drop-in as the tech left them
+    assert secret.read_text() == CREDENTIALS
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert dropin.read_text().startswith("[Service]\nLoadCredential=mqtt.key:")
+
+    # a config on trial is not proven: it does not become the last good config
+    last_good.unlink()
+    (root / "etc/deskcue/deskcue.toml.trial").write_text("{}\n")
+    run_install(root, env, tmp_path)
+    assert not last_good.exists()
+    # nor does one this version cannot run; the script says so
+    (root / "etc/deskcue/deskcue.toml.trial").unlink()
+    config.write_text('[device]\nsite = "lyon"\ndesk = "d07"\nbogus = 1\n')
+    again = run_install(root, env, tmp_path)
+    assert not last_good.exists()
+    assert "cannot run /etc/deskcue/deskcue.toml" in again.stderr
+
+
+@needs_systemd
+@pytest.mark.skipif(os.geteuid() != 0, reason="the install runs as root (it makes a user)")
+def test_remove_keeps_the_desks_data_and_purge_leaves_no_secret(tmp_path: Path) -> None:
+    env = offline_env(tmp_path)
+    root = tmp_path / "root"
+    run_install(root, env, tmp_path)
+    (root / "etc/deskcue/deskcue.toml").write_text(DESK_CONFIG)
+    (root / "etc/credstore/deskcue-mqtt").write_text(CREDENTIALS)
+    (root / "etc/credstore/deskcue-mqtt.key").write_text("-----BEGIN PRIVATE KEY-----\n")
+    dropin = root / "etc/systemd/system/deskcue.service.d/client-key.conf"
+    dropin.parent.mkdir(parents=True)
+    dropin.write_text("[Service]\nLoadCredential=mqtt.key:deskcue-mqtt.key\n")
+    state = root / "var/lib/deskcue"
+    for name in ("baseline.json", "outbox.db", "snooze.json"):
+        (state / name).write_text("{}\n")
+    (root / "boot/firmware").mkdir(parents=True)
+    (root / "boot/firmware/deskcue.toml.rejected-20261205T000000Z").write_text(DESK_CONFIG)
+    (root / "boot/firmware/config.txt").write_text("# the Pi's own\n")
+    other = root / "etc/credstore/other-service"  # another service's secret: not deskcue's
+    other.write_text("x\n")
+
+    # a unit copied by hand where the install of earlier versions allowed it
+    (root / "usr/lib/systemd/system").mkdir(parents=True, exist_ok=True)
+    shutil.copy(SCRIPT.parent / "deskcue.service", root / "usr/lib/systemd/system")
+
+    removed = run_install(root, env, tmp_path, "--remove")
+    assert "kept" in removed.stdout
+    for gone in ("opt/deskcue", "usr/local/bin/deskcue", "usr/lib/tmpfiles.d/deskcue.conf",
+                 "usr/lib/sysusers.d/deskcue.conf", "usr/share/doc/deskcue",
+                 "etc/systemd/system/deskcue.service",
+                 "etc/systemd/system/deskcue-config-import.service",
+                 "usr/lib/systemd/system/deskcue.service",
+                 "etc/systemd/system/multi-user.target.wants/deskcue.service",
+                 "etc/systemd/system/multi-user.target.wants/deskcue-config-import.service"):
+        assert not os.path.lexists(root / gone), gone
+    # a remove is not a retirement: a reinstall finds the desk as it was
+    assert (root / "etc/deskcue/deskcue.toml").read_text() == DESK_CONFIG
+    assert (root / "etc/credstore/deskcue-mqtt").read_text() == CREDENTIALS
+    assert (state / "outbox.db").exists() and dropin.exists()
+    # and a reinstall takes the desk back as it was
+    run_install(root, env, tmp_path)
+    assert (root / "etc/deskcue/deskcue.toml").read_text() == DESK_CONFIG
+    assert (root / "etc/credstore/deskcue-mqtt").read_text() == CREDENTIALS
+    assert (root / "etc/systemd/system/multi-user.target.wants/deskcue.service").is_symlink()
+
+    purged = run_install(root, env, tmp_path, "--purge")
+    assert "account on the broker" in purged.stdout
+    for gone in ("etc/deskcue", "var/lib/deskcue", "etc/credstore/deskcue-mqtt",
+                 "etc/credstore/deskcue-mqtt.key", "etc/credstore/deskcue-config-signing.pub",
+                 "etc/systemd/system/deskcue.service.d",
+                 "boot/firmware/deskcue.toml.rejected-20261205T000000Z"):
+        assert not os.path.lexists(root / gone), gone
+    assert other.read_text() == "x\n" and (root / "boot/firmware/config.txt").exists()
+    assert not [p for p in root.rglob("*deskcue*") if p.name not in ("passwd", "group")]
+
+
+@needs_systemd
+@pytest.mark.skipif(os.geteuid() != 0, reason="the install runs as root (it makes a user)")
+def test_an_upgrade_from_a_wheel_of_the_same_version_replaces_the_code(tmp_path: Path) -> None:
+    """Every build so far is version 0.1.0 (pyproject.toml): `install.sh --from WHEEL` over a
+    desk runs pip on a wheel of the version it has, which pip alone skips."""
+    env = offline_env(tmp_path)
+    root = tmp_path / "root"
+    # An earlier build as pip sees it: a deskcue 0.1.0 wheel whose firmware says which it is
+    old_src = tmp_path / "old-src"
+    (old_src / "firmware").mkdir(parents=True)
+    (old_src / "firmware/__init__.py").write_text('BUILD = "old"\n')
+    (old_src / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "deskcue"\nversion = "0.1.0"\n'
+        '[tool.setuptools]\npackages = ["firmware"]\n')
+    version = re.search(r'^version = "(.*)"$', (REPO / "pyproject.toml").read_text(), re.M)
+    assert version is not None and version.group(1) == "0.1.0"
+    wheels = {}
+    for name, src in (("old", old_src), ("new", REPO)):
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
+                        str(tmp_path / name), str(src)], env=env, cwd=tmp_path, check=True,
+                       capture_output=True, timeout=300)
+        (wheel,) = (tmp_path / name).glob("deskcue-0.1.0-*.whl")
+        wheels[name] = wheel
+    run_install(root, env, tmp_path, "--from", str(wheels["old"]))
+    venv_python = root / "opt/deskcue/bin/python"
+    probe = ["-c", "import firmware; print(getattr(firmware, 'BUILD', 'new'))"]
+    assert subprocess.run([venv_python, *probe], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, check=True).stdout.strip() == "old"
+    run_install(root, env, tmp_path, "--from", str(wheels["new"]))
+    assert subprocess.run([venv_python, *probe], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, check=True).stdout.strip() == "new"

@@ -481,6 +481,10 @@ class Appliance:
                                       broker_error=error if isinstance(error, str) else "")
             if verdict == "rollback":
                 return RESTART_EXIT_CODE
+            if verdict == "confirmed":
+                # the retained info's config_apply says "on trial" until it is sent again:
+                # a supervisor waits for it to push the next config (docs/field-tech.md §4)
+                self._publish_info()
             if verdict == "failed":
                 self._set_fault("config", self.trial.problem)
         return None
