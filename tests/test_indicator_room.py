@@ -7,12 +7,14 @@ import io
 import threading
 
 import pytest
+from broker import wait_until
 from gpiozero import PWMOutputDevice
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from firmware.cli import selftest as st
 from firmware.config.indicator import IndicatorSettings
 from firmware.errors import IndicatorError
+from firmware.indicator.desk import Indicator
 from firmware.indicator.selftest import LedLegs, Motor, wait_for_press
 
 
@@ -59,3 +61,33 @@ def test_wait_for_press_sees_a_press():
     assert wait_for_press(s, 0.05, pin_factory=factory) is False
     threading.Timer(0.05, pin.drive_low).start()
     assert wait_for_press(s, 2.0, pin_factory=factory) is True
+
+
+def test_the_light_is_named_only_once_its_pins_show_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`Indicator.current` is what the light shows: while the pins are still being driven
+    (the blue leg held mid-write here) it names the pattern before, never the new one."""
+    factory = MockFactory(pin_class=MockPWMPin)
+    s = IndicatorSettings()
+    indicator = Indicator(s, pin_factory=factory)
+    try:
+        blue = factory.pin(s.blue_pin)
+        writing, release = threading.Event(), threading.Event()
+        set_state = MockPWMPin._set_state
+
+        def held(pin: MockPWMPin, value: float) -> None:
+            if pin is blue and value > 0 and not writing.is_set():
+                writing.set()
+                release.wait(60)
+            set_state(pin, value)
+
+        monkeypatch.setattr(MockPWMPin, "_set_state", held)
+        indicator.show("snoozed")
+        assert writing.wait(60)
+        named_mid_write = indicator.current
+        release.set()
+        wait_until(lambda: indicator.current == "snoozed")
+        assert named_mid_write == "off"
+        assert factory.pin(s.red_pin).state == 0.0 and blue.state > 0.0
+    finally:
+        release.set()
+        indicator.close()

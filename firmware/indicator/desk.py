@@ -158,11 +158,16 @@ class Indicator:
     def _light(self, name: str) -> None:
         if name == self.current:
             return
-        self.current = name
         pat = LIGHTS[name]
         if name not in self._unlogged and name != self._logged:
             self._logged = name
             log.info("LED -> %s", pat.label)
+        self._drive(pat)
+        # Named once the pins show it: `current` is what the light shows, not what it was
+        # told (a pin error leaves the old name, and the next `show` of it drives again).
+        self.current = name
+
+    def _drive(self, pat: LightPattern) -> None:
         if self.led is None:
             return
         b = self.s.brightness
