@@ -546,3 +546,51 @@ def test_report_reflows_at_400_percent_zoom_and_prints_whole(analysed, tmp_path)
         tab = browser.open((out / "call.html").as_uri(), width=718, height=1000)
         tab.media("print")
         assert tab.js("document.documentElement.scrollWidth") <= 718
+
+
+def test_plot_names_each_cue_band_in_words(review_call, monkeypatch, tmp_path):
+    """Cue bands were told apart by colour alone: the tense voice's violet and the laughter's
+    blue are one colour under deuteranopia (CIEDE2000 1.3, the Machado 2009 simulation in
+    tests/test_indicator_colours.py). Each band now carries its cue's name."""
+    import dataclasses
+
+    import matplotlib.axes
+    from test_indicator_colours import MACHADO, _lab, ciede2000
+
+    import firmware.report.plot as plot
+    from firmware.cli.analyze import run_analyze
+    from firmware.contract.examples import EVENT_EXAMPLES
+    from firmware.report.call import ReportEvent
+
+    def band(hex_colour: str) -> np.ndarray:  # alpha 0.28 over white, as linear RGB
+        c = np.array([int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]) * 0.28 + 0.72
+        return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+    deutan = MACHADO["deuteranopia"]
+    assert ciede2000(_lab(deutan @ band(plot.CUE_COLOURS["tense_voice"])),
+                     _lab(deutan @ band(plot.CUE_COLOURS["laughter"]))) < 3.0
+
+    kept = []
+    monkeypatch.setattr(plot, "render", lambda _path, call, **_kw: kept.append(call))
+    assert run_analyze(Settings(), review_call, events_out=None, features_path=None,
+                       plot_path=tmp_path / "unused.png") == 0
+    call = kept[0]
+    tense = {**EVENT_EXAMPLES["tense_voice.ended"].to_json(), "onset_s": 36.0, "at_s": 38.0,
+             "end_s": 43.0, "duration_s": 7.0}
+    laugh = {**EVENT_EXAMPLES["laughter_burst"].to_json(), "onset_s": 46.0, "at_s": 46.5,
+             "end_s": 47.2, "duration_s": 1.2}
+    call = dataclasses.replace(call, events=[
+        *call.events, ReportEvent("tense_voice.ended", 43.0, tense, published=True),
+        ReportEvent("laughter_burst", 47.2, laugh, published=True)])
+    drawn: list[tuple[float, str]] = []
+    real_text = matplotlib.axes.Axes.text
+
+    def text(ax, x, y, s, *args, **kwargs):  # record, and draw as ever
+        drawn.append((float(x), str(s)))
+        return real_text(ax, x, y, s, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "text", text)
+    plot.figure_png(call)
+    for cue, on, _at, end in call.spans():
+        name = plot.CUE_NAMES[cue]
+        assert any(s == name and on <= x <= end for x, s in drawn), (name, drawn)
