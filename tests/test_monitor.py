@@ -266,7 +266,7 @@ def test_a_floor_fits_the_terminal_most_urgent_desks_first(width: int, height: i
     assert len(lines) <= height
     assert all(len(line) <= width for line in lines), max(lines, key=len)
     assert "deskcue" in lines[0] and lines[1].startswith("DESK")
-    assert "short-term loudness" in lines[-1]  # the footer saying what levels are, in view
+    assert "short-term" in lines[-1]  # the footer saying what levels are, in view
     names = [row.split()[0] for row in rows(screen)]
     # cue and fault first, then the desk with a recent event, then calm, offline last
     assert names[:3] == ["f/zz-fault", "f/zz-raised", "f/zz-recent"]
@@ -336,6 +336,16 @@ def test_an_old_level_says_so_in_text_not_only_in_dim(width: int | None) -> None
     assert "-14*" in row(old).split() and "-14.3" not in row(old)
     footer = old.splitlines()[-1]
     assert "*: " in footer and "dim" not in footer, footer
+
+
+def test_a_40_column_terminal_keeps_the_footer_that_says_what_star_means() -> None:
+    """Under 46 columns the footer was cut before its "*: >3 s old", the only place that
+    says what the mark on an old level means."""
+    s = floor(n_calm=1, n_offline=1)
+    for width in (40, 50, 63):
+        lines = render(s, now=NOW + monitor.LIVE_S + 1, width=width, height=20).splitlines()
+        assert "-14*" in next(ln for ln in lines if "zz-raised" in ln)
+        assert lines[-1].endswith("*: >3 s old") and "LUFS" in lines[-1], lines[-1]
 
 
 def test_the_shipped_telemetry_rate_keeps_the_monitors_levels_live() -> None:

@@ -477,9 +477,10 @@ def screen(state: MonitorState, now: float | None = None, *, width: int | None =
         title.append(f" - BROKER LOST at {lost}, reconnecting; shown: as it was then",
                      style="bold white on red")
     footer = Text(f"levels: short-term loudness, LUFS ({OLD}: more than 3 s old)", style="dim")
-    if layout.short:
-        footer = Text(f"AGENT{'' if tiny else ', CALLR'}: short-term loudness, LUFS; "
-                      f"{OLD}: >3 s old", style="dim")
+    if tiny:  # 35 columns: what the mark on an old level means must not be cut off
+        footer = Text(f"AGENT: short-term LUFS; {OLD}: >3 s old", style="dim")
+    elif layout.short:
+        footer = Text(f"AGENT, CALLR: short-term loudness, LUFS; {OLD}: >3 s old", style="dim")
     recent = list(state.events)[-events:][::-1] if events > 0 else []
     shown_desks, shown_events = len(views), len(recent)
     if height is not None:
