@@ -34,6 +34,7 @@ def one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> str:
     assert "Traceback" not in proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("deskcue:")]
     assert len(lines) == 1, proc.stderr
+    assert lines[0].isascii(), lines[0]  # read on serial consoles in a C locale too
     for n in needles:
         assert n in lines[0], lines[0]
     return lines[0]

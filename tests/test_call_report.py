@@ -120,7 +120,8 @@ def test_report_is_one_file_with_the_plot_inside(analysed):
 
 def test_report_says_what_each_number_means_in_units(analysed):
     _, out = analysed
-    html = (out / "call.html").read_text(encoding="utf-8")
+    # (<wbr>: where a long name may break on a narrow page; no text of its own)
+    html = (out / "call.html").read_text(encoding="utf-8").replace("<wbr>", "")
     for needle in ("db_above_usual = ", " LUFS", " dB", " semitones", " s<", "what it means",
                    "Median momentary loudness of usual speech, LUFS.",
                    "usual level + 8 dB", "usual pitch + 4 semitones"):
@@ -447,3 +448,149 @@ def test_the_caller_threshold_is_drawn_from_when_the_start_of_call_level_is_know
     assert abs(first[0] - known_s) < 0.011, (first[0], known_s)
     before = usual[usual[:, 0] < first[0]]
     assert not np.isfinite(before[:, 3]).any()
+
+
+# -- the report for people who read it another way: a screen reader, 400 % zoom, print --------
+# (the browser's own accessibility tree and layout, over the DevTools protocol: tests/cdp.py)
+
+
+def _ax(nodes: list[dict], role: str) -> list[dict]:
+    return [n for n in nodes if n.get("role", {}).get("value") == role]
+
+
+def _ax_text(node: dict, key: str) -> str:
+    return str(node.get(key, {}).get("value", ""))
+
+
+def test_report_plot_is_in_words_for_a_screen_reader(analysed, tmp_path):
+    """The plot is a PNG: a screen reader got "loudness, pitch and cues over time" and none
+    of what it marks. Now the image's description lists each band with its times, as the
+    events say them (the raised voice that fired, the passage held back, the warm-up)."""
+    from cdp import Browser
+
+    proc, out = analysed
+    printed = [json.loads(line) for line in proc.stdout.splitlines()]
+    ended = next(e["data"] for e in printed if e["type"] == "raised_voice.ended")
+    learned = next(e["stream_s"] for e in printed if e["type"] == "usual_voice_learned")
+    with Browser(tmp_path / "profile") as browser:
+        nodes = browser.open((out / "call.html").as_uri()).ax_tree()
+    (img,) = _ax(nodes, "image")
+    assert "Plot of the agent's loudness and pitch and the caller's loudness" in \
+        _ax_text(img, "name")
+    said = _ax_text(img, "description")
+    from firmware.report.call import mmss
+
+    fired = (f"{mmss(ended['onset_s'], tenths=True)} to {mmss(ended['end_s'], tenths=True)}: "
+             f"raised voice band, the cue fired at {mmss(ended['at_s'], tenths=True)}")
+    assert fired in said, said
+    assert "due but held back (cooldown), the agent was not cued" in said
+    assert f"0:00 to {mmss(learned, tenths=True)}: shaded, the usual voice was still" in said
+    assert said.index(fired) < said.index("held back (cooldown)")  # in time order
+    # one heading per part, in order, under the page's one h1
+    levels = [next(int(p["value"]["value"]) for p in n["properties"] if p["name"] == "level")
+              for n in _ax(nodes, "heading")]
+    assert levels[0] == 1 and levels[1:] == [2] * (len(levels) - 1)
+    # every table is named by its heading (a screen reader's list of tables)
+    assert [_ax_text(t, "name") for t in _ax(nodes, "table")] == \
+        ["Summary", "Every event", "What the numbers mean"]
+
+
+_CONTRAST_JS = r"""
+(() => {
+  const rgba = s => { const m = s.match(/[\d.]+/g).map(Number);
+                      return m.length < 4 ? [...m, 1] : m; };
+  const lum = c => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92
+                                        : Math.pow((v + 0.055) / 1.055, 2.4); };
+                     return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
+  const under = el => { const stack = [];
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgba(getComputedStyle(e).backgroundColor);
+      if (c[3] > 0) stack.push(c); if (c[3] >= 1) break; }
+    let out = [255, 255, 255];
+    for (const c of stack.reverse()) out = out.map((v, i) => v * (1 - c[3]) + c[i] * c[3]);
+    return out; };
+  let worst = [99, ""];
+  for (const el of document.querySelectorAll("body *")) {
+    if (![...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+    const a = lum(rgba(getComputedStyle(el).color)), b = lum(under(el));
+    const r = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (r < worst[0]) worst = [r, el.tagName + "." + el.className];
+  }
+  return worst; })()
+"""
+
+
+def test_report_reflows_at_400_percent_zoom_and_prints_whole(analysed, tmp_path):
+    """At 320 CSS px (a 1280 px window at 400 %) the events table held the page at 1,165 px:
+    every paragraph had to be scrolled sideways to be read. Now only a data table may
+    scroll, inside its own named region a keyboard can reach; on an A4 page (718 CSS px
+    between the margins) nothing is cut off or shrunk."""
+    from cdp import Browser
+
+    _, out = analysed
+    with Browser(tmp_path / "profile") as browser:
+        tab = browser.open((out / "call.html").as_uri(), width=320, height=800)
+        assert tab.js("document.documentElement.scrollWidth") <= 320
+        regions = tab.js("""[...document.querySelectorAll('table')].map(t => {
+            const r = t.closest('[role=region]');
+            return [t.id, Math.round(t.getBoundingClientRect().width),
+                    r ? [r.tabIndex, r.getAttribute('aria-labelledby'),
+                         Math.round(r.getBoundingClientRect().right)] : null]; })""")
+        for table, width, region in regions:
+            if width > 304:  # wider than the page's column: it scrolls in its region
+                assert region is not None, (table, width)
+                tab_index, label, right = region
+                assert tab_index == 0 and label and right <= 320, (table, region)
+        ratio, where = tab.js(_CONTRAST_JS)
+        assert ratio >= 4.5, (ratio, where)  # WCAG 1.4.3, from the computed styles
+        tab = browser.open((out / "call.html").as_uri(), width=718, height=1000)
+        tab.media("print")
+        assert tab.js("document.documentElement.scrollWidth") <= 718
+
+
+def test_plot_names_each_cue_band_in_words(review_call, monkeypatch, tmp_path):
+    """Cue bands were told apart by colour alone: the tense voice's violet and the laughter's
+    blue are one colour under deuteranopia (CIEDE2000 1.3, the Machado 2009 simulation in
+    tests/test_indicator_colours.py). Each band now carries its cue's name."""
+    import dataclasses
+
+    import matplotlib.axes
+    from test_indicator_colours import MACHADO, _lab, ciede2000
+
+    import firmware.report.plot as plot
+    from firmware.cli.analyze import run_analyze
+    from firmware.contract.examples import EVENT_EXAMPLES
+    from firmware.report.call import ReportEvent
+
+    def band(hex_colour: str) -> np.ndarray:  # alpha 0.28 over white, as linear RGB
+        c = np.array([int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]) * 0.28 + 0.72
+        return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+    deutan = MACHADO["deuteranopia"]
+    assert ciede2000(_lab(deutan @ band(plot.CUE_COLOURS["tense_voice"])),
+                     _lab(deutan @ band(plot.CUE_COLOURS["laughter"]))) < 3.0
+
+    kept = []
+    monkeypatch.setattr(plot, "render", lambda _path, call, **_kw: kept.append(call))
+    assert run_analyze(Settings(), review_call, events_out=None, features_path=None,
+                       plot_path=tmp_path / "unused.png") == 0
+    call = kept[0]
+    tense = {**EVENT_EXAMPLES["tense_voice.ended"].to_json(), "onset_s": 36.0, "at_s": 38.0,
+             "end_s": 43.0, "duration_s": 7.0}
+    laugh = {**EVENT_EXAMPLES["laughter_burst"].to_json(), "onset_s": 46.0, "at_s": 46.5,
+             "end_s": 47.2, "duration_s": 1.2}
+    call = dataclasses.replace(call, events=[
+        *call.events, ReportEvent("tense_voice.ended", 43.0, tense, published=True),
+        ReportEvent("laughter_burst", 47.2, laugh, published=True)])
+    drawn: list[tuple[float, str]] = []
+    real_text = matplotlib.axes.Axes.text
+
+    def text(ax, x, y, s, *args, **kwargs):  # record, and draw as ever
+        drawn.append((float(x), str(s)))
+        return real_text(ax, x, y, s, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "text", text)
+    plot.figure_png(call)
+    for cue, on, _at, end in call.spans():
+        name = plot.CUE_NAMES[cue]
+        assert any(s == name and on <= x <= end for x, s in drawn), (name, drawn)

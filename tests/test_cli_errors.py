@@ -38,6 +38,7 @@ def one_line(stderr: str, *needles: str) -> str:
     assert len(lines) == 1, stderr
     line = lines[0]
     assert "internal error" not in line and "[Errno" not in line, line
+    assert line.isascii(), line  # read on serial consoles in a C locale too
     for n in needles:
         assert n in line, line
     return line

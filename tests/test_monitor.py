@@ -266,7 +266,7 @@ def test_a_floor_fits_the_terminal_most_urgent_desks_first(width: int, height: i
     assert len(lines) <= height
     assert all(len(line) <= width for line in lines), max(lines, key=len)
     assert "deskcue" in lines[0] and lines[1].startswith("DESK")
-    assert "short-term loudness" in lines[-1]  # the footer saying what levels are, in view
+    assert "short-term" in lines[-1]  # the footer saying what levels are, in view
     names = [row.split()[0] for row in rows(screen)]
     # cue and fault first, then the desk with a recent event, then calm, offline last
     assert names[:3] == ["f/zz-fault", "f/zz-raised", "f/zz-recent"]
@@ -317,10 +317,35 @@ def test_cues_in_the_desk_lights_colours_offline_grey_and_old_levels_dim() -> No
     offline = next(line for line in out.splitlines() if "a-off0" in line)
     assert offline.startswith("\x1b[38;5;244mf/a-off0")  # grey50, over the whole row
     later = styled(s, NOW + monitor.LIVE_S + 1)
-    assert "\x1b[2m-14.3" in later and "\x1b[1m-14.3" not in later  # older than LIVE_S: dim
+    assert "\x1b[2m -14*" in later and "-14.3" not in later  # older than LIVE_S: dim, marked
     gone = render(s, now=NOW + monitor.STALE_S + 1, width=80)
     assert "-14.3" not in gone  # as old as telemetry's expiry: not shown at all
     assert "\x1b" not in render(s, now=NOW, width=80)  # plain text has no control characters
+
+
+@pytest.mark.parametrize("width", [None, 130, 80, 50])
+def test_an_old_level_says_so_in_text_not_only_in_dim(width: int | None) -> None:
+    """An old level was told apart from a live one only by being dim: piped to a log, on a
+    dumb terminal or in a colour scheme without dim, a level 25 s old read as the level now,
+    under a footer speaking of dim text that was not there."""
+    s = floor(n_calm=1, n_offline=1)
+    live = render(s, now=NOW, width=width)
+    old = render(s, now=NOW + monitor.LIVE_S + 1, width=width)
+    row = lambda screen: next(ln for ln in screen.splitlines() if "zz-raised" in ln)  # noqa: E731
+    assert "-14.3" in row(live).split() and "*" not in row(live)
+    assert "-14*" in row(old).split() and "-14.3" not in row(old)
+    footer = old.splitlines()[-1]
+    assert "*: " in footer and "dim" not in footer, footer
+
+
+def test_a_40_column_terminal_keeps_the_footer_that_says_what_star_means() -> None:
+    """Under 46 columns the footer was cut before its "*: >3 s old", the only place that
+    says what the mark on an old level means."""
+    s = floor(n_calm=1, n_offline=1)
+    for width in (40, 50, 63):
+        lines = render(s, now=NOW + monitor.LIVE_S + 1, width=width, height=20).splitlines()
+        assert "-14*" in next(ln for ln in lines if "zz-raised" in ln)
+        assert lines[-1].endswith("*: >3 s old") and "LUFS" in lines[-1], lines[-1]
 
 
 def test_the_shipped_telemetry_rate_keeps_the_monitors_levels_live() -> None:

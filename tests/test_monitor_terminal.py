@@ -176,3 +176,33 @@ def test_monitor_in_80x24_shows_the_cueing_desk_first_with_its_level_now(
                    alive=lambda: not tmux.pane_dead())
     finally:
         tmux.close()
+
+
+@pytest.mark.parametrize("term", ["dumb", "vt100"])
+def test_monitor_on_a_serial_console_draws_the_floor_in_ascii(tmp_path: Path, broker: Broker,
+                                                             term: str) -> None:
+    """A tech on a serial console or an editor's shell: TERM=dumb showed a blank screen until
+    the monitor stopped (rich's full-screen view cannot redraw there), and in a C locale a
+    cut desk name ended in a Unicode ellipsis, three bytes of junk on such a console."""
+    desks = {"long-desk-name-by-the-window": "online", "b2": "online", "c3": "offline"}
+    publish_retained_statuses(broker, desks)
+    tmux = Tmux(tmp_path)
+    deskcue = str(Path(sys.executable).with_name("deskcue"))
+    try:
+        tmux.start(["env", f"TERM={term}", "LC_ALL=C", deskcue, "monitor", "--host",
+                    broker.host, "--port", str(broker.port), "--seconds", "600"])
+
+        def floor_on_screen() -> list[str] | None:
+            lines = tmux.capture()
+            found = [desk_row(lines, f"floor/{d}") for d in ("b2", "c3")]
+            return lines if all(found) and not tmux.pane_dead() else None
+
+        lines = wait_until(floor_on_screen, timeout=60.0, alive=lambda: not tmux.pane_dead())
+        screen = "\n".join(lines)
+        assert screen.isascii(), [line for line in lines if not line.isascii()]
+        assert all(len(line) <= WIDTH for line in lines), max(lines, key=len)
+        long_row = next(line for line in lines if line.startswith("floor/long"))
+        assert long_row.split()[0] == "floor/long-de~"  # cut to the narrow layout's 14
+        assert "3 desk(s)" in lines[0]
+    finally:
+        tmux.close()

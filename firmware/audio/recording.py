@@ -51,7 +51,7 @@ from firmware.errors import AudioError, AudioFileNotFound, AudioFormatError
 CONTAINERS = frozenset({"WAV", "WAVEX", "RF64", "FLAC", "OGG"})
 ENCODINGS = frozenset({"PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE",
                        "ULAW", "ALAW", "VORBIS", "OPUS"})
-READS = "WAV with PCM 8-32 bit, float, µ-law or A-law; FLAC; Ogg Vorbis or Opus"
+READS = "WAV with PCM 8-32 bit, float, mu-law or A-law; FLAC; Ogg Vorbis or Opus"
 MIN_RATE_HZ, MAX_RATE_HZ = 8000, 192000
 # A data chunk size at or above this is a streaming writer's placeholder ("until the end"),
 # not a promise of that many bytes: such a file is not called cut short.

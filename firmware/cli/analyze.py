@@ -306,7 +306,7 @@ def _settle(call: CallRecord, pipe: Pipeline) -> None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("audio", type=Path,
-                   help="recording: WAV (PCM 8-32 bit, float, µ-law, A-law), FLAC or Ogg; "
+                   help="recording: WAV (PCM 8-32 bit, float, mu-law, A-law), FLAC or Ogg; "
                         "mono = agent; stereo = channel map")
     p.add_argument("--config", type=Path, help="config file (default: the shipped default)")
     p.add_argument("--events", action="store_true",

@@ -284,9 +284,24 @@ def urgency(view: DeskView, now: float) -> int:
     return 2
 
 
+CUT = "~"
+"""Ends a cut word or line. ASCII, as everything the monitor writes: a serial console or a
+C locale shows a Unicode ellipsis as three bytes of junk and the columns after it slide."""
+OLD = "*"
+"""Follows a level older than `LIVE_S` (shown dim too): plain text, a dumb terminal and some
+colour schemes show no dim, and an old level must not read as the level now."""
+
+
+def _cut(t: Text, width: int) -> None:
+    if t.cell_len > width:
+        t.truncate(max(width - len(CUT), 0))
+        if width >= len(CUT):
+            t.append(CUT)
+
+
 def _fit(text: Text | str, width: int, justify: str = "left") -> Text:
     t = (text.copy() if isinstance(text, Text) else Text(text))
-    t.truncate(width, overflow="ellipsis")
+    _cut(t, width)
     t.align(justify, width)  # type: ignore[arg-type]
     return t
 
@@ -296,15 +311,18 @@ def _num(value: float | int | None, fmt: str = "{:.1f}") -> str:
 
 
 def _level(view: DeskView, channel: str, now: float) -> Text:
-    """Short-term loudness (LUFS) from the latest telemetry: bold while live, dim when older
-    than `LIVE_S`, ``-`` when offline, unknown or older than `STALE_S`."""
+    """Short-term loudness (LUFS) from the latest telemetry: bold while live; when older
+    than `LIVE_S` dim, in whole LUFS and marked `OLD` (it fits the narrow column); ``-``
+    when offline, unknown or older than `STALE_S`."""
     t, at = view.telemetry, view.telemetry_at
     if t is None or at is None or view.status == "offline" or now - at > STALE_S:
         return Text("-")
     value = t.level_lufs.get(channel)  # type: ignore[call-overload]
     if value is None:
         return Text("-")
-    return Text(f"{value:.1f}", style="bold" if now - at <= LIVE_S else "dim")
+    if now - at <= LIVE_S:
+        return Text(f"{value:.1f}", style="bold")
+    return Text(f"{value:.0f}{OLD}", style="dim")
 
 
 def _cue(cue: str, data: CueData | None, short: bool = False) -> str:
@@ -459,10 +477,11 @@ def screen(state: MonitorState, now: float | None = None, *, width: int | None =
         lost = time.strftime("%H:%M:%S", time.localtime(state.broker_lost_at))
         title.append(f" - BROKER LOST at {lost}, reconnecting; shown: as it was then",
                      style="bold white on red")
-    footer = Text("levels: short-term loudness, LUFS (dim: more than 3 s old)", style="dim")
-    if layout.short:
-        footer = Text(f"AGENT{'' if tiny else ', CALLR'}: short-term loudness, LUFS; "
-                      "dim: >3 s old", style="dim")
+    footer = Text(f"levels: short-term loudness, LUFS ({OLD}: more than 3 s old)", style="dim")
+    if tiny:  # 35 columns: what the mark on an old level means must not be cut off
+        footer = Text(f"AGENT: short-term LUFS; {OLD}: >3 s old", style="dim")
+    elif layout.short:
+        footer = Text(f"AGENT, CALLR: short-term loudness, LUFS; {OLD}: >3 s old", style="dim")
     recent = list(state.events)[-events:][::-1] if events > 0 else []
     shown_desks, shown_events = len(views), len(recent)
     if height is not None:
@@ -491,7 +510,7 @@ def screen(state: MonitorState, now: float | None = None, *, width: int | None =
     for line in lines:
         line.rstrip()
         if width is not None:
-            line.truncate(width, overflow="ellipsis")
+            _cut(line, width)
         line.no_wrap = True
     return lines if height is None else lines[:height]
 
@@ -628,7 +647,10 @@ def _run_live(args: argparse.Namespace, state: MonitorState, lock: threading.Loc
     with it), else a plain snapshot per tick."""
     deadline = None if args.seconds is None else time.monotonic() + args.seconds
     console = Console(highlight=False)
-    tty = sys.stdout.isatty()
+    # a dumb terminal (TERM=dumb: an editor's shell, some serial consoles) cannot redraw in
+    # place: rich's Live shows it nothing until it stops, so it gets a snapshot per tick
+    tty = sys.stdout.isatty() and not console.is_dumb_terminal
+    width = args.width or (console.width if sys.stdout.isatty() else None)
     live = Live(console=console, screen=True, auto_refresh=False, redirect_stdout=False,
                 redirect_stderr=False) if tty else None
     try:
@@ -639,11 +661,11 @@ def _run_live(args: argparse.Namespace, state: MonitorState, lock: threading.Loc
             with lock:
                 watch_broker(state, client)
                 if live is not None:
-                    width, height = console.size
-                    live.update(Group(*screen(state, width=args.width or width, height=height,
+                    cols, rows = console.size
+                    live.update(Group(*screen(state, width=args.width or cols, height=rows,
                                               events=args.events)), refresh=True)
                 else:
-                    sys.stdout.write(render(state, width=args.width, events=args.events) + "\n")
+                    sys.stdout.write(render(state, width=width, events=args.events) + "\n")
                     sys.stdout.flush()
             if live is not None:  # a person watching: show an event at once
                 changed.wait(REFRESH_S)

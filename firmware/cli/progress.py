@@ -1,6 +1,9 @@
-"""A progress bar for long work on a recording: position, speed × real time, time left.
+"""A progress bar for long work on a recording: position, speed x real time, time left.
 
-    analyze call.wav ━━━━━━━━━━━━━━━━━━━━━━━━━━━━╸━━━━━━━━━━━ 6:12 / 10:00 41× real time 0:05 left
+    analyze call.wav [##################-----------] 6:12 / 10:00 41x real time 0:05 left
+
+ASCII only, as the monitor: a serial console or a C locale shows box-drawing characters and
+a multiplication sign as bytes of junk.
 
 Drawn with rich on stderr, and only when stderr is a terminal: piped or redirected, the
 command stays quiet (no bar, no control characters in a log). rich is imported only when a
@@ -42,8 +45,9 @@ class Progress:
         if isatty is None or not isatty():
             return self
         from rich.console import Console
-        from rich.progress import BarColumn, ProgressColumn, TextColumn
+        from rich.measure import Measurement
         from rich.progress import Progress as RichProgress
+        from rich.progress import ProgressColumn, TextColumn
         from rich.table import Column
         from rich.text import Text
 
@@ -58,8 +62,8 @@ class Progress:
             def render(self, task: Any) -> Text:
                 elapsed = task.elapsed or 0.0
                 if elapsed <= 0 or task.completed <= 0:
-                    return Text("–× real time")
-                return Text(f"{task.completed / elapsed:.0f}× real time")
+                    return Text("-x real time")
+                return Text(f"{task.completed / elapsed:.0f}x real time")
 
         class Left(ProgressColumn):
             def render(self, task: Any) -> Text:
@@ -71,11 +75,37 @@ class Progress:
                 speed = task.completed / elapsed
                 return Text(f"{clock(max(0.0, total_s - task.completed) / speed)} left")
 
+        class AsciiBar:
+            """``[####----]`` across the width left (a block that moves when the length is
+            not known)."""
+
+            def __init__(self, task: Any) -> None:
+                self.task = task
+
+            def __rich_measure__(self, console: Any, options: Any) -> Measurement:
+                return Measurement(4, options.max_width)
+
+            def __rich_console__(self, console: Any, options: Any) -> Any:
+                inner = max(options.max_width - 2, 2)
+                task = self.task
+                if task.total:
+                    done = inner if task.finished else min(
+                        inner, round(inner * task.completed / task.total))
+                    yield Text("[" + "#" * done + "-" * (inner - done) + "]")
+                else:
+                    at = int((task.elapsed or 0.0) * 8) % inner
+                    block = min(3, inner - at)
+                    yield Text("[" + "-" * at + "#" * block + "-" * (inner - at - block) + "]")
+
+        class Bar(ProgressColumn):
+            def render(self, task: Any) -> AsciiBar:
+                return AsciiBar(task)
+
         def whole() -> Column:  # a figure is never wrapped; the bar gives way instead
             return Column(no_wrap=True)
 
         self._bar = RichProgress(TextColumn("{task.description}", table_column=whole()),
-                                 BarColumn(bar_width=None), Position(table_column=whole()),
+                                 Bar(), Position(table_column=whole()),
                                  Speed(table_column=whole()), Left(table_column=whole()),
                                  console=Console(file=self.stream), refresh_per_second=4)
         self._bar.start()

@@ -38,6 +38,8 @@ class LightPattern:
     off_s: float = 0.0
     single: str = "steady"  # what a single (one-colour) LED does: steady|blink|pulse|off
     fade_s: float = 0.0  # blink: fade-out time after each on phase (seconds)
+    single_s: tuple[float, float] | None = None  # a single LED's blink (on, off), seconds,
+    # where it is not on_s/off_s
 
 
 # Patterns by name. Colours are full scale; brightness from the config scales them.
@@ -52,8 +54,11 @@ LIGHTS: dict[str, LightPattern] = {
                                  "blink", 0.5, 0.1, single="blink", fade_s=0.4),
     "tense_voice": LightPattern("tense voice: calm the tone (violet slow pulse)", (0.7, 0, 1),
                                 "blink", 1.0, 0.2, single="blink", fade_s=0.8),
-    "caller_escalation": LightPattern("caller's voice rising: stay steady (teal steady)",
-                                      (0, 0.8, 0.8), "steady", single="blink"),
+    # Not steady: steady teal differed from ready's steady green by colour alone, and for
+    # an agent with tritanopia by little of that (CIEDE2000 11.6; tests/test_indicator_colours).
+    "caller_escalation": LightPattern("caller's voice rising: stay steady (teal, a short dark "
+                                      "beat every 1.5 s)", (0, 0.8, 0.8), "blink", 1.2, 0.3,
+                                      single="blink", single_s=(0.3, 0.3)),
     "laughter": LightPattern("laughter-like burst (brief cyan flash)", (0, 0.7, 1),
                              "blink", 0.15, 0.15, single="blink"),
     "fault": LightPattern("fault: audio, config, broker link or storage (red blink)", (1, 0, 0),
@@ -190,8 +195,8 @@ class Indicator:
             elif mode == "steady":
                 self.led.value = b
             elif mode == "blink":
-                self.led.blink(on_time=pat.on_s or 0.3, off_time=pat.off_s or 0.3,
-                               background=True)
+                on, off = pat.single_s or (pat.on_s or 0.3, pat.off_s or 0.3)
+                self.led.blink(on_time=on, off_time=off, background=True)
             else:
                 self.led.pulse(fade_in_time=pat.on_s or 1.0, fade_out_time=pat.off_s or 1.0,
                                background=True)

@@ -229,7 +229,7 @@ def ssl_context(files: TlsFiles) -> ssl.SSLContext:
             raise CredentialsError(
                 f"mqtt.tls.cert_file: {files.cert_file} holds no private key for its "
                 "certificate, and none is given elsewhere: set mqtt.tls.key_file, or give the "
-                f"service the credential {KEY_CREDENTIAL_NAME} (docs/field-tech.md §1)"
+                f"service the credential {KEY_CREDENTIAL_NAME} (docs/field-tech.md, section 1)"
             ) from None
         raise CredentialsError(f"TLS files unusable: {exc}") from None
     return ctx

@@ -51,7 +51,10 @@ th, td { text-align: left; vertical-align: top; padding: 4px 10px 4px 0;
 th { font-weight: 600; border-bottom: 2px solid #999; }
 table.summary th { border-bottom: 1px solid #ddd; font-weight: 600; padding-right: 18px; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-.plot img { width: 100%; height: auto; border: 1px solid #ddd; }
+.plot { margin: 0; }
+.plot img { width: 100%; height: auto; border: 1px solid #ddd; box-sizing: border-box; }
+.plot figcaption ul { margin: 4px 0 0; padding-left: 20px; }
+.wide { overflow-x: auto; } .wide:focus-visible { outline: 2px solid #1b1b1b; }
 tr.held td { background: #f3f3f3; } tr.unpublished td { background: #fafafa; }
 .tag { display: inline-block; font-size: 12px; padding: 0 6px; border-radius: 3px;
        border: 1px solid #999; color: #333; white-space: nowrap; }
@@ -60,6 +63,16 @@ tr.held td { background: #f3f3f3; } tr.unpublished td { background: #fafafa; }
 .note { border-left: 4px solid #e69500; padding: 6px 12px; background: #fff8ec; }
 dl.units dt { font-weight: 600; float: left; width: 110px; clear: left; }
 dl.units dd { margin: 0 0 4px 120px; }
+@media (max-width: 40em) {
+  body { margin: 12px auto; padding: 0 8px; }
+  .ms, .m { display: block; } .m, .tag { white-space: normal; }
+}
+@media print {
+  body { margin: 0; max-width: none; padding: 0; }
+  .wide { overflow: visible; }
+  .ms, .m { display: block; } .m, .tag { white-space: normal; }
+  tr, .plot img { break-inside: avoid; } h2 { break-after: avoid; }
+}
 """
 
 
@@ -140,6 +153,13 @@ def describe(e: ReportEvent) -> str:
     return EVENT_WORDS.get(e.type, e.type)
 
 
+def _breakable(name: str) -> str:
+    """``name`` escaped, with a line-break opportunity after each ``.`` and ``_``: the
+    long event and field names are what kept the tables wider than a phone or a printed
+    page, and <wbr> leaves the text as it is when copied."""
+    return html.escape(name).replace(".", ".<wbr>").replace("_", "_<wbr>")
+
+
 def _status(e: ReportEvent) -> str:
     if e.published:
         return f'<span class="tag">published #{e.seq}</span>'
@@ -190,6 +210,41 @@ def _summary_rows(call: CallRecord) -> list[tuple[str, str]]:
     return rows
 
 
+def plot_words(call: CallRecord) -> tuple[str, list[str]]:
+    """The plot for someone who cannot see it: a short text alternative, and what it marks
+    (the warm-up, every cue's passage and every passage held back), one line each, in
+    time order. Its lines are drawn from the same records as the plot's bands."""
+    th = call.thresholds
+    who = "the agent's loudness and pitch" + (" and the caller's loudness"
+                                              if len(call.channels) > 1 else "")
+    alt = (f"Plot of {who} over the recording's {mmss(call.duration_s)}, with the usual "
+           "level and pitch and the thresholds above them; what it marks is listed below it.")
+    marks: list[tuple[float, str]] = []
+    warm_end = call.learned_at_s if call.learned_at_s is not None else call.duration_s
+    if warm_end > 0:
+        marks.append((0.0, f"0:00 to {mmss(warm_end, tenths=True)}: shaded, the usual voice "
+                           "was still being learned, so no agent cue could fire."))
+    for cue, on, at, end in call.spans():
+        name = CUE_NAMES.get(cue, cue)
+        marks.append((on, f"{mmss(on, tenths=True)} to {mmss(end, tenths=True)}: {name} "
+                          f"band, the cue fired at {mmss(at, tenths=True)}."))
+    for cue, on, end, reason in call.held_back_spans():
+        name = CUE_NAMES.get(cue, cue)
+        marks.append((on, f"{mmss(on, tenths=True)} to {mmss(end, tenths=True)}: hatched "
+                          f"{name} passage, due but held back ({reason}), the agent was not "
+                          "cued."))
+    marks.sort(key=lambda m: m[0])
+    lines = [text for _, text in marks]
+    if not call.spans() and not call.held_back_spans():
+        lines.append("No cue band: no cue fired and none was held back.")
+    lines.append(f"Lines: the raised-voice threshold is the usual level + {th.raised_db:g} dB, "
+                 f"the tense-voice threshold the usual pitch + {th.tense_st:g} semitones"
+                 + (f", the caller's threshold their start-of-call level + "
+                    f"{th.caller_db:g} dB" if len(call.channels) > 1 else "")
+                 + "; the numbers behind each band are in the table of events below.")
+    return alt, lines
+
+
 def render_html(call: CallRecord, *, png: bytes | None = None) -> str:
     """The report as one HTML document (the plot inline as base64 PNG)."""
     esc = html.escape
@@ -206,13 +261,17 @@ def render_html(call: CallRecord, *, png: bytes | None = None) -> str:
     for note in [call.warmup_note(), *call.notes]:
         if note:
             parts.append(f'<p class="note">{esc(note[:1].upper() + note[1:])}.</p>')
-    parts.append('<h2>Summary</h2><table class="summary" id="summary">')
+    parts.append('<h2 id="h-summary">Summary</h2><table class="summary" id="summary" '
+                 'aria-labelledby="h-summary">')
     parts += [f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in _summary_rows(call)]
     parts.append("</table>")
-    parts.append('<h2>Over time</h2><div class="plot"><img alt="loudness, pitch and cues over '
-                 'time" src="data:image/png;base64,'
-                 + base64.b64encode(png).decode("ascii") + '"></div>')
-    parts.append("<h2>Every event</h2>")
+    alt, words = plot_words(call)
+    parts.append('<h2 id="h-plot">Over time</h2><figure class="plot">'
+                 f'<img alt="{esc(alt)}" aria-describedby="plot-words" '
+                 'src="data:image/png;base64,' + base64.b64encode(png).decode("ascii") + '">'
+                 '<figcaption id="plot-words">What the plot marks, in words:<ul>'
+                 + "".join(f"<li>{esc(w)}</li>" for w in words) + "</ul></figcaption></figure>")
+    parts.append('<h2 id="h-events">Every event</h2>')
     if not call.events:
         # headers over no rows read as a page that failed to fill in
         where = "either channel" if len(call.channels) > 1 else "the agent's channel"
@@ -221,7 +280,9 @@ def render_html(call: CallRecord, *, png: bytes | None = None) -> str:
                      "recording?).</p>"
                      "</body></html>\n")
         return "\n".join(parts)
-    parts.append('<table class="events" id="events"><thead><tr>'
+    # a data table may scroll sideways on a narrow screen, the page around it must not
+    parts.append('<div class="wide" role="region" aria-labelledby="h-events" tabindex="0">'
+                 '<table class="events" id="events" aria-labelledby="h-events"><thead><tr>'
                  '<th class="num">time</th><th>event</th><th>status</th><th>what</th>'
                  "<th>measurements</th></tr></thead><tbody>")
     # (number, unit, meaning) -> the event types it appears in: a name can mean slightly
@@ -236,25 +297,28 @@ def render_html(call: CallRecord, *, png: bytes | None = None) -> str:
             types = used.setdefault((name, u, text), [])
             if e.type not in types:
                 types.append(e.type)
-            cells.append(f'<span class="m" title="{esc(text)}">{esc(name)} = {esc(v)}'
+            cells.append(f'<span class="m" title="{esc(text)}">{_breakable(name)} = {esc(v)}'
                          f'{" " + esc(u) if u else ""}</span>')
         cells_html = '<div class="ms">' + "".join(cells) + "</div>"
         parts.append(f'<tr class="event {cls}" data-type="{esc(e.type)}">'
                      f'<td class="num">{mmss(e.stream_s, tenths=True)}</td>'
-                     f"<td>{esc(e.type)}</td><td>{_status(e)}</td><td>{esc(describe(e))}</td>"
+                     f"<td>{_breakable(e.type)}</td><td>{_status(e)}</td><td>{esc(describe(e))}</td>"
                      f"<td>{cells_html}</td></tr>")
-    parts.append("</tbody></table>")
-    parts.append("<h2>What the numbers mean</h2><p>Times are stream times: seconds into the "
+    parts.append("</tbody></table></div>")
+    parts.append('<h2 id="h-units">What the numbers mean</h2>'
+                 "<p>Times are stream times: seconds into the "
                  "recording, shown as m:ss in the time column. LUFS is loudness (EBU R 128, "
                  "0 is the loudest possible, speech on a headset sits near -25); dB above usual "
                  "is how much louder than the speaker's usual loudness; a semitone is 1/12 of "
                  "an octave of pitch (+12 semitones is twice the frequency).</p>"
-                 '<table class="units" id="units"><thead><tr><th>number</th><th>unit</th>'
+                 '<div class="wide" role="region" aria-labelledby="h-units" tabindex="0">'
+                 '<table class="units" id="units" aria-labelledby="h-units"><thead><tr>'
+                 "<th>number</th><th>unit</th>"
                  "<th>what it means</th><th>in</th></tr></thead><tbody>")
     for (name, u, text), types in used.items():
-        parts.append(f"<tr><td>{esc(name)}</td><td>{esc(u)}</td><td>{esc(text)}</td>"
-                     f"<td>{esc(', '.join(types))}</td></tr>")
-    parts.append("</tbody></table></body></html>\n")
+        parts.append(f"<tr><td>{_breakable(name)}</td><td>{esc(u)}</td><td>{esc(text)}</td>"
+                     f"<td>{_breakable(', '.join(types))}</td></tr>")
+    parts.append("</tbody></table></div></body></html>\n")
     return "\n".join(parts)
 
 

@@ -7,7 +7,8 @@ with their usual pitch and the tense-voice threshold, and (stereo) the caller's 
 with their start-of-call level and threshold.
 The thresholds follow the usual voice as it was learned (a step per block; the agent's
 and the caller's lines start where each level was first known). A cue is a band
-from the evidence's onset to where it last held, with a mark where it fired; a passage due
+from the evidence's onset to where it last held, named in words (not in colour alone), with
+a mark where it fired; a passage due
 for a cue but held back (cooldown, snooze, hourly cap) is a hatched band that says why; the
 stretch before the usual voice was learned is shaded (no agent cue can fire there). One
 legend sits above the rows, outside the data.
@@ -155,6 +156,12 @@ def figure_png(call: CallRecord, *, row_s: float = ROW_S, dpi: int = 100) -> byt
             if which != "pitch" and t0 <= at <= t1:
                 ax.plot([at], [top], marker="v", ms=8, color=colour, mec="k", mew=0.6,
                         clip_on=False, zorder=5)
+            if which != "pitch":
+                # named in words: under the common colour-vision deficiencies the tense
+                # voice's violet and the laughter's blue are one colour (CIEDE2000 1.3)
+                ax.text((max(on, t0) + min(end, t1)) / 2, -75.0, CUE_NAMES.get(cue, cue),
+                        ha="center", va="bottom", fontsize=7.5, color="0.1", clip_on=True,
+                        bbox={"fc": "white", "ec": colour, "lw": 0.8, "pad": 1.5})
         for cue, on, end, reason in held:
             if (cue == "caller") != (which == "caller") or end < t0 or on > t1:
                 continue
