@@ -464,3 +464,46 @@ def test_a_floor_on_a_stock_broker_is_all_on_the_monitor(tmp_path: Path) -> None
         pub.disconnect()
         pub.loop_stop()
         b.stop()
+
+
+def test_a_monitor_running_for_days_keeps_bounded_memory_per_desk() -> None:
+    """A monitor left running for weeks sees hundreds of thousands of events per desk: what
+    it keeps for a desk (measured as its pickled size) must not grow with each of them (it
+    held every sequence number seen), and the count of missing ones must stay right: one in
+    a hundred never arrives."""
+    import pickle
+    import uuid
+
+    s = MonitorState("deskcue")
+    st = EventStamper(boot_id="a" * 32, wall_clock=lambda: NOW)
+    template = st.stamp("call.started", CallStarted(call=1, start_s=0.5), stream_s=1.0).to_json()
+
+    def feed_range(first: int, last: int) -> None:
+        for seq in range(first, last):
+            if seq % 100 == 0:
+                continue  # lost on the way
+            env = {**template, "id": uuid.UUID(int=seq).hex, "seq": seq}
+            assert s.handle("deskcue/site1/desk1/events", json.dumps(env).encode(), now=NOW)
+
+    feed_range(1, 10_000)
+    view = s.desks[("site1", "desk1")]
+    assert view.missing == 99
+    kept = len(pickle.dumps(view))
+    feed_range(10_000, 60_000)
+    grown = len(pickle.dumps(view)) - kept
+    assert grown < 10_000, f"the desk's view grew {grown} bytes over 50,000 more events"
+    assert view.missing == 599
+    # a late replay still fills a recent gap; a repeat changes nothing
+    late = {**template, "id": uuid.uuid4().hex, "seq": 59_900, "replayed": True}
+    assert s.handle("deskcue/site1/desk1/events", json.dumps(late).encode(), now=NOW)
+    assert s.handle("deskcue/site1/desk1/events", json.dumps(late).encode(), now=NOW)
+    assert view.missing == 598 and view.duplicates == 1
+    # a desk restarted many times: each boot's gaps still counted
+    for boot in range(20):
+        other = EventStamper(boot_id=f"{boot:032x}", wall_clock=lambda: NOW)
+        other.seq += 1  # its first event never arrives
+        env = other.stamp("call.started", CallStarted(call=1, start_s=0.5), stream_s=1.0)
+        assert s.handle("deskcue/site1/desk1/events", json.dumps(env.to_json()).encode(),
+                        now=NOW)
+    assert view.missing == 618
+    assert len(pickle.dumps(view)) - kept < 20_000
