@@ -249,6 +249,7 @@ class Appliance:
         except OSError as exc:
             log.warning("%s %s (%s): %s; free space on the card (df -h %s) or replace it if it "
                         "turned read-only", failed, path, exc.strerror or exc, cost, path.parent)
+            return False
 
     # -- commands from other threads ---------------------------------------------------------
     def submit(self, cmd: LocalCommand) -> None:
