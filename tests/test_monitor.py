@@ -507,3 +507,17 @@ def test_a_monitor_running_for_days_keeps_bounded_memory_per_desk() -> None:
                         now=NOW)
     assert view.missing == 618
     assert len(pickle.dumps(view)) - kept < 20_000
+
+
+def test_a_call_on_a_desk_whose_clock_is_not_synced_shows_how_long_it_has_run() -> None:
+    """A Pi has no real-time clock: until NTP answers its events carry a wrong ``ts`` (days or
+    years behind, ``clock_synced`` false). The call clock must not read that as a call that
+    started years ago; the desk's stream time says how long the call has run."""
+    s = MonitorState("deskcue")
+    st = EventStamper(boot_id="e" * 32, wall_clock=lambda: 1_600_000_000.0,
+                      synced=lambda: False)
+    env = st.stamp("call.started", CallStarted(call=1, start_s=100.0), stream_s=101.5)
+    assert s.handle("deskcue/site1/desk1/events", json.dumps(env.to_json()).encode(), now=NOW)
+    row = next(line for line in render(s, now=NOW + 60).splitlines()
+               if line.startswith("site1/desk1 "))
+    assert "in call 1:01" in row, row

@@ -257,7 +257,12 @@ class MonitorState:
                 else:
                     view.active_cues.pop(cue, None)
         if kind == "call.started":
-            view.in_call, view.in_call_since = True, env.ts
+            # The desk's clock says when the call began only once it is synced (a Pi boots
+            # with a clock days or years behind); until then, its stream time says how long
+            # the call had run when the event was sent, counted from its arrival here.
+            since = env.ts if env.clock_synced else now - max(
+                env.stream_s - getattr(data, "start_s", env.stream_s), 0.0)
+            view.in_call, view.in_call_since = True, since
         elif isinstance(data, CallEnded):
             view.in_call, view.in_call_since = False, None
             view.calls += 1
