@@ -521,3 +521,20 @@ def test_a_call_on_a_desk_whose_clock_is_not_synced_shows_how_long_it_has_run() 
     row = next(line for line in render(s, now=NOW + 60).splitlines()
                if line.startswith("site1/desk1 "))
     assert "in call 1:01" in row, row
+
+
+def test_a_desk_whose_retained_status_is_cleared_leaves_the_view() -> None:
+    """Desks come and go over the weeks a monitor runs. A desk taken off the floor has its
+    retained topics cleared (an empty retained message); a monitor started afterwards never
+    lists it, so one that was running must forget it too, events and all."""
+    s = MonitorState("deskcue")
+    st = EventStamper(boot_id="a" * 32, wall_clock=lambda: NOW)
+    for desk in ("desk1", "desk2"):
+        feed(s, f"deskcue/site1/{desk}/status", b"online")
+        env = st.stamp("call.started", CallStarted(call=1, start_s=0.5), stream_s=1.0)
+        assert feed(s, f"deskcue/site1/{desk}/events", env.to_json())
+    feed(s, "deskcue/site1/desk2/status", b"offline")
+    assert feed(s, "deskcue/site1/desk2/status", b"")
+    assert list(s.desks) == [("site1", "desk1")]
+    assert "desk2" not in render(s, now=NOW)
+    assert s.desks[("site1", "desk1")].off_contract == 0 and s.stray == 0

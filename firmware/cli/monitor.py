@@ -189,6 +189,15 @@ class MonitorState:
         if suffix not in ("status", "info", "telemetry", "events") and state not in STATE_NAMES \
                 and not (suffix.startswith("cmd/") and suffix.endswith("/result")):
             return False
+        if suffix == "status" and not payload:
+            # The desk's retained status cleared (an empty retained message, MQTT's way to
+            # delete one): a desk taken off the floor. A monitor started now would not list
+            # it, so one that has run for weeks forgets it too.
+            gone = self.desks.pop((parts[0], parts[1]), None)
+            if gone is not None:
+                self.events = deque(((v, e) for v, e in self.events if v is not gone),
+                                    maxlen=self.events.maxlen)
+            return True
         text = payload.decode("utf-8", "replace").strip()
         parsed: Any
         try:
