@@ -163,3 +163,43 @@ def test_analyze_usual_from_a_damaged_baseline_says_so(
     err = capsys.readouterr().err
     assert code == 1, err
     assert "not a usable baseline" in err and "internal error" not in err
+
+
+def test_an_unchanged_baseline_is_not_written_again(tmp_path: Path) -> None:
+    """A desk idle all night learns nothing: saving every ``baseline.save_interval_s`` must not
+    rewrite the same file on the card (1440 fsync'd writes a day for nothing). Each write
+    replaces the file (a new inode), so an unchanged inode means nothing was written."""
+    settings = settings_in(tmp_path)
+    path = settings.device.state_dir / BASELINE_FILE
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(learned_state()))
+    app = appliance(settings)
+    restored = path.stat()
+    for _ in range(3):
+        app.save_usual()
+    assert path.stat().st_ino == restored.st_ino, "a restored, unchanged baseline was rewritten"
+    before = app.usual.speech_s
+    app.usual.offer(np.full(2000, USUAL + 1.0), np.ones(2000, dtype=bool))
+    assert app.usual.speech_s > before  # speech learned
+    app.save_usual()
+    learned = path.stat()
+    assert learned.st_ino != restored.st_ino
+    assert json.loads(path.read_text())["speech_s"] == app.usual.speech_s
+    app.save_usual()
+    assert path.stat().st_ino == learned.st_ino, "an unchanged baseline was rewritten"
+
+
+def test_a_baseline_the_card_refused_is_saved_again(tmp_path: Path) -> None:
+    """Skipping unchanged saves must not skip the retry of one the card could not take (here
+    a directory stands where the file goes: the write fails, as on a card that refuses it)."""
+    settings = settings_in(tmp_path)
+    path = settings.device.state_dir / BASELINE_FILE
+    app = appliance(settings)
+    app.usual.offer(np.full(4000, USUAL), np.ones(4000, dtype=bool))
+    assert app.usual.learned
+    path.mkdir(parents=True)
+    app.save_usual()
+    assert path.is_dir()  # refused
+    path.rmdir()
+    app.save_usual()
+    assert json.loads(path.read_text())["speech_s"] == app.usual.speech_s

@@ -91,3 +91,21 @@ def test_the_light_is_named_only_once_its_pins_show_it(monkeypatch: pytest.Monke
     finally:
         release.set()
         indicator.close()
+
+
+def test_mock_pins_remember_a_bounded_history() -> None:
+    """A desk without GPIO runs on mock pins (``--pins mock``, or ``auto`` falling back with a
+    warning) for as long as it runs. A breathing light changes each pin 25 times a second;
+    a pin's history must not keep every change for days (8 MB an hour)."""
+    from firmware.indicator.pins import PIN_HISTORY, pin_factory
+
+    factory = pin_factory("mock")
+    dev = PWMOutputDevice(18, pin_factory=factory)
+    try:
+        pin = factory.pin(18)
+        for i in range(3 * PIN_HISTORY):  # what 10 minutes of breathing sets, directly
+            dev.value = (i % 100) / 100 + 0.005
+        assert len(pin.states) <= PIN_HISTORY
+        assert pin.states[-1].state == dev.value  # the latest changes are the ones kept
+    finally:
+        dev.close()

@@ -489,3 +489,77 @@ def test_a_floor_on_a_stock_broker_is_all_on_the_monitor(tmp_path: Path) -> None
         pub.disconnect()
         pub.loop_stop()
         b.stop()
+
+
+def test_a_monitor_running_for_days_keeps_bounded_memory_per_desk() -> None:
+    """A monitor left running for weeks sees hundreds of thousands of events per desk: what
+    it keeps for a desk (measured as its pickled size) must not grow with each of them (it
+    held every sequence number seen), and the count of missing ones must stay right: one in
+    a hundred never arrives."""
+    import pickle
+    import uuid
+
+    s = MonitorState("deskcue")
+    st = EventStamper(boot_id="a" * 32, wall_clock=lambda: NOW)
+    template = st.stamp("call.started", CallStarted(call=1, start_s=0.5), stream_s=1.0).to_json()
+
+    def feed_range(first: int, last: int) -> None:
+        for seq in range(first, last):
+            if seq % 100 == 0:
+                continue  # lost on the way
+            env = {**template, "id": uuid.UUID(int=seq).hex, "seq": seq}
+            assert s.handle("deskcue/site1/desk1/events", json.dumps(env).encode(), now=NOW)
+
+    feed_range(1, 10_000)
+    view = s.desks[("site1", "desk1")]
+    assert view.missing == 99
+    kept = len(pickle.dumps(view))
+    feed_range(10_000, 60_000)
+    grown = len(pickle.dumps(view)) - kept
+    assert grown < 10_000, f"the desk's view grew {grown} bytes over 50,000 more events"
+    assert view.missing == 599
+    # a late replay still fills a recent gap; a repeat changes nothing
+    late = {**template, "id": uuid.uuid4().hex, "seq": 59_900, "replayed": True}
+    assert s.handle("deskcue/site1/desk1/events", json.dumps(late).encode(), now=NOW)
+    assert s.handle("deskcue/site1/desk1/events", json.dumps(late).encode(), now=NOW)
+    assert view.missing == 598 and view.duplicates == 1
+    # a desk restarted many times: each boot's gaps still counted
+    for boot in range(20):
+        other = EventStamper(boot_id=f"{boot:032x}", wall_clock=lambda: NOW)
+        other.seq += 1  # its first event never arrives
+        env = other.stamp("call.started", CallStarted(call=1, start_s=0.5), stream_s=1.0)
+        assert s.handle("deskcue/site1/desk1/events", json.dumps(env.to_json()).encode(),
+                        now=NOW)
+    assert view.missing == 618
+    assert len(pickle.dumps(view)) - kept < 20_000
+
+
+def test_a_call_on_a_desk_whose_clock_is_not_synced_shows_how_long_it_has_run() -> None:
+    """A Pi has no real-time clock: until NTP answers its events carry a wrong ``ts`` (days or
+    years behind, ``clock_synced`` false). The call clock must not read that as a call that
+    started years ago; the desk's stream time says how long the call has run."""
+    s = MonitorState("deskcue")
+    st = EventStamper(boot_id="e" * 32, wall_clock=lambda: 1_600_000_000.0,
+                      synced=lambda: False)
+    env = st.stamp("call.started", CallStarted(call=1, start_s=100.0), stream_s=101.5)
+    assert s.handle("deskcue/site1/desk1/events", json.dumps(env.to_json()).encode(), now=NOW)
+    row = next(line for line in render(s, now=NOW + 60).splitlines()
+               if line.startswith("site1/desk1 "))
+    assert "in call 1:01" in row, row
+
+
+def test_a_desk_whose_retained_status_is_cleared_leaves_the_view() -> None:
+    """Desks come and go over the weeks a monitor runs. A desk taken off the floor has its
+    retained topics cleared (an empty retained message); a monitor started afterwards never
+    lists it, so one that was running must forget it too, events and all."""
+    s = MonitorState("deskcue")
+    st = EventStamper(boot_id="a" * 32, wall_clock=lambda: NOW)
+    for desk in ("desk1", "desk2"):
+        feed(s, f"deskcue/site1/{desk}/status", b"online")
+        env = st.stamp("call.started", CallStarted(call=1, start_s=0.5), stream_s=1.0)
+        assert feed(s, f"deskcue/site1/{desk}/events", env.to_json())
+    feed(s, "deskcue/site1/desk2/status", b"offline")
+    assert feed(s, "deskcue/site1/desk2/status", b"")
+    assert list(s.desks) == [("site1", "desk1")]
+    assert "desk2" not in render(s, now=NOW)
+    assert s.desks[("site1", "desk1")].off_contract == 0 and s.stray == 0

@@ -149,6 +149,8 @@ class Appliance:
         self._announced_channels: int = settings.audio.channels  # what the link announces first
         self.commands: queue.Queue[LocalCommand] = queue.Queue(maxsize=256)
         self.usual = self._load_usual()
+        # the usual voice's `changes` as last saved (or restored): None until then
+        self._usual_saved: int | None = self.usual.changes if self.usual.learned else None
         self.pipeline: Pipeline | None = None
         self.source: Source | None = None
         self.faults: dict[str, str] = {}  # kind ("audio", "config", ...) -> what is wrong
@@ -229,26 +231,32 @@ class Appliance:
     def save_usual(self) -> None:
         """Save the usual voice; with nothing learned (e.g. just recalibrated) remove the saved
         one instead, so that a restart neither restores a non-finite baseline nor a forgotten
-        one."""
-        if not self.persist:
+        one. Only when it changed since it was last saved or restored: a desk idle all night
+        (nobody speaks, nothing learned) would otherwise rewrite the same file on the card
+        every ``baseline.save_interval_s``, with its fsyncs."""
+        if not self.persist or self._usual_saved == self.usual.changes:
             return
-        self._keep(self.baseline_path, self.usual.to_dict() if self.usual.learned else None,
-                   "cannot save the usual-voice baseline to",
-                   "a restart would learn the agent's usual voice afresh")
+        if self._keep(self.baseline_path,
+                      self.usual.to_dict() if self.usual.learned else None,
+                      "cannot save the usual-voice baseline to",
+                      "a restart would learn the agent's usual voice afresh"):
+            self._usual_saved = self.usual.changes
 
     @staticmethod
-    def _keep(path: Path, data: dict[str, Any] | None, failed: str, cost: str) -> None:
+    def _keep(path: Path, data: dict[str, Any] | None, failed: str, cost: str) -> bool:
         """Write ``data`` to the state file ``path``, or remove the file for None; a card that
         cannot take it is logged (``failed`` the path, the error; ``cost``: what a restart
-        then loses), never raised: the desk goes on."""
+        then loses), never raised: the desk goes on. True when the card took it."""
         try:
             if data is not None:
                 write_json(path, data)
             else:
                 remove_file(path)
+            return True
         except OSError as exc:
             log.warning("%s %s (%s): %s; free space on the card (df -h %s) or replace it if it "
                         "turned read-only", failed, path, exc.strerror or exc, cost, path.parent)
+            return False
 
     # -- commands from other threads ---------------------------------------------------------
     def submit(self, cmd: LocalCommand) -> None:

@@ -60,6 +60,51 @@ _CUE_PHASES = (".started", ".ended")
 _ROUTINE = frozenset({"call.started", "call.ended", "usual_voice_learned"})
 
 
+SEQ_WINDOW = 4096
+"""How far below a desk's highest sequence number (per boot id) a gap can still be filled by a
+late or replayed event; an older gap stays counted as missing for good. What bounds the
+monitor's memory per desk however long it runs (a set of every sequence number seen grew
+by each event, days on end)."""
+SEQ_BOOTS = 8
+"""Boot ids per desk whose gaps are tracked; an older boot's gaps stay counted as missing."""
+
+
+@dataclass
+class SeqGaps:
+    """The sequence numbers seen from one boot of a desk, in bounded memory: every number up
+    to ``floor`` is seen (or given up as missing, counted in ``lost``), ``above`` holds those
+    seen beyond it, ``top`` is the highest."""
+
+    floor: int = 0
+    top: int = 0
+    lost: int = 0
+    above: set[int] = field(default_factory=set)
+
+    def add(self, seq: int) -> None:
+        """Note ``seq`` as seen (a repeat changes nothing)."""
+        if seq <= self.floor or seq in self.above:
+            return
+        self.above.add(seq)
+        self.top = max(self.top, seq)
+        self._settle()
+        if self.top - self.floor > 2 * SEQ_WINDOW:  # amortised: once per SEQ_WINDOW events
+            new = self.top - SEQ_WINDOW
+            kept = {s for s in self.above if s > new}
+            self.lost += (new - self.floor) - (len(self.above) - len(kept))
+            self.floor, self.above = new, kept
+            self._settle()
+
+    def _settle(self) -> None:
+        while self.floor + 1 in self.above:
+            self.floor += 1
+            self.above.remove(self.floor)
+
+    @property
+    def missing(self) -> int:
+        """Numbers below ``top`` not seen."""
+        return self.lost + self.top - self.floor - len(self.above)
+
+
 @dataclass
 class DeskView:
     """What the monitor knows about one desk (payloads parsed with the contract's models)."""
@@ -78,7 +123,8 @@ class DeskView:
     last_call: CallEnded | None = None
     events: deque[EventEnvelope] = field(default_factory=lambda: deque(maxlen=20))
     last_event_at: float | None = None  # when the last notable event arrived (Unix s)
-    seqs: dict[str, set[int]] = field(default_factory=dict)
+    seqs: dict[str, SeqGaps] = field(default_factory=dict)  # boot id -> what came of it
+    missing_before: int = 0  # missing from boot ids no longer tracked (`SEQ_BOOTS`)
     duplicates: int = 0
     replayed: int = 0
     off_contract: int = 0  # messages that did not parse as the contract's models
@@ -91,7 +137,17 @@ class DeskView:
     @property
     def missing(self) -> int:
         """Events not (yet) seen below the highest sequence number, over all boot ids."""
-        return sum(max(s) - len(s) for s in self.seqs.values() if s)
+        return self.missing_before + sum(g.missing for g in self.seqs.values())
+
+    def note_seq(self, boot_id: str, seq: int) -> None:
+        """Note event ``seq`` of boot ``boot_id`` as arrived."""
+        gaps = self.seqs.get(boot_id)
+        if gaps is None:
+            while len(self.seqs) >= SEQ_BOOTS:
+                oldest = next(iter(self.seqs))
+                self.missing_before += self.seqs.pop(oldest).missing
+            gaps = self.seqs[boot_id] = SeqGaps()
+        gaps.add(seq)
 
 
 class MonitorState:
@@ -133,6 +189,15 @@ class MonitorState:
         if suffix not in ("status", "info", "telemetry", "events") and state not in STATE_NAMES \
                 and not (suffix.startswith("cmd/") and suffix.endswith("/result")):
             return False
+        if suffix == "status" and not payload:
+            # The desk's retained status cleared (an empty retained message, MQTT's way to
+            # delete one): a desk taken off the floor. A monitor started now would not list
+            # it, so one that has run for weeks forgets it too.
+            gone = self.desks.pop((parts[0], parts[1]), None)
+            if gone is not None:
+                self.events = deque(((v, e) for v, e in self.events if v is not gone),
+                                    maxlen=self.events.maxlen)
+            return True
         text = payload.decode("utf-8", "replace").strip()
         parsed: Any
         try:
@@ -189,7 +254,7 @@ class MonitorState:
         self._ids[env.id] = None
         while len(self._ids) > 100_000:
             self._ids.popitem(last=False)
-        view.seqs.setdefault(env.boot_id, set()).add(env.seq)
+        view.note_seq(env.boot_id, env.seq)
         if env.replayed:
             view.replayed += 1
         kind, data = env.type, env.data
@@ -201,7 +266,12 @@ class MonitorState:
                 else:
                     view.active_cues.pop(cue, None)
         if kind == "call.started":
-            view.in_call, view.in_call_since = True, env.ts
+            # The desk's clock says when the call began only once it is synced (a Pi boots
+            # with a clock days or years behind); until then, its stream time says how long
+            # the call had run when the event was sent, counted from its arrival here.
+            since = env.ts if env.clock_synced else now - max(
+                env.stream_s - getattr(data, "start_s", env.stream_s), 0.0)
+            view.in_call, view.in_call_since = True, since
         elif isinstance(data, CallEnded):
             view.in_call, view.in_call_since = False, None
             view.calls += 1

@@ -150,6 +150,9 @@ class UsualVoice:
         self.lag_hops = int(round(lag_s / HOP_S))
         self._pending: list[np.ndarray] = []  # (4, n) columns: loudness, st, rate, alpha
         self._pending_n = 0
+        self.changes = 0
+        """Counts every change to what `to_dict` holds (learning, `reset`, `load`): a saver
+        compares it with the count it last saved, so an unchanged voice is not written again."""
 
     @property
     def ready(self) -> bool:
@@ -214,6 +217,7 @@ class UsualVoice:
                                     strict=True):
                 stat.learn(values)
             self.speech_s += learn.shape[1] * HOP_S
+            self.changes += 1
         _ = self.ready  # latch it now, not at whatever later moment it is first read
 
     def forget_pending(self) -> None:
@@ -227,6 +231,7 @@ class UsualVoice:
         self.speech_s = 0.0
         self._ready = False
         self.forget_pending()
+        self.changes += 1
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": STATE_VERSION, "speech_s": self.speech_s,
@@ -245,6 +250,7 @@ class UsualVoice:
         for name in ("loudness", "pitch", "rate", "alpha"):
             getattr(self, name).load(d[name])
         self.speech_s = speech_s
+        self.changes += 1
         # Before warm-up ends, a voice that has learned anything holds exactly ``lag_s`` of
         # speech waiting (learning starts only once the lag is full), and that is not saved:
         # it was ready when saved if what it learned plus the lag reached the warm-up.
