@@ -28,7 +28,7 @@ from firmware.appliance.pipeline import BASELINE_FILE, SNOOZE_FILE, Pipeline, ma
 from firmware.audio.source import EndOfStream
 from firmware.config.settings import Settings
 from firmware.contract.base import Payload
-from firmware.contract.commands import IDENTIFY_DEFAULT_S, IDENTIFY_MAX_S, SNOOZE_MAX_MIN
+from firmware.contract.commands import IDENTIFY_DEFAULT_S, IDENTIFY_MAX_S
 from firmware.contract.desk import (
     ApplianceStatus,
     ChannelMap,
@@ -39,6 +39,7 @@ from firmware.contract.desk import (
     TelemetryReading,
 )
 from firmware.contract.events import EventEnvelope, Fault, OutboxDropped
+from firmware.contract.limits import SNOOZE_MAX_MIN
 from firmware.errors import AudioError
 from firmware.flashing.records import (
     RESTART_EXIT_CODE,
