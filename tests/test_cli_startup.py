@@ -122,3 +122,19 @@ def test_snooze_reaches_the_desk_without_the_settings_models(tmp_path, how):
               or m.startswith(("firmware.config.", "firmware.contract."))
               and m != "firmware.contract.limits"]
     assert loaded == [], f"deskcue snooze imported {loaded[:8]}"
+
+
+def test_the_appliance_starts_without_the_signature_library(tmp_path):
+    # cryptography (Ed25519) checks a config pushed over MQTT: ~10 MB of resident memory for
+    # every desk that never gets one, loaded at start until the first push needs it.
+    from quiet_desk import desk_config, quiet_wav
+
+    wav = quiet_wav(tmp_path / "quiet.wav", seconds=2.0)
+    proc = subprocess.run([sys.executable, "-c", MODULES, "run", "--config",
+                           str(desk_config(tmp_path)), "--source", str(wav), "--fast",
+                           "--pins", "mock"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    got = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert got["code"] == 0, proc.stderr
+    assert "firmware.appliance.worker" in got["modules"]  # the probe sees the appliance
+    assert [m for m in got["modules"] if m.split(".")[0] == "cryptography"] == []
