@@ -32,7 +32,7 @@ import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import ValidationError
 from rich.console import Console, Group
@@ -61,6 +61,33 @@ _ROUTINE = frozenset({"call.started", "call.ended", "usual_voice_learned"})
 
 
 @dataclass
+class SeqGaps:
+    """The sequence numbers of one boot's events as seen: the highest, and those below it not
+    seen (yet): memory grows with the gaps, not with the events (a monitor stays open for
+    days on a floor of hundreds of desks)."""
+
+    high: int = 0
+    holes: set[int] = field(default_factory=set)
+    unlisted: int = 0
+    """Missing ones beyond `MAX_HOLES`: counted, not listed (a replay cannot fill them)."""
+    MAX_HOLES: ClassVar[int] = 10_000
+
+    def add(self, seq: int) -> None:
+        if seq > self.high:
+            gap = seq - self.high - 1
+            listed = min(gap, max(0, self.MAX_HOLES - len(self.holes)))
+            self.holes.update(range(seq - listed, seq))
+            self.unlisted += gap - listed
+            self.high = seq
+        else:
+            self.holes.discard(seq)
+
+    @property
+    def missing(self) -> int:
+        return len(self.holes) + self.unlisted
+
+
+@dataclass
 class DeskView:
     """What the monitor knows about one desk (payloads parsed with the contract's models)."""
 
@@ -78,7 +105,7 @@ class DeskView:
     last_call: CallEnded | None = None
     events: deque[EventEnvelope] = field(default_factory=lambda: deque(maxlen=20))
     last_event_at: float | None = None  # when the last notable event arrived (Unix s)
-    seqs: dict[str, set[int]] = field(default_factory=dict)
+    seqs: dict[str, SeqGaps] = field(default_factory=dict)  # boot id -> what was seen
     duplicates: int = 0
     replayed: int = 0
     off_contract: int = 0  # messages that did not parse as the contract's models
@@ -91,7 +118,7 @@ class DeskView:
     @property
     def missing(self) -> int:
         """Events not (yet) seen below the highest sequence number, over all boot ids."""
-        return sum(max(s) - len(s) for s in self.seqs.values() if s)
+        return sum(gaps.missing for gaps in self.seqs.values())
 
 
 class MonitorState:
@@ -102,6 +129,8 @@ class MonitorState:
         self.desks: dict[tuple[str, str], DeskView] = {}
         self.events: deque[tuple[DeskView, EventEnvelope]] = deque(maxlen=max_events)
         self._ids: OrderedDict[str, None] = OrderedDict()
+        self.max_ids = 100_000
+        """Event ids remembered to count duplicates (~18 MB at most), oldest forgotten."""
         self.results: deque[tuple[DeskView, CommandResult]] = deque(maxlen=10)
         self.stray = 0
         """Off-contract messages under a site/desk nothing valid came from: counted here, so
@@ -187,9 +216,9 @@ class MonitorState:
             view.duplicates += 1
             return
         self._ids[env.id] = None
-        while len(self._ids) > 100_000:
+        while len(self._ids) > self.max_ids:
             self._ids.popitem(last=False)
-        view.seqs.setdefault(env.boot_id, set()).add(env.seq)
+        view.seqs.setdefault(env.boot_id, SeqGaps()).add(env.seq)
         if env.replayed:
             view.replayed += 1
         kind, data = env.type, env.data
