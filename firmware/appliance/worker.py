@@ -382,7 +382,7 @@ class Appliance:
                 last_audio = time.monotonic()
                 if "audio" in self.faults:
                     self._clear_fault("audio")
-                self._analyse(block)
+                self._analyse(block, float(getattr(self.source, "gap_s", 0.0) or 0.0))
             code = self._tick(control)
             if code is not None:
                 return code
@@ -391,8 +391,13 @@ class Appliance:
                 next_save = time.monotonic() + s.baseline.save_interval_s
         return 0
 
-    def _analyse(self, block: np.ndarray) -> None:
+    def _analyse(self, block: np.ndarray, lost_s: float = 0.0) -> None:
+        """Analyse ``block``; ``lost_s``: sound lost just before it (dropped blocks), which no
+        cue may bridge (`Pipeline.gap`)."""
         assert self.pipeline is not None
+        if lost_s > 0:
+            for ev in self.pipeline.gap(lost_s).events:
+                self._emit(ev)
         step = self.pipeline.process(block)
         self.stream_s = self.pipeline.stream_s
         f = step.features
