@@ -90,3 +90,35 @@ def test_the_source_never_joins_audio_across_a_loss_and_says_how_long_it_was(tap
     assert np.round(after[:, 0] * 32768).tolist() == np.repeat(np.arange(10, 13),
                                                                frames).tolist()
     assert src.overflows == 4
+
+
+def test_a_desk_that_cannot_keep_up_falls_at_most_two_seconds_behind(tmp_path):
+    """The shipped queue held 10 s: a desk starved of CPU (0.7 % of this machine's core in
+    tests/bench/bench_starved.py) ran 10 s behind the sound and cued 10 s late. The queue
+    the desk builds from the shipped config now holds 2 s; what does not fit is dropped,
+    counted, and the sound after it marked as following a loss."""
+    from firmware.config.audio import AudioSettings
+
+    saved = os.environ.get("ALSA_CONFIG_PATH")
+    AlsaTap(tmp_path)
+    a = AudioSettings()
+    src = PyAudioSource(device=DEVICE_NAME, channels=1, rate_hz=RATE, block_s=a.block_s,
+                        queue_s=a.queue_s)
+    try:
+        frames = int(a.block_s * RATE)
+        for _ in range(int(10 / a.block_s)):  # 10 s of sound while the analysis is stuck
+            src._callback(np.zeros(frames, dtype="<i2").tobytes(), frames, None, 0)
+        waiting = 0
+        while (block := src.read(timeout=0)) is not None:
+            waiting += block.shape[0]
+        src._callback(np.zeros(frames, dtype="<i2").tobytes(), frames, None, 0)
+        after_loss = src.read(timeout=0) is not None and src.gap_s > 0
+    finally:
+        src.close()
+        if saved is None:
+            os.environ.pop("ALSA_CONFIG_PATH", None)
+        else:
+            os.environ["ALSA_CONFIG_PATH"] = saved
+    assert waiting / RATE <= 2.0, f"{waiting / RATE:.1f} s of sound waited for the analysis"
+    assert after_loss
+    assert src.overflows == int(10 / a.block_s) - waiting // frames
