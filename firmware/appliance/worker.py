@@ -382,7 +382,15 @@ class Appliance:
                 last_audio = time.monotonic()
                 if "audio" in self.faults:
                     self._clear_fault("audio")
-                self._analyse(block, float(getattr(self.source, "gap_s", 0.0) or 0.0))
+                lost = float(getattr(self.source, "gap_s", 0.0) or 0.0)
+                if lost > 0:
+                    # sound was lost: the worker is behind. Silence takes its place; commands
+                    # (a snooze) are answered between it and the next block, not after both.
+                    self._fill_gap(lost)
+                    code = self._tick(control)
+                    if code is not None:
+                        return code
+                self._analyse(block)
             code = self._tick(control)
             if code is not None:
                 return code
@@ -391,13 +399,15 @@ class Appliance:
                 next_save = time.monotonic() + s.baseline.save_interval_s
         return 0
 
-    def _analyse(self, block: np.ndarray, lost_s: float = 0.0) -> None:
-        """Analyse ``block``; ``lost_s``: sound lost just before it (dropped blocks), which no
-        cue may bridge (`Pipeline.gap`)."""
+    def _fill_gap(self, lost_s: float) -> None:
+        """``lost_s`` of sound was lost (dropped blocks) before the next block: no cue may
+        bridge it (`Pipeline.gap`)."""
         assert self.pipeline is not None
-        if lost_s > 0:
-            for ev in self.pipeline.gap(lost_s).events:
-                self._emit(ev)
+        for ev in self.pipeline.gap(lost_s).events:
+            self._emit(ev)
+
+    def _analyse(self, block: np.ndarray) -> None:
+        assert self.pipeline is not None
         step = self.pipeline.process(block)
         self.stream_s = self.pipeline.stream_s
         f = step.features
