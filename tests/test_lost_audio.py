@@ -1,11 +1,6 @@
-"""Audio the desk could not keep (a starved CPU: the capture queue was full, blocks dropped)
-must not be bridged as if it had been heard: no cue from evidence on both sides of the loss.
-
-When blocks are dropped the analysis sees the audio before and after the loss back to back.
-Two short loud bursts five seconds apart (too short, each, for a raised-voice cue) became one
-passage long enough to cue. The capture source now tells where sound was lost
-(`PyAudioSource.read` never joins audio across a loss, and says how long it was), and the
-pipeline puts more silence than any cue bridges in its place.
+"""Audio the desk could not keep (a starved CPU: the capture queue was full, blocks dropped):
+the source says where sound was lost and never joins audio across the loss, and a desk that
+cannot keep up falls at most the queue's length (2 s by default) behind the sound.
 """
 
 from __future__ import annotations
@@ -16,45 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from alsa_tap import DEVICE_NAME, AlsaTap
-from synth_voice import utterance
 
-from firmware.appliance.pipeline import Pipeline
 from firmware.audio.source import PyAudioSource
-from firmware.config.settings import Settings
 
 RATE = 16000
-
-
-def speech(seconds: float, level_dbfs: float, seed: int) -> np.ndarray:
-    """Mono speech-like sound (frames, 1) float32 at ``level_dbfs``."""
-    return utterance(seconds, level_dbfs=level_dbfs, seed=seed).audio[:, None].astype(
-        np.float32)
-
-
-def cues(pipe: Pipeline, parts: list[np.ndarray | float]) -> list[str]:
-    """The cue events of ``parts`` in 0.1 s blocks; a float is that many seconds lost."""
-    out = []
-    for part in parts:
-        if isinstance(part, float):
-            out += [e.type for e in pipe.gap(part).events]
-            continue
-        for i in range(0, len(part), RATE // 10):
-            out += [e.type for e in pipe.process(part[i:i + RATE // 10]).events]
-    return [t for t in out if t.endswith(".started") and not t.startswith("call.")]
-
-
-def test_no_cue_from_evidence_on_both_sides_of_lost_audio() -> None:
-    settings = Settings.model_validate({"audio": {"channels": 1}})
-    usual = speech(30.0, -30.0, seed=1)  # the warm-up: the agent's usual voice
-    loud_a, loud_b = speech(0.7, -16.0, seed=2), speech(0.7, -16.0, seed=3)
-    # What the analysis saw before: the two bursts back to back (the control: it cues).
-    joined = Pipeline(settings, source_rate=RATE, source_channels=1)
-    assert "raised_voice.started" in cues(joined, [usual, loud_a, loud_b])
-    # Told that 5 s were lost between them, it does not.
-    told = Pipeline(settings, source_rate=RATE, source_channels=1)
-    assert cues(told, [usual, loud_a, 5.0, loud_b]) == []
-    # A raised voice heard whole after the loss still cues.
-    assert cues(told, [5.0, speech(3.0, -16.0, seed=4)]) == ["raised_voice.started"]
 
 
 @pytest.fixture

@@ -104,24 +104,6 @@ class Pipeline:
         feats = self.analyzer.process(self.resampler.process(x))
         return StepResult(feats, self.policy.process(feats, self.analyzer.take_bursts()))
 
-    def gap(self, seconds: float) -> StepResult:
-        """Sound was lost (``seconds`` of it: blocks dropped by a full capture queue) between
-        the last block and the next. What follows must not be joined to what came before: a
-        cue's evidence on both sides would add up across sound never heard. Silence is
-        analysed in its place, `gap_fill_s` of it whatever was lost: longer than any pause a
-        cue bridges and than the analysis windows, so every cue's build-up ends in it. The
-        stream time counts the silence, not the loss."""
-        del seconds  # any loss, however short, is bridged by none of the cues
-        n = int(round(self.gap_fill_s * self.source_rate))
-        return self.process(np.zeros((n, self.source_channels), dtype=np.float32))
-
-    @property
-    def gap_fill_s(self) -> float:
-        """Silence put in place of lost sound, s: the longest pause a cue bridges, plus 0.5 s
-        (more than the pitch median's and the momentary loudness's windows)."""
-        c = self.settings.cues
-        return max(c.raised_voice.gap_s, c.tense_voice.gap_s, c.caller_escalation.gap_s) + 0.5
-
     def finish(self) -> StepResult:
         """Flush the analyzer and end any active cue (end of file or shutdown)."""
         feats = self.analyzer.flush()

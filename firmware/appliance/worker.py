@@ -382,14 +382,6 @@ class Appliance:
                 last_audio = time.monotonic()
                 if "audio" in self.faults:
                     self._clear_fault("audio")
-                lost = float(getattr(self.source, "gap_s", 0.0) or 0.0)
-                if lost > 0:
-                    # sound was lost: the worker is behind. Silence takes its place; commands
-                    # (a snooze) are answered between it and the next block, not after both.
-                    self._fill_gap(lost)
-                    code = self._tick(control)
-                    if code is not None:
-                        return code
                 self._analyse(block)
             code = self._tick(control)
             if code is not None:
@@ -398,13 +390,6 @@ class Appliance:
                 self.save_usual(wait=False)
                 next_save = time.monotonic() + s.baseline.save_interval_s
         return 0
-
-    def _fill_gap(self, lost_s: float) -> None:
-        """``lost_s`` of sound was lost (dropped blocks) before the next block: no cue may
-        bridge it (`Pipeline.gap`)."""
-        assert self.pipeline is not None
-        for ev in self.pipeline.gap(lost_s).events:
-            self._emit(ev)
 
     def _analyse(self, block: np.ndarray) -> None:
         assert self.pipeline is not None

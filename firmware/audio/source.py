@@ -4,8 +4,8 @@ Both deliver float32 blocks shaped (frames, channels) in [-1, 1) at the source's
 The PyAudio callback only copies the bytes into a bounded queue (the real-time rule); a full
 queue drops the block and counts an input overflow, never stopping anything. The block queued
 after a drop carries how much was lost before it: `PyAudioSource.read` never joins audio across
-the loss and says how long it was (``gap_s``), so the analysis can keep a cue's evidence from
-spanning sound it never heard.
+the loss and says how long it was (``gap_s``: what a cue's evidence must not bridge; the
+policy does not read it yet, see docs/decisions.md).
 """
 
 from __future__ import annotations
