@@ -59,7 +59,9 @@ F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ, named in the module from Python 3.12
 RATE = 48000
 BLOCK_S = 0.1
 CUES = ("raised_voice.started", "tense_voice.started", "caller.started", "laughter_burst")
-PIPE_BYTES = 1 << 20  # the FIFO's room: 5.5 s of 48 kHz stereo, as a device's ring would hold
+# The FIFO's room: 0.34 s of 48 kHz stereo, about a sound card's ring; a larger one would
+# hold audio back ahead of the desk's queue when its capture thread is starved too.
+PIPE_BYTES = 1 << 16
 
 
 class PacedWriter(threading.Thread):
