@@ -102,3 +102,40 @@ def test_help_builds_no_settings_models():
     assert "firmware.cli.main" in got["modules"]
     assert [m for m in got["modules"] if m.split(".")[0] == "pydantic"
             or m.startswith("firmware.config")] == []
+
+
+@pytest.mark.parametrize("how", [("--config", "CONFIG"), ("--runtime-dir", "RUN")])
+def test_snooze_reaches_the_desk_without_the_settings_models(tmp_path, how):
+    # What an agent presses: pydantic and the settings and contract models were four fifths
+    # of its CPU (0.25 s here, over a second on a Pi 3B) to read one path from the config.
+    from quiet_desk import desk_config, quiet_wav, running_desk
+
+    config = desk_config(tmp_path, "[snooze]\nmax_min = 30.0\n")
+    with running_desk(config, quiet_wav(tmp_path / "quiet.wav")) as run:
+        where = str(config) if how[1] == "CONFIG" else str(run)
+        proc = subprocess.run([sys.executable, "-c", MODULES, "snooze", how[0], where,
+                               "--minutes", "200"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60)
+    got = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert got["code"] == 0, proc.stderr
+    assert proc.stdout.startswith("snoozed for 30 min (asked for 200"), proc.stdout
+    loaded = [m for m in got["modules"] if m.split(".")[0] in (*HEAVY, "pydantic", "numpy")
+              or m.startswith(("firmware.config.", "firmware.contract."))
+              and m != "firmware.contract.limits"]
+    assert loaded == [], f"deskcue snooze imported {loaded[:8]}"
+
+
+def test_the_appliance_starts_without_the_signature_library(tmp_path):
+    # cryptography (Ed25519) checks a config pushed over MQTT: ~10 MB of resident memory for
+    # every desk that never gets one, loaded at start until the first push needs it.
+    from quiet_desk import desk_config, quiet_wav
+
+    wav = quiet_wav(tmp_path / "quiet.wav", seconds=2.0)
+    proc = subprocess.run([sys.executable, "-c", MODULES, "run", "--config",
+                           str(desk_config(tmp_path)), "--source", str(wav), "--fast",
+                           "--pins", "mock"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    got = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert got["code"] == 0, proc.stderr
+    assert "firmware.appliance.worker" in got["modules"]  # the probe sees the appliance
+    assert [m for m in got["modules"] if m.split(".")[0] == "cryptography"] == []

@@ -563,3 +563,39 @@ def test_a_desk_whose_retained_status_is_cleared_leaves_the_view() -> None:
     assert list(s.desks) == [("site1", "desk1")]
     assert "desk2" not in render(s, now=NOW)
     assert s.desks[("site1", "desk1")].off_contract == 0 and s.stray == 0
+
+
+def test_a_long_watch_holds_no_memory_per_event() -> None:
+    """A monitor left open on a floor: every event's sequence number was kept in a set per
+    desk and boot (to count the missing ones), and scanned at every redraw, so memory and
+    redraw CPU grew with the events seen: ~5 MB and growing per 100 000 events on a 500-desk
+    floor that sends that many in a day. Only the gaps need keeping."""
+    import tracemalloc
+
+    from firmware.contract.events import EventEnvelope
+
+    s = MonitorState()
+    s.max_ids = 1000  # the id memory (duplicates) is bounded on its own; keep it small here
+    envs = [EventEnvelope.model_validate(e) for e in make_events(2)]
+    view = s.desk("site1", "desk1")
+
+    def feed_seqs(first: int, last: int, skip: int | None = None) -> None:
+        for seq in range(first, last + 1):
+            if seq != skip:
+                env = envs[seq % 2].model_copy(update={"seq": seq, "id": f"{seq:032x}"})
+                s._event(view, env, NOW)
+
+    feed_seqs(1, 5_000)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        feed_seqs(5_001, 60_000, skip=59_000)  # one lost on the way
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert view.missing == 1
+    # bounded by `SEQ_WINDOW` (numbers seen above an open gap), not by the events: a set of
+    # every number seen held ~2.7 MB here
+    assert grown < 512 * 1024, f"{grown / 1e6:.1f} MB more after 55 000 events"
+    feed_seqs(59_000, 59_000)  # a replay fills the (recent: `SEQ_WINDOW`) gap
+    assert view.missing == 0

@@ -29,7 +29,7 @@ from firmware.audio.source import EndOfStream
 from firmware.config.device import BASELINE_FILE, SNOOZE_FILE
 from firmware.config.settings import Settings
 from firmware.contract.base import Payload
-from firmware.contract.commands import IDENTIFY_DEFAULT_S, IDENTIFY_MAX_S, SNOOZE_MAX_MIN
+from firmware.contract.commands import IDENTIFY_DEFAULT_S, IDENTIFY_MAX_S
 from firmware.contract.desk import (
     ApplianceStatus,
     ChannelMap,
@@ -40,6 +40,7 @@ from firmware.contract.desk import (
     TelemetryReading,
 )
 from firmware.contract.events import EventEnvelope, Fault, OutboxDropped
+from firmware.contract.limits import SNOOZE_MAX_MIN
 from firmware.errors import AudioError
 from firmware.flashing.records import (
     RESTART_EXIT_CODE,
@@ -54,7 +55,7 @@ from firmware.link.envelope import EventStamper
 from firmware.link.home_assistant import discovery_messages
 from firmware.link.states import state_change
 from firmware.platform.control_socket import ControlServer, send_reply
-from firmware.platform.files import read_json, remove_file, write_json
+from firmware.platform.files import StateWriter, read_json
 from firmware.platform.host import boot_id, soc_temperature_c
 from firmware.platform.systemd import Notifier
 from firmware.policy.cue_policy import CuePolicy, PolicyEvent
@@ -71,6 +72,9 @@ CUE_DISPLAYS = frozenset({"raised_voice", "tense_voice", "caller_escalation", "l
 # longer connect with what they just said. The wait is on the indicator's threads: the
 # analysis never waits for the card.
 DURABLE_WAIT_S = 0.5
+# How long `save_usual` (the last save, as the desk stops) waits for the card: within
+# systemd's TimeoutStopSec (15 s) with time to spare for the link's goodbye.
+STATE_FLUSH_S = 8.0
 CUE_BUZZ = {"raised_voice.started": "raised_voice",
             "tense_voice.started": "tense_voice",
             "caller.started": "caller_escalation",
@@ -145,6 +149,9 @@ class Appliance:
         self.overflow_log_every_s = 60.0
         """Least time between two log lines about dropped audio blocks, s."""
         self.on_event = on_event
+        # State files go to the card from a thread of their own: a worn card's fsync can take
+        # seconds, which on this thread would hold the analysis (and a snooze's answer).
+        self._state = StateWriter(self._state_failed)
         self.stamper = EventStamper()
         self._announced_channels: int = settings.audio.channels  # what the link announces first
         self.commands: queue.Queue[LocalCommand] = queue.Queue(maxsize=256)
@@ -228,35 +235,43 @@ class Appliance:
             # snoozed, for as long as the card lasts
             self._save_snooze(policy)
 
-    def save_usual(self) -> None:
+    def save_usual(self, *, wait: bool = True) -> None:
         """Save the usual voice; with nothing learned (e.g. just recalibrated) remove the saved
         one instead, so that a restart neither restores a non-finite baseline nor a forgotten
         one. Only when it changed since it was last saved or restored: a desk idle all night
         (nobody speaks, nothing learned) would otherwise rewrite the same file on the card
-        every ``baseline.save_interval_s``, with its fsyncs."""
-        if not self.persist or self._usual_saved == self.usual.changes:
+        every ``baseline.save_interval_s``, with its fsyncs. With ``wait`` (as the desk
+        stops), wait up to `STATE_FLUSH_S` for the card; without (the worker's periodic save),
+        hand it to the state writer and go on."""
+        if not self.persist:
             return
-        if self._keep(self.baseline_path,
-                      self.usual.to_dict() if self.usual.learned else None,
-                      "cannot save the usual-voice baseline to",
-                      "a restart would learn the agent's usual voice afresh"):
+        if self._usual_saved != self.usual.changes:
+            # counted as saved when handed over; a write the card refuses sets it back
+            # (`_state_failed`), so the next save tries again
             self._usual_saved = self.usual.changes
+            self._keep(self.baseline_path,
+                       self.usual.to_dict() if self.usual.learned else None,
+                       "cannot save the usual-voice baseline to",
+                       "a restart would learn the agent's usual voice afresh")
+        if wait and not self._state.flush(STATE_FLUSH_S):
+            log.warning("the card took more than %.0f s to keep the state files in %s; the "
+                        "usual voice may be learned afresh after a restart: replace the card",
+                        STATE_FLUSH_S, self.settings.device.state_dir)
 
-    @staticmethod
-    def _keep(path: Path, data: dict[str, Any] | None, failed: str, cost: str) -> bool:
-        """Write ``data`` to the state file ``path``, or remove the file for None; a card that
-        cannot take it is logged (``failed`` the path, the error; ``cost``: what a restart
-        then loses), never raised: the desk goes on. True when the card took it."""
-        try:
-            if data is not None:
-                write_json(path, data)
-            else:
-                remove_file(path)
-            return True
-        except OSError as exc:
-            log.warning("%s %s (%s): %s; free space on the card (df -h %s) or replace it if it "
-                        "turned read-only", failed, path, exc.strerror or exc, cost, path.parent)
-            return False
+    def _keep(self, path: Path, data: dict[str, Any] | None, failed: str, cost: str) -> None:
+        """Have the state file ``path`` replaced by ``data``, or removed for None, by the state
+        writer (never waits for the card). A card that cannot take it is logged (``failed``
+        the path, the error; ``cost``: what a restart then loses), never raised: the desk
+        goes on."""
+        self._state.put(path, data, (failed, cost))
+
+    def _state_failed(self, path: Path, exc: OSError, note: tuple[str, str]) -> None:
+        """The state writer could not write ``path`` (on its thread)."""
+        if path == self.baseline_path:
+            self._usual_saved = None  # not kept: the next periodic save writes it again
+        failed, cost = note
+        log.warning("%s %s (%s): %s; free space on the card (df -h %s) or replace it if it "
+                    "turned read-only", failed, path, exc.strerror or exc, cost, path.parent)
 
     # -- commands from other threads ---------------------------------------------------------
     def submit(self, cmd: LocalCommand) -> None:
@@ -391,7 +406,7 @@ class Appliance:
             if code is not None:
                 return code
             if time.monotonic() >= next_save:
-                self.save_usual()
+                self.save_usual(wait=False)
                 next_save = time.monotonic() + s.baseline.save_interval_s
         return 0
 

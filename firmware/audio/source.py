@@ -2,7 +2,10 @@
 
 Both deliver float32 blocks shaped (frames, channels) in [-1, 1) at the source's own rate.
 The PyAudio callback only copies the bytes into a bounded queue (the real-time rule); a full
-queue drops the block and counts an input overflow, never stopping anything.
+queue drops the block and counts an input overflow, never stopping anything. The block queued
+after a drop carries how much was lost before it: `PyAudioSource.read` never joins audio across
+the loss and says how long it was (``gap_s``: what a cue's evidence must not bridge; the
+policy does not read it yet, see docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -128,8 +131,13 @@ class PyAudioSource:
             self.name = info.name
             self.frames_per_block = max(1, int(round(block_s * self.rate)))
             self.overflows = 0  # blocks lost: queue full or PortAudio input overflow
-            self._q: queue.Queue[bytes] = queue.Queue(
+            self.gap_s = 0.0
+            """Audio lost just before the block `read` last returned, s (0: none)."""
+            # (frames lost just before it, the block's bytes)
+            self._q: queue.Queue[tuple[int, bytes]] = queue.Queue(
                 maxsize=max(2, int(np.ceil(queue_s / block_s))))
+            self._lost = 0  # callback thread: frames dropped since the last block queued
+            self._held: tuple[int, bytes] | None = None  # read's: the next block, after a loss
             import pyaudio
             self._overflow_flag: int = pyaudio.paInputOverflow
             self._continue: int = pyaudio.paContinue
@@ -148,13 +156,17 @@ class PyAudioSource:
 
     def _callback(self, in_data: bytes, frame_count: int, time_info: Any,
                   status: int) -> tuple[None, int]:
-        """PortAudio's thread: only copy the block into the bounded queue (count overflows)."""
-        if status & self._overflow_flag:
-            self.overflows += 1
+        """PortAudio's thread: only copy the block into the bounded queue (count overflows, and
+        the frames lost before the next block that fits)."""
+        if status & self._overflow_flag:  # PortAudio lost input before this block: how much
+            self.overflows += 1           # it does not say; at least a block's worth
+            self._lost += frame_count
         try:
-            self._q.put_nowait(in_data)
+            self._q.put_nowait((self._lost, in_data))
+            self._lost = 0
         except queue.Full:
             self.overflows += 1
+            self._lost += frame_count
         return (None, self._continue)
 
     def start(self) -> None:
@@ -168,11 +180,17 @@ class PyAudioSource:
         costs the analysis less per second of audio (its per-call overhead is shared), so a
         backlog shrinks instead of growing until the queue overflows. The results do not
         depend on how the audio is cut.
+
+        Audio after a loss (blocks dropped) starts a read of its own: `gap_s` then says how
+        long the loss was (0 for audio that follows on from the last read).
         """
-        try:
-            data = self._q.get(timeout=timeout)
-        except queue.Empty:
-            return None
+        item, self._held = self._held, None
+        if item is None:
+            try:
+                item = self._q.get(timeout=timeout)
+            except queue.Empty:
+                return None
+        lost, data = item
         parts = [data]
         limit = int(CATCH_UP_S * self.rate) * self.channels * 2  # bytes
         size = len(data)
@@ -181,15 +199,19 @@ class PyAudioSource:
                 more = self._q.get_nowait()
             except queue.Empty:
                 break
-            parts.append(more)
-            size += len(more)
+            if more[0]:  # sound was lost before it: not joined to what was heard before
+                self._held = more
+                break
+            parts.append(more[1])
+            size += len(more[1])
+        self.gap_s = lost / self.rate
         joined = parts[0] if len(parts) == 1 else b"".join(parts)
         a = np.frombuffer(joined, dtype="<i2").reshape(-1, self.channels)
         return a.astype(np.float32) / 32768.0
 
     @property
     def queued(self) -> int:
-        return self._q.qsize()
+        return self._q.qsize() + (self._held is not None)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -158,6 +158,8 @@ class MonitorState:
         self.desks: dict[tuple[str, str], DeskView] = {}
         self.events: deque[tuple[DeskView, EventEnvelope]] = deque(maxlen=max_events)
         self._ids: OrderedDict[str, None] = OrderedDict()
+        self.max_ids = 100_000
+        """Event ids remembered to count duplicates (~18 MB at most), oldest forgotten."""
         self.results: deque[tuple[DeskView, CommandResult]] = deque(maxlen=10)
         self.stray = 0
         """Off-contract messages under a site/desk nothing valid came from: counted here, so
@@ -252,7 +254,7 @@ class MonitorState:
             view.duplicates += 1
             return
         self._ids[env.id] = None
-        while len(self._ids) > 100_000:
+        while len(self._ids) > self.max_ids:
             self._ids.popitem(last=False)
         view.note_seq(env.boot_id, env.seq)
         if env.replayed:

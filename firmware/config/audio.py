@@ -39,11 +39,13 @@ class AudioSettings(Section):
         "second of audio (per-call overhead), shorter answers sooner (up to one block later).",
     )
     queue_s: float = Field(
-        10.0,
+        2.0,
         ge=0.5,
         le=600.0,
         description="Capacity of the queue between the capture callback and the analysis, in "
-        "seconds of audio; a full queue drops blocks and counts them as input overflows.",
+        "seconds of audio; a full queue drops blocks and counts them as input overflows. It is "
+        "how far behind the sound a desk that cannot keep up may fall: a cue later than this "
+        "would no longer go with what the agent just said.",
     )
     no_audio_fault_s: float = Field(
         3.0, gt=0.0, le=60.0, description="Seconds without audio before the fault pattern shows."

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from firmware.config.section import TOPIC_SAFE, Section
+from firmware.platform.control_socket import DEFAULT_RUNTIME_DIR
 
 BASELINE_FILE = "baseline.json"  # the agent's usual voice, in the state directory
 SNOOZE_FILE = "snooze.json"  # when the agent's snooze ends, kept across restarts
@@ -27,6 +28,6 @@ class DeviceSettings(Section):
         description="Directory for state kept across restarts (usual-voice baseline, outbox).",
     )
     runtime_dir: Path = Field(
-        Path("/run/deskcue"),
+        DEFAULT_RUNTIME_DIR,
         description="Directory for the control socket used by `deskcue snooze`.",
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from firmware.config.section import Section
-from firmware.contract.commands import SNOOZE_MAX_MIN
+from firmware.contract.limits import SNOOZE_MAX_MIN
 
 
 class BaselineSettings(Section):

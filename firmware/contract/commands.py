@@ -23,14 +23,13 @@ from pydantic import (
 from firmware.contract.base import Absent, Payload
 from firmware.contract.desk import ApplianceStatus
 from firmware.contract.events import Recalibrate, Snooze
+from firmware.contract.limits import SNOOZE_MAX_MIN
 
 TXID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 
-SNOOZE_MAX_MIN = 480.0
 # How far a config's `issued` may be ahead of the desk's clock (s), when that clock is synced:
 # a slip (an extra digit) accepted once would make every config signed before it a replay.
 ISSUED_AHEAD_MAX_S = 86400
-"""Longest snooze a command may ask for, minutes (the desk caps it at ``snooze.max_min``)."""
 IDENTIFY_MAX_S = 120.0
 """Longest identify blink, s."""
 IDENTIFY_DEFAULT_S = 10.0

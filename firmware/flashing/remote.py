@@ -41,7 +41,6 @@ from firmware.flashing.records import (
     settings_hash,
     trial_path,
 )
-from firmware.flashing.signing import load_public_keys, verify
 from firmware.platform.files import Hook, locked_dir, write_json
 from firmware.platform.host import boot_id, clock_is_synced
 
@@ -135,6 +134,9 @@ def apply_remote(payload: bytes | str | dict[str, Any], *, config_path: Path,
         return refuse("malformed", f"{where}: {first['msg']}", txid)
     if credentials_dir is None:
         credentials_dir = os.environ.get("CREDENTIALS_DIRECTORY")
+    # cryptography only when a config comes: ~10 MB resident on every desk that never gets one
+    from firmware.flashing.signing import load_public_keys, verify
+
     try:
         keys = load_public_keys(keys_path(flash, credentials_dir))
         signer = verify(keys, txid=cmd.txid, issued=cmd.issued, config_text=cmd.config,

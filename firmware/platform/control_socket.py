@@ -19,6 +19,8 @@ from firmware.errors import NotRunning
 
 log = logging.getLogger("deskcue.control")
 SOCKET_NAME = "control.sock"
+DEFAULT_RUNTIME_DIR = Path("/run/deskcue")
+"""``device.runtime_dir`` when the config leaves it out (systemd's RuntimeDirectory)."""
 MAX_DATAGRAM = 4096
 
 

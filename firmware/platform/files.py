@@ -12,6 +12,7 @@ import fcntl
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -172,3 +173,61 @@ def locked_dir(directory: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+class StateWriter:
+    """Writes small state files (JSON, or None to remove the file) on a thread of its own.
+
+    A worn SD card can take seconds over one fsync, and `write_json` does two: whoever hands
+    a file here (the analysis worker) goes on at once. Per path only the latest data waits
+    (a newer baseline replaces one not yet written). A write that fails is passed to
+    ``on_error(path, exc, note)`` with the ``note`` given with it, on the writer's thread.
+    """
+
+    def __init__(self, on_error: Callable[[Path, OSError, Any], None]):
+        self._on_error = on_error
+        self._pending: dict[Path, tuple[Any, Any]] = {}  # path -> (data or None, note)
+        self._busy = False
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def put(self, path: Path, data: Any, note: Any = None) -> None:
+        """Have ``path`` replaced by ``data`` as JSON (None: removed); never waits."""
+        with self._cond:
+            self._pending.pop(path, None)  # the newest goes last, after the others
+            self._pending[path] = (data, note)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="deskcue-state",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def flush(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s until everything handed over is written; whether it is."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._pending:
+                    self._cond.wait_for(lambda: bool(self._pending), 5.0)
+                    if not self._pending:  # idle: the thread ends, `put` starts another
+                        self._thread = None
+                        return
+                path = next(iter(self._pending))
+                data, note = self._pending.pop(path)
+                self._busy = True
+            try:
+                if data is None:
+                    remove_file(path)
+                else:
+                    write_json(path, data)
+            except OSError as exc:
+                self._on_error(path, exc, note)
+            except Exception:  # noqa: BLE001 - a bug here must not end the writer
+                log.exception("writing %s failed", path)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
