@@ -113,3 +113,52 @@ def test_every_exec_start_is_a_valid_deskcue_command_line(unit):
             continue
         args = build_parser().parse_args(argv[1:])  # exits (fails the test) if invalid
         assert callable(args.func)
+
+
+def test_the_desk_speaks_systemds_notify_protocol(demo_wav: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under `Type=notify` and `WatchdogSec` (the unit's), the real `deskcue run` says READY=1
+    once it listens, keeps feeding the watchdog while it plays a call in real time, and says
+    STOPPING=1 at SIGTERM; systemd's socket is played by a datagram socket here."""
+    import os
+    import signal
+    import socket
+    import sys
+
+    from broker import HANG_S
+
+    from firmware.platform.systemd import Notifier
+
+    sock_path = tmp_path / "notify"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(str(sock_path))
+    server.settimeout(HANG_S)  # a net for a hang: every message below is awaited, not timed
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[device]\nstate_dir = "{tmp_path}/s"\nruntime_dir = "{tmp_path}/r"\n'
+                   "[mqtt]\nenabled = false\n")
+    env = {k: v for k, v in os.environ.items() if k != "WATCHDOG_PID"}
+    env.update(NOTIFY_SOCKET=str(sock_path), WATCHDOG_USEC="400000")
+    proc = subprocess.Popen([sys.executable, "-m", "firmware.cli", "run", "--config", str(cfg),
+                             "--source", str(demo_wav), "--pins", "mock"], env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    got: list[str] = []
+    try:
+        def until(word: str, times: int = 1) -> None:
+            while sum(word in m for m in got) < times:
+                got.append(server.recv(4096).decode())
+
+        until("READY=1")
+        until("WATCHDOG=1", times=5)  # fed while the call plays (it lasts 80 s)
+        proc.send_signal(signal.SIGTERM)
+        until("STOPPING=1")
+        assert proc.wait(HANG_S) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        server.close()
+    # fed at a quarter of WatchdogSec: one slow step on a starved Pi after a feed came due
+    # must still land inside it (at half, 27 s of 30 were measured)
+    monkeypatch.setenv("WATCHDOG_USEC", "30000000")
+    assert Notifier().watchdog_interval_s == 7.5

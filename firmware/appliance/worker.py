@@ -174,6 +174,7 @@ class Appliance:
         self.config_path: Path | None = None
         self.trial: Any = None
         self.restart_requested = False
+        self._next_watchdog = 0.0  # monotonic s when WATCHDOG=1 is next due
         self._snooze_kept = False  # snooze.json written for a snooze that may still run
 
     # -- state ----------------------------------------------------------------------------
@@ -354,7 +355,7 @@ class Appliance:
         next_retry = 0.0
         last_audio = time.monotonic()
         next_save = time.monotonic() + s.baseline.save_interval_s
-        next_watchdog = 0.0
+        self._next_watchdog = 0.0
         next_telemetry = time.monotonic() + s.mqtt.telemetry_interval_s
         cpu = (time.process_time(), time.monotonic())
         while not stop.is_set():
@@ -362,9 +363,7 @@ class Appliance:
             if now >= next_telemetry:
                 cpu = self._telemetry(cpu)
                 next_telemetry = now + s.mqtt.telemetry_interval_s
-            if self.notifier.watchdog_interval_s and now >= next_watchdog:
-                self.notifier.watchdog()
-                next_watchdog = now + self.notifier.watchdog_interval_s
+            self._feed_watchdog(now)
             if self.source is None:
                 if now >= next_retry:
                     if self._open():
@@ -425,6 +424,7 @@ class Appliance:
         """What the worker does between blocks (or while the audio is away): run commands,
         follow the link's faults, refresh the light, watch a config on trial; the exit code
         when the appliance must stop (a rollback or a new config), else None."""
+        self._feed_watchdog(time.monotonic())  # also after a block's analysis (seconds, starved)
         policy = self.pipeline.policy if self.pipeline is not None else None
         if self._snooze_kept and policy is not None and not policy.snoozed:
             self._save_snooze(policy)  # it ran out: not kept a moment longer than it runs
@@ -432,6 +432,13 @@ class Appliance:
         self._check_link()
         self._refresh_display()
         return self._config_check()
+
+    def _feed_watchdog(self, now: float) -> None:
+        """WATCHDOG=1 to systemd when due (every `Notifier.watchdog_interval_s`, monotonic s)."""
+        interval = self.notifier.watchdog_interval_s
+        if interval and now >= self._next_watchdog:
+            self.notifier.watchdog()
+            self._next_watchdog = now + interval
 
     def _emit(self, ev: PolicyEvent) -> None:
         if ev.type.endswith((".started", ".cue")) and not ev.type.startswith("call."):

@@ -10,7 +10,12 @@ import socket
 
 
 class Notifier:
-    """Sends sd_notify datagrams; `watchdog_interval_s` is half of WATCHDOG_USEC, or None."""
+    """Sends sd_notify datagrams; `watchdog_interval_s` is a quarter of WATCHDOG_USEC, or None.
+
+    A quarter, not systemd's suggested half: the worker feeds the watchdog between reads and
+    between a block's analysis and the next read, and on a starved Pi one of those can take
+    seconds; at half, one slow step after a feed came due reached 27 s of a 30 s WatchdogSec
+    (`tests/bench/bench_starved.py` at a 0.5 % CPU quota)."""
 
     def __init__(self) -> None:
         addr = os.environ.get("NOTIFY_SOCKET", "")
@@ -21,7 +26,7 @@ class Notifier:
         pid = os.environ.get("WATCHDOG_PID", "")
         self.watchdog_interval_s: float | None = None
         if usec.isdigit() and (not pid or pid == str(os.getpid())):
-            self.watchdog_interval_s = int(usec) / 2e6
+            self.watchdog_interval_s = int(usec) / 4e6
 
     @property
     def enabled(self) -> bool:
