@@ -87,9 +87,14 @@ def _validator(ref: str) -> jsonschema.protocols.Validator:
 @functools.lru_cache(maxsize=64)
 def model_for(ref: str) -> Any:
     """The contract model a payload schema ref was generated from."""
-    import firmware.contract
+    import importlib
 
-    return getattr(firmware.contract, ref.rsplit("/", 1)[1])
+    name = ref.rsplit("/", 1)[1]
+    for module in ("base", "commands", "desk", "events", "states"):
+        found = getattr(importlib.import_module(f"firmware.contract.{module}"), name, None)
+        if found is not None:
+            return found
+    raise LookupError(f"no contract model named {name}")
 
 
 def validate(topic_suffix: str, payload: Any) -> None:

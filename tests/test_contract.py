@@ -13,9 +13,10 @@ import pytest
 
 from firmware.cli.analyze import analyze_blocks
 from firmware.config.settings import Settings
-from firmware.contract import ALL_ARG_MODELS, EVENT_DATA, RESULT_DATA, EventEnvelope, Payload
-from firmware.contract.commands import CommandResult
+from firmware.contract.base import Payload
+from firmware.contract.commands import ALL_ARG_MODELS, RESULT_DATA, CommandResult
 from firmware.contract.desk import ApplianceStatus, Info, Telemetry
+from firmware.contract.events import EVENT_DATA, EventEnvelope
 from firmware.contract.examples import EVENT_EXAMPLES, event_example
 from firmware.demo.recording import build_call, demo_script
 from firmware.link.envelope import EventStamper
