@@ -520,6 +520,21 @@ def settings_for(broker: Broker, **overrides: Any) -> Any:
     return MqttSettings(**values)
 
 
+def site_acl(tmp: Path, site_text: str, supervisor: str) -> str:
+    """The ACL `deskcue config acl` makes for the site file ``site_text`` (written in
+    ``tmp``) with ``supervisor`` as the supervisors' account, run as a tech runs it."""
+    import sys
+
+    site, out = tmp / "site.toml", tmp / "acl"
+    site.write_text(site_text)
+    proc = subprocess.run([sys.executable, "-m", "firmware.cli", "config", "acl", str(site),
+                           "--supervisor", supervisor, "--out", str(out)],
+                          cwd=Path(__file__).resolve().parent.parent, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return out.read_text()
+
+
 def make_events(n: int, boot_id: str = "b" * 32, start_seq: int = 1) -> list[dict[str, Any]]:
     """``n`` deterministic event envelopes (the JSON `EventStamper` makes) for one boot:
     raised-voice cues started and ended, as the contract has them."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from broker import Broker, Pki, Subscriber, make_events, settings_for, wait_until
+from broker import Broker, Pki, Subscriber, make_events, settings_for, site_acl, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
 
 from firmware.config.mqtt import TlsSettings
@@ -44,14 +44,8 @@ def _has_user(name: str) -> bool:
 
 @pytest.fixture
 def site_broker(tmp_path: Path):
-    site = tmp_path / "site.toml"
-    site.write_text(SITE)
-    out = tmp_path / "acl"
-    proc = subprocess.run([sys.executable, "-m", "firmware.cli", "config", "acl", str(site),
-                           "--supervisor", "boss", "--out", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    b = Broker(tmp_path / "broker", users=dict(USERS), acl=out.read_text()).start()
+    b = Broker(tmp_path / "broker", users=dict(USERS),
+               acl=site_acl(tmp_path, SITE, "boss")).start()
     try:
         yield b
     finally:

@@ -4,18 +4,19 @@ account against a real mosquitto under the ACL `deskcue config acl` generates.""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from broker import Broker, Subscriber, wait_until
+from broker import Broker, Subscriber, site_acl, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
 
 from firmware.config.settings import Settings
+from firmware.contract.examples import EXAMPLES
 from firmware.link.home_assistant import discovery_messages
 from firmware.link.states import STATE_NAMES
 
@@ -49,7 +50,7 @@ def retained_topics() -> dict[str, str]:
     desk = Settings.model_validate({
         "device": {"site": "lyon", "desk": "d07"}, "audio": {"channels": 2},
         "mqtt": {"publish_laughter": True, "home_assistant": {"enabled": True}}})
-    topics = {f"{BASE}/status": "offline", f"{BASE}/info": '{"firmware":"0.1.0"}'}
+    topics = {f"{BASE}/status": "offline", f"{BASE}/info": json.dumps(EXAMPLES["info"].to_json())}
     topics.update({f"{BASE}/state/{name}": "OFF" for name in STATE_NAMES})
     topics.update({t: p for t, p in discovery_messages(desk) if p})
     return topics
@@ -58,14 +59,8 @@ def retained_topics() -> dict[str, str]:
 @pytest.mark.skipif(not (shutil.which("mosquitto_pub") and shutil.which("mosquitto_sub")),
                     reason="mosquitto-clients is not installed")
 def test_the_retire_commands_clear_every_retained_message_of_the_desk(tmp_path: Path) -> None:
-    site = tmp_path / "site.toml"
-    site.write_text(SITE)
-    acl = tmp_path / "acl"
-    proc = subprocess.run([sys.executable, "-m", "firmware.cli", "config", "acl", str(site),
-                           "--supervisor", "ops", "--out", str(acl)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    broker = Broker(tmp_path / "broker", users=dict(USERS), acl=acl.read_text()).start()
+    broker = Broker(tmp_path / "broker", users=dict(USERS),
+                    acl=site_acl(tmp_path, SITE, "ops")).start()
     try:
         desk = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
         desk.username_pw_set("lyon-d07", USERS["lyon-d07"])
