@@ -9,6 +9,7 @@ anything measured here).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -38,3 +39,13 @@ def peak_rss_mb(cmd: list[str], *, cwd: Path | None = None, timeout: float | Non
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, check=True)
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     return got["kb"] / 1024.0, int(got["code"]), proc.stderr
+
+
+def status_mb(pid: int, field: str = "VmRSS") -> float:
+    """A memory line of running process ``pid``'s /proc status (``VmRSS`` now, ``VmHWM`` its
+    peak so far), MB; NaN once the process is gone."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")

@@ -16,7 +16,6 @@ keeps nothing per event.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import subprocess
 import sys
@@ -32,16 +31,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from broker import Broker, make_events  # noqa: E402
+from peak_rss import status_mb as rss_mb  # noqa: E402
 
 from firmware.contract.examples import EXAMPLES  # noqa: E402
-
-
-def rss_mb(pid: int, field: str = "VmRSS") -> float:
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
 
 
 def main() -> int:

@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from alsa_tap import DEVICE_NAME, AlsaTap  # noqa: E402
 from broker import Broker, Subscriber, wait_until  # noqa: E402
+from peak_rss import status_mb  # noqa: E402
 
 from firmware.audio.recording import read_whole  # noqa: E402
 from firmware.demo.recording import demo_recording  # noqa: E402
@@ -149,14 +150,6 @@ def make_call(work: Path, seconds: float) -> np.ndarray:
     return np.tile(x, (reps, 1))[: int(seconds * RATE)]
 
 
-def vm_hwm_mb(pid: int) -> float:
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
 def one_run(tmp: Path, broker: Broker, call: np.ndarray, quota_pct: float,
             seconds: float) -> dict[str, Any]:
     name = f"q{quota_pct:g}".replace(".", "_")  # a desk name: letters, digits, _ and -
@@ -203,7 +196,7 @@ def one_run(tmp: Path, broker: Broker, call: np.ndarray, quota_pct: float,
         snooze: tuple[int, float] | None = None
         while time.perf_counter() < end and desk.poll() is None:
             time.sleep(1.0)
-            hwm = max(hwm, vm_hwm_mb(desk.pid))
+            hwm = max(hwm, status_mb(desk.pid, "VmHWM"))
             if snooze is None and time.perf_counter() > start + 25.0:
                 # what an agent presses, from outside the starved group: answered, how soon?
                 t = time.perf_counter()
@@ -213,7 +206,7 @@ def one_run(tmp: Path, broker: Broker, call: np.ndarray, quota_pct: float,
                     capture_output=True).returncode
                 snooze = (code, time.perf_counter() - t)
         t_end = time.perf_counter()
-        hwm = max(hwm, vm_hwm_mb(desk.pid))
+        hwm = max(hwm, status_mb(desk.pid, "VmHWM"))
     finally:
         writer.stop.set()
         desk.terminate()
