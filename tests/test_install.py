@@ -376,3 +376,38 @@ def test_two_builds_at_two_commits_say_which_they_are(tmp_path: Path) -> None:
     assert one != two
     assert f"+g{first}" in one and f"+g{second}" in two, (one, two)
     assert Version("0.1.0") < Version(one) < Version(two)
+
+
+def test_a_wheel_built_from_an_sdist_keeps_the_commits_version(tmp_path: Path) -> None:
+    """An sdist has no git history: the wheel pip builds from it (a desk installing from
+    PyPI-style archives, or piwheels) must say the commit the sdist was cut at, from its
+    PKG-INFO, not fall back to 0.1.0."""
+    env = offline_env(tmp_path)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(REPO), str(clone)], env=env,
+                   check=True, capture_output=True, timeout=120)
+    at_commit = build_wheel(clone, tmp_path / "from-git", env)
+    # the build backend as pip's isolated build gets it, from the wheelhouse
+    tools = tmp_path / "tools"
+    subprocess.run([sys.executable, "-m", "venv", str(tools)], check=True, timeout=120)
+    subprocess.run([tools / "bin/python", "-m", "pip", "install", "-q", *build_requires()],
+                   env={k: v for k, v in env.items() if k != "PYTHONPATH"}, check=True,
+                   capture_output=True, timeout=300)
+    dist = tmp_path / "dist"
+    subprocess.run([tools / "bin/python", "-c", "import sys, setuptools.build_meta as b; "
+                    "b.build_sdist(sys.argv[1])", str(dist)], cwd=clone, check=True,
+                   capture_output=True, timeout=300)
+    (sdist,) = dist.glob("deskcue-*.tar.gz")
+    unpacked = tmp_path / "unpacked"
+    shutil.unpack_archive(sdist, unpacked)
+    (tree,) = unpacked.iterdir()
+    assert not (tree / ".git").exists()
+    assert build_wheel(tree, tmp_path / "from-sdist", env) == at_commit
+
+
+def build_requires() -> list[str]:
+    import tomllib
+
+    requires: list[str] = tomllib.loads((REPO / "pyproject.toml").read_text())[
+        "build-system"]["requires"]
+    return requires
