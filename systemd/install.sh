@@ -11,7 +11,8 @@
 #
 #  1. Debian packages: python3-venv, python3-dev and gcc (PyAudio is built), portaudio19-dev,
 #     libsndfile1, python3-lgpio (gpiozero's pin library on Bookworm: a Debian package, which
-#     the venv sees because it has the system site packages), mosquitto-clients (broker checks).
+#     the venv sees because it has the system site packages), mosquitto-clients (broker checks),
+#     git (the build reads its version, the commit, from the clone's history).
 #  2. A virtualenv /opt/deskcue made with --system-site-packages; deskcue installed into it
 #     with pip (its other dependencies come from PyPI, or piwheels on Raspberry Pi OS). A venv
 #     left by the hand-written install of earlier versions, made without them, is given them.
@@ -118,7 +119,8 @@ fi
 if ((apt)) && [ -z "$root" ]; then
   step "Debian packages"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-    python3-venv python3-dev gcc portaudio19-dev libsndfile1 python3-lgpio mosquitto-clients
+    python3-venv python3-dev gcc portaudio19-dev libsndfile1 python3-lgpio mosquitto-clients \
+    git
 fi
 
 step "virtualenv $venv (with the system site packages) and deskcue in it"
