@@ -58,7 +58,10 @@ class ConfigApply(Payload):
 class Info(Payload):
     """``info`` (retained): what the desk runs; re-sent on every reconnect."""
 
-    firmware: Annotated[str, Field(description="Firmware version.")]
+    firmware: Annotated[str, Field(description="The build's version, from its package "
+                                              "metadata: distinct per build (0.1.1.dev<commits>"
+                                              "+g<commit> until a release is tagged; 0.1.0 for "
+                                              "every build up to 2026-12-05).")]
     config_hash: Annotated[str, Field(description="Short hash of the effective config.")]
     boot_id: Annotated[str, Field(description="This run's boot id (as in every event).")]
     audio_device: Annotated[str | None, Field(description="Capture device or file in use; "
