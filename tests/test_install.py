@@ -76,6 +76,13 @@ def test_the_install_script_installs_a_whole_desk_into_a_clean_root(tmp_path: Pa
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "'deskcue' runs /opt/deskcue/bin/deskcue" in proc.stdout
+    # which build it installed, as info and Home Assistant will say it: this checkout's commit
+    installed = re.search(r"^deskcue install: deskcue (\S+) installed", proc.stdout, re.M)
+    assert installed is not None, proc.stdout
+    head = subprocess.run(["git", "-c", f"safe.directory={REPO}", "rev-parse", "--short=7",
+                           "HEAD"], cwd=REPO, capture_output=True, text=True, check=True)
+    assert f"+g{head.stdout.strip()}" in installed.group(1)
+    assert "WARNING" not in proc.stderr
 
     # the venv: made with the system site packages (python3-lgpio comes from Debian), and
     # deskcue installed into it (not this checkout)
@@ -411,3 +418,19 @@ def build_requires() -> list[str]:
     requires: list[str] = tomllib.loads((REPO / "pyproject.toml").read_text())[
         "build-system"]["requires"]
     return requires
+
+
+@needs_systemd
+@pytest.mark.skipif(os.geteuid() != 0, reason="the install runs as root (it makes a user)")
+def test_a_copy_without_git_history_installs_with_a_warning(tmp_path: Path) -> None:
+    """Files copied without `.git` cannot say which build they are: the install goes on (a
+    desk must not stay dark for it) but says so, since supervisors will see 0.1.0 as every
+    build up to 2026-12-05 said."""
+    env = offline_env(tmp_path)
+    copy = tmp_path / "copy"
+    subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(REPO), str(copy)], env=env,
+                   check=True, capture_output=True, timeout=120)
+    shutil.rmtree(copy / ".git")
+    proc = run_install(tmp_path / "root", env, tmp_path, "--from", str(copy))
+    assert "deskcue install: deskcue 0.1.0 installed" in proc.stdout
+    assert "WARNING: built from a copy without its git history" in proc.stderr
