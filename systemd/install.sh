@@ -11,7 +11,8 @@
 #
 #  1. Debian packages: python3-venv, python3-dev and gcc (PyAudio is built), portaudio19-dev,
 #     libsndfile1, python3-lgpio (gpiozero's pin library on Bookworm: a Debian package, which
-#     the venv sees because it has the system site packages), mosquitto-clients (broker checks).
+#     the venv sees because it has the system site packages), mosquitto-clients (broker checks),
+#     git (the build reads its version, the commit, from the clone's history).
 #  2. A virtualenv /opt/deskcue made with --system-site-packages; deskcue installed into it
 #     with pip (its other dependencies come from PyPI, or piwheels on Raspberry Pi OS). A venv
 #     left by the hand-written install of earlier versions, made without them, is given them.
@@ -118,7 +119,8 @@ fi
 if ((apt)) && [ -z "$root" ]; then
   step "Debian packages"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-    python3-venv python3-dev gcc portaudio19-dev libsndfile1 python3-lgpio mosquitto-clients
+    python3-venv python3-dev gcc portaudio19-dev libsndfile1 python3-lgpio mosquitto-clients \
+    git
 fi
 
 step "virtualenv $venv (with the system site packages) and deskcue in it"
@@ -146,6 +148,15 @@ if [ -f "$src" ]; then
   # with the same version"), whatever code it holds: an upgrade or a downgrade between two
   # builds of one version would change nothing. A directory is always built and installed.
   "$root$venv/bin/python" -m pip install -q --no-deps --force-reinstall "$src"
+fi
+installed="$("$root$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("deskcue"))')"
+step "deskcue $installed installed (info's firmware, Home Assistant's firmware version)"
+if [ "$installed" = "0.1.0" ]; then
+  # pyproject.toml's fallback: built from files without git history (no .git, no sdist's
+  # PKG-INFO, no `git archive`), so the version cannot say which build this is
+  echo "deskcue install: WARNING: built from a copy without its git history: it says 0.1.0" \
+       "as every build up to 2026-12-05 did; install from a git clone, a \`git archive\`" \
+       "or a wheel built from one, so supervisors can tell this build apart" >&2
 fi
 
 step "/usr/local/bin/deskcue -> $venv/bin/deskcue"

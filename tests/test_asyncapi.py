@@ -8,6 +8,7 @@ Every message the link publishes in the other tests is validated by `broker.Subs
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import jsonschema
@@ -211,3 +212,35 @@ def test_results_and_commands() -> None:
 def test_a_result_off_the_contract_is_refused_where_it_is_made() -> None:
     with pytest.raises(pydantic.ValidationError):
         result_payload("snooze", "t", True, data={"minutes": 5})  # no until_s, no source
+
+
+# A unit (or a scale: 0-1, Unix seconds, a count), or an ordinal that is no quantity.
+UNIT = re.compile(r"(\b(s|dB|LUFS|Hz|semitones|minutes|degrees Celsius|count|Unix)\b|\b0-[1n]\b"
+                  r"|per second|\bs of audio\b)")
+ORDINAL = re.compile(r"\b(number|version|line|1, 2, 3)\b", re.I)
+
+
+def numbers(node: Any, path: str) -> list[tuple[str, str]]:
+    """(path, description) of every number or integer property under ``node``; a map of
+    numbers is described by its own property."""
+    out = []
+    for key, prop in node.get("properties", {}).items():
+        types = {prop.get("type")} | {a.get("type") for a in prop.get("anyOf", [])}
+        extra = prop.get("additionalProperties")
+        if isinstance(extra, dict):
+            types.add(extra.get("type"))
+        if types & {"number", "integer"}:
+            out.append((f"{path}.{key}", prop.get("description", "")))
+        out += numbers(prop, f"{path}.{key}")
+    return out
+
+
+def test_every_number_in_the_document_states_its_unit() -> None:
+    """A Node-RED or Grafana integrator reads units from the document: every number says
+    its unit (s, dB, LUFS, semitones, Hz ...), its scale (0-1, Unix seconds) or that it is a
+    count; an ordinal (a sequence number, a line) says so."""
+    found = [n for name, schema in document()["components"]["schemas"].items()
+             for n in numbers(schema, name)]
+    assert len(found) > 100
+    missing = [(p, d) for p, d in found if not (UNIT.search(d) or ORDINAL.search(d))]
+    assert missing == []

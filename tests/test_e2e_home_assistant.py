@@ -12,6 +12,7 @@ import json
 import math
 import re
 import time
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -74,12 +75,17 @@ def test_home_assistant_sees_a_desk_its_cues_and_can_press_its_buttons(
                 kind = m.topic.split("/")[1]
                 configs[m.topic] = MODELS[kind].model_validate_json(m.payload)
             assert set(configs) == set(expected)
+            # The build's version, as its package metadata has it (every build said 0.1.0),
+            # in the retained info and on the Home Assistant device alike.
+            wait_until(lambda: desk.on("info"))
+            firmware = desk.on("info")[-1].json()["firmware"]
+            assert firmware == version("deskcue") == run.app.info().firmware
             for topic, config in configs.items():
                 object_id = topic.split("/")[3]
                 assert topic == f"homeassistant/{config.platform}/{NODE}/{object_id}/config"
                 assert config.availability_topic == f"{BASE}/status"
                 assert config.device.identifiers == [NODE]
-                assert config.device.sw_version == run.app.info().firmware
+                assert config.device.sw_version == config.origin.sw_version == firmware
             assert len({c.unique_id for c in configs.values()}) == len(configs)
 
             # A cue drives its binary sensor ON, then OFF; the call likewise.

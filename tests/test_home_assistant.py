@@ -203,3 +203,26 @@ def test_a_mono_source_on_a_stereo_config_removes_the_callers_level(
     finally:
         late.close()
     assert agent in retained and caller not in retained, sorted(retained)
+
+
+def test_the_device_is_the_same_across_upgrades_and_its_own_per_desk() -> None:
+    """Home Assistant keys a device and its entities by ``identifiers`` and ``unique_id``: an
+    upgrade (another firmware version) or a restart must keep them, or it shows a second
+    device with a fresh set of entities beside the old one; another desk must have others.
+    Only the version shown changes."""
+    s = settings()
+    before = discovery_configs(s, "0.1.0")
+    after = discovery_configs(s, "0.1.1.dev700+g0123abcd")
+    assert before.keys() == after.keys()
+    for topic, old in before.items():
+        new = after[topic]
+        assert old is not None and new is not None
+        assert new.device.sw_version == new.origin.sw_version == "0.1.1.dev700+g0123abcd"
+        assert new.model_copy(update={"device": old.device, "origin": old.origin}) == old
+        assert new.device.identifiers == old.device.identifiers == ["deskcue_lyon_2_d01"]
+    other = discovery_configs(Settings.model_validate(
+        {"device": {"site": "lyon-2", "desk": "d02"},
+         "mqtt": {"home_assistant": {"enabled": True}}}))
+    ids = {c.unique_id for c in before.values() if c}
+    assert not ids & {c.unique_id for c in other.values() if c}
+    assert {tuple(c.device.identifiers) for c in other.values() if c} == {("deskcue_lyon_2_d02",)}

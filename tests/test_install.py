@@ -21,6 +21,7 @@ import stat
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,16 @@ INSTALL_COMMAND = "sudo bash systemd/install.sh"
 needs_systemd = pytest.mark.skipif(
     not all(shutil.which(t) for t in ("systemd-sysusers", "systemd-tmpfiles", "systemctl")),
     reason="systemd's tools are not installed")
+
+
+def head_commit() -> str | None:
+    """This checkout's commit (7 hex digits), or None in a tree without git history."""
+    head = subprocess.run(["git", "-c", f"safe.directory={REPO}", "rev-parse", "--short=7",
+                           "HEAD"], cwd=REPO, capture_output=True, text=True)
+    return head.stdout.strip() if head.returncode == 0 else None
+
+
+needs_git = pytest.mark.skipif(head_commit() is None, reason="built from a tree without git")
 
 
 def dependencies(into: Path) -> Path:
@@ -75,6 +86,12 @@ def test_the_install_script_installs_a_whole_desk_into_a_clean_root(tmp_path: Pa
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "'deskcue' runs /opt/deskcue/bin/deskcue" in proc.stdout
+    # which build it installed, as info and Home Assistant will say it: this checkout's commit
+    installed = re.search(r"^deskcue install: deskcue (\S+) installed", proc.stdout, re.M)
+    assert installed is not None, proc.stdout
+    head = head_commit()
+    assert installed.group(1) == "0.1.0" if head is None else f"+g{head}" in installed.group(1)
+    assert "WARNING" not in proc.stderr
 
     # the venv: made with the system site packages (python3-lgpio comes from Debian), and
     # deskcue installed into it (not this checkout)
@@ -309,27 +326,22 @@ def test_remove_keeps_the_desks_data_and_purge_leaves_no_secret(tmp_path: Path) 
 @needs_systemd
 @pytest.mark.skipif(os.geteuid() != 0, reason="the install runs as root (it makes a user)")
 def test_an_upgrade_from_a_wheel_of_the_same_version_replaces_the_code(tmp_path: Path) -> None:
-    """Every build so far is version 0.1.0 (pyproject.toml): `install.sh --from WHEEL` over a
-    desk runs pip on a wheel of the version it has, which pip alone skips."""
+    """Two builds can share a version (every build up to 378d892 said 0.1.0; a rebuild at one
+    commit says that commit): `install.sh --from WHEEL` over a desk then runs pip on a wheel
+    of the version it has, which pip alone skips."""
     env = offline_env(tmp_path)
     root = tmp_path / "root"
-    # An earlier build as pip sees it: a deskcue 0.1.0 wheel whose firmware says which it is
+    version = build_wheel(REPO, tmp_path / "new", env)
+    # An earlier build as pip sees it: a wheel of that version whose firmware says which it is
     old_src = tmp_path / "old-src"
     (old_src / "firmware").mkdir(parents=True)
     (old_src / "firmware/__init__.py").write_text('BUILD = "old"\n')
     (old_src / "pyproject.toml").write_text(
         '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
-        '[project]\nname = "deskcue"\nversion = "0.1.0"\n'
+        f'[project]\nname = "deskcue"\nversion = "{version}"\n'
         '[tool.setuptools]\npackages = ["firmware"]\n')
-    version = re.search(r'^version = "(.*)"$', (REPO / "pyproject.toml").read_text(), re.M)
-    assert version is not None and version.group(1) == "0.1.0"
-    wheels = {}
-    for name, src in (("old", old_src), ("new", REPO)):
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
-                        str(tmp_path / name), str(src)], env=env, cwd=tmp_path, check=True,
-                       capture_output=True, timeout=300)
-        (wheel,) = (tmp_path / name).glob("deskcue-0.1.0-*.whl")
-        wheels[name] = wheel
+    assert build_wheel(old_src, tmp_path / "old", env) == version
+    wheels = {name: next((tmp_path / name).glob("deskcue-*.whl")) for name in ("old", "new")}
     run_install(root, env, tmp_path, "--from", str(wheels["old"]))
     venv_python = root / "opt/deskcue/bin/python"
     probe = ["-c", "import firmware; print(getattr(firmware, 'BUILD', 'new'))"]
@@ -338,3 +350,99 @@ def test_an_upgrade_from_a_wheel_of_the_same_version_replaces_the_code(tmp_path:
     run_install(root, env, tmp_path, "--from", str(wheels["new"]))
     assert subprocess.run([venv_python, *probe], env=env, cwd=tmp_path, capture_output=True,
                           text=True, check=True).stdout.strip() == "new"
+
+
+def build_wheel(src: Path, out: Path, env: dict[str, str]) -> str:
+    """Builds deskcue's wheel from ``src`` offline as `pip wheel` would on a desk; its version
+    (from the wheel's file name, which pip takes from the package metadata)."""
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out),
+                    str(src)], env=env, cwd=out.parent, check=True, capture_output=True,
+                   timeout=300)
+    (wheel,) = out.glob("deskcue-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        (metadata,) = [n for n in z.namelist() if n.endswith(".dist-info/METADATA")]
+        found = re.search(r"^Version: (.*)$", z.read(metadata).decode(), re.M)
+    assert found is not None
+    return found.group(1).strip()
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t",
+                           "-c", f"safe.directory={cwd}", *args], cwd=cwd, check=True,
+                          capture_output=True, text=True, timeout=60).stdout.strip()
+
+
+@needs_git
+def test_two_builds_at_two_commits_say_which_they_are(tmp_path: Path) -> None:
+    """Every build said 0.1.0 (pyproject.toml), so `info`'s `firmware` and Home Assistant's
+    `sw_version` could not tell a desk upgraded to this week's build from last month's. A build
+    from a git checkout carries its commit in its version, and two commits make two versions
+    that sort above every earlier 0.1.0 build."""
+    from packaging.version import Version
+
+    assert any(WHEELHOUSE.glob("setuptools*scm*.whl")), "run `bash .ci/setup` (the wheelhouse)"
+    env = offline_env(tmp_path)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(REPO), str(clone)], env=env,
+                   check=True, capture_output=True, timeout=120)
+    first = git(clone, "rev-parse", "--short=7", "HEAD")
+    one = build_wheel(clone, tmp_path / "one", env)
+    git(clone, "commit", "-q", "--allow-empty", "-m", "the next build")
+    second = git(clone, "rev-parse", "--short=7", "HEAD")
+    two = build_wheel(clone, tmp_path / "two", env)
+    assert one != two
+    assert f"+g{first}" in one and f"+g{second}" in two, (one, two)
+    assert Version("0.1.0") < Version(one) < Version(two)
+
+
+@needs_git
+def test_a_wheel_built_from_an_sdist_keeps_the_commits_version(tmp_path: Path) -> None:
+    """An sdist has no git history: the wheel pip builds from it (a desk installing from
+    PyPI-style archives, or piwheels) must say the commit the sdist was cut at, from its
+    PKG-INFO, not fall back to 0.1.0."""
+    env = offline_env(tmp_path)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(REPO), str(clone)], env=env,
+                   check=True, capture_output=True, timeout=120)
+    at_commit = build_wheel(clone, tmp_path / "from-git", env)
+    # the build backend as pip's isolated build gets it, from the wheelhouse
+    tools = tmp_path / "tools"
+    subprocess.run([sys.executable, "-m", "venv", str(tools)], check=True, timeout=120)
+    subprocess.run([tools / "bin/python", "-m", "pip", "install", "-q", *build_requires()],
+                   env={k: v for k, v in env.items() if k != "PYTHONPATH"}, check=True,
+                   capture_output=True, timeout=300)
+    dist = tmp_path / "dist"
+    subprocess.run([tools / "bin/python", "-c", "import sys, setuptools.build_meta as b; "
+                    "b.build_sdist(sys.argv[1])", str(dist)], cwd=clone, check=True,
+                   capture_output=True, timeout=300)
+    (sdist,) = dist.glob("deskcue-*.tar.gz")
+    unpacked = tmp_path / "unpacked"
+    shutil.unpack_archive(sdist, unpacked)
+    (tree,) = unpacked.iterdir()
+    assert not (tree / ".git").exists()
+    assert build_wheel(tree, tmp_path / "from-sdist", env) == at_commit
+
+
+def build_requires() -> list[str]:
+    import tomllib
+
+    requires: list[str] = tomllib.loads((REPO / "pyproject.toml").read_text())[
+        "build-system"]["requires"]
+    return requires
+
+
+@needs_systemd
+@needs_git
+@pytest.mark.skipif(os.geteuid() != 0, reason="the install runs as root (it makes a user)")
+def test_a_copy_without_git_history_installs_with_a_warning(tmp_path: Path) -> None:
+    """Files copied without `.git` cannot say which build they are: the install goes on (a
+    desk must not stay dark for it) but says so, since supervisors will see 0.1.0 as every
+    build up to 2026-12-05 said."""
+    env = offline_env(tmp_path)
+    copy = tmp_path / "copy"
+    subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(REPO), str(copy)], env=env,
+                   check=True, capture_output=True, timeout=120)
+    shutil.rmtree(copy / ".git")
+    proc = run_install(tmp_path / "root", env, tmp_path, "--from", str(copy))
+    assert "deskcue install: deskcue 0.1.0 installed" in proc.stdout
+    assert "WARNING: built from a copy without its git history" in proc.stderr

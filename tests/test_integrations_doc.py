@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -235,3 +236,92 @@ def test_the_clear_discovery_recipe_clears_under_the_generated_acl(tmp_path: Pat
         done = subprocess.run(argv, capture_output=True, timeout=60)
         assert done.returncode == 27, done.stderr  # the page: mosquitto_sub's -W timeout
         assert _retained_configs(broker, "ha", "ha-pw", node) == set()
+
+
+def table(after: str) -> list[list[str]]:
+    """The cells of the rows of the first markdown table from the line starting with ``after``
+    on, without its header row."""
+    lines = DOC.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(after))
+    rows = []
+    for line in lines[start:]:
+        if rows and not line.startswith("|"):
+            break
+        if line.startswith("|") and not set(line) <= set("|- "):
+            rows.append([c.strip() for c in line.strip("|").split("|")])
+    return rows[1:]  # without the header
+
+
+def channel_suffixes() -> set[str]:
+    return {c["address"].split("{desk}/", 1)[1] for c in document()["channels"].values()}
+
+
+def test_the_topic_table_lists_every_channel_of_the_contract() -> None:
+    """The page's table is where an integrator learns which topics a desk has. It left out
+    `info` (retained: firmware version, config hash, channel map), which the same page then
+    tells consumers to read at connect, and `cmd/config`, which it mentions below."""
+    listed = set()
+    for topic, what, *_ in table("Everything here reads the topics"):
+        (first, *rest) = re.findall(r"`([^`]+)`", topic)
+        names = re.findall(r"`([a-z_]+)`", what) if "<name>" in first else []
+        for t in [first, *rest]:
+            if "<name>" in t and t.startswith("cmd/"):
+                listed |= {t.replace("<name>", n) for n in names}
+            else:
+                listed.add(t.replace("<name>", "{name}"))
+    assert listed == channel_suffixes() - {"cmd/{name}/result"}
+    from firmware.contract.desk import Info
+
+    (info,) = [what for topic, what, *_ in table("Everything here reads the topics")
+               if topic == "`info`"]
+    assert set(re.findall(r"`([a-z_]+)`", info)) <= set(Info.model_fields)
+
+
+def test_every_mosquitto_example_is_a_channel_and_a_valid_payload() -> None:
+    """Each `mosquitto_pub` line on the page, as an integrator would paste it: the topic is a
+    channel of the contract and the payload (``-m``) validates against its schema."""
+    text = DOC.read_text(encoding="utf-8")
+    commands = re.findall(r"mosquitto_pub [^`\n]*", text)
+    assert len(commands) >= 5
+    for command in commands:
+        argv = shlex.split(command.split(" #", 1)[0])
+        topic = argv[argv.index("-t") + 1]
+        channel_for(topic)
+        if "-m" in argv:
+            validate(suffix(topic), json.loads(argv[argv.index("-m") + 1]))
+        else:
+            assert "-n" in argv and "-r" in argv, command  # clearing a retained message
+
+
+def test_the_home_assistant_table_is_what_the_desk_announces() -> None:
+    """Every entity the page promises (name, kind, topic) is one the desk's discovery
+    configs have, and every config the desk publishes is on the page."""
+    from firmware.config.settings import Settings
+    from firmware.contract.home_assistant import HaBinarySensor, HaButton, HaSensor
+    from firmware.link.home_assistant import discovery_configs
+
+    settings = Settings.model_validate(
+        {"device": {"site": "site1", "desk": "desk1"},
+         "mqtt": {"publish_laughter": True, "home_assistant": {"enabled": True}}})
+    base = "deskcue/site1/desk1/"
+    configs = {c.name: c for c in discovery_configs(settings).values() if c is not None}
+    kinds = {"binary sensor": HaBinarySensor, "sensor": HaSensor, "button": HaButton}
+    promised = set()
+    for names, kind, topics in table("| entity | kind |"):
+        on_page = set(re.findall(r"`([^`{]+)`", topics))
+        model = kinds[next(k for k in sorted(kinds, key=len, reverse=True) if kind.startswith(k))]
+        for name in re.sub(r"\([^)]*\)", "", names).split(","):
+            name = name.strip()
+            promised.add(name)
+            config = configs[name]  # KeyError: the page promises an entity the desk lacks
+            assert isinstance(config, model), (name, kind)
+            topic = (config.command_topic if isinstance(config, HaButton)
+                     else config.state_topic).removeprefix(base)
+            assert topic in on_page, (name, topic, on_page)
+            if isinstance(config, HaButton):
+                pressed = json.loads(config.payload_press)
+                validate(topic, pressed)
+                # where the row says what a press sends, it is what the button sends
+                stated = [json.loads(p) for p in re.findall(r"`(\{[^`]*\})`", topics)]
+                assert not stated or pressed in stated, (name, pressed, stated)
+    assert promised == set(configs)

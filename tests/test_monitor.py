@@ -599,3 +599,23 @@ def test_a_long_watch_holds_no_memory_per_event() -> None:
     assert grown < 512 * 1024, f"{grown / 1e6:.1f} MB more after 55 000 events"
     feed_seqs(59_000, 59_000)  # a replay fills the (recent: `SEQ_WINDOW`) gap
     assert view.missing == 0
+
+
+def test_after_an_upgrade_the_desks_on_another_build_say_which() -> None:
+    """A supervisor checking an upgrade needs the desks that did not take it: with more than
+    one build on the floor the title counts the builds and each desk off the most common
+    one names its build in NOTES; one build everywhere adds nothing."""
+    info = EXAMPLES["info"].to_json()
+    state = MonitorState()
+    for desk, build in (("d1", "0.1.1.dev680+g1a2b3c4d5"), ("d2", "0.1.1.dev680+g1a2b3c4d5"),
+                        ("d3", "0.1.0")):
+        feed(state, f"deskcue/floor/{desk}/status", b"online")
+        feed(state, f"deskcue/floor/{desk}/info", {**info, "firmware": build})
+    text = render(state, width=140)
+    assert "2 builds" in text.splitlines()[0]
+    (d3,) = [line for line in text.splitlines() if line.startswith("floor/d3")]
+    assert "build 0.1.0" in d3
+    assert not [line for line in text.splitlines()
+                if line.startswith(("floor/d1", "floor/d2")) and "build" in line]
+    feed(state, "deskcue/floor/d3/info", {**info, "firmware": "0.1.1.dev680+g1a2b3c4d5"})
+    assert "build" not in render(state, width=140)

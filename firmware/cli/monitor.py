@@ -29,7 +29,7 @@ import argparse
 import sys
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -434,7 +434,18 @@ def _call(view: DeskView, now: float, short: bool = False) -> str:
     return "idle"
 
 
-def _notes(view: DeskView, layout: Layout) -> str:
+def odd_build(views: list[DeskView]) -> tuple[int, str | None]:
+    """How many builds (``info.firmware``) the desks run, and the one most of them run when
+    there are several (None with one build, or when no build has more desks than another:
+    then every desk says its build)."""
+    builds = Counter(v.info.firmware for v in views if v.info is not None)
+    if len(builds) < 2:
+        return len(builds), None
+    (first, n), (_, second) = builds.most_common(2)
+    return len(builds), first if n > second else None
+
+
+def _notes(view: DeskView, layout: Layout, builds: int = 1, common: str | None = None) -> str:
     counts = [("missing", "miss", view.missing), ("replayed", "rep", view.replayed),
               ("dup", "dup", view.duplicates), ("off-contract", "bad", view.off_contract)]
     # ("bad", not "off": the STATE column says "off" for a desk that is offline)
@@ -442,6 +453,9 @@ def _notes(view: DeskView, layout: Layout) -> str:
         counts.append(("outbox", "outbox", view.telemetry.outbox.depth))
     bits = [f"fault: {why}" for why in view.faults.values()]  # first: it needs a person
     bits += [f"{short if layout.short else long} {n}" for long, short, n in counts if n]
+    # after an upgrade, the desks that did not take it (or took another)
+    if builds > 1 and view.info is not None and view.info.firmware != common:
+        bits.append(f"build {view.info.firmware}")
     return "; ".join(bits)
 
 
@@ -467,7 +481,8 @@ def _header(layout: Layout) -> Text:
     return Text(" ").join(cells)
 
 
-def _row(view: DeskView, layout: Layout, now: float) -> Text:
+def _row(view: DeskView, layout: Layout, now: float, builds: int = 1,
+         common: str | None = None) -> Text:
     cells = [_fit(view.name, layout.desk), _state(view, layout),
              _fit(_level(view, "agent", now), layout.level, "right")]
     if layout.caller:
@@ -480,7 +495,7 @@ def _row(view: DeskView, layout: Layout, now: float) -> Text:
         depth = view.telemetry.outbox.depth if view.telemetry is not None else None
         cells.append(_fit(_num(depth, "{:d}"), layout.outbox, "right"))
     if layout.notes:
-        cells.append(Text(_notes(view, layout)))
+        cells.append(Text(_notes(view, layout, builds, common)))
     row = Text(" ").join(cells)
     if view.status == "offline":
         row.stylize(OFFLINE_STYLE)  # greyed over any cue colour: it is not live
@@ -535,6 +550,7 @@ def screen(state: MonitorState, now: float | None = None, *, width: int | None =
                          now=max([layout.now, *(len(_now(v, False)) for v in views)]),
                          call=max([layout.call, *(len(_call(v, now)) for v in views)]))
     ranks = [urgency(v, now) for v in views]
+    builds, common = odd_build(views)
     clock = time.strftime("%H:%M:%S", time.localtime(now))
     tiny = layout is TINY
     title = Text.assemble(
@@ -543,6 +559,7 @@ def screen(state: MonitorState, now: float | None = None, *, width: int | None =
         (f"{ranks.count(0)} {'cue/fault' if tiny else 'cueing or faulty'}",
          "bold red" if 0 in ranks else ""),
         f", {ranks.count(3)} {'off' if tiny else 'offline'}",
+        f", {builds} builds" if builds > 1 else "",
         (f", {state.stray} {'bad' if tiny else 'off-contract from no known desk'}"
          if state.stray else "", "yellow"))
     if state.broker_lost_at is not None:
@@ -566,7 +583,7 @@ def screen(state: MonitorState, now: float | None = None, *, width: int | None =
         shown_events = max(min(len(recent), room - desk_lines), 0)
     lines: list[Text] = [title, _header(layout).copy()]
     lines[1].stylize("bold")
-    lines += [_row(v, layout, now) for v in views[:shown_desks]]
+    lines += [_row(v, layout, now, builds, common) for v in views[:shown_desks]]
     if shown_desks < len(views):
         hidden = ranks[shown_desks:]
         kinds = ", ".join(f"{hidden.count(rank)} {word}" for rank, word in enumerate(

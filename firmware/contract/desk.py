@@ -58,7 +58,10 @@ class ConfigApply(Payload):
 class Info(Payload):
     """``info`` (retained): what the desk runs; re-sent on every reconnect."""
 
-    firmware: Annotated[str, Field(description="Firmware version.")]
+    firmware: Annotated[str, Field(description="The build's version, from its package "
+                                              "metadata: distinct per build (0.1.1.dev<commits>"
+                                              "+g<commit> until a release is tagged; 0.1.0 for "
+                                              "every build up to 2026-12-05).")]
     config_hash: Annotated[str, Field(description="Short hash of the effective config.")]
     boot_id: Annotated[str, Field(description="This run's boot id (as in every event).")]
     audio_device: Annotated[str | None, Field(description="Capture device or file in use; "
@@ -82,16 +85,19 @@ CueCounts = Annotated[dict[str, Annotated[int, Field(ge=0)]], Field(
 class CommandCounts(Payload):
     """What the MQTT link did with the commands it received since it started, counts."""
 
-    checked: Annotated[int, Field(ge=0, description="Within the rate, so checked: run, "
-                                                    "refused or ignored.")]
-    refused: Annotated[int, Field(ge=0, description="Answered with an error by the link "
-                                                    "(invalid_args, malformed, stale ...).")]
-    ignored: Annotated[int, Field(ge=0, description="Retained, or on a topic no answer can "
-                                                    "name: not run, not answered.")]
-    rate_limited: Annotated[int, Field(ge=0, description="Over the rate: answered "
-                                                         "rate_limited, not run.")]
-    dropped: Annotated[int, Field(ge=0, description="Over the rate in a flood beyond the "
-                                                    "rate_limited answers: not answered.")]
+    checked: Annotated[int, Field(ge=0, description="Commands within the rate, so checked: "
+                                                    "run, refused or ignored; count.")]
+    refused: Annotated[int, Field(ge=0, description="Commands answered with an error by the "
+                                                    "link (invalid_args, malformed, stale ...); "
+                                                    "count.")]
+    ignored: Annotated[int, Field(ge=0, description="Commands retained, or on a topic no "
+                                                    "answer can name: not run, not answered; "
+                                                    "count.")]
+    rate_limited: Annotated[int, Field(ge=0, description="Commands over the rate: answered "
+                                                         "rate_limited, not run; count.")]
+    dropped: Annotated[int, Field(ge=0, description="Commands over the rate in a flood beyond "
+                                                    "the rate_limited answers: not answered; "
+                                                    "count.")]
 
 
 class OutboxDepth(Payload):

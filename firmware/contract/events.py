@@ -284,7 +284,7 @@ class DroppedRange(Payload):
     boot_id: Annotated[str, Field(description="The boot id of the dropped events.")]
     first_seq: Annotated[int, Field(ge=1, description="First dropped sequence number.")]
     last_seq: Annotated[int, Field(ge=1, description="Last dropped sequence number.")]
-    count: Annotated[int, Field(ge=1, description="Events dropped in this range.")]
+    count: Annotated[int, Field(ge=1, description="Events dropped in this range, count.")]
 
 
 Count = Annotated[int, Field(ge=1)]
@@ -304,9 +304,10 @@ class DropReasons(Payload):
 class OutboxDropped(Payload):
     """``outbox_dropped``: events the bounded outbox had to drop; they will never arrive."""
 
-    count: Annotated[int, Field(ge=1, description="Dropped since the last report.")]
+    count: Annotated[int, Field(ge=1, description="Events dropped since the last report, count.")]
     reasons: Annotated[DropReasons, Field(description="The same count split by why.")]
-    total: Annotated[int, Field(ge=0, description="Dropped since the outbox was made.")]
+    total: Annotated[int, Field(ge=0, description="Events dropped since the outbox was made, "
+                                                  "count.")]
     ranges: Annotated[list[DroppedRange], Field(description="Which events, per boot id.")]
 
 

@@ -119,7 +119,8 @@ EXAMPLES: dict[str, Payload | DeskStatus | CueState] = {
     "status": DeskStatus("online"),
     "state": CueState("ON"),
     "info": Info(
-        firmware="0.1.0", config_hash="3f2a9c1b", boot_id=BOOT_ID, audio_device="USB Audio",
+        firmware="0.1.1.dev680+g1a2b3c4d5", config_hash="3f2a9c1b", boot_id=BOOT_ID,
+        audio_device="USB Audio",
         channel_map=ChannelMap(agent="left", caller="right"),
         config_apply=ConfigApply(hash="3f2a9c1b", sha256="ab" * 32, source="card",
                                  at="2026-11-22T08:55:00Z", clock_synced=True,
