@@ -25,7 +25,7 @@ from firmware.contract.commands import CommandResult
 from firmware.contract.home_assistant import HaBinarySensor, HaButton, HaSensor
 from firmware.demo.recording import build_call, demo_script
 from firmware.link.home_assistant import discovery_configs
-from firmware.link.mqtt_client import SupervisorClient
+from firmware.link.supervisor_client import SupervisorClient
 
 pytestmark = pytest.mark.e2e
 RED_PIN = Settings().indicator.red_pin

@@ -23,7 +23,7 @@ from firmware.config.settings import Settings
 from firmware.contract.events import EventEnvelope
 from firmware.demo.local_broker import LocalBroker, port_open
 from firmware.demo.recording import Recording, demo_recording
-from firmware.link.mqtt_client import SupervisorClient
+from firmware.link.supervisor_client import SupervisorClient
 
 log = logging.getLogger("deskcue.demo")
 

@@ -53,7 +53,7 @@ from firmware.contract.events import (
 )
 from firmware.contract.states import STATE_NAMES, CueState
 from firmware.errors import CredentialsError
-from firmware.link.mqtt_client import SupervisorClient
+from firmware.link.supervisor_client import SupervisorClient
 
 _CUE_PHASES = (".started", ".ended")
 # Events of every call: they do not make a desk "recent" (see `urgency`).

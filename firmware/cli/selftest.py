@@ -336,7 +336,7 @@ def check_audio(s: AudioSettings, open_source: Callable[[], Any], ui: Console,
 def check_broker(settings: Settings, host: str | None, port: int | None, ui: Console,
                  timeout: float = 5.0) -> Step:
     """Publish on the desk's own subtree and wait for the message to come back."""
-    from firmware.link.mqtt_client import BrokerError, SupervisorClient
+    from firmware.link.supervisor_client import BrokerError, SupervisorClient
 
     m = settings.mqtt
     if host is None and not m.enabled:
