@@ -3,7 +3,7 @@ the plot drawn for people; analyze explaining a warm-up it never finished; `--us
 
 The call: the demo call (calm agent, an escalating caller, a raised passage), then calm
 speech and a second raised passage inside the raised-voice cooldown, which the policy holds
-back - the case that looked like a miss on the old plot.
+back - a case a reader takes for a missed cue unless the plot shows why it was held back.
 """
 
 from __future__ import annotations
@@ -549,9 +549,9 @@ def test_report_reflows_at_400_percent_zoom_and_prints_whole(analysed, tmp_path)
 
 
 def test_plot_names_each_cue_band_in_words(review_call, monkeypatch, tmp_path):
-    """Cue bands were told apart by colour alone: the tense voice's violet and the laughter's
-    blue are one colour under deuteranopia (CIEDE2000 1.3, the Machado 2009 simulation in
-    tests/test_indicator_colours.py). Each band now carries its cue's name."""
+    """Cue bands are not told apart by colour alone: the tense voice's violet and the
+    laughter's blue are one colour under deuteranopia (CIEDE2000 1.3, the Machado 2009
+    simulation in tests/test_indicator_colours.py), so each band carries its cue's name."""
     import dataclasses
 
     import matplotlib.axes

@@ -541,8 +541,8 @@ def test_analyze_output_named_as_its_kind_or_unknown_is_written(capsys, tmp_path
 
 
 def test_analyze_features_to_standard_output_with_a_dash(tmp_path):
-    """`--features - | grep caller`: the CSV comes down the pipe; it used to go to a file
-    called "-" in the working directory, and the pipe got nothing."""
+    """`--features - | grep caller`: the CSV comes down the pipe, not into a file called "-"
+    in the working directory (which would leave the pipe empty)."""
     wav = small_wav(tmp_path / "call.wav")
     work = tmp_path / "work"
     work.mkdir()

@@ -1,5 +1,5 @@
-"""Flashing fails closed: every path that used to install a config that stops the desk, accept
-a replay, or end in an internal error (exit 70) now refuses it and says why in one line.
+"""Flashing fails closed: a config that would stop the desk, a replayed one, and one that would
+end in an internal error (exit 70) are refused on every path, each with why in one line.
 
 The same check runs for `deskcue config check`, the card import and a config pushed over
 MQTT (`firmware.config.usable` through `check_text`), so each refusal is tested on all three
