@@ -226,13 +226,11 @@ def limit_file_size() -> None:
 @pytest.mark.parametrize("when", ["at_start", "mid_run"])
 def test_unwritable_state_dir_faults_and_the_desk_goes_on(desk, recordings, when):  # noqa: F811
     broker, cfg, state = desk
-    env = dict(os.environ)
-    env.pop("NOTIFY_SOCKET", None)
     sub = Subscriber(broker, "deskcue/s/d/events", qos=1, username="sub",
                      password=USERS["sub"]).connect()
     p = subprocess.Popen(deskcue("run", "--config", str(cfg), "--source", str(recordings["cues"]),
                                  "--fast", "--pins", "mock"),
-                         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
+                         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                          preexec_fn=limit_file_size if when == "at_start" else None)
     assert p.stderr is not None
     lines: list[str] = []
