@@ -34,10 +34,10 @@ from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 from paho.mqtt.packettypes import PacketTypes  # noqa: E402
 from paho.mqtt.properties import Properties  # noqa: E402
 
-from firmware.cli.monitor import MonitorState  # noqa: E402
 from firmware.config.mqtt import MqttSettings  # noqa: E402
 from firmware.contract.desk import OutboxDepth, Telemetry  # noqa: E402
 from firmware.contract.examples import EXAMPLES  # noqa: E402
+from firmware.link.floor_view import MonitorState  # noqa: E402
 
 
 def telemetry_json() -> bytes:
