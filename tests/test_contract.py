@@ -12,7 +12,7 @@ from firmware.cli.analyze import analyze_blocks
 from firmware.config.settings import Settings
 from firmware.contract.base import Payload
 from firmware.contract.commands import ALL_ARG_MODELS, RESULT_DATA, CommandResult
-from firmware.contract.desk import ApplianceStatus, Info, Telemetry
+from firmware.contract.desk import ApplianceStatus, Info, SelftestPing, Telemetry
 from firmware.contract.events import EVENT_DATA, EventEnvelope
 from firmware.contract.examples import EVENT_EXAMPLES, event_example
 from firmware.demo.recording import build_call, demo_script
@@ -22,7 +22,7 @@ from firmware.report.plot import cue_spans
 
 def all_models() -> set[type[pydantic.BaseModel]]:
     """Every model reachable from the published and accepted payloads."""
-    todo: list[Any] = [EventEnvelope, Info, Telemetry, ApplianceStatus, CommandResult,
+    todo: list[Any] = [EventEnvelope, Info, Telemetry, ApplianceStatus, CommandResult, SelftestPing,
                        *EVENT_DATA.values(), *RESULT_DATA.values(), *ALL_ARG_MODELS.values()]
     seen: set[type[pydantic.BaseModel]] = set()
     while todo:
