@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 from alsa_tap import DEVICE_NAME, AlsaTap
-from broker import HANG_S, wait_until
 from scipy.signal import resample_poly
+from waiting import HANG_S, wait_until
 
 from firmware.appliance.assemble import build_appliance
 from firmware.appliance.worker import Appliance

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from broker import HANG_S
+from waiting import HANG_S
 
 ROOT = Path(__file__).resolve().parent.parent
 DESKCUE = (sys.executable, "-m", "firmware.cli")  # the command, before its arguments

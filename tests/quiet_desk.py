@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from broker import HANG_S, wait_until
+from waiting import HANG_S, wait_until
 from wav_file import write_pcm16
 
 from firmware.appliance.assemble import build_appliance

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from broker import HANG_S, Subscriber, dead_port, wait_until
+from broker import Subscriber, dead_port
 from cli_process import DESKCUE, deskcue
+from waiting import HANG_S, wait_until
 from wav_file import write_pcm16
 
 from firmware.appliance.worker import Appliance

@@ -15,8 +15,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from broker import HANG_S, Subscriber, unique_in_order, wait_until
+from broker import Subscriber, unique_in_order
 from test_e2e_outage import USERS, desk, deskcue, recordings, stored  # noqa: F401 - fixtures
+from waiting import HANG_S, wait_until
 
 pytestmark = pytest.mark.e2e
 KILLS = 10

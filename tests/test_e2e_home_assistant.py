@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 from appliance_harness import appliance_settings, running_on_tap
-from asyncapi import validate
-from broker import Broker, Subscriber, wait_until
+from asyncapi_check import validate
+from broker import Broker, Subscriber
+from waiting import wait_until
 
 from firmware.config.settings import Settings
 from firmware.contract.commands import CommandResult

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asyncapi import validate
-from broker import HANG_S, Broker, Subscriber, gated_restart, unique_in_order, wait_until
+from asyncapi_check import validate
+from broker import Broker, Subscriber, gated_restart, unique_in_order
+from waiting import HANG_S, wait_until
 
 from firmware.appliance.assemble import build_appliance
 from firmware.config.load import load_settings

@@ -346,10 +346,11 @@ def test_a_pushed_config_with_an_unusable_state_dir_is_refused_and_answered(tmp_
     import subprocess
     import sys
 
-    from broker import Subscriber, wait_until
+    from broker import Subscriber
     from test_flash_e2e import BASE as TOPICS
     from test_flash_e2e import ROOT, desk_config, publish
     from tone import tone_wav
+    from waiting import wait_until
 
     generate_keypair(tmp_path / "ops.pem", tmp_path / "keys.pub")
     key = load_private_key(tmp_path / "ops.pem")

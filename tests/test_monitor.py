@@ -11,8 +11,9 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from broker import HANG_S, Broker, make_events, settings_for, wait_until
+from broker import Broker, make_events, settings_for
 from paho.mqtt.enums import CallbackAPIVersion
+from waiting import HANG_S, wait_until
 
 from firmware.cli import monitor
 from firmware.cli.monitor import register, render

@@ -23,17 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from broker import (
-    HANG_S,
-    Subscriber,
-    gated_restart,
-    make_events,
-    settings_for,
-    unique_in_order,
-    wait_until,
-)
+from broker import Subscriber, gated_restart, make_events, settings_for, unique_in_order
 from test_e2e_outage import USERS, desk, deskcue, recordings  # noqa: F401 - fixtures
 from test_mqtt_link import BASE, LinkProcess, gated  # noqa: F401 - fixtures
+from waiting import HANG_S, wait_until
 
 from firmware.appliance.assemble import build_appliance
 from firmware.config.load import load_settings

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from broker import wait_until
 from synth_voice import level_steps, utterance
+from waiting import wait_until
 from wav_file import write_pcm16
 
 from firmware.appliance.assemble import build_appliance
