@@ -66,6 +66,7 @@ class KWeightedEnergy:
         self._zi = np.zeros((n_channels, self.sos.shape[0], 2))  # filter state per channel
 
     def process(self, x: np.ndarray) -> np.ndarray:
+        """Per-hop sums of squared K-weighted samples (n_channels, n // hop), full scale 1.0."""
         n_hops = x.shape[1] // self.hop
         z = np.array(x, dtype=np.float64, order="C")  # filtered in place
         sosfilt_inplace(self.sos, z, self._zi)
@@ -76,9 +77,10 @@ class KWeightedEnergy:
 class WindowedLoudness:
     """Sliding-window loudness over the last ``window_hops`` hops, updated every hop.
 
-    Takes per-hop K-weighted energies (n_channels, H) and returns LUFS (n_channels, H) for each
-    channel alone, and for the channel sum (H,) via ``process_total``. The window before the
-    first hop is zero (silence), as a meter that has just been switched on.
+    Takes per-hop K-weighted energies (n_channels, H) (sums of squares, as `KWeightedEnergy`
+    returns them) and returns each channel's mean square over the window ending at each hop
+    (n_channels, H), for `power_to_lufs`. The window before the first hop is zero (silence),
+    as a meter that has just been switched on.
     """
 
     def __init__(self, *, window_hops: int, hop: int = 160, n_channels: int = 1):
@@ -114,6 +116,7 @@ class LoudnessMeter:
         self._blocks: list[np.ndarray] = []
 
     def process(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Momentary (400 ms) and short-term (3 s) loudness, LUFS, one of each per input hop."""
         e = self.k.process(x).sum(axis=0, keepdims=True)
         ms_m = self.momentary.mean_square(e)[0]
         ms_s = self.short.mean_square(e)[0]

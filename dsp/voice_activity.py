@@ -66,6 +66,7 @@ class HopLevel:
         self._ends = np.zeros((n_channels, 0, 2))
 
     def process(self, x: np.ndarray) -> np.ndarray:
+        """Level of each hop about the tracked offset, dBFS (n_channels, n // hop)."""
         c, n = x.shape
         h = n // self.hop
         frames = x[:, : h * self.hop].reshape(c, h, self.hop)
@@ -194,6 +195,8 @@ class VoiceActivity:
         self._raw_hist = np.zeros((n_channels, self.quiet_hang_hops - 1), dtype=bool)
 
     def process(self, level_dbfs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Voice activity (bool) and the noise floor (dBFS) per hop, each (n_channels, H), for
+        per-hop levels ``level_dbfs`` (dBFS, 10 ms hops)."""
         p = self.p
         lv = np.concatenate([self._lvl_hist, level_dbfs], axis=1)
         self._lvl_hist = lv[:, lv.shape[1] - (p.smooth_hops - 1):]

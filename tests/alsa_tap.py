@@ -17,7 +17,9 @@ DEVICE_NAME = "deskcue_tap"
 
 
 class AlsaTap:
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, *, set_env: bool = True):
+        """Write the device's config in ``directory``; ``set_env`` points this process's
+        ALSA at it (``config_path`` is the value, for a child process's environment)."""
         self.dir = directory
         self.raw = directory / "tap.raw"
         self.raw.write_bytes(b"")
@@ -26,7 +28,9 @@ class AlsaTap:
             f'pcm.{DEVICE_NAME} {{\n  type file\n  slave.pcm "null"\n  file "/dev/null"\n'
             f'  infile "{self.raw}"\n  format "raw"\n}}\n')
         system = "/usr/share/alsa/alsa.conf"
-        os.environ["ALSA_CONFIG_PATH"] = f"{system}:{self.conf}"
+        self.config_path = f"{system}:{self.conf}"
+        if set_env:
+            os.environ["ALSA_CONFIG_PATH"] = self.config_path
 
     def load(self, samples: np.ndarray) -> None:
         """Queue float samples (frames, channels) in [-1, 1) as the device's content."""

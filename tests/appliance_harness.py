@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 from alsa_tap import DEVICE_NAME, AlsaTap
-from broker import HANG_S
 from scipy.signal import resample_poly
+from waiting import HANG_S, wait_until
 
 from firmware.appliance.assemble import build_appliance
 from firmware.appliance.worker import Appliance
@@ -105,11 +105,12 @@ def run_on_tap(tmp: Path, broker: Any, samples: np.ndarray, rate_in: int = 16000
     pad = np.zeros((int(rate_in * (after + 20.0)), samples.shape[1]))  # past the end: silence
     with running_on_tap(tmp, broker, np.concatenate([samples, pad]), rate_in,
                         settings=settings) as run:
-        deadline = time.monotonic() + timeout
-        while (run.app.stream_s < duration + after and time.monotonic() < deadline
-               and run.worker is not None and run.worker.is_alive()):
-            time.sleep(0.02)
-    assert run.app.stream_s >= duration + after, f"analysed only {run.app.stream_s:.1f} s"
+        worker = run.worker
+        try:
+            wait_until(lambda: run.app.stream_s >= duration + after, timeout, 0.02,
+                       alive=lambda: worker is not None and worker.is_alive())
+        except (AssertionError, TimeoutError) as exc:
+            raise AssertionError(f"analysed only {run.app.stream_s:.1f} s: {exc}") from None
     return run
 
 

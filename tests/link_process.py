@@ -25,7 +25,8 @@ import sys
 import time
 from pathlib import Path
 
-from broker import HANG_S, make_events
+from broker import make_events
+from waiting import HANG_S
 
 from firmware.config.mqtt import MqttSettings
 from firmware.contract.commands import IdentifyArgs

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from broker import HANG_S, wait_until
+from waiting import HANG_S, wait_until
+from wav_file import write_pcm16
 
 from firmware.appliance.assemble import build_appliance
 from firmware.config.load import load_settings
@@ -20,12 +20,7 @@ from firmware.platform.control_socket import appliance_state
 def quiet_wav(path: Path, seconds: float = 120.0) -> Path:
     """Mono 16 kHz noise at about -60 dBFS: long enough that the desk outlives the test."""
     x = (np.random.default_rng(0).standard_normal(int(16000 * seconds)) * 0.001 * 32767)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(x.astype("<i2").tobytes())
-    return path
+    return write_pcm16(path, x)
 
 
 def desk_config(tmp: Path, extra: str = "") -> Path:

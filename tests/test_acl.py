@@ -14,8 +14,9 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from broker import Broker, Pki, Subscriber, make_events, settings_for, site_acl, wait_until
+from broker import Broker, Pki, Subscriber, make_events, settings_for, site_acl
 from paho.mqtt.enums import CallbackAPIVersion
+from waiting import wait_until
 
 from firmware.config.mqtt import TlsSettings
 from firmware.contract.examples import EXAMPLES

@@ -5,15 +5,9 @@ from __future__ import annotations
 import csv
 import json
 import struct
-import subprocess
-import sys
 
 import pytest
-
-
-def deskcue(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "firmware.cli", *args], capture_output=True,
-                          text=True, timeout=120)
+from cli_process import deskcue
 
 
 @pytest.fixture(scope="module")

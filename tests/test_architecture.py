@@ -27,7 +27,7 @@ FLOORS: dict[str, int] = {
 # Third-party packages and the only rooms (or modules) that may import them.
 CONFINED: dict[str, tuple[str, ...]] = {
     "pyaudio": ("firmware.audio",),
-    "paho": ("firmware.link.mqtt_client",),
+    "paho": ("firmware.link.mqtt_client", "firmware.link.supervisor_client"),
     "gpiozero": ("firmware.indicator",),
     "matplotlib": ("firmware.report.plot",),
     "cryptography": ("firmware.flashing.signing",),
@@ -47,9 +47,23 @@ TOP_LEVEL_ONLY_IN: dict[str, tuple[str, ...]] = {
 # What may be imported inside a function: heavy packages, and the modules that pull them in,
 # so that a command loads only what it needs (`deskcue --help` loads none of them).
 LAZY_OK = ("pyaudio", "paho", "gpiozero", "matplotlib", "cryptography", "rich",
-           "firmware.link.mqtt_client", "firmware.report", "firmware.flashing.signing",
-           "firmware.cli.", "firmware.config.load", "scipy.signal", "scipy.fft")
+           "firmware.link.mqtt_client", "firmware.link.supervisor_client", "firmware.report",
+           "firmware.flashing.signing", "firmware.cli.", "firmware.config.load", "scipy.signal",
+           "scipy.fft")
+# Third-party packages any room may import (arrays; the contract's and the config's models).
+# Every other package is confined (`CONFINED`), so a new dependency is a decision stated here;
+# `tests` is none of them: nothing shipped may lean on a test helper.
+ANY_ROOM = ("numpy", "pydantic")
+# Floor 0 is what every consumer loads to read a payload or an error: pydantic and the standard
+# library only (no numpy: a supervisor's tool parses the contract without it).
+FLOOR_0 = ("firmware.contract", "firmware.errors")
+FLOOR_0_MAY_IMPORT = ("pydantic", "firmware")
 DSP_MAY_IMPORT = ("numpy", "scipy", "dsp")
+# Standard modules for I/O, threads, processes, clocks or logging: none of them in dsp, whose
+# time is the sample count.
+DSP_MAY_NOT_IMPORT = ("threading", "socket", "time", "os", "io", "wave", "logging", "queue",
+                      "subprocess", "multiprocessing", "asyncio", "concurrent", "datetime",
+                      "sched", "signal", "select", "selectors", "shutil", "tempfile", "sqlite3")
 
 
 @dataclass(frozen=True)
@@ -125,9 +139,25 @@ def test_dsp_imports_only_numpy_scipy_and_itself():
     stdlib = sys.stdlib_module_names
     bad = [str(i) for i in DSP if i.target.split(".")[0] not in DSP_MAY_IMPORT
            and i.target.split(".")[0] not in stdlib]
-    bad += [str(i) for i in DSP if i.target.split(".")[0] in
-            ("threading", "socket", "time", "os", "io", "wave", "logging", "queue")]
+    bad += [str(i) for i in DSP if i.target.split(".")[0] in DSP_MAY_NOT_IMPORT]
     assert not bad, "dsp is pure signal processing:\n" + "\n".join(bad)
+
+
+def test_firmware_imports_only_named_packages():
+    stdlib = sys.stdlib_module_names
+    known = {*ANY_ROOM, *CONFINED, "firmware"}
+    bad = [str(i) for i in FIRMWARE if i.target.split(".")[0] not in stdlib
+           and i.target.split(".")[0] not in known]
+    assert not bad, ("a package not named in docs/architecture.md (any room: "
+                     f"{', '.join(ANY_ROOM)}; the rest confined):\n" + "\n".join(bad))
+
+
+def test_floor_0_imports_only_pydantic_and_the_standard_library():
+    stdlib = sys.stdlib_module_names
+    bad = [str(i) for i in FIRMWARE if any(_under(i.module, m) for m in FLOOR_0)
+           and i.target.split(".")[0] not in stdlib
+           and i.target.split(".")[0] not in FLOOR_0_MAY_IMPORT]
+    assert not bad, "the contract and the errors load only pydantic:\n" + "\n".join(bad)
 
 
 @pytest.mark.parametrize("package", sorted(CONFINED))

@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 import pydantic
 import pytest
-from asyncapi import (
+from asyncapi_check import (
     _resolve,
     channel_routes,
     document,

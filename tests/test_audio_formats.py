@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from cli_process import DESKCUE, deskcue
 
 from dsp.analyzer import HopFeatures
 from firmware.audio.recording import Recording
@@ -53,13 +54,6 @@ SPEECH_LUFS = -40.0  # hops above this momentary loudness / level are speech, no
 
 def sox(*args: object) -> None:
     subprocess.run(["sox", "-V1", *map(str, args)], check=True)
-
-
-def deskcue(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
-    return subprocess.run([sys.executable, "-m", "firmware.cli", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
 
 
 def features(path: Path) -> HopFeatures:
@@ -438,9 +432,8 @@ def test_sigterm_ends_run_on_a_recording_promptly(demo_wav, tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text(f'[device]\nstate_dir = "{tmp_path}/s"\nruntime_dir = "{tmp_path}/r"\n'
                    "[mqtt]\nenabled = false\n")
-    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
-    proc = subprocess.Popen([sys.executable, "-m", "firmware.cli", "run", "--config", str(cfg),
-                             "--source", str(demo_wav), "--pins", "mock"], cwd=ROOT, env=env,
+    proc = subprocess.Popen([*DESKCUE, "run", "--config", str(cfg),
+                             "--source", str(demo_wav), "--pins", "mock"], cwd=ROOT,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     try:

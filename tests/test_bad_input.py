@@ -8,25 +8,19 @@ import subprocess
 import sys
 import threading
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
-from broker import HANG_S, Subscriber, dead_port, wait_until
+from broker import Subscriber, dead_port
+from cli_process import DESKCUE, deskcue
+from waiting import HANG_S, wait_until
+from wav_file import write_pcm16
 
 from firmware.appliance.worker import Appliance
 from firmware.audio.source import AudioError
 from firmware.config.settings import Settings
 from firmware.indicator.desk import Indicator
-
-
-def deskcue(*args: str, env: dict[str, str] | None = None, timeout: float = HANG_S):
-    e = dict(os.environ)
-    e.pop("NOTIFY_SOCKET", None)
-    e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "firmware.cli", *args], capture_output=True,
-                          text=True, env=e, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 def one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> str:
@@ -38,15 +32,6 @@ def one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> str:
     for n in needles:
         assert n in lines[0], lines[0]
     return lines[0]
-
-
-def write_wav(path: Path, x: np.ndarray, rate: int, width: int = 2) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1 if x.ndim == 1 else x.shape[1])
-        w.setsampwidth(width)
-        w.setframerate(rate)
-        w.writeframes((x * 32767).astype("<i2").tobytes())
-    return path
 
 
 def test_missing_config(tmp_path):
@@ -109,7 +94,7 @@ def test_wrong_wav_format(tmp_path, kind):
     elif kind == "text":
         path.write_text("this is not audio")
     elif kind == "three_channels":
-        write_wav(path, np.zeros((1600, 3)), 16000)
+        write_pcm16(path, np.zeros((1600, 3)))
     line = one_line_error(deskcue("analyze", str(path), "--events"), path.name)
     assert {"aiff": "AIFF", "text": "not a recording", "three_channels": "3 channels",
             "missing": "no such file"}[kind] in line
@@ -278,11 +263,9 @@ def test_sigterm_stops_cleanly_and_leaves_the_light_dark(tmp_path, demo_wav):
     cfg = tmp_path / "c.toml"
     cfg.write_text(f'[device]\nstate_dir = "{tmp_path}/s"\nruntime_dir = "{tmp_path}/r"\n'
                    '[baseline]\nwarmup_speech_s = 5.0\n[mqtt]\nenabled = false\n')
-    env = dict(os.environ)
-    env.pop("NOTIFY_SOCKET", None)
-    proc = subprocess.Popen([sys.executable, "-m", "firmware.cli", "run", "--config", str(cfg),
+    proc = subprocess.Popen([*DESKCUE, "run", "--config", str(cfg),
                              "--source", str(demo_wav), "--pins", "mock"],
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")),
                               daemon=True)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
+from wav_file import write_pcm16
 
 from firmware.appliance.pipeline import make_usual_voice
 from firmware.appliance.worker import BASELINE_FILE, Appliance
@@ -152,11 +152,7 @@ def test_analyze_usual_from_a_damaged_baseline_says_so(
     from firmware.cli.main import main as deskcue
 
     wav = tmp_path / "call.wav"
-    with wave.open(str(wav), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(np.zeros(16000, dtype="<i2").tobytes())
+    write_pcm16(wav, np.zeros(16000))
     saved = tmp_path / BASELINE_FILE
     saved.write_text(json.dumps(_damaged(how)))
     code = deskcue(["analyze", str(wav), "--events", "--usual-from", str(saved)])

@@ -3,7 +3,7 @@ the plot drawn for people; analyze explaining a warm-up it never finished; `--us
 
 The call: the demo call (calm agent, an escalating caller, a raised passage), then calm
 speech and a second raised passage inside the raised-voice cooldown, which the policy holds
-back - the case that looked like a miss on the old plot.
+back - a case a reader takes for a missed cue unless the plot shows why it was held back.
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
+import cli_process
 import numpy as np
 import pytest
+from wav_file import write_pcm16
 
 from firmware.cli.analyze import usual_from
 from firmware.config.settings import Settings
@@ -27,8 +28,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr
 
 
 def deskcue(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "firmware.cli", *args], capture_output=True,
-                          text=True, timeout=300, stdin=subprocess.DEVNULL)
+    """`cli_process.deskcue`, with room for a report of a long call on a busy machine."""
+    return cli_process.deskcue(*args, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -314,18 +315,13 @@ def test_time_ticks_of_a_short_recording_read_apart(span_s):
 def test_a_recording_cut_short_is_drawn_for_what_was_read(tmp_path, monkeypatch):
     """A WAV whose header promises 10 s but holds 3 s (a copy that stopped): the plot and
     the report cover the 3 s there are, not 7 s of nothing after them."""
-    import wave
 
     import firmware.report.plot as plot
     from firmware.cli.analyze import run_analyze
 
     path = tmp_path / "cut.wav"
     x = (np.random.default_rng(1).standard_normal(3 * 16000) * 1000).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(x.tobytes() + np.zeros(7 * 16000, "<i2").tobytes())
+    write_pcm16(path, np.concatenate([x, np.zeros(7 * 16000, "<i2")]))
     whole = path.read_bytes()
     path.write_bytes(whole[:44 + x.nbytes])  # the header still says 10 s
     kept = []
@@ -549,9 +545,9 @@ def test_report_reflows_at_400_percent_zoom_and_prints_whole(analysed, tmp_path)
 
 
 def test_plot_names_each_cue_band_in_words(review_call, monkeypatch, tmp_path):
-    """Cue bands were told apart by colour alone: the tense voice's violet and the laughter's
-    blue are one colour under deuteranopia (CIEDE2000 1.3, the Machado 2009 simulation in
-    tests/test_indicator_colours.py). Each band now carries its cue's name."""
+    """Cue bands are not told apart by colour alone: the tense voice's violet and the
+    laughter's blue are one colour under deuteranopia (CIEDE2000 1.3, the Machado 2009
+    simulation in tests/test_indicator_colours.py), so each band carries its cue's name."""
     import dataclasses
 
     import matplotlib.axes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from alsa_tap import DEVICE_NAME, AlsaTap
-from broker import wait_until
+from waiting import wait_until
 
 from firmware.audio.source import CATCH_UP_S, PyAudioSource
 

@@ -1,7 +1,7 @@
 """One exception tree, and the command line turning each family into one line and an exit code.
 
-Every case here ran into "internal error" (exit 70), a raw ``[Errno N]`` text, or a silent
-wrong result before the tree existed; each is run through the real command line.
+Each case is one that, without the tree, ends in "internal error" (exit 70), a raw
+``[Errno N]`` text, or a silent wrong result; each is run through the real command line.
 """
 
 from __future__ import annotations
@@ -10,25 +10,20 @@ import argparse
 import os
 import subprocess
 import sys
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 from broker import dead_port
+from cli_process import DESKCUE
+from cli_process import deskcue as run  # in a process of its own, as a field tech types it
+from wav_file import write_pcm16
 
 from firmware import errors
 from firmware.cli.main import main as deskcue
 from firmware.flashing.signing import generate_keypair
 
 DESK_TOML = '[device]\nsite = "s1"\ndesk = "d1"\n'
-
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    """``deskcue ARGS`` in a process of its own (what a field tech types)."""
-    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
-    return subprocess.run([sys.executable, "-m", "firmware.cli", *args], capture_output=True,
-                          text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
 
 
 def one_line(stderr: str, *needles: str) -> str:
@@ -67,13 +62,7 @@ def a_file(tmp_path: Path) -> Path:
 
 
 def small_wav(path: Path) -> Path:
-    x = (np.random.default_rng(0).standard_normal(16000) * 0.01 * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(x.tobytes())
-    return path
+    return write_pcm16(path, np.random.default_rng(0).standard_normal(16000) * 0.01 * 32767)
 
 
 # -- the tree ---------------------------------------------------------------------------------
@@ -207,11 +196,8 @@ def test_a_reader_that_went_away_is_not_an_error(desk_toml, command):
     output still buffered: `config check`). Now quiet, 141 as a shell reports for cat."""
     read_end, write_end = os.pipe()
     os.close(read_end)  # no reader at all: the first write (or the last flush) meets EPIPE
-    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
     args = [str(desk_toml) if a == "DESK" else a for a in command]
-    proc = subprocess.run([sys.executable, "-m", "firmware.cli", *args], stdout=write_end,
-                          stderr=subprocess.PIPE, text=True, env=env, timeout=60,
-                          stdin=subprocess.DEVNULL)
+    proc = run(*args, stdout=write_end, stderr=subprocess.PIPE)
     os.close(write_end)
     assert proc.returncode == 141 and proc.stderr == ""
 
@@ -219,10 +205,8 @@ def test_a_reader_that_went_away_is_not_an_error(desk_toml, command):
 def test_a_command_started_with_standard_output_closed_still_works(desk_toml):
     """`deskcue config check d.toml >&-`: Python gives no sys.stdout; print writes nothing,
     and the flush at the end must not turn that into an internal error."""
-    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
-    proc = subprocess.run([sys.executable, "-m", "firmware.cli", "config", "check",
-                           str(desk_toml)], stderr=subprocess.PIPE, text=True, env=env,
-                          timeout=60, stdin=subprocess.DEVNULL, preexec_fn=lambda: os.close(1))
+    proc = run("config", "check", str(desk_toml), stderr=subprocess.PIPE,
+               preexec_fn=lambda: os.close(1))
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
 
 
@@ -285,10 +269,7 @@ def test_flash_onto_a_card_that_fills_up_names_the_card_file_and_leaves_no_litte
     boot.mkdir()
     big = tmp_path / "d.toml"
     big.write_text(DESK_TOML + "# a long comment\n" * 400)  # over the 4 kB the child may write
-    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
-    proc = subprocess.run([sys.executable, "-m", "firmware.cli", "config", "flash", str(big),
-                           "--boot", str(boot)], capture_output=True, text=True, env=env,
-                          timeout=60, stdin=subprocess.DEVNULL, preexec_fn=_small_files_only)
+    proc = run("config", "flash", str(big), "--boot", str(boot), preexec_fn=_small_files_only)
     assert proc.returncode == 1
     one_line(proc.stderr, f"{boot / 'deskcue.toml'}: file too large")
     assert list(boot.iterdir()) == []
@@ -400,14 +381,11 @@ def _small_files_only() -> None:
 
 @pytest.mark.parametrize("option", ["--features", "--report"])
 def test_analyze_output_that_cannot_be_written_names_the_file(tmp_path, option):
-    """A full card fails a write or a flush with an OSError without a file name: the line
-    was "deskcue: [Errno 27] File too large", naming none of the outputs."""
+    """A full card fails a write or a flush with an OSError without a file name; the line
+    must name the output ("deskcue: [Errno 27] File too large" names none)."""
     wav = small_wav(tmp_path / "call.wav")
     out = tmp_path / "out"
-    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
-    proc = subprocess.run([sys.executable, "-m", "firmware.cli", "analyze", str(wav), option,
-                           str(out)], capture_output=True, text=True, env=env, timeout=60,
-                          stdin=subprocess.DEVNULL, preexec_fn=_small_files_only)
+    proc = run("analyze", str(wav), option, str(out), preexec_fn=_small_files_only)
     assert proc.returncode == 1
     one_line(proc.stderr, f"{out}: file too large")
 
@@ -541,16 +519,13 @@ def test_analyze_output_named_as_its_kind_or_unknown_is_written(capsys, tmp_path
 
 
 def test_analyze_features_to_standard_output_with_a_dash(tmp_path):
-    """`--features - | grep caller`: the CSV comes down the pipe; it used to go to a file
-    called "-" in the working directory, and the pipe got nothing."""
+    """`--features - | grep caller`: the CSV comes down the pipe, not into a file called "-"
+    in the working directory (which would leave the pipe empty)."""
     wav = small_wav(tmp_path / "call.wav")
     work = tmp_path / "work"
     work.mkdir()
-    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
-    proc = subprocess.run([sys.executable, "-m", "firmware.cli", "analyze", str(wav),
-                           "--features", "-"], cwd=work, capture_output=True, text=True,
-                          env={**env, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
-                          timeout=60, stdin=subprocess.DEVNULL)
+    proc = run("analyze", str(wav), "--features", "-", cwd=work,
+               env={"PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
     assert proc.returncode == 0, proc.stderr
     rows = proc.stdout.splitlines()
     assert rows[0].startswith("t,channel,level_dbfs,") and len(rows) > 90
@@ -573,8 +548,8 @@ def test_analyze_dash_where_standard_output_cannot_take_it(capsys, tmp_path, mon
 @pytest.mark.parametrize("option", ["--plot", "--report"])
 def test_analyze_output_that_is_a_directory_is_refused_before_the_analysis(tmp_path, option,
                                                                            demo_wav):
-    """`--report reports/` (a directory): the whole call was analysed and its events
-    printed, then "deskcue: reports: is a directory", naming no option."""
+    """`--report reports/` (a directory) is refused before the analysis, naming the option,
+    not after the whole call is analysed and its events printed."""
     out = tmp_path / "reports"
     out.mkdir()
     proc = run("analyze", str(demo_wav), "--events", option, str(out))
@@ -599,11 +574,8 @@ def test_analyze_two_outputs_to_the_same_stream_are_refused_before_the_analysis(
     wav = small_wav(tmp_path / "call.wav")
     same = tmp_path / "out.txt"
     with open(same, "wb") as out:  # the shell's `> out.txt`
-        env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
-        proc = subprocess.run([sys.executable, "-m", "firmware.cli", "analyze", str(wav),
-                               *(a.format(same=same) for a in args)], stdout=out,
-                              stderr=subprocess.PIPE, text=True, env=env, timeout=60,
-                              stdin=subprocess.DEVNULL)
+        proc = run("analyze", str(wav), *(a.format(same=same) for a in args), stdout=out,
+                   stderr=subprocess.PIPE)
     assert proc.returncode == 2
     one_line(proc.stderr, needle.format(same=same))
     assert same.read_bytes() == b""  # nothing analysed, nothing written
@@ -612,11 +584,8 @@ def test_analyze_two_outputs_to_the_same_stream_are_refused_before_the_analysis(
 def test_analyze_features_to_dev_null_beside_events_is_not_a_clash(tmp_path):
     """Standard output sent to /dev/null and --features /dev/null: nothing is mixed."""
     wav = small_wav(tmp_path / "call.wav")
-    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
-    proc = subprocess.run([sys.executable, "-m", "firmware.cli", "analyze", str(wav), "--events",
-                           "--features", os.devnull], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True, env=env, timeout=60,
-                          stdin=subprocess.DEVNULL)
+    proc = run("analyze", str(wav), "--events", "--features", os.devnull,
+               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert proc.returncode == 0, proc.stderr
 
 
@@ -637,9 +606,8 @@ def test_a_name_that_is_not_utf8_is_printed_as_its_bytes(tmp_path, command, show
     names = {"recording": str(recording), "tmp": str(tmp_path),
              "wav": str(small_wav(tmp_path / "call.wav"))}
     argv = [os.fsencode(a.format(**names)) for a in command]
-    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
-    proc = subprocess.run([sys.executable, "-m", "firmware.cli", *argv], capture_output=True,
-                          env=env, timeout=60, stdin=subprocess.DEVNULL)
+    proc = subprocess.run([*DESKCUE, *argv], capture_output=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
     assert proc.returncode != 0
     err = proc.stderr.splitlines()
     assert err and all(b"\\udc" not in ln for ln in err), proc.stderr

@@ -106,8 +106,9 @@ def test_help_builds_no_settings_models():
 
 @pytest.mark.parametrize("how", [("--config", "CONFIG"), ("--runtime-dir", "RUN")])
 def test_snooze_reaches_the_desk_without_the_settings_models(tmp_path, how):
-    # What an agent presses: pydantic and the settings and contract models were four fifths
-    # of its CPU (0.25 s here, over a second on a Pi 3B) to read one path from the config.
+    # What an agent presses: loading pydantic and the settings and contract models would be
+    # four fifths of its CPU (0.25 s here, over a second on a Pi 3B) to read one path from
+    # the config.
     from quiet_desk import desk_config, quiet_wav, running_desk
 
     config = desk_config(tmp_path, "[snooze]\nmax_min = 30.0\n")

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from broker import HANG_S, Broker, Subscriber, wait_until
+from broker import Broker, Subscriber
 from test_mqtt_link import LinkProcess
+from waiting import HANG_S, wait_until
 
 BASE = "deskcue/site1/desk1"
 MOSQUITTO_PUB = shutil.which("mosquitto_pub") or "/usr/bin/mosquitto_pub"

@@ -20,12 +20,13 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from asyncapi import validate
-from broker import HANG_S, Broker, Subscriber, make_events, settings_for, wait_until
+from asyncapi_check import validate
+from broker import Broker, Subscriber, make_events, settings_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
 from test_commands import BASE, NOW, Desk
+from waiting import HANG_S, wait_until
 
 from firmware.contract.commands import ALL_ARG_MODELS
 from firmware.link.commands import NAME_RE, Command, Rejection, parse_command, result_payload

@@ -14,9 +14,10 @@ from typing import Any, ClassVar
 
 import paho.mqtt.client as mqtt
 import pytest
-from asyncapi import validate
-from broker import HANG_S, Broker, Subscriber, make_events, settings_for, wait_until
+from asyncapi_check import validate
+from broker import Broker, Subscriber, make_events, settings_for
 from paho.mqtt.enums import CallbackAPIVersion
+from waiting import HANG_S, wait_until
 
 from firmware.contract.commands import ALL_ARG_MODELS, TXID_PATTERN
 from firmware.contract.events import Snooze

@@ -7,7 +7,7 @@ import socket
 import threading
 from pathlib import Path
 
-from broker import HANG_S
+from waiting import HANG_S
 
 from firmware.cli import status as status_cmd
 from firmware.cli.main import main as deskcue

@@ -15,19 +15,20 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from broker import HANG_S, Subscriber, unique_in_order, wait_until
+from broker import Subscriber, unique_in_order
 from test_e2e_outage import USERS, desk, deskcue, recordings, stored  # noqa: F401 - fixtures
+from waiting import HANG_S, wait_until
 
 pytestmark = pytest.mark.e2e
 KILLS = 10
 CUE_LINE = "LED -> raised voice"
 
 
-def run_until_cue_then_kill(cfg: Path, audio: Path, env: dict[str, str]) -> None:
+def run_until_cue_then_kill(cfg: Path, audio: Path) -> None:
     """Start the desk on ``audio``; SIGKILL it as soon as it logs the raised-voice light."""
     p = subprocess.Popen(deskcue("run", "--config", str(cfg), "--source", str(audio), "--fast",
                                  "--pins", "mock"),
-                         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+                         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     assert p.stderr is not None
     seen = []
     try:
@@ -50,12 +51,10 @@ def test_kill9_right_after_a_cue_is_shown_loses_no_event(desk, recordings):  # n
     broker, cfg, state = desk
     sub = Subscriber(broker, "deskcue/s/d/events", qos=1, username="sub",
                      password=USERS["sub"]).connect()
-    env = dict(os.environ)
-    env.pop("NOTIFY_SOCKET", None)
     try:
         broker.set_users({"sub": USERS["sub"]})  # the desk is refused: nothing goes out live
         for _ in range(KILLS):
-            run_until_cue_then_kill(cfg, recordings["cues"], env)
+            run_until_cue_then_kill(cfg, recordings["cues"])
         assert sub.events() == []
         kept = [e for e in stored(state) if e["type"] == "raised_voice.started"]
         # Every killed run stored the cue it showed. With --fast the analysis runs ahead of
@@ -67,7 +66,7 @@ def test_kill9_right_after_a_cue_is_shown_loses_no_event(desk, recordings):  # n
         # A restart on calm speech (no cue of its own) delivers what the killed runs stored.
         p = subprocess.run(deskcue("run", "--config", str(cfg), "--source",
                                    str(recordings["calm"]), "--fast", "--pins", "mock"),
-                           capture_output=True, text=True, env=env, timeout=HANG_S)
+                           capture_output=True, text=True, timeout=HANG_S)
         assert p.returncode == 0, p.stderr
         assert stored(state) == []
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from appliance_harness import run_on_tap
-from asyncapi import validate
-from broker import Subscriber, wait_until
+from asyncapi_check import validate
+from broker import Subscriber
+from waiting import wait_until
 
 from firmware.config.settings import Settings
 from firmware.demo.recording import Recording, build_call, demo_script

@@ -18,15 +18,16 @@ from typing import Any
 
 import pytest
 from appliance_harness import appliance_settings, running_on_tap
-from asyncapi import validate
-from broker import Broker, Subscriber, wait_until
+from asyncapi_check import validate
+from broker import Broker, Subscriber
+from waiting import wait_until
 
 from firmware.config.settings import Settings
 from firmware.contract.commands import CommandResult
 from firmware.contract.home_assistant import HaBinarySensor, HaButton, HaSensor
 from firmware.demo.recording import build_call, demo_script
 from firmware.link.home_assistant import discovery_configs
-from firmware.link.mqtt_client import SupervisorClient
+from firmware.link.supervisor_client import SupervisorClient
 
 pytestmark = pytest.mark.e2e
 RED_PIN = Settings().indicator.red_pin

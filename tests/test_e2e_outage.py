@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asyncapi import validate
-from broker import HANG_S, Broker, Subscriber, gated_restart, unique_in_order, wait_until
+from asyncapi_check import validate
+from broker import Broker, Subscriber, gated_restart, unique_in_order
+from waiting import HANG_S, wait_until
 
 from firmware.appliance.assemble import build_appliance
 from firmware.config.load import load_settings
@@ -164,11 +165,9 @@ def test_kill9_with_events_pending_then_restart(tmp_path, desk, recordings):
     ref = reference(tmp_path, cfg, state, recordings["cues"])
     sub = Subscriber(broker, "deskcue/s/d/events", qos=1, username="sub",
                      password=USERS["sub"]).connect()
-    env = dict(os.environ)
-    env.pop("NOTIFY_SOCKET", None)
     p1 = subprocess.Popen(deskcue("run", "--config", str(cfg), "--source",
                                   str(recordings["cues"]), "--pins", "mock"),
-                          stderr=subprocess.PIPE, text=True, env=env)
+                          stderr=subprocess.PIPE, text=True)
     logged: list[str] = []
     reader = threading.Thread(target=lambda: logged.extend(iter(p1.stderr.readline, "")),
                               daemon=True)
@@ -198,7 +197,7 @@ def test_kill9_with_events_pending_then_restart(tmp_path, desk, recordings):
         gated_restart(broker, sub, USERS, "sub")
         p2 = subprocess.run(deskcue("run", "--config", str(cfg), "--source",
                                     str(recordings["cues"]), "--fast", "--pins", "mock"),
-                            capture_output=True, text=True, env=env, timeout=HANG_S)
+                            capture_output=True, text=True, timeout=HANG_S)
         assert p2.returncode == 0, p2.stderr
         assert stored(state) == [], "the restarted desk delivered everything before it ended"
         wait_until(lambda: len(unique_in_order(sub.events())) >= len(live + pending) + len(ref))

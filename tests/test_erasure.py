@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from broker import Broker, Subscriber, wait_until
+from broker import Broker, Subscriber
 from tone import tone_wav
+from waiting import wait_until
 
 from firmware.appliance.assemble import build_appliance
 from firmware.appliance.pipeline import make_usual_voice

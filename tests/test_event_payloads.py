@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from asyncapi import validate
+from asyncapi_check import validate
 from test_calls import run as run_calls
 
 from firmware.cli.analyze import analyze_blocks

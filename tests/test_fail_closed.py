@@ -1,5 +1,5 @@
-"""Flashing fails closed: every path that used to install a config that stops the desk, accept
-a replay, or end in an internal error (exit 70) now refuses it and says why in one line.
+"""Flashing fails closed: a config that would stop the desk, a replayed one, and one that would
+end in an internal error (exit 70) are refused on every path, each with why in one line.
 
 The same check runs for `deskcue config check`, the card import and a config pushed over
 MQTT (`firmware.config.usable` through `check_text`), so each refusal is tested on all three
@@ -346,10 +346,11 @@ def test_a_pushed_config_with_an_unusable_state_dir_is_refused_and_answered(tmp_
     import subprocess
     import sys
 
-    from broker import Subscriber, wait_until
+    from broker import Subscriber
     from test_flash_e2e import BASE as TOPICS
     from test_flash_e2e import ROOT, desk_config, publish
     from tone import tone_wav
+    from waiting import wait_until
 
     generate_keypair(tmp_path / "ops.pem", tmp_path / "keys.pub")
     key = load_private_key(tmp_path / "ops.pem")

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from broker import HANG_S, Subscriber, wait_until
+from broker import Subscriber
 from paho.mqtt.enums import CallbackAPIVersion
 from tone import tone_wav
+from waiting import HANG_S, wait_until
 
 from firmware.flashing.records import (
     REMOTE_FILE,

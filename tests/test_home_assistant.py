@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asyncapi import validate
-from broker import Broker, Subscriber, settings_for, wait_until
+from asyncapi_check import validate
+from broker import Broker, Subscriber, settings_for
+from waiting import wait_until
 
 from firmware.config.checks import check_file
 from firmware.config.settings import Settings

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from broker import Broker, Subscriber, settings_for, wait_until
+from broker import Broker, Subscriber, settings_for
 from tone import tone_wav
+from waiting import wait_until
 
 from firmware.appliance.assemble import build_appliance
 from firmware.appliance.worker import Appliance

@@ -7,9 +7,9 @@ import io
 import threading
 
 import pytest
-from broker import wait_until
 from gpiozero import PWMOutputDevice
 from gpiozero.pins.mock import MockFactory, MockPWMPin
+from waiting import wait_until
 
 from firmware.cli import selftest as st
 from firmware.config.indicator import IndicatorSettings

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asyncapi import document, validate
+from asyncapi_check import document, validate
 
 from firmware.contract.desk import Telemetry
 from firmware.contract.examples import EXAMPLES, event_example
@@ -167,8 +167,8 @@ def _retained_configs(broker: Any, user: str, password: str, node: str) -> set[s
     import threading
 
     import paho.mqtt.client as mqtt
-    from broker import HANG_S
     from paho.mqtt.enums import CallbackAPIVersion
+    from waiting import HANG_S
 
     found: set[str] = set()
     done, subscribed = threading.Event(), threading.Event()

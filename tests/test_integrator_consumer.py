@@ -1,6 +1,7 @@
 """What an integrator's consumer sees, built from docs/asyncapi.yaml alone: a real
-`deskcue run --fast` on the demo call, a real mosquitto, and a plain paho subscriber (as a
-Node-RED flow or a Telegraf input would be) that knows nothing of deskcue's code.
+`deskcue run` on the demo call played through the tap, a real mosquitto, and a plain paho
+subscriber (as a Node-RED flow or a Telegraf input would be) that knows nothing of deskcue's
+code.
 
 It routes each message to its channel by the document's addresses, parses it as the
 channel's message says (JSON, or text for ``status`` and ``state/<name>``), validates it
@@ -13,6 +14,7 @@ is shown every kind there is.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -21,13 +23,17 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 import yaml
-from broker import HANG_S, Broker, wait_until
+from alsa_tap import DEVICE_NAME, AlsaTap
+from broker import Broker
 from paho.mqtt.enums import CallbackAPIVersion
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
+from scipy.io import wavfile
+from waiting import HANG_S, wait_until
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,10 +97,17 @@ def handle(event: dict[str, Any]) -> str:
 
 def test_a_plain_consumer_reads_a_real_desk_from_the_document_alone(
         tmp_path: Path, broker: Broker, demo_wav: Path) -> None:
+    # The desk reads the demo call from the real tap (ALSA's file plugin, silence after it)
+    # and runs until every kind the call produces has arrived: telemetry comes on the wall
+    # clock, so a run that ends with its file could finish before the first one.
+    tap = AlsaTap(tmp_path, set_env=False)
+    rate, samples = wavfile.read(demo_wav)
+    tap.load(samples.astype(np.float64) / 32768.0)
     config = tmp_path / "deskcue.toml"
     config.write_text(
         f'[device]\nsite = "site1"\ndesk = "desk1"\nstate_dir = "{tmp_path / "state"}"\n'
         f'runtime_dir = "{tmp_path / "run"}"\n'
+        f'[audio]\ndevice = "{DEVICE_NAME}"\nchannels = 2\nrate_hz = {rate}\nqueue_s = 600.0\n'
         f'[mqtt]\nhost = "{broker.host}"\nport = {broker.port}\ntelemetry_interval_s = 1.0\n'
         'publish_laughter = true\n[mqtt.home_assistant]\nenabled = true\n')
     got: list[mqtt.MQTTMessage] = []
@@ -104,6 +117,14 @@ def test_a_plain_consumer_reads_a_real_desk_from_the_document_alone(
         with lock:
             got.append(msg)
 
+    def topics() -> set[str]:
+        with lock:
+            return {m.topic.rsplit("/", 1)[-1] for m in got}
+
+    def call_ended() -> bool:
+        with lock:
+            return any(m.topic.endswith("/events") and b'"call.ended"' in m.payload for m in got)
+
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.on_message = on_message
     client.on_subscribe = lambda *_a: subscribed.set()
@@ -112,11 +133,16 @@ def test_a_plain_consumer_reads_a_real_desk_from_the_document_alone(
     try:
         client.subscribe([("deskcue/+/+/#", 1), ("homeassistant/#", 1)])
         assert subscribed.wait(HANG_S)
-        done = subprocess.run(
-            [sys.executable, "-m", "firmware.cli", "run", "--config", str(config), "--source",
-             str(demo_wav), "--pins", "mock", "--fast"],
-            cwd=ROOT, capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, done.stderr
+        desk = subprocess.Popen(
+            [sys.executable, "-m", "firmware.cli", "run", "--config", str(config), "--pins",
+             "mock"], cwd=ROOT, env={**os.environ, "ALSA_CONFIG_PATH": tap.config_path},
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_until(lambda: call_ended() and "telemetry" in topics() or desk.poll() is not None)
+        finally:
+            desk.terminate()
+            _, stderr = desk.communicate(timeout=HANG_S)
+        assert desk.returncode == 0, stderr
         wait_until(lambda: any(m.topic.endswith("/status") and m.payload == b"offline"
                                for m in list(got)))
     finally:

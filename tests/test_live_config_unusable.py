@@ -10,9 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from broker import HANG_S, Subscriber, wait_until
+from broker import Subscriber
 from test_flash_e2e import BASE, desk_config
 from tone import tone_wav
+from waiting import HANG_S, wait_until
 
 from firmware.appliance.assemble import settings_for_run
 from firmware.flashing.install import apply_text

@@ -11,16 +11,18 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from broker import HANG_S, Broker, make_events, settings_for, wait_until
+from broker import Broker, make_events, settings_for
 from paho.mqtt.enums import CallbackAPIVersion
+from waiting import HANG_S, wait_until
 
 from firmware.cli import monitor
-from firmware.cli.monitor import MonitorState, register, render
+from firmware.cli.monitor import register, render
 from firmware.contract.desk import OutboxDepth, Telemetry
 from firmware.contract.events import CallStarted, Fault, RaisedVoiceStarted, TenseVoiceStarted
 from firmware.contract.examples import EVENT_EXAMPLES, EXAMPLES
 from firmware.contract.states import STATE_NAMES
 from firmware.link.envelope import EventStamper
+from firmware.link.floor_view import MonitorState
 from firmware.link.mqtt_client import MqttLink
 
 NOW = 1_767_225_600.0

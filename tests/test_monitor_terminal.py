@@ -21,8 +21,9 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from broker import HANG_S, Broker, wait_until
+from broker import Broker
 from paho.mqtt.enums import CallbackAPIVersion
+from waiting import HANG_S, wait_until
 
 from firmware.appliance.assemble import build_appliance
 from firmware.config.settings import Settings

@@ -19,17 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asyncapi import validate
-from broker import (
-    HANG_S,
-    Broker,
-    Subscriber,
-    make_events,
-    settings_for,
-    unique_in_order,
-    wait_until,
-)
+from asyncapi_check import validate
+from broker import Broker, Subscriber, make_events, settings_for, unique_in_order
 from broker import gated_restart as gated_restart_
+from waiting import HANG_S, wait_until
 
 from firmware.contract.desk import TelemetryReading
 from firmware.link.envelope import EventStamper

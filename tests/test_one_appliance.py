@@ -8,8 +8,8 @@ import socket
 from pathlib import Path
 
 import pytest
-from broker import HANG_S
 from quiet_desk import desk_config, quiet_wav, running_desk
+from waiting import HANG_S
 
 from firmware.cli.main import main as deskcue
 from firmware.platform.control_socket import SOCKET_NAME, appliance_state

@@ -23,17 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from broker import (
-    HANG_S,
-    Subscriber,
-    gated_restart,
-    make_events,
-    settings_for,
-    unique_in_order,
-    wait_until,
-)
+from broker import Subscriber, gated_restart, make_events, settings_for, unique_in_order
 from test_e2e_outage import USERS, desk, deskcue, recordings  # noqa: F401 - fixtures
 from test_mqtt_link import BASE, LinkProcess, gated  # noqa: F401 - fixtures
+from waiting import HANG_S, wait_until
 
 from firmware.appliance.assemble import build_appliance
 from firmware.config.load import load_settings
@@ -226,13 +219,11 @@ def limit_file_size() -> None:
 @pytest.mark.parametrize("when", ["at_start", "mid_run"])
 def test_unwritable_state_dir_faults_and_the_desk_goes_on(desk, recordings, when):  # noqa: F811
     broker, cfg, state = desk
-    env = dict(os.environ)
-    env.pop("NOTIFY_SOCKET", None)
     sub = Subscriber(broker, "deskcue/s/d/events", qos=1, username="sub",
                      password=USERS["sub"]).connect()
     p = subprocess.Popen(deskcue("run", "--config", str(cfg), "--source", str(recordings["cues"]),
                                  "--fast", "--pins", "mock"),
-                         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
+                         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                          preexec_fn=limit_file_size if when == "at_start" else None)
     assert p.stderr is not None
     lines: list[str] = []

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from broker import Broker, Subscriber, site_acl, wait_until
+from broker import Broker, Subscriber, site_acl
 from paho.mqtt.enums import CallbackAPIVersion
+from waiting import wait_until
 
 from firmware.config.settings import Settings
 from firmware.contract.examples import EXAMPLES

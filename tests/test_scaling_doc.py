@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-from broker import Broker, Subscriber, make_events, settings_for, wait_until
+from broker import Broker, Subscriber, make_events, settings_for
 from paho.mqtt.enums import CallbackAPIVersion
+from waiting import wait_until
 
 from firmware.contract.examples import EXAMPLES, STATUS
 from firmware.contract.states import STATE_NAMES

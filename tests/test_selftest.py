@@ -7,12 +7,12 @@ import os
 import subprocess
 import sys
 import threading
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
+from wav_file import write_pcm16
 
 from firmware.audio.source import WavFileSource
 from firmware.cli import selftest as st
@@ -32,13 +32,7 @@ def write_wav(path: Path, left_db: float, right_db: float | None, seconds: float
     chans = [voice * 10 ** (left_db / 20) / max(np.sqrt(np.mean(voice ** 2)), 1e-9)]
     if right_db is not None:
         chans.append(rng.standard_normal(t.size) * 10 ** (right_db / 20))
-    data = (np.clip(np.stack(chans, axis=1), -1, 0.999) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(data.shape[1])
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(data.tobytes())
-    return path
+    return write_pcm16(path, np.clip(np.stack(chans, axis=1), -1, 0.999) * 32767, rate)
 
 
 @pytest.fixture(scope="module")

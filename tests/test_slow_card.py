@@ -14,8 +14,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from broker import HANG_S, wait_until
 from quiet_desk import desk_config, quiet_wav, running_desk
+from waiting import HANG_S, wait_until
 
 from firmware.platform.control_socket import appliance_state, request
 

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from broker import HANG_S
 from quiet_desk import desk_config, quiet_wav, running_desk
+from waiting import HANG_S
 
 from firmware.cli.main import main as deskcue
-from firmware.platform.control_socket import appliance_state
+from firmware.platform.control_socket import appliance_state, request
 
 
 @pytest.fixture
@@ -32,8 +32,8 @@ def snoozed(run: Path) -> bool:
 def test_minutes_no_desk_takes_are_a_usage_error(
     run_dir: Path, capsys: pytest.CaptureFixture[str], minutes: str
 ) -> None:
-    """They were sent anyway and "snoozed for -5.0 min" printed, exit 0, while the desk
-    refused them."""
+    """Refused before sending: sent, they would print "snoozed for -5.0 min", exit 0, while
+    the desk refuses them."""
     with pytest.raises(SystemExit) as exit_:
         deskcue(["snooze", "--runtime-dir", str(run_dir), f"--minutes={minutes}"])
     assert exit_.value.code == 2
@@ -115,3 +115,23 @@ def test_a_snooze_kept_in_another_boot_is_not_taken_up(tmp_path: Path) -> None:
                                                    "until_mono": 1e12}))
     with running_desk(config, quiet_wav(tmp_path / "quiet.wav")) as run:
         assert not snoozed(run)
+
+
+@pytest.mark.parametrize(("message", "field"), [
+    ({"cmd": "snooze", "minutes": 481}, "minutes"),
+    ({"cmd": "snooze", "minutes": "10"}, "minutes"),
+    ({"cmd": "snooze", "minutes": True}, "minutes"),
+    ({"cmd": "snooze", "minutes": 10, "until": 5}, "until"),
+    ({"cmd": "identify", "seconds": 0}, "seconds"),
+    ({"cmd": "identify", "seconds": 121}, "seconds"),
+])
+def test_a_local_command_is_checked_as_one_over_mqtt(
+    run_dir: Path, message: dict[str, object], field: str
+) -> None:
+    """Any local process may write to the control socket: the desk refuses what its MQTT
+    contract refuses (the same models), naming the argument, and runs none of it."""
+    reply = request(run_dir, message, timeout=HANG_S)
+    assert reply is not None and reply["ok"] is False, reply
+    code, text = reply["data"]["error"]
+    assert code == "invalid_args" and text.startswith(f"{field}: "), text
+    assert not snoozed(run_dir)

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from broker import wait_until
 from synth_voice import level_steps, utterance
+from waiting import wait_until
+from wav_file import write_pcm16
 
 from firmware.appliance.assemble import build_appliance
 from firmware.appliance.worker import Appliance
@@ -24,13 +24,7 @@ RATE = 16000
 
 def write_wav(path: Path, x: np.ndarray) -> Path:
     """``x`` (mono, float, full scale 1.0) as a 16 kHz 16-bit WAV at ``path``."""
-    pcm = (np.clip(x, -1.0, 1.0) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(pcm.tobytes())
-    return path
+    return write_pcm16(path, np.clip(x, -1.0, 1.0) * 32767, RATE)
 
 
 def raised_call(path: Path, calm_s: float, raised_s: float, after_s: float) -> Path:

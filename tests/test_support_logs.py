@@ -9,8 +9,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from broker import wait_until
 from tone import tone_wav
+from waiting import wait_until
 
 from firmware.appliance.assemble import build_appliance
 from firmware.config.settings import Settings

@@ -125,7 +125,7 @@ def test_the_desk_speaks_systemds_notify_protocol(demo_wav: Path, tmp_path: Path
     import socket
     import sys
 
-    from broker import HANG_S
+    from waiting import HANG_S
 
     from firmware.platform.systemd import Notifier
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from broker import Broker, Pki, Subscriber, make_events, settings_for, wait_until
+from broker import Broker, Pki, Subscriber, make_events, settings_for
+from waiting import wait_until
 
 from firmware.config.mqtt import MqttSettings, TlsSettings
 from firmware.link.credentials import (

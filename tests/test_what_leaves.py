@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from broker import Broker, Subscriber, wait_until
+from broker import Broker, Subscriber
+from waiting import wait_until
 
 from firmware.appliance.assemble import build_appliance
 from firmware.appliance.worker import SNOOZE_FILE

@@ -29,7 +29,7 @@ from firmware.audio.source import EndOfStream
 from firmware.config.device import BASELINE_FILE, SNOOZE_FILE
 from firmware.config.settings import Settings
 from firmware.contract.base import Payload
-from firmware.contract.commands import IDENTIFY_DEFAULT_S, IDENTIFY_MAX_S
+from firmware.contract.commands import IdentifyArgs, SnoozeArgs
 from firmware.contract.desk import (
     ApplianceStatus,
     ChannelMap,
@@ -40,7 +40,6 @@ from firmware.contract.desk import (
     TelemetryReading,
 )
 from firmware.contract.events import EventEnvelope, Fault, OutboxDropped
-from firmware.contract.limits import SNOOZE_MAX_MIN
 from firmware.errors import AudioError
 from firmware.flashing.records import (
     RESTART_EXIT_CODE,
@@ -50,7 +49,7 @@ from firmware.flashing.records import (
 )
 from firmware.flashing.remote import apply_remote, command_reply
 from firmware.flashing.trial import TrialWatch
-from firmware.link.commands import Command
+from firmware.link.commands import Command, checked_args
 from firmware.link.envelope import EventStamper
 from firmware.link.home_assistant import discovery_messages
 from firmware.link.states import state_change
@@ -546,11 +545,10 @@ class Appliance:
         if cmd.name == "snooze":
             if policy is None:
                 return False, {"error": "no audio yet"}
-            minutes = cmd.args.get("minutes")
-            if minutes is not None and not _number_in(minutes, 0.0, SNOOZE_MAX_MIN):
-                return False, {"error": ("invalid_args", f"minutes must be a number from 0 to "
-                                                         f"{SNOOZE_MAX_MIN:g}")}
-            ev = policy.snooze(minutes, source=cmd.source)
+            snooze = checked_args(SnoozeArgs, cmd.args)
+            if isinstance(snooze, str):
+                return False, {"error": ("invalid_args", snooze)}
+            ev = policy.snooze(snooze.minutes, source=cmd.source)
             self._save_snooze(policy)
             self._emit(ev)
             return True, _json(ev.data)
@@ -567,11 +565,10 @@ class Appliance:
             self._emit(ev)
             return True, _json(ev.data)
         if cmd.name == "identify":
-            seconds = cmd.args.get("seconds", IDENTIFY_DEFAULT_S)
-            if not _number_in(seconds, 0.0, IDENTIFY_MAX_S) or seconds == 0:
-                return False, {"error": ("invalid_args", f"seconds must be a number above 0 and "
-                                                         f"at most {IDENTIFY_MAX_S:g}")}
-            seconds = float(seconds)
+            identify = checked_args(IdentifyArgs, cmd.args)
+            if isinstance(identify, str):
+                return False, {"error": ("invalid_args", identify)}
+            seconds = float(identify.seconds)
             self.identify_until = time.monotonic() + seconds
             if self.indicator is not None:
                 self.indicator.buzz("identify")
@@ -819,12 +816,6 @@ class Appliance:
         s = self.status()
         return (f"{s.display}; usual {s.usual_lufs} LUFS; heard {s.stream_s:.0f} s"
                 + (f"; fault: {s.fault}" if s.fault else ""))
-
-
-def _number_in(value: Any, low: float, high: float) -> bool:
-    """Whether ``value`` is a real number (not a bool, not text) from ``low`` to ``high``."""
-    return (isinstance(value, int | float) and not isinstance(value, bool)
-            and low <= value <= high)
 
 
 def _json(data: Payload | None) -> dict[str, Any]:

@@ -23,14 +23,14 @@ from firmware.config.settings import Settings
 from firmware.contract.events import EventEnvelope
 from firmware.demo.local_broker import LocalBroker, port_open
 from firmware.demo.recording import Recording, demo_recording
-from firmware.link.mqtt_client import SupervisorClient
+from firmware.link.supervisor_client import SupervisorClient
 
 log = logging.getLogger("deskcue.demo")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fast", action="store_true", help="play as fast as possible")
-    p.add_argument("--source", type=Path, help="another WAV instead of the bundled call")
+    p.add_argument("--source", type=Path, help="another WAV instead of the scripted demo call")
     p.add_argument("--cache-dir", type=Path,
                    default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
                    / "deskcue", help="where the demo recording is kept")

@@ -148,7 +148,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "analyze": ("analyze", "analyse a recording as fast as possible"),
     "snooze": ("snooze", "snooze the cues of the running appliance"),
     "recalibrate": ("recalibrate", "forget the agent's usual voice (a desk changing hands)"),
-    "demo": ("demo", "set up and run the appliance on the bundled recording"),
+    "demo": ("demo", "run the appliance on a scripted demo call (mock pins, local broker)"),
     "monitor": ("monitor", "live view of every desk on a broker (supervisor's terminal)"),
     "config": ("config", "check, flash and import configs"),
     "selftest": ("selftest", "check this desk's LED, motor, button, headset tap and broker"),

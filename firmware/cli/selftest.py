@@ -56,6 +56,7 @@ from firmware.config.audio import AudioSettings
 from firmware.config.indicator import IndicatorSettings
 from firmware.config.load import load_settings
 from firmware.config.settings import Settings
+from firmware.contract.desk import SelftestPing
 from firmware.errors import AudioError, CredentialsError, IndicatorError
 from firmware.indicator.pins import is_mock, pin_factory
 from firmware.indicator.selftest import LedLegs, Motor, wait_for_press
@@ -336,7 +337,7 @@ def check_audio(s: AudioSettings, open_source: Callable[[], Any], ui: Console,
 def check_broker(settings: Settings, host: str | None, port: int | None, ui: Console,
                  timeout: float = 5.0) -> Step:
     """Publish on the desk's own subtree and wait for the message to come back."""
-    from firmware.link.mqtt_client import BrokerError, SupervisorClient
+    from firmware.link.supervisor_client import BrokerError, SupervisorClient
 
     m = settings.mqtt
     if host is None and not m.enabled:
@@ -349,8 +350,8 @@ def check_broker(settings: Settings, host: str | None, port: int | None, ui: Con
     got = threading.Event()
 
     def on_message(_topic: str, payload: bytes, _retain: bool) -> None:
-        with contextlib.suppress(ValueError, UnicodeDecodeError, AttributeError):
-            if json.loads(payload).get("nonce") == nonce:
+        with contextlib.suppress(ValueError):  # pydantic's ValidationError is a ValueError
+            if SelftestPing.model_validate_json(payload).nonce == nonce:
                 got.set()
 
     try:
@@ -364,7 +365,8 @@ def check_broker(settings: Settings, host: str | None, port: int | None, ui: Con
         client.connect(timeout)
         client.subscribe(topic, qos=1, timeout=timeout)
         sent = time.monotonic()
-        client.publish(topic, json.dumps({"nonce": nonce, "ts": time.time()}), qos=1)
+        client.publish(topic, json.dumps(SelftestPing(nonce=nonce, ts=time.time()).to_json()),
+                       qos=1)
         if not got.wait(timeout):
             return Step("broker", FAIL, f"published on {topic} but it never came back")
         rtt = (time.monotonic() - sent) * 1000.0

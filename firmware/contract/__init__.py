@@ -14,7 +14,7 @@ module                 what
 =====================  ===================================================================
 `.base`                `Payload` (frozen, extra keys refused, strict) and `Absent`
 `.events`              `EventEnvelope` and the ``data`` of each event type (`EVENT_DATA`)
-`.desk`                `DeskStatus`, `Info`, `Telemetry`, `ApplianceStatus`
+`.desk`                `DeskStatus`, `Info`, `Telemetry`, `ApplianceStatus`, `SelftestPing`
 `.commands`            command arguments (`ARG_MODELS`), `CommandResult` (`RESULT_DATA`)
 `.states`              `CueState`: the retained ON/OFF of each cue and the call
 `.limits`              plain numbers of the contract (`SNOOZE_MAX_MIN`), without pydantic

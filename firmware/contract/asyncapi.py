@@ -20,7 +20,7 @@ from typing import Any
 
 from firmware.contract.base import Payload
 from firmware.contract.commands import ALL_ARG_MODELS, CommandResult
-from firmware.contract.desk import DeskStatus, Info, Telemetry
+from firmware.contract.desk import DeskStatus, Info, SelftestPing, Telemetry
 from firmware.contract.events import EVENT_DATA, EventEnvelope
 from firmware.contract.examples import EXAMPLES, RESULT_EXAMPLES, event_example
 from firmware.contract.states import STATE_NAMES, CueState
@@ -53,6 +53,9 @@ One MQTT subtree per desk, `deskcue/{site}/{desk}/...` (the first level is the c
   `tense_voice`, `caller`, and `laughter` where `mqtt.publish_laughter` is on) and the
   `call` is active now; sent when it starts and ends and at every connect, so a consumer
   that subscribes at any time learns the current state at once.
+* `selftest` - QoS 1, never retained: `deskcue selftest` run on the desk publishes a random
+  `nonce` with the desk's own account and waits to read it back (a broker round trip);
+  nothing else publishes or answers here.
 * `cmd/{name}` - allow-listed commands (`snooze`, `identify`, `recalibrate`, `status`, and
   `config` where remote config is on), answered on `cmd/{name}/result` with the command's
   `txid`. A repeat with the same `txid` and arguments runs once; a command without one gets
@@ -179,6 +182,15 @@ def document() -> dict[str, Any]:
                          "payload": _ref(REF.format(model="CueState")),
                          "examples": [_example(EXAMPLES["state"])]}
     send("sendState", "state", 1, True)
+    channel("selftest", "selftest", "selftest")
+    messages["selftest"] = {"name": "selftest",
+                            "summary": "`deskcue selftest`'s broker round trip: published with "
+                                       "the desk's account, read back by the same command.",
+                            "payload": _ref(REF.format(model="SelftestPing")),
+                            "examples": [_example(EXAMPLES["selftest"])]}
+    send("sendSelftest", "selftest", 1, False)
+    operations["receiveSelftest"] = {"action": "receive", "channel": _ref("#/channels/selftest"),
+                                     "bindings": {"mqtt": {"qos": 1, "retain": False}}}
 
     for name, model in ALL_ARG_MODELS.items():
         cmd, res = f"{name}Command", f"{name}Result"
@@ -208,7 +220,7 @@ def document() -> dict[str, Any]:
     send("sendCommandResult", "commandResult", 1, False)
 
     models: list[type[Any]] = [DeskStatus, Info, Telemetry, EventEnvelope, CueState, CommandResult,
-                               *ALL_ARG_MODELS.values()]
+                               SelftestPing, *ALL_ARG_MODELS.values()]
     return {
         "asyncapi": "3.0.0",
         "info": {"title": "deskcue supervisor link", "version": "1.0.0",

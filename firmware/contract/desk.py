@@ -1,4 +1,5 @@
-"""What a desk says about itself: ``status``, ``info``, ``telemetry`` and its live status.
+"""What a desk says about itself: ``status``, ``info``, ``telemetry``, its live status, and the
+``selftest`` round trip.
 
 `ApplianceStatus` is the appliance's state as `deskcue status` (control socket) and the MQTT
 ``cmd/status`` result carry it; `Telemetry` is a periodic subset of it plus the link's figures.
@@ -176,3 +177,12 @@ class Telemetry(TelemetryReading):
 
     ts: Annotated[float, Field(description="Unix time when sent, s.")]
     outbox: Annotated[OutboxDepth, Field(description="The durable outbox.")]
+
+
+class SelftestPing(Payload):
+    """``selftest`` (QoS 1, not retained): `deskcue selftest`'s broker round trip, published
+    with the desk's own account and read back by the same command; nothing else answers it."""
+
+    nonce: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$", description="This round trip's "
+                                "random id, 32 hex digits: what the reader waits for.")]
+    ts: Annotated[float, Field(description="Unix time when sent, s.")]

@@ -26,6 +26,7 @@ from firmware.contract.desk import (
     DeskStatus,
     Info,
     OutboxDepth,
+    SelftestPing,
     Telemetry,
 )
 from firmware.contract.events import (
@@ -130,6 +131,7 @@ EXAMPLES: dict[str, Payload | DeskStatus | CueState] = {
         level_lufs={"agent": -24.1, "caller": -31.0}, cues={"raised_voice": 1},
         input_overflows=0, cpu_load=0.021, soc_temp_c=48.2, uptime_s=330.2, display="ready",
         stream_s=312.4, ts=TS, outbox=OutboxDepth(depth=0, dropped=0)),
+    "selftest": SelftestPing(nonce="9c41d7b3c85f0c2a9e41d7b3c85f0c2a", ts=TS),
     "snooze": SnoozeArgs(txid="a1", ts=TS, minutes=10),
     "identify": IdentifyArgs(seconds=15),  # no txid: the desk makes one
     "recalibrate": RecalibrateArgs(txid="r1"),

@@ -1,4 +1,5 @@
-"""Makes the bundled demo recording: a scripted call spoken by espeak-ng, with known timings.
+"""Makes the demo recording on the spot (cached): a scripted call spoken by espeak-ng, with
+known timings.
 
 Agent on the left channel (wideband), caller on the right (telephone band). The script is
 data: tests build their own variants (a raised passage, a steady one) and get the exact

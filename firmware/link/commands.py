@@ -59,7 +59,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
 
@@ -223,6 +223,20 @@ def parse_command(
                     "off?)")
             return Rejection(name, txid, "stale", f"{when} (limit {max_age_s:g})")
     return Command(name=name, txid=args.txid or obj["txid"], args=args)
+
+
+_A = TypeVar("_A", bound=CommandArgs)
+
+
+def checked_args(model: type[_A], args: Mapping[str, Any]) -> _A | str:
+    """A command's arguments from this desk (its control socket, its button, or an MQTT
+    command already parsed) checked by the same ``model`` as MQTT's: the model, or what is
+    wrong in words. A null argument counts as left out: that is how the socket and
+    ``model_dump`` say it."""
+    try:
+        return model.model_validate({k: v for k, v in args.items() if v is not None})
+    except ValidationError as exc:
+        return _short_errors(exc)
 
 
 def new_txid() -> str:

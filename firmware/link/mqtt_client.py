@@ -43,8 +43,8 @@ Use from the appliance (`firmware.appliance.worker`)::
     link.stop()                       # drain briefly, "offline" by hand, disconnect
 
 Payloads are the models of `firmware.contract` (a mapping is validated into the model first).
-Tools on the supervisor's side use `SupervisorClient` (connect, subscribe, publish, close), so
-paho is imported here only.
+Tools on the supervisor's side use `firmware.link.supervisor_client` instead; both log in
+through `firmware.link.login`. paho is imported by these two modules only.
 
 Identity. Two boxes given one site and desk id (a config copied from box to box) take over each
 other's session without end. The link watches its own ``info`` topic (subscribed before it
@@ -79,7 +79,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import queue
 import random
 import sqlite3
@@ -113,15 +112,7 @@ from firmware.link.commands import (
     read_txid,
     result_payload,
 )
-from firmware.link.credentials import (
-    CREDENTIAL_NAME,
-    CREDSTORE_FILE,
-    Credentials,
-    credstore,
-    load_credentials,
-    ssl_context,
-    tls_files,
-)
+from firmware.link.login import log_in, reason_failed, refusal
 from firmware.link.outbox import Outbox, storage_trouble
 from firmware.platform.host import clock_is_synced
 
@@ -202,46 +193,6 @@ class _Bucket:
             return False
         self.tokens -= 1.0
         return True
-
-
-# CONNACK reason codes (MQTT 5; paho maps 3.1.1's return codes onto them) that say this desk's
-# own settings are wrong, not that the broker is busy or away: retrying will not help until a
-# person changes the credentials, the client id or the broker's accounts.
-_REFUSED_FOR_CONFIG = {
-    0x84: "the broker does not speak this MQTT version (mqtt.protocol)",
-    0x85: "the broker refuses this client id (mqtt.client_id)",
-    0x86: "bad user name or password ({login})",
-    0x87: "not authorized ({login}; or the broker's accounts and ACL)",
-    0x8A: "this client is banned by the broker",
-    0x8C: "the broker wants another authentication method",
-}
-
-
-def login_words(creds: Credentials) -> str:
-    """How the desk logged in, for a refusal: the user and the credentials file by path
-    (never the password), or that it logged in anonymously and where a file belongs."""
-    if creds.source == "none":
-        return (f"logged in anonymously: no credentials file; put one at "
-                f"{credstore() / CREDSTORE_FILE} or name it in mqtt.credentials_file")
-    source = creds.source
-    if Path(source).name == CREDENTIAL_NAME and os.environ.get("CREDENTIALS_DIRECTORY"):
-        source += f", systemd's copy of {credstore() / CREDSTORE_FILE}"
-    if creds.username is None:
-        return f"logged in anonymously: the credentials file {source} names no user"
-    return f"user {creds.username!r} from the credentials file {source}"
-
-
-def _refusal(reason_code: Any, login: str) -> str | None:
-    """A refusal for the desk's settings in words, or None for any other reason code."""
-    why = _REFUSED_FOR_CONFIG.get(getattr(reason_code, "value", -1))
-    return why.format(login=login) if why is not None else None
-
-
-def _reason_failed(reason_code: Any) -> bool:
-    try:
-        return bool(reason_code.is_failure)
-    except AttributeError:
-        return bool(reason_code)
 
 
 def _disconnect_reason(flags: Any, reason_code: Any) -> str:
@@ -675,15 +626,7 @@ class MqttLink:
         client.set_backoff(s.reconnect_min_s, s.reconnect_max_s)
         client.max_inflight_messages_set(s.outbox_inflight + 16)
         client.connect_timeout = 5.0
-        creds = load_credentials(s)
-        self._login = login_words(creds)
-        if creds.username is not None:
-            client.username_pw_set(
-                creds.username, creds.password.reveal() if creds.password else None
-            )
-        files = tls_files(s)
-        if files is not None:
-            client.tls_set_context(ssl_context(files))
+        self._login = log_in(client, s)
         client.will_set(self.topic("status"), "offline", qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
@@ -717,8 +660,8 @@ class MqttLink:
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         try:
-            if _reason_failed(rc):
-                why = _refusal(rc, self._login)
+            if reason_failed(rc):
+                why = refusal(rc, self._login)
                 if why is not None:
                     self._refuse(f"broker refused the connection: {why}")
                 # the log's first line says it in words too: the fault waits refused_fault_s
@@ -761,14 +704,14 @@ class MqttLink:
     def _on_subscribe(self, client: mqtt.Client, _u: Any, mid: int, rcs: Any, _p: Any) -> None:
         try:
             if mid == self._info_sub_mid:
-                if not rcs or any(_reason_failed(rc) for rc in rcs):
+                if not rcs or any(reason_failed(rc) for rc in rcs):
                     log.info("mqtt: the broker does not let this desk read its own info; "
                              "only session takeovers can reveal a duplicate identity")
                 return
             if mid != self._sub_mid:
                 return
             self._sub_mid = None
-            if rcs and all(not _reason_failed(rc) for rc in rcs):
+            if rcs and all(not reason_failed(rc) for rc in rcs):
                 self._commands_ready = True
             else:
                 self._set_error(f"command subscription refused: {rcs}")
@@ -818,10 +761,10 @@ class MqttLink:
 
     def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, rc: Any, _p: Any) -> None:
         try:
-            if mid == self._info_mid and not _reason_failed(rc):
+            if mid == self._info_mid and not reason_failed(rc):
                 with self._lock:
                     self._info_acked = (self._info_sent or {}).get("boot_id")
-            self._q.put(("ack", mid, _reason_failed(rc), str(rc)))
+            self._q.put(("ack", mid, reason_failed(rc), str(rc)))
         except Exception:  # noqa: BLE001
             log.exception("mqtt: on_publish failed")
 
@@ -1390,135 +1333,3 @@ def _contract(model: type[Payload], value: Payload | Mapping[str, Any]) -> dict[
     if not isinstance(value, model):
         value = model.model_validate(value)
     return value.to_json()
-
-
-# -- the supervisor's side ------------------------------------------------------------------------
-
-
-class BrokerError(ConnectionError):
-    """The broker could not be used: not reachable, refused us, or refused a subscription."""
-
-
-class SupervisorClient:
-    """A small MQTT client for tools on the supervisor's side of the broker (`deskcue
-    monitor`, `deskcue selftest`'s round trip, `deskcue demo`'s subscriber): connect with the
-    same TLS and credentials code as the desk, subscribe, publish, close. paho stays in this
-    module.
-
-    ``on_message(topic, payload, retain)`` runs on the network thread for each message and
-    must not block; exceptions it raises are logged. ``host``/``port`` override the
-    settings'. Use as a context manager, or call `close`.
-    """
-
-    def __init__(self, settings: MqttSettings, *, client_id: str = "",
-                 on_message: Callable[[str, bytes, bool], None] | None = None,
-                 host: str | None = None, port: int | None = None) -> None:
-        self.host = host or settings.host
-        self.port = port or settings.port
-        self.on_message = on_message
-        v5 = settings.protocol == "5"
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id[:64],
-                                   protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311)
-        self._client.suppress_exceptions = True
-        creds = load_credentials(settings)  # CredentialsError: the caller says why
-        self._login = login_words(creds)
-        if creds.username is not None:
-            self._client.username_pw_set(creds.username,
-                                         creds.password.reveal() if creds.password else None)
-        files = tls_files(settings)
-        if files is not None:
-            self._client.tls_set_context(ssl_context(files))
-        self._connected = threading.Event()
-        self._refused: str | None = None
-        self._acks: dict[int, tuple[threading.Event, list[Any]]] = {}
-        self._acks_lock = threading.Lock()  # a SUBACK can beat `subscribe` registering it
-        self._topics: list[tuple[str, int]] = []
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_subscribe = self._on_subscribe
-        self._client.on_message = self._on_message
-        self._started = False
-        self._up = False  # connected and accepted now (paho reconnects by itself)
-
-    @property
-    def connected(self) -> bool:
-        """True while the broker has accepted the connection; False once it is lost, until
-        paho's reconnect is accepted again."""
-        return self._up
-
-    def connect(self, timeout: float = 5.0) -> SupervisorClient:
-        """Connect and wait for the broker to accept; raises `BrokerError` (or OSError)."""
-        where = f"{self.host}:{self.port}"
-        try:
-            self._client.connect(self.host, self.port, keepalive=30)
-        except (OSError, ValueError) as exc:
-            raise BrokerError(f"cannot connect to {where}: {exc}") from None
-        self._client.loop_start()
-        self._started = True
-        if not self._connected.wait(timeout):
-            raise BrokerError(f"{where}: no answer")
-        if self._refused:
-            raise BrokerError(f"{where}: refused: {self._refused}")
-        return self
-
-    def subscribe(self, topic: str, qos: int = 1, timeout: float = 5.0) -> None:
-        """Subscribe (again after a reconnect) and wait for the SUBACK; `BrokerError` if the
-        broker refuses (an ACL) or does not answer."""
-        done, codes = threading.Event(), list[Any]()
-        with self._acks_lock:
-            rc, mid = self._client.subscribe(topic, qos=qos)
-            if rc != mqtt.MQTT_ERR_SUCCESS or mid is None:
-                raise BrokerError(f"subscribe to {topic} failed: {mqtt.error_string(rc)}")
-            self._acks[mid] = (done, codes)
-        if not done.wait(timeout):
-            raise BrokerError(f"subscription to {topic} not answered")
-        if any(_reason_failed(c) for c in codes):
-            raise BrokerError(f"subscription to {topic} refused (broker ACL?)")
-        self._topics.append((topic, qos))
-
-    def publish(self, topic: str, payload: str | bytes, *, qos: int = 1,
-                retain: bool = False) -> None:
-        """Publish (queued by paho; QoS 1 is delivered once the connection allows)."""
-        self._client.publish(topic, payload, qos=qos, retain=retain)
-
-    def close(self) -> None:
-        """Disconnect and stop the network thread (idempotent)."""
-        with contextlib.suppress(Exception):
-            self._client.disconnect()
-        if self._started:
-            self._client.loop_stop()
-            self._started = False
-
-    def __enter__(self) -> SupervisorClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
-        # a refusal for this client's settings says which setting, as the desk's fault does
-        self._refused = ((_refusal(rc, self._login) or str(rc))
-                         if _reason_failed(rc) else None)
-        self._up = self._refused is None
-        if self._refused is None:
-            for topic, qos in self._topics:  # paho reconnected: subscribe again
-                client.subscribe(topic, qos=qos)
-        self._connected.set()
-
-    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, _rc: Any, _p: Any) -> None:
-        self._up = False
-
-    def _on_subscribe(self, _c: mqtt.Client, _u: Any, mid: int, rcs: Any, _p: Any) -> None:
-        with self._acks_lock:
-            waiter = self._acks.pop(mid, None)
-        if waiter is not None:
-            waiter[1].extend(rcs or [])
-            waiter[0].set()
-
-    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        if self.on_message is None:
-            return
-        try:
-            self.on_message(msg.topic, bytes(msg.payload), bool(msg.retain))
-        except Exception:  # noqa: BLE001 - never into paho's thread
-            log.exception("mqtt: message handler failed for %s", msg.topic)

@@ -62,6 +62,7 @@ class RobustStat:
 
     @property
     def weight(self) -> float:
+        """Total weight learned: hops of speech, each decayed by the speech heard since."""
         w = self._cache.get(-1.0)
         if w is None:
             w = self._cache[-1.0] = float(self.hist.sum())
@@ -86,6 +87,7 @@ class RobustStat:
         return float(self.lo + (i + min(max(frac, 0.0), 1.0)) * self.step)
 
     def median(self) -> float:
+        """The median, in the unit of the values learned; NaN when empty."""
         return self.quantile(0.5)
 
     def spread(self) -> float:
@@ -173,6 +175,7 @@ class UsualVoice:
 
     @property
     def usual_lufs(self) -> float:
+        """Usual momentary loudness, LUFS (NaN until some speech was learned)."""
         return self.loudness.median()
 
     @property
@@ -182,6 +185,7 @@ class UsualVoice:
 
     @property
     def usual_f0_hz(self) -> float:
+        """Usual pitch, Hz (NaN until some voiced pitch was learned)."""
         return ST_REF_HZ * 2 ** (self.usual_st / 12.0)
 
     def offer(self, loudness_lufs: np.ndarray, voiced: np.ndarray,

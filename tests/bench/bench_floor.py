@@ -64,8 +64,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import paho.mqtt.client as mqtt  # noqa: E402
-from broker import Broker, wait_until  # noqa: E402
+from broker import Broker  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
+from waiting import wait_until  # noqa: E402
 
 from firmware.config.mqtt import MqttSettings  # noqa: E402
 from firmware.contract.desk import ChannelMap, Info, TelemetryReading  # noqa: E402

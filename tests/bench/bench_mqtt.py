@@ -23,7 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from broker import Broker, Subscriber, make_events, settings_for, wait_until  # noqa: E402
+from broker import Broker, Subscriber, make_events, settings_for  # noqa: E402
+from waiting import wait_until  # noqa: E402
 
 from firmware.link.mqtt_client import OUTBOX_FILE, MqttLink  # noqa: E402
 from firmware.link.outbox import Outbox  # noqa: E402

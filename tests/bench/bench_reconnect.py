@@ -28,7 +28,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from broker import Broker, wait_until  # noqa: E402
+from broker import Broker  # noqa: E402
+from waiting import wait_until  # noqa: E402
 
 from firmware.config.mqtt import MqttSettings  # noqa: E402
 from firmware.link.mqtt_client import MqttLink  # noqa: E402

@@ -31,8 +31,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from broker import Broker, wait_until  # noqa: E402
+from broker import Broker  # noqa: E402
 from quiet_desk import quiet_wav  # noqa: E402
+from waiting import wait_until  # noqa: E402
 
 HEAVY = ("numpy", "scipy", "pydantic", "paho", "cryptography", "rich", "soundfile",
          "gpiozero", "pyaudio", "matplotlib")

@@ -49,8 +49,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from alsa_tap import DEVICE_NAME, AlsaTap  # noqa: E402
-from broker import Broker, Subscriber, wait_until  # noqa: E402
+from broker import Broker, Subscriber  # noqa: E402
 from peak_rss import status_mb  # noqa: E402
+from waiting import wait_until  # noqa: E402
 
 from firmware.audio.recording import read_whole  # noqa: E402
 from firmware.demo.recording import demo_recording  # noqa: E402

@@ -29,15 +29,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import paho.mqtt.client as mqtt  # noqa: E402
-from broker import Broker, wait_until  # noqa: E402
+from broker import Broker  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 from paho.mqtt.packettypes import PacketTypes  # noqa: E402
 from paho.mqtt.properties import Properties  # noqa: E402
+from waiting import wait_until  # noqa: E402
 
-from firmware.cli.monitor import MonitorState  # noqa: E402
 from firmware.config.mqtt import MqttSettings  # noqa: E402
 from firmware.contract.desk import OutboxDepth, Telemetry  # noqa: E402
 from firmware.contract.examples import EXAMPLES  # noqa: E402
+from firmware.link.floor_view import MonitorState  # noqa: E402
 
 
 def telemetry_json() -> bytes:

@@ -5,7 +5,7 @@ twice: with jsonschema against the document's draft-07 schemas (what a consumer 
 language would use, so the generated document itself is tested), and by parsing it with the
 contract model the schema was generated from (what the Python consumers do); both must accept.
 
-    from asyncapi import validate
+    from asyncapi_check import validate
     validate("events", envelope)             # raises jsonschema.ValidationError if off-spec
     validate("cmd/snooze/result", result)
     validate("status", b"online")
