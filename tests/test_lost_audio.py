@@ -318,3 +318,28 @@ def test_portaudio_input_overflow_counts_and_marks_a_loss(tap_source):
     after = src.read(timeout=0)
     assert after is not None and src.gap_s == pytest.approx(0.1)
     assert src.overflows == 1
+
+
+def test_no_laughter_train_spans_a_loss() -> None:
+    """A laugh cut by a loss: the event decided before it ends with the last burst heard
+    before it, and nothing after the loss is counted in it."""
+    from firmware.demo.voice_synth import laugh
+
+    x = np.concatenate([np.zeros(RATE // 2), laugh(n_calls=10, rate_hz=5.0, f0_hz=300.0),
+                        np.zeros(RATE)])
+    cut = int(1.5 * RATE)  # 0.5 s of silence and five calls of the laugh
+    an = StreamAnalyzer(AnalyzerParams(laughter_verifier=False))
+    an.process(x[:cut])
+    before = an.take_bursts()
+    assert [k for k, _ in before] == ["decided"]  # decided, still going when the loss came
+    an.restart(250)  # 1 s lost: resumes at 2.5 s
+    (kind, closed), = an.take_bursts()
+    assert kind == "completed" and closed.index == before[0][1].index
+    assert closed.end_s is not None and closed.end_s <= 1.5
+    assert closed.burst_count <= 5
+    an.process(x[cut:])
+    an.flush()
+    after = an.take_bursts()
+    # (a burst at a stream's first hop may take its onset from the silence before it, as
+    # at the stream's start: up to 2 hops)
+    assert after and all(b.start_s >= 2.5 - 0.02 for _, b in after), after
