@@ -22,7 +22,7 @@ cheaper than a reference pitch tracker alone on the appliance's 100 ms blocks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -185,6 +185,55 @@ class StreamAnalyzer:
         self._base_rows = _Held(0)  # packed `_BASE` rows (delay 0) not yet output
         self._laugh_rows = _Held(self._laugh.delay_hops)  # agent's laughter score (delay 2)
         self._hops_out = 0  # absolute hop of the next output row
+        self._t0_s = 0.0  # stream time of the stages' hop 0, s (moves on at each `restart`)
+
+    @property
+    def next_hop(self) -> int:
+        """Absolute index of the next hop to come out."""
+        return self._hops_out
+
+    def restart(self, first_hop: int) -> None:
+        """Audio was lost: the next block follows none fed so far, and its first hop is
+        absolute hop ``first_hop`` (stream time ``first_hop * HOP_S``: the lost time counts).
+
+        Nothing from before the loss reaches a feature after it: every stage that reads a
+        window of past audio starts over as at the stream's start (loudness windows, spectrum,
+        pitch path, voice measures, laughter train, the smoothing and hangover of voice
+        activity). Kept are the slow estimates of the tap and the voice, not of what was
+        said: the DC offset, voice activity's noise floor, the pitch tracker's speaker range
+        and the laughter verifier's usual pitch. The hops not yet output (the partial hop and
+        the ``delay_hops`` look-ahead, up to 50 ms before the loss) are lost with it; a
+        laughter-like event in progress ends with its last burst heard (a ``completed``
+        record for `take_bursts`). Costs no analysis: nothing is fed in place of the loss.
+        """
+        if first_hop < self._hops_out:
+            raise ValueError(f"hop {first_hop} is before the next hop out ({self._hops_out})")
+        c = self.n_channels
+        closed = self._laugh.close()
+        if closed is not None:
+            self._bursts.append(("completed", self._shift(closed)))
+        self._pending = np.zeros((c, 0))
+        self._hops_in = 0
+        self._kw = KWeightedEnergy(rate=RATE, hop=HOP, n_channels=c)
+        self._mom = WindowedLoudness(window_hops=40, hop=HOP, n_channels=c)
+        self._short = WindowedLoudness(window_hops=300, hop=HOP, n_channels=c)
+        self._vad.restart()
+        self._spectrum.reset()
+        self._pitch.reset(keep_range=True)
+        self._measures.reset()
+        self._laugh.reset(keep_usual=True)
+        self._base_rows = _Held(0)
+        self._laugh_rows = _Held(self._laugh.delay_hops)
+        self._hops_out = first_hop
+        self._t0_s = first_hop * HOP_S
+
+    def _shift(self, b: LaughterBurst) -> LaughterBurst:
+        """A burst record of the stages (times from their hop 0) in stream time."""
+        t0 = self._t0_s
+        if not t0:
+            return b
+        return replace(b, start_s=b.start_s + t0, decided_at_s=b.decided_at_s + t0,
+                       end_s=None if b.end_s is None else b.end_s + t0)
 
     def process(self, x: np.ndarray) -> HopFeatures:
         """Feed samples (n_channels, n) in [-1, 1); return features of every completed hop."""
@@ -247,7 +296,8 @@ class StreamAnalyzer:
             # decided and completed records of one call, ordered by the time they happened
             recs = [("decided", b.decided_at_s, b) for b in lf.decided]
             recs += [("completed", b.end_s or b.decided_at_s, b) for b in lf.completed]
-            self._bursts += [(kind, b) for kind, _, b in sorted(recs, key=lambda r: r[1])]
+            self._bursts += [(kind, self._shift(b))
+                             for kind, _, b in sorted(recs, key=lambda r: r[1])]
         # pitch results j belong to hops seen - delay + j; negative hops are dropped
         n_out = min(n_hops, max(0, seen + n_hops - self.delay_hops))
         skip = n_hops - n_out

@@ -287,14 +287,16 @@ class LaughterDetector:
         self.reset()
 
     # ------------------------------------------------------------------ state
-    def reset(self) -> None:
-        """Forget all history (start of a new stream; the verifier's too)."""
+    def reset(self, *, keep_usual: bool = False) -> None:
+        """Forget all history (start of a new stream; the verifier's too). ``keep_usual``:
+        the verifier keeps the usual pitch it learned (after audio was lost mid-stream; an
+        event in progress is taken first with `close`)."""
         if self._spectrum is not None and self._pitch is not None:
             self._spectrum.reset()
             self._pitch.reset()
         self._dc = HopLevel(n_channels=1)
         if self.verifier is not None:
-            self.verifier.reset()
+            self.verifier.reset(keep_usual=keep_usual)
         self._k0 = -self.delay_hops  # absolute hop of the next measures row
         self._e = np.full(HISTORY_HOPS, FLOOR_DBFS)
         self._v = np.zeros(HISTORY_HOPS)
@@ -306,6 +308,11 @@ class LaughterDetector:
         self._event: LaughterBurst | None = None
         self._event_peaks: list[int] = []  # absolute peak hops of the open event's bursts
         self._n_events = 0
+
+    def close(self) -> LaughterBurst | None:
+        """End the event in progress with its last burst heard (audio was lost: no later
+        burst can join it); its completed record, or None if none is open."""
+        return self._close_event() if self._event is not None else None
 
     @property
     def hops_seen(self) -> int:

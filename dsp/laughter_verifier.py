@@ -327,8 +327,11 @@ class LaughterVerifier:
         self._w2, self._b2 = w.w2, float(w.b2)
         self.reset()
 
-    def reset(self) -> None:
-        """Forget the stream and the usual pitch."""
+    def reset(self, *, keep_usual: bool = False) -> None:
+        """Forget the stream and the usual pitch; ``keep_usual``: the usual pitch learned so
+        far is kept (as after audio was lost mid-stream: the agent's voice is the same)."""
+        hist: np.ndarray | None = self._hist if keep_usual else None
+        usual = self._usual[max(self._usual)] if keep_usual else np.nan
         # Histories: preallocated, rows appended in place; only when full are the last
         # HISTORY_HOPS rows moved to the front (a copy per ~2 s of stream, not per block;
         # small, so that they stay in the cache).
@@ -339,9 +342,9 @@ class LaughterVerifier:
         self._f0 = np.zeros(HISTORY_HOPS + _ROOM_HOPS)  # Hz, 0 where unvoiced
         self._fn = HISTORY_HOPS  # rows in use in _f0
         self._fk0 = -4  # absolute hop of the next F0 row (pitch tracker delay 4)
-        self._hist = np.zeros(ST_BINS.size)
+        self._hist: np.ndarray = hist if hist is not None else np.zeros(ST_BINS.size)
         self._chunk_k0 = 0  # absolute hop of the last usual-pitch grid boundary
-        self._usual: dict[int, float] = {0: np.nan}  # boundary hop -> usual pitch from then
+        self._usual: dict[int, float] = {0: usual}  # boundary hop -> usual pitch from then
         self._queue: list[tuple[np.ndarray, np.ndarray]] = []  # pushed spectrum rows, not
         self._queued = 0  # yet in the history (and how many)
         self._fqueue: list[np.ndarray] = []  # pushed F0 rows not yet in the history

@@ -294,8 +294,11 @@ class PitchTracker:
         self.reset()
 
     # ------------------------------------------------------------------------------------
-    def reset(self) -> None:
-        """Forget the stream: the next call starts at hop 0, preceded by silence."""
+    def reset(self, *, keep_range: bool = False) -> None:
+        """Forget the stream: the next call starts at hop 0, preceded by silence.
+
+        ``keep_range``: keep the speaker range prior (the recent voiced F0 of each channel:
+        who speaks, not what was said), as after audio was lost mid-stream."""
         c = self.n_channels
         s = self.n_candidates + 1
         lag = self.viterbi_lag_hops
@@ -315,12 +318,13 @@ class PitchTracker:
         self._pen_hist = np.zeros((lag, c))
         # Speaker range prior: ring of recent voiced log2 F0 per channel, its fill, the
         # current median (0 where not yet known) and the per-channel cost (0 until known).
-        self._ring = np.zeros((c, self._RANGE_HISTORY))
-        self._ring_fill = np.zeros(c, dtype=np.intp)
-        self._ring_pos = np.zeros(c, dtype=np.intp)
-        self._range_centre = np.zeros(c)
-        self._range_gain = np.zeros(c)
-        self._range_on = False
+        if not keep_range:
+            self._ring = np.zeros((c, self._RANGE_HISTORY))
+            self._ring_fill = np.zeros(c, dtype=np.intp)
+            self._ring_pos = np.zeros(c, dtype=np.intp)
+            self._range_centre = np.zeros(c)
+            self._range_gain = np.zeros(c)
+            self._range_on = False
         self._pending: list[tuple[np.ndarray, np.ndarray]] = []  # (lf, best) since update
 
     # ------------------------------------------------------------------------------------

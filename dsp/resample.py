@@ -126,9 +126,6 @@ class StreamResampler:
         # is always on the output grid (absolute input index multiple of `down`).
         self._hist_len = int(np.ceil(n_taps / self.up)) + 1
         self._hist_len += (-self._hist_len) % self.down
-        self._hist = np.zeros((n_channels, self._hist_len), self.dtype)
-        self._n_in = 0  # input samples consumed
-        self._m = 0  # next output index
         self._decimate = self.up == 1 and not self.passthrough
         if self._decimate:
             # Output m = sum_i h[i] x[down m - i]. Frame t holds the inputs from
@@ -142,8 +139,17 @@ class StreamResampler:
             for j in range(_TILE):
                 taps[self._reach + d * j - np.arange(n_taps), j] = self.h
             self._taps = taps.astype(self.dtype)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the stream: the next block is converted as the first one, preceded by
+        silence (after audio was lost: no output joins samples from both sides of it)."""
+        self._hist = np.zeros((self.n_channels, self._hist_len), self.dtype)
+        self._n_in = 0  # input samples consumed
+        self._m = 0  # next output index
+        if self._decimate:
             # inputs from the frame of the first tile not fully output; before sample 0: silence
-            self._tail = np.zeros((n_channels, self._reach), self.dtype)
+            self._tail = np.zeros((self.n_channels, self._reach), self.dtype)
 
     def process(self, x: np.ndarray) -> np.ndarray:
         """Feed ``x`` (n_channels, n) at ``rate_in``; return every output sample now

@@ -194,6 +194,15 @@ class VoiceActivity:
         self._swing = np.full(n_channels, UNKNOWN_SWING_DB)  # until measured: the full margin
         self._raw_hist = np.zeros((n_channels, self.quiet_hang_hops - 1), dtype=bool)
 
+    def restart(self) -> None:
+        """Audio was lost: the next hop follows none heard. The noise floor, the loudest
+        recent level and the noise's swing are kept (slow: how the tap and the room sound);
+        the smoothing and hangover windows start over, as at the stream's start, so no hop's
+        decision reads a level from before the loss."""
+        self._lvl_hist[...] = SILENCE_DBFS
+        self._raw_hist[...] = False
+        self._hops_seen = 0
+
     def process(self, level_dbfs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Voice activity (bool) and the noise floor (dBFS) per hop, each (n_channels, H), for
         per-hop levels ``level_dbfs`` (dBFS, 10 ms hops)."""

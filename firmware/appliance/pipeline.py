@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dsp.analyzer import RATE, AnalyzerParams, HopFeatures, StreamAnalyzer
+from dsp.analyzer import HOP, RATE, AnalyzerParams, HopFeatures, StreamAnalyzer
 from dsp.resample import StreamResampler
 from dsp.voice_activity import VoiceActivityParams
 from firmware.config.audio import AudioSettings
 from firmware.config.settings import Settings
-from firmware.policy.cue_policy import CuePolicy, PolicyEvent
+from firmware.policy.cue_policy import CHUNK_HOPS, CuePolicy, PolicyEvent
 from firmware.policy.usual_voice import UsualVoice
 
 CHANNEL_NAMES = ("agent", "caller")
@@ -87,13 +87,46 @@ class Pipeline:
         self.usual = usual if usual is not None else make_usual_voice(settings)
         self.policy = CuePolicy(settings, self.usual)
         self.samples_in = 0
+        """Source frames so far, heard or lost."""
+        self.lost_frames = 0
+        """Source frames lost so far (`lost`)."""
+        self.losses = 0
+        """Losses so far (each a run of dropped blocks)."""
         self.source_rate = source_rate
         self.source_channels = source_channels
 
     @property
     def stream_s(self) -> float:
-        """Stream time heard so far, seconds."""
+        """Stream time so far, seconds: what was heard and what was lost."""
         return self.samples_in / self.source_rate
+
+    @property
+    def lost_s(self) -> float:
+        """Audio lost so far, seconds."""
+        return self.lost_frames / self.source_rate
+
+    def lost(self, seconds: float) -> list[PolicyEvent]:
+        """``seconds`` of audio were lost (blocks dropped) between the last block and the
+        next: stream time moves on by them, and nothing on either side is joined.
+
+        The resampler and the analyzer start over (`StreamAnalyzer.restart`; no analysis is
+        run in place of the loss), the next hop on the policy's 50 ms grid at or after the
+        stream time the audio resumes, and the policy is told (`CuePolicy.lost`): no cue's
+        evidence, laughter train or learning spans the loss. Returns the events it caused
+        (a build-up held back ending, a cue or a call found ended, laughter judged)."""
+        frames = int(round(seconds * self.source_rate))
+        if frames <= 0:
+            return []
+        self.samples_in += frames
+        self.lost_frames += frames
+        self.losses += 1
+        # the first hop after the loss: where the audio resumes, on the chunk grid
+        hop = max(-(-(self.samples_in * RATE) // (self.source_rate * HOP)),
+                  self.analyzer.next_hop)
+        hop = -(-hop // CHUNK_HOPS) * CHUNK_HOPS
+        self.resampler.reset()
+        self.analyzer.restart(hop)
+        return self.policy.lost(hop, self.analyzer.take_bursts())
 
     def process(self, block: np.ndarray) -> StepResult:
         """Feed a source block (frames, source_channels) in [-1, 1)."""

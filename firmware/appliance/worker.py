@@ -399,7 +399,7 @@ class Appliance:
                 last_audio = time.monotonic()
                 if "audio" in self.faults:
                     self._clear_fault("audio")
-                self._analyse(block)
+                self._analyse(block, float(getattr(self.source, "gap_s", 0.0) or 0.0))
             code = self._tick(control)
             if code is not None:
                 return code
@@ -408,8 +408,13 @@ class Appliance:
                 next_save = time.monotonic() + s.baseline.save_interval_s
         return 0
 
-    def _analyse(self, block: np.ndarray) -> None:
+    def _analyse(self, block: np.ndarray, lost_s: float = 0.0) -> None:
+        """Analyse ``block``; ``lost_s``: audio lost just before it (blocks dropped), s, which
+        stream time counts and no cue's evidence spans (`Pipeline.lost`)."""
         assert self.pipeline is not None
+        if lost_s > 0:
+            for ev in self.pipeline.lost(lost_s):
+                self._emit(ev)
         step = self.pipeline.process(block)
         self.stream_s = self.pipeline.stream_s
         f = step.features
@@ -696,6 +701,7 @@ class Appliance:
             st = self.status(supervisor=True)
             self.link.publish_telemetry(TelemetryReading(
                 level_lufs=st.level_lufs, cues=st.cues, input_overflows=st.input_overflows,
+                lost_audio_s=st.lost_audio_s,
                 cpu_load=round(load, 4), soc_temp_c=st.soc_temp_c, uptime_s=st.uptime_s,
                 display=st.display, stream_s=st.stream_s, snoozed=st.snoozed))
         return now_cpu
@@ -717,10 +723,11 @@ class Appliance:
         self._overflows_source, self._overflows_logged = source, now
         self._overflows_next_log = time.monotonic() + self.overflow_log_every_s
         temp = soc_temperature_c()
-        log.warning("audio: %d audio block(s) from %s dropped: the analysis fell behind "
-                    "(cpu load %.2f, SoC %s), so cues may be missed; look for throttling "
-                    "(vcgencmd get_throttled; a hot or underpowered Pi) or another busy "
-                    "process (top)", now - seen, source.name, load,
+        lost = self.pipeline.lost_s if self.pipeline is not None else 0.0
+        log.warning("audio: %d audio block(s) from %s dropped (%.1f s of audio lost in all): "
+                    "the analysis fell behind (cpu load %.2f, SoC %s), so cues may be missed; "
+                    "look for throttling (vcgencmd get_throttled; a hot or underpowered Pi) or "
+                    "another busy process (top)", now - seen, source.name, lost, load,
                     "unknown" if temp is None else f"{temp:.0f} C")
 
     def info(self) -> Info:
@@ -791,6 +798,7 @@ class Appliance:
             snooze_left_s=left,
             cues={k: n for k, n in self.cue_counts.items() if laughter or k != "laughter"},
             input_overflows=int(self.source.overflows) if self.source else 0,
+            lost_audio_s=round(self.pipeline.lost_s, 2) if self.pipeline is not None else 0.0,
             level_lufs={k: round(v, 1) for k, v in self._last_level.items()},  # type: ignore[misc]
             uptime_s=round(time.monotonic() - self._started, 1),
             soc_temp_c=soc_temperature_c(),

@@ -220,6 +220,9 @@ class CallEnded(Payload):
     max_pitch_above_usual_st: Annotated[float | None, Field(
         description="Largest agent pitch above usual, semitones; null if not known.")]
     short: Annotated[bool, Field(description="Shorter than calls.min_call_s.")]
+    lost_s: Annotated[float, Field(
+        ge=0, description="Audio lost during the call (blocks dropped: the desk fell "
+                          "behind), s; inside duration_s, and in no talk time.")] = 0.0
 
 
 # -- the desk -------------------------------------------------------------------------------------

@@ -29,6 +29,8 @@ class _CallStats:
     cues: Counter[str] = field(default_factory=Counter)
     max_level_above_usual_db: float = -np.inf
     max_pitch_above_usual_st: float = -np.inf
+    quiet_from_s: float = -np.inf  # silence counts from the later of this and last_active_s
+    lost_s: float = 0.0  # audio lost during the call, s
 
 
 @dataclass(frozen=True)
@@ -76,9 +78,27 @@ class CallTracker:
         activity (either channel voiced), from the current state, without changing it."""
         return list(self._walk(t, active))
 
+    def lost(self, at_s: float, resume_s: float) -> list[CallEvent]:
+        """Audio was lost from stream time ``at_s`` to ``resume_s``: nothing in it counts as
+        voice, nor as the silence that ends a call (the silence clock stops), so a call in
+        progress is not ended by a loss shorter than ``silence_gap_s``. A longer loss ends it
+        at its last voiced hop (whether it went on is unknown), found at the loss."""
+        c = self.call
+        if c is None:
+            return []
+        lost = resume_s - at_s
+        c.lost_s += lost
+        if lost >= self.gap:
+            self.call = None
+            return [self._end(c, detected_s=at_s)]
+        c.quiet_from_s = max(c.quiet_from_s, c.last_active_s) + lost
+        return []
+
     def _walk(self, t: np.ndarray, active: np.ndarray) -> Iterator[CallStretch]:
         in_call = self.call is not None
         last_s = self.call.last_active_s if self.call is not None else -np.inf
+        # silence is counted from the later of the last active hop and this (lost audio)
+        quiet_s = self.call.quiet_from_s if self.call is not None else -np.inf
         i, n = 0, t.size
         while i < n:
             starts = not in_call
@@ -88,9 +108,10 @@ class CallTracker:
                     return
                 i += int(hits[0])
                 last_s = float(t[i])
+                quiet_s = -np.inf
                 in_call = True
             seg_t, seg_a = t[i:], active[i:]
-            if float(seg_t[-1]) - last_s < self.gap:
+            if float(seg_t[-1]) - max(last_s, quiet_s) < self.gap:
                 # the gap cannot complete in this run: the call goes on past it
                 hits = np.flatnonzero(seg_a)
                 if hits.size:
@@ -99,7 +120,8 @@ class CallTracker:
                 return
             last = np.maximum.accumulate(np.where(seg_a, seg_t, -np.inf))
             np.maximum(last, last_s, out=last)
-            over = np.flatnonzero(seg_t - last >= self.gap)
+            quiet = last if quiet_s <= last_s else np.maximum(last, quiet_s)
+            over = np.flatnonzero(seg_t - quiet >= self.gap)
             stop = i + (int(over[0]) if over.size else seg_t.size)
             if stop > i:
                 last_s = float(last[stop - i - 1])
@@ -187,6 +209,7 @@ class CallTracker:
             max_pitch_above_usual_st=(round(c.max_pitch_above_usual_st, 1)
                                       if np.isfinite(c.max_pitch_above_usual_st) else None),
             short=bool(dur < self.min_call_s),
+            lost_s=round(c.lost_s, 2),
         )
         return CallEvent("call.ended", detected_s if detected_s is not None else end_s, data)
 

@@ -45,6 +45,8 @@ CHUNK_HOPS = 5  # 50 ms: the policy's decision grid, aligned to absolute hop ind
 LEARN_HOPS = 50  # 0.5 s: the usual voice changes only at these points (absolute hops too)
 PITCH_WINDOW_HOPS = 50  # pitch is judged as the median of the last 0.5 s of voiced hops
 RECENT_MIN_HOPS = 50  # pitched hops (0.5 s) before bursts that make a recent speaking pitch
+AFTER_LOSS_HOPS = 40  # hops after lost audio not learned from: the momentary loudness's 400 ms
+#                       window starts over there (`StreamAnalyzer.restart`) and reads low
 
 
 def _nan_to_zero(x: np.ndarray) -> np.ndarray:
@@ -63,10 +65,11 @@ class TrailingMedian:
     at once where it can, and for a block only when a cue could need them.
     """
 
-    def __init__(self, n: int, window: int = PITCH_WINDOW_HOPS):
+    def __init__(self, n: int, window: int = PITCH_WINDOW_HOPS, start: int = 0):
+        """``start``: absolute index of the first hop to be pushed (nothing heard before)."""
         self.window = window
         self._buf = np.full((n, window - 1), np.nan)
-        self._end = 0  # absolute index of the hop after the last one pushed
+        self._end = start  # absolute index of the hop after the last one pushed
 
     @property
     def end(self) -> int:
@@ -266,6 +269,8 @@ class CuePolicy:
         self._stereo = True
         self._pending: np.ndarray | None = None  # `_hop_matrix` of a partial chunk
         self._pending_first = 0
+        self._learn_from = 0  # absolute hop before which nothing is learned (lost audio)
+        self._first_seen = False  # a run of hops has been decided
 
     # -- commands -------------------------------------------------------------------------
     def snooze(self, minutes: float | None, *, source: str) -> PolicyEvent:
@@ -361,8 +366,9 @@ class CuePolicy:
         n = m.shape[1]
         t = m[_T]
         voiced = m[_VOICED:_T:_CH_STRIDE] > 0.5  # (2, n): agent, caller
-        if self.pitch_median.end == 0:  # the stream's first run: its interval starts here
+        if not self._first_seen:  # the stream's first run: its interval starts here
             self._interval_first = first
+            self._first_seen = True
         # pitch of voiced hops, both channels, for the 0.5 s medians
         self.pitch_median.push(np.where(voiced, m[_ST:_T:_CH_STRIDE], np.nan), first)
         self._st_hist.append((t, m[_ST]))
@@ -443,6 +449,8 @@ class CuePolicy:
                 self._learn_drop = True
                 self._learn_cols = []
                 keep_from = int(ends[np.flatnonzero(engaged)[-1]]) + 1
+        if self._learn_from > first + a:  # just after lost audio: not learned from
+            keep_from = max(keep_from, self._learn_from - first - a)
         if keep_from < b - a:
             v = voiced[keep_from:]
             if v.any():
@@ -606,7 +614,11 @@ class CuePolicy:
         need = int(round(cfg.baseline_speech_s / 0.01))
         have = int(round(self.caller_usual.weight))
         if have < need:
-            take = np.flatnonzero(voiced)[: need - have]
+            learnable = voiced
+            if self._learn_from > first + lo:  # just after lost audio: not learned from
+                learnable = voiced.copy()
+                learnable[:self._learn_from - first - lo] = False
+            take = np.flatnonzero(learnable)[: need - have]
             self.caller_usual.learn(loud[take])
             self.caller_pitch.learn(self._caller_st(first + lo, take))
             if take.size < need - have:
@@ -652,16 +664,19 @@ class CuePolicy:
         st[own] = self.pitch_median.at(1, first + rel[own])
         return st
 
-    def _laughter(self, until_s: float, pitch_since_s: float) -> list[PolicyEvent]:
+    def _laughter(self, until_s: float, pitch_since_s: float,
+                  every: bool = False) -> list[PolicyEvent]:
         """Cue on bursts decided up to ``until_s`` (the end of the chunk being decided, s);
         report cued bursts once they complete. A burst's pitch is read from the agent's
-        hops since ``pitch_since_s`` (4 s before that chunk's last hop)."""
+        hops since ``pitch_since_s`` (4 s before that chunk's last hop). ``every``: judge
+        every record waiting, due or not (audio was lost at ``until_s``: no train goes on
+        past it)."""
         cfg = self.settings.cues.laughter
         events: list[PolicyEvent] = []
         while self._bursts:
             kind, b = self._bursts[0]
             at = b.decided_at_s if kind == "decided" else (b.end_s or b.decided_at_s)
-            if _due_s(kind, b) > until_s:
+            if _due_s(kind, b) > until_s and not every:
                 break
             self._bursts.pop(0)
             if kind == "decided":
@@ -731,13 +746,7 @@ class CuePolicy:
     def finish(self) -> list[PolicyEvent]:
         """Decide the last partial chunk (its end a learning point), then end active cues and
         the call (end of stream or shutdown)."""
-        if self._pending is not None:
-            events = self._decide(self._pending, self._pending_first, final=True)
-        else:  # the end of the stream is a learning point too
-            usual_st = self.usual.usual_st if self.usual.ready else np.nan
-            self.calls.note_pitch(self._interval_pitch(self.pitch_median.end, usual_st))
-            events = [e for _, _, e in self._learn(self.now_s, 0)]
-        self._pending = None
+        events = self._decide_rest()
         usual = self.usual.usual_lufs
         events += [self._event(tr, usual) for tr in self.raised.finish(self.now_s)]
         events += [self._event(tr, usual) for tr in self.tense.finish(self.now_s)]
@@ -745,6 +754,56 @@ class CuePolicy:
         events += [PolicyEvent(ce.type, ce.stream_s, ce.data)
                    for ce in self.calls.finish(self.now_s)]
         return events
+
+    def _decide_rest(self) -> list[PolicyEvent]:
+        """Decide the partial chunk waiting, if any, its end a learning point (or make the
+        end of what was decided one): at the end of the stream, or before lost audio."""
+        if self._pending is not None:
+            events = self._decide(self._pending, self._pending_first, final=True)
+        else:
+            usual_st = self.usual.usual_st if self.usual.ready else np.nan
+            self.calls.note_pitch(self._interval_pitch(self.pitch_median.end, usual_st))
+            events = [e for _, _, e in self._learn(self.now_s, 0)]
+        self._pending = None
+        return events
+
+    def lost(self, first_hop: int,
+             bursts: list[tuple[str, LaughterBurst]] | None = None) -> list[PolicyEvent]:
+        """Audio was lost after the hops decided so far: the next run starts at absolute hop
+        ``first_hop`` (stream time ``first_hop * HOP_S``; the lost time counts in every clock:
+        snooze, cooldowns, the hourly caps, calls). ``bursts``: the analyzer's records up to
+        the loss. Returns the events it caused, in stream order.
+
+        No evidence spans the loss: the partial chunk before it is decided now (its end a
+        learning point); a cue's build-up ends at it (`SustainedCue.lost`: what was lost is
+        no pause `gap_s` may bridge); every laughter-like record waiting is judged now (the
+        analyzer ended the train); the 0.5 s pitch medians start over; the call's silence
+        clock stops (`CallTracker.lost`); the `AFTER_LOSS_HOPS` after it are not learned from
+        (the usual voice, the caller's start-of-call level). Only bookkeeping: no hop of the
+        lost time is analysed or walked over.
+        """
+        if bursts:
+            self._bursts += bursts
+        events = self._decide_rest()
+        at_s = self.now_s
+        resume_s = first_hop * HOP_S
+        if resume_s < at_s:
+            raise ValueError(f"audio resumes at {resume_s} s, before {at_s} s")
+        tagged: list[PolicyEvent] = []
+        if self._bursts:
+            tagged += self._laughter(at_s, at_s - 4.0, every=True)
+        usual = self.usual.usual_lufs
+        tagged += [self._event(tr, usual) for tr in self.raised.lost(at_s, resume_s)]
+        tagged += [self._event(tr, usual) for tr in self.tense.lost(at_s, resume_s)]
+        tagged += [self._event(tr, np.nan) for tr in self.caller_cue.lost(at_s, resume_s)]
+        tagged += [PolicyEvent(ce.type, ce.stream_s, ce.data)
+                   for ce in self.calls.lost(at_s, resume_s)]
+        tagged.sort(key=lambda e: e.stream_s)  # stable: a cue's events keep their order
+        self.pitch_median = TrailingMedian(2, start=first_hop)
+        self._interval_first = first_hop
+        self._learn_from = first_hop + AFTER_LOSS_HOPS
+        self.now_s = resume_s
+        return events + tagged
 
     def _event(self, tr: CueTransition, usual: float) -> PolicyEvent:
         d = dict(tr.data)

@@ -243,6 +243,32 @@ class SustainedCue:
                                  self._ended_data(self.last_keep_s + 0.005)))
         return i + end + 1
 
+    def lost(self, at_s: float, resume_s: float) -> list[CueTransition]:
+        """Audio was lost from stream time ``at_s`` (the end of the last hop stepped) to
+        ``resume_s`` (the start of the next); return the transitions it caused.
+
+        A build-up ends at the loss: evidence before it never adds up with evidence after,
+        however short the loss (what was said in it is unknown, so it is no pause ``gap_s``
+        may bridge); a held-back passage's end is reported there. An active cue stays on
+        through a loss, which counts as time below the release level (nothing heard keeps
+        it on): if ``release_s`` has passed since its last evidence by the first hop after
+        the loss, it ends there (`ended` at the release time, or at the loss if later;
+        the cooldown from then), else the release goes on counting after it."""
+        self.engaged_changes = []
+        if self.phase is Phase.BUILDING:
+            self.phase = Phase.IDLE
+            return [self._held_back_end(at_s)] if self._held_back else []
+        if self.phase is not Phase.ACTIVE:
+            return []
+        tr = self.last_keep_s + self.p.release_s  # hop centre at which the release completes
+        if tr > resume_s + 0.005:
+            return []
+        tr = max(tr, at_s - 0.005)
+        self.phase = Phase.IDLE
+        self.cooldown_until_s = tr + self.p.cooldown_s
+        return [CueTransition(self.name, "ended", tr + 0.005,
+                              self._ended_data(self.last_keep_s + 0.005))]
+
     def finish(self, t_end: float) -> list[CueTransition]:
         """End an active cue at the end of the stream (or on shutdown)."""
         if self.phase is not Phase.ACTIVE:
