@@ -621,3 +621,17 @@ def test_after_an_upgrade_the_desks_on_another_build_say_which() -> None:
                 if line.startswith(("floor/d1", "floor/d2")) and "build" in line]
     feed(state, "deskcue/floor/d3/info", {**info, "firmware": "0.1.1.dev680+g1a2b3c4d5"})
     assert "build" not in render(state, width=140)
+
+
+def test_a_desk_that_lost_audio_says_how_much() -> None:
+    """A starved desk drops audio and builds no cue across it; the supervisor's screen is
+    where a tech hears of it, not only the desk's journal."""
+    state = MonitorState()
+    feed(state, "deskcue/floor/d1/status", b"online")
+    feed(state, "deskcue/floor/d1/telemetry", EXAMPLES["telemetry"].to_json())
+    assert "lost" not in render(state, width=140)
+    feed(state, "deskcue/floor/d1/telemetry",
+         EXAMPLES["telemetry"].model_copy(update={"lost_audio_s": 2.7}).to_json())
+    (row,) = [line for line in render(state, width=140).splitlines()
+              if line.startswith("floor/d1")]
+    assert "audio lost 2.7 s" in row

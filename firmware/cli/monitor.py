@@ -209,6 +209,10 @@ def _notes(view: DeskView, layout: Layout, builds: int = 1, common: str | None =
         counts.append(("outbox", "outbox", view.telemetry.outbox.depth))
     bits = [f"fault: {why}" for why in view.faults.values()]  # first: it needs a person
     bits += [f"{short if layout.short else long} {n}" for long, short, n in counts if n]
+    # a desk that could not keep up with the sound (starved CPU): no cue spans what it lost
+    lost = view.telemetry.lost_audio_s if view.telemetry is not None else 0.0
+    if lost > 0:
+        bits.append(f"{'lost' if layout.short else 'audio lost'} {lost:.1f} s")
     # after an upgrade, the desks that did not take it (or took another)
     if builds > 1 and view.info is not None and view.info.firmware != common:
         bits.append(f"build {view.info.firmware}")
