@@ -431,3 +431,50 @@ def test_copies_of_a_laugh_stay_in_its_group_and_a_speech_laugh_breaks_into_the_
     n = int(0.3 * FS)
     under = b.audio[j:j + n] - a.audio[i:i + n]  # ``b``'s speech under the laugh's start
     assert np.mean(under ** 2) > 0.1 * np.mean(a.audio[i:i + n] ** 2)
+
+
+def _temporal(seed: int) -> VerifierWeights:
+    """A verifier that also reads the time course, with random weights."""
+    from dsp.laughter_verifier import N_FRAME_INPUTS
+
+    rng = np.random.default_rng(seed)
+    conv, c = [], N_FRAME_INPUTS
+    for _ in range(3):
+        conv.append(((rng.standard_normal((3 * c, 4)) / np.sqrt(3 * c)).astype(np.float32),
+                     (0.1 * rng.standard_normal(4)).astype(np.float32)))
+        c = 4
+    return VerifierWeights(np.zeros(N_FEATURES), np.full(N_FEATURES, 10.0),
+                           0.3 * rng.standard_normal((N_FEATURES + 8, 6)), np.zeros(6),
+                           rng.standard_normal(6), 0.0, 0.0, conv=tuple(conv),
+                           dilations=(1, 2, 4), frame_mean=rng.standard_normal(N_FRAME_INPUTS),
+                           frame_scale=1.0 + rng.uniform(0, 1, N_FRAME_INPUTS))
+
+
+def test_a_temporal_verifier_streams_as_it_is_trained_and_round_trips(tmp_path: Path) -> None:
+    """The convolutions over the frames give, proposal by proposal in 100 ms blocks, the score
+    the training script's batch prediction gives from the same features and frames; and the
+    weights survive saving."""
+    from dsp.laughter_verifier import span_frames
+
+    w = _temporal(3)
+    w.save(tmp_path / "t.npz")
+    r = VerifierWeights.load(tmp_path / "t.npz")
+    assert r.dilations == (1, 2, 4) and r.n_params == w.n_params
+    rows: list[tuple[float, np.ndarray, np.ndarray, int]] = []
+
+    class Recording(LaughterVerifier):
+        def verify(self, k: int, pulse: np.ndarray, start: int) -> float:
+            rows.append((super().verify(k, pulse, start), self.features(k, pulse, start),
+                         self.frames(k), span_frames(span_hops(k, start))))
+            return 0.0
+
+    det = LaughterDetector(verifier=Recording(weights=r))
+    x = _stream()
+    for i in range(0, x.size, 1600):
+        det.process(x[i:i + 1600])
+    assert len(rows) > 5
+    got = np.array([q[0] for q in rows])
+    want = w.predict(np.stack([q[1] for q in rows]), np.stack([q[2] for q in rows]),
+                     np.array([q[3] for q in rows]))
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert got.std() > 1e-3  # (the frames move the score)
