@@ -49,9 +49,8 @@ no threads, no clocks.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -78,11 +77,7 @@ USUAL_HALF_LIFE_HOPS = 90_000  # 15 min of voiced speech, as the firmware's usua
 USUAL_MIN_HOPS = 800  # 8 s of voiced pitch before the usual is "known"
 MIN_SPAN_HOPS = 30  # the train's summaries read at least its last 0.3 s
 SKIP_MARGIN_ST = 1.5  # proposals this far below the policy's pitch check are not verified
-FRAME_HOPS = 2  # the temporal inputs' frames: pairs of hops (20 ms), power averaged
-N_FRAMES = 65  # frames the convolutions read: hops k - 129 .. k (1.3 s)
-N_FRAME_INPUTS = N_MEL + 2  # per frame: the 16 bands re the frame's level, the level re
-#   the loudest frame read (dB, at least -40), the periodicity
-HISTORY_HOPS = max(WINDOW_HOPS, N_FRAMES * FRAME_HOPS) + 8
+HISTORY_HOPS = WINDOW_HOPS + 8
 _ROOM_HOPS = 200  # rows a history buffer holds beyond HISTORY_HOPS before it is compacted
 _MEL_FLOOR = 1e-12  # mel mean square of the silence before the stream
 _HANN = np.hanning(WINDOW_HOPS)
@@ -241,62 +236,6 @@ def _features_db(db: np.ndarray, periodicity: np.ndarray, sv: np.ndarray, usual_
     return out
 
 
-def frame_inputs(mel: np.ndarray, periodicity: np.ndarray) -> np.ndarray:
-    """The temporal inputs of one proposal: ``N_FRAMES`` frames of ``FRAME_HOPS`` hops.
-
-    Args:
-        mel: mel band mean squares of hops ``k - 129 .. k``, ``(130, 16)``.
-        periodicity: the pitch tracker's periodicity (0-1) of the same hops, ``(130,)``.
-
-    Returns:
-        ``(N_FRAMES, N_FRAME_INPUTS)`` float32, oldest frame first: each frame's 16 bands in
-        dB re its level (the mean of its bands in dB), its level in dB re the loudest frame
-        (at least -40), its mean periodicity.  Nothing reads the absolute level.
-    """
-    pw = mel.reshape(N_FRAMES, FRAME_HOPS, N_MEL).mean(axis=1)
-    fd = np.log10(pw + 2e-10)
-    fd *= 10.0
-    lev = fd @ _LEV_BAL[:, 0]
-    x = np.empty((N_FRAMES, N_FRAME_INPUTS), np.float32)
-    np.subtract(fd, lev[:, None], out=x[:, :N_MEL])
-    x[:, N_MEL] = np.maximum(lev - lev.max(), -40.0)
-    x[:, N_MEL + 1] = periodicity.reshape(N_FRAMES, FRAME_HOPS).mean(axis=1)
-    return x
-
-
-def span_frames(span: int) -> int:
-    """Frames of the proposed train (its ``span`` hops, rounded up to whole frames)."""
-    return -(-span // FRAME_HOPS)
-
-
-def conv_pool(x: np.ndarray, span_fr: np.ndarray, conv: tuple[tuple[np.ndarray, np.ndarray],
-              ...], dilations: tuple[int, ...]) -> np.ndarray:
-    """Causal dilated convolutions (width 3, tanh) over frames, pooled over the train.
-
-    Args:
-        x: frame inputs ``(B, N_FRAMES, c)`` (standardised, or with the standardisation
-            folded into the first layer).
-        span_fr: ``(B,)`` frames of each proposal's train (:func:`span_frames`).
-        conv: per layer, weights ``(3 c_in, c_out)`` (the taps oldest first, each the
-            ``c_in`` channels) and bias ``(c_out,)``.
-        dilations: per layer, the taps' spacing in frames.
-
-    Returns:
-        ``(B, 2 c_out)``: each last-layer filter's mean over the train's frames, then its
-        maximum (at most the layer's whole output).
-    """
-    h = x
-    for (w, b), d in zip(conv, dilations, strict=True):
-        n = h.shape[1] - 2 * d
-        col = np.concatenate([h[:, :n], h[:, d:d + n], h[:, 2 * d:2 * d + n]], axis=2)
-        h = np.tanh((col.reshape(-1, col.shape[2]) @ w).reshape(h.shape[0], n, -1) + b)
-    n = h.shape[1]
-    m = np.arange(n)[None, :] >= (n - np.minimum(span_fr, n))[:, None]
-    mean = (h * m[:, :, None]).sum(axis=1) / m.sum(axis=1, keepdims=True)
-    mx = np.where(m[:, :, None], h, -np.inf).max(axis=1)
-    return np.hstack([mean, mx])
-
-
 def _quantile(s: np.ndarray, q: float) -> float:
     """Quantile ``q`` of the sorted values ``s`` by linear interpolation (numpy's default)."""
     pos = q * (s.size - 1)
@@ -324,15 +263,10 @@ class VerifierWeights:
     w2: np.ndarray
     b2: float
     propose_threshold: float
-    conv: tuple[tuple[np.ndarray, np.ndarray], ...] = ()
-    dilations: tuple[int, ...] = ()
-    frame_mean: np.ndarray | None = None
-    frame_scale: np.ndarray | None = None
 
     @property
     def n_params(self) -> int:
-        return int(self.w1.size + self.b1.size + self.w2.size + 1
-                   + sum(w.size + b.size for w, b in self.conv))
+        return int(self.w1.size + self.b1.size + self.w2.size + 1)
 
     @classmethod
     def load(cls, path: str | Path) -> VerifierWeights:
@@ -340,43 +274,18 @@ class VerifierWeights:
         with np.load(path) as z:
             if z["mean"].shape != (N_FEATURES,):
                 raise ValueError(f"{path}: {z['mean'].shape[0]} features, need {N_FEATURES}")
-            base = cls(mean=z["mean"], scale=z["scale"], w1=z["w1"], b1=z["b1"], w2=z["w2"],
+            return cls(mean=z["mean"], scale=z["scale"], w1=z["w1"], b1=z["b1"], w2=z["w2"],
                        b2=float(z["b2"]), propose_threshold=float(z["propose_threshold"]))
-            if "dilations" not in z:
-                return base
-            dil = tuple(int(d) for d in z["dilations"])
-            return replace(base, dilations=dil, frame_mean=z["frame_mean"],
-                           frame_scale=z["frame_scale"],
-                           conv=tuple((z[f"conv_w{i}"], z[f"conv_b{i}"])
-                                      for i in range(len(dil))))
 
     def save(self, path: str | Path) -> None:
         """Write the weights as ``.npz`` (float32 would do; float64 keeps results exact)."""
-        extra: dict[str, Any] = {}  # (Any: savez's own keywords are not arrays)
-        if self.conv:
-            assert self.frame_mean is not None and self.frame_scale is not None
-            extra = {"dilations": np.array(self.dilations), "frame_mean": self.frame_mean,
-                     "frame_scale": self.frame_scale}
-            for i, (w, b) in enumerate(self.conv):
-                extra[f"conv_w{i}"], extra[f"conv_b{i}"] = w, b
         np.savez(path, mean=self.mean, scale=self.scale, w1=self.w1, b1=self.b1, w2=self.w2,
-                 b2=np.float64(self.b2), propose_threshold=np.float64(self.propose_threshold),
-                 **extra)
+                 b2=np.float64(self.b2), propose_threshold=np.float64(self.propose_threshold))
 
-    def predict(self, feats: np.ndarray, frames: np.ndarray | None = None,
-                span_fr: np.ndarray | None = None) -> np.ndarray:
-        """Scores in [0, 1] for features ``(B, N_FEATURES)`` and, if the model reads the
-        time course, their frames ``(B, N_FRAMES, N_FRAME_INPUTS)`` and trains' frame
-        counts ``(B,)``."""
+    def predict(self, feats: np.ndarray) -> np.ndarray:
+        """Scores in [0, 1] for features ``(..., N_FEATURES)``."""
         z = (feats - self.mean) / self.scale
-        a = z @ self.w1[:N_FEATURES] + self.b1
-        if self.conv:
-            assert frames is not None and span_fr is not None
-            for s in range(0, z.shape[0], 4096):
-                fr = (frames[s:s + 4096] - self.frame_mean) / self.frame_scale
-                a[s:s + 4096] += conv_pool(fr.astype(np.float32), span_fr[s:s + 4096],
-                                           self.conv, self.dilations) @ self.w1[N_FEATURES:]
-        h = np.tanh(a)
+        h = np.tanh(z @ self.w1 + self.b1)
         return 1.0 / (1.0 + np.exp(-(h @ self.w2 + self.b2)))
 
 
@@ -413,17 +322,8 @@ class LaughterVerifier:
             else VerifierWeights.load(weights)
         self.propose_threshold = self.weights.propose_threshold
         w = self.weights  # standardisation folded into the first layer: one product fewer
-        self._w1 = w.w1[:N_FEATURES] / w.scale[:, None]
-        self._b1 = w.b1 - (w.mean / w.scale) @ w.w1[:N_FEATURES]
-        self._conv = w.conv
-        self._w1c = w.w1[N_FEATURES:]
-        if w.conv:  # and the frames' standardisation into the first convolution
-            assert w.frame_mean is not None and w.frame_scale is not None
-            fm = np.tile(w.frame_mean, 3)
-            fs = np.tile(w.frame_scale, 3)
-            c0, b0 = w.conv[0]
-            self._conv = ((c0 / fs[:, None]).astype(np.float32),
-                          (b0 - (fm / fs) @ c0).astype(np.float32)), *w.conv[1:]
+        self._w1 = w.w1 / w.scale[:, None]
+        self._b1 = w.b1 - (w.mean / w.scale) @ w.w1
         self._w2, self._b2 = w.w2, float(w.b2)
         self.reset()
 
@@ -580,18 +480,6 @@ class LaughterVerifier:
         per = self._per[i - WINDOW_HOPS + 1:i + 1]
         return _features_db(db, per, sv, usual, pulse, span)
 
-    def frames(self, k: int) -> np.ndarray:
-        """The temporal inputs (:func:`frame_inputs`) of a proposal at hop ``k``."""
-        self._take_queue()
-        i = k - (self._mk0 - self._n)
-        a = i - N_FRAMES * FRAME_HOPS + 1
-        return frame_inputs(self._mel[a:i + 1], self._per[a:i + 1])
-
-    def _pooled(self, k: int, span: int) -> np.ndarray:
-        x = self.frames(k)[None]
-        return conv_pool(x, np.array([span_frames(span)]), self._conv,
-                         self.weights.dilations)[0]
-
     def features(self, k: int, pulse: np.ndarray, start: int) -> np.ndarray:
         """The input vector for a proposal whose newest spectrum row is hop ``k`` and whose
         train's first pulse began at hop ``start``."""
@@ -610,7 +498,5 @@ class LaughterVerifier:
             return 0.0
         h = self._features(k, pulse, span, sv, usual) @ self._w1
         h += self._b1
-        if self._conv:
-            h += self._pooled(k, span) @ self._w1c
         z = float(np.tanh(h, out=h) @ self._w2) + self._b2
         return 1.0 / (1.0 + math.exp(-z)) if z > -700.0 else 0.0

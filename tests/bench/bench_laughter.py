@@ -1085,7 +1085,7 @@ def _decision_times(s: object, rec: dict, trace: dict, w: object, cue_s: float
     t = rec["t"]
     span = (t >= lo) & (t <= hi)
     tw, X = t[span], rec["X"][span]
-    p = T.predict_windows(w, rec, span) if X.size else np.zeros(0)  # type: ignore[arg-type]
+    p = w.predict(X) if X.size else np.zeros(0)  # type: ignore[attr-defined]
     skip = (X[:, T._pulse_col("usual_known")] == 1.0) & (
         X[:, T._pulse_col("st_median_above_usual")] < cfg.pitch_st - SKIP_MARGIN_ST)
     acc = tw[(p >= cfg.threshold) & ~skip]
@@ -1185,7 +1185,7 @@ def two_stage_section() -> None:
         X = r["X"]
         prop = X[:, sc_col] >= T.PROPOSE if X.size else np.zeros(0, bool)
         by["old"][label].append(float(X[:, sc_col].max()) if X.size else 0.0)
-        by["two"][label].append(float(T.predict_windows(weights[r["fold"]], r, prop).max())
+        by["two"][label].append(float(weights[r["fold"]].predict(X[prop]).max())
                                 if prop.any() else 0.0)
         x = audio[r["name"]]
         _, ys = _yamnet_track(teacher, np.concatenate([x, np.zeros(RATE_HZ // 2)]), 0.0,

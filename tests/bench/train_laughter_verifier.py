@@ -43,7 +43,6 @@ whose pitch could pass the policy's check (``could_cue``).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import os
 import sys
@@ -179,13 +178,9 @@ class DataSet:
     source: np.ndarray  # "clip" | "stream" | "aug" (training-only streams)
     speech_s_by_fold: dict[int, float] = field(default_factory=dict)
     raised_s_by_fold: dict[int, float] = field(default_factory=dict)  # raised-pitch speech
-    frames: np.ndarray | None = None  # (n, N_FRAMES, N_FRAME_INPUTS), with ``TEMPORAL``
-    span_fr: np.ndarray | None = None  # (n,) frames of each window's train
 
     def select(self, m: np.ndarray) -> DataSet:
-        return DataSet(self.X[m], self.hard[m], self.teacher[m], self.fold[m], self.source[m],
-                       frames=None if self.frames is None else self.frames[m],
-                       span_fr=None if self.span_fr is None else self.span_fr[m])
+        return DataSet(self.X[m], self.hard[m], self.teacher[m], self.fold[m], self.source[m])
 
 
 def fold_of(group: str) -> int:
@@ -562,144 +557,6 @@ def join(a: DataSet, b: DataSet) -> DataSet:
 
 
 # ------------------------------------------------------------------ model
-TEMPORAL = False  # the verifier also reads the time course: ``CONV_DILATIONS`` convolutions
-#   of ``CONV_FILTERS`` filters over the last 1.3 s of 20 ms log-mel frames, pooled over the
-#   train (``laughter_verifier.conv_pool``); ``--temporal``
-CONV_DILATIONS = (1, 2, 4)  # width-3 taps: 15 frames (0.3 s) seen by each output
-CONV_FILTERS = 8
-TEMPORAL_EPOCHS = 40  # minibatch Adam passes (batch TEMPORAL_BATCH)
-TEMPORAL_BATCH = 256
-TEMPORAL_LR = 0.003
-L2_CONV = 1e-3
-
-
-class TemporalNet:
-    """Convolutions over the frames, pooled over the train, joined with the summaries before
-    the hidden layer; forward and backward in numpy (training only; the verifier runs
-    ``laughter_verifier.conv_pool``)."""
-
-    def __init__(self, c_in: int, d_sum: int, seed: int, hidden: int = HIDDEN,
-                 dil: tuple[int, ...] = CONV_DILATIONS, filters: int = CONV_FILTERS) -> None:
-        rng = np.random.default_rng(seed)
-        self.dil = dil
-        self.conv: list[list[np.ndarray]] = []
-        c = c_in
-        for _ in dil:
-            self.conv.append([(rng.standard_normal((3 * c, filters)) / np.sqrt(3 * c)
-                               ).astype(np.float32), np.zeros(filters, np.float32)])
-            c = filters
-        d = d_sum + 2 * filters
-        self.mlp = [rng.standard_normal((d, hidden)) / np.sqrt(d), np.zeros(hidden),
-                    rng.standard_normal(hidden) / np.sqrt(hidden), np.zeros(1)]
-
-    def params(self) -> list[np.ndarray]:
-        return [p for layer in self.conv for p in layer] + self.mlp
-
-    def forward(self, x: np.ndarray, span: np.ndarray, z: np.ndarray, keep: bool = False
-                ) -> np.ndarray:
-        cache = []
-        h = x
-        for (w, b), d in zip(self.conv, self.dil, strict=True):
-            n = h.shape[1] - 2 * d
-            col = np.concatenate([h[:, :n], h[:, d:d + n], h[:, 2 * d:2 * d + n]], axis=2)
-            h = np.tanh((col.reshape(-1, col.shape[2]) @ w).reshape(col.shape[0], n, -1) + b)
-            cache.append((col, h))
-        n = h.shape[1]
-        m = np.arange(n)[None, :] >= (n - np.minimum(span, n))[:, None]
-        cnt = m.sum(1, keepdims=True).astype(np.float32)
-        mean = (h * m[:, :, None]).sum(1) / cnt
-        am = np.where(m[:, :, None], h, -np.inf).argmax(1)
-        mx = np.take_along_axis(h, am[:, None, :], 1)[:, 0]
-        u = np.hstack([z, mean, mx]).astype(np.float64)
-        w1, b1, w2, b2 = self.mlp
-        a = np.tanh(u @ w1 + b1)
-        p: np.ndarray = 1 / (1 + np.exp(-(a @ w2 + b2)))
-        if keep:
-            self._c = (cache, m, cnt, am, u, a)
-        return p
-
-    def backward(self, g: np.ndarray) -> list[np.ndarray]:
-        """Gradients of the loss for its derivative by the logit, ``g`` (B,)."""
-        cache, m, cnt, am, u, a = self._c
-        w1, b1, w2, b2 = self.mlp
-        ga = np.outer(g, w2) * (1 - a * a)
-        out = [u.T @ ga, ga.sum(0), a.T @ g, np.array([g.sum()])]
-        gu = ga @ w1.T
-        f = self.conv[-1][1].size
-        d_sum = u.shape[1] - 2 * f
-        gmean = gu[:, d_sum:d_sum + f].astype(np.float32)
-        gmax = gu[:, d_sum + f:].astype(np.float32)
-        gh = m[:, :, None] * (gmean / cnt)[:, None, :]
-        np.put_along_axis(gh, am[:, None, :],
-                          np.take_along_axis(gh, am[:, None, :], 1) + gmax[:, None, :], 1)
-        grads: list[np.ndarray] = []
-        for i in range(len(self.conv) - 1, -1, -1):
-            col, h = cache[i]
-            w, _ = self.conv[i]
-            d = self.dil[i]
-            gp = gh * (1 - h * h)
-            bn, n, fo = gp.shape
-            gw = col.reshape(-1, col.shape[2]).T @ gp.reshape(-1, fo)
-            grads = [gw.astype(np.float32), gp.sum((0, 1)).astype(np.float32)] + grads
-            if i == 0:
-                break
-            gcol = (gp.reshape(-1, fo) @ w.T).reshape(bn, n, -1)
-            c = gcol.shape[2] // 3
-            gh = np.zeros_like(cache[i - 1][1])
-            gh[:, :n] += gcol[:, :, :c]
-            gh[:, d:d + n] += gcol[:, :, c:2 * c]
-            gh[:, 2 * d:2 * d + n] += gcol[:, :, 2 * c:]
-        return grads + out
-
-
-def fit_temporal(X: np.ndarray, frames: np.ndarray, span_fr: np.ndarray, y: np.ndarray, *,
-                 seed: int = SEED, epochs: int | None = None,
-                 neg_weight: np.ndarray | None = None,
-                 unused_inputs: tuple[str, ...] = UNUSED_INPUTS) -> VerifierWeights:
-    """``fit`` with the convolutions over the frames: class-balanced cross-entropy,
-    minibatch Adam, seeded and deterministic (single-threaded BLAS gives the same sums)."""
-    rng = np.random.default_rng(seed)
-    unused = [_pulse_col(c) for c in unused_inputs]
-    mean = X.mean(axis=0)
-    scale = X.std(axis=0) + 1e-6
-    mean[unused], scale[unused] = 0.0, 1.0
-    Z = (X - mean) / scale
-    Z[:, unused] = 0.0
-    flat = frames.reshape(-1, frames.shape[2])
-    fm = flat.mean(axis=0, dtype=np.float64)
-    fs = flat.std(axis=0, dtype=np.float64) + 1e-6
-    P = ((frames - fm) / fs).astype(np.float32)
-    net = TemporalNet(P.shape[2], Z.shape[1], seed, dil=CONV_DILATIONS, filters=CONV_FILTERS)
-    n = y.size
-    pos = y >= 0.5
-    r = np.ones(n) if neg_weight is None else np.where(pos, 1.0, neg_weight)
-    w = np.where(pos, 0.5 / max(pos.sum(), 1), 0.5 * r / max(r[~pos].sum(), 1e-9)) * n
-    ps = net.params()
-    n_conv = 2 * len(net.conv)
-    mo = [np.zeros_like(p) for p in ps]
-    ve = [np.zeros_like(p) for p in ps]
-    it = 0
-    for _ in range(TEMPORAL_EPOCHS if epochs is None else epochs):
-        order = rng.permutation(n)
-        for s in range(0, n, TEMPORAL_BATCH):
-            i = order[s:s + TEMPORAL_BATCH]
-            it += 1
-            p = net.forward(P[i], span_fr[i], Z[i], keep=True)
-            G = net.backward(w[i] * (p - y[i]) / i.size)
-            for j, p_ in enumerate(ps):
-                if p_.ndim == 2:
-                    G[j] = G[j] + (L2_CONV if j < n_conv else L2) * p_
-                mo[j] = 0.9 * mo[j] + 0.1 * G[j]
-                ve[j] = 0.999 * ve[j] + 0.001 * G[j] ** 2
-                p_ -= TEMPORAL_LR * (mo[j] / (1 - 0.9 ** it)) / (
-                    np.sqrt(ve[j] / (1 - 0.999 ** it)) + 1e-8)
-    w1, b1, w2, b2 = net.mlp
-    w1[unused] = 0.0
-    return VerifierWeights(mean, scale, w1, b1, w2, float(b2[0]), PROPOSE,
-                           conv=tuple((cw, cb) for cw, cb in net.conv), dilations=net.dil,
-                           frame_mean=fm, frame_scale=fs)
-
-
 def fit(X: np.ndarray, y: np.ndarray, *, hidden: int = HIDDEN, seed: int = SEED,
         epochs: int = EPOCHS, lr: float = 0.01, l2: float = L2,
         neg_weight: np.ndarray | None = None, unused_inputs: tuple[str, ...] = UNUSED_INPUTS
@@ -815,25 +672,12 @@ def train(ds: DataSet, folds: list[int], *, mix: float = TEACHER_MIX, seed: int 
         unused += pruned_inputs(d, y, nw, folds, seed=seed, epochs=epochs)
     # inner cross-validation: each training fold held out in turn
     thr = []
-    temporal = d.frames is not None
-
-    def fit_on(m: np.ndarray) -> VerifierWeights:
-        if temporal:
-            return fit_temporal(d.X[m], d.frames[m], d.span_fr[m], y[m],  # type: ignore[index]
-                                seed=seed, neg_weight=nw[m], unused_inputs=unused)
-        return fit(d.X[m], y[m], seed=seed, epochs=epochs, neg_weight=nw[m],
-                   unused_inputs=unused)
-
-    def predict(w: VerifierWeights, m: np.ndarray) -> np.ndarray:
-        if temporal:
-            return w.predict(d.X[m], d.frames[m], d.span_fr[m])  # type: ignore[index]
-        return w.predict(d.X[m])
-
     for f in folds:
         if len(folds) < 2:
             break
         inner = d.fold != f
-        wts = fit_on(inner)
+        wts = fit(d.X[inner], y[inner], seed=seed, epochs=epochs, neg_weight=nw[inner],
+                  unused_inputs=unused)
         neg = (d.fold == f) & (d.hard == 0) & np.isin(
             d.source, ["clip", "stream", "raised"] if RAISED_IN_OPERATING_POINT
             else ["clip", "stream"])
@@ -842,12 +686,13 @@ def train(ds: DataSet, folds: list[int], *, mix: float = TEACHER_MIX, seed: int 
         hours = (ds.speech_s_by_fold.get(f, 0.0) + RAISED_IN_OPERATING_POINT
                  * ds.raised_s_by_fold.get(f, 0.0)) / 3600
         if hours > 0 and neg.any():
-            thr.append(operating_point(predict(wts, neg), hours))
-    wts = fit_on(np.ones(d.X.shape[0], bool))
+            thr.append(operating_point(wts.predict(d.X[neg]), hours))
+    wts = fit(d.X, y, seed=seed, epochs=epochs, neg_weight=nw, unused_inputs=unused)
     t = float(np.median(thr)) if thr else 0.5
     t = min(max(t, 1e-4), 1 - 1e-4)
     # shift the output bias so that 0.5 is the operating point
-    return dataclasses.replace(wts, b2=wts.b2 - float(np.log(t / (1 - t))))
+    return VerifierWeights(wts.mean, wts.scale, wts.w1, wts.b1, wts.w2,
+                           wts.b2 - float(np.log(t / (1 - t))), PROPOSE)
 
 
 def _pulse_col(name: str) -> int:
@@ -860,8 +705,6 @@ def digest(w: VerifierWeights) -> str:
     """SHA-256 of the weights (to check reproducibility)."""
     h = hashlib.sha256()
     for a in (w.mean, w.scale, w.w1, w.b1, w.w2, np.array([w.b2, w.propose_threshold])):
-        h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
-    for a in [x for layer in w.conv for x in layer]:  # (none unless ``TEMPORAL``)
         h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
     return h.hexdigest()
 
@@ -900,57 +743,7 @@ def dataset(*, teacher: bool = True, cache: bool = True) -> tuple[DataSet, list[
         ds = join(ds, _raised(key, teacher, cache))
     if LAUGH_VARIANTS:
         ds = join(ds, _variants(key, cache))
-    if TEMPORAL:
-        assert RAISED_NEGATIVES and not LAUGH_VARIANTS, "frames are cached for these windows"
-        hrecs = hop_dataset(cache)
-        ds.frames, ds.span_fr = temporal_inputs(hrecs)
-        assert np.allclose(np.concatenate([r["X"] for r in hrecs]), ds.X)
-        i = 0
-        for r in recs:  # (the clips and streams come first, in the same order)
-            n = r["X"].shape[0]
-            r["frames"], r["span_fr"] = ds.frames[i:i + n], ds.span_fr[i:i + n]
-            i += n
     return ds, recs
-
-
-def predict_windows(w: VerifierWeights, rec: dict, m: np.ndarray) -> np.ndarray:
-    """Scores of the windows ``m`` of a record of ``dataset()`` (its frames too, if the
-    model reads them)."""
-    if w.conv:
-        return w.predict(rec["X"][m], rec["frames"][m], rec["span_fr"][m])
-    return w.predict(rec["X"][m])
-
-
-def temporal_inputs(hrecs: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """Every window's frames (``laughter_verifier.frame_inputs``) and its train's frame
-    count, from ``hop_dataset``'s hops (the hops before a stream read as its silence)."""
-    from dsp.laughter_verifier import (
-        _MEL_FLOOR,
-        FRAME_HOPS,
-        N_FRAMES,
-        frame_inputs,
-        span_frames,
-        span_hops,
-    )
-
-    hops = N_FRAMES * FRAME_HOPS
-    out, sf = [], []
-    for r in hrecs:
-        if not r["k"].size:
-            continue
-        mel = 10 ** (r["db"].astype(float) / 10) - 1e-10
-        per = r["per"].astype(float)
-        h0 = r["h0"]
-        pad = max(0, h0 - (int(r["k"].min()) - hops + 1))
-        if pad:
-            mel = np.vstack([np.full((pad, mel.shape[1]), _MEL_FLOOR), mel])
-            per = np.concatenate([np.zeros(pad), per])
-            h0 -= pad
-        for k, st in zip(r["k"], r["start"], strict=True):
-            a = int(k) - hops + 1 - h0
-            out.append(frame_inputs(mel[a:a + hops], per[a:a + hops]))
-            sf.append(span_frames(span_hops(int(k), int(st))))
-    return np.stack(out), np.array(sf)
 
 
 def _cached(key: str, cache: bool, build: Callable[[], DataSet]) -> DataSet:
@@ -997,100 +790,8 @@ def _raised(key: str, teacher: bool, cache: bool) -> DataSet:
     return _cached(rkey, cache, build)
 
 
-# ------------------------------------------------------------------ hop-level data
-class _HopRecorder(_Recorder):
-    """A recorder that also keeps every pushed spectrum row (mel dB, periodicity) and each
-    proposal's train start."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.mel_rows: list[np.ndarray] = []
-        self.per_rows: list[np.ndarray] = []
-        self.starts: list[int] = []
-
-    def push(self, mel: np.ndarray, periodicity: np.ndarray, f0_hz: np.ndarray,
-             voiced: np.ndarray) -> None:
-        self.mel_rows.append(np.array(mel))
-        self.per_rows.append(np.array(periodicity))
-        super().push(mel, periodicity, f0_hz, voiced)
-
-    def verify(self, k: int, pulse: np.ndarray, start: int) -> float:
-        self.starts.append(start)
-        return super().verify(k, pulse, start)
-
-
-def hop_windows(x: np.ndarray) -> dict:
-    """``windows`` with the hops: decision times ``t`` (s), features ``X``, decision hops
-    ``k``, train starts ``start``, and every hop's mel dB ``db`` (float32, row ``h + 2`` is
-    hop ``h``) and periodicity ``per``."""
-    from dsp.laughter_verifier import mel_db
-
-    rec = _HopRecorder()
-    det = LaughterDetector(verifier=rec)
-    x = np.concatenate([x, np.zeros(int(0.6 * RATE_HZ))])
-    x = np.concatenate([x, np.zeros((-x.size) % 160)])
-    det.process(x)
-    k = np.array([r[0] for r in rec.rows], dtype=int)
-    F = np.stack([r[1] for r in rec.rows]) if rec.rows else np.zeros((0, N_FEATURES))
-    db = mel_db(np.concatenate(rec.mel_rows)).astype(np.float32)
-    return {"t": (k + 2 + 0.5) * 0.01, "X": F, "k": k, "start": np.array(rec.starts, dtype=int),
-            "db": db, "per": np.concatenate(rec.per_rows).astype(np.float32)}
-
-
-def hop_dataset(cache: bool = True) -> list[dict]:
-    """Per clip and stream, in ``dataset()``'s window order (clips, streams, raised streams),
-    the kept windows' hops ``k`` and train starts, their features (to check the order), and
-    the hops' mel dB and periodicity from 1.3 s before the first kept window, with what the
-    hop labels need (kind, label, fold, laugh onset and end, warm-up)."""
-    import pickle
-
-    key = f"hops-{SEED}-{N_FOLDS}-{PROPOSE}-{N_FEATURES}-r{RECIPE}-{'.'.join(RAISED_RECIPES)}"
-    path = CACHE_DIR / f"verifier_{key}.pkl"
-    if cache and path.exists():
-        with open(path, "rb") as fh:
-            k, out = pickle.load(fh)
-        if k == key:
-            return out
-    items, by_speaker = load_items()
-    out = []
-
-    def add(w: dict, keep: np.ndarray, meta: dict) -> None:
-        h0 = max(int(w["k"][keep].min()) - 130, -2) if keep.any() else -2
-        out.append({**meta, "k": w["k"][keep], "start": w["start"][keep], "X": w["X"][keep],
-                    "h0": h0, "db": w["db"][h0 + 2:], "per": w["per"][h0 + 2:]})
-
-    for it in items:
-        w = hop_windows(it.audio)
-        add(w, np.ones(w["k"].size, bool), {"kind": "clip", "label": it.label, "name": it.name,
-                                            "fold": fold_of(it.group), "group": it.group})
-    for s, g in build_streams(items, by_speaker):
-        w = hop_windows(s.audio)  # type: ignore[attr-defined]
-        t = w["t"]
-        late = t >= s.warmup_s - 10.0  # type: ignore[attr-defined]
-        if np.isnan(s.onset_s):  # type: ignore[attr-defined]
-            keep = late
-        else:
-            pos = (t >= s.onset_s + 0.2) & (t <= s.end_s + 0.1)  # type: ignore[attr-defined]
-            neg = (t < s.onset_s) | (t > s.end_s + 1.0)  # type: ignore[attr-defined]
-            keep = (pos | neg) & late
-        add(w, keep, {"kind": "stream", "label": "speech", "fold": fold_of(g), "group": g,
-                      **{a: getattr(s, a) for a in ("onset_s", "end_s", "warmup_s", "laugh")}})
-    if RAISED_NEGATIVES:
-        for s, g in raised_streams(by_speaker):
-            w = hop_windows(s.audio)  # type: ignore[attr-defined]
-            keep = w["t"] >= s.warmup_s  # type: ignore[attr-defined]
-            add(w, keep, {"kind": "raised", "label": "speech", "fold": fold_of(g), "group": g,
-                          "onset_s": np.nan, "end_s": np.nan,
-                          "warmup_s": s.warmup_s})  # type: ignore[attr-defined]
-    if cache:
-        CACHE_DIR.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as fh:
-            pickle.dump((key, out), fh)
-    return out
-
-
 def main() -> None:
-    global AUG_PER_LAUGH, RAISED_NEGATIVES, LAUGH_VARIANTS, TEMPORAL
+    global AUG_PER_LAUGH, RAISED_NEGATIVES, LAUGH_VARIANTS
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=str(ROOT / "dsp" / "laughter_verifier.npz"))
     ap.add_argument("--no-teacher", action="store_true",
@@ -1103,10 +804,7 @@ def main() -> None:
                     help="train without the laugh-free raised-pitch speech (RAISED_NEGATIVES)")
     ap.add_argument("--variants", type=int, default=LAUGH_VARIANTS,
                     help="perturbed copies of each laugh, training positives (LAUGH_VARIANTS)")
-    ap.add_argument("--temporal", action="store_true", default=TEMPORAL,
-                    help="also read the time course (TEMPORAL)")
     a = ap.parse_args()
-    TEMPORAL = a.temporal
     AUG_PER_LAUGH = a.aug
     LAUGH_VARIANTS = a.variants
     RAISED_NEGATIVES = not a.no_raised
