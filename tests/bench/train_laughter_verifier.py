@@ -716,11 +716,22 @@ RECIPE = 4  # the windows' version (2: warm-ups long enough to learn the usual v
 CACHE_DIR = Path(os.environ.get("DESKCUE_DEV_CACHE", Path.home() / ".cache" / "deskcue-dev"))
 
 
+def _code_key() -> str:
+    """A digest of the code the windows are computed by (dsp/ and the recipes in
+    tests/bench/laughter_data.py): a cache made before a change there is not read after it,
+    where ``RECIPE`` alone relied on someone remembering to bump it."""
+    h = hashlib.sha256()
+    for path in sorted((ROOT / "dsp").glob("*.py")) + [Path(__file__).with_name(
+            "laughter_data.py")]:
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:10]
+
+
 def dataset(*, teacher: bool = True, cache: bool = True) -> tuple[DataSet, list[dict]]:
     """The full development data set (cached outside the repository between runs)."""
     import pickle
 
-    key = f"{SEED}-{N_FOLDS}-{teacher}-{PROPOSE}-{N_FEATURES}-r{RECIPE}"
+    key = f"{SEED}-{N_FOLDS}-{teacher}-{PROPOSE}-{N_FEATURES}-r{RECIPE}-c{_code_key()}"
     key += f"-a{AUG_PER_LAUGH}" if AUG_PER_LAUGH else ""
     cache_file = CACHE_DIR / f"verifier_windows_{key}.pkl"
     ds = None
