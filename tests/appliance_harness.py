@@ -97,11 +97,15 @@ class Run:
 
 def run_on_tap(tmp: Path, broker: Any, samples: np.ndarray, rate_in: int = 16000, *,
                rate: int = 48000, settings: Settings | None = None,
-               after: float = 1.0, timeout: float = 120.0) -> Run:
+               after: float = 1.0) -> Run:
     """Play ``samples`` (frames, 2) through the tap at ``rate``, run the appliance until it has
-    analysed all of it (plus ``after`` s), stop it cleanly, return what happened."""
+    analysed all of it (plus ``after`` s), stop it cleanly, return what happened.
+
+    The tap plays in real time, so the wait is the recording's length plus `HANG_S` (a hang
+    guard, not a deadline: a busy machine makes the analysis late, never wrong)."""
     settings = settings or appliance_settings(tmp, broker, rate=rate)
     duration = samples.shape[0] / rate_in
+    timeout = duration + after + HANG_S
     pad = np.zeros((int(rate_in * (after + 20.0)), samples.shape[1]))  # past the end: silence
     with running_on_tap(tmp, broker, np.concatenate([samples, pad]), rate_in,
                         settings=settings) as run:

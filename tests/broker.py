@@ -54,11 +54,20 @@ def free_port() -> int:
     Chosen below the kernel's ephemeral range, so no outgoing connection (ours or another
     process's) can take it between now and when the broker binds it, or while a broker
     restarts on it; another test session could still choose it, which `Broker.start` handles
-    on a first start by moving to another port.
+    on a first start by moving to another port. Under pytest-xdist each worker draws from its
+    own share of that range, so no worker can take a port another one's broker is restarting
+    on (a restart keeps its port: the desk under test reconnects to it).
     """
     low = max(_ephemeral_low() - 1, 11000)
+    first, end = 10000, low
+    worker, workers = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get(
+        "PYTEST_XDIST_WORKER_COUNT", "")
+    if worker.startswith("gw") and worker[2:].isdigit() and workers.isdigit():
+        share = (low - 10000) // int(workers)
+        first = 10000 + int(worker[2:]) * share
+        end = first + share
     while True:
-        port = _PORTS.randrange(10000, low)
+        port = _PORTS.randrange(first, end)
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind(("127.0.0.1", port))

@@ -37,6 +37,13 @@ _session: dict[str, Any] = {}
 
 
 def _load_guard() -> Any:
+    # A process started with the guard on PYTHONPATH (an xdist worker, started by a guarded
+    # controller) already runs it as sitecustomize: that one is reconfigured, since a second
+    # copy would add a second audit hook that refuses the first one's log writes.
+    running = sys.modules.get("sitecustomize")
+    if running is not None and Path(getattr(running, "__file__", "") or "").resolve() == (
+            GUARD_DIR / "sitecustomize.py"):
+        return running
     spec = importlib.util.spec_from_file_location("deskcue_test_guard",
                                                   GUARD_DIR / "sitecustomize.py")
     assert spec is not None and spec.loader is not None
@@ -48,15 +55,17 @@ def _load_guard() -> Any:
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     base = config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
-    real_home = os.path.expanduser("~")
-    real_tmp = tempfile.gettempdir()
+    _session["environ"] = dict(os.environ)
+    _session["tempdir"] = tempfile.tempdir
+    # An xdist worker inherits the controller's environment, already pointed into the
+    # controller's temporary directory: the real home and /tmp are the ones it saw first.
+    real_home = os.environ.setdefault("DESKCUE_TEST_REAL_HOME", os.path.expanduser("~"))
+    real_tmp = os.environ.setdefault("DESKCUE_TEST_REAL_TMP", tempfile.gettempdir())
     home, tmp = base / "home", base / "tmp"
     for d in (home, tmp, home / ".config", home / ".cache", home / ".local" / "share",
               home / ".local" / "state", home / "run"):
         d.mkdir(parents=True, exist_ok=True)
     home.joinpath("run").chmod(0o700)
-    _session["environ"] = dict(os.environ)
-    _session["tempdir"] = tempfile.tempdir
     for name in _SYSTEMD_VARS:
         os.environ.pop(name, None)
     os.environ.update({

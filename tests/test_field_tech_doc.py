@@ -80,6 +80,8 @@ def test_the_signing_refusals_are_quoted_as_the_desk_says_them(tmp_path: Path) -
         parse_public_keys("\nnot-a-key\n", "/x")
     except SigningError as exc:
         assert exc.code == "bad_key" and f"`{exc}`" in GUIDE, str(exc)
+    else:
+        raise AssertionError("a key file that holds no key was accepted")
 
 
 def test_the_outbox_dropped_event_has_a_troubleshooting_row() -> None:

@@ -23,6 +23,18 @@ def test_home_tmp_and_xdg_dirs_are_the_sessions_own(tmp_path_factory) -> None:
     assert "NOTIFY_SOCKET" not in os.environ and "CREDENTIALS_DIRECTORY" not in os.environ
 
 
+def test_the_guard_keeps_the_machines_home_and_tmp_not_the_sessions(tmp_path_factory) -> None:
+    """What may not be written is the machine's home and /tmp, never a directory of this
+    session: under pytest-xdist a worker starts with its controller's environment, whose HOME
+    and TMPDIR already point into the session's temporary directory."""
+    base = tmp_path_factory.getbasetemp()
+    session = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    guarded = [Path(p) for v in ("DESKCUE_TEST_NO_WRITE", "DESKCUE_TEST_FORBIDDEN")
+               for p in os.environ[v].split(os.pathsep)]
+    assert not [p for p in guarded if p.is_relative_to(session)], guarded
+    assert Path("/tmp") in guarded
+
+
 def test_this_process_cannot_touch_a_desks_real_paths(hermetic_guard: GuardLog) -> None:
     with pytest.raises(PermissionError):
         open(os.path.join(REAL_DESK_PATHS[0], "baseline.json"))  # noqa: SIM115

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 from alsa_tap import DEVICE_NAME, AlsaTap
-from broker import HANG_S
 from synth_voice import utterance
+from waiting import HANG_S
 
 from dsp.analyzer import AnalyzerParams, StreamAnalyzer
 from firmware.appliance.pipeline import Pipeline

@@ -198,7 +198,7 @@ def test_monitor_on_a_serial_console_draws_the_floor_in_ascii(tmp_path: Path, br
             found = [desk_row(lines, f"floor/{d}") for d in ("b2", "c3")]
             return lines if all(found) and not tmux.pane_dead() else None
 
-        lines = wait_until(floor_on_screen, timeout=60.0, alive=lambda: not tmux.pane_dead())
+        lines = wait_until(floor_on_screen, alive=lambda: not tmux.pane_dead())
         screen = "\n".join(lines)
         assert screen.isascii(), [line for line in lines if not line.isascii()]
         assert all(len(line) <= WIDTH for line in lines), max(lines, key=len)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 from synth_voice import level_steps, utterance
-from waiting import wait_until
+from waiting import HANG_S, wait_until
 from wav_file import write_pcm16
 
 from firmware.appliance.assemble import build_appliance
@@ -120,7 +120,7 @@ def test_one_shouted_passage_buzzes_once(tmp_path: Path) -> None:
     amber throughout, said nothing new)."""
     with running_desk(tmp_path, shouted_call(tmp_path / "call.wav")) as d:
         app, factory, worker, events = d
-        worker.join(60)  # the recording's end ends it
+        worker.join(22.0 + HANG_S)  # the recording's end (22 s, in real time) ends it
         assert not worker.is_alive()
     started = [e["type"] for e in events if e["type"].endswith(".started")
                and not e["type"].startswith("call.")]
