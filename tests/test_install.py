@@ -14,6 +14,8 @@ this machine's database, not the root's, so the owner of /etc/deskcue is not che
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import shutil
@@ -22,6 +24,7 @@ import subprocess
 import sys
 import sysconfig
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -59,6 +62,19 @@ def dependencies(into: Path) -> Path:
     return into
 
 
+@contextlib.contextmanager
+def building_the_checkout() -> Iterator[None]:
+    """Held while pip builds deskcue from this checkout: the build writes in its tree
+    (build/, deskcue.egg-info), and two at once (two xdist workers) fail with a file the
+    other one removed. A lock on pyproject.toml, opened for reading: nothing is written."""
+    with open(REPO / "pyproject.toml", "rb") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def offline_env(tmp: Path) -> dict[str, str]:
     """The environment the script runs in: no network for pip, no cache outside ``tmp``, no
     pip config of this machine; the hermetic guard (PYTHONPATH) kept for every Python."""
@@ -82,8 +98,9 @@ def test_the_install_script_installs_a_whole_desk_into_a_clean_root(tmp_path: Pa
     assert any(WHEELHOUSE.glob("setuptools-*.whl")), "run `bash .ci/setup` (fills the wheelhouse)"
     root = tmp_path / "root"
     env = offline_env(tmp_path)
-    proc = subprocess.run(["bash", str(SCRIPT), "--root", str(root)], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=600)
+    with building_the_checkout():
+        proc = subprocess.run(["bash", str(SCRIPT), "--root", str(root)], env=env,
+                              cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "'deskcue' runs /opt/deskcue/bin/deskcue" in proc.stdout
     # which build it installed, as info and Home Assistant will say it: this checkout's commit
@@ -204,8 +221,11 @@ def test_the_readmes_first_two_commands_exist() -> None:
 
 def run_install(root: Path, env: dict[str, str], cwd: Path, *args: str
                 ) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(["bash", str(SCRIPT), "--root", str(root), *args], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
+    # without --from (and not removing) the script builds deskcue from this checkout
+    builds_here = not {"--from", "--remove", "--purge"} & set(args)
+    with building_the_checkout() if builds_here else contextlib.nullcontext():
+        proc = subprocess.run(["bash", str(SCRIPT), "--root", str(root), *args], env=env,
+                              cwd=cwd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc
 
