@@ -152,11 +152,11 @@ fi
 installed="$("$root$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("deskcue"))')"
 step "deskcue $installed installed (info's firmware, Home Assistant's firmware version)"
 if [ "$installed" = "0.1.0" ]; then
-  # pyproject.toml's fallback: built from files without git history (no .git, no sdist's
-  # PKG-INFO, no `git archive`), so the version cannot say which build this is
+  # pyproject.toml's fallback: built from files without git history (no .git and no sdist's
+  # PKG-INFO: a plain copy, or a `git archive`), so the version cannot say which build this is
   echo "deskcue install: WARNING: built from a copy without its git history: it says 0.1.0" \
-       "as every build up to 2026-12-05 did; install from a git clone, a \`git archive\`" \
-       "or a wheel built from one, so supervisors can tell this build apart" >&2
+       "as every build up to 2026-12-05 did; install from a git clone, an sdist" \
+       "or a wheel built from either, so supervisors can tell this build apart" >&2
 fi
 
 step "/usr/local/bin/deskcue -> $venv/bin/deskcue"

@@ -14,6 +14,7 @@ this machine's database, not the root's, so the owner of /etc/deskcue is not che
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -21,6 +22,7 @@ import stat
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -59,6 +61,35 @@ def dependencies(into: Path) -> Path:
     return into
 
 
+@functools.cache
+def checkout_copy() -> Path:
+    """This checkout as it is now (uncommitted changes too), cloned into the session's
+    temporary directory once per test process: install.sh without --from has pip build
+    deskcue in the tree it sits in (build/, deskcue.egg-info), and in this checkout that
+    rewrote the egg-info other tests read `version("deskcue")` from while they ran (xdist),
+    and two builds at once failed on each other's build/ tree."""
+    dst = Path(tempfile.mkdtemp(prefix="checkout-"))
+    if head_commit() is None:
+        shutil.copytree(REPO, dst, dirs_exist_ok=True, symlinks=True, ignore=shutil.ignore_patterns(
+            ".venv", "build", "*.egg-info", "__pycache__"))
+        return dst
+    subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(REPO), str(dst)], check=True,
+                   capture_output=True, timeout=120)
+
+    def files(*which: str) -> list[str]:
+        out = subprocess.run(["git", "-c", f"safe.directory={REPO}", "ls-files", "-z", *which],
+                             cwd=REPO, check=True, capture_output=True, timeout=60).stdout
+        return [f for f in out.decode().split("\0") if f]
+
+    for name in files("-d"):
+        (dst / name).unlink(missing_ok=True)
+    for name in files("-c", "-o", "--exclude-standard"):
+        if (REPO / name).is_file():
+            (dst / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, dst / name)
+    return dst
+
+
 def offline_env(tmp: Path) -> dict[str, str]:
     """The environment the script runs in: no network for pip, no cache outside ``tmp``, no
     pip config of this machine; the hermetic guard (PYTHONPATH) kept for every Python."""
@@ -82,7 +113,8 @@ def test_the_install_script_installs_a_whole_desk_into_a_clean_root(tmp_path: Pa
     assert any(WHEELHOUSE.glob("setuptools-*.whl")), "run `bash .ci/setup` (fills the wheelhouse)"
     root = tmp_path / "root"
     env = offline_env(tmp_path)
-    proc = subprocess.run(["bash", str(SCRIPT), "--root", str(root)], env=env, cwd=tmp_path,
+    script = checkout_copy() / "systemd" / "install.sh"  # builds deskcue in its own tree
+    proc = subprocess.run(["bash", str(script), "--root", str(root)], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "'deskcue' runs /opt/deskcue/bin/deskcue" in proc.stdout
@@ -164,7 +196,7 @@ def test_the_install_script_installs_a_whole_desk_into_a_clean_root(tmp_path: Pa
     config.write_text('[device]\nsite = "lyon"\ndesk = "d07"\n')
     (root / "etc/credstore/deskcue-mqtt").write_text("username = d07\npassword = pw\n")
     python_before = (venv / "bin/python").lstat()
-    again = subprocess.run(["bash", str(SCRIPT), "--root", str(root)], env=env, cwd=tmp_path,
+    again = subprocess.run(["bash", str(script), "--root", str(root)], env=env, cwd=tmp_path,
                            capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stdout + again.stderr
     assert config.read_text() == '[device]\nsite = "lyon"\ndesk = "d07"\n'
@@ -204,7 +236,10 @@ def test_the_readmes_first_two_commands_exist() -> None:
 
 def run_install(root: Path, env: dict[str, str], cwd: Path, *args: str
                 ) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(["bash", str(SCRIPT), "--root", str(root), *args], env=env, cwd=cwd,
+    # without --from (and not removing) the script builds deskcue in the tree it sits in
+    builds_here = not {"--from", "--remove", "--purge"} & set(args)
+    script = checkout_copy() / "systemd" / "install.sh" if builds_here else SCRIPT
+    proc = subprocess.run(["bash", str(script), "--root", str(root), *args], env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc
@@ -331,7 +366,7 @@ def test_an_upgrade_from_a_wheel_of_the_same_version_replaces_the_code(tmp_path:
     of the version it has, which pip alone skips."""
     env = offline_env(tmp_path)
     root = tmp_path / "root"
-    version = build_wheel(REPO, tmp_path / "new", env)
+    version = build_wheel(checkout_copy(), tmp_path / "new", env)
     # An earlier build as pip sees it: a wheel of that version whose firmware says which it is
     old_src = tmp_path / "old-src"
     (old_src / "firmware").mkdir(parents=True)

@@ -301,6 +301,8 @@ def test_the_desk_builds_no_cue_across_blocks_its_full_queue_dropped(tmp_path, t
     assert app.pipeline.lost_s == pytest.approx(5.0)
     assert app.status().lost_audio_s == pytest.approx(5.0)
     assert app.status().stream_s == pytest.approx(30.0 + 0.7 + 0.3 + 5.0 + 0.7 + 0.3 + 3.0)
+    # systemd's status line says what was heard, and what was lost apart
+    assert "; heard 35 s, lost 5.0 s" in app.status_line()
 
 
 def test_portaudio_input_overflow_counts_and_marks_a_loss(tap_source):

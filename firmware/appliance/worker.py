@@ -822,7 +822,9 @@ class Appliance:
 
     def status_line(self) -> str:
         s = self.status()
-        return (f"{s.display}; usual {s.usual_lufs} LUFS; heard {s.stream_s:.0f} s"
+        # stream time counts lost audio: what was heard is the rest
+        return (f"{s.display}; usual {s.usual_lufs} LUFS; heard {s.stream_s - s.lost_audio_s:.0f} s"
+                + (f", lost {s.lost_audio_s:.1f} s" if s.lost_audio_s else "")
                 + (f"; fault: {s.fault}" if s.fault else ""))
 
 
