@@ -90,8 +90,6 @@ class Pipeline:
         """Source frames so far, heard or lost."""
         self.lost_frames = 0
         """Source frames lost so far (`lost`)."""
-        self.losses = 0
-        """Losses so far (each a run of dropped blocks)."""
         self.source_rate = source_rate
         self.source_channels = source_channels
 
@@ -119,7 +117,6 @@ class Pipeline:
             return []
         self.samples_in += frames
         self.lost_frames += frames
-        self.losses += 1
         # the first hop after the loss: where the audio resumes, on the chunk grid
         hop = max(-(-(self.samples_in * RATE) // (self.source_rate * HOP)),
                   self.analyzer.next_hop)
