@@ -6,8 +6,8 @@ keep up falls at most the queue's length (2 s by default) behind the sound.
 
 from __future__ import annotations
 
-import os
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -153,20 +153,28 @@ def test_a_short_loss_neither_ends_a_call_nor_counts_as_its_silence() -> None:
 
 
 @pytest.fixture
-def tap_source(tmp_path: Path):
-    """The real capture path on the ALSA file device, opened but not started: the test
-    calls its PortAudio callback itself, as PortAudio's thread would, so that which blocks
-    find the queue full is known."""
-    saved = os.environ.get("ALSA_CONFIG_PATH")
+def open_tap(tmp_path: Path) -> Iterator[Callable[..., PyAudioSource]]:
+    """Opens the real capture path on the ALSA file device with a queue of ``queue_s``
+    seconds of 0.1 s blocks, not started: the test calls its PortAudio callback itself, as
+    PortAudio's thread would, so that which blocks find the queue full is known. (conftest
+    restores ALSA_CONFIG_PATH after the test.)"""
     AlsaTap(tmp_path)
-    src = PyAudioSource(device=DEVICE_NAME, channels=1, rate_hz=RATE, block_s=0.1,
-                        queue_s=0.5)
-    yield src
-    src.close()
-    if saved is None:
-        os.environ.pop("ALSA_CONFIG_PATH", None)
-    else:
-        os.environ["ALSA_CONFIG_PATH"] = saved
+    opened: list[PyAudioSource] = []
+
+    def open_(queue_s: float, block_s: float = 0.1) -> PyAudioSource:
+        opened.append(PyAudioSource(device=DEVICE_NAME, channels=1, rate_hz=RATE,
+                                    block_s=block_s, queue_s=queue_s))
+        return opened[-1]
+
+    yield open_
+    for src in opened:
+        src.close()
+
+
+@pytest.fixture
+def tap_source(open_tap: Callable[..., PyAudioSource]) -> PyAudioSource:
+    """The tap with a queue of 0.5 s (five 0.1 s blocks)."""
+    return open_tap(0.5)
 
 
 def test_the_source_never_joins_audio_across_a_loss_and_says_how_long_it_was(tap_source):
@@ -187,33 +195,23 @@ def test_the_source_never_joins_audio_across_a_loss_and_says_how_long_it_was(tap
     assert src.overflows == 4
 
 
-def test_a_desk_that_cannot_keep_up_falls_at_most_two_seconds_behind(tmp_path):
+def test_a_desk_that_cannot_keep_up_falls_at_most_two_seconds_behind(open_tap):
     """The shipped queue held 10 s: a desk starved of CPU (0.7 % of this machine's core in
     tests/bench/bench_starved.py) ran 10 s behind the sound and cued 10 s late. The queue
     the desk builds from the shipped config now holds 2 s; what does not fit is dropped,
     counted, and the sound after it marked as following a loss."""
     from firmware.config.audio import AudioSettings
 
-    saved = os.environ.get("ALSA_CONFIG_PATH")
-    AlsaTap(tmp_path)
     a = AudioSettings()
-    src = PyAudioSource(device=DEVICE_NAME, channels=1, rate_hz=RATE, block_s=a.block_s,
-                        queue_s=a.queue_s)
-    try:
-        frames = int(a.block_s * RATE)
-        for _ in range(int(10 / a.block_s)):  # 10 s of sound while the analysis is stuck
-            src._callback(np.zeros(frames, dtype="<i2").tobytes(), frames, None, 0)
-        waiting = 0
-        while (block := src.read(timeout=0)) is not None:
-            waiting += block.shape[0]
+    src = open_tap(a.queue_s, a.block_s)
+    frames = int(a.block_s * RATE)
+    for _ in range(int(10 / a.block_s)):  # 10 s of sound while the analysis is stuck
         src._callback(np.zeros(frames, dtype="<i2").tobytes(), frames, None, 0)
-        after_loss = src.read(timeout=0) is not None and src.gap_s > 0
-    finally:
-        src.close()
-        if saved is None:
-            os.environ.pop("ALSA_CONFIG_PATH", None)
-        else:
-            os.environ["ALSA_CONFIG_PATH"] = saved
+    waiting = 0
+    while (block := src.read(timeout=0)) is not None:
+        waiting += block.shape[0]
+    src._callback(np.zeros(frames, dtype="<i2").tobytes(), frames, None, 0)
+    after_loss = src.read(timeout=0) is not None and src.gap_s > 0
     assert waiting / RATE <= 2.0, f"{waiting / RATE:.1f} s of sound waited for the analysis"
     assert after_loss
     assert src.overflows == int(10 / a.block_s) - waiting // frames
@@ -250,18 +248,9 @@ class DrivenTap:
 
 
 @pytest.fixture
-def tap_1s(tmp_path: Path):
-    """As `tap_source`, with a queue of 1 s (ten 0.1 s blocks)."""
-    saved = os.environ.get("ALSA_CONFIG_PATH")
-    AlsaTap(tmp_path)
-    src = PyAudioSource(device=DEVICE_NAME, channels=1, rate_hz=RATE, block_s=0.1,
-                        queue_s=1.0)
-    yield src
-    src.close()
-    if saved is None:
-        os.environ.pop("ALSA_CONFIG_PATH", None)
-    else:
-        os.environ["ALSA_CONFIG_PATH"] = saved
+def tap_1s(open_tap: Callable[..., PyAudioSource]) -> PyAudioSource:
+    """The tap with a queue of 1 s (ten 0.1 s blocks)."""
+    return open_tap(1.0)
 
 
 def test_the_desk_builds_no_cue_across_blocks_its_full_queue_dropped(tmp_path, tap_1s, usual):
