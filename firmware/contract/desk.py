@@ -81,6 +81,12 @@ LevelByChannel = Annotated[dict[Literal["agent", "caller"], float], Field(
     description="Latest short-term loudness per channel (agent, caller), LUFS.")]
 CueCounts = Annotated[dict[str, Annotated[int, Field(ge=0)]], Field(
     description="Cues started since the appliance started: cue name -> count.")]
+StreamS = Annotated[float, Field(ge=0, description="Stream time so far, s: audio analysed "
+                                                   "and audio lost.")]
+LostAudioS = Annotated[float, Field(
+    ge=0, description="Audio lost since the stream started (blocks dropped by the desk's full "
+                      "queue or by the capture device), s; counted in stream_s, and no cue's "
+                      "evidence spans it.")]
 
 
 class CommandCounts(Payload):
@@ -124,8 +130,7 @@ class ApplianceStatus(Payload):
                     "show unsnoozed).")]
     fault: Annotated[str | None, Field(description="Every active fault in words; null when "
                                                    "all is well.")]
-    stream_s: Annotated[float, Field(ge=0, description="Stream time so far, s: audio "
-                                                       "analysed and audio lost.")]
+    stream_s: StreamS
     usual_lufs: Annotated[float | None, Field(description="The agent's usual loudness, LUFS; "
                                                           "null while still learning.")]
     learned_speech_s: Annotated[float, Field(ge=0, description="Speech learned as usual, s.")]
@@ -140,10 +145,7 @@ class ApplianceStatus(Payload):
     cues: CueCounts
     input_overflows: Annotated[int, Field(ge=0, description="Audio blocks dropped because "
                                                             "analysis fell behind, count.")]
-    lost_audio_s: Annotated[float, Field(
-        ge=0, description="Audio lost since the stream started (blocks dropped by the "
-                          "desk's full queue or by the capture device), s; counted in stream_s, "
-                          "and no cue's evidence spans it.")] = 0.0
+    lost_audio_s: LostAudioS = 0.0
     level_lufs: LevelByChannel
     uptime_s: Annotated[float, Field(ge=0, description="Since the appliance started, s.")]
     soc_temp_c: Annotated[float | None, Field(description="SoC temperature, degrees Celsius; "
@@ -163,10 +165,7 @@ class TelemetryReading(Payload):
     cues: CueCounts
     input_overflows: Annotated[int, Field(ge=0, description="Audio blocks dropped because "
                                                             "analysis fell behind, count.")]
-    lost_audio_s: Annotated[float, Field(
-        ge=0, description="Audio lost since the stream started (blocks dropped by the "
-                          "desk's full queue or by the capture device), s; counted in stream_s, "
-                          "and no cue's evidence spans it.")] = 0.0
+    lost_audio_s: LostAudioS = 0.0
     cpu_load: Annotated[float, Field(ge=0, description="Process CPU time per wall second since "
                                                        "the last telemetry, 0-n (n cores).")]
     soc_temp_c: Annotated[float | None, Field(description="SoC temperature, degrees Celsius; "
@@ -175,8 +174,7 @@ class TelemetryReading(Payload):
     display: Annotated[Display, Field(
         description="What the desk light shows; never `snoozed` unless mqtt.publish_snooze "
                     "(a snoozed desk then reports what it would show unsnoozed).")]
-    stream_s: Annotated[float, Field(ge=0, description="Stream time so far, s: audio "
-                                                       "analysed and audio lost.")]
+    stream_s: StreamS
     snoozed: Annotated[bool | Absent, Field(
         description="Whether the agent's cues are snoozed; present only when "
                     "mqtt.publish_snooze is on (the agent's snooze is private otherwise).")] = None
