@@ -208,7 +208,7 @@ class StallingSource:
     rate, channels, name = 16000, 1, "usb-tap"
 
     def __init__(self, blocks: int):
-        self.left, self.overflows = blocks, 0
+        self.left, self.overflows, self.gap_s = blocks, 0, 0.0
 
     def start(self) -> None:
         pass

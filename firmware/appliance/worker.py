@@ -85,6 +85,7 @@ class Source(Protocol):
     channels: int
     name: str
     overflows: int
+    gap_s: float  # audio lost just before the block last read, s (0 when none)
 
     def start(self) -> None: ...
     def read(self, timeout: float) -> np.ndarray | None: ...
@@ -399,7 +400,7 @@ class Appliance:
                 last_audio = time.monotonic()
                 if "audio" in self.faults:
                     self._clear_fault("audio")
-                self._analyse(block, float(getattr(self.source, "gap_s", 0.0) or 0.0))
+                self._analyse(block, self.source.gap_s)
             code = self._tick(control)
             if code is not None:
                 return code

@@ -247,6 +247,7 @@ class WavFileSource:
         self.realtime = realtime
         self.frames_per_block = max(1, int(round(block_s * self.rate)))
         self.overflows = 0
+        self.gap_s = 0.0  # a recording loses nothing: every block follows the one before
         self._pos = 0
         self._t0: float | None = None
         self._stop = threading.Event()
