@@ -123,7 +123,8 @@ def test_a_plain_consumer_reads_a_real_desk_from_the_document_alone(
 
     def call_ended() -> bool:
         with lock:
-            return any(m.topic.endswith("/events") and b'"call.ended"' in m.payload for m in got)
+            return any(m.topic.endswith("/events")
+                       and parse(m.topic, m.payload)[1]["type"] == "call.ended" for m in got)
 
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.on_message = on_message
