@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 from pydantic import ValidationError
 
-from firmware import __version__
+from firmware import build_version
 from firmware.appliance.pipeline import Pipeline, make_usual_voice
 from firmware.audio.source import EndOfStream
 from firmware.config.device import BASELINE_FILE, SNOOZE_FILE
@@ -736,7 +736,7 @@ class Appliance:
         applied, problem = last_apply_shown(self.settings.device.state_dir)
         config_apply, off_contract = _config_apply(applied)
         return Info(
-            firmware=__version__,
+            firmware=build_version(),
             config_hash=settings_hash(self.settings),
             boot_id=self.stamper.boot_id,
             audio_device=self.source.name if self.source else None,

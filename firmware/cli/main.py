@@ -45,8 +45,8 @@ import logging
 import os
 import select
 import sys
+from typing import Any
 
-from firmware import __version__
 from firmware.errors import (
     AudioError,
     ConfigError,
@@ -175,11 +175,25 @@ def _add_verb(sub: argparse._SubParsersAction, verb: str) -> None:  # type: igno
     p.set_defaults(func=module.main, needs_settings=verb in NEEDS_SETTINGS)
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the build's version, read only when asked (`firmware.build_version`)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **_: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0,
+                         help="show the build's version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from firmware import build_version
+
+        print(f"deskcue {build_version()}")
+        parser.exit()
+
+
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The `deskcue` parser. With ``argv``, only the verb it names is set up in full (the
     others are listed by name and help); without, every verb is (slower: imports them all)."""
     p = argparse.ArgumentParser(prog="deskcue", description=DESCRIPTION, epilog=EPILOG)
-    p.add_argument("--version", action="version", version=f"deskcue {__version__}")
+    p.add_argument("--version", action=_VersionAction)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     chosen = _chosen_verb(argv) if argv is not None else None

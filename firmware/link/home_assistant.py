@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 
-from firmware import __version__
+from firmware import build_version
 from firmware.config.settings import Settings
 from firmware.contract.commands import IdentifyArgs, RecalibrateArgs, SnoozeArgs
 from firmware.contract.home_assistant import (
@@ -36,11 +36,12 @@ MODEL = "deskcue desk cue (voice level and pitch against the agent's usual)"
 IDENTIFY_S = 10.0  # how long the identify button blinks the light, s
 
 
-def discovery_configs(settings: Settings, firmware_version: str = __version__, *,
+def discovery_configs(settings: Settings, firmware_version: str | None = None, *,
                       channels: int | None = None) -> dict[str, HaConfig | None]:
     """Config topic -> the entity's config, or None where the entity must be removed; empty
     when discovery is off. ``channels``: the analysed source's channel count (default
     ``audio.channels``, before any source is open)."""
+    firmware_version = firmware_version or build_version()
     m, d = settings.mqtt, settings.device
     ha = m.home_assistant
     if not (m.enabled and ha.enabled):
@@ -114,7 +115,7 @@ def discovery_configs(settings: Settings, firmware_version: str = __version__, *
             for (component, object_id), config in entities.items()}
 
 
-def discovery_messages(settings: Settings, firmware_version: str = __version__, *,
+def discovery_messages(settings: Settings, firmware_version: str | None = None, *,
                        channels: int | None = None) -> list[tuple[str, str]]:
     """(topic, payload) of every discovery config, retained at each connect; an empty payload
     removes an entity this desk does not have. ``channels`` as in `discovery_configs`."""

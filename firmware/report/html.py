@@ -16,7 +16,7 @@ import html
 from pathlib import Path
 from typing import Any
 
-from firmware import __version__
+from firmware import build_version
 from firmware.contract.events import EVENT_DATA
 from firmware.report.call import HELD_BACK_REASONS, CallRecord, ReportEvent, mmss
 from firmware.report.plot import CUE_NAMES, figure_png
@@ -254,7 +254,7 @@ def render_html(call: CallRecord, *, png: bytes | None = None) -> str:
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              f"<style>{CSS}</style></head><body>",
              f"<h1>Call report: {esc(call.name)}</h1>",
-             f'<p class="sub">deskcue {esc(__version__)} analyze, '
+             f'<p class="sub">deskcue {esc(build_version())} analyze, '
              f"{datetime.date.today().isoformat()}. Every number is a measurement of sound "
              "against the speaker's own usual voice; the audio itself is not in this report."
              "</p>"]
