@@ -122,7 +122,8 @@ def test_snooze_reaches_the_desk_without_the_settings_models(tmp_path, how):
     assert proc.stdout.startswith("snoozed for 30 min (asked for 200"), proc.stdout
     loaded = [m for m in got["modules"] if m.split(".")[0] in (*HEAVY, "pydantic", "numpy")
               or m.startswith(("firmware.config.", "firmware.contract."))
-              and m != "firmware.contract.limits"]
+              and m != "firmware.contract.limits"
+              or m == "importlib.metadata"]  # ~20 ms, for a build version snooze never says
     assert loaded == [], f"deskcue snooze imported {loaded[:8]}"
 
 
