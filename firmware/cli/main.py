@@ -47,6 +47,7 @@ import select
 import sys
 from typing import Any
 
+from firmware import build_version
 from firmware.errors import (
     AudioError,
     ConfigError,
@@ -183,8 +184,6 @@ class _VersionAction(argparse.Action):
                          help="show the build's version and exit")
 
     def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
-        from firmware import build_version
-
         print(f"deskcue {build_version()}")
         parser.exit()
 
